@@ -1,0 +1,112 @@
+// Links, addresses and routes over rtnetlink (libnl-route). Every kernel action is a
+// named, idempotent function: asking for what already holds succeeds. A Socket talks
+// to the network namespace that was current when it was opened.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "knode/net.h"
+#include "knode/status.h"
+
+struct nl_sock;
+
+namespace knode::link {
+
+// An interface address: the host address with its prefix length (10.22.0.5/24).
+struct IpNet {
+  net::IPAddress ip;
+  int prefix = 0;
+
+  static std::optional<IpNet> Parse(std::string_view text);
+  net::Cidr network() const { return net::Cidr(ip, prefix); }
+  std::string str() const;
+  auto operator<=>(const IpNet&) const = default;
+};
+
+struct LinkInfo {
+  int index = 0;
+  std::string name;
+  std::string kind;  // "bridge", "veth", "dummy", "" for devices without a kind
+  std::string mac;   // aa:bb:cc:dd:ee:ff
+  unsigned mtu = 0;
+  unsigned flags = 0;  // IFF_*
+  int master_index = 0;
+  bool up() const;
+  bool promisc() const;
+};
+
+struct Route {
+  net::Cidr dst;            // 0.0.0.0/0 for the default route
+  net::IPAddress gateway;   // invalid for a link-scope route
+  int ifindex = 0;          // 0: let the kernel pick by the gateway
+  uint32_t table = 254;     // RT_TABLE_MAIN
+  std::string str() const;
+  bool operator==(const Route&) const = default;
+};
+
+// An rtnetlink socket bound to the namespace current at Open().
+class Socket {
+ public:
+  static Result<Socket> Open();
+  Socket(Socket&& other) noexcept : sock_(std::exchange(other.sock_, nullptr)) {}
+  Socket& operator=(Socket&& other) noexcept;
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+  ~Socket();
+
+  nl_sock* raw() const { return sock_; }
+
+ private:
+  explicit Socket(nl_sock* s) : sock_(s) {}
+  nl_sock* sock_ = nullptr;
+};
+
+// Lookups fail with ENODEV when the link does not exist.
+Result<LinkInfo> get_link(Socket& s, std::string_view name);
+Result<LinkInfo> get_link(Socket& s, int index);
+bool link_exists(Socket& s, std::string_view name);
+
+struct BridgeOptions {
+  std::string name = "cni0";
+  unsigned mtu = 0;  // 0: kernel default
+  bool promisc = false;
+};
+// Creates the bridge if missing (tolerating a concurrent creator), sets mtu/promisc,
+// brings it up.
+Result<LinkInfo> ensure_bridge(Socket& s, const BridgeOptions& opts);
+// A dummy device (e.g. kube-ipvs0), created if missing and left down as kube-proxy does.
+Result<LinkInfo> ensure_dummy(Socket& s, std::string_view name);
+
+struct VethOptions {
+  std::string host_name;
+  std::string peer_name;
+  unsigned mtu = 0;
+  int peer_netns_fd = -1;  // create the peer directly in this namespace
+};
+// Fails with EEXIST when either name is taken: a veth pair is never silently reused.
+Status create_veth(Socket& s, const VethOptions& opts);
+
+Status delete_link(Socket& s, std::string_view name);  // a missing link is success
+Status set_up(Socket& s, std::string_view name);
+Status set_down(Socket& s, std::string_view name);
+Status set_mtu(Socket& s, std::string_view name, unsigned mtu);
+Status set_promisc(Socket& s, std::string_view name, bool on);
+Status set_master(Socket& s, std::string_view name, std::string_view master);
+Status set_hairpin(Socket& s, std::string_view bridge_port, bool on);
+Status move_to_netns(Socket& s, std::string_view name, int netns_fd);
+
+Status add_address(Socket& s, std::string_view name, const IpNet& addr);  // present: success
+Status del_address(Socket& s, std::string_view name, const IpNet& addr);  // absent: success
+Result<std::vector<IpNet>> list_addresses(Socket& s, std::string_view name, int family = 0);
+
+Status add_route(Socket& s, const Route& r);  // present: success
+Status del_route(Socket& s, const Route& r);  // absent: success
+// Unicast routes of the main table (family AF_INET, AF_INET6 or 0 for both).
+Result<std::vector<Route>> list_routes(Socket& s, int family = 0);
+
+}  // namespace knode::link
