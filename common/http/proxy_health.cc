@@ -1,0 +1,51 @@
+// kube-proxy's proxier health rule (pkg/proxy/healthcheck, ProxyHealthServer): a family
+// counts once it has synced; it is late when its oldest queued change has waited longer
+// than the timeout.
+#include "knode/health.h"
+
+namespace knode::health {
+
+void ProxyHealth::queued_update(int ip_family) {
+  const auto now = clock_.steady_now();
+  std::lock_guard lock(mu_);
+  pending_.try_emplace(ip_family, now);  // keeps the oldest
+}
+
+void ProxyHealth::updated(int ip_family) {
+  const auto steady = clock_.steady_now();
+  const auto system = clock_.system_now();
+  std::lock_guard lock(mu_);
+  pending_.erase(ip_family);
+  updated_[ip_family] = Family{steady, system, std::nullopt};
+}
+
+void ProxyHealth::set_node_eligible(bool eligible) {
+  std::lock_guard lock(mu_);
+  node_eligible_ = eligible;
+}
+
+ProxyHealth::State ProxyHealth::state() const {
+  const auto steady = clock_.steady_now();
+  State s;
+  s.current_time = clock_.system_now();
+  s.last_updated = s.current_time;
+  std::lock_guard lock(mu_);
+  s.node_eligible = node_eligible_;
+  for (const auto& [family, f] : updated_) {
+    auto pending = pending_.find(family);
+    if (pending == pending_.end()) continue;  // fully synced
+    const auto waited = steady - pending->second;
+    if (waited < timeout_) continue;  // queued, not late yet
+    s.healthy = false;
+    s.last_updated = f.updated_system;
+    s.reason = "IPv" + std::to_string(family) + " rules not synced for " +
+               std::to_string(std::chrono::duration_cast<std::chrono::seconds>(waited).count()) +
+               "s (limit " +
+               std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout_).count()) +
+               "s)";
+    break;
+  }
+  return s;
+}
+
+}  // namespace knode::health
