@@ -251,6 +251,8 @@ struct Rule {
   // named after the chain; ACCEPT/DROP/RETURN are standard targets with their verdict.
   // Counters are zero. Call validate() first; encode() of an invalid rule is garbage.
   std::string encode() const;
+  // Appends the same bytes to `out` (for building a whole chain in one buffer).
+  void encode_to(std::string& out) const;
 };
 
 std::ostream& operator<<(std::ostream& os, const Rule& r);  // save_string("<chain>")

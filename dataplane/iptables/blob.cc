@@ -1,0 +1,342 @@
+#include "iptables/blob.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string_view>
+#include <unordered_map>
+
+#include "iptables/entry.h"
+
+namespace knode::iptables::detail {
+namespace {
+
+const char* const kHookNames[NF_INET_NUMHOOKS] = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT",
+                                                  "POSTROUTING"};
+
+class RawSocket {
+ public:
+  RawSocket() : fd_(::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW)) {}
+  ~RawSocket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RawSocket(const RawSocket&) = delete;
+  RawSocket& operator=(const RawSocket&) = delete;
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+Status get_info(int fd, const std::string& table, ipt_getinfo* info) {
+  std::memset(info, 0, sizeof *info);
+  std::strncpy(info->name, table.c_str(), sizeof info->name - 1);
+  socklen_t len = sizeof *info;
+  if (::getsockopt(fd, SOL_IP, IPT_SO_GET_INFO, info, &len) < 0) {
+    return Status::FromErrno("iptables: get info of table " + table, errno);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status table_info(const std::string& table, uint32_t* num_entries, uint32_t* size) {
+  RawSocket sock;
+  if (sock.fd() < 0) return Status::FromErrno("iptables: open raw socket", errno);
+  ipt_getinfo info;
+  Status s = get_info(sock.fd(), table, &info);
+  if (!s) return s;
+  *num_entries = info.num_entries;
+  *size = info.size;
+  return Status::Ok();
+}
+
+Result<TableImage> read_table(const std::string& table) {
+  RawSocket sock;
+  if (sock.fd() < 0) return Status::FromErrno("iptables: open raw socket", errno);
+  ipt_getinfo info;
+  std::unique_ptr<char[]> buf;
+  for (int attempt = 0;; ++attempt) {
+    Status s = get_info(sock.fd(), table, &info);
+    if (!s) return s;
+    socklen_t len = sizeof(ipt_get_entries) + info.size;
+    buf.reset(new char[len]);
+    auto* ge = reinterpret_cast<ipt_get_entries*>(buf.get());
+    std::memset(ge, 0, sizeof *ge);
+    std::strncpy(ge->name, table.c_str(), sizeof ge->name - 1);
+    ge->size = info.size;
+    if (::getsockopt(sock.fd(), SOL_IP, IPT_SO_GET_ENTRIES, ge, &len) == 0) break;
+    // EAGAIN: the table changed size between the two calls.
+    if (errno != EAGAIN || attempt >= 5) {
+      return Status::FromErrno("iptables: get entries of table " + table, errno);
+    }
+  }
+  char* base = reinterpret_cast<char*>(reinterpret_cast<ipt_get_entries*>(buf.get())->entrytable);
+  const uint32_t size = info.size;
+
+  TableImage img;
+  img.name = table;
+  img.valid_hooks = info.valid_hooks;
+  img.num_entries = info.num_entries;
+  img.size = size;
+
+  // Pass 1: chain boundaries. A chain starts at a hook entry or after an ERROR head;
+  // jumps point at the first entry after the head.
+  struct Span {
+    uint32_t begin, end;  // rules [begin, end); end is the footer entry
+    uint32_t first_index;
+  };
+  std::vector<Span> spans;
+  std::unordered_map<uint32_t, uint32_t> chain_at;  // jump offset -> chain index
+  std::vector<int> hook_at_offset;
+  {
+    std::unordered_map<uint32_t, int> hook_entry;
+    for (int h = 0; h < NF_INET_NUMHOOKS; ++h) {
+      if (info.valid_hooks & (1u << h)) hook_entry[info.hook_entry[h]] = h;
+    }
+    int current = -1;  // index into spans of the open chain
+    uint32_t index = 0;
+    for (uint32_t off = 0; off < size; ++index) {
+      const ipt_entry* e = entry_at(base, off);
+      if (e->next_offset < sizeof(ipt_entry) || off + e->next_offset > size) {
+        return Status::Error("iptables: table " + table + ": malformed entry at " +
+                             std::to_string(off), EINVAL);
+      }
+      const xt_entry_target* t = target_of(e);
+      if (auto it = hook_entry.find(off); it != hook_entry.end() && current < 0) {
+        current = static_cast<int>(spans.size());
+        spans.push_back({off, off, index});
+        img.chains.emplace_back();
+        img.chains.back().name = kHookNames[it->second];
+        img.chains.back().hook = it->second;
+      }
+      if (is_error(t)) {
+        const char* name = reinterpret_cast<const xt_error_target*>(t)->errorname;
+        if (std::strcmp(name, XT_ERROR_TARGET) != 0) {
+          uint32_t first = off + e->next_offset;
+          current = static_cast<int>(spans.size());
+          spans.push_back({first, first, index + 1});
+          chain_at[first] = static_cast<uint32_t>(current);
+          img.chains.emplace_back();
+          img.chains.back().name = name;
+        }
+        off += e->next_offset;
+        continue;
+      }
+      if (current < 0) {
+        return Status::Error("iptables: table " + table + ": entry outside a chain at " +
+                             std::to_string(off), EINVAL);
+      }
+      bool footer = false;
+      ChainImage& c = img.chains[current];
+      if (c.hook >= 0) {
+        footer = off == info.underflow[c.hook];
+        if (footer) c.policy = verdict_of(t);
+      } else {
+        // A user chain ends with an unconditional RETURN followed by the next head.
+        uint32_t next = off + e->next_offset;
+        footer = is_standard(t) && verdict_of(t) == XT_RETURN &&
+                 (next >= size || is_error(target_of(entry_at(base, next))));
+      }
+      if (footer) {
+        spans[current].end = off;
+        current = -1;
+      }
+      off += e->next_offset;
+    }
+  }
+
+  // Pass 2: copy each chain's rules, normalized.
+  for (size_t ci = 0; ci < img.chains.size(); ++ci) {
+    ChainImage& c = img.chains[ci];
+    const Span& sp = spans[ci];
+    c.entries.assign(base + sp.begin, sp.end - sp.begin);
+    uint32_t n = 0;
+    for (uint32_t off = 0; off < c.entries.size(); ++n) {
+      ipt_entry* e = entry_at(c.entries.data(), off);
+      const uint32_t abs = sp.begin + off;
+      xt_entry_target* t = target_of(e);
+      const char* label = nullptr;
+      if (is_standard(t)) {
+        int v = verdict_of(t);
+        if (v < 0) {
+          label = verdict_label(v);
+          if (!label) label = "";
+        } else if (static_cast<uint32_t>(v) == abs + e->next_offset) {
+          label = "";  // fall-through: a rule without target
+        } else if (auto it = chain_at.find(static_cast<uint32_t>(v)); it != chain_at.end()) {
+          label = img.chains[it->second].name.c_str();
+        } else {
+          return Status::Error("iptables: table " + table + ": jump to " + std::to_string(v) +
+                               " is no chain start", EINVAL);
+        }
+      }
+      normalize(e, label);
+      off += e->next_offset;
+    }
+    c.num_rules = n;
+    c.old_index.resize(n + 1);
+    for (uint32_t i = 0; i <= n; ++i) c.old_index[i] = static_cast<int32_t>(sp.first_index + i);
+  }
+  return img;
+}
+
+Status write_table(TableImage& img, uint32_t old_num_entries) {
+  // Layout: offsets of every chain's first rule.
+  std::unordered_map<std::string_view, uint32_t> first_rule;
+  first_rule.reserve(img.chains.size() * 2);
+  uint32_t hook_entry[NF_INET_NUMHOOKS] = {};
+  uint32_t underflow[NF_INET_NUMHOOKS] = {};
+  uint64_t size = 0;
+  uint32_t num_entries = 0;
+  for (const ChainImage& c : img.chains) {
+    if (c.hook < 0) {
+      size += kErrorEntrySize;
+      ++num_entries;
+    } else {
+      hook_entry[c.hook] = static_cast<uint32_t>(size);
+    }
+    first_rule[c.name] = static_cast<uint32_t>(size);
+    size += c.entries.size();
+    num_entries += c.num_rules;
+    if (c.hook >= 0) underflow[c.hook] = static_cast<uint32_t>(size);
+    size += kStandardEntrySize;  // policy or RETURN footer
+    ++num_entries;
+  }
+  size += kErrorEntrySize;
+  ++num_entries;
+  if (size > UINT32_MAX / 2) return Status::Error("iptables: table too large", E2BIG);
+
+  const size_t total = sizeof(ipt_replace) + size;
+  std::unique_ptr<char[]> buf(new char[total]);
+  auto* repl = reinterpret_cast<ipt_replace*>(buf.get());
+  std::memset(repl, 0, sizeof *repl);
+  std::strncpy(repl->name, img.name.c_str(), sizeof repl->name - 1);
+  repl->valid_hooks = img.valid_hooks;
+  repl->num_entries = num_entries;
+  repl->size = static_cast<uint32_t>(size);
+  std::memcpy(repl->hook_entry, hook_entry, sizeof hook_entry);
+  std::memcpy(repl->underflow, underflow, sizeof underflow);
+  std::vector<xt_counters> old_counters(old_num_entries);
+  repl->num_counters = old_num_entries;
+  repl->counters = old_counters.data();
+
+  char* base = reinterpret_cast<char*>(repl->entries);
+  std::vector<int32_t> new_to_old(num_entries, -1);
+  auto put_standard = [&](uint32_t off, int verdict) {
+    std::memset(base + off, 0, kStandardEntrySize);
+    ipt_entry* e = entry_at(base, off);
+    e->target_offset = sizeof(ipt_entry);
+    e->next_offset = kStandardEntrySize;
+    xt_entry_target* t = target_of(e);
+    t->u.user.target_size = kStandardTargetSize;
+    verdict_of(t) = verdict;
+  };
+  auto put_error = [&](uint32_t off, const std::string& name) {
+    std::memset(base + off, 0, kErrorEntrySize);
+    ipt_entry* e = entry_at(base, off);
+    e->target_offset = sizeof(ipt_entry);
+    e->next_offset = kErrorEntrySize;
+    auto* t = reinterpret_cast<xt_error_target*>(target_of(e));
+    t->target.u.user.target_size = kErrorTargetSize;
+    std::strncpy(t->target.u.user.name, XT_ERROR_TARGET, sizeof t->target.u.user.name - 1);
+    std::strncpy(t->errorname, name.c_str(), sizeof t->errorname - 1);
+  };
+
+  uint32_t off = 0;
+  uint32_t index = 0;
+  for (ChainImage& c : img.chains) {
+    if (c.hook < 0) {
+      put_error(off, c.name);
+      off += kErrorEntrySize;
+      ++index;
+    }
+    const bool have_old = c.old_index.size() == c.num_rules + 1;
+    std::memcpy(base + off, c.entries.data(), c.entries.size());
+    const uint32_t end = off + static_cast<uint32_t>(c.entries.size());
+    for (uint32_t i = 0; off < end; ++i, ++index) {
+      ipt_entry* e = entry_at(base, off);
+      xt_entry_target* t = target_of(e);
+      if (t->u.target_size == kStandardTargetSize) {
+        std::string_view label(t->u.user.name, strnlen(t->u.user.name, sizeof t->u.user.name));
+        int verdict = 1;
+        if (label.empty()) {
+          verdict = static_cast<int>(off + e->next_offset);
+        } else if (auto it = first_rule.find(label); it != first_rule.end()) {
+          verdict = static_cast<int>(it->second);
+        } else {
+          verdict = label_verdict(label);
+        }
+        if (verdict != 1) {
+          std::memset(t->u.user.name, 0, sizeof t->u.user.name);
+          t->u.user.revision = 0;
+          verdict_of(t) = verdict;
+        } else if (label.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string_view::npos) {
+          return Status::Error("iptables: table " + img.name + ": chain " + c.name +
+                               " jumps to missing chain " + std::string(label), ENOENT);
+        }
+      }
+      if (have_old) new_to_old[index] = c.old_index[i];
+      off += e->next_offset;
+    }
+    put_standard(off, c.hook >= 0 ? c.policy : XT_RETURN);
+    if (have_old) new_to_old[index] = c.old_index[c.num_rules];
+    off += kStandardEntrySize;
+    ++index;
+  }
+  put_error(off, XT_ERROR_TARGET);
+  off += kErrorEntrySize;
+  ++index;
+
+  RawSocket sock;
+  if (sock.fd() < 0) return Status::FromErrno("iptables: open raw socket", errno);
+  if (::setsockopt(sock.fd(), SOL_IP, IPT_SO_SET_REPLACE, buf.get(),
+                   static_cast<socklen_t>(total)) < 0) {
+    int err = errno;
+    std::string hint = err == EAGAIN ? " (table changed meanwhile)" : "";
+    return Status::FromErrno("iptables: replace table " + img.name + " (" +
+                                 std::to_string(num_entries) + " entries)" + hint,
+                             err);
+  }
+  buf.reset();
+
+  // Carry the counters of kept entries over, as libiptc does.
+  const size_t csize = sizeof(xt_counters_info) + sizeof(xt_counters) * num_entries;
+  std::unique_ptr<char[]> cbuf(new char[csize]);
+  auto* ci = reinterpret_cast<xt_counters_info*>(cbuf.get());
+  std::memset(ci, 0, sizeof *ci);
+  std::strncpy(ci->name, img.name.c_str(), sizeof ci->name - 1);
+  ci->num_counters = num_entries;
+  bool any = false;
+  for (uint32_t i = 0; i < num_entries; ++i) {
+    int32_t o = new_to_old[i];
+    if (o >= 0 && static_cast<uint32_t>(o) < old_num_entries) {
+      ci->counters[i] = old_counters[o];
+      any = any || old_counters[o].pcnt || old_counters[o].bcnt;
+    } else {
+      ci->counters[i] = xt_counters{0, 0};
+    }
+  }
+  if (any && ::setsockopt(sock.fd(), SOL_IP, IPT_SO_SET_ADD_COUNTERS, cbuf.get(),
+                          static_cast<socklen_t>(csize)) < 0) {
+    // The table is in place; only counters were lost.
+    return Status::FromErrno("iptables: restore counters of table " + img.name, errno);
+  }
+
+  // Renumber old_index to the new layout for the next write.
+  index = 0;
+  for (ChainImage& c : img.chains) {
+    if (c.hook < 0) ++index;
+    c.old_index.resize(c.num_rules + 1);
+    for (uint32_t i = 0; i <= c.num_rules; ++i) c.old_index[i] = static_cast<int32_t>(index++);
+  }
+  img.num_entries = num_entries;
+  img.size = static_cast<uint32_t>(size);
+  return Status::Ok();
+}
+
+}  // namespace knode::iptables::detail

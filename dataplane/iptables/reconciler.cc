@@ -1,0 +1,403 @@
+#include "iptables/reconciler.h"
+
+#include <algorithm>
+#include <chrono>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "iptables/blob.h"
+#include "iptables/entry.h"
+#include "knode/log.h"
+
+namespace knode::iptables {
+
+using detail::ChainImage;
+using detail::TableImage;
+
+bool DesiredTable::owns(const std::string& chain) const {
+  if (owned_chains.count(chain)) return true;
+  for (const auto& p : owned_prefixes) {
+    if (!p.empty() && chain.compare(0, p.size(), p) == 0) return true;
+  }
+  return false;
+}
+
+struct Reconciler::Cache {
+  std::map<std::string, TableImage> tables;
+};
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+bool is_builtin_name(const std::string& c) {
+  return c == "PREROUTING" || c == "INPUT" || c == "FORWARD" || c == "OUTPUT" ||
+         c == "POSTROUTING";
+}
+
+// Calls f(offset, entry) for each entry of a chain's normalized bytes.
+template <typename F>
+void for_each_entry(const std::string& bytes, F&& f) {
+  for (size_t off = 0; off < bytes.size();) {
+    const ipt_entry* e = detail::entry_at(bytes.data(), off);
+    f(off, e);
+    off += e->next_offset;
+  }
+}
+
+// The chain a normalized entry jumps to, or "" (verdicts and module targets).
+std::string_view jump_label(const ipt_entry* e) {
+  const xt_entry_target* t = detail::target_of(e);
+  if (t->u.target_size != detail::kStandardTargetSize) return {};
+  std::string_view name(t->u.user.name, strnlen(t->u.user.name, sizeof t->u.user.name));
+  if (detail::label_verdict(name) != 1) return {};
+  return name;
+}
+
+Status check_desired(const DesiredTable& d) {
+  if (d.table.empty()) return Status::Error("iptables reconcile: no table name", EINVAL);
+  for (const auto& [name, rules] : d.chains) {
+    if (name.empty() || name.size() > 28) {
+      return Status::Error("iptables reconcile " + d.table + ": bad chain name \"" + name + "\"",
+                           EINVAL);
+    }
+    if (is_builtin_name(name) || !d.owns(name)) {
+      return Status::Error("iptables reconcile " + d.table + ": chain " + name +
+                               " is not owned (owned: prefixes and owned_chains)",
+                           EINVAL);
+    }
+    for (const Rule& r : rules) {
+      Status s = r.validate();
+      if (!s) return s.Wrap("iptables reconcile " + d.table + " chain " + name);
+    }
+  }
+  for (const JumpRule& j : d.jumps) {
+    if (!is_builtin_name(j.chain)) {
+      return Status::Error("iptables reconcile " + d.table + ": jump rule in " + j.chain +
+                               ", which is no built-in chain",
+                           EINVAL);
+    }
+    Status s = j.rule.validate();
+    if (!s) return s.Wrap("iptables reconcile " + d.table + " jump in " + j.chain);
+  }
+  return Status::Ok();
+}
+
+class Planner {
+ public:
+  Planner(const DesiredTable& d, TableImage& img, ReconcileStats& st)
+      : d_(d), img_(img), st_(st) {
+    for (size_t i = 0; i < img_.chains.size(); ++i) by_name_[img_.chains[i].name] = i;
+  }
+
+  bool changed() const { return changed_; }
+
+  // Creates or rewrites chain `name` with `rules` if it differs.
+  void sync_chain(const std::string& name, const std::vector<Rule>& rules) {
+    std::string bytes;
+    bytes.reserve(rules.size() * 400);
+    for (const Rule& r : rules) r.encode_to(bytes);
+    auto it = by_name_.find(name);
+    if (it == by_name_.end()) {
+      ChainImage c;
+      c.name = name;
+      c.entries = std::move(bytes);
+      c.num_rules = static_cast<uint32_t>(rules.size());
+      created_.push_back(std::move(c));
+      ++st_.chains_created;
+      st_.rules_written += rules.size();
+      changed_ = true;
+      return;
+    }
+    ChainImage& c = img_.chains[it->second];
+    if (c.entries == bytes) return;
+    c.entries = std::move(bytes);
+    c.num_rules = static_cast<uint32_t>(rules.size());
+    c.old_index.clear();
+    ++st_.chains_rewritten;
+    st_.rules_written += rules.size();
+    changed_ = true;
+  }
+
+  void remove_chain(const std::string& name) {
+    if (by_name_.count(name)) doomed_.insert(name);
+  }
+
+  // Each desired jump exactly once in its built-in chain; other rules there that jump to
+  // an owned chain go (`keep_owned` = false in cleanup: all of them go).
+  Status sync_jumps(const std::vector<JumpRule>& jumps) {
+    std::map<std::string, std::vector<const JumpRule*>> per_chain;
+    for (const JumpRule& j : jumps) per_chain[j.chain];
+    for (const JumpRule& j : jumps) per_chain[j.chain].push_back(&j);
+    // Built-in chains without desired jumps may still hold stale ones.
+    for (const ChainImage& c : img_.chains) {
+      if (c.hook >= 0) per_chain[c.name];
+    }
+    for (auto& [chain, list] : per_chain) {
+      auto it = by_name_.find(chain);
+      if (it == by_name_.end() || img_.chains[it->second].hook < 0) {
+        if (list.empty()) continue;
+        return Status::Error("iptables reconcile " + d_.table + ": table has no built-in chain " +
+                                 chain,
+                             ENOENT);
+      }
+      sync_builtin(img_.chains[it->second], list);
+    }
+    return Status::Ok();
+  }
+
+  // Applies deletions and creations to the image. Fails when an owned chain that stays
+  // jumps to a chain being deleted.
+  Status finish() {
+    if (!doomed_.empty()) {
+      std::unordered_set<std::string> kept_alive;
+      for (const ChainImage& c : img_.chains) {
+        if (doomed_.count(c.name)) continue;
+        Status s = Status::Ok();
+        for_each_entry(c.entries, [&](size_t, const ipt_entry* e) {
+          std::string_view l = jump_label(e);
+          if (l.empty() || !s) return;
+          std::string target(l);
+          if (!doomed_.count(target)) return;
+          if (d_.owns(c.name)) {
+            s = Status::Error("iptables reconcile " + d_.table + ": chain " + c.name +
+                                  " still jumps to " + target + ", which is to be deleted",
+                              EINVAL);
+          } else {
+            kept_alive.insert(target);
+          }
+        });
+        if (!s) return s;
+      }
+      for (const std::string& name : kept_alive) {
+        KLOG(WARNING, "iptables: owned chain still referenced by a foreign rule; flushing, not deleting")
+            .kv("table", d_.table)
+            .kv("chain", name);
+        doomed_.erase(name);
+        ChainImage& c = img_.chains[by_name_[name]];
+        if (c.num_rules) {
+          c.entries.clear();
+          c.num_rules = 0;
+          c.old_index.clear();
+          changed_ = true;
+        }
+      }
+      if (!doomed_.empty()) {
+        st_.chains_deleted += doomed_.size();
+        changed_ = true;
+        std::erase_if(img_.chains, [&](const ChainImage& c) { return doomed_.count(c.name) > 0; });
+      }
+    }
+    if (!created_.empty()) {
+      std::sort(created_.begin(), created_.end(),
+                [](const ChainImage& a, const ChainImage& b) { return a.name < b.name; });
+      size_t mid = img_.chains.size();
+      for (auto& c : created_) img_.chains.push_back(std::move(c));
+      created_.clear();
+      // Keep user chains sorted as libiptc writes them: iptables-save (libiptc) inserts
+      // unsorted chains one by one into a list, which is quadratic at 100k chains.
+      auto user_begin = std::find_if(img_.chains.begin(), img_.chains.end(),
+                                     [](const ChainImage& c) { return c.hook < 0; });
+      auto by_name = [](const ChainImage& a, const ChainImage& b) { return a.name < b.name; };
+      if (!std::is_sorted(user_begin, img_.chains.begin() + mid, by_name)) {
+        std::sort(user_begin, img_.chains.begin() + mid, by_name);
+      }
+      std::inplace_merge(user_begin, img_.chains.begin() + mid, img_.chains.end(), by_name);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  void sync_builtin(ChainImage& c, const std::vector<const JumpRule*>& jumps) {
+    std::vector<std::string> want(jumps.size());
+    for (size_t i = 0; i < jumps.size(); ++i) want[i] = jumps[i]->rule.encode();
+    std::vector<bool> found(jumps.size(), false);
+
+    struct Piece {
+      size_t off, len;
+      int32_t old;
+    };
+    std::vector<Piece> keep;
+    bool drop_any = false;
+    const bool have_old = c.old_index.size() == c.num_rules + 1;
+    size_t idx = 0;
+    for_each_entry(c.entries, [&](size_t off, const ipt_entry* e) {
+      std::string_view bytes(c.entries.data() + off, e->next_offset);
+      int32_t old = have_old ? c.old_index[idx] : -1;
+      ++idx;
+      for (size_t i = 0; i < want.size(); ++i) {
+        if (bytes == want[i]) {
+          if (found[i]) {
+            drop_any = true;  // duplicate
+            ++st_.jumps_removed;
+          } else {
+            found[i] = true;
+            keep.push_back({off, bytes.size(), old});
+          }
+          return;
+        }
+      }
+      std::string_view l = jump_label(e);
+      if (!l.empty() && d_.owns(std::string(l))) {
+        drop_any = true;  // stale jump to an owned chain
+        ++st_.jumps_removed;
+        return;
+      }
+      keep.push_back({off, bytes.size(), old});
+    });
+    bool add_any = std::find(found.begin(), found.end(), false) != found.end();
+    if (!drop_any && !add_any) return;
+
+    std::string out;
+    std::vector<int32_t> old_index;
+    uint32_t n = 0;
+    auto add_new = [&](size_t i) {
+      out += want[i];
+      old_index.push_back(-1);
+      ++n;
+      ++st_.jumps_added;
+      ++st_.rules_written;
+    };
+    // Missing insert-first jumps go on top, in the order given.
+    for (size_t i = 0; i < want.size(); ++i) {
+      if (!found[i] && jumps[i]->position == JumpRule::kInsertFirst) add_new(i);
+    }
+    for (const Piece& p : keep) {
+      out.append(c.entries, p.off, p.len);
+      old_index.push_back(p.old);
+      ++n;
+    }
+    for (size_t i = 0; i < want.size(); ++i) {
+      if (!found[i] && jumps[i]->position == JumpRule::kAppend) add_new(i);
+    }
+    old_index.push_back(have_old ? c.old_index[c.num_rules] : -1);  // policy
+    c.entries = std::move(out);
+    c.num_rules = n;
+    c.old_index = std::move(old_index);
+    changed_ = true;
+  }
+
+  const DesiredTable& d_;
+  TableImage& img_;
+  ReconcileStats& st_;
+  std::unordered_map<std::string, size_t> by_name_;
+  std::vector<ChainImage> created_;
+  std::unordered_set<std::string> doomed_;
+  bool changed_ = false;
+};
+
+size_t count_rules(const TableImage& img) {
+  size_t n = 0;
+  for (const auto& c : img.chains) n += c.num_rules;
+  return n;
+}
+
+}  // namespace
+
+Reconciler::Reconciler() : cache_(std::make_unique<Cache>()) {}
+Reconciler::~Reconciler() = default;
+
+void Reconciler::invalidate() { cache_->tables.clear(); }
+
+// Reads the kernel's table, or reuses the copy we left there when the kernel still
+// holds a table of the same shape.
+static Result<TableImage*> load(std::map<std::string, TableImage>& cache,
+                                const std::string& table) {
+  auto it = cache.find(table);
+  if (it != cache.end()) {
+    uint32_t n = 0, size = 0;
+    Status s = detail::table_info(table, &n, &size);
+    if (!s) return s;
+    if (n == it->second.num_entries && size == it->second.size) return &it->second;
+    cache.erase(it);
+  }
+  auto img = detail::read_table(table);
+  if (!img) return img.status();
+  auto [pos, _] = cache.insert_or_assign(table, std::move(*img));
+  return &pos->second;
+}
+
+Status Reconciler::reconcile(const DesiredTable& desired, const ReconcileOptions& options,
+                             ReconcileStats* stats_out) {
+  ReconcileStats st;
+  Status s = check_desired(desired);
+  if (!s) return s;
+
+  auto t0 = Clock::now();
+  auto loaded = load(cache_->tables, desired.table);
+  if (!loaded) return loaded.status().Wrap("iptables reconcile");
+  st.read_ms = ms_since(t0);
+
+  // Work on a copy only in dry-run mode; otherwise the cached image is edited in
+  // place and dropped if the write fails.
+  TableImage scratch;
+  TableImage* img = *loaded;
+  if (options.dry_run) {
+    scratch = *img;
+    img = &scratch;
+  }
+  auto fail = [&](const Status& e) {
+    cache_->tables.erase(desired.table);
+    if (stats_out) *stats_out = st;
+    return e;
+  };
+
+  auto t1 = Clock::now();
+  Planner plan(desired, *img, st);
+  if (options.only_chains) {
+    for (const std::string& name : *options.only_chains) {
+      auto it = desired.chains.find(name);
+      if (it != desired.chains.end()) {
+        plan.sync_chain(name, it->second);
+      } else if (desired.owns(name) && !is_builtin_name(name)) {
+        plan.remove_chain(name);
+      }
+    }
+  } else {
+    for (const auto& [name, rules] : desired.chains) plan.sync_chain(name, rules);
+    for (const ChainImage& c : img->chains) {
+      if (c.hook < 0 && desired.owns(c.name) && !desired.chains.count(c.name)) {
+        plan.remove_chain(c.name);
+      }
+    }
+  }
+  s = plan.sync_jumps(desired.jumps);
+  if (s) s = plan.finish();
+  if (!s) return fail(s.Wrap("iptables reconcile " + desired.table));
+  st.diff_ms = ms_since(t1);
+
+  if (plan.changed() && !options.dry_run) {
+    auto t2 = Clock::now();
+    s = detail::write_table(*img, img->num_entries);
+    st.write_ms = ms_since(t2);
+    if (!s) return fail(s);
+    st.committed = true;
+  }
+  st.table_rules = count_rules(*img);
+  if (stats_out) *stats_out = st;
+  return Status::Ok();
+}
+
+Status Reconciler::cleanup(const DesiredTable& desired, ReconcileStats* stats_out) {
+  DesiredTable empty;
+  empty.table = desired.table;
+  empty.owned_prefixes = desired.owned_prefixes;
+  empty.owned_chains = desired.owned_chains;
+  return reconcile(empty, {}, stats_out);
+}
+
+Status reconcile(const DesiredTable& desired, const ReconcileOptions& options,
+                 ReconcileStats* stats) {
+  Reconciler r;
+  return r.reconcile(desired, options, stats);
+}
+
+Status cleanup(const DesiredTable& desired, ReconcileStats* stats) {
+  Reconciler r;
+  return r.cleanup(desired, stats);
+}
+
+}  // namespace knode::iptables
