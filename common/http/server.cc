@@ -374,7 +374,7 @@ Status HttpServer::listen(const std::string& address, uint16_t port) {
   return core_->listen(address, port);
 }
 
-Status HttpServer::listen(std::string_view host_port, uint16_t default_port) {
+Status HttpServer::listen_on(std::string_view host_port, uint16_t default_port) {
   auto ep = parse_bind_address(host_port, default_port);
   if (!ep) return ep.status();
   return core_->listen(ep->address, ep->port);

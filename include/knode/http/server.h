@@ -65,8 +65,8 @@ class HttpServer {
   // accepting. May be called more than once to listen on several addresses.
   // Errors name the address: "listen on 127.0.0.1:10248: Address already in use".
   Status listen(const std::string& address, uint16_t port);
-  // The same from "host:port", "[v6]:port", or a bare address with default_port.
-  Status listen(std::string_view host_port, uint16_t default_port);
+  // The same from a flag value: "ip:port", "[v6]:port", or a bare IP with default_port.
+  Status listen_on(std::string_view host_port, uint16_t default_port);
 
   // Where the server listens, in the order listen() succeeded.
   std::vector<Endpoint> endpoints() const;
