@@ -1,0 +1,69 @@
+#include <algorithm>
+
+#include "commands.h"
+#include "knode/cni/ipam.h"
+#include "knode/cni/ipam_store.h"
+#include "knode/cni/result.h"
+#include "nat.h"
+#include "pod_network.h"
+
+namespace knode::cni {
+
+Outcome<std::string> cmd_add(const Request& req, const NetConf& conf) {
+  const Attachment att = req.attachment();
+  // Refuse before touching anything, so a failed ADD leaves nothing behind.
+  if (auto d = check_ifname_free(req.netns, req.ifname); !d.ok()) return d.error();
+
+  Allocation alloc;
+  std::vector<net::IPAddress> fresh;  // reserved by this call, released if it fails
+  {
+    auto store = IpamStore::Open(conf.ipam.data_dir, conf.name);
+    if (!store.ok()) return store.error();
+    auto before = store->find(att);
+    auto a = ipam_allocate(*store, conf.ipam, att);
+    if (!a.ok()) return a.error();
+    alloc = std::move(*a);
+    for (const auto& ip : alloc.ips) {
+      if (std::find(before.begin(), before.end(), ip.address.ip) == before.end()) fresh.push_back(ip.address.ip);
+    }
+  }  // the IPAM lock is not held across the kernel work
+  auto release = [&]() {
+    auto store = IpamStore::Open(conf.ipam.data_dir, conf.name);
+    if (!store.ok()) return;
+    for (const auto& ip : fresh) store->release(ip);
+  };
+
+  std::vector<ResultRoute> routes;
+  auto links = setup_pod_network(conf, att, req.netns, alloc.ips, alloc.routes, &routes);
+  if (!links.ok()) {
+    release();
+    return links.error();
+  }
+  auto undo = [&](const Error& e) -> Outcome<std::string> {
+    remove_port_mappings(conf, att);
+    teardown_pod_network(conf, att);
+    release();
+    return e;
+  };
+  if (conf.ip_masq) {
+    if (auto d = ensure_masquerade(conf, alloc.ips); !d.ok()) return undo(d.error());
+  }
+  if (!conf.port_mappings.empty()) {
+    if (auto d = add_port_mappings(conf, att, alloc.ips); !d.ok()) return undo(d.error());
+  }
+
+  CniResult r;
+  r.cni_version = conf.cni_version;
+  r.interfaces.push_back(ResultInterface{links->bridge.name, links->bridge.mac, links->bridge.mtu, ""});
+  r.interfaces.push_back(ResultInterface{links->host.name, links->host.mac, links->host.mtu, ""});
+  r.interfaces.push_back(ResultInterface{links->pod.name, links->pod.mac, links->pod.mtu, req.netns});
+  for (auto ip : alloc.ips) {
+    ip.interface = 2;
+    r.ips.push_back(ip);
+  }
+  r.routes = std::move(routes);
+  r.dns = conf.dns;
+  return to_json(r).dump();
+}
+
+}  // namespace knode::cni

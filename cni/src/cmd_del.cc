@@ -1,0 +1,23 @@
+#include "commands.h"
+#include "knode/cni/ipam_store.h"
+#include "nat.h"
+#include "pod_network.h"
+
+namespace knode::cni {
+
+// Releases everything the attachment holds; whatever is already gone counts as done,
+// so DEL can be repeated and works after the pod's netns was removed.
+Done cmd_del(const Request& req, const NetConf& conf) {
+  const Attachment att = req.attachment();
+  if (nat_available()) {
+    if (auto d = remove_port_mappings(conf, att); !d.ok()) return d;
+  }
+  if (auto d = teardown_pod_network(conf, att); !d.ok()) return d;
+  auto store = IpamStore::Open(conf.ipam.data_dir, conf.name);
+  if (!store.ok()) return store.error();
+  auto released = store->release_owner(att);
+  if (!released.ok()) return released.error();
+  return ok();
+}
+
+}  // namespace knode::cni

@@ -1,0 +1,42 @@
+#include <set>
+
+#include "commands.h"
+#include "knode/cni/ipam.h"
+#include "knode/cni/ipam_store.h"
+#include "nat.h"
+
+namespace knode::cni {
+
+Done cmd_gc(const NetConf& conf) {
+  std::vector<Attachment> valid = conf.valid_attachments.value_or(std::vector<Attachment>{});
+  std::set<Attachment> keep(valid.begin(), valid.end());
+  {
+    auto store = IpamStore::Open(conf.ipam.data_dir, conf.name);
+    if (!store.ok()) return store.error();
+    for (const auto& [ip, owner] : store->allocations()) {
+      // Reservations written without an ifname match any ifname of their container.
+      bool valid_owner = keep.count(owner) > 0;
+      if (owner.ifname.empty()) {
+        for (const auto& k : keep) valid_owner = valid_owner || k.container_id == owner.container_id;
+      }
+      if (!valid_owner) {
+        if (auto d = store->release(ip); !d.ok()) return d;
+      }
+    }
+  }
+  if (nat_available()) return gc_port_mappings(conf, valid);
+  return ok();
+}
+
+Done cmd_status(const NetConf& conf) {
+  auto store = IpamStore::Open(conf.ipam.data_dir, conf.name);
+  if (!store.ok()) return Error{kPluginNotAvailable, store.error().msg, {}};
+  for (const auto& set : conf.ipam.ranges) {
+    if (ipam_free_count(*store, set, 1) == 0) {
+      return Error{kPluginNotAvailable, "no IP addresses available in range set " + range_set_str(set), {}};
+    }
+  }
+  return ok();
+}
+
+}  // namespace knode::cni

@@ -1,0 +1,130 @@
+#include "knode/cni/ipam.h"
+
+#include "knode/cni/ip_math.h"
+
+namespace knode::cni {
+
+namespace {
+
+bool in_range(const Range& r, const net::IPAddress& ip) {
+  if (ip.family() != r.first.family()) return false;
+  Uint128 v = to_int(ip);
+  return v >= to_int(r.first) && v <= to_int(r.last);
+}
+
+bool is_gateway(const RangeSet& set, const net::IPAddress& ip) {
+  for (const auto& r : set) {
+    if (r.gateway == ip) return true;
+  }
+  return false;
+}
+
+// Walks every address of the set once, starting right after `after` (or at the start
+// of the first range), wrapping from the last range back to the first.
+template <typename F>
+std::optional<net::IPAddress> walk(const RangeSet& set, std::optional<net::IPAddress> after, F&& accept) {
+  size_t start_range = 0;
+  std::optional<net::IPAddress> start_ip;
+  if (after) {
+    for (size_t i = 0; i < set.size(); ++i) {
+      if (in_range(set[i], *after)) {
+        start_range = i;
+        if (*after != set[i].last) {
+          start_ip = next_ip(*after);
+        } else {
+          start_range = (i + 1) % set.size();
+        }
+        break;
+      }
+    }
+  }
+  for (size_t n = 0; n <= set.size(); ++n) {
+    size_t i = (start_range + n) % set.size();
+    const Range& r = set[i];
+    net::IPAddress ip = (n == 0 && start_ip) ? *start_ip : r.first;
+    // On the wrap-around pass the starting range is walked up to where we began.
+    std::optional<Uint128> stop;
+    if (n == set.size()) {
+      if (!start_ip) break;
+      stop = to_int(*start_ip);
+    }
+    while (true) {
+      if (stop && to_int(ip) >= *stop) break;
+      if (accept(ip)) return ip;
+      if (ip == r.last) break;
+      ip = next_ip(ip);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+const Range* find_range(const IpamConfig& conf, const net::IPAddress& ip) {
+  for (const auto& set : conf.ranges) {
+    for (const auto& r : set) {
+      if (r.subnet.contains(ip)) return &r;
+    }
+  }
+  return nullptr;
+}
+
+Outcome<Allocation> ipam_allocate(IpamStore& store, const IpamConfig& conf, const Attachment& owner) {
+  Allocation out;
+  std::vector<net::IPAddress> taken;
+  auto existing = store.find(owner);
+  auto fail = [&](Error e) -> Outcome<Allocation> {
+    for (const auto& ip : taken) store.release(ip);
+    return e;
+  };
+  for (size_t idx = 0; idx < conf.ranges.size(); ++idx) {
+    const RangeSet& set = conf.ranges[idx];
+    std::optional<net::IPAddress> chosen;
+    const Range* range = nullptr;
+    for (const auto& ip : existing) {
+      for (const auto& r : set) {
+        if (in_range(r, ip)) {
+          chosen = ip;
+          range = &r;
+        }
+      }
+    }
+    if (!chosen) {
+      Error io_failure;
+      bool failed = false;
+      chosen = walk(set, store.last_reserved(idx), [&](const net::IPAddress& ip) {
+        if (failed || is_gateway(set, ip)) return false;
+        auto r = store.reserve(ip, owner, idx);
+        if (!r.ok()) {
+          failed = true;
+          io_failure = r.error();
+          return false;
+        }
+        return *r;
+      });
+      if (failed) return fail(io_failure);
+      if (!chosen) {
+        return fail(Error{kRangeExhausted, "no IP addresses available in range set " + range_set_str(set), {}});
+      }
+      taken.push_back(*chosen);
+      for (const auto& r : set) {
+        if (in_range(r, *chosen)) range = &r;
+      }
+    }
+    out.ips.push_back(ResultIp{link::IpNet{*chosen, range->subnet.prefix()}, range->gateway, std::nullopt});
+  }
+  for (const auto& rc : conf.routes) out.routes.push_back(ResultRoute{rc.dst, rc.gw});
+  return out;
+}
+
+size_t ipam_free_count(const IpamStore& store, const RangeSet& set, size_t cap) {
+  size_t n = 0;
+  auto allocated = store.allocations();
+  walk(set, std::nullopt, [&](const net::IPAddress& ip) {
+    if (!is_gateway(set, ip) && allocated.find(ip) == allocated.end()) ++n;
+    return n >= cap;
+  });
+  return n;
+}
+
+}  // namespace knode::cni
