@@ -5,7 +5,9 @@ namespace {
 
 constexpr const char* kTextPlain = "text/plain; charset=utf-8";
 
-Response proxy_json(const health::ProxyHealth::State& s, bool healthy, bool with_node) {
+Response proxy_json(health::ProxyHealth::State s, bool healthy, bool with_node) {
+  // kube-proxy answers a healthy probe with lastUpdated = now, as older releases did.
+  if (healthy) s.last_updated = s.current_time;
   Response r;
   r.status = healthy ? 200 : 503;
   r.content_type = "application/json";

@@ -28,9 +28,11 @@ ProxyHealth::State ProxyHealth::state() const {
   const auto steady = clock_.steady_now();
   State s;
   s.current_time = clock_.system_now();
-  s.last_updated = s.current_time;
   std::lock_guard lock(mu_);
   s.node_eligible = node_eligible_;
+  for (const auto& [family, f] : updated_) {
+    if (f.updated_system > s.last_updated) s.last_updated = f.updated_system;
+  }
   for (const auto& [family, f] : updated_) {
     auto pending = pending_.find(family);
     if (pending == pending_.end()) continue;  // fully synced

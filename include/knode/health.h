@@ -82,8 +82,9 @@ class ProxyHealth {
   struct State {
     bool healthy = true;        // the proxier alone, as /livez reports it
     bool node_eligible = true;  // /healthz also requires this
-    // The last successful sync of the family that is late when unhealthy; when healthy,
-    // the current time (kube-proxy keeps that compatibility with older releases).
+    // When unhealthy, the last successful sync of the late family; otherwise the latest
+    // sync of any family (the epoch if none yet). The HTTP handlers report the current
+    // time instead whenever they answer 200, as kube-proxy does for compatibility.
     Clock::SystemTime last_updated;
     Clock::SystemTime current_time;
     std::string reason;  // why not healthy, for logs and the watchdog

@@ -113,6 +113,18 @@ TEST_F(EndpointsTest, IneligibleNodeFailsHealthzButNotLivez) {
   EXPECT_EQ(l->body.find("nodeEligible"), std::string::npos);
 }
 
+TEST_F(EndpointsTest, IneligibleNodeReportsTheLastSyncTime) {
+  proxy_.updated(health::ProxyHealth::kIPv4);
+  clock_.advance(10s);
+  proxy_.set_node_eligible(false);
+  auto h = get("/proxy/healthz");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 503);
+  EXPECT_EQ(h->body,
+            "{\"lastUpdated\": \"2024-01-02T03:04:05Z\",\"currentTime\": "
+            "\"2024-01-02T03:04:15Z\", \"nodeEligible\": false}");
+}
+
 TEST_F(EndpointsTest, MetricsInTextFormat) {
   metrics_.counter_family("kubeproxy_sync_proxy_rules_total", "Syncs.", {"result"})
       .with({"ok"})

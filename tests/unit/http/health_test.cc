@@ -126,6 +126,17 @@ TEST_F(ProxyHealthTest, EachFamilyIsJudgedOnItsOwn) {
   EXPECT_EQ(s.reason, "IPv6 rules not synced for 61s (limit 60s)");
 }
 
+TEST_F(ProxyHealthTest, HealthyStateCarriesTheLatestSync) {
+  health_.updated(ProxyHealth::kIPv4);
+  clock_.advance(3s);
+  health_.updated(ProxyHealth::kIPv6);
+  clock_.advance(3s);
+  auto s = health_.state();
+  EXPECT_TRUE(s.healthy);
+  EXPECT_EQ(format_rfc3339(s.last_updated), "2024-01-02T03:04:08Z");
+  EXPECT_EQ(format_rfc3339(s.current_time), "2024-01-02T03:04:11Z");
+}
+
 TEST_F(ProxyHealthTest, NodeEligibilityIsReportedSeparately) {
   health_.set_node_eligible(false);
   auto s = health_.state();
