@@ -20,6 +20,11 @@ Response proxy_json(health::ProxyHealth::State s, bool healthy, bool with_node) 
   return r;
 }
 
+Response count(metrics::CounterFamily* answers, Response r) {
+  if (answers) answers->with({std::to_string(r.status)}).inc();
+  return r;
+}
+
 }  // namespace
 
 Handler kubelet_healthz_handler(const health::HealthRegistry& registry) {
@@ -30,17 +35,18 @@ Handler kubelet_healthz_handler(const health::HealthRegistry& registry) {
   };
 }
 
-Handler proxy_healthz_handler(const health::ProxyHealth& health) {
-  return [&health](const Request&) {
+Handler proxy_healthz_handler(const health::ProxyHealth& health,
+                              metrics::CounterFamily* answers) {
+  return [&health, answers](const Request&) {
     auto s = health.state();
-    return proxy_json(s, s.healthy && s.node_eligible, true);
+    return count(answers, proxy_json(s, s.healthy && s.node_eligible, true));
   };
 }
 
-Handler proxy_livez_handler(const health::ProxyHealth& health) {
-  return [&health](const Request&) {
+Handler proxy_livez_handler(const health::ProxyHealth& health, metrics::CounterFamily* answers) {
+  return [&health, answers](const Request&) {
     auto s = health.state();
-    return proxy_json(s, s.healthy, false);
+    return count(answers, proxy_json(s, s.healthy, false));
   };
 }
 

@@ -21,8 +21,12 @@ Handler kubelet_healthz_handler(const health::HealthRegistry& registry);
 //   /healthz {"lastUpdated": "...","currentTime": "...", "nodeEligible": true}
 //   /livez   {"lastUpdated": "...","currentTime": "..."}
 // 200 when healthy, 503 when not; /livez ignores node eligibility.
-Handler proxy_healthz_handler(const health::ProxyHealth& health);
-Handler proxy_livez_handler(const health::ProxyHealth& health);
+// `answers`, when given, counts responses by status code; kube-proxy registers these as
+// kubeproxy_healthz_total{code} and kubeproxy_livez_total{code}.
+Handler proxy_healthz_handler(const health::ProxyHealth& health,
+                              metrics::CounterFamily* answers = nullptr);
+Handler proxy_livez_handler(const health::ProxyHealth& health,
+                            metrics::CounterFamily* answers = nullptr);
 
 // The registry in text format 0.0.4.
 Handler metrics_handler(const metrics::Registry& registry);

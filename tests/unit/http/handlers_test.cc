@@ -18,8 +18,8 @@ class EndpointsTest : public testing::ServerFixture {
  protected:
   void SetUp() override {
     handle("/healthz", kubelet_healthz_handler(kubelet_));
-    handle("/proxy/healthz", proxy_healthz_handler(proxy_));
-    handle("/proxy/livez", proxy_livez_handler(proxy_));
+    handle("/proxy/healthz", proxy_healthz_handler(proxy_, &healthz_answers_));
+    handle("/proxy/livez", proxy_livez_handler(proxy_, &livez_answers_));
     handle("/metrics", metrics_handler(metrics_));
     start();
   }
@@ -34,6 +34,10 @@ class EndpointsTest : public testing::ServerFixture {
   health::HealthRegistry kubelet_{clock_};
   health::ProxyHealth proxy_{clock_, 60s};
   metrics::Registry metrics_;
+  metrics::CounterFamily& healthz_answers_ =
+      metrics_.counter_family("kubeproxy_healthz_total", "Cumulative proxy healthz HTTP status", {"code"});
+  metrics::CounterFamily& livez_answers_ =
+      metrics_.counter_family("kubeproxy_livez_total", "Cumulative proxy livez HTTP status", {"code"});
 };
 
 TEST_F(EndpointsTest, KubeletHealthzOk) {
@@ -99,6 +103,10 @@ TEST_F(EndpointsTest, ProxyHealthz503WhenQueuedUpdateIsLate) {
   auto again = get("/proxy/healthz");
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 200);
+
+  EXPECT_EQ(healthz_answers_.with({"503"}).value(), 1);
+  EXPECT_EQ(healthz_answers_.with({"200"}).value(), 1);
+  EXPECT_EQ(livez_answers_.with({"503"}).value(), 1);
 }
 
 TEST_F(EndpointsTest, IneligibleNodeFailsHealthzButNotLivez) {
