@@ -1,0 +1,266 @@
+#include "knode/manifest_source.h"
+
+#include <fcntl.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "knode/api/codec.h"
+#include "knode/log.h"
+
+namespace knode {
+namespace fs = std::filesystem;
+
+bool is_manifest_file_name(const std::string& name) {
+  if (name.empty() || name[0] == '.') return false;  // editors' swap and temp files
+  auto ends = [&](const char* ext) {
+    size_t n = std::strlen(ext);
+    return name.size() > n && name.compare(name.size() - n, n, ext) == 0;
+  };
+  return ends(".yaml") || ends(".yml") || ends(".json");
+}
+
+struct FileStamp {
+  ino_t ino = 0;
+  off_t size = -1;
+  int64_t mtime_ns = -1;
+  bool operator==(const FileStamp&) const = default;
+};
+
+struct ManifestDirSource::Impl {
+  Impl(boost::asio::io_context& io) : io(io), timer(io), inotify(io) {}
+
+  boost::asio::io_context& io;
+  boost::asio::steady_timer timer;
+  boost::asio::posix::stream_descriptor inotify;
+  int watch = -1;
+  std::array<char, 16 * 1024> buf{};
+  EventSink* sink = nullptr;
+  bool stopped = false;
+
+  // What each file holds now, and which files define each object.
+  std::map<std::string, std::map<api::ObjectKey, api::ObjectPtr>> files;
+  std::map<std::string, FileStamp> stamps;
+  std::map<api::ObjectKey, std::map<std::string, api::ObjectPtr>> defs;
+  std::map<api::ObjectKey, api::ObjectPtr> effective;
+};
+
+ManifestDirSource::ManifestDirSource(boost::asio::io_context& io, Options options)
+    : options_(std::move(options)), impl_(std::make_unique<Impl>(io)) {}
+
+ManifestDirSource::~ManifestDirSource() { stop(); }
+
+namespace {
+
+bool stamp_of(const std::string& path, FileStamp* out) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  out->ino = st.st_ino;
+  out->size = st.st_size;
+  out->mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return true;
+}
+
+}  // namespace
+
+// Applies a file's new contents: recomputes the effective object of every key the file
+// defined before or defines now, and emits what changed.
+static void apply_file(ManifestDirSource::Options& opts, auto& impl, const std::string& file,
+                       std::map<api::ObjectKey, api::ObjectPtr> now) {
+  (void)opts;
+  auto& before = impl.files[file];
+  std::set<api::ObjectKey> keys;
+  for (const auto& [k, o] : before) keys.insert(k);
+  for (const auto& [k, o] : now) keys.insert(k);
+  for (const auto& key : keys) {
+    auto& d = impl.defs[key];
+    auto it = now.find(key);
+    if (it == now.end()) {
+      d.erase(file);
+    } else {
+      d[file] = it->second;
+    }
+    api::ObjectPtr want = d.empty() ? nullptr : d.begin()->second;  // first file by name wins
+    if (d.empty()) impl.defs.erase(key);
+    auto eff = impl.effective.find(key);
+    api::ObjectPtr had = eff == impl.effective.end() ? nullptr : eff->second;
+    if (!want && !had) continue;
+    if (!want) {
+      impl.effective.erase(eff);
+      impl.sink->on_event(Event{EventType::kDeleted, had, nullptr});
+    } else if (!had) {
+      impl.effective[key] = want;
+      impl.sink->on_event(Event{EventType::kAdded, want, nullptr});
+    } else if (!(*had == *want)) {
+      eff->second = want;
+      impl.sink->on_event(Event{EventType::kModified, want, had});
+    } else {
+      eff->second = want;
+    }
+  }
+  if (now.empty()) {
+    impl.files.erase(file);
+  } else {
+    before = std::move(now);
+  }
+}
+
+Status ManifestDirSource::start(EventSink& sink) {
+  impl_->sink = &sink;
+  impl_->stopped = false;
+  if (options_.use_inotify) {
+    int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0) return Status::FromErrno("inotify_init1", errno);
+    impl_->inotify.assign(fd);
+  }
+  rescan();
+  sink.on_synced(name());
+  arm_timer();
+  if (impl_->inotify.is_open()) arm_inotify();
+  return Status::Ok();
+}
+
+void ManifestDirSource::arm_timer() {
+  impl_->timer.expires_after(options_.rescan_period);
+  impl_->timer.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || impl_->stopped) return;
+    rescan();
+    arm_timer();
+  });
+}
+
+void ManifestDirSource::arm_inotify() {
+  auto& impl = *impl_;
+  impl.inotify.async_read_some(
+      boost::asio::buffer(impl.buf), [this](const boost::system::error_code& ec, size_t n) {
+        auto& impl = *impl_;
+        if (ec || impl.stopped) return;
+        // Files named by an event are re-read even when their stamp looks unchanged
+        // (mtime is coarse; two quick same-size writes can share one).
+        for (size_t off = 0; off + sizeof(inotify_event) <= n;) {
+          const auto* ev = reinterpret_cast<const inotify_event*>(impl.buf.data() + off);
+          if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) impl.watch = -1;
+          if (ev->len > 0) {
+            auto it = impl.stamps.find(ev->name);
+            if (it != impl.stamps.end()) it->second.size = -2;
+          }
+          off += sizeof(inotify_event) + ev->len;
+        }
+        rescan();
+        arm_inotify();
+      });
+}
+
+void ManifestDirSource::stop() {
+  if (!impl_ || impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->timer.cancel();
+  boost::system::error_code ec;
+  if (impl_->inotify.is_open()) impl_->inotify.close(ec);
+}
+
+namespace {
+std::string read_file(const std::string& path, bool* ok) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *ok = false;
+    return {};
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  *ok = true;
+  return ss.str();
+}
+}  // namespace
+
+void ManifestDirSource::rescan() {
+  auto& impl = *impl_;
+  if (impl.stopped) return;
+  const std::string& dir = options_.dir;
+
+  // (Re-)arm the watch: the directory may appear, vanish or be replaced.
+  if (impl.inotify.is_open() && impl.watch < 0) {
+    impl.watch = ::inotify_add_watch(impl.inotify.native_handle(), dir.c_str(),
+                                     IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+                                         IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
+    if (impl.watch < 0) {
+      KLOG(WARNING, "cannot watch manifest directory; will rescan")
+          .kv("dir", dir).kv("err", std::strerror(errno));
+    }
+  }
+
+  std::set<std::string> present;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string fname = it->path().filename().string();
+    if (is_manifest_file_name(fname)) present.insert(fname);
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    KLOG(WARNING, "cannot list manifest directory").kv("dir", dir).kv("err", ec.message());
+    // Keep everything as it is: a transient listing error must not delete objects.
+    present.clear();
+    for (const auto& [f, s] : impl.stamps) present.insert(f);
+  }
+  // Forget files that are gone.
+  std::vector<std::string> gone;
+  for (const auto& [f, s] : impl.stamps) {
+    if (!present.count(f)) gone.push_back(f);
+  }
+  for (const auto& f : gone) {
+    impl.stamps.erase(f);
+    file_errors_.erase(f);
+    apply_file(options_, impl, f, {});
+  }
+  for (const auto& f : present) {
+    FileStamp st;
+    if (!stamp_of(dir + "/" + f, &st)) continue;
+    auto it = impl.stamps.find(f);
+    if (it != impl.stamps.end() && it->second == st) continue;
+    impl.stamps[f] = st;
+    bool ok;
+    std::string data = read_file(dir + "/" + f, &ok);
+    if (!ok) continue;
+    auto decoded = api::decode_manifest(data, f);
+    if (!decoded.ok()) {
+      // The whole file is unreadable: its last good objects stay in force.
+      KLOG(ERROR, "invalid manifest file; keeping its last good objects").kv("err", decoded.error());
+      file_errors_[f] = decoded.error();
+      continue;
+    }
+    std::map<api::ObjectKey, api::ObjectPtr> now;
+    for (auto& obj : decoded->objects) {
+      auto key = api::key_of(*obj);
+      if (now.count(key)) KLOG(WARNING, "object defined twice in one file").kv("file", f).kv("object", key.str());
+      now[key] = obj;
+    }
+    std::string errors;
+    const auto& before = impl.files[f];
+    for (const auto& r : decoded->rejected) {
+      KLOG(ERROR, "rejected object").kv("err", r.error);
+      errors += (errors.empty() ? "" : "; ") + r.error;
+      // A bad version of an object keeps its last good version, as the API server would.
+      if (r.key) {
+        auto old = before.find(*r.key);
+        if (old != before.end() && !now.count(*r.key)) now[*r.key] = old->second;
+      }
+    }
+    if (errors.empty()) {
+      file_errors_.erase(f);
+    } else {
+      file_errors_[f] = errors;
+    }
+    apply_file(options_, impl, f, std::move(now));
+  }
+}
+
+}  // namespace knode

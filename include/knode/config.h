@@ -1,0 +1,112 @@
+// knode's configuration: upstream KubeProxyConfiguration / KubeletConfiguration shapes
+// for the fields knode implements, filled from a --config file and then from flags
+// (flags win), with upstream flag names.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "knode/api/meta.h"
+#include "knode/status.h"
+
+namespace knode::config {
+
+using api::Duration;
+
+struct IPVSConfig {
+  std::string scheduler;  // "" means rr
+  Duration sync_period = Duration::Seconds(30);
+  Duration min_sync_period = Duration::Seconds(1);
+  Duration tcp_timeout, tcp_fin_timeout, udp_timeout;
+  bool strict_arp = false;
+  std::vector<std::string> exclude_cidrs;
+  KNODE_FIELDS(v("scheduler", scheduler); v("syncPeriod", sync_period);
+               v("minSyncPeriod", min_sync_period); v("tcpTimeout", tcp_timeout);
+               v("tcpFinTimeout", tcp_fin_timeout); v("udpTimeout", udp_timeout);
+               v("strictARP", strict_arp); v("excludeCIDRs", exclude_cidrs))
+};
+
+struct IPTablesConfig {
+  int32_t masquerade_bit = 14;
+  bool masquerade_all = false;
+  bool localhost_node_ports = true;
+  Duration sync_period = Duration::Seconds(30);
+  Duration min_sync_period = Duration::Seconds(1);
+  KNODE_FIELDS(v("masqueradeBit", masquerade_bit); v("masqueradeAll", masquerade_all);
+               v("localhostNodePorts", localhost_node_ports); v("syncPeriod", sync_period);
+               v("minSyncPeriod", min_sync_period))
+};
+
+struct ClientConnection {
+  std::string kubeconfig;
+  KNODE_FIELDS(v("kubeconfig", kubeconfig))
+};
+
+// kubeproxy.config.k8s.io/v1alpha1 KubeProxyConfiguration (implemented fields).
+struct ProxyConfig {
+  std::string bind_address = "0.0.0.0";
+  std::string healthz_bind_address = "0.0.0.0:10256";
+  std::string metrics_bind_address = "127.0.0.1:10249";
+  std::string cluster_cidr;
+  std::string hostname_override;
+  std::string mode;  // "" means iptables, as upstream
+  IPVSConfig ipvs;
+  IPTablesConfig iptables;
+  std::vector<std::string> node_port_addresses;
+  ClientConnection client_connection;
+  KNODE_FIELDS(v("bindAddress", bind_address); v("healthzBindAddress", healthz_bind_address);
+               v("metricsBindAddress", metrics_bind_address); v("clusterCIDR", cluster_cidr);
+               v("hostnameOverride", hostname_override); v("mode", mode); v("ipvs", ipvs);
+               v("iptables", iptables); v("nodePortAddresses", node_port_addresses);
+               v("clientConnection", client_connection))
+};
+
+// kubelet.config.k8s.io/v1beta1 KubeletConfiguration (implemented fields).
+struct KubeletConfig {
+  std::string static_pod_path;
+  std::string healthz_bind_address = "127.0.0.1";
+  int32_t healthz_port = 10248;
+  Duration file_check_frequency = Duration::Seconds(20);
+  std::string pod_cidr;
+  KNODE_FIELDS(v("staticPodPath", static_pod_path); v("healthzBindAddress", healthz_bind_address);
+               v("healthzPort", healthz_port); v("fileCheckFrequency", file_check_frequency);
+               v("podCIDR", pod_cidr))
+};
+
+enum class Component : unsigned { kAgent = 1, kKubelet = 2, kProxy = 4 };
+
+struct AgentConfig {
+  Component component = Component::kAgent;
+  std::string config_file;
+  std::string manifest_dir;  // --manifest-dir / --pod-manifest-path / staticPodPath
+  std::string kubeconfig;
+  std::string hostname_override;
+  int verbosity = 0;
+  bool cleanup = false;  // knode proxy --cleanup
+  ProxyConfig proxy;
+  KubeletConfig kubelet;
+
+  bool runs_proxy() const { return component != Component::kKubelet; }
+  bool runs_kubelet() const { return component != Component::kProxy; }
+};
+
+// Outcome of parsing a command line.
+struct ParseOutcome {
+  enum Kind { kRun, kHelp, kError } kind = kRun;
+  std::string message;  // help text, or the one-line reason for kError
+};
+
+// Parses `knode <component>` flags (argv after the subcommand). Loads --config first, then
+// applies flags over it, then validates everything.
+ParseOutcome parse_flags(Component component, const std::vector<std::string>& args,
+                         AgentConfig* out);
+std::string usage(Component component);
+
+// Loads a config file (KubeProxyConfiguration and/or KubeletConfiguration documents).
+Status load_config_file(const std::string& path, AgentConfig* out);
+Status validate(const AgentConfig& c);
+
+// "0.0.0.0:10256" -> host, port. A bare IP takes default_port.
+bool split_host_port(const std::string& s, int default_port, std::string* host, int* port);
+
+}  // namespace knode::config

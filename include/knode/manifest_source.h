@@ -1,0 +1,49 @@
+// A Source over a directory of manifests (kubelet's --pod-manifest-path, knode's
+// --manifest-dir): any supported kind, one or many per file, .yaml/.yml/.json.
+// Watches with inotify and rescans periodically; a file that turns invalid keeps its
+// last good objects; an object defined by several files stays while any defines it.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "knode/source.h"
+
+namespace knode {
+
+class ManifestDirSource : public Source {
+ public:
+  struct Options {
+    std::string dir;
+    std::chrono::milliseconds rescan_period{std::chrono::seconds(20)};
+    bool use_inotify = true;
+  };
+
+  ManifestDirSource(boost::asio::io_context& io, Options options);
+  ~ManifestDirSource() override;
+
+  std::string name() const override { return "manifest-dir:" + options_.dir; }
+  Status start(EventSink& sink) override;
+  void stop() override;
+
+  // Re-reads every file whose size, mtime or inode changed, and forgets deleted files.
+  void rescan();
+  // Errors seen on the last read of each file that had one (file -> message).
+  const std::map<std::string, std::string>& file_errors() const { return file_errors_; }
+
+ private:
+  void arm_timer();
+  void arm_inotify();
+  struct Impl;
+  Options options_;
+  std::unique_ptr<Impl> impl_;
+  std::map<std::string, std::string> file_errors_;
+};
+
+bool is_manifest_file_name(const std::string& name);
+
+}  // namespace knode

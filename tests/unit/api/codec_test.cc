@@ -1,0 +1,330 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "knode/api/codec.h"
+#include "knode/api/convert.h"
+
+using namespace knode::api;
+
+namespace {
+
+ManifestContents decode_ok(const std::string& text, const std::string& file = "test.yaml") {
+  auto r = decode_manifest(text, file);
+  EXPECT_TRUE(r.ok()) << r.error();
+  return r.ok() ? *r : ManifestContents{};
+}
+
+std::string first_error(const std::string& text, const std::string& file = "test.yaml") {
+  auto r = decode_manifest(text, file);
+  if (!r.ok()) return r.error();
+  if (r->rejected.empty()) return "";
+  return r->rejected.front().error;
+}
+
+const char* kKubiaService = R"(apiVersion: v1
+kind: Service
+metadata:
+  name: kubia
+spec:
+  type: NodePort
+  selector:
+    app: kubia
+  sessionAffinity: ClientIP
+  ports:
+  - name: http
+    port: 80
+    targetPort: http-web
+    nodePort: 30080
+  - name: https
+    port: 443
+    targetPort: 8443
+    protocol: TCP
+)";
+
+}  // namespace
+
+TEST(Codec, DecodesServiceWithDefaults) {
+  auto m = decode_ok(kKubiaService);
+  ASSERT_EQ(m.objects.size(), 1u);
+  const auto& svc = std::get<Service>(*m.objects[0]);
+  EXPECT_EQ(svc.metadata.namespace_, "default");
+  EXPECT_EQ(svc.spec.ports.size(), 2u);
+  EXPECT_EQ(svc.spec.ports[0].protocol, "TCP");
+  EXPECT_FALSE(svc.spec.ports[0].target_port.is_int());
+  EXPECT_EQ(svc.spec.ports[0].target_port.str_value(), "http-web");
+  EXPECT_EQ(svc.spec.ports[1].target_port.int_value(), 8443);
+  EXPECT_EQ(svc.spec.external_traffic_policy, "Cluster");
+  ASSERT_TRUE(svc.spec.session_affinity_config);
+  EXPECT_EQ(*svc.spec.session_affinity_config->client_ip->timeout_seconds, 10800);
+}
+
+TEST(Codec, PortOutOfRangeNamesFileObjectAndField) {
+  std::string bad = kKubiaService;
+  bad.replace(bad.find("port: 80\n"), 9, "port: 70000\n");
+  EXPECT_EQ(first_error(bad, "kubia-svc.yaml"),
+            "kubia-svc.yaml: Service default/kubia: spec.ports[0].port: 70000 out of range 1-65535");
+}
+
+TEST(Codec, WrongTypeNamesField) {
+  std::string bad = kKubiaService;
+  bad.replace(bad.find("port: 443"), 9, "port: \"443\"");
+  EXPECT_EQ(first_error(bad, "x.yaml"),
+            "x.yaml: Service default/kubia: spec.ports[1].port: expected integer, got string");
+}
+
+TEST(Codec, BadObjectRejectedOthersKept) {
+  std::string text = std::string(kKubiaService) + R"(---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kubia-abc
+  namespace: web
+  labels: {kubernetes.io/service-name: kubia}
+addressType: IPv4
+endpoints:
+- addresses: ["10.244.1.300"]
+ports:
+- port: 8080
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data: {a: "1"}
+)";
+  auto m = decode_ok(text);
+  ASSERT_EQ(m.objects.size(), 2u);
+  ASSERT_EQ(m.rejected.size(), 1u);
+  EXPECT_EQ(m.rejected[0].error,
+            "test.yaml: EndpointSlice web/kubia-abc: endpoints[0].addresses[0]: \"10.244.1.300\" is "
+            "not a valid IP address");
+  ASSERT_TRUE(m.rejected[0].key);
+  EXPECT_EQ(m.rejected[0].key->str(), "EndpointSlice web/kubia-abc");
+}
+
+TEST(Codec, SyntaxErrorFailsWholeFileWithLine) {
+  auto r = decode_manifest("apiVersion: v1\nkind: Service\nmetadata: {name: x\n", "s.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().rfind("s.yaml:", 0), 0u) << r.error();
+}
+
+TEST(Codec, UnknownFieldsIgnored) {
+  auto m = decode_ok("apiVersion: v1\nkind: Namespace\nmetadata: {name: prod, bogus: 1}\nextra: {x: y}\n");
+  ASSERT_EQ(m.objects.size(), 1u);
+  EXPECT_EQ(std::get<Namespace>(*m.objects[0]).metadata.name, "prod");
+  EXPECT_TRUE(std::get<Namespace>(*m.objects[0]).metadata.namespace_.empty());
+}
+
+TEST(Codec, UnsupportedKindAndApiVersion) {
+  EXPECT_EQ(first_error("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"),
+            "test.yaml: Deployment default/d: kind: unsupported kind \"Deployment\"");
+  EXPECT_NE(first_error("apiVersion: v2\nkind: Pod\nmetadata: {name: p}\n").find("apiVersion"),
+            std::string::npos);
+}
+
+TEST(Codec, JsonAndListAndQuotedScalars) {
+  auto m = decode_ok(R"({"apiVersion":"v1","kind":"List","items":[
+    {"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","labels":{"v":"1.0"}},"data":{"k":"true"}},
+    {"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"stringData":{"p":"hi"}}]})",
+                     "list.json");
+  ASSERT_EQ(m.objects.size(), 2u);
+  EXPECT_EQ(std::get<ConfigMap>(*m.objects[0]).data.at("k"), "true");
+  const auto& sec = std::get<Secret>(*m.objects[1]);
+  EXPECT_EQ(sec.data.at("p"), "aGk=");
+  EXPECT_EQ(sec.type, "Opaque");
+  // In YAML a plain `true` is a boolean, so a string field rejects it, like the API server.
+  EXPECT_NE(first_error("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {k: true}\n")
+                .find("data.k: expected string, got boolean"),
+            std::string::npos);
+  EXPECT_TRUE(first_error("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {k: 'true'}\n").empty());
+}
+
+const char* kPod = R"(apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: shop
+  uid: 7f1c
+  resourceVersion: "42"
+  generation: 3
+  creationTimestamp: "2026-11-23T09:00:00Z"
+  labels: {app: web}
+  annotations: {note: "hi"}
+  ownerReferences:
+  - {apiVersion: apps/v1, kind: ReplicaSet, name: web-1, uid: abc, controller: true}
+spec:
+  hostNetwork: false
+  dnsPolicy: ClusterFirst
+  serviceAccountName: web
+  automountServiceAccountToken: false
+  hostname: web-0
+  subdomain: web
+  terminationGracePeriodSeconds: 10
+  restartPolicy: OnFailure
+  volumes:
+  - name: data
+    emptyDir: {sizeLimit: 1Gi}
+  - name: cfg
+    configMap: {name: web-cfg}
+  initContainers:
+  - name: proxy
+    image: envoy:1.30
+    restartPolicy: Always
+  containers:
+  - name: app
+    image: registry.local/web:1.2
+    command: ["/bin/web"]
+    args: ["--port", "8080"]
+    workingDir: /srv
+    env:
+    - {name: A, value: "1"}
+    - name: POD_IP
+      valueFrom: {fieldRef: {fieldPath: status.podIP}}
+    - name: PASS
+      valueFrom: {secretKeyRef: {name: s, key: p}}
+    envFrom:
+    - configMapRef: {name: web-cfg}
+    ports:
+    - {name: http, containerPort: 8080}
+    resources:
+      requests: {cpu: 500m, memory: 200m}
+      limits: {cpu: "2", memory: 2Gi}
+    volumeMounts:
+    - {name: data, mountPath: /data}
+    livenessProbe:
+      httpGet: {port: http}
+      initialDelaySeconds: 5
+    readinessProbe:
+      tcpSocket: {port: 8080}
+      periodSeconds: 2
+    startupProbe:
+      exec: {command: [cat, /tmp/ok]}
+      failureThreshold: 30
+    lifecycle:
+      preStop: {sleep: {seconds: 5}}
+)";
+
+TEST(Codec, PodRoundTripsThroughJson) {
+  auto m = decode_ok(kPod);
+  ASSERT_EQ(m.objects.size(), 1u);
+  const auto& pod = std::get<Pod>(*m.objects[0]);
+  const auto& c = pod.spec.containers[0];
+  EXPECT_EQ(c.image_pull_policy, "IfNotPresent");
+  EXPECT_EQ(c.liveness_probe->timeout_seconds, 1);
+  EXPECT_EQ(c.liveness_probe->period_seconds, 10);
+  EXPECT_EQ(c.liveness_probe->http_get->path, "/");
+  EXPECT_EQ(c.readiness_probe->period_seconds, 2);
+  EXPECT_EQ(c.resources.requests.at("memory").value(), 1);
+  EXPECT_EQ(c.resources.requests.at("cpu").milli_value(), 500);
+  EXPECT_EQ(*pod.spec.init_containers[0].restart_policy, "Always");
+  EXPECT_EQ(pod.metadata.creation_timestamp.str(), "2026-11-23T09:00:00Z");
+  EXPECT_TRUE(*pod.metadata.owner_references[0].controller);
+
+  std::string json = encode_json(*m.objects[0]);
+  auto again = decode_manifest(json, "roundtrip.json");
+  ASSERT_TRUE(again.ok()) << again.error();
+  ASSERT_EQ(again->objects.size(), 1u) << (again->rejected.empty() ? "" : again->rejected[0].error);
+  EXPECT_TRUE(*again->objects[0] == *m.objects[0]) << json;
+  EXPECT_EQ(encode_json(*again->objects[0]), json);
+}
+
+TEST(Codec, ProbeMinimumsAndHandlers) {
+  std::string bad = kPod;
+  bad.replace(bad.find("periodSeconds: 2"), 16, "periodSeconds: -1");
+  EXPECT_NE(first_error(bad).find("spec.containers[0].readinessProbe.periodSeconds: must be greater than or equal to 1"),
+            std::string::npos)
+      << first_error(bad);
+  std::string two = kPod;
+  two.replace(two.find("tcpSocket: {port: 8080}"), 23, "tcpSocket: {port: 8080}\n      exec: {command: [x]}");
+  EXPECT_NE(first_error(two).find("may not specify more than 1 handler type"), std::string::npos);
+  std::string liveness = kPod;
+  liveness.replace(liveness.find("initialDelaySeconds: 5"), 22, "successThreshold: 2");
+  EXPECT_NE(first_error(liveness).find("livenessProbe.successThreshold: must be 1"), std::string::npos);
+}
+
+TEST(Codec, PodMountOfMissingVolume) {
+  std::string bad = kPod;
+  bad.replace(bad.find("{name: data, mountPath"), 11, "{name: nope,");
+  EXPECT_NE(first_error(bad).find("volumeMounts[0].name: volume \"nope\" not found"), std::string::npos)
+      << first_error(bad);
+}
+
+TEST(Codec, ServiceValidationRules) {
+  auto svc = [](const std::string& spec) {
+    return first_error("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n" + spec);
+  };
+  EXPECT_EQ(svc("  ports: [{port: 80, protocol: ICMP}]\n"),
+            "test.yaml: Service default/s: spec.ports[0].protocol: unsupported value \"ICMP\": "
+            "supported values: \"TCP\", \"UDP\", \"SCTP\"");
+  EXPECT_NE(svc("  ports: [{port: 0}]\n").find("spec.ports[0].port: 0 out of range 1-65535"), std::string::npos);
+  EXPECT_NE(svc("  clusterIP: 10.96.0.300\n  ports: [{port: 80}]\n").find("spec.clusterIP"), std::string::npos);
+  EXPECT_NE(svc("  ports: [{port: 80}, {port: 81}]\n").find("spec.ports[0].name: required"), std::string::npos);
+  EXPECT_NE(svc("  type: LoadBalancer\n  loadBalancerSourceRanges: [10.0.0.0/33]\n  ports: [{port: 80}]\n")
+                .find("spec.loadBalancerSourceRanges[0]"),
+            std::string::npos);
+  EXPECT_NE(svc("  ports: [{port: 80, targetPort: Not_A_Name}]\n").find("spec.ports[0].targetPort"),
+            std::string::npos);
+  EXPECT_TRUE(svc("  type: ExternalName\n  externalName: db.example.com\n").empty());
+  EXPECT_TRUE(svc("  clusterIP: None\n  selector: {app: x}\n").empty());
+  EXPECT_NE(first_error("apiVersion: v1\nkind: Service\nmetadata: {name: Bad_Name}\nspec: {ports: [{port: 80}]}\n")
+                .find("metadata.name"),
+            std::string::npos);
+}
+
+TEST(Codec, EndpointsConvertToSlices) {
+  auto m = decode_ok(R"(apiVersion: v1
+kind: Endpoints
+metadata: {name: ext, namespace: web}
+subsets:
+- addresses: [{ip: 10.0.0.1, nodeName: n1}, {ip: 10.0.0.2}]
+  notReadyAddresses: [{ip: 10.0.0.3}]
+  ports: [{name: http, port: 8080}]
+)");
+  ASSERT_EQ(m.objects.size(), 1u);
+  auto slices = endpoints_to_slices(std::get<Endpoints>(*m.objects[0]));
+  ASSERT_EQ(slices.size(), 1u);
+  const auto& s = slices[0];
+  EXPECT_EQ(s.metadata.labels.at("kubernetes.io/service-name"), "ext");
+  EXPECT_EQ(s.metadata.namespace_, "web");
+  ASSERT_EQ(s.endpoints.size(), 3u);
+  EXPECT_TRUE(*s.endpoints[0].conditions.ready);
+  EXPECT_EQ(*s.endpoints[0].node_name, "n1");
+  EXPECT_FALSE(*s.endpoints[2].conditions.ready);
+  EXPECT_EQ(*s.ports[0].port, 8080);
+  EXPECT_EQ(*s.ports[0].protocol, "TCP");
+}
+
+TEST(Codec, NodeAndEndpointSliceRoundTrip) {
+  auto m = decode_ok(R"(apiVersion: v1
+kind: Node
+metadata: {name: node-1, labels: {kubernetes.io/hostname: node-1}}
+spec: {podCIDR: 10.244.1.0/24, podCIDRs: [10.244.1.0/24]}
+status:
+  capacity: {cpu: "2", memory: 24Gi, pods: "110"}
+  addresses: [{type: InternalIP, address: 192.168.1.10}]
+  daemonEndpoints: {kubeletEndpoint: {Port: 10250}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-x, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+endpoints:
+- addresses: [10.244.1.5]
+  conditions: {ready: false, serving: true, terminating: true}
+  nodeName: node-1
+  zone: a
+  hints: {forZones: [{name: a}]}
+ports: [{name: http, port: 8080, protocol: TCP}]
+)");
+  ASSERT_EQ(m.objects.size(), 2u);
+  for (const auto& o : m.objects) {
+    auto again = decode_manifest(encode_json(*o), "rt.json");
+    ASSERT_TRUE(again.ok());
+    ASSERT_EQ(again->objects.size(), 1u);
+    EXPECT_TRUE(*again->objects[0] == *o) << encode_json(*o);
+  }
+  const auto& es = std::get<EndpointSlice>(*m.objects[1]);
+  EXPECT_FALSE(*es.endpoints[0].conditions.ready);
+  EXPECT_TRUE(*es.endpoints[0].conditions.terminating);
+  EXPECT_EQ(std::get<Node>(*m.objects[0]).status.daemon_endpoints.kubelet_endpoint.port, 10250);
+}

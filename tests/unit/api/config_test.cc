@@ -1,0 +1,140 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "knode/config.h"
+
+using namespace knode::config;
+
+namespace {
+ParseOutcome parse(Component c, std::vector<std::string> args, AgentConfig* out) {
+  return parse_flags(c, args, out);
+}
+std::string temp_file(const std::string& text) {
+  static int n = 0;
+  auto p = std::filesystem::temp_directory_path() /
+           ("knode-config-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + ".yaml");
+  std::ofstream(p) << text;
+  return p.string();
+}
+}  // namespace
+
+TEST(Flags, UpstreamNamesAndForms) {
+  AgentConfig c;
+  auto r = parse(Component::kProxy,
+                 {"--manifest-dir=/m", "--proxy-mode", "ipvs", "--ipvs-scheduler=wrr",
+                  "--cluster-cidr=10.244.0.0/16", "-v=4", "--hostname-override", "n1",
+                  "--iptables-min-sync-period=2s", "--masquerade-all", "--nodeport-addresses=10.0.0.0/8,192.168.0.0/16"},
+                 &c);
+  ASSERT_EQ(r.kind, ParseOutcome::kRun) << r.message;
+  EXPECT_EQ(c.manifest_dir, "/m");
+  EXPECT_EQ(c.proxy.mode, "ipvs");
+  EXPECT_EQ(c.proxy.ipvs.scheduler, "wrr");
+  EXPECT_EQ(c.verbosity, 4);
+  EXPECT_EQ(c.hostname_override, "n1");
+  EXPECT_EQ(c.proxy.iptables.min_sync_period.millis(), 2000);
+  EXPECT_TRUE(c.proxy.iptables.masquerade_all);
+  EXPECT_EQ(c.proxy.node_port_addresses.size(), 2u);
+}
+
+TEST(Flags, PodManifestPathIsManifestDir) {
+  AgentConfig c;
+  ASSERT_EQ(parse(Component::kKubelet, {"--pod-manifest-path=/etc/kubernetes/manifests"}, &c).kind,
+            ParseOutcome::kRun);
+  EXPECT_EQ(c.manifest_dir, "/etc/kubernetes/manifests");
+}
+
+TEST(Flags, ErrorsAreOneLine) {
+  AgentConfig c;
+  auto unknown = parse(Component::kProxy, {"--manifest-dir=/m", "--bogus=1"}, &c);
+  EXPECT_EQ(unknown.kind, ParseOutcome::kError);
+  EXPECT_EQ(unknown.message, "unknown flag: --bogus");
+  AgentConfig c2;
+  auto mode = parse(Component::kProxy, {"--manifest-dir=/m", "--proxy-mode=userspace"}, &c2);
+  EXPECT_EQ(mode.kind, ParseOutcome::kError);
+  EXPECT_NE(mode.message.find("--proxy-mode"), std::string::npos);
+  AgentConfig c3;
+  EXPECT_EQ(parse(Component::kProxy, {"--manifest-dir=/m", "--cluster-cidr=10.0.0.0/40"}, &c3).kind,
+            ParseOutcome::kError);
+  AgentConfig c4;
+  auto dur = parse(Component::kProxy, {"--manifest-dir=/m", "--iptables-sync-period=soon"}, &c4);
+  EXPECT_EQ(dur.kind, ParseOutcome::kError);
+  EXPECT_NE(dur.message.find("--iptables-sync-period"), std::string::npos);
+  AgentConfig c5;
+  EXPECT_EQ(parse(Component::kKubelet, {"--manifest-dir=/m", "--proxy-mode=ipvs"}, &c5).kind,
+            ParseOutcome::kError);  // not a kubelet flag
+  AgentConfig c6;
+  EXPECT_EQ(parse(Component::kProxy, {"--manifest-dir"}, &c6).message, "flag needs an argument: --manifest-dir");
+  AgentConfig c7;
+  EXPECT_EQ(parse(Component::kAgent, {}, &c7).kind, ParseOutcome::kError);  // no source at all
+}
+
+TEST(Flags, HelpListsEveryFlag) {
+  AgentConfig c;
+  auto r = parse(Component::kAgent, {"--help"}, &c);
+  EXPECT_EQ(r.kind, ParseOutcome::kHelp);
+  for (const char* f : {"--proxy-mode", "--ipvs-scheduler", "--cluster-cidr", "--hostname-override",
+                        "--kubeconfig", "--config", "--v", "--healthz-bind-address",
+                        "--metrics-bind-address", "--healthz-port", "--pod-manifest-path"}) {
+    EXPECT_NE(r.message.find(f), std::string::npos) << f;
+  }
+}
+
+TEST(ConfigFile, UpstreamShapesAndFlagsOverride) {
+  auto path = temp_file(R"(apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: ipvs
+clusterCIDR: 10.244.0.0/16
+metricsBindAddress: 127.0.0.1:19249
+ipvs:
+  scheduler: sh
+  syncPeriod: 1m
+  strictARP: true
+iptables:
+  masqueradeBit: 15
+---
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+staticPodPath: /etc/knode/manifests
+healthzPort: 10300
+)");
+  AgentConfig c;
+  auto r = parse(Component::kAgent, {"--config", path, "--ipvs-scheduler=rr"}, &c);
+  ASSERT_EQ(r.kind, ParseOutcome::kRun) << r.message;
+  EXPECT_EQ(c.proxy.mode, "ipvs");
+  EXPECT_EQ(c.proxy.ipvs.scheduler, "rr");  // the flag wins
+  EXPECT_EQ(c.proxy.ipvs.sync_period.millis(), 60000);
+  EXPECT_TRUE(c.proxy.ipvs.strict_arp);
+  EXPECT_EQ(c.proxy.iptables.masquerade_bit, 15);
+  EXPECT_EQ(c.proxy.metrics_bind_address, "127.0.0.1:19249");
+  EXPECT_EQ(c.manifest_dir, "/etc/knode/manifests");
+  EXPECT_EQ(c.kubelet.healthz_port, 10300);
+  std::filesystem::remove(path);
+}
+
+TEST(ConfigFile, BadFieldNamed) {
+  auto path = temp_file("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nipvs: {syncPeriod: 30}\n");
+  AgentConfig c;
+  auto r = parse(Component::kProxy, {"--config=" + path, "--manifest-dir=/m"}, &c);
+  EXPECT_EQ(r.kind, ParseOutcome::kError);
+  EXPECT_EQ(r.message, path + ": KubeProxyConfiguration: ipvs.syncPeriod: expected duration like \"30s\", got integer");
+  auto wrong = temp_file("apiVersion: v1\nkind: Pod\n");
+  EXPECT_EQ(parse(Component::kProxy, {"--config=" + wrong, "--manifest-dir=/m"}, &c).kind, ParseOutcome::kError);
+  std::filesystem::remove(path);
+  std::filesystem::remove(wrong);
+}
+
+TEST(HostPort, Splits) {
+  std::string h;
+  int p;
+  EXPECT_TRUE(split_host_port("0.0.0.0:10256", 1, &h, &p));
+  EXPECT_EQ(h, "0.0.0.0");
+  EXPECT_EQ(p, 10256);
+  EXPECT_TRUE(split_host_port("127.0.0.1", 10249, &h, &p));
+  EXPECT_EQ(p, 10249);
+  EXPECT_TRUE(split_host_port("[::1]:80", 1, &h, &p));
+  EXPECT_EQ(h, "::1");
+  EXPECT_FALSE(split_host_port("localhost:80", 1, &h, &p));
+}

@@ -1,0 +1,171 @@
+// The manifest-directory source against a real directory, inotify and io_context.
+// Waits are for an event with a deadline (run_until), never a fixed sleep.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "knode/manifest_source.h"
+#include "knode/store.h"
+
+namespace fs = std::filesystem;
+using namespace knode;
+
+namespace {
+
+std::string cm(const std::string& name, const std::string& value) {
+  return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + name + "}\ndata: {v: \"" + value + "\"}\n";
+}
+
+class Recorder : public EventSink {
+ public:
+  void on_event(const Event& e) override {
+    events.push_back(std::string(to_string(e.type)) + " " + api::key_of(*e.object).name);
+    store.on_event(e);
+  }
+  void on_synced(const std::string&) override { ++synced; }
+  std::vector<std::string> events;
+  ObjectStore store;
+  int synced = 0;
+};
+
+std::string value_of(const ObjectStore& s, const std::string& name) {
+  auto o = s.get(api::ObjectKey{api::Kind::kConfigMap, "default/" + name});
+  if (!o) return "<none>";
+  return std::get<api::ConfigMap>(*o).data.at("v");
+}
+
+class ManifestDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() / ("knode-manifests-" + std::to_string(::getpid()) + "-" +
+                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  void TearDown() override {
+    if (source) source->stop();
+    fs::remove_all(dir);
+  }
+  void write(const std::string& name, const std::string& text) {
+    std::ofstream(dir / name) << text;
+  }
+  void start(bool inotify = true, std::chrono::milliseconds rescan = std::chrono::seconds(20)) {
+    source = std::make_unique<ManifestDirSource>(
+        io, ManifestDirSource::Options{dir.string(), rescan, inotify});
+    ASSERT_TRUE(source->start(rec).ok());
+  }
+  // Runs the loop until `done` holds, failing after a deadline.
+  bool run_until(const std::function<bool()>& done, std::chrono::seconds limit = std::chrono::seconds(5)) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      io.restart();
+      io.run_for(std::chrono::milliseconds(20));
+    }
+    return true;
+  }
+
+  fs::path dir;
+  boost::asio::io_context io;
+  Recorder rec;
+  std::unique_ptr<ManifestDirSource> source;
+};
+
+}  // namespace
+
+TEST_F(ManifestDirTest, InitialLoadThenSynced) {
+  write("a.yaml", cm("a", "1") + "---\n" + cm("b", "2"));
+  write("c.json", R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"v":"3"}})");
+  write("notes.txt", cm("ignored", "x"));
+  write(".hidden.yaml", cm("hidden", "x"));
+  start();
+  EXPECT_EQ(rec.synced, 1);
+  EXPECT_EQ(rec.store.size(), 3u);
+  EXPECT_EQ(value_of(rec.store, "b"), "2");
+  EXPECT_EQ(value_of(rec.store, "c"), "3");
+}
+
+TEST_F(ManifestDirTest, CreateModifyDelete) {
+  start();
+  write("a.yaml", cm("a", "1"));
+  ASSERT_TRUE(run_until([&] { return value_of(rec.store, "a") == "1"; }));
+  write("a.yaml", cm("a", "2"));
+  ASSERT_TRUE(run_until([&] { return value_of(rec.store, "a") == "2"; }));
+  fs::remove(dir / "a.yaml");
+  ASSERT_TRUE(run_until([&] { return value_of(rec.store, "a") == "<none>"; }));
+  EXPECT_EQ(rec.events, (std::vector<std::string>{"ADDED default/a", "MODIFIED default/a", "DELETED default/a"}));
+}
+
+TEST_F(ManifestDirTest, AtomicRenameReplacesContents) {
+  write("a.yaml", cm("a", "1") + "---\n" + cm("gone", "x"));
+  start();
+  write(".a.yaml.tmp", cm("a", "2"));
+  fs::rename(dir / ".a.yaml.tmp", dir / "a.yaml");
+  ASSERT_TRUE(run_until([&] { return value_of(rec.store, "gone") == "<none>"; }));
+  EXPECT_EQ(value_of(rec.store, "a"), "2");
+}
+
+TEST_F(ManifestDirTest, InvalidFileKeepsLastGoodObjects) {
+  write("a.yaml", cm("a", "1"));
+  start();
+  write("a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a\n");  // broken YAML
+  ASSERT_TRUE(run_until([&] { return source->file_errors().count("a.yaml") > 0; }));
+  EXPECT_EQ(value_of(rec.store, "a"), "1");
+  write("a.yaml", cm("a", "3"));
+  ASSERT_TRUE(run_until([&] { return value_of(rec.store, "a") == "3"; }));
+  EXPECT_EQ(source->file_errors().count("a.yaml"), 0u);
+}
+
+TEST_F(ManifestDirTest, InvalidObjectKeepsItsLastGoodVersionOnly) {
+  write("a.yaml", cm("a", "1") + "---\n" + cm("b", "1"));
+  start();
+  // b turns invalid (bad key), a changes: a moves on, b keeps its last good version.
+  write("a.yaml", cm("a", "2") + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata: {\"bad key\": x}\n");
+  ASSERT_TRUE(run_until([&] { return value_of(rec.store, "a") == "2"; }));
+  EXPECT_EQ(value_of(rec.store, "b"), "1");
+  EXPECT_NE(source->file_errors().at("a.yaml").find("ConfigMap default/b"), std::string::npos);
+}
+
+TEST_F(ManifestDirTest, DeletingOneFileKeepsObjectsOtherFilesDefine) {
+  write("a.yaml", cm("shared", "from-a"));
+  write("b.yaml", cm("shared", "from-b") + "---\n" + cm("only-b", "x"));
+  start();
+  EXPECT_EQ(value_of(rec.store, "shared"), "from-a");
+  fs::remove(dir / "a.yaml");
+  ASSERT_TRUE(run_until([&] { return value_of(rec.store, "shared") == "from-b"; }));
+  fs::remove(dir / "b.yaml");
+  ASSERT_TRUE(run_until([&] { return rec.store.size() == 0; }));
+}
+
+TEST_F(ManifestDirTest, PeriodicRescanWithoutInotify) {
+  start(/*inotify=*/false, std::chrono::milliseconds(50));
+  write("a.yaml", cm("a", "1"));
+  ASSERT_TRUE(run_until([&] { return value_of(rec.store, "a") == "1"; }));
+  fs::remove(dir / "a.yaml");
+  ASSERT_TRUE(run_until([&] { return rec.store.size() == 0; }));
+}
+
+TEST_F(ManifestDirTest, MissingDirectoryAppearsLater) {
+  fs::remove_all(dir);
+  start(true, std::chrono::milliseconds(50));
+  EXPECT_EQ(rec.synced, 1);
+  fs::create_directories(dir);
+  write("a.yaml", cm("a", "1"));
+  ASSERT_TRUE(run_until([&] { return value_of(rec.store, "a") == "1"; }));
+}
+
+TEST_F(ManifestDirTest, UnchangedRescanEmitsNothing) {
+  write("a.yaml", cm("a", "1"));
+  start();
+  size_t n = rec.events.size();
+  source->rescan();
+  // Touching the file re-reads it, but identical objects emit no MODIFIED.
+  write("a.yaml", cm("a", "1"));
+  source->rescan();
+  EXPECT_EQ(rec.events.size(), n);
+}
