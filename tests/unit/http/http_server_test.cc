@@ -291,6 +291,35 @@ TEST(HttpServer, ListensOnIpv6Loopback) {
   t.join();
 }
 
+TEST(HttpServer, ServesConcurrentClientsWithSeveralLoopThreads) {
+  boost::asio::io_context io;
+  HttpServer server(io);
+  std::atomic<int> served{0};
+  server.handle("/n", [&served](const Request&) {
+    return Response{200, "text/plain", std::to_string(++served)};
+  });
+  ASSERT_TRUE(server.listen("127.0.0.1", 0).ok());
+  std::vector<std::thread> loop;
+  for (int i = 0; i < 2; ++i) loop.emplace_back([&] { io.run(); });
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&] {
+      RawClient c(server.port());
+      for (int j = 0; j < 25; ++j) {
+        if (!c.send(get("/n"))) return;
+        auto r = c.read_response();
+        if (r && r->status == 200) ++ok;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 200);
+  EXPECT_EQ(served.load(), 200);
+  server.stop();
+  for (auto& t : loop) t.join();
+}
+
 TEST(HttpServer, ListenRejectsNonIpAddress) {
   boost::asio::io_context io;
   HttpServer server(io);
