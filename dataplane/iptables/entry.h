@@ -61,13 +61,29 @@ inline int label_verdict(std::string_view name) {
   return 1;
 }
 
+// Zeroes a match/target name after its NUL: the kernel copies back only strlen + 1
+// bytes of the name over its own pointer there, so the rest is kernel garbage.
+inline void clean_name(char* name, size_t cap) {
+  size_t n = strnlen(name, cap);
+  if (n < cap) std::memset(name + n, 0, cap - n);
+}
+
 // Makes an entry read from the kernel comparable with Rule::encode(): counters and
-// comefrom zeroed, a standard target renamed to `label` (a chain, ACCEPT, ... or "" for
-// fall-through) with verdict 0.
+// comefrom zeroed, names cleaned, a standard target renamed to `label` (a chain,
+// ACCEPT, ... or "" for fall-through) with verdict 0.
 inline void normalize(ipt_entry* e, const char* label) {
   std::memset(&e->counters, 0, sizeof e->counters);
   e->comefrom = 0;
   e->nfcache = 0;
+  char* p = reinterpret_cast<char*>(e);
+  for (size_t off = sizeof(ipt_entry); off + sizeof(xt_entry_match) <= e->target_offset;) {
+    auto* m = reinterpret_cast<xt_entry_match*>(p + off);
+    clean_name(m->u.user.name, sizeof m->u.user.name);
+    if (m->u.match_size == 0) break;
+    off += m->u.match_size;
+  }
+  xt_entry_target* tg = target_of(e);
+  clean_name(tg->u.user.name, sizeof tg->u.user.name);
   if (label) {
     xt_entry_target* t = target_of(e);
     std::memset(t->u.user.name, 0, sizeof t->u.user.name);

@@ -75,7 +75,11 @@ struct MatchEncoder {
     PortRange sp = m.sport.value_or(PortRange{0, 0xffff});
     PortRange dp = m.dport.value_or(PortRange{0, 0xffff});
     if (proto == Proto::kSCTP) {
+      // libxt_sctp leaves unused port ranges at 0-0, unlike tcp/udp's 0-65535.
+      if (!m.sport) sp = PortRange{0, 0};
+      if (!m.dport) dp = PortRange{0, 0};
       auto* d = append_ext<xt_sctp_info>(out, "sctp", 0);
+      for (auto& f : d->flag_info) f.chunktype = 0xff;  // as libxt_sctp's init
       d->spts[0] = sp.first;
       d->spts[1] = sp.last;
       d->dpts[0] = dp.first;
@@ -128,6 +132,9 @@ struct MatchEncoder {
     d->mode = XT_STATISTIC_MODE_RANDOM;
     d->flags = m.negate ? XT_STATISTIC_INVERT : 0;
     d->u.random.probability = m.probability;
+    // libxt_statistic computes nth.count = every - packet whatever the mode; in the
+    // union that puts the probability there too.
+    d->u.nth.count = m.probability;
   }
   void operator()(const Recent& m) {
     auto* d = append_ext<xt_recent_mtinfo_v1>(out, "recent", 1);
@@ -204,7 +211,18 @@ struct TargetEncoder {
     d->with = static_cast<ipt_reject_with>(reject_code(r.with));
   }
   void operator()(const Dnat& n) { nat_range(append_ext<nf_nat_range2>(out, "DNAT", 2), n); }
-  void operator()(const Snat& n) { nat_range(append_ext<nf_nat_range2>(out, "SNAT", 2), n); }
+  // iptables 1.8.9 still writes SNAT as revision 0 (and its save cannot print rev 2).
+  void operator()(const Snat& n) {
+    nf_nat_range2 r{};
+    nat_range(&r, n);
+    auto* d = append_ext<nf_nat_ipv4_multi_range_compat>(out, "SNAT", 0);
+    d->rangesize = 1;
+    d->range[0].flags = r.flags;
+    d->range[0].min_ip = r.min_addr.ip;
+    d->range[0].max_ip = r.max_addr.ip;
+    d->range[0].min = r.min_proto;
+    d->range[0].max = r.max_proto;
+  }
   void operator()(const Masquerade& m) {
     auto* d = append_ext<nf_nat_ipv4_multi_range_compat>(out, "MASQUERADE", 0);
     d->rangesize = 1;
