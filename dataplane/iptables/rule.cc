@@ -192,16 +192,16 @@ struct MatchSaver {
   }
   void operator()(const Physdev& m) {
     out += " -m physdev";
-    if (m.in) {
-      if (m.in->negate) out += " !";
-      out += " --physdev-in " + m.in->name;
+    if (!m.in.empty()) {
+      if (m.in_negate) out += " !";
+      out += " --physdev-in " + m.in;
     }
-    if (m.out) {
-      if (m.out->negate) out += " !";
-      out += " --physdev-out " + m.out->name;
+    if (!m.out.empty()) {
+      if (m.out_negate) out += " !";
+      out += " --physdev-out " + m.out;
     }
-    if (m.is_bridged) {
-      if (!*m.is_bridged) out += " !";
+    if (m.bridged != Physdev::Bridged::kAny) {
+      if (m.bridged == Physdev::Bridged::kNotBridged) out += " !";
       out += " --physdev-is-bridged";
     }
   }
@@ -309,7 +309,7 @@ Status Rule::validate() const {
       if (r->name.empty() || r->name.size() >= 200) return bad("recent name must have 1..199 bytes");
       if (!r->mask.is_v4()) return bad("recent mask must be IPv4");
     } else if (const auto* ph = std::get_if<Physdev>(&m)) {
-      if ((ph->in && !iface_ok(*ph->in)) || (ph->out && !iface_ok(*ph->out))) {
+      if (ph->in.size() > 15 || ph->out.size() > 15) {
         return bad("physdev interface name must have 1..15 bytes");
       }
     } else if (const auto* ct = std::get_if<Conntrack>(&m)) {

@@ -148,11 +148,16 @@ struct Recent {
   bool operator==(const Recent&) const = default;
 };
 
-// -m physdev (revision 0): only what bridges need.
+// -m physdev (revision 0): only what bridges need. Empty names are not matched.
+// (Plain fields, no std::optional: GCC 12 warns maybe-uninitialized on variants of
+// optionals of strings in initializer lists.)
 struct Physdev {
-  std::optional<IfaceMatch> in;
-  std::optional<IfaceMatch> out;
-  std::optional<bool> is_bridged;  // true: --physdev-is-bridged, false: ! --physdev-is-bridged
+  enum class Bridged : uint8_t { kAny, kBridged, kNotBridged };
+  std::string in;  // --physdev-in
+  bool in_negate = false;
+  std::string out;  // --physdev-out
+  bool out_negate = false;
+  Bridged bridged = Bridged::kAny;  // [!] --physdev-is-bridged
   bool operator==(const Physdev&) const = default;
 };
 

@@ -154,19 +154,21 @@ struct MatchEncoder {
   }
   void operator()(const Physdev& m) {
     auto* d = append_ext<xt_physdev_info>(out, "physdev", 0);
-    if (m.in) {
-      set_iface(*m.in, d->physindev, reinterpret_cast<unsigned char*>(d->in_mask));
+    if (!m.in.empty()) {
+      set_iface(IfaceMatch{m.in, m.in_negate}, d->physindev,
+                reinterpret_cast<unsigned char*>(d->in_mask));
       d->bitmask |= XT_PHYSDEV_OP_IN;
-      if (m.in->negate) d->invert |= XT_PHYSDEV_OP_IN;
+      if (m.in_negate) d->invert |= XT_PHYSDEV_OP_IN;
     }
-    if (m.out) {
-      set_iface(*m.out, d->physoutdev, reinterpret_cast<unsigned char*>(d->out_mask));
+    if (!m.out.empty()) {
+      set_iface(IfaceMatch{m.out, m.out_negate}, d->physoutdev,
+                reinterpret_cast<unsigned char*>(d->out_mask));
       d->bitmask |= XT_PHYSDEV_OP_OUT;
-      if (m.out->negate) d->invert |= XT_PHYSDEV_OP_OUT;
+      if (m.out_negate) d->invert |= XT_PHYSDEV_OP_OUT;
     }
-    if (m.is_bridged) {
+    if (m.bridged != Physdev::Bridged::kAny) {
       d->bitmask |= XT_PHYSDEV_OP_BRIDGED;
-      if (!*m.is_bridged) d->invert |= XT_PHYSDEV_OP_BRIDGED;
+      if (m.bridged == Physdev::Bridged::kNotBridged) d->invert |= XT_PHYSDEV_OP_BRIDGED;
     }
   }
 };

@@ -239,9 +239,10 @@ Result<Rule> parse_rule(const std::string& args) {
           return bad("bad recent option " + k);
         }
       } else if (auto* ph = std::get_if<Physdev>(&m)) {
-        if (k == "--physdev-in" && (v = arg())) ph->in = IfaceMatch{*v, neg};
-        else if (k == "--physdev-out" && (v = arg())) ph->out = IfaceMatch{*v, neg};
-        else if (k == "--physdev-is-bridged") ph->is_bridged = !neg;
+        if (k == "--physdev-in" && (v = arg())) ph->in = *v, ph->in_negate = neg;
+        else if (k == "--physdev-out" && (v = arg())) ph->out = *v, ph->out_negate = neg;
+        else if (k == "--physdev-is-bridged")
+          ph->bridged = neg ? Physdev::Bridged::kNotBridged : Physdev::Bridged::kBridged;
         else return bad("bad physdev option " + k);
       } else {
         return bad("unexpected " + k + " for -m " + module);
