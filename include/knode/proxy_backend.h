@@ -1,6 +1,7 @@
 // The seam between the proxy and a dataplane: one implementation per proxy mode.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -13,6 +14,7 @@ namespace knode {
 struct SyncStats {
   size_t rules_written = 0;   // rules (or IPVS objects) in the programmed state
   size_t changes = 0;         // kernel objects added, changed or removed by this sync
+  std::map<std::string, size_t> rules_by_table;  // "nat" -> rules, for the iptables metrics
 };
 
 class ProxyBackend {

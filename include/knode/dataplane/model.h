@@ -59,7 +59,8 @@ struct ServicePort {
   // Backends usable for external traffic when external_policy_local: the local subset,
   // chosen with the same ready/terminating rule.
   std::vector<Backend> local_backends;
-  // True when the service has endpoints at all (even unready): decides REJECT vs DROP.
+  // True when the service has usable endpoints anywhere (local or not): with none, traffic
+  // is rejected ("has no endpoints"); with some but none for a local policy, dropped.
   bool has_any_endpoint = false;
 
   bool has_external() const {

@@ -1,0 +1,73 @@
+// knode: the kubelet and kube-proxy of a node in one daemon.
+//   knode agent|kubelet|proxy [flags]   knode version   knode --help
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "agent.h"
+#include "knode/config.h"
+#include "knode/log.h"
+#include "mode.h"
+
+#ifndef KNODE_VERSION
+#define KNODE_VERSION "0.0.0"
+#endif
+
+namespace {
+
+const char* kUsage =
+    "knode: the kubelet and kube-proxy of a node in one daemon\n\n"
+    "Usage:\n"
+    "  knode agent   [flags]   kubelet and proxy together (the systemd service)\n"
+    "  knode kubelet [flags]   the kubelet part only\n"
+    "  knode proxy   [flags]   the service proxy only (a kube-proxy replacement)\n"
+    "  knode version           print the version\n\n"
+    "Run `knode <command> --help` for the flags of a command.\n";
+
+int run(knode::config::Component component, const std::string& cmd, const std::vector<std::string>& args) {
+  using knode::config::ParseOutcome;
+  knode::config::AgentConfig cfg;
+  auto outcome = knode::config::parse_flags(component, args, &cfg);
+  if (outcome.kind == ParseOutcome::kHelp) {
+    std::fputs(outcome.message.c_str(), stdout);
+    return 0;
+  }
+  if (outcome.kind == ParseOutcome::kError) {
+    std::fprintf(stderr, "knode %s: %s\n%s", cmd.c_str(), outcome.message.c_str(),
+                 knode::config::usage(component).c_str());
+    return 2;
+  }
+  knode::log::set_verbosity(cfg.verbosity);
+  if (cfg.cleanup) {
+    auto s = knode::proxy::cleanup_all_modes(cfg.proxy);
+    if (!s.ok()) {
+      KLOG(ERROR, "cleanup failed").kv("err", s.message());
+      return 1;
+    }
+    KLOG(INFO, "cleanup done: knode's rules, chains, sets and addresses are gone");
+    return 0;
+  }
+  return knode::run_agent(cfg);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  std::string cmd = args[0];
+  args.erase(args.begin());
+  if (cmd == "version" || cmd == "--version") {
+    std::printf("knode %s\n", KNODE_VERSION);
+    return 0;
+  }
+  using knode::config::Component;
+  if (cmd == "agent") return run(Component::kAgent, cmd, args);
+  if (cmd == "kubelet") return run(Component::kKubelet, cmd, args);
+  if (cmd == "proxy") return run(Component::kProxy, cmd, args);
+  std::fprintf(stderr, "knode: unknown command \"%s\"\n%s", cmd.c_str(), kUsage);
+  return 2;
+}

@@ -1,0 +1,368 @@
+#include "service_rules.h"
+
+#include "chain_names.h"
+
+namespace knode::iptables_proxy {
+namespace ipt = knode::iptables;
+using ipt::Rule;
+
+namespace {
+
+constexpr const char* kServices = "KUBE-SERVICES";
+constexpr const char* kNodePorts = "KUBE-NODEPORTS";
+constexpr const char* kPostrouting = "KUBE-POSTROUTING";
+constexpr const char* kMarkMasq = "KUBE-MARK-MASQ";
+constexpr const char* kExternalServices = "KUBE-EXTERNAL-SERVICES";
+constexpr const char* kForward = "KUBE-FORWARD";
+constexpr const char* kProxyFirewall = "KUBE-PROXY-FIREWALL";
+constexpr const char* kFirewall = "KUBE-FIREWALL";
+
+ipt::Proto proto_of(dp::Protocol p) {
+  switch (p) {
+    case dp::Protocol::kUDP: return ipt::Proto::kUDP;
+    case dp::Protocol::kSCTP: return ipt::Proto::kSCTP;
+    default: return ipt::Proto::kTCP;
+  }
+}
+
+ipt::CidrMatch host(const net::IPAddress& ip, bool negate = false) {
+  return ipt::CidrMatch{net::Cidr(ip, 32), negate};
+}
+
+// A small builder so each rule reads like the iptables line it becomes.
+struct R {
+  Rule r;
+  R& src(const net::Cidr& c, bool neg = false) { r.src = ipt::CidrMatch{c, neg}; return *this; }
+  R& src_host(const net::IPAddress& ip) { r.src = host(ip); return *this; }
+  R& dst_host(const net::IPAddress& ip) { r.dst = host(ip); return *this; }
+  R& dst(const net::Cidr& c) { r.dst = ipt::CidrMatch{c, false}; return *this; }
+  R& proto(dp::Protocol p) { r.protocol = proto_of(p); return *this; }
+  R& comment(std::string text) { r.matches.push_back(ipt::Comment{std::move(text)}); return *this; }
+  R& dport(uint16_t port) {
+    ipt::Port p;
+    p.dport = ipt::PortRange::One(port);
+    r.matches.push_back(p);
+    return *this;
+  }
+  R& proto_match() { r.matches.push_back(ipt::Port{}); return *this; }
+  R& dst_local(bool neg = false) {
+    ipt::AddrTypeMatch a;
+    a.dst_types = ipt::kAddrLocal;
+    a.dst_negate = neg;
+    r.matches.push_back(a);
+    return *this;
+  }
+  R& src_local() {
+    ipt::AddrTypeMatch a;
+    a.src_types = ipt::kAddrLocal;
+    r.matches.push_back(a);
+    return *this;
+  }
+  R& ctstate(uint16_t states, bool neg = false) {
+    r.matches.push_back(ipt::Conntrack{states, neg});
+    return *this;
+  }
+  R& mark(uint32_t value, uint32_t mask, bool neg = false) {
+    r.matches.push_back(ipt::Mark{value, mask, neg});
+    return *this;
+  }
+  R& match(ipt::Match m) { r.matches.push_back(std::move(m)); return *this; }
+  Rule jump(const std::string& chain) { r.target = ipt::Jump{chain}; return std::move(r); }
+  Rule to(ipt::Target t) { r.target = std::move(t); return std::move(r); }
+};
+
+struct Names {
+  std::string svc, svl, ext, fw;
+};
+
+Names names_of(const dp::ServicePort& sp) {
+  const char* proto = dp::to_lower_string(sp.protocol);
+  return Names{service_chain("KUBE-SVC-", sp.name, proto), service_chain("KUBE-SVL-", sp.name, proto),
+               service_chain("KUBE-EXT-", sp.name, proto), service_chain("KUBE-FW-", sp.name, proto)};
+}
+
+std::string sep_name(const dp::ServicePort& sp, const dp::Backend& b) {
+  return endpoint_chain(sp.name, dp::to_lower_string(sp.protocol), b.str());
+}
+
+ipt::Recent recent(const std::string& name, bool set, uint32_t seconds) {
+  ipt::Recent r;
+  r.name = name;
+  r.mode = set ? ipt::Recent::Mode::kSet : ipt::Recent::Mode::kRcheck;
+  r.seconds = set ? 0 : seconds;
+  r.reap = !set;
+  return r;
+}
+
+// KUBE-SVC-/KUBE-SVL- body: affinity checks, then random choice over endpoints.
+void endpoint_choice(std::vector<Rule>& chain, const dp::ServicePort& sp,
+                     const std::vector<dp::Backend>& backends) {
+  if (sp.affinity_timeout_seconds > 0) {
+    for (const auto& b : backends) {
+      std::string sep = sep_name(sp, b);
+      chain.push_back(R().comment(sp.name + " -> " + b.str())
+                          .match(recent(sep, false, sp.affinity_timeout_seconds))
+                          .jump(sep));
+    }
+  }
+  size_t n = backends.size();
+  for (size_t i = 0; i < n; ++i) {
+    const auto& b = backends[i];
+    R r;
+    r.comment(sp.name + " -> " + b.str());
+    if (i + 1 < n) r.match(ipt::Statistic::Random(1.0 / static_cast<double>(n - i)));
+    chain.push_back(r.jump(sep_name(sp, b)));
+  }
+}
+
+class Generator {
+ public:
+  Generator(const RulesConfig& config, Tables& t) : c_(config), t_(t) {}
+
+  void service(const dp::ServicePort& sp, bool chains) {
+    Names n = names_of(sp);
+    auto& nat = t_.nat.chains;
+    auto& filter = t_.filter.chains;
+    const bool has_cluster = !sp.cluster_backends.empty();
+    const bool has_external = !sp.external_backends().empty();
+    const std::string cip = sp.name + " cluster IP";
+    // Missing cluster endpoints: reject (none at all) or drop (only local ones missing).
+    auto filter_target = [&](bool has) -> ipt::Target {
+      if (has) return ipt::Verdict::kAccept;
+      if (sp.has_any_endpoint) return ipt::Verdict::kDrop;
+      return ipt::Reject{};
+    };
+    const std::string no_eps =
+        sp.name + (sp.has_any_endpoint ? " has no local endpoints" : " has no endpoints");
+
+    if (has_cluster) {
+      nat[kServices].push_back(
+          R().dst_host(sp.cluster_ip).proto(sp.protocol).comment(cip).dport(sp.port).jump(n.svc));
+    } else {
+      filter[kServices].push_back(R().dst_host(sp.cluster_ip).proto(sp.protocol).comment(no_eps)
+                                      .dport(sp.port).to(filter_target(false)));
+    }
+
+    // External destinations all enter through KUBE-EXT- (or KUBE-FW- for source ranges).
+    bool uses_ext = sp.has_external() && has_external;
+    bool uses_fw = uses_ext && !sp.load_balancer_source_ranges.empty();
+    for (const auto& ip : sp.external_ips) {
+      if (uses_ext) {
+        nat[kServices].push_back(R().dst_host(ip).proto(sp.protocol).comment(sp.name + " external IP")
+                                     .dport(sp.port).jump(n.ext));
+      } else {
+        filter[kExternalServices].push_back(R().dst_host(ip).proto(sp.protocol).comment(no_eps)
+                                                .dport(sp.port).to(filter_target(false)));
+      }
+    }
+    for (const auto& ip : sp.load_balancer_ips) {
+      if (uses_ext) {
+        nat[kServices].push_back(R().dst_host(ip).proto(sp.protocol).comment(sp.name + " loadbalancer IP")
+                                     .dport(sp.port).jump(uses_fw ? n.fw : n.ext));
+        if (uses_fw) {
+          filter[kProxyFirewall].push_back(
+              R().dst_host(ip).proto(sp.protocol)
+                  .comment(sp.name + " traffic not accepted by " + n.fw).dport(sp.port)
+                  .to(ipt::Verdict::kDrop));
+        }
+      } else {
+        filter[kExternalServices].push_back(R().dst_host(ip).proto(sp.protocol).comment(no_eps)
+                                                .dport(sp.port).to(filter_target(false)));
+      }
+    }
+    if (sp.node_port != 0) {
+      if (uses_ext) {
+        nat[kNodePorts].push_back(R().proto(sp.protocol).comment(sp.name).dport(sp.node_port).jump(n.ext));
+      } else {
+        filter[kExternalServices].push_back(R().proto(sp.protocol).comment(no_eps).dst_local()
+                                                .dport(sp.node_port).to(filter_target(false)));
+      }
+    }
+    if (sp.health_check_node_port != 0) {
+      filter[kNodePorts].push_back(R().proto(dp::Protocol::kTCP)
+                                       .comment(sp.name + " health check node port")
+                                       .dport(sp.health_check_node_port).to(ipt::Verdict::kAccept));
+    }
+    if (!chains) return;
+
+    std::vector<std::string>& owned = t_.service_chains[sp.name];
+    if (has_cluster) {
+      auto& svc = nat[n.svc];
+      owned.push_back(n.svc);
+      if (c_.masquerade_all) {
+        svc.push_back(R().dst_host(sp.cluster_ip).proto(sp.protocol).comment(cip).dport(sp.port).jump(kMarkMasq));
+      } else {
+        for (const auto& cidr : c_.cluster_cidrs) {
+          svc.push_back(R().src(cidr, true).dst_host(sp.cluster_ip).proto(sp.protocol).comment(cip)
+                            .dport(sp.port).jump(kMarkMasq));
+        }
+      }
+      endpoint_choice(svc, sp, sp.cluster_backends);
+    }
+    if (uses_ext) {
+      auto& ext = nat[n.ext];
+      owned.push_back(n.ext);
+      if (!sp.external_policy_local) {
+        ext.push_back(R().comment("masquerade traffic for " + sp.name + " external destinations").jump(kMarkMasq));
+        ext.push_back(R().jump(n.svc));
+      } else {
+        // Pods and the node itself may use any endpoint; outside traffic only local ones,
+        // keeping its source address.
+        for (const auto& cidr : c_.cluster_cidrs) {
+          ext.push_back(R().src(cidr).comment("pod traffic for " + sp.name + " external destinations").jump(n.svc));
+        }
+        ext.push_back(R().comment("masquerade LOCAL traffic for " + sp.name + " external destinations")
+                          .src_local().jump(kMarkMasq));
+        ext.push_back(R().comment("route LOCAL traffic for " + sp.name + " external destinations")
+                          .src_local().jump(n.svc));
+        ext.push_back(R().jump(n.svl));
+        auto& svl = nat[n.svl];
+        owned.push_back(n.svl);
+        endpoint_choice(svl, sp, sp.local_backends);
+      }
+      if (uses_fw) {
+        auto& fw = nat[n.fw];
+        owned.push_back(n.fw);
+        for (const auto& range : sp.load_balancer_source_ranges) {
+          fw.push_back(R().src(range).comment(sp.name + " loadbalancer IP").jump(n.ext));
+        }
+        // Anything else falls through undNATed and KUBE-PROXY-FIREWALL drops it.
+      }
+    }
+    // Endpoint chains: every endpoint any chain above can pick.
+    std::set<std::string> seps;
+    auto add_sep = [&](const dp::Backend& b) {
+      std::string name = sep_name(sp, b);
+      if (!seps.insert(name).second) return;
+      owned.push_back(name);
+      auto& sep = nat[name];
+      sep.push_back(R().src_host(b.ip).comment(sp.name).jump(kMarkMasq));  // hairpin
+      R dnat;
+      dnat.proto(sp.protocol).comment(sp.name);
+      if (sp.affinity_timeout_seconds > 0) dnat.match(recent(name, true, 0));
+      dnat.proto_match();
+      ipt::Dnat to;
+      to.ip = b.ip;
+      to.ports = ipt::PortRange::One(b.port);
+      sep.push_back(dnat.to(to));
+    };
+    if (has_cluster) {
+      for (const auto& b : sp.cluster_backends) add_sep(b);
+    }
+    if (uses_ext && sp.external_policy_local) {
+      for (const auto& b : sp.local_backends) add_sep(b);
+    }
+  }
+
+  void finish() {
+    auto& nat = t_.nat.chains;
+    // KUBE-NODEPORTS must be the last rule of KUBE-SERVICES.
+    if (c_.node_port_addresses.empty()) {
+      nat[kServices].push_back(
+          R().comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain")
+              .dst_local().jump(kNodePorts));
+    } else {
+      for (const auto& cidr : c_.node_port_addresses) {
+        nat[kServices].push_back(
+            R().dst(cidr).comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain")
+                .dst_local().jump(kNodePorts));
+      }
+    }
+  }
+
+ private:
+  const RulesConfig& c_;
+  Tables& t_;
+};
+
+Rule jump_rule(const std::string& comment, const std::string& chain, uint16_t ctstate = 0) {
+  R r;
+  if (ctstate) r.ctstate(ctstate);
+  return r.comment(comment).jump(chain);
+}
+
+void static_chains(Tables& t, const RulesConfig& c) {
+  auto& nat = t.nat.chains;
+  auto& filter = t.filter.chains;
+  nat[kMarkMasq] = {R().to(ipt::MarkTarget::OrMark(c.masquerade_mark))};
+  ipt::Masquerade masq;
+  masq.random_fully = c.random_fully;
+  nat[kPostrouting] = {
+      R().mark(c.masquerade_mark, c.masquerade_mark, true).to(ipt::Verdict::kReturn),
+      R().to(ipt::MarkTarget::XorMark(c.masquerade_mark)),
+      R().comment("kubernetes service traffic requiring SNAT").to(masq),
+  };
+  filter[kForward] = {
+      R().ctstate(ipt::kCtInvalid).to(ipt::Verdict::kDrop),
+      R().comment("kubernetes forwarding rules").mark(c.masquerade_mark, c.masquerade_mark).to(ipt::Verdict::kAccept),
+      R().comment("kubernetes forwarding conntrack rule").ctstate(ipt::kCtRelated | ipt::kCtEstablished)
+          .to(ipt::Verdict::kAccept),
+  };
+  std::vector<Rule> fw;
+  if (c.localhost_node_ports) {
+    // route_localnet lets NodePorts answer on 127.0.0.1; never let outside traffic in that way.
+    R r;
+    r.src(*net::Cidr::Parse("127.0.0.0/8"), true).dst(*net::Cidr::Parse("127.0.0.0/8"));
+    r.comment("block incoming localnet connections");
+    r.ctstate(ipt::kCtRelated | ipt::kCtEstablished | ipt::kCtDnat, true);
+    fw.push_back(r.to(ipt::Verdict::kDrop));
+  }
+  filter[kFirewall] = std::move(fw);
+  for (const char* name : {kServices, kExternalServices, kNodePorts, kProxyFirewall}) filter[name];
+  for (const char* name : {kServices, kNodePorts}) nat[name];
+}
+
+}  // namespace
+
+const std::set<std::string>& shared_nat_chains() {
+  static const std::set<std::string> k{kServices, kNodePorts, kMarkMasq, kPostrouting};
+  return k;
+}
+
+const std::set<std::string>& shared_filter_chains() {
+  static const std::set<std::string> k{kServices, kExternalServices, kNodePorts, kProxyFirewall,
+                                       kForward, kFirewall};
+  return k;
+}
+
+Tables skeleton() {
+  Tables t;
+  t.nat.table = "nat";
+  t.nat.owned_prefixes = {"KUBE-"};
+  t.filter.table = "filter";
+  t.filter.owned_prefixes = {"KUBE-"};
+  using ipt::JumpRule;
+  constexpr uint16_t kNew = ipt::kCtNew;
+  t.nat.jumps = {
+      {"PREROUTING", jump_rule("kubernetes service portals", kServices), JumpRule::kInsertFirst},
+      {"OUTPUT", jump_rule("kubernetes service portals", kServices), JumpRule::kInsertFirst},
+      {"POSTROUTING", jump_rule("kubernetes postrouting rules", kPostrouting), JumpRule::kInsertFirst},
+  };
+  t.filter.jumps = {
+      {"INPUT", jump_rule("kubernetes load balancer firewall", kProxyFirewall, kNew), JumpRule::kInsertFirst},
+      {"INPUT", jump_rule("kubernetes health check service ports", kNodePorts), JumpRule::kInsertFirst},
+      {"INPUT", jump_rule("kubernetes externally-visible service portals", kExternalServices, kNew), JumpRule::kInsertFirst},
+      {"INPUT", jump_rule("kubernetes firewall", kFirewall), JumpRule::kInsertFirst},
+      {"FORWARD", jump_rule("kubernetes load balancer firewall", kProxyFirewall, kNew), JumpRule::kInsertFirst},
+      {"FORWARD", jump_rule("kubernetes forwarding rules", kForward), JumpRule::kInsertFirst},
+      {"FORWARD", jump_rule("kubernetes service portals", kServices, kNew), JumpRule::kInsertFirst},
+      {"FORWARD", jump_rule("kubernetes externally-visible service portals", kExternalServices, kNew), JumpRule::kInsertFirst},
+      {"OUTPUT", jump_rule("kubernetes load balancer firewall", kProxyFirewall, kNew), JumpRule::kInsertFirst},
+      {"OUTPUT", jump_rule("kubernetes service portals", kServices, kNew), JumpRule::kInsertFirst},
+      {"OUTPUT", jump_rule("kubernetes firewall", kFirewall), JumpRule::kInsertFirst},
+  };
+  return t;
+}
+
+Tables generate(const dp::ProxyState& state, const RulesConfig& config, const std::set<std::string>* only) {
+  Tables t = skeleton();
+  static_chains(t, config);
+  Generator g(config, t);
+  for (const auto& sp : state.services) {
+    g.service(sp, only == nullptr || only->count(sp.name) > 0);
+  }
+  g.finish();
+  return t;
+}
+
+}  // namespace knode::iptables_proxy

@@ -1,0 +1,61 @@
+#include "mode.h"
+
+#include "ipvs/detect.h"
+#include "knode/dataplane/iptables_backend.h"
+#include "knode/log.h"
+
+namespace knode::proxy {
+namespace {
+
+IptablesBackendConfig iptables_config(const config::ProxyConfig& c) {
+  IptablesBackendConfig out;
+  std::string cidrs = c.cluster_cidr;
+  size_t start = 0;
+  while (start <= cidrs.size() && !cidrs.empty()) {
+    size_t comma = cidrs.find(',', start);
+    std::string one = cidrs.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (auto cidr = net::Cidr::Parse(one); cidr && cidr->address().is_v4()) out.cluster_cidrs.push_back(*cidr);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  out.masquerade_all = c.iptables.masquerade_all;
+  out.masquerade_bit = c.iptables.masquerade_bit;
+  for (const auto& s : c.node_port_addresses) {
+    if (auto cidr = net::Cidr::Parse(s); cidr && cidr->address().is_v4()) out.node_port_addresses.push_back(*cidr);
+  }
+  out.localhost_node_ports = c.iptables.localhost_node_ports;
+  return out;
+}
+
+}  // namespace
+
+Result<ModeSelection> select_mode(const config::ProxyConfig& c) {
+  ModeSelection sel;
+  sel.requested = c.mode.empty() ? "iptables" : c.mode;
+  if (sel.requested == "ipvs") {
+    ipvs::DetectOptions opts;
+    opts.schedulers = {"rr", "wrr", "sh"};
+    if (!c.ipvs.scheduler.empty() &&
+        std::find(opts.schedulers.begin(), opts.schedulers.end(), c.ipvs.scheduler) == opts.schedulers.end()) {
+      opts.schedulers.push_back(c.ipvs.scheduler);
+    }
+    auto d = ipvs::detect(opts);
+    if (d.available()) {
+      // The IPVS backend lands with the IPVS mode; until it is in this build, say so.
+      sel.fallback_reason = "this build has no IPVS backend yet";
+    } else {
+      sel.fallback_reason = d.summary() + "; " + d.hint();
+    }
+    KLOG(WARNING, "IPVS proxy mode is not available; falling back to iptables mode")
+        .kv("reason", sel.fallback_reason);
+  }
+  sel.effective = "iptables";
+  sel.backend = make_iptables_backend(iptables_config(c));
+  return sel;
+}
+
+Status cleanup_all_modes(const config::ProxyConfig& c) {
+  return make_iptables_backend(iptables_config(c))->cleanup();
+}
+
+}  // namespace knode::proxy

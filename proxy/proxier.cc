@@ -1,0 +1,241 @@
+#include "proxier.h"
+
+#include <boost/asio/post.hpp>
+
+#include "knode/api/convert.h"
+#include "knode/log.h"
+
+namespace knode::proxy {
+namespace {
+
+std::string service_key(const api::ObjectMeta& m) { return m.namespace_ + "/" + m.name; }
+
+// The service an EndpointSlice belongs to, from its kubernetes.io/service-name label.
+std::optional<std::string> slice_service(const api::EndpointSlice& es) {
+  auto it = es.metadata.labels.find(api::EndpointSlice::kServiceNameLabel);
+  if (it == es.metadata.labels.end() || it->second.empty()) return std::nullopt;
+  return es.metadata.namespace_ + "/" + it->second;
+}
+
+double seconds(Clock::SteadyTime::duration d) { return std::chrono::duration<double>(d).count(); }
+
+}  // namespace
+
+Proxier::Proxier(boost::asio::io_context& io, ObjectStore& store, ProxyBackendPtr backend,
+                 ProxierOptions options, metrics::Registry& m, health::ProxyHealth& health,
+                 const Clock& clock)
+    : io_(io),
+      store_(store),
+      backend_(std::move(backend)),
+      options_(std::move(options)),
+      health_(health),
+      clock_(clock),
+      scheduler_(options_.min_sync_period, options_.sync_period, clock.steady_now()),
+      timer_(io),
+      worker_(std::make_unique<boost::asio::thread_pool>(1)),
+      sync_duration_(m.histogram("kubeproxy_sync_proxy_rules_duration_seconds",
+                                 "SyncProxyRules latency in seconds",
+                                 metrics::exponential_buckets(0.001, 2, 15))),
+      full_sync_duration_(m.histogram("kubeproxy_sync_full_proxy_rules_duration_seconds",
+                                      "SyncProxyRules latency in seconds for full resyncs",
+                                      metrics::exponential_buckets(0.001, 2, 15))),
+      partial_sync_duration_(m.histogram("kubeproxy_sync_partial_proxy_rules_duration_seconds",
+                                         "SyncProxyRules latency in seconds for partial resyncs",
+                                         metrics::exponential_buckets(0.001, 2, 15))),
+      programming_duration_(m.histogram(
+          "kubeproxy_network_programming_duration_seconds",
+          "In-cluster network programming latency in seconds: from the change being observed "
+          "to it being programmed",
+          metrics::exponential_buckets(0.001, 2, 20))),
+      last_sync_timestamp_(m.gauge("kubeproxy_sync_proxy_rules_last_timestamp_seconds",
+                                   "The last time proxy rules were successfully synced")),
+      last_queued_timestamp_(m.gauge("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds",
+                                     "The last time a sync of proxy rules was queued")),
+      rules_total_(m.gauge_family("kubeproxy_sync_proxy_rules_iptables_total",
+                                  "Total number of iptables rules owned by knode", {"table"})),
+      sync_failures_(m.counter("kubeproxy_sync_proxy_rules_failures_total",
+                               "Syncs that failed to program the kernel")),
+      service_ports_(m.gauge("knode_proxy_service_ports", "Service ports in the proxy model")) {
+  m.gauge_family("knode_proxy_mode", "The proxy mode in effect (1 for the active one)", {"mode"})
+      .with({backend_->mode()})
+      .set(1);
+}
+
+Proxier::~Proxier() { stop(); }
+
+void Proxier::start() {
+  // The sync loop starts now, as kube-proxy reports it; from here on a change that is not
+  // programmed within the health timeout turns /healthz to 503.
+  health_.updated(health::ProxyHealth::kIPv4);
+  store_.subscribe(api::Kind::kService, [this](const Event& e) { on_service(e); });
+  store_.subscribe(api::Kind::kEndpointSlice, [this](const Event& e) { on_slice(e); });
+  store_.subscribe(api::Kind::kEndpoints, [this](const Event& e) { on_endpoints(e); });
+  store_.on_all_synced([this] {
+    KLOG(INFO, "proxy: initial state received; programming").kv("mode", backend_->mode())
+        .kv("servicePorts", service_port_count());
+    scheduler_.ready();
+    schedule();
+  });
+}
+
+void Proxier::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  timer_.cancel();
+  if (worker_) worker_->join();
+}
+
+size_t Proxier::service_port_count() const {
+  size_t n = 0;
+  for (const auto& [k, v] : ports_) n += v.size();
+  return n;
+}
+
+void Proxier::on_service(const Event& e) {
+  const auto& svc = std::get<api::Service>(*e.object);
+  std::string key = service_key(svc.metadata);
+  if (e.type == EventType::kDeleted) {
+    services_.erase(key);
+  } else {
+    services_[key] = std::shared_ptr<const api::Service>(e.object, &svc);
+  }
+  recompute(key);
+}
+
+void Proxier::on_slice(const Event& e) {
+  const auto& es = std::get<api::EndpointSlice>(*e.object);
+  std::string name = es.metadata.name;
+  // A relabelled slice leaves its old service.
+  if (e.old) {
+    const auto& before = std::get<api::EndpointSlice>(*e.old);
+    auto old_svc = slice_service(before);
+    if (old_svc && old_svc != slice_service(es)) {
+      slices_[*old_svc].erase(name);
+      recompute(*old_svc);
+    }
+  }
+  auto svc = slice_service(es);
+  if (!svc) return;
+  if (e.type == EventType::kDeleted) {
+    slices_[*svc].erase(name);
+    if (slices_[*svc].empty()) slices_.erase(*svc);
+  } else {
+    slices_[*svc][name] = std::shared_ptr<const api::EndpointSlice>(e.object, &es);
+  }
+  recompute(*svc);
+}
+
+void Proxier::on_endpoints(const Event& e) {
+  const auto& ep = std::get<api::Endpoints>(*e.object);
+  std::string key = service_key(ep.metadata);
+  if (e.type == EventType::kDeleted) {
+    mirrored_.erase(key);
+  } else {
+    mirrored_[key] = api::endpoints_to_slices(ep);
+  }
+  recompute(key);
+}
+
+void Proxier::recompute(const std::string& key) {
+  std::vector<dp::ServicePort> now;
+  if (auto it = services_.find(key); it != services_.end()) {
+    std::vector<const api::EndpointSlice*> slices;
+    // EndpointSlices win; legacy Endpoints are used only for services that have none
+    // (in a cluster the mirroring controller makes slices from them anyway).
+    if (auto s = slices_.find(key); s != slices_.end() && !s->second.empty()) {
+      for (const auto& [n, es] : s->second) slices.push_back(es.get());
+    } else if (auto m = mirrored_.find(key); m != mirrored_.end()) {
+      for (const auto& es : m->second) slices.push_back(&es);
+    }
+    now = build_service_ports(*it->second, slices, options_.node);
+  }
+  auto& before = ports_[key];
+  if (before == now) {
+    if (now.empty()) ports_.erase(key);
+    return;
+  }
+  std::set<std::string> names;
+  for (const auto& sp : before) names.insert(sp.name);
+  for (const auto& sp : now) names.insert(sp.name);
+  if (now.empty()) {
+    ports_.erase(key);
+  } else {
+    before = std::move(now);
+  }
+  pending_.insert(names.begin(), names.end());
+  if (!first_pending_) first_pending_ = clock_.steady_now();
+  health_.queued_update(health::ProxyHealth::kIPv4);
+  last_queued_timestamp_.set(std::chrono::duration<double>(clock_.system_now().time_since_epoch()).count());
+  scheduler_.changed();
+  schedule();
+}
+
+void Proxier::schedule() {
+  if (stopped_) return;
+  auto now = clock_.steady_now();
+  auto d = scheduler_.decide(now);
+  if (d.run) {
+    start_sync(d.full);
+    return;
+  }
+  if (d.wake_at == SyncScheduler::TimePoint::max()) return;
+  timer_.expires_at(d.wake_at);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) schedule();
+  });
+}
+
+void Proxier::start_sync(bool full) {
+  auto now = clock_.steady_now();
+  scheduler_.started(now, full);
+  // Snapshot the model: the worker owns this copy while the loop moves on.
+  auto state = std::make_shared<dp::ProxyState>();
+  for (const auto& [k, v] : ports_) state->services.insert(state->services.end(), v.begin(), v.end());
+  std::set<std::string> changed = std::move(pending_);
+  pending_.clear();
+  Clock::SteadyTime first_change = first_pending_.value_or(now);
+  first_pending_.reset();
+  service_ports_.set(static_cast<double>(state->services.size()));
+  boost::asio::post(*worker_, [this, state, changed = std::move(changed), full, now, first_change]() mutable {
+    SyncStats stats;
+    Status s = backend_->sync(*state, changed, full, &stats);
+    boost::asio::post(io_, [this, s, stats, full, changed = std::move(changed), now, first_change]() mutable {
+      finish_sync(std::move(s), std::move(stats), full, std::move(changed), now, first_change);
+    });
+  });
+}
+
+void Proxier::finish_sync(Status status, SyncStats stats, bool full, std::set<std::string> changed,
+                          Clock::SteadyTime started, Clock::SteadyTime first_change) {
+  auto now = clock_.steady_now();
+  scheduler_.finished(now, status.ok());
+  double took = seconds(now - started);
+  if (!status.ok()) {
+    ++syncs_failed_;
+    sync_failures_.inc();
+    // Keep the changes pending so the retry (a full sync) covers them.
+    pending_.insert(changed.begin(), changed.end());
+    if (!first_pending_) first_pending_ = first_change;
+    health_.queued_update(health::ProxyHealth::kIPv4);
+    KLOG(ERROR, "proxy sync failed; will retry").kv("mode", backend_->mode()).kv("err", status.message());
+  } else {
+    ++syncs_ok_;
+    sync_duration_.observe(took);
+    (full ? full_sync_duration_ : partial_sync_duration_).observe(took);
+    if (!changed.empty()) programming_duration_.observe(seconds(now - first_change));
+    last_sync_timestamp_.set(std::chrono::duration<double>(clock_.system_now().time_since_epoch()).count());
+    for (const auto& [table, n] : stats.rules_by_table) rules_total_.with({table}).set(static_cast<double>(n));
+    if (pending_.empty()) health_.updated(health::ProxyHealth::kIPv4);
+    if (syncs_ok_ == 1 && first_sync_) first_sync_();
+    KLOGV(full ? 1 : 2, "proxy synced")
+        .kv("mode", backend_->mode())
+        .kv("full", full)
+        .kv("changedServicePorts", changed.size())
+        .kv("rules", stats.rules_written)
+        .kv("changes", stats.changes)
+        .kv("tookMs", took * 1000);
+  }
+  schedule();
+}
+
+}  // namespace knode::proxy

@@ -1,0 +1,98 @@
+// The service proxy controller: follows Services, EndpointSlices and Endpoints in the
+// object store, keeps the neutral model per service, and drives the selected backend
+// through coalesced syncs on a worker thread (the event loop never blocks on the kernel).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "knode/clock.h"
+#include "knode/health.h"
+#include "knode/metrics.h"
+#include "knode/proxy_backend.h"
+#include "knode/store.h"
+#include "service_ports.h"
+#include "sync_scheduler.h"
+
+namespace knode::proxy {
+
+struct ProxierOptions {
+  std::chrono::milliseconds min_sync_period{1000};
+  std::chrono::milliseconds sync_period{30000};
+  NodeContext node;
+};
+
+class Proxier {
+ public:
+  Proxier(boost::asio::io_context& io, ObjectStore& store, ProxyBackendPtr backend,
+          ProxierOptions options, metrics::Registry& metrics, health::ProxyHealth& health,
+          const Clock& clock = RealClock::instance());
+  ~Proxier();
+
+  // Subscribes to the store; the first (full) sync runs once the store has synced.
+  void start();
+  // Waits for an in-flight sync and stops the worker. Kernel state is left in place.
+  void stop();
+
+  // Runs once, after the first successful sync (readiness).
+  void on_first_sync(std::function<void()> fn) { first_sync_ = std::move(fn); }
+
+  const std::string mode() const { return backend_->mode(); }
+  // Counts of completed syncs, for tests and the status line.
+  uint64_t syncs_ok() const { return syncs_ok_; }
+  uint64_t syncs_failed() const { return syncs_failed_; }
+  bool has_synced() const { return syncs_ok_ > 0; }
+  size_t service_port_count() const;
+
+ private:
+  void on_service(const Event& e);
+  void on_slice(const Event& e);
+  void on_endpoints(const Event& e);
+  void recompute(const std::string& service_key);
+  void schedule();
+  void start_sync(bool full);
+  void finish_sync(Status status, SyncStats stats, bool full, std::set<std::string> changed,
+                   Clock::SteadyTime started, Clock::SteadyTime first_change);
+
+  boost::asio::io_context& io_;
+  ObjectStore& store_;
+  ProxyBackendPtr backend_;
+  ProxierOptions options_;
+  health::ProxyHealth& health_;
+  const Clock& clock_;
+  SyncScheduler scheduler_;
+  boost::asio::steady_timer timer_;
+  std::unique_ptr<boost::asio::thread_pool> worker_;
+  bool stopped_ = false;
+
+  // Indexes by service "ns/name".
+  std::map<std::string, std::shared_ptr<const api::Service>> services_;
+  std::map<std::string, std::map<std::string, std::shared_ptr<const api::EndpointSlice>>> slices_;
+  std::map<std::string, std::vector<api::EndpointSlice>> mirrored_;  // from legacy Endpoints
+  std::map<std::string, std::vector<dp::ServicePort>> ports_;
+  std::set<std::string> pending_;  // service port names changed since the last good sync
+  std::optional<Clock::SteadyTime> first_pending_;
+
+  std::function<void()> first_sync_;
+  uint64_t syncs_ok_ = 0;
+  uint64_t syncs_failed_ = 0;
+
+  metrics::Histogram& sync_duration_;
+  metrics::Histogram& full_sync_duration_;
+  metrics::Histogram& partial_sync_duration_;
+  metrics::Histogram& programming_duration_;
+  metrics::Gauge& last_sync_timestamp_;
+  metrics::Gauge& last_queued_timestamp_;
+  metrics::GaugeFamily& rules_total_;
+  metrics::Counter& sync_failures_;
+  metrics::Gauge& service_ports_;
+};
+
+}  // namespace knode::proxy

@@ -1,0 +1,144 @@
+#include "service_ports.h"
+
+#include <algorithm>
+#include <set>
+
+#include "knode/log.h"
+
+namespace knode::proxy {
+
+bool should_skip_service(const api::Service& svc) {
+  const auto& s = svc.spec;
+  return s.type == "ExternalName" || s.cluster_ip.empty() || s.cluster_ip == "None";
+}
+
+std::string service_port_name(const api::Service& svc, const api::ServicePortSpec& port) {
+  std::string name = svc.metadata.namespace_ + "/" + svc.metadata.name;
+  if (!port.name.empty()) name += ":" + port.name;
+  return name;
+}
+
+namespace {
+
+dp::Protocol protocol_of(const std::string& p) {
+  if (p == "UDP") return dp::Protocol::kUDP;
+  if (p == "SCTP") return dp::Protocol::kSCTP;
+  return dp::Protocol::kTCP;
+}
+
+// Endpoints of one service port from all slices, de-duplicated by address:port.
+std::vector<dp::Backend> collect_backends(const api::ServicePortSpec& port,
+                                          const std::vector<const api::EndpointSlice*>& slices,
+                                          const NodeContext& node) {
+  std::vector<dp::Backend> out;
+  std::set<std::pair<net::IPAddress, uint16_t>> seen;
+  for (const auto* es : slices) {
+    if (es->address_type != "IPv4") continue;
+    // The slice port that serves this service port: same name and protocol.
+    std::optional<int32_t> target;
+    for (const auto& p : es->ports) {
+      if (p.name.value_or("") == port.name && p.protocol.value_or("TCP") == port.protocol) {
+        target = p.port;
+      }
+    }
+    if (!target || *target <= 0) continue;
+    for (const auto& ep : es->endpoints) {
+      if (ep.addresses.empty()) continue;
+      auto ip = net::IPAddress::Parse(ep.addresses.front());
+      if (!ip || !ip->is_v4()) continue;
+      auto key = std::make_pair(*ip, static_cast<uint16_t>(*target));
+      if (!seen.insert(key).second) continue;
+      dp::Backend b;
+      b.ip = *ip;
+      b.port = static_cast<uint16_t>(*target);
+      // Unset conditions mean ready (and serving = ready), as EndpointSlice consumers read them.
+      b.ready = ep.conditions.ready.value_or(true);
+      b.serving = ep.conditions.serving.value_or(b.ready);
+      b.terminating = ep.conditions.terminating.value_or(false);
+      b.local = ep.node_name && !node.node_name.empty() && *ep.node_name == node.node_name;
+      out.push_back(b);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const dp::Backend& a, const dp::Backend& b) {
+    return std::tie(a.ip, a.port) < std::tie(b.ip, b.port);
+  });
+  return out;
+}
+
+// Ready endpoints; when there are none, serving-but-terminating ones (so connections
+// drain gracefully instead of failing).
+template <typename Pred>
+std::vector<dp::Backend> usable(const std::vector<dp::Backend>& all, Pred keep) {
+  std::vector<dp::Backend> out;
+  for (const auto& b : all) {
+    if (keep(b) && b.ready) out.push_back(b);
+  }
+  if (!out.empty()) return out;
+  for (const auto& b : all) {
+    if (keep(b) && b.serving && b.terminating) out.push_back(b);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<dp::ServicePort> build_service_ports(const api::Service& svc,
+                                                 const std::vector<const api::EndpointSlice*>& slices,
+                                                 const NodeContext& node) {
+  std::vector<dp::ServicePort> out;
+  if (should_skip_service(svc)) return out;
+  const auto& s = svc.spec;
+  auto cluster_ip = net::IPAddress::Parse(s.cluster_ip);
+  if (!cluster_ip || !cluster_ip->is_v4()) {
+    KLOGV(2, "skipping service without an IPv4 cluster IP")
+        .kv("service", svc.metadata.namespace_ + "/" + svc.metadata.name);
+    return out;
+  }
+  bool external_types = s.type == "NodePort" || s.type == "LoadBalancer";
+  for (const auto& port : s.ports) {
+    dp::ServicePort sp;
+    sp.name = service_port_name(svc, port);
+    sp.protocol = protocol_of(port.protocol);
+    sp.cluster_ip = *cluster_ip;
+    sp.port = static_cast<uint16_t>(port.port);
+    if (external_types) sp.node_port = static_cast<uint16_t>(port.node_port);
+    for (const auto& e : s.external_ips) {
+      if (auto ip = net::IPAddress::Parse(e); ip && ip->is_v4()) sp.external_ips.push_back(*ip);
+    }
+    if (s.type == "LoadBalancer") {
+      for (const auto& ing : svc.status.load_balancer.ingress) {
+        if (ing.ip_mode && *ing.ip_mode == "Proxy") continue;  // the LB proxies; nothing to do here
+        if (auto ip = net::IPAddress::Parse(ing.ip); ip && ip->is_v4()) sp.load_balancer_ips.push_back(*ip);
+      }
+      for (const auto& r : s.load_balancer_source_ranges) {
+        if (auto c = net::Cidr::Parse(r); c && c->address().is_v4()) sp.load_balancer_source_ranges.push_back(*c);
+      }
+    }
+    sp.external_policy_local = sp.has_external() && s.external_traffic_policy == "Local";
+    sp.internal_policy_local = s.internal_traffic_policy.value_or("Cluster") == "Local";
+    if (sp.external_policy_local && s.type == "LoadBalancer") {
+      sp.health_check_node_port = static_cast<uint16_t>(s.health_check_node_port);
+    }
+    if (s.session_affinity == "ClientIP") {
+      sp.affinity_timeout_seconds = 10800;
+      if (s.session_affinity_config && s.session_affinity_config->client_ip &&
+          s.session_affinity_config->client_ip->timeout_seconds) {
+        sp.affinity_timeout_seconds =
+            static_cast<uint32_t>(*s.session_affinity_config->client_ip->timeout_seconds);
+      }
+    }
+    sp.scheduler = node.scheduler;
+    auto all = collect_backends(port, slices, node);
+    bool internal_local = sp.internal_policy_local;
+    sp.cluster_backends = usable(all, [&](const dp::Backend& b) { return !internal_local || b.local; });
+    sp.local_backends = usable(all, [](const dp::Backend& b) { return b.local; });
+    sp.has_any_endpoint = !usable(all, [](const dp::Backend&) { return true; }).empty();
+    out.push_back(std::move(sp));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.name, a.protocol) < std::tie(b.name, b.protocol);
+  });
+  return out;
+}
+
+}  // namespace knode::proxy

@@ -1,0 +1,43 @@
+#include "sync_scheduler.h"
+
+#include <algorithm>
+
+namespace knode::proxy {
+
+SyncScheduler::Decision SyncScheduler::decide(TimePoint now) const {
+  Decision d;
+  if (!ready_ || in_flight_) {
+    d.wake_at = TimePoint::max();
+    return d;
+  }
+  if (first_) return Decision{true, true, {}};
+  TimePoint earliest = last_start_ + min_;
+  TimePoint full_due = last_full_ + full_;
+  bool want_full = force_full_ || now >= full_due;
+  if ((dirty_ || want_full) && now >= earliest) return Decision{true, want_full, {}};
+  d.wake_at = (dirty_ || force_full_) ? earliest : std::max(earliest, full_due);
+  return d;
+}
+
+void SyncScheduler::started(TimePoint now, bool full) {
+  in_flight_ = true;
+  dirty_ = false;
+  last_start_ = now;
+  if (full) {
+    force_full_ = false;
+    last_full_ = now;
+  }
+}
+
+void SyncScheduler::finished(TimePoint, bool ok) {
+  in_flight_ = false;
+  if (ok) {
+    first_ = false;
+    return;
+  }
+  // Retry after the min interval, as a full sync (the kernel state is unknown now).
+  dirty_ = true;
+  force_full_ = true;
+}
+
+}  // namespace knode::proxy

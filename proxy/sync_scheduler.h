@@ -1,0 +1,44 @@
+// When to sync, as kube-proxy's BoundedFrequencyRunner decides it: changes coalesce so
+// syncs start at most once per min interval; a full resync (repairing drift) runs at
+// least once per full interval; a failed sync retries after the min interval and makes
+// the next one full. Pure logic over injected time, so tests need no sleeping.
+#pragma once
+
+#include <chrono>
+
+namespace knode::proxy {
+
+class SyncScheduler {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+  using Duration = std::chrono::steady_clock::duration;
+
+  SyncScheduler(Duration min_interval, Duration full_interval, TimePoint now)
+      : min_(min_interval), full_(full_interval), last_full_(now) {}
+
+  void changed() { dirty_ = true; }
+  void ready() { ready_ = true; }  // the initial state has arrived
+
+  struct Decision {
+    bool run = false;
+    bool full = false;
+    TimePoint wake_at{};  // when not running now: ask again then
+  };
+  Decision decide(TimePoint now) const;
+
+  void started(TimePoint now, bool full);
+  void finished(TimePoint now, bool ok);
+  bool in_flight() const { return in_flight_; }
+
+ private:
+  Duration min_, full_;
+  bool ready_ = false;
+  bool dirty_ = false;
+  bool in_flight_ = false;
+  bool first_ = true;
+  bool force_full_ = false;
+  TimePoint last_start_{};
+  TimePoint last_full_;
+};
+
+}  // namespace knode::proxy
