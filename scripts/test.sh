@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test tier (unit, netns, vm, cni) through CTest, after installing what they
+# need and building. As root on a fresh Debian 12 machine:  scripts/test.sh
+#   extra arguments go to ctest, e.g. scripts/test.sh -L unit
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${KNODE_BUILD_DIR:-$repo/build}"
+
+"$repo/scripts/setup.sh"
+# The VM tier's stock Debian kernel (with ip_vs), fetched and unpacked, never installed.
+"$repo/scripts/vm/prepare.sh"
+
+cd "$build"
+ctest --output-on-failure --timeout 900 "$@"

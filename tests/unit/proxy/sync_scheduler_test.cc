@@ -1,0 +1,74 @@
+#include <gtest/gtest.h>
+
+#include "sync_scheduler.h"
+
+using knode::proxy::SyncScheduler;
+using namespace std::chrono_literals;
+
+namespace {
+SyncScheduler::TimePoint t0 = SyncScheduler::TimePoint() + 1000s;
+}
+
+TEST(SyncScheduler, NothingBeforeReadyThenFullSync) {
+  SyncScheduler s(1s, 30s, t0);
+  s.changed();
+  EXPECT_FALSE(s.decide(t0).run);
+  s.ready();
+  auto d = s.decide(t0);
+  EXPECT_TRUE(d.run);
+  EXPECT_TRUE(d.full);
+}
+
+TEST(SyncScheduler, BurstsCoalesceWithinMinInterval) {
+  SyncScheduler s(1s, 30s, t0);
+  s.ready();
+  s.started(t0, true);
+  s.finished(t0 + 10ms, true);
+  for (int i = 0; i < 5; ++i) s.changed();
+  auto d = s.decide(t0 + 200ms);
+  EXPECT_FALSE(d.run);
+  EXPECT_EQ(d.wake_at, t0 + 1s);
+  d = s.decide(t0 + 1s);
+  EXPECT_TRUE(d.run);
+  EXPECT_FALSE(d.full);
+  s.started(t0 + 1s, false);
+  s.finished(t0 + 1s + 5ms, true);
+  EXPECT_FALSE(s.decide(t0 + 2s).run);  // nothing changed since
+}
+
+TEST(SyncScheduler, NoOverlapWhileInFlight) {
+  SyncScheduler s(0s, 30s, t0);
+  s.ready();
+  s.started(t0, true);
+  s.changed();
+  EXPECT_FALSE(s.decide(t0 + 5s).run);
+  s.finished(t0 + 5s, true);
+  EXPECT_TRUE(s.decide(t0 + 5s).run);
+}
+
+TEST(SyncScheduler, PeriodicFullResync) {
+  SyncScheduler s(1s, 30s, t0);
+  s.ready();
+  s.started(t0, true);
+  s.finished(t0, true);
+  auto d = s.decide(t0 + 10s);
+  EXPECT_FALSE(d.run);
+  EXPECT_EQ(d.wake_at, t0 + 30s);
+  d = s.decide(t0 + 30s);
+  EXPECT_TRUE(d.run);
+  EXPECT_TRUE(d.full);
+}
+
+TEST(SyncScheduler, FailureRetriesAsFullAfterMinInterval) {
+  SyncScheduler s(1s, 30s, t0);
+  s.ready();
+  s.started(t0, true);
+  s.finished(t0, true);
+  s.changed();
+  s.started(t0 + 2s, false);
+  s.finished(t0 + 2s, false);
+  EXPECT_FALSE(s.decide(t0 + 2500ms).run);
+  auto d = s.decide(t0 + 3s);
+  EXPECT_TRUE(d.run);
+  EXPECT_TRUE(d.full);
+}
