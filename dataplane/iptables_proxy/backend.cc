@@ -1,13 +1,13 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <fstream>
 #include <map>
 
 #include "iptables/reconciler.h"
 #include "knode/dataplane/iptables_backend.h"
 #include "knode/log.h"
 #include "service_rules.h"
+#include "sysctl.h"
 #include "udp_conntrack.h"
 
 namespace knode {
@@ -103,22 +103,16 @@ class IptablesBackend : public ProxyBackend {
  private:
   // What the mode needs from the (network namespace's) kernel settings, set once.
   void prepare_host() {
-    auto write = [](const char* path, const char* value) {
-      std::ofstream f(path);
-      f << value;
-      f.flush();
-      return f.good();
-    };
-    if (!write("/proc/sys/net/ipv4/ip_forward", "1")) {
+    if (!sysctl::ensure("net.ipv4.ip_forward", "1").ok()) {
       KLOG(WARNING, "could not enable net.ipv4.ip_forward; traffic to pods on other hosts will not be forwarded");
     }
-    if (rules_.localhost_node_ports && !write("/proc/sys/net/ipv4/conf/all/route_localnet", "1")) {
+    if (rules_.localhost_node_ports && !sysctl::ensure("net.ipv4.conf.all.route_localnet", "1").ok()) {
       KLOG(WARNING, "could not set net.ipv4.conf.all.route_localnet=1; NodePorts will not answer on 127.0.0.1");
     }
-    if (::access("/proc/sys/net/bridge/bridge-nf-call-iptables", F_OK) != 0) {
+    if (::access(sysctl::path_of("net.bridge.bridge-nf-call-iptables").c_str(), F_OK) != 0) {
       KLOG(WARNING, "br_netfilter is not loaded: traffic between pods on one bridge bypasses iptables, so a pod "
                     "reaching a service backed by a pod on the same bridge may fail; run `modprobe br_netfilter`");
-    } else if (!write("/proc/sys/net/bridge/bridge-nf-call-iptables", "1")) {
+    } else if (!sysctl::ensure("net.bridge.bridge-nf-call-iptables", "1").ok()) {
       KLOG(WARNING, "could not set net.bridge.bridge-nf-call-iptables=1");
     }
     // knode writes the legacy x_tables; the nft variant of iptables shows other rules.

@@ -1,18 +1,11 @@
-// Stale UDP conntrack entries, deleted over netlink (libnetfilter_conntrack) when a UDP
-// service's endpoints change, so a client's next datagram is NATed afresh.
+// Stale UDP conntrack entries, deleted when a UDP service's endpoints change, so a
+// client's next datagram is NATed afresh.
 #pragma once
-
-#include <optional>
 
 #include "knode/dataplane/model.h"
 #include "knode/status.h"
 
 namespace knode::iptables_proxy {
-
-// Deletes UDP entries whose original destination is vip:port and, when given, whose
-// reply comes from `endpoint` (the entry DNATed to it). Returns how many were deleted.
-Result<int> delete_udp_entries(const net::IPAddress& vip, uint16_t port,
-                               const std::optional<net::IPAddress>& endpoint);
 
 // Compares a UDP service port before and after (after == null: removed) and deletes the
 // entries that would now misroute: to endpoints that left, on every destination of the
