@@ -31,8 +31,20 @@ class IptablesBackend : public ProxyBackend {
   Status sync(const dp::ProxyState& state, const std::set<std::string>& changed, bool full,
               SyncStats* stats) override {
     if (!synced_once_) prepare_host();
+    size_t endpoints = 0;
+    for (const auto& sp : state.services) endpoints += sp.cluster_backends.size();
+    bool large = endpoints > iptables_proxy::kLargeClusterEndpointsThreshold;
+    if (large != rules_.large_cluster) {
+      // Every endpoint rule changes shape: only a full sync can switch.
+      KLOG(INFO, large ? "entering large-cluster mode: per-endpoint rules carry no comments"
+                       : "leaving large-cluster mode").kv("endpoints", endpoints);
+      rules_.large_cluster = large;
+      full = true;
+    }
     bool partial = !full && synced_once_;
+    auto gen_start = std::chrono::steady_clock::now();
     Tables t = iptables_proxy::generate(state, rules_, partial ? &changed : nullptr);
+    double gen_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - gen_start).count();
     iptables::ReconcileOptions nat_opts;
     if (partial) {
       std::set<std::string> only = iptables_proxy::shared_nat_chains();
@@ -83,6 +95,7 @@ class IptablesBackend : public ProxyBackend {
         .kv("natRules", nat_stats.table_rules)
         .kv("chainsWritten", nat_stats.chains_created + nat_stats.chains_rewritten)
         .kv("chainsDeleted", nat_stats.chains_deleted)
+        .kv("generateMs", gen_ms)
         .kv("readMs", nat_stats.read_ms)
         .kv("diffMs", nat_stats.diff_ms)
         .kv("writeMs", nat_stats.write_ms);

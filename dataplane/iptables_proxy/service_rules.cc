@@ -96,23 +96,32 @@ ipt::Recent recent(const std::string& name, bool set, uint32_t seconds) {
 
 // KUBE-SVC-/KUBE-SVL- body: affinity checks, then random choice over endpoints.
 void endpoint_choice(std::vector<Rule>& chain, const dp::ServicePort& sp,
-                     const std::vector<dp::Backend>& backends) {
+                     const std::vector<dp::Backend>& backends, const std::vector<std::string>& seps,
+                     bool large) {
+  size_t n = backends.size();
+  chain.reserve(chain.size() + n * (sp.affinity_timeout_seconds > 0 ? 2 : 1));
+  auto commented = [&](size_t i) {
+    R r;
+    if (!large) r.comment(sp.name + " -> " + backends[i].str());
+    return r;
+  };
   if (sp.affinity_timeout_seconds > 0) {
-    for (const auto& b : backends) {
-      std::string sep = sep_name(sp, b);
-      chain.push_back(R().comment(sp.name + " -> " + b.str())
-                          .match(recent(sep, false, sp.affinity_timeout_seconds))
-                          .jump(sep));
+    for (size_t i = 0; i < n; ++i) {
+      chain.push_back(commented(i).match(recent(seps[i], false, sp.affinity_timeout_seconds)).jump(seps[i]));
     }
   }
-  size_t n = backends.size();
   for (size_t i = 0; i < n; ++i) {
-    const auto& b = backends[i];
-    R r;
-    r.comment(sp.name + " -> " + b.str());
+    R r = commented(i);
     if (i + 1 < n) r.match(ipt::Statistic::Random(1.0 / static_cast<double>(n - i)));
-    chain.push_back(r.jump(sep_name(sp, b)));
+    chain.push_back(r.jump(seps[i]));
   }
+}
+
+std::vector<std::string> sep_names(const dp::ServicePort& sp, const std::vector<dp::Backend>& backends) {
+  std::vector<std::string> out;
+  out.reserve(backends.size());
+  for (const auto& b : backends) out.push_back(sep_name(sp, b));
+  return out;
 }
 
 class Generator {
@@ -186,6 +195,7 @@ class Generator {
     if (!chains) return;
 
     std::vector<std::string>& owned = t_.service_chains[sp.name];
+    const std::vector<std::string> cluster_seps = sep_names(sp, sp.cluster_backends);
     if (has_cluster) {
       auto& svc = nat[n.svc];
       owned.push_back(n.svc);
@@ -197,7 +207,7 @@ class Generator {
                             .dport(sp.port).jump(kMarkMasq));
         }
       }
-      endpoint_choice(svc, sp, sp.cluster_backends);
+      endpoint_choice(svc, sp, sp.cluster_backends, cluster_seps, c_.large_cluster);
     }
     if (uses_ext) {
       auto& ext = nat[n.ext];
@@ -218,7 +228,7 @@ class Generator {
         ext.push_back(R().jump(n.svl));
         auto& svl = nat[n.svl];
         owned.push_back(n.svl);
-        endpoint_choice(svl, sp, sp.local_backends);
+        endpoint_choice(svl, sp, sp.local_backends, sep_names(sp, sp.local_backends), c_.large_cluster);
       }
       if (uses_fw) {
         auto& fw = nat[n.fw];
@@ -231,14 +241,17 @@ class Generator {
     }
     // Endpoint chains: every endpoint any chain above can pick.
     std::set<std::string> seps;
-    auto add_sep = [&](const dp::Backend& b) {
-      std::string name = sep_name(sp, b);
+    auto add_sep = [&](const dp::Backend& b, const std::string& name) {
       if (!seps.insert(name).second) return;
       owned.push_back(name);
       auto& sep = nat[name];
-      sep.push_back(R().src_host(b.ip).comment(sp.name).jump(kMarkMasq));  // hairpin
+      R hairpin;
+      hairpin.src_host(b.ip);
+      if (!c_.large_cluster) hairpin.comment(sp.name);
+      sep.push_back(hairpin.jump(kMarkMasq));
       R dnat;
-      dnat.proto(sp.protocol).comment(sp.name);
+      dnat.proto(sp.protocol);
+      if (!c_.large_cluster) dnat.comment(sp.name);
       if (sp.affinity_timeout_seconds > 0) dnat.match(recent(name, true, 0));
       dnat.proto_match();
       ipt::Dnat to;
@@ -247,10 +260,10 @@ class Generator {
       sep.push_back(dnat.to(to));
     };
     if (has_cluster) {
-      for (const auto& b : sp.cluster_backends) add_sep(b);
+      for (size_t i = 0; i < sp.cluster_backends.size(); ++i) add_sep(sp.cluster_backends[i], cluster_seps[i]);
     }
     if (uses_ext && sp.external_policy_local) {
-      for (const auto& b : sp.local_backends) add_sep(b);
+      for (const auto& b : sp.local_backends) add_sep(b, sep_name(sp, b));
     }
   }
 

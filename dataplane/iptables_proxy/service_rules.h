@@ -28,7 +28,13 @@ struct RulesConfig {
   std::vector<net::Cidr> node_port_addresses;  // empty: every local address
   bool localhost_node_ports = true;
   bool random_fully = true;
+  // kube-proxy's large-cluster mode (over 1000 endpoints): per-endpoint rules carry no
+  // comment, which keeps the table (and every kernel replace of it) ~40% smaller.
+  bool large_cluster = false;
 };
+
+// kube-proxy switches to large-cluster mode above this many endpoints in total.
+constexpr size_t kLargeClusterEndpointsThreshold = 1000;
 
 struct Tables {
   iptables::DesiredTable nat;

@@ -193,3 +193,18 @@ TEST(ServiceRules, MasqueradeAllAndPostrouting) {
       "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully"}));
   EXPECT_EQ(lines(t.nat, "KUBE-MARK-MASQ"), (std::vector<std::string>{"-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000"}));
 }
+
+TEST(ServiceRules, LargeClusterModeDropsPerEndpointComments) {
+  auto c = config();
+  c.large_cluster = true;
+  dp::ProxyState st;
+  st.services = {kubia()};
+  auto t = generate(st, c);
+  std::string sep = endpoint_chain("default/kubia:http", "tcp", "10.244.0.11:8080");
+  EXPECT_EQ(lines(t.nat, sep), (std::vector<std::string>{
+      "-A " + sep + " -s 10.244.0.11/32 -j KUBE-MARK-MASQ",
+      "-A " + sep + " -p tcp -m tcp -j DNAT --to-destination 10.244.0.11:8080"}));
+  auto svc = lines(t.nat, service_chain("KUBE-SVC-", "default/kubia:http", "tcp"));
+  EXPECT_NE(svc[0].find("cluster IP"), std::string::npos);  // the service's own rules keep theirs
+  EXPECT_EQ(svc[1].find("--comment"), std::string::npos);
+}
