@@ -1,0 +1,65 @@
+"""The knode command line as an operator meets it: exit codes, one-line errors, help."""
+import os
+import subprocess
+import sys
+import unittest
+
+KNODE = os.environ.get("KNODE", "knode")
+
+
+def knode(*args):
+    return subprocess.run([KNODE, *args], capture_output=True, text=True, timeout=30)
+
+
+class CommandLine(unittest.TestCase):
+    def test_version(self):
+        r = knode("version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^knode \d+\.\d+\.\d+\n$")
+
+    def test_unknown_flag_exits_2_with_one_line_reason_and_usage(self):
+        r = knode("proxy", "--manifest-dir=/tmp", "--bogus=1")
+        self.assertEqual(r.returncode, 2)
+        lines = r.stderr.splitlines()
+        self.assertEqual(lines[0], "knode proxy: unknown flag: --bogus")
+        self.assertIn("Usage: knode proxy [flags]", r.stderr)
+
+    def test_bad_value_exits_2(self):
+        r = knode("proxy", "--manifest-dir=/tmp", "--proxy-mode=userspace")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--proxy-mode", r.stderr.splitlines()[0])
+        r = knode("agent", "--manifest-dir=/tmp", "--iptables-sync-period=often")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--iptables-sync-period", r.stderr.splitlines()[0])
+
+    def test_help_documents_every_flag(self):
+        r = knode("agent", "--help")
+        self.assertEqual(r.returncode, 0)
+        for flag in ["--proxy-mode", "--ipvs-scheduler", "--cluster-cidr", "--hostname-override",
+                     "--kubeconfig", "--config", "--v", "--healthz-bind-address",
+                     "--metrics-bind-address", "--healthz-port", "--manifest-dir",
+                     "--pod-manifest-path", "--nodeport-addresses", "--iptables-sync-period",
+                     "--ipvs-sync-period", "--masquerade-all"]:
+            self.assertIn(flag, r.stdout, flag)
+        self.assertIn("--cleanup", knode("proxy", "--help").stdout)
+
+    def test_unknown_command(self):
+        r = knode("frobnicate")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn('unknown command "frobnicate"', r.stderr)
+
+    def test_bad_config_file_names_the_field(self):
+        path = f"/tmp/knode-cli-{os.getpid()}.yaml"
+        with open(path, "w") as f:
+            f.write("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+                    "iptables: {masqueradeBit: many}\n")
+        try:
+            r = knode("proxy", "--config", path, "--manifest-dir=/tmp")
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("iptables.masqueradeBit: expected integer, got string", r.stderr)
+        finally:
+            os.unlink(path)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0]] + sys.argv[1:])
