@@ -1,5 +1,3 @@
-#include <algorithm>
-
 #include "commands.h"
 #include "knode/cni/ipam.h"
 #include "knode/cni/ipam_store.h"
@@ -15,22 +13,17 @@ Outcome<std::string> cmd_add(const Request& req, const NetConf& conf) {
   if (auto d = check_ifname_free(req.netns, req.ifname); !d.ok()) return d.error();
 
   Allocation alloc;
-  std::vector<net::IPAddress> fresh;  // reserved by this call, released if it fails
   {
     auto store = IpamStore::Open(conf.ipam.data_dir, conf.name);
     if (!store.ok()) return store.error();
-    auto before = store->find(att);
     auto a = ipam_allocate(*store, conf.ipam, att);
     if (!a.ok()) return a.error();
     alloc = std::move(*a);
-    for (const auto& ip : alloc.ips) {
-      if (std::find(before.begin(), before.end(), ip.address.ip) == before.end()) fresh.push_back(ip.address.ip);
-    }
   }  // the IPAM lock is not held across the kernel work
   auto release = [&]() {
     auto store = IpamStore::Open(conf.ipam.data_dir, conf.name);
     if (!store.ok()) return;
-    for (const auto& ip : fresh) store->release(ip);
+    for (const auto& ip : alloc.ips) store->release(ip.address.ip);
   };
 
   std::vector<ResultRoute> routes;

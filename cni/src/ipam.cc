@@ -70,46 +70,32 @@ const Range* find_range(const IpamConfig& conf, const net::IPAddress& ip) {
 }
 
 Outcome<Allocation> ipam_allocate(IpamStore& store, const IpamConfig& conf, const Attachment& owner) {
+  // No scan for an earlier reservation of owner: the spec forbids a second ADD without
+  // a DEL, and reading every reservation file would make each ADD O(pods).
   Allocation out;
-  std::vector<net::IPAddress> taken;
-  auto existing = store.find(owner);
   auto fail = [&](Error e) -> Outcome<Allocation> {
-    for (const auto& ip : taken) store.release(ip);
+    for (const auto& ip : out.ips) store.release(ip.address.ip);
     return e;
   };
   for (size_t idx = 0; idx < conf.ranges.size(); ++idx) {
     const RangeSet& set = conf.ranges[idx];
-    std::optional<net::IPAddress> chosen;
-    const Range* range = nullptr;
-    for (const auto& ip : existing) {
-      for (const auto& r : set) {
-        if (in_range(r, ip)) {
-          chosen = ip;
-          range = &r;
-        }
+    Error io_failure;
+    bool failed = false;
+    std::optional<net::IPAddress> chosen = walk(set, store.last_reserved(idx), [&](const net::IPAddress& ip) {
+      if (failed || is_gateway(set, ip)) return false;
+      auto r = store.reserve(ip, owner, idx);
+      if (!r.ok()) {
+        failed = true;
+        io_failure = r.error();
+        return false;
       }
-    }
-    if (!chosen) {
-      Error io_failure;
-      bool failed = false;
-      chosen = walk(set, store.last_reserved(idx), [&](const net::IPAddress& ip) {
-        if (failed || is_gateway(set, ip)) return false;
-        auto r = store.reserve(ip, owner, idx);
-        if (!r.ok()) {
-          failed = true;
-          io_failure = r.error();
-          return false;
-        }
-        return *r;
-      });
-      if (failed) return fail(io_failure);
-      if (!chosen) {
-        return fail(Error{kRangeExhausted, "no IP addresses available in range set " + range_set_str(set), {}});
-      }
-      taken.push_back(*chosen);
-      for (const auto& r : set) {
-        if (in_range(r, *chosen)) range = &r;
-      }
+      return *r;
+    });
+    if (failed) return fail(io_failure);
+    if (!chosen) return fail(Error{kRangeExhausted, "no IP addresses available in range set " + range_set_str(set), {}});
+    const Range* range = &set.front();
+    for (const auto& r : set) {
+      if (in_range(r, *chosen)) range = &r;
     }
     out.ips.push_back(ResultIp{link::IpNet{*chosen, range->subnet.prefix()}, range->gateway, std::nullopt});
   }

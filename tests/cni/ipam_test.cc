@@ -85,15 +85,19 @@ TEST_F(IpamTest, RoundRobinContinuesAfterLastReservedAddress) {
   EXPECT_EQ(d->ips[0].address.ip.str(), "10.0.0.10");
 }
 
-TEST_F(IpamTest, SameOwnerGetsItsExistingAddress) {
+TEST_F(IpamTest, ReleaseOwnerFreesOnlyThatAttachment) {
   auto conf = config(R"([[{"subnet":"10.0.0.0/24"}]])");
-  auto a1 = allocate(conf, "a");
-  auto a2 = allocate(conf, "a");
-  ASSERT_TRUE(a1.ok() && a2.ok());
-  EXPECT_EQ(a1->ips[0].address, a2->ips[0].address);
-  auto other_if = allocate(conf, "a", "net1");
-  ASSERT_TRUE(other_if.ok());
-  EXPECT_NE(other_if->ips[0].address, a1->ips[0].address);
+  auto a = allocate(conf, "a");
+  auto a_net1 = allocate(conf, "a", "net1");
+  auto b = allocate(conf, "b");
+  ASSERT_TRUE(a.ok() && a_net1.ok() && b.ok());
+  auto store = IpamStore::Open(dir_, "net");
+  auto released = store->release_owner(Attachment{"a", "eth0"});
+  ASSERT_TRUE(released.ok());
+  ASSERT_EQ(released->size(), 1u);
+  EXPECT_EQ((*released)[0], a->ips[0].address.ip);
+  EXPECT_EQ(store->allocations().size(), 2u);
+  EXPECT_TRUE(store->is_reserved(a_net1->ips[0].address.ip));
 }
 
 TEST_F(IpamTest, OneAddressPerRangeSetAndMultipleRangesInASet) {

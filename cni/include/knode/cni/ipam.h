@@ -16,8 +16,8 @@ struct Allocation {
   std::vector<ResultRoute> routes;
 };
 
-// Allocates (or returns the existing reservation of) owner in every range set; on a
-// full set releases what it took and fails with kRangeExhausted naming the set.
+// Reserves one address for owner in every range set; on a full set releases what it
+// took and fails with kRangeExhausted naming the set.
 Outcome<Allocation> ipam_allocate(IpamStore& store, const IpamConfig& conf, const Attachment& owner);
 // Addresses still free in the ranges (for STATUS).
 size_t ipam_free_count(const IpamStore& store, const RangeSet& set, size_t cap);
