@@ -36,7 +36,6 @@ import time
 from typing import Callable, Optional
 
 CLONE_NEWNET = 0x40000000
-PR_SET_PDEATHSIG = 1
 NETNS_DIR = "/run/netns"
 PREFIX = "knt"  # every namespace of this harness is named knt<pid>-<role>
 
@@ -107,10 +106,12 @@ def ns_socket(netns: str, kind: int = socket.SOCK_STREAM) -> socket.socket:
     return in_netns(netns, lambda: socket.socket(socket.AF_INET, kind))
 
 
-def _pdeathsig():
-    # knode dies with the test process even when the test is killed outright.
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    os.setpgid(0, 0)
+def _deathsig_prefix() -> list[str]:
+    """knode dies with the test process even when the test is killed outright (SIGKILL
+    from a CTest timeout): util-linux's setpriv sets the parent-death signal, which
+    survives the exec of `ip netns exec` and of knode. (A preexec_fn would do the same
+    but is unsafe in this multi-threaded process.)"""
+    return ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
 
 
 def ip_netns_available() -> tuple[bool, str]:
@@ -140,6 +141,12 @@ def remove_stale_namespaces():
         if pid == os.getpid() or os.path.exists(f"/proc/{pid}"):
             continue
         run(["ip", "netns", "del", name], check=False)
+    # ... and their temporary manifest directories.
+    tmp = tempfile.gettempdir()
+    for entry in sorted(os.listdir(tmp))[:10000]:
+        m = re.fullmatch(r"knode-(?:netns|agent)-(\d+)-\w+", entry)
+        if m and int(m.group(1)) != os.getpid() and not os.path.exists(f"/proc/{m.group(1)}"):
+            shutil.rmtree(os.path.join(tmp, entry), ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- pod servers
@@ -501,8 +508,9 @@ class Knode:
     def start(self):
         assert self.proc is None or self.proc.poll() is not None
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(["ip", "netns", "exec", self.netns] + self.args, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=_pdeathsig)
+        self.proc = subprocess.Popen(_deathsig_prefix() + ["ip", "netns", "exec", self.netns] + self.args,
+                                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                                     process_group=0)
         atexit.register(self.kill)
 
     def log(self) -> str:

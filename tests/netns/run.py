@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Runs namespace-tier tests by name; exits 0 (pass), 1 (fail) or 77 (skipped: no root,
-no `ip netns`, no knode binary), as CTest's SKIP_RETURN_CODE expects.
+"""Runs namespace-tier tests by name; exits 0 (pass), 1 (fail, also when the knode binary is
+missing) or 77 (skipped: no root or no `ip netns`), as CTest's SKIP_RETURN_CODE expects.
 
     run.py --knode PATH [--timeout SECONDS] MODULE.CLASS.TEST ...
 """
@@ -31,8 +31,8 @@ def main() -> int:
     args = ap.parse_args()
 
     if not args.knode or not os.access(args.knode, os.X_OK):
-        print(f"SKIP: knode binary not found or not executable: {args.knode!r}")
-        return SKIP
+        print(f"FAIL: knode binary not found or not executable: {args.knode!r} (build the knode target)")
+        return 1
     os.environ["KNODE_BIN"] = os.path.abspath(args.knode)
     ok, why = kn.ip_netns_available()
     if not ok:

