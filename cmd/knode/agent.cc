@@ -4,6 +4,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 
+#include "knode/cni/conflist.h"
 #include "knode/health.h"
 #include "knode/http/handlers.h"
 #include "knode/http/server.h"
@@ -114,6 +115,17 @@ int run_agent(const config::AgentConfig& c) {
   if (kubelet) {
     health.set_unhealthy("kubelet", "waiting for the initial sync of the pod sources");
     pods = std::make_unique<kubelet::StaticPods>(store, name);
+    if (!c.kubelet.pod_cidr.empty()) {
+      // Pods get their network from knode-cni, configured for this node's pod CIDR.
+      cni::ConflistOptions net;
+      net.pod_cidr = c.kubelet.pod_cidr;
+      net.path = c.kubelet.cni_conf_dir + "/10-knode.conflist";
+      if (auto s = cni::write_conflist(net); !s.ok()) {
+        KLOG(ERROR, "cannot write the CNI network configuration").kv("err", s.message());
+        return 1;
+      }
+      KLOG(INFO, "CNI network configuration written").kv("path", net.path).kv("podCIDR", net.pod_cidr);
+    }
     if (c.kubelet.healthz_port != 0) {
       kubelet_server = std::make_unique<http::HttpServer>(io);
       kubelet_server->handle("/healthz", http::kubelet_healthz_handler(health));

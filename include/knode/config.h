@@ -68,6 +68,7 @@ struct KubeletConfig {
   int32_t healthz_port = 10248;
   Duration file_check_frequency = Duration::Seconds(20);
   std::string pod_cidr;
+  std::string cni_conf_dir = "/etc/cni/net.d";  // flag only: where the pod network config goes
   KNODE_FIELDS(v("staticPodPath", static_pod_path); v("healthzBindAddress", healthz_bind_address);
                v("healthzPort", healthz_port); v("fileCheckFrequency", file_check_frequency);
                v("podCIDR", pod_cidr))

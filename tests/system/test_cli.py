@@ -61,5 +61,31 @@ class CommandLine(unittest.TestCase):
             os.unlink(path)
 
 
+class Kubelet(unittest.TestCase):
+    def test_pod_cidr_writes_the_cni_conflist(self):
+        import json
+        import tempfile
+        import time
+        d = tempfile.mkdtemp(prefix="knode-cni-conf-")
+        manifests = tempfile.mkdtemp(prefix="knode-manifests-")
+        p = subprocess.Popen([KNODE, "kubelet", "--manifest-dir", manifests, "--pod-cidr", "10.244.7.0/24",
+                              "--cni-conf-dir", d, "--healthz-port", "0"], stderr=subprocess.DEVNULL)
+        try:
+            path = os.path.join(d, "10-knode.conflist")
+            end = time.monotonic() + 20
+            while not os.path.exists(path) and time.monotonic() < end and p.poll() is None:
+                time.sleep(0.05)
+            with open(path) as f:
+                conf = json.load(f)
+            self.assertEqual(conf["name"], "knode")
+            text = json.dumps(conf)
+            self.assertIn("10.244.7.0/24", text)
+            self.assertIn("knode-cni", text)
+        finally:
+            p.terminate()
+            p.wait(timeout=10)
+            subprocess.run(["rm", "-rf", d, manifests])
+
+
 if __name__ == "__main__":
     unittest.main(argv=[sys.argv[0]] + sys.argv[1:])
