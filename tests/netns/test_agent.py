@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 import unittest
 
@@ -31,7 +32,7 @@ class AgentTest(unittest.TestCase):
         self.addCleanup(kn.run, ["ip", "netns", "del", self.netns], False)
         kn.run(["ip", "-n", self.netns, "link", "set", "lo", "up"])
         self.tmp = tempfile.mkdtemp(prefix=f"knode-agent-{os.getpid()}-")
-        self.addCleanup(lambda: __import__("shutil").rmtree(self.tmp, ignore_errors=True))
+        self.addCleanup(shutil.rmtree, self.tmp, True)
         log_dir = os.environ.get("KNODE_NETNS_LOG_DIR") or self.tmp
         os.makedirs(log_dir, exist_ok=True)
         log_path = os.path.join(log_dir, "test_12_agent.knode.log")
@@ -72,7 +73,7 @@ class AgentTest(unittest.TestCase):
             m = re.search(rf"^{metric}(?:{{[^}}]*}})? (\S+)$", text, re.M)
             self.assertIsNotNone(m, f"/metrics lacks {metric}")
             self.assertGreater(float(m.group(1)), 0, f"{metric} should be positive")
-        self.assertIn(f"# TYPE process_resident_memory_bytes gauge", text)
+        self.assertIn("# TYPE process_resident_memory_bytes gauge", text)
 
         # The example services are programmed in the agent's netns.
         nat = kn.iptables_save(self.netns, "nat")

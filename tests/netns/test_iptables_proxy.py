@@ -13,8 +13,6 @@ import collections
 import errno
 import os
 import re
-import socket
-import time
 import unittest
 
 import knode_netns as kn
@@ -198,7 +196,10 @@ class IptablesProxyTest(ProxyTestBase):
             endpoint_slice("np-local-1", "np-local", HTTP, endpoints),
             service("np-cluster", "10.96.0.41", [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30081}],
                     type_="NodePort"),
-            endpoint_slice("np-cluster-1", "np-cluster", HTTP, endpoints)))
+            endpoint_slice("np-cluster-1", "np-cluster", HTTP, endpoints),
+            service("np-remote", "10.96.0.42", [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30082}],
+                    type_="NodePort", extra_spec="externalTrafficPolicy: Local"),
+            endpoint_slice("np-remote-1", "np-remote", HTTP, [dict(ip=self.pod_ip("pod3"), node="node-2")])))
         self.start_knode()
         node_ip = kn.Topology.NODE_CLIENT_IP
         # Cluster policy: any endpoint, source masqueraded.
@@ -211,6 +212,12 @@ class IptablesProxyTest(ProxyTestBase):
                          "externalTrafficPolicy=Local must keep the client's source IP")
         # The cluster IP of the Local service still uses every endpoint.
         self.assert_spread(self.client, "10.96.0.40", 80, 30)
+        # Local policy and no endpoint on this node: external traffic is dropped (not
+        # sent to node-2's endpoint, not refused), while the cluster IP still works.
+        err, took = kn.connect_error(self.client, node_ip, 30082, timeout=1.0)
+        self.assertEqual(err, errno.ETIMEDOUT, f"NodePort 30082 (Local, no local endpoint) should drop; got "
+                                               f"{errno.errorcode.get(err, err)} after {took:.2f}s")
+        self.assert_spread(self.client, "10.96.0.42", 80, 5, pods={"pod3"})
 
     # 6 -----------------------------------------------------------------------
     def test_06_not_ready_endpoint_and_no_endpoints(self):
