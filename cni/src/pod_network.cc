@@ -112,7 +112,7 @@ Outcome<PodLinks> setup_pod_network(const NetConf& conf, const Attachment& att, 
     bool v4 = false, v6 = false;
     for (const auto& ip : ips) {
       if (!ip.gateway) continue;
-      Status s = link::add_address(*host, conf.bridge, link::IpNet{*ip.gateway, ip.address.prefix});
+      Status s = link::add_address(*host, br->index, link::IpNet{*ip.gateway, ip.address.prefix});
       if (!s) return kernel_error(s);
       (ip.address.ip.is_v4() ? v4 : v6) = true;
     }
@@ -120,7 +120,8 @@ Outcome<PodLinks> setup_pod_network(const NetConf& conf, const Attachment& att, 
   }
 
   const std::string host_name = host_veth_name(conf.name, att);
-  link::VethOptions veth{host_name, att.ifname, conf.mtu, pod_ns->fd()};
+  // Enslaved and up from the start: one RTM_NEWLINK instead of four round trips.
+  link::VethOptions veth{host_name, att.ifname, conf.mtu, pod_ns->fd(), br->index, true};
   Status created = link::create_veth(*host, veth);
   if (!created && created.error_number() == EEXIST) {
     // Either the pod already has ifname, or a host end was left behind by a crashed ADD
@@ -135,26 +136,25 @@ Outcome<PodLinks> setup_pod_network(const NetConf& conf, const Attachment& att, 
     link::delete_link(*host, host_name);
     return kernel_error(s);
   };
-  if (Status s = link::set_master(*host, host_name, conf.bridge); !s) return fail(s);
-  if (conf.hairpin_mode) {
-    if (Status s = link::set_hairpin(*host, host_name, true); !s) return fail(s);
-  }
-  if (Status s = link::set_up(*host, host_name); !s) return fail(s);
   auto host_info = link::get_link(*host, host_name);
   if (!host_info.ok()) return fail(host_info.status());
   links.host = *host_info;
+  if (conf.hairpin_mode) {
+    if (Status s = link::set_hairpin(*host, links.host.index, true); !s) return fail(s);
+  }
 
   std::vector<ResultRoute> installed = pod_routes(conf, ips, routes);
   Result<link::LinkInfo> pod = netns::with_netns(*pod_ns, [&]() -> Result<link::LinkInfo> {
     auto s = link::Socket::Open();
     if (!s.ok()) return s.status();
     if (Status st = link::set_up(*s, "lo"); !st) return st;
-    for (const auto& ip : ips) {
-      if (Status st = link::add_address(*s, att.ifname, ip.address); !st) return st;
-    }
-    if (Status st = link::set_up(*s, att.ifname); !st) return st;
     auto info = link::get_link(*s, att.ifname);
     if (!info.ok()) return info;
+    for (const auto& ip : ips) {
+      if (Status st = link::add_address(*s, info->index, ip.address); !st) return st;
+    }
+    // (The kernel refuses IFF_UP for a veth peer created in another netns.)
+    if (Status st = link::set_up(*s, att.ifname); !st) return st;
     for (const auto& r : installed) {
       if (Status st = link::add_route(*s, to_route(r, ips, info->index)); !st) return st;
     }
@@ -162,9 +162,7 @@ Outcome<PodLinks> setup_pod_network(const NetConf& conf, const Attachment& att, 
   });
   if (!pod.ok()) return fail(pod.status());
   links.pod = *pod;
-  auto bridge_info = link::get_link(*host, conf.bridge);
-  if (!bridge_info.ok()) return fail(bridge_info.status());
-  links.bridge = *bridge_info;
+  links.bridge = *br;
   if (routes_out != nullptr) *routes_out = std::move(installed);
   return links;
 }

@@ -38,24 +38,34 @@ struct CacheDeleter {
   void operator()(nl_cache* c) const { nl_cache_free(c); }
 };
 
-Result<AddrPtr> build(Socket& s, std::string_view name, const IpNet& addr) {
-  auto l = get_link(s, name);
-  if (!l.ok()) return l.status();
+Result<AddrPtr> build(int ifindex, const IpNet& addr) {
   AddrPtr a(rtnl_addr_alloc());
   auto local = detail::to_nl_addr(addr.ip, addr.prefix);
   if (!a || !local) return Status::Error("allocate address", ENOMEM);
-  rtnl_addr_set_ifindex(a.get(), l->index);
+  rtnl_addr_set_ifindex(a.get(), ifindex);
   rtnl_addr_set_family(a.get(), addr.ip.is_v4() ? AF_INET : AF_INET6);
   rtnl_addr_set_local(a.get(), local.get());
   rtnl_addr_set_prefixlen(a.get(), addr.prefix);
   return a;
 }
 
+Result<AddrPtr> build(Socket& s, std::string_view name, const IpNet& addr) {
+  auto l = get_link(s, name);
+  if (!l.ok()) return l.status();
+  return build(l->index, addr);
+}
+
 }  // namespace
 
 Status add_address(Socket& s, std::string_view name, const IpNet& addr) {
-  std::string what = "add address " + addr.str() + " to " + std::string(name);
-  auto a = build(s, name, addr);
+  auto l = get_link(s, name);
+  if (!l.ok()) return l.status().Wrap("add address " + addr.str() + " to " + std::string(name));
+  return add_address(s, l->index, addr);
+}
+
+Status add_address(Socket& s, int ifindex, const IpNet& addr) {
+  std::string what = "add address " + addr.str() + " to link #" + std::to_string(ifindex);
+  auto a = build(ifindex, addr);
   if (!a.ok()) return a.status().Wrap(what);
   int err = rtnl_addr_add(s.raw(), a->get(), 0);
   if (err < 0 && detail::nl_to_errno(err) != EEXIST) return nl_error(what, err);

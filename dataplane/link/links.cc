@@ -114,16 +114,20 @@ bool link_exists(Socket& s, std::string_view name) { return fetch(s, 0, name).ok
 Result<LinkInfo> ensure_bridge(Socket& s, const BridgeOptions& opts) {
   auto br = ensure_kind(s, opts.name, "bridge", opts.mtu);
   if (!br.ok()) return br.status();
+  bool changed = false;
   if (opts.mtu != 0 && br->mtu != opts.mtu) {
     if (Status st = set_mtu(s, opts.name, opts.mtu); !st) return st;
+    changed = true;
   }
   if (opts.promisc && !br->promisc()) {
     if (Status st = set_promisc(s, opts.name, true); !st) return st;
+    changed = true;
   }
   if (!br->up()) {
     if (Status st = set_up(s, opts.name); !st) return st;
+    changed = true;
   }
-  return get_link(s, opts.name);
+  return changed ? get_link(s, opts.name) : br;
 }
 
 Result<LinkInfo> ensure_dummy(Socket& s, std::string_view name) {
@@ -141,6 +145,9 @@ Status create_veth(Socket& s, const VethOptions& opts) {
     rtnl_link_set_mtu(peer.get(), opts.mtu);
   }
   if (opts.peer_netns_fd >= 0) rtnl_link_set_ns_fd(peer.get(), opts.peer_netns_fd);
+  if (opts.master_index > 0) rtnl_link_set_master(l.get(), opts.master_index);
+  if (opts.up) rtnl_link_set_flags(l.get(), IFF_UP);
+  if (opts.peer_up) rtnl_link_set_flags(peer.get(), IFF_UP);
   int err = rtnl_link_add(s.raw(), l.get(), NLM_F_CREATE | NLM_F_EXCL);
   if (err < 0) return nl_error("create veth " + opts.host_name + "/" + opts.peer_name, err);
   return Status::Ok();
@@ -161,7 +168,15 @@ Status delete_link(Socket& s, std::string_view name) {
 }
 
 Status set_up(Socket& s, std::string_view name) {
-  return change(s, name, "set up", [](rtnl_link* c) { rtnl_link_set_flags(c, IFF_UP); });
+  auto l = fetch(s, 0, name);
+  if (!l.ok()) return l.status().Wrap("set up");
+  if ((rtnl_link_get_flags(l->get()) & IFF_UP) != 0) return Status::Ok();
+  LinkPtr changes(rtnl_link_alloc());
+  if (!changes) return Status::Error("set up: out of memory", ENOMEM);
+  rtnl_link_set_flags(changes.get(), IFF_UP);
+  int err = rtnl_link_change(s.raw(), l->get(), changes.get(), 0);
+  if (err < 0) return nl_error("set up " + std::string(name), err);
+  return Status::Ok();
 }
 
 Status set_down(Socket& s, std::string_view name) {
@@ -196,15 +211,19 @@ Status move_to_netns(Socket& s, std::string_view name, int netns_fd) {
 }
 
 Status set_hairpin(Socket& s, std::string_view bridge_port, bool on) {
-  // Bridge port flags travel as IFLA_PROTINFO of an AF_BRIDGE RTM_SETLINK; libnl's
-  // object API does not build that message for ports, so it is built here.
   auto port = fetch(s, 0, bridge_port);
   if (!port.ok()) return port.status().Wrap("set hairpin");
+  return set_hairpin(s, rtnl_link_get_ifindex(port->get()), on);
+}
+
+Status set_hairpin(Socket& s, int port_index, bool on) {
+  // Bridge port flags travel as IFLA_PROTINFO of an AF_BRIDGE RTM_SETLINK; libnl's
+  // object API does not build that message for ports, so it is built here.
   nl_msg* msg = nlmsg_alloc_simple(RTM_SETLINK, 0);
   if (msg == nullptr) return Status::Error("set hairpin: out of memory", ENOMEM);
   ifinfomsg ifi{};
   ifi.ifi_family = AF_BRIDGE;
-  ifi.ifi_index = rtnl_link_get_ifindex(port->get());
+  ifi.ifi_index = port_index;
   nlattr* nest = nullptr;
   if (nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
       (nest = nla_nest_start(msg, IFLA_PROTINFO | NLA_F_NESTED)) == nullptr ||
@@ -214,7 +233,7 @@ Status set_hairpin(Socket& s, std::string_view bridge_port, bool on) {
   }
   nla_nest_end(msg, nest);
   int err = nl_send_sync(s.raw(), msg);  // frees msg
-  if (err < 0) return nl_error("set hairpin on " + std::string(bridge_port), err);
+  if (err < 0) return nl_error("set hairpin on link #" + std::to_string(port_index), err);
   return Status::Ok();
 }
 

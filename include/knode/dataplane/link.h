@@ -87,8 +87,12 @@ struct VethOptions {
   std::string peer_name;
   unsigned mtu = 0;
   int peer_netns_fd = -1;  // create the peer directly in this namespace
+  int master_index = 0;    // enslave the host end at creation (e.g. to a bridge)
+  bool up = false;         // bring the host end up at creation
+  bool peer_up = false;    // bring the peer up at creation
 };
-// Fails with EEXIST when either name is taken: a veth pair is never silently reused.
+// One RTM_NEWLINK. Fails with EEXIST when either name is taken: a veth pair is never
+// silently reused.
 Status create_veth(Socket& s, const VethOptions& opts);
 
 Status delete_link(Socket& s, std::string_view name);  // a missing link is success
@@ -98,9 +102,11 @@ Status set_mtu(Socket& s, std::string_view name, unsigned mtu);
 Status set_promisc(Socket& s, std::string_view name, bool on);
 Status set_master(Socket& s, std::string_view name, std::string_view master);
 Status set_hairpin(Socket& s, std::string_view bridge_port, bool on);
+Status set_hairpin(Socket& s, int port_index, bool on);
 Status move_to_netns(Socket& s, std::string_view name, int netns_fd);
 
 Status add_address(Socket& s, std::string_view name, const IpNet& addr);  // present: success
+Status add_address(Socket& s, int ifindex, const IpNet& addr);
 Status del_address(Socket& s, std::string_view name, const IpNet& addr);  // absent: success
 Result<std::vector<IpNet>> list_addresses(Socket& s, std::string_view name, int family = 0);
 
