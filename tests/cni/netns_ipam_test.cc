@@ -29,7 +29,8 @@ TEST_F(CniIpam, FiftyConcurrentAddsGetFiftyDistinctAddresses) {
   constexpr int kPods = 50;
   std::vector<std::string> paths;
   for (int i = 0; i < kPods; ++i) paths.push_back(add_netns("p" + std::to_string(i)));
-  std::string c = conf("10.240.0.0/24");
+  // ipMasq too: fifty processes editing the nat table at once must all get through.
+  std::string c = conf("10.240.0.0/24", R"("ipMasq":true)");
   std::vector<PendingRun> pending;
   for (int i = 0; i < kPods; ++i) {
     pending.push_back(start({{"CNI_COMMAND", "ADD"}, {"CNI_CONTAINERID", "ctr-" + std::to_string(i)},

@@ -99,6 +99,13 @@ TEST_F(CniPortmap, HostPortIsReachableFromOutsideAndGoneAfterDel) {
   auto check = cni("CHECK", "web", pod, with_prev.dump());
   EXPECT_EQ(check.exit_code, 0) << check.out;
 
+  // Hairpin: the pod reaches itself through the node's host port (needs the bridge
+  // port's hairpin mode and the masquerade of marked traffic).
+  std::string self;
+  in_ns("pod-a", "sh -c \"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 192.168.231.1 8080\" 2>/dev/null",
+        &self);
+  EXPECT_NE(self.find("hello from the pod"), std::string::npos) << self << nat_rules();
+
   // A second pod's mapping does not disturb the first one's.
   std::string pod_b = add_netns("pod-b");
   std::string cb = conf("10.243.0.0/24", R"("ipMasq":true,"runtimeConfig":{"portMappings":[)"
