@@ -8,7 +8,11 @@
 namespace knode::cni {
 
 Done cmd_gc(const NetConf& conf) {
-  std::vector<Attachment> valid = conf.valid_attachments.value_or(std::vector<Attachment>{});
+  // Without the list every reservation would look stale; refuse rather than free them all.
+  if (!conf.valid_attachments) {
+    return Error{kInvalidConfig, "cni.dev/valid-attachments: GC needs the list of valid attachments", {}};
+  }
+  const std::vector<Attachment>& valid = *conf.valid_attachments;
   std::set<Attachment> keep(valid.begin(), valid.end());
   {
     auto store = IpamStore::Open(conf.ipam.data_dir, conf.name);

@@ -80,6 +80,12 @@ TEST(CniPlugin, CheckNeedsPrevResult) {
   EXPECT_EQ(code_of(r), kInvalidConfig);
 }
 
+TEST(CniPlugin, GcWithoutValidAttachmentsFreesNothing) {
+  auto r = run_plugin(env_of({{"CNI_COMMAND", "GC"}}), kConf);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(code_of(r), kInvalidConfig);
+}
+
 TEST(CniPodNetwork, HostVethNameIsStableShortAndDistinct) {
   auto a = host_veth_name("net", Attachment{"c1", "eth0"});
   EXPECT_EQ(a, host_veth_name("net", Attachment{"c1", "eth0"}));
