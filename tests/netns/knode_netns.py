@@ -297,7 +297,14 @@ def http_get(netns: str, host: str, port: int, path: str = "/", timeout: float =
 
 def hits(netns: str, host: str, port: int, n: int, timeout: float = 3.0) -> list[Reply]:
     """n HTTP requests, each on a new connection (so each is load balanced anew)."""
-    return [http_get(netns, host, port, timeout=timeout) for _ in range(n)]
+    out = []
+    for i in range(n):
+        try:
+            out.append(http_get(netns, host, port, timeout=timeout))
+        except (OSError, http.client.HTTPException) as e:
+            raise AssertionError(f"request {i + 1}/{n} to {host}:{port} from {netns} failed: {e!r} "
+                                 f"(answers so far: {[r.pod for r in out]})") from None
+    return out
 
 
 def connect_error(netns: str, host: str, port: int, timeout: float = 3.0) -> tuple[Optional[int], float]:
