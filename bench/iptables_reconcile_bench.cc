@@ -3,7 +3,8 @@
 // with a masquerade rule and statistic rules, per endpoint a KUBE-SEP- chain with a
 // masquerade rule and a DNAT), in a private network namespace entered at start.
 //
-//   knode_iptables_bench [--services 10000] [--endpoints 10] [--verify] [--keep FILE]
+//   knode_iptables_bench [--services 10000] [--endpoints 10] [--verify] [--no-restore]
+//                        [--large-cluster] [--keep FILE]
 //
 // Needs root. Never touches the root namespace: unshare(CLONE_NEWNET) comes first and
 // the program stops if it fails.
@@ -53,7 +54,11 @@ net::IPAddress v4(uint32_t host) { return net::IPAddress::V4(host); }
 struct Model {
   int services = 10000;
   int endpoints = 10;
+  // kube-proxy's large-cluster mode (> 1000 endpoints): no comments on the per-endpoint
+  // rules (KUBE-SVC- picks, KUBE-SEP- rules), which halves the table's bytes.
+  bool large_cluster = false;
 };
+bool g_large_cluster = false;
 
 const std::string kMarkMasq = "KUBE-MARK-MASQ";
 
@@ -94,7 +99,7 @@ void add_service(DesiredTable& d, int i, int endpoints, int skip_endpoint,
     const net::IPAddress ep = v4((10u << 24) | ((128u << 16) + static_cast<uint32_t>(i * endpoints + e)));
     const std::string sep = hash_name("KUBE-SEP-", name + "/tcp/" + ep.str() + ":8080");
     Rule pick;
-    pick.matches.push_back(Comment{name + " -> " + ep.str() + ":8080"});
+    if (!g_large_cluster) pick.matches.push_back(Comment{name + " -> " + ep.str() + ":8080"});
     if (k + 1 < eps.size()) {
       pick.matches.push_back(Statistic::Random(1.0 / static_cast<double>(eps.size() - k)));
     }
@@ -104,11 +109,12 @@ void add_service(DesiredTable& d, int i, int endpoints, int skip_endpoint,
     auto& sep_rules = d.chains[sep];
     Rule hairpin;
     hairpin.src = CidrMatch{net::Cidr(ep, 32)};
-    hairpin.matches = {Comment{name}};
+    if (!g_large_cluster) hairpin.matches = {Comment{name}};
     hairpin.target = Jump{kMarkMasq};
     Rule dnat;
     dnat.protocol = Proto::kTCP;
-    dnat.matches = {Comment{name}, Port{}};
+    dnat.matches = {Port{}};
+    if (!g_large_cluster) dnat.matches.insert(dnat.matches.begin(), Comment{name});
     Dnat to;
     to.ip = ep;
     to.ports = PortRange::One(8080);
@@ -189,8 +195,8 @@ size_t count_rules(const DesiredTable& d) {
 }
 
 void print_stats(const char* what, double total, const ReconcileStats& s) {
-  std::printf("  %-44s %9.1f ms  (read %.1f, diff %.1f, write %.1f; +%zu ~%zu -%zu chains, %zu rules written%s)\n",
-              what, total, s.read_ms, s.diff_ms, s.write_ms, s.chains_created, s.chains_rewritten,
+  std::printf("  %-44s %9.1f ms  (read %.1f, diff %.1f, write %.1f of which kernel %.1f; +%zu ~%zu -%zu chains, %zu rules written%s)\n",
+              what, total, s.read_ms, s.diff_ms, s.write_ms, s.kernel_ms, s.chains_created, s.chains_rewritten,
               s.chains_deleted, s.rules_written, s.committed ? "" : ", no commit");
 }
 
@@ -205,15 +211,18 @@ long peak_rss_mb() {
 int main(int argc, char** argv) {
   Model m;
   bool verify = false;
+  bool restore = true;
   std::string keep;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--services" && i + 1 < argc) m.services = std::atoi(argv[++i]);
     else if (a == "--endpoints" && i + 1 < argc) m.endpoints = std::atoi(argv[++i]);
     else if (a == "--verify") verify = true;
+    else if (a == "--no-restore") restore = false;
+    else if (a == "--large-cluster") m.large_cluster = true;
     else if (a == "--keep" && i + 1 < argc) keep = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--services N] [--endpoints N] [--verify] [--keep FILE]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--services N] [--endpoints N] [--verify] [--no-restore] [--large-cluster] [--keep FILE]\n", argv[0]);
       return 2;
     }
   }
@@ -223,8 +232,9 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::printf("iptables reconcile bench: %d services x %d endpoints, private netns\n", m.services,
-              m.endpoints);
+  g_large_cluster = m.large_cluster;
+  std::printf("iptables reconcile bench: %d services x %d endpoints%s, private netns\n", m.services,
+              m.endpoints, m.large_cluster ? " (large-cluster mode: no per-endpoint comments)" : "");
   auto t0 = Clock::now();
   DesiredTable desired = build(m);
   auto t1 = Clock::now();
@@ -289,6 +299,7 @@ int main(int argc, char** argv) {
     if (rc != 0) return 1;
   }
 
+  if (!restore) return 0;
   // The same work with iptables-legacy-restore, in this netns.
   std::printf("iptables-legacy-restore (libiptc), same rules, same netns:\n");
   char path[] = "/tmp/knode_iptables_bench_XXXXXX";

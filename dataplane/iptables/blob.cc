@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <string_view>
@@ -185,7 +186,8 @@ Result<TableImage> read_table(const std::string& table) {
   return img;
 }
 
-Status write_table(TableImage& img, uint32_t old_num_entries) {
+Status write_table(TableImage& img, uint32_t old_num_entries, double* kernel_ms,
+                   std::vector<char>* scratch) {
   // Layout: offsets of every chain's first rule.
   std::unordered_map<std::string_view, uint32_t> first_rule;
   first_rule.reserve(img.chains.size() * 2);
@@ -212,8 +214,17 @@ Status write_table(TableImage& img, uint32_t old_num_entries) {
   if (size > UINT32_MAX / 2) return Status::Error("iptables: table too large", E2BIG);
 
   const size_t total = sizeof(ipt_replace) + size;
-  std::unique_ptr<char[]> buf(new char[total]);
-  auto* repl = reinterpret_cast<ipt_replace*>(buf.get());
+  std::unique_ptr<char[]> own;
+  char* blob = nullptr;
+  if (scratch) {
+    if (scratch->size() < total) scratch->resize(total);
+    blob = scratch->data();
+  } else {
+    own.reset(new char[total]);
+    blob = own.get();
+  }
+  // Every byte of [0, total) is written below.
+  auto* repl = reinterpret_cast<ipt_replace*>(blob);
   std::memset(repl, 0, sizeof *repl);
   std::strncpy(repl->name, img.name.c_str(), sizeof repl->name - 1);
   repl->valid_hooks = img.valid_hooks;
@@ -294,7 +305,13 @@ Status write_table(TableImage& img, uint32_t old_num_entries) {
 
   RawSocket sock;
   if (sock.fd() < 0) return Status::FromErrno("iptables: open raw socket", errno);
-  if (::setsockopt(sock.fd(), SOL_IP, IPT_SO_SET_REPLACE, buf.get(),
+  const auto k0 = std::chrono::steady_clock::now();
+  auto add_kernel_time = [&] {
+    if (kernel_ms) {
+      *kernel_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - k0).count();
+    }
+  };
+  if (::setsockopt(sock.fd(), SOL_IP, IPT_SO_SET_REPLACE, blob,
                    static_cast<socklen_t>(total)) < 0) {
     int err = errno;
     std::string hint = err == EAGAIN ? " (table changed meanwhile)" : "";
@@ -302,7 +319,8 @@ Status write_table(TableImage& img, uint32_t old_num_entries) {
                                  std::to_string(num_entries) + " entries)" + hint,
                              err);
   }
-  buf.reset();
+  add_kernel_time();
+  own.reset();
 
   // Carry the counters of kept entries over, as libiptc does.
   const size_t csize = sizeof(xt_counters_info) + sizeof(xt_counters) * num_entries;
@@ -321,8 +339,14 @@ Status write_table(TableImage& img, uint32_t old_num_entries) {
       ci->counters[i] = xt_counters{0, 0};
     }
   }
-  if (any && ::setsockopt(sock.fd(), SOL_IP, IPT_SO_SET_ADD_COUNTERS, cbuf.get(),
-                          static_cast<socklen_t>(csize)) < 0) {
+  const auto c0 = std::chrono::steady_clock::now();
+  const int crc = any ? ::setsockopt(sock.fd(), SOL_IP, IPT_SO_SET_ADD_COUNTERS, cbuf.get(),
+                                     static_cast<socklen_t>(csize))
+                      : 0;
+  if (kernel_ms) {
+    *kernel_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - c0).count();
+  }
+  if (crc < 0) {
     // The table is in place; only counters were lost.
     return Status::FromErrno("iptables: restore counters of table " + img.name, errno);
   }

@@ -47,6 +47,10 @@ Result<TableImage> read_table(const std::string& table);
 // chains are laid out in the order given). `old_num_entries` must be the entry count
 // of the table being replaced (the kernel answers EAGAIN when it is not). On success
 // sets image.num_entries/size and renumbers old_index to the new layout.
-Status write_table(TableImage& image, uint32_t old_num_entries);
+// `kernel_ms`, when given, receives the time spent in the kernel's replace. `scratch`,
+// when given, holds the blob and is kept for the next write: at 200 MB, faulting in fresh
+// pages costs more than the copy itself.
+Status write_table(TableImage& image, uint32_t old_num_entries, double* kernel_ms = nullptr,
+                   std::vector<char>* scratch = nullptr);
 
 }  // namespace knode::iptables::detail

@@ -24,6 +24,7 @@ bool DesiredTable::owns(const std::string& chain) const {
 
 struct Reconciler::Cache {
   std::map<std::string, TableImage> tables;
+  std::vector<char> buffer;  // the last blob written, reused
 };
 
 namespace {
@@ -69,10 +70,6 @@ Status check_desired(const DesiredTable& d) {
                                " is not owned (owned: prefixes and owned_chains)",
                            EINVAL);
     }
-    for (const Rule& r : rules) {
-      Status s = r.validate();
-      if (!s) return s.Wrap("iptables reconcile " + d.table + " chain " + name);
-    }
   }
   for (const JumpRule& j : d.jumps) {
     if (!is_builtin_name(j.chain)) {
@@ -90,40 +87,49 @@ class Planner {
  public:
   Planner(const DesiredTable& d, TableImage& img, ReconcileStats& st)
       : d_(d), img_(img), st_(st) {
+    by_name_.reserve(img_.chains.size());
     for (size_t i = 0; i < img_.chains.size(); ++i) by_name_[img_.chains[i].name] = i;
   }
 
   bool changed() const { return changed_; }
 
-  // Creates or rewrites chain `name` with `rules` if it differs.
-  void sync_chain(const std::string& name, const std::vector<Rule>& rules) {
-    std::string bytes;
-    bytes.reserve(rules.size() * 400);
+  // Creates or rewrites chain `name` with `rules` if it differs. Only chains compared
+  // are validated, so a partial sync costs what it touches.
+  Status sync_chain(const std::string& name, const std::vector<Rule>& rules) {
+    for (const Rule& r : rules) {
+      Status s = r.validate();
+      if (!s) return s.Wrap("chain " + name);
+    }
+    // Encoded into a reused buffer: most chains are equal and need no copy.
+    std::string& bytes = scratch_;
+    bytes.clear();
     for (const Rule& r : rules) r.encode_to(bytes);
     auto it = by_name_.find(name);
     if (it == by_name_.end()) {
       ChainImage c;
       c.name = name;
-      c.entries = std::move(bytes);
+      c.entries = bytes;
       c.num_rules = static_cast<uint32_t>(rules.size());
       created_.push_back(std::move(c));
       ++st_.chains_created;
       st_.rules_written += rules.size();
       changed_ = true;
-      return;
+      return Status::Ok();
     }
     ChainImage& c = img_.chains[it->second];
-    if (c.entries == bytes) return;
-    c.entries = std::move(bytes);
+    if (c.entries == bytes) return Status::Ok();
+    c.entries = bytes;
     c.num_rules = static_cast<uint32_t>(rules.size());
     c.old_index.clear();
     ++st_.chains_rewritten;
     st_.rules_written += rules.size();
     changed_ = true;
+    return Status::Ok();
   }
 
   void remove_chain(const std::string& name) {
-    if (by_name_.count(name)) doomed_.insert(name);
+    auto it = by_name_.find(name);
+    if (it != by_name_.end()) doomed_.insert(it->first);  // views the image's own name
   }
 
   // Each desired jump exactly once in its built-in chain; other rules there that jump to
@@ -153,21 +159,19 @@ class Planner {
   // jumps to a chain being deleted.
   Status finish() {
     if (!doomed_.empty()) {
-      std::unordered_set<std::string> kept_alive;
+      std::set<std::string> kept_alive;
       for (const ChainImage& c : img_.chains) {
         if (doomed_.count(c.name)) continue;
         Status s = Status::Ok();
         for_each_entry(c.entries, [&](size_t, const ipt_entry* e) {
           std::string_view l = jump_label(e);
-          if (l.empty() || !s) return;
-          std::string target(l);
-          if (!doomed_.count(target)) return;
+          if (l.empty() || !s || !doomed_.count(l)) return;
           if (d_.owns(c.name)) {
             s = Status::Error("iptables reconcile " + d_.table + ": chain " + c.name +
-                                  " still jumps to " + target + ", which is to be deleted",
+                                  " still jumps to " + std::string(l) + ", which is to be deleted",
                               EINVAL);
           } else {
-            kept_alive.insert(target);
+            kept_alive.insert(std::string(l));
           }
         });
         if (!s) return s;
@@ -176,8 +180,8 @@ class Planner {
         KLOG(WARNING, "iptables: owned chain still referenced by a foreign rule; flushing, not deleting")
             .kv("table", d_.table)
             .kv("chain", name);
-        doomed_.erase(name);
-        ChainImage& c = img_.chains[by_name_[name]];
+        doomed_.erase(std::string_view(name));
+        ChainImage& c = img_.chains[by_name_.at(name)];
         if (c.num_rules) {
           c.entries.clear();
           c.num_rules = 0;
@@ -188,7 +192,17 @@ class Planner {
       if (!doomed_.empty()) {
         st_.chains_deleted += doomed_.size();
         changed_ = true;
-        std::erase_if(img_.chains, [&](const ChainImage& c) { return doomed_.count(c.name) > 0; });
+        std::vector<bool> drop(img_.chains.size(), false);
+        for (std::string_view name : doomed_) drop[by_name_.at(name)] = true;
+        doomed_.clear();  // its views die with the erased chains
+        by_name_.clear();
+        size_t out = 0;
+        for (size_t i = 0; i < img_.chains.size(); ++i) {
+          if (drop[i]) continue;
+          if (out != i) img_.chains[out] = std::move(img_.chains[i]);
+          ++out;
+        }
+        img_.chains.resize(out);
       }
     }
     if (!created_.empty()) {
@@ -283,9 +297,10 @@ class Planner {
   const DesiredTable& d_;
   TableImage& img_;
   ReconcileStats& st_;
-  std::unordered_map<std::string, size_t> by_name_;
+  std::unordered_map<std::string_view, size_t> by_name_;  // views of img_ chain names
   std::vector<ChainImage> created_;
-  std::unordered_set<std::string> doomed_;
+  std::unordered_set<std::string_view> doomed_;
+  std::string scratch_;
   bool changed_ = false;
 };
 
@@ -351,27 +366,31 @@ Status Reconciler::reconcile(const DesiredTable& desired, const ReconcileOptions
     for (const std::string& name : *options.only_chains) {
       auto it = desired.chains.find(name);
       if (it != desired.chains.end()) {
-        plan.sync_chain(name, it->second);
+        s = plan.sync_chain(name, it->second);
+        if (!s) break;
       } else if (desired.owns(name) && !is_builtin_name(name)) {
         plan.remove_chain(name);
       }
     }
   } else {
-    for (const auto& [name, rules] : desired.chains) plan.sync_chain(name, rules);
+    for (const auto& [name, rules] : desired.chains) {
+      s = plan.sync_chain(name, rules);
+      if (!s) break;
+    }
     for (const ChainImage& c : img->chains) {
       if (c.hook < 0 && desired.owns(c.name) && !desired.chains.count(c.name)) {
         plan.remove_chain(c.name);
       }
     }
   }
-  s = plan.sync_jumps(desired.jumps);
+  if (s) s = plan.sync_jumps(desired.jumps);
   if (s) s = plan.finish();
   if (!s) return fail(s.Wrap("iptables reconcile " + desired.table));
   st.diff_ms = ms_since(t1);
 
   if (plan.changed() && !options.dry_run) {
     auto t2 = Clock::now();
-    s = detail::write_table(*img, img->num_entries);
+    s = detail::write_table(*img, img->num_entries, &st.kernel_ms, &cache_->buffer);
     st.write_ms = ms_since(t2);
     if (!s) return fail(s);
     st.committed = true;

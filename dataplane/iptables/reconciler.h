@@ -72,6 +72,7 @@ struct ReconcileStats {
   double read_ms = 0;           // reading (or validating the cached copy of) the kernel table
   double diff_ms = 0;           // encoding and comparing
   double write_ms = 0;          // building the blob and the kernel's replace
+  double kernel_ms = 0;         // of write_ms: the kernel's IPT_SO_SET_REPLACE (+ counters)
 };
 
 // Keeps the last table it read or wrote, so a following sync skips re-reading the
