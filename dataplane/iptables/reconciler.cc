@@ -7,6 +7,7 @@
 
 #include "iptables/blob.h"
 #include "iptables/entry.h"
+#include "iptables/xtables_lock.h"
 #include "knode/log.h"
 
 namespace knode::iptables {
@@ -320,8 +321,12 @@ void Reconciler::invalidate() { cache_->tables.clear(); }
 // Reads the kernel's table, or reuses the copy we left there when the kernel still
 // holds a table of the same shape.
 static Result<TableImage*> load(std::map<std::string, TableImage>& cache,
-                                const std::string& table) {
+                                const std::string& table, bool trust_cache) {
   auto it = cache.find(table);
+  if (it != cache.end() && !trust_cache) {
+    cache.erase(it);
+    it = cache.end();
+  }
   if (it != cache.end()) {
     uint32_t n = 0, size = 0;
     Status s = detail::table_info(table, &n, &size);
@@ -342,7 +347,9 @@ Status Reconciler::reconcile(const DesiredTable& desired, const ReconcileOptions
   if (!s) return s;
 
   auto t0 = Clock::now();
-  auto loaded = load(cache_->tables, desired.table);
+  auto lock = detail::XtablesLock::acquire(options.lock_wait_ms);
+  if (!lock) return lock.status().Wrap("iptables reconcile " + desired.table);
+  auto loaded = load(cache_->tables, desired.table, options.trust_cache);
   if (!loaded) return loaded.status().Wrap("iptables reconcile");
   st.read_ms = ms_since(t0);
 
@@ -405,7 +412,10 @@ Status Reconciler::cleanup(const DesiredTable& desired, ReconcileStats* stats_ou
   empty.table = desired.table;
   empty.owned_prefixes = desired.owned_prefixes;
   empty.owned_chains = desired.owned_chains;
-  return reconcile(empty, {}, stats_out);
+  ReconcileStats st;
+  Status s = reconcile(empty, {}, &st);
+  if (stats_out) *stats_out = st;
+  return s;
 }
 
 Status reconcile(const DesiredTable& desired, const ReconcileOptions& options,

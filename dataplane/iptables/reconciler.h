@@ -58,6 +58,15 @@ struct ReconcileOptions {
   std::optional<std::set<std::string>> only_chains;
   // Compute and report, but write nothing.
   bool dry_run = false;
+  // Reuse this Reconciler's copy of the table instead of reading the kernel's (saves
+  // ~0.6 s at 10,000 services) when the kernel's table still has the size and entry
+  // count this Reconciler left. x_tables has no generation number, so a foreign change
+  // of the same shape (e.g. Docker replacing a DNAT rule by one of equal size) is then
+  // not seen and gets overwritten. Only for callers that accept that between periodic
+  // syncs that read the kernel (leave it false for those).
+  bool trust_cache = false;
+  // How long to wait for /run/xtables.lock (held by iptables, Docker, firewalld).
+  int lock_wait_ms = 5000;
 };
 
 struct ReconcileStats {
@@ -75,10 +84,11 @@ struct ReconcileStats {
   double kernel_ms = 0;         // of write_ms: the kernel's IPT_SO_SET_REPLACE (+ counters)
 };
 
-// Keeps the last table it read or wrote, so a following sync skips re-reading the
-// kernel when the kernel's table is still the one it left (same size and entry count;
-// the kernel's replace also fails with EAGAIN when the entry count moved). One
-// Reconciler per process and table family; not thread-safe.
+// Every reconcile holds /run/xtables.lock (as iptables does) from read to commit.
+// Keeps the last table it read or wrote, so a sync with trust_cache skips re-reading the
+// kernel when the kernel's table still has the shape it left (same size and entry
+// count; the kernel's replace also fails with EAGAIN when the entry count moved).
+// One Reconciler per process and table family; not thread-safe.
 class Reconciler {
  public:
   Reconciler();

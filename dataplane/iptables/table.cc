@@ -16,15 +16,18 @@ Status iptc_error(const std::string& what, int err) {
 
 }  // namespace
 
-Table::Table(std::string name, xtc_handle* h) : name_(std::move(name)), handle_(h) {}
+Table::Table(std::string name, xtc_handle* h, detail::XtablesLock lock)
+    : name_(std::move(name)), handle_(h), lock_(std::move(lock)) {}
 
-Table::Table(Table&& o) noexcept : name_(std::move(o.name_)), handle_(std::exchange(o.handle_, nullptr)) {}
+Table::Table(Table&& o) noexcept
+    : name_(std::move(o.name_)), handle_(std::exchange(o.handle_, nullptr)), lock_(std::move(o.lock_)) {}
 
 Table& Table::operator=(Table&& o) noexcept {
   if (this != &o) {
     if (handle_) iptc_free(handle_);
     name_ = std::move(o.name_);
     handle_ = std::exchange(o.handle_, nullptr);
+    lock_ = std::move(o.lock_);
   }
   return *this;
 }
@@ -33,10 +36,12 @@ Table::~Table() {
   if (handle_) iptc_free(handle_);
 }
 
-Result<Table> Table::open(const std::string& name) {
+Result<Table> Table::open(const std::string& name, int lock_wait_ms) {
+  auto lock = detail::XtablesLock::acquire(lock_wait_ms);
+  if (!lock) return lock.status().Wrap("iptables: open table " + name);
   xtc_handle* h = iptc_init(name.c_str());
   if (!h) return iptc_error("iptables: open table " + name, errno);
-  return Table(name, h);
+  return Table(name, h, std::move(*lock));
 }
 
 std::vector<std::string> Table::chains() const {
@@ -142,6 +147,7 @@ Status Table::commit() {
   KNODE_IPTC_CALL("iptables: commit table " + name_, iptc_commit(handle_));
   iptc_free(handle_);
   handle_ = nullptr;
+  lock_ = detail::XtablesLock();
   return Status::Ok();
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "iptables/rule.h"
+#include "iptables/xtables_lock.h"
 #include "knode/status.h"
 
 struct xtc_handle;
@@ -22,8 +23,9 @@ namespace knode::iptables {
 
 class Table {
  public:
-  // Snapshots table `name` ("nat", "filter", "mangle", "raw") of the current netns.
-  static Result<Table> open(const std::string& name);
+  // Takes /run/xtables.lock (as iptables does; released by commit() or destruction)
+  // and snapshots table `name` ("nat", "filter", "mangle", "raw") of the current netns.
+  static Result<Table> open(const std::string& name, int lock_wait_ms = 5000);
 
   Table(Table&&) noexcept;
   Table& operator=(Table&&) noexcept;
@@ -55,9 +57,10 @@ class Table {
   Status commit();
 
  private:
-  Table(std::string name, xtc_handle* h);
+  Table(std::string name, xtc_handle* h, detail::XtablesLock lock);
   std::string name_;
   xtc_handle* handle_ = nullptr;
+  detail::XtablesLock lock_;
 };
 
 }  // namespace knode::iptables

@@ -107,8 +107,10 @@ TEST_F(IptablesReconciler, SecondReconcileChangesNothing) {
     Status s = fresh ? reconcile(nat(two_services()), {}, &st) : Status::Ok();
     if (!fresh) {
       Reconciler r;
+      ReconcileOptions cached;
+      cached.trust_cache = true;
       ASSERT_TRUE(r.reconcile(nat(two_services())).ok());
-      s = r.reconcile(nat(two_services()), {}, &st);  // from its cache
+      s = r.reconcile(nat(two_services()), cached, &st);  // from its cache
     }
     ASSERT_TRUE(s.ok()) << s.message();
     EXPECT_FALSE(st.committed);
@@ -173,6 +175,7 @@ TEST_F(IptablesReconciler, PartialModeTouchesOnlyNamedChains) {
   next["KUBE-SVC-B"] = {"-j RETURN"};  // not named: must stay as it is
   ReconcileOptions partial;
   partial.only_chains = std::set<std::string>{"KUBE-SVC-A", "KUBE-SEP-A2"};
+  partial.trust_cache = true;
   ReconcileStats st;
   Status s = r.reconcile(nat(next), partial, &st);
   ASSERT_TRUE(s.ok()) << s.message();
@@ -255,6 +258,37 @@ TEST_F(IptablesReconciler, CachedReconcilerSeesForeignChanges) {
   Lines s = saved("nat");
   EXPECT_TRUE(contains(s, "-A DOCKER -j RETURN"));
   EXPECT_TRUE(contains(s, "-A KUBE-SVC-B -j RETURN"));
+}
+
+TEST_F(IptablesReconciler, SameShapeForeignChangeSurvivesByDefault) {
+  run("iptables-legacy -t nat -N DOCKER; iptables-legacy -t nat -A DOCKER -p tcp -m tcp --dport 80 -j DNAT --to-destination 172.17.0.2:80");
+  Reconciler r;
+  ASSERT_TRUE(r.reconcile(nat(two_services())).ok());
+  // Docker moves the container: same size, same entry count.
+  run("iptables-legacy -t nat -R DOCKER 1 -p tcp -m tcp --dport 80 -j DNAT --to-destination 172.17.0.3:80");
+  auto next = two_services();
+  next["KUBE-SVC-B"].push_back("-j RETURN");
+  ASSERT_TRUE(r.reconcile(nat(next)).ok());
+  Lines s = saved("nat");
+  EXPECT_TRUE(contains(s, "-A DOCKER -p tcp -m tcp --dport 80 -j DNAT --to-destination 172.17.0.3:80"));
+  EXPECT_TRUE(contains(s, "-A KUBE-SVC-B -j RETURN"));
+}
+
+TEST_F(IptablesReconciler, WaitsForTheXtablesLock) {
+  // iptables -w semantics: someone else holds /run/xtables.lock.
+  int rc = 0;
+  run("flock --version >/dev/null 2>&1", &rc);
+  if (rc != 0) GTEST_SKIP() << "flock(1) is missing";
+  run("(flock /run/xtables.lock sleep 0.5 >/dev/null 2>&1 &) ; sleep 0.1");
+  ReconcileOptions quick;
+  quick.lock_wait_ms = 100;
+  Status s = reconcile(nat(two_services()), quick);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("xtables.lock"), std::string::npos) << s.message();
+  ReconcileOptions patient;
+  patient.lock_wait_ms = 5000;
+  s = reconcile(nat(two_services()), patient);
+  EXPECT_TRUE(s.ok()) << s.message();
 }
 
 TEST_F(IptablesReconciler, CountersOfKeptRulesSurvive) {
