@@ -46,6 +46,9 @@ class IptablesBackend : public ProxyBackend {
     Tables t = iptables_proxy::generate(state, rules_, partial ? &changed : nullptr);
     double gen_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - gen_start).count();
     iptables::ReconcileOptions nat_opts;
+    // Partial syncs trust the table this process last wrote; full ones (periodic, after a
+    // failure) read the kernel, which repairs whatever someone changed by hand.
+    nat_opts.trust_cache = partial;
     if (partial) {
       std::set<std::string> only = iptables_proxy::shared_nat_chains();
       for (const auto& name : changed) {
@@ -64,7 +67,9 @@ class IptablesBackend : public ProxyBackend {
       return s.Wrap("sync iptables nat table");
     }
     // The filter table is small (rules only for services lacking endpoints): always whole.
-    if (auto s = filter_.reconcile(t.filter, {}, &filter_stats); !s.ok()) {
+    iptables::ReconcileOptions filter_opts;
+    filter_opts.trust_cache = partial;
+    if (auto s = filter_.reconcile(t.filter, filter_opts, &filter_stats); !s.ok()) {
       filter_.invalidate();
       return s.Wrap("sync iptables filter table");
     }
