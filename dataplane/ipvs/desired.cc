@@ -1,0 +1,78 @@
+#include "ipvs/desired.h"
+
+namespace knode::ipvs {
+
+namespace {
+
+VirtualServer virtual_server(const dp::ServicePort& sp, const net::IPAddress& addr,
+                             uint16_t port, const DesiredOptions& o) {
+  VirtualServer vs;
+  vs.address = addr;
+  vs.port = port;
+  vs.protocol = sp.protocol;
+  vs.scheduler = dp::to_string(sp.scheduler);
+  if (sp.scheduler == dp::Scheduler::kSH) vs.flags |= o.sh_flags;
+  if (sp.affinity_timeout_seconds > 0) {
+    vs.flags |= kFlagPersistent;
+    vs.timeout = sp.affinity_timeout_seconds;
+  }
+  return vs;
+}
+
+std::vector<RealServer> real_servers(const std::vector<dp::Backend>& backends,
+                                     const net::IPAddress& vip) {
+  std::vector<RealServer> out;
+  for (const auto& b : backends) {
+    if (b.ip.family() != vip.family()) continue;  // IPVS NAT does not cross families
+    RealServer rs;
+    rs.address = b.ip;
+    rs.port = b.port;
+    rs.weight = b.weight;
+    rs.forward = ForwardMethod::kMasquerade;
+    out.push_back(rs);
+  }
+  return out;
+}
+
+void put(std::map<ServiceKey, DesiredService>* out, const dp::ServicePort& sp,
+         const net::IPAddress& addr, uint16_t port, const std::vector<dp::Backend>& backends,
+         const DesiredOptions& o) {
+  if (!addr.valid() || port == 0) return;
+  DesiredService d;
+  d.vs = virtual_server(sp, addr, port, o);
+  d.dests = real_servers(backends, addr);
+  d.owner = sp.name;
+  out->emplace(key_of(d.vs), std::move(d));  // first claimant wins
+}
+
+}  // namespace
+
+void add_desired(const dp::ServicePort& sp, const DesiredOptions& o,
+                 std::map<ServiceKey, DesiredService>* out) {
+  put(out, sp, sp.cluster_ip, sp.port, sp.cluster_backends, o);
+  const auto& ext = sp.external_backends();
+  if (sp.node_port != 0) {
+    for (const auto& addr : o.node_addresses) put(out, sp, addr, sp.node_port, ext, o);
+  }
+  for (const auto& ip : sp.external_ips) put(out, sp, ip, sp.port, ext, o);
+  for (const auto& ip : sp.load_balancer_ips) put(out, sp, ip, sp.port, ext, o);
+}
+
+std::map<ServiceKey, DesiredService> build_desired(const dp::ProxyState& state,
+                                                   const DesiredOptions& o) {
+  std::map<ServiceKey, DesiredService> out;
+  for (const auto& sp : state.services) add_desired(sp, o, &out);
+  return out;
+}
+
+std::set<net::IPAddress> service_vips(const dp::ProxyState& state) {
+  std::set<net::IPAddress> vips;
+  for (const auto& sp : state.services) {
+    if (sp.cluster_ip.valid()) vips.insert(sp.cluster_ip);
+    vips.insert(sp.external_ips.begin(), sp.external_ips.end());
+    vips.insert(sp.load_balancer_ips.begin(), sp.load_balancer_ips.end());
+  }
+  return vips;
+}
+
+}  // namespace knode::ipvs

@@ -1,0 +1,45 @@
+// What the IPVS table should hold for a ProxyState: a pure function, unit-tested alone.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "knode/dataplane/ipvs.h"
+#include "knode/dataplane/model.h"
+
+namespace knode::ipvs {
+
+using ServiceKey = std::tuple<net::IPAddress, uint16_t, dp::Protocol>;
+inline ServiceKey key_of(const VirtualServer& vs) { return {vs.address, vs.port, vs.protocol}; }
+
+struct DesiredService {
+  VirtualServer vs;
+  std::vector<RealServer> dests;
+  std::string owner;  // ServicePort::name
+};
+
+struct DesiredOptions {
+  // Addresses NodePorts listen on (kube-proxy's --nodeport-addresses resolved).
+  std::vector<net::IPAddress> node_addresses;
+  // Flags added to services scheduled with "sh" (kFlagShFallback, kFlagShPort).
+  uint32_t sh_flags = 0;
+};
+
+// Virtual servers for the cluster IP, every node address (NodePort), external IPs and
+// load-balancer IPs of each service port; real servers in masquerade mode with the
+// backends' weights; ClientIP affinity as persistence. A key claimed twice keeps the
+// first (sorted by name) claimant.
+std::map<ServiceKey, DesiredService> build_desired(const dp::ProxyState& state,
+                                                   const DesiredOptions& options);
+// The same for one service port, added to `out`.
+void add_desired(const dp::ServicePort& sp, const DesiredOptions& options,
+                 std::map<ServiceKey, DesiredService>* out);
+
+// Addresses that must be local for IPVS to see their traffic (kube-ipvs0): cluster,
+// external and load-balancer IPs. Node addresses are local already.
+std::set<net::IPAddress> service_vips(const dp::ProxyState& state);
+
+}  // namespace knode::ipvs

@@ -1,0 +1,250 @@
+// IpvsBackend against FakeIpvs: what it programs for a ProxyState, that a second sync
+// changes nothing, that incremental syncs touch only changed services, and draining.
+#include <gtest/gtest.h>
+
+#include "fakes/fake_ipvs.h"
+#include "ipvs/ipvs_backend.h"
+
+namespace knode::ipvs {
+namespace {
+
+using namespace std::chrono_literals;
+
+net::IPAddress ip(const char* s) { return *net::IPAddress::Parse(s); }
+
+dp::Backend backend(const char* addr, uint16_t port, uint32_t weight = 1) {
+  dp::Backend b;
+  b.ip = ip(addr);
+  b.port = port;
+  b.weight = weight;
+  return b;
+}
+
+dp::ServicePort service(const char* name, const char* cluster_ip, uint16_t port,
+                        std::vector<dp::Backend> backends) {
+  dp::ServicePort sp;
+  sp.name = name;
+  sp.cluster_ip = ip(cluster_ip);
+  sp.port = port;
+  sp.cluster_backends = std::move(backends);
+  sp.has_any_endpoint = !sp.cluster_backends.empty();
+  return sp;
+}
+
+VirtualServer key(const char* addr, uint16_t port, dp::Protocol p = dp::Protocol::kTCP) {
+  VirtualServer vs;
+  vs.address = ip(addr);
+  vs.port = port;
+  vs.protocol = p;
+  return vs;
+}
+
+class IpvsBackendTest : public ::testing::Test {
+ protected:
+  IpvsBackendTest() {
+    config_.desired.node_addresses = {ip("192.168.1.10"), ip("10.0.0.10")};
+    config_.now = [this] { return now_; };
+    config_.graceful_termination_bound = 60s;
+  }
+  IpvsBackend& backend_() {
+    if (!backend_ptr_) backend_ptr_ = std::make_unique<IpvsBackend>(fake_, config_);
+    return *backend_ptr_;
+  }
+  Status sync(const dp::ProxyState& s, std::set<std::string> changed = {}, bool full = true) {
+    return backend_().sync(s, changed, full, &stats_);
+  }
+  std::vector<RealServer> dests(const char* addr, uint16_t port,
+                                dp::Protocol p = dp::Protocol::kTCP) {
+    auto d = fake_.list_destinations(key(addr, port, p));
+    return d.ok() ? *d : std::vector<RealServer>{};
+  }
+
+  FakeIpvs fake_;
+  IpvsBackendConfig config_;
+  std::unique_ptr<IpvsBackend> backend_ptr_;
+  std::chrono::steady_clock::time_point now_{};
+  SyncStats stats_;
+};
+
+TEST_F(IpvsBackendTest, VirtualServersForClusterIpNodePortsExternalAndLoadBalancerIps) {
+  auto sp = service("default/web:http", "10.96.0.10", 80,
+                    {backend("10.244.1.2", 8080, 3), backend("10.244.2.3", 8080, 1)});
+  sp.node_port = 30080;
+  sp.external_ips = {ip("203.0.113.5")};
+  sp.load_balancer_ips = {ip("198.51.100.7")};
+  sp.scheduler = dp::Scheduler::kWRR;
+  sp.affinity_timeout_seconds = 10800;
+  ASSERT_TRUE(sync({{sp}}).ok());
+
+  auto services = fake_.list_services();
+  ASSERT_EQ(services->size(), 5u);  // cluster IP, 2 node addresses, external, LB
+  for (const auto* addr : {"10.96.0.10", "203.0.113.5", "198.51.100.7"}) {
+    auto vs = fake_.get_service(key(addr, 80));
+    ASSERT_TRUE(vs.ok()) << addr;
+    EXPECT_EQ(vs->scheduler, "wrr");
+    EXPECT_TRUE(vs->flags & kFlagPersistent);
+    EXPECT_EQ(vs->timeout, 10800u);
+    auto d = dests(addr, 80);
+    ASSERT_EQ(d.size(), 2u);
+    EXPECT_EQ(d[0].weight, 3u);
+    EXPECT_EQ(d[0].forward, ForwardMethod::kMasquerade);
+  }
+  EXPECT_TRUE(fake_.get_service(key("192.168.1.10", 30080)).ok());
+  EXPECT_TRUE(fake_.get_service(key("10.0.0.10", 30080)).ok());
+  EXPECT_EQ(stats_.rules_written, 15u);  // 5 services + 10 real servers
+  EXPECT_EQ(stats_.changes, 15u);
+}
+
+TEST_F(IpvsBackendTest, SecondSyncChangesNothing) {
+  dp::ProxyState s{{service("a", "10.96.0.1", 80, {backend("10.244.1.2", 80)})}};
+  ASSERT_TRUE(sync(s).ok());
+  int before = fake_.calls.mutations();
+  ASSERT_TRUE(sync(s).ok());
+  EXPECT_EQ(fake_.calls.mutations(), before);
+  EXPECT_EQ(stats_.changes, 0u);
+}
+
+TEST_F(IpvsBackendTest, WeightAndSchedulerChangesAreUpdatesInPlace) {
+  auto sp = service("a", "10.96.0.1", 80, {backend("10.244.1.2", 80), backend("10.244.1.3", 80)});
+  ASSERT_TRUE(sync({{sp}}).ok());
+  sp.cluster_backends[1].weight = 5;
+  sp.scheduler = dp::Scheduler::kLC;
+  fake_.calls = {};
+  ASSERT_TRUE(sync({{sp}}, {"a"}, false).ok());
+  EXPECT_EQ(fake_.calls.update_destination, 1);
+  EXPECT_EQ(fake_.calls.update_service, 1);
+  EXPECT_EQ(fake_.calls.mutations(), 2);
+  EXPECT_EQ(fake_.get_service(key("10.96.0.1", 80))->scheduler, "lc");
+}
+
+TEST_F(IpvsBackendTest, IncrementalSyncLooksOnlyAtChangedServices) {
+  dp::ProxyState s;
+  for (int i = 0; i < 50; ++i) {
+    std::string name = "svc" + std::to_string(i);
+    std::string vip = "10.96.0." + std::to_string(i + 1);
+    s.services.push_back(service("", vip.c_str(), 80, {backend("10.244.1.2", 80)}));
+    s.services.back().name = name;
+  }
+  ASSERT_TRUE(sync(s).ok());
+  s.services[7].cluster_backends.push_back(backend("10.244.9.9", 80));
+  fake_.calls = {};
+  ASSERT_TRUE(sync(s, {"svc7"}, false).ok());
+  EXPECT_EQ(fake_.calls.list_services, 0);
+  EXPECT_EQ(fake_.calls.list_destinations, 1);
+  EXPECT_EQ(fake_.calls.add_destination, 1);
+  EXPECT_EQ(fake_.calls.mutations(), 1);
+}
+
+TEST_F(IpvsBackendTest, RemovedServiceLosesItsVirtualServers) {
+  auto a = service("a", "10.96.0.1", 80, {backend("10.244.1.2", 80)});
+  a.node_port = 30001;
+  auto b = service("b", "10.96.0.2", 80, {backend("10.244.1.3", 80)});
+  ASSERT_TRUE(sync({{a, b}}).ok());
+  ASSERT_EQ(fake_.service_count(), 4u);
+  ASSERT_TRUE(sync({{b}}, {"a"}, false).ok());
+  EXPECT_EQ(fake_.service_count(), 1u);
+  EXPECT_TRUE(fake_.get_service(key("10.96.0.2", 80)).ok());
+}
+
+TEST_F(IpvsBackendTest, LeavingTcpBackendDrainsThenGoes) {
+  auto sp = service("a", "10.96.0.1", 80, {backend("10.244.1.2", 80), backend("10.244.1.3", 80)});
+  ASSERT_TRUE(sync({{sp}}).ok());
+  fake_.set_connections(key("10.96.0.1", 80), RealServer{ip("10.244.1.3"), 80}, 1, 0);
+  sp.cluster_backends.pop_back();
+  ASSERT_TRUE(sync({{sp}}, {"a"}, false).ok());
+  auto d = dests("10.96.0.1", 80);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[1].weight, 0u) << "weight 0: no new connections, established ones go on";
+  EXPECT_EQ(backend_().draining(), 1u);
+
+  // Still connected: stays, and an unrelated sync does not forget it.
+  now_ += 10s;
+  ASSERT_TRUE(sync({{sp}}, {}, false).ok());
+  EXPECT_EQ(dests("10.96.0.1", 80).size(), 2u);
+
+  // Connections gone: deleted on the next sync, even one for other services.
+  fake_.set_connections(key("10.96.0.1", 80), RealServer{ip("10.244.1.3"), 80}, 0, 0);
+  ASSERT_TRUE(sync({{sp}}, {}, false).ok());
+  EXPECT_EQ(dests("10.96.0.1", 80).size(), 1u);
+  EXPECT_EQ(backend_().draining(), 0u);
+}
+
+TEST_F(IpvsBackendTest, DrainingEndsAtTheBound) {
+  auto sp = service("a", "10.96.0.1", 80, {backend("10.244.1.2", 80), backend("10.244.1.3", 80)});
+  ASSERT_TRUE(sync({{sp}}).ok());
+  fake_.set_connections(key("10.96.0.1", 80), RealServer{ip("10.244.1.3"), 80}, 3, 7);
+  sp.cluster_backends.pop_back();
+  ASSERT_TRUE(sync({{sp}}, {"a"}, false).ok());
+  now_ += 59s;
+  ASSERT_TRUE(sync({{sp}}, {}, false).ok());
+  EXPECT_EQ(dests("10.96.0.1", 80).size(), 2u);
+  now_ += 2s;
+  ASSERT_TRUE(sync({{sp}}, {}, false).ok());
+  EXPECT_EQ(dests("10.96.0.1", 80).size(), 1u);
+}
+
+TEST_F(IpvsBackendTest, ReturningBackendIsRevived) {
+  auto sp = service("a", "10.96.0.1", 80, {backend("10.244.1.2", 80), backend("10.244.1.3", 80)});
+  ASSERT_TRUE(sync({{sp}}).ok());
+  fake_.set_connections(key("10.96.0.1", 80), RealServer{ip("10.244.1.3"), 80}, 1, 0);
+  auto without = sp;
+  without.cluster_backends.pop_back();
+  ASSERT_TRUE(sync({{without}}, {"a"}, false).ok());
+  ASSERT_TRUE(sync({{sp}}, {"a"}, false).ok());
+  EXPECT_EQ(dests("10.96.0.1", 80)[1].weight, 1u);
+  EXPECT_EQ(backend_().draining(), 0u);
+}
+
+TEST_F(IpvsBackendTest, LeavingUdpBackendGoesAtOnce) {
+  auto sp = service("dns", "10.96.0.10", 53, {backend("10.244.1.2", 53), backend("10.244.1.3", 53)});
+  sp.protocol = dp::Protocol::kUDP;
+  ASSERT_TRUE(sync({{sp}}).ok());
+  fake_.set_connections(key("10.96.0.10", 53, dp::Protocol::kUDP),
+                        RealServer{ip("10.244.1.3"), 53}, 0, 4);
+  sp.cluster_backends.pop_back();
+  ASSERT_TRUE(sync({{sp}}, {"dns"}, false).ok());
+  EXPECT_EQ(dests("10.96.0.10", 53, dp::Protocol::kUDP).size(), 1u);
+}
+
+TEST_F(IpvsBackendTest, ExcludedCidrsAreNotOurs) {
+  config_.exclude_cidrs = {*net::Cidr::Parse("172.30.0.0/16")};
+  ASSERT_TRUE(fake_.add_service(key("172.30.0.1", 80)).ok());
+  ASSERT_TRUE(fake_.add_service(key("10.96.9.9", 80)).ok());  // stale, ours
+  ASSERT_TRUE(sync({{service("a", "10.96.0.1", 80, {})}}).ok());
+  EXPECT_TRUE(fake_.get_service(key("172.30.0.1", 80)).ok());
+  EXPECT_FALSE(fake_.get_service(key("10.96.9.9", 80)).ok());
+  ASSERT_TRUE(backend_().cleanup().ok());
+  EXPECT_EQ(fake_.service_count(), 1u);
+}
+
+TEST_F(IpvsBackendTest, FailuresAreReportedAndTheNextSyncIsFull) {
+  fake_.fail_next_add_service = EPERM;
+  dp::ProxyState s{{service("a", "10.96.0.1", 80, {backend("10.244.1.2", 80)}),
+                    service("b", "10.96.0.2", 80, {})}};
+  Status st = sync(s);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("add IPVS service"), std::string::npos) << st.message();
+  EXPECT_EQ(fake_.service_count(), 1u);
+  fake_.calls = {};
+  ASSERT_TRUE(sync(s, {}, false).ok());
+  EXPECT_EQ(fake_.calls.list_services, 1);  // forced full
+  EXPECT_EQ(fake_.service_count(), 2u);
+}
+
+TEST_F(IpvsBackendTest, TimeoutsAndVipsAreApplied) {
+  config_.timeouts = {900, 120, 300};
+  std::set<net::IPAddress> vips;
+  config_.sync_vips = [&](const std::set<net::IPAddress>& v) {
+    vips = v;
+    return Status::Ok();
+  };
+  auto sp = service("a", "10.96.0.1", 80, {});
+  sp.external_ips = {ip("203.0.113.5")};
+  sp.node_port = 30000;
+  ASSERT_TRUE(sync({{sp}}).ok());
+  EXPECT_EQ(*fake_.get_timeouts(), (Timeouts{900, 120, 300}));
+  EXPECT_EQ(vips, (std::set<net::IPAddress>{ip("10.96.0.1"), ip("203.0.113.5")}));
+}
+
+}  // namespace
+}  // namespace knode::ipvs
