@@ -2,6 +2,7 @@
 
 #include "ipvs/detect.h"
 #include "knode/dataplane/iptables_backend.h"
+#include "knode/dataplane/ipvs_backend.h"
 #include "knode/log.h"
 
 namespace knode::proxy {
@@ -27,6 +28,20 @@ IptablesBackendConfig iptables_config(const config::ProxyConfig& c) {
   return out;
 }
 
+IpvsBackendConfig ipvs_config(const config::ProxyConfig& c) {
+  IpvsBackendConfig out;
+  for (const auto& s : c.ipvs.exclude_cidrs) {
+    if (auto cidr = net::Cidr::Parse(s)) out.exclude_cidrs.push_back(*cidr);
+  }
+  for (const auto& s : c.node_port_addresses) {
+    if (auto cidr = net::Cidr::Parse(s); cidr && cidr->address().is_v4()) out.node_port_addresses.push_back(*cidr);
+  }
+  out.timeouts.tcp = static_cast<uint32_t>(c.ipvs.tcp_timeout.nanos() / 1000000000);
+  out.timeouts.tcp_fin = static_cast<uint32_t>(c.ipvs.tcp_fin_timeout.nanos() / 1000000000);
+  out.timeouts.udp = static_cast<uint32_t>(c.ipvs.udp_timeout.nanos() / 1000000000);
+  return out;
+}
+
 }  // namespace
 
 Result<ModeSelection> select_mode(const config::ProxyConfig& c) {
@@ -41,8 +56,16 @@ Result<ModeSelection> select_mode(const config::ProxyConfig& c) {
     }
     auto d = ipvs::detect(opts);
     if (d.available()) {
-      // The IPVS backend lands with the IPVS mode; until it is in this build, say so.
-      sel.fallback_reason = "this build has no IPVS backend yet";
+      auto client = ipvs::open_netlink_ipvs();
+      if (client.ok()) {
+        KLOG(WARNING, "IPVS mode: virtual servers and kube-ipvs0 are programmed; its iptables companions "
+                      "(ipsets, masquerade for off-cluster and hairpin traffic) are not yet, so a pod "
+                      "reaching itself through a service does not work in this mode");
+        sel.effective = "ipvs";
+        sel.backend = make_ipvs_backend(std::move(*client), ipvs_config(c));
+        return sel;
+      }
+      sel.fallback_reason = "cannot open the IPVS netlink family: " + client.error();
     } else {
       sel.fallback_reason = d.summary() + "; " + d.hint();
     }
@@ -55,7 +78,18 @@ Result<ModeSelection> select_mode(const config::ProxyConfig& c) {
 }
 
 Status cleanup_all_modes(const config::ProxyConfig& c) {
-  return make_iptables_backend(iptables_config(c))->cleanup();
+  Status s = make_iptables_backend(iptables_config(c))->cleanup();
+  // IPVS state exists only where the kernel has IPVS.
+  ipvs::DetectOptions opts;
+  opts.try_modprobe = false;
+  if (ipvs::detect(opts).genl_family) {
+    auto client = ipvs::open_netlink_ipvs();
+    if (client.ok()) {
+      Status v = make_ipvs_backend(std::move(*client), ipvs_config(c))->cleanup();
+      if (s.ok()) s = v;
+    }
+  }
+  return s;
 }
 
 }  // namespace knode::proxy
