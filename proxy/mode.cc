@@ -28,8 +28,8 @@ IptablesBackendConfig iptables_config(const config::ProxyConfig& c) {
   return out;
 }
 
-IpvsBackendConfig ipvs_config(const config::ProxyConfig& c) {
-  IpvsBackendConfig out;
+IpvsModeConfig ipvs_config(const config::ProxyConfig& c) {
+  IpvsModeConfig out;
   for (const auto& s : c.ipvs.exclude_cidrs) {
     if (auto cidr = net::Cidr::Parse(s)) out.exclude_cidrs.push_back(*cidr);
   }

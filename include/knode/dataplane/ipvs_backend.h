@@ -1,12 +1,10 @@
-// The IPVS proxy mode over the neutral model: one IPVS virtual server per cluster IP,
-// node address x node port, external IP and load-balancer IP of each service port, real
-// servers in NAT (masquerade) mode, and every VIP on the kube-ipvs0 dummy interface.
-// Changes are applied as a diff against the kernel's table; a real server that leaves is
-// set to weight 0 and deleted once its connections drained (graceful termination).
+// The IPVS proxy mode as the daemon runs it: ipvs::IpvsBackend (dataplane/ipvs/) over the
+// kernel's netlink client, with the node's addresses for NodePorts and every service VIP
+// held on the kube-ipvs0 dummy interface.
 #pragma once
 
 #include <chrono>
-#include <functional>
+#include <string>
 #include <vector>
 
 #include "knode/dataplane/ipvs.h"
@@ -15,19 +13,17 @@
 
 namespace knode {
 
-struct IpvsBackendConfig {
-  std::vector<net::Cidr> exclude_cidrs;        // virtual servers knode never deletes
-  std::vector<net::Cidr> node_port_addresses;  // empty: every node address
-  ipvs::Timeouts timeouts;                     // zero fields leave the kernel's
-  // How long a leaving TCP real server may drain before it is deleted anyway.
+struct IpvsModeConfig {
+  std::vector<net::Cidr> exclude_cidrs;        // --ipvs-exclude-cidrs
+  std::vector<net::Cidr> node_port_addresses;  // --nodeport-addresses; empty: all
+  ipvs::Timeouts timeouts;                     // --ipvs-tcp/tcpfin/udp-timeout
   std::chrono::seconds drain_bound{900};
-  // The node's addresses for NodePorts; default: every non-loopback IPv4 address except
-  // the dummy's. Injected in tests.
-  std::function<std::vector<net::IPAddress>()> node_addresses;
-  // The dummy interface that holds the VIPs; empty disables it (unit tests).
   std::string dummy = "kube-ipvs0";
 };
 
-ProxyBackendPtr make_ipvs_backend(ipvs::IpvsPtr ipvs, IpvsBackendConfig config);
+ProxyBackendPtr make_ipvs_backend(ipvs::IpvsPtr client, const IpvsModeConfig& config);
+
+// Every non-loopback IPv4 address of this netns, except those on `skip_iface`.
+std::vector<net::IPAddress> local_ipv4_addresses(const std::string& skip_iface);
 
 }  // namespace knode
