@@ -8,6 +8,7 @@
 #include <map>
 
 #include "ipvs/detect.h"
+#include "ipvs/ipvs_backend.h"
 #include "knode/dataplane/ipvs.h"
 #include "vm_util.h"
 
@@ -275,14 +276,20 @@ TEST_F(IpvsVm, ThousandServicesRoundTrip) {
 
 // Real packets: two backends answering their names, a wrr 3:1 service, a client
 // namespace making connections through the node.
+// Brings the topology of netns_topology.sh up once per test binary.
+void topology_up() {
+  static int status = -1;
+  static std::string out;
+  if (status == -1) {
+    out = shell("sh /knode/netns_topology.sh up 2 2>&1 && "
+                "sh /knode/netns_topology.sh vip 10.96.0.100 2>&1", &status);
+  }
+  ASSERT_EQ(status, 0) << out;
+}
+
 class IpvsPackets : public IpvsVm {
  protected:
-  static void SetUpTestSuite() {
-    int st = 0;
-    std::string out = shell("sh /knode/netns_topology.sh up 2 2>&1 && "
-                            "sh /knode/netns_topology.sh vip 10.96.0.100 2>&1", &st);
-    ASSERT_EQ(st, 0) << out;
-  }
+  static void SetUpTestSuite() { topology_up(); }
   // Counts "be1"/"be2" answers over n connections from the client netns.
   std::map<std::string, int> connect(int n, const char* src_port_opt = "") {
     std::string cmd = "/sbin/ip netns exec client sh -c 'for i in $(seq " + std::to_string(n) +
@@ -345,6 +352,98 @@ TEST_F(IpvsPackets, WeightZeroStopsNewConnections) {
   auto counts = connect(10);
   EXPECT_EQ(counts["be1"], 10) << testing::PrintToString(counts);
   EXPECT_EQ(counts.count("be2"), 0u);
+}
+
+// The ProxyBackend on the real kernel: what it programs, real traffic through it, and
+// a leaving backend drained while its connection is open.
+class IpvsBackendVm : public IpvsPackets {
+ protected:
+  static dp::Backend be(const char* addr, uint16_t port, uint32_t weight = 1) {
+    dp::Backend b;
+    b.ip = ip(addr);
+    b.port = port;
+    b.weight = weight;
+    return b;
+  }
+  IpvsBackendConfig config() {
+    IpvsBackendConfig c;
+    c.desired.node_addresses = {ip("10.0.0.1")};
+    c.graceful_termination_bound = std::chrono::seconds(3);
+    return c;
+  }
+  std::string fetch(const char* addr, int port) {
+    return vmtest::squeeze(shell("/sbin/ip netns exec client nc -w 5 " + std::string(addr) + " " +
+                                 std::to_string(port) + " </dev/null 2>&1"));
+  }
+};
+
+TEST_F(IpvsBackendVm, ClusterIpAndNodePortAsIpvsadmShowsThem) {
+  dp::ServicePort sp;
+  sp.name = "default/web:http";
+  sp.cluster_ip = ip("10.96.0.100");
+  sp.port = 80;
+  sp.node_port = 30080;
+  sp.scheduler = dp::Scheduler::kWRR;
+  sp.cluster_backends = {be("10.0.1.2", 8080, 3), be("10.0.2.2", 8080, 1)};
+  IpvsBackend backend(*ipvs_, config());
+  SyncStats stats;
+  Status st = backend.sync({{sp}}, {}, true, &stats);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(stats.changes, 6u);
+
+  vmtest::IpvsadmTable want = {
+      {"TCP 10.96.0.100:80 wrr", {"10.0.1.2:8080 Masq 3", "10.0.2.2:8080 Masq 1"}},
+      {"TCP 10.0.0.1:30080 wrr", {"10.0.1.2:8080 Masq 3", "10.0.2.2:8080 Masq 1"}},
+  };
+  EXPECT_EQ(vmtest::ipvsadm_config(), want) << shell("ipvsadm -Ln");
+  EXPECT_EQ(fetch("10.96.0.100", 80).substr(0, 2), "be");
+  EXPECT_EQ(fetch("10.0.0.1", 30080).substr(0, 2), "be");
+
+  // Nothing changed: nothing written.
+  ASSERT_TRUE(backend.sync({{sp}}, {}, true, &stats).ok());
+  EXPECT_EQ(stats.changes, 0u);
+  ASSERT_TRUE(backend.cleanup().ok());
+  EXPECT_TRUE(ipvsadm_table().empty()) << shell("ipvsadm -Ln");
+}
+
+TEST_F(IpvsBackendVm, LeavingBackendIsDrainedWhileItsConnectionLasts) {
+  dp::ServicePort sp;
+  sp.name = "default/slow";
+  sp.cluster_ip = ip("10.96.0.100");
+  sp.port = 81;
+  sp.cluster_backends = {be("10.0.2.2", 8081)};
+  IpvsBackend backend(*ipvs_, config());
+  ASSERT_TRUE(backend.sync({{sp}}, {}, true, nullptr).ok());
+
+  // A connection to be2 that answers after 3 s.
+  shell("rm -f /tmp/slow.out; (/sbin/ip netns exec client nc -w 10 10.96.0.100 81 </dev/null "
+        ">/tmp/slow.out 2>&1 &)");
+  usleep(500 * 1000);
+  sp.cluster_backends = {be("10.0.1.2", 8081)};
+  ASSERT_TRUE(backend.sync({{sp}}, {sp.name}, false, nullptr).ok());
+  vmtest::IpvsadmTable draining = {
+      {"TCP 10.96.0.100:81 rr", {"10.0.1.2:8081 Masq 1", "10.0.2.2:8081 Masq 0"}}};
+  EXPECT_EQ(vmtest::ipvsadm_config(), draining) << shell("ipvsadm -Ln");
+  EXPECT_EQ(backend.draining(), 1u);
+  // The open connection is counted (inactive once the client half-closed).
+  auto dests = ipvs_->list_destinations(VirtualServer{ip("10.96.0.100"), 81});
+  ASSERT_TRUE(dests.ok());
+  for (const auto& d : *dests) {
+    if (d.address == ip("10.0.2.2")) {
+      EXPECT_GE(d.active_connections + d.inactive_connections, 1u);
+    }
+  }
+
+  // The established connection still gets its answer from be2.
+  for (int i = 0; i < 60 && shell("cat /tmp/slow.out").empty(); ++i) usleep(100 * 1000);
+  EXPECT_EQ(vmtest::squeeze(shell("cat /tmp/slow.out")), "be2");
+
+  // Closed connections linger in TIME_WAIT (inactive); the bound (3 s here) ends it.
+  sleep(3);
+  ASSERT_TRUE(backend.sync({{sp}}, {}, false, nullptr).ok());
+  vmtest::IpvsadmTable after = {{"TCP 10.96.0.100:81 rr", {"10.0.1.2:8081 Masq 1"}}};
+  EXPECT_EQ(vmtest::ipvsadm_config(), after) << shell("ipvsadm -Ln");
+  EXPECT_EQ(backend.draining(), 0u);
 }
 
 }  // namespace

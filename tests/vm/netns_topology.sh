@@ -2,7 +2,8 @@
 # A small cluster-like topology inside the VM (never on a host): the VM's own namespace
 # is the node; backend namespaces be1..beN hang off it by veth, each running a TCP
 # server on port 8080 that answers its own name; a client namespace "client" routes
-# everything through the node. kube-ipvs0 (dummy) holds the service VIPs.
+# everything through the node. kube-ipvs0 (dummy) holds the service VIPs. Port 8081
+# answers the same after 3 s, for tests that need a connection to stay open.
 #
 #   netns_topology.sh up N        backends be1..beN at 10.0.<i>.2, client at 10.0.0.2
 #   netns_topology.sh vip ADDR    adds ADDR/32 to kube-ipvs0
@@ -40,6 +41,9 @@ up() {
     chmod +x "/tmp/name-$ns.sh"
     # busybox nc: -ll with -e keeps listening, one PROG per connection.
     $IP netns exec "$ns" nc -ll -p 8080 -e "/tmp/name-$ns.sh" >/dev/null 2>&1 &
+    printf '#!/bin/sh\nsleep 3\necho %s\n' "$ns" >"/tmp/slow-$ns.sh"
+    chmod +x "/tmp/slow-$ns.sh"
+    $IP netns exec "$ns" nc -ll -p 8081 -e "/tmp/slow-$ns.sh" >/dev/null 2>&1 &
     i=$((i + 1))
   done
   # Wait until every server answers directly.

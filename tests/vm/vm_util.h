@@ -65,6 +65,22 @@ inline IpvsadmTable ipvsadm_table(const std::string& args = "-Ln") {
   return t;
 }
 
+// The same without the connection counters: "10.0.1.2:8080 Masq 3". Connections
+// outlive their services in IPVS (TIME_WAIT), so counters carry over between tests.
+inline IpvsadmTable ipvsadm_config() {
+  IpvsadmTable t;
+  for (const auto& [svc, dests] : ipvsadm_table()) {
+    auto& out = t[svc];
+    for (const auto& d : dests) {
+      std::istringstream is(d);
+      std::string addr, fwd, weight;
+      is >> addr >> fwd >> weight;
+      out.insert(addr + " " + fwd + " " + weight);
+    }
+  }
+  return t;
+}
+
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
