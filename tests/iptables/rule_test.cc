@@ -113,5 +113,59 @@ TEST(IptablesRule, EncodingLaysOutMatchesAndTarget) {
   EXPECT_EQ(r.encode(), parse(r.save_string("X").substr(5)).encode());
 }
 
+// The recipes in dataplane/iptables/README.md, built as the proxy would.
+TEST(IptablesRule, KubeProxyRecipesFromTheReadme) {
+  const net::IPAddress ep = *net::IPAddress::Parse("10.244.1.5");
+  Rule dnat;
+  dnat.protocol = Proto::kTCP;
+  dnat.matches = {Comment{"ns/svc:http"}, Port{}};
+  dnat.target = Dnat{{.ip = ep, .ports = PortRange::One(8080)}};
+  EXPECT_EQ(dnat.save_string("KUBE-SEP-X"),
+            "-A KUBE-SEP-X -p tcp -m comment --comment \"ns/svc:http\" -m tcp -j DNAT --to-destination 10.244.1.5:8080");
+
+  Rule set;
+  set.protocol = Proto::kTCP;
+  set.matches = {Recent{.mode = Recent::Mode::kSet, .name = "KUBE-SEP-X"}, Port{}};
+  set.target = Dnat{{.ip = ep, .ports = PortRange::One(8080)}};
+  EXPECT_EQ(set.save_string("KUBE-SEP-X"),
+            "-A KUBE-SEP-X -p tcp -m recent --set --name KUBE-SEP-X --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination 10.244.1.5:8080");
+  Rule check;
+  check.matches = {Recent{.mode = Recent::Mode::kRcheck, .name = "KUBE-SEP-X", .seconds = 10800, .reap = true}};
+  check.target = Jump{"KUBE-SEP-X"};
+  EXPECT_EQ(check.save_string("KUBE-SVC-X"),
+            "-A KUBE-SVC-X -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-X --mask 255.255.255.255 --rsource -j KUBE-SEP-X");
+
+  Rule ret;
+  ret.matches = {Mark{0x4000, 0x4000, true}};
+  ret.target = Verdict::kReturn;
+  EXPECT_EQ(ret.save_string("KUBE-POSTROUTING"), "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN");
+  Rule masq;
+  masq.target = Masquerade{.random_fully = true};
+  EXPECT_EQ(masq.save_string("KUBE-POSTROUTING"), "-A KUBE-POSTROUTING -j MASQUERADE --random-fully");
+
+  Rule np;
+  np.matches = {Comment{"kubernetes service nodeports; NOTE: this must be the last rule in this chain"},
+                AddrTypeMatch{.dst_types = kAddrLocal}};
+  np.target = Jump{"KUBE-NODEPORTS"};
+  EXPECT_EQ(np.save_string("KUBE-SERVICES"),
+            "-A KUBE-SERVICES -m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS");
+
+  Rule fwd;
+  fwd.matches = {Conntrack{kCtRelated | kCtEstablished}};
+  fwd.target = Verdict::kAccept;
+  EXPECT_EQ(fwd.save_string("KUBE-FORWARD"), "-A KUBE-FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT");
+  Rule rej;
+  rej.matches = {Comment{"ns/svc:http has no endpoints"}};
+  rej.target = Reject{RejectWith::kTcpReset};
+  EXPECT_EQ(rej.save_string("KUBE-SERVICES"),
+            "-A KUBE-SERVICES -m comment --comment \"ns/svc:http has no endpoints\" -j REJECT --reject-with tcp-reset");
+  for (const Rule* r : {&dnat, &set, &check, &ret, &masq, &np, &fwd, &rej}) {
+    EXPECT_TRUE(r->validate().ok()) << *r;
+    auto back = parse_rule(r->save_string("C").substr(5));
+    ASSERT_TRUE(back.ok()) << back.error();
+    EXPECT_EQ(*back, *r);
+  }
+}
+
 }  // namespace
 }  // namespace knode::iptables
