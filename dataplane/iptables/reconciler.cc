@@ -86,8 +86,9 @@ Status check_desired(const DesiredTable& d) {
 
 class Planner {
  public:
-  Planner(const DesiredTable& d, TableImage& img, ReconcileStats& st)
-      : d_(d), img_(img), st_(st) {
+  Planner(const DesiredTable& d, TableImage& img, ReconcileStats& st,
+          const std::set<std::string>* only)
+      : d_(d), img_(img), st_(st), only_(only) {
     by_name_.reserve(img_.chains.size());
     for (size_t i = 0; i < img_.chains.size(); ++i) by_name_[img_.chains[i].name] = i;
   }
@@ -256,8 +257,10 @@ class Planner {
         }
       }
       std::string_view l = jump_label(e);
-      if (!l.empty() && d_.owns(std::string(l))) {
-        drop_any = true;  // stale jump to an owned chain
+      // Stale: jumps to an owned chain but is not desired. In partial mode only jumps
+      // to the chains being synced count (the CNI syncs one pod's chains at a time).
+      if (!l.empty() && d_.owns(std::string(l)) && (!only_ || only_->count(std::string(l)))) {
+        drop_any = true;
         ++st_.jumps_removed;
         return;
       }
@@ -298,6 +301,7 @@ class Planner {
   const DesiredTable& d_;
   TableImage& img_;
   ReconcileStats& st_;
+  const std::set<std::string>* only_;  // partial mode: the chains being synced
   std::unordered_map<std::string_view, size_t> by_name_;  // views of img_ chain names
   std::vector<ChainImage> created_;
   std::unordered_set<std::string_view> doomed_;
@@ -368,7 +372,7 @@ Status Reconciler::reconcile(const DesiredTable& desired, const ReconcileOptions
   };
 
   auto t1 = Clock::now();
-  Planner plan(desired, *img, st);
+  Planner plan(desired, *img, st, options.only_chains ? &*options.only_chains : nullptr);
   if (options.only_chains) {
     for (const std::string& name : *options.only_chains) {
       auto it = desired.chains.find(name);

@@ -12,8 +12,8 @@
 //    jump rule pointing at them from a chain we do not own keeps them alive (flushed)
 //    and is reported in the log;
 //  - every jump rule exists exactly once in its built-in chain (first, or last);
-//    stale owned jump rules (same built-in chain, target an owned chain, not desired)
-//    are removed;
+//    stale owned jump rules (in a built-in chain, target an owned chain, not desired)
+//    are removed (in partial mode: only those targeting the chains being synced);
 //  - chains and rules it does not own (Docker's, firewalld's) are kept byte for byte,
 //    including their counters.
 // A chain is owned when its name is in `owned_chains` or starts with one of
@@ -53,8 +53,10 @@ struct DesiredTable {
 struct ReconcileOptions {
   // Partial mode: compare and write only these chains (create, rewrite, or delete when
   // absent from DesiredTable::chains); every other chain stays as the kernel has it.
-  // Jump rules are always ensured. For a one-endpoint change pass the changed
-  // KUBE-SVC-/KUBE-SEP- chains plus any chain whose rules mention them.
+  // Jump rules are always ensured (added when missing, duplicates removed); a built-in
+  // rule jumping to an owned chain that is not a desired jump is removed only when that
+  // chain is in this set. For a one-endpoint change pass the changed KUBE-SVC-/KUBE-SEP-
+  // chains plus any chain whose rules mention them.
   std::optional<std::set<std::string>> only_chains;
   // Compute and report, but write nothing.
   bool dry_run = false;

@@ -215,6 +215,40 @@ TEST_F(IptablesReconciler, JumpRulesExistExactlyOnce) {
   EXPECT_EQ(st.chains_deleted, 1u);
 }
 
+// The CNI's way: one pod's chains and its own jump at a time.
+TEST_F(IptablesReconciler, PartialModeKeepsOtherOwnedJumps) {
+  auto pod = [](const std::string& chain, int port) {
+    DesiredTable d;
+    d.table = "nat";
+    d.owned_prefixes = {"KNODE-CNI-"};
+    d.chains[chain] = {parse("-p tcp -m tcp --dport " + std::to_string(port) +
+                             " -j DNAT --to-destination 10.88.0." + std::to_string(port % 200) + ":80")};
+    d.jumps = {{"PREROUTING", parse("-m addrtype --dst-type LOCAL -j " + chain), JumpRule::kAppend}};
+    return d;
+  };
+  ReconcileOptions a_only, b_only;
+  a_only.only_chains = std::set<std::string>{"KNODE-CNI-A"};
+  b_only.only_chains = std::set<std::string>{"KNODE-CNI-B"};
+  ASSERT_TRUE(reconcile(pod("KNODE-CNI-A", 8080), a_only).ok());
+  ASSERT_TRUE(reconcile(pod("KNODE-CNI-B", 8081), b_only).ok());
+  Lines s = saved("nat");
+  EXPECT_TRUE(contains(s, "-A PREROUTING -m addrtype --dst-type LOCAL -j KNODE-CNI-A"));
+  EXPECT_TRUE(contains(s, "-A PREROUTING -m addrtype --dst-type LOCAL -j KNODE-CNI-B"));
+  // Pod A goes: its chain named, absent from chains and jumps.
+  DesiredTable gone;
+  gone.table = "nat";
+  gone.owned_prefixes = {"KNODE-CNI-"};
+  ReconcileStats st;
+  ASSERT_TRUE(reconcile(gone, a_only, &st).ok());
+  s = saved("nat");
+  EXPECT_FALSE(contains(s, ":KNODE-CNI-A -"));
+  EXPECT_FALSE(contains(s, "-A PREROUTING -m addrtype --dst-type LOCAL -j KNODE-CNI-A"));
+  EXPECT_TRUE(contains(s, "-A PREROUTING -m addrtype --dst-type LOCAL -j KNODE-CNI-B"));
+  EXPECT_TRUE(contains(s, "-A KNODE-CNI-B -p tcp -m tcp --dport 8081 -j DNAT --to-destination 10.88.0.81:80"));
+  EXPECT_EQ(st.jumps_removed, 1u);
+  EXPECT_EQ(st.chains_deleted, 1u);
+}
+
 TEST_F(IptablesReconciler, AppendedJumpGoesLast) {
   run("iptables-legacy -t nat -A POSTROUTING -o eth9 -j MASQUERADE");
   auto d = nat(two_services());
