@@ -37,11 +37,15 @@ Table::~Table() {
 }
 
 Result<Table> Table::open(const std::string& name, int lock_wait_ms) {
-  auto lock = detail::XtablesLock::acquire(lock_wait_ms);
-  if (!lock) return lock.status().Wrap("iptables: open table " + name);
+  detail::XtablesLock held;
+  if (lock_wait_ms >= 0) {
+    auto lock = detail::XtablesLock::acquire(lock_wait_ms);
+    if (!lock) return lock.status().Wrap("iptables: open table " + name);
+    held = std::move(*lock);
+  }
   xtc_handle* h = iptc_init(name.c_str());
   if (!h) return iptc_error("iptables: open table " + name, errno);
-  return Table(name, h, std::move(*lock));
+  return Table(name, h, std::move(held));
 }
 
 std::vector<std::string> Table::chains() const {

@@ -23,9 +23,11 @@ namespace knode::iptables {
 
 class Table {
  public:
-  // Takes /run/xtables.lock (as iptables does; released by commit() or destruction)
-  // and snapshots table `name` ("nat", "filter", "mangle", "raw") of the current netns.
-  static Result<Table> open(const std::string& name, int lock_wait_ms = 5000);
+  // Snapshots table `name` ("nat", "filter", "mangle", "raw") of the current netns.
+  // With lock_wait_ms >= 0 it first takes /run/xtables.lock (as iptables -w does),
+  // held until commit() or destruction. The default takes no lock: callers that hold
+  // the lock themselves (flock on their own fd) would otherwise wait on themselves.
+  static Result<Table> open(const std::string& name, int lock_wait_ms = -1);
 
   Table(Table&&) noexcept;
   Table& operator=(Table&&) noexcept;

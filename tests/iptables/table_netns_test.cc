@@ -42,7 +42,7 @@ TEST(IptablesTable, ChainsRulesAndCommit) {
             lines.end());
   EXPECT_NE(std::find(lines.begin(), lines.end(), "-A PREROUTING -j KNODE-CNI-X"), lines.end());
 
-  auto t2 = Table::open("nat");
+  auto t2 = Table::open("nat", /*lock_wait_ms=*/5000);
   ASSERT_TRUE(t2.ok());
   auto chains = t2->chains();
   EXPECT_NE(std::find(chains.begin(), chains.end(), "KNODE-CNI-X"), chains.end());
