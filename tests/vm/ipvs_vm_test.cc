@@ -7,9 +7,12 @@
 #include <cerrno>
 #include <algorithm>
 #include <map>
+#include <set>
+#include <sstream>
 
 #include "ipvs/detect.h"
 #include "ipvs/ipvs_backend.h"
+#include "ipvs/vip_interface.h"
 #include "knode/dataplane/ipvs.h"
 #include "vm_util.h"
 
@@ -508,6 +511,48 @@ TEST_F(IpvsVm, BackendSyncVersusIpvsadmRestore) {
               "ipvsadm -R %.3f s (%.1fx); one endpoint change %.4f s; full resync, no change "
               "%.3f s\n",
               kServices, kEndpoints, full_s, restore_s, restore_s / full_s, one_s, resync_s);
+}
+
+TEST_F(IpvsBackendVm, VipsAreBoundToKubeIpvs0) {
+  dp::ServicePort a;
+  a.name = "default/a";
+  a.cluster_ip = ip("10.96.0.200");
+  a.port = 80;
+  a.cluster_backends = {be("10.0.1.2", 8080)};
+  dp::ServicePort b = a;
+  b.name = "default/b";
+  b.cluster_ip = ip("10.96.0.100");
+  b.cluster_backends = {be("10.0.2.2", 8080)};
+  b.external_ips = {ip("203.0.113.9")};
+  shell("/sbin/ip addr add 10.96.0.99/32 dev kube-ipvs0");  // stale: must go
+  auto cfg = config();
+  cfg.sync_vips = vip_interface_syncer();
+  IpvsBackend backend(*ipvs_, cfg);
+  Status st = backend.sync({{a, b}}, {}, true, nullptr);
+  ASSERT_TRUE(st.ok()) << st.message();
+  auto addrs = [] {
+    std::set<std::string> out;
+    for (const auto& l : vmtest::lines(shell("/sbin/ip -4 -o addr show dev kube-ipvs0"))) {
+      std::istringstream is(l);
+      std::string w, prev;
+      while (is >> w) {
+        if (prev == "inet") out.insert(w);
+        prev = w;
+      }
+    }
+    return out;
+  };
+  EXPECT_EQ(addrs(), (std::set<std::string>{"10.96.0.100/32", "10.96.0.200/32", "203.0.113.9/32"}));
+  EXPECT_EQ(fetch("10.96.0.200", 80), "be1");
+  EXPECT_EQ(fetch("203.0.113.9", 80), "be2");
+
+  ASSERT_TRUE(backend.sync({{b}}, {a.name}, false, nullptr).ok());
+  EXPECT_EQ(addrs(), (std::set<std::string>{"10.96.0.100/32", "203.0.113.9/32"}));
+  ASSERT_TRUE(backend.cleanup().ok());
+  EXPECT_NE(shell("/sbin/ip link show kube-ipvs0 2>&1").find("does not exist"), std::string::npos);
+  // Put the topology's interface back for whatever runs next.
+  shell("/sbin/ip link add kube-ipvs0 type dummy && /sbin/ip link set kube-ipvs0 up && "
+        "sh /knode/netns_topology.sh vip 10.96.0.100");
 }
 
 }  // namespace
