@@ -61,7 +61,14 @@ log "kernel package: $pkg"
 dl="$cache/debs"
 mkdir -p "$dl"
 if ! ls "$dl/${pkg}"_*.deb >/dev/null 2>&1; then
-  (cd "$dl" && apt-get download "$pkg")
+  if ! (cd "$dl" && apt-get download "$pkg"); then
+    # Stale package lists name a version the mirror no longer has: refresh, re-resolve.
+    log "download failed; apt-get update and retry"
+    apt-get update -qq
+    pkg="$(resolve_image_pkg)"
+    [ -n "$pkg" ] || { log "cannot resolve linux-image-amd64's image package"; exit 1; }
+    (cd "$dl" && apt-get download "$pkg")
+  fi
 fi
 deb="$(ls "$dl/${pkg}"_*.deb | head -n1)"
 
