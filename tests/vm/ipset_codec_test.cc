@@ -12,6 +12,7 @@
 
 #include "fakes/fake_ipset.h"
 #include "ipset/codec.h"
+#include "ipset/kube_sets.h"
 
 namespace knode::ipset {
 namespace {
@@ -226,6 +227,21 @@ TEST(FakeIpset, BehavesLikeTheKernel) {
   fake.set_references(spec.name, 0);
   EXPECT_TRUE(fake.destroy_set(spec.name).ok());
   EXPECT_EQ(fake.flush_set(spec.name).error_number(), ENOENT);
+}
+
+TEST(KubeSets, NamesFitAndFollowKubeProxy) {
+  for (int family : {4, 6}) {
+    auto sets = kube_proxy_sets(family);
+    EXPECT_EQ(sets.size(), 17u);
+    for (const auto& s : sets) {
+      EXPECT_LE(s.name.size(), kMaxNameLength) << s.name;
+      EXPECT_FALSE(s.comment.empty()) << s.name;
+    }
+  }
+  EXPECT_EQ(kube_proxy_sets(4)[1].name, "KUBE-CLUSTER-IP");
+  EXPECT_EQ(kube_proxy_sets(6)[1].name, "KUBE-6-CLUSTER-IP");
+  EXPECT_EQ(kube_proxy_sets(4)[9].type, SetType::kBitmapPort);
+  EXPECT_EQ(family_set_name(kLoadBalancerSourceCidr, 6), "KUBE-6-LOAD-BALANCER-SOURCE-CID");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <set>
 
+#include "ipset/kube_sets.h"
 #include "knode/dataplane/ipset.h"
 #include "vm_util.h"
 
@@ -137,6 +138,21 @@ TEST_F(IpsetVm, KubeProxySetsAsIpsetListShowsThem) {
   ASSERT_TRUE(bitmap.ok());
   EXPECT_EQ(bitmap->spec.port_from, 0);
   EXPECT_EQ(bitmap->spec.port_to, 65535);
+}
+
+TEST_F(IpsetVm, AllOfKubeProxysSetsForBothFamilies) {
+  size_t n = 0;
+  for (int family : {4, 6}) {
+    for (const auto& spec : kube_proxy_sets(family)) {
+      Status st = ipset_->create_set(spec, true);
+      ASSERT_TRUE(st.ok()) << st.message();
+      EXPECT_EQ(ipset_list(spec.name).type, to_string(spec.type)) << spec.name;
+      ++n;
+    }
+  }
+  auto names = ipset_->list_set_names();
+  ASSERT_TRUE(names.ok()) << names.error();
+  EXPECT_EQ(names->size(), n);
 }
 
 TEST_F(IpsetVm, DuplicatesAndMissingEntries) {
