@@ -2,10 +2,10 @@
 #include <net/if.h>
 #include <netinet/in.h>
 
-#include <algorithm>
 #include <set>
 
 #include "ipvs/ipvs_backend.h"
+#include "ipvs/vip_interface.h"
 #include "knode/dataplane/ipvs_backend.h"
 #include "knode/dataplane/link.h"
 #include "knode/log.h"
@@ -28,28 +28,6 @@ std::vector<net::IPAddress> local_ipv4_addresses(const std::string& skip_iface) 
 
 namespace {
 
-// Makes the dummy interface hold exactly `vips` (as /32), so IPVS sees their traffic.
-Status sync_dummy(const std::string& dummy, const std::set<net::IPAddress>& vips) {
-  auto sock = link::Socket::Open();
-  if (!sock.ok()) return sock.status().Wrap("open rtnetlink socket");
-  if (auto l = link::ensure_dummy(*sock, dummy); !l.ok()) return l.status().Wrap("ensure " + dummy);
-  auto have = link::list_addresses(*sock, dummy, AF_INET);
-  if (!have.ok()) return have.status().Wrap("list addresses of " + dummy);
-  std::set<link::IpNet> want;
-  for (const auto& ip : vips) {
-    if (ip.is_v4()) want.insert(link::IpNet{ip, 32});
-  }
-  for (const auto& a : want) {
-    if (std::find(have->begin(), have->end(), a) != have->end()) continue;
-    if (auto s = link::add_address(*sock, dummy, a); !s.ok()) return s;
-  }
-  for (const auto& a : *have) {
-    if (want.count(a)) continue;
-    if (auto s = link::del_address(*sock, dummy, a); !s.ok()) return s;
-  }
-  return Status::Ok();
-}
-
 // Owns the netlink client the backend borrows, and removes kube-ipvs0 on cleanup.
 class IpvsMode : public ProxyBackend {
  public:
@@ -64,8 +42,7 @@ class IpvsMode : public ProxyBackend {
     bc.exclude_cidrs = c.exclude_cidrs;
     bc.timeouts = c.timeouts;
     bc.graceful_termination_bound = c.drain_bound;
-    std::string dummy = c.dummy;
-    bc.sync_vips = [dummy](const std::set<net::IPAddress>& vips) { return sync_dummy(dummy, vips); };
+    bc.sync_vips = ipvs::vip_interface_syncer(c.dummy);
     inner_ = std::make_unique<ipvs::IpvsBackend>(*client_, std::move(bc));
   }
 
