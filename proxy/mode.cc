@@ -39,6 +39,7 @@ IpvsModeConfig ipvs_config(const config::ProxyConfig& c) {
   out.timeouts.tcp = static_cast<uint32_t>(c.ipvs.tcp_timeout.nanos() / 1000000000);
   out.timeouts.tcp_fin = static_cast<uint32_t>(c.ipvs.tcp_fin_timeout.nanos() / 1000000000);
   out.timeouts.udp = static_cast<uint32_t>(c.ipvs.udp_timeout.nanos() / 1000000000);
+  out.strict_arp = c.ipvs.strict_arp;
   return out;
 }
 

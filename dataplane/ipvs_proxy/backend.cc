@@ -9,6 +9,7 @@
 #include "knode/dataplane/ipvs_backend.h"
 #include "knode/dataplane/link.h"
 #include "knode/log.h"
+#include "sysctl.h"
 
 namespace knode {
 
@@ -31,7 +32,8 @@ namespace {
 // Owns the netlink client the backend borrows, and removes kube-ipvs0 on cleanup.
 class IpvsMode : public ProxyBackend {
  public:
-  IpvsMode(ipvs::IpvsPtr client, const IpvsModeConfig& c) : client_(std::move(client)), dummy_(c.dummy) {
+  IpvsMode(ipvs::IpvsPtr client, const IpvsModeConfig& c)
+      : client_(std::move(client)), dummy_(c.dummy), strict_arp_(c.strict_arp) {
     ipvs::IpvsBackendConfig bc;
     for (const auto& ip : local_ipv4_addresses(c.dummy)) {
       bool ok = c.node_port_addresses.empty();
@@ -49,6 +51,13 @@ class IpvsMode : public ProxyBackend {
   std::string mode() const override { return inner_->mode(); }
   Status sync(const dp::ProxyState& state, const std::set<std::string>& changed, bool full,
               SyncStats* stats) override {
+    if (strict_arp_ && !arp_set_) {
+      for (const auto& [name, value] : {std::pair{"net.ipv4.conf.all.arp_ignore", "1"},
+                                        std::pair{"net.ipv4.conf.all.arp_announce", "2"}}) {
+        if (auto s = sysctl::ensure(name, value); !s.ok()) return s.Wrap("--ipvs-strict-arp");
+      }
+      arp_set_ = true;
+    }
     return inner_->sync(state, changed, full, stats);
   }
   Status cleanup() override {
@@ -62,6 +71,8 @@ class IpvsMode : public ProxyBackend {
  private:
   ipvs::IpvsPtr client_;
   std::string dummy_;
+  bool strict_arp_;
+  bool arp_set_ = false;
   std::unique_ptr<ipvs::IpvsBackend> inner_;
 };
 

@@ -43,7 +43,7 @@ slice web-1 web 10.0.1.2 10.0.2.2 10.0.3.2
 slice sticky-1 sticky 10.0.1.2 10.0.2.2 10.0.3.2
 
 /knode/knode proxy --proxy-mode=ipvs --manifest-dir $M --hostname-override node-1 \
-  --ipvs-min-sync-period=0s --file-check-frequency=1s -v=2 >/tmp/knode.log 2>&1 &
+  --ipvs-min-sync-period=0s --file-check-frequency=1s --ipvs-strict-arp -v=2 >/tmp/knode.log 2>&1 &
 KPID=$!
 i=0
 until grep -q '"knode ready"' /tmp/knode.log; do
@@ -60,6 +60,8 @@ n=$(grep -Ec '^  -> 10\.0\.[123]\.2:8080 +Masq +1 ' /tmp/ipvs.txt)
 # 2 cluster IPs + 4 node addresses (10.0.0.1, 10.0.1-3.1) for the NodePort, 3 real servers each.
 [ "$n" -eq 18 ] || fail "expected 18 masq real servers of weight 1, saw $n"
 /sbin/ip addr show kube-ipvs0 | grep -q '10.96.0.10/32' || fail "10.96.0.10 not on kube-ipvs0"
+[ "$(cat /proc/sys/net/ipv4/conf/all/arp_ignore)" = 1 ] || fail "--ipvs-strict-arp did not set arp_ignore=1"
+[ "$(cat /proc/sys/net/ipv4/conf/all/arp_announce)" = 2 ] || fail "--ipvs-strict-arp did not set arp_announce=2"
 /sbin/ip addr show kube-ipvs0 | grep -q '10.96.0.11/32' || fail "10.96.0.11 not on kube-ipvs0"
 
 # 2. Traffic: the ClusterIP spreads over all three, the NodePort answers, affinity sticks.

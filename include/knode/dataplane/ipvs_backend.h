@@ -19,6 +19,9 @@ struct IpvsModeConfig {
   ipvs::Timeouts timeouts;                     // --ipvs-tcp/tcpfin/udp-timeout
   std::chrono::seconds drain_bound{900};
   std::string dummy = "kube-ipvs0";
+  // --ipvs-strict-arp: arp_ignore=1 and arp_announce=2, so the node does not answer ARP
+  // for the VIPs on kube-ipvs0 (what MetalLB-style load balancers need).
+  bool strict_arp = false;
 };
 
 ProxyBackendPtr make_ipvs_backend(ipvs::IpvsPtr client, const IpvsModeConfig& config);
