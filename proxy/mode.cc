@@ -10,14 +10,8 @@ namespace {
 
 IptablesBackendConfig iptables_config(const config::ProxyConfig& c) {
   IptablesBackendConfig out;
-  std::string cidrs = c.cluster_cidr;
-  size_t start = 0;
-  while (start <= cidrs.size() && !cidrs.empty()) {
-    size_t comma = cidrs.find(',', start);
-    std::string one = cidrs.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+  for (const auto& one : config::split_list(c.cluster_cidr)) {
     if (auto cidr = net::Cidr::Parse(one); cidr && cidr->address().is_v4()) out.cluster_cidrs.push_back(*cidr);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
   }
   out.masquerade_all = c.iptables.masquerade_all;
   out.masquerade_bit = c.iptables.masquerade_bit;

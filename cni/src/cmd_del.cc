@@ -12,7 +12,7 @@ Done cmd_del(const Request& req, const NetConf& conf) {
   // Runtimes pass the portMappings capability on DEL as on ADD; without it there is
   // nothing of this attachment in the nat table (GC sweeps anything left over), and
   // not reading the table keeps DEL off x_tables entirely.
-  if (!conf.port_mappings.empty() && nat_available()) {
+  if (!conf.port_mappings.empty()) {
     if (auto d = remove_port_mappings(conf, att); !d.ok()) return d;
   }
   if (auto d = teardown_pod_network(conf, att); !d.ok()) return d;

@@ -28,8 +28,7 @@ Done cmd_gc(const NetConf& conf) {
       }
     }
   }
-  if (nat_available()) return gc_port_mappings(conf, valid);
-  return ok();
+  return gc_port_mappings(conf, valid);
 }
 
 Done cmd_status(const NetConf& conf) {

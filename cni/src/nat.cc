@@ -245,7 +245,6 @@ Status ensure_hooks(ipt::Table& t, bool* changed) {
 
 }  // namespace
 
-bool nat_available() { return true; }
 
 Done ensure_masquerade(const NetConf& conf, const std::vector<ResultIp>& ips) {
   auto subnets = v4_subnets(ips);

@@ -17,8 +17,6 @@
 
 namespace knode::cni {
 
-// Whether this build can program iptables (false when the iptables layer is absent).
-bool nat_available();
 
 Done ensure_masquerade(const NetConf& conf, const std::vector<ResultIp>& ips);
 Done add_port_mappings(const NetConf& conf, const Attachment& att, const std::vector<ResultIp>& ips);

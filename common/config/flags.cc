@@ -57,6 +57,8 @@ Status set_int(int32_t* out, const std::string& v, int lo, int hi) {
   return Status::Ok();
 }
 
+}  // namespace
+
 std::vector<std::string> split_list(const std::string& v) {
   std::vector<std::string> out;
   std::stringstream ss(v);
@@ -66,6 +68,8 @@ std::vector<std::string> split_list(const std::string& v) {
   }
   return out;
 }
+
+namespace {
 
 const Flag kFlags[] = {
     {"config", nullptr, kA | kK | kP, "FILE",
@@ -263,16 +267,8 @@ Status validate(const AgentConfig& c) {
       return Status::Error("invalid value for --ipvs-scheduler: \"" + p.ipvs.scheduler +
                            "\" (want rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq or mh)");
     }
-    if (!p.cluster_cidr.empty()) {
-      for (const auto& cidr : [&] {
-             std::vector<std::string> v;
-             std::stringstream ss(p.cluster_cidr);
-             std::string x;
-             while (std::getline(ss, x, ',')) v.push_back(x);
-             return v;
-           }()) {
-        if (!net::Cidr::Parse(cidr)) return Status::Error("invalid value for --cluster-cidr: \"" + cidr + "\" is not a CIDR");
-      }
+    for (const auto& cidr : split_list(p.cluster_cidr)) {
+      if (!net::Cidr::Parse(cidr)) return Status::Error("invalid value for --cluster-cidr: \"" + cidr + "\" is not a CIDR");
     }
     for (const auto& cidr : p.node_port_addresses) {
       if (cidr != "primary" && !net::Cidr::Parse(cidr)) {

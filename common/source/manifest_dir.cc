@@ -75,9 +75,7 @@ bool stamp_of(const std::string& path, FileStamp* out) {
 
 // Applies a file's new contents: recomputes the effective object of every key the file
 // defined before or defines now, and emits what changed.
-static void apply_file(ManifestDirSource::Options& opts, auto& impl, const std::string& file,
-                       std::map<api::ObjectKey, api::ObjectPtr> now) {
-  (void)opts;
+static void apply_file(auto& impl, const std::string& file, std::map<api::ObjectKey, api::ObjectPtr> now) {
   auto& before = impl.files[file];
   std::set<api::ObjectKey> keys;
   for (const auto& [k, o] : before) keys.insert(k);
@@ -219,7 +217,7 @@ void ManifestDirSource::rescan() {
   for (const auto& f : gone) {
     impl.stamps.erase(f);
     file_errors_.erase(f);
-    apply_file(options_, impl, f, {});
+    apply_file(impl, f, {});
   }
   for (const auto& f : present) {
     FileStamp st;
@@ -259,7 +257,7 @@ void ManifestDirSource::rescan() {
     } else {
       file_errors_[f] = errors;
     }
-    apply_file(options_, impl, f, std::move(now));
+    apply_file(impl, f, std::move(now));
   }
 }
 

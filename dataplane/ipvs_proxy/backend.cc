@@ -7,7 +7,6 @@
 #include "ipvs/ipvs_backend.h"
 #include "ipvs/vip_interface.h"
 #include "knode/dataplane/ipvs_backend.h"
-#include "knode/dataplane/link.h"
 #include "knode/log.h"
 #include "sysctl.h"
 
@@ -29,11 +28,11 @@ std::vector<net::IPAddress> local_ipv4_addresses(const std::string& skip_iface) 
 
 namespace {
 
-// Owns the netlink client the backend borrows, and removes kube-ipvs0 on cleanup.
+// Owns the netlink client the backend borrows, and applies --ipvs-strict-arp.
 class IpvsMode : public ProxyBackend {
  public:
   IpvsMode(ipvs::IpvsPtr client, const IpvsModeConfig& c)
-      : client_(std::move(client)), dummy_(c.dummy), strict_arp_(c.strict_arp) {
+      : client_(std::move(client)), strict_arp_(c.strict_arp) {
     ipvs::IpvsBackendConfig bc;
     for (const auto& ip : local_ipv4_addresses(c.dummy)) {
       bool ok = c.node_port_addresses.empty();
@@ -60,17 +59,11 @@ class IpvsMode : public ProxyBackend {
     }
     return inner_->sync(state, changed, full, stats);
   }
-  Status cleanup() override {
-    Status s = inner_->cleanup();
-    auto sock = link::Socket::Open();
-    if (!sock.ok()) return s.ok() ? sock.status() : s;
-    Status d = link::delete_link(*sock, dummy_);
-    return s.ok() ? d : s;
-  }
+  // Deletes the virtual servers and, through sync_vips({}), kube-ipvs0.
+  Status cleanup() override { return inner_->cleanup(); }
 
  private:
   ipvs::IpvsPtr client_;
-  std::string dummy_;
   bool strict_arp_;
   bool arp_set_ = false;
   std::unique_ptr<ipvs::IpvsBackend> inner_;

@@ -107,6 +107,9 @@ std::string usage(Component component);
 Status load_config_file(const std::string& path, AgentConfig* out);
 Status validate(const AgentConfig& c);
 
+// "a,b,,c" -> {"a", "b", "c"}: comma-separated flag values (CIDR lists).
+std::vector<std::string> split_list(const std::string& v);
+
 // "0.0.0.0:10256" -> host, port. A bare IP takes default_port.
 bool split_host_port(const std::string& s, int default_port, std::string* host, int* port);
 
