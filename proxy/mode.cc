@@ -34,6 +34,11 @@ IpvsModeConfig ipvs_config(const config::ProxyConfig& c) {
   out.timeouts.tcp_fin = static_cast<uint32_t>(c.ipvs.tcp_fin_timeout.nanos() / 1000000000);
   out.timeouts.udp = static_cast<uint32_t>(c.ipvs.udp_timeout.nanos() / 1000000000);
   out.strict_arp = c.ipvs.strict_arp;
+  for (const auto& one : config::split_list(c.cluster_cidr)) {
+    if (auto cidr = net::Cidr::Parse(one); cidr && cidr->address().is_v4()) out.cluster_cidrs.push_back(*cidr);
+  }
+  out.masquerade_all = c.iptables.masquerade_all;
+  out.masquerade_bit = c.iptables.masquerade_bit;
   return out;
 }
 
@@ -52,15 +57,17 @@ Result<ModeSelection> select_mode(const config::ProxyConfig& c) {
     auto d = ipvs::detect(opts);
     if (d.available()) {
       auto client = ipvs::open_netlink_ipvs();
-      if (client.ok()) {
-        KLOG(WARNING, "IPVS mode: virtual servers and kube-ipvs0 are programmed; its iptables companions "
-                      "(ipsets, masquerade for off-cluster and hairpin traffic) are not yet, so a pod "
-                      "reaching itself through a service does not work in this mode");
+      auto sets = ipset::open_netlink_ipset();
+      if (!client.ok()) {
+        sel.fallback_reason = "cannot open the IPVS netlink family: " + client.error();
+      } else if (!sets.ok() || !(*sets)->is_available()) {
+        sel.fallback_reason = "the kernel has no ip_set support (IPVS mode keeps its address lists in ipsets); "
+                              "load it with `modprobe ip_set`";
+      } else {
         sel.effective = "ipvs";
-        sel.backend = make_ipvs_backend(std::move(*client), ipvs_config(c));
+        sel.backend = make_ipvs_backend(std::move(*client), std::move(*sets), ipvs_config(c));
         return sel;
       }
-      sel.fallback_reason = "cannot open the IPVS netlink family: " + client.error();
     } else {
       sel.fallback_reason = d.summary() + "; " + d.hint();
     }
@@ -73,14 +80,20 @@ Result<ModeSelection> select_mode(const config::ProxyConfig& c) {
 }
 
 Status cleanup_all_modes(const config::ProxyConfig& c) {
+  // Every KUBE-* chain of either mode, then IPVS mode's ip sets (no rule uses them now).
   Status s = make_iptables_backend(iptables_config(c))->cleanup();
+  ipset::IpsetPtr sets;
+  if (auto opened = ipset::open_netlink_ipset(); opened.ok() && (*opened)->is_available()) {
+    sets = std::move(*opened);
+    if (Status v = cleanup_ipvs_mode_sets(*sets); s.ok()) s = v;
+  }
   // IPVS state exists only where the kernel has IPVS.
   ipvs::DetectOptions opts;
   opts.try_modprobe = false;
   if (ipvs::detect(opts).genl_family) {
     auto client = ipvs::open_netlink_ipvs();
     if (client.ok()) {
-      Status v = make_ipvs_backend(std::move(*client), ipvs_config(c))->cleanup();
+      Status v = make_ipvs_backend(std::move(*client), std::move(sets), ipvs_config(c))->cleanup();
       if (s.ok()) s = v;
     }
   }

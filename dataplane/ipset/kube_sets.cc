@@ -34,7 +34,7 @@ std::vector<SetSpec> kube_proxy_sets(int family) {
       {kNodePortSctp, SetType::kHashIpPort, "Kubernetes nodeport SCTP port for masquerade purpose with type 'hash ip:port'"},
       {kNodePortLocalSctp, SetType::kHashIpPort, "Kubernetes nodeport SCTP port with externalTrafficPolicy=local with type 'hash ip:port'"},
       {kHealthCheckNodePort, SetType::kBitmapPort, "Kubernetes health check node port"},
-      {kIpvsExcludeCidr, SetType::kHashNet, "Kubernetes CIDRs the IPVS proxier leaves alone (--ipvs-exclude-cidrs)"},
+      {kIpvsIps, SetType::kHashIp, "Addresses on the ipvs interface"},
   };
   std::vector<SetSpec> out;
   for (const auto& d : kDefs) {

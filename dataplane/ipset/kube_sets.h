@@ -25,7 +25,7 @@ inline constexpr const char* kNodePortLocalUdp = "KUBE-NODE-PORT-LOCAL-UDP";
 inline constexpr const char* kNodePortSctp = "KUBE-NODE-PORT-SCTP-HASH";
 inline constexpr const char* kNodePortLocalSctp = "KUBE-NODE-PORT-LOCAL-SCTP-HASH";
 inline constexpr const char* kHealthCheckNodePort = "KUBE-HEALTH-CHECK-NODE-PORT";
-inline constexpr const char* kIpvsExcludeCidr = "KUBE-IPVS-EXCLUDE-CIDR";
+inline constexpr const char* kIpvsIps = "KUBE-IPVS-IPS";
 
 // Every set above for one IP family (4 or 6); v6 names get kube-proxy's "KUBE-6-" form.
 // `comment` carries kube-proxy's description of each.

@@ -190,8 +190,26 @@ struct MatchSaver {
     out += " --mask " + m.mask.str();
     out += m.rdest ? " --rdest" : " --rsource";
   }
+  void operator()(const SetMatch& m) {
+    out += " -m set";
+    if (m.negate) out += " !";
+    out += " --match-set " + m.name + " " + m.dirs;
+  }
+  void operator()(const IpvsMatch& m) {
+    out += " -m ipvs";
+    if (m.vproto) out += " --vproto " + std::to_string(m.vproto);
+    if (m.vaddr) {
+      out += " --vaddr " + m.vaddr->address().str();
+      if (m.vaddr->prefix() != 32) out += "/" + std::to_string(m.vaddr->prefix());
+    }
+    if (m.vport) out += " --vport " + std::to_string(m.vport);
+  }
   void operator()(const Physdev& m) {
     out += " -m physdev";
+    if (m.is_in != Physdev::IsIn::kAny) {
+      if (m.is_in == Physdev::IsIn::kNo) out += " !";
+      out += " --physdev-is-in";
+    }
     if (!m.in.empty()) {
       if (m.in_negate) out += " !";
       out += " --physdev-in " + m.in;
@@ -314,6 +332,10 @@ Status Rule::validate() const {
       }
     } else if (const auto* ct = std::get_if<Conntrack>(&m)) {
       if (ct->states == 0) return bad("conntrack match needs a state");
+    } else if (const auto* sm = std::get_if<SetMatch>(&m)) {
+      if (sm->name.empty() || sm->name.size() > 31) return bad("set name must have 1..31 bytes");
+      if (set_match_dims(sm->dirs) < 0) return bad("set directions must be 1..3 of src/dst");
+      if (sm->index == SetMatch::kUnresolved) return bad("set " + sm->name + " not resolved to its index");
     }
   }
   if (const auto* j = std::get_if<Jump>(&target)) {
@@ -329,6 +351,24 @@ Status Rule::validate() const {
     if (m->to_ports && protocol == Proto::kNone) return bad("--to-ports needs -p");
   }
   return Status::Ok();
+}
+
+int set_match_dims(const std::string& dirs, uint8_t* src_flags) {
+  int dim = 0;
+  uint8_t flags = 0;
+  size_t at = 0;
+  while (true) {
+    size_t comma = dirs.find(',', at);
+    std::string d = dirs.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    if (++dim > 3) return -1;
+    // As libxt_set: dimension i (from 1) taken from the source sets bit i.
+    if (d == "src") flags |= static_cast<uint8_t>(1u << dim);
+    else if (d != "dst") return -1;
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  if (src_flags) *src_flags = flags;
+  return dim;
 }
 
 std::ostream& operator<<(std::ostream& os, const Rule& r) { return os << r.save_string("<chain>"); }

@@ -153,6 +153,8 @@ struct Recent {
 // optionals of strings in initializer lists.)
 struct Physdev {
   enum class Bridged : uint8_t { kAny, kBridged, kNotBridged };
+  enum class IsIn : uint8_t { kAny, kYes, kNo };
+  IsIn is_in = IsIn::kAny;  // [!] --physdev-is-in: arrived through a bridge port
   std::string in;  // --physdev-in
   bool in_negate = false;
   std::string out;  // --physdev-out
@@ -161,8 +163,30 @@ struct Physdev {
   bool operator==(const Physdev&) const = default;
 };
 
+// -m set [!] --match-set NAME dst,dst[,src] (revision 4). The kernel refers to a set by
+// its index, not its name: `index` must be resolved (resolve_set_indexes, set_index.h)
+// before the rule is encoded. Equality and encoding use the index; the name is what
+// iptables-save prints and what error messages say.
+struct SetMatch {
+  static constexpr uint16_t kUnresolved = 0xffff;  // IPSET_INVALID_ID
+  std::string name;
+  std::string dirs = "dst";  // 1..3 of "src"/"dst", comma separated, as iptables takes it
+  uint16_t index = kUnresolved;
+  bool negate = false;
+  bool operator==(const SetMatch&) const = default;
+};
+
+// -m ipvs [--vproto N] [--vaddr A/M] [--vport P] (revision 0): packets IPVS handles for
+// that virtual service (kube-proxy's KUBE-IPVS-OUT-FILTER).
+struct IpvsMatch {
+  std::optional<net::Cidr> vaddr;
+  uint8_t vproto = 0;  // IP protocol number; 0: not matched
+  uint16_t vport = 0;  // 0: not matched
+  bool operator==(const IpvsMatch&) const = default;
+};
+
 using Match = std::variant<Comment, Port, Mark, AddrTypeMatch, Conntrack, Statistic, Recent,
-                           Physdev>;
+                           Physdev, SetMatch, IpvsMatch>;
 
 // ---- targets ----
 
@@ -261,6 +285,10 @@ struct Rule {
 };
 
 std::ostream& operator<<(std::ostream& os, const Rule& r);  // save_string("<chain>")
+
+// The number of dimensions of a SetMatch::dirs ("dst,dst,src" -> 3) and the kernel's
+// source bits for them; -1 when malformed.
+int set_match_dims(const std::string& dirs, uint8_t* src_flags = nullptr);
 
 // Builds a Rule from its iptables-save tokens (the part after "-A CHAIN"), for tests and
 // for callers that prefer text. Supports what this header models, nothing more.

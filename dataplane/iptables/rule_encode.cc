@@ -5,10 +5,12 @@
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/xt_addrtype.h>
 #include <linux/netfilter/xt_comment.h>
+#include <linux/netfilter/xt_ipvs.h>
 #include <linux/netfilter/xt_conntrack.h>
 #include <linux/netfilter/xt_mark.h>
 #include <linux/netfilter/xt_physdev.h>
 #include <linux/netfilter/xt_recent.h>
+#include <linux/netfilter/xt_set.h>
 // xt_sctp.h is C: its inline helpers use _Bool, and it defines a `bytes` macro.
 #define _Bool bool
 #include <linux/netfilter/xt_sctp.h>
@@ -152,8 +154,39 @@ struct MatchEncoder {
     d->side = m.rdest ? XT_RECENT_DEST : XT_RECENT_SOURCE;
     d->mask.ip = m.mask.v4_be();
   }
+  void operator()(const SetMatch& m) {
+    auto* d = append_ext<xt_set_info_match_v4>(out, "set", 4);
+    uint8_t src = 0;
+    int dim = set_match_dims(m.dirs, &src);
+    d->match_set.index = m.index;
+    d->match_set.dim = static_cast<uint8_t>(dim < 0 ? 0 : dim);
+    d->match_set.flags = static_cast<uint8_t>(src | (m.negate ? IPSET_INV_MATCH : 0));
+  }
+  void operator()(const IpvsMatch& m) {
+    auto* d = append_ext<xt_ipvs_mtinfo>(out, "ipvs", 0);
+    d->bitmask = XT_IPVS_IPVS_PROPERTY;
+    if (m.vaddr) {
+      d->vaddr.ip = m.vaddr->address().v4_be();
+      // As libxt_ipvs: the whole mask union starts all ones; an IPv4 mask fills the first word.
+      std::memset(&d->vmask, 0xff, sizeof d->vmask);
+      d->vmask.ip = prefix_mask_be(m.vaddr->prefix());
+      d->bitmask |= XT_IPVS_VADDR;
+    }
+    if (m.vproto) {
+      d->l4proto = m.vproto;
+      d->bitmask |= XT_IPVS_PROTO;
+    }
+    if (m.vport) {
+      d->vport = htons(m.vport);
+      d->bitmask |= XT_IPVS_VPORT;
+    }
+  }
   void operator()(const Physdev& m) {
     auto* d = append_ext<xt_physdev_info>(out, "physdev", 0);
+    if (m.is_in != Physdev::IsIn::kAny) {
+      d->bitmask |= XT_PHYSDEV_OP_ISIN;
+      if (m.is_in == Physdev::IsIn::kNo) d->invert |= XT_PHYSDEV_OP_ISIN;
+    }
     if (!m.in.empty()) {
       set_iface(IfaceMatch{m.in, m.in_negate}, d->physindev,
                 reinterpret_cast<unsigned char*>(d->in_mask));

@@ -150,6 +150,8 @@ Result<Rule> parse_rule(const std::string& args) {
       else if (module == "statistic") r.matches.push_back(Statistic{});
       else if (module == "recent") r.matches.push_back(Recent{});
       else if (module == "physdev") r.matches.push_back(Physdev{});
+      else if (module == "set") r.matches.push_back(SetMatch{});
+      else if (module == "ipvs") r.matches.push_back(IpvsMatch{});
       else return bad("unsupported match " + module);
     } else if (k == "-j" || k == "-g") {
       if (!(v = arg())) return bad("missing target");
@@ -238,9 +240,30 @@ Result<Rule> parse_rule(const std::string& args) {
         } else {
           return bad("bad recent option " + k);
         }
+      } else if (auto* sm = std::get_if<SetMatch>(&m)) {
+        if (k != "--match-set" || !(v = arg())) return bad("bad set option " + k);
+        sm->name = *v;
+        sm->negate = neg;
+        if (!(v = arg()) || set_match_dims(*v) < 0) return bad("bad set directions");
+        sm->dirs = *v;
+      } else if (auto* iv = std::get_if<IpvsMatch>(&m)) {
+        uint32_t n = 0;
+        if (k == "--vproto" && (v = arg()) && parse_u32(*v, &n) && n > 0 && n < 256) {
+          iv->vproto = static_cast<uint8_t>(n);
+        } else if (k == "--vport" && (v = arg()) && parse_u32(*v, &n) && n > 0 && n < 65536) {
+          iv->vport = static_cast<uint16_t>(n);
+        } else if (k == "--vaddr" && (v = arg())) {
+          auto c = net::Cidr::Parse(v->find('/') == std::string::npos ? *v + "/32" : *v);
+          if (!c || !c->address().is_v4()) return bad("bad --vaddr");
+          iv->vaddr = *c;
+        } else {
+          return bad("bad ipvs option " + k);
+        }
       } else if (auto* ph = std::get_if<Physdev>(&m)) {
         if (k == "--physdev-in" && (v = arg())) ph->in = *v, ph->in_negate = neg;
         else if (k == "--physdev-out" && (v = arg())) ph->out = *v, ph->out_negate = neg;
+        else if (k == "--physdev-is-in")
+          ph->is_in = neg ? Physdev::IsIn::kNo : Physdev::IsIn::kYes;
         else if (k == "--physdev-is-bridged")
           ph->bridged = neg ? Physdev::Bridged::kNotBridged : Physdev::Bridged::kBridged;
         else return bad("bad physdev option " + k);

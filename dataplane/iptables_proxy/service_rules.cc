@@ -1,6 +1,7 @@
 #include "service_rules.h"
 
 #include "chain_names.h"
+#include "iptables/rule_builder.h"
 
 namespace knode::iptables_proxy {
 namespace ipt = knode::iptables;
@@ -25,51 +26,7 @@ ipt::Proto proto_of(dp::Protocol p) {
   }
 }
 
-ipt::CidrMatch host(const net::IPAddress& ip, bool negate = false) {
-  return ipt::CidrMatch{net::Cidr(ip, 32), negate};
-}
-
-// A small builder so each rule reads like the iptables line it becomes.
-struct R {
-  Rule r;
-  R& src(const net::Cidr& c, bool neg = false) { r.src = ipt::CidrMatch{c, neg}; return *this; }
-  R& src_host(const net::IPAddress& ip) { r.src = host(ip); return *this; }
-  R& dst_host(const net::IPAddress& ip) { r.dst = host(ip); return *this; }
-  R& dst(const net::Cidr& c) { r.dst = ipt::CidrMatch{c, false}; return *this; }
-  R& proto(dp::Protocol p) { r.protocol = proto_of(p); return *this; }
-  R& comment(std::string text) { r.matches.push_back(ipt::Comment{std::move(text)}); return *this; }
-  R& dport(uint16_t port) {
-    ipt::Port p;
-    p.dport = ipt::PortRange::One(port);
-    r.matches.push_back(p);
-    return *this;
-  }
-  R& proto_match() { r.matches.push_back(ipt::Port{}); return *this; }
-  R& dst_local(bool neg = false) {
-    ipt::AddrTypeMatch a;
-    a.dst_types = ipt::kAddrLocal;
-    a.dst_negate = neg;
-    r.matches.push_back(a);
-    return *this;
-  }
-  R& src_local() {
-    ipt::AddrTypeMatch a;
-    a.src_types = ipt::kAddrLocal;
-    r.matches.push_back(a);
-    return *this;
-  }
-  R& ctstate(uint16_t states, bool neg = false) {
-    r.matches.push_back(ipt::Conntrack{states, neg});
-    return *this;
-  }
-  R& mark(uint32_t value, uint32_t mask, bool neg = false) {
-    r.matches.push_back(ipt::Mark{value, mask, neg});
-    return *this;
-  }
-  R& match(ipt::Match m) { r.matches.push_back(std::move(m)); return *this; }
-  Rule jump(const std::string& chain) { r.target = ipt::Jump{chain}; return std::move(r); }
-  Rule to(ipt::Target t) { r.target = std::move(t); return std::move(r); }
-};
+using R = ipt::RuleBuilder;
 
 struct Names {
   std::string svc, svl, ext, fw;
@@ -146,9 +103,9 @@ class Generator {
 
     if (has_cluster) {
       nat[kServices].push_back(
-          R().dst_host(sp.cluster_ip).proto(sp.protocol).comment(cip).dport(sp.port).jump(n.svc));
+          R().dst_host(sp.cluster_ip).proto(proto_of(sp.protocol)).comment(cip).dport(sp.port).jump(n.svc));
     } else {
-      filter[kServices].push_back(R().dst_host(sp.cluster_ip).proto(sp.protocol).comment(no_eps)
+      filter[kServices].push_back(R().dst_host(sp.cluster_ip).proto(proto_of(sp.protocol)).comment(no_eps)
                                       .dport(sp.port).to(filter_target(false)));
     }
 
@@ -157,38 +114,38 @@ class Generator {
     bool uses_fw = uses_ext && !sp.load_balancer_source_ranges.empty();
     for (const auto& ip : sp.external_ips) {
       if (uses_ext) {
-        nat[kServices].push_back(R().dst_host(ip).proto(sp.protocol).comment(sp.name + " external IP")
+        nat[kServices].push_back(R().dst_host(ip).proto(proto_of(sp.protocol)).comment(sp.name + " external IP")
                                      .dport(sp.port).jump(n.ext));
       } else {
-        filter[kExternalServices].push_back(R().dst_host(ip).proto(sp.protocol).comment(no_eps)
+        filter[kExternalServices].push_back(R().dst_host(ip).proto(proto_of(sp.protocol)).comment(no_eps)
                                                 .dport(sp.port).to(filter_target(false)));
       }
     }
     for (const auto& ip : sp.load_balancer_ips) {
       if (uses_ext) {
-        nat[kServices].push_back(R().dst_host(ip).proto(sp.protocol).comment(sp.name + " loadbalancer IP")
+        nat[kServices].push_back(R().dst_host(ip).proto(proto_of(sp.protocol)).comment(sp.name + " loadbalancer IP")
                                      .dport(sp.port).jump(uses_fw ? n.fw : n.ext));
         if (uses_fw) {
           filter[kProxyFirewall].push_back(
-              R().dst_host(ip).proto(sp.protocol)
+              R().dst_host(ip).proto(proto_of(sp.protocol))
                   .comment(sp.name + " traffic not accepted by " + n.fw).dport(sp.port)
                   .to(ipt::Verdict::kDrop));
         }
       } else {
-        filter[kExternalServices].push_back(R().dst_host(ip).proto(sp.protocol).comment(no_eps)
+        filter[kExternalServices].push_back(R().dst_host(ip).proto(proto_of(sp.protocol)).comment(no_eps)
                                                 .dport(sp.port).to(filter_target(false)));
       }
     }
     if (sp.node_port != 0) {
       if (uses_ext) {
-        nat[kNodePorts].push_back(R().proto(sp.protocol).comment(sp.name).dport(sp.node_port).jump(n.ext));
+        nat[kNodePorts].push_back(R().proto(proto_of(sp.protocol)).comment(sp.name).dport(sp.node_port).jump(n.ext));
       } else {
-        filter[kExternalServices].push_back(R().proto(sp.protocol).comment(no_eps).dst_local()
+        filter[kExternalServices].push_back(R().proto(proto_of(sp.protocol)).comment(no_eps).dst_type(ipt::kAddrLocal)
                                                 .dport(sp.node_port).to(filter_target(false)));
       }
     }
     if (sp.health_check_node_port != 0) {
-      filter[kNodePorts].push_back(R().proto(dp::Protocol::kTCP)
+      filter[kNodePorts].push_back(R().proto(ipt::Proto::kTCP)
                                        .comment(sp.name + " health check node port")
                                        .dport(sp.health_check_node_port).to(ipt::Verdict::kAccept));
     }
@@ -200,10 +157,10 @@ class Generator {
       auto& svc = nat[n.svc];
       owned.push_back(n.svc);
       if (c_.masquerade_all) {
-        svc.push_back(R().dst_host(sp.cluster_ip).proto(sp.protocol).comment(cip).dport(sp.port).jump(kMarkMasq));
+        svc.push_back(R().dst_host(sp.cluster_ip).proto(proto_of(sp.protocol)).comment(cip).dport(sp.port).jump(kMarkMasq));
       } else {
         for (const auto& cidr : c_.cluster_cidrs) {
-          svc.push_back(R().src(cidr, true).dst_host(sp.cluster_ip).proto(sp.protocol).comment(cip)
+          svc.push_back(R().src(cidr, true).dst_host(sp.cluster_ip).proto(proto_of(sp.protocol)).comment(cip)
                             .dport(sp.port).jump(kMarkMasq));
         }
       }
@@ -222,9 +179,9 @@ class Generator {
           ext.push_back(R().src(cidr).comment("pod traffic for " + sp.name + " external destinations").jump(n.svc));
         }
         ext.push_back(R().comment("masquerade LOCAL traffic for " + sp.name + " external destinations")
-                          .src_local().jump(kMarkMasq));
+                          .src_type(ipt::kAddrLocal).jump(kMarkMasq));
         ext.push_back(R().comment("route LOCAL traffic for " + sp.name + " external destinations")
-                          .src_local().jump(n.svc));
+                          .src_type(ipt::kAddrLocal).jump(n.svc));
         ext.push_back(R().jump(n.svl));
         auto& svl = nat[n.svl];
         owned.push_back(n.svl);
@@ -250,7 +207,7 @@ class Generator {
       if (!c_.large_cluster) hairpin.comment(sp.name);
       sep.push_back(hairpin.jump(kMarkMasq));
       R dnat;
-      dnat.proto(sp.protocol);
+      dnat.proto(proto_of(sp.protocol));
       if (!c_.large_cluster) dnat.comment(sp.name);
       if (sp.affinity_timeout_seconds > 0) dnat.match(recent(name, true, 0));
       dnat.proto_match();
@@ -273,12 +230,12 @@ class Generator {
     if (c_.node_port_addresses.empty()) {
       nat[kServices].push_back(
           R().comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain")
-              .dst_local().jump(kNodePorts));
+              .dst_type(ipt::kAddrLocal).jump(kNodePorts));
     } else {
       for (const auto& cidr : c_.node_port_addresses) {
         nat[kServices].push_back(
             R().dst(cidr).comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain")
-                .dst_local().jump(kNodePorts));
+                .dst_type(ipt::kAddrLocal).jump(kNodePorts));
       }
     }
   }

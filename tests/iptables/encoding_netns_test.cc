@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "iptables/rule.h"
+#include "iptables/set_index.h"
 #include "iptables/table.h"
 #include "netns_util.h"
 
@@ -52,6 +53,12 @@ const Case kCases[] = {
     {"filter", "-m comment --comment \"kubernetes forwarding rules\" -m mark --mark 0x4000/0x4000 -j ACCEPT"},
     {"filter", "-m physdev --physdev-is-bridged -j ACCEPT"},
     {"filter", "-m physdev --physdev-in veth1 ! --physdev-out eth+ -j DROP"},
+    {"nat", "-m comment --comment \"Kubernetes service cluster ip + port for masquerade purpose\" -m set --match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ"},
+    {"nat", "-m set --match-set KUBE-LOOP-BACK dst,dst,src -j MASQUERADE"},
+    {"nat", "-p tcp -m set --match-set KUBE-NODE-PORT-TCP dst -j RETURN"},
+    {"filter", "-m conntrack --ctstate NEW -m set ! --match-set KUBE-IPVS-IPS dst -j REJECT --reject-with icmp-port-unreachable"},
+    {"filter", "-m set --match-set KUBE-LOAD-BALANCER-SOURCE-CIDR dst,dst,src -j RETURN"},
+    {"nat", "-m comment --comment \"Kubernetes service external ip + port for masquerade and filter purpose\" -m set --match-set KUBE-CLUSTER-IP dst,dst -m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL -j ACCEPT"},
 };
 
 // 16 bytes a line, so a difference shows its offset.
@@ -76,6 +83,7 @@ class IptablesEncoding : public ::testing::TestWithParam<Case> {};
 TEST_P(IptablesEncoding, SameBytesAndSameSaveLineAsIptables) {
   KNODE_REQUIRE_NETNS();
   testing::reset_tables();
+  run("ipset destroy 2>/dev/null");
   const Case& c = GetParam();
   const std::string table = c.table;
   // Targets of the jumps in the cases.
@@ -85,12 +93,21 @@ TEST_P(IptablesEncoding, SameBytesAndSameSaveLineAsIptables) {
   }
   // REJECT is only allowed from INPUT/FORWARD/OUTPUT: hang T off FORWARD.
   if (table == "filter") run("iptables-legacy -t filter -A FORWARD -j T");
+  // The sets the cases match on; a second set first, so the indexes are not all 0.
+  run("ipset destroy 2>/dev/null; ipset create FIRST hash:ip");
+  run("ipset create KUBE-CLUSTER-IP hash:ip,port; ipset create KUBE-LOOP-BACK hash:ip,port,ip");
+  run("ipset create KUBE-NODE-PORT-TCP bitmap:port range 0-65535");
+  run("ipset create KUBE-IPVS-IPS hash:ip");
+  run("ipset create KUBE-LOAD-BALANCER-SOURCE-CIDR hash:ip,port,net");
   int rc = 0;
   std::string err = run("iptables-legacy -t " + table + " -A T " + c.args + " 2>&1", &rc);
   ASSERT_EQ(rc, 0) << c.args << ": " << err;
 
   auto rule = parse_rule(c.args);
   ASSERT_TRUE(rule.ok()) << rule.error();
+  std::vector<Rule> one{*rule};
+  ASSERT_TRUE(resolve_set_indexes(one).ok());
+  rule = one[0];
   ASSERT_TRUE(rule->validate().ok()) << rule->validate().message();
 
   // Same line in iptables-save.
@@ -121,6 +138,29 @@ TEST_P(IptablesEncoding, SameBytesAndSameSaveLineAsIptables) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Rules, IptablesEncoding, ::testing::ValuesIn(kCases));
+
+}  // namespace
+}  // namespace knode::iptables
+
+namespace knode::iptables {
+namespace {
+
+TEST(IptablesSetIndex, UnknownSetIsAnErrorNamingIt) {
+  KNODE_REQUIRE_NETNS();
+  testing::reset_tables();
+  testing::run("ipset destroy 2>/dev/null");
+  auto idx = ipset_index("KUBE-NOT-THERE");
+  ASSERT_FALSE(idx.ok());
+  EXPECT_NE(idx.error().find("KUBE-NOT-THERE"), std::string::npos) << idx.error();
+  testing::run("ipset create A hash:ip; ipset create B hash:ip");
+  auto a = ipset_index("A"), b = ipset_index("B");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_NE(*a, *b);
+  // An unresolved set match is refused before it reaches the kernel.
+  auto r = parse_rule("-m set --match-set A dst -j ACCEPT");
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_FALSE(r->validate().ok());
+}
 
 }  // namespace
 }  // namespace knode::iptables

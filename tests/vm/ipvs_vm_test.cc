@@ -557,3 +557,38 @@ TEST_F(IpvsBackendVm, VipsAreBoundToKubeIpvs0) {
 
 }  // namespace
 }  // namespace knode::ipvs
+
+// The `-m ipvs` match (KUBE-IPVS-OUT-FILTER) needs xt_ipvs, which only a kernel with IPVS
+// has: knode's bytes and iptables-legacy's must be the same, and print the same.
+#include "iptables/rule.h"
+#include "iptables/table.h"
+
+namespace knode::iptables {
+namespace {
+
+TEST(IptablesIpvsMatchVm, SameBytesAndLineAsIptables) {
+  using vmtest::shell;
+  const std::string args = "-s 192.0.2.10/32 -m ipvs --vproto 6 --vaddr 192.0.2.10 --vport 80 -j DROP";
+  shell("iptables-legacy -t filter -N KNODE-T; iptables-legacy -t filter -F KNODE-T");
+  int rc = 0;
+  shell("iptables-legacy -t filter -A KNODE-T " + args, &rc);
+  ASSERT_EQ(rc, 0);
+  auto rule = parse_rule(args);
+  ASSERT_TRUE(rule.ok()) << rule.error();
+  ASSERT_TRUE(rule->validate().ok());
+  std::string want;
+  for (const auto& l : vmtest::lines(shell("iptables-legacy-save -t filter"))) {
+    if (l.rfind("-A KNODE-T ", 0) == 0) want = l;
+  }
+  EXPECT_EQ(rule->save_string("KNODE-T"), want);
+  auto t = Table::open("filter");
+  ASSERT_TRUE(t.ok()) << t.error();
+  auto rules = t->rules("KNODE-T");
+  ASSERT_TRUE(rules.ok()) << rules.error();
+  ASSERT_EQ(rules->size(), 1u);
+  EXPECT_EQ((*rules)[0], rule->encode());
+  shell("iptables-legacy -t filter -F KNODE-T; iptables-legacy -t filter -X KNODE-T");
+}
+
+}  // namespace
+}  // namespace knode::iptables

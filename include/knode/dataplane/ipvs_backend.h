@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "knode/dataplane/ipset.h"
 #include "knode/dataplane/ipvs.h"
 #include "knode/net.h"
 #include "knode/proxy_backend.h"
@@ -22,9 +23,20 @@ struct IpvsModeConfig {
   // --ipvs-strict-arp: arp_ignore=1 and arp_announce=2, so the node does not answer ARP
   // for the VIPs on kube-ipvs0 (what MetalLB-style load balancers need).
   bool strict_arp = false;
+  // For the iptables companions: traffic to services from outside these is masqueraded
+  // (--cluster-cidr; the first IPv4 one), or all of it with --masquerade-all.
+  std::vector<net::Cidr> cluster_cidrs;
+  bool masquerade_all = false;
+  int masquerade_bit = 14;
 };
 
-ProxyBackendPtr make_ipvs_backend(ipvs::IpvsPtr client, const IpvsModeConfig& config);
+// The mode over the IPVS netlink client and the ipset client (kube-proxy's KUBE-* sets
+// and the iptables rules matching them: masquerade, hairpin, VIP filtering).
+ProxyBackendPtr make_ipvs_backend(ipvs::IpvsPtr client, ipset::IpsetPtr sets,
+                                  const IpvsModeConfig& config);
+
+// Removes IPVS mode's ip sets (the rules using them must be gone first).
+Status cleanup_ipvs_mode_sets(ipset::Ipset& sets);
 
 // Every non-loopback IPv4 address of this netns, except those on `skip_iface`.
 std::vector<net::IPAddress> local_ipv4_addresses(const std::string& skip_iface);

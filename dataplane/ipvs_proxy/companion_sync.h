@@ -1,0 +1,48 @@
+// Applies IPVS mode's companions (companion.h) to the kernel: the ip sets, changed entry
+// by entry, and the iptables rules, rewritten only when they change (or on a full sync,
+// which also repairs sets and rules changed by hand).
+#pragma once
+
+#include "companion.h"
+#include "iptables/reconciler.h"
+#include "knode/dataplane/ipset.h"
+#include "knode/proxy_backend.h"
+
+namespace knode::ipvs_proxy {
+
+struct CompanionStats {
+  size_t entries_added = 0;
+  size_t entries_deleted = 0;
+  size_t nat_rules = 0;
+  size_t filter_rules = 0;
+  bool rules_written = false;
+};
+
+class CompanionSync {
+ public:
+  CompanionSync(ipset::Ipset& ipset, CompanionConfig config);
+
+  // `full`: read the sets and tables from the kernel instead of trusting the last sync.
+  Status sync(const dp::ProxyState& state, bool full, CompanionStats* stats = nullptr);
+  // Removes the rules, then the sets. Idempotent.
+  Status cleanup();
+
+  const CompanionConfig& config() const { return config_; }
+  void set_node_addresses(std::set<net::IPAddress> addresses) { config_.node_addresses = std::move(addresses); }
+
+ private:
+  Status sync_sets(const SetContents& want, bool full, CompanionStats* stats);
+
+  ipset::Ipset& ipset_;
+  CompanionConfig config_;
+  bool sets_created_ = false;
+  SetContents applied_;  // what the kernel's sets hold after the last successful sync
+  bool rules_known_ = false;
+  std::map<std::string, std::vector<iptables::Rule>> nat_rules_, filter_rules_;  // last written
+  iptables::Reconciler nat_, filter_;
+};
+
+// Destroys every set companion_sets() names (after the rules using them are gone).
+Status destroy_companion_sets(ipset::Ipset& ipset);
+
+}  // namespace knode::ipvs_proxy
