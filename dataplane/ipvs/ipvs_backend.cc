@@ -129,8 +129,24 @@ Status IpvsBackend::sync(const dp::ProxyState& state, const std::set<std::string
   if (!synced_once_ && (config_.timeouts.tcp || config_.timeouts.tcp_fin || config_.timeouts.udp)) {
     apply.record(ipvs_.set_timeouts(config_.timeouts));
   }
-  const auto desired = build_desired(state, config_.desired);
   full = full || force_full_;
+
+  // What the services in scope want: all of them, or (partial) only the changed ones, so
+  // a change costs O(change) and not O(services). A key another, unchanged service
+  // already holds stays with it (first claimant wins, as a full sync decides).
+  std::map<ServiceKey, DesiredService> desired;
+  if (full) {
+    desired = build_desired(state, config_.desired);
+  } else {
+    for (const auto& sp : state.services) {
+      if (changed.count(sp.name)) add_desired(sp, config_.desired, &desired);
+    }
+    for (auto it = desired.begin(); it != desired.end();) {
+      auto owner = owner_of_.find(it->first);
+      bool taken = owner != owner_of_.end() && owner->second != it->second.owner && !changed.count(owner->second);
+      it = taken ? desired.erase(it) : std::next(it);
+    }
+  }
 
   // Which keys to look at: everything, or what the changed services had and want now,
   // plus services with draining real servers (their connections may be gone).
@@ -142,9 +158,7 @@ Status IpvsBackend::sync(const dp::ProxyState& state, const std::set<std::string
     for (const auto& [k, o] : observed) scope.insert(k);
     for (const auto& [k, d] : desired) scope.insert(k);
   } else {
-    for (const auto& [k, d] : desired) {
-      if (changed.count(d.owner)) scope.insert(k);
-    }
+    for (const auto& [k, d] : desired) scope.insert(k);
     for (const auto& name : changed) {
       auto it = applied_.find(name);
       if (it != applied_.end()) scope.insert(it->second.begin(), it->second.end());
@@ -162,23 +176,88 @@ Status IpvsBackend::sync(const dp::ProxyState& state, const std::set<std::string
   for (const auto& k : scope) {
     if (excluded(std::get<0>(k))) continue;
     auto w = desired.find(k);
+    if (w == desired.end() && !full) {
+      // Out of the changed services' reach: a draining server of an unchanged service.
+      auto owner = owner_of_.find(k);
+      if (owner != owner_of_.end() && !changed.count(owner->second)) {
+        auto h = observed.find(k);
+        if (h != observed.end()) recheck_draining(k, h->second, apply);
+        continue;
+      }
+    }
     auto h = observed.find(k);
     reconcile(k, w == desired.end() ? nullptr : &w->second,
               h == observed.end() ? nullptr : &h->second, apply);
   }
 
-  if (config_.sync_vips) apply.record(config_.sync_vips(service_vips(state)));
-
-  applied_.clear();
-  size_t objects = 0;
+  // Bookkeeping: which keys each service holds, and the VIPs they need.
+  auto forget = [&](const std::string& name) {
+    auto it = applied_.find(name);
+    if (it == applied_.end()) return;
+    for (const auto& k : it->second) {
+      auto o = owner_of_.find(k);
+      if (o != owner_of_.end() && o->second == name) owner_of_.erase(o);
+    }
+    objects_ -= owner_objects_[name];
+    owner_objects_.erase(name);
+    applied_.erase(it);
+  };
+  if (full) {
+    applied_.clear();
+    owner_of_.clear();
+    owner_objects_.clear();
+    objects_ = 0;
+  } else {
+    for (const auto& name : changed) forget(name);
+  }
   for (const auto& [k, d] : desired) {
     applied_[d.owner].insert(k);
-    objects += 1 + d.dests.size();
+    owner_of_.emplace(k, d.owner);
+    owner_objects_[d.owner] += 1 + d.dests.size();
+    objects_ += 1 + d.dests.size();
   }
+
+  if (config_.sync_vips) {
+    bool vips_changed = full;
+    auto update = [&](const std::string& name, const std::set<net::IPAddress>& now) {
+      auto& had = service_vips_[name];
+      for (const auto& ip : had) {
+        if (!now.count(ip) && --vip_refs_[ip] == 0) vip_refs_.erase(ip), vips_changed = true;
+      }
+      for (const auto& ip : now) {
+        if (!had.count(ip) && vip_refs_[ip]++ == 0) vips_changed = true;
+      }
+      if (now.empty()) service_vips_.erase(name); else had = now;
+    };
+    if (full) {
+      service_vips_.clear();
+      vip_refs_.clear();
+    }
+    std::set<std::string> seen;
+    for (const auto& sp : state.services) {
+      if (!full && !changed.count(sp.name)) continue;
+      seen.insert(sp.name);
+      std::set<net::IPAddress> mine(sp.external_ips.begin(), sp.external_ips.end());
+      mine.insert(sp.load_balancer_ips.begin(), sp.load_balancer_ips.end());
+      if (sp.cluster_ip.valid()) mine.insert(sp.cluster_ip);
+      update(sp.name, mine);
+    }
+    if (!full) {
+      for (const auto& name : changed) {
+        if (!seen.count(name)) update(name, {});
+      }
+    }
+    if (vips_changed) {
+      std::set<net::IPAddress> vips;
+      for (const auto& [ip, n] : vip_refs_) vips.insert(ip);
+      apply.record(config_.sync_vips(vips));
+    }
+  }
+
   synced_once_ = true;
   force_full_ = apply.failures > 0;
   if (stats != nullptr) {
-    stats->rules_written = objects;
+    stats->rules_written = objects_;
     stats->changes = apply.changes;
   }
   if (apply.failures > 0) {
@@ -187,6 +266,14 @@ Status IpvsBackend::sync(const dp::ProxyState& state, const std::set<std::string
                          apply.first_error.error_number());
   }
   return Status::Ok();
+}
+
+// A service outside this sync's changes that has draining real servers: delete those
+// whose connections are gone (or whose bound passed); leave everything else.
+void IpvsBackend::recheck_draining(const ServiceKey& key, const Observed& have, Apply& apply) {
+  for (const auto& d : have.dests) {
+    if (draining_.count(DestKey{key, d.address, d.port})) retire(key, have.vs, d, apply);
+  }
 }
 
 Status IpvsBackend::cleanup() {

@@ -60,6 +60,7 @@ class IpvsBackend final : public ProxyBackend {
                  Apply& apply);
   void retire(const ServiceKey& key, const VirtualServer& vs, const RealServer& rs,
               Apply& apply);
+  void recheck_draining(const ServiceKey& key, const Observed& have, Apply& apply);
   std::chrono::steady_clock::time_point now() const;
 
   Ipvs& ipvs_;
@@ -67,6 +68,11 @@ class IpvsBackend final : public ProxyBackend {
   bool synced_once_ = false;
   bool force_full_ = true;
   std::map<std::string, std::set<ServiceKey>> applied_;  // owner -> its keys, last sync
+  std::map<ServiceKey, std::string> owner_of_;           // the reverse
+  std::map<std::string, size_t> owner_objects_;          // owner -> virtual + real servers
+  size_t objects_ = 0;
+  std::map<std::string, std::set<net::IPAddress>> service_vips_;  // owner -> its VIPs
+  std::map<net::IPAddress, int> vip_refs_;                        // VIP -> owners using it
   std::map<DestKey, std::chrono::steady_clock::time_point> draining_;  // since
 };
 

@@ -89,7 +89,7 @@ class IpvsMode : public ProxyBackend {
     // Sets and rules first: a new service's masquerade and hairpin entries are in place
     // before its virtual server takes traffic.
     ipvs_proxy::CompanionStats cs;
-    if (Status s = companion_->sync(state, full, &cs); !s.ok()) return s;
+    if (Status s = companion_->sync(state, changed, full, &cs); !s.ok()) return s;
     Status s = inner_->sync(state, changed, full, stats);
     if (stats) {
       stats->changes += cs.entries_added + cs.entries_deleted + (cs.rules_written ? 1 : 0);

@@ -81,89 +81,94 @@ std::vector<ipset::SetSpec> companion_sets() {
   return out;
 }
 
+Contribution contribution_of(const dp::ServicePort& sp, const CompanionConfig& c) {
+  Contribution out;
+  if (!sp.cluster_ip.is_v4()) return out;
+  SetContents& s = out.entries;
+  s[ipset::kClusterIp].insert(ip_port(sp.cluster_ip, sp.protocol, sp.port));
+  // Hairpin: a local endpoint reaching itself through the service gets masqueraded, so
+  // its reply comes back through IPVS. Every local endpoint of the service port.
+  auto hairpin = [&](const std::vector<dp::Backend>& backends) {
+    for (const auto& b : backends) {
+      if (!b.local || !b.ip.is_v4()) continue;
+      Entry e = ip_port(b.ip, sp.protocol, b.port);
+      e.ip2 = b.ip;
+      s[ipset::kLoopBack].insert(e);
+    }
+  };
+  hairpin(sp.cluster_backends);
+  hairpin(sp.local_backends);
+
+  for (const auto& ip : sp.external_ips) {
+    if (!ip.is_v4()) continue;
+    s[sp.external_policy_local ? ipset::kExternalIpLocal : ipset::kExternalIp].insert(
+        ip_port(ip, sp.protocol, sp.port));
+  }
+  bool node_allowed = false;
+  for (const auto& range : sp.load_balancer_source_ranges) {
+    for (const auto& a : c.node_addresses) node_allowed |= range.contains(a);
+  }
+  for (const auto& ip : sp.load_balancer_ips) {
+    if (!ip.is_v4()) continue;
+    Entry e = ip_port(ip, sp.protocol, sp.port);
+    s[ipset::kLoadBalancer].insert(e);
+    if (sp.external_policy_local) s[ipset::kLoadBalancerLocal].insert(e);
+    if (sp.load_balancer_source_ranges.empty()) continue;
+    s[ipset::kLoadBalancerFw].insert(e);
+    for (const auto& range : sp.load_balancer_source_ranges) {
+      if (!range.address().is_v4()) continue;
+      Entry r = e;
+      r.net = range;
+      s[ipset::kLoadBalancerSourceCidr].insert(r);
+    }
+    if (node_allowed) {
+      // The node reaching its own LB IP comes from that IP (bound on kube-ipvs0).
+      Entry r = e;
+      r.ip2 = ip;
+      s[ipset::kLoadBalancerSourceIp].insert(r);
+    } else {
+      out.no_node_access.insert(LbNoNodeAccess{ip, sp.protocol, sp.port});
+    }
+  }
+  if (sp.node_port != 0 && !c.node_port_addresses.empty()) {
+    switch (sp.protocol) {
+      case dp::Protocol::kTCP:
+        s[ipset::kNodePortTcp].insert(port_only(sp.node_port));
+        if (sp.external_policy_local) s[ipset::kNodePortLocalTcp].insert(port_only(sp.node_port));
+        break;
+      case dp::Protocol::kUDP:
+        s[ipset::kNodePortUdp].insert(port_only(sp.node_port));
+        if (sp.external_policy_local) s[ipset::kNodePortLocalUdp].insert(port_only(sp.node_port));
+        break;
+      case dp::Protocol::kSCTP:
+        for (const auto& a : c.node_port_addresses) {
+          if (!a.is_v4()) continue;
+          s[ipset::kNodePortSctp].insert(ip_port(a, sp.protocol, sp.node_port));
+          if (sp.external_policy_local) s[ipset::kNodePortLocalSctp].insert(ip_port(a, sp.protocol, sp.node_port));
+        }
+        break;
+    }
+  }
+  if (sp.health_check_node_port != 0) s[ipset::kHealthCheckNodePort].insert(port_only(sp.health_check_node_port));
+  // What is bound to kube-ipvs0: every service VIP that is not the node's own address.
+  auto bind = [&](const net::IPAddress& ip) {
+    if (ip.is_v4() && !c.node_addresses.count(ip)) {
+      Entry e;
+      e.ip = ip;
+      s[ipset::kIpvsIps].insert(e);
+    }
+  };
+  bind(sp.cluster_ip);
+  for (const auto& ip : sp.external_ips) bind(ip);
+  for (const auto& ip : sp.load_balancer_ips) bind(ip);
+  return out;
+}
+
 SetContents desired_sets(const dp::ProxyState& state, const CompanionConfig& c) {
   SetContents s;
   for (const auto& spec : companion_sets()) s[spec.name];
-  auto& loopback = s[ipset::kLoopBack];
-  auto& cluster = s[ipset::kClusterIp];
   for (const auto& sp : state.services) {
-    if (!sp.cluster_ip.is_v4()) continue;
-    const Entry vip = ip_port(sp.cluster_ip, sp.protocol, sp.port);
-    cluster.insert(vip);
-    // Hairpin: a local endpoint reaching itself through the service gets masqueraded,
-    // so its reply comes back through IPVS. Every local endpoint of the service port.
-    auto hairpin = [&](const std::vector<dp::Backend>& backends) {
-      for (const auto& b : backends) {
-        if (!b.local || !b.ip.is_v4()) continue;
-        Entry e = ip_port(b.ip, sp.protocol, b.port);
-        e.ip2 = b.ip;
-        loopback.insert(e);
-      }
-    };
-    hairpin(sp.cluster_backends);
-    hairpin(sp.local_backends);
-
-    for (const auto& ip : sp.external_ips) {
-      if (!ip.is_v4()) continue;
-      s[sp.external_policy_local ? ipset::kExternalIpLocal : ipset::kExternalIp].insert(
-          ip_port(ip, sp.protocol, sp.port));
-    }
-    for (const auto& ip : sp.load_balancer_ips) {
-      if (!ip.is_v4()) continue;
-      Entry e = ip_port(ip, sp.protocol, sp.port);
-      s[ipset::kLoadBalancer].insert(e);
-      if (sp.external_policy_local) s[ipset::kLoadBalancerLocal].insert(e);
-      if (sp.load_balancer_source_ranges.empty()) continue;
-      s[ipset::kLoadBalancerFw].insert(e);
-      bool node_allowed = false;
-      for (const auto& range : sp.load_balancer_source_ranges) {
-        if (!range.address().is_v4()) continue;
-        Entry r = e;
-        r.net = range;
-        s[ipset::kLoadBalancerSourceCidr].insert(r);
-        for (const auto& a : c.node_addresses) node_allowed |= range.contains(a);
-      }
-      if (node_allowed) {
-        // The node reaching its own LB IP comes from that IP (bound on kube-ipvs0).
-        Entry r = e;
-        r.ip2 = ip;
-        s[ipset::kLoadBalancerSourceIp].insert(r);
-      }
-    }
-    if (sp.node_port != 0 && !c.node_port_addresses.empty()) {
-      switch (sp.protocol) {
-        case dp::Protocol::kTCP:
-          s[ipset::kNodePortTcp].insert(port_only(sp.node_port));
-          if (sp.external_policy_local) s[ipset::kNodePortLocalTcp].insert(port_only(sp.node_port));
-          break;
-        case dp::Protocol::kUDP:
-          s[ipset::kNodePortUdp].insert(port_only(sp.node_port));
-          if (sp.external_policy_local) s[ipset::kNodePortLocalUdp].insert(port_only(sp.node_port));
-          break;
-        case dp::Protocol::kSCTP:
-          for (const auto& a : c.node_port_addresses) {
-            if (!a.is_v4()) continue;
-            s[ipset::kNodePortSctp].insert(ip_port(a, sp.protocol, sp.node_port));
-            if (sp.external_policy_local) s[ipset::kNodePortLocalSctp].insert(ip_port(a, sp.protocol, sp.node_port));
-          }
-          break;
-      }
-    }
-    if (sp.health_check_node_port != 0) s[ipset::kHealthCheckNodePort].insert(port_only(sp.health_check_node_port));
-  }
-  // What is bound to kube-ipvs0: every service VIP that is not the node's own address.
-  auto& bound = s[ipset::kIpvsIps];
-  for (const auto& sp : state.services) {
-    auto bind = [&](const net::IPAddress& ip) {
-      if (ip.is_v4() && !c.node_addresses.count(ip)) {
-        Entry e;
-        e.ip = ip;
-        bound.insert(e);
-      }
-    };
-    bind(sp.cluster_ip);
-    for (const auto& ip : sp.external_ips) bind(ip);
-    for (const auto& ip : sp.load_balancer_ips) bind(ip);
+    for (auto& [name, entries] : contribution_of(sp, c).entries) s[name].insert(entries.begin(), entries.end());
   }
   return s;
 }
@@ -171,15 +176,8 @@ SetContents desired_sets(const dp::ProxyState& state, const CompanionConfig& c) 
 std::set<LbNoNodeAccess> lb_no_node_access(const dp::ProxyState& state, const CompanionConfig& c) {
   std::set<LbNoNodeAccess> out;
   for (const auto& sp : state.services) {
-    if (sp.load_balancer_source_ranges.empty()) continue;
-    bool node_allowed = false;
-    for (const auto& range : sp.load_balancer_source_ranges) {
-      for (const auto& a : c.node_addresses) node_allowed |= range.contains(a);
-    }
-    if (node_allowed) continue;
-    for (const auto& ip : sp.load_balancer_ips) {
-      if (ip.is_v4()) out.insert(LbNoNodeAccess{ip, sp.protocol, sp.port});
-    }
+    auto mine = contribution_of(sp, c).no_node_access;
+    out.insert(mine.begin(), mine.end());
   }
   return out;
 }
@@ -207,13 +205,10 @@ CompanionTables companion_skeleton() {
   return t;
 }
 
-CompanionTables companion_tables(const SetContents& sets, const std::set<LbNoNodeAccess>& no_node_access,
-                                 const CompanionConfig& c) {
+CompanionTables companion_tables(const std::set<std::string>& nonempty_sets,
+                                 const std::set<LbNoNodeAccess>& no_node_access, const CompanionConfig& c) {
   CompanionTables t = companion_skeleton();
-  auto has = [&](const char* name) {
-    auto it = sets.find(name);
-    return it != sets.end() && !it->second.empty();
-  };
+  auto has = [&](const char* name) { return nonempty_sets.count(name) > 0; };
   const uint32_t mark = c.masquerade_mark;
 
   // ---- nat ----

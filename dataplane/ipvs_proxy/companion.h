@@ -56,16 +56,24 @@ struct LbNoNodeAccess {
 };
 std::set<LbNoNodeAccess> lb_no_node_access(const dp::ProxyState& state, const CompanionConfig& config);
 
+// One service port's share of the above (what incremental syncs add and take away).
+struct Contribution {
+  SetContents entries;  // only the sets it puts something in
+  std::set<LbNoNodeAccess> no_node_access;
+  bool operator==(const Contribution&) const = default;
+};
+Contribution contribution_of(const dp::ServicePort& sp, const CompanionConfig& config);
+
 struct CompanionTables {
   iptables::DesiredTable nat;
   iptables::DesiredTable filter;
 };
 
-// The iptables rules, given the sets' desired contents (rules for an empty set are left
+// The iptables rules, given which sets have entries (rules for an empty set are left
 // out, as kube-proxy does). Set matches carry names only: resolve their indexes
 // (iptables::resolve_set_indexes) once the sets exist.
-CompanionTables companion_tables(const SetContents& sets, const std::set<LbNoNodeAccess>& no_node_access,
-                                 const CompanionConfig& config);
+CompanionTables companion_tables(const std::set<std::string>& nonempty_sets,
+                                 const std::set<LbNoNodeAccess>& no_node_access, const CompanionConfig& config);
 
 // Both tables with ownership and jumps, no rules (for cleanup).
 CompanionTables companion_skeleton();

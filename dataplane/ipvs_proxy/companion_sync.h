@@ -22,8 +22,11 @@ class CompanionSync {
  public:
   CompanionSync(ipset::Ipset& ipset, CompanionConfig config);
 
-  // `full`: read the sets and tables from the kernel instead of trusting the last sync.
-  Status sync(const dp::ProxyState& state, bool full, CompanionStats* stats = nullptr);
+  // `full`: look at every service and read the sets and tables from the kernel instead of
+  // trusting the last sync. Otherwise only the service ports named in `changed` are
+  // looked at, and a change costs O(change).
+  Status sync(const dp::ProxyState& state, const std::set<std::string>& changed, bool full,
+              CompanionStats* stats = nullptr);
   // Removes the rules, then the sets. Idempotent.
   Status cleanup();
 
@@ -31,12 +34,19 @@ class CompanionSync {
   void set_node_addresses(std::set<net::IPAddress> addresses) { config_.node_addresses = std::move(addresses); }
 
  private:
-  Status sync_sets(const SetContents& want, bool full, CompanionStats* stats);
+  Status full_sync_sets(const dp::ProxyState& state, CompanionStats* stats);
+  Status partial_sync_sets(const dp::ProxyState& state, const std::set<std::string>& changed,
+                           CompanionStats* stats);
+  Status sync_rules(bool full, CompanionStats* stats);
 
   ipset::Ipset& ipset_;
   CompanionConfig config_;
   bool sets_created_ = false;
-  SetContents applied_;  // what the kernel's sets hold after the last successful sync
+  bool sets_known_ = false;  // refs_ is what the kernel holds
+  std::map<std::string, Contribution> contributions_;  // per service port name
+  // Per set, each entry's number of contributing service ports; the kernel holds the keys.
+  std::map<std::string, std::map<ipset::Entry, int>> refs_;
+  std::map<LbNoNodeAccess, int> no_access_refs_;
   bool rules_known_ = false;
   std::map<std::string, std::vector<iptables::Rule>> nat_rules_, filter_rules_;  // last written
   iptables::Reconciler nat_, filter_;

@@ -112,7 +112,7 @@ class IpvsCompanion : public ::testing::Test {
 TEST_F(IpvsCompanion, SetsHoldWhatKubeProxyPutsThere) {
   CompanionSync sync(*sets_, config());
   CompanionStats st;
-  { Status s0 = sync.sync(sample(), true, &st); ASSERT_TRUE(s0.ok()) << s0.message(); }
+  { Status s0 = sync.sync(sample(), {}, true, &st); ASSERT_TRUE(s0.ok()) << s0.message(); }
   EXPECT_EQ(members("KUBE-CLUSTER-IP"),
             (std::vector<std::string>{"10.96.0.10,tcp:80", "10.96.0.20,tcp:443", "10.96.0.53,udp:53"}));
   // Only local endpoints need the hairpin entry.
@@ -138,7 +138,7 @@ TEST_F(IpvsCompanion, SetsHoldWhatKubeProxyPutsThere) {
 
 TEST_F(IpvsCompanion, RulesAreKubeProxysIpvsLayout) {
   CompanionSync sync(*sets_, config());
-  { Status s0 = sync.sync(sample(), true); ASSERT_TRUE(s0.ok()) << s0.message(); }
+  { Status s0 = sync.sync(sample(), {}, true); ASSERT_TRUE(s0.ok()) << s0.message(); }
   auto nat = saved("nat");
   for (const char* want : {
            "-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES",
@@ -183,11 +183,11 @@ TEST_F(IpvsCompanion, RulesAreKubeProxysIpvsLayout) {
 
 TEST_F(IpvsCompanion, OneEndpointChangeTouchesOneEntryAndNoRule) {
   CompanionSync sync(*sets_, config());
-  { Status s0 = sync.sync(sample(), true); ASSERT_TRUE(s0.ok()) << s0.message(); }
+  { Status s0 = sync.sync(sample(), {}, true); ASSERT_TRUE(s0.ok()) << s0.message(); }
   dp::ProxyState next = sample();
   next.services[0].cluster_backends[0] = backend("10.244.0.7", 8080, true);
   CompanionStats st;
-  ASSERT_TRUE(sync.sync(next, false, &st).ok());
+  ASSERT_TRUE(sync.sync(next, {next.services[0].name}, false, &st).ok());
   EXPECT_EQ(st.entries_added, 1u);
   EXPECT_EQ(st.entries_deleted, 1u);
   EXPECT_FALSE(st.rules_written);
@@ -197,7 +197,7 @@ TEST_F(IpvsCompanion, OneEndpointChangeTouchesOneEntryAndNoRule) {
   // A UDP node port appears: its set turns non-empty, so its rule is written.
   next.services[2].node_port = 30053;
   st = {};
-  ASSERT_TRUE(sync.sync(next, false, &st).ok());
+  ASSERT_TRUE(sync.sync(next, {next.services[2].name}, false, &st).ok());
   EXPECT_TRUE(st.rules_written);
   EXPECT_TRUE(has_line(saved("nat"),
                        "-A KUBE-NODE-PORT -p udp -m comment --comment \"Kubernetes nodeport UDP port for masquerade purpose\" -m set --match-set KUBE-NODE-PORT-UDP dst -j KUBE-MARK-MASQ"));
@@ -205,13 +205,13 @@ TEST_F(IpvsCompanion, OneEndpointChangeTouchesOneEntryAndNoRule) {
 
 TEST_F(IpvsCompanion, FullSyncRepairsHandEdits) {
   CompanionSync sync(*sets_, config());
-  { Status s0 = sync.sync(sample(), true); ASSERT_TRUE(s0.ok()) << s0.message(); }
+  { Status s0 = sync.sync(sample(), {}, true); ASSERT_TRUE(s0.ok()) << s0.message(); }
   run("ipset del KUBE-CLUSTER-IP 10.96.0.10,tcp:80; ipset add KUBE-CLUSTER-IP 10.96.9.9,tcp:1");
   run("iptables-legacy -t nat -F KUBE-POSTROUTING");
-  ASSERT_TRUE(sync.sync(sample(), false).ok());  // partial: trusts what it wrote
+  ASSERT_TRUE(sync.sync(sample(), {sample().services[0].name}, false).ok());  // partial: trusts what it wrote
   EXPECT_FALSE(has_line(members("KUBE-CLUSTER-IP"), "10.96.0.10,tcp:80"));
   CompanionStats st;
-  { Status s0 = sync.sync(sample(), true, &st); ASSERT_TRUE(s0.ok()) << s0.message(); }
+  { Status s0 = sync.sync(sample(), {}, true, &st); ASSERT_TRUE(s0.ok()) << s0.message(); }
   EXPECT_EQ(members("KUBE-CLUSTER-IP"),
             (std::vector<std::string>{"10.96.0.10,tcp:80", "10.96.0.20,tcp:443", "10.96.0.53,udp:53"}));
   EXPECT_EQ(st.entries_added, 1u);
@@ -219,11 +219,40 @@ TEST_F(IpvsCompanion, FullSyncRepairsHandEdits) {
   EXPECT_TRUE(has_line(saved("nat"), "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN"));
 }
 
+TEST_F(IpvsCompanion, SharedEntriesStayWhileAnyServicePortNeedsThem) {
+  // Two ports of one service share the cluster IP in KUBE-IPVS-IPS.
+  dp::ProxyState st = sample();
+  dp::ServicePort metrics = st.services[0];
+  metrics.name = "default/web:metrics";
+  metrics.port = 9090;
+  metrics.node_port = 0;
+  st.services.push_back(metrics);
+  CompanionSync sync(*sets_, config());
+  { Status s0 = sync.sync(st, {}, true); ASSERT_TRUE(s0.ok()) << s0.message(); }
+  ASSERT_TRUE(has_line(members("KUBE-CLUSTER-IP"), "10.96.0.10,tcp:9090"));
+  // The http port goes (a partial sync naming it): its entries go, the shared IP stays.
+  dp::ProxyState next = st;
+  next.services.erase(next.services.begin());
+  ASSERT_TRUE(sync.sync(next, {"default/web:http"}, false).ok());
+  EXPECT_FALSE(has_line(members("KUBE-CLUSTER-IP"), "10.96.0.10,tcp:80"));
+  EXPECT_TRUE(has_line(members("KUBE-CLUSTER-IP"), "10.96.0.10,tcp:9090"));
+  EXPECT_TRUE(has_line(members("KUBE-IPVS-IPS"), "10.96.0.10"));
+  EXPECT_FALSE(has_line(members("KUBE-NODE-PORT-TCP"), "30080"));
+  // The metrics port goes too: now the IP goes.
+  next.services.pop_back();
+  ASSERT_TRUE(sync.sync(next, {"default/web:metrics"}, false).ok());
+  EXPECT_FALSE(has_line(members("KUBE-IPVS-IPS"), "10.96.0.10"));
+  // And a full sync agrees with the incremental result.
+  CompanionStats full;
+  ASSERT_TRUE(sync.sync(next, {}, true, &full).ok());
+  EXPECT_EQ(full.entries_added + full.entries_deleted, 0u);
+}
+
 TEST_F(IpvsCompanion, NoClusterCidrMasqueradesBySourceVip) {
   CompanionConfig c = config();
   c.cluster_cidrs.clear();
   CompanionSync sync(*sets_, c);
-  { Status s0 = sync.sync(sample(), true); ASSERT_TRUE(s0.ok()) << s0.message(); }
+  { Status s0 = sync.sync(sample(), {}, true); ASSERT_TRUE(s0.ok()) << s0.message(); }
   EXPECT_TRUE(has_line(saved("nat"),
                        "-A KUBE-SERVICES -m comment --comment \"Kubernetes service cluster ip + port for masquerade purpose\" -m set --match-set KUBE-CLUSTER-IP src,dst -j KUBE-MARK-MASQ"));
 }
@@ -232,7 +261,7 @@ TEST_F(IpvsCompanion, CleanupRemovesRulesAndSetsAndIsIdempotent) {
   run("iptables-legacy -t nat -N DOCKER; iptables-legacy -t nat -A PREROUTING -j DOCKER");
   run("ipset create foreign hash:ip");
   CompanionSync sync(*sets_, config());
-  { Status s0 = sync.sync(sample(), true); ASSERT_TRUE(s0.ok()) << s0.message(); }
+  { Status s0 = sync.sync(sample(), {}, true); ASSERT_TRUE(s0.ok()) << s0.message(); }
   ASSERT_TRUE(sync.cleanup().ok());
   ASSERT_TRUE(sync.cleanup().ok());
   for (const char* table : {"nat", "filter"}) {

@@ -1,0 +1,165 @@
+// IPVS mode at scale, inside the VM (the host kernel has no IPVS):
+//
+//   bench/run_ipvs_bench.sh [--services 1000,10000] [--endpoints 10]
+//
+// For each N, in one run: the IPVS table of N services x M endpoints programmed by knode's
+// IPVS backend (full sync) against `ipvsadm -R` of the same table (what a restore-based
+// proxy does); one endpoint added and one removed at that scale; a full resync with
+// nothing to change; then the whole IPVS mode as the daemon runs it (virtual servers,
+// kube-ipvs0 addresses, ipsets, iptables companions) from empty, and one endpoint change
+// through it. TCG is slow: the ratios are the figure.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ipvs/ipvs_backend.h"
+#include "knode/dataplane/ipset.h"
+#include "knode/dataplane/ipvs.h"
+#include "knode/dataplane/ipvs_backend.h"
+
+namespace {
+
+using knode::SyncStats;
+using knode::dp::Backend;
+using knode::dp::ProxyState;
+using knode::dp::ServicePort;
+using knode::net::IPAddress;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+int sh(const std::string& cmd) {
+  int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "ipvs_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+Backend backend_at(uint32_t n) {
+  Backend b;
+  b.ip = IPAddress::V4(0x0a000000u + (1u << 16) + n);  // 10.1.0.0/16 and up
+  b.port = 8080;
+  return b;
+}
+
+ProxyState make_state(int services, int endpoints, std::string* restore) {
+  ProxyState state;
+  for (int i = 0; i < services; ++i) {
+    ServicePort sp;
+    sp.name = "ns/svc-" + std::to_string(i) + ":http";
+    sp.cluster_ip = IPAddress::V4(0x0a600000u + uint32_t(i));  // 10.96.0.0/12
+    sp.port = 80;
+    restore->append("-A -t " + sp.cluster_ip.str() + ":80 -s rr\n");
+    for (int e = 0; e < endpoints; ++e) {
+      Backend b = backend_at(uint32_t(i * endpoints + e));
+      sp.cluster_backends.push_back(b);
+      restore->append("-a -t " + sp.cluster_ip.str() + ":80 -r " + b.str() + " -m -w 1\n");
+    }
+    sp.has_any_endpoint = true;
+    state.services.push_back(std::move(sp));
+  }
+  std::sort(state.services.begin(), state.services.end(),
+            [](const ServicePort& a, const ServicePort& b) { return a.name < b.name; });
+  return state;
+}
+
+void run(int services, int endpoints) {
+  std::string restore;
+  ProxyState state = make_state(services, endpoints, &restore);
+  auto client = knode::ipvs::open_netlink_ipvs();
+  if (!client.ok()) die(client.error());
+  knode::ipvs::Ipvs& ipvs = **client;
+  if (!ipvs.flush().ok()) die("flush");
+
+  // 1. The IPVS table alone: knode's backend against ipvsadm -R.
+  knode::ipvs::IpvsBackendConfig bc;
+  bc.graceful_termination_bound = std::chrono::seconds(0);
+  knode::ipvs::IpvsBackend table(ipvs, bc);
+  SyncStats stats;
+  auto t0 = Clock::now();
+  if (auto s = table.sync(state, {}, true, &stats); !s.ok()) die(s.message());
+  double full = seconds_since(t0);
+
+  ServicePort& mid = state.services[state.services.size() / 2];
+  mid.cluster_backends.push_back(backend_at(uint32_t(services * endpoints + 1)));
+  t0 = Clock::now();
+  if (auto s = table.sync(state, {mid.name}, false, &stats); !s.ok()) die(s.message());
+  double add_one = seconds_since(t0);
+  size_t add_changes = stats.changes;
+  mid.cluster_backends.erase(mid.cluster_backends.begin());
+  t0 = Clock::now();
+  if (auto s = table.sync(state, {mid.name}, false, &stats); !s.ok()) die(s.message());
+  double remove_one = seconds_since(t0);
+  size_t remove_changes = stats.changes;
+  t0 = Clock::now();
+  if (auto s = table.sync(state, {}, true, &stats); !s.ok()) die(s.message());
+  double resync = seconds_since(t0);
+
+  if (!ipvs.flush().ok()) die("flush");
+  FILE* f = std::fopen("/tmp/ipvs.restore", "w");
+  if (!f) die("write /tmp/ipvs.restore");
+  std::fwrite(restore.data(), 1, restore.size(), f);
+  std::fclose(f);
+  t0 = Clock::now();
+  if (sh("ipvsadm -R < /tmp/ipvs.restore") != 0) die("ipvsadm -R failed");
+  double ipvsadm = seconds_since(t0);
+  auto listed = ipvs.list_services();
+  if (!listed.ok() || listed->size() != size_t(services)) die("ipvsadm -R left a different table");
+  if (!ipvs.flush().ok()) die("flush");
+
+  std::printf("KNODE-MEASURE ipvs %d services x %d endpoints: full sync %.2f s, ipvsadm -R %.2f s (%.1fx "
+              "faster); one endpoint added %.1f ms (%zu change), removed %.1f ms (%zu change); full "
+              "resync, nothing to do %.2f s\n",
+              services, endpoints, full, ipvsadm, ipvsadm / full, add_one * 1e3, add_changes, remove_one * 1e3,
+              remove_changes, resync);
+
+  // 2. The whole mode as the daemon runs it: kube-ipvs0, ipsets and iptables too.
+  auto sets = knode::ipset::open_netlink_ipset();
+  if (!sets.ok()) die(sets.error());
+  auto client2 = knode::ipvs::open_netlink_ipvs();
+  if (!client2.ok()) die(client2.error());
+  knode::IpvsModeConfig mc;
+  mc.cluster_cidrs = {*knode::net::Cidr::Parse("10.1.0.0/16")};
+  knode::ProxyBackendPtr mode = knode::make_ipvs_backend(std::move(*client2), std::move(*sets), mc);
+  t0 = Clock::now();
+  if (auto s = mode->sync(state, {}, true, &stats); !s.ok()) die(s.message());
+  double mode_full = seconds_since(t0);
+  mid.cluster_backends.push_back(backend_at(uint32_t(services * endpoints + 2)));
+  t0 = Clock::now();
+  if (auto s = mode->sync(state, {mid.name}, false, &stats); !s.ok()) die(s.message());
+  double mode_one = seconds_since(t0);
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::printf("KNODE-MEASURE ipvs mode %d services x %d endpoints (virtual servers + kube-ipvs0 + ipsets + "
+              "iptables): full sync %.2f s; one endpoint added %.1f ms; bench peak RSS %.1f MB\n",
+              services, endpoints, mode_full, mode_one * 1e3, ru.ru_maxrss / 1024.0);
+  if (auto s = mode->cleanup(); !s.ok()) die(s.message());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int> sizes = {1000, 10000};
+  int endpoints = 10;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--services")) {
+      sizes.clear();
+      for (char* tok = std::strtok(argv[i + 1], ","); tok; tok = std::strtok(nullptr, ",")) sizes.push_back(std::atoi(tok));
+    } else if (!std::strcmp(argv[i], "--endpoints")) {
+      endpoints = std::atoi(argv[i + 1]);
+    } else {
+      die(std::string("unknown flag ") + argv[i]);
+    }
+  }
+  for (int n : sizes) run(n, endpoints);
+  return 0;
+}
