@@ -61,7 +61,16 @@ std::string_view jump_label(const ipt_entry* e) {
 
 Status check_desired(const DesiredTable& d) {
   if (d.table.empty()) return Status::Error("iptables reconcile: no table name", EINVAL);
-  for (const auto& [name, rules] : d.chains) {
+  std::vector<const std::string*> names;
+  for (const auto& [name, rules] : d.chains) names.push_back(&name);
+  for (const auto& [name, chain] : d.encoded) {
+    if (d.chains.count(name)) {
+      return Status::Error("iptables reconcile " + d.table + ": chain " + name + " given twice", EINVAL);
+    }
+    names.push_back(&name);
+  }
+  for (const std::string* np : names) {
+    const std::string& name = *np;
     if (name.empty() || name.size() > 28) {
       return Status::Error("iptables reconcile " + d.table + ": bad chain name \"" + name + "\"",
                            EINVAL);
@@ -86,9 +95,9 @@ Status check_desired(const DesiredTable& d) {
 
 class Planner {
  public:
-  Planner(const DesiredTable& d, TableImage& img, ReconcileStats& st,
+  Planner(const DesiredTable& d, DesiredTable* movable, TableImage& img, ReconcileStats& st,
           const std::set<std::string>* only)
-      : d_(d), img_(img), st_(st), only_(only) {
+      : d_(d), movable_(movable), img_(img), st_(st), only_(only) {
     by_name_.reserve(img_.chains.size());
     for (size_t i = 0; i < img_.chains.size(); ++i) by_name_[img_.chains[i].name] = i;
   }
@@ -106,27 +115,45 @@ class Planner {
     std::string& bytes = scratch_;
     bytes.clear();
     for (const Rule& r : rules) r.encode_to(bytes);
+    put_chain(name, bytes, nullptr, static_cast<uint32_t>(rules.size()));
+    return Status::Ok();
+  }
+
+  // The same for a chain given as bytes (moved into the image when the caller allows).
+  void sync_encoded(const std::string& name) {
+    if (movable_) {
+      EncodedChain& c = movable_->encoded.at(name);
+      put_chain(name, c.bytes, &c.bytes, c.rules);
+    } else {
+      const EncodedChain& c = d_.encoded.at(name);
+      put_chain(name, c.bytes, nullptr, c.rules);
+    }
+  }
+
+  // Creates or rewrites chain `name` with `bytes` unless it holds them already; moves
+  // them from `owner` (which holds `bytes`) when given.
+  void put_chain(const std::string& name, std::string_view bytes, std::string* owner, uint32_t num_rules) {
+    auto take = [&] { return owner ? std::move(*owner) : std::string(bytes); };
     auto it = by_name_.find(name);
     if (it == by_name_.end()) {
       ChainImage c;
       c.name = name;
-      c.entries = bytes;
-      c.num_rules = static_cast<uint32_t>(rules.size());
+      c.entries = take();
+      c.num_rules = num_rules;
       created_.push_back(std::move(c));
       ++st_.chains_created;
-      st_.rules_written += rules.size();
+      st_.rules_written += num_rules;
       changed_ = true;
-      return Status::Ok();
+      return;
     }
     ChainImage& c = img_.chains[it->second];
-    if (c.entries == bytes) return Status::Ok();
-    c.entries = bytes;
-    c.num_rules = static_cast<uint32_t>(rules.size());
+    if (c.entries == bytes) return;
+    c.entries = take();
+    c.num_rules = num_rules;
     c.old_index.clear();
     ++st_.chains_rewritten;
-    st_.rules_written += rules.size();
+    st_.rules_written += num_rules;
     changed_ = true;
-    return Status::Ok();
   }
 
   void remove_chain(const std::string& name) {
@@ -299,6 +326,7 @@ class Planner {
   }
 
   const DesiredTable& d_;
+  DesiredTable* movable_;  // the same table, when its encoded chains may be moved from
   TableImage& img_;
   ReconcileStats& st_;
   const std::set<std::string>* only_;  // partial mode: the chains being synced
@@ -346,6 +374,16 @@ static Result<TableImage*> load(std::map<std::string, TableImage>& cache,
 
 Status Reconciler::reconcile(const DesiredTable& desired, const ReconcileOptions& options,
                              ReconcileStats* stats_out) {
+  return reconcile_impl(desired, nullptr, options, stats_out);
+}
+
+Status Reconciler::reconcile(DesiredTable&& desired, const ReconcileOptions& options,
+                             ReconcileStats* stats_out) {
+  return reconcile_impl(desired, &desired, options, stats_out);
+}
+
+Status Reconciler::reconcile_impl(const DesiredTable& desired, DesiredTable* movable,
+                                  const ReconcileOptions& options, ReconcileStats* stats_out) {
   ReconcileStats st;
   Status s = check_desired(desired);
   if (!s) return s;
@@ -372,13 +410,16 @@ Status Reconciler::reconcile(const DesiredTable& desired, const ReconcileOptions
   };
 
   auto t1 = Clock::now();
-  Planner plan(desired, *img, st, options.only_chains ? &*options.only_chains : nullptr);
+  Planner plan(desired, options.dry_run ? nullptr : movable, *img, st,
+               options.only_chains ? &*options.only_chains : nullptr);
   if (options.only_chains) {
     for (const std::string& name : *options.only_chains) {
       auto it = desired.chains.find(name);
       if (it != desired.chains.end()) {
         s = plan.sync_chain(name, it->second);
         if (!s) break;
+      } else if (desired.encoded.count(name)) {
+        plan.sync_encoded(name);
       } else if (desired.owns(name) && !is_builtin_name(name)) {
         plan.remove_chain(name);
       }
@@ -388,8 +429,11 @@ Status Reconciler::reconcile(const DesiredTable& desired, const ReconcileOptions
       s = plan.sync_chain(name, rules);
       if (!s) break;
     }
+    if (s) {
+      for (const auto& [name, chain] : desired.encoded) plan.sync_encoded(name);
+    }
     for (const ChainImage& c : img->chains) {
-      if (c.hook < 0 && desired.owns(c.name) && !desired.chains.count(c.name)) {
+      if (c.hook < 0 && desired.owns(c.name) && !desired.wants(c.name)) {
         plan.remove_chain(c.name);
       }
     }
@@ -402,6 +446,9 @@ Status Reconciler::reconcile(const DesiredTable& desired, const ReconcileOptions
   if (plan.changed() && !options.dry_run) {
     auto t2 = Clock::now();
     s = detail::write_table(*img, img->num_entries, &st.kernel_ms, &cache_->buffer);
+    // A big table's blob is as large as the table image kept above: give it back rather
+    // than hold it between syncs (the next write allocates it again in a few ms).
+    if (cache_->buffer.capacity() > (size_t{8} << 20)) std::vector<char>().swap(cache_->buffer);
     st.write_ms = ms_since(t2);
     if (!s) return fail(s);
     st.committed = true;

@@ -24,6 +24,7 @@ class IptablesBackend : public ProxyBackend {
     rules_.masquerade_mark = 1u << c.masquerade_bit;
     rules_.node_port_addresses = c.node_port_addresses;
     rules_.localhost_node_ports = c.localhost_node_ports;
+    rules_.encode_service_chains = true;
   }
 
   std::string mode() const override { return "iptables"; }
@@ -62,7 +63,7 @@ class IptablesBackend : public ProxyBackend {
       nat_opts.only_chains = std::move(only);
     }
     iptables::ReconcileStats nat_stats, filter_stats;
-    if (auto s = nat_.reconcile(t.nat, nat_opts, &nat_stats); !s.ok()) {
+    if (auto s = nat_.reconcile(std::move(t.nat), nat_opts, &nat_stats); !s.ok()) {
       nat_.invalidate();
       return s.Wrap("sync iptables nat table");
     }

@@ -1,5 +1,7 @@
 #include "service_rules.h"
 
+#include <algorithm>
+
 #include "chain_names.h"
 #include "iptables/rule_builder.h"
 
@@ -221,6 +223,26 @@ class Generator {
     }
     if (uses_ext && sp.external_policy_local) {
       for (const auto& b : sp.local_backends) add_sep(b, sep_name(sp, b));
+    }
+    if (c_.encode_service_chains) encode(owned);
+  }
+
+  // Turns this service's chains into bytes at once, so a table of 10,000 services never
+  // holds all its rules as Rule values. A chain with an invalid rule stays a Rule chain:
+  // the reconciler reports it.
+  void encode(const std::vector<std::string>& names) {
+    auto& nat = t_.nat.chains;
+    for (const auto& name : names) {
+      auto it = nat.find(name);
+      if (it == nat.end()) continue;
+      if (!std::all_of(it->second.begin(), it->second.end(), [](const Rule& r) { return r.validate().ok(); })) {
+        continue;
+      }
+      ipt::EncodedChain& e = t_.nat.encoded[name];
+      e.bytes.clear();
+      e.rules = 0;
+      for (const Rule& r : it->second) e.append(r);
+      nat.erase(it);
     }
   }
 

@@ -31,6 +31,9 @@ struct RulesConfig {
   // kube-proxy's large-cluster mode (over 1000 endpoints): per-endpoint rules carry no
   // comment, which keeps the table (and every kernel replace of it) ~40% smaller.
   bool large_cluster = false;
+  // Per-service chains (KUBE-SVC-/SVL-/EXT-/FW-/SEP-) come out in Tables::nat.encoded as
+  // bytes instead of Rule values in nat.chains: what the backend uses, to save memory.
+  bool encode_service_chains = false;
 };
 
 // kube-proxy switches to large-cluster mode above this many endpoints in total.

@@ -377,3 +377,66 @@ TEST_F(IptablesReconciler, FilterTableWithRejects) {
 
 }  // namespace
 }  // namespace knode::iptables
+
+namespace knode::iptables {
+namespace {
+
+// Moves every chain whose name starts with KUBE-S (SVC/SEP) from Rule values to bytes.
+DesiredTable encoded_half(DesiredTable d) {
+  for (auto it = d.chains.begin(); it != d.chains.end();) {
+    if (it->first.rfind("KUBE-SVC-", 0) == 0 || it->first.rfind("KUBE-SEP-", 0) == 0) {
+      EncodedChain& e = d.encoded[it->first];
+      for (const Rule& r : it->second) e.append(r);
+      it = d.chains.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return d;
+}
+
+TEST_F(IptablesReconciler, EncodedChainsAreWrittenLikeRuleChains) {
+  DesiredTable d = encoded_half(nat(two_services()));
+  ASSERT_FALSE(d.encoded.empty());
+  ReconcileStats st;
+  Reconciler r;
+  ASSERT_TRUE(r.reconcile(d, {}, &st).ok());
+  EXPECT_EQ(saved("nat"), expected(two_services()));
+  EXPECT_EQ(st.rules_written, 15u + 3u);
+  // Moved in, then the same table again from the cache: nothing to do.
+  DesiredTable moved = d;
+  ASSERT_TRUE(r.reconcile(std::move(moved), {}, &st).ok());
+  EXPECT_FALSE(st.committed);
+  // A full Rule table sees the encoded chains as its own: no rewrite either.
+  ASSERT_TRUE(reconcile(nat(two_services()), {}, &st).ok());
+  EXPECT_FALSE(st.committed);
+  EXPECT_EQ(saved("nat"), expected(two_services()));
+}
+
+TEST_F(IptablesReconciler, EncodedChainsChangeAndGoInPartialMode) {
+  Reconciler r;
+  ASSERT_TRUE(r.reconcile(encoded_half(nat(two_services()))).ok());
+  auto chains = two_services();
+  chains["KUBE-SVC-B"] = {"-m comment --comment \"default/b:dns -> 10.244.0.8:53\" -j KUBE-SEP-B2"};
+  chains.erase("KUBE-SEP-B1");
+  chains["KUBE-SEP-B2"] = {"-s 10.244.0.8/32 -m comment --comment \"default/b:dns\" -j KUBE-MARK-MASQ",
+                           "-p udp -m comment --comment \"default/b:dns\" -m udp -j DNAT --to-destination 10.244.0.8:53"};
+  ReconcileOptions partial;
+  partial.only_chains = std::set<std::string>{"KUBE-SVC-B", "KUBE-SEP-B1", "KUBE-SEP-B2"};
+  partial.trust_cache = true;
+  ReconcileStats st;
+  ASSERT_TRUE(r.reconcile(encoded_half(nat(chains)), partial, &st).ok());
+  EXPECT_EQ(st.chains_created, 1u);
+  EXPECT_EQ(st.chains_rewritten, 1u);
+  EXPECT_EQ(st.chains_deleted, 1u);
+  EXPECT_EQ(saved("nat"), expected(chains));
+}
+
+TEST_F(IptablesReconciler, ChainGivenBothWaysIsRefused) {
+  DesiredTable d = nat(two_services());
+  d.encoded["KUBE-SVC-A"].append(parse("-j KUBE-SEP-A1"));
+  EXPECT_FALSE(reconcile(d).ok());
+}
+
+}  // namespace
+}  // namespace knode::iptables
