@@ -19,9 +19,12 @@
 #include <vector>
 
 #include "ipvs/ipvs_backend.h"
+#include "ipvs/vip_interface.h"
+#include "ipvs_proxy/companion_sync.h"
 #include "knode/dataplane/ipset.h"
 #include "knode/dataplane/ipvs.h"
 #include "knode/dataplane/ipvs_backend.h"
+#include "knode/log.h"
 
 namespace {
 
@@ -122,6 +125,28 @@ void run(int services, int endpoints) {
               services, endpoints, full, ipvsadm, ipvsadm / full, add_one * 1e3, add_changes, remove_one * 1e3,
               remove_changes, resync);
 
+  // Where the rest of the mode's time goes, part by part: the VIPs on kube-ipvs0, and the
+  // ipsets with their iptables rules.
+  {
+    std::set<IPAddress> vips;
+    for (const auto& sp : state.services) vips.insert(sp.cluster_ip);
+    t0 = Clock::now();
+    if (auto s = knode::ipvs::sync_vip_interface("kube-ipvs0", vips); !s.ok()) die(s.message());
+    double vip_s = seconds_since(t0);
+    if (auto s = knode::ipvs::sync_vip_interface("kube-ipvs0", {}); !s.ok()) die(s.message());
+    auto sets = knode::ipset::open_netlink_ipset();
+    if (!sets.ok()) die(sets.error());
+    knode::ipvs_proxy::CompanionConfig cc;
+    cc.cluster_cidrs = {*knode::net::Cidr::Parse("10.1.0.0/16")};
+    knode::ipvs_proxy::CompanionSync companion(**sets, cc);
+    t0 = Clock::now();
+    if (auto s = companion.sync(state, {}, true); !s.ok()) die(s.message());
+    double sets_s = seconds_since(t0);
+    if (auto s = companion.cleanup(); !s.ok()) die(s.message());
+    std::printf("KNODE-MEASURE ipvs mode parts, %d services: %zu VIPs onto kube-ipvs0 %.2f s; ipsets + iptables %.2f s\n",
+                services, vips.size(), vip_s, sets_s);
+  }
+
   // 2. The whole mode as the daemon runs it: kube-ipvs0, ipsets and iptables too.
   auto sets = knode::ipset::open_netlink_ipset();
   if (!sets.ok()) die(sets.error());
@@ -143,11 +168,22 @@ void run(int services, int endpoints) {
               "iptables): full sync %.2f s; one endpoint added %.1f ms; bench peak RSS %.1f MB\n",
               services, endpoints, mode_full, mode_one * 1e3, ru.ru_maxrss / 1024.0);
   if (auto s = mode->cleanup(); !s.ok()) die(s.message());
+  // The mode turned net.ipv4.vs.conntrack on (the masquerade rules need it); the kernel's
+  // IPVS adds cost more with it. The table alone again, in that setting:
+  {
+    knode::ipvs::IpvsBackend again(ipvs, bc);
+    t0 = Clock::now();
+    if (auto s = again.sync(state, {}, true, &stats); !s.ok()) die(s.message());
+    std::printf("KNODE-MEASURE ipvs %d services, table alone with net.ipv4.vs.conntrack=1: full sync %.2f s\n",
+                services, seconds_since(t0));
+    if (!ipvs.flush().ok()) die("flush");
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  knode::log::set_verbosity(2);  // the mode's own timing lines
   std::vector<int> sizes = {1000, 10000};
   int endpoints = 10;
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -39,6 +39,9 @@ IpvsModeConfig ipvs_config(const config::ProxyConfig& c) {
   }
   out.masquerade_all = c.iptables.masquerade_all;
   out.masquerade_bit = c.iptables.masquerade_bit;
+  if (auto ip = net::IPAddress::Parse(c.bind_address); ip && ip->is_v4() && *ip != net::IPAddress::V4(0)) {
+    out.node_ip = *ip;
+  }
   return out;
 }
 

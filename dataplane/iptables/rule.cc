@@ -332,6 +332,12 @@ Status Rule::validate() const {
       }
     } else if (const auto* ct = std::get_if<Conntrack>(&m)) {
       if (ct->states == 0) return bad("conntrack match needs a state");
+    } else if (const auto* iv = std::get_if<IpvsMatch>(&m)) {
+      if (!iv->vaddr && !iv->vproto && !iv->vport) return bad("ipvs match needs --vaddr, --vproto or --vport");
+      // Only what iptables encodes the same way: one IPv4 address.
+      if (iv->vaddr && (!iv->vaddr->address().is_v4() || iv->vaddr->prefix() != 32)) {
+        return bad("ipvs --vaddr must be one IPv4 address");
+      }
     } else if (const auto* sm = std::get_if<SetMatch>(&m)) {
       if (sm->name.empty() || sm->name.size() > 31) return bad("set name must have 1..31 bytes");
       if (set_match_dims(sm->dirs) < 0) return bad("set directions must be 1..3 of src/dst");

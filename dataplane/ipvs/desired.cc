@@ -36,32 +36,34 @@ std::vector<RealServer> real_servers(const std::vector<dp::Backend>& backends,
 
 void put(std::map<ServiceKey, DesiredService>* out, const dp::ServicePort& sp,
          const net::IPAddress& addr, uint16_t port, const std::vector<dp::Backend>& backends,
-         const DesiredOptions& o) {
+         const DesiredOptions& o, std::set<ServiceKey>* contested) {
   if (!addr.valid() || port == 0) return;
   DesiredService d;
   d.vs = virtual_server(sp, addr, port, o);
   d.dests = real_servers(backends, addr);
   d.owner = sp.name;
-  out->emplace(key_of(d.vs), std::move(d));  // first claimant wins
+  ServiceKey key = key_of(d.vs);
+  auto [it, fresh] = out->emplace(key, std::move(d));  // first claimant wins
+  if (!fresh && contested && it->second.owner != sp.name) contested->insert(key);
 }
 
 }  // namespace
 
 void add_desired(const dp::ServicePort& sp, const DesiredOptions& o,
-                 std::map<ServiceKey, DesiredService>* out) {
-  put(out, sp, sp.cluster_ip, sp.port, sp.cluster_backends, o);
+                 std::map<ServiceKey, DesiredService>* out, std::set<ServiceKey>* contested) {
+  put(out, sp, sp.cluster_ip, sp.port, sp.cluster_backends, o, contested);
   const auto& ext = sp.external_backends();
   if (sp.node_port != 0) {
-    for (const auto& addr : o.node_addresses) put(out, sp, addr, sp.node_port, ext, o);
+    for (const auto& addr : o.node_addresses) put(out, sp, addr, sp.node_port, ext, o, contested);
   }
-  for (const auto& ip : sp.external_ips) put(out, sp, ip, sp.port, ext, o);
-  for (const auto& ip : sp.load_balancer_ips) put(out, sp, ip, sp.port, ext, o);
+  for (const auto& ip : sp.external_ips) put(out, sp, ip, sp.port, ext, o, contested);
+  for (const auto& ip : sp.load_balancer_ips) put(out, sp, ip, sp.port, ext, o, contested);
 }
 
 std::map<ServiceKey, DesiredService> build_desired(const dp::ProxyState& state,
-                                                   const DesiredOptions& o) {
+                                                   const DesiredOptions& o, std::set<ServiceKey>* contested) {
   std::map<ServiceKey, DesiredService> out;
-  for (const auto& sp : state.services) add_desired(sp, o, &out);
+  for (const auto& sp : state.services) add_desired(sp, o, &out, contested);
   return out;
 }
 

@@ -32,11 +32,13 @@ struct DesiredOptions {
 // load-balancer IPs of each service port; real servers in masquerade mode with the
 // backends' weights; ClientIP affinity as persistence. A key claimed twice keeps the
 // first (sorted by name) claimant.
+// `contested` (optional) gets the keys more than one service port claims.
 std::map<ServiceKey, DesiredService> build_desired(const dp::ProxyState& state,
-                                                   const DesiredOptions& options);
+                                                   const DesiredOptions& options,
+                                                   std::set<ServiceKey>* contested = nullptr);
 // The same for one service port, added to `out`.
 void add_desired(const dp::ServicePort& sp, const DesiredOptions& options,
-                 std::map<ServiceKey, DesiredService>* out);
+                 std::map<ServiceKey, DesiredService>* out, std::set<ServiceKey>* contested = nullptr);
 
 // Addresses that must be local for IPVS to see their traffic (kube-ipvs0): cluster,
 // external and load-balancer IPs. Node addresses are local already.

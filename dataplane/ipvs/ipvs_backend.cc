@@ -130,20 +130,31 @@ Status IpvsBackend::sync(const dp::ProxyState& state, const std::set<std::string
     apply.record(ipvs_.set_timeouts(config_.timeouts));
   }
   full = full || force_full_;
+  // A key two service ports claim is decided among all claimants: when a changed one
+  // held or claimed such a key, look at everything.
+  if (!full) {
+    for (const auto& name : changed) {
+      auto it = applied_.find(name);
+      if (it == applied_.end()) continue;
+      for (const auto& k : it->second) full = full || contested_.count(k) > 0;
+    }
+  }
 
   // What the services in scope want: all of them, or (partial) only the changed ones, so
   // a change costs O(change) and not O(services). A key another, unchanged service
   // already holds stays with it (first claimant wins, as a full sync decides).
   std::map<ServiceKey, DesiredService> desired;
   if (full) {
-    desired = build_desired(state, config_.desired);
+    contested_.clear();
+    desired = build_desired(state, config_.desired, &contested_);
   } else {
     for (const auto& sp : state.services) {
-      if (changed.count(sp.name)) add_desired(sp, config_.desired, &desired);
+      if (changed.count(sp.name)) add_desired(sp, config_.desired, &desired, &contested_);
     }
     for (auto it = desired.begin(); it != desired.end();) {
       auto owner = owner_of_.find(it->first);
       bool taken = owner != owner_of_.end() && owner->second != it->second.owner && !changed.count(owner->second);
+      if (taken) contested_.insert(it->first);
       it = taken ? desired.erase(it) : std::next(it);
     }
   }
@@ -250,7 +261,10 @@ Status IpvsBackend::sync(const dp::ProxyState& state, const std::set<std::string
     if (vips_changed) {
       std::set<net::IPAddress> vips;
       for (const auto& [ip, n] : vip_refs_) vips.insert(ip);
+      auto t0 = std::chrono::steady_clock::now();
       apply.record(config_.sync_vips(vips));
+      KLOGV(2, "VIPs synced").kv("vips", vips.size())
+          .kv("ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
   }
 

@@ -69,6 +69,7 @@ class IpvsBackend final : public ProxyBackend {
   bool force_full_ = true;
   std::map<std::string, std::set<ServiceKey>> applied_;  // owner -> its keys, last sync
   std::map<ServiceKey, std::string> owner_of_;           // the reverse
+  std::set<ServiceKey> contested_;                       // keys claimed by more than one owner
   std::map<std::string, size_t> owner_objects_;          // owner -> virtual + real servers
   size_t objects_ = 0;
   std::map<std::string, std::set<net::IPAddress>> service_vips_;  // owner -> its VIPs

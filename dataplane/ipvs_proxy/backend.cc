@@ -3,12 +3,14 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <set>
 
 #include "companion_sync.h"
 #include "ipvs/ipvs_backend.h"
 #include "ipvs/vip_interface.h"
 #include "knode/dataplane/ipvs_backend.h"
+#include "knode/dataplane/link.h"
 #include "knode/log.h"
 #include "sysctl.h"
 
@@ -32,6 +34,26 @@ Status cleanup_ipvs_mode_sets(ipset::Ipset& sets) { return ipvs_proxy::destroy_c
 
 namespace {
 
+// The node's own IPs: the configured one, else the IPv4 addresses of the interface that
+// holds the default route (what the node's traffic leaves from); empty when unknown.
+std::set<net::IPAddress> node_ips(const IpvsModeConfig& c) {
+  if (c.node_ip.valid()) return {c.node_ip};
+  std::set<net::IPAddress> out;
+  auto sock = link::Socket::Open();
+  if (!sock.ok()) return out;
+  auto routes = link::list_routes(*sock, AF_INET);
+  if (!routes.ok()) return out;
+  for (const auto& r : *routes) {
+    if (r.dst.prefix() != 0 || r.table != 254 || r.ifindex == 0) continue;
+    auto l = link::get_link(*sock, r.ifindex);
+    if (!l.ok()) continue;
+    auto addrs = link::list_addresses(*sock, l->name, AF_INET);
+    if (!addrs.ok()) continue;
+    for (const auto& a : *addrs) out.insert(a.ip);
+  }
+  return out;
+}
+
 ipvs_proxy::CompanionConfig companion_config(const IpvsModeConfig& c, const std::vector<net::IPAddress>& node_ports) {
   ipvs_proxy::CompanionConfig out;
   out.cluster_cidrs = c.cluster_cidrs;
@@ -39,6 +61,7 @@ ipvs_proxy::CompanionConfig companion_config(const IpvsModeConfig& c, const std:
   out.masquerade_mark = 1u << c.masquerade_bit;
   out.node_port_addresses = node_ports;
   for (const auto& ip : local_ipv4_addresses(c.dummy)) out.node_addresses.insert(ip);
+  out.node_ips = node_ips(c);
   return out;
 }
 
@@ -84,13 +107,18 @@ class IpvsMode : public ProxyBackend {
     if (full) {
       std::set<net::IPAddress> node;
       for (const auto& ip : local_ipv4_addresses(config_.dummy)) node.insert(ip);
-      companion_->set_node_addresses(std::move(node));
+      companion_->set_node_addresses(std::move(node), node_ips(config_));
     }
     // Sets and rules first: a new service's masquerade and hairpin entries are in place
-    // before its virtual server takes traffic.
+    // before its virtual server takes traffic. A failure there (a set full, an entry the
+    // kernel refuses) must not stop the virtual servers from following the endpoints.
     ipvs_proxy::CompanionStats cs;
-    if (Status s = companion_->sync(state, changed, full, &cs); !s.ok()) return s;
+    auto t0 = std::chrono::steady_clock::now();
+    Status companion = companion_->sync(state, changed, full, &cs);
+    auto t1 = std::chrono::steady_clock::now();
     Status s = inner_->sync(state, changed, full, stats);
+    auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+    if (s.ok() && !companion.ok()) s = companion;
     if (stats) {
       stats->changes += cs.entries_added + cs.entries_deleted + (cs.rules_written ? 1 : 0);
       stats->rules_by_table["nat"] = cs.nat_rules;
@@ -100,7 +128,9 @@ class IpvsMode : public ProxyBackend {
         .kv("full", full)
         .kv("ipsetAdded", cs.entries_added)
         .kv("ipsetDeleted", cs.entries_deleted)
-        .kv("iptablesWritten", cs.rules_written);
+        .kv("iptablesWritten", cs.rules_written)
+        .kv("companionMs", ms(t0, t1))
+        .kv("ipvsMs", ms(t1, std::chrono::steady_clock::now()));
     return s;
   }
 

@@ -106,7 +106,7 @@ Contribution contribution_of(const dp::ServicePort& sp, const CompanionConfig& c
   }
   bool node_allowed = false;
   for (const auto& range : sp.load_balancer_source_ranges) {
-    for (const auto& a : c.node_addresses) node_allowed |= range.contains(a);
+    for (const auto& a : c.node_ips) node_allowed |= range.contains(a);
   }
   for (const auto& ip : sp.load_balancer_ips) {
     if (!ip.is_v4()) continue;
@@ -117,9 +117,14 @@ Contribution contribution_of(const dp::ServicePort& sp, const CompanionConfig& c
     s[ipset::kLoadBalancerFw].insert(e);
     for (const auto& range : sp.load_balancer_source_ranges) {
       if (!range.address().is_v4()) continue;
-      Entry r = e;
-      r.net = range;
-      s[ipset::kLoadBalancerSourceCidr].insert(r);
+      // hash:ip,port,net refuses a /0: "everyone" is the two halves of the space.
+      std::vector<net::Cidr> nets{range};
+      if (range.prefix() == 0) nets = {*net::Cidr::Parse("0.0.0.0/1"), *net::Cidr::Parse("128.0.0.0/1")};
+      for (const auto& n : nets) {
+        Entry r = e;
+        r.net = n;
+        s[ipset::kLoadBalancerSourceCidr].insert(r);
+      }
     }
     if (node_allowed) {
       // The node reaching its own LB IP comes from that IP (bound on kube-ipvs0).

@@ -35,8 +35,11 @@ struct CompanionConfig {
   // Addresses NodePorts listen on (SCTP node ports are listed per address).
   std::vector<net::IPAddress> node_port_addresses;
   // Every address of the node (not kube-ipvs0's): external and LB IPs among them are not
-  // bound to kube-ipvs0; an LB source range that holds one lets the node in.
+  // bound to kube-ipvs0.
   std::set<net::IPAddress> node_addresses;
+  // The node's own IPs (kube-proxy's node IP): an LB source range holding one lets the
+  // node reach that LB IP. Empty: unknown, and the node is kept out (as kube-proxy does).
+  std::set<net::IPAddress> node_ips;
 };
 
 using SetContents = std::map<std::string, std::set<ipset::Entry>>;

@@ -31,7 +31,12 @@ class CompanionSync {
   Status cleanup();
 
   const CompanionConfig& config() const { return config_; }
-  void set_node_addresses(std::set<net::IPAddress> addresses) { config_.node_addresses = std::move(addresses); }
+  // The node's addresses changed (full syncs look again): contributions follow at the
+  // next full sync, which recomputes every service.
+  void set_node_addresses(std::set<net::IPAddress> addresses, std::set<net::IPAddress> node_ips) {
+    config_.node_addresses = std::move(addresses);
+    config_.node_ips = std::move(node_ips);
+  }
 
  private:
   Status full_sync_sets(const dp::ProxyState& state, CompanionStats* stats);

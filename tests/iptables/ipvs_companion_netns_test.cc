@@ -69,6 +69,7 @@ CompanionConfig config() {
   c.cluster_cidrs = {*net::Cidr::Parse("10.244.0.0/16")};
   c.node_port_addresses = {ip("10.0.0.1")};
   c.node_addresses = {ip("10.0.0.1")};
+  c.node_ips = {ip("10.0.0.1")};
   return c;
 }
 
@@ -246,6 +247,34 @@ TEST_F(IpvsCompanion, SharedEntriesStayWhileAnyServicePortNeedsThem) {
   CompanionStats full;
   ASSERT_TRUE(sync.sync(next, {}, true, &full).ok());
   EXPECT_EQ(full.entries_added + full.entries_deleted, 0u);
+}
+
+TEST_F(IpvsCompanion, EveryoneAsASourceRangeIsStoredAsTwoHalves) {
+  // The kernel refuses a /0 in hash:ip,port,net; 0.0.0.0/0 is a common range.
+  dp::ProxyState st = sample();
+  st.services[1].load_balancer_source_ranges = {*net::Cidr::Parse("0.0.0.0/0"), *net::Cidr::Parse("10.0.0.0/24")};
+  CompanionSync sync(*sets_, config());
+  { Status s0 = sync.sync(st, {}, true); ASSERT_TRUE(s0.ok()) << s0.message(); }
+  EXPECT_EQ(members("KUBE-LOAD-BALANCER-SOURCE-CIDR"),
+            (std::vector<std::string>{"192.0.2.10,tcp:443,0.0.0.0/1", "192.0.2.10,tcp:443,10.0.0.0/24",
+                                      "192.0.2.10,tcp:443,128.0.0.0/1"}));
+}
+
+TEST_F(IpvsCompanion, VipFilterRejectsOnlyAfterEveryServiceSetReturned) {
+  CompanionSync sync(*sets_, config());
+  { Status s0 = sync.sync(sample(), {}, true); ASSERT_TRUE(s0.ok()) << s0.message(); }
+  std::vector<std::string> chain;
+  for (const auto& l : saved("filter")) {
+    if (l.rfind("-A KUBE-IPVS-FILTER ", 0) == 0) chain.push_back(l);
+  }
+  EXPECT_EQ(chain, (std::vector<std::string>{
+                       "-A KUBE-IPVS-FILTER -m set --match-set KUBE-LOAD-BALANCER dst,dst -j RETURN",
+                       "-A KUBE-IPVS-FILTER -m set --match-set KUBE-CLUSTER-IP dst,dst -j RETURN",
+                       "-A KUBE-IPVS-FILTER -m set --match-set KUBE-EXTERNAL-IP dst,dst -j RETURN",
+                       "-A KUBE-IPVS-FILTER -m set --match-set KUBE-EXTERNAL-IP-LOCAL dst,dst -j RETURN",
+                       "-A KUBE-IPVS-FILTER -m set --match-set KUBE-HEALTH-CHECK-NODE-PORT dst -j RETURN",
+                       "-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW -m set --match-set KUBE-IPVS-IPS dst -j REJECT --reject-with icmp-port-unreachable",
+                   }));
 }
 
 TEST_F(IpvsCompanion, NoClusterCidrMasqueradesBySourceVip) {

@@ -246,5 +246,53 @@ TEST_F(IpvsBackendTest, TimeoutsAndVipsAreApplied) {
   EXPECT_EQ(vips, (std::set<net::IPAddress>{ip("10.96.0.1"), ip("203.0.113.5")}));
 }
 
+
+TEST_F(IpvsBackendTest, PartialSyncsKeepSharedVipsAndCallTheSyncerOnlyOnChange) {
+  int calls = 0;
+  std::set<net::IPAddress> vips;
+  config_.sync_vips = [&](const std::set<net::IPAddress>& v) {
+    ++calls;
+    vips = v;
+    return Status::Ok();
+  };
+  // Two ports of one service share the cluster IP.
+  auto http = service("default/web:http", "10.96.0.10", 80, {backend("10.244.1.5", 8080)});
+  auto metrics = service("default/web:metrics", "10.96.0.10", 9090, {backend("10.244.1.5", 9090)});
+  ASSERT_TRUE(sync({{http, metrics}}).ok());
+  EXPECT_EQ(calls, 1);
+  // An endpoint change moves no VIP: the syncer is not called.
+  http.cluster_backends.push_back(backend("10.244.1.6", 8080));
+  ASSERT_TRUE(sync({{http, metrics}}, {"default/web:http"}, false).ok());
+  EXPECT_EQ(calls, 1);
+  // One port goes: the shared VIP stays.
+  ASSERT_TRUE(sync({{metrics}}, {"default/web:http"}, false).ok());
+  EXPECT_EQ(vips, (std::set<net::IPAddress>{ip("10.96.0.10")}));
+  EXPECT_FALSE(fake_.get_service(key("10.96.0.10", 80)).ok());
+  // The service's IP changes: the old VIP goes, the new one comes.
+  metrics.cluster_ip = ip("10.96.0.11");
+  ASSERT_TRUE(sync({{metrics}}, {"default/web:metrics"}, false).ok());
+  EXPECT_EQ(vips, (std::set<net::IPAddress>{ip("10.96.0.11")}));
+  EXPECT_TRUE(fake_.get_service(key("10.96.0.11", 9090)).ok());
+  EXPECT_FALSE(fake_.get_service(key("10.96.0.10", 9090)).ok());
+  // Both gone.
+  ASSERT_TRUE(sync({}, {"default/web:metrics"}, false).ok());
+  EXPECT_TRUE(vips.empty());
+}
+
+TEST_F(IpvsBackendTest, AKeyTwoServicesClaimSurvivesTheHolderLettingGo) {
+  // a and b both list external IP 203.0.113.5:80; a (first by name) holds it.
+  auto a = service("default/a:http", "10.96.0.1", 80, {backend("10.244.1.1", 80)});
+  auto b = service("default/b:http", "10.96.0.2", 80, {backend("10.244.2.2", 80)});
+  a.external_ips = b.external_ips = {ip("203.0.113.5")};
+  ASSERT_TRUE(sync({{a, b}}).ok());
+  ASSERT_EQ(dests("203.0.113.5", 80).size(), 1u);
+  EXPECT_EQ(dests("203.0.113.5", 80)[0].address, ip("10.244.1.1"));
+  // a drops the external IP in a partial sync that names only a: b gets it at once.
+  a.external_ips.clear();
+  ASSERT_TRUE(sync({{a, b}}, {"default/a:http"}, false).ok());
+  ASSERT_EQ(dests("203.0.113.5", 80).size(), 1u);
+  EXPECT_EQ(dests("203.0.113.5", 80)[0].address, ip("10.244.2.2"));
+}
+
 }  // namespace
 }  // namespace knode::ipvs

@@ -32,6 +32,11 @@ chmod +x /tmp/who.sh
 # VIPs on kube-ipvs0 must not expose it.
 printf '#!/bin/sh\necho node\n' >/tmp/node.sh; chmod +x /tmp/node.sh
 nc -ll -p 9999 -e /tmp/node.sh >/dev/null 2>&1 &
+i=0
+until /sbin/ip netns exec client nc -w 2 10.0.1.2 8082 </dev/null 2>/dev/null | grep -q . &&
+      /sbin/ip netns exec client nc -w 2 10.0.0.1 9999 </dev/null 2>/dev/null | grep -q node; do
+  i=$((i + 1)); [ $i -lt 50 ] || fail "the :8082 and :9999 servers do not answer"; sleep 0.1
+done
 
 M=/tmp/manifests
 mkdir -p $M

@@ -28,6 +28,9 @@ struct IpvsModeConfig {
   std::vector<net::Cidr> cluster_cidrs;
   bool masquerade_all = false;
   int masquerade_bit = 14;
+  // The node's IP (--bind-address when set); invalid: the IPv4 addresses of the interface
+  // with the default route. Decides whether LB source ranges let the node itself in.
+  net::IPAddress node_ip;
 };
 
 // The mode over the IPVS netlink client and the ipset client (kube-proxy's KUBE-* sets
