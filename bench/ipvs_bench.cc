@@ -1,13 +1,15 @@
-// IPVS mode at scale, inside the VM (the host kernel has no IPVS):
+// IPVS mode at scale, inside the VM (the host kernel has no IPVS), one phase per boot:
 //
 //   bench/run_ipvs_bench.sh [--services 1000,10000] [--endpoints 10]
+//   knode_ipvs_bench --phase table|restore|mode --services N --endpoints M   (in the VM)
 //
-// For each N, in one run: the IPVS table of N services x M endpoints programmed by knode's
-// IPVS backend (full sync) against `ipvsadm -R` of the same table (what a restore-based
-// proxy does); one endpoint added and one removed at that scale; a full resync with
-// nothing to change; then the whole IPVS mode as the daemon runs it (virtual servers,
-// kube-ipvs0 addresses, ipsets, iptables companions) from empty, and one endpoint change
-// through it. TCG is slow: the ratios are the figure.
+// table:   the IPVS table of N services x M endpoints programmed by knode's IPVS backend
+//          (full sync), one endpoint added and one removed at that scale, a full resync
+//          with nothing to change.
+// restore: the same table loaded by `ipvsadm -R` (what a restore-based proxy does).
+// mode:    the whole IPVS mode as the daemon runs it (virtual servers, kube-ipvs0
+//          addresses, ipsets, iptables companions) from empty, one endpoint through it.
+// TCG is slow: the ratios are the figure.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -24,7 +26,6 @@
 #include "knode/dataplane/ipset.h"
 #include "knode/dataplane/ipvs.h"
 #include "knode/dataplane/ipvs_backend.h"
-#include "knode/log.h"
 
 namespace {
 
@@ -75,15 +76,11 @@ ProxyState make_state(int services, int endpoints, std::string* restore) {
   return state;
 }
 
-void run(int services, int endpoints) {
-  std::string restore;
-  ProxyState state = make_state(services, endpoints, &restore);
-  auto client = knode::ipvs::open_netlink_ipvs();
-  if (!client.ok()) die(client.error());
-  knode::ipvs::Ipvs& ipvs = **client;
-  if (!ipvs.flush().ok()) die("flush");
+// Deleted real servers stay in the kernel's IPVS "trash" for minutes, and every later add
+// scans that list: a second big table in one boot is much slower to load than the first.
+// So each phase runs on a freshly booted kernel (run_ipvs_bench.sh boots one per phase).
 
-  // 1. The IPVS table alone: knode's backend against ipvsadm -R.
+void phase_table(ProxyState state, int services, int endpoints, knode::ipvs::Ipvs& ipvs) {
   knode::ipvs::IpvsBackendConfig bc;
   bc.graceful_termination_bound = std::chrono::seconds(0);
   knode::ipvs::IpvsBackend table(ipvs, bc);
@@ -91,7 +88,6 @@ void run(int services, int endpoints) {
   auto t0 = Clock::now();
   if (auto s = table.sync(state, {}, true, &stats); !s.ok()) die(s.message());
   double full = seconds_since(t0);
-
   ServicePort& mid = state.services[state.services.size() / 2];
   mid.cluster_backends.push_back(backend_at(uint32_t(services * endpoints + 1)));
   t0 = Clock::now();
@@ -106,96 +102,94 @@ void run(int services, int endpoints) {
   t0 = Clock::now();
   if (auto s = table.sync(state, {}, true, &stats); !s.ok()) die(s.message());
   double resync = seconds_since(t0);
+  std::printf("KNODE-MEASURE table %d %d full_s=%.2f add_ms=%.1f add_changes=%zu remove_ms=%.1f "
+              "remove_changes=%zu resync_s=%.2f\n",
+              services, endpoints, full, add_one * 1e3, add_changes, remove_one * 1e3, remove_changes, resync);
+}
 
-  if (!ipvs.flush().ok()) die("flush");
+void phase_restore(const std::string& restore, int services, int endpoints, knode::ipvs::Ipvs& ipvs) {
   FILE* f = std::fopen("/tmp/ipvs.restore", "w");
   if (!f) die("write /tmp/ipvs.restore");
   std::fwrite(restore.data(), 1, restore.size(), f);
   std::fclose(f);
-  t0 = Clock::now();
+  auto t0 = Clock::now();
   if (sh("ipvsadm -R < /tmp/ipvs.restore") != 0) die("ipvsadm -R failed");
   double ipvsadm = seconds_since(t0);
   auto listed = ipvs.list_services();
   if (!listed.ok() || listed->size() != size_t(services)) die("ipvsadm -R left a different table");
-  if (!ipvs.flush().ok()) die("flush");
+  std::printf("KNODE-MEASURE restore %d %d full_s=%.2f\n", services, endpoints, ipvsadm);
+}
 
-  std::printf("KNODE-MEASURE ipvs %d services x %d endpoints: full sync %.2f s, ipvsadm -R %.2f s (%.1fx "
-              "faster); one endpoint added %.1f ms (%zu change), removed %.1f ms (%zu change); full "
-              "resync, nothing to do %.2f s\n",
-              services, endpoints, full, ipvsadm, ipvsadm / full, add_one * 1e3, add_changes, remove_one * 1e3,
-              remove_changes, resync);
-
-  // Where the rest of the mode's time goes, part by part: the VIPs on kube-ipvs0, and the
-  // ipsets with their iptables rules.
-  {
-    std::set<IPAddress> vips;
-    for (const auto& sp : state.services) vips.insert(sp.cluster_ip);
-    t0 = Clock::now();
-    if (auto s = knode::ipvs::sync_vip_interface("kube-ipvs0", vips); !s.ok()) die(s.message());
-    double vip_s = seconds_since(t0);
-    if (auto s = knode::ipvs::sync_vip_interface("kube-ipvs0", {}); !s.ok()) die(s.message());
-    auto sets = knode::ipset::open_netlink_ipset();
-    if (!sets.ok()) die(sets.error());
-    knode::ipvs_proxy::CompanionConfig cc;
-    cc.cluster_cidrs = {*knode::net::Cidr::Parse("10.1.0.0/16")};
-    knode::ipvs_proxy::CompanionSync companion(**sets, cc);
-    t0 = Clock::now();
-    if (auto s = companion.sync(state, {}, true); !s.ok()) die(s.message());
-    double sets_s = seconds_since(t0);
-    if (auto s = companion.cleanup(); !s.ok()) die(s.message());
-    std::printf("KNODE-MEASURE ipvs mode parts, %d services: %zu VIPs onto kube-ipvs0 %.2f s; ipsets + iptables %.2f s\n",
-                services, vips.size(), vip_s, sets_s);
-  }
-
-  // 2. The whole mode as the daemon runs it: kube-ipvs0, ipsets and iptables too.
+// The whole mode as the daemon runs it (virtual servers, kube-ipvs0, ipsets, iptables),
+// then its parts alone: the VIPs on kube-ipvs0, the ipsets with their rules.
+void phase_mode(ProxyState state, int services, int endpoints) {
   auto sets = knode::ipset::open_netlink_ipset();
   if (!sets.ok()) die(sets.error());
-  auto client2 = knode::ipvs::open_netlink_ipvs();
-  if (!client2.ok()) die(client2.error());
+  auto client = knode::ipvs::open_netlink_ipvs();
+  if (!client.ok()) die(client.error());
   knode::IpvsModeConfig mc;
   mc.cluster_cidrs = {*knode::net::Cidr::Parse("10.1.0.0/16")};
-  knode::ProxyBackendPtr mode = knode::make_ipvs_backend(std::move(*client2), std::move(*sets), mc);
-  t0 = Clock::now();
+  knode::ProxyBackendPtr mode = knode::make_ipvs_backend(std::move(*client), std::move(*sets), mc);
+  SyncStats stats;
+  auto t0 = Clock::now();
   if (auto s = mode->sync(state, {}, true, &stats); !s.ok()) die(s.message());
   double mode_full = seconds_since(t0);
+  ServicePort& mid = state.services[state.services.size() / 2];
   mid.cluster_backends.push_back(backend_at(uint32_t(services * endpoints + 2)));
   t0 = Clock::now();
   if (auto s = mode->sync(state, {mid.name}, false, &stats); !s.ok()) die(s.message());
   double mode_one = seconds_since(t0);
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  std::printf("KNODE-MEASURE ipvs mode %d services x %d endpoints (virtual servers + kube-ipvs0 + ipsets + "
-              "iptables): full sync %.2f s; one endpoint added %.1f ms; bench peak RSS %.1f MB\n",
-              services, endpoints, mode_full, mode_one * 1e3, ru.ru_maxrss / 1024.0);
   if (auto s = mode->cleanup(); !s.ok()) die(s.message());
-  // The mode turned net.ipv4.vs.conntrack on (the masquerade rules need it); the kernel's
-  // IPVS adds cost more with it. The table alone again, in that setting:
-  {
-    knode::ipvs::IpvsBackend again(ipvs, bc);
-    t0 = Clock::now();
-    if (auto s = again.sync(state, {}, true, &stats); !s.ok()) die(s.message());
-    std::printf("KNODE-MEASURE ipvs %d services, table alone with net.ipv4.vs.conntrack=1: full sync %.2f s\n",
-                services, seconds_since(t0));
-    if (!ipvs.flush().ok()) die("flush");
-  }
+
+  std::set<IPAddress> vips;
+  for (const auto& sp : state.services) vips.insert(sp.cluster_ip);
+  t0 = Clock::now();
+  if (auto s = knode::ipvs::sync_vip_interface("kube-ipvs0", vips); !s.ok()) die(s.message());
+  double vip_s = seconds_since(t0);
+  if (auto s = knode::ipvs::sync_vip_interface("kube-ipvs0", {}); !s.ok()) die(s.message());
+  auto sets2 = knode::ipset::open_netlink_ipset();
+  if (!sets2.ok()) die(sets2.error());
+  knode::ipvs_proxy::CompanionConfig cc;
+  cc.cluster_cidrs = mc.cluster_cidrs;
+  knode::ipvs_proxy::CompanionSync companion(**sets2, cc);
+  t0 = Clock::now();
+  if (auto s = companion.sync(state, {}, true); !s.ok()) die(s.message());
+  double sets_s = seconds_since(t0);
+  if (auto s = companion.cleanup(); !s.ok()) die(s.message());
+  std::printf("KNODE-MEASURE mode %d %d full_s=%.2f one_ms=%.1f vips_s=%.2f sets_s=%.2f rss_mb=%.1f\n", services,
+              endpoints, mode_full, mode_one * 1e3, vip_s, sets_s, ru.ru_maxrss / 1024.0);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  knode::log::set_verbosity(2);  // the mode's own timing lines
-  std::vector<int> sizes = {1000, 10000};
-  int endpoints = 10;
+  int services = 1000, endpoints = 10;
+  std::string phase = "table";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--services")) {
-      sizes.clear();
-      for (char* tok = std::strtok(argv[i + 1], ","); tok; tok = std::strtok(nullptr, ",")) sizes.push_back(std::atoi(tok));
+      services = std::atoi(argv[i + 1]);
     } else if (!std::strcmp(argv[i], "--endpoints")) {
       endpoints = std::atoi(argv[i + 1]);
+    } else if (!std::strcmp(argv[i], "--phase")) {
+      phase = argv[i + 1];
     } else {
       die(std::string("unknown flag ") + argv[i]);
     }
   }
-  for (int n : sizes) run(n, endpoints);
+  std::string restore;
+  ProxyState state = make_state(services, endpoints, &restore);
+  auto client = knode::ipvs::open_netlink_ipvs();
+  if (!client.ok()) die(client.error());
+  if (phase == "table") {
+    phase_table(std::move(state), services, endpoints, **client);
+  } else if (phase == "restore") {
+    phase_restore(restore, services, endpoints, **client);
+  } else if (phase == "mode") {
+    phase_mode(std::move(state), services, endpoints);
+  } else {
+    die("--phase must be table, restore or mode");
+  }
   return 0;
 }

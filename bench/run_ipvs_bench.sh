@@ -1,12 +1,45 @@
 #!/bin/bash
-# Boots the test VM (Debian's kernel, which has IPVS) and runs knode_ipvs_bench there.
+# Boots the test VM (Debian's kernel, which has IPVS) once per measurement and runs
+# knode_ipvs_bench there; prints one table. Deleted IPVS real servers linger in the
+# kernel for minutes and slow every later add, so nothing shares a boot.
 #   bench/run_ipvs_bench.sh [--services 1000,10000] [--endpoints 10]
 # Needs a build (scripts/setup.sh) and the VM kernel (scripts/vm/prepare.sh).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/build/bench/knode_ipvs_bench"
 [ -x "$bin" ] || { echo "build first: cmake --build $root/build --target knode_ipvs_bench" >&2; exit 1; }
-log="$(mktemp /tmp/knode-ipvs-bench.XXXXXX)"
-"$root/scripts/vm/run.sh" --quiet --memory 3072 --timeout 3000 --log "$log" \
-  --file "$bin" --run "/knode/knode_ipvs_bench $*" || { echo "VM run failed; console log: $log" >&2; exit 1; }
-grep -a 'KNODE-MEASURE' "$log" | tr -d '\r' | sed 's/^KNODE-MEASURE //'
+sizes=1000,10000
+endpoints=10
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --services) sizes="$2"; shift 2 ;;
+    --endpoints) endpoints="$2"; shift 2 ;;
+    *) echo "usage: $0 [--services N[,N...]] [--endpoints M]" >&2; exit 2 ;;
+  esac
+done
+results="$(mktemp /tmp/knode-ipvs-bench.XXXXXX)"
+for n in ${sizes//,/ }; do
+  for phase in table restore mode; do
+    log="$results.$n.$phase.log"
+    "$root/scripts/vm/run.sh" --quiet --memory 3072 --timeout 3000 --log "$log" --file "$bin" \
+      --run "/knode/knode_ipvs_bench --phase $phase --services $n --endpoints $endpoints" \
+      || { echo "VM run failed ($phase, $n services); console log: $log" >&2; exit 1; }
+    grep -a '^KNODE-MEASURE' "$log" | tr -d '\r' | sed 's/^KNODE-MEASURE //' >>"$results"
+  done
+done
+# key=value fields -> one table row per size.
+awk '
+  function v(line, key,   i, n, f) { n = split(line, f, " "); for (i = 1; i <= n; i++) if (f[i] ~ "^" key "=") return substr(f[i], length(key) + 2); return "" }
+  $1 == "table"   { t[$2] = $0; order[++k] = $2; ep = $3 }
+  $1 == "restore" { r[$2] = $0 }
+  $1 == "mode"    { m[$2] = $0 }
+  END {
+    print "| services x endpoints | knode full sync | ipvsadm -R | ratio | one endpoint added / removed | full resync, no change | whole mode: full sync (VIPs, ipsets) | whole mode: one endpoint |"
+    print "|---|---|---|---|---|---|---|---|"
+    for (i = 1; i <= k; i++) { n = order[i]
+      printf "| %s x %s | %s s | %s s | %.1fx faster | %s ms / %s ms (%s + %s kernel changes) | %s s | %s s (%s s, %s s) | %s ms |\n", n, ep,
+        v(t[n], "full_s"), v(r[n], "full_s"), v(r[n], "full_s") / v(t[n], "full_s"), v(t[n], "add_ms"), v(t[n], "remove_ms"),
+        v(t[n], "add_changes"), v(t[n], "remove_changes"), v(t[n], "resync_s"), v(m[n], "full_s"), v(m[n], "vips_s"),
+        v(m[n], "sets_s"), v(m[n], "one_ms")
+    }
+  }' "$results"

@@ -450,25 +450,23 @@ TEST_F(IpvsBackendVm, LeavingBackendIsDrainedWhileItsConnectionLasts) {
   EXPECT_EQ(backend.draining(), 0u);
 }
 
-// Measurement, not a timed assertion (TCG: the ratios are the figure): a full sync of
-// 1,000 services x 10 endpoints against `ipvsadm -R` of the same table, one endpoint
-// change, and a full resync with nothing to do.
-TEST_F(IpvsVm, BackendSyncVersusIpvsadmRestore) {
+// 1,000 services x 10 endpoints: a full sync writes each object once, one endpoint change
+// is one kernel change, and a full resync with nothing to do changes nothing. (Timing
+// against ipvsadm -R is bench/run_ipvs_bench.sh's job: it needs a fresh kernel per run,
+// because deleted real servers linger in IPVS's trash and slow later adds.)
+TEST_F(IpvsVm, ThousandServicesSyncIncrementally) {
   constexpr int kServices = 1000, kEndpoints = 10;
   dp::ProxyState state;
-  std::string restore;
   for (int i = 0; i < kServices; ++i) {
     dp::ServicePort sp;
     sp.name = "ns/svc-" + std::to_string(i);
     sp.cluster_ip = net::IPAddress::V4(0x0a600000u + uint32_t(i));
     sp.port = 80;
-    restore += "-A -t " + sp.cluster_ip.str() + ":80 -s rr\n";
     for (int e = 0; e < kEndpoints; ++e) {
       dp::Backend b;
       b.ip = net::IPAddress::V4(0x0af40000u + uint32_t(i * kEndpoints + e));
       b.port = 8080;
       sp.cluster_backends.push_back(b);
-      restore += "-a -t " + sp.cluster_ip.str() + ":80 -r " + b.ip.str() + ":8080 -m -w 1\n";
     }
     state.services.push_back(std::move(sp));
   }
@@ -477,40 +475,20 @@ TEST_F(IpvsVm, BackendSyncVersusIpvsadmRestore) {
 
   IpvsBackend backend(*ipvs_, IpvsBackendConfig{});
   SyncStats stats;
-  auto t0 = std::chrono::steady_clock::now();
   Status st = backend.sync(state, {}, true, &stats);
-  double full_s = vmtest::seconds_since(t0);
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(stats.changes, size_t(kServices * (1 + kEndpoints)));
+  EXPECT_EQ(ipvs_->list_services()->size(), size_t(kServices));
 
   state.services[500].cluster_backends[3].weight = 2;
-  t0 = std::chrono::steady_clock::now();
   st = backend.sync(state, {state.services[500].name}, false, &stats);
-  double one_s = vmtest::seconds_since(t0);
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(stats.changes, 1u);
 
-  t0 = std::chrono::steady_clock::now();
   st = backend.sync(state, {}, true, &stats);
-  double resync_s = vmtest::seconds_since(t0);
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(stats.changes, 0u);
-
   ASSERT_TRUE(ipvs_->flush().ok());
-  FILE* f = fopen("/tmp/ipvs.restore", "w");
-  ASSERT_NE(f, nullptr);
-  fwrite(restore.data(), 1, restore.size(), f);
-  fclose(f);
-  int rc = 0;
-  t0 = std::chrono::steady_clock::now();
-  std::string out = shell("ipvsadm -R < /tmp/ipvs.restore 2>&1", &rc);
-  double restore_s = vmtest::seconds_since(t0);
-  ASSERT_EQ(rc, 0) << out;
-  EXPECT_EQ(ipvs_->list_services()->size(), size_t(kServices));
-  std::printf("KNODE-MEASURE ipvs backend %d services x %d endpoints: full sync %.3f s, "
-              "ipvsadm -R %.3f s (%.1fx); one endpoint change %.4f s; full resync, no change "
-              "%.3f s\n",
-              kServices, kEndpoints, full_s, restore_s, restore_s / full_s, one_s, resync_s);
 }
 
 TEST_F(IpvsBackendVm, VipsAreBoundToKubeIpvs0) {
