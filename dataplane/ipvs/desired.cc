@@ -12,6 +12,8 @@ VirtualServer virtual_server(const dp::ServicePort& sp, const net::IPAddress& ad
   vs.protocol = sp.protocol;
   vs.scheduler = dp::to_string(sp.scheduler);
   if (sp.scheduler == dp::Scheduler::kSH) vs.flags |= o.sh_flags;
+  // As kube-proxy: Maglev hashing over source address and port (mh-port, scheduler flag 2).
+  if (sp.scheduler == dp::Scheduler::kMH) vs.flags |= kFlagShPort;
   if (sp.affinity_timeout_seconds > 0) {
     vs.flags |= kFlagPersistent;
     vs.timeout = sp.affinity_timeout_seconds;

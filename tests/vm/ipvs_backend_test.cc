@@ -294,5 +294,16 @@ TEST_F(IpvsBackendTest, AKeyTwoServicesClaimSurvivesTheHolderLettingGo) {
   EXPECT_EQ(dests("203.0.113.5", 80)[0].address, ip("10.244.2.2"));
 }
 
+
+TEST_F(IpvsBackendTest, MaglevHashesSourcePortsLikeKubeProxy) {
+  auto sp = service("default/mh:http", "10.96.0.30", 80, {backend("10.244.1.1", 80)});
+  sp.scheduler = dp::Scheduler::kMH;
+  ASSERT_TRUE(sync({{sp}}).ok());
+  auto vs = fake_.get_service(key("10.96.0.30", 80));
+  ASSERT_TRUE(vs.ok());
+  EXPECT_EQ(vs->scheduler, "mh");
+  EXPECT_EQ(vs->flags & kUserFlags, kFlagShPort);  // IP_VS_SVC_F_SCHED_MH_PORT
+}
+
 }  // namespace
 }  // namespace knode::ipvs
