@@ -102,8 +102,8 @@ void phase_table(ProxyState state, int services, int endpoints, knode::ipvs::Ipv
   t0 = Clock::now();
   if (auto s = table.sync(state, {}, true, &stats); !s.ok()) die(s.message());
   double resync = seconds_since(t0);
-  std::printf("KNODE-MEASURE table %d %d full_s=%.2f add_ms=%.1f add_changes=%zu remove_ms=%.1f "
-              "remove_changes=%zu resync_s=%.2f\n",
+  std::printf("KNODE-MEASURE table %d %d full_s=%.3f add_ms=%.1f add_changes=%zu remove_ms=%.1f "
+              "remove_changes=%zu resync_s=%.3f\n",
               services, endpoints, full, add_one * 1e3, add_changes, remove_one * 1e3, remove_changes, resync);
 }
 
@@ -117,7 +117,7 @@ void phase_restore(const std::string& restore, int services, int endpoints, knod
   double ipvsadm = seconds_since(t0);
   auto listed = ipvs.list_services();
   if (!listed.ok() || listed->size() != size_t(services)) die("ipvsadm -R left a different table");
-  std::printf("KNODE-MEASURE restore %d %d full_s=%.2f\n", services, endpoints, ipvsadm);
+  std::printf("KNODE-MEASURE restore %d %d full_s=%.3f\n", services, endpoints, ipvsadm);
 }
 
 // The whole mode as the daemon runs it (virtual servers, kube-ipvs0, ipsets, iptables),
@@ -158,7 +158,7 @@ void phase_mode(ProxyState state, int services, int endpoints) {
   if (auto s = companion.sync(state, {}, true); !s.ok()) die(s.message());
   double sets_s = seconds_since(t0);
   if (auto s = companion.cleanup(); !s.ok()) die(s.message());
-  std::printf("KNODE-MEASURE mode %d %d full_s=%.2f one_ms=%.1f vips_s=%.2f sets_s=%.2f rss_mb=%.1f\n", services,
+  std::printf("KNODE-MEASURE mode %d %d full_s=%.3f one_ms=%.1f vips_s=%.3f sets_s=%.3f rss_mb=%.1f\n", services,
               endpoints, mode_full, mode_one * 1e3, vip_s, sets_s, ru.ru_maxrss / 1024.0);
 }
 

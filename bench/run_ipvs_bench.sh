@@ -24,7 +24,9 @@ for n in ${sizes//,/ }; do
     "$root/scripts/vm/run.sh" --quiet --memory 3072 --timeout 3000 --log "$log" --file "$bin" \
       --run "/knode/knode_ipvs_bench --phase $phase --services $n --endpoints $endpoints" \
       || { echo "VM run failed ($phase, $n services); console log: $log" >&2; exit 1; }
-    grep -a '^KNODE-MEASURE' "$log" | tr -d '\r' | sed 's/^KNODE-MEASURE //' >>"$results"
+    line="$(grep -a 'KNODE-MEASURE' "$log" | tr -d '\r' | sed 's/^.*KNODE-MEASURE //' || true)"
+    [ -n "$line" ] || { echo "no measurement in the console log ($phase, $n services): $log" >&2; exit 1; }
+    echo "$line" >>"$results"
   done
 done
 # key=value fields -> one table row per size.
@@ -34,11 +36,12 @@ awk '
   $1 == "restore" { r[$2] = $0 }
   $1 == "mode"    { m[$2] = $0 }
   END {
-    print "| services x endpoints | knode full sync | ipvsadm -R | ratio | one endpoint added / removed | full resync, no change | whole mode: full sync (VIPs, ipsets) | whole mode: one endpoint |"
-    print "|---|---|---|---|---|---|---|---|"
+    print "| services x endpoints | knode full sync | ipvsadm -R | ratio | one endpoint added / removed | full resync, no change | whole mode: full sync | alone: VIPs on kube-ipvs0, ipsets + rules | whole mode: one endpoint |"
+    print "|---|---|---|---|---|---|---|---|---|"
     for (i = 1; i <= k; i++) { n = order[i]
-      printf "| %s x %s | %s s | %s s | %.1fx faster | %s ms / %s ms (%s + %s kernel changes) | %s s | %s s (%s s, %s s) | %s ms |\n", n, ep,
-        v(t[n], "full_s"), v(r[n], "full_s"), v(r[n], "full_s") / v(t[n], "full_s"), v(t[n], "add_ms"), v(t[n], "remove_ms"),
+      ratio = v(t[n], "full_s") > 0 ? sprintf("%.1fx faster", v(r[n], "full_s") / v(t[n], "full_s")) : "n/a"
+      printf "| %s x %s | %s s | %s s | %s | %s ms / %s ms (%s + %s kernel changes) | %s s | %s s | %s s, %s s | %s ms |\n", n, ep,
+        v(t[n], "full_s"), v(r[n], "full_s"), ratio, v(t[n], "add_ms"), v(t[n], "remove_ms"),
         v(t[n], "add_changes"), v(t[n], "remove_changes"), v(t[n], "resync_s"), v(m[n], "full_s"), v(m[n], "vips_s"),
         v(m[n], "sets_s"), v(m[n], "one_ms")
     }

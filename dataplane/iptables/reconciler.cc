@@ -147,7 +147,10 @@ class Planner {
       return;
     }
     ChainImage& c = img_.chains[it->second];
-    if (c.entries == bytes) return;
+    if (c.entries == bytes) {
+      if (owner) std::string().swap(*owner);  // the image has it: free the caller's copy now
+      return;
+    }
     c.entries = take();
     c.num_rules = num_rules;
     c.old_index.clear();

@@ -151,11 +151,15 @@ Status IpvsBackend::sync(const dp::ProxyState& state, const std::set<std::string
     for (const auto& sp : state.services) {
       if (changed.count(sp.name)) add_desired(sp, config_.desired, &desired, &contested_);
     }
-    for (auto it = desired.begin(); it != desired.end();) {
-      auto owner = owner_of_.find(it->first);
-      bool taken = owner != owner_of_.end() && owner->second != it->second.owner && !changed.count(owner->second);
-      if (taken) contested_.insert(it->first);
-      it = taken ? desired.erase(it) : std::next(it);
+    // A changed service claiming a key an unchanged one holds: decide among all claimants,
+    // as a full sync would, so ownership does not depend on when the last full sync ran.
+    for (const auto& [k, d] : desired) {
+      auto owner = owner_of_.find(k);
+      if (owner != owner_of_.end() && owner->second != d.owner && !changed.count(owner->second)) full = true;
+    }
+    if (full) {
+      contested_.clear();
+      desired = build_desired(state, config_.desired, &contested_);
     }
   }
 

@@ -54,6 +54,15 @@ std::set<net::IPAddress> node_ips(const IpvsModeConfig& c) {
   return out;
 }
 
+std::set<net::IPAddress> node_ips_logged(const IpvsModeConfig& c) {
+  auto ips = node_ips(c);
+  if (ips.empty()) {
+    KLOG(WARNING, "IPVS mode: the node's IP is unknown (no --bind-address, no default route); the node itself is "
+                  "kept out of load balancers that have loadBalancerSourceRanges");
+  }
+  return ips;
+}
+
 ipvs_proxy::CompanionConfig companion_config(const IpvsModeConfig& c, const std::vector<net::IPAddress>& node_ports) {
   ipvs_proxy::CompanionConfig out;
   out.cluster_cidrs = c.cluster_cidrs;
@@ -61,7 +70,7 @@ ipvs_proxy::CompanionConfig companion_config(const IpvsModeConfig& c, const std:
   out.masquerade_mark = 1u << c.masquerade_bit;
   out.node_port_addresses = node_ports;
   for (const auto& ip : local_ipv4_addresses(c.dummy)) out.node_addresses.insert(ip);
-  out.node_ips = node_ips(c);
+  out.node_ips = node_ips_logged(c);
   return out;
 }
 
@@ -118,7 +127,13 @@ class IpvsMode : public ProxyBackend {
     auto t1 = std::chrono::steady_clock::now();
     Status s = inner_->sync(state, changed, full, stats);
     auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
-    if (s.ok() && !companion.ok()) s = companion;
+    if (!companion.ok()) {
+      if (s.ok()) {
+        s = companion;
+      } else {
+        KLOG(ERROR, "IPVS-mode ipsets or iptables rules failed to sync").kv("error", companion.message());
+      }
+    }
     if (stats) {
       stats->changes += cs.entries_added + cs.entries_deleted + (cs.rules_written ? 1 : 0);
       stats->rules_by_table["nat"] = cs.nat_rules;

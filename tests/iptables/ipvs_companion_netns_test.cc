@@ -277,6 +277,21 @@ TEST_F(IpvsCompanion, VipFilterRejectsOnlyAfterEveryServiceSetReturned) {
                    }));
 }
 
+TEST_F(IpvsCompanion, OnlyTheNodeIpDecidesNodeAccessToSourceRangedLoadBalancers) {
+  // 10.0.0.1 is a local address (say, a bridge) inside a range, but not the node IP:
+  // the node is kept out (KUBE-IPVS-OUT-FILTER), not let in (KUBE-LOAD-BALANCER-SOURCE-IP).
+  CompanionConfig c = config();
+  c.node_ips = {ip("192.168.1.10")};
+  auto no_access = lb_no_node_access(sample(), c);
+  ASSERT_EQ(no_access.size(), 1u);
+  EXPECT_EQ(no_access.begin()->ip, ip("192.0.2.10"));
+  auto sets = desired_sets(sample(), c);
+  EXPECT_TRUE(sets["KUBE-LOAD-BALANCER-SOURCE-IP"].empty());
+  c.node_ips = {ip("10.0.0.1")};
+  EXPECT_TRUE(lb_no_node_access(sample(), c).empty());
+  EXPECT_EQ(desired_sets(sample(), c)["KUBE-LOAD-BALANCER-SOURCE-IP"].size(), 1u);
+}
+
 TEST_F(IpvsCompanion, NoClusterCidrMasqueradesBySourceVip) {
   CompanionConfig c = config();
   c.cluster_cidrs.clear();

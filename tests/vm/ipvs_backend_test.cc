@@ -264,13 +264,15 @@ TEST_F(IpvsBackendTest, PartialSyncsKeepSharedVipsAndCallTheSyncerOnlyOnChange) 
   http.cluster_backends.push_back(backend("10.244.1.6", 8080));
   ASSERT_TRUE(sync({{http, metrics}}, {"default/web:http"}, false).ok());
   EXPECT_EQ(calls, 1);
-  // One port goes: the shared VIP stays.
+  // One port goes: the shared VIP stays, so the syncer is not even called.
   ASSERT_TRUE(sync({{metrics}}, {"default/web:http"}, false).ok());
+  EXPECT_EQ(calls, 1);
   EXPECT_EQ(vips, (std::set<net::IPAddress>{ip("10.96.0.10")}));
   EXPECT_FALSE(fake_.get_service(key("10.96.0.10", 80)).ok());
   // The service's IP changes: the old VIP goes, the new one comes.
   metrics.cluster_ip = ip("10.96.0.11");
   ASSERT_TRUE(sync({{metrics}}, {"default/web:metrics"}, false).ok());
+  EXPECT_EQ(calls, 2);
   EXPECT_EQ(vips, (std::set<net::IPAddress>{ip("10.96.0.11")}));
   EXPECT_TRUE(fake_.get_service(key("10.96.0.11", 9090)).ok());
   EXPECT_FALSE(fake_.get_service(key("10.96.0.10", 9090)).ok());
@@ -303,6 +305,26 @@ TEST_F(IpvsBackendTest, MaglevHashesSourcePortsLikeKubeProxy) {
   ASSERT_TRUE(vs.ok());
   EXPECT_EQ(vs->scheduler, "mh");
   EXPECT_EQ(vs->flags & kUserFlags, kFlagShPort);  // IP_VS_SVC_F_SCHED_MH_PORT
+}
+
+
+TEST_F(IpvsBackendTest, ANewClaimantOfAHeldKeyIsDecidedAsAFullSyncWould) {
+  auto a = service("default/a:http", "10.96.0.1", 80, {backend("10.244.1.1", 80)});
+  auto b = service("default/b:http", "10.96.0.2", 80, {backend("10.244.2.2", 80)});
+  a.external_ips = b.external_ips = {ip("203.0.113.5")};
+  ASSERT_TRUE(sync({{b}}).ok());
+  ASSERT_EQ(dests("203.0.113.5", 80).size(), 1u);
+  EXPECT_EQ(dests("203.0.113.5", 80)[0].address, ip("10.244.2.2"));
+  // a (first by name) appears in a partial sync: it gets the key now, as the next full
+  // sync would give it anyway.
+  ASSERT_TRUE(sync({{a, b}}, {"default/a:http"}, false).ok());
+  auto now = dests("203.0.113.5", 80);
+  bool a_in = false;
+  for (const auto& d : now) a_in |= d.address == ip("10.244.1.1") && d.weight > 0;
+  EXPECT_TRUE(a_in);
+  // And a full sync agrees: nothing left to change for that key.
+  ASSERT_TRUE(sync({{a, b}}).ok());
+  EXPECT_EQ(stats_.changes, 0u);
 }
 
 }  // namespace
