@@ -63,13 +63,14 @@ std::set<net::IPAddress> node_ips_logged(const IpvsModeConfig& c) {
   return ips;
 }
 
-ipvs_proxy::CompanionConfig companion_config(const IpvsModeConfig& c, const std::vector<net::IPAddress>& node_ports) {
+ipvs_proxy::CompanionConfig companion_config(const IpvsModeConfig& c, const std::vector<net::IPAddress>& locals,
+                                             const std::vector<net::IPAddress>& node_ports) {
   ipvs_proxy::CompanionConfig out;
   out.cluster_cidrs = c.cluster_cidrs;
   out.masquerade_all = c.masquerade_all;
   out.masquerade_mark = 1u << c.masquerade_bit;
   out.node_port_addresses = node_ports;
-  for (const auto& ip : local_ipv4_addresses(c.dummy)) out.node_addresses.insert(ip);
+  out.node_addresses.insert(locals.begin(), locals.end());
   out.node_ips = node_ips_logged(c);
   return out;
 }
@@ -81,13 +82,14 @@ class IpvsMode : public ProxyBackend {
   IpvsMode(ipvs::IpvsPtr client, ipset::IpsetPtr sets, const IpvsModeConfig& c)
       : client_(std::move(client)), sets_(std::move(sets)), config_(c) {
     ipvs::IpvsBackendConfig bc;
-    for (const auto& ip : local_ipv4_addresses(c.dummy)) {
+    const std::vector<net::IPAddress> locals = local_ipv4_addresses(c.dummy);
+    for (const auto& ip : locals) {
       bool ok = c.node_port_addresses.empty();
       for (const auto& cidr : c.node_port_addresses) ok |= cidr.contains(ip);
       if (ok) bc.desired.node_addresses.push_back(ip);
     }
     if (sets_) {
-      companion_ = std::make_unique<ipvs_proxy::CompanionSync>(*sets_, companion_config(c, bc.desired.node_addresses));
+      companion_ = std::make_unique<ipvs_proxy::CompanionSync>(*sets_, companion_config(c, locals, bc.desired.node_addresses));
     }
     bc.desired.sh_flags = ipvs::kFlagShFallback;
     bc.exclude_cidrs = c.exclude_cidrs;

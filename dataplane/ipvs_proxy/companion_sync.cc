@@ -15,7 +15,6 @@ Status CompanionSync::full_sync_sets(const dp::ProxyState& state, CompanionStats
   for (const auto& spec : companion_sets()) {
     if (Status s = ipset_.create_set(spec, /*exist_ok=*/true); !s.ok()) return s;
   }
-  sets_created_ = true;
   contributions_.clear();
   refs_.clear();
   no_access_refs_.clear();
@@ -51,7 +50,6 @@ Status CompanionSync::full_sync_sets(const dp::ProxyState& state, CompanionStats
       stats->entries_deleted += del.size();
     }
   }
-  sets_known_ = true;
   return Status::Ok();
 }
 
@@ -123,7 +121,7 @@ Status CompanionSync::partial_sync_sets(const dp::ProxyState& state, const std::
 
 Status CompanionSync::sync(const dp::ProxyState& state, const std::set<std::string>& changed, bool full,
                            CompanionStats* stats) {
-  full = full || !sets_known_ || !sets_created_;
+  full = full || !sets_known_;  // after a failure, or before the sets were ever made
   sets_known_ = false;  // until this sync's changes are all in
   Status s = full ? full_sync_sets(state, stats) : partial_sync_sets(state, changed, stats);
   if (!s.ok()) return s.Wrap("sync IPVS-mode ipsets");
@@ -180,7 +178,6 @@ Status CompanionSync::cleanup() {
   nat_.invalidate();
   filter_.invalidate();
   rules_known_ = false;
-  sets_created_ = false;
   sets_known_ = false;
   contributions_.clear();
   refs_.clear();

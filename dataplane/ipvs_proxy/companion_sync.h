@@ -46,7 +46,6 @@ class CompanionSync {
 
   ipset::Ipset& ipset_;
   CompanionConfig config_;
-  bool sets_created_ = false;
   bool sets_known_ = false;  // refs_ is what the kernel holds
   std::map<std::string, Contribution> contributions_;  // per service port name
   // Per set, each entry's number of contributing service ports; the kernel holds the keys.
