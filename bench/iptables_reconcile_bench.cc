@@ -23,7 +23,7 @@
 #include <sstream>
 #include <string>
 
-#include "iptables/reconciler.h"
+#include "knode/dataplane/iptables/reconciler.h"
 
 using namespace knode;
 using namespace knode::iptables;

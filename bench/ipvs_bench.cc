@@ -20,19 +20,19 @@
 #include <string>
 #include <vector>
 
-#include "ipvs/ipvs_backend.h"
-#include "ipvs/vip_interface.h"
-#include "ipvs_proxy/companion_sync.h"
+#include "ipvs/companion_sync.h"
+#include "ipvs/proxier.h"
+#include "ipvs/vips.h"
+#include "ipvs/virtual_servers.h"
 #include "knode/dataplane/ipset.h"
 #include "knode/dataplane/ipvs.h"
-#include "knode/dataplane/ipvs_backend.h"
 
 namespace {
 
 using knode::SyncStats;
-using knode::dp::Backend;
-using knode::dp::ProxyState;
-using knode::dp::ServicePort;
+using knode::proxy::Endpoint;
+using knode::proxy::ProxyState;
+using knode::proxy::ServicePort;
 using knode::net::IPAddress;
 using Clock = std::chrono::steady_clock;
 
@@ -48,8 +48,8 @@ int sh(const std::string& cmd) {
   std::exit(1);
 }
 
-Backend backend_at(uint32_t n) {
-  Backend b;
+Endpoint backend_at(uint32_t n) {
+  Endpoint b;
   b.ip = IPAddress::V4(0x0a000000u + (1u << 16) + n);  // 10.1.0.0/16 and up
   b.port = 8080;
   return b;
@@ -64,8 +64,8 @@ ProxyState make_state(int services, int endpoints, std::string* restore) {
     sp.port = 80;
     restore->append("-A -t " + sp.cluster_ip.str() + ":80 -s rr\n");
     for (int e = 0; e < endpoints; ++e) {
-      Backend b = backend_at(uint32_t(i * endpoints + e));
-      sp.cluster_backends.push_back(b);
+      Endpoint b = backend_at(uint32_t(i * endpoints + e));
+      sp.cluster_endpoints.push_back(b);
       restore->append("-a -t " + sp.cluster_ip.str() + ":80 -r " + b.str() + " -m -w 1\n");
     }
     sp.has_any_endpoint = true;
@@ -81,20 +81,28 @@ ProxyState make_state(int services, int endpoints, std::string* restore) {
 // So each phase runs on a freshly booted kernel (run_ipvs_bench.sh boots one per phase).
 
 void phase_table(ProxyState state, int services, int endpoints, knode::ipvs::Ipvs& ipvs) {
-  knode::ipvs::IpvsBackendConfig bc;
+  knode::ipvs_proxy::VirtualServersConfig bc;
   bc.graceful_termination_bound = std::chrono::seconds(0);
-  knode::ipvs::IpvsBackend table(ipvs, bc);
+  knode::ipvs_proxy::VirtualServers servers(ipvs, bc);
+  // As the proxier drives them: plan the scope, then apply it.
+  struct {
+    knode::ipvs_proxy::VirtualServers& servers;
+    knode::Status sync(const ProxyState& state, const std::set<std::string>& changed, bool full, SyncStats* stats) {
+      auto plan = servers.plan(state, changed, full);
+      return servers.apply(plan, &stats->changes);
+    }
+  } table{servers};
   SyncStats stats;
   auto t0 = Clock::now();
   if (auto s = table.sync(state, {}, true, &stats); !s.ok()) die(s.message());
   double full = seconds_since(t0);
   ServicePort& mid = state.services[state.services.size() / 2];
-  mid.cluster_backends.push_back(backend_at(uint32_t(services * endpoints + 1)));
+  mid.cluster_endpoints.push_back(backend_at(uint32_t(services * endpoints + 1)));
   t0 = Clock::now();
   if (auto s = table.sync(state, {mid.name}, false, &stats); !s.ok()) die(s.message());
   double add_one = seconds_since(t0);
   size_t add_changes = stats.changes;
-  mid.cluster_backends.erase(mid.cluster_backends.begin());
+  mid.cluster_endpoints.erase(mid.cluster_endpoints.begin());
   t0 = Clock::now();
   if (auto s = table.sync(state, {mid.name}, false, &stats); !s.ok()) die(s.message());
   double remove_one = seconds_since(t0);
@@ -127,15 +135,15 @@ void phase_mode(ProxyState state, int services, int endpoints) {
   if (!sets.ok()) die(sets.error());
   auto client = knode::ipvs::open_netlink_ipvs();
   if (!client.ok()) die(client.error());
-  knode::IpvsModeConfig mc;
+  knode::ipvs_proxy::IpvsConfig mc;
   mc.cluster_cidrs = {*knode::net::Cidr::Parse("10.1.0.0/16")};
-  knode::ProxyBackendPtr mode = knode::make_ipvs_backend(std::move(*client), std::move(*sets), mc);
+  knode::ProxyBackendPtr mode = knode::ipvs_proxy::make_ipvs_proxier(std::move(*client), std::move(*sets), mc);
   SyncStats stats;
   auto t0 = Clock::now();
   if (auto s = mode->sync(state, {}, true, &stats); !s.ok()) die(s.message());
   double mode_full = seconds_since(t0);
   ServicePort& mid = state.services[state.services.size() / 2];
-  mid.cluster_backends.push_back(backend_at(uint32_t(services * endpoints + 2)));
+  mid.cluster_endpoints.push_back(backend_at(uint32_t(services * endpoints + 2)));
   t0 = Clock::now();
   if (auto s = mode->sync(state, {mid.name}, false, &stats); !s.ok()) die(s.message());
   double mode_one = seconds_since(t0);
@@ -146,9 +154,9 @@ void phase_mode(ProxyState state, int services, int endpoints) {
   std::set<IPAddress> vips;
   for (const auto& sp : state.services) vips.insert(sp.cluster_ip);
   t0 = Clock::now();
-  if (auto s = knode::ipvs::sync_vip_interface("kube-ipvs0", vips); !s.ok()) die(s.message());
+  if (auto s = knode::ipvs_proxy::sync_vip_interface("kube-ipvs0", vips); !s.ok()) die(s.message());
   double vip_s = seconds_since(t0);
-  if (auto s = knode::ipvs::sync_vip_interface("kube-ipvs0", {}); !s.ok()) die(s.message());
+  if (auto s = knode::ipvs_proxy::sync_vip_interface("kube-ipvs0", {}); !s.ok()) die(s.message());
   auto sets2 = knode::ipset::open_netlink_ipset();
   if (!sets2.ok()) die(sets2.error());
   knode::ipvs_proxy::CompanionConfig cc;

@@ -27,9 +27,9 @@
 #include <string>
 #include <thread>
 
-#include "iptables_proxy/chain_names.h"
-#include "iptables_proxy/service_rules.h"
-#include "knode/dataplane/iptables_backend.h"
+#include "iptables/chain_names.h"
+#include "iptables/service_rules.h"
+#include "iptables/proxier.h"
 #include "knode/log.h"
 
 using namespace knode;
@@ -41,21 +41,21 @@ double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-dp::ProxyState make_state(int services, int endpoints) {
-  dp::ProxyState st;
+proxy::ProxyState make_state(int services, int endpoints) {
+  proxy::ProxyState st;
   st.services.reserve(services);
   for (int s = 0; s < services; ++s) {
-    dp::ServicePort sp;
+    proxy::ServicePort sp;
     sp.name = "bench/svc-" + std::to_string(s) + ":http";
     sp.cluster_ip = net::IPAddress::V4(0x0a600000u + static_cast<uint32_t>(s) + 1);  // 10.96.x.x
     sp.port = 80;
     for (int e = 0; e < endpoints; ++e) {
-      dp::Backend b;
+      proxy::Endpoint b;
       b.ip = net::IPAddress::V4(0x0af40000u + static_cast<uint32_t>(s * endpoints + e) + 1);  // 10.244.x.x
       b.port = 8080;
-      sp.cluster_backends.push_back(b);
+      sp.cluster_endpoints.push_back(b);
     }
-    sp.local_backends = sp.cluster_backends;
+    sp.local_endpoints = sp.cluster_endpoints;
     sp.has_any_endpoint = true;
     st.services.push_back(std::move(sp));
   }
@@ -64,13 +64,13 @@ dp::ProxyState make_state(int services, int endpoints) {
   return st;
 }
 
-IptablesBackendConfig backend_config() {
-  IptablesBackendConfig c;
+knode::iptables_proxy::IptablesConfig backend_config() {
+  knode::iptables_proxy::IptablesConfig c;
   c.cluster_cidrs = {*net::Cidr::Parse("10.244.0.0/16")};
   return c;
 }
 
-std::string save_text(const dp::ProxyState& st) {
+std::string save_text(const proxy::ProxyState& st) {
   iptables_proxy::RulesConfig rc;
   rc.cluster_cidrs = backend_config().cluster_cidrs;
   auto t = iptables_proxy::generate(st, rc);
@@ -87,11 +87,11 @@ std::string save_text(const dp::ProxyState& st) {
 
 // What kube-proxy writes for a partial sync after one endpoint left `sp`: the service's
 // chain rewritten, the endpoint's chain deleted, with --noflush against the full table.
-std::string partial_restore_text(const dp::ServicePort& sp, const dp::Backend& gone, bool large) {
+std::string partial_restore_text(const proxy::ServicePort& sp, const proxy::Endpoint& gone, bool large) {
   iptables_proxy::RulesConfig rc;
   rc.cluster_cidrs = backend_config().cluster_cidrs;
   rc.large_cluster = large;
-  dp::ProxyState one;
+  proxy::ProxyState one;
   one.services = {sp};
   auto t = iptables_proxy::generate(one, rc);
   std::string svc = iptables_proxy::service_chain("KUBE-SVC-", sp.name, "tcp");
@@ -226,7 +226,7 @@ int main(int argc, char** argv) {
   run("ip link set lo up");
 
   auto state = make_state(services, endpoints);
-  auto backend = make_iptables_backend(backend_config());
+  auto backend = knode::iptables_proxy::make_iptables_proxier(backend_config());
   SyncStats stats;
   auto t = Clock::now();
   Status s = backend->sync(state, {}, true, &stats);
@@ -237,14 +237,14 @@ int main(int argc, char** argv) {
   }
   // One endpoint removed, then added back: partial syncs naming one service port.
   auto& sp = state.services[state.services.size() / 2];
-  dp::Backend gone = sp.cluster_backends.back();
-  sp.cluster_backends.pop_back();
-  sp.local_backends = sp.cluster_backends;
+  proxy::Endpoint gone = sp.cluster_endpoints.back();
+  sp.cluster_endpoints.pop_back();
+  sp.local_endpoints = sp.cluster_endpoints;
   t = Clock::now();
   s = backend->sync(state, {sp.name}, false, &stats);
   double remove_ms = ms_since(t);
-  sp.cluster_backends.push_back(gone);
-  sp.local_backends = sp.cluster_backends;
+  sp.cluster_endpoints.push_back(gone);
+  sp.local_endpoints = sp.cluster_endpoints;
   t = Clock::now();
   Status s2 = backend->sync(state, {sp.name}, false, &stats);
   double add_ms = ms_since(t);
@@ -265,10 +265,10 @@ int main(int argc, char** argv) {
   {
     std::ofstream f(partial_path);
     auto sp_now = sp;
-    sp_now.cluster_backends.pop_back();
-    sp_now.local_backends = sp_now.cluster_backends;
+    sp_now.cluster_endpoints.pop_back();
+    sp_now.local_endpoints = sp_now.cluster_endpoints;
     size_t total = 0;
-    for (const auto& x : state.services) total += x.cluster_backends.size();
+    for (const auto& x : state.services) total += x.cluster_endpoints.size();
     f << partial_restore_text(sp_now, gone, total > iptables_proxy::kLargeClusterEndpointsThreshold);
   }
   auto pt = Clock::now();

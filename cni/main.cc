@@ -3,6 +3,7 @@
 //             [--out /etc/cni/net.d/10-knode.conflist] [--name knode] [--no-masquerade]
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -34,7 +35,14 @@ int write_conflist_main(int argc, char** argv) {
     } else if (a == "--name") {
       opts.network_name = value();
     } else if (a == "--mtu") {
-      opts.mtu = static_cast<unsigned>(std::stoul(value()));
+      const std::string v = value();
+      unsigned mtu = 0;
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), mtu);
+      if (ec != std::errc() || end != v.data() + v.size() || mtu < 68 || mtu > 65535) {
+        std::cerr << "knode-cni: invalid value for --mtu: \"" << v << "\" (want 68-65535)\n";
+        return 2;
+      }
+      opts.mtu = mtu;
     } else if (a == "--data-dir") {
       opts.data_dir = value();
     } else if (a == "--no-masquerade") {

@@ -4,22 +4,22 @@
 
 #include <string>
 
-#include "knode/config.h"
-#include "knode/proxy_backend.h"
+#include "knode/proxy/backend.h"
+#include "options.h"
 
 namespace knode::proxy {
 
 struct ModeSelection {
-  ProxyBackendPtr backend;
-  std::string requested;  // as configured ("" -> "iptables")
-  std::string effective;  // what runs
+  ProxyBackendPtr mode;
+  std::string requested;        // as configured
+  std::string effective;        // what runs
   std::string fallback_reason;  // non-empty when effective != requested
 };
 
-Result<ModeSelection> select_mode(const config::ProxyConfig& config);
+ModeSelection select_mode(const ProxyOptions& options);
 
 // Removes what every mode ever created (iptables chains; IPVS services, ipsets and
 // kube-ipvs0 where the kernel has them). Idempotent.
-Status cleanup_all_modes(const config::ProxyConfig& config);
+[[nodiscard]] Status cleanup_all_modes(const ProxyOptions& options);
 
 }  // namespace knode::proxy

@@ -21,18 +21,19 @@ double seconds(Clock::SteadyTime::duration d) { return std::chrono::duration<dou
 
 }  // namespace
 
-Proxier::Proxier(boost::asio::io_context& io, ObjectStore& store, ProxyBackendPtr backend,
-                 ProxierOptions options, metrics::Registry& m, health::ProxyHealth& health,
+Proxier::Proxier(boost::asio::io_context& io, ObjectStore& store, ProxyBackendPtr mode,
+                 ProxierOptions options, metrics::Registry& m, ProxyHealth& health,
                  const Clock& clock)
     : io_(io),
       store_(store),
-      backend_(std::move(backend)),
+      mode_(std::move(mode)),
       options_(std::move(options)),
       health_(health),
       clock_(clock),
       scheduler_(options_.min_sync_period, options_.sync_period, clock.steady_now()),
       timer_(io),
-      worker_(std::make_unique<boost::asio::thread_pool>(1)),
+      worker_(options_.sync_executor ? nullptr : std::make_unique<boost::asio::thread_pool>(1)),
+      sync_executor_(options_.sync_executor ? *options_.sync_executor : worker_->get_executor()),
       sync_duration_(m.histogram("kubeproxy_sync_proxy_rules_duration_seconds",
                                  "SyncProxyRules latency in seconds",
                                  metrics::exponential_buckets(0.001, 2, 15))),
@@ -57,7 +58,7 @@ Proxier::Proxier(boost::asio::io_context& io, ObjectStore& store, ProxyBackendPt
                                "Syncs that failed to program the kernel")),
       service_ports_(m.gauge("knode_proxy_service_ports", "Service ports in the proxy model")) {
   m.gauge_family("knode_proxy_mode", "The proxy mode in effect (1 for the active one)", {"mode"})
-      .with({backend_->mode()})
+      .with({mode_->mode()})
       .set(1);
 }
 
@@ -66,12 +67,12 @@ Proxier::~Proxier() { stop(); }
 void Proxier::start() {
   // The sync loop starts now, as kube-proxy reports it; from here on a change that is not
   // programmed within the health timeout turns /healthz to 503.
-  health_.updated(health::ProxyHealth::kIPv4);
+  health_.updated(ProxyHealth::kIPv4);
   store_.subscribe(api::Kind::kService, [this](const Event& e) { on_service(e); });
   store_.subscribe(api::Kind::kEndpointSlice, [this](const Event& e) { on_slice(e); });
   store_.subscribe(api::Kind::kEndpoints, [this](const Event& e) { on_endpoints(e); });
   store_.on_all_synced([this] {
-    KLOG(INFO, "proxy: initial state received; programming").kv("mode", backend_->mode())
+    KLOG(INFO, "proxy: initial state received; programming").kv("mode", mode_->mode())
         .kv("servicePorts", service_port_count());
     scheduler_.ready();
     schedule();
@@ -137,7 +138,7 @@ void Proxier::on_endpoints(const Event& e) {
 }
 
 void Proxier::recompute(const std::string& key) {
-  std::vector<dp::ServicePort> now;
+  std::vector<proxy::ServicePort> now;
   if (auto it = services_.find(key); it != services_.end()) {
     std::vector<const api::EndpointSlice*> slices;
     // EndpointSlices win; legacy Endpoints are used only for services that have none
@@ -164,7 +165,7 @@ void Proxier::recompute(const std::string& key) {
   }
   pending_.insert(names.begin(), names.end());
   if (!first_pending_) first_pending_ = clock_.steady_now();
-  health_.queued_update(health::ProxyHealth::kIPv4);
+  health_.queued_update(ProxyHealth::kIPv4);
   last_queued_timestamp_.set(std::chrono::duration<double>(clock_.system_now().time_since_epoch()).count());
   scheduler_.changed();
   schedule();
@@ -179,7 +180,8 @@ void Proxier::schedule() {
     return;
   }
   if (d.wake_at == SyncScheduler::TimePoint::max()) return;
-  timer_.expires_at(d.wake_at);
+  // The wait is measured on the injected clock; the timer only sleeps that long.
+  timer_.expires_after(d.wake_at - now);
   timer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) schedule();
   });
@@ -189,16 +191,16 @@ void Proxier::start_sync(bool full) {
   auto now = clock_.steady_now();
   scheduler_.started(now, full);
   // Snapshot the model: the worker owns this copy while the loop moves on.
-  auto state = std::make_shared<dp::ProxyState>();
+  auto state = std::make_shared<proxy::ProxyState>();
   for (const auto& [k, v] : ports_) state->services.insert(state->services.end(), v.begin(), v.end());
   std::set<std::string> changed = std::move(pending_);
   pending_.clear();
   Clock::SteadyTime first_change = first_pending_.value_or(now);
   first_pending_.reset();
   service_ports_.set(static_cast<double>(state->services.size()));
-  boost::asio::post(*worker_, [this, state, changed = std::move(changed), full, now, first_change]() mutable {
+  boost::asio::post(sync_executor_, [this, state, changed = std::move(changed), full, now, first_change]() mutable {
     SyncStats stats;
-    Status s = backend_->sync(*state, changed, full, &stats);
+    Status s = mode_->sync(*state, changed, full, &stats);
     boost::asio::post(io_, [this, s, stats, full, changed = std::move(changed), now, first_change]() mutable {
       finish_sync(std::move(s), std::move(stats), full, std::move(changed), now, first_change);
     });
@@ -216,8 +218,8 @@ void Proxier::finish_sync(Status status, SyncStats stats, bool full, std::set<st
     // Keep the changes pending so the retry (a full sync) covers them.
     pending_.insert(changed.begin(), changed.end());
     if (!first_pending_) first_pending_ = first_change;
-    health_.queued_update(health::ProxyHealth::kIPv4);
-    KLOG(ERROR, "proxy sync failed; will retry").kv("mode", backend_->mode()).kv("err", status.message());
+    health_.queued_update(ProxyHealth::kIPv4);
+    KLOG(ERROR, "proxy sync failed; will retry").kv("mode", mode_->mode()).kv("err", status.message());
   } else {
     ++syncs_ok_;
     sync_duration_.observe(took);
@@ -225,10 +227,10 @@ void Proxier::finish_sync(Status status, SyncStats stats, bool full, std::set<st
     if (!changed.empty()) programming_duration_.observe(seconds(now - first_change));
     last_sync_timestamp_.set(std::chrono::duration<double>(clock_.system_now().time_since_epoch()).count());
     for (const auto& [table, n] : stats.rules_by_table) rules_total_.with({table}).set(static_cast<double>(n));
-    if (pending_.empty()) health_.updated(health::ProxyHealth::kIPv4);
+    if (pending_.empty()) health_.updated(ProxyHealth::kIPv4);
     if (syncs_ok_ == 1 && first_sync_) first_sync_();
     KLOGV(full ? 1 : 2, "proxy synced")
-        .kv("mode", backend_->mode())
+        .kv("mode", mode_->mode())
         .kv("full", full)
         .kv("changedServicePorts", changed.size())
         .kv("rules", stats.rules_written)

@@ -1,22 +1,24 @@
 // The service proxy controller: follows Services, EndpointSlices and Endpoints in the
-// object store, keeps the neutral model per service, and drives the selected backend
+// object store, keeps the neutral model per service, and drives the selected proxy mode
 // through coalesced syncs on a worker thread (the event loop never blocks on the kernel).
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "knode/clock.h"
-#include "knode/health.h"
+#include "health.h"
 #include "knode/metrics.h"
-#include "knode/proxy_backend.h"
+#include "knode/proxy/backend.h"
 #include "knode/store.h"
 #include "service_ports.h"
 #include "sync_scheduler.h"
@@ -27,12 +29,16 @@ struct ProxierOptions {
   std::chrono::milliseconds min_sync_period{1000};
   std::chrono::milliseconds sync_period{30000};
   NodeContext node;
+  // Where kernel work runs. Default: a thread of the proxier's own, so the event loop
+  // never blocks on the kernel. Tests pass the loop's executor to run everything on one
+  // thread, deterministically.
+  std::optional<boost::asio::any_io_executor> sync_executor;
 };
 
 class Proxier {
  public:
-  Proxier(boost::asio::io_context& io, ObjectStore& store, ProxyBackendPtr backend,
-          ProxierOptions options, metrics::Registry& metrics, health::ProxyHealth& health,
+  Proxier(boost::asio::io_context& io, ObjectStore& store, ProxyBackendPtr mode,
+          ProxierOptions options, metrics::Registry& metrics, ProxyHealth& health,
           const Clock& clock = RealClock::instance());
   ~Proxier();
 
@@ -44,7 +50,7 @@ class Proxier {
   // Runs once, after the first successful sync (readiness).
   void on_first_sync(std::function<void()> fn) { first_sync_ = std::move(fn); }
 
-  const std::string mode() const { return backend_->mode(); }
+  const std::string mode() const { return mode_->mode(); }
   // Counts of completed syncs, for tests and the status line.
   uint64_t syncs_ok() const { return syncs_ok_; }
   uint64_t syncs_failed() const { return syncs_failed_; }
@@ -63,20 +69,21 @@ class Proxier {
 
   boost::asio::io_context& io_;
   ObjectStore& store_;
-  ProxyBackendPtr backend_;
+  ProxyBackendPtr mode_;
   ProxierOptions options_;
-  health::ProxyHealth& health_;
+  ProxyHealth& health_;
   const Clock& clock_;
   SyncScheduler scheduler_;
   boost::asio::steady_timer timer_;
-  std::unique_ptr<boost::asio::thread_pool> worker_;
+  std::unique_ptr<boost::asio::thread_pool> worker_;  // when no sync_executor is given
+  boost::asio::any_io_executor sync_executor_;
   bool stopped_ = false;
 
   // Indexes by service "ns/name".
   std::map<std::string, std::shared_ptr<const api::Service>> services_;
   std::map<std::string, std::map<std::string, std::shared_ptr<const api::EndpointSlice>>> slices_;
   std::map<std::string, std::vector<api::EndpointSlice>> mirrored_;  // from legacy Endpoints
-  std::map<std::string, std::vector<dp::ServicePort>> ports_;
+  std::map<std::string, std::vector<proxy::ServicePort>> ports_;
   std::set<std::string> pending_;  // service port names changed since the last good sync
   std::optional<Clock::SteadyTime> first_pending_;
 

@@ -20,17 +20,17 @@ std::string service_port_name(const api::Service& svc, const api::ServicePortSpe
 
 namespace {
 
-dp::Protocol protocol_of(const std::string& p) {
-  if (p == "UDP") return dp::Protocol::kUDP;
-  if (p == "SCTP") return dp::Protocol::kSCTP;
-  return dp::Protocol::kTCP;
+net::Protocol protocol_of(const std::string& p) {
+  if (p == "UDP") return net::Protocol::kUDP;
+  if (p == "SCTP") return net::Protocol::kSCTP;
+  return net::Protocol::kTCP;
 }
 
 // Endpoints of one service port from all slices, de-duplicated by address:port.
-std::vector<dp::Backend> collect_backends(const api::ServicePortSpec& port,
+std::vector<proxy::Endpoint> collect_endpoints(const api::ServicePortSpec& port,
                                           const std::vector<const api::EndpointSlice*>& slices,
                                           const NodeContext& node) {
-  std::vector<dp::Backend> out;
+  std::vector<proxy::Endpoint> out;
   std::set<std::pair<net::IPAddress, uint16_t>> seen;
   for (const auto* es : slices) {
     if (es->address_type != "IPv4") continue;
@@ -48,7 +48,7 @@ std::vector<dp::Backend> collect_backends(const api::ServicePortSpec& port,
       if (!ip || !ip->is_v4()) continue;
       auto key = std::make_pair(*ip, static_cast<uint16_t>(*target));
       if (!seen.insert(key).second) continue;
-      dp::Backend b;
+      proxy::Endpoint b;
       b.ip = *ip;
       b.port = static_cast<uint16_t>(*target);
       // Unset conditions mean ready (and serving = ready), as EndpointSlice consumers read them.
@@ -59,7 +59,7 @@ std::vector<dp::Backend> collect_backends(const api::ServicePortSpec& port,
       out.push_back(b);
     }
   }
-  std::sort(out.begin(), out.end(), [](const dp::Backend& a, const dp::Backend& b) {
+  std::sort(out.begin(), out.end(), [](const proxy::Endpoint& a, const proxy::Endpoint& b) {
     return std::tie(a.ip, a.port) < std::tie(b.ip, b.port);
   });
   return out;
@@ -68,8 +68,8 @@ std::vector<dp::Backend> collect_backends(const api::ServicePortSpec& port,
 // Ready endpoints; when there are none, serving-but-terminating ones (so connections
 // drain gracefully instead of failing).
 template <typename Pred>
-std::vector<dp::Backend> usable(const std::vector<dp::Backend>& all, Pred keep) {
-  std::vector<dp::Backend> out;
+std::vector<proxy::Endpoint> usable(const std::vector<proxy::Endpoint>& all, Pred keep) {
+  std::vector<proxy::Endpoint> out;
   for (const auto& b : all) {
     if (keep(b) && b.ready) out.push_back(b);
   }
@@ -82,10 +82,10 @@ std::vector<dp::Backend> usable(const std::vector<dp::Backend>& all, Pred keep) 
 
 }  // namespace
 
-std::vector<dp::ServicePort> build_service_ports(const api::Service& svc,
+std::vector<proxy::ServicePort> build_service_ports(const api::Service& svc,
                                                  const std::vector<const api::EndpointSlice*>& slices,
                                                  const NodeContext& node) {
-  std::vector<dp::ServicePort> out;
+  std::vector<proxy::ServicePort> out;
   if (should_skip_service(svc)) return out;
   const auto& s = svc.spec;
   auto cluster_ip = net::IPAddress::Parse(s.cluster_ip);
@@ -96,7 +96,7 @@ std::vector<dp::ServicePort> build_service_ports(const api::Service& svc,
   }
   bool external_types = s.type == "NodePort" || s.type == "LoadBalancer";
   for (const auto& port : s.ports) {
-    dp::ServicePort sp;
+    proxy::ServicePort sp;
     sp.name = service_port_name(svc, port);
     sp.protocol = protocol_of(port.protocol);
     sp.cluster_ip = *cluster_ip;
@@ -127,12 +127,11 @@ std::vector<dp::ServicePort> build_service_ports(const api::Service& svc,
             static_cast<uint32_t>(*s.session_affinity_config->client_ip->timeout_seconds);
       }
     }
-    sp.scheduler = node.scheduler;
-    auto all = collect_backends(port, slices, node);
+    auto all = collect_endpoints(port, slices, node);
     bool internal_local = sp.internal_policy_local;
-    sp.cluster_backends = usable(all, [&](const dp::Backend& b) { return !internal_local || b.local; });
-    sp.local_backends = usable(all, [](const dp::Backend& b) { return b.local; });
-    sp.has_any_endpoint = !usable(all, [](const dp::Backend&) { return true; }).empty();
+    sp.cluster_endpoints = usable(all, [&](const proxy::Endpoint& b) { return !internal_local || b.local; });
+    sp.local_endpoints = usable(all, [](const proxy::Endpoint& b) { return b.local; });
+    sp.has_any_endpoint = !usable(all, [](const proxy::Endpoint&) { return true; }).empty();
     out.push_back(std::move(sp));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {

@@ -7,13 +7,12 @@
 #include <vector>
 
 #include "knode/api/service.h"
-#include "knode/dataplane/model.h"
+#include "knode/proxy/model.h"
 
 namespace knode::proxy {
 
 struct NodeContext {
   std::string node_name;  // endpoints with this nodeName are local
-  dp::Scheduler scheduler = dp::Scheduler::kRR;
 };
 
 // True for services a proxy programs nothing for: ExternalName, headless (clusterIP
@@ -23,9 +22,9 @@ bool should_skip_service(const api::Service& svc);
 // ServicePort name as kube-proxy prints it: "ns/name:port", or "ns/name" for an unnamed port.
 std::string service_port_name(const api::Service& svc, const api::ServicePortSpec& port);
 
-// One ServicePort per port of `svc` (IPv4), with backends taken from `slices` (the
+// One ServicePort per port of `svc` (IPv4), with endpoints taken from `slices` (the
 // service's slices: same namespace, kubernetes.io/service-name label), sorted by name.
-std::vector<dp::ServicePort> build_service_ports(const api::Service& svc,
+std::vector<ServicePort> build_service_ports(const api::Service& svc,
                                                  const std::vector<const api::EndpointSlice*>& slices,
                                                  const NodeContext& node);
 

@@ -7,7 +7,7 @@
 #include "agent.h"
 #include "knode/config.h"
 #include "knode/log.h"
-#include "mode.h"
+#include "knode/proxy/server.h"
 
 #ifndef KNODE_VERSION
 #define KNODE_VERSION "0.0.0"
@@ -32,6 +32,12 @@ int run(knode::config::Component component, const std::string& cmd, const std::v
     std::fputs(outcome.message.c_str(), stdout);
     return 0;
   }
+  if (outcome.kind == ParseOutcome::kRun && cfg.runs_proxy()) {
+    // What the proxy cannot program is a configuration error too.
+    if (knode::Status s = knode::proxy::check_config(cfg.proxy); !s.ok()) {
+      outcome = {ParseOutcome::kError, s.message()};
+    }
+  }
   if (outcome.kind == ParseOutcome::kError) {
     std::fprintf(stderr, "knode %s: %s\n%s", cmd.c_str(), outcome.message.c_str(),
                  knode::config::usage(component).c_str());
@@ -39,7 +45,7 @@ int run(knode::config::Component component, const std::string& cmd, const std::v
   }
   knode::log::set_verbosity(cfg.verbosity);
   if (cfg.cleanup) {
-    auto s = knode::proxy::cleanup_all_modes(cfg.proxy);
+    auto s = knode::proxy::cleanup(cfg.proxy);
     if (!s.ok()) {
       KLOG(ERROR, "cleanup failed").kv("err", s.message());
       return 1;

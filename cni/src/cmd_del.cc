@@ -7,7 +7,7 @@ namespace knode::cni {
 
 // Releases everything the attachment holds; whatever is already gone counts as done,
 // so DEL can be repeated and works after the pod's netns was removed.
-Done cmd_del(const Request& req, const NetConf& conf) {
+Status cmd_del(const Request& req, const NetConf& conf) {
   const Attachment att = req.attachment();
   // Runtimes pass the portMappings capability on DEL as on ADD; without it there is
   // nothing of this attachment in the nat table (GC sweeps anything left over), and
@@ -17,10 +17,10 @@ Done cmd_del(const Request& req, const NetConf& conf) {
   }
   if (auto d = teardown_pod_network(conf, att); !d.ok()) return d;
   auto store = IpamStore::Open(conf.ipam.data_dir, conf.name);
-  if (!store.ok()) return store.error();
+  if (!store.ok()) return store.status();
   auto released = store->release_owner(att);
-  if (!released.ok()) return released.error();
-  return ok();
+  if (!released.ok()) return released.status();
+  return Status::Ok();
 }
 
 }  // namespace knode::cni

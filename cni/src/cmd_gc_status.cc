@@ -7,16 +7,16 @@
 
 namespace knode::cni {
 
-Done cmd_gc(const NetConf& conf) {
+Status cmd_gc(const NetConf& conf) {
   // Without the list every reservation would look stale; refuse rather than free them all.
   if (!conf.valid_attachments) {
-    return Error{kInvalidConfig, "cni.dev/valid-attachments: GC needs the list of valid attachments", {}};
+    return error(kInvalidConfig, "cni.dev/valid-attachments: GC needs the list of valid attachments");
   }
   const std::vector<Attachment>& valid = *conf.valid_attachments;
   std::set<Attachment> keep(valid.begin(), valid.end());
   {
     auto store = IpamStore::Open(conf.ipam.data_dir, conf.name);
-    if (!store.ok()) return store.error();
+    if (!store.ok()) return store.status();
     for (const auto& [ip, owner] : store->allocations()) {
       // Reservations written without an ifname match any ifname of their container.
       bool valid_owner = keep.count(owner) > 0;
@@ -31,15 +31,15 @@ Done cmd_gc(const NetConf& conf) {
   return gc_port_mappings(conf, valid);
 }
 
-Done cmd_status(const NetConf& conf) {
+Status cmd_status(const NetConf& conf) {
   auto store = IpamStore::Open(conf.ipam.data_dir, conf.name);
-  if (!store.ok()) return Error{kPluginNotAvailable, store.error().msg, {}};
+  if (!store.ok()) return error(kPluginNotAvailable, store.error());
   for (const auto& set : conf.ipam.ranges) {
     if (ipam_free_count(*store, set, 1) == 0) {
-      return Error{kPluginNotAvailable, "no IP addresses available in range set " + range_set_str(set), {}};
+      return error(kPluginNotAvailable, "no IP addresses available in range set " + range_set_str(set));
     }
   }
-  return ok();
+  return Status::Ok();
 }
 
 }  // namespace knode::cni

@@ -9,10 +9,10 @@
 
 namespace knode::cni {
 
-Outcome<std::string> cmd_add(const Request& req, const NetConf& conf);  // result JSON
-Done cmd_del(const Request& req, const NetConf& conf);
-Done cmd_check(const Request& req, const NetConf& conf);
-Done cmd_gc(const NetConf& conf);
-Done cmd_status(const NetConf& conf);
+Result<std::string> cmd_add(const Request& req, const NetConf& conf);  // result JSON
+Status cmd_del(const Request& req, const NetConf& conf);
+Status cmd_check(const Request& req, const NetConf& conf);
+Status cmd_gc(const NetConf& conf);
+Status cmd_status(const NetConf& conf);
 
 }  // namespace knode::cni

@@ -69,30 +69,32 @@ const Range* find_range(const IpamConfig& conf, const net::IPAddress& ip) {
   return nullptr;
 }
 
-Outcome<Allocation> ipam_allocate(IpamStore& store, const IpamConfig& conf, const Attachment& owner) {
+Result<Allocation> ipam_allocate(IpamStore& store, const IpamConfig& conf, const Attachment& owner) {
   // No scan for an earlier reservation of owner: the spec forbids a second ADD without
   // a DEL, and reading every reservation file would make each ADD O(pods).
   Allocation out;
-  auto fail = [&](Error e) -> Outcome<Allocation> {
-    for (const auto& ip : out.ips) store.release(ip.address.ip);
+  auto fail = [&](Status e) -> Result<Allocation> {
+    // Rolling back: the runtime sees the first error; a reservation that cannot be
+    // removed now is released by its DEL or by GC.
+    for (const auto& ip : out.ips) (void)store.release(ip.address.ip);
     return e;
   };
   for (size_t idx = 0; idx < conf.ranges.size(); ++idx) {
     const RangeSet& set = conf.ranges[idx];
-    Error io_failure;
+    Status io_failure;
     bool failed = false;
     std::optional<net::IPAddress> chosen = walk(set, store.last_reserved(idx), [&](const net::IPAddress& ip) {
       if (failed || is_gateway(set, ip)) return false;
       auto r = store.reserve(ip, owner, idx);
       if (!r.ok()) {
         failed = true;
-        io_failure = r.error();
+        io_failure = r.status();
         return false;
       }
       return *r;
     });
     if (failed) return fail(io_failure);
-    if (!chosen) return fail(Error{kRangeExhausted, "no IP addresses available in range set " + range_set_str(set), {}});
+    if (!chosen) return fail(error(kRangeExhausted, "no IP addresses available in range set " + range_set_str(set)));
     const Range* range = &set.front();
     for (const auto& r : set) {
       if (in_range(r, *chosen)) range = &r;

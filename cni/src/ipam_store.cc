@@ -15,11 +15,11 @@ namespace {
 
 constexpr const char* kLastReservedPrefix = "last_reserved_ip.";
 
-Error io_error(const std::string& what, int err) {
-  return Error{kIoFailure, what + ": " + std::strerror(err), {}};
+Status io_error(const std::string& what, int err) {
+  return error(kIoFailure, what + ": " + std::strerror(err));
 }
 
-Done mkdir_p(const std::string& path) {
+Status mkdir_p(const std::string& path) {
   std::string cur;
   size_t pos = 0;
   while (pos != std::string::npos) {
@@ -28,7 +28,7 @@ Done mkdir_p(const std::string& path) {
     if (cur.empty()) continue;
     if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return io_error("create directory " + cur, errno);
   }
-  return ok();
+  return Status::Ok();
 }
 
 bool read_file(const std::string& path, std::string* out) {
@@ -77,9 +77,9 @@ bool owned_by(const Attachment& have, const Attachment& want) {
 
 }  // namespace
 
-Outcome<IpamStore> IpamStore::Open(const std::string& data_dir, const std::string& network) {
+Result<IpamStore> IpamStore::Open(const std::string& data_dir, const std::string& network) {
   std::string dir = data_dir + "/" + network;
-  if (auto d = mkdir_p(dir); !d.ok()) return d.error();
+  if (auto d = mkdir_p(dir); !d.ok()) return d;
   std::string lock_path = dir + "/lock";
   int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return io_error("open " + lock_path, errno);
@@ -99,7 +99,7 @@ IpamStore::~IpamStore() {
   if (lock_fd_ >= 0) ::close(lock_fd_);  // closing releases the flock
 }
 
-Outcome<bool> IpamStore::reserve(const net::IPAddress& ip, const Attachment& owner, size_t range_set) {
+Result<bool> IpamStore::reserve(const net::IPAddress& ip, const Attachment& owner, size_t range_set) {
   std::string path = dir_ + "/" + ip.str();
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
@@ -163,16 +163,16 @@ std::vector<net::IPAddress> IpamStore::find(const Attachment& owner) const {
   return out;
 }
 
-Done IpamStore::release(const net::IPAddress& ip) {
+Status IpamStore::release(const net::IPAddress& ip) {
   std::string path = dir_ + "/" + ip.str();
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return io_error("release " + path, errno);
-  return ok();
+  return Status::Ok();
 }
 
-Outcome<std::vector<net::IPAddress>> IpamStore::release_owner(const Attachment& owner) {
+Result<std::vector<net::IPAddress>> IpamStore::release_owner(const Attachment& owner) {
   std::vector<net::IPAddress> released = find(owner);
   for (const auto& ip : released) {
-    if (auto d = release(ip); !d.ok()) return d.error();
+    if (auto d = release(ip); !d.ok()) return d;
   }
   return released;
 }

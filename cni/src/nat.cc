@@ -1,16 +1,12 @@
 #include "nat.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdio>
 #include <functional>
 #include <set>
 
-#include "iptables/rule.h"
-#include "iptables/table.h"
+#include "hash.h"
+#include "knode/dataplane/iptables/chain_editor.h"
+#include "knode/dataplane/iptables/rule.h"
 
 namespace knode::cni {
 
@@ -24,16 +20,7 @@ constexpr const char* kDnPrefix = "KNODE-CNI-DN-";
 constexpr const char* kMasqPrefix = "KNODE-CNI-MASQ-";
 constexpr uint32_t kHairpinMark = 0x2000;  // the reference portmap plugin's bit
 
-Error nat_error(const std::string& what, const Status& s) { return Error{kInternal, what + ": " + s.message(), {}}; }
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
+Status nat_error(const std::string& what, const Status& s) { return internal(what, s); }
 
 std::string hex(uint64_t v, int digits) {
   char buf[20];
@@ -129,126 +116,34 @@ std::vector<ipt::Rule> dn_rules(const NetConf& conf, const Attachment& att, cons
   return out;
 }
 
-// flock on the lock file iptables itself uses, so knode-cni, iptables and others
-// serialize; the kernel's EAGAIN on a stale replace is retried as well.
-class XtablesLock {
- public:
-  XtablesLock() {
-    fd_ = ::open("/run/xtables.lock", O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd_ >= 0) {
-      while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
-      }
-    }
-  }
-  ~XtablesLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  XtablesLock(const XtablesLock&) = delete;
-  XtablesLock& operator=(const XtablesLock&) = delete;
-
- private:
-  int fd_ = -1;
-};
-
-Result<std::vector<std::string>> encode_all(const std::vector<ipt::Rule>& rules) {
-  std::vector<std::string> out;
-  for (const auto& r : rules) {
-    if (Status s = r.validate(); !s) return s;
-    out.push_back(r.encode());
-  }
-  return out;
-}
-
-// Edits one snapshot of the nat table and commits it when edit() changed something.
-Done edit_nat(const std::string& what, const std::function<Status(ipt::Table&, bool*)>& edit) {
-  Status last;
-  for (int attempt = 0; attempt < 20; ++attempt) {
-    XtablesLock lock;
-    auto t = ipt::Table::open("nat");
-    if (!t.ok()) return nat_error(what, t.status());
-    bool changed = false;
-    if (Status s = edit(*t, &changed); !s) return nat_error(what, s);
-    if (!changed) return ok();
-    last = t->commit();
-    if (last) return ok();
-    if (last.error_number() != EAGAIN) break;
-  }
-  return nat_error(what, last);
-}
-
-Status ensure_chain(ipt::Table& t, const std::string& chain, bool* changed) {
-  if (t.has_chain(chain)) return Status::Ok();
-  *changed = true;
-  return t.create_chain(chain);
-}
-
-// Position of entry in chain, or -1.
-int find_entry(ipt::Table& t, const std::string& chain, const std::string& entry) {
-  auto rules = t.rules(chain);
-  if (!rules.ok()) return -1;
-  for (size_t i = 0; i < rules->size(); ++i) {
-    if ((*rules)[i] == entry) return static_cast<int>(i);
-  }
-  return -1;
-}
-
-Status ensure_rule(ipt::Table& t, const std::string& chain, const ipt::Rule& rule, bool first, bool* changed) {
-  if (Status s = rule.validate(); !s) return s;
-  std::string entry = rule.encode();
-  if (find_entry(t, chain, entry) >= 0) return Status::Ok();
-  *changed = true;
-  return first ? t.insert(chain, entry, 0) : t.append(chain, entry);
-}
-
-Status remove_rule(ipt::Table& t, const std::string& chain, const std::string& entry, bool* changed) {
-  if (!t.has_chain(chain)) return Status::Ok();
-  for (int pos = find_entry(t, chain, entry); pos >= 0; pos = find_entry(t, chain, entry)) {
-    *changed = true;
-    if (Status s = t.erase(chain, static_cast<unsigned>(pos)); !s) return s;
-  }
+// Runs `edit` on the nat table under the xtables lock; commits only what changed.
+Status edit_nat(const std::string& what, const std::function<Status(ipt::ChainEditor&)>& edit) {
+  if (Status s = ipt::edit_table("nat", edit); !s) return nat_error(what, s);
   return Status::Ok();
 }
 
-// Makes chain hold exactly `rules`, leaving it alone when it already does.
-Status set_chain(ipt::Table& t, const std::string& chain, const std::vector<std::string>& rules, bool* changed) {
-  if (t.has_chain(chain)) {
-    auto have = t.rules(chain);
-    if (have.ok() && *have == rules) return Status::Ok();
-    if (Status s = t.flush_chain(chain); !s) return s;
-  } else if (Status s = t.create_chain(chain); !s) {
-    return s;
-  }
-  *changed = true;
-  for (const auto& e : rules) {
-    if (Status s = t.append(chain, e); !s) return s;
-  }
-  return Status::Ok();
+Status drop_chain(ipt::ChainEditor& t, const std::string& network, const std::string& chain) {
+  if (Status s = t.remove_rule(kHostports, hostports_jump(network, chain)); !s) return s;
+  return t.drop_chain(chain);
 }
 
-Status drop_chain(ipt::Table& t, const std::string& network, const std::string& chain, bool* changed) {
-  if (Status s = remove_rule(t, kHostports, hostports_jump(network, chain).encode(), changed); !s) return s;
-  if (!t.has_chain(chain)) return Status::Ok();
-  *changed = true;
-  if (Status s = t.flush_chain(chain); !s) return s;
-  return t.delete_chain(chain);
-}
-
-Status ensure_hooks(ipt::Table& t, bool* changed) {
-  if (Status s = ensure_chain(t, kPostrouting, changed); !s) return s;
-  if (Status s = ensure_chain(t, kHostports, changed); !s) return s;
-  if (Status s = ensure_rule(t, "POSTROUTING", jump(kPostrouting, "knode-cni masquerade"), true, changed); !s) return s;
+Status ensure_hooks(ipt::ChainEditor& t) {
+  using E = ipt::ChainEditor;
+  if (Status s = t.ensure_chain(kPostrouting); !s) return s;
+  if (Status s = t.ensure_chain(kHostports); !s) return s;
+  if (Status s = t.ensure_rule("POSTROUTING", jump(kPostrouting, "knode-cni masquerade"), E::kFirst); !s) return s;
   for (const char* hook : {"PREROUTING", "OUTPUT"}) {
-    if (Status s = ensure_rule(t, hook, local_jump("knode-cni host ports"), true, changed); !s) return s;
+    if (Status s = t.ensure_rule(hook, local_jump("knode-cni host ports"), E::kFirst); !s) return s;
   }
-  return ensure_rule(t, kPostrouting, hairpin_masquerade(), true, changed);
+  return t.ensure_rule(kPostrouting, hairpin_masquerade(), E::kFirst);
 }
 
 }  // namespace
 
 
-Done ensure_masquerade(const NetConf& conf, const std::vector<ResultIp>& ips) {
+Status ensure_masquerade(const NetConf& conf, const std::vector<ResultIp>& ips) {
   auto subnets = v4_subnets(ips);
-  if (subnets.empty()) return ok();
+  if (subnets.empty()) return Status::Ok();
   const std::string chain = masq_chain(conf.name);
   std::vector<ipt::Rule> masq;
   for (const auto& range_set : conf.ipam.ranges) {
@@ -267,67 +162,62 @@ Done ensure_masquerade(const NetConf& conf, const std::vector<ResultIp>& ips) {
   ipt::Rule all;
   all.target = ipt::Masquerade{};
   masq.push_back(all);
-  auto encoded = encode_all(masq);
-  if (!encoded.ok()) return nat_error("masquerade for " + conf.name, encoded.status());
-  return edit_nat("masquerade for " + conf.name, [&](ipt::Table& t, bool* changed) {
-    if (Status s = ensure_hooks(t, changed); !s) return s;
-    if (Status s = set_chain(t, chain, *encoded, changed); !s) return s;
+  return edit_nat("masquerade for " + conf.name, [&](ipt::ChainEditor& t) {
+    if (Status s = ensure_hooks(t); !s) return s;
+    if (Status s = t.set_chain(chain, masq); !s) return s;
     for (const auto& subnet : subnets) {
       ipt::Rule from = jump(chain, "knode-cni " + conf.name + " masquerade");
       from.src = ipt::CidrMatch{subnet, false};
-      if (Status s = ensure_rule(t, kPostrouting, from, false, changed); !s) return s;
+      if (Status s = t.ensure_rule(kPostrouting, from); !s) return s;
     }
     return Status::Ok();
   });
 }
 
-Done add_port_mappings(const NetConf& conf, const Attachment& att, const std::vector<ResultIp>& ips) {
+Status add_port_mappings(const NetConf& conf, const Attachment& att, const std::vector<ResultIp>& ips) {
   const std::string chain = dn_chain(conf.name, att);
-  auto encoded = encode_all(dn_rules(conf, att, ips));
-  if (!encoded.ok()) return nat_error("port mappings of " + att.container_id, encoded.status());
-  return edit_nat("port mappings of " + att.container_id, [&](ipt::Table& t, bool* changed) {
-    if (Status s = ensure_hooks(t, changed); !s) return s;
-    if (Status s = set_chain(t, chain, *encoded, changed); !s) return s;
-    return ensure_rule(t, kHostports, hostports_jump(conf.name, chain), false, changed);
+  const auto rules = dn_rules(conf, att, ips);
+  return edit_nat("port mappings of " + att.container_id, [&](ipt::ChainEditor& t) {
+    if (Status s = ensure_hooks(t); !s) return s;
+    if (Status s = t.set_chain(chain, rules); !s) return s;
+    return t.ensure_rule(kHostports, hostports_jump(conf.name, chain));
   });
 }
 
-Done remove_port_mappings(const NetConf& conf, const Attachment& att) {
+Status remove_port_mappings(const NetConf& conf, const Attachment& att) {
   const std::string chain = dn_chain(conf.name, att);
-  return edit_nat("remove port mappings of " + att.container_id, [&](ipt::Table& t, bool* changed) {
-    return drop_chain(t, conf.name, chain, changed);
-  });
+  return edit_nat("remove port mappings of " + att.container_id,
+                  [&](ipt::ChainEditor& t) { return drop_chain(t, conf.name, chain); });
 }
 
-Done check_nat(const NetConf& conf, const Attachment& att, const std::vector<ResultIp>& ips) {
-  if (!conf.ip_masq && conf.port_mappings.empty()) return ok();
-  auto t = ipt::Table::open("nat");
-  if (!t.ok()) return nat_error("check nat", t.status());
-  if (conf.ip_masq && !t->has_chain(masq_chain(conf.name))) {
-    return Error{kRulesMissing, "masquerade chain " + masq_chain(conf.name) + " is missing", {}};
+Status check_nat(const NetConf& conf, const Attachment& att, const std::vector<ResultIp>& ips) {
+  if (!conf.ip_masq && conf.port_mappings.empty()) return Status::Ok();
+  auto table = ipt::Table::open("nat");
+  if (!table.ok()) return nat_error("check nat", table.status());
+  ipt::ChainEditor t(*table);
+  if (conf.ip_masq && !t.has_chain(masq_chain(conf.name))) {
+    return error(kRulesMissing, "masquerade chain " + masq_chain(conf.name) + " is missing");
   }
   if (!conf.port_mappings.empty()) {
     const std::string chain = dn_chain(conf.name, att);
-    auto want = encode_all(dn_rules(conf, att, ips));
-    auto have = t->rules(chain);
-    if (!have.ok() || !want.ok() || *have != *want) {
-      return Error{kRulesMissing, "port mapping chain " + chain + " is missing or differs", {}};
+    if (!t.holds_exactly(chain, dn_rules(conf, att, ips))) {
+      return error(kRulesMissing, "port mapping chain " + chain + " is missing or differs");
     }
-    if (find_entry(*t, kHostports, hostports_jump(conf.name, chain).encode()) < 0) {
-      return Error{kRulesMissing, "jump to " + chain + " is missing from " + kHostports, {}};
+    if (!t.contains(kHostports, hostports_jump(conf.name, chain))) {
+      return error(kRulesMissing, "jump to " + chain + " is missing from " + kHostports);
     }
   }
-  return ok();
+  return Status::Ok();
 }
 
-Done gc_port_mappings(const NetConf& conf, const std::vector<Attachment>& valid) {
+Status gc_port_mappings(const NetConf& conf, const std::vector<Attachment>& valid) {
   std::set<std::string> keep;
   for (const auto& a : valid) keep.insert(dn_chain(conf.name, a));
   const std::string prefix = kDnPrefix + network_tag(conf.name);
-  return edit_nat("garbage-collect port mappings", [&](ipt::Table& t, bool* changed) {
+  return edit_nat("garbage-collect port mappings", [&](ipt::ChainEditor& t) {
     for (const auto& chain : t.chains()) {
       if (chain.rfind(prefix, 0) != 0 || keep.count(chain) > 0) continue;
-      if (Status s = drop_chain(t, conf.name, chain, changed); !s) return s;
+      if (Status s = drop_chain(t, conf.name, chain); !s) return s;
     }
     return Status::Ok();
   });

@@ -18,11 +18,11 @@
 namespace knode::cni {
 
 
-Done ensure_masquerade(const NetConf& conf, const std::vector<ResultIp>& ips);
-Done add_port_mappings(const NetConf& conf, const Attachment& att, const std::vector<ResultIp>& ips);
-Done remove_port_mappings(const NetConf& conf, const Attachment& att);
-Done check_nat(const NetConf& conf, const Attachment& att, const std::vector<ResultIp>& ips);
+Status ensure_masquerade(const NetConf& conf, const std::vector<ResultIp>& ips);
+Status add_port_mappings(const NetConf& conf, const Attachment& att, const std::vector<ResultIp>& ips);
+Status remove_port_mappings(const NetConf& conf, const Attachment& att);
+Status check_nat(const NetConf& conf, const Attachment& att, const std::vector<ResultIp>& ips);
 // Removes the port mapping chains of every attachment of this network not in `valid`.
-Done gc_port_mappings(const NetConf& conf, const std::vector<Attachment>& valid);
+Status gc_port_mappings(const NetConf& conf, const std::vector<Attachment>& valid);
 
 }  // namespace knode::cni

@@ -32,7 +32,7 @@ std::string answer_version(std::string_view stdin_text) {
   return std::string(kLatestVersion);
 }
 
-Response failure(const Error& e, const std::string& version) {
+Response failure(const Status& e, const std::string& version) {
   return Response{1, error_json(e, version).dump() + "\n"};
 }
 
@@ -40,21 +40,21 @@ Response failure(const Error& e, const std::string& version) {
 
 Response run_plugin(const Getenv& env, std::string_view stdin_text) {
   auto req = parse_request(env);
-  if (!req.ok()) return failure(req.error(), answer_version(stdin_text));
+  if (!req.ok()) return failure(req.status(), answer_version(stdin_text));
   if (req->command == Command::kVersion) {
     // VERSION answers whatever stdin holds, even nothing.
     return Response{0, version_json(answer_version(stdin_text)).dump() + "\n"};
   }
   const bool need_ipam = req->command != Command::kStatus && req->command != Command::kGc;
   auto conf = parse_netconf(stdin_text, need_ipam);
-  if (!conf.ok()) return failure(conf.error(), answer_version(stdin_text));
+  if (!conf.ok()) return failure(conf.status(), answer_version(stdin_text));
   const std::string& version = conf->cni_version;
 
-  Done done = ok();
+  Status done = Status::Ok();
   switch (req->command) {
     case Command::kAdd: {
       auto out = cmd_add(*req, *conf);
-      if (!out.ok()) return failure(out.error(), version);
+      if (!out.ok()) return failure(out.status(), version);
       return Response{0, *out + "\n"};
     }
     case Command::kDel:
@@ -62,7 +62,7 @@ Response run_plugin(const Getenv& env, std::string_view stdin_text) {
       break;
     case Command::kCheck:
       if (compare_versions(version, "0.4.0") < 0) {
-        return failure(Error{kIncompatibleVersion, "CHECK needs cniVersion 0.4.0 or later", {}}, version);
+        return failure(error(kIncompatibleVersion, "CHECK needs cniVersion 0.4.0 or later"), version);
       }
       done = cmd_check(*req, *conf);
       break;
@@ -75,7 +75,7 @@ Response run_plugin(const Getenv& env, std::string_view stdin_text) {
     case Command::kVersion:
       break;
   }
-  if (!done.ok()) return failure(done.error(), version);
+  if (!done.ok()) return failure(done, version);
   return Response{0, ""};
 }
 

@@ -6,39 +6,23 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "hash.h"
 #include "knode/dataplane/netns.h"
+#include "knode/dataplane/sysctl.h"
 
 namespace knode::cni {
 
 namespace {
 
-Error kernel_error(const Status& s) { return Error{kInternal, s.message(), {}}; }
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
+Status kernel_error(const Status& s) { return error(kInternal, s.message()); }
 
 net::IPAddress any_address(int family) { return *net::IPAddress::Parse(family == 4 ? "0.0.0.0" : "::"); }
 
-// Bridged pods need forwarding on the node; the reference plugin turns it on too.
+// Bridged pods need forwarding on the node; the reference plugin turns it on too. As
+// there, a node that refuses (a read-only /proc/sys) still gets its pod attached.
 void enable_forwarding(bool v4, bool v6) {
-  auto enable = [](const char* path) {
-    int fd = ::open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0) return;
-    char cur = '0';
-    if (::read(fd, &cur, 1) == 1 && cur != '1') {
-      ::lseek(fd, 0, SEEK_SET);
-      [[maybe_unused]] ssize_t n = ::write(fd, "1", 1);
-    }
-    ::close(fd);
-  };
-  if (v4) enable("/proc/sys/net/ipv4/ip_forward");
-  if (v6) enable("/proc/sys/net/ipv6/conf/all/forwarding");
+  if (v4) (void)sysctl::ensure("net.ipv4.ip_forward", "1");
+  if (v6) (void)sysctl::ensure("net.ipv6.conf.all.forwarding", "1");
 }
 
 link::Route to_route(const ResultRoute& r, const std::vector<ResultIp>& ips, int ifindex) {
@@ -84,24 +68,24 @@ std::vector<ResultRoute> pod_routes(const NetConf& conf, const std::vector<Resul
   return out;
 }
 
-Done check_ifname_free(const std::string& netns, const std::string& ifname) {
+Status check_ifname_free(const std::string& netns, const std::string& ifname) {
   auto h = netns::NetnsHandle::Open(netns);
-  if (!h.ok()) return Error{kInvalidEnvironment, "CNI_NETNS: " + h.status().message(), {}};
+  if (!h.ok()) return error(kInvalidEnvironment, "CNI_NETNS: " + h.status().message());
   Result<bool> exists = netns::with_netns(*h, [&]() -> Result<bool> {
     auto s = link::Socket::Open();
     if (!s.ok()) return s.status();
     return link::link_exists(*s, ifname);
   });
   if (!exists.ok()) return kernel_error(exists.status());
-  if (*exists) return Error{kInterfaceExists, "interface " + ifname + " already exists in " + netns, {}};
-  return ok();
+  if (*exists) return error(kInterfaceExists, "interface " + ifname + " already exists in " + netns);
+  return Status::Ok();
 }
 
-Outcome<PodLinks> setup_pod_network(const NetConf& conf, const Attachment& att, const std::string& netns,
+Result<PodLinks> setup_pod_network(const NetConf& conf, const Attachment& att, const std::string& netns,
                                     const std::vector<ResultIp>& ips, const std::vector<ResultRoute>& routes,
                                     std::vector<ResultRoute>* routes_out) {
   auto pod_ns = netns::NetnsHandle::Open(netns);
-  if (!pod_ns.ok()) return Error{kInvalidEnvironment, "CNI_NETNS: " + pod_ns.status().message(), {}};
+  if (!pod_ns.ok()) return error(kInvalidEnvironment, "CNI_NETNS: " + pod_ns.status().message());
   auto host = link::Socket::Open();
   if (!host.ok()) return kernel_error(host.status());
 
@@ -126,14 +110,15 @@ Outcome<PodLinks> setup_pod_network(const NetConf& conf, const Attachment& att, 
   if (!created && created.error_number() == EEXIST) {
     // Either the pod already has ifname, or a host end was left behind by a crashed ADD
     // of this same attachment (its name is ours alone): clear that and retry once.
-    if (auto d = check_ifname_free(netns, att.ifname); !d.ok()) return d.error();
+    if (auto d = check_ifname_free(netns, att.ifname); !d.ok()) return d;
     if (Status s = link::delete_link(*host, host_name); !s) return kernel_error(s);
     created = link::create_veth(*host, veth);
   }
   if (!created) return kernel_error(created);
 
-  auto fail = [&](const Status& s) -> Outcome<PodLinks> {
-    link::delete_link(*host, host_name);
+  auto fail = [&](const Status& s) -> Result<PodLinks> {
+    // Best effort: the runtime sees the first error and calls DEL, which retries this.
+    (void)link::delete_link(*host, host_name);
     return kernel_error(s);
   };
   auto host_info = link::get_link(*host, host_name);
@@ -167,29 +152,29 @@ Outcome<PodLinks> setup_pod_network(const NetConf& conf, const Attachment& att, 
   return links;
 }
 
-Done teardown_pod_network(const NetConf& conf, const Attachment& att) {
+Status teardown_pod_network(const NetConf& conf, const Attachment& att) {
   auto host = link::Socket::Open();
   if (!host.ok()) return kernel_error(host.status());
   // Deleting one end of a veth pair deletes the other, wherever it lives.
   if (Status s = link::delete_link(*host, host_veth_name(conf.name, att)); !s) return kernel_error(s);
-  return ok();
+  return Status::Ok();
 }
 
-Done check_pod_network(const NetConf& conf, const Attachment& att, const std::string& netns,
+Status check_pod_network(const NetConf& conf, const Attachment& att, const std::string& netns,
                        const CniResult& prev) {
   auto host = link::Socket::Open();
   if (!host.ok()) return kernel_error(host.status());
   const std::string host_name = host_veth_name(conf.name, att);
   auto host_link = link::get_link(*host, host_name);
-  if (!host_link.ok()) return Error{kInterfaceMissing, "host interface " + host_name + " is missing", {}};
+  if (!host_link.ok()) return error(kInterfaceMissing, "host interface " + host_name + " is missing");
   auto br = link::get_link(*host, conf.bridge);
-  if (!br.ok()) return Error{kInterfaceMissing, "bridge " + conf.bridge + " is missing", {}};
+  if (!br.ok()) return error(kInterfaceMissing, "bridge " + conf.bridge + " is missing");
   if (host_link->master_index != br->index) {
-    return Error{kInterfaceMissing, "host interface " + host_name + " is not attached to " + conf.bridge, {}};
+    return error(kInterfaceMissing, "host interface " + host_name + " is not attached to " + conf.bridge);
   }
 
   auto pod_ns = netns::NetnsHandle::Open(netns);
-  if (!pod_ns.ok()) return Error{kInterfaceMissing, "netns " + netns + ": " + pod_ns.status().message(), {}};
+  if (!pod_ns.ok()) return error(kInterfaceMissing, "netns " + netns + ": " + pod_ns.status().message());
   // Which interface index in prevResult is ours: the one named ifname in the sandbox.
   int our_index = -1;
   std::string want_mac;
@@ -205,11 +190,11 @@ Done check_pod_network(const NetConf& conf, const Attachment& att, const std::st
     auto s = link::Socket::Open();
     if (!s.ok()) return kernel_error(s.status());
     auto pod = link::get_link(*s, att.ifname);
-    if (!pod.ok()) return Error{kInterfaceMissing, "interface " + att.ifname + " is missing in " + netns, {}};
+    if (!pod.ok()) return error(kInterfaceMissing, "interface " + att.ifname + " is missing in " + netns);
     if (!want_mac.empty() && pod->mac != want_mac) {
-      return Error{kInterfaceMissing, "interface " + att.ifname + " has MAC " + pod->mac + ", expected " + want_mac, {}};
+      return error(kInterfaceMissing, "interface " + att.ifname + " has MAC " + pod->mac + ", expected " + want_mac);
     }
-    if (!pod->up()) return Error{kInterfaceMissing, "interface " + att.ifname + " is down", {}};
+    if (!pod->up()) return error(kInterfaceMissing, "interface " + att.ifname + " is down");
     auto addrs = link::list_addresses(*s, att.ifname);
     if (!addrs.ok()) return kernel_error(addrs.status());
     for (const auto& ip : prev.ips) {
@@ -217,7 +202,7 @@ Done check_pod_network(const NetConf& conf, const Attachment& att, const std::st
       bool found = false;
       for (const auto& a : *addrs) found = found || a == ip.address;
       if (!found) {
-        return Error{kAddressMissing, "address " + ip.address.str() + " is missing on " + att.ifname, {}};
+        return error(kAddressMissing, "address " + ip.address.str() + " is missing on " + att.ifname);
       }
     }
     auto routes = link::list_routes(*s);
@@ -230,13 +215,11 @@ Done check_pod_network(const NetConf& conf, const Attachment& att, const std::st
         found = true;
       }
       if (!found) {
-        return Error{kRouteMissing,
-                     "route " + want.dst.str() + (want.gw ? " via " + want.gw->str() : "") + " is missing in " + netns,
-                     {}};
+        return error(kRouteMissing, "route " + want.dst.str() + (want.gw ? " via " + want.gw->str() : "") + " is missing in " + netns);
       }
     }
   }
-  return ok();
+  return Status::Ok();
 }
 
 }  // namespace knode::cni

@@ -22,20 +22,20 @@ struct PodLinks {
 };
 
 // Fails with kInterfaceExists when ifname already exists in the pod netns.
-Done check_ifname_free(const std::string& netns, const std::string& ifname);
+Status check_ifname_free(const std::string& netns, const std::string& ifname);
 
 // Creates or reuses the bridge, creates the veth pair, configures both ends. `ips`
 // and `routes` are the IPAM answer; the routes actually installed are returned in
 // `routes_out` (IPAM's plus the default route when isDefaultGateway).
-Outcome<PodLinks> setup_pod_network(const NetConf& conf, const Attachment& att, const std::string& netns,
+Result<PodLinks> setup_pod_network(const NetConf& conf, const Attachment& att, const std::string& netns,
                                     const std::vector<ResultIp>& ips, const std::vector<ResultRoute>& routes,
                                     std::vector<ResultRoute>* routes_out);
 
 // Removes the veth pair (idempotent; the pod netns need not exist).
-Done teardown_pod_network(const NetConf& conf, const Attachment& att);
+Status teardown_pod_network(const NetConf& conf, const Attachment& att);
 
 // Verifies what prevResult says against the kernel (CHECK).
-Done check_pod_network(const NetConf& conf, const Attachment& att, const std::string& netns,
+Status check_pod_network(const NetConf& conf, const Attachment& att, const std::string& netns,
                        const CniResult& prev);
 
 // The routes the pod gets: IPAM's, plus a default route per family when isDefaultGateway.

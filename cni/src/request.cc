@@ -6,7 +6,7 @@ namespace knode::cni {
 
 namespace {
 
-Error bad_env(std::string msg) { return Error{kInvalidEnvironment, std::move(msg), {}}; }
+Status bad_env(std::string msg) { return error(kInvalidEnvironment, std::move(msg)); }
 
 bool valid_container_id(const std::string& id) {
   if (id.empty() || !std::isalnum(static_cast<unsigned char>(id[0]))) return false;
@@ -26,7 +26,7 @@ bool valid_ifname(const std::string& name) {
 
 }  // namespace
 
-Outcome<Request> parse_request(const Getenv& env) {
+Result<Request> parse_request(const Getenv& env) {
   Request r;
   auto command = env("CNI_COMMAND");
   if (!command || command->empty()) return bad_env("CNI_COMMAND is not set");

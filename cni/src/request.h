@@ -22,6 +22,6 @@ struct Request {
 };
 
 // Reads and validates the variables the command needs; code 4 when one is missing or bad.
-Outcome<Request> parse_request(const Getenv& env);
+Result<Request> parse_request(const Getenv& env);
 
 }  // namespace knode::cni

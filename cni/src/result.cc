@@ -44,8 +44,8 @@ json to_json(const CniResult& r) {
   return j;
 }
 
-Outcome<CniResult> parse_result(const json& j) {
-  auto bad = [](const std::string& what) { return Error{kInvalidConfig, "prevResult: " + what, {}}; };
+Result<CniResult> parse_result(const json& j) {
+  auto bad = [](const std::string& what) { return error(kInvalidConfig, "prevResult: " + what); };
   if (!j.is_object()) return bad("must be an object");
   CniResult r;
   if (j.contains("cniVersion") && j["cniVersion"].is_string()) r.cni_version = j["cniVersion"];
@@ -96,12 +96,10 @@ Outcome<CniResult> parse_result(const json& j) {
   return r;
 }
 
-json error_json(const Error& e, const std::string& cni_version) {
-  json j = {{"cniVersion", cni_version.empty() ? std::string(kLatestVersion) : cni_version},
-            {"code", e.code},
-            {"msg", e.msg}};
-  if (!e.details.empty()) j["details"] = e.details;
-  return j;
+json error_json(const Status& e, const std::string& cni_version) {
+  return {{"cniVersion", cni_version.empty() ? std::string(kLatestVersion) : cni_version},
+          {"code", e.error_number()},
+          {"msg", e.message()}};
 }
 
 json version_json(const std::string& cni_version) {

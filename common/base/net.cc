@@ -1,10 +1,47 @@
 #include "knode/net.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <cstring>
 
 namespace knode::net {
+
+const char* to_string(Protocol p) {
+  switch (p) {
+    case Protocol::kTCP: return "TCP";
+    case Protocol::kUDP: return "UDP";
+    case Protocol::kSCTP: return "SCTP";
+  }
+  return "?";
+}
+
+const char* to_lower_string(Protocol p) {
+  switch (p) {
+    case Protocol::kTCP: return "tcp";
+    case Protocol::kUDP: return "udp";
+    case Protocol::kSCTP: return "sctp";
+  }
+  return "?";
+}
+
+uint8_t protocol_number(Protocol p) {
+  switch (p) {
+    case Protocol::kUDP: return IPPROTO_UDP;
+    case Protocol::kSCTP: return IPPROTO_SCTP;
+    case Protocol::kTCP: break;
+  }
+  return IPPROTO_TCP;
+}
+
+bool protocol_from_number(int number, Protocol* out) {
+  switch (number) {
+    case IPPROTO_TCP: *out = Protocol::kTCP; return true;
+    case IPPROTO_UDP: *out = Protocol::kUDP; return true;
+    case IPPROTO_SCTP: *out = Protocol::kSCTP; return true;
+    default: return false;
+  }
+}
 
 std::optional<IPAddress> IPAddress::Parse(std::string_view text) {
   if (text.empty() || text.size() > 45) return std::nullopt;

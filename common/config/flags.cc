@@ -3,7 +3,6 @@
 
 #include "knode/api/codec.h"
 #include "knode/config.h"
-#include "knode/dataplane/model.h"
 #include "knode/net.h"
 
 namespace knode::config {
@@ -261,11 +260,6 @@ Status validate(const AgentConfig& c) {
   if (c.runs_proxy()) {
     if (!p.mode.empty() && p.mode != "iptables" && p.mode != "ipvs") {
       return Status::Error("invalid value for --proxy-mode: \"" + p.mode + "\" (want iptables or ipvs)");
-    }
-    dp::Scheduler sched;
-    if (!p.ipvs.scheduler.empty() && !dp::parse_scheduler(p.ipvs.scheduler, &sched)) {
-      return Status::Error("invalid value for --ipvs-scheduler: \"" + p.ipvs.scheduler +
-                           "\" (want rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq or mh)");
     }
     for (const auto& cidr : split_list(p.cluster_cidr)) {
       if (!net::Cidr::Parse(cidr)) return Status::Error("invalid value for --cluster-cidr: \"" + cidr + "\" is not a CIDR");

@@ -1,4 +1,4 @@
-#include "conntrack/conntrack.h"
+#include "knode/dataplane/conntrack.h"
 
 #include <arpa/inet.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
@@ -102,31 +102,6 @@ Result<size_t> delete_entries(const Filter& filter) {
     }
   }
   return deleted;
-}
-
-Result<size_t> clear_service_ip(const net::IPAddress& service_ip, uint8_t protocol) {
-  Filter f;
-  f.protocol = protocol;
-  f.orig_dst = service_ip;
-  return delete_entries(f);
-}
-
-Result<size_t> clear_service_port(const net::IPAddress& service_ip, uint16_t port,
-                                  uint8_t protocol) {
-  Filter f;
-  f.protocol = protocol;
-  f.orig_dst = service_ip;
-  f.orig_dst_port = port;
-  return delete_entries(f);
-}
-
-Result<size_t> clear_endpoint(const net::IPAddress& service_ip, const net::IPAddress& endpoint,
-                              uint8_t protocol) {
-  Filter f;
-  f.protocol = protocol;
-  f.orig_dst = service_ip;
-  f.reply_src = endpoint;
-  return delete_entries(f);
 }
 
 }  // namespace knode::conntrack

@@ -19,23 +19,7 @@ namespace {
 
 constexpr size_t kRequestSize = 1024;  // one set or one entry: a few hundred bytes at most
 
-uint8_t proto_number(dp::Protocol p) {
-  switch (p) {
-    case dp::Protocol::kTCP: return IPPROTO_TCP;
-    case dp::Protocol::kUDP: return IPPROTO_UDP;
-    case dp::Protocol::kSCTP: return IPPROTO_SCTP;
-  }
-  return 0;
-}
 
-bool proto_from_number(uint8_t n, dp::Protocol* out) {
-  switch (n) {
-    case IPPROTO_TCP: *out = dp::Protocol::kTCP; return true;
-    case IPPROTO_UDP: *out = dp::Protocol::kUDP; return true;
-    case IPPROTO_SCTP: *out = dp::Protocol::kSCTP; return true;
-    default: return false;
-  }
-}
 
 // ipset wants numbers in network order and says so with NLA_F_NET_BYTEORDER.
 void put_be32(nlmsghdr* nlh, uint16_t type, uint32_t v) {
@@ -102,8 +86,8 @@ bool parse_entry(const nlattr* data, SetType type, Entry* e) {
   parse_ip(tb[IPSET_ATTR_IP], &ip);
   parse_ip(tb[IPSET_ATTR_IP2], &ip2);
   const uint16_t port = be16(tb[IPSET_ATTR_PORT]);
-  dp::Protocol proto = dp::Protocol::kTCP;
-  if (tb[IPSET_ATTR_PROTO]) proto_from_number(mnl_attr_get_u8(tb[IPSET_ATTR_PROTO]), &proto);
+  net::Protocol proto = net::Protocol::kTCP;
+  if (tb[IPSET_ATTR_PROTO]) net::protocol_from_number(mnl_attr_get_u8(tb[IPSET_ATTR_PROTO]), &proto);
   const int full = ip.is_v6() ? 128 : 32;
   switch (type) {
     case SetType::kHashIp: e->ip = ip; break;
@@ -227,7 +211,7 @@ Status Request::put_data(SetType type, const Entry& e, uint32_t lineno) {
       put_ip(nlh, IPSET_ATTR_IP, e.ip);
       if (type == SetType::kHashIp) break;
       put_be16(nlh, IPSET_ATTR_PORT, e.port);
-      mnl_attr_put_u8(nlh, IPSET_ATTR_PROTO, proto_number(e.protocol));
+      mnl_attr_put_u8(nlh, IPSET_ATTR_PROTO, net::protocol_number(e.protocol));
       if (type == SetType::kHashIpPortIp) {
         if (!e.ip2.valid()) return bad("no second address");
         put_ip(nlh, IPSET_ATTR_IP2, e.ip2);

@@ -39,7 +39,7 @@ std::optional<SetType> parse_set_type(const std::string& name) {
 
 std::string Entry::str(SetType type) const {
   const std::string proto_port =
-      std::string(dp::to_lower_string(protocol)) + ":" + std::to_string(port);
+      std::string(net::to_lower_string(protocol)) + ":" + std::to_string(port);
   switch (type) {
     case SetType::kHashIp: return ip.str();
     case SetType::kHashIpPort: return ip.str() + "," + proto_port;

@@ -1,4 +1,4 @@
-#include "iptables/reconciler.h"
+#include "knode/dataplane/iptables/reconciler.h"
 
 #include <algorithm>
 #include <chrono>
@@ -7,7 +7,7 @@
 
 #include "iptables/blob.h"
 #include "iptables/entry.h"
-#include "iptables/xtables_lock.h"
+#include "knode/dataplane/iptables/xtables_lock.h"
 #include "knode/log.h"
 
 namespace knode::iptables {

@@ -1,5 +1,5 @@
 // Printing and validating Rule values; the byte encoding lives in rule_encode.cc.
-#include "iptables/rule.h"
+#include "knode/dataplane/iptables/rule.h"
 
 #include <cmath>
 #include <cstdio>

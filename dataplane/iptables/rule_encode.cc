@@ -1,5 +1,5 @@
 // Rule -> ipt_entry bytes, with the match/target revisions iptables 1.8.9 uses.
-#include "iptables/rule.h"
+#include "knode/dataplane/iptables/rule.h"
 
 #include <arpa/inet.h>
 #include <linux/netfilter/nf_nat.h>

@@ -2,7 +2,7 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "iptables/rule.h"
+#include "knode/dataplane/iptables/rule.h"
 
 namespace knode::iptables {
 namespace {

@@ -1,4 +1,4 @@
-#include "iptables/set_index.h"
+#include "knode/dataplane/iptables/set_index.h"
 
 #include <linux/netfilter/ipset/ip_set.h>
 #include <netinet/in.h>

@@ -1,4 +1,4 @@
-#include "iptables/table.h"
+#include "knode/dataplane/iptables/table.h"
 
 #include <libiptc/libiptc.h>
 

@@ -1,4 +1,4 @@
-#include "iptables/xtables_lock.h"
+#include "knode/dataplane/iptables/xtables_lock.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

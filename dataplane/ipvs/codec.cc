@@ -49,23 +49,7 @@ uint32_t get_u32(nlattr* a, uint32_t dflt = 0) { return a ? nla_get_u32(a) : dfl
 
 }  // namespace
 
-int protocol_number(dp::Protocol p) {
-  switch (p) {
-    case dp::Protocol::kTCP: return IPPROTO_TCP;
-    case dp::Protocol::kUDP: return IPPROTO_UDP;
-    case dp::Protocol::kSCTP: return IPPROTO_SCTP;
-  }
-  return 0;
-}
 
-bool protocol_from_number(int number, dp::Protocol* out) {
-  switch (number) {
-    case IPPROTO_TCP: *out = dp::Protocol::kTCP; return true;
-    case IPPROTO_UDP: *out = dp::Protocol::kUDP; return true;
-    case IPPROTO_SCTP: *out = dp::Protocol::kSCTP; return true;
-    default: return false;
-  }
-}
 
 int address_family(const net::IPAddress& ip) { return ip.is_v6() ? AF_INET6 : AF_INET; }
 
@@ -77,7 +61,7 @@ Status put_service(nl_msg* msg, const VirtualServer& vs, bool full) {
   auto addr = addr_bytes(vs.address);
   if (nla_put_u16(msg, IPVS_SVC_ATTR_AF, static_cast<uint16_t>(af)) < 0 ||
       nla_put_u16(msg, IPVS_SVC_ATTR_PROTOCOL,
-                  static_cast<uint16_t>(protocol_number(vs.protocol))) < 0 ||
+                  static_cast<uint16_t>(net::protocol_number(vs.protocol))) < 0 ||
       nla_put(msg, IPVS_SVC_ATTR_ADDR, kAddrLen, addr.data()) < 0 ||
       nla_put_u16(msg, IPVS_SVC_ATTR_PORT, htons(vs.port)) < 0) {
     return put_failed("service identity");
@@ -179,7 +163,7 @@ Result<VirtualServer> parse_service(nlattr* nested) {
   if (!parse_address(tb[IPVS_SVC_ATTR_ADDR], af, &vs.address)) {
     return Status::Error("parse IPVS service: bad address", EPROTO);
   }
-  if (!protocol_from_number(nla_get_u16(tb[IPVS_SVC_ATTR_PROTOCOL]), &vs.protocol)) {
+  if (!net::protocol_from_number(nla_get_u16(tb[IPVS_SVC_ATTR_PROTOCOL]), &vs.protocol)) {
     return Status::Error("parse IPVS service: unsupported protocol " +
                              std::to_string(nla_get_u16(tb[IPVS_SVC_ATTR_PROTOCOL])),
                          EPROTO);

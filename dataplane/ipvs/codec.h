@@ -9,8 +9,6 @@
 
 namespace knode::ipvs::codec {
 
-int protocol_number(dp::Protocol p);                      // IPPROTO_TCP, ...
-bool protocol_from_number(int number, dp::Protocol* out);
 int address_family(const net::IPAddress& ip);             // AF_INET / AF_INET6
 
 // Appends IPVS_CMD_ATTR_SERVICE. `full` adds the configuration (scheduler, flags,

@@ -1,4 +1,4 @@
-#include "ipvs/detect.h"
+#include "knode/dataplane/ipvs_detect.h"
 
 #include <sys/utsname.h>
 #include <sys/wait.h>

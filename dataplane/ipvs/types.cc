@@ -13,7 +13,7 @@ std::string host_port(const net::IPAddress& ip, uint16_t port) {
 }  // namespace
 
 std::string VirtualServer::str() const {
-  return host_port(address, port) + "/" + dp::to_string(protocol);
+  return host_port(address, port) + "/" + net::to_string(protocol);
 }
 
 bool VirtualServer::same_config(const VirtualServer& o) const {

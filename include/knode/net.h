@@ -10,6 +10,14 @@
 
 namespace knode::net {
 
+// A transport protocol, as services, IPVS and ip sets name it.
+enum class Protocol : uint8_t { kTCP, kUDP, kSCTP };
+const char* to_string(Protocol p);        // "TCP"
+const char* to_lower_string(Protocol p);  // "tcp"
+uint8_t protocol_number(Protocol p);      // IPPROTO_TCP, ...
+// From an IPPROTO_* number; false for any other protocol.
+bool protocol_from_number(int number, Protocol* out);
+
 class IPAddress {
  public:
   IPAddress() = default;

@@ -10,7 +10,7 @@
 
 namespace knode {
 
-class Status {
+class [[nodiscard]] Status {
  public:
   Status() = default;
   static Status Ok() { return Status(); }
@@ -44,7 +44,7 @@ class Status {
 };
 
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}          // NOLINT(google-explicit-constructor)
   Result(Status error) : v_(std::move(error)) {}     // NOLINT(google-explicit-constructor)

@@ -14,7 +14,7 @@ TEST(CniConfig, ParsesBridgeFieldsAndRanges) {
     "isDefaultGateway":true,"hairpinMode":true,"promiscMode":true,"ipMasq":true,"mtu":1400,
     "ipam":{"type":"host-local","dataDir":"/tmp/x","routes":[{"dst":"0.0.0.0/0"},{"dst":"10.0.0.0/8","gw":"10.22.0.254"}],
       "ranges":[[{"subnet":"10.22.0.0/24","rangeStart":"10.22.0.10","rangeEnd":"10.22.0.20","gateway":"10.22.0.254"}]]}})");
-  ASSERT_TRUE(c.ok()) << c.error().msg;
+  ASSERT_TRUE(c.ok()) << c.error();
   EXPECT_EQ(c->bridge, "br9");
   EXPECT_TRUE(c->is_gateway);  // implied by isDefaultGateway
   EXPECT_TRUE(c->hairpin_mode);
@@ -33,7 +33,7 @@ TEST(CniConfig, ParsesBridgeFieldsAndRanges) {
 
 TEST(CniConfig, DefaultsFollowHostLocal) {
   auto c = parse_netconf(conf_with_ipam(R"({"type":"host-local","ranges":[[{"subnet":"10.1.2.0/24"}]]})"));
-  ASSERT_TRUE(c.ok()) << c.error().msg;
+  ASSERT_TRUE(c.ok()) << c.error();
   EXPECT_EQ(c->bridge, "cni0");
   EXPECT_EQ(c->ipam.data_dir, "/var/lib/cni/networks");
   const Range& r = c->ipam.ranges[0][0];
@@ -44,7 +44,7 @@ TEST(CniConfig, DefaultsFollowHostLocal) {
 
 TEST(CniConfig, AcceptsTheOlderSingleSubnetForm) {
   auto c = parse_netconf(conf_with_ipam(R"({"type":"host-local","subnet":"10.5.0.0/16","gateway":"10.5.0.1"})", "0.4.0"));
-  ASSERT_TRUE(c.ok()) << c.error().msg;
+  ASSERT_TRUE(c.ok()) << c.error();
   ASSERT_EQ(c->ipam.ranges.size(), 1u);
   EXPECT_EQ(c->ipam.ranges[0][0].subnet.str(), "10.5.0.0/16");
 }
@@ -52,22 +52,22 @@ TEST(CniConfig, AcceptsTheOlderSingleSubnetForm) {
 TEST(CniConfig, MalformedJsonIsDecodeFailure) {
   auto c = parse_netconf(R"({"cniVersion":"1.1.0", "name": )");
   ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.error().code, kDecodeFailure);
+  EXPECT_EQ(c.status().error_number(), kDecodeFailure);
 }
 
 TEST(CniConfig, InvalidSubnetIsInvalidConfig) {
   for (const char* subnet : {"10.22.0.0/33", "banana", "10.22.0.0", "10.22.0.0/31"}) {
     auto c = parse_netconf(conf_with_ipam(std::string(R"({"ranges":[[{"subnet":")") + subnet + R"("}]]})"));
     ASSERT_FALSE(c.ok()) << subnet;
-    EXPECT_EQ(c.error().code, kInvalidConfig) << subnet;
-    EXPECT_NE(c.error().msg.find("subnet"), std::string::npos) << c.error().msg;
+    EXPECT_EQ(c.status().error_number(), kInvalidConfig) << subnet;
+    EXPECT_NE(c.error().find("subnet"), std::string::npos) << c.error();
   }
 }
 
 TEST(CniConfig, RangeOutsideSubnetOrOverBroadcastIsInvalid) {
   auto outside = parse_netconf(conf_with_ipam(R"({"ranges":[[{"subnet":"10.0.0.0/24","rangeStart":"10.0.1.5"}]]})"));
   ASSERT_FALSE(outside.ok());
-  EXPECT_EQ(outside.error().code, kInvalidConfig);
+  EXPECT_EQ(outside.status().error_number(), kInvalidConfig);
   auto bcast = parse_netconf(conf_with_ipam(R"({"ranges":[[{"subnet":"10.0.0.0/24","rangeEnd":"10.0.0.255"}]]})"));
   ASSERT_FALSE(bcast.ok());
   auto reversed = parse_netconf(
@@ -78,27 +78,27 @@ TEST(CniConfig, RangeOutsideSubnetOrOverBroadcastIsInvalid) {
 TEST(CniConfig, UnsupportedVersionIsIncompatible) {
   auto c = parse_netconf(conf_with_ipam(R"({"ranges":[[{"subnet":"10.0.0.0/24"}]]})", "2.0.0"));
   ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.error().code, kIncompatibleVersion);
+  EXPECT_EQ(c.status().error_number(), kIncompatibleVersion);
 }
 
 TEST(CniConfig, MissingNameOrIpamIsInvalid) {
   auto c = parse_netconf(R"({"cniVersion":"1.1.0","type":"knode-cni","ipam":{"ranges":[[{"subnet":"10.0.0.0/24"}]]}})");
   ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.error().code, kInvalidConfig);
+  EXPECT_EQ(c.status().error_number(), kInvalidConfig);
   auto no_ipam = parse_netconf(R"({"cniVersion":"1.1.0","name":"n","type":"knode-cni"})");
   ASSERT_FALSE(no_ipam.ok());
-  EXPECT_EQ(no_ipam.error().code, kInvalidConfig);
+  EXPECT_EQ(no_ipam.status().error_number(), kInvalidConfig);
   auto other_ipam = parse_netconf(conf_with_ipam(R"({"type":"dhcp"})"));
   ASSERT_FALSE(other_ipam.ok());
-  EXPECT_EQ(other_ipam.error().code, kInvalidConfig);
+  EXPECT_EQ(other_ipam.status().error_number(), kInvalidConfig);
 }
 
 TEST(CniConfig, WrongFieldTypeIsInvalid) {
   auto c = parse_netconf(R"({"cniVersion":"1.1.0","name":"n","type":"knode-cni","ipMasq":"yes",
     "ipam":{"ranges":[[{"subnet":"10.0.0.0/24"}]]}})");
   ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.error().code, kInvalidConfig);
-  EXPECT_NE(c.error().msg.find("ipMasq"), std::string::npos);
+  EXPECT_EQ(c.status().error_number(), kInvalidConfig);
+  EXPECT_NE(c.error().find("ipMasq"), std::string::npos);
 }
 
 TEST(CniConfig, ReadsPortMappingsAndValidAttachments) {
@@ -107,7 +107,7 @@ TEST(CniConfig, ReadsPortMappingsAndValidAttachments) {
     "runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"TCP"},
                                      {"hostPort":53,"containerPort":5353,"protocol":"udp","hostIP":"192.168.1.1"}]},
     "cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}]})");
-  ASSERT_TRUE(c.ok()) << c.error().msg;
+  ASSERT_TRUE(c.ok()) << c.error();
   ASSERT_EQ(c->port_mappings.size(), 2u);
   EXPECT_EQ(c->port_mappings[0].protocol, "tcp");
   EXPECT_EQ(c->port_mappings[1].host_ip->str(), "192.168.1.1");
@@ -116,7 +116,7 @@ TEST(CniConfig, ReadsPortMappingsAndValidAttachments) {
   auto bad_port = parse_netconf(R"({"cniVersion":"1.1.0","name":"n","type":"knode-cni",
     "ipam":{"ranges":[[{"subnet":"10.0.0.0/24"}]]},"runtimeConfig":{"portMappings":[{"hostPort":0,"containerPort":80}]}})");
   ASSERT_FALSE(bad_port.ok());
-  EXPECT_EQ(bad_port.error().code, kInvalidConfig);
+  EXPECT_EQ(bad_port.status().error_number(), kInvalidConfig);
 }
 
 }  // namespace

@@ -26,7 +26,7 @@ TEST(CniConflist, DescribesTheBridgeNetworkForThePodCidr) {
   net["name"] = (*doc)["name"];
   net["cniVersion"] = (*doc)["cniVersion"];
   auto conf = parse_netconf(net.dump());
-  ASSERT_TRUE(conf.ok()) << conf.error().msg;
+  ASSERT_TRUE(conf.ok()) << conf.error();
   EXPECT_TRUE(conf->is_default_gateway);
   EXPECT_TRUE(conf->ip_masq);
 }

@@ -25,13 +25,13 @@ class IpamTest : public ::testing::Test {
 
   IpamConfig config(const std::string& ranges) {
     auto c = parse_netconf(R"({"cniVersion":"1.1.0","name":"net","type":"knode-cni","ipam":{"ranges":)" + ranges + "}}");
-    EXPECT_TRUE(c.ok()) << c.error().msg;
+    EXPECT_TRUE(c.ok()) << c.error();
     IpamConfig ipam = c->ipam;
     ipam.data_dir = dir_;
     return ipam;
   }
 
-  Outcome<Allocation> allocate(const IpamConfig& conf, const std::string& id, const std::string& ifname = "eth0") {
+  Result<Allocation> allocate(const IpamConfig& conf, const std::string& id, const std::string& ifname = "eth0") {
     auto store = IpamStore::Open(dir_, "net");
     EXPECT_TRUE(store.ok());
     return ipam_allocate(*store, conf, Attachment{id, ifname});
@@ -58,14 +58,14 @@ TEST_F(IpamTest, NeverNetworkBroadcastOrGatewayAndFullRangeNamesTheRange) {
   std::set<std::string> got;
   for (int i = 0; i < 5; ++i) {
     auto a = allocate(conf, "c" + std::to_string(i));
-    ASSERT_TRUE(a.ok()) << a.error().msg;
+    ASSERT_TRUE(a.ok()) << a.error();
     got.insert(a->ips[0].address.ip.str());
   }
   EXPECT_EQ(got, (std::set<std::string>{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.5", "10.0.0.6"}));
   auto full = allocate(conf, "overflow");
   ASSERT_FALSE(full.ok());
-  EXPECT_EQ(full.error().code, kRangeExhausted);
-  EXPECT_NE(full.error().msg.find("10.0.0.0/29"), std::string::npos) << full.error().msg;
+  EXPECT_EQ(full.status().error_number(), kRangeExhausted);
+  EXPECT_NE(full.error().find("10.0.0.0/29"), std::string::npos) << full.error();
 }
 
 TEST_F(IpamTest, RoundRobinContinuesAfterLastReservedAddress) {
@@ -104,7 +104,7 @@ TEST_F(IpamTest, OneAddressPerRangeSetAndMultipleRangesInASet) {
   auto conf = config(R"([[{"subnet":"fd00::/120"}],[{"subnet":"10.0.0.0/30"},{"subnet":"10.0.1.0/30"}]])");
   auto a = allocate(conf, "a");
   auto b = allocate(conf, "b");
-  ASSERT_TRUE(a.ok() && b.ok()) << (a.ok() ? b.error().msg : a.error().msg);
+  ASSERT_TRUE(a.ok() && b.ok()) << (a.ok() ? b.error() : a.error());
   ASSERT_EQ(a->ips.size(), 2u);
   EXPECT_EQ(a->ips[0].address.str(), "fd00::2/120");
   EXPECT_EQ(a->ips[1].address.str(), "10.0.0.2/30");
@@ -112,7 +112,7 @@ TEST_F(IpamTest, OneAddressPerRangeSetAndMultipleRangesInASet) {
   EXPECT_EQ(b->ips[1].address.str(), "10.0.1.2/30");  // first range is full (.1 gateway, .3 broadcast)
   auto c = allocate(conf, "c");
   ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.error().code, kRangeExhausted);
+  EXPECT_EQ(c.status().error_number(), kRangeExhausted);
   // A failed allocation gives back what it took in earlier range sets.
   auto store = IpamStore::Open(dir_, "net");
   EXPECT_TRUE(store->find(Attachment{"c", "eth0"}).empty());

@@ -39,8 +39,8 @@ TEST(CniRequest, AttachmentCommandsNeedContainerIfnameAndNetns) {
     vars.erase(drop);
     auto r = parse_request(env_of(vars));
     ASSERT_FALSE(r.ok()) << drop;
-    EXPECT_EQ(r.error().code, kInvalidEnvironment);
-    EXPECT_NE(r.error().msg.find(drop), std::string::npos);
+    EXPECT_EQ(r.status().error_number(), kInvalidEnvironment);
+    EXPECT_NE(r.error().find(drop), std::string::npos);
   }
   auto bad_if = full;
   bad_if["CNI_IFNAME"] = "this-name-is-way-too-long";

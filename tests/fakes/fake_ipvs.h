@@ -164,7 +164,7 @@ class FakeIpvs : public Ipvs {
   size_t service_count() const { return table_.size(); }
 
  private:
-  using Key = std::tuple<net::IPAddress, uint16_t, dp::Protocol>;
+  using Key = std::tuple<net::IPAddress, uint16_t, net::Protocol>;
   struct Entry {
     VirtualServer vs;
     std::vector<RealServer> dests;

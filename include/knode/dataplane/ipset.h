@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "knode/dataplane/model.h"
+#include "knode/net.h"
 #include "knode/net.h"
 #include "knode/status.h"
 
@@ -60,7 +60,7 @@ struct SetSpec {
 //   bitmap:port      port
 struct Entry {
   net::IPAddress ip;
-  dp::Protocol protocol = dp::Protocol::kTCP;
+  net::Protocol protocol = net::Protocol::kTCP;
   uint16_t port = 0;
   net::IPAddress ip2;
   net::Cidr net;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "knode/dataplane/model.h"
+#include "knode/net.h"
 #include "knode/net.h"
 #include "knode/status.h"
 
@@ -45,7 +45,7 @@ struct Stats {
 struct VirtualServer {
   net::IPAddress address;
   uint16_t port = 0;
-  dp::Protocol protocol = dp::Protocol::kTCP;
+  net::Protocol protocol = net::Protocol::kTCP;
   std::string scheduler = "rr";
   uint32_t flags = 0;
   uint32_t timeout = 0;  // persistence, seconds (with kFlagPersistent)

@@ -1,0 +1,37 @@
+// The seam between the proxier and a proxy mode: one implementation per mode
+// (proxy/iptables, proxy/ipvs), each programming the kernel through dataplane/ clients.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "knode/proxy/model.h"
+#include "knode/status.h"
+
+namespace knode {
+
+struct SyncStats {
+  size_t rules_written = 0;   // rules (or IPVS objects) in the programmed state
+  size_t changes = 0;         // kernel objects added, changed or removed by this sync
+  std::map<std::string, size_t> rules_by_table;  // "nat" -> rules, for the iptables metrics
+};
+
+class ProxyBackend {
+ public:
+  virtual ~ProxyBackend() = default;
+  // "iptables", "ipvs", "nftables".
+  virtual std::string mode() const = 0;
+  // Programs the kernel so it matches `state`. `changed` names the service ports
+  // (ServicePort::name) changed since the last successful sync; a backend may use it to
+  // touch only those, and must do a full reconcile when `full` is true.
+  virtual Status sync(const proxy::ProxyState& state, const std::set<std::string>& changed,
+                      bool full, SyncStats* stats) = 0;
+  // Removes everything this backend ever created, in any table; idempotent.
+  virtual Status cleanup() = 0;
+};
+
+using ProxyBackendPtr = std::unique_ptr<ProxyBackend>;
+
+}  // namespace knode

@@ -1,0 +1,80 @@
+// The neutral service model: what the proxy wants the kernel to do, with no Kubernetes
+// API types in it. Built by proxy/service_ports.cc from Services and EndpointSlices,
+// consumed by every proxy mode (proxy/iptables, proxy/ipvs). Plain values, comparable
+// and printable.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "knode/net.h"
+
+namespace knode::proxy {
+
+using net::Protocol;
+
+// One endpoint of a service port, as traffic reaches it.
+struct Endpoint {
+  net::IPAddress ip;
+  uint16_t port = 0;
+  uint32_t weight = 1;
+  bool ready = true;
+  bool serving = true;
+  bool terminating = false;
+  bool local = false;  // runs on this node
+
+  std::string str() const;  // "10.244.0.5:8080"
+  bool operator==(const Endpoint&) const = default;
+};
+
+// One port of one service: a cluster IP:port with everything that reaches the same
+// endpoints (NodePort, external IPs, load-balancer IPs).
+struct ServicePort {
+  // Stable identity, "namespace/name:portname" (portname may be empty). Modes derive
+  // their chain names from it and the protocol, as kube-proxy does.
+  std::string name;
+  Protocol protocol = Protocol::kTCP;
+  net::IPAddress cluster_ip;
+  uint16_t port = 0;
+  uint16_t node_port = 0;  // 0: none
+  std::vector<net::IPAddress> external_ips;
+  std::vector<net::IPAddress> load_balancer_ips;
+  std::vector<net::Cidr> load_balancer_source_ranges;  // empty: any source
+  bool external_policy_local = false;  // externalTrafficPolicy: Local
+  bool internal_policy_local = false;  // internalTrafficPolicy: Local
+  uint16_t health_check_node_port = 0;
+  uint32_t affinity_timeout_seconds = 0;  // 0: no ClientIP affinity
+
+  // Endpoints usable for traffic from inside the cluster: ready ones, else
+  // serving-but-terminating ones; only local ones when internal_policy_local.
+  std::vector<Endpoint> cluster_endpoints;
+  // Endpoints usable for external traffic when external_policy_local: the local subset,
+  // chosen with the same ready/terminating rule.
+  std::vector<Endpoint> local_endpoints;
+  // True when the service has usable endpoints anywhere (local or not): with none, traffic
+  // is rejected ("has no endpoints"); with some but none for a local policy, dropped.
+  bool has_any_endpoint = false;
+
+  bool has_external() const {
+    return node_port != 0 || !external_ips.empty() || !load_balancer_ips.empty();
+  }
+  // Endpoints external traffic goes to.
+  const std::vector<Endpoint>& external_endpoints() const {
+    return external_policy_local ? local_endpoints : cluster_endpoints;
+  }
+  std::string str() const;  // "default/kubia:http 10.96.0.10:80/TCP"
+  bool operator==(const ServicePort&) const = default;
+};
+
+// Everything a proxy mode needs for one sync.
+struct ProxyState {
+  std::vector<ServicePort> services;  // sorted by (name, protocol)
+  bool operator==(const ProxyState&) const = default;
+};
+
+std::ostream& operator<<(std::ostream& os, const Endpoint& e);
+std::ostream& operator<<(std::ostream& os, const ServicePort& s);
+
+}  // namespace knode::proxy

@@ -1,0 +1,172 @@
+#include "iptables/proxier.h"
+
+#include <chrono>
+#include <map>
+
+#include "iptables/service_rules.h"
+#include "iptables/udp_conntrack.h"
+#include "knode/dataplane/iptables/reconciler.h"
+#include "knode/log.h"
+
+namespace knode::iptables_proxy {
+namespace {
+
+class IptablesProxier final : public ProxyBackend {
+ public:
+  IptablesProxier(const IptablesConfig& c, proxy::Host& host) : host_(host) {
+    rules_.cluster_cidrs = c.cluster_cidrs;
+    rules_.masquerade_all = c.masquerade_all;
+    rules_.masquerade_mark = 1u << c.masquerade_bit;
+    rules_.node_port_addresses = c.node_port_addresses;
+    rules_.localhost_node_ports = c.localhost_node_ports;
+    rules_.encode_service_chains = true;
+  }
+
+  std::string mode() const override { return "iptables"; }
+
+  Status sync(const proxy::ProxyState& state, const std::set<std::string>& changed, bool full,
+              SyncStats* stats) override {
+    if (!synced_once_) {
+      if (Status s = prepare_host(); !s.ok()) return s;
+    }
+    size_t endpoints = 0;
+    for (const auto& sp : state.services) endpoints += sp.cluster_endpoints.size();
+    bool large = endpoints > kLargeClusterEndpointsThreshold;
+    if (large != rules_.large_cluster) {
+      // Every endpoint rule changes shape: only a full sync can switch.
+      KLOG(INFO, large ? "entering large-cluster mode: per-endpoint rules carry no comments"
+                       : "leaving large-cluster mode").kv("endpoints", endpoints);
+      rules_.large_cluster = large;
+      full = true;
+    }
+    bool partial = !full && synced_once_;
+    auto gen_start = std::chrono::steady_clock::now();
+    Tables t = generate(state, rules_, partial ? &changed : nullptr);
+    double gen_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - gen_start).count();
+    iptables::ReconcileOptions nat_opts;
+    // Partial syncs trust the table this process last wrote; full ones (periodic, after a
+    // failure) read the kernel, which repairs whatever someone changed by hand.
+    nat_opts.trust_cache = partial;
+    if (partial) {
+      std::set<std::string> only = shared_nat_chains();
+      for (const auto& name : changed) {
+        if (auto it = service_chains_.find(name); it != service_chains_.end()) {
+          only.insert(it->second.begin(), it->second.end());
+        }
+        if (auto it = t.service_chains.find(name); it != t.service_chains.end()) {
+          only.insert(it->second.begin(), it->second.end());
+        }
+      }
+      nat_opts.only_chains = std::move(only);
+    }
+    iptables::ReconcileStats nat_stats, filter_stats;
+    if (auto s = nat_.reconcile(std::move(t.nat), nat_opts, &nat_stats); !s.ok()) {
+      nat_.invalidate();
+      return s.Wrap("sync iptables nat table");
+    }
+    // The filter table is small (rules only for services lacking endpoints): always whole.
+    iptables::ReconcileOptions filter_opts;
+    filter_opts.trust_cache = partial;
+    if (auto s = filter_.reconcile(t.filter, filter_opts, &filter_stats); !s.ok()) {
+      filter_.invalidate();
+      return s.Wrap("sync iptables filter table");
+    }
+    if (partial) {
+      for (const auto& name : changed) {
+        auto it = t.service_chains.find(name);
+        if (it == t.service_chains.end()) {
+          service_chains_.erase(name);
+        } else {
+          service_chains_[name] = std::move(it->second);
+        }
+      }
+    } else {
+      service_chains_ = std::move(t.service_chains);
+    }
+    flush_stale_udp(state, partial ? &changed : nullptr);
+    synced_once_ = true;
+    if (stats) {
+      stats->rules_written = nat_stats.table_rules + filter_stats.table_rules;
+      stats->rules_by_table["nat"] = nat_stats.table_rules;
+      stats->rules_by_table["filter"] = filter_stats.table_rules;
+      stats->changes = nat_stats.chains_created + nat_stats.chains_rewritten + nat_stats.chains_deleted +
+                       filter_stats.chains_created + filter_stats.chains_rewritten +
+                       filter_stats.chains_deleted + nat_stats.jumps_added + filter_stats.jumps_added;
+    }
+    KLOGV(2, "iptables synced")
+        .kv("partial", partial)
+        .kv("natRules", nat_stats.table_rules)
+        .kv("chainsWritten", nat_stats.chains_created + nat_stats.chains_rewritten)
+        .kv("chainsDeleted", nat_stats.chains_deleted)
+        .kv("generateMs", gen_ms)
+        .kv("readMs", nat_stats.read_ms)
+        .kv("diffMs", nat_stats.diff_ms)
+        .kv("writeMs", nat_stats.write_ms);
+    return Status::Ok();
+  }
+
+  Status cleanup() override {
+    Tables t = skeleton();
+    Status nat = iptables::cleanup(t.nat);
+    Status filter = iptables::cleanup(t.filter);
+    service_chains_.clear();
+    synced_once_ = false;
+    if (!nat.ok()) return nat.Wrap("clean up iptables nat table");
+    if (!filter.ok()) return filter.Wrap("clean up iptables filter table");
+    return Status::Ok();
+  }
+
+ private:
+  // What the mode needs from the (network namespace's) kernel settings, set once.
+  Status prepare_host() {
+    std::vector<proxy::SysctlNeed> needs = {
+        {"net.ipv4.ip_forward", "1", false, "traffic to pods on other hosts is not forwarded"}};
+    if (rules_.localhost_node_ports) {
+      needs.push_back({"net.ipv4.conf.all.route_localnet", "1", false, "NodePorts do not answer on 127.0.0.1"});
+    }
+    if (Status s = proxy::ensure_sysctls(host_, needs, "iptables"); !s.ok()) return s;
+    proxy::ensure_bridge_netfilter(host_);
+    proxy::note_iptables_variant();
+    return Status::Ok();
+  }
+
+  // UDP has no connection to end: when an endpoint goes, its conntrack entries would
+  // keep steering a client's datagrams to it. Delete them, as kube-proxy does.
+  void flush_stale_udp(const proxy::ProxyState& state, const std::set<std::string>* changed) {
+    auto relevant = [&](const std::string& name) { return !changed || changed->count(name) > 0; };
+    std::map<std::string, const proxy::ServicePort*> now;
+    for (const auto& sp : state.services) {
+      if (sp.protocol == net::Protocol::kUDP && relevant(sp.name)) now[sp.name] = &sp;
+    }
+    static const proxy::ServicePort kNone;
+    for (const auto& [name, sp] : now) {
+      auto old = udp_.find(name);
+      flush_stale_udp_entries(old == udp_.end() ? kNone : old->second, sp);
+    }
+    for (auto it = udp_.begin(); it != udp_.end();) {
+      if (!relevant(it->first) || now.count(it->first)) {
+        ++it;
+        continue;
+      }
+      flush_stale_udp_entries(it->second, nullptr);
+      it = udp_.erase(it);
+    }
+    for (const auto& [name, sp] : now) udp_[name] = *sp;
+  }
+
+  proxy::Host& host_;
+  RulesConfig rules_;
+  iptables::Reconciler nat_;
+  iptables::Reconciler filter_;
+  std::map<std::string, std::vector<std::string>> service_chains_;
+  std::map<std::string, proxy::ServicePort> udp_;
+  bool synced_once_ = false;
+};
+
+}  // namespace
+
+ProxyBackendPtr make_iptables_proxier(const IptablesConfig& config, proxy::Host& host) {
+  return std::make_unique<IptablesProxier>(config, host);
+}
+
+}  // namespace knode::iptables_proxy

@@ -1,0 +1,192 @@
+#include "ipvs/proxier.h"
+
+#include <chrono>
+#include <memory>
+#include <set>
+
+#include "ipvs/companion_sync.h"
+#include "ipvs/vips.h"
+#include "ipvs/virtual_servers.h"
+#include "knode/log.h"
+
+namespace knode::ipvs_proxy {
+
+Status cleanup_ipvs_sets(ipset::Ipset& sets) { return destroy_companion_sets(sets); }
+
+namespace {
+
+double ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+class IpvsProxier final : public ProxyBackend {
+ public:
+  IpvsProxier(ipvs::IpvsPtr client, ipset::IpsetPtr sets, const IpvsConfig& c, proxy::Host& host)
+      : client_(std::move(client)), sets_(std::move(sets)), config_(c), host_(host),
+        virtual_servers_(*client_, virtual_servers_config(c)) {
+    if (sets_) companion_ = std::make_unique<CompanionSync>(*sets_, CompanionConfig{});
+    refresh_node_addresses();
+    if (node_ips().empty()) {
+      KLOG(WARNING, "IPVS mode: the node's IP is unknown (no --bind-address, no default route); the node itself is "
+                    "kept out of load balancers that have loadBalancerSourceRanges");
+    }
+  }
+
+  std::string mode() const override { return "ipvs"; }
+
+  Status sync(const proxy::ProxyState& state, const std::set<std::string>& changed, bool full,
+              SyncStats* stats) override {
+    if (!companion_) return Status::Error("IPVS mode needs the kernel's ip_set (ipset) support", ENOTSUP);
+    if (!prepared_) {
+      if (Status s = prepare_host(); !s.ok()) return s;
+      prepared_ = true;
+    }
+    if (full) refresh_node_addresses();
+    SyncPlan plan = virtual_servers_.plan(state, changed, full);
+    auto t0 = std::chrono::steady_clock::now();
+    CompanionStats cs;
+    Status sets = sync_sets_and_rules(state, plan, &cs);
+    auto t1 = std::chrono::steady_clock::now();
+    size_t changes = 0;
+    Status servers = virtual_servers_.apply(plan, &changes);
+    auto t2 = std::chrono::steady_clock::now();
+    Status vips = sync_vips(state, plan);
+    if (stats) {
+      stats->rules_written = virtual_servers_.objects();
+      stats->changes = changes + cs.entries_added + cs.entries_deleted + (cs.rules_written ? 1 : 0);
+      stats->rules_by_table["nat"] = cs.nat_rules;
+      stats->rules_by_table["filter"] = cs.filter_rules;
+    }
+    KLOGV(2, "IPVS mode synced")
+        .kv("full", plan.full)
+        .kv("ipsetAdded", cs.entries_added)
+        .kv("ipsetDeleted", cs.entries_deleted)
+        .kv("iptablesWritten", cs.rules_written)
+        .kv("setsMs", ms_between(t0, t1))
+        .kv("ipvsMs", ms_between(t1, t2))
+        .kv("vipsMs", ms_between(t2, std::chrono::steady_clock::now()));
+    return first_failure({servers, sets, vips});
+  }
+
+  // The rules (which reference the sets), the sets, the virtual servers, kube-ipvs0.
+  Status cleanup() override {
+    Status rules = companion_ ? companion_->cleanup() : Status::Ok();
+    Status servers = virtual_servers_.cleanup();
+    vip_refs_.clear();
+    Status vips = sync_vip_interface(config_.dummy, {});
+    return first_failure({rules, servers, vips});
+  }
+
+ private:
+  static VirtualServersConfig virtual_servers_config(const IpvsConfig& c) {
+    VirtualServersConfig out;
+    out.desired.scheduler = c.scheduler;
+    out.desired.sh_flags = ipvs::kFlagShFallback;
+    out.exclude_cidrs = c.exclude_cidrs;
+    out.timeouts = c.timeouts;
+    out.graceful_termination_bound = c.drain_bound;
+    return out;
+  }
+
+  // Logs every failure but the first, which the sync returns.
+  static Status first_failure(std::initializer_list<Status> all) {
+    Status first;
+    for (const auto& s : all) {
+      if (s.ok()) continue;
+      if (first.ok()) {
+        first = s;
+      } else {
+        KLOG(ERROR, "IPVS mode: a further part of the sync failed").kv("error", s.message());
+      }
+    }
+    return first;
+  }
+
+  // What IPVS mode needs, as kube-proxy sets it: conntrack entries for IPVS connections
+  // (so the MASQUERADE rules see them), forwarding, and expiry of connections to removed
+  // real servers.
+  Status prepare_host() {
+    std::vector<proxy::SysctlNeed> needs = {
+        {"net.ipv4.vs.conntrack", "1", true, ""},
+        {"net.ipv4.ip_forward", "1", true, ""},
+        {"net.ipv4.vs.expire_nodest_conn", "1", false, "connections to removed real servers linger"},
+        {"net.ipv4.vs.expire_quiescent_template", "1", false, "affinity to removed real servers lingers"},
+    };
+    if (config_.strict_arp) {
+      needs.push_back({"net.ipv4.conf.all.arp_ignore", "1", true, ""});
+      needs.push_back({"net.ipv4.conf.all.arp_announce", "2", true, ""});
+    }
+    if (Status s = proxy::ensure_sysctls(host_, needs, "ipvs"); !s.ok()) return s;
+    proxy::ensure_bridge_netfilter(host_);
+    return Status::Ok();
+  }
+
+  // The node's own IPs: --bind-address, else the default route's interface's.
+  std::set<net::IPAddress> node_ips() {
+    if (config_.node_ip.valid()) return {config_.node_ip};
+    return host_.default_route_ipv4_addresses();
+  }
+
+  // NodePorts listen on the node's addresses (not kube-ipvs0's), filtered by
+  // --nodeport-addresses; looked at again on every full sync.
+  void refresh_node_addresses() {
+    const auto locals = host_.local_ipv4_addresses(config_.dummy);
+    std::vector<net::IPAddress> node_ports;
+    for (const auto& ip : locals) {
+      bool ok = config_.node_port_addresses.empty();
+      for (const auto& cidr : config_.node_port_addresses) ok |= cidr.contains(ip);
+      if (ok) node_ports.push_back(ip);
+    }
+    virtual_servers_.set_node_addresses(node_ports);
+    node_addresses_ = std::set<net::IPAddress>(locals.begin(), locals.end());
+    if (!companion_) return;
+    CompanionConfig cc;
+    cc.cluster_cidrs = config_.cluster_cidrs;
+    cc.masquerade_all = config_.masquerade_all;
+    cc.masquerade_mark = 1u << config_.masquerade_bit;
+    cc.node_port_addresses = node_ports;
+    cc.node_addresses = node_addresses_;
+    cc.node_ips = node_ips();
+    companion_->set_config(std::move(cc));
+  }
+
+  // Sets and rules go first: a new service's masquerade and hairpin entries are in place
+  // before its virtual server takes traffic. Their failure (a set full, an entry the
+  // kernel refuses) does not stop the virtual servers from following the endpoints.
+  Status sync_sets_and_rules(const proxy::ProxyState& state, const SyncPlan& plan, CompanionStats* cs) {
+    return companion_->sync(state, plan.changed, plan.full, cs);
+  }
+
+  // kube-ipvs0 holds the VIPs that are not the node's own addresses; rewritten only when
+  // the set of VIPs changes.
+  Status sync_vips(const proxy::ProxyState& state, const SyncPlan& plan) {
+    if (!vip_refs_.update(state, plan.changed, plan.full)) return Status::Ok();
+    std::set<net::IPAddress> bind;
+    for (const auto& ip : vip_refs_.vips()) {
+      if (!node_addresses_.count(ip)) bind.insert(ip);
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    Status s = sync_vip_interface(config_.dummy, bind);
+    KLOGV(2, "VIPs synced").kv("vips", bind.size()).kv("ms", ms_between(t0, std::chrono::steady_clock::now()));
+    return s;
+  }
+
+  ipvs::IpvsPtr client_;
+  ipset::IpsetPtr sets_;
+  IpvsConfig config_;
+  proxy::Host& host_;
+  bool prepared_ = false;
+  VirtualServers virtual_servers_;
+  std::unique_ptr<CompanionSync> companion_;
+  VipRefs vip_refs_;
+  std::set<net::IPAddress> node_addresses_;
+};
+
+}  // namespace
+
+ProxyBackendPtr make_ipvs_proxier(ipvs::IpvsPtr client, ipset::IpsetPtr sets, const IpvsConfig& config,
+                                  proxy::Host& host) {
+  return std::make_unique<IpvsProxier>(std::move(client), std::move(sets), config, host);
+}
+
+}  // namespace knode::ipvs_proxy

@@ -1,0 +1,45 @@
+// --proxy-mode=ipvs: one proxier owning everything the mode programs, in the order a
+// sync applies it: kube-proxy's ip sets and the iptables rules matching them
+// (companion_sync.h), the IPVS virtual and real servers (virtual_servers.h), and the
+// VIPs on kube-ipvs0 (vips.h). The sysctls the mode needs are set at the first sync.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "host.h"
+#include "knode/dataplane/ipset.h"
+#include "knode/dataplane/ipvs.h"
+#include "knode/net.h"
+#include "knode/proxy/backend.h"
+
+namespace knode::ipvs_proxy {
+
+struct IpvsConfig {
+  std::string scheduler = "rr";                // --ipvs-scheduler
+  std::vector<net::Cidr> exclude_cidrs;        // --ipvs-exclude-cidrs
+  std::vector<net::Cidr> node_port_addresses;  // --nodeport-addresses; empty: all
+  ipvs::Timeouts timeouts;                     // --ipvs-tcp/tcpfin/udp-timeout
+  std::chrono::seconds drain_bound{900};
+  std::string dummy = "kube-ipvs0";
+  // --ipvs-strict-arp: arp_ignore=1 and arp_announce=2, so the node does not answer ARP
+  // for the VIPs on kube-ipvs0 (what MetalLB-style load balancers need).
+  bool strict_arp = false;
+  // Traffic to services from outside these is masqueraded (--cluster-cidr; the first
+  // IPv4 one), or all of it with --masquerade-all.
+  std::vector<net::Cidr> cluster_cidrs;
+  bool masquerade_all = false;
+  int masquerade_bit = 14;
+  // The node's IP (--bind-address when set); invalid: the IPv4 addresses of the interface
+  // with the default route. Decides whether LB source ranges let the node itself in.
+  net::IPAddress node_ip;
+};
+
+ProxyBackendPtr make_ipvs_proxier(ipvs::IpvsPtr client, ipset::IpsetPtr sets, const IpvsConfig& config,
+                                  proxy::Host& host = proxy::system_host());
+
+// Removes IPVS mode's ip sets (the rules using them must be gone first).
+[[nodiscard]] Status cleanup_ipvs_sets(ipset::Ipset& sets);
+
+}  // namespace knode::ipvs_proxy

@@ -1,0 +1,442 @@
+// The Reconciler against the real kernel of a private netns, checked with
+// iptables-legacy-save.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "knode/dataplane/iptables/reconciler.h"
+#include "support/netns_util.h"
+
+namespace knode::iptables {
+namespace {
+
+using testing::run;
+using testing::saved;
+using Lines = std::vector<std::string>;
+
+Rule parse(const std::string& s) {
+  auto r = parse_rule(s);
+  EXPECT_TRUE(r.ok()) << r.error();
+  return r.ok() ? *r : Rule{};
+}
+
+const char* kPortals = "-m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES";
+const char* kPostrouting =
+    "-m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING";
+
+DesiredTable nat(const std::map<std::string, Lines>& chains) {
+  DesiredTable d;
+  d.table = "nat";
+  d.owned_prefixes = {"KUBE-"};
+  for (const auto& [c, lines] : chains) {
+    auto& v = d.chains[c];
+    for (const auto& l : lines) v.push_back(parse(l));
+  }
+  d.jumps.push_back({"PREROUTING", parse(kPortals), JumpRule::kInsertFirst});
+  d.jumps.push_back({"OUTPUT", parse(kPortals), JumpRule::kInsertFirst});
+  d.jumps.push_back({"POSTROUTING", parse(kPostrouting), JumpRule::kInsertFirst});
+  return d;
+}
+
+std::map<std::string, Lines> two_services() {
+  return {
+      {"KUBE-SERVICES",
+       {"-d 10.96.0.10/32 -p tcp -m comment --comment \"default/a:http cluster IP\" -m tcp --dport 80 -j KUBE-SVC-A",
+        "-d 10.96.0.11/32 -p udp -m comment --comment \"default/b:dns cluster IP\" -m udp --dport 53 -j KUBE-SVC-B"}},
+      {"KUBE-MARK-MASQ", {"-j MARK --set-xmark 0x4000/0x4000"}},
+      {"KUBE-POSTROUTING",
+       {"-m mark ! --mark 0x4000/0x4000 -j RETURN", "-j MARK --set-xmark 0x4000/0x0",
+        "-m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully"}},
+      {"KUBE-SVC-A",
+       {"-m comment --comment \"default/a:http -> 10.244.0.5:8080\" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-A1",
+        "-m comment --comment \"default/a:http -> 10.244.0.6:8080\" -j KUBE-SEP-A2"}},
+      {"KUBE-SEP-A1",
+       {"-s 10.244.0.5/32 -m comment --comment \"default/a:http\" -j KUBE-MARK-MASQ",
+        "-p tcp -m comment --comment \"default/a:http\" -m tcp -j DNAT --to-destination 10.244.0.5:8080"}},
+      {"KUBE-SEP-A2",
+       {"-s 10.244.0.6/32 -m comment --comment \"default/a:http\" -j KUBE-MARK-MASQ",
+        "-p tcp -m comment --comment \"default/a:http\" -m tcp -j DNAT --to-destination 10.244.0.6:8080"}},
+      {"KUBE-SVC-B", {"-m comment --comment \"default/b:dns -> 10.244.0.7:53\" -j KUBE-SEP-B1"}},
+      {"KUBE-SEP-B1",
+       {"-s 10.244.0.7/32 -m comment --comment \"default/b:dns\" -j KUBE-MARK-MASQ",
+        "-p udp -m comment --comment \"default/b:dns\" -m udp -j DNAT --to-destination 10.244.0.7:53"}},
+  };
+}
+
+// What iptables-legacy-save should print for `chains` with our jumps only.
+Lines expected(const std::map<std::string, Lines>& chains, const Lines& extra_builtin = {}) {
+  Lines out = {":PREROUTING ACCEPT", ":INPUT ACCEPT", ":OUTPUT ACCEPT", ":POSTROUTING ACCEPT"};
+  for (const auto& [c, _] : chains) out.push_back(":" + c + " -");
+  out.push_back(std::string("-A PREROUTING ") + kPortals);
+  out.push_back(std::string("-A OUTPUT ") + kPortals);
+  out.push_back(std::string("-A POSTROUTING ") + kPostrouting);
+  for (const auto& l : extra_builtin) out.push_back(l);
+  for (const auto& [c, lines] : chains) {
+    for (const auto& l : lines) out.push_back("-A " + c + " " + l);
+  }
+  return out;
+}
+
+bool contains(const Lines& lines, const std::string& l) {
+  return std::find(lines.begin(), lines.end(), l) != lines.end();
+}
+
+class IptablesReconciler : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    KNODE_REQUIRE_NETNS();
+    testing::reset_tables();
+  }
+};
+
+TEST_F(IptablesReconciler, WritesWhatIptablesSaveShows) {
+  ReconcileStats st;
+  ASSERT_TRUE(reconcile(nat(two_services()), {}, &st).ok());
+  EXPECT_EQ(saved("nat"), expected(two_services()));
+  EXPECT_TRUE(st.committed);
+  EXPECT_EQ(st.chains_created, 8u);
+  EXPECT_EQ(st.jumps_added, 3u);
+  EXPECT_EQ(st.rules_written, 15u + 3u);
+}
+
+TEST_F(IptablesReconciler, SecondReconcileChangesNothing) {
+  ASSERT_TRUE(reconcile(nat(two_services())).ok());
+  auto before = run("iptables-legacy-save -t nat | grep -v '^#'");
+  for (int fresh = 0; fresh < 2; ++fresh) {
+    ReconcileStats st;
+    Status s = fresh ? reconcile(nat(two_services()), {}, &st) : Status::Ok();
+    if (!fresh) {
+      Reconciler r;
+      ReconcileOptions cached;
+      cached.trust_cache = true;
+      ASSERT_TRUE(r.reconcile(nat(two_services())).ok());
+      s = r.reconcile(nat(two_services()), cached, &st);  // from its cache
+    }
+    ASSERT_TRUE(s.ok()) << s.message();
+    EXPECT_FALSE(st.committed);
+    EXPECT_EQ(st.chains_created + st.chains_rewritten + st.chains_deleted + st.jumps_added +
+                  st.jumps_removed + st.rules_written,
+              0u);
+  }
+  EXPECT_EQ(run("iptables-legacy-save -t nat | grep -v '^#'"), before);
+}
+
+TEST_F(IptablesReconciler, ForeignChainsAndRulesSurvive) {
+  run("iptables-legacy -t nat -N DOCKER");
+  run("iptables-legacy -t nat -A DOCKER -i docker0 -j RETURN");
+  run("iptables-legacy -t nat -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER");
+  run("iptables-legacy -t nat -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE");
+  auto check = [] {
+    Lines s = saved("nat");
+    EXPECT_TRUE(contains(s, ":DOCKER -"));
+    EXPECT_TRUE(contains(s, "-A DOCKER -i docker0 -j RETURN"));
+    EXPECT_TRUE(contains(s, "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER"));
+    EXPECT_TRUE(contains(s, "-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE"));
+  };
+  ASSERT_TRUE(reconcile(nat(two_services())).ok());
+  check();
+  // Our jump goes first, Docker's stays after it.
+  Lines s = saved("nat");
+  auto ours = std::find(s.begin(), s.end(), std::string("-A PREROUTING ") + kPortals);
+  auto docker = std::find(s.begin(), s.end(), "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER");
+  EXPECT_LT(ours, docker);
+  auto fewer = two_services();
+  fewer.erase("KUBE-SVC-B");
+  fewer.erase("KUBE-SEP-B1");
+  fewer["KUBE-SERVICES"].pop_back();
+  ASSERT_TRUE(reconcile(nat(fewer)).ok());
+  check();
+  ASSERT_TRUE(cleanup(nat({})).ok());
+  check();
+}
+
+TEST_F(IptablesReconciler, RemovedChainsDisappear) {
+  ASSERT_TRUE(reconcile(nat(two_services())).ok());
+  auto fewer = two_services();
+  fewer.erase("KUBE-SVC-B");
+  fewer.erase("KUBE-SEP-B1");
+  fewer["KUBE-SERVICES"].pop_back();
+  ReconcileStats st;
+  ASSERT_TRUE(reconcile(nat(fewer), {}, &st).ok());
+  EXPECT_EQ(saved("nat"), expected(fewer));
+  EXPECT_EQ(st.chains_deleted, 2u);
+  EXPECT_EQ(st.chains_rewritten, 1u);
+  EXPECT_EQ(st.chains_created, 0u);
+  EXPECT_EQ(st.rules_written, 1u);
+}
+
+TEST_F(IptablesReconciler, PartialModeTouchesOnlyNamedChains) {
+  Reconciler r;
+  ASSERT_TRUE(r.reconcile(nat(two_services())).ok());
+  // Endpoint 10.244.0.6 goes away; a third chain changes too but is not named.
+  auto next = two_services();
+  next["KUBE-SVC-A"] = {"-m comment --comment \"default/a:http -> 10.244.0.5:8080\" -j KUBE-SEP-A1"};
+  next.erase("KUBE-SEP-A2");
+  next["KUBE-SVC-B"] = {"-j RETURN"};  // not named: must stay as it is
+  ReconcileOptions partial;
+  partial.only_chains = std::set<std::string>{"KUBE-SVC-A", "KUBE-SEP-A2"};
+  partial.trust_cache = true;
+  ReconcileStats st;
+  Status s = r.reconcile(nat(next), partial, &st);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(st.chains_rewritten, 1u);
+  EXPECT_EQ(st.chains_deleted, 1u);
+  EXPECT_EQ(st.rules_written, 1u);
+  auto want = next;
+  want["KUBE-SVC-B"] = two_services()["KUBE-SVC-B"];
+  EXPECT_EQ(saved("nat"), expected(want));
+  // A full sync then brings KUBE-SVC-B along.
+  ASSERT_TRUE(r.reconcile(nat(next), {}, &st).ok());
+  EXPECT_EQ(st.chains_rewritten, 1u);
+  EXPECT_EQ(saved("nat"), expected(next));
+}
+
+TEST_F(IptablesReconciler, PartialModeRefusesToDeleteAChainStillJumpedTo) {
+  ASSERT_TRUE(reconcile(nat(two_services())).ok());
+  auto next = two_services();
+  next.erase("KUBE-SEP-A2");  // but KUBE-SVC-A still jumps to it
+  ReconcileOptions partial;
+  partial.only_chains = std::set<std::string>{"KUBE-SEP-A2"};
+  Status s = reconcile(nat(next), partial);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("KUBE-SVC-A still jumps to KUBE-SEP-A2"), std::string::npos) << s.message();
+  EXPECT_EQ(saved("nat"), expected(two_services()));
+}
+
+TEST_F(IptablesReconciler, JumpRulesExistExactlyOnce) {
+  run(std::string("iptables-legacy -t nat -N KUBE-SERVICES; iptables-legacy -t nat -N KUBE-OLD"));
+  for (int i = 0; i < 2; ++i) run(std::string("iptables-legacy -t nat -A OUTPUT ") + kPortals);
+  run("iptables-legacy -t nat -A PREROUTING -j KUBE-OLD");  // stale, owned
+  ReconcileStats st;
+  ASSERT_TRUE(reconcile(nat(two_services()), {}, &st).ok());
+  EXPECT_EQ(saved("nat"), expected(two_services()));
+  EXPECT_EQ(st.jumps_removed, 2u);  // the duplicate and KUBE-OLD's
+  EXPECT_EQ(st.jumps_added, 2u);
+  EXPECT_EQ(st.chains_deleted, 1u);
+}
+
+// The CNI's way: one pod's chains and its own jump at a time.
+TEST_F(IptablesReconciler, PartialModeKeepsOtherOwnedJumps) {
+  auto pod = [](const std::string& chain, int port) {
+    DesiredTable d;
+    d.table = "nat";
+    d.owned_prefixes = {"KNODE-CNI-"};
+    d.chains[chain] = {parse("-p tcp -m tcp --dport " + std::to_string(port) +
+                             " -j DNAT --to-destination 10.88.0." + std::to_string(port % 200) + ":80")};
+    d.jumps = {{"PREROUTING", parse("-m addrtype --dst-type LOCAL -j " + chain), JumpRule::kAppend}};
+    return d;
+  };
+  ReconcileOptions a_only, b_only;
+  a_only.only_chains = std::set<std::string>{"KNODE-CNI-A"};
+  b_only.only_chains = std::set<std::string>{"KNODE-CNI-B"};
+  ASSERT_TRUE(reconcile(pod("KNODE-CNI-A", 8080), a_only).ok());
+  ASSERT_TRUE(reconcile(pod("KNODE-CNI-B", 8081), b_only).ok());
+  Lines s = saved("nat");
+  EXPECT_TRUE(contains(s, "-A PREROUTING -m addrtype --dst-type LOCAL -j KNODE-CNI-A"));
+  EXPECT_TRUE(contains(s, "-A PREROUTING -m addrtype --dst-type LOCAL -j KNODE-CNI-B"));
+  // Pod A goes: its chain named, absent from chains and jumps.
+  DesiredTable gone;
+  gone.table = "nat";
+  gone.owned_prefixes = {"KNODE-CNI-"};
+  ReconcileStats st;
+  ASSERT_TRUE(reconcile(gone, a_only, &st).ok());
+  s = saved("nat");
+  EXPECT_FALSE(contains(s, ":KNODE-CNI-A -"));
+  EXPECT_FALSE(contains(s, "-A PREROUTING -m addrtype --dst-type LOCAL -j KNODE-CNI-A"));
+  EXPECT_TRUE(contains(s, "-A PREROUTING -m addrtype --dst-type LOCAL -j KNODE-CNI-B"));
+  EXPECT_TRUE(contains(s, "-A KNODE-CNI-B -p tcp -m tcp --dport 8081 -j DNAT --to-destination 10.88.0.81:80"));
+  EXPECT_EQ(st.jumps_removed, 1u);
+  EXPECT_EQ(st.chains_deleted, 1u);
+}
+
+TEST_F(IptablesReconciler, AppendedJumpGoesLast) {
+  run("iptables-legacy -t nat -A POSTROUTING -o eth9 -j MASQUERADE");
+  auto d = nat(two_services());
+  d.jumps.back().position = JumpRule::kAppend;
+  ASSERT_TRUE(reconcile(d).ok());
+  Lines s = saved("nat");
+  auto foreign = std::find(s.begin(), s.end(), "-A POSTROUTING -o eth9 -j MASQUERADE");
+  auto ours = std::find(s.begin(), s.end(), std::string("-A POSTROUTING ") + kPostrouting);
+  ASSERT_NE(ours, s.end());
+  EXPECT_LT(foreign, ours);
+}
+
+TEST_F(IptablesReconciler, CleanupRemovesOwnedChainsAndJumps) {
+  ASSERT_TRUE(reconcile(nat(two_services())).ok());
+  ReconcileStats st;
+  ASSERT_TRUE(cleanup(nat({}), &st).ok());
+  EXPECT_EQ(saved("nat"), (Lines{":PREROUTING ACCEPT", ":INPUT ACCEPT", ":OUTPUT ACCEPT", ":POSTROUTING ACCEPT"}));
+  EXPECT_EQ(st.chains_deleted, 8u);
+  EXPECT_EQ(st.jumps_removed, 3u);
+  ASSERT_TRUE(cleanup(nat({}), &st).ok());  // idempotent
+  EXPECT_FALSE(st.committed);
+}
+
+TEST_F(IptablesReconciler, ForeignJumpKeepsOwnedChainAliveButEmpty) {
+  ASSERT_TRUE(reconcile(nat(two_services())).ok());
+  run("iptables-legacy -t nat -N DOCKER; iptables-legacy -t nat -A DOCKER -j KUBE-SVC-B");
+  ASSERT_TRUE(cleanup(nat({})).ok());
+  Lines s = saved("nat");
+  EXPECT_TRUE(contains(s, ":KUBE-SVC-B -"));
+  EXPECT_TRUE(contains(s, "-A DOCKER -j KUBE-SVC-B"));
+  EXPECT_FALSE(contains(s, ":KUBE-SEP-B1 -"));
+}
+
+TEST_F(IptablesReconciler, CachedReconcilerSeesForeignChanges) {
+  Reconciler r;
+  ASSERT_TRUE(r.reconcile(nat(two_services())).ok());
+  run("iptables-legacy -t nat -N DOCKER; iptables-legacy -t nat -A DOCKER -j RETURN");
+  auto next = two_services();
+  next["KUBE-SVC-B"].push_back("-j RETURN");
+  ASSERT_TRUE(r.reconcile(nat(next)).ok());
+  Lines s = saved("nat");
+  EXPECT_TRUE(contains(s, "-A DOCKER -j RETURN"));
+  EXPECT_TRUE(contains(s, "-A KUBE-SVC-B -j RETURN"));
+}
+
+TEST_F(IptablesReconciler, SameShapeForeignChangeSurvivesByDefault) {
+  run("iptables-legacy -t nat -N DOCKER; iptables-legacy -t nat -A DOCKER -p tcp -m tcp --dport 80 -j DNAT --to-destination 172.17.0.2:80");
+  Reconciler r;
+  ASSERT_TRUE(r.reconcile(nat(two_services())).ok());
+  // Docker moves the container: same size, same entry count.
+  run("iptables-legacy -t nat -R DOCKER 1 -p tcp -m tcp --dport 80 -j DNAT --to-destination 172.17.0.3:80");
+  auto next = two_services();
+  next["KUBE-SVC-B"].push_back("-j RETURN");
+  ASSERT_TRUE(r.reconcile(nat(next)).ok());
+  Lines s = saved("nat");
+  EXPECT_TRUE(contains(s, "-A DOCKER -p tcp -m tcp --dport 80 -j DNAT --to-destination 172.17.0.3:80"));
+  EXPECT_TRUE(contains(s, "-A KUBE-SVC-B -j RETURN"));
+}
+
+TEST_F(IptablesReconciler, WaitsForTheXtablesLock) {
+  // iptables -w semantics: someone else holds /run/xtables.lock.
+  int rc = 0;
+  run("flock --version >/dev/null 2>&1", &rc);
+  if (rc != 0) GTEST_SKIP() << "flock(1) is missing";
+  run("(flock /run/xtables.lock sleep 0.5 >/dev/null 2>&1 &) ; sleep 0.1");
+  ReconcileOptions quick;
+  quick.lock_wait_ms = 100;
+  Status s = reconcile(nat(two_services()), quick);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("xtables.lock"), std::string::npos) << s.message();
+  ReconcileOptions patient;
+  patient.lock_wait_ms = 5000;
+  s = reconcile(nat(two_services()), patient);
+  EXPECT_TRUE(s.ok()) << s.message();
+}
+
+TEST_F(IptablesReconciler, CountersOfKeptRulesSurvive) {
+  run("iptables-legacy -t nat -A PREROUTING -c 5 700 -i eth7 -j RETURN");
+  ASSERT_TRUE(reconcile(nat(two_services())).ok());
+  auto out = run("iptables-legacy-save -c -t nat");
+  EXPECT_NE(out.find("[5:700] -A PREROUTING -i eth7 -j RETURN"), std::string::npos) << out;
+}
+
+TEST_F(IptablesReconciler, MissingJumpTargetFailsAndChangesNothing) {
+  ASSERT_TRUE(reconcile(nat(two_services())).ok());
+  auto bad = two_services();
+  bad["KUBE-SVC-B"] = {"-j KUBE-SEP-NOWHERE"};
+  Status s = reconcile(nat(bad));
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("KUBE-SEP-NOWHERE"), std::string::npos) << s.message();
+  EXPECT_EQ(saved("nat"), expected(two_services()));
+}
+
+TEST_F(IptablesReconciler, RefusesChainsItDoesNotOwn) {
+  auto d = nat(two_services());
+  d.chains["DOCKER"] = {};
+  EXPECT_FALSE(reconcile(d).ok());
+}
+
+TEST_F(IptablesReconciler, FilterTableWithRejects) {
+  DesiredTable d;
+  d.table = "filter";
+  d.owned_prefixes = {"KUBE-"};
+  d.chains["KUBE-SERVICES"] = {parse(
+      "-d 10.96.0.12/32 -p tcp -m comment --comment \"default/c:http has no endpoints\" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable")};
+  d.chains["KUBE-FORWARD"] = {
+      parse("-m conntrack --ctstate INVALID -j DROP"),
+      parse("-m comment --comment \"kubernetes forwarding rules\" -m mark --mark 0x4000/0x4000 -j ACCEPT"),
+      parse("-m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")};
+  Rule svc = parse("-m conntrack --ctstate NEW -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES");
+  d.jumps = {{"FORWARD", svc}, {"OUTPUT", svc},
+             {"FORWARD", parse("-m comment --comment \"kubernetes forwarding rules\" -j KUBE-FORWARD")}};
+  ReconcileStats st;
+  Status s = reconcile(d, {}, &st);
+  ASSERT_TRUE(s.ok()) << s.message();
+  Lines got = saved("filter");
+  EXPECT_TRUE(contains(got, "-A FORWARD -m conntrack --ctstate NEW -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES"));
+  EXPECT_TRUE(contains(got, "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP"));
+  ASSERT_TRUE(reconcile(d, {}, &st).ok());
+  EXPECT_FALSE(st.committed);
+  // Insert-first jumps keep the order given.
+  auto a = std::find(got.begin(), got.end(), "-A FORWARD -m conntrack --ctstate NEW -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES");
+  auto b = std::find(got.begin(), got.end(), "-A FORWARD -m comment --comment \"kubernetes forwarding rules\" -j KUBE-FORWARD");
+  EXPECT_LT(a, b);
+}
+
+}  // namespace
+}  // namespace knode::iptables
+
+namespace knode::iptables {
+namespace {
+
+// Moves every chain whose name starts with KUBE-S (SVC/SEP) from Rule values to bytes.
+DesiredTable encoded_half(DesiredTable d) {
+  for (auto it = d.chains.begin(); it != d.chains.end();) {
+    if (it->first.rfind("KUBE-SVC-", 0) == 0 || it->first.rfind("KUBE-SEP-", 0) == 0) {
+      EncodedChain& e = d.encoded[it->first];
+      for (const Rule& r : it->second) e.append(r);
+      it = d.chains.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return d;
+}
+
+TEST_F(IptablesReconciler, EncodedChainsAreWrittenLikeRuleChains) {
+  DesiredTable d = encoded_half(nat(two_services()));
+  ASSERT_FALSE(d.encoded.empty());
+  ReconcileStats st;
+  Reconciler r;
+  ASSERT_TRUE(r.reconcile(d, {}, &st).ok());
+  EXPECT_EQ(saved("nat"), expected(two_services()));
+  EXPECT_EQ(st.rules_written, 15u + 3u);
+  // Moved in, then the same table again from the cache: nothing to do.
+  DesiredTable moved = d;
+  ASSERT_TRUE(r.reconcile(std::move(moved), {}, &st).ok());
+  EXPECT_FALSE(st.committed);
+  // A full Rule table sees the encoded chains as its own: no rewrite either.
+  ASSERT_TRUE(reconcile(nat(two_services()), {}, &st).ok());
+  EXPECT_FALSE(st.committed);
+  EXPECT_EQ(saved("nat"), expected(two_services()));
+}
+
+TEST_F(IptablesReconciler, EncodedChainsChangeAndGoInPartialMode) {
+  Reconciler r;
+  ASSERT_TRUE(r.reconcile(encoded_half(nat(two_services()))).ok());
+  auto chains = two_services();
+  chains["KUBE-SVC-B"] = {"-m comment --comment \"default/b:dns -> 10.244.0.8:53\" -j KUBE-SEP-B2"};
+  chains.erase("KUBE-SEP-B1");
+  chains["KUBE-SEP-B2"] = {"-s 10.244.0.8/32 -m comment --comment \"default/b:dns\" -j KUBE-MARK-MASQ",
+                           "-p udp -m comment --comment \"default/b:dns\" -m udp -j DNAT --to-destination 10.244.0.8:53"};
+  ReconcileOptions partial;
+  partial.only_chains = std::set<std::string>{"KUBE-SVC-B", "KUBE-SEP-B1", "KUBE-SEP-B2"};
+  partial.trust_cache = true;
+  ReconcileStats st;
+  ASSERT_TRUE(r.reconcile(encoded_half(nat(chains)), partial, &st).ok());
+  EXPECT_EQ(st.chains_created, 1u);
+  EXPECT_EQ(st.chains_rewritten, 1u);
+  EXPECT_EQ(st.chains_deleted, 1u);
+  EXPECT_EQ(saved("nat"), expected(chains));
+}
+
+TEST_F(IptablesReconciler, ChainGivenBothWaysIsRefused) {
+  DesiredTable d = nat(two_services());
+  d.encoded["KUBE-SVC-A"].append(parse("-j KUBE-SEP-A1"));
+  EXPECT_FALSE(reconcile(d).ok());
+}
+
+}  // namespace
+}  // namespace knode::iptables

@@ -1,0 +1,167 @@
+// The proxier against a fake mode: real store events, the event loop running the syncs
+// too (one thread, no waiting), a fake clock.
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <mutex>
+
+#include "fakes/fake_clock.h"
+#include "knode/api/codec.h"
+#include "proxier.h"
+
+using namespace knode;
+
+namespace {
+
+struct Call {
+  proxy::ProxyState state;
+  std::set<std::string> changed;
+  bool full;
+};
+
+class FakeBackend : public ProxyBackend {
+ public:
+  std::string mode() const override { return "fake"; }
+  Status sync(const proxy::ProxyState& state, const std::set<std::string>& changed, bool full,
+              SyncStats* stats) override {
+    std::lock_guard lock(mu);
+    calls.push_back(Call{state, changed, full});
+    stats->rules_by_table["nat"] = state.services.size();
+    if (fail_next) {
+      fail_next = false;
+      return Status::Error("injected failure");
+    }
+    return Status::Ok();
+  }
+  Status cleanup() override { return Status::Ok(); }
+  size_t count() {
+    std::lock_guard lock(mu);
+    return calls.size();
+  }
+  Call call(size_t i) {
+    std::lock_guard lock(mu);
+    return calls.at(i);
+  }
+  std::mutex mu;
+  std::vector<Call> calls;
+  bool fail_next = false;
+};
+
+api::ObjectPtr object(const std::string& yaml) {
+  auto r = api::decode_manifest(yaml, "t.yaml");
+  EXPECT_TRUE(r.ok() && r->objects.size() == 1) << (r.ok() && !r->rejected.empty() ? r->rejected[0].error : r.error());
+  return r->objects.at(0);
+}
+
+const char* kSvc = "apiVersion: v1\nkind: Service\nmetadata: {name: kubia}\nspec: {clusterIP: 10.96.0.10, ports: [{name: http, port: 80, targetPort: 8080}]}\n";
+std::string slice(int n) {
+  std::string s = "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: kubia-1, labels: {kubernetes.io/service-name: kubia}}\naddressType: IPv4\nports: [{name: http, port: 8080}]\nendpoints:\n";
+  for (int i = 0; i < n; ++i) s += "- {addresses: [10.244.0." + std::to_string(11 + i) + "]}\n";
+  return s;
+}
+
+class ProxierTest : public ::testing::Test {
+ protected:
+  ProxierTest() : health(clock, std::chrono::seconds(60)) {
+    auto b = std::make_unique<FakeBackend>();
+    backend = b.get();
+    proxy::ProxierOptions opts;
+    opts.min_sync_period = std::chrono::milliseconds(0);
+    opts.sync_period = std::chrono::hours(1);
+    opts.sync_executor = io.get_executor();
+    store.expect_source("test");
+    proxier = std::make_unique<proxy::Proxier>(io, store, std::move(b), opts, registry, health, clock);
+    proxier->start();
+  }
+  ~ProxierTest() override { proxier->stop(); }
+
+  // Runs every handler that is ready, syncs included, until none is left.
+  void settle() {
+    io.restart();
+    while (io.poll() > 0) io.restart();
+  }
+  // Settles, then says whether exactly n syncs have run.
+  bool run_until_calls(size_t n) {
+    settle();
+    return backend->count() == n && proxier->syncs_ok() + proxier->syncs_failed() == n;
+  }
+
+  knode::testing::FakeClock clock;
+  boost::asio::io_context io;
+  ObjectStore store;
+  metrics::Registry registry;
+  proxy::ProxyHealth health;
+  FakeBackend* backend;
+  std::unique_ptr<proxy::Proxier> proxier;
+};
+
+}  // namespace
+
+TEST_F(ProxierTest, FirstSyncWaitsForSourcesThenIsFull) {
+  store.on_event(Event{EventType::kAdded, object(kSvc), nullptr});
+  store.on_event(Event{EventType::kAdded, object(slice(3)), nullptr});
+  settle();
+  EXPECT_EQ(backend->count(), 0u);  // not synced yet: no half-programmed start
+  store.on_synced("test");
+  ASSERT_TRUE(run_until_calls(1));
+  auto c = backend->call(0);
+  EXPECT_TRUE(c.full);
+  ASSERT_EQ(c.state.services.size(), 1u);
+  EXPECT_EQ(c.state.services[0].cluster_endpoints.size(), 3u);
+  EXPECT_TRUE(proxier->has_synced());
+}
+
+TEST_F(ProxierTest, EndpointChangeIsPartialAndNamesTheServicePort) {
+  store.on_event(Event{EventType::kAdded, object(kSvc), nullptr});
+  store.on_event(Event{EventType::kAdded, object(slice(3)), nullptr});
+  store.on_synced("test");
+  ASSERT_TRUE(run_until_calls(1));
+  store.on_event(Event{EventType::kModified, object(slice(2)), object(slice(3))});
+  ASSERT_TRUE(run_until_calls(2));
+  auto c = backend->call(1);
+  EXPECT_FALSE(c.full);
+  EXPECT_EQ(c.changed, std::set<std::string>{"default/kubia:http"});
+  EXPECT_EQ(c.state.services[0].cluster_endpoints.size(), 2u);
+  // An identical update changes nothing and syncs nothing.
+  store.on_event(Event{EventType::kModified, object(slice(2)), object(slice(2))});
+  settle();
+  EXPECT_EQ(backend->count(), 2u);
+}
+
+TEST_F(ProxierTest, FailedSyncRetriesAsFullWithTheSameChanges) {
+  store.on_event(Event{EventType::kAdded, object(kSvc), nullptr});
+  store.on_synced("test");
+  ASSERT_TRUE(run_until_calls(1));
+  backend->fail_next = true;
+  store.on_event(Event{EventType::kAdded, object(slice(1)), nullptr});
+  ASSERT_TRUE(run_until_calls(3));
+  auto retry = backend->call(2);
+  EXPECT_TRUE(retry.full);
+  EXPECT_EQ(retry.changed, std::set<std::string>{"default/kubia:http"});
+  EXPECT_EQ(proxier->syncs_failed(), 1u);
+  EXPECT_NE(registry.render().find("kubeproxy_sync_proxy_rules_failures_total 1"), std::string::npos);
+}
+
+TEST_F(ProxierTest, DeletedServiceIsRemovedFromTheModel) {
+  store.on_event(Event{EventType::kAdded, object(kSvc), nullptr});
+  store.on_event(Event{EventType::kAdded, object(slice(1)), nullptr});
+  store.on_synced("test");
+  ASSERT_TRUE(run_until_calls(1));
+  store.on_event(Event{EventType::kDeleted, object(kSvc), nullptr});
+  ASSERT_TRUE(run_until_calls(2));
+  auto c = backend->call(1);
+  EXPECT_TRUE(c.state.services.empty());
+  EXPECT_EQ(c.changed, std::set<std::string>{"default/kubia:http"});
+}
+
+TEST_F(ProxierTest, LegacyEndpointsUsedWhenNoSlices) {
+  store.on_event(Event{EventType::kAdded, object(kSvc), nullptr});
+  store.on_event(Event{EventType::kAdded,
+                       object("apiVersion: v1\nkind: Endpoints\nmetadata: {name: kubia}\nsubsets: [{addresses: [{ip: 10.244.0.50}], ports: [{name: http, port: 8080}]}]\n"),
+                       nullptr});
+  store.on_synced("test");
+  ASSERT_TRUE(run_until_calls(1));
+  auto c = backend->call(0);
+  ASSERT_EQ(c.state.services[0].cluster_endpoints.size(), 1u);
+  EXPECT_EQ(c.state.services[0].cluster_endpoints[0].str(), "10.244.0.50:8080");
+}
