@@ -17,7 +17,8 @@ process too (the CLI below, or the next run after a SIGKILL).
 As a library (see smoke_test.py):
 
     rt = knode_runtime
-    ns = rt.Netns("node"); ns.create()
+    workdir = rt.make_workdir("v2")
+    ns = rt.Netns("node", workdir=workdir).create()
     reg = rt.Registry(ns.name, workdir); reg.start()
     cd = rt.Containerd(workdir, ns.name, flavor="v2", cni_bin_dirs=[dir_of_knode_cni],
                        cni_conf_dir=conf_dir); cd.start()
@@ -286,14 +287,19 @@ def unmount_all(path: str) -> list[str]:
 
 
 class Netns:
-    """A network namespace named knrt<pid>-<role>, with lo up."""
+    """A network namespace named knrt<pid>-<role>, with lo up. Given a workdir, it is
+    recorded there before it exists, so teardown(workdir) deletes it too."""
 
-    def __init__(self, role: str, name: Optional[str] = None):
+    def __init__(self, role: str, name: Optional[str] = None, workdir: Optional[str] = None):
         self.name = name or f"{PREFIX}{os.getpid()}-{role}"
         self.path = os.path.join(NETNS_DIR, self.name)
+        self.workdir = workdir
         self.inode: Optional[int] = None
 
     def create(self) -> "Netns":
+        if self.workdir:
+            owned = _load_state(self.workdir).get("created_netns", [])
+            _update_state(self.workdir, created_netns=sorted(set(owned) | {self.name}))
         kn.run(["ip", "netns", "add", self.name])
         self.inode = os.stat(self.path).st_ino
         kn.run(["ip", "-n", self.name, "link", "set", "lo", "up"])
@@ -757,9 +763,14 @@ def teardown(workdir: str, remove: bool = True) -> list[str]:
     shim_sockets = _shim_addresses(os.path.join(workdir, "state"))
     sandboxes = _sandbox_ids(os.path.join(workdir, "state"))
 
-    cd_pid = st.get("containerd_pid")
+    # A recorded pid counts only while its command line still names workdir: after a
+    # reboot or a long time the number may belong to someone else's process.
+    def ours(pid) -> bool:
+        return bool(pid) and any(p == pid for p, _ in processes_mentioning(workdir))
+
+    cd_pid = st.get("containerd_pid") if ours(st.get("containerd_pid")) else None
     graceful = False
-    if cd_pid and _alive(cd_pid) and st.get("containerd_socket") and os.path.exists(st["containerd_socket"]):
+    if cd_pid and st.get("containerd_socket") and os.path.exists(st["containerd_socket"]):
         if st.get("netns") and os.path.exists(os.path.join(NETNS_DIR, st["netns"])):
             _crictl_graceful(st, notes)
             graceful = True
@@ -788,9 +799,8 @@ def teardown(workdir: str, remove: bool = True) -> list[str]:
                 if q.returncode != 0:
                     notes.append(f"runc delete {cid}: {q.stderr.strip()}")
 
-    reg_pid = st.get("registry_pid")
-    if reg_pid:
-        _stop_pid(reg_pid, 5)
+    if ours(st.get("registry_pid")):
+        _stop_pid(st["registry_pid"], 5)
     for pid, cmd in processes_mentioning(workdir):
         if not _stop_pid(pid, 3):
             problems.append(f"process {pid} ({cmd}) survived SIGKILL")

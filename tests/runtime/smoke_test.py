@@ -66,10 +66,8 @@ class RuntimeSmokeTest(unittest.TestCase):
         self.images = rt.images(build=True)
         self.workdir = rt.make_workdir(self.flavor)
         self.addCleanup(self._teardown_all)
-        self.node = rt.Netns(f"node-{self.flavor}")
-        # Recorded before it exists: a killed run's namespace is removed by teardown().
-        rt._update_state(self.workdir, created_netns=[self.node.name])
-        self.node.create()
+        # Recorded in workdir before it exists: teardown() removes it even after a SIGKILL.
+        self.node = rt.Netns(f"node-{self.flavor}", workdir=self.workdir).create()
         log_dir = os.environ.get("KNODE_RUNTIME_LOG_DIR") or self.workdir
         os.makedirs(log_dir, exist_ok=True)
         self.containerd_log = os.path.join(log_dir, f"smoke_{self.flavor}.containerd.log")
