@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test tier (unit, netns, vm, cni) through CTest, after installing what they
+# Runs every test tier (unit, netns, vm, cni, runtime) through CTest, after installing what they
 # need and building. As root on a fresh Debian 12 machine:  scripts/test.sh
 #   extra arguments go to ctest, e.g. scripts/test.sh -L unit
 set -euo pipefail
@@ -9,6 +9,9 @@ build="${KNODE_BUILD_DIR:-$repo/build}"
 "$repo/scripts/setup.sh"
 # The VM tier's stock Debian kernel (with ip_vs), fetched and unpacked, never installed.
 "$repo/scripts/vm/prepare.sh"
+# The runtime tier's containerd (v2 from its module, Debian's 1.6), crictl, registry and
+# test images, cached under ${KNODE_CACHE_DIR:-/var/cache/knode}; quick when warm.
+"$repo/scripts/runtime/install.sh"
 
 cd "$build"
 ctest --output-on-failure --timeout 900 "$@"
