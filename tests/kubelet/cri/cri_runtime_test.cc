@@ -394,7 +394,8 @@ TEST_F(CriRuntimeTest, EveryCallCarriesADeadline) {
     return left <= want + 1s && left > want - 5s;
   };
   ASSERT_TRUE(c->status().ok());
-  EXPECT_TRUE(near(server_->deadline_left("Status"), 20s)) << server_->deadline_left("Status").count();
+  EXPECT_TRUE(near(server_->deadline_left("Status"), 20s))
+      << server_->deadline_left("Status").count();
   ASSERT_TRUE(c->remove_image({"x", {}}).ok());
   EXPECT_TRUE(near(server_->deadline_left("RemoveImage"), 20s));
   ASSERT_TRUE(c->stop_pod_sandbox("sb").ok());
