@@ -29,6 +29,8 @@ packages=(
   iproute2 iptables nftables conntrack ipset systemd
   # VM tier: qemu + a stock kernel's tools; CNI reference plugins for the CNI benchmark
   qemu-system-x86 busybox-static ipvsadm cpio kmod containernetworking-plugins
+  # runtime tier: a real containerd + runc, and a registry to pull from
+  containerd runc docker-registry
 )
 missing=()
 for p in "${packages[@]}"; do
