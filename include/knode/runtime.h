@@ -101,6 +101,8 @@ struct PortMapping {
 
 struct PodSandboxConfig {
   PodSandboxMetadata metadata;
+  // Empty for a host-network pod: it shares the node's UTS namespace, and runc refuses to
+  // set a hostname there (RunPodSandbox fails), so upstream's kubelet sends none either.
   std::string hostname;
   std::string log_directory;  // /var/log/pods/<ns>_<name>_<uid>
   DnsConfig dns;
