@@ -99,10 +99,11 @@ Result<std::unique_ptr<CriRuntime>> CriRuntime::connect(const CriOptions& option
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
   // gRPC's default back-off grows to 2 minutes: a runtime restarted under us would stay
-  // unreachable that long. Upstream's kubelet caps it at 3 s.
+  // unreachable that long. Upstream's kubelet starts at 100 ms and caps it at 3 s, and
+  // gives a connection attempt 5 s (gRPC's "min reconnect back-off" is that timeout).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 3000);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
   auto stubs = std::make_unique<Stubs>();
   stubs->channel = grpc::CreateCustomChannel(*target, grpc::InsecureChannelCredentials(), args);
   stubs->runtime = pb::RuntimeService::NewStub(stubs->channel);
