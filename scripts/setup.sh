@@ -22,11 +22,15 @@ packages=(
   libboost-dev libyaml-cpp-dev nlohmann-json3-dev libsystemd-dev libssl-dev
   libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libip4tc-dev libiptc-dev libmnl-dev
   libnftnl-dev libnetfilter-conntrack-dev
+  # the CRI client (kubelet/cri/): gRPC++ and protobuf, with their code generators
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 curl procps file
   iproute2 iptables nftables conntrack ipset systemd
   # VM tier: qemu + a stock kernel's tools; CNI reference plugins for the CNI benchmark
   qemu-system-x86 busybox-static ipvsadm cpio kmod containernetworking-plugins
+  # runtime tier: a real containerd + runc, and a registry to pull from
+  containerd runc docker-registry
 )
 missing=()
 for p in "${packages[@]}"; do

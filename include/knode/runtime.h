@@ -46,9 +46,24 @@ struct LinuxResources {
   int64_t cpu_quota = 0;              // CFS quota, microseconds per period
   int64_t cpu_shares = 0;             // relative weight (2..262144)
   int64_t memory_limit_in_bytes = 0;
+  // Memory plus swap (cgroup v1). The kubelet sets it to memory_limit_in_bytes so a
+  // container without swap permission cannot swap.
+  int64_t memory_swap_limit_in_bytes = 0;
   int64_t oom_score_adj = 0;
   std::string cpuset_cpus, cpuset_mems;
+  // cgroup v2 files and values, e.g. {"memory.swap.max", "0"}.
+  std::map<std::string, std::string> unified;
   bool operator==(const LinuxResources&) const = default;
+};
+
+// A seccomp profile (CRI SecurityProfile). Where it is std::optional, nullopt leaves the
+// field unset, and the runtime then applies none (unconfined), as with Kubernetes'
+// default of no seccompProfile; CRI's zero value would mean RuntimeDefault instead.
+struct SecurityProfile {
+  enum class Type : uint8_t { kRuntimeDefault = 0, kUnconfined = 1, kLocalhost = 2 };
+  Type type = Type::kRuntimeDefault;
+  std::string localhost_ref;  // the profile's path on the node, for kLocalhost
+  bool operator==(const SecurityProfile&) const = default;
 };
 
 struct ImageSpec {
@@ -86,6 +101,8 @@ struct PortMapping {
 
 struct PodSandboxConfig {
   PodSandboxMetadata metadata;
+  // Empty for a host-network pod: it shares the node's UTS namespace, and runc refuses to
+  // set a hostname there (RunPodSandbox fails), so upstream's kubelet sends none either.
   std::string hostname;
   std::string log_directory;  // /var/log/pods/<ns>_<name>_<uid>
   DnsConfig dns;
@@ -98,6 +115,7 @@ struct PodSandboxConfig {
   bool privileged = false;
   std::optional<int64_t> run_as_user, run_as_group;
   std::vector<int64_t> supplemental_groups;
+  std::optional<SecurityProfile> seccomp;
   bool operator==(const PodSandboxConfig&) const = default;
 };
 
@@ -110,6 +128,7 @@ struct PodSandbox {
   UnixNanos created_at = 0;
   Labels labels, annotations;
   std::string runtime_handler;
+  bool operator==(const PodSandbox&) const = default;
 };
 
 struct PodSandboxStatus {
@@ -122,12 +141,14 @@ struct PodSandboxStatus {
   NamespaceOptions namespaces;
   Labels labels, annotations;
   std::string runtime_handler;
+  bool operator==(const PodSandboxStatus&) const = default;
 };
 
 struct SandboxFilter {
   std::string id;                     // empty: any
   std::optional<SandboxState> state;  // none: any
   Labels label_selector;              // every pair must match
+  bool operator==(const SandboxFilter&) const = default;
 };
 
 // ---- containers ----
@@ -156,6 +177,11 @@ struct ContainerSecurity {
   bool readonly_rootfs = false;
   bool no_new_privs = false;
   NamespaceOptions namespaces;
+  std::optional<SecurityProfile> seccomp;
+  // Paths hidden from and made read-only in the container. containerd applies exactly
+  // these lists, so empty means none: the kubelet sends the procMount Default lists for an
+  // unprivileged container, as upstream's does.
+  std::vector<std::string> masked_paths, readonly_paths;
   bool operator==(const ContainerSecurity&) const = default;
 };
 
@@ -192,6 +218,7 @@ struct Container {
   ContainerState state = ContainerState::kUnknown;
   UnixNanos created_at = 0;
   Labels labels, annotations;
+  bool operator==(const Container&) const = default;
 };
 
 struct ContainerStatus {
@@ -207,17 +234,20 @@ struct ContainerStatus {
   Labels labels, annotations;
   std::vector<Mount> mounts;
   std::string log_path;  // absolute
+  bool operator==(const ContainerStatus&) const = default;
 };
 
 struct ContainerFilter {
   std::string id, pod_sandbox_id;       // empty: any
   std::optional<ContainerState> state;  // none: any
   Labels label_selector;
+  bool operator==(const ContainerFilter&) const = default;
 };
 
 struct ExecResult {
   std::string stdout_, stderr_;
   int32_t exit_code = 0;
+  bool operator==(const ExecResult&) const = default;
 };
 
 struct ContainerStats {
@@ -226,6 +256,7 @@ struct ContainerStats {
   uint64_t cpu_usage_core_nanoseconds = 0;
   uint64_t memory_working_set_bytes = 0;
   uint64_t writable_layer_used_bytes = 0;
+  bool operator==(const ContainerStats&) const = default;
 };
 
 // ---- images ----
@@ -235,6 +266,7 @@ struct Image {
   std::vector<std::string> repo_tags, repo_digests;
   uint64_t size = 0;
   bool pinned = false;  // never garbage collected (the sandbox image)
+  bool operator==(const Image&) const = default;
 };
 
 // Usage of the filesystem that holds the images (image GC thresholds).
@@ -242,6 +274,7 @@ struct FilesystemUsage {
   std::string mountpoint;
   uint64_t used_bytes = 0;
   uint64_t capacity_bytes = 0;  // 0: unknown (the kubelet then asks statfs on mountpoint)
+  bool operator==(const FilesystemUsage&) const = default;
 };
 
 // ---- the runtime ----
@@ -251,17 +284,20 @@ struct VersionInfo {
   std::string runtime_name;         // "containerd", "docker"
   std::string runtime_version;      // "v2.4.2"
   std::string runtime_api_version;  // "v1", or the Docker Engine API version
+  bool operator==(const VersionInfo&) const = default;
 };
 
 struct RuntimeCondition {
   std::string type;  // "RuntimeReady", "NetworkReady"
   bool status = false;
   std::string reason, message;
+  bool operator==(const RuntimeCondition&) const = default;
 };
 struct RuntimeStatus {
   std::vector<RuntimeCondition> conditions;
   // Whether every condition of this type is true; false when absent.
   bool condition(const std::string& type) const;
+  bool operator==(const RuntimeStatus&) const = default;
 };
 
 enum class CgroupDriver : uint8_t { kCgroupfs, kSystemd };
