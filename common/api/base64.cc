@@ -1,4 +1,4 @@
-#include "base64.h"
+#include "knode/api/base64.h"
 
 namespace knode::api {
 namespace {

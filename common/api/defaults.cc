@@ -1,6 +1,6 @@
 #include "defaults.h"
 
-#include "base64.h"
+#include "knode/api/base64.h"
 
 namespace knode::api {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "base64.h"
+#include "knode/api/base64.h"
 #include "knode/net.h"
 
 namespace knode::api {

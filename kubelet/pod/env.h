@@ -1,0 +1,77 @@
+// A container's environment, built as the upstream kubelet builds it
+// (makeEnvironmentVariables): Service link variables, then envFrom, then env in order,
+// each `value` expanded against what is defined so far, each valueFrom resolved. Also the
+// $(VAR) expansion of command and args.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "knode/api/cluster.h"
+#include "knode/api/service.h"
+#include "knode/runtime.h"
+#include "knode/status.h"
+
+namespace knode::kubelet {
+
+// What a container's environment reads from outside its pod. The kubelet backs it with
+// its object store. Pointers stay valid until the call that received them returns;
+// nullptr means "not found".
+class EnvLookup {
+ public:
+  virtual ~EnvLookup() = default;
+  virtual const api::ConfigMap* config_map(const std::string& ns,
+                                           const std::string& name) const = 0;
+  virtual const api::Secret* secret(const std::string& ns, const std::string& name) const = 0;
+  virtual std::vector<const api::Service*> services(const std::string& ns) const = 0;
+  // What resourceFieldRef falls back to for a resource the container does not limit.
+  virtual api::ResourceList node_allocatable() const = 0;
+  // The node's IPs, primary first; empty when unknown.
+  virtual std::vector<std::string> host_ips() const = 0;
+};
+
+struct Environment {
+  std::vector<runtime::KeyValue> vars;
+  // One line per envFrom source whose keys were skipped (upstream's
+  // InvalidEnvironmentVariableNames event text), for the caller to report.
+  std::vector<std::string> warnings;
+};
+
+// The final environment of `container` in `pod`. `pod_ips` are the sandbox's addresses in
+// any order. Errors name the pod, the container and the variable.
+Result<Environment> make_environment(const api::Pod& pod, const api::Container& container,
+                                     const std::vector<std::string>& pod_ips,
+                                     const EnvLookup& lookup);
+
+// The Service link variables a pod in `ns` sees (FOO_SERVICE_HOST, FOO_PORT_80_TCP, ...),
+// in a stable order: by service name, then as upstream emits them per service.
+std::vector<runtime::KeyValue> service_link_variables(const std::string& ns,
+                                                      bool enable_service_links,
+                                                      const EnvLookup& lookup);
+
+// Upstream's $(VAR) syntax: "$$" is a literal "$", "$(NAME)" is replaced by lookup(NAME)
+// and stays as written when lookup has no value; any other "$" is kept.
+using EnvMapping = std::function<std::optional<std::string>(std::string_view)>;
+std::string expand(std::string_view input, const EnvMapping& lookup);
+
+// command and args with $(VAR) expanded against the container's final environment.
+struct CommandLine {
+  std::vector<std::string> command, args;
+  bool operator==(const CommandLine&) const = default;
+};
+CommandLine expand_command(const api::Container& container,
+                           const std::vector<runtime::KeyValue>& env);
+
+// Whether an envFrom key can be a variable name. Upstream relaxed its rule (1.34 GA) from
+// C identifiers to "printable ASCII other than '='", so "app.name" and "1st" pass.
+bool is_env_var_name(std::string_view name);
+
+// The pod's IPs as the kubelet reports them: the first of the node's primary family, then
+// the first of the other family.
+std::vector<std::string> sort_pod_ips(const std::vector<std::string>& pod_ips,
+                                      const std::vector<std::string>& host_ips);
+
+}  // namespace knode::kubelet
