@@ -6,6 +6,7 @@ namespace knode::proxy {
 
 namespace ipt = knode::iptables;
 using R = ipt::RuleBuilder;
+using namespace chains;
 
 ipt::Rule jump_rule(const std::string& comment, const std::string& chain, uint16_t ctstate) {
   R r;
@@ -20,9 +21,9 @@ void kube_skeleton(ipt::DesiredTable& nat, ipt::DesiredTable& filter) {
   filter.owned_prefixes = {kKubePrefix};
   using ipt::JumpRule;
   nat.jumps = {
-      {"PREROUTING", jump_rule("kubernetes service portals", kServicesChain), JumpRule::kInsertFirst},
-      {"OUTPUT", jump_rule("kubernetes service portals", kServicesChain), JumpRule::kInsertFirst},
-      {"POSTROUTING", jump_rule("kubernetes postrouting rules", kPostroutingChain), JumpRule::kInsertFirst},
+      {"PREROUTING", jump_rule("kubernetes service portals", kServices), JumpRule::kInsertFirst},
+      {"OUTPUT", jump_rule("kubernetes service portals", kServices), JumpRule::kInsertFirst},
+      {"POSTROUTING", jump_rule("kubernetes postrouting rules", kPostrouting), JumpRule::kInsertFirst},
   };
 }
 

@@ -14,11 +14,13 @@
 namespace knode::proxy {
 
 inline constexpr const char* kKubePrefix = "KUBE-";
-inline constexpr const char* kServicesChain = "KUBE-SERVICES";
-inline constexpr const char* kPostroutingChain = "KUBE-POSTROUTING";
-inline constexpr const char* kMarkMasqChain = "KUBE-MARK-MASQ";
-inline constexpr const char* kForwardChain = "KUBE-FORWARD";
-inline constexpr const char* kProxyFirewallChain = "KUBE-PROXY-FIREWALL";
+
+// The chains both modes have.
+namespace chains {
+inline constexpr const char *kServices = "KUBE-SERVICES", *kPostrouting = "KUBE-POSTROUTING",
+                            *kMarkMasq = "KUBE-MARK-MASQ", *kForward = "KUBE-FORWARD",
+                            *kProxyFirewall = "KUBE-PROXY-FIREWALL";
+}  // namespace chains
 
 // "-m comment --comment C [-m conntrack --ctstate S] -j CHAIN", for the built-in hooks.
 iptables::Rule jump_rule(const std::string& comment, const std::string& chain, uint16_t ctstate = 0);

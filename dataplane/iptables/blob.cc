@@ -186,34 +186,164 @@ Result<TableImage> read_table(const std::string& table) {
   return img;
 }
 
-Status write_table(TableImage& img, uint32_t old_num_entries, double* kernel_ms,
-                   std::vector<char>* scratch) {
-  // Layout: offsets of every chain's first rule.
+namespace {
+
+// Where everything goes in the blob: each chain's first rule (what jumps resolve to),
+// the built-in chains' entry points and policies, the size and entry count.
+struct Layout {
   std::unordered_map<std::string_view, uint32_t> first_rule;
-  first_rule.reserve(img.chains.size() * 2);
   uint32_t hook_entry[NF_INET_NUMHOOKS] = {};
   uint32_t underflow[NF_INET_NUMHOOKS] = {};
   uint64_t size = 0;
   uint32_t num_entries = 0;
+};
+
+Layout lay_out(const TableImage& img) {
+  Layout l;
+  l.first_rule.reserve(img.chains.size() * 2);
   for (const ChainImage& c : img.chains) {
     if (c.hook < 0) {
-      size += kErrorEntrySize;
-      ++num_entries;
+      l.size += kErrorEntrySize;  // a user chain starts with its name
+      ++l.num_entries;
     } else {
-      hook_entry[c.hook] = static_cast<uint32_t>(size);
+      l.hook_entry[c.hook] = static_cast<uint32_t>(l.size);
     }
-    first_rule[c.name] = static_cast<uint32_t>(size);
-    size += c.entries.size();
-    num_entries += c.num_rules;
-    if (c.hook >= 0) underflow[c.hook] = static_cast<uint32_t>(size);
-    size += kStandardEntrySize;  // policy or RETURN footer
-    ++num_entries;
+    l.first_rule[c.name] = static_cast<uint32_t>(l.size);
+    l.size += c.entries.size();
+    l.num_entries += c.num_rules;
+    if (c.hook >= 0) l.underflow[c.hook] = static_cast<uint32_t>(l.size);
+    l.size += kStandardEntrySize;  // policy or RETURN footer
+    ++l.num_entries;
   }
-  size += kErrorEntrySize;
-  ++num_entries;
-  if (size > UINT32_MAX / 2) return Status::Error("iptables: table too large", E2BIG);
+  l.size += kErrorEntrySize;
+  ++l.num_entries;
+  return l;
+}
 
-  const size_t total = sizeof(ipt_replace) + size;
+void put_standard(char* base, uint32_t off, int verdict) {
+  std::memset(base + off, 0, kStandardEntrySize);
+  ipt_entry* e = entry_at(base, off);
+  e->target_offset = sizeof(ipt_entry);
+  e->next_offset = kStandardEntrySize;
+  xt_entry_target* t = target_of(e);
+  t->u.user.target_size = kStandardTargetSize;
+  verdict_of(t) = verdict;
+}
+
+void put_error(char* base, uint32_t off, const std::string& name) {
+  std::memset(base + off, 0, kErrorEntrySize);
+  ipt_entry* e = entry_at(base, off);
+  e->target_offset = sizeof(ipt_entry);
+  e->next_offset = kErrorEntrySize;
+  auto* t = reinterpret_cast<xt_error_target*>(target_of(e));
+  t->target.u.user.target_size = kErrorTargetSize;
+  std::strncpy(t->target.u.user.name, XT_ERROR_TARGET, sizeof t->target.u.user.name - 1);
+  std::strncpy(t->errorname, name.c_str(), sizeof t->errorname - 1);
+}
+
+// A standard target names its destination (an owned chain, or a verdict); the kernel
+// wants the destination's offset or the verdict number instead.
+Status resolve_jump(const Layout& l, const TableImage& img, const ChainImage& c, char* base, uint32_t off) {
+  ipt_entry* e = entry_at(base, off);
+  xt_entry_target* t = target_of(e);
+  if (t->u.target_size != kStandardTargetSize) return Status::Ok();
+  std::string_view label(t->u.user.name, strnlen(t->u.user.name, sizeof t->u.user.name));
+  int verdict = 1;
+  if (label.empty()) {
+    verdict = static_cast<int>(off + e->next_offset);
+  } else if (auto it = l.first_rule.find(label); it != l.first_rule.end()) {
+    verdict = static_cast<int>(it->second);
+  } else {
+    verdict = label_verdict(label);
+  }
+  if (verdict != 1) {
+    std::memset(t->u.user.name, 0, sizeof t->u.user.name);
+    t->u.user.revision = 0;
+    verdict_of(t) = verdict;
+  } else if (label.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string_view::npos) {
+    return Status::Error("iptables: table " + img.name + ": chain " + c.name + " jumps to missing chain " +
+                             std::string(label),
+                         ENOENT);
+  }
+  return Status::Ok();
+}
+
+// Writes every entry at `base`; new_to_old maps each new entry to its old index (for
+// the counters), -1 for new ones.
+Status fill_entries(const Layout& l, const TableImage& img, char* base, std::vector<int32_t>* new_to_old) {
+  uint32_t off = 0;
+  uint32_t index = 0;
+  for (const ChainImage& c : img.chains) {
+    if (c.hook < 0) {
+      put_error(base, off, c.name);
+      off += kErrorEntrySize;
+      ++index;
+    }
+    const bool have_old = c.old_index.size() == c.num_rules + 1;
+    std::memcpy(base + off, c.entries.data(), c.entries.size());
+    const uint32_t end = off + static_cast<uint32_t>(c.entries.size());
+    for (uint32_t i = 0; off < end; ++i, ++index) {
+      if (Status s = resolve_jump(l, img, c, base, off); !s.ok()) return s;
+      if (have_old) (*new_to_old)[index] = c.old_index[i];
+      off += entry_at(base, off)->next_offset;
+    }
+    put_standard(base, off, c.hook >= 0 ? c.policy : XT_RETURN);
+    if (have_old) (*new_to_old)[index] = c.old_index[c.num_rules];
+    off += kStandardEntrySize;
+    ++index;
+  }
+  put_error(base, off, XT_ERROR_TARGET);
+  return Status::Ok();
+}
+
+// Carries the counters of kept entries over, as libiptc does.
+Status restore_counters(int fd, const std::string& table, const std::vector<int32_t>& new_to_old,
+                        const std::vector<xt_counters>& old_counters, double* kernel_ms) {
+  const uint32_t n = static_cast<uint32_t>(new_to_old.size());
+  const size_t csize = sizeof(xt_counters_info) + sizeof(xt_counters) * n;
+  std::unique_ptr<char[]> cbuf(new char[csize]);
+  auto* ci = reinterpret_cast<xt_counters_info*>(cbuf.get());
+  std::memset(ci, 0, sizeof *ci);
+  std::strncpy(ci->name, table.c_str(), sizeof ci->name - 1);
+  ci->num_counters = n;
+  bool any = false;
+  for (uint32_t i = 0; i < n; ++i) {
+    int32_t o = new_to_old[i];
+    if (o >= 0 && static_cast<size_t>(o) < old_counters.size()) {
+      ci->counters[i] = old_counters[o];
+      any = any || old_counters[o].pcnt || old_counters[o].bcnt;
+    } else {
+      ci->counters[i] = xt_counters{0, 0};
+    }
+  }
+  if (!any) return Status::Ok();
+  const auto c0 = std::chrono::steady_clock::now();
+  const int rc = ::setsockopt(fd, SOL_IP, IPT_SO_SET_ADD_COUNTERS, cbuf.get(), static_cast<socklen_t>(csize));
+  if (kernel_ms) *kernel_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - c0).count();
+  // On failure the table is in place; only counters were lost.
+  return rc < 0 ? Status::FromErrno("iptables: restore counters of table " + table, errno) : Status::Ok();
+}
+
+// Renumbers old_index to the layout just written, for the next write.
+void renumber(TableImage& img, const Layout& l) {
+  uint32_t index = 0;
+  for (ChainImage& c : img.chains) {
+    if (c.hook < 0) ++index;
+    c.old_index.resize(c.num_rules + 1);
+    for (uint32_t i = 0; i <= c.num_rules; ++i) c.old_index[i] = static_cast<int32_t>(index++);
+  }
+  img.num_entries = l.num_entries;
+  img.size = static_cast<uint32_t>(l.size);
+}
+
+}  // namespace
+
+Status write_table(TableImage& img, uint32_t old_num_entries, double* kernel_ms,
+                   std::vector<char>* scratch) {
+  const Layout l = lay_out(img);
+  if (l.size > UINT32_MAX / 2) return Status::Error("iptables: table too large", E2BIG);
+
+  const size_t total = sizeof(ipt_replace) + l.size;
   std::unique_ptr<char[]> own;
   char* blob = nullptr;
   if (scratch) {
@@ -228,138 +358,31 @@ Status write_table(TableImage& img, uint32_t old_num_entries, double* kernel_ms,
   std::memset(repl, 0, sizeof *repl);
   std::strncpy(repl->name, img.name.c_str(), sizeof repl->name - 1);
   repl->valid_hooks = img.valid_hooks;
-  repl->num_entries = num_entries;
-  repl->size = static_cast<uint32_t>(size);
-  std::memcpy(repl->hook_entry, hook_entry, sizeof hook_entry);
-  std::memcpy(repl->underflow, underflow, sizeof underflow);
+  repl->num_entries = l.num_entries;
+  repl->size = static_cast<uint32_t>(l.size);
+  std::memcpy(repl->hook_entry, l.hook_entry, sizeof l.hook_entry);
+  std::memcpy(repl->underflow, l.underflow, sizeof l.underflow);
   std::vector<xt_counters> old_counters(old_num_entries);
   repl->num_counters = old_num_entries;
   repl->counters = old_counters.data();
 
-  char* base = reinterpret_cast<char*>(repl->entries);
-  std::vector<int32_t> new_to_old(num_entries, -1);
-  auto put_standard = [&](uint32_t off, int verdict) {
-    std::memset(base + off, 0, kStandardEntrySize);
-    ipt_entry* e = entry_at(base, off);
-    e->target_offset = sizeof(ipt_entry);
-    e->next_offset = kStandardEntrySize;
-    xt_entry_target* t = target_of(e);
-    t->u.user.target_size = kStandardTargetSize;
-    verdict_of(t) = verdict;
-  };
-  auto put_error = [&](uint32_t off, const std::string& name) {
-    std::memset(base + off, 0, kErrorEntrySize);
-    ipt_entry* e = entry_at(base, off);
-    e->target_offset = sizeof(ipt_entry);
-    e->next_offset = kErrorEntrySize;
-    auto* t = reinterpret_cast<xt_error_target*>(target_of(e));
-    t->target.u.user.target_size = kErrorTargetSize;
-    std::strncpy(t->target.u.user.name, XT_ERROR_TARGET, sizeof t->target.u.user.name - 1);
-    std::strncpy(t->errorname, name.c_str(), sizeof t->errorname - 1);
-  };
-
-  uint32_t off = 0;
-  uint32_t index = 0;
-  for (ChainImage& c : img.chains) {
-    if (c.hook < 0) {
-      put_error(off, c.name);
-      off += kErrorEntrySize;
-      ++index;
-    }
-    const bool have_old = c.old_index.size() == c.num_rules + 1;
-    std::memcpy(base + off, c.entries.data(), c.entries.size());
-    const uint32_t end = off + static_cast<uint32_t>(c.entries.size());
-    for (uint32_t i = 0; off < end; ++i, ++index) {
-      ipt_entry* e = entry_at(base, off);
-      xt_entry_target* t = target_of(e);
-      if (t->u.target_size == kStandardTargetSize) {
-        std::string_view label(t->u.user.name, strnlen(t->u.user.name, sizeof t->u.user.name));
-        int verdict = 1;
-        if (label.empty()) {
-          verdict = static_cast<int>(off + e->next_offset);
-        } else if (auto it = first_rule.find(label); it != first_rule.end()) {
-          verdict = static_cast<int>(it->second);
-        } else {
-          verdict = label_verdict(label);
-        }
-        if (verdict != 1) {
-          std::memset(t->u.user.name, 0, sizeof t->u.user.name);
-          t->u.user.revision = 0;
-          verdict_of(t) = verdict;
-        } else if (label.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string_view::npos) {
-          return Status::Error("iptables: table " + img.name + ": chain " + c.name +
-                               " jumps to missing chain " + std::string(label), ENOENT);
-        }
-      }
-      if (have_old) new_to_old[index] = c.old_index[i];
-      off += e->next_offset;
-    }
-    put_standard(off, c.hook >= 0 ? c.policy : XT_RETURN);
-    if (have_old) new_to_old[index] = c.old_index[c.num_rules];
-    off += kStandardEntrySize;
-    ++index;
-  }
-  put_error(off, XT_ERROR_TARGET);
-  off += kErrorEntrySize;
-  ++index;
+  std::vector<int32_t> new_to_old(l.num_entries, -1);
+  if (Status s = fill_entries(l, img, reinterpret_cast<char*>(repl->entries), &new_to_old); !s.ok()) return s;
 
   RawSocket sock;
   if (sock.fd() < 0) return Status::FromErrno("iptables: open raw socket", errno);
   const auto k0 = std::chrono::steady_clock::now();
-  auto add_kernel_time = [&] {
-    if (kernel_ms) {
-      *kernel_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - k0).count();
-    }
-  };
-  if (::setsockopt(sock.fd(), SOL_IP, IPT_SO_SET_REPLACE, blob,
-                   static_cast<socklen_t>(total)) < 0) {
+  if (::setsockopt(sock.fd(), SOL_IP, IPT_SO_SET_REPLACE, blob, static_cast<socklen_t>(total)) < 0) {
     int err = errno;
     std::string hint = err == EAGAIN ? " (table changed meanwhile)" : "";
-    return Status::FromErrno("iptables: replace table " + img.name + " (" +
-                                 std::to_string(num_entries) + " entries)" + hint,
+    return Status::FromErrno("iptables: replace table " + img.name + " (" + std::to_string(l.num_entries) +
+                                 " entries)" + hint,
                              err);
   }
-  add_kernel_time();
+  if (kernel_ms) *kernel_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - k0).count();
   own.reset();
-
-  // Carry the counters of kept entries over, as libiptc does.
-  const size_t csize = sizeof(xt_counters_info) + sizeof(xt_counters) * num_entries;
-  std::unique_ptr<char[]> cbuf(new char[csize]);
-  auto* ci = reinterpret_cast<xt_counters_info*>(cbuf.get());
-  std::memset(ci, 0, sizeof *ci);
-  std::strncpy(ci->name, img.name.c_str(), sizeof ci->name - 1);
-  ci->num_counters = num_entries;
-  bool any = false;
-  for (uint32_t i = 0; i < num_entries; ++i) {
-    int32_t o = new_to_old[i];
-    if (o >= 0 && static_cast<uint32_t>(o) < old_num_entries) {
-      ci->counters[i] = old_counters[o];
-      any = any || old_counters[o].pcnt || old_counters[o].bcnt;
-    } else {
-      ci->counters[i] = xt_counters{0, 0};
-    }
-  }
-  const auto c0 = std::chrono::steady_clock::now();
-  const int crc = any ? ::setsockopt(sock.fd(), SOL_IP, IPT_SO_SET_ADD_COUNTERS, cbuf.get(),
-                                     static_cast<socklen_t>(csize))
-                      : 0;
-  if (kernel_ms) {
-    *kernel_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - c0).count();
-  }
-  if (crc < 0) {
-    // The table is in place; only counters were lost.
-    return Status::FromErrno("iptables: restore counters of table " + img.name, errno);
-  }
-
-  // Renumber old_index to the new layout for the next write.
-  index = 0;
-  for (ChainImage& c : img.chains) {
-    if (c.hook < 0) ++index;
-    c.old_index.resize(c.num_rules + 1);
-    for (uint32_t i = 0; i <= c.num_rules; ++i) c.old_index[i] = static_cast<int32_t>(index++);
-  }
-  img.num_entries = num_entries;
-  img.size = static_cast<uint32_t>(size);
+  if (Status s = restore_counters(sock.fd(), img.name, new_to_old, old_counters, kernel_ms); !s.ok()) return s;
+  renumber(img, l);
   return Status::Ok();
 }
 

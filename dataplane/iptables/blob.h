@@ -2,7 +2,7 @@
 // with IPT_SO_GET_INFO/IPT_SO_GET_ENTRIES and written with IPT_SO_SET_REPLACE (+
 // IPT_SO_SET_ADD_COUNTERS to carry counters over), without libiptc.
 //
-// Why not libiptc: at kube-proxy scale (10,000 services: 110k chains, 430k rules)
+// Why not libiptc: at load-balancer scale (10,000 virtual services: 110k chains, 430k rules)
 // libiptc spends seconds in user space (iptables-legacy-restore: 6.6 s on an empty
 // table, 12-15 s over a full one; see shared/BASELINES.md and bench/), mostly in its
 // chain-list handling and in rebuilding every rule object on each commit. Here a chain

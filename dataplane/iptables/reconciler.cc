@@ -288,7 +288,7 @@ class Planner {
       }
       std::string_view l = jump_label(e);
       // Stale: jumps to an owned chain but is not desired. In partial mode only jumps
-      // to the chains being synced count (the CNI syncs one pod's chains at a time).
+      // to the chains being synced count (a caller may sync one chain at a time).
       if (!l.empty() && d_.owns(std::string(l)) && (!only_ || only_->count(std::string(l)))) {
         drop_any = true;
         ++st_.jumps_removed;

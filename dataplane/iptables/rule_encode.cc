@@ -65,6 +65,17 @@ uint32_t prefix_mask_be(int prefix) {
   return htonl(prefix >= 32 ? 0xffffffffu : ~((1u << (32 - prefix)) - 1));
 }
 
+// xt_tcp and xt_udp share their layout of ports and inversion flags.
+template <typename T>
+void ports(T* d, const Port& m, PortRange sp, PortRange dp, uint8_t inv_src, uint8_t inv_dst) {
+  d->spts[0] = sp.first;
+  d->spts[1] = sp.last;
+  d->dpts[0] = dp.first;
+  d->dpts[1] = dp.last;
+  if (m.sport && m.sport_negate) d->invflags |= inv_src;
+  if (m.dport && m.dport_negate) d->invflags |= inv_dst;
+}
+
 struct MatchEncoder {
   std::string& out;
   Proto proto;
@@ -91,21 +102,9 @@ struct MatchEncoder {
       if (m.sport && m.sport_negate) d->invflags |= XT_SCTP_SRC_PORTS;
       if (m.dport && m.dport_negate) d->invflags |= XT_SCTP_DEST_PORTS;
     } else if (proto == Proto::kUDP) {
-      auto* d = append_ext<xt_udp>(out, "udp", 0);
-      d->spts[0] = sp.first;
-      d->spts[1] = sp.last;
-      d->dpts[0] = dp.first;
-      d->dpts[1] = dp.last;
-      if (m.sport && m.sport_negate) d->invflags |= XT_UDP_INV_SRCPT;
-      if (m.dport && m.dport_negate) d->invflags |= XT_UDP_INV_DSTPT;
+      ports(append_ext<xt_udp>(out, "udp", 0), m, sp, dp, XT_UDP_INV_SRCPT, XT_UDP_INV_DSTPT);
     } else {
-      auto* d = append_ext<xt_tcp>(out, "tcp", 0);
-      d->spts[0] = sp.first;
-      d->spts[1] = sp.last;
-      d->dpts[0] = dp.first;
-      d->dpts[1] = dp.last;
-      if (m.sport && m.sport_negate) d->invflags |= XT_TCP_INV_SRCPT;
-      if (m.dport && m.dport_negate) d->invflags |= XT_TCP_INV_DSTPT;
+      ports(append_ext<xt_tcp>(out, "tcp", 0), m, sp, dp, XT_TCP_INV_SRCPT, XT_TCP_INV_DSTPT);
     }
   }
   void operator()(const Mark& m) {

@@ -10,14 +10,10 @@ namespace knode::iptables_proxy {
 namespace ipt = knode::iptables;
 using ipt::Rule;
 using proxy::jump_rule;
+using namespace proxy::chains;
 
 namespace {
 
-constexpr const char* kServices = proxy::kServicesChain;
-constexpr const char* kPostrouting = proxy::kPostroutingChain;
-constexpr const char* kMarkMasq = proxy::kMarkMasqChain;
-constexpr const char* kForward = proxy::kForwardChain;
-constexpr const char* kProxyFirewall = proxy::kProxyFirewallChain;
 constexpr const char* kNodePorts = "KUBE-NODEPORTS";
 constexpr const char* kExternalServices = "KUBE-EXTERNAL-SERVICES";
 constexpr const char* kFirewall = "KUBE-FIREWALL";

@@ -8,14 +8,10 @@ namespace ipt = knode::iptables;
 using ipset::Entry;
 using ipt::Rule;
 using proxy::jump_rule;
+using namespace proxy::chains;
 
 namespace {
 
-constexpr const char* kServices = proxy::kServicesChain;
-constexpr const char* kPostrouting = proxy::kPostroutingChain;
-constexpr const char* kMarkMasq = proxy::kMarkMasqChain;
-constexpr const char* kForward = proxy::kForwardChain;
-constexpr const char* kProxyFirewall = proxy::kProxyFirewallChain;
 constexpr const char* kNodePortChain = "KUBE-NODE-PORT";
 constexpr const char* kLoadBalancerChain = "KUBE-LOAD-BALANCER";
 constexpr const char* kSourceRangesFirewall = "KUBE-SOURCE-RANGES-FIREWALL";

@@ -1,6 +1,6 @@
 // The kernel's ip sets as plain values, and the small interface that programs them.
-// kube-proxy's IPVS mode keeps its address lists in sets (KUBE-CLUSTER-IP,
-// KUBE-LOOP-BACK, KUBE-NODE-PORT-TCP, ...) that a few iptables rules match. The real
+// A load balancer keeps its address lists in sets that a few iptables rules match
+// (`-m set`), so the rules stay few however many addresses there are. The real
 // implementation speaks nfnetlink (NFNL_SUBSYS_IPSET, dataplane/ipset/);
 // tests/fakes/fake_ipset.h keeps the sets in memory for unit tests.
 #pragma once
@@ -18,14 +18,14 @@
 
 namespace knode::ipset {
 
-// The set types kube-proxy uses, named as `ipset` names them.
+// The set types a load balancer needs, named as `ipset` names them.
 enum class SetType : uint8_t {
   kHashIp,          // hash:ip
-  kHashIpPort,      // hash:ip,port        KUBE-CLUSTER-IP, KUBE-EXTERNAL-IP, ...
-  kHashIpPortIp,    // hash:ip,port,ip     KUBE-LOOP-BACK
-  kHashIpPortNet,   // hash:ip,port,net    KUBE-LOAD-BALANCER-SOURCE-CIDR
-  kHashNet,         // hash:net            KUBE-NODE-PORT-LOCAL-..., exclude CIDRs
-  kBitmapPort,      // bitmap:port         KUBE-NODE-PORT-TCP/UDP/SCTP
+  kHashIpPort,      // hash:ip,port        virtual IP:port pairs
+  kHashIpPortIp,    // hash:ip,port,ip     virtual IP:port with one real server (hairpin)
+  kHashIpPortNet,   // hash:ip,port,net    virtual IP:port with allowed source networks
+  kHashNet,         // hash:net            networks
+  kBitmapPort,      // bitmap:port         ports
 };
 const char* to_string(SetType t);  // "hash:ip,port"
 std::optional<SetType> parse_set_type(const std::string& name);
@@ -77,7 +77,7 @@ struct Set {
 };
 
 // The ip sets of the current network namespace. Errors name the operation, the set
-// and the entry: "add 10.96.0.1,tcp:80 to ipset KUBE-CLUSTER-IP: Element exists".
+// and the entry: "add 10.96.0.1,tcp:80 to ipset LB-VIPS: Element exists".
 class Ipset {
  public:
   virtual ~Ipset() = default;

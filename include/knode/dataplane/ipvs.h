@@ -41,7 +41,7 @@ struct Stats {
 };
 
 // A virtual service, identified by (address, port, protocol). Firewall-mark services
-// are not used by kube-proxy and not supported here.
+// are not supported here.
 struct VirtualServer {
   net::IPAddress address;
   uint16_t port = 0;

@@ -79,7 +79,8 @@ struct BridgeOptions {
 // Creates the bridge if missing (tolerating a concurrent creator), sets mtu/promisc,
 // brings it up.
 Result<LinkInfo> ensure_bridge(Socket& s, const BridgeOptions& opts);
-// A dummy device (e.g. kube-ipvs0), created if missing and left down as kube-proxy does.
+// A dummy device, created if missing and left down (local routes to its addresses work
+// without carrier).
 Result<LinkInfo> ensure_dummy(Socket& s, std::string_view name);
 
 struct VethOptions {

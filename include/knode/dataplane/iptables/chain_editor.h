@@ -1,5 +1,5 @@
 // Small edits of one iptables table: a few chains and rules at a time, for callers that
-// own some chains among others' (the CNI plugin's per-attachment chains). The whole-table
+// own some chains among others' (a few chains per attached interface). The whole-table
 // Reconciler is for callers that own a large, generated layout; this is the other case.
 //
 //   Status s = edit_table("nat", [&](ChainEditor& t) {

@@ -1,8 +1,8 @@
 // Makes one iptables table of the current netns match a desired set of owned chains.
 //
-//   DesiredTable nat{.table = "nat", .owned_prefixes = {"KUBE-"}};
-//   nat.chains["KUBE-SERVICES"] = {...};
-//   nat.jumps.push_back({"PREROUTING", rule_jumping_to_KUBE_SERVICES, JumpRule::kInsertFirst});
+//   DesiredTable nat{.table = "nat", .owned_prefixes = {"LB-"}};
+//   nat.chains["LB-VIPS"] = {...};
+//   nat.jumps.push_back({"PREROUTING", rule_jumping_to_LB_VIPS, JumpRule::kInsertFirst});
 //   Status s = reconcile(nat, {}, &stats);
 //
 // What it does, in one atomic table replace (or none when nothing differs):
@@ -36,7 +36,7 @@ namespace knode::iptables {
 struct JumpRule {
   enum Position : uint8_t { kInsertFirst, kAppend };
   std::string chain;  // a built-in chain: PREROUTING, OUTPUT, POSTROUTING, FORWARD, INPUT
-  Rule rule;          // usually Jump{"KUBE-..."} with a comment
+  Rule rule;          // usually Jump{"<an owned chain>"} with a comment
   Position position = kInsertFirst;
 };
 
@@ -54,7 +54,7 @@ struct EncodedChain {
 
 struct DesiredTable {
   std::string table;  // "nat", "filter", "mangle", "raw"
-  std::vector<std::string> owned_prefixes;  // e.g. {"KUBE-"}, {"KNODE-CNI-"}
+  std::vector<std::string> owned_prefixes;  // e.g. {"LB-"}
   std::set<std::string> owned_chains;       // exact names, in addition to the prefixes
   std::map<std::string, std::vector<Rule>> chains;
   std::map<std::string, EncodedChain> encoded;  // more chains, as bytes (not also in `chains`)
@@ -69,8 +69,8 @@ struct ReconcileOptions {
   // absent from DesiredTable::chains); every other chain stays as the kernel has it.
   // Jump rules are always ensured (added when missing, duplicates removed); a built-in
   // rule jumping to an owned chain that is not a desired jump is removed only when that
-  // chain is in this set. For a one-endpoint change pass the changed KUBE-SVC-/KUBE-SEP-
-  // chains plus any chain whose rules mention them.
+  // chain is in this set. For a change of one virtual service pass its chains plus any
+  // chain whose rules mention them.
   std::optional<std::set<std::string>> only_chains;
   // Compute and report, but write nothing.
   bool dry_run = false;

@@ -5,15 +5,15 @@
 // (encode), using the same match/target revisions iptables 1.8.9 picks on a current
 // kernel, so rules written by knode and by iptables are indistinguishable.
 //
-// Building kube-proxy's rules:
+// Building a rule:
 //   Rule r;
-//   r.matches = {Comment{"default/kubia:http cluster IP"}};
+//   r.matches = {Comment{"web frontend"}};
 //   r.dst = CidrMatch{*net::Cidr::Parse("10.96.0.10/32")};
 //   r.protocol = Proto::kTCP;
 //   r.matches.push_back(Port{.dport = PortRange{80, 80}});
-//   r.target = Jump{"KUBE-SVC-ABC"};
-// -> -A KUBE-SERVICES -d 10.96.0.10/32 -p tcp -m comment --comment "default/kubia:http
-//    cluster IP" -m tcp --dport 80 -j KUBE-SVC-ABC
+//   r.target = Jump{"LB-WEB"};
+// -> -A LB-VIPS -d 10.96.0.10/32 -p tcp -m comment --comment "web frontend" -m tcp
+//    --dport 80 -j LB-WEB
 // The Port match is printed as `-m tcp`/`-m udp`/`-m sctp` after the rule's protocol,
 // which must be set. Matches are encoded and printed in the order given.
 #pragma once
@@ -142,7 +142,7 @@ struct Statistic {
 };
 
 // -m recent (revision 1): --set, or --rcheck [--seconds N] [--reap]; --name, --mask,
-// --rsource/--rdest. kube-proxy's session affinity uses both forms.
+// --rsource/--rdest. Client affinity of a load balancer uses both forms.
 struct Recent {
   enum class Mode : uint8_t { kSet, kRcheck, kUpdate, kRemove };
   Mode mode = Mode::kSet;
@@ -185,7 +185,7 @@ struct SetMatch {
 };
 
 // -m ipvs [--vproto N] [--vaddr A/M] [--vport P] (revision 0): packets IPVS handles for
-// that virtual service (kube-proxy's KUBE-IPVS-OUT-FILTER).
+// that virtual service.
 struct IpvsMatch {
   std::optional<net::Cidr> vaddr;
   uint8_t vproto = 0;  // IP protocol number; 0: not matched
@@ -277,7 +277,7 @@ struct Rule {
   bool operator==(const Rule&) const = default;
 
   // The line iptables-legacy-save prints for this rule in `chain`, without newline:
-  //   -A KUBE-SVC-X -m comment --comment "ns/svc:p -> 10.0.0.1:80" -j KUBE-SEP-Y
+  //   -A LB-WEB -m comment --comment "web -> 10.0.0.1:80" -j LB-WEB-1
   std::string save_string(const std::string& chain) const;
 
   // Checks the rule can be encoded (IPv4 only, Port needs a protocol, name lengths).

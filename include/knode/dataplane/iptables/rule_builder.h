@@ -1,6 +1,6 @@
 // Builds a Rule so that the code reads like the iptables line it becomes:
-//   RuleBuilder().dst_host(vip).proto(Proto::kTCP).comment("ns/svc:p cluster IP").dport(80).jump("KUBE-SVC-X")
-//   -> -d VIP/32 -p tcp -m comment --comment "ns/svc:p cluster IP" -m tcp --dport 80 -j KUBE-SVC-X
+//   RuleBuilder().dst_host(vip).proto(Proto::kTCP).comment("web frontend").dport(80).jump("LB-WEB")
+//   -> -d VIP/32 -p tcp -m comment --comment "web frontend" -m tcp --dport 80 -j LB-WEB
 // Matches are kept in the order the calls come.
 #pragma once
 
@@ -31,18 +31,10 @@ struct RuleBuilder {
   RuleBuilder& proto_match() { r.matches.push_back(Port{}); return *this; }
   // -m addrtype [!] --src-type / --dst-type (AddrType bits).
   RuleBuilder& src_type(uint16_t types, bool negate = false) {
-    AddrTypeMatch a;
-    a.src_types = types;
-    a.src_negate = negate;
-    r.matches.push_back(a);
-    return *this;
+    return match(AddrTypeMatch{.src_types = types, .src_negate = negate});
   }
   RuleBuilder& dst_type(uint16_t types, bool negate = false) {
-    AddrTypeMatch a;
-    a.dst_types = types;
-    a.dst_negate = negate;
-    r.matches.push_back(a);
-    return *this;
+    return match(AddrTypeMatch{.dst_types = types, .dst_negate = negate});
   }
   RuleBuilder& ctstate(uint16_t states, bool negate = false) {
     r.matches.push_back(Conntrack{states, negate});

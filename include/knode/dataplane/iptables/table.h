@@ -3,9 +3,9 @@
 // replaces the whole table atomically (the kernel refuses it with EAGAIN when someone
 // else changed the table since open()).
 //
-// This is the simple, general path, fine for small tables (the CNI's portmap chains,
+// This is the simple, general path, fine for small tables (a few chains per interface,
 // a few hundred rules). libiptc keeps chains in a list and its commit re-walks them, so
-// at kube-proxy scale (100k chains) it takes seconds; the Reconciler therefore builds
+// at load-balancer scale (100k chains) it takes seconds; the Reconciler therefore builds
 // the table blob itself (see blob.h) and uses this class nowhere on its hot path.
 #pragma once
 

@@ -1,5 +1,5 @@
 // The lock iptables(8) itself takes around every read-modify-write of a table (flock on
-// /run/xtables.lock), so knode, knode-cni, iptables, Docker and firewalld do not
+// /run/xtables.lock), so knode's programs, iptables, Docker and firewalld do not
 // overwrite each other's commits. Table::open, the Reconciler and edit_table take it.
 #pragma once
 
