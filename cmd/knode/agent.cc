@@ -34,6 +34,103 @@ void notify(const Status& s) {
   if (!s.ok()) KLOG(WARNING, "systemd notification failed").kv("err", s.message());
 }
 
+// One daemon: sources feed the store, the store feeds the proxy and the kubelet, all on
+// one event loop; sd_notify and the watchdog report its health to systemd.
+class Agent {
+ public:
+  explicit Agent(const config::AgentConfig& c)
+      : c_(c), name_(node_name(c)), health_(clock_),
+        source_(io_, {c.manifest_dir, std::chrono::milliseconds(c.kubelet.file_check_frequency.millis()), true}),
+        watchdog_(io_, [this] { return health_.healthy() && (!proxy_ || proxy_->healthy()); }),
+        signals_(io_, SIGTERM, SIGINT) {
+    metrics::register_process_metrics(metrics_);
+    store_.expect_source(source_.name());
+  }
+
+  Status setup() {
+    if (c_.runs_proxy()) {
+      auto p = proxy::make_proxy_server(io_, store_, c_.proxy, name_, metrics_, clock_);
+      if (!p.ok()) return p.status().Wrap("set up the proxy");
+      proxy_ = std::move(*p);
+    }
+    if (c_.runs_kubelet()) {
+      health_.set_unhealthy("kubelet", "waiting for the initial sync of the pod sources");
+      auto k = kubelet::make_kubelet_server(io_, store_, c_.kubelet, name_, health_);
+      if (!k.ok()) return k.status().Wrap("set up the kubelet");
+      kubelet_ = std::move(*k);
+    }
+    return Status::Ok();
+  }
+
+  int run() {
+    KLOG(INFO, "knode starting")
+        .kv("component", c_.runs_proxy() && c_.runs_kubelet() ? "agent" : c_.runs_proxy() ? "proxy" : "kubelet")
+        .kv("node", name_).kv("manifestDir", c_.manifest_dir);
+    if (Status s = setup(); !s.ok()) {
+      KLOG(ERROR, "cannot start").kv("err", s.message());
+      return 1;
+    }
+    store_.on_all_synced([this] {
+      if (kubelet_) health_.set_healthy("kubelet");
+      maybe_ready();
+    });
+    if (proxy_) proxy_->start([this] { maybe_ready(); });
+    if (kubelet_) kubelet_->start();
+    watchdog_.start();
+    signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+      if (!ec) stop(sig);
+    });
+    if (Status s = source_.start(store_); !s.ok()) {
+      KLOG(ERROR, "cannot start the manifest source").kv("err", s.message());
+      return 1;
+    }
+    io_.run();
+    if (proxy_) proxy_->stop();
+    KLOG(INFO, "knode stopped");
+    return 0;
+  }
+
+ private:
+  // Ready: the sources synced and, with the proxy, its first sync programmed.
+  void maybe_ready() {
+    if ((proxy_ && !proxy_->has_synced()) || !store_.synced()) return;
+    auto line = KLOG(INFO, "knode ready");
+    if (proxy_) line.kv("proxyMode", proxy_->mode()).kv("servicePorts", proxy_->service_port_count());
+    if (kubelet_) {
+      for (const auto& [k, v] : kubelet_->endpoint_urls()) line.kv(k, v);
+    }
+    if (proxy_) {
+      for (const auto& [k, v] : proxy_->endpoint_urls()) line.kv(k, v);
+    }
+    notify(systemd::notify_ready());
+    notify(systemd::notify_status(proxy_ ? "ready; proxy mode " + proxy_->mode() : "ready"));
+  }
+
+  // Kernel rules stay as they are, so a restart does not disturb traffic.
+  void stop(int sig) {
+    KLOG(INFO, "stopping; leaving kernel state in place").kv("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    notify(systemd::notify_stopping());
+    watchdog_.stop();
+    source_.stop();
+    if (proxy_) proxy_->stop();
+    if (kubelet_) kubelet_->stop();
+    io_.stop();
+  }
+
+  const config::AgentConfig& c_;
+  const std::string name_;
+  const Clock& clock_ = RealClock::instance();
+  boost::asio::io_context io_;
+  ObjectStore store_;
+  metrics::Registry metrics_;
+  health::HealthRegistry health_;
+  ManifestDirSource source_;
+  std::unique_ptr<proxy::ProxyServer> proxy_;
+  std::unique_ptr<kubelet::KubeletServer> kubelet_;
+  systemd::Watchdog watchdog_;
+  boost::asio::signal_set signals_;
+};
+
 }  // namespace
 
 int run_agent(const config::AgentConfig& c) {
@@ -42,86 +139,8 @@ int run_agent(const config::AgentConfig& c) {
                 "run standalone with --manifest-dir");
     return 1;
   }
-  const Clock& clock = RealClock::instance();
-  boost::asio::io_context io;
-  ObjectStore store;
-  metrics::Registry registry;
-  metrics::register_process_metrics(registry);
-  health::HealthRegistry health(clock);
-  const std::string name = node_name(c);
-  KLOG(INFO, "knode starting")
-      .kv("component", c.runs_proxy() && c.runs_kubelet() ? "agent" : c.runs_proxy() ? "proxy" : "kubelet")
-      .kv("node", name).kv("manifestDir", c.manifest_dir);
-
-  // Sources feed the store; the store feeds the controllers.
-  ManifestDirSource source(io, {c.manifest_dir, std::chrono::milliseconds(c.kubelet.file_check_frequency.millis()), true});
-  store.expect_source(source.name());
-
-  std::unique_ptr<proxy::ProxyServer> proxy;
-  if (c.runs_proxy()) {
-    auto p = proxy::make_proxy_server(io, store, c.proxy, name, registry, clock);
-    if (!p.ok()) {
-      KLOG(ERROR, "cannot set up the proxy").kv("err", p.error());
-      return 1;
-    }
-    proxy = std::move(*p);
-  }
-  std::unique_ptr<kubelet::KubeletServer> kubelet;
-  if (c.runs_kubelet()) {
-    health.set_unhealthy("kubelet", "waiting for the initial sync of the pod sources");
-    auto k = kubelet::make_kubelet_server(io, store, c.kubelet, name, health);
-    if (!k.ok()) {
-      KLOG(ERROR, "cannot set up the kubelet").kv("err", k.error());
-      return 1;
-    }
-    kubelet = std::move(*k);
-  }
-
-  // Ready: the sources synced and, with the proxy, its first sync programmed.
-  auto ready = [&] {
-    if ((proxy && !proxy->has_synced()) || !store.synced()) return;
-    auto line = KLOG(INFO, "knode ready");
-    if (proxy) line.kv("proxyMode", proxy->mode()).kv("servicePorts", proxy->service_port_count());
-    if (kubelet) {
-      for (const auto& [k, v] : kubelet->endpoint_urls()) line.kv(k, v);
-    }
-    if (proxy) {
-      for (const auto& [k, v] : proxy->endpoint_urls()) line.kv(k, v);
-    }
-    notify(systemd::notify_ready());
-    notify(systemd::notify_status(proxy ? "ready; proxy mode " + proxy->mode() : "ready"));
-  };
-  store.on_all_synced([&] {
-    if (kubelet) health.set_healthy("kubelet");
-    ready();
-  });
-  if (proxy) proxy->start(ready);
-  if (kubelet) kubelet->start();
-
-  systemd::Watchdog watchdog(io, [&] { return health.healthy() && (!proxy || proxy->healthy()); });
-  watchdog.start();
-
-  boost::asio::signal_set signals(io, SIGTERM, SIGINT);
-  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    // Kernel rules stay as they are, so a restart does not disturb traffic.
-    KLOG(INFO, "stopping; leaving kernel state in place").kv("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    notify(systemd::notify_stopping());
-    watchdog.stop();
-    source.stop();
-    if (proxy) proxy->stop();
-    if (kubelet) kubelet->stop();
-    io.stop();
-  });
-
-  if (Status s = source.start(store); !s.ok()) {
-    KLOG(ERROR, "cannot start the manifest source").kv("err", s.message());
-    return 1;
-  }
-  io.run();
-  if (proxy) proxy->stop();
-  KLOG(INFO, "knode stopped");
-  return 0;
+  Agent agent(c);
+  return agent.run();
 }
 
 }  // namespace knode
