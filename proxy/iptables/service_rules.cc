@@ -14,9 +14,9 @@ using namespace proxy::chains;
 
 namespace {
 
-constexpr const char* kNodePorts = "KUBE-NODEPORTS";
-constexpr const char* kExternalServices = "KUBE-EXTERNAL-SERVICES";
-constexpr const char* kFirewall = "KUBE-FIREWALL";
+// The chains only iptables mode has.
+constexpr const char *kNodePorts = "KUBE-NODEPORTS", *kExternalServices = "KUBE-EXTERNAL-SERVICES",
+                     *kFirewall = "KUBE-FIREWALL";
 
 using R = ipt::RuleBuilder;
 
