@@ -52,7 +52,7 @@ from typing import Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tests", "netns"))
+sys.path.insert(0, os.path.join(REPO, "tests", "support"))
 
 import knode_netns as kn  # noqa: E402  (run, wait_for, in_netns: shared with the netns tier)
 

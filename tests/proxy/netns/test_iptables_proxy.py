@@ -4,7 +4,7 @@ Each test builds its own topology (knode_netns.Topology), writes manifests into 
 private directory, runs `knode proxy` inside the node netns and sends real TCP/UDP
 traffic from the client netns (an outside host) or from a pod.
 Run through run.py (which checks for root and `ip netns`), e.g.
-    python3 tests/netns/run.py --knode build/cmd/knode/knode test_iptables_proxy.IptablesProxyTest.test_01_clusterip_spreads
+    python3 tests/support/run.py --knode build/cmd/knode/knode --path tests/proxy/netns test_iptables_proxy.IptablesProxyTest.test_01_clusterip_spreads
 """
 
 from __future__ import annotations
