@@ -1,51 +1,153 @@
 #include "knode/kubelet/server.h"
 
+#include <sys/sysinfo.h>
+
+#include <boost/asio/thread_pool.hpp>
+
+#include "cri/cri_runtime.h"
+#include "knode/api/codec.h"
 #include "knode/cni/conflist.h"
 #include "knode/http/handlers.h"
 #include "knode/http/server.h"
 #include "knode/log.h"
-#include "static_pods.h"
+#include "kubelet.h"
+#include "node_environment.h"
+#include "object_cache.h"
 
 namespace knode::kubelet {
 namespace {
 
+int64_t machine_memory() {
+  struct sysinfo si {};
+  if (::sysinfo(&si) != 0) return 0;
+  return static_cast<int64_t>(si.totalram) * si.mem_unit;
+}
+
+runtime::CgroupDriver driver_of(const std::string& name) {
+  return name == "systemd" ? runtime::CgroupDriver::kSystemd : runtime::CgroupDriver::kCgroupfs;
+}
+
+// The runtime's cgroup driver must be the kubelet's: containers would otherwise land in
+// cgroups the kubelet does not manage. A runtime that cannot say (containerd 1.6) is
+// trusted to be configured alike.
+Status check_cgroup_driver(runtime::ContainerRuntime& rt, runtime::CgroupDriver mine) {
+  auto theirs = rt.cgroup_driver();
+  if (!theirs.ok()) {
+    if (theirs.status().error_number() == ENOTSUP) return Status::Ok();
+    return theirs.status();
+  }
+  if (*theirs == mine) return Status::Ok();
+  return Status::Error(std::string("misconfiguration: kubelet cgroup driver: \"") + runtime::to_string(mine) +
+                           "\" is different from the container runtime's cgroup driver: \"" +
+                           runtime::to_string(*theirs) + "\" (set --cgroup-driver=" + runtime::to_string(*theirs) +
+                           ", or the runtime's SystemdCgroup)",
+                       EINVAL);
+}
+
 class Server final : public KubeletServer {
  public:
-  Server(ObjectStore& store, const std::string& node_name) : pods_(store, node_name) {}
+  Server(boost::asio::io_context& io, ObjectStore& store, const std::string& node_name, health::HealthRegistry& health)
+      : io_(io), store_(store), node_name_(node_name), health_(health), pool_(4) {}
+  ~Server() override { stop(); }
 
-  Status init(boost::asio::io_context& io, const config::KubeletConfig& c, health::HealthRegistry& health) {
-    if (!c.pod_cidr.empty()) {
-      // Pods get their network from knode-cni, configured for this node's pod CIDR.
-      cni::ConflistOptions net;
-      net.pod_cidr = c.pod_cidr;
-      net.path = c.cni_conf_dir + "/10-knode.conflist";
-      if (Status s = cni::write_conflist(net); !s.ok()) return s.Wrap("write the CNI network configuration");
-      KLOG(INFO, "CNI network configuration written").kv("path", net.path).kv("podCIDR", net.pod_cidr);
+  Status init(const config::KubeletConfig& c) {
+    if (Status s = write_cni_config(c); !s.ok()) return s;
+    auto rt = cri::CriRuntime::connect(
+        {c.container_runtime_endpoint, std::chrono::milliseconds(c.runtime_request_timeout.millis())});
+    if (!rt.ok()) return rt.status().Wrap("--container-runtime-endpoint");
+    runtime_ = std::move(*rt);
+    if (Status s = check_cgroup_driver(*runtime_, driver_of(c.cgroup_driver)); !s.ok()) {
+      if (s.error_number() == EINVAL) return s;
+      KLOG(WARNING, "the container runtime does not answer yet; the kubelet waits for it")
+          .kv("endpoint", c.container_runtime_endpoint).kv("err", s.message());
     }
-    if (c.healthz_port == 0) return Status::Ok();
-    health_server_ = std::make_unique<http::HttpServer>(io);
-    health_server_->handle("/healthz", http::kubelet_healthz_handler(health));
-    Status s = health_server_->listen(c.healthz_bind_address, static_cast<uint16_t>(c.healthz_port));
-    return s.ok() ? s : s.Wrap("serve the kubelet health endpoint");
+    KubeletOptions o;
+    o.node.node_name = node_name_;
+    o.node.cluster_dns = c.cluster_dns;
+    o.node.cluster_domain = c.cluster_domain;
+    o.node.resolv_conf = c.resolv_conf;
+    o.node.cgroup_driver = driver_of(c.cgroup_driver);
+    o.node.cgroup_root = c.cgroup_root;
+    o.node.pod_logs_dir = c.pod_logs_dir;
+    o.node.memory_capacity = machine_memory();
+    cache_.follow(store_);
+    env_ = std::make_unique<NodeEnvironment>(*runtime_, cache_, RealClock::instance());
+    kubelet_ = std::make_unique<Kubelet>(io_, store_, *runtime_, *env_, o, health_, RealClock::instance(),
+                                         pool_.get_executor());
+    return serve(c);
   }
 
-  void start() override { pods_.start(); }
+  void start() override { kubelet_->start(); }
   void stop() override {
-    if (health_server_) health_server_->stop();
+    if (kubelet_) kubelet_->stop();
+    for (auto* s : {health_server_.get(), read_only_.get()}) {
+      if (s) s->stop();
+    }
   }
 
   std::vector<std::pair<std::string, std::string>> endpoint_urls() const override {
-    if (!health_server_) return {};
-    std::string urls;
-    for (const auto& e : health_server_->endpoints()) {
-      urls += (urls.empty() ? "" : ",") + ("http://" + e.str() + "/healthz");
-    }
-    return {{"kubeletHealthz", urls}};
+    std::vector<std::pair<std::string, std::string>> out;
+    auto urls = [](const http::HttpServer& s, const std::string& path) {
+      std::string u;
+      for (const auto& e : s.endpoints()) u += (u.empty() ? "" : ",") + ("http://" + e.str() + path);
+      return u;
+    };
+    if (health_server_) out.emplace_back("kubeletHealthz", urls(*health_server_, "/healthz"));
+    if (read_only_) out.emplace_back("kubeletPods", urls(*read_only_, "/pods"));
+    return out;
   }
 
  private:
-  StaticPods pods_;
-  std::unique_ptr<http::HttpServer> health_server_;
+  Status write_cni_config(const config::KubeletConfig& c) {
+    if (c.pod_cidr.empty()) return Status::Ok();
+    // Pods get their network from knode-cni, configured for this node's pod CIDR.
+    cni::ConflistOptions net;
+    net.pod_cidr = c.pod_cidr;
+    net.path = c.cni_conf_dir + "/10-knode.conflist";
+    if (Status s = cni::write_conflist(net); !s.ok()) return s.Wrap("write the CNI network configuration");
+    KLOG(INFO, "CNI network configuration written").kv("path", net.path).kv("podCIDR", net.pod_cidr);
+    return Status::Ok();
+  }
+
+  Status serve(const config::KubeletConfig& c) {
+    if (c.healthz_port != 0) {
+      health_server_ = std::make_unique<http::HttpServer>(io_);
+      health_server_->handle("/healthz", http::kubelet_healthz_handler(health_));
+      Status s = health_server_->listen(c.healthz_bind_address, static_cast<uint16_t>(c.healthz_port));
+      if (!s.ok()) return s.Wrap("serve the kubelet health endpoint");
+    }
+    if (c.read_only_port != 0) {
+      read_only_ = std::make_unique<http::HttpServer>(io_);
+      read_only_->handle("/pods", [this](const http::Request&) { return pod_list(); });
+      read_only_->handle("/healthz", http::kubelet_healthz_handler(health_));
+      Status s = read_only_->listen(c.address, static_cast<uint16_t>(c.read_only_port));
+      if (!s.ok()) return s.Wrap("serve the kubelet read-only port");
+    }
+    return Status::Ok();
+  }
+
+  // GET /pods: a v1 PodList of this node's pods with their status.
+  http::Response pod_list() const {
+    std::string body = R"({"kind":"PodList","apiVersion":"v1","metadata":{},"items":[)";
+    bool first = true;
+    for (const auto& p : kubelet_->pods()) {
+      body += (first ? "" : ",") + api::encode_json(api::Object(p));
+      first = false;
+    }
+    body += "]}";
+    return http::Response{200, "application/json", std::move(body), {}};
+  }
+
+  boost::asio::io_context& io_;
+  ObjectStore& store_;
+  std::string node_name_;
+  health::HealthRegistry& health_;
+  boost::asio::thread_pool pool_;
+  std::unique_ptr<runtime::ContainerRuntime> runtime_;
+  ObjectCache cache_;
+  std::unique_ptr<NodeEnvironment> env_;
+  std::unique_ptr<Kubelet> kubelet_;
+  std::unique_ptr<http::HttpServer> health_server_, read_only_;
 };
 
 }  // namespace
@@ -54,8 +156,8 @@ Result<std::unique_ptr<KubeletServer>> make_kubelet_server(boost::asio::io_conte
                                                            const config::KubeletConfig& config,
                                                            const std::string& node_name,
                                                            health::HealthRegistry& health) {
-  auto server = std::make_unique<Server>(store, node_name);
-  if (Status s = server->init(io, config, health); !s.ok()) return s;
+  auto server = std::make_unique<Server>(io, store, node_name, health);
+  if (Status s = server->init(config); !s.ok()) return s;
   return std::unique_ptr<KubeletServer>(std::move(server));
 }
 

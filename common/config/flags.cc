@@ -122,6 +122,32 @@ const Flag kFlags[] = {
     {"cni-conf-dir", nullptr, kA | kK, "DIR",
      "where the kubelet writes 10-knode.conflist for --pod-cidr (default /etc/cni/net.d)",
      [](AgentConfig* c, const std::string& v) { c->kubelet.cni_conf_dir = v; return Status::Ok(); }},
+    {"container-runtime-endpoint", nullptr, kA | kK, "ENDPOINT",
+     "the CRI runtime's socket (default unix:///run/containerd/containerd.sock)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.container_runtime_endpoint = v; return Status::Ok(); }},
+    {"runtime-request-timeout", nullptr, kA | kK, "DURATION", "deadline of every runtime call but pulls (default 2m)",
+     [](AgentConfig* c, const std::string& v) { return set_duration(&c->kubelet.runtime_request_timeout, v); }},
+    {"cgroup-driver", nullptr, kA | kK, "DRIVER", "cgroupfs (default) or systemd; must match the runtime's",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.cgroup_driver = v; return Status::Ok(); }},
+    {"cgroup-root", nullptr, kA | kK, "PATH", "the cgroup pods live under, as <root>/kubepods (default /)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.cgroup_root = v; return Status::Ok(); }},
+    {"root-dir", nullptr, kA | kK, "DIR", "the kubelet's state: pod volumes (default /var/lib/kubelet)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.root_dir = v; return Status::Ok(); }},
+    {"pod-logs-dir", nullptr, kA | kK, "DIR", "where containers' logs are written (default /var/log/pods)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.pod_logs_dir = v; return Status::Ok(); }},
+    {"container-logs-dir", nullptr, kA | kK, "DIR",
+     "where the <pod>_<ns>_<container>-<id>.log links go (default /var/log/containers)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.container_logs_dir = v; return Status::Ok(); }},
+    {"cluster-dns", nullptr, kA | kK, "IPS", "comma-separated DNS server IPs pods with dnsPolicy ClusterFirst use",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.cluster_dns = split_list(v); return Status::Ok(); }},
+    {"cluster-domain", nullptr, kA | kK, "DOMAIN", "the cluster's DNS domain (default cluster.local)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.cluster_domain = v; return Status::Ok(); }},
+    {"resolv-conf", nullptr, kA | kK, "FILE", "the resolver config pods with dnsPolicy Default get (default /etc/resolv.conf)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.resolv_conf = v; return Status::Ok(); }},
+    {"read-only-port", nullptr, kA | kK, "PORT", "read-only kubelet API (GET /pods) port (default 10255; 0 disables)",
+     [](AgentConfig* c, const std::string& v) { return set_int(&c->kubelet.read_only_port, v, 0, 65535); }},
+    {"address", nullptr, kA | kK, "IP", "address of the read-only port (default 127.0.0.1)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.address = v; return Status::Ok(); }},
     {"iptables-sync-period", nullptr, kA | kP, "DURATION", "full resync period of the iptables rules (default 30s)",
      [](AgentConfig* c, const std::string& v) { return set_duration(&c->proxy.iptables.sync_period, v); }},
     {"iptables-min-sync-period", nullptr, kA | kP, "DURATION", "minimum time between syncs; bursts coalesce (default 1s)",
@@ -297,6 +323,17 @@ Status validate(const AgentConfig& c) {
     if (!c.kubelet.pod_cidr.empty() && !net::Cidr::Parse(c.kubelet.pod_cidr)) {
       return Status::Error("invalid value for --pod-cidr: \"" + c.kubelet.pod_cidr + "\" is not a CIDR");
     }
+    if (c.kubelet.cgroup_driver != "cgroupfs" && c.kubelet.cgroup_driver != "systemd") {
+      return Status::Error("invalid value for --cgroup-driver: \"" + c.kubelet.cgroup_driver +
+                           "\" (want cgroupfs or systemd)");
+    }
+    for (const auto& ip : c.kubelet.cluster_dns) {
+      if (!net::IPAddress::Parse(ip)) return Status::Error("invalid value for --cluster-dns: \"" + ip + "\" is not an IP");
+    }
+    if (!net::IPAddress::Parse(c.kubelet.address)) {
+      return Status::Error("invalid value for --address: \"" + c.kubelet.address + "\" (want an IP)");
+    }
+    if (c.kubelet.runtime_request_timeout.nanos() <= 0) return Status::Error("--runtime-request-timeout must be positive");
   }
   if (c.kubelet.file_check_frequency.nanos() <= 0) {
     return Status::Error("--file-check-frequency must be positive");

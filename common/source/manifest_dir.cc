@@ -237,6 +237,12 @@ void ManifestDirSource::rescan() {
     }
     std::map<api::ObjectKey, api::ObjectPtr> now;
     for (auto& obj : decoded->objects) {
+      if (const auto* pod = std::get_if<api::Pod>(obj.get())) {
+        // Static pods are identified by their file too (kubelet/pod/static_pod.h).
+        api::Pod copy = *pod;
+        copy.metadata.annotations[kManifestFileAnnotation] = dir + "/" + f;
+        obj = std::make_shared<const api::Object>(std::move(copy));
+      }
       auto key = api::key_of(*obj);
       if (now.count(key)) KLOG(WARNING, "object defined twice in one file").kv("file", f).kv("object", key.str());
       now[key] = obj;

@@ -69,9 +69,27 @@ struct KubeletConfig {
   Duration file_check_frequency = Duration::Seconds(20);
   std::string pod_cidr;
   std::string cni_conf_dir = "/etc/cni/net.d";  // flag only: where the pod network config goes
+  // The container runtime.
+  std::string container_runtime_endpoint = "unix:///run/containerd/containerd.sock";
+  Duration runtime_request_timeout = Duration::Seconds(120);
+  std::string cgroup_driver = "cgroupfs";
+  std::string cgroup_root = "/";
+  // Pods.
+  std::string root_dir = "/var/lib/kubelet";        // flag only, as upstream (--root-dir)
+  std::string pod_logs_dir = "/var/log/pods";       // knode's flag: where CRI logs go
+  std::string container_logs_dir = "/var/log/containers";
+  std::vector<std::string> cluster_dns;
+  std::string cluster_domain = "cluster.local";
+  std::string resolv_conf = "/etc/resolv.conf";
+  // The read-only port (GET /pods, /healthz): 0 disables; standalone serves it on 127.0.0.1.
+  int32_t read_only_port = 10255;
+  std::string address = "127.0.0.1";
   KNODE_FIELDS(v("staticPodPath", static_pod_path); v("healthzBindAddress", healthz_bind_address);
                v("healthzPort", healthz_port); v("fileCheckFrequency", file_check_frequency);
-               v("podCIDR", pod_cidr))
+               v("podCIDR", pod_cidr); v("containerRuntimeEndpoint", container_runtime_endpoint);
+               v("runtimeRequestTimeout", runtime_request_timeout); v("cgroupDriver", cgroup_driver);
+               v("cgroupRoot", cgroup_root); v("clusterDNS", cluster_dns); v("clusterDomain", cluster_domain);
+               v("resolvConf", resolv_conf); v("readOnlyPort", read_only_port); v("address", address))
 };
 
 enum class Component : unsigned { kAgent = 1, kKubelet = 2, kProxy = 4 };

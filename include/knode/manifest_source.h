@@ -15,6 +15,9 @@
 
 namespace knode {
 
+// On every Pod the source reads: the path of the file that defines it.
+inline constexpr char kManifestFileAnnotation[] = "knode.io/manifest-file";
+
 class ManifestDirSource : public Source {
  public:
   struct Options {

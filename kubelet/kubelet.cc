@@ -1,0 +1,205 @@
+#include "kubelet.h"
+
+#include <boost/asio/post.hpp>
+
+#include "knode/log.h"
+#include "knode/manifest_source.h"
+#include "labels.h"
+#include "pod/static_pod.h"
+
+namespace knode::kubelet {
+namespace {
+
+constexpr char kComponent[] = "kubelet";
+constexpr char kRuntimeComponent[] = "container runtime";
+
+api::Time now_time(const Clock& clock) {
+  return api::Time::FromUnixNanos(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(clock.system_now().time_since_epoch()).count());
+}
+
+std::string manifest_key(const api::Pod& p) {
+  return (p.metadata.namespace_.empty() ? "default" : p.metadata.namespace_) + "/" + p.metadata.name;
+}
+
+// A pod found in the runtime that no source wants: enough of it to terminate it.
+std::shared_ptr<const api::Pod> orphan(const std::string& uid, const PodSnapshot& snap) {
+  api::Pod p;
+  p.metadata.uid = uid;
+  p.metadata.name = snap.name;
+  p.metadata.namespace_ = snap.ns;
+  return std::make_shared<const api::Pod>(std::move(p));
+}
+
+}  // namespace
+
+Kubelet::Kubelet(boost::asio::io_context& io, ObjectStore& store, runtime::ContainerRuntime& rt, PodEnvironment& env,
+                 KubeletOptions options, health::HealthRegistry& health, const Clock& clock,
+                 boost::asio::any_io_executor pool)
+    : io_(io),
+      store_(store),
+      rt_(rt),
+      env_(env),
+      options_(std::move(options)),
+      health_(health),
+      clock_(clock),
+      pool_(std::move(pool)),
+      relist_timer_(io) {}
+
+Kubelet::~Kubelet() { stop(); }
+
+void Kubelet::start() {
+  store_.subscribe(api::Kind::kPod, [this](const Event& e) { on_manifest_pod(e); });
+  health_.set_max_age(kRuntimeComponent, options_.relist_threshold);
+  arm_relist();
+}
+
+void Kubelet::stop() {
+  stopped_ = true;
+  relist_timer_.cancel();
+}
+
+std::vector<api::Pod> Kubelet::pods() const {
+  std::vector<api::Pod> out;
+  for (const auto& [uid, e] : pods_) out.push_back(*e.pod);
+  return out;
+}
+
+void Kubelet::set_probes(const std::string& pod_uid, ProbeView view) {
+  auto it = pods_.find(pod_uid);
+  if (it != pods_.end()) it->second.worker->set_probes(std::move(view));
+}
+
+// ---- pods from the sources ----
+
+void Kubelet::on_manifest_pod(const Event& e) {
+  const auto& pod = std::get<api::Pod>(*e.object);
+  if (is_static_pod(pod)) return;  // our own publication of a pod's status
+  if (!pod.spec.node_name.empty() && pod.spec.node_name != options_.node.node_name) return;
+  const std::string key = manifest_key(pod);
+  auto had = from_manifest_.find(key);
+  if (e.type == EventType::kDeleted) {
+    if (had != from_manifest_.end()) {
+      remove(had->second);
+      from_manifest_.erase(had);
+    }
+    return;
+  }
+  auto path = pod.metadata.annotations.find(kManifestFileAnnotation);
+  api::Pod decoded = pod;
+  decoded.metadata.annotations.erase(kManifestFileAnnotation);
+  auto made = std::make_shared<const api::Pod>(make_static_pod(
+      decoded, options_.node.node_name, path == pod.metadata.annotations.end() ? "" : path->second, now_time(clock_)));
+  if (had != from_manifest_.end()) {
+    if (had->second == made->metadata.uid) return;  // the same pod
+    // A changed manifest is a new pod: the old one goes, as upstream's file source does.
+    remove(had->second);
+  }
+  from_manifest_[key] = made->metadata.uid;
+  admit(made);
+}
+
+void Kubelet::admit(std::shared_ptr<const api::Pod> pod) {
+  const std::string uid = pod->metadata.uid;
+  if (pods_.count(uid)) return;
+  KLOG(INFO, "pod admitted").kv("pod", pod->metadata.namespace_ + "/" + pod->metadata.name).kv("uid", uid)
+      .kv("containers", pod->spec.containers.size());
+  PodWorkerDeps deps{rt_, env_, options_.node, clock_, io_, pool_};
+  auto worker = std::make_shared<PodWorker>(
+      deps, pod, [this](const api::Pod& p, const api::PodStatus& s) { on_status(p, s); });
+  pods_[uid] = Entry{pod, worker};
+  publish(pod, nullptr);
+  worker->sync();
+}
+
+void Kubelet::remove(const std::string& uid) {
+  auto it = pods_.find(uid);
+  if (it == pods_.end()) return;
+  auto entry = it->second;
+  pods_.erase(it);
+  terminating_[uid] = entry.worker;
+  KLOG(INFO, "pod terminating").kv("pod", entry.pod->metadata.namespace_ + "/" + entry.pod->metadata.name);
+  entry.worker->terminate([this, uid, pod = entry.pod] {
+    terminating_.erase(uid);
+    auto obj = std::make_shared<const api::Object>(*pod);
+    boost::asio::post(io_, [this, obj] { store_.on_event(Event{EventType::kDeleted, obj, nullptr}); });
+  });
+}
+
+// ---- status ----
+
+void Kubelet::on_status(const api::Pod& pod, const api::PodStatus& status) {
+  auto it = pods_.find(pod.metadata.uid);
+  if (it == pods_.end() || it->second.pod->status == status) return;
+  auto next = std::make_shared<api::Pod>(*it->second.pod);
+  next->status = status;
+  auto old = it->second.pod;
+  it->second.pod = next;
+  publish(next, old);
+  for (const auto& fn : status_hooks_) fn(*next);
+}
+
+// Into the store, as an API server would reflect the pod (outside the store's own
+// delivery of the event that caused it).
+void Kubelet::publish(const std::shared_ptr<const api::Pod>& pod, const std::shared_ptr<const api::Pod>& old) {
+  auto obj = std::make_shared<const api::Object>(*pod);
+  api::ObjectPtr prev = old ? std::make_shared<const api::Object>(*old) : nullptr;
+  boost::asio::post(io_, [this, obj, prev] {
+    store_.on_event(Event{prev ? EventType::kModified : EventType::kAdded, obj, prev});
+  });
+}
+
+// ---- relist (PLEG) ----
+
+void Kubelet::arm_relist() {
+  if (stopped_) return;
+  relist_timer_.expires_after(options_.relist_period);
+  relist_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopped_) return;
+    if (relist_in_flight_) return arm_relist();
+    relist_in_flight_ = true;
+    boost::asio::post(pool_, [this] {
+      auto r = relist(rt_);
+      boost::asio::post(io_, [this, r = std::move(r)]() mutable { relisted(std::move(r)); });
+    });
+  });
+}
+
+void Kubelet::relisted(Result<Relist> r) {
+  relist_in_flight_ = false;
+  if (stopped_) return;
+  if (!r.ok()) {
+    health_.set_unhealthy(kRuntimeComponent, "the container runtime is down: " + r.error());
+    KLOG(WARNING, "relist failed").kv("err", r.error());
+    return arm_relist();
+  }
+  health_.set_healthy(kRuntimeComponent);
+  last_relist_ok_ = clock_.steady_now();
+  if (!last_relist_ || !store_.synced()) {
+    // The runtime came (back): every pod looks again.
+    for (const auto& [uid, e] : pods_) e.worker->sync();
+  } else {
+    for (const auto& uid : changed_pods(*last_relist_, *r)) {
+      auto it = pods_.find(uid);
+      if (it != pods_.end()) it->second.worker->sync();
+    }
+  }
+  if (store_.synced()) adopt_orphans(*r);
+  last_relist_ = std::move(*r);
+  arm_relist();
+}
+
+// Sandboxes of pods no source wants any more (a manifest removed while knode was down):
+// terminate them.
+void Kubelet::adopt_orphans(const Relist& r) {
+  for (const auto& [uid, snap] : r) {
+    if (pods_.count(uid) || terminating_.count(uid)) continue;
+    KLOG(INFO, "removing a pod no source wants").kv("pod", snap.ns + "/" + snap.name).kv("uid", uid);
+    PodWorkerDeps deps{rt_, env_, options_.node, clock_, io_, pool_};
+    auto worker = std::make_shared<PodWorker>(deps, orphan(uid, snap), [](const api::Pod&, const api::PodStatus&) {});
+    terminating_[uid] = worker;
+    worker->terminate([this, uid] { terminating_.erase(uid); });
+  }
+}
+
+}  // namespace knode::kubelet

@@ -1,0 +1,86 @@
+// The kubelet's pod lifecycle: the pods this node runs (static pods from the manifest
+// directory), one PodWorker each, the relist that notices what the runtime did (PLEG, every
+// second), and the pods' statuses, published into the object store as an API server would
+// reflect them (so standalone Services find their endpoints) and served on /pods.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "knode/clock.h"
+#include "knode/health.h"
+#include "knode/runtime.h"
+#include "knode/store.h"
+#include "pod_runtime.h"
+#include "pod_worker.h"
+
+namespace knode::kubelet {
+
+struct KubeletOptions {
+  NodeSettings node;
+  std::chrono::milliseconds relist_period{1000};
+  // The relist must have succeeded this recently for /healthz (upstream's PLEG threshold).
+  std::chrono::milliseconds relist_threshold{std::chrono::minutes(3)};
+};
+
+class Kubelet {
+ public:
+  Kubelet(boost::asio::io_context& io, ObjectStore& store, runtime::ContainerRuntime& rt, PodEnvironment& env,
+          KubeletOptions options, health::HealthRegistry& health, const Clock& clock,
+          boost::asio::any_io_executor pool);
+  ~Kubelet();
+
+  // Follows the store's pods; relists from now on.
+  void start();
+  void stop();
+
+  // The pods of this node with their latest status (the read-only port's /pods).
+  std::vector<api::Pod> pods() const;
+  // Runs on the loop whenever a pod's status changes (probes follow it).
+  void on_status_change(std::function<void(const api::Pod&)> fn) { status_hooks_.push_back(std::move(fn)); }
+  // What the probes say now (from the loop); the pod's worker acts on it.
+  void set_probes(const std::string& pod_uid, ProbeView view);
+
+  size_t pod_count() const { return pods_.size(); }
+
+ private:
+  struct Entry {
+    std::shared_ptr<const api::Pod> pod;  // the static pod, with its latest status
+    std::shared_ptr<PodWorker> worker;
+  };
+
+  void on_manifest_pod(const Event& e);
+  void admit(std::shared_ptr<const api::Pod> pod);
+  void remove(const std::string& uid);
+  void on_status(const api::Pod& pod, const api::PodStatus& status);
+  void publish(const std::shared_ptr<const api::Pod>& pod, const std::shared_ptr<const api::Pod>& old);
+  void arm_relist();
+  void relisted(Result<Relist> r);
+  void adopt_orphans(const Relist& r);
+
+  boost::asio::io_context& io_;
+  ObjectStore& store_;
+  runtime::ContainerRuntime& rt_;
+  PodEnvironment& env_;
+  KubeletOptions options_;
+  health::HealthRegistry& health_;
+  const Clock& clock_;
+  boost::asio::any_io_executor pool_;
+  boost::asio::steady_timer relist_timer_;
+  bool stopped_ = false;
+  bool relist_in_flight_ = false;
+
+  std::map<std::string, Entry> pods_;                // by UID
+  std::map<std::string, std::string> from_manifest_;  // manifest pod "ns/name" -> UID
+  std::map<std::string, std::shared_ptr<PodWorker>> terminating_;  // by UID
+  std::optional<Relist> last_relist_;
+  Clock::SteadyTime last_relist_ok_{};
+  std::vector<std::function<void(const api::Pod&)>> status_hooks_;
+};
+
+}  // namespace knode::kubelet

@@ -1,0 +1,71 @@
+#include "object_cache.h"
+
+namespace knode::kubelet {
+namespace {
+
+class Snapshot final : public EnvLookup {
+ public:
+  Snapshot(std::map<api::ObjectKey, api::ObjectPtr> objects, api::ResourceList allocatable,
+           std::vector<std::string> host_ips)
+      : objects_(std::move(objects)), allocatable_(std::move(allocatable)), host_ips_(std::move(host_ips)) {}
+
+  const api::ConfigMap* config_map(const std::string& ns, const std::string& name) const override {
+    return get<api::ConfigMap>(api::Kind::kConfigMap, ns, name);
+  }
+  const api::Secret* secret(const std::string& ns, const std::string& name) const override {
+    return get<api::Secret>(api::Kind::kSecret, ns, name);
+  }
+  std::vector<const api::Service*> services(const std::string& ns) const override {
+    std::vector<const api::Service*> out;
+    for (const auto& [key, obj] : objects_) {
+      if (key.kind != api::Kind::kService) continue;
+      const auto& svc = std::get<api::Service>(*obj);
+      if (svc.metadata.namespace_ == ns) out.push_back(&svc);
+    }
+    return out;
+  }
+  api::ResourceList node_allocatable() const override { return allocatable_; }
+  std::vector<std::string> host_ips() const override { return host_ips_; }
+
+ private:
+  template <typename T>
+  const T* get(api::Kind kind, const std::string& ns, const std::string& name) const {
+    auto it = objects_.find(api::ObjectKey{kind, (ns.empty() ? "default" : ns) + "/" + name});
+    return it == objects_.end() ? nullptr : std::get_if<T>(it->second.get());
+  }
+
+  std::map<api::ObjectKey, api::ObjectPtr> objects_;
+  api::ResourceList allocatable_;
+  std::vector<std::string> host_ips_;
+};
+
+}  // namespace
+
+void ObjectCache::follow(ObjectStore& store) {
+  for (auto kind : {api::Kind::kConfigMap, api::Kind::kSecret, api::Kind::kService}) {
+    store.subscribe(kind, [this](const Event& e) { on_event(e); });
+  }
+}
+
+void ObjectCache::set_node(api::ResourceList allocatable, std::vector<std::string> host_ips) {
+  std::lock_guard lock(mu_);
+  allocatable_ = std::move(allocatable);
+  host_ips_ = std::move(host_ips);
+}
+
+void ObjectCache::on_event(const Event& e) {
+  std::lock_guard lock(mu_);
+  auto key = api::key_of(*e.object);
+  if (e.type == EventType::kDeleted) {
+    objects_.erase(key);
+  } else {
+    objects_[key] = e.object;
+  }
+}
+
+std::shared_ptr<const EnvLookup> ObjectCache::snapshot() const {
+  std::lock_guard lock(mu_);
+  return std::make_shared<Snapshot>(objects_, allocatable_, host_ips_);
+}
+
+}  // namespace knode::kubelet

@@ -1,0 +1,35 @@
+// The objects a pod's containers read (ConfigMaps, Secrets, Services), kept from the
+// object store for the pod workers, which run off the event loop: the loop writes, a
+// worker takes a consistent snapshot for one sync.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "knode/store.h"
+#include "pod/env.h"
+
+namespace knode::kubelet {
+
+class ObjectCache {
+ public:
+  // Follows ConfigMaps, Secrets and Services in `store` (on the loop).
+  void follow(ObjectStore& store);
+  void set_node(api::ResourceList allocatable, std::vector<std::string> host_ips);
+
+  // A snapshot: later changes do not reach it.
+  std::shared_ptr<const EnvLookup> snapshot() const;
+
+ private:
+  void on_event(const Event& e);
+
+  mutable std::mutex mu_;
+  std::map<api::ObjectKey, api::ObjectPtr> objects_;
+  api::ResourceList allocatable_;
+  std::vector<std::string> host_ips_;
+};
+
+}  // namespace knode::kubelet

@@ -1,0 +1,107 @@
+#include "pod_runtime.h"
+
+#include <algorithm>
+#include <cerrno>
+
+#include "labels.h"
+
+namespace knode::kubelet {
+namespace {
+
+runtime::Labels owned() { return {{kOwnerLabel, kOwnerValue}}; }
+
+}  // namespace
+
+std::vector<const ContainerRecord*> PodRuntimeState::attempts(const std::string& name) const {
+  std::vector<const ContainerRecord*> out;
+  if (sandboxes.empty()) return out;
+  for (const auto& c : containers) {
+    if (c.container.metadata.name == name && c.container.pod_sandbox_id == sandboxes.front().id) out.push_back(&c);
+  }
+  return out;
+}
+
+const ContainerRecord* PodRuntimeState::latest(const std::string& name) const {
+  auto all = attempts(name);
+  return all.empty() ? nullptr : all.front();
+}
+
+std::vector<const ContainerRecord*> PodRuntimeState::live() const {
+  std::vector<const ContainerRecord*> out;
+  for (const auto& c : containers) {
+    auto s = c.status.state;
+    if (s == runtime::ContainerState::kRunning || s == runtime::ContainerState::kCreated) out.push_back(&c);
+  }
+  return out;
+}
+
+Result<PodRuntimeState> read_pod_state(runtime::ContainerRuntime& rt, const std::string& pod_uid) {
+  runtime::Labels selector = owned();
+  selector[kPodUidLabel] = pod_uid;
+  PodRuntimeState st;
+  auto sandboxes = rt.list_pod_sandboxes({.label_selector = selector});
+  if (!sandboxes.ok()) return sandboxes.status();
+  st.sandboxes = std::move(*sandboxes);
+  std::sort(st.sandboxes.begin(), st.sandboxes.end(), [](const auto& a, const auto& b) {
+    return a.metadata.attempt != b.metadata.attempt ? a.metadata.attempt > b.metadata.attempt
+                                                    : a.created_at > b.created_at;
+  });
+  if (!st.sandboxes.empty()) {
+    auto status = rt.pod_sandbox_status(st.sandboxes.front().id);
+    if (status.ok()) {
+      st.sandbox = std::move(*status);
+    } else if (status.status().error_number() != ENOENT) {
+      return status.status();
+    }
+  }
+  auto containers = rt.list_containers({.label_selector = selector});
+  if (!containers.ok()) return containers.status();
+  for (auto& c : *containers) {
+    auto status = rt.container_status(c.id);
+    if (!status.ok()) {
+      if (status.status().error_number() == ENOENT) continue;  // removed meanwhile
+      return status.status();
+    }
+    st.containers.push_back({std::move(c), std::move(*status)});
+  }
+  std::sort(st.containers.begin(), st.containers.end(), [](const auto& a, const auto& b) {
+    return a.container.created_at > b.container.created_at;
+  });
+  return st;
+}
+
+Result<Relist> relist(runtime::ContainerRuntime& rt) {
+  auto sandboxes = rt.list_pod_sandboxes({.label_selector = owned()});
+  if (!sandboxes.ok()) return sandboxes.status();
+  auto containers = rt.list_containers({.label_selector = owned()});
+  if (!containers.ok()) return containers.status();
+  Relist out;
+  for (const auto& s : *sandboxes) {
+    auto uid = s.labels.find(kPodUidLabel);
+    if (uid == s.labels.end()) continue;
+    auto& p = out[uid->second];
+    p.name = s.metadata.name;
+    p.ns = s.metadata.ns;
+    p.sandboxes[s.id] = s.state;
+  }
+  for (const auto& c : *containers) {
+    auto uid = c.labels.find(kPodUidLabel);
+    if (uid == c.labels.end()) continue;
+    out[uid->second].containers[c.id] = c.state;
+  }
+  return out;
+}
+
+std::vector<std::string> changed_pods(const Relist& before, const Relist& after) {
+  std::vector<std::string> out;
+  for (const auto& [uid, snap] : after) {
+    auto it = before.find(uid);
+    if (it == before.end() || !(it->second == snap)) out.push_back(uid);
+  }
+  for (const auto& [uid, snap] : before) {
+    if (!after.count(uid)) out.push_back(uid);
+  }
+  return out;
+}
+
+}  // namespace knode::kubelet

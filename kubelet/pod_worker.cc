@@ -1,0 +1,327 @@
+#include "pod_worker.h"
+
+#include <boost/asio/post.hpp>
+#include <cerrno>
+#include <thread>
+
+#include "knode/log.h"
+
+namespace knode::kubelet {
+namespace {
+
+// Upstream's minimum grace when it stops a container.
+constexpr int64_t kMinGraceSeconds = 2;
+
+api::Time from_nanos(runtime::UnixNanos ns) { return ns > 0 ? api::Time::FromUnixNanos(ns) : api::Time{}; }
+
+ContainerRunState run_state(runtime::ContainerState s) {
+  switch (s) {
+    case runtime::ContainerState::kCreated: return ContainerRunState::kCreated;
+    case runtime::ContainerState::kRunning: return ContainerRunState::kRunning;
+    case runtime::ContainerState::kExited: return ContainerRunState::kExited;
+    case runtime::ContainerState::kUnknown: break;
+  }
+  return ContainerRunState::kUnknown;
+}
+
+const api::Container* find_spec(const api::Pod& pod, const std::string& name) {
+  for (const auto* list : {&pod.spec.init_containers, &pod.spec.containers}) {
+    for (const auto& c : *list) {
+      if (c.name == name) return &c;
+    }
+  }
+  return nullptr;
+}
+
+std::string pod_ref(const api::Pod& pod) { return pod.metadata.namespace_ + "/" + pod.metadata.name; }
+
+}  // namespace
+
+PodWorker::PodWorker(PodWorkerDeps deps, std::shared_ptr<const api::Pod> pod, StatusFn on_status)
+    : d_(deps),
+      strand_(boost::asio::make_strand(d_.pool)),
+      uid_(pod->metadata.uid),
+      on_status_(std::move(on_status)),
+      pod_(std::move(pod)),
+      restarts_(Backoff::container_restarts(d_.clock)),
+      retry_(d_.loop) {}
+
+void PodWorker::update(std::shared_ptr<const api::Pod> pod) {
+  boost::asio::post(strand_, [self = shared_from_this(), pod = std::move(pod)] {
+    self->pod_ = pod;
+    self->sync_now();
+  });
+}
+
+void PodWorker::sync() {
+  boost::asio::post(strand_, [self = shared_from_this()] { self->sync_now(); });
+}
+
+void PodWorker::set_probes(ProbeView view) {
+  boost::asio::post(strand_, [self = shared_from_this(), view = std::move(view)]() mutable {
+    const bool restart = view.failed != self->probes_.failed;
+    const bool changed = restart || view.ready != self->probes_.ready || view.started != self->probes_.started;
+    self->probes_ = std::move(view);
+    if (changed) self->sync_now();
+  });
+}
+
+void PodWorker::terminate(std::function<void()> done) {
+  boost::asio::post(strand_, [self = shared_from_this(), done = std::move(done)]() mutable {
+    self->terminating_ = true;
+    Status s = self->terminate_now();
+    if (!s.ok()) {
+      KLOG(ERROR, "pod termination incomplete; retrying").kv("pod", pod_ref(*self->pod_)).kv("err", s.message());
+      boost::asio::post(self->d_.loop, [self, done = std::move(done)]() mutable {
+        self->retry_.expires_after(std::chrono::seconds(2));
+        self->retry_.async_wait([self, done = std::move(done)](const boost::system::error_code& ec) mutable {
+          if (!ec) self->terminate(std::move(done));
+        });
+      });
+      return;
+    }
+    boost::asio::post(self->d_.loop, std::move(done));
+  });
+}
+
+void PodWorker::schedule_retry(std::chrono::milliseconds after) {
+  boost::asio::post(d_.loop, [self = shared_from_this(), after] {
+    self->retry_.expires_after(after);
+    self->retry_.async_wait([self](const boost::system::error_code& ec) {
+      if (!ec) self->sync();
+    });
+  });
+}
+
+std::chrono::seconds PodWorker::backoff_for(const api::Container& c, const runtime::ContainerStatus& last) {
+  const std::string key = container_backoff_key(*pod_, c.name, container_hash(c));
+  auto since = Backoff::to_steady(d_.clock, Clock::SystemTime(std::chrono::nanoseconds(last.finished_at)));
+  if (restarts_.is_in_backoff(key, since)) {
+    auto left = restarts_.remaining(key, since);
+    return std::max(std::chrono::seconds(1), std::chrono::ceil<std::chrono::seconds>(left));
+  }
+  restarts_.next(key, since);  // this restart counts
+  return std::chrono::seconds(0);
+}
+
+void PodWorker::sync_now() {
+  if (!pod_ || terminating_) return;
+  auto st = read_pod_state(d_.runtime, uid_);
+  if (!st.ok()) {
+    KLOG(WARNING, "cannot read the pod from the runtime; retrying").kv("pod", pod_ref(*pod_)).kv("err", st.error());
+    schedule_retry(std::chrono::seconds(2));
+    return;
+  }
+  SyncInputs in;
+  in.probe_failed = probes_.failed;
+  for (const auto& r : st->containers) {
+    const api::Container* spec = find_spec(*pod_, r.container.metadata.name);
+    bool has_startup = spec && spec->startup_probe;
+    if (r.status.state == runtime::ContainerState::kRunning &&
+        (!has_startup || probes_.started.count(r.container.id))) {
+      in.started.insert(r.container.id);
+    }
+  }
+  in.backoff = [this](const api::Container& c, const runtime::ContainerStatus& last) { return backoff_for(c, last); };
+  in.hash = [](const api::Container& c) { return container_hash(c); };
+  SyncPlan plan = plan_sync(*pod_, *st, in);
+  if (plan.pod_finished) finished_ = true;
+  auto after = execute(plan, *st);
+  for (const auto& [name, why] : plan.waiting) start_failures_[name] = why;
+  if (!after.ok()) {
+    KLOG(WARNING, "pod sync failed; retrying").kv("pod", pod_ref(*pod_)).kv("err", after.error());
+    report(*st);
+    schedule_retry(std::chrono::seconds(2));
+    return;
+  }
+  report(*after);
+  // A container in back-off starts when its back-off ends: come back then.
+  if (!plan.waiting.empty()) schedule_retry(std::chrono::seconds(1));
+}
+
+Result<PodRuntimeState> PodWorker::execute(const SyncPlan& plan, const PodRuntimeState& st) {
+  const api::Pod& pod = *pod_;
+  const int64_t grace = termination_grace_seconds(pod);
+  if (plan.kill_pod) kill_pod(st);
+  if (plan.pod_finished && !plan.create_sandbox) return read_pod_state(d_.runtime, uid_);
+
+  auto lookup = d_.env.lookup();
+  std::string sandbox_id;
+  std::string pod_ip;
+  uint32_t attempt = 0;
+  if (plan.create_sandbox) {
+    if (Status s = d_.env.setup_volumes(pod, *lookup); !s.ok()) {
+      for (const auto& c : pod.spec.containers) start_failures_[c.name] = {kContainerCreating, s.message()};
+      return s.Wrap("set up the volumes of " + pod_ref(pod));
+    }
+    attempt = plan.sandbox_attempt;
+    auto config = sandbox_config(pod, attempt, d_.node);
+    if (!config.ok()) return config.status();
+    auto id = d_.runtime.run_pod_sandbox(*config);
+    if (!id.ok()) return id.status().Wrap("create the sandbox of " + pod_ref(pod));
+    sandbox_id = *id;
+    if (auto status = d_.runtime.pod_sandbox_status(sandbox_id); status.ok()) pod_ip = status->ip;
+    KLOG(INFO, "pod sandbox created").kv("pod", pod_ref(pod)).kv("sandbox", sandbox_id.substr(0, 12))
+        .kv("ip", pod_ip).kv("attempt", attempt);
+  } else {
+    if (st.sandboxes.empty()) return st;
+    sandbox_id = st.sandboxes.front().id;
+    attempt = st.sandboxes.front().metadata.attempt;
+    if (st.sandbox) pod_ip = st.sandbox->ip;
+  }
+  for (const auto& k : plan.kill) {
+    KLOG(INFO, "killing container").kv("pod", pod_ref(pod)).kv("container", k.name).kv("reason", k.reason);
+    kill_container(k.id, find_spec(pod, k.name), pod_ip, grace);
+  }
+  auto sandbox = sandbox_config(pod, attempt, d_.node);
+  if (!sandbox.ok()) return sandbox.status();
+  for (const auto& s : plan.start) {
+    if (Status e = start_container(s, sandbox_id, *sandbox, pod_ip, *lookup); !e.ok()) {
+      KLOG(WARNING, "container did not start").kv("pod", pod_ref(pod)).kv("container", s.spec->name)
+          .kv("err", e.message());
+      if (s.init) break;  // the next init container waits for this one
+    }
+  }
+  return read_pod_state(d_.runtime, uid_);
+}
+
+Status PodWorker::start_container(const ContainerStart& s, const std::string& sandbox_id,
+                                  const runtime::PodSandboxConfig& sandbox, const std::string& pod_ip,
+                                  const EnvLookup& lookup) {
+  const api::Pod& pod = *pod_;
+  const api::Container& c = *s.spec;
+  auto fail = [&](const std::string& reason, const Status& why) {
+    start_failures_[c.name] = {reason, why.message()};
+    return why;
+  };
+  auto image = d_.env.ensure_image(pod, c, lookup);
+  if (image.waiting) {
+    start_failures_[c.name] = *image.waiting;
+    return Status::Error(image.waiting->reason + ": " + image.waiting->message, EAGAIN);
+  }
+  std::vector<std::string> ips;
+  if (!pod_ip.empty()) ips.push_back(pod_ip);
+  auto env = make_environment(pod, c, ips, lookup);
+  if (!env.ok()) return fail(kCreateContainerConfigError, env.status());
+  auto mounts = d_.env.mounts(pod, c, env->vars);
+  if (!mounts.ok()) return fail(kCreateContainerConfigError, mounts.status());
+  auto config = container_config(pod, c, s.attempt, image.ref, env->vars, *mounts, d_.node);
+  auto id = d_.runtime.create_container(sandbox_id, config, sandbox);
+  if (!id.ok()) return fail("CreateContainerError", id.status());
+  if (Status st = d_.runtime.start_container(*id); !st.ok()) return fail("RunContainerError", st);
+  start_failures_.erase(c.name);
+  KLOG(INFO, "container started").kv("pod", pod_ref(pod)).kv("container", c.name).kv("id", id->substr(0, 12))
+      .kv("restartCount", s.attempt);
+  if (c.lifecycle && c.lifecycle->post_start) {
+    Status hook = d_.env.run_hook(*c.lifecycle->post_start, pod, c, *id, pod_ip,
+                                  std::chrono::seconds(termination_grace_seconds(pod)));
+    if (!hook.ok()) {
+      // As upstream: a failed postStart hook kills the container (FailedPostStartHook).
+      KLOG(WARNING, "postStart hook failed; killing the container").kv("pod", pod_ref(pod)).kv("container", c.name)
+          .kv("err", hook.message());
+      kill_container(*id, nullptr, pod_ip, kMinGraceSeconds);
+      return hook.Wrap("postStart hook");
+    }
+  }
+  return Status::Ok();
+}
+
+void PodWorker::kill_container(const std::string& id, const api::Container* spec, const std::string& pod_ip,
+                               int64_t grace_seconds) {
+  auto t0 = d_.clock.steady_now();
+  if (spec && spec->lifecycle && spec->lifecycle->pre_stop) {
+    Status hook = d_.env.run_hook(*spec->lifecycle->pre_stop, *pod_, *spec, id, pod_ip,
+                                  std::chrono::seconds(grace_seconds));
+    if (!hook.ok()) {
+      KLOG(WARNING, "preStop hook failed").kv("pod", pod_ref(*pod_)).kv("container", spec->name)
+          .kv("err", hook.message());
+    }
+  }
+  auto spent = std::chrono::duration_cast<std::chrono::seconds>(d_.clock.steady_now() - t0).count();
+  int64_t left = std::max(grace_seconds - spent, kMinGraceSeconds);
+  Status s = d_.runtime.stop_container(id, left);
+  if (!s.ok() && s.error_number() != ENOENT) {
+    KLOG(WARNING, "cannot stop container").kv("pod", pod_ref(*pod_)).kv("id", id.substr(0, 12)).kv("err", s.message());
+  }
+}
+
+// Every live container at once (each gets the whole grace period, as upstream), app
+// containers before sidecars, then the sandboxes.
+void PodWorker::kill_pod(const PodRuntimeState& st) {
+  const int64_t grace = termination_grace_seconds(*pod_);
+  const std::string ip = st.sandbox ? st.sandbox->ip : "";
+  for (bool sidecars : {false, true}) {
+    std::vector<std::thread> stops;
+    for (const auto* r : st.live()) {
+      const api::Container* spec = find_spec(*pod_, r->container.metadata.name);
+      if ((spec && is_sidecar(*spec)) != sidecars) continue;
+      stops.emplace_back([this, id = r->container.id, spec, ip, grace] { kill_container(id, spec, ip, grace); });
+    }
+    for (auto& t : stops) t.join();
+  }
+  for (const auto& sb : st.sandboxes) {
+    if (sb.state != runtime::SandboxState::kReady) continue;
+    if (Status s = d_.runtime.stop_pod_sandbox(sb.id); !s.ok() && s.error_number() != ENOENT) {
+      KLOG(WARNING, "cannot stop the pod's sandbox").kv("pod", pod_ref(*pod_)).kv("err", s.message());
+    }
+  }
+}
+
+Status PodWorker::terminate_now() {
+  auto st = read_pod_state(d_.runtime, uid_);
+  if (!st.ok()) return st.status();
+  kill_pod(*st);
+  for (const auto& r : st->containers) {
+    if (Status s = d_.runtime.remove_container(r.container.id); !s.ok() && s.error_number() != ENOENT) return s;
+  }
+  for (const auto& sb : st->sandboxes) {
+    if (Status s = d_.runtime.remove_pod_sandbox(sb.id); !s.ok() && s.error_number() != ENOENT) return s;
+  }
+  if (Status s = d_.env.teardown_volumes(uid_); !s.ok()) return s;
+  KLOG(INFO, "pod removed").kv("pod", pod_ref(*pod_)).kv("containers", st->containers.size());
+  return Status::Ok();
+}
+
+void PodWorker::report(const PodRuntimeState& st) {
+  const api::Pod& pod = *pod_;
+  PodObservation obs;
+  std::string scheme = d_.runtime.id_scheme();
+  for (const auto& r : st.containers) {
+    if (st.sandboxes.empty() || r.container.pod_sandbox_id != st.sandboxes.front().id) continue;
+    const api::Container* spec = find_spec(pod, r.container.metadata.name);
+    ObservedContainer o;
+    o.name = r.container.metadata.name;
+    o.state = run_state(r.status.state);
+    o.container_id = scheme + "://" + r.container.id;
+    o.image = spec ? spec->image : r.status.image.image;
+    o.image_id = r.status.image_ref;
+    o.exit_code = r.status.exit_code;
+    o.reason = r.status.reason;
+    o.message = r.status.message;
+    o.created_at = from_nanos(r.status.created_at);
+    o.started_at = from_nanos(r.status.started_at);
+    o.finished_at = from_nanos(r.status.finished_at);
+    o.restart_count = static_cast<int32_t>(r.container.metadata.attempt);
+    const bool running = o.state == ContainerRunState::kRunning;
+    o.started = running && (!spec || !spec->startup_probe || probes_.started.count(r.container.id));
+    o.ready = running && o.started && (!spec || !spec->readiness_probe || probes_.ready.count(r.container.id));
+    obs.containers.push_back(std::move(o));
+  }
+  obs.start_failures = start_failures_;
+  obs.sandbox_ready = st.sandbox_ready();
+  if (st.sandbox && obs.sandbox_ready) {
+    if (!st.sandbox->ip.empty()) obs.pod_ips.push_back(st.sandbox->ip);
+    for (const auto& ip : st.sandbox->additional_ips) obs.pod_ips.push_back(ip);
+  }
+  obs.host_ips = d_.node.host_ips;
+  obs.pod_is_terminal = finished_;
+  auto now = api::Time::FromUnixNanos(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(d_.clock.system_now().time_since_epoch()).count());
+  api::PodStatus status = generate_pod_status(pod, obs, last_status_.phase.empty() ? pod.status : last_status_, now);
+  last_status_ = status;
+  boost::asio::post(d_.loop, [self = shared_from_this(), pod = pod_, status = std::move(status)] {
+    self->on_status_(*pod, status);
+  });
+}
+
+}  // namespace knode::kubelet

@@ -1,0 +1,117 @@
+// One worker per pod: it drives the runtime toward the pod's spec. Syncs run off the event
+// loop, one at a time per pod (a strand), triggered by a spec change, a relist that saw the
+// pod's containers change, a probe result, or a back-off ending; each reads what the
+// runtime holds, plans (sync_plan.h), executes, and reports the pod's status back to the
+// loop. Terminating kills the containers within the grace period, stops and removes the
+// sandbox (which frees the pod's IP) and tears the volumes down.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "knode/api/pod.h"
+#include "knode/clock.h"
+#include "knode/runtime.h"
+#include "pod/backoff.h"
+#include "pod/env.h"
+#include "pod/status.h"
+#include "pod_runtime.h"
+#include "runtime_config.h"
+#include "sync_plan.h"
+
+namespace knode::kubelet {
+
+// What a pod's containers need from the node besides the runtime: their environment's
+// sources, images, volumes and lifecycle hooks. Thread-safe: syncs of several pods call
+// them at once.
+class PodEnvironment {
+ public:
+  virtual ~PodEnvironment() = default;
+  // A consistent view of ConfigMaps, Secrets and Services for one sync.
+  virtual std::shared_ptr<const EnvLookup> lookup() = 0;
+  // Makes the container's image present: the image to run, or the waiting reason.
+  struct Image {
+    std::string ref;
+    std::optional<StartFailure> waiting;
+  };
+  virtual Image ensure_image(const api::Pod& pod, const api::Container& c, const EnvLookup& lookup) = 0;
+  // Prepares the pod's volumes (idempotent); an error blocks the pod's containers.
+  [[nodiscard]] virtual Status setup_volumes(const api::Pod& pod, const EnvLookup& lookup) = 0;
+  virtual Result<std::vector<runtime::Mount>> mounts(const api::Pod& pod, const api::Container& c,
+                                                     const std::vector<runtime::KeyValue>& env) = 0;
+  [[nodiscard]] virtual Status teardown_volumes(const std::string& pod_uid) = 0;
+  // Runs a postStart or preStop handler within `budget`.
+  [[nodiscard]] virtual Status run_hook(const api::LifecycleHandler& h, const api::Pod& pod,
+                                        const api::Container& c, const std::string& container_id,
+                                        const std::string& pod_ip, std::chrono::seconds budget) = 0;
+};
+
+struct PodWorkerDeps {
+  runtime::ContainerRuntime& runtime;
+  PodEnvironment& env;
+  const NodeSettings& node;
+  const Clock& clock;
+  boost::asio::io_context& loop;        // where results are posted
+  boost::asio::any_io_executor pool;    // where syncs run (a strand is made on it)
+};
+
+// What the probes say about the pod's containers, by runtime container ID.
+struct ProbeView {
+  std::set<std::string> failed;  // liveness or startup failed: restart
+  std::set<std::string> started;
+  std::set<std::string> ready;
+};
+
+class PodWorker : public std::enable_shared_from_this<PodWorker> {
+ public:
+  using StatusFn = std::function<void(const api::Pod& pod, const api::PodStatus& status)>;
+
+  PodWorker(PodWorkerDeps deps, std::shared_ptr<const api::Pod> pod, StatusFn on_status);
+
+  // From the loop. A new spec, or the same: syncs.
+  void update(std::shared_ptr<const api::Pod> pod);
+  void sync();
+  void set_probes(ProbeView view);
+  // Kills and removes everything of the pod; `done` runs on the loop once nothing is left.
+  void terminate(std::function<void()> done);
+
+  const std::string& uid() const { return uid_; }
+
+ private:
+  void sync_now();  // on the strand
+  Status terminate_now();
+  Result<PodRuntimeState> execute(const SyncPlan& plan, const PodRuntimeState& st);
+  Status start_container(const ContainerStart& s, const std::string& sandbox_id,
+                         const runtime::PodSandboxConfig& sandbox, const std::string& pod_ip,
+                         const EnvLookup& lookup);
+  void kill_container(const std::string& id, const api::Container* spec, const std::string& pod_ip,
+                      int64_t grace_seconds);
+  void kill_pod(const PodRuntimeState& st);
+  std::chrono::seconds backoff_for(const api::Container& c, const runtime::ContainerStatus& last);
+  void report(const PodRuntimeState& st);
+  void schedule_retry(std::chrono::milliseconds after);
+
+  PodWorkerDeps d_;
+  boost::asio::strand<boost::asio::any_io_executor> strand_;
+  std::string uid_;
+  StatusFn on_status_;
+  // Owned by the strand.
+  std::shared_ptr<const api::Pod> pod_;
+  bool terminating_ = false;
+  ProbeView probes_;
+  Backoff restarts_;
+  std::map<std::string, StartFailure> start_failures_;  // by container name, until it starts
+  api::PodStatus last_status_;
+  bool finished_ = false;  // nothing of the pod will run again
+  // On the loop.
+  boost::asio::steady_timer retry_;
+};
+
+}  // namespace knode::kubelet

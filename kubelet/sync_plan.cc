@@ -1,0 +1,188 @@
+#include "sync_plan.h"
+
+#include "labels.h"
+
+namespace knode::kubelet {
+namespace {
+
+using runtime::ContainerState;
+
+bool running(const ContainerRecord* r) { return r && r->status.state == ContainerState::kRunning; }
+bool exited(const ContainerRecord* r) { return r && r->status.state == ContainerState::kExited; }
+
+uint32_t next_attempt(const ContainerRecord* last) { return last ? last->container.metadata.attempt + 1 : 0; }
+
+std::string hash_of(const ContainerRecord& r) {
+  auto it = r.status.annotations.find(kContainerHashAnnotation);
+  return it == r.status.annotations.end() ? "" : it->second;
+}
+
+class Planner {
+ public:
+  Planner(const api::Pod& pod, const PodRuntimeState& st, const SyncInputs& in) : pod_(pod), st_(st), in_(in) {}
+
+  SyncPlan run() {
+    if (in_.terminating) {
+      plan_.kill_pod = true;
+      return plan_;
+    }
+    if (!st_.sandbox_ready()) return fresh_sandbox();
+    bool init_done = init_containers();
+    plan_.initialized = init_done;
+    if (init_done && !plan_.pod_finished) app_containers();
+    if (!plan_.pod_finished && nothing_will_run()) plan_.pod_finished = true;
+    if (plan_.pod_finished) plan_.kill_pod = true;
+    return plan_;
+  }
+
+ private:
+  // No ready sandbox: start over in a new one, unless the pod has run and nothing of it
+  // may run again.
+  SyncPlan fresh_sandbox() {
+    const bool ran_before = !st_.sandboxes.empty() && !st_.containers.empty();
+    if (ran_before && pod_.spec.restart_policy == "Never") {
+      plan_.pod_finished = true;
+      plan_.kill_pod = true;
+      return plan_;
+    }
+    if (ran_before && pod_.spec.restart_policy == "OnFailure" && all_succeeded_before()) {
+      plan_.pod_finished = true;
+      plan_.kill_pod = true;
+      return plan_;
+    }
+    plan_.kill_pod = !st_.live().empty();
+    plan_.create_sandbox = true;
+    plan_.sandbox_attempt = st_.sandboxes.empty() ? 0 : st_.sandboxes.front().metadata.attempt + 1;
+    if (!pod_.spec.init_containers.empty()) {
+      plan_.start.push_back({&pod_.spec.init_containers.front(), true, 0});
+    } else {
+      for (const auto& c : pod_.spec.containers) plan_.start.push_back({&c, false, 0});
+    }
+    return plan_;
+  }
+
+  bool all_succeeded_before() const {
+    for (const auto& c : pod_.spec.containers) {
+      const ContainerRecord* last = nullptr;
+      for (const auto& r : st_.containers) {
+        if (r.container.metadata.name == c.name) {
+          last = &r;
+          break;
+        }
+      }
+      if (!last || last->status.state != ContainerState::kExited || last->status.exit_code != 0) return false;
+    }
+    return true;
+  }
+
+  // Restarts `c` now, or records why it waits.
+  void restart(const api::Container& c, const ContainerRecord* last, bool init) {
+    if (last && exited(last) && in_.backoff) {
+      auto wait = in_.backoff(c, last->status);
+      if (wait.count() > 0) {
+        plan_.waiting[c.name] = StartFailure{kCrashLoopBackOff, "back-off " + std::to_string(wait.count()) +
+                                                                    "s restarting failed container=" + c.name +
+                                                                    " pod=" + pod_.metadata.name + "_" +
+                                                                    pod_.metadata.namespace_ + "(" +
+                                                                    pod_.metadata.uid + ")"};
+        return;
+      }
+    }
+    plan_.start.push_back({&c, init, next_attempt(last)});
+  }
+
+  // A running container that must go: its liveness or startup probe failed, or its spec
+  // changed. True when it was killed.
+  bool maybe_kill(const api::Container& c, const ContainerRecord& r) {
+    std::string why;
+    if (in_.probe_failed.count(r.container.id)) {
+      why = "its liveness or startup probe failed";
+    } else if (in_.hash && hash_of(r) != in_.hash(c)) {
+      why = "its spec changed";
+    } else {
+      return false;
+    }
+    plan_.kill.push_back({r.container.id, c.name, why});
+    return true;
+  }
+
+  // Init containers in order; sidecars start and stay. True when every regular one has
+  // completed and every sidecar runs.
+  bool init_containers() {
+    for (const auto& c : pod_.spec.init_containers) {
+      const ContainerRecord* last = st_.latest(c.name);
+      if (is_sidecar(c)) {
+        if (!running(last)) {
+          restart(c, last, true);
+          return false;
+        }
+        if (maybe_kill(c, *last)) {
+          restart(c, last, true);
+          return false;
+        }
+        if (!in_.started.count(last->container.id)) return false;  // its startup probe gates the next
+        continue;
+      }
+      if (!last) {
+        plan_.start.push_back({&c, true, 0});
+        return false;
+      }
+      if (running(last) || last->status.state == ContainerState::kCreated) return false;
+      if (last->status.exit_code == 0) continue;
+      if (pod_.spec.restart_policy == "Never") {
+        plan_.pod_finished = true;  // a failed init container fails the pod
+        return false;
+      }
+      restart(c, last, true);
+      return false;
+    }
+    return true;
+  }
+
+  void app_containers() {
+    for (const auto& c : pod_.spec.containers) {
+      const ContainerRecord* last = st_.latest(c.name);
+      if (!last) {
+        plan_.start.push_back({&c, false, 0});
+        continue;
+      }
+      if (running(last)) {
+        // A killed container exits non-zero: it comes back unless restartPolicy is Never.
+        if (maybe_kill(c, *last) && container_should_restart(c, pod_.spec.restart_policy, 1)) {
+          plan_.start.push_back({&c, false, next_attempt(last)});
+        }
+        continue;
+      }
+      if (last->status.state == ContainerState::kCreated) {
+        plan_.start.push_back({&c, false, next_attempt(last)});
+        continue;
+      }
+      if (container_should_restart(c, pod_.spec.restart_policy, last->status.exit_code)) restart(c, last, false);
+    }
+  }
+
+  // Every app container exited for good: the sandbox can go.
+  bool nothing_will_run() const {
+    if (!plan_.start.empty() || !plan_.waiting.empty() || !plan_.kill.empty() || !plan_.initialized) return false;
+    for (const auto& c : pod_.spec.containers) {
+      const ContainerRecord* last = st_.latest(c.name);
+      if (!last || !exited(last)) return false;
+    }
+    return true;
+  }
+
+  const api::Pod& pod_;
+  const PodRuntimeState& st_;
+  const SyncInputs& in_;
+  SyncPlan plan_;
+};
+
+}  // namespace
+
+bool is_sidecar(const api::Container& c) { return c.restart_policy && *c.restart_policy == "Always"; }
+
+SyncPlan plan_sync(const api::Pod& pod, const PodRuntimeState& state, const SyncInputs& in) {
+  return Planner(pod, state, in).run();
+}
+
+}  // namespace knode::kubelet

@@ -1,0 +1,65 @@
+// What one sync of a pod does, decided from the spec and what the runtime holds, as the
+// upstream kubelet's computePodActions decides it: whether the pod needs a (new) sandbox,
+// which init container runs next, which containers start, which are killed and why, which
+// wait in back-off, and whether the pod is finished. Pure: the pod worker executes it.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "knode/api/pod.h"
+#include "pod/status.h"
+#include "pod_runtime.h"
+
+namespace knode::kubelet {
+
+struct ContainerStart {
+  const api::Container* spec = nullptr;
+  bool init = false;
+  uint32_t attempt = 0;  // the new container's restart count
+};
+
+struct ContainerKill {
+  std::string id;  // runtime ID
+  std::string name;
+  std::string reason;  // for the log: "liveness probe failed", "spec changed", ...
+};
+
+struct SyncPlan {
+  // Stop every container and the sandbox (the pod is going, or its sandbox must be
+  // recreated, or nothing of it will run again).
+  bool kill_pod = false;
+  bool create_sandbox = false;
+  uint32_t sandbox_attempt = 0;
+  std::vector<ContainerKill> kill;
+  std::vector<ContainerStart> start;  // in order: at most one init container, or sidecars and app containers
+  std::map<std::string, StartFailure> waiting;  // containers held back (CrashLoopBackOff)
+  bool initialized = false;  // every regular init container completed
+  // The pod's containers will not run again (restartPolicy Never/OnFailure, all done).
+  bool pod_finished = false;
+};
+
+struct SyncInputs {
+  bool terminating = false;  // the pod is being removed
+  // Containers (runtime IDs) whose liveness or startup probe failed: restart them.
+  std::set<std::string> probe_failed;
+  // Containers (runtime IDs) that count as started (startup probe passed or none).
+  std::set<std::string> started;
+  // How long container `name`, which exited as `last`, must still wait before its
+  // restart; zero when it may start now.
+  std::function<std::chrono::seconds(const api::Container&, const runtime::ContainerStatus& last)> backoff;
+  // The spec hash of a container, as carried in kContainerHashAnnotation.
+  std::function<std::string(const api::Container&)> hash;
+};
+
+SyncPlan plan_sync(const api::Pod& pod, const PodRuntimeState& state, const SyncInputs& in);
+
+// A sidecar: an init container with restartPolicy Always.
+bool is_sidecar(const api::Container& c);
+
+}  // namespace knode::kubelet
