@@ -1,23 +1,41 @@
 // The labels and annotations the kubelet puts on the sandboxes and containers it creates,
-// with upstream's keys (pkg/kubelet/types, kuberuntime/labels.go), so `crictl` and log
-// collectors read them as on any node, and a restarted knode finds its pods by them.
-// Sandboxes and containers without kOwnerLabel are someone else's: never touched.
+// with upstream's keys (pkg/kubelet/types, kuberuntime/labels.go), so that crictl, log
+// collectors and an operator's habits read them as on any node, and a restarted knode
+// finds its pods by them. They are also how knode tells its own objects apart: the relist,
+// garbage collection and log rotation touch only sandboxes and containers that carry
+// kPodUidLabel, never what another client of the same runtime (crictl) created.
+//
+//   sandbox:   kPodNameLabel, kPodNamespaceLabel, kPodUidLabel (plus the pod's own labels)
+//   container: the three above and kContainerNameLabel
 #pragma once
+
+#include <string>
+
+#include "knode/runtime.h"
 
 namespace knode::kubelet {
 
-inline constexpr char kPodUidLabel[] = "io.kubernetes.pod.uid";
 inline constexpr char kPodNameLabel[] = "io.kubernetes.pod.name";
 inline constexpr char kPodNamespaceLabel[] = "io.kubernetes.pod.namespace";
+inline constexpr char kPodUidLabel[] = "io.kubernetes.pod.uid";
 inline constexpr char kContainerNameLabel[] = "io.kubernetes.container.name";
-// knode's own mark of ownership.
-inline constexpr char kOwnerLabel[] = "knode.io/managed";
-inline constexpr char kOwnerValue[] = "true";
 
 // Annotations of a container: what it was created from.
 inline constexpr char kContainerHashAnnotation[] = "io.kubernetes.container.hash";
 inline constexpr char kRestartCountAnnotation[] = "io.kubernetes.container.restartCount";
-inline constexpr char kTerminationGraceAnnotation[] = "io.kubernetes.pod.terminationGracePeriod";
-inline constexpr char kTerminationMessagePathAnnotation[] = "io.kubernetes.container.terminationMessagePath";
+// The pod's grace period in seconds, which garbage collection uses to stop a container
+// found in an unknown state before removing it.
+inline constexpr char kPodTerminationGracePeriodAnnotation[] = "io.kubernetes.pod.terminationGracePeriod";
+
+// Whether the kubelet created the sandbox or container carrying `labels`.
+inline bool created_by_kubelet(const runtime::Labels& labels) {
+  auto it = labels.find(kPodUidLabel);
+  return it != labels.end() && !it->second.empty();
+}
+
+inline std::string label_or_empty(const runtime::Labels& labels, const char* key) {
+  auto it = labels.find(key);
+  return it == labels.end() ? std::string() : it->second;
+}
 
 }  // namespace knode::kubelet

@@ -6,12 +6,6 @@
 #include "labels.h"
 
 namespace knode::kubelet {
-namespace {
-
-runtime::Labels owned() { return {{kOwnerLabel, kOwnerValue}}; }
-
-}  // namespace
-
 std::vector<const ContainerRecord*> PodRuntimeState::attempts(const std::string& name) const {
   std::vector<const ContainerRecord*> out;
   if (sandboxes.empty()) return out;
@@ -36,8 +30,7 @@ std::vector<const ContainerRecord*> PodRuntimeState::live() const {
 }
 
 Result<PodRuntimeState> read_pod_state(runtime::ContainerRuntime& rt, const std::string& pod_uid) {
-  runtime::Labels selector = owned();
-  selector[kPodUidLabel] = pod_uid;
+  runtime::Labels selector = {{kPodUidLabel, pod_uid}};
   PodRuntimeState st;
   auto sandboxes = rt.list_pod_sandboxes({.label_selector = selector});
   if (!sandboxes.ok()) return sandboxes.status();
@@ -71,23 +64,21 @@ Result<PodRuntimeState> read_pod_state(runtime::ContainerRuntime& rt, const std:
 }
 
 Result<Relist> relist(runtime::ContainerRuntime& rt) {
-  auto sandboxes = rt.list_pod_sandboxes({.label_selector = owned()});
+  auto sandboxes = rt.list_pod_sandboxes();
   if (!sandboxes.ok()) return sandboxes.status();
-  auto containers = rt.list_containers({.label_selector = owned()});
+  auto containers = rt.list_containers();
   if (!containers.ok()) return containers.status();
   Relist out;
   for (const auto& s : *sandboxes) {
-    auto uid = s.labels.find(kPodUidLabel);
-    if (uid == s.labels.end()) continue;
-    auto& p = out[uid->second];
+    if (!created_by_kubelet(s.labels)) continue;
+    auto& p = out[label_or_empty(s.labels, kPodUidLabel)];
     p.name = s.metadata.name;
     p.ns = s.metadata.ns;
     p.sandboxes[s.id] = s.state;
   }
   for (const auto& c : *containers) {
-    auto uid = c.labels.find(kPodUidLabel);
-    if (uid == c.labels.end()) continue;
-    out[uid->second].containers[c.id] = c.state;
+    if (!created_by_kubelet(c.labels)) continue;
+    out[label_or_empty(c.labels, kPodUidLabel)].containers[c.id] = c.state;
   }
   return out;
 }

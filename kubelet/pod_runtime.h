@@ -31,7 +31,7 @@ struct PodRuntimeState {
   std::vector<const ContainerRecord*> live() const;
 };
 
-// Every knode-owned sandbox and container of the pod, with statuses.
+// Every sandbox and container the kubelet created for the pod, with statuses.
 Result<PodRuntimeState> read_pod_state(runtime::ContainerRuntime& rt, const std::string& pod_uid);
 
 // One pod in a relist: its sandboxes' and containers' states.
@@ -43,7 +43,7 @@ struct PodSnapshot {
 };
 using Relist = std::map<std::string, PodSnapshot>;  // by pod UID
 
-// Two list calls: every sandbox and container carrying knode's label.
+// Two list calls: every sandbox and container the kubelet created.
 Result<Relist> relist(runtime::ContainerRuntime& rt);
 
 // The pods whose snapshot differs between two relists (added, changed or gone).

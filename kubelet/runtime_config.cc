@@ -29,7 +29,6 @@ runtime::Labels pod_labels(const api::Pod& pod) {
   l[kPodUidLabel] = pod.metadata.uid;
   l[kPodNameLabel] = pod.metadata.name;
   l[kPodNamespaceLabel] = pod.metadata.namespace_;
-  l[kOwnerLabel] = kOwnerValue;
   return l;
 }
 
@@ -147,11 +146,10 @@ runtime::ContainerConfig container_config(const api::Pod& pod, const api::Contai
   out.labels = {{kPodUidLabel, pod.metadata.uid},
                 {kPodNameLabel, pod.metadata.name},
                 {kPodNamespaceLabel, pod.metadata.namespace_},
-                {kContainerNameLabel, c.name},
-                {kOwnerLabel, kOwnerValue}};
+                {kContainerNameLabel, c.name}};
   out.annotations = {{kContainerHashAnnotation, container_hash(c)},
                      {kRestartCountAnnotation, std::to_string(attempt)},
-                     {kTerminationGraceAnnotation, std::to_string(termination_grace_seconds(pod))}};
+                     {kPodTerminationGracePeriodAnnotation, std::to_string(termination_grace_seconds(pod))}};
   out.log_path = container_log_path(c.name, static_cast<int32_t>(attempt));
   out.stdin_ = c.stdin_;
   out.tty = c.tty;

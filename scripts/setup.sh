@@ -22,6 +22,8 @@ packages=(
   libboost-dev libyaml-cpp-dev nlohmann-json3-dev libsystemd-dev libssl-dev
   libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libip4tc-dev libiptc-dev libmnl-dev
   libnftnl-dev libnetfilter-conntrack-dev
+  # container log rotation gzips rotated logs (kubelet/logs/)
+  zlib1g-dev
   # the CRI client (kubelet/cri/): gRPC++ and protobuf, with their code generators
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   # tests and benchmarks

@@ -33,7 +33,7 @@ struct LogRotationPolicy {
 };
 
 // What one rotation of a container's log does, in this order: remove, compress (each
-// file F becomes F.gz: written as F.gz.tmp, renamed, F removed), rename the live log to
+// file F becomes F.gz: written as F.tmp, renamed, F removed), rename the live log to
 // `rotated_to`, then ask the runtime to reopen the log.
 struct LogRotationPlan {
   bool rotate = false;  // the live log is below max_size: nothing happens

@@ -13,12 +13,19 @@
 //   rt.exit_container(id, 1, "Error");
 //   EXPECT_EQ(rt.methods(), (std::vector<std::string>{"RunPodSandbox", ...}));
 //
+// For code that runs on several threads: hold_pulls() keeps pulls of an image in
+// flight until release_pulls(), and wait_for_calls() waits until the code under test has
+// made a call, so a test sees "a pull is running" without sleeping.
+//
 // Thread-safe: the kubelet calls its runtime from worker threads.
 #pragma once
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -56,6 +63,51 @@ class FakeRuntime final : public runtime::ContainerRuntime {
     if (img.id.empty()) img.id = "sha256:fake" + std::to_string(images_.size());
     img.size = size;
     img.present = present;
+  }
+  // Whether the runtime pins the image (CRI Image.pinned: never garbage collected), as
+  // containerd pins its sandbox image.
+  void set_image_pinned(const std::string& ref, bool pinned) {
+    std::lock_guard lock(mu_);
+    images_.at(ref).pinned = pinned;
+  }
+  // The image ID the runtime reports for `ref` ("sha256:fake<n>").
+  std::string image_id(const std::string& ref) const {
+    std::lock_guard lock(mu_);
+    return images_.at(ref).id;
+  }
+  // Pulls of `ref` start (the call is logged) but do not finish until release_pulls(ref).
+  void hold_pulls(const std::string& ref) {
+    std::lock_guard lock(mu_);
+    held_pulls_.insert(ref);
+  }
+  void release_pulls(const std::string& ref) {
+    {
+      std::lock_guard lock(mu_);
+      held_pulls_.erase(ref);
+    }
+    cv_.notify_all();
+  }
+  // Waits until `method` has been called at least `n` times; false after `timeout` (a
+  // test failing, not a test sleeping: the calls are expected).
+  bool wait_for_calls(const std::string& method, int n,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10)) const {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] {
+      return std::count_if(calls_.begin(), calls_.end(),
+                           [&](const Call& c) { return c.method == method; }) >= n;
+    });
+  }
+  // Called after a successful reopen_container_log with the container's ID and log path,
+  // where a real runtime would create the log file anew. Runs without the fake's lock.
+  void on_reopen_log(std::function<void(const std::string& id, const std::string& log_path)> fn) {
+    std::lock_guard lock(mu_);
+    on_reopen_ = std::move(fn);
+  }
+  // The runtime lost track of the container's process (CONTAINER_UNKNOWN), as after a
+  // shim crash; stopping it makes it exited.
+  void set_container_unknown(const std::string& id) {
+    std::lock_guard lock(mu_);
+    containers_.at(id).status.state = runtime::ContainerState::kUnknown;
   }
   // Every pull of `ref` fails with `error` (Status::Ok() clears it), e.g. EACCES for
   // missing credentials or ETIMEDOUT for a slow registry.
@@ -272,7 +324,7 @@ class FakeRuntime final : public runtime::ContainerRuntime {
     if (sb->second.status.state != runtime::SandboxState::kReady) {
       return error("CreateContainer", object, "Unknown", "sandbox is not ready", EIO);
     }
-    auto img = images_.find(config.image.image);
+    auto img = find_image(config.image.image);
     if (img == images_.end() || !img->second.present) {
       return error("CreateContainer", object, "NotFound",
                    "failed to get image \"" + config.image.image + "\": not found", ENOENT);
@@ -326,7 +378,8 @@ class FakeRuntime final : public runtime::ContainerRuntime {
     auto it = containers_.find(id);
     if (it == containers_.end()) return not_found("StopContainer", id, "container");
     it->second.stop_timeout = timeout_seconds;
-    if (it->second.status.state == runtime::ContainerState::kRunning) {
+    if (it->second.status.state == runtime::ContainerState::kRunning ||
+        it->second.status.state == runtime::ContainerState::kUnknown) {
       finish(it->second, stop_exit_code_, "Error", "");
     }
     return Status::Ok();  // stopping a stopped container is fine
@@ -391,13 +444,17 @@ class FakeRuntime final : public runtime::ContainerRuntime {
   }
 
   Status reopen_container_log(const std::string& id) override {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     if (auto e = begin("ReopenContainerLog", id)) return *e;
     auto it = containers_.find(id);
     if (it == containers_.end()) return not_found("ReopenContainerLog", id, "container");
     if (it->second.status.state != runtime::ContainerState::kRunning) {
       return error("ReopenContainerLog", id, "Unknown", "container is not running", EIO);
     }
+    auto hook = on_reopen_;
+    const std::string log_path = it->second.status.log_path;
+    lock.unlock();
+    if (hook) hook(id, log_path);
     return Status::Ok();
   }
 
@@ -416,9 +473,11 @@ class FakeRuntime final : public runtime::ContainerRuntime {
   Result<std::string> pull_image(const runtime::ImageSpec& image,
                                  const std::optional<runtime::AuthConfig>& auth,
                                  const runtime::PodSandboxConfig* /*sandbox_config*/) override {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    pull_auths_.push_back(auth);  // also when the call is scripted to fail
     if (auto e = begin("PullImage", image.image)) return *e;
     last_pull_auth_ = auth;
+    cv_.wait(lock, [&] { return held_pulls_.count(image.image) == 0; });
     if (auto it = pull_errors_.find(image.image); it != pull_errors_.end()) return it->second;
     auto it = images_.find(image.image);
     if (it == images_.end()) {
@@ -465,6 +524,11 @@ class FakeRuntime final : public runtime::ContainerRuntime {
     return image_fs_;
   }
 
+  // The credentials of every pull, in order, failed ones too (nullopt: anonymous).
+  std::vector<std::optional<runtime::AuthConfig>> pull_auths() const {
+    std::lock_guard lock(mu_);
+    return pull_auths_;
+  }
   // The credentials the last pull came with.
   std::optional<runtime::AuthConfig> last_pull_auth() const {
     std::lock_guard lock(mu_);
@@ -493,7 +557,16 @@ class FakeRuntime final : public runtime::ContainerRuntime {
     std::string id;
     uint64_t size = 0;
     bool present = false;
+    bool pinned = false;
   };
+
+  // By reference or by ID, as a runtime resolves an image. Called with mu_ held.
+  std::map<std::string, Img>::iterator find_image(const std::string& ref_or_id) {
+    auto it = images_.find(ref_or_id);
+    if (it != images_.end()) return it;
+    return std::find_if(images_.begin(), images_.end(),
+                        [&](const auto& kv) { return kv.second.id == ref_or_id; });
+  }
 
   static bool known_method(const std::string& m) {
     static const std::set<std::string> kMethods = {
@@ -509,6 +582,7 @@ class FakeRuntime final : public runtime::ContainerRuntime {
   // Logs the call; a scripted failure for it comes back here. Called with mu_ held.
   std::optional<Status> begin(const std::string& method, const std::string& object) {
     calls_.push_back({method, object});
+    cv_.notify_all();
     auto it = fail_next_.find(method);
     if (it == fail_next_.end() || it->second.empty()) return std::nullopt;
     Status s = std::move(it->second.front());
@@ -539,6 +613,7 @@ class FakeRuntime final : public runtime::ContainerRuntime {
     out.id = img.id;
     out.repo_tags = {ref};
     out.size = img.size;
+    out.pinned = img.pinned;
     return out;
   }
 
@@ -558,6 +633,7 @@ class FakeRuntime final : public runtime::ContainerRuntime {
 
   const Clock& clock_;
   mutable std::mutex mu_;
+  mutable std::condition_variable cv_;  // a call was made, or a held pull released
   std::vector<Call> calls_;
   std::map<std::string, std::deque<Status>> fail_next_;
   std::map<std::pair<std::string, std::vector<std::string>>, Result<runtime::ExecResult>>
@@ -569,6 +645,9 @@ class FakeRuntime final : public runtime::ContainerRuntime {
   std::map<std::string, runtime::ContainerStats> stats_;
   std::vector<runtime::FilesystemUsage> image_fs_;
   std::optional<runtime::AuthConfig> last_pull_auth_;
+  std::vector<std::optional<runtime::AuthConfig>> pull_auths_;
+  std::set<std::string> held_pulls_;
+  std::function<void(const std::string&, const std::string&)> on_reopen_;
   runtime::VersionInfo version_{"0.1.0", "fake", "0.0.1", "v1"};
   runtime::RuntimeStatus status_{{{"RuntimeReady", true, "", ""}, {"NetworkReady", true, "", ""}}};
   Result<runtime::CgroupDriver> cgroup_driver_ = runtime::CgroupDriver::kCgroupfs;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <thread>
 
 #include "fakes/fake_clock.h"
 
@@ -284,4 +285,49 @@ TEST_F(FakeRuntimeTest, RuntimeLevelAnswersAreScriptable) {
   EXPECT_EQ(rt_.reopen_container_log(*c).error_number(), EIO);  // not running
   ASSERT_TRUE(rt_.start_container(*c).ok());
   EXPECT_TRUE(rt_.reopen_container_log(*c).ok());
+}
+
+TEST_F(FakeRuntimeTest, ImagesByIdPinnedAndUnknownContainers) {
+  // A container may name its image by the ID ensure_image returns, as with containerd.
+  const std::string id = rt_.image_id(kPause);
+  rt_.set_image_pinned(kPause, true);
+  auto images = rt_.list_images();
+  ASSERT_EQ(images->size(), 1u);
+  EXPECT_TRUE(images->at(0).pinned);
+  EXPECT_EQ(images->at(0).id, id);
+  auto sb = rt_.run_pod_sandbox(sandbox("web"));
+  auto c = rt_.create_container(*sb, container("a", id), sandbox("web"));
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(rt_.container_status(*c)->image_ref, id);
+
+  // A container the runtime lost track of becomes exited once stopped.
+  ASSERT_TRUE(rt_.start_container(*c).ok());
+  rt_.set_container_unknown(*c);
+  EXPECT_EQ(rt_.container_status(*c)->state, rt::ContainerState::kUnknown);
+  ASSERT_TRUE(rt_.stop_container(*c, 5).ok());
+  EXPECT_EQ(rt_.container_status(*c)->state, rt::ContainerState::kExited);
+}
+
+TEST_F(FakeRuntimeTest, ReopenHookAndHeldPulls) {
+  auto sb = rt_.run_pod_sandbox(sandbox("web"));
+  auto c = rt_.create_container(*sb, container("a", kPause), sandbox("web"));
+  ASSERT_TRUE(rt_.start_container(*c).ok());
+  std::vector<std::string> reopened;
+  rt_.on_reopen_log([&](const std::string& id, const std::string& path) {
+    reopened.push_back(id + " " + path);
+  });
+  ASSERT_TRUE(rt_.reopen_container_log(*c).ok());
+  EXPECT_EQ(reopened, (std::vector<std::string>{*c + " /var/log/pods/default_web_web-uid/a/0.log"}));
+
+  rt_.hold_pulls(kNginx);
+  knode::Result<std::string> pulled = std::string();
+  std::thread t([&] { pulled = rt_.pull_image({kNginx, {}}, std::nullopt, nullptr); });
+  ASSERT_TRUE(rt_.wait_for_calls("PullImage", 1));
+  EXPECT_FALSE(rt_.image_present(kNginx));  // still in flight
+  EXPECT_TRUE(rt_.image_status({kPause, {}}).ok());  // other calls go on meanwhile
+  rt_.release_pulls(kNginx);
+  t.join();
+  EXPECT_TRUE(pulled.ok());
+  EXPECT_TRUE(rt_.image_present(kNginx));
+  EXPECT_EQ(rt_.pull_auths(), (std::vector<std::optional<rt::AuthConfig>>{std::nullopt}));
 }

@@ -1,0 +1,24 @@
+// An event the kubelet would record on an object (upstream's record.EventRecorder), as
+// data: the code that decides returns it, and the caller records or logs it once an
+// event sink exists.
+#pragma once
+
+#include <ostream>
+#include <string>
+
+namespace knode::kubelet {
+
+inline constexpr char kEventNormal[] = "Normal";
+inline constexpr char kEventWarning[] = "Warning";
+
+struct KubeletEvent {
+  std::string type;    // kEventNormal or kEventWarning
+  std::string reason;  // "Pulling", "FreeDiskSpaceFailed"
+  std::string message;
+  bool operator==(const KubeletEvent&) const = default;
+  friend std::ostream& operator<<(std::ostream& os, const KubeletEvent& e) {
+    return os << e.type << " " << e.reason << ": " << e.message;
+  }
+};
+
+}  // namespace knode::kubelet
