@@ -108,6 +108,10 @@ void Kubelet::admit(std::shared_ptr<const api::Pod> pod) {
   auto worker = std::make_shared<PodWorker>(
       deps, pod, [this](const api::Pod& p, const api::PodStatus& s) { on_status(p, s); });
   pods_[uid] = Entry{pod, worker};
+  {
+    std::lock_guard lock(known_mu_);
+    known_.insert(uid);
+  }
   publish(pod, nullptr);
   worker->sync();
 }
@@ -121,10 +125,21 @@ void Kubelet::remove(const std::string& uid) {
   KLOG(INFO, "pod terminating").kv("pod", entry.pod->metadata.namespace_ + "/" + entry.pod->metadata.name);
   entry.worker->terminate([this, uid, pod = entry.pod] {
     terminating_.erase(uid);
+    {
+      std::lock_guard lock(known_mu_);
+      known_.erase(uid);
+    }
     auto obj = std::make_shared<const api::Object>(*pod);
     boost::asio::post(io_, [this, obj] { store_.on_event(Event{EventType::kDeleted, obj, nullptr}); });
   });
 }
+
+bool Kubelet::should_pod_content_be_removed(const std::string& uid) const {
+  std::lock_guard lock(known_mu_);
+  return !known_.count(uid);
+}
+
+bool Kubelet::should_pod_runtime_be_removed(const std::string& uid) const { return should_pod_content_be_removed(uid); }
 
 // ---- status ----
 
@@ -198,7 +213,15 @@ void Kubelet::adopt_orphans(const Relist& r) {
     PodWorkerDeps deps{rt_, env_, options_.node, clock_, io_, pool_};
     auto worker = std::make_shared<PodWorker>(deps, orphan(uid, snap), [](const api::Pod&, const api::PodStatus&) {});
     terminating_[uid] = worker;
-    worker->terminate([this, uid] { terminating_.erase(uid); });
+    {
+      std::lock_guard lock(known_mu_);
+      known_.insert(uid);
+    }
+    worker->terminate([this, uid] {
+      terminating_.erase(uid);
+      std::lock_guard lock(known_mu_);
+      known_.erase(uid);
+    });
   }
 }
 

@@ -7,6 +7,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <map>
+#include <mutex>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +19,7 @@
 #include "knode/runtime.h"
 #include "knode/store.h"
 #include "pod_runtime.h"
+#include "gc/container_gc.h"
 #include "pod_worker.h"
 
 namespace knode::kubelet {
@@ -28,7 +31,7 @@ struct KubeletOptions {
   std::chrono::milliseconds relist_threshold{std::chrono::minutes(3)};
 };
 
-class Kubelet {
+class Kubelet final : public PodStateProvider {
  public:
   Kubelet(boost::asio::io_context& io, ObjectStore& store, runtime::ContainerRuntime& rt, PodEnvironment& env,
           KubeletOptions options, health::HealthRegistry& health, const Clock& clock,
@@ -47,6 +50,11 @@ class Kubelet {
   void set_probes(const std::string& pod_uid, ProbeView view);
 
   size_t pod_count() const { return pods_.size(); }
+
+  // PodStateProvider (container GC, from the pool): a pod the kubelet neither runs nor
+  // is terminating may go entirely.
+  bool should_pod_content_be_removed(const std::string& uid) const override;
+  bool should_pod_runtime_be_removed(const std::string& uid) const override;
 
  private:
   struct Entry {
@@ -81,6 +89,8 @@ class Kubelet {
   std::optional<Relist> last_relist_;
   Clock::SteadyTime last_relist_ok_{};
   std::vector<std::function<void(const api::Pod&)>> status_hooks_;
+  mutable std::mutex known_mu_;
+  std::set<std::string> known_;  // UIDs running or terminating, for other threads
 };
 
 }  // namespace knode::kubelet

@@ -4,70 +4,32 @@
 
 #include "knode/log.h"
 #include "pod/image_policy.h"
+#include "pod/status.h"
 
 namespace knode::kubelet {
 
-NodeEnvironment::NodeEnvironment(runtime::ContainerRuntime& rt, ObjectCache& cache, const Clock& clock)
-    : rt_(rt), cache_(cache), clock_(clock), pulls_(Backoff::image_pulls(clock)) {}
+NodeEnvironment::NodeEnvironment(runtime::ContainerRuntime& rt, ObjectCache& cache, LogManager& logs,
+                                 const Clock& clock)
+    : rt_(rt), cache_(cache), logs_(logs), images_(rt, clock) {}
 
 PodEnvironment::Image NodeEnvironment::ensure_image(const api::Pod& pod, const api::Container& c,
-                                                    const EnvLookup& lookup) {
+                                                    const EnvLookup& lookup, const runtime::PodSandboxConfig& sandbox) {
   Image out;
-  auto ref = with_default_tag(c.image);
-  if (!ref.ok()) {
-    out.waiting = StartFailure{kInvalidImageName, "Failed to apply default image tag \"" + c.image + "\": " + ref.error()};
-    return out;
-  }
-  const std::string policy = c.image_pull_policy.empty() ? default_pull_policy(c.image) : c.image_pull_policy;
-  auto present = rt_.image_status({*ref, {}});
-  if (!present.ok()) {
-    out.waiting = StartFailure{kErrImagePull, present.error()};
-    return out;
-  }
-  const std::string key = image_backoff_key(pod, *ref);
-  bool in_backoff;
-  {
-    std::lock_guard lock(mu_);
-    in_backoff = pulls_.is_in_backoff_since_update(key, clock_.steady_now());
-  }
-  PullDecision d = decide_pull(*ref, policy, present->has_value(), in_backoff);
-  if (d.action == PullAction::kUsePresent) {
-    out.ref = *ref;
-    return out;
-  }
-  if (d.action == PullAction::kWait) {
-    out.waiting = StartFailure{d.reason, d.message};
-    return out;
-  }
   std::vector<const api::Secret*> secrets;
   for (const auto& s : pod.spec.image_pull_secrets) {
     if (const auto* secret = lookup.secret(pod.metadata.namespace_, s.name)) secrets.push_back(secret);
   }
-  auto creds = credentials_for(*ref, secrets);
+  auto creds = credentials_for(c.image, secrets);
   if (!creds.ok()) {
     out.waiting = StartFailure{kErrImagePull, creds.error()};
     return out;
   }
-  Status last;
-  std::vector<std::optional<runtime::AuthConfig>> tries(creds->begin(), creds->end());
-  tries.push_back(std::nullopt);  // then anonymous, as upstream
-  for (const auto& auth : tries) {
-    auto pulled = rt_.pull_image({*ref, {}}, auth, nullptr);
-    if (pulled.ok()) {
-      std::lock_guard lock(mu_);
-      pulls_.reset(key);
-      KLOG(INFO, "image pulled").kv("image", *ref);
-      out.ref = *ref;
-      return out;
-    }
-    last = pulled.status();
+  EnsureResult r = images_.ensure_image(pod, c, *creds, &sandbox);
+  if (!r.ok()) {
+    out.waiting = StartFailure{r.reason, r.message};
+    return out;
   }
-  {
-    std::lock_guard lock(mu_);
-    pulls_.next(key, clock_.steady_now());
-  }
-  PullDecision failed = pull_failed(*ref, last.message());
-  out.waiting = StartFailure{failed.reason, failed.message};
+  out.ref = r.image_ref;
   return out;
 }
 
@@ -86,6 +48,17 @@ Result<std::vector<runtime::Mount>> NodeEnvironment::mounts(const api::Pod& pod,
 }
 
 Status NodeEnvironment::teardown_volumes(const std::string&) { return Status::Ok(); }
+
+Status NodeEnvironment::prepare_logs(const api::Pod& pod, const api::Container& c) {
+  return logs_.ensure_container_log_directory(pod.metadata.namespace_, pod.metadata.name, pod.metadata.uid, c.name)
+      .status();
+}
+
+void NodeEnvironment::container_started(const std::string& container_id) {
+  if (Status s = logs_.link_container_log(container_id); !s.ok()) {
+    KLOG(WARNING, "cannot link the container's log").kv("id", container_id.substr(0, 12)).kv("err", s.message());
+  }
+}
 
 Status NodeEnvironment::run_hook(const api::LifecycleHandler& h, const api::Pod&, const api::Container&,
                                  const std::string& container_id, const std::string&, std::chrono::seconds budget) {

@@ -194,7 +194,7 @@ Status PodWorker::start_container(const ContainerStart& s, const std::string& sa
     start_failures_[c.name] = {reason, why.message()};
     return why;
   };
-  auto image = d_.env.ensure_image(pod, c, lookup);
+  auto image = d_.env.ensure_image(pod, c, lookup, sandbox);
   if (image.waiting) {
     start_failures_[c.name] = *image.waiting;
     return Status::Error(image.waiting->reason + ": " + image.waiting->message, EAGAIN);
@@ -206,9 +206,11 @@ Status PodWorker::start_container(const ContainerStart& s, const std::string& sa
   auto mounts = d_.env.mounts(pod, c, env->vars);
   if (!mounts.ok()) return fail(kCreateContainerConfigError, mounts.status());
   auto config = container_config(pod, c, s.attempt, image.ref, env->vars, *mounts, d_.node);
+  if (Status st = d_.env.prepare_logs(pod, c); !st.ok()) return fail("CreateContainerError", st);
   auto id = d_.runtime.create_container(sandbox_id, config, sandbox);
   if (!id.ok()) return fail("CreateContainerError", id.status());
   if (Status st = d_.runtime.start_container(*id); !st.ok()) return fail("RunContainerError", st);
+  d_.env.container_started(*id);
   start_failures_.erase(c.name);
   KLOG(INFO, "container started").kv("pod", pod_ref(pod)).kv("container", c.name).kv("id", id->substr(0, 12))
       .kv("restartCount", s.attempt);

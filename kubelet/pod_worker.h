@@ -41,12 +41,17 @@ class PodEnvironment {
     std::string ref;
     std::optional<StartFailure> waiting;
   };
-  virtual Image ensure_image(const api::Pod& pod, const api::Container& c, const EnvLookup& lookup) = 0;
+  virtual Image ensure_image(const api::Pod& pod, const api::Container& c, const EnvLookup& lookup,
+                             const runtime::PodSandboxConfig& sandbox) = 0;
   // Prepares the pod's volumes (idempotent); an error blocks the pod's containers.
   [[nodiscard]] virtual Status setup_volumes(const api::Pod& pod, const EnvLookup& lookup) = 0;
   virtual Result<std::vector<runtime::Mount>> mounts(const api::Pod& pod, const api::Container& c,
                                                      const std::vector<runtime::KeyValue>& env) = 0;
   [[nodiscard]] virtual Status teardown_volumes(const std::string& pod_uid) = 0;
+  // The container's log directory, made before the runtime creates the container.
+  [[nodiscard]] virtual Status prepare_logs(const api::Pod& pod, const api::Container& c) = 0;
+  // The container runs: its /var/log/containers link can be made.
+  virtual void container_started(const std::string& container_id) = 0;
   // Runs a postStart or preStop handler within `budget`.
   [[nodiscard]] virtual Status run_hook(const api::LifecycleHandler& h, const api::Pod& pod,
                                         const api::Container& c, const std::string& container_id,

@@ -10,6 +10,7 @@
 #include "knode/http/handlers.h"
 #include "knode/http/server.h"
 #include "knode/log.h"
+#include "housekeeping.h"
 #include "kubelet.h"
 #include "node_environment.h"
 #include "object_cache.h"
@@ -68,17 +69,26 @@ class Server final : public KubeletServer {
     o.node.resolv_conf = c.resolv_conf;
     o.node.cgroup_driver = driver_of(c.cgroup_driver);
     o.node.cgroup_root = c.cgroup_root;
-    o.node.pod_logs_dir = c.pod_logs_dir;
     o.node.memory_capacity = machine_memory();
+    const Clock& clock = RealClock::instance();
+    logs_ = std::make_unique<LogManager>(*runtime_, clock, LogManagerOptions{c.log_root, {}});
+    o.node.pod_logs_dir = logs_->pods_directory();
     cache_.follow(store_);
-    env_ = std::make_unique<NodeEnvironment>(*runtime_, cache_, RealClock::instance());
-    kubelet_ = std::make_unique<Kubelet>(io_, store_, *runtime_, *env_, o, health_, RealClock::instance(),
-                                         pool_.get_executor());
+    env_ = std::make_unique<NodeEnvironment>(*runtime_, cache_, *logs_, clock);
+    kubelet_ = std::make_unique<Kubelet>(io_, store_, *runtime_, *env_, o, health_, clock, pool_.get_executor());
+    container_gc_ = std::make_unique<ContainerGc>(*runtime_, clock, *kubelet_, *logs_);
+    image_gc_ = std::make_unique<ImageGcManager>(*runtime_, clock);
+    housekeeping_ = std::make_unique<Housekeeping>(io_, pool_.get_executor(), *logs_, *container_gc_, *image_gc_,
+                                                   [this] { return store_.synced(); });
     return serve(c);
   }
 
-  void start() override { kubelet_->start(); }
+  void start() override {
+    kubelet_->start();
+    housekeeping_->start();
+  }
   void stop() override {
+    if (housekeeping_) housekeeping_->stop();
     if (kubelet_) kubelet_->stop();
     for (auto* s : {health_server_.get(), read_only_.get()}) {
       if (s) s->stop();
@@ -145,8 +155,12 @@ class Server final : public KubeletServer {
   boost::asio::thread_pool pool_;
   std::unique_ptr<runtime::ContainerRuntime> runtime_;
   ObjectCache cache_;
+  std::unique_ptr<LogManager> logs_;
   std::unique_ptr<NodeEnvironment> env_;
   std::unique_ptr<Kubelet> kubelet_;
+  std::unique_ptr<ContainerGc> container_gc_;
+  std::unique_ptr<ImageGcManager> image_gc_;
+  std::unique_ptr<Housekeeping> housekeeping_;
   std::unique_ptr<http::HttpServer> health_server_, read_only_;
 };
 

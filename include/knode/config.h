@@ -76,8 +76,8 @@ struct KubeletConfig {
   std::string cgroup_root = "/";
   // Pods.
   std::string root_dir = "/var/lib/kubelet";        // flag only, as upstream (--root-dir)
-  std::string pod_logs_dir = "/var/log/pods";       // knode's flag: where CRI logs go
-  std::string container_logs_dir = "/var/log/containers";
+  // knode's flag: container logs go to <log_root>/var/log/pods, links to .../containers.
+  std::string log_root = "/";
   std::vector<std::string> cluster_dns;
   std::string cluster_domain = "cluster.local";
   std::string resolv_conf = "/etc/resolv.conf";
