@@ -14,6 +14,7 @@
 #include "kubelet.h"
 #include "node_environment.h"
 #include "object_cache.h"
+#include "standalone/endpoint_slices.h"
 
 namespace knode::kubelet {
 namespace {
@@ -78,12 +79,15 @@ class Server final : public KubeletServer {
     kubelet_ = std::make_unique<Kubelet>(io_, store_, *runtime_, *env_, o, health_, clock, pool_.get_executor());
     container_gc_ = std::make_unique<ContainerGc>(*runtime_, clock, *kubelet_, *logs_);
     image_gc_ = std::make_unique<ImageGcManager>(*runtime_, clock);
+    // Standalone: nobody else computes the Services' EndpointSlices from the pods.
+    slices_ = std::make_unique<EndpointSliceController>(store_, EndpointSliceControllerOptions{node_name_});
     housekeeping_ = std::make_unique<Housekeeping>(io_, pool_.get_executor(), *logs_, *container_gc_, *image_gc_,
                                                    [this] { return store_.synced(); });
     return serve(c);
   }
 
   void start() override {
+    slices_->start();
     kubelet_->start();
     housekeeping_->start();
   }
@@ -161,6 +165,7 @@ class Server final : public KubeletServer {
   std::unique_ptr<ContainerGc> container_gc_;
   std::unique_ptr<ImageGcManager> image_gc_;
   std::unique_ptr<Housekeeping> housekeeping_;
+  std::unique_ptr<EndpointSliceController> slices_;
   std::unique_ptr<http::HttpServer> health_server_, read_only_;
 };
 

@@ -25,6 +25,15 @@ void ObjectStore::on_all_synced(std::function<void()> fn) {
   synced_handlers_.push_back(std::move(fn));
 }
 
+void ObjectStore::on_sources_synced(std::set<std::string> sources, std::function<void()> fn) {
+  std::erase_if(sources, [&](const std::string& s) { return !pending_sources_.contains(s); });
+  if (sources.empty()) {
+    fn();
+    return;
+  }
+  source_waiters_.emplace_back(std::move(sources), std::move(fn));
+}
+
 api::ObjectPtr ObjectStore::get(const api::ObjectKey& key) const {
   auto it = objects_.find(key);
   return it == objects_.end() ? nullptr : it->second;
@@ -53,6 +62,16 @@ void ObjectStore::on_event(const Event& event) {
 void ObjectStore::on_synced(const std::string& source) {
   if (pending_sources_.erase(source) == 0) return;
   KLOGV(1, "source synced").kv("source", source).kv("objects", objects_.size());
+  // Waiters whose sources have all synced run now; they are taken out first, since one
+  // may sync a source of its own (and so re-enter here).
+  std::vector<std::function<void()>> ready;
+  std::erase_if(source_waiters_, [&](auto& w) {
+    w.first.erase(source);
+    if (!w.first.empty()) return false;
+    ready.push_back(std::move(w.second));
+    return true;
+  });
+  for (auto& fn : ready) fn();
   if (!pending_sources_.empty()) return;
   auto handlers = std::move(synced_handlers_);
   synced_handlers_.clear();

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "knode/source.h"
@@ -21,6 +22,11 @@ class ObjectStore : public EventSink {
   void subscribe(api::Kind kind, Handler handler);
   // Runs once all expected sources have synced (at once if they already have).
   void on_all_synced(std::function<void()> fn);
+  // Runs once every source in `sources` has synced (at once if none of them is pending).
+  // For a controller that is itself a source, deriving objects from the others: it waits
+  // for its inputs, while everyone else waits for it.
+  void on_sources_synced(std::set<std::string> sources, std::function<void()> fn);
+  const std::set<std::string>& pending_sources() const { return pending_sources_; }
 
   api::ObjectPtr get(const api::ObjectKey& key) const;
   std::vector<api::ObjectPtr> list(api::Kind kind) const;
@@ -35,6 +41,7 @@ class ObjectStore : public EventSink {
   std::map<api::Kind, std::vector<Handler>> handlers_;
   std::set<std::string> pending_sources_;
   std::vector<std::function<void()>> synced_handlers_;
+  std::vector<std::pair<std::set<std::string>, std::function<void()>>> source_waiters_;
 };
 
 }  // namespace knode
