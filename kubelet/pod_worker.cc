@@ -93,15 +93,15 @@ void PodWorker::schedule_retry(std::chrono::milliseconds after) {
   });
 }
 
-std::chrono::seconds PodWorker::backoff_for(const api::Container& c, const runtime::ContainerStatus& last) {
+std::optional<std::chrono::seconds> PodWorker::backoff_for(const api::Container& c,
+                                                           const runtime::ContainerStatus& last) {
   const std::string key = container_backoff_key(*pod_, c.name, container_hash(c));
   auto since = Backoff::to_steady(d_.clock, Clock::SystemTime(std::chrono::nanoseconds(last.finished_at)));
   if (restarts_.is_in_backoff(key, since)) {
-    auto left = restarts_.remaining(key, since);
-    return std::max(std::chrono::seconds(1), std::chrono::ceil<std::chrono::seconds>(left));
+    return std::chrono::duration_cast<std::chrono::seconds>(restarts_.get(key));
   }
   restarts_.next(key, since);  // this restart counts
-  return std::chrono::seconds(0);
+  return std::nullopt;
 }
 
 void PodWorker::sync_now() {

@@ -99,7 +99,7 @@ class PodWorker : public std::enable_shared_from_this<PodWorker> {
   void kill_container(const std::string& id, const api::Container* spec, const std::string& pod_ip,
                       int64_t grace_seconds);
   void kill_pod(const PodRuntimeState& st);
-  std::chrono::seconds backoff_for(const api::Container& c, const runtime::ContainerStatus& last);
+  std::optional<std::chrono::seconds> backoff_for(const api::Container& c, const runtime::ContainerStatus& last);
   void report(const PodRuntimeState& st);
   void schedule_retry(std::chrono::milliseconds after);
 

@@ -12,6 +12,12 @@ bool exited(const ContainerRecord* r) { return r && r->status.state == Container
 
 uint32_t next_attempt(const ContainerRecord* last) { return last ? last->container.metadata.attempt + 1 : 0; }
 
+// As Go prints a time.Duration of whole seconds: "10s", "5m0s".
+std::string go_duration(std::chrono::seconds d) {
+  auto m = d.count() / 60, sec = d.count() % 60;
+  return m > 0 ? std::to_string(m) + "m" + std::to_string(sec) + "s" : std::to_string(sec) + "s";
+}
+
 std::string hash_of(const ContainerRecord& r) {
   auto it = r.status.annotations.find(kContainerHashAnnotation);
   return it == r.status.annotations.end() ? "" : it->second;
@@ -78,10 +84,10 @@ class Planner {
   // Restarts `c` now, or records why it waits.
   void restart(const api::Container& c, const ContainerRecord* last, bool init) {
     if (last && exited(last) && in_.backoff) {
-      auto wait = in_.backoff(c, last->status);
-      if (wait.count() > 0) {
-        plan_.waiting[c.name] = StartFailure{kCrashLoopBackOff, "back-off " + std::to_string(wait.count()) +
-                                                                    "s restarting failed container=" + c.name +
+      auto delay = in_.backoff(c, last->status);
+      if (delay) {
+        plan_.waiting[c.name] = StartFailure{kCrashLoopBackOff, "back-off " + go_duration(*delay) +
+                                                                    " restarting failed container=" + c.name +
                                                                     " pod=" + pod_.metadata.name + "_" +
                                                                     pod_.metadata.namespace_ + "(" +
                                                                     pod_.metadata.uid + ")"};

@@ -50,9 +50,10 @@ struct SyncInputs {
   std::set<std::string> probe_failed;
   // Containers (runtime IDs) that count as started (startup probe passed or none).
   std::set<std::string> started;
-  // How long container `name`, which exited as `last`, must still wait before its
-  // restart; zero when it may start now.
-  std::function<std::chrono::seconds(const api::Container&, const runtime::ContainerStatus& last)> backoff;
+  // The back-off container `c`, which exited as `last`, is in (upstream's message shows
+  // the whole delay), or nullopt when it may restart now (which counts as a restart).
+  std::function<std::optional<std::chrono::seconds>(const api::Container&, const runtime::ContainerStatus& last)>
+      backoff;
   // The spec hash of a container, as carried in kContainerHashAnnotation.
   std::function<std::string(const api::Container&)> hash;
 };

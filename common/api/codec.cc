@@ -18,7 +18,14 @@ bool is_plain_int(const std::string& s, int64_t* out) {
   static const std::regex kDec("[-+]?[0-9]+");
   static const std::regex kHex("0x[0-9a-fA-F]+");
   static const std::regex kOct("0o[0-7]+");
+  // YAML 1.1's octal, as Kubernetes' YAML reader (and kubectl) takes it: "0400" is 256,
+  // the way modes (defaultMode: 0400) are written.
+  static const std::regex kOct11("[-+]?0[0-7]+");
   try {
+    if (std::regex_match(s, kOct11)) {
+      *out = std::stoll(s, nullptr, 8);
+      return true;
+    }
     if (std::regex_match(s, kDec)) {
       *out = std::stoll(s, nullptr, 10);
       return true;

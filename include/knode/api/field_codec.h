@@ -59,7 +59,7 @@ class Decoder {
     const json* obj;
     size_t* matched;
     template <typename T>
-    void operator()(const char* key, T& member) {
+    void operator()(const char* key, T& member, Always = {}) {
       auto it = obj->find(key);
       if (it == obj->end()) return;
       ++*matched;
@@ -105,7 +105,7 @@ void decode_scalar(Decoder& d, const json& j, Duration& out);
 struct KeyCollector {
   std::vector<std::string>* keys;
   template <typename T>
-  void operator()(const char* key, T&) {
+  void operator()(const char* key, T&, Always = {}) {
     keys->emplace_back(key);
   }
 };
@@ -171,6 +171,8 @@ std::optional<json> encode_scalar(const Duration& v);
 
 template <typename T>
 std::optional<json> encode(const T& v);
+template <typename T>
+json encode_always(const T& v);
 
 struct EncodeVisitor {
   json* obj;
@@ -178,6 +180,11 @@ struct EncodeVisitor {
   void operator()(const char* key, const T& member) {
     auto e = encode(member);
     if (e) (*obj)[key] = std::move(*e);
+  }
+  // A field the API server writes even when it is empty (no omitempty in its Go type).
+  template <typename T>
+  void operator()(const char* key, const T& member, Always) {
+    (*obj)[key] = encode_always(member);
   }
 };
 

@@ -400,7 +400,7 @@ struct ContainerStateTerminated {
   int32_t exit_code = 0, signal = 0;
   std::string reason, message, container_id;
   Time started_at, finished_at;
-  KNODE_FIELDS(v("exitCode", exit_code); v("signal", signal); v("reason", reason);
+  KNODE_FIELDS(v("exitCode", exit_code, kAlways); v("signal", signal); v("reason", reason);
                v("message", message); v("startedAt", started_at);
                v("finishedAt", finished_at); v("containerID", container_id))
   bool operator==(const ContainerStateTerminated&) const = default;
@@ -419,7 +419,7 @@ struct ContainerStatus {
   int32_t restart_count = 0;
   std::optional<bool> started;
   KNODE_FIELDS(v("name", name); v("state", state); v("lastState", last_state);
-               v("ready", ready); v("restartCount", restart_count); v("image", image);
+               v("ready", ready, kAlways); v("restartCount", restart_count, kAlways); v("image", image);
                v("imageID", image_id); v("containerID", container_id); v("started", started))
   bool operator==(const ContainerStatus&) const = default;
 };

@@ -8,6 +8,11 @@
 
 namespace knode::api {
 
+// Marks a field written even when empty (no omitempty in its Go type):
+// v("ready", ready, kAlways).
+struct Always {};
+inline constexpr Always kAlways{};
+
 // A resource quantity. Keeps its original spelling for round trips; the value is held in
 // nano-units so every suffix (n, u, m, k..E, Ki..Ei, e3) is exact.
 class Quantity {

@@ -139,6 +139,18 @@ TEST(Codec, JsonAndListAndQuotedScalars) {
   EXPECT_TRUE(first_error("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {k: 'true'}\n").empty());
 }
 
+// Modes are written in octal, and Kubernetes' YAML reader (YAML 1.1) reads a leading zero
+// as octal: defaultMode 0400 is 256, not 400.
+TEST(Codec, LeadingZeroIntegersAreOctalAsKubectlReadsThem) {
+  auto m = decode_ok("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: i}]\n"
+                     "  volumes: [{name: v, secret: {secretName: s, defaultMode: 0400}},"
+                     " {name: w, configMap: {name: c, defaultMode: 420}}]\n",
+                     "modes.yaml");
+  const auto& pod = std::get<Pod>(*m.objects.at(0));
+  EXPECT_EQ(*pod.spec.volumes.at(0).secret->default_mode, 0400);
+  EXPECT_EQ(*pod.spec.volumes.at(1).config_map->default_mode, 420);
+}
+
 const char* kPod = R"(apiVersion: v1
 kind: Pod
 metadata:
