@@ -476,6 +476,18 @@ CommandLine expand_command(const api::Container& container,
   return out;
 }
 
+Result<std::string> pod_metadata_field(const api::Pod& pod, const std::string& field_path) {
+  return metadata_value(pod.metadata, field_path);
+}
+
+Result<std::string> container_resource_field(const api::Pod& pod,
+                                             const api::ResourceFieldSelector& selector,
+                                             const api::ResourceList& node_allocatable) {
+  const api::Container* c = find_container(pod, selector.container_name);
+  if (c == nullptr) return Status::Error("container " + selector.container_name + " not found");
+  return resource_ref_value(selector, pod, *c, node_allocatable);
+}
+
 Result<Environment> make_environment(const api::Pod& pod, const api::Container& container,
                                      const std::vector<std::string>& pod_ips,
                                      const EnvLookup& lookup) {

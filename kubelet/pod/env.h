@@ -65,6 +65,17 @@ struct CommandLine {
 CommandLine expand_command(const api::Container& container,
                            const std::vector<runtime::KeyValue>& env);
 
+// The downward API's values, which downwardAPI volumes share with environment variables.
+// A fieldRef a volume may use: metadata.name, .namespace, .uid, .labels, .annotations and
+// labels['k'] / annotations['k'] (maps as sorted `k="v"` lines); any other path is
+// "unsupported fieldPath: <path>", as upstream's fieldpath.ExtractFieldPathAsString says.
+Result<std::string> pod_metadata_field(const api::Pod& pod, const std::string& field_path);
+// resourceFieldRef of the container it names (containerName), a limit it does not set being
+// the node's allocatable.
+Result<std::string> container_resource_field(const api::Pod& pod,
+                                             const api::ResourceFieldSelector& selector,
+                                             const api::ResourceList& node_allocatable);
+
 // Whether an envFrom key can be a variable name. Upstream relaxed its rule (1.34 GA) from
 // C identifiers to "printable ASCII other than '='", so "app.name" and "1st" pass.
 bool is_env_var_name(std::string_view name);
