@@ -44,12 +44,21 @@ Kubelet::Kubelet(boost::asio::io_context& io, ObjectStore& store, runtime::Conta
       health_(health),
       clock_(clock),
       pool_(std::move(pool)),
-      relist_timer_(io) {}
+      relist_timer_(io),
+      probes_(io, pool_, rt, clock, [this](const std::string& uid, ProbeView v) { set_probes(uid, std::move(v)); }) {}
 
 Kubelet::~Kubelet() { stop(); }
 
 void Kubelet::start() {
   store_.subscribe(api::Kind::kPod, [this](const Event& e) { on_manifest_pod(e); });
+  // A ConfigMap or Secret changed: the pods' volumes and environment read them.
+  for (auto kind : {api::Kind::kConfigMap, api::Kind::kSecret}) {
+    store_.subscribe(kind, [this](const Event&) {
+      for (const auto& [uid, e] : pods_) {
+        if (!e.pod->spec.volumes.empty()) e.worker->sync();
+      }
+    });
+  }
   health_.set_max_age(kRuntimeComponent, options_.relist_threshold);
   arm_relist();
 }
@@ -57,6 +66,7 @@ void Kubelet::start() {
 void Kubelet::stop() {
   stopped_ = true;
   relist_timer_.cancel();
+  probes_.stop();
 }
 
 std::vector<api::Pod> Kubelet::pods() const {
@@ -121,6 +131,7 @@ void Kubelet::remove(const std::string& uid) {
   if (it == pods_.end()) return;
   auto entry = it->second;
   pods_.erase(it);
+  probes_.remove(uid);
   terminating_[uid] = entry.worker;
   KLOG(INFO, "pod terminating").kv("pod", entry.pod->metadata.namespace_ + "/" + entry.pod->metadata.name);
   entry.worker->terminate([this, uid, pod = entry.pod] {
@@ -151,6 +162,7 @@ void Kubelet::on_status(const api::Pod& pod, const api::PodStatus& status) {
   auto old = it->second.pod;
   it->second.pod = next;
   publish(next, old);
+  probes_.update(*next);
   for (const auto& fn : status_hooks_) fn(*next);
 }
 

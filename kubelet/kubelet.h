@@ -21,6 +21,7 @@
 #include "pod_runtime.h"
 #include "gc/container_gc.h"
 #include "pod_worker.h"
+#include "probe_manager.h"
 
 namespace knode::kubelet {
 
@@ -89,6 +90,7 @@ class Kubelet final : public PodStateProvider {
   std::optional<Relist> last_relist_;
   Clock::SteadyTime last_relist_ok_{};
   std::vector<std::function<void(const api::Pod&)>> status_hooks_;
+  ProbeManager probes_;
   mutable std::mutex known_mu_;
   std::set<std::string> known_;  // UIDs running or terminating, for other threads
 };

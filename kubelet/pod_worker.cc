@@ -146,14 +146,16 @@ Result<PodRuntimeState> PodWorker::execute(const SyncPlan& plan, const PodRuntim
   if (plan.pod_finished && !plan.create_sandbox) return read_pod_state(d_.runtime, uid_);
 
   auto lookup = d_.env.lookup();
+  // Volumes before any container: set up, or brought up to date (configMap and secret
+  // changes reach running pods this way).
+  if (Status s = d_.env.setup_volumes(pod, *lookup); !s.ok()) {
+    for (const auto& c : pod.spec.containers) start_failures_[c.name] = {kContainerCreating, s.message()};
+    return s.Wrap("set up the volumes of " + pod_ref(pod));
+  }
   std::string sandbox_id;
   std::string pod_ip;
   uint32_t attempt = 0;
   if (plan.create_sandbox) {
-    if (Status s = d_.env.setup_volumes(pod, *lookup); !s.ok()) {
-      for (const auto& c : pod.spec.containers) start_failures_[c.name] = {kContainerCreating, s.message()};
-      return s.Wrap("set up the volumes of " + pod_ref(pod));
-    }
     attempt = plan.sandbox_attempt;
     auto config = sandbox_config(pod, attempt, d_.node);
     if (!config.ok()) return config.status();

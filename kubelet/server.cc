@@ -75,7 +75,7 @@ class Server final : public KubeletServer {
     logs_ = std::make_unique<LogManager>(*runtime_, clock, LogManagerOptions{c.log_root, {}});
     o.node.pod_logs_dir = logs_->pods_directory();
     cache_.follow(store_);
-    env_ = std::make_unique<NodeEnvironment>(*runtime_, cache_, *logs_, clock);
+    env_ = std::make_unique<NodeEnvironment>(*runtime_, cache_, *logs_, c.root_dir + "/pods", clock);
     kubelet_ = std::make_unique<Kubelet>(io_, store_, *runtime_, *env_, o, health_, clock, pool_.get_executor());
     container_gc_ = std::make_unique<ContainerGc>(*runtime_, clock, *kubelet_, *logs_);
     image_gc_ = std::make_unique<ImageGcManager>(*runtime_, clock);
