@@ -135,8 +135,13 @@ void PodWorker::sync_now() {
     return;
   }
   report(*after);
-  // A container in back-off starts when its back-off ends: come back then.
-  if (!plan.waiting.empty()) schedule_retry(std::chrono::seconds(1));
+  // A container in back-off (a crash, an image pull) or that could not start: come back
+  // soon; its back-off decides when it really starts again.
+  if (!plan.waiting.empty()) {
+    schedule_retry(std::chrono::seconds(1));
+  } else if (!start_failures_.empty()) {
+    schedule_retry(std::chrono::seconds(2));
+  }
 }
 
 Result<PodRuntimeState> PodWorker::execute(const SyncPlan& plan, const PodRuntimeState& st) {

@@ -1,12 +1,17 @@
 #include "knode/kubelet/server.h"
 
+#include <sys/socket.h>
 #include <sys/sysinfo.h>
+
+#include <filesystem>
+#include <thread>
 
 #include <boost/asio/thread_pool.hpp>
 
 #include "cri/cri_runtime.h"
 #include "knode/api/codec.h"
 #include "knode/cni/conflist.h"
+#include "knode/dataplane/link.h"
 #include "knode/http/handlers.h"
 #include "knode/http/server.h"
 #include "knode/log.h"
@@ -18,6 +23,18 @@
 
 namespace knode::kubelet {
 namespace {
+
+// The node's IPs, primary first: --node-ip, else the default route's interface's.
+std::vector<std::string> node_ips(const std::string& configured) {
+  if (!configured.empty()) return {configured};
+  std::vector<std::string> out;
+  auto sock = link::Socket::Open();
+  if (!sock.ok()) return out;
+  for (int family : {AF_INET, AF_INET6}) {
+    for (const auto& ip : link::default_route_addresses(*sock, family)) out.push_back(ip.str());
+  }
+  return out;
+}
 
 int64_t machine_memory() {
   struct sysinfo si {};
@@ -46,10 +63,14 @@ Status check_cgroup_driver(runtime::ContainerRuntime& rt, runtime::CgroupDriver 
                        EINVAL);
 }
 
+// Threads for blocking work: pod syncs (one at a time per pod), probes, the relist,
+// housekeeping. Runtime calls mostly wait on the runtime, so pods start in parallel.
+constexpr size_t kPoolThreads = 16;
+
 class Server final : public KubeletServer {
  public:
   Server(boost::asio::io_context& io, ObjectStore& store, const std::string& node_name, health::HealthRegistry& health)
-      : io_(io), store_(store), node_name_(node_name), health_(health), pool_(4) {}
+      : io_(io), store_(store), node_name_(node_name), health_(health), pool_(kPoolThreads) {}
   ~Server() override { stop(); }
 
   Status init(const config::KubeletConfig& c) {
@@ -71,10 +92,20 @@ class Server final : public KubeletServer {
     o.node.cgroup_driver = driver_of(c.cgroup_driver);
     o.node.cgroup_root = c.cgroup_root;
     o.node.memory_capacity = machine_memory();
+    o.node.host_ips = node_ips(c.node_ip);
+    if (o.node.host_ips.empty()) KLOG(WARNING, "the node's IP is unknown (no --node-ip, no default route)");
+    // The kubelet's state: the pods' volumes live below it.
+    std::error_code ec;
+    std::filesystem::create_directories(c.root_dir + "/pods", ec);
+    if (ec) return Status::Error("--root-dir: create " + c.root_dir + "/pods: " + ec.message(), ec.value());
     const Clock& clock = RealClock::instance();
     logs_ = std::make_unique<LogManager>(*runtime_, clock, LogManagerOptions{c.log_root, {}});
     o.node.pod_logs_dir = logs_->pods_directory();
     cache_.follow(store_);
+    api::ResourceList allocatable;
+    allocatable["cpu"] = *api::Quantity::Parse(std::to_string(std::thread::hardware_concurrency()));
+    allocatable["memory"] = *api::Quantity::Parse(std::to_string(o.node.memory_capacity));
+    cache_.set_node(allocatable, o.node.host_ips);
     env_ = std::make_unique<NodeEnvironment>(*runtime_, cache_, *logs_, c.root_dir + "/pods", clock);
     kubelet_ = std::make_unique<Kubelet>(io_, store_, *runtime_, *env_, o, health_, clock, pool_.get_executor());
     container_gc_ = std::make_unique<ContainerGc>(*runtime_, clock, *kubelet_, *logs_);
@@ -87,8 +118,8 @@ class Server final : public KubeletServer {
   }
 
   void start() override {
+    kubelet_->start();  // a source of the store: before the controller takes its inputs
     slices_->start();
-    kubelet_->start();
     housekeeping_->start();
   }
   void stop() override {

@@ -144,6 +144,8 @@ const Flag kFlags[] = {
      [](AgentConfig* c, const std::string& v) { c->kubelet.resolv_conf = v; return Status::Ok(); }},
     {"read-only-port", nullptr, kA | kK, "PORT", "read-only kubelet API (GET /pods) port (default 10255; 0 disables)",
      [](AgentConfig* c, const std::string& v) { return set_int(&c->kubelet.read_only_port, v, 0, 65535); }},
+    {"node-ip", nullptr, kA | kK, "IP", "the node's IP in pods' status.hostIP (default: the default route's interface's)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.node_ip = v; return Status::Ok(); }},
     {"address", nullptr, kA | kK, "IP", "address of the read-only port (default 127.0.0.1)",
      [](AgentConfig* c, const std::string& v) { c->kubelet.address = v; return Status::Ok(); }},
     {"iptables-sync-period", nullptr, kA | kP, "DURATION", "full resync period of the iptables rules (default 30s)",
@@ -327,6 +329,9 @@ Status validate(const AgentConfig& c) {
     }
     for (const auto& ip : c.kubelet.cluster_dns) {
       if (!net::IPAddress::Parse(ip)) return Status::Error("invalid value for --cluster-dns: \"" + ip + "\" is not an IP");
+    }
+    if (!c.kubelet.node_ip.empty() && !net::IPAddress::Parse(c.kubelet.node_ip)) {
+      return Status::Error("invalid value for --node-ip: \"" + c.kubelet.node_ip + "\" is not an IP");
     }
     if (!net::IPAddress::Parse(c.kubelet.address)) {
       return Status::Error("invalid value for --address: \"" + c.kubelet.address + "\" (want an IP)");

@@ -84,6 +84,7 @@ struct KubeletConfig {
   // The read-only port (GET /pods, /healthz): 0 disables; standalone serves it on 127.0.0.1.
   int32_t read_only_port = 10255;
   std::string address = "127.0.0.1";
+  std::string node_ip;  // --node-ip; empty: the default route's interface's addresses
   KNODE_FIELDS(v("staticPodPath", static_pod_path); v("healthzBindAddress", healthz_bind_address);
                v("healthzPort", healthz_port); v("fileCheckFrequency", file_check_frequency);
                v("podCIDR", pod_cidr); v("containerRuntimeEndpoint", container_runtime_endpoint);

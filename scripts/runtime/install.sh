@@ -12,6 +12,8 @@
 #
 #   scripts/runtime/install.sh             (KNODE_CACHE_DIR defaults to /var/cache/knode)
 #   scripts/runtime/install.sh --no-images (packages and binaries only)
+#   scripts/runtime/install.sh --debian-only (no Go builds: Debian's containerd 1.6 only, as
+#                                            the demo uses it)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -19,9 +21,11 @@ cache="${KNODE_CACHE_DIR:-/var/cache/knode}"
 log() { echo "runtime/install.sh: $*" >&2; }
 
 build_images=1
+go_builds=1
 for arg in "$@"; do
   case "$arg" in
     --no-images) build_images=0 ;;
+    --debian-only) go_builds=0 ;;
     *) log "unknown argument: $arg"; exit 2 ;;
   esac
 done
@@ -92,7 +96,9 @@ for f in "$containerd_bin/containerd" "$containerd_bin/containerd-shim-runc-v2" 
   [ -x "$f" ] || need_build=1
 done
 
-if [ "$need_build" = 1 ]; then
+if [ "$go_builds" = 0 ]; then
+  log "skipping the Go builds (--debian-only)"
+elif [ "$need_build" = 1 ]; then
   go="$(find_go)" || { log "Go is not installed (looked in PATH, /usr/local/go/bin, /usr/lib/go/bin)"; exit 1; }
   export GOPATH="$cache/go" GOMODCACHE="$cache/go/mod" GOCACHE="$cache/go/cache"
   export CGO_ENABLED=0
