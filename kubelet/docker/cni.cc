@@ -31,9 +31,12 @@ bool is_dir(const std::string& path) {
 
 const char* protocol_name(runtime::Protocol p) {
   switch (p) {
-    case runtime::Protocol::kUDP: return "udp";
-    case runtime::Protocol::kSCTP: return "sctp";
-    case runtime::Protocol::kTCP: break;
+    case runtime::Protocol::kUDP:
+      return "udp";
+    case runtime::Protocol::kSCTP:
+      return "sctp";
+    case runtime::Protocol::kTCP:
+      break;
   }
   return "tcp";
 }
@@ -159,7 +162,8 @@ Result<std::string> CniNetwork::find_plugin(const std::string& type) const {
   }
   std::string dirs;
   for (const auto& d : options_.bin_dirs) dirs += (dirs.empty() ? "" : ":") + d;
-  return Status::Error("CNI: failed to find plugin \"" + type + "\" in path [" + dirs + "]", ENOENT);
+  return Status::Error("CNI: failed to find plugin \"" + type + "\" in path [" + dirs + "]",
+                       ENOENT);
 }
 
 Status CniNetwork::ready() const {
@@ -171,8 +175,9 @@ Status CniNetwork::ready() const {
   return Status::Ok();
 }
 
-Result<json> CniNetwork::exec(const std::string& command, const NetworkList& net, const json& plugin,
-                              const CniPod& pod, const std::optional<json>& prev_result) const {
+Result<json> CniNetwork::exec(const std::string& command, const NetworkList& net,
+                              const json& plugin, const CniPod& pod,
+                              const std::optional<json>& prev_result) const {
   const std::string type = plugin["type"].get<std::string>();
   auto path = find_plugin(type);
   if (!path.ok()) return path.status();
@@ -194,10 +199,14 @@ Result<json> CniNetwork::exec(const std::string& command, const NetworkList& net
   auto r = run_process({*path}, env, input, options_.timeout);
   const std::string what = "CNI " + command + " " + type + " (network " + net.name + ")";
   if (!r.ok()) return r.status().Wrap(what);
-  KLOGV(4, "CNI plugin ran").kv("command", command).kv("plugin", type)
-      .kv("container", pod.container_id.substr(0, 12)).kv("exit", r->exit_code)
+  KLOGV(4, "CNI plugin ran")
+      .kv("command", command)
+      .kv("plugin", type)
+      .kv("container", pod.container_id.substr(0, 12))
+      .kv("exit", r->exit_code)
       .kv("tookMs", std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - t0).count());
+                        std::chrono::steady_clock::now() - t0)
+                        .count());
   json out = json::parse(r->out, nullptr, false);
   if (r->exit_code != 0) {
     std::string msg;

@@ -60,9 +60,12 @@ int64_t oom_adj(int64_t want, const std::optional<int64_t>& floor) {
 
 const char* protocol_name(rt::Protocol p) {
   switch (p) {
-    case rt::Protocol::kUDP: return "UDP";
-    case rt::Protocol::kSCTP: return "SCTP";
-    case rt::Protocol::kTCP: break;
+    case rt::Protocol::kUDP:
+      return "UDP";
+    case rt::Protocol::kSCTP:
+      return "SCTP";
+    case rt::Protocol::kTCP:
+      break;
   }
   return "TCP";
 }
@@ -88,7 +91,8 @@ json group_add(const std::vector<int64_t>& groups) {
 }
 
 Result<std::string> bind_of(const rt::Mount& m) {
-  if (m.host_path.find(':') != std::string::npos || m.container_path.find(':') != std::string::npos) {
+  if (m.host_path.find(':') != std::string::npos ||
+      m.container_path.find(':') != std::string::npos) {
     return Status::Error("docker: mount " + m.host_path + " -> " + m.container_path +
                              ": a path with ':' cannot be a bind",
                          EINVAL);
@@ -201,9 +205,9 @@ std::optional<ParsedName> parse_name(std::string_view name) {
   return out;
 }
 
-std::map<std::string, std::string> docker_labels(const rt::Labels& labels,
-                                                 const rt::Labels& annotations,
-                                                 const std::map<std::string, std::string>& internal) {
+std::map<std::string, std::string> docker_labels(
+    const rt::Labels& labels, const rt::Labels& annotations,
+    const std::map<std::string, std::string>& internal) {
   std::map<std::string, std::string> out = labels;
   for (const auto& [k, v] : annotations) out[kAnnotationPrefix + k] = v;
   for (const auto& [k, v] : internal) out[k] = v;
@@ -273,7 +277,8 @@ json sandbox_create_body(const rt::PodSandboxConfig& c, const SandboxCreate& how
   return body;
 }
 
-Result<json> container_create_body(const rt::ContainerConfig& c, const rt::PodSandboxConfig& sandbox,
+Result<json> container_create_body(const rt::ContainerConfig& c,
+                                   const rt::PodSandboxConfig& sandbox,
                                    const ContainerCreate& how) {
   const std::string join = "container:" + how.sandbox_id;
   const auto& ns = c.security.namespaces;
@@ -282,10 +287,17 @@ Result<json> container_create_body(const rt::ContainerConfig& c, const rt::PodSa
   if (ns.network == rt::NamespaceMode::kNode) hc["UTSMode"] = "host";
   hc["IpcMode"] = ns.ipc == rt::NamespaceMode::kNode ? "host" : join;
   switch (ns.pid) {
-    case rt::NamespaceMode::kNode: hc["PidMode"] = "host"; break;
-    case rt::NamespaceMode::kPod: hc["PidMode"] = join; break;
-    case rt::NamespaceMode::kTarget: hc["PidMode"] = "container:" + ns.target_id; break;
-    case rt::NamespaceMode::kContainer: break;
+    case rt::NamespaceMode::kNode:
+      hc["PidMode"] = "host";
+      break;
+    case rt::NamespaceMode::kPod:
+      hc["PidMode"] = join;
+      break;
+    case rt::NamespaceMode::kTarget:
+      hc["PidMode"] = "container:" + ns.target_id;
+      break;
+    case rt::NamespaceMode::kContainer:
+      break;
   }
   if (!sandbox.cgroup_parent.empty()) hc["CgroupParent"] = sandbox.cgroup_parent;
 
@@ -320,14 +332,18 @@ Result<json> container_create_body(const rt::ContainerConfig& c, const rt::PodSa
   if (s.no_new_privs) secopt.push_back("no-new-privileges");
   if (s.seccomp) {
     switch (s.seccomp->type) {
-      case rt::SecurityProfile::Type::kUnconfined: secopt.push_back("seccomp=unconfined"); break;
+      case rt::SecurityProfile::Type::kUnconfined:
+        secopt.push_back("seccomp=unconfined");
+        break;
       case rt::SecurityProfile::Type::kLocalhost:
         if (how.seccomp_json.empty()) {
-          return Status::Error("docker: seccomp profile " + s.seccomp->localhost_ref + " is empty", EINVAL);
+          return Status::Error("docker: seccomp profile " + s.seccomp->localhost_ref + " is empty",
+                               EINVAL);
         }
         secopt.push_back("seccomp=" + how.seccomp_json);
         break;
-      case rt::SecurityProfile::Type::kRuntimeDefault: break;  // dockerd's default profile
+      case rt::SecurityProfile::Type::kRuntimeDefault:
+        break;  // dockerd's default profile
     }
   }
   if (!secopt.empty()) hc["SecurityOpt"] = std::move(secopt);
@@ -427,12 +443,12 @@ Result<rt::PodSandboxStatus> sandbox_status_from_inspect(const json& inspect,
     out.additional_ips.assign(ips.begin() + 1, ips.end());
   }
   const json& hc = member(inspect, "HostConfig");
-  out.namespaces.network = str(hc, "NetworkMode") == "host" ? rt::NamespaceMode::kNode
-                                                            : rt::NamespaceMode::kPod;
-  out.namespaces.ipc = str(hc, "IpcMode") == "host" ? rt::NamespaceMode::kNode
-                                                    : rt::NamespaceMode::kPod;
-  out.namespaces.pid = str(hc, "PidMode") == "host" ? rt::NamespaceMode::kNode
-                                                    : rt::NamespaceMode::kContainer;
+  out.namespaces.network =
+      str(hc, "NetworkMode") == "host" ? rt::NamespaceMode::kNode : rt::NamespaceMode::kPod;
+  out.namespaces.ipc =
+      str(hc, "IpcMode") == "host" ? rt::NamespaceMode::kNode : rt::NamespaceMode::kPod;
+  out.namespaces.pid =
+      str(hc, "PidMode") == "host" ? rt::NamespaceMode::kNode : rt::NamespaceMode::kContainer;
   split_labels(labels, &out.labels, &out.annotations);
   return out;
 }
@@ -497,7 +513,8 @@ Result<rt::ContainerStatus> container_status_from_inspect(const json& inspect, c
       mount.container_path = str(m, "Destination");
       mount.readonly = m.contains("RW") && !flag(m, "RW");
       const std::string mode = str(m, "Mode");
-      mount.selinux_relabel = mode.find('Z') != std::string::npos || mode.find('z') != std::string::npos;
+      mount.selinux_relabel =
+          mode.find('Z') != std::string::npos || mode.find('z') != std::string::npos;
       mount.propagation = propagation_of(str(m, "Propagation"));
       out.mounts.push_back(std::move(mount));
     }

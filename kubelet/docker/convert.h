@@ -19,12 +19,11 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "knode/runtime.h"
 #include "knode/status.h"
@@ -56,21 +55,22 @@ Result<std::string> negotiate_api_version(const json& version);
 // ---- names and labels ----
 
 std::string sandbox_name(const runtime::PodSandboxMetadata& m);
-std::string container_name(const runtime::ContainerMetadata& c, const runtime::PodSandboxMetadata& pod);
+std::string container_name(const runtime::ContainerMetadata& c,
+                           const runtime::PodSandboxMetadata& pod);
 
 struct ParsedName {
   bool sandbox = false;
   std::string container;  // "POD" for a sandbox
   runtime::PodSandboxMetadata pod;
-  uint32_t attempt = 0;   // the container's (or the sandbox's) attempt
+  uint32_t attempt = 0;  // the container's (or the sandbox's) attempt
 };
 // Parses a name made above (a leading '/', as dockerd lists names, is ignored).
 std::optional<ParsedName> parse_name(std::string_view name);
 
 // The labels dockerd stores: the kubelet's labels, annotations prefixed, knode's own.
-std::map<std::string, std::string> docker_labels(const runtime::Labels& labels,
-                                                 const runtime::Labels& annotations,
-                                                 const std::map<std::string, std::string>& internal);
+std::map<std::string, std::string> docker_labels(
+    const runtime::Labels& labels, const runtime::Labels& annotations,
+    const std::map<std::string, std::string>& internal);
 // Back: the kubelet's labels (knode's own keys removed) and the annotations.
 void split_labels(const json& docker, runtime::Labels* labels, runtime::Labels* annotations);
 std::string label_of(const json& docker_labels, const std::string& key);
@@ -90,16 +90,17 @@ struct SandboxCreate {
 json sandbox_create_body(const runtime::PodSandboxConfig& config, const SandboxCreate& how);
 
 struct ContainerCreate {
-  std::string sandbox_id;     // the pause container whose namespaces the container joins
-  std::string log_path;       // absolute: the sandbox's log_directory + config.log_path
-  std::string seccomp_json;   // a Localhost profile's contents, read by the caller
+  std::string sandbox_id;    // the pause container whose namespaces the container joins
+  std::string log_path;      // absolute: the sandbox's log_directory + config.log_path
+  std::string seccomp_json;  // a Localhost profile's contents, read by the caller
   std::optional<int64_t> oom_score_adj_floor;
   std::map<std::string, std::string> log_options;
 };
 // POST /containers/create for an app or init container; EINVAL for what dockerd cannot
 // express (a mount path with ':').
 Result<json> container_create_body(const runtime::ContainerConfig& config,
-                                   const runtime::PodSandboxConfig& sandbox, const ContainerCreate& how);
+                                   const runtime::PodSandboxConfig& sandbox,
+                                   const ContainerCreate& how);
 
 // ---- what dockerd answers ----
 

@@ -69,10 +69,11 @@ Result<runtime::UnixNanos> parse_time(std::string_view t) {
   }
   if (pos != t.size()) return bad_time(t);
   if (y <= 1) return runtime::UnixNanos{0};  // Go's zero time: unset
-  const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
+  const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)},
+                           day{static_cast<unsigned>(d)}};
   if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return bad_time(t);
-  const int64_t secs = sys_days(ymd).time_since_epoch().count() * 86400 + h * 3600 + mi * 60 + s -
-                       offset;
+  const int64_t secs =
+      sys_days(ymd).time_since_epoch().count() * 86400 + h * 3600 + mi * 60 + s - offset;
   return secs * 1'000'000'000 + frac;
 }
 
@@ -82,10 +83,11 @@ std::string format_time(runtime::UnixNanos t) {
   const year_month_day ymd(day_start);
   const hh_mm_ss<nanoseconds> hms(tp - day_start);
   char buf[64];
-  int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", static_cast<int>(ymd.year()),
-                        static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                        static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                        static_cast<int>(hms.seconds().count()));
+  int n =
+      std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", static_cast<int>(ymd.year()),
+                    static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                    static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                    static_cast<int>(hms.seconds().count()));
   std::string out(buf, static_cast<size_t>(n));
   int64_t frac = hms.subseconds().count();
   if (frac != 0) {

@@ -37,10 +37,14 @@ constexpr int64_t kSandboxStopGrace = 2;
 
 int errno_for_http(int status) {
   switch (status) {
-    case 404: return ENOENT;
-    case 400: return EINVAL;
-    case 501: return ENOTSUP;
-    default: return EIO;
+    case 404:
+      return ENOENT;
+    case 400:
+      return EINVAL;
+    case 501:
+      return ENOTSUP;
+    default:
+      return EIO;
   }
 }
 
@@ -66,8 +70,8 @@ std::string prefix(std::string_view call, std::string_view object) {
 }
 
 Status http_error(const HttpResponse& r, std::string_view call, std::string_view object) {
-  return Status::Error(prefix(call, object) + ": " + std::to_string(r.status) + " " + r.reason + ": " +
-                           error_message(r),
+  return Status::Error(prefix(call, object) + ": " + std::to_string(r.status) + " " + r.reason +
+                           ": " + error_message(r),
                        errno_for_http(r.status));
 }
 
@@ -156,19 +160,26 @@ Result<std::unique_ptr<DockerRuntime>> DockerRuntime::connect(DockerOptions opti
   if (options.request_timeout <= milliseconds(0)) {
     return Status::Error("docker runtime request timeout must be positive", EINVAL);
   }
-  if (options.pod_infra_image.empty()) return Status::Error("docker: no pod infra (pause) image", EINVAL);
+  if (options.pod_infra_image.empty())
+    return Status::Error("docker: no pod infra (pause) image", EINVAL);
   std::optional<int64_t> floor;
   if (options.restrict_oom_score_adj || !has_cap_sys_resource()) {
     options.restrict_oom_score_adj = true;
     floor = own_oom_score_adj();
   }
-  KLOGV(2, "Docker runtime client").kv("endpoint", *sock).kv("podInfraImage", options.pod_infra_image)
+  KLOGV(2, "Docker runtime client")
+      .kv("endpoint", *sock)
+      .kv("podInfraImage", options.pod_infra_image)
       .kv("cniConf", options.cni.conf);
   return std::unique_ptr<DockerRuntime>(new DockerRuntime(std::move(options), *sock, floor));
 }
 
-DockerRuntime::DockerRuntime(DockerOptions options, std::string socket, std::optional<int64_t> oom_floor)
-    : options_(std::move(options)), client_(std::move(socket)), cni_(options_.cni), oom_floor_(oom_floor) {}
+DockerRuntime::DockerRuntime(DockerOptions options, std::string socket,
+                             std::optional<int64_t> oom_floor)
+    : options_(std::move(options)),
+      client_(std::move(socket)),
+      cni_(options_.cni),
+      oom_floor_(oom_floor) {}
 
 DockerRuntime::~DockerRuntime() {
   std::map<std::string, std::unique_ptr<LogCopier>> copies;
@@ -204,7 +215,9 @@ Result<std::string> DockerRuntime::api_prefix() {
   std::lock_guard lock(mu_);
   if (api_.empty()) {
     api_ = "/v" + *use;
-    KLOG(INFO, "Docker Engine API negotiated").kv("daemon", str(v, "Version")).kv("daemonApi", str(v, "ApiVersion"))
+    KLOG(INFO, "Docker Engine API negotiated")
+        .kv("daemon", str(v, "Version"))
+        .kv("daemonApi", str(v, "ApiVersion"))
         .kv("using", *use);
   }
   return api_;
@@ -218,33 +231,40 @@ Result<HttpResponse> DockerRuntime::send(const std::string& method, const std::s
   if (!api.ok()) return api.status();
   const auto t0 = std::chrono::steady_clock::now();
   auto r = client_.request({method, *api + path, body, std::move(headers)}, after(timeout));
-  KLOGV(5, "docker call").kv("call", call).kv("object", object).kv("status", r.ok() ? r->status : 0)
-      .kv("tookMs", std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count());
+  KLOGV(5, "docker call")
+      .kv("call", call)
+      .kv("object", object)
+      .kv("status", r.ok() ? r->status : 0)
+      .kv("tookMs",
+          std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0).count());
   if (!r.ok()) return r.status().Wrap(prefix(call, object));
   return r;
 }
 
-Result<json> DockerRuntime::get_json(const std::string& path, std::string_view call, std::string_view object) {
+Result<json> DockerRuntime::get_json(const std::string& path, std::string_view call,
+                                     std::string_view object) {
   auto r = send("GET", path, "", call, object, options_.request_timeout);
   if (!r.ok()) return r.status();
   if (r->status != 200) return http_error(*r, call, object);
   json j = json::parse(r->body, nullptr, false);
-  if (j.is_discarded()) return Status::Error(prefix(call, object) + ": the answer is not JSON", EIO);
+  if (j.is_discarded())
+    return Status::Error(prefix(call, object) + ": the answer is not JSON", EIO);
   return j;
 }
 
-Result<json> DockerRuntime::inspect_owned(const std::string& id, const char* type, std::string_view call,
-                                          bool size) {
+Result<json> DockerRuntime::inspect_owned(const std::string& id, const char* type,
+                                          std::string_view call, bool size) {
   if (id.empty()) return Status::Error(prefix(call, "") + ": no ID given", EINVAL);
-  auto j = get_json("/containers/" + query_escape(id) + "/json" + (size ? "?size=1" : ""), call, id);
+  auto j =
+      get_json("/containers/" + query_escape(id) + "/json" + (size ? "?size=1" : ""), call, id);
   if (!j.ok()) return j.status();
   const json& labels = labels_of(*j);
   if (!owned(labels) || label_of(labels, kTypeLabel) != type) return not_ours(call, id);
   return j;
 }
 
-Result<std::string> DockerRuntime::create(const std::string& name, const json& body, std::string_view call,
-                                          std::string_view object) {
+Result<std::string> DockerRuntime::create(const std::string& name, const json& body,
+                                          std::string_view call, std::string_view object) {
   const std::string payload = body.dump();
   for (int attempt = 0; attempt < 2; ++attempt) {
     // A name still taken (a container of an earlier knode that was never removed) gets a
@@ -265,8 +285,9 @@ Result<std::string> DockerRuntime::create(const std::string& name, const json& b
 
 Status DockerRuntime::stop(const std::string& id, int64_t grace_seconds, std::string_view call) {
   grace_seconds = std::max<int64_t>(grace_seconds, 0);
-  auto r = send("POST", "/containers/" + query_escape(id) + "/stop?t=" + std::to_string(grace_seconds), "",
-                call, id, options_.request_timeout + seconds(grace_seconds));
+  auto r =
+      send("POST", "/containers/" + query_escape(id) + "/stop?t=" + std::to_string(grace_seconds),
+           "", call, id, options_.request_timeout + seconds(grace_seconds));
   if (!r.ok()) return r.status();
   if (r->status == 204 || r->status == 304) return Status::Ok();  // 304: not running
   return http_error(*r, call, id);
@@ -280,8 +301,8 @@ Status DockerRuntime::remove(const std::string& id, std::string_view call) {
   return http_error(*r, call, id);
 }
 
-Result<std::vector<json>> DockerRuntime::list(const std::map<std::string, std::vector<std::string>>& filters,
-                                              std::string_view call) {
+Result<std::vector<json>> DockerRuntime::list(
+    const std::map<std::string, std::vector<std::string>>& filters, std::string_view call) {
   auto j = get_json("/containers/json?all=1&filters=" + filters_param(filters), call, "");
   if (!j.ok()) return j.status();
   if (!j->is_array()) return Status::Error(prefix(call, "") + ": the answer is not a list", EIO);
@@ -326,7 +347,8 @@ Result<rt::CgroupDriver> DockerRuntime::cgroup_driver() {
   const std::string d = str(*info, "CgroupDriver");
   if (d == "cgroupfs") return rt::CgroupDriver::kCgroupfs;
   if (d == "systemd") return rt::CgroupDriver::kSystemd;
-  return Status::Error("docker Info: cgroup driver \"" + d + "\" is neither cgroupfs nor systemd", ENOTSUP);
+  return Status::Error("docker Info: cgroup driver \"" + d + "\" is neither cgroupfs nor systemd",
+                       ENOTSUP);
 }
 
 // ---- sandboxes ----
@@ -354,7 +376,9 @@ CniPod DockerRuntime::cni_pod(const std::string& id, const json& inspect) const 
     for (const auto& m : pms) {
       rt::PortMapping pm;
       const std::string proto = str(m, "protocol");
-      pm.protocol = proto == "UDP" ? rt::Protocol::kUDP : proto == "SCTP" ? rt::Protocol::kSCTP : rt::Protocol::kTCP;
+      pm.protocol = proto == "UDP"    ? rt::Protocol::kUDP
+                    : proto == "SCTP" ? rt::Protocol::kSCTP
+                                      : rt::Protocol::kTCP;
       pm.container_port = m.value("containerPort", 0);
       pm.host_port = m.value("hostPort", 0);
       pm.host_ip = str(m, "hostIP");
@@ -370,7 +394,8 @@ Status DockerRuntime::teardown_network(const std::string& id, const json& inspec
     ips_.erase(id);
   }
   if (host_network(inspect)) return Status::Ok();
-  return cni_.del(cni_pod(id, inspect)).Wrap("docker StopPodSandbox " + id + ": tear the pod network down");
+  return cni_.del(cni_pod(id, inspect))
+      .Wrap("docker StopPodSandbox " + id + ": tear the pod network down");
 }
 
 Status DockerRuntime::write_resolv_conf(const json& inspect, const rt::DnsConfig& dns) {
@@ -402,29 +427,37 @@ Result<std::string> DockerRuntime::run_pod_sandbox(const rt::PodSandboxConfig& c
     return s.Wrap("docker RunPodSandbox " + object + ": pause image " + options_.pod_infra_image);
   }
   SandboxCreate how{options_.pod_infra_image, oom_floor_, options_.json_log_options};
-  auto id = create(sandbox_name(config.metadata), sandbox_create_body(config, how), "RunPodSandbox", object);
+  auto id = create(sandbox_name(config.metadata), sandbox_create_body(config, how), "RunPodSandbox",
+                   object);
   if (!id.ok()) return id.status();
   auto fail = [&](Status why) {
     if (Status s = remove(*id, "RunPodSandbox"); !s.ok()) {
-      KLOG(WARNING, "cannot remove a sandbox that failed to start").kv("sandbox", short_id(*id)).kv("err", s.message());
+      KLOG(WARNING, "cannot remove a sandbox that failed to start")
+          .kv("sandbox", short_id(*id))
+          .kv("err", s.message());
     }
     return why;
   };
-  auto started = send("POST", "/containers/" + *id + "/start", "", "RunPodSandbox", object, options_.request_timeout);
+  auto started = send("POST", "/containers/" + *id + "/start", "", "RunPodSandbox", object,
+                      options_.request_timeout);
   if (!started.ok()) return fail(started.status());
-  if (started->status != 204 && started->status != 304) return fail(http_error(*started, "RunPodSandbox", object));
+  if (started->status != 204 && started->status != 304)
+    return fail(http_error(*started, "RunPodSandbox", object));
   auto inspect = get_json("/containers/" + *id + "/json", "RunPodSandbox", object);
   if (!inspect.ok()) return fail(inspect.status());
   if (config.namespaces.network != rt::NamespaceMode::kNode) {
     if (!running(*inspect) || pid_of(*inspect) <= 0) {
-      return fail(Status::Error(prefix("RunPodSandbox", object) + ": the pause container exited at once", EIO));
+      return fail(Status::Error(
+          prefix("RunPodSandbox", object) + ": the pause container exited at once", EIO));
     }
     const CniPod pod = cni_pod(*id, *inspect);
     auto ips = cni_.add(pod);
     if (!ips.ok()) {
       // Whatever the chain set up before it failed goes again.
       if (Status s = cni_.del(pod); !s.ok()) {
-        KLOG(WARNING, "CNI DEL after a failed ADD failed").kv("sandbox", short_id(*id)).kv("err", s.message());
+        KLOG(WARNING, "CNI DEL after a failed ADD failed")
+            .kv("sandbox", short_id(*id))
+            .kv("err", s.message());
       }
       return fail(ips.status().Wrap(prefix("RunPodSandbox", object) + ": set up the pod network"));
     }
@@ -447,14 +480,16 @@ Result<std::string> DockerRuntime::run_pod_sandbox(const rt::PodSandboxConfig& c
 Status DockerRuntime::stop_pod_sandbox(const std::string& id) {
   auto inspect = inspect_owned(id, kTypeSandbox, "StopPodSandbox");
   if (!inspect.ok()) return inspect.status();
-  auto members = list({{"label", {std::string(kTypeLabel) + "=" + kTypeContainer,
-                                  std::string(kSandboxIdLabel) + "=" + id}}},
-                      "StopPodSandbox");
+  auto members = list(
+      {{"label",
+        {std::string(kTypeLabel) + "=" + kTypeContainer, std::string(kSandboxIdLabel) + "=" + id}}},
+      "StopPodSandbox");
   if (!members.ok()) return members.status();
   // The kubelet stopped them with their grace periods already; what is left is killed.
   for (const auto& c : *members) {
     if (state_from_list(str(c, "State")) != rt::ContainerState::kRunning) continue;
-    if (Status s = stop(str(c, "Id"), 0, "StopPodSandbox"); !s.ok() && s.error_number() != ENOENT) return s;
+    if (Status s = stop(str(c, "Id"), 0, "StopPodSandbox"); !s.ok() && s.error_number() != ENOENT)
+      return s;
   }
   // The network goes while the pause container still holds its namespace.
   if (Status s = teardown_network(id, *inspect); !s.ok()) return s;
@@ -463,10 +498,12 @@ Status DockerRuntime::stop_pod_sandbox(const std::string& id) {
 
 Status DockerRuntime::remove_pod_sandbox(const std::string& id) {
   auto inspect = inspect_owned(id, kTypeSandbox, "RemovePodSandbox");
-  if (!inspect.ok()) return inspect.status().error_number() == ENOENT ? Status::Ok() : inspect.status();
-  auto members = list({{"label", {std::string(kTypeLabel) + "=" + kTypeContainer,
-                                  std::string(kSandboxIdLabel) + "=" + id}}},
-                      "RemovePodSandbox");
+  if (!inspect.ok())
+    return inspect.status().error_number() == ENOENT ? Status::Ok() : inspect.status();
+  auto members = list(
+      {{"label",
+        {std::string(kTypeLabel) + "=" + kTypeContainer, std::string(kSandboxIdLabel) + "=" + id}}},
+      "RemovePodSandbox");
   if (!members.ok()) return members.status();
   for (const auto& c : *members) {
     const std::string cid = str(c, "Id");
@@ -503,8 +540,10 @@ std::vector<std::string> DockerRuntime::sandbox_ips(const std::string& id, const
     return out;
   });
   if (!found.ok()) {
-    KLOGV(2, "cannot read the pod's addresses from its network namespace").kv("sandbox", short_id(id))
-        .kv("netns", netns).kv("err", found.error());
+    KLOGV(2, "cannot read the pod's addresses from its network namespace")
+        .kv("sandbox", short_id(id))
+        .kv("netns", netns)
+        .kv("err", found.error());
     return {};
   }
   std::lock_guard lock(mu_);
@@ -518,7 +557,8 @@ Result<rt::PodSandboxStatus> DockerRuntime::pod_sandbox_status(const std::string
   return sandbox_status_from_inspect(*inspect, sandbox_ips(id, *inspect));
 }
 
-Result<std::vector<rt::PodSandbox>> DockerRuntime::list_pod_sandboxes(const rt::SandboxFilter& filter) {
+Result<std::vector<rt::PodSandbox>> DockerRuntime::list_pod_sandboxes(
+    const rt::SandboxFilter& filter) {
   std::vector<std::string> labels = {std::string(kTypeLabel) + "=" + kTypeSandbox};
   for (const auto& [k, v] : filter.label_selector) labels.push_back(k + "=" + v);
   auto items = list({{"label", labels}}, "ListPodSandbox");
@@ -563,7 +603,8 @@ Result<std::string> DockerRuntime::create_container(const std::string& pod_sandb
   }
   auto body = container_create_body(config, sandbox_config, how);
   if (!body.ok()) return body.status().Wrap(prefix("CreateContainer", object));
-  auto id = create(container_name(config.metadata, sandbox_config.metadata), *body, "CreateContainer", object);
+  auto id = create(container_name(config.metadata, sandbox_config.metadata), *body,
+                   "CreateContainer", object);
   if (!id.ok()) return id.status();
   std::lock_guard lock(copies_mu_);
   seen_.insert(*id);  // its copy starts with it
@@ -578,7 +619,9 @@ Status DockerRuntime::start_container(const std::string& id) {
   const std::string log_path = label_of(labels_of(*inspect), kLogPathLabel);
   if (!log_path.empty()) {
     int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (fd < 0) return Status::FromErrno(prefix("StartContainer", id) + ": create the container log " + log_path, errno);
+    if (fd < 0)
+      return Status::FromErrno(
+          prefix("StartContainer", id) + ": create the container log " + log_path, errno);
     ::close(fd);
   }
   auto r = send("POST", "/containers/" + query_escape(id) + "/start", "", "StartContainer", id,
@@ -587,7 +630,9 @@ Status DockerRuntime::start_container(const std::string& id) {
   if (r->status != 204 && r->status != 304) return http_error(*r, "StartContainer", id);
   if (!log_path.empty()) {
     if (Status s = start_copy(*inspect, true); !s.ok()) {
-      KLOG(WARNING, "container log copy did not start").kv("container", short_id(id)).kv("err", s.message());
+      KLOG(WARNING, "container log copy did not start")
+          .kv("container", short_id(id))
+          .kv("err", s.message());
     }
   }
   return Status::Ok();
@@ -601,14 +646,17 @@ Status DockerRuntime::stop_container(const std::string& id, int64_t timeout_seco
 
 Status DockerRuntime::remove_container(const std::string& id) {
   auto inspect = inspect_owned(id, kTypeContainer, "RemoveContainer");
-  if (!inspect.ok()) return inspect.status().error_number() == ENOENT ? Status::Ok() : inspect.status();
+  if (!inspect.ok())
+    return inspect.status().error_number() == ENOENT ? Status::Ok() : inspect.status();
   end_copy(str(*inspect, "Id"));
   return remove(id, "RemoveContainer");
 }
 
-Result<std::vector<rt::Container>> DockerRuntime::list_containers(const rt::ContainerFilter& filter) {
+Result<std::vector<rt::Container>> DockerRuntime::list_containers(
+    const rt::ContainerFilter& filter) {
   std::vector<std::string> labels = {std::string(kTypeLabel) + "=" + kTypeContainer};
-  if (!filter.pod_sandbox_id.empty()) labels.push_back(std::string(kSandboxIdLabel) + "=" + filter.pod_sandbox_id);
+  if (!filter.pod_sandbox_id.empty())
+    labels.push_back(std::string(kSandboxIdLabel) + "=" + filter.pod_sandbox_id);
   for (const auto& [k, v] : filter.label_selector) labels.push_back(k + "=" + v);
   auto items = list({{"label", labels}}, "ListContainers");
   if (!items.ok()) return items.status();
@@ -629,7 +677,8 @@ Result<json> DockerRuntime::image_json(const std::string& ref, std::string_view 
     std::lock_guard lock(mu_);
     if (auto it = images_.find(ref); it != images_.end()) return it->second;
   }
-  auto r = send("GET", "/images/" + path_escape(ref) + "/json", "", call, ref, options_.request_timeout);
+  auto r =
+      send("GET", "/images/" + path_escape(ref) + "/json", "", call, ref, options_.request_timeout);
   if (!r.ok()) return r.status();
   if (r->status != 200) return http_error(*r, call, ref);
   json j = json::parse(r->body, nullptr, false);
@@ -647,25 +696,31 @@ Result<rt::ContainerStatus> DockerRuntime::container_status(const std::string& i
   auto inspect = inspect_owned(id, kTypeContainer, "ContainerStatus");
   if (!inspect.ok()) return inspect.status();
   json image;
-  if (auto img = image_json(str(*inspect, "Image"), "ContainerStatus"); img.ok()) image = std::move(*img);
+  if (auto img = image_json(str(*inspect, "Image"), "ContainerStatus"); img.ok())
+    image = std::move(*img);
   auto st = container_status_from_inspect(*inspect, image);
   if (st.ok()) adopt(str(*inspect, "Id"), labels_of(*inspect), st->state);
   return st;
 }
 
-Result<rt::ExecResult> DockerRuntime::exec_sync(const std::string& id, const std::vector<std::string>& cmd,
+Result<rt::ExecResult> DockerRuntime::exec_sync(const std::string& id,
+                                                const std::vector<std::string>& cmd,
                                                 int64_t timeout_seconds) {
   auto inspect = inspect_owned(id, kTypeContainer, "ExecSync");
   if (!inspect.ok()) return inspect.status();
   if (cmd.empty()) return Status::Error(prefix("ExecSync", id) + ": no command", EINVAL);
-  json create = {{"AttachStdout", true}, {"AttachStderr", true}, {"AttachStdin", false}, {"Tty", false},
+  json create = {{"AttachStdout", true},
+                 {"AttachStderr", true},
+                 {"AttachStdin", false},
+                 {"Tty", false},
                  {"Cmd", cmd}};
-  auto made = send("POST", "/containers/" + query_escape(id) + "/exec", create.dump(), "ExecSync", id,
-                   options_.request_timeout);
+  auto made = send("POST", "/containers/" + query_escape(id) + "/exec", create.dump(), "ExecSync",
+                   id, options_.request_timeout);
   if (!made.ok()) return made.status();
   if (made->status != 201) return http_error(*made, "ExecSync", id);
   const std::string exec_id = str(json::parse(made->body, nullptr, false), "Id");
-  if (exec_id.empty()) return Status::Error(prefix("ExecSync", id) + ": the answer has no exec Id", EIO);
+  if (exec_id.empty())
+    return Status::Error(prefix("ExecSync", id) + ": the answer has no exec Id", EIO);
 
   auto api = api_prefix();
   if (!api.ok()) return api.status();
@@ -673,16 +728,20 @@ Result<rt::ExecResult> DockerRuntime::exec_sync(const std::string& id, const std
   StreamDemuxer demux;
   Status demuxed;
   const Deadline deadline = timeout_seconds > 0 ? after(seconds(timeout_seconds)) : Deadline();
-  auto r = client_.hijack(
-      {"POST", *api + "/exec/" + exec_id + "/start", json{{"Detach", false}, {"Tty", false}}.dump(), {}},
-      deadline, [&](std::string_view data) {
-        demuxed = demux.feed(data, [&](StreamType st, std::string_view payload) {
-          std::string& sink = st == StreamType::kStderr ? out.stderr_ : out.stdout_;
-          if (sink.size() < kMaxExecOutput) sink.append(payload.substr(0, kMaxExecOutput - sink.size()));
-          return true;
-        });
-        return demuxed.ok();
-      });
+  auto r =
+      client_.hijack({"POST",
+                      *api + "/exec/" + exec_id + "/start",
+                      json{{"Detach", false}, {"Tty", false}}.dump(),
+                      {}},
+                     deadline, [&](std::string_view data) {
+                       demuxed = demux.feed(data, [&](StreamType st, std::string_view payload) {
+                         std::string& sink = st == StreamType::kStderr ? out.stderr_ : out.stdout_;
+                         if (sink.size() < kMaxExecOutput)
+                           sink.append(payload.substr(0, kMaxExecOutput - sink.size()));
+                         return true;
+                       });
+                       return demuxed.ok();
+                     });
   if (!r.ok() && r.status().error_number() == ETIMEDOUT) {
     // dockerd has no call that ends an exec: kill its process, as CRI runtimes do.
     auto ex = get_json("/exec/" + exec_id + "/json", "ExecSync", id);
@@ -691,8 +750,8 @@ Result<rt::ExecResult> DockerRuntime::exec_sync(const std::string& id, const std
       const int64_t pid = p.is_number() ? p.get<int64_t>() : 0;
       if (in_container_cgroup(pid, str(*inspect, "Id"))) ::kill(static_cast<pid_t>(pid), SIGKILL);
     }
-    return Status::Error(prefix("ExecSync", id) + ": command timed out after " + std::to_string(timeout_seconds) +
-                             "s",
+    return Status::Error(prefix("ExecSync", id) + ": command timed out after " +
+                             std::to_string(timeout_seconds) + "s",
                          ETIMEDOUT);
   }
   if (!r.ok()) return r.status().Wrap(prefix("ExecSync", id));
@@ -710,7 +769,8 @@ Result<rt::ExecResult> DockerRuntime::exec_sync(const std::string& id, const std
       return out;
     }
     if (std::chrono::steady_clock::now() + wait > limit) {
-      return Status::Error(prefix("ExecSync", id) + ": the command's exit code did not come", ETIMEDOUT);
+      return Status::Error(prefix("ExecSync", id) + ": the command's exit code did not come",
+                           ETIMEDOUT);
     }
     std::this_thread::sleep_for(wait);
   }
@@ -727,7 +787,8 @@ Status DockerRuntime::reopen_container_log(const std::string& id) {
   }
   {
     std::lock_guard lock(copies_mu_);
-    if (auto it = copies_.find(id); it != copies_.end() && !it->second->done()) return it->second->reopen();
+    if (auto it = copies_.find(id); it != copies_.end() && !it->second->done())
+      return it->second->reopen();
   }
   return start_copy(*inspect, false);
 }
@@ -735,7 +796,8 @@ Status DockerRuntime::reopen_container_log(const std::string& id) {
 Result<rt::ContainerStats> DockerRuntime::container_stats(const std::string& id) {
   auto inspect = inspect_owned(id, kTypeContainer, "ContainerStats", true);
   if (!inspect.ok()) return inspect.status();
-  auto stats = get_json("/containers/" + query_escape(id) + "/stats?stream=false&one-shot=true", "ContainerStats", id);
+  auto stats = get_json("/containers/" + query_escape(id) + "/stats?stream=false&one-shot=true",
+                        "ContainerStats", id);
   if (!stats.ok()) return stats.status();
   const json& size = member(*inspect, "SizeRw");
   return stats_from_json(str(*inspect, "Id"), *stats, size.is_number() ? size.get<uint64_t>() : 0);
@@ -764,7 +826,9 @@ void DockerRuntime::adopt(const std::string& id, const json& labels, rt::Contain
   const std::string path = label_of(labels, kLogPathLabel);
   if (state == rt::ContainerState::kExited && ::access(path.c_str(), F_OK) != 0) return;
   if (Status s = start_copy(*inspect, false); !s.ok()) {
-    KLOG(WARNING, "container log copy did not resume").kv("container", short_id(id)).kv("err", s.message());
+    KLOG(WARNING, "container log copy did not resume")
+        .kv("container", short_id(id))
+        .kv("err", s.message());
   }
 }
 
@@ -772,14 +836,17 @@ Status DockerRuntime::start_copy(const json& inspect, bool fresh) {
   LogCopier::Options o;
   o.container_id = str(inspect, "Id");
   o.path = label_of(labels_of(inspect), kLogPathLabel);
-  o.tty = member(member(inspect, "Config"), "Tty").is_boolean() && member(member(inspect, "Config"), "Tty").get<bool>();
+  o.tty = member(member(inspect, "Config"), "Tty").is_boolean() &&
+          member(member(inspect, "Config"), "Tty").get<bool>();
   o.after = fresh ? 0 : resume_point(o.path);
   o.retry = options_.log_retry;
   const std::string cid = o.container_id;
-  LogSource source = [this, cid](rt::UnixNanos since, const OnData& on_data, Cancel& cancel) -> Status {
+  LogSource source = [this, cid](rt::UnixNanos since, const OnData& on_data,
+                                 Cancel& cancel) -> Status {
     auto api = api_prefix();
     if (!api.ok()) return api.status();
-    std::string target = *api + "/containers/" + cid + "/logs?follow=1&stdout=1&stderr=1&timestamps=1";
+    std::string target =
+        *api + "/containers/" + cid + "/logs?follow=1&stdout=1&stderr=1&timestamps=1";
     if (since > 0) target += "&since=" + since_param(since);
     auto r = client_.stream({"GET", target, "", {}}, std::nullopt, on_data, &cancel);
     if (!r.ok()) return r.status();
@@ -821,7 +888,8 @@ void DockerRuntime::end_copy(const std::string& id) {
 
 // ---- images ----
 
-Result<std::string> DockerRuntime::pull_image(const rt::ImageSpec& image, const std::optional<rt::AuthConfig>& auth,
+Result<std::string> DockerRuntime::pull_image(const rt::ImageSpec& image,
+                                              const std::optional<rt::AuthConfig>& auth,
                                               const rt::PodSandboxConfig* /*sandbox_config*/) {
   const auto [from, tag] = pull_params(image.image);
   std::vector<std::pair<std::string, std::string>> headers;
@@ -831,26 +899,30 @@ Result<std::string> DockerRuntime::pull_image(const rt::ImageSpec& image, const 
   JsonMessages messages;
   std::string failure;
   Status parsed;
-  auto r = client_.stream({"POST", *api + "/images/create?fromImage=" + query_escape(from) + "&tag=" + query_escape(tag),
-                           "", headers},
-                          after(options_.request_timeout), [&](std::string_view data) {
-                            parsed = messages.feed(data, [&](const json& m) {
-                              if (std::string e = progress_error(m); !e.empty()) failure = e;
-                              return Status::Ok();
-                            });
-                            return parsed.ok();
-                          });
+  auto r = client_.stream(
+      {"POST",
+       *api + "/images/create?fromImage=" + query_escape(from) + "&tag=" + query_escape(tag), "",
+       headers},
+      after(options_.request_timeout), [&](std::string_view data) {
+        parsed = messages.feed(data, [&](const json& m) {
+          if (std::string e = progress_error(m); !e.empty()) failure = e;
+          return Status::Ok();
+        });
+        return parsed.ok();
+      });
   if (!r.ok()) return r.status().Wrap(prefix("PullImage", image.image));
   if (r->status != 200) return http_error(*r, "PullImage", image.image);
   if (!parsed.ok()) return parsed.Wrap(prefix("PullImage", image.image));
   if (!failure.empty()) {
-    const bool missing = failure.find("not found") != std::string::npos || failure.find("manifest unknown") != std::string::npos;
+    const bool missing = failure.find("not found") != std::string::npos ||
+                         failure.find("manifest unknown") != std::string::npos;
     return Status::Error(prefix("PullImage", image.image) + ": " + failure, missing ? ENOENT : EIO);
   }
   auto pulled = image_json(image.image, "PullImage");
   if (!pulled.ok()) return pulled.status();
   const std::string id = str(*pulled, "Id");
-  if (id.empty()) return Status::Error(prefix("PullImage", image.image) + ": the image has no ID", EIO);
+  if (id.empty())
+    return Status::Error(prefix("PullImage", image.image) + ": the image has no ID", EIO);
   return id;
 }
 
@@ -866,8 +938,8 @@ bool DockerRuntime::pinned(const rt::Image& image) const {
 }
 
 Result<std::optional<rt::Image>> DockerRuntime::image_status(const rt::ImageSpec& image) {
-  auto r = send("GET", "/images/" + path_escape(image.image) + "/json", "", "ImageStatus", image.image,
-                options_.request_timeout);
+  auto r = send("GET", "/images/" + path_escape(image.image) + "/json", "", "ImageStatus",
+                image.image, options_.request_timeout);
   if (!r.ok()) return r.status();
   if (r->status == 404) return std::optional<rt::Image>();
   if (r->status != 200) return http_error(*r, "ImageStatus", image.image);
@@ -896,7 +968,8 @@ Status DockerRuntime::remove_image(const rt::ImageSpec& image) {
   if (!found->has_value()) return Status::Ok();
   const rt::Image& img = **found;
   auto del = [&](const std::string& ref) -> Status {
-    auto r = send("DELETE", "/images/" + path_escape(ref), "", "RemoveImage", image.image, options_.request_timeout);
+    auto r = send("DELETE", "/images/" + path_escape(ref), "", "RemoveImage", image.image,
+                  options_.request_timeout);
     if (!r.ok()) return r.status();
     if (r->status == 200 || r->status == 404) return Status::Ok();
     return http_error(*r, "RemoveImage", image.image);

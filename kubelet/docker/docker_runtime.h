@@ -26,11 +26,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "docker/cni.h"
 #include "docker/http_client.h"
@@ -121,21 +120,22 @@ class DockerRuntime final : public runtime::ContainerRuntime {
 
   Deadline after(std::chrono::milliseconds d) const;
   Result<std::string> api_prefix();
-  Result<HttpResponse> send(const std::string& method, const std::string& path, const std::string& body,
-                            std::string_view call, std::string_view object,
+  Result<HttpResponse> send(const std::string& method, const std::string& path,
+                            const std::string& body, std::string_view call, std::string_view object,
                             std::chrono::milliseconds timeout,
                             std::vector<std::pair<std::string, std::string>> headers = {});
-  Result<nlohmann::json> get_json(const std::string& path, std::string_view call, std::string_view object);
+  Result<nlohmann::json> get_json(const std::string& path, std::string_view call,
+                                  std::string_view object);
   // GET /containers/{id}/json of one of knode's containers of `type` (a sandbox or a
   // container): ENOENT for anything else.
-  Result<nlohmann::json> inspect_owned(const std::string& id, const char* type, std::string_view call,
-                                       bool size = false);
-  Result<std::string> create(const std::string& name, const nlohmann::json& body, std::string_view call,
-                             std::string_view object);
+  Result<nlohmann::json> inspect_owned(const std::string& id, const char* type,
+                                       std::string_view call, bool size = false);
+  Result<std::string> create(const std::string& name, const nlohmann::json& body,
+                             std::string_view call, std::string_view object);
   Status stop(const std::string& id, int64_t grace_seconds, std::string_view call);
   Status remove(const std::string& id, std::string_view call);
-  Result<std::vector<nlohmann::json>> list(const std::map<std::string, std::vector<std::string>>& filters,
-                                           std::string_view call);
+  Result<std::vector<nlohmann::json>> list(
+      const std::map<std::string, std::vector<std::string>>& filters, std::string_view call);
   Status ensure_pod_infra_image();
   Result<nlohmann::json> image_json(const std::string& ref, std::string_view call);
   std::vector<std::string> sandbox_ips(const std::string& id, const nlohmann::json& inspect);
@@ -156,9 +156,9 @@ class DockerRuntime final : public runtime::ContainerRuntime {
   const std::optional<int64_t> oom_floor_;
 
   std::mutex mu_;
-  std::string api_;                                       // guarded by mu_: "/v1.41"
-  std::map<std::string, std::vector<std::string>> ips_;   // guarded by mu_: sandbox -> IPs
-  std::map<std::string, nlohmann::json> images_;          // guarded by mu_: image ID -> inspect
+  std::string api_;                                      // guarded by mu_: "/v1.41"
+  std::map<std::string, std::vector<std::string>> ips_;  // guarded by mu_: sandbox -> IPs
+  std::map<std::string, nlohmann::json> images_;         // guarded by mu_: image ID -> inspect
 
   mutable std::mutex copies_mu_;
   std::map<std::string, std::unique_ptr<LogCopier>> copies_;  // guarded by copies_mu_

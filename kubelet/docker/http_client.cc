@@ -25,9 +25,9 @@ Result<std::string> socket_path(const std::string& endpoint) {
   } else if (endpoint.find("://") == std::string::npos) {
     path = endpoint;
   } else {
-    return Status::Error("docker endpoint " + endpoint +
-                             ": only unix sockets are supported (unix:///path or /path)",
-                         EINVAL);
+    return Status::Error(
+        "docker endpoint " + endpoint + ": only unix sockets are supported (unix:///path or /path)",
+        EINVAL);
   }
   if (path.empty() || path.front() != '/') {
     return Status::Error("docker endpoint \"" + endpoint + "\": not an absolute socket path",
@@ -91,7 +91,8 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   Status connect() {
-    error_code ec = run([&](auto handler) { sock_.async_connect(local::endpoint(path_), handler); });
+    error_code ec =
+        run([&](auto handler) { sock_.async_connect(local::endpoint(path_), handler); });
     if (!ec) return Status::Ok();
     const std::string what = "docker: connect to " + path_;
     // No socket file, or nobody behind it: the daemon is down.

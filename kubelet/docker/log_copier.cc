@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <cerrno>
+#include <cstring>
 #include <vector>
 
 #include "docker/cri_log.h"
@@ -78,7 +78,9 @@ Result<std::unique_ptr<LogCopier>> LogCopier::start(Options options, LogSource s
 }
 
 LogCopier::LogCopier(Options options, LogSource source, RunningCheck running, int fd)
-    : options_(std::move(options)), source_(std::move(source)), running_(std::move(running)),
+    : options_(std::move(options)),
+      source_(std::move(source)),
+      running_(std::move(running)),
       fd_(fd) {}
 
 LogCopier::~LogCopier() {
@@ -121,8 +123,10 @@ Status LogCopier::write(const std::string& line) {
       const int err = errno;
       // A full disk must not end the copy: later lines may fit again. Say it once.
       if (!write_failed_) {
-        KLOG(WARNING, "cannot write container log").kv("path", options_.path)
-            .kv("container", options_.container_id.substr(0, 12)).kv("err", std::strerror(err));
+        KLOG(WARNING, "cannot write container log")
+            .kv("path", options_.path)
+            .kv("container", options_.container_id.substr(0, 12))
+            .kv("err", std::strerror(err));
       }
       write_failed_ = true;
       return Status::Ok();
@@ -146,16 +150,20 @@ void LogCopier::run() {
     CriLogConverter conv(options_.tty, last);
     auto on_line = [this](const LogEntry&, const std::string& line) { return write(line); };
     Status converted;
-    Status s = source_(last, [&](std::string_view data) {
-      converted = conv.feed(data, on_line);
-      return converted.ok();
-    }, cancel_);
+    Status s = source_(
+        last,
+        [&](std::string_view data) {
+          converted = conv.feed(data, on_line);
+          return converted.ok();
+        },
+        cancel_);
     if (converted.ok()) converted = conv.finish(on_line);
     last = conv.last_time();
     if (cancel_.cancelled()) break;
     if (!converted.ok()) {
       KLOG(WARNING, "container log copy: unreadable answer from dockerd")
-          .kv("container", options_.container_id.substr(0, 12)).kv("err", converted.message());
+          .kv("container", options_.container_id.substr(0, 12))
+          .kv("err", converted.message());
     }
     auto running = running_();
     if (!running.ok() && running.status().error_number() == ENOENT) break;
@@ -167,7 +175,8 @@ void LogCopier::run() {
       continue;
     }
     if (!s.ok()) {
-      KLOGV(2, "container log copy interrupted; resuming").kv("container", options_.container_id.substr(0, 12))
+      KLOGV(2, "container log copy interrupted; resuming")
+          .kv("container", options_.container_id.substr(0, 12))
           .kv("err", s.message());
     }
     if (!wait_retry()) break;

@@ -63,8 +63,8 @@ class LogCopier {
   Cancel cancel_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  int fd_ = -1;          // guarded by mu_
-  bool done_ = false;    // guarded by mu_
+  int fd_ = -1;            // guarded by mu_
+  bool done_ = false;      // guarded by mu_
   bool stopping_ = false;  // guarded by mu_
   bool write_failed_ = false;
   std::thread thread_;

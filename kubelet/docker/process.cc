@@ -67,8 +67,8 @@ class SigpipeBlock {
 };
 
 int remaining_ms(std::chrono::steady_clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
-                                                                    std::chrono::steady_clock::now());
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
   return left.count() < 0 ? 0 : static_cast<int>(left.count());
 }
 
@@ -154,8 +154,8 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
   while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
   }
   if (timed_out) {
-    return Status::Error("run " + prog + ": timed out after " + std::to_string(timeout.count()) + "ms",
-                         ETIMEDOUT);
+    return Status::Error(
+        "run " + prog + ": timed out after " + std::to_string(timeout.count()) + "ms", ETIMEDOUT);
   }
   if (WIFEXITED(wstatus)) {
     result.exit_code = WEXITSTATUS(wstatus);

@@ -27,8 +27,8 @@ std::string slurp(const std::string& path) {
 }
 
 TEST(RunProcess, FeedsStdinAndCapturesOutputAndExitCode) {
-  auto r = run_process({"/bin/sh", "-c", "read x; echo \"got $x\"; echo oops >&2; exit 7"}, {"PATH=/bin:/usr/bin"},
-                       "hello\n", 10s);
+  auto r = run_process({"/bin/sh", "-c", "read x; echo \"got $x\"; echo oops >&2; exit 7"},
+                       {"PATH=/bin:/usr/bin"}, "hello\n", 10s);
   ASSERT_TRUE(r.ok()) << r.error();
   EXPECT_EQ(r->out, "got hello\n");
   EXPECT_EQ(r->err, "oops\n");
@@ -63,24 +63,28 @@ class Cni : public ::testing::Test {
     std::filesystem::create_directories(dir_ + "/net.d");
     // Records its environment and stdin per command and plugin; ADD prints a result that
     // names the plugin, so chaining is visible in the next one's prevResult.
-    plugin("first", R"({"cniVersion":"1.0.0","ips":[{"address":"10.88.0.7/24"},{"address":"fd00::7/64"}]})");
+    plugin("first",
+           R"({"cniVersion":"1.0.0","ips":[{"address":"10.88.0.7/24"},{"address":"fd00::7/64"}]})");
     plugin("second", "");
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   void plugin(const std::string& name, const std::string& result) {
     const std::string path = dir_ + "/bin/" + name;
-    std::ofstream(path) << "#!/bin/sh\n"
-                        << "cat > " << dir_ << "/" << name << ".$CNI_COMMAND.stdin\n"
-                        << "env | grep ^CNI_ | sort > " << dir_ << "/" << name << ".$CNI_COMMAND.env\n"
-                        << "if [ -e " << dir_ << "/fail-" << name << " ]; then\n"
-                        << "  echo '{\"cniVersion\":\"1.0.0\",\"code\":106,\"msg\":\"no free address\",\"details\":\"range 10.88.0.0/24\"}'\n"
-                        << "  exit 1\nfi\n"
-                        << "if [ \"$CNI_COMMAND\" = ADD ]; then\n"
-                        << (result.empty() ? "  python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)"
-                                             "[\"prevResult\"]))' < " + dir_ + "/" + name + ".ADD.stdin\n"
-                                           : "  echo '" + result + "'\n")
-                        << "fi\n";
+    std::ofstream(path)
+        << "#!/bin/sh\n"
+        << "cat > " << dir_ << "/" << name << ".$CNI_COMMAND.stdin\n"
+        << "env | grep ^CNI_ | sort > " << dir_ << "/" << name << ".$CNI_COMMAND.env\n"
+        << "if [ -e " << dir_ << "/fail-" << name << " ]; then\n"
+        << "  echo '{\"cniVersion\":\"1.0.0\",\"code\":106,\"msg\":\"no free "
+           "address\",\"details\":\"range 10.88.0.0/24\"}'\n"
+        << "  exit 1\nfi\n"
+        << "if [ \"$CNI_COMMAND\" = ADD ]; then\n"
+        << (result.empty() ? "  python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)"
+                             "[\"prevResult\"]))' < " +
+                                 dir_ + "/" + name + ".ADD.stdin\n"
+                           : "  echo '" + result + "'\n")
+        << "fi\n";
     ::chmod(path.c_str(), 0755);
   }
 
@@ -88,10 +92,16 @@ class Cni : public ::testing::Test {
     std::ofstream(dir_ + "/net.d/" + name) << doc.dump();
   }
 
-  CniNetwork network() { return CniNetwork({dir_ + "/net.d", {dir_ + "/nope", dir_ + "/bin"}, "eth0", 10s}); }
+  CniNetwork network() {
+    return CniNetwork({dir_ + "/net.d", {dir_ + "/nope", dir_ + "/bin"}, "eth0", 10s});
+  }
 
   CniPod pod() {
-    return {"pause0123456789", "/proc/1/ns/net", "web", "default", "uid-1",
+    return {"pause0123456789",
+            "/proc/1/ns/net",
+            "web",
+            "default",
+            "uid-1",
             {{rt::Protocol::kTCP, 8080, 30080, ""}, {rt::Protocol::kUDP, 53, 5353, "10.0.0.1"}}};
   }
 
@@ -99,8 +109,11 @@ class Cni : public ::testing::Test {
 };
 
 TEST_F(Cni, LoadsTheFirstConfigurationOfADirectory) {
-  conflist({{"cniVersion", "1.0.0"}, {"name", "second"}, {"plugins", {{{"type", "first"}}}}}, "20-b.conflist");
-  conflist({{"cniVersion", "1.0.0"}, {"cniVersions", {"0.4.0", "1.0.0", "1.1.0", "2.0.0"}}, {"name", "knode"},
+  conflist({{"cniVersion", "1.0.0"}, {"name", "second"}, {"plugins", {{{"type", "first"}}}}},
+           "20-b.conflist");
+  conflist({{"cniVersion", "1.0.0"},
+            {"cniVersions", {"0.4.0", "1.0.0", "1.1.0", "2.0.0"}},
+            {"name", "knode"},
             {"plugins", {{{"type", "first"}}, {{"type", "second"}}}}},
            "10-a.conflist");
   std::ofstream(dir_ + "/net.d/README") << "not a config";
@@ -125,9 +138,11 @@ TEST_F(Cni, RefusesMissingAndMalformedConfigurations) {
   EXPECT_FALSE(network().ready().ok());
   std::ofstream(dir_ + "/net.d/1.conflist") << "{";
   EXPECT_EQ(load_network(dir_ + "/net.d").status().error_number(), EINVAL);
-  std::ofstream(dir_ + "/net.d/1.conflist") << R"({"cniVersion":"1.0.0","plugins":[{"type":"first"}]})";
+  std::ofstream(dir_ + "/net.d/1.conflist")
+      << R"({"cniVersion":"1.0.0","plugins":[{"type":"first"}]})";
   EXPECT_EQ(load_network(dir_ + "/net.d").status().error_number(), EINVAL);  // no name
-  std::ofstream(dir_ + "/net.d/1.conflist") << R"({"cniVersion":"1.0.0","name":"n","plugins":[{"type":"absent"}]})";
+  std::ofstream(dir_ + "/net.d/1.conflist")
+      << R"({"cniVersion":"1.0.0","name":"n","plugins":[{"type":"absent"}]})";
   Status s = network().ready();
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("failed to find plugin \"absent\""), std::string::npos) << s.message();
@@ -143,21 +158,28 @@ TEST_F(Cni, PluginInputCarriesNameVersionCapabilitiesAndPrevResult) {
   EXPECT_FALSE(in.contains("capabilities"));
   EXPECT_EQ(in["runtimeConfig"]["portMappings"],
             json({{{"hostPort", 30080}, {"containerPort", 8080}, {"protocol", "tcp"}},
-                  {{"hostPort", 5353}, {"containerPort", 53}, {"protocol", "udp"}, {"hostIP", "10.0.0.1"}}}));
+                  {{"hostPort", 5353},
+                   {"containerPort", 53},
+                   {"protocol", "udp"},
+                   {"hostIP", "10.0.0.1"}}}));
   EXPECT_EQ(in["prevResult"], json({{"ips", json::array()}}));
   json plain = plugin_input(net, {{"type", "first"}}, pod(), std::nullopt);
   EXPECT_FALSE(plain.contains("runtimeConfig"));  // no capability declared
   EXPECT_FALSE(plain.contains("prevResult"));
   EXPECT_EQ(cni_args(pod()),
-            "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;K8S_POD_INFRA_CONTAINER_ID=pause0123456789;"
+            "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;K8S_POD_INFRA_CONTAINER_ID="
+            "pause0123456789;"
             "K8S_POD_UID=uid-1");
   EXPECT_EQ(result_ips({{"ips", {{{"address", "10.88.0.7/24"}}, {{"address", "fd00::7/64"}}}}}),
             (std::vector<std::string>{"10.88.0.7", "fd00::7"}));
 }
 
 TEST_F(Cni, AddChainsThePluginsAndDelRunsThemInReverse) {
-  conflist({{"cniVersion", "1.0.0"}, {"name", "knode"},
-            {"plugins", {{{"type", "first"}, {"capabilities", {{"portMappings", true}}}}, {{"type", "second"}}}}});
+  conflist(
+      {{"cniVersion", "1.0.0"},
+       {"name", "knode"},
+       {"plugins",
+        {{{"type", "first"}, {"capabilities", {{"portMappings", true}}}}, {{"type", "second"}}}}});
   ASSERT_TRUE(network().ready().ok());
   auto ips = network().add(pod());
   ASSERT_TRUE(ips.ok()) << ips.error();
@@ -180,7 +202,8 @@ TEST_F(Cni, AddChainsThePluginsAndDelRunsThemInReverse) {
   gone.netns.clear();  // DEL after the pause container went
   ASSERT_TRUE(network().del(gone).ok());
   EXPECT_NE(slurp(dir_ + "/second.DEL.env").find("CNI_NETNS=\n"), std::string::npos);
-  struct stat first_del {}, second_del {};
+  struct stat first_del {
+  }, second_del{};
   ASSERT_EQ(::stat((dir_ + "/first.DEL.env").c_str(), &first_del), 0);
   ASSERT_EQ(::stat((dir_ + "/second.DEL.env").c_str(), &second_del), 0);
   EXPECT_LE(std::tie(second_del.st_mtim.tv_sec, second_del.st_mtim.tv_nsec),
@@ -192,8 +215,10 @@ TEST_F(Cni, APluginsErrorIsReportedWithItsCode) {
   std::ofstream(dir_ + "/fail-first") << "";
   auto r = network().add(pod());
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().find("CNI ADD first (network knode): exit 1: no free address: range 10.88.0.0/24 (code 106)"),
-            std::string::npos)
+  EXPECT_NE(
+      r.error().find(
+          "CNI ADD first (network knode): exit 1: no free address: range 10.88.0.0/24 (code 106)"),
+      std::string::npos)
       << r.error();
 }
 

@@ -16,9 +16,12 @@ rt::PodSandboxConfig pod_config() {
   c.hostname = "web";
   c.log_directory = "/var/log/pods/default_web_uid-1";
   c.dns = {{"10.96.0.10"}, {"default.svc.cluster.local", "svc.cluster.local"}, {"ndots:5"}};
-  c.port_mappings = {{rt::Protocol::kTCP, 8080, 30080, ""}, {rt::Protocol::kUDP, 53, 5353, "10.0.0.1"}};
-  c.labels = {{kubelet::kPodUidLabel, "uid-1"}, {kubelet::kPodNameLabel, "web"},
-              {kubelet::kPodNamespaceLabel, "default"}, {"app", "web"}};
+  c.port_mappings = {{rt::Protocol::kTCP, 8080, 30080, ""},
+                     {rt::Protocol::kUDP, 53, 5353, "10.0.0.1"}};
+  c.labels = {{kubelet::kPodUidLabel, "uid-1"},
+              {kubelet::kPodNameLabel, "web"},
+              {kubelet::kPodNamespaceLabel, "default"},
+              {"app", "web"}};
   c.annotations = {{"note", "hello"}};
   c.cgroup_parent = "/kubepods/besteffort/poduid-1";
   c.sysctls = {{"net.ipv4.ip_unprivileged_port_start", "0"}};
@@ -34,9 +37,10 @@ rt::ContainerConfig container_config() {
   c.args = {"--port", "8080"};
   c.working_dir = "/srv";
   c.envs = {{"A", "1"}, {"B", "x=y"}};
-  c.mounts = {{"/dev/termination-log", "/var/lib/kubelet/pods/uid-1/containers/app/abc", false, false,
-               rt::MountPropagation::kPrivate},
-              {"/data", "/var/lib/kubelet/pods/uid-1/volumes/v", true, true, rt::MountPropagation::kHostToContainer}};
+  c.mounts = {{"/dev/termination-log", "/var/lib/kubelet/pods/uid-1/containers/app/abc", false,
+               false, rt::MountPropagation::kPrivate},
+              {"/data", "/var/lib/kubelet/pods/uid-1/volumes/v", true, true,
+               rt::MountPropagation::kHostToContainer}};
   c.labels = {{kubelet::kPodUidLabel, "uid-1"}, {kubelet::kContainerNameLabel, "app"}};
   c.annotations = {{kubelet::kRestartCountAnnotation, "3"}};
   c.log_path = "app/3.log";
@@ -63,7 +67,8 @@ TEST(DockerApiVersion, NegotiatesTheLowerOfBothEnds) {
   EXPECT_EQ(*negotiate_api_version({{"ApiVersion", "1.41"}, {"MinAPIVersion", "1.12"}}), "1.41");
   EXPECT_EQ(*negotiate_api_version({{"ApiVersion", "1.45"}, {"MinAPIVersion", "1.24"}}), "1.45");
   // Newer than this client knows: it speaks its own newest, which the daemon accepts.
-  EXPECT_EQ(*negotiate_api_version({{"ApiVersion", "1.52"}, {"MinAPIVersion", "1.44"}}), kMaxApiVersion);
+  EXPECT_EQ(*negotiate_api_version({{"ApiVersion", "1.52"}, {"MinAPIVersion", "1.44"}}),
+            kMaxApiVersion);
   EXPECT_EQ(compare_api_versions("1.9", "1.41"), -1);
   EXPECT_EQ(compare_api_versions("1.41", "1.41"), 0);
   EXPECT_EQ(compare_api_versions("2.0", "1.99"), 1);
@@ -143,7 +148,10 @@ TEST(DockerSandboxCreate, IsAPauseContainerWithoutNetwork) {
   EXPECT_EQ(labels["annotation.note"], "hello");
   json pms = json::parse(labels[kPortMappingsLabel].get<std::string>());
   ASSERT_EQ(pms.size(), 2u);
-  EXPECT_EQ(pms[1], json({{"protocol", "UDP"}, {"containerPort", 53}, {"hostPort", 5353}, {"hostIP", "10.0.0.1"}}));
+  EXPECT_EQ(pms[1], json({{"protocol", "UDP"},
+                          {"containerPort", 53},
+                          {"hostPort", 5353},
+                          {"hostIP", "10.0.0.1"}}));
 }
 
 TEST(DockerSandboxCreate, HostNetworkAndRestrictedOomScore) {
@@ -162,8 +170,9 @@ TEST(DockerSandboxCreate, HostNetworkAndRestrictedOomScore) {
 }
 
 TEST(DockerContainerCreate, JoinsThePauseContainersNamespaces) {
-  auto body = container_create_body(container_config(), pod_config(),
-                                    {"pause-id", "/var/log/pods/default_web_uid-1/app/3.log", "", std::nullopt, {}});
+  auto body = container_create_body(
+      container_config(), pod_config(),
+      {"pause-id", "/var/log/pods/default_web_uid-1/app/3.log", "", std::nullopt, {}});
   ASSERT_TRUE(body.ok()) << body.error();
   const json& hc = (*body)["HostConfig"];
   EXPECT_EQ(hc["NetworkMode"], "container:pause-id");
@@ -174,19 +183,24 @@ TEST(DockerContainerCreate, JoinsThePauseContainersNamespaces) {
 
   auto shared = container_config();
   shared.security.namespaces.pid = rt::NamespaceMode::kPod;  // shareProcessNamespace
-  EXPECT_EQ((*container_create_body(shared, pod_config(), {"pause-id", "", "", std::nullopt, {}}))["HostConfig"]["PidMode"],
-            "container:pause-id");
+  EXPECT_EQ(
+      (*container_create_body(shared, pod_config(),
+                              {"pause-id", "", "", std::nullopt, {}}))["HostConfig"]["PidMode"],
+      "container:pause-id");
   auto host = container_config();
-  host.security.namespaces = {rt::NamespaceMode::kNode, rt::NamespaceMode::kNode, rt::NamespaceMode::kNode, ""};
-  const json hhc = (*container_create_body(host, pod_config(), {"pause-id", "", "", std::nullopt, {}}))["HostConfig"];
+  host.security.namespaces = {rt::NamespaceMode::kNode, rt::NamespaceMode::kNode,
+                              rt::NamespaceMode::kNode, ""};
+  const json hhc = (*container_create_body(host, pod_config(),
+                                           {"pause-id", "", "", std::nullopt, {}}))["HostConfig"];
   EXPECT_EQ(hhc["NetworkMode"], "host");
   EXPECT_EQ(hhc["PidMode"], "host");
   EXPECT_EQ(hhc["IpcMode"], "host");
 }
 
 TEST(DockerContainerCreate, MapsCommandEnvMountsResourcesAndSecurity) {
-  auto body = container_create_body(container_config(), pod_config(),
-                                    {"pause-id", "/var/log/pods/default_web_uid-1/app/3.log", "", std::nullopt, {}});
+  auto body = container_create_body(
+      container_config(), pod_config(),
+      {"pause-id", "/var/log/pods/default_web_uid-1/app/3.log", "", std::nullopt, {}});
   ASSERT_TRUE(body.ok()) << body.error();
   const json& b = *body;
   EXPECT_EQ(b["Image"], "127.0.0.1:5000/kubia:1");
@@ -200,8 +214,9 @@ TEST(DockerContainerCreate, MapsCommandEnvMountsResourcesAndSecurity) {
   EXPECT_EQ(b["Labels"][kLogPathLabel], "/var/log/pods/default_web_uid-1/app/3.log");
   EXPECT_EQ(b["Labels"]["annotation.io.kubernetes.container.restartCount"], "3");
   const json& hc = b["HostConfig"];
-  EXPECT_EQ(hc["Binds"], json({"/var/lib/kubelet/pods/uid-1/containers/app/abc:/dev/termination-log",
-                               "/var/lib/kubelet/pods/uid-1/volumes/v:/data:ro,Z,rslave"}));
+  EXPECT_EQ(hc["Binds"],
+            json({"/var/lib/kubelet/pods/uid-1/containers/app/abc:/dev/termination-log",
+                  "/var/lib/kubelet/pods/uid-1/volumes/v:/data:ro,Z,rslave"}));
   EXPECT_EQ(hc["CpuShares"], 512);
   EXPECT_EQ(hc["CpuQuota"], 50000);
   EXPECT_EQ(hc["CpuPeriod"], 100000);
@@ -246,9 +261,11 @@ TEST(DockerContainerCreate, RestrictsOomScoreAndRefusesColonsInMounts) {
 TEST(DockerContainerCreate, LocalhostSeccompProfileIsPassedAsJson) {
   auto c = container_config();
   c.security.seccomp = rt::SecurityProfile{rt::SecurityProfile::Type::kLocalhost, "/p.json"};
-  auto body = container_create_body(c, pod_config(), {"p", "", R"({"defaultAction":"SCMP_ACT_ALLOW"})", std::nullopt, {}});
+  auto body = container_create_body(
+      c, pod_config(), {"p", "", R"({"defaultAction":"SCMP_ACT_ALLOW"})", std::nullopt, {}});
   ASSERT_TRUE(body.ok());
-  EXPECT_EQ((*body)["HostConfig"]["SecurityOpt"][1], R"(seccomp={"defaultAction":"SCMP_ACT_ALLOW"})");
+  EXPECT_EQ((*body)["HostConfig"]["SecurityOpt"][1],
+            R"(seccomp={"defaultAction":"SCMP_ACT_ALLOW"})");
   EXPECT_FALSE(container_create_body(c, pod_config(), {"p", "", "", std::nullopt, {}}).ok());
 }
 
@@ -260,8 +277,11 @@ json list_item(const std::string& name, const std::string& state) {
           {"State", state},
           {"Created", 1796119200},
           {"Labels",
-           {{kTypeLabel, "container"}, {kSandboxIdLabel, "pause-id"}, {kubelet::kPodUidLabel, "uid-1"},
-            {"annotation.x", "y"}, {kLogPathLabel, "/l"}}}};
+           {{kTypeLabel, "container"},
+            {kSandboxIdLabel, "pause-id"},
+            {kubelet::kPodUidLabel, "uid-1"},
+            {"annotation.x", "y"},
+            {kLogPathLabel, "/l"}}}};
 }
 
 TEST(DockerList, ReadsSandboxesAndContainers) {
@@ -282,7 +302,8 @@ TEST(DockerList, ReadsSandboxesAndContainers) {
   ASSERT_TRUE(s);
   EXPECT_EQ(s->metadata, (rt::PodSandboxMetadata{"web", "uid-1", "default", 2}));
   EXPECT_EQ(s->state, rt::SandboxState::kNotReady);
-  EXPECT_EQ(sandbox_from_list(list_item("k8s_POD_web_default_uid-1_2", "running"))->state, rt::SandboxState::kReady);
+  EXPECT_EQ(sandbox_from_list(list_item("k8s_POD_web_default_uid-1_2", "running"))->state,
+            rt::SandboxState::kReady);
   EXPECT_FALSE(container_from_list(list_item("k8s_POD_web_default_uid-1_2", "running")));
   EXPECT_FALSE(container_from_list(list_item("my-nginx", "running")));
 }
@@ -304,7 +325,11 @@ json inspect(const json& state) {
           {"Image", "sha256:feed"},
           {"Config", {{"Image", "sha256:feed"}, {"Labels", list_item("", "")["Labels"]}}},
           {"Mounts",
-           {{{"Type", "bind"}, {"Source", "/h"}, {"Destination", "/c"}, {"Mode", "ro,Z"}, {"RW", false},
+           {{{"Type", "bind"},
+             {"Source", "/h"},
+             {"Destination", "/c"},
+             {"Mode", "ro,Z"},
+             {"RW", false},
              {"Propagation", "rslave"}},
             {{"Type", "volume"}, {"Source", "/v"}, {"Destination", "/anon"}, {"RW", true}}}},
           {"State", state}};
@@ -312,15 +337,18 @@ json inspect(const json& state) {
 
 json state(const std::string& status, int code, const std::string& finished, bool oom = false,
            const std::string& error = "") {
-  return {{"Status", status}, {"Running", status == "running"}, {"ExitCode", code}, {"OOMKilled", oom},
-          {"Error", error}, {"StartedAt", "2026-12-01T10:00:01Z"}, {"FinishedAt", finished}};
+  return {{"Status", status},      {"Running", status == "running"},
+          {"ExitCode", code},      {"OOMKilled", oom},
+          {"Error", error},        {"StartedAt", "2026-12-01T10:00:01Z"},
+          {"FinishedAt", finished}};
 }
 
 TEST(DockerContainerStatus, RunningCarriesStartAndMounts) {
   json image = {{"Id", "sha256:feed"},
                 {"RepoTags", {"127.0.0.1:5000/kubia:1"}},
                 {"RepoDigests", {"127.0.0.1:5000/kubia@sha256:291722"}}};
-  auto s = container_status_from_inspect(inspect(state("running", 0, "0001-01-01T00:00:00Z")), image);
+  auto s =
+      container_status_from_inspect(inspect(state("running", 0, "0001-01-01T00:00:00Z")), image);
   ASSERT_TRUE(s.ok()) << s.error();
   EXPECT_EQ(s->state, rt::ContainerState::kRunning);
   EXPECT_EQ(s->metadata, (rt::ContainerMetadata{"app", 3}));
@@ -333,9 +361,11 @@ TEST(DockerContainerStatus, RunningCarriesStartAndMounts) {
   EXPECT_EQ(s->log_path, "/l");
   EXPECT_EQ(s->labels, (rt::Labels{{kubelet::kPodUidLabel, "uid-1"}}));
   ASSERT_EQ(s->mounts.size(), 1u);  // binds only
-  EXPECT_EQ(s->mounts[0], (rt::Mount{"/c", "/h", true, true, rt::MountPropagation::kHostToContainer}));
+  EXPECT_EQ(s->mounts[0],
+            (rt::Mount{"/c", "/h", true, true, rt::MountPropagation::kHostToContainer}));
   // Without the image: the ID.
-  EXPECT_EQ(container_status_from_inspect(inspect(state("running", 0, "")), nullptr)->image_ref, "sha256:feed");
+  EXPECT_EQ(container_status_from_inspect(inspect(state("running", 0, "")), nullptr)->image_ref,
+            "sha256:feed");
 }
 
 TEST(DockerContainerStatus, ExitReasonsAreCris) {
@@ -348,17 +378,23 @@ TEST(DockerContainerStatus, ExitReasonsAreCris) {
   EXPECT_EQ(error.reason, "Error");
   EXPECT_EQ(error.exit_code, 2);
   // OOMKilled wins, even over a zero exit code.
-  EXPECT_EQ(container_status_from_inspect(inspect(state("exited", 137, done, true)), nullptr)->reason, "OOMKilled");
-  EXPECT_EQ(container_status_from_inspect(inspect(state("exited", 0, done, true)), nullptr)->reason, "OOMKilled");
+  EXPECT_EQ(
+      container_status_from_inspect(inspect(state("exited", 137, done, true)), nullptr)->reason,
+      "OOMKilled");
+  EXPECT_EQ(container_status_from_inspect(inspect(state("exited", 0, done, true)), nullptr)->reason,
+            "OOMKilled");
   // Never ran: dockerd could not start it.
-  auto start_error = *container_status_from_inspect(
-      inspect(state("created", 127, "0001-01-01T00:00:00Z", false, "exec: \"/missing\": no such file")), nullptr);
+  auto start_error =
+      *container_status_from_inspect(inspect(state("created", 127, "0001-01-01T00:00:00Z", false,
+                                                   "exec: \"/missing\": no such file")),
+                                     nullptr);
   EXPECT_EQ(start_error.state, rt::ContainerState::kExited);
   EXPECT_EQ(start_error.reason, "StartError");
   EXPECT_EQ(start_error.exit_code, 127);
   EXPECT_EQ(start_error.message, "exec: \"/missing\": no such file");
   EXPECT_EQ(start_error.finished_at, start_error.created_at);
-  auto created = *container_status_from_inspect(inspect(state("created", 0, "0001-01-01T00:00:00Z")), nullptr);
+  auto created =
+      *container_status_from_inspect(inspect(state("created", 0, "0001-01-01T00:00:00Z")), nullptr);
   EXPECT_EQ(created.state, rt::ContainerState::kCreated);
   EXPECT_EQ(created.reason, "");
 }
@@ -383,17 +419,22 @@ TEST(DockerSandboxStatus, FromThePauseContainer) {
 }
 
 TEST(DockerImages, FromJsonWithoutNoneTags) {
-  auto img = image_from_json({{"Id", "sha256:1"}, {"RepoTags", {"<none>:<none>"}},
-                              {"RepoDigests", {"<none>@<none>"}}, {"Size", 42}});
+  auto img = image_from_json({{"Id", "sha256:1"},
+                              {"RepoTags", {"<none>:<none>"}},
+                              {"RepoDigests", {"<none>@<none>"}},
+                              {"Size", 42}});
   EXPECT_EQ(img, (rt::Image{"sha256:1", {}, {}, 42, false}));
   EXPECT_EQ(image_ref_of({{"Id", "sha256:1"}, {"RepoDigests", json::array()}}), "sha256:1");
 }
 
 TEST(DockerImages, PullParamsAndAuth) {
-  EXPECT_EQ(pull_params("127.0.0.1:5000/kubia:1"), (std::pair<std::string, std::string>{"127.0.0.1:5000/kubia", "1"}));
-  EXPECT_EQ(pull_params("127.0.0.1:5000/kubia"), (std::pair<std::string, std::string>{"127.0.0.1:5000/kubia", "latest"}));
+  EXPECT_EQ(pull_params("127.0.0.1:5000/kubia:1"),
+            (std::pair<std::string, std::string>{"127.0.0.1:5000/kubia", "1"}));
+  EXPECT_EQ(pull_params("127.0.0.1:5000/kubia"),
+            (std::pair<std::string, std::string>{"127.0.0.1:5000/kubia", "latest"}));
   EXPECT_EQ(pull_params("busybox"), (std::pair<std::string, std::string>{"busybox", "latest"}));
-  EXPECT_EQ(pull_params("r/busybox@sha256:abc"), (std::pair<std::string, std::string>{"r/busybox", "sha256:abc"}));
+  EXPECT_EQ(pull_params("r/busybox@sha256:abc"),
+            (std::pair<std::string, std::string>{"r/busybox", "sha256:abc"}));
   EXPECT_EQ(base64("any carnal pleas", false), "YW55IGNhcm5hbCBwbGVhcw==");
   EXPECT_EQ(base64("\xfb\xff", true), "-_8=");
   EXPECT_EQ(registry_auth({"u", "p", "", "127.0.0.1:5000", "", ""}),

@@ -61,8 +61,9 @@ TEST(DockerStreamDemuxer, JoinsFramesAcrossPiecesAndRefusesRawText) {
     return true;
   };
   for (char c : bytes) ASSERT_TRUE(d.feed(std::string_view(&c, 1), collect).ok());
-  EXPECT_EQ(got, (std::vector<std::pair<StreamType, std::string>>{
-                     {StreamType::kStdout, "out\n"}, {StreamType::kStderr, "err\n"}, {StreamType::kStdout, ""}}));
+  EXPECT_EQ(got, (std::vector<std::pair<StreamType, std::string>>{{StreamType::kStdout, "out\n"},
+                                                                  {StreamType::kStderr, "err\n"},
+                                                                  {StreamType::kStdout, ""}}));
   EXPECT_EQ(d.pending(), 0u);
   ASSERT_TRUE(d.feed(frame(1, "cut").substr(0, 9), collect).ok());
   EXPECT_EQ(d.pending(), 9u);  // a frame cut short is held back
@@ -80,7 +81,10 @@ TEST(DockerJsonMessages, SplitsPullProgressAndFindsErrors) {
     return Status::Ok();
   };
   ASSERT_TRUE(m.feed("{\"status\":\"Pulling\"}\r\n{\"status\":\"Down", collect).ok());
-  ASSERT_TRUE(m.feed("loading\"}\r\n{\"errorDetail\":{\"message\":\"denied\"},\"error\":\"denied\"}\r\n", collect).ok());
+  ASSERT_TRUE(
+      m.feed("loading\"}\r\n{\"errorDetail\":{\"message\":\"denied\"},\"error\":\"denied\"}\r\n",
+             collect)
+          .ok());
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(got[1]["status"], "Downloading");
   EXPECT_EQ(progress_error(got[0]), "");
@@ -100,11 +104,13 @@ struct Written {
 };
 
 TEST(CriLogConverter, TurnsFramesIntoCriLinesAcrossPieces) {
-  const std::string bytes = frame(1, "2026-12-01T10:00:00.100Z one\n") + frame(2, "2026-12-01T10:00:00.2Z two\n") +
-                            frame(1, "2026-12-01T10:00:00.3Z long li") + frame(1, "2026-12-01T10:00:00.4Z ne\n");
+  const std::string bytes =
+      frame(1, "2026-12-01T10:00:00.100Z one\n") + frame(2, "2026-12-01T10:00:00.2Z two\n") +
+      frame(1, "2026-12-01T10:00:00.3Z long li") + frame(1, "2026-12-01T10:00:00.4Z ne\n");
   CriLogConverter c(false, 0);
   Written w;
-  for (size_t i = 0; i < bytes.size(); i += 7) ASSERT_TRUE(c.feed(bytes.substr(i, 7), w.sink()).ok());
+  for (size_t i = 0; i < bytes.size(); i += 7)
+    ASSERT_TRUE(c.feed(bytes.substr(i, 7), w.sink()).ok());
   ASSERT_TRUE(c.finish(w.sink()).ok());
   EXPECT_EQ(w.text,
             "2026-12-01T10:00:00.1Z stdout F one\n"
@@ -115,7 +121,8 @@ TEST(CriLogConverter, TurnsFramesIntoCriLinesAcrossPieces) {
 }
 
 TEST(CriLogConverter, SkipsWhatWasWrittenBeforeAResume) {
-  const std::string bytes = frame(1, "2026-12-01T10:00:00.1Z old\n") + frame(1, "2026-12-01T10:00:00.2Z last\n") +
+  const std::string bytes = frame(1, "2026-12-01T10:00:00.1Z old\n") +
+                            frame(1, "2026-12-01T10:00:00.2Z last\n") +
                             frame(1, "2026-12-01T10:00:00.3Z new\n");
   CriLogConverter c(false, *parse_time("2026-12-01T10:00:00.2Z"));
   Written w;
@@ -128,7 +135,8 @@ TEST(CriLogConverter, TtyLogsAreRawLines) {
   Written w;
   ASSERT_TRUE(c.feed("2026-12-01T10:00:00.1Z $ ls\r\n2026-12-01T10:00:00.2Z a b", w.sink()).ok());
   ASSERT_TRUE(c.finish(w.sink()).ok());
-  EXPECT_EQ(w.text, "2026-12-01T10:00:00.1Z stdout F $ ls\r\n2026-12-01T10:00:00.2Z stdout P a b\n");
+  EXPECT_EQ(w.text,
+            "2026-12-01T10:00:00.1Z stdout F $ ls\r\n2026-12-01T10:00:00.2Z stdout P a b\n");
 }
 
 TEST(CriLogConverter, DaemonErrorsInTheStreamFail) {

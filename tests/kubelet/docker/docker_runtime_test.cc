@@ -57,13 +57,16 @@ class DockerRuntimeTest : public ::testing::Test {
     std::filesystem::create_directories(dir_ + "/logs/app");
     // A plugin that records each command's environment and answers ADD with an address.
     const std::string plugin = dir_ + "/bin/fake-cni";
-    std::ofstream(plugin) << "#!/bin/sh\n"
-                          << "env | grep ^CNI_ | sort > " << dir_ << "/cni.$CNI_COMMAND.env\n"
-                          << "cat > " << dir_ << "/cni.$CNI_COMMAND.stdin\n"
-                          << "echo $CNI_COMMAND >> " << dir_ << "/cni.log\n"
-                          << "[ -e " << dir_ << "/cni.fail ] && { echo '{\"code\":7,\"msg\":\"bad config\"}'; exit 1; }\n"
-                          << "[ $CNI_COMMAND = ADD ] && echo '{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.88.0.7/24\"}]}'\n"
-                          << "exit 0\n";
+    std::ofstream(plugin)
+        << "#!/bin/sh\n"
+        << "env | grep ^CNI_ | sort > " << dir_ << "/cni.$CNI_COMMAND.env\n"
+        << "cat > " << dir_ << "/cni.$CNI_COMMAND.stdin\n"
+        << "echo $CNI_COMMAND >> " << dir_ << "/cni.log\n"
+        << "[ -e " << dir_
+        << "/cni.fail ] && { echo '{\"code\":7,\"msg\":\"bad config\"}'; exit 1; }\n"
+        << "[ $CNI_COMMAND = ADD ] && echo "
+           "'{\"cniVersion\":\"1.0.0\",\"ips\":[{\"address\":\"10.88.0.7/24\"}]}'\n"
+        << "exit 0\n";
     ::chmod(plugin.c_str(), 0755);
     std::ofstream(dir_ + "/net.d/10-test.conflist")
         << R"({"cniVersion":"1.0.0","name":"knode","plugins":[{"type":"fake-cni","capabilities":{"portMappings":true}}]})";
@@ -95,7 +98,8 @@ class DockerRuntimeTest : public ::testing::Test {
     c.metadata = {name, name + "-uid", "default", 0};
     c.hostname = name;
     c.log_directory = dir_ + "/logs";
-    c.labels = {{kubelet::kPodUidLabel, name + "-uid"}, {kubelet::kPodNameLabel, name},
+    c.labels = {{kubelet::kPodUidLabel, name + "-uid"},
+                {kubelet::kPodNameLabel, name},
                 {kubelet::kPodNamespaceLabel, "default"}};
     c.port_mappings = {{rt::Protocol::kTCP, 8080, 30080, ""}};
     return c;
@@ -148,7 +152,10 @@ TEST_F(DockerRuntimeTest, NegotiatesTheApiVersionOnce) {
 TEST_F(DockerRuntimeTest, ANewerDaemonIsSpokenToInTheNewestVersionKnown) {
   docker_.set_versions("1.52", "1.44");
   ASSERT_TRUE(runtime_->list_pod_sandboxes({}).ok());
-  EXPECT_EQ(docker_.server().requests("GET", std::string("/v") + kMaxApiVersion + "/containers/json").size(), 1u);
+  EXPECT_EQ(docker_.server()
+                .requests("GET", std::string("/v") + kMaxApiVersion + "/containers/json")
+                .size(),
+            1u);
 }
 
 TEST_F(DockerRuntimeTest, AnOldDaemonIsRefused) {
@@ -199,10 +206,13 @@ TEST_F(DockerRuntimeTest, ASandboxIsAPauseContainerNetworkedByCni) {
   EXPECT_EQ(pause["HostConfig"]["NetworkMode"], "none");
   EXPECT_TRUE(pause["State"]["Running"].get<bool>());
   const std::string env = slurp(dir_ + "/cni.ADD.env");
-  EXPECT_NE(env.find("CNI_NETNS=/proc/" + std::to_string(::getpid()) + "/ns/net\n"), std::string::npos) << env;
+  EXPECT_NE(env.find("CNI_NETNS=/proc/" + std::to_string(::getpid()) + "/ns/net\n"),
+            std::string::npos)
+      << env;
   EXPECT_NE(env.find("CNI_CONTAINERID=" + *sb + "\n"), std::string::npos);
   EXPECT_NE(env.find("K8S_POD_NAME=web;"), std::string::npos);
-  EXPECT_NE(slurp(dir_ + "/cni.ADD.stdin").find("\"portMappings\":[{\"containerPort\":8080,\"hostPort\":30080"),
+  EXPECT_NE(slurp(dir_ + "/cni.ADD.stdin")
+                .find("\"portMappings\":[{\"containerPort\":8080,\"hostPort\":30080"),
             std::string::npos);
 
   auto st = runtime_->pod_sandbox_status(*sb);
@@ -212,17 +222,20 @@ TEST_F(DockerRuntimeTest, ASandboxIsAPauseContainerNetworkedByCni) {
   EXPECT_EQ(st->metadata, sandbox_config().metadata);
   EXPECT_EQ(st->labels, sandbox_config().labels);
 
-  auto listed = runtime_->list_pod_sandboxes({"", rt::SandboxState::kReady, {{kubelet::kPodUidLabel, "web-uid"}}});
+  auto listed = runtime_->list_pod_sandboxes(
+      {"", rt::SandboxState::kReady, {{kubelet::kPodUidLabel, "web-uid"}}});
   ASSERT_TRUE(listed.ok());
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].id, *sb);
   EXPECT_TRUE(runtime_->list_pod_sandboxes({"", rt::SandboxState::kNotReady, {}})->empty());
-  EXPECT_TRUE(runtime_->list_pod_sandboxes({"", std::nullopt, {{kubelet::kPodUidLabel, "other"}}})->empty());
+  EXPECT_TRUE(runtime_->list_pod_sandboxes({"", std::nullopt, {{kubelet::kPodUidLabel, "other"}}})
+                  ->empty());
   EXPECT_EQ(runtime_->list_pod_sandboxes({sb->substr(0, 12), std::nullopt, {}})->size(), 1u);
 
   ASSERT_TRUE(runtime_->stop_pod_sandbox(*sb).ok());
   EXPECT_EQ(slurp(dir_ + "/cni.log"), "ADD\nDEL\n");
-  EXPECT_NE(slurp(dir_ + "/cni.DEL.env").find("CNI_NETNS=/proc/"), std::string::npos);  // while it still ran
+  EXPECT_NE(slurp(dir_ + "/cni.DEL.env").find("CNI_NETNS=/proc/"),
+            std::string::npos);  // while it still ran
   st = runtime_->pod_sandbox_status(*sb);
   EXPECT_EQ(st->state, rt::SandboxState::kNotReady);
   EXPECT_EQ(st->ip, "");
@@ -282,7 +295,8 @@ TEST_F(DockerRuntimeTest, AContainerRunsInItsSandboxAndLogsInCriFormat) {
   EXPECT_EQ(st->image.image, kKubia);
   EXPECT_TRUE(st->image_ref.starts_with("127.0.0.1:5000/kubia@sha256:")) << st->image_ref;
   EXPECT_EQ(st->annotations, container_config().annotations);
-  auto listed = runtime_->list_containers({"", sb, rt::ContainerState::kRunning, {{kubelet::kContainerNameLabel, "app"}}});
+  auto listed = runtime_->list_containers(
+      {"", sb, rt::ContainerState::kRunning, {{kubelet::kContainerNameLabel, "app"}}});
   ASSERT_TRUE(listed.ok());
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].pod_sandbox_id, sb);
@@ -377,7 +391,8 @@ TEST_F(DockerRuntimeTest, ReopenMakesANewFileAfterRotation) {
   ASSERT_TRUE(runtime_->reopen_container_log(id).ok());
   EXPECT_TRUE(std::filesystem::exists(log));
   docker_.log(id, 1, "2026-12-01T10:00:04Z", "after\n");
-  EXPECT_TRUE(eventually([&] { return slurp(log) == "2026-12-01T10:00:04Z stdout F after\n"; })) << slurp(log);
+  EXPECT_TRUE(eventually([&] { return slurp(log) == "2026-12-01T10:00:04Z stdout F after\n"; }))
+      << slurp(log);
   EXPECT_EQ(slurp(log + ".20261201-100003"), "2026-12-01T10:00:02Z stdout F before\n");
   docker_.exit_container(id, 0);
   EXPECT_EQ(runtime_->reopen_container_log(id).error_number(), EIO);  // only running ones
@@ -401,7 +416,8 @@ TEST_F(DockerRuntimeTest, ARestartedKnodeResumesTheLogCopyWithoutDuplicates) {
   EXPECT_EQ(runtime_->list_pod_sandboxes({})->size(), 1u);
   docker_.log(id, 1, "2026-12-01T10:00:04Z", "three\n");
   const std::string want =
-      "2026-12-01T10:00:02Z stdout F one\n2026-12-01T10:00:03Z stdout F two\n2026-12-01T10:00:04Z stdout F three\n";
+      "2026-12-01T10:00:02Z stdout F one\n2026-12-01T10:00:03Z stdout F two\n2026-12-01T10:00:04Z "
+      "stdout F three\n";
   EXPECT_TRUE(eventually([&] { return slurp(log) == want; })) << slurp(log);
   // The resumed copy asked from the last line it had.
   auto logs = docker_.server().requests("GET", "/v1.41/containers/" + id + "/logs");
@@ -440,15 +456,17 @@ TEST_F(DockerRuntimeTest, ContainersKnodeDidNotCreateAreNeverTouched) {
 }
 
 TEST_F(DockerRuntimeTest, ImagesPullWithCredentialsInspectListRemove) {
-  auto pulled = runtime_->pull_image({kKubia, {}}, rt::AuthConfig{"alice", "s3cret", "", "127.0.0.1:5000", "", ""}, nullptr);
+  auto pulled = runtime_->pull_image(
+      {kKubia, {}}, rt::AuthConfig{"alice", "s3cret", "", "127.0.0.1:5000", "", ""}, nullptr);
   ASSERT_TRUE(pulled.ok()) << pulled.error();
   EXPECT_TRUE(pulled->starts_with("sha256:"));
   auto pulls = docker_.server().requests("POST", "/v1.41/images/create");
   ASSERT_EQ(pulls.size(), 1u);
   EXPECT_EQ(pulls[0].query.at("fromImage"), "127.0.0.1:5000/kubia");
   EXPECT_EQ(pulls[0].query.at("tag"), "1");
-  EXPECT_EQ(pulls[0].headers.at("x-registry-auth"),
-            base64(R"({"password":"s3cret","serveraddress":"127.0.0.1:5000","username":"alice"})", true));
+  EXPECT_EQ(
+      pulls[0].headers.at("x-registry-auth"),
+      base64(R"({"password":"s3cret","serveraddress":"127.0.0.1:5000","username":"alice"})", true));
 
   auto missing = runtime_->pull_image({"127.0.0.1:5000/nope:1", {}}, std::nullopt, nullptr);
   ASSERT_FALSE(missing.ok());
@@ -456,7 +474,8 @@ TEST_F(DockerRuntimeTest, ImagesPullWithCredentialsInspectListRemove) {
   docker_.fail_next_pull_in_stream("unauthorized: authentication required");
   auto denied = runtime_->pull_image({kKubia, {}}, std::nullopt, nullptr);
   ASSERT_FALSE(denied.ok());
-  EXPECT_NE(denied.error().find("unauthorized: authentication required"), std::string::npos) << denied.error();
+  EXPECT_NE(denied.error().find("unauthorized: authentication required"), std::string::npos)
+      << denied.error();
 
   auto img = runtime_->image_status({kKubia, {}});
   ASSERT_TRUE(img.ok() && img->has_value());
@@ -468,7 +487,8 @@ TEST_F(DockerRuntimeTest, ImagesPullWithCredentialsInspectListRemove) {
   auto all = runtime_->list_images();
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 2u);
-  for (const auto& i : *all) EXPECT_EQ(i.pinned, i.repo_tags == std::vector<std::string>{kPause}) << i.id;
+  for (const auto& i : *all)
+    EXPECT_EQ(i.pinned, i.repo_tags == std::vector<std::string>{kPause}) << i.id;
   auto fs = runtime_->image_fs_info();
   ASSERT_TRUE(fs.ok());
   EXPECT_EQ((*fs)[0].mountpoint, "/var/lib/docker");
@@ -495,7 +515,8 @@ TEST_F(DockerRuntimeTest, ANameStillTakenGetsASuffix) {
   auto again = runtime_->run_pod_sandbox(sandbox_config());  // same pod, same attempt
   ASSERT_TRUE(again.ok()) << again.error();
   EXPECT_NE(*again, *sb);
-  EXPECT_TRUE(docker_.container(*again)["Name"].get<std::string>().starts_with("/k8s_POD_web_default_web-uid_0_"));
+  EXPECT_TRUE(docker_.container(*again)["Name"].get<std::string>().starts_with(
+      "/k8s_POD_web_default_web-uid_0_"));
   EXPECT_EQ(runtime_->pod_sandbox_status(*again)->metadata, sandbox_config().metadata);
 }
 

@@ -153,7 +153,11 @@ def _remove_containers(sock: str) -> list[str]:
     if status != 200:
         return [f"list containers: {status}"]
     for c in items[:1000]:
-        s, body = api(sock, "DELETE", f"/containers/{c['Id']}?force=1&v=1", timeout=30)
+        try:
+            s, body = api(sock, "DELETE", f"/containers/{c['Id']}?force=1&v=1", timeout=30)
+        except OSError as e:  # a daemon that hangs: what follows kills it and its containers
+            notes.append(f"remove {c['Id'][:12]}: {e}")
+            break
         if s not in (204, 404):
             notes.append(f"remove {c['Id'][:12]}: {s} {body}")
     return notes

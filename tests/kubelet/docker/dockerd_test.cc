@@ -144,7 +144,8 @@ class DockerdTest : public ::testing::Test {
     c.hostname = name + "-host";
     c.log_directory = env("KNODE_DOCKER_LOG_DIR") + "/default_" + name + "_" + name + "-uid";
     c.dns = {{"10.96.0.10"}, {"default.svc.cluster.local"}, {"ndots:5"}};
-    c.labels = {{kubelet::kPodUidLabel, name + "-uid"}, {kubelet::kPodNameLabel, name},
+    c.labels = {{kubelet::kPodUidLabel, name + "-uid"},
+                {kubelet::kPodNameLabel, name},
                 {kubelet::kPodNamespaceLabel, "default"}};
     c.annotations = {{"kubernetes.io/config.source", "file"}};
     c.cgroup_parent = env("KNODE_DOCKER_CGROUP_PARENT") + "/pod" + name;
@@ -153,14 +154,17 @@ class DockerdTest : public ::testing::Test {
     return c;
   }
 
-  rt::ContainerConfig container(const rt::PodSandboxConfig& p, const std::string& name, const std::string& image,
-                                std::vector<std::string> command = {}, uint32_t attempt = 0) {
+  rt::ContainerConfig container(const rt::PodSandboxConfig& p, const std::string& name,
+                                const std::string& image, std::vector<std::string> command = {},
+                                uint32_t attempt = 0) {
     rt::ContainerConfig c;
     c.metadata = {name, attempt};
     c.image.image = image;
     c.command = std::move(command);
-    c.labels = {{kubelet::kPodUidLabel, p.metadata.uid}, {kubelet::kPodNameLabel, p.metadata.name},
-                {kubelet::kPodNamespaceLabel, "default"}, {kubelet::kContainerNameLabel, name}};
+    c.labels = {{kubelet::kPodUidLabel, p.metadata.uid},
+                {kubelet::kPodNameLabel, p.metadata.name},
+                {kubelet::kPodNamespaceLabel, "default"},
+                {kubelet::kContainerNameLabel, name}};
     c.log_path = name + "/" + std::to_string(attempt) + ".log";
     c.security.namespaces = p.namespaces;
     c.security.seccomp = rt::SecurityProfile{rt::SecurityProfile::Type::kUnconfined, ""};
@@ -171,7 +175,8 @@ class DockerdTest : public ::testing::Test {
   }
 
   // Pulls, creates and starts; the container's ID.
-  std::string run(const std::string& sandbox, const rt::PodSandboxConfig& p, const rt::ContainerConfig& c) {
+  std::string run(const std::string& sandbox, const rt::PodSandboxConfig& p,
+                  const rt::ContainerConfig& c) {
     auto ref = runtime_->pull_image({c.image.image, {}}, std::nullopt, &p);
     EXPECT_TRUE(ref.ok()) << ref.error();
     auto id = runtime_->create_container(sandbox, c, p);
@@ -182,13 +187,16 @@ class DockerdTest : public ::testing::Test {
     return *id;
   }
 
-  rt::ContainerStatus wait_state(const std::string& id, rt::ContainerState want, std::chrono::milliseconds limit = 20s) {
+  rt::ContainerStatus wait_state(const std::string& id, rt::ContainerState want,
+                                 std::chrono::milliseconds limit = 20s) {
     rt::ContainerStatus last;
-    eventually([&] {
-      auto st = runtime_->container_status(id);
-      if (st.ok()) last = *st;
-      return st.ok() && st->state == want;
-    }, limit);
+    eventually(
+        [&] {
+          auto st = runtime_->container_status(id);
+          if (st.ok()) last = *st;
+          return st.ok() && st->state == want;
+        },
+        limit);
     return last;
   }
 
@@ -253,7 +261,8 @@ TEST_F(DockerdTest, APodServesHttpOnItsIpAndItsContainersShareTheNetwork) {
   })) << answer;
 
   // A second container joins the pod's network, IPC and UTS: localhost is kubia.
-  const std::string box = run(*sb, p, container(p, "box", env("KNODE_DOCKER_BUSYBOX"), {"sleep", "3600"}));
+  const std::string box =
+      run(*sb, p, container(p, "box", env("KNODE_DOCKER_BUSYBOX"), {"sleep", "3600"}));
   ASSERT_FALSE(box.empty());
   auto r = runtime_->exec_sync(box, {"wget", "-qO-", "http://127.0.0.1:8080/"}, 10);
   ASSERT_TRUE(r.ok()) << r.error();
@@ -265,11 +274,14 @@ TEST_F(DockerdTest, APodServesHttpOnItsIpAndItsContainersShareTheNetwork) {
   // The pod's DNS, as containerd writes it.
   r = runtime_->exec_sync(box, {"cat", "/etc/resolv.conf"}, 10);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->stdout_, "search default.svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n");
+  EXPECT_EQ(r->stdout_,
+            "search default.svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n");
   // Its own PID namespace: the sleep is PID 1.
   r = runtime_->exec_sync(box, {"cat", "/proc/1/cmdline"}, 10);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->stdout_, std::string("sleep\0" "3600\0", 11));
+  EXPECT_EQ(r->stdout_, std::string("sleep\0"
+                                    "3600\0",
+                                    11));
   r = runtime_->exec_sync(box, {"sh", "-c", "echo out; echo err >&2; exit 4"}, 10);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->stdout_, "out\n");
@@ -278,8 +290,9 @@ TEST_F(DockerdTest, APodServesHttpOnItsIpAndItsContainersShareTheNetwork) {
 
   // kubia logged the request: in the CRI format, at the path the kubelet named.
   const std::string log = p.log_directory + "/kubia/0.log";
-  EXPECT_TRUE(eventually([&] { return slurp(log).find(" stdout F Received request from ") != std::string::npos; }))
-      << slurp(log);
+  EXPECT_TRUE(eventually([&] {
+    return slurp(log).find(" stdout F Received request from ") != std::string::npos;
+  })) << slurp(log);
   auto kst = runtime_->container_status(kubia);
   ASSERT_TRUE(kst.ok());
   EXPECT_EQ(kst->state, rt::ContainerState::kRunning);
@@ -306,7 +319,8 @@ TEST_F(DockerdTest, ShareProcessNamespaceJoinsThePausePidNamespace) {
   const auto p = pod("shared", true);
   auto sb = runtime_->run_pod_sandbox(p);
   ASSERT_TRUE(sb.ok()) << sb.error();
-  const std::string box = run(*sb, p, container(p, "box", env("KNODE_DOCKER_BUSYBOX"), {"sleep", "3600"}));
+  const std::string box =
+      run(*sb, p, container(p, "box", env("KNODE_DOCKER_BUSYBOX"), {"sleep", "3600"}));
   ASSERT_FALSE(box.empty());
   auto r = runtime_->exec_sync(box, {"cat", "/proc/1/cmdline"}, 10);
   ASSERT_TRUE(r.ok()) << r.error();
@@ -320,13 +334,23 @@ TEST_F(DockerdTest, StopHonoursTheGracePeriodAndExitReasonsAreCris) {
   const std::string busybox = env("KNODE_DOCKER_BUSYBOX");
   // Leaves on SIGTERM, saying so.
   const std::string polite =
-      run(*sb, p, container(p, "polite", busybox, {"sh", "-c", "trap 'echo bye; exit 0' TERM; echo up; while :; do sleep 0.1; done"}));
+      run(*sb, p,
+          container(
+              p, "polite", busybox,
+              {"sh", "-c", "trap 'echo bye; exit 0' TERM; echo up; while :; do sleep 0.1; done"}));
   // Ignores SIGTERM: only the SIGKILL at the end of the grace period ends it.
   const std::string stubborn =
-      run(*sb, p, container(p, "stubborn", busybox, {"sh", "-c", "trap '' TERM; echo up; while :; do sleep 0.1; done"}));
-  const std::string failing = run(*sb, p, container(p, "failing", busybox, {"sh", "-c", "echo oops >&2; exit 3"}));
-  ASSERT_TRUE(eventually([&] { return slurp(p.log_directory + "/polite/0.log").find("stdout F up") != std::string::npos; }));
-  ASSERT_TRUE(eventually([&] { return slurp(p.log_directory + "/stubborn/0.log").find("stdout F up") != std::string::npos; }));
+      run(*sb, p,
+          container(p, "stubborn", busybox,
+                    {"sh", "-c", "trap '' TERM; echo up; while :; do sleep 0.1; done"}));
+  const std::string failing =
+      run(*sb, p, container(p, "failing", busybox, {"sh", "-c", "echo oops >&2; exit 3"}));
+  ASSERT_TRUE(eventually([&] {
+    return slurp(p.log_directory + "/polite/0.log").find("stdout F up") != std::string::npos;
+  }));
+  ASSERT_TRUE(eventually([&] {
+    return slurp(p.log_directory + "/stubborn/0.log").find("stdout F up") != std::string::npos;
+  }));
 
   auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(runtime_->stop_container(polite, 30).ok());
@@ -336,8 +360,9 @@ TEST_F(DockerdTest, StopHonoursTheGracePeriodAndExitReasonsAreCris) {
   EXPECT_EQ(st->exit_code, 0);
   EXPECT_EQ(st->reason, "Completed");
   EXPECT_GE(st->finished_at, st->started_at);
-  EXPECT_TRUE(eventually([&] { return slurp(p.log_directory + "/polite/0.log").find("stdout F bye\n") != std::string::npos; }))
-      << slurp(p.log_directory + "/polite/0.log");
+  EXPECT_TRUE(eventually([&] {
+    return slurp(p.log_directory + "/polite/0.log").find("stdout F bye\n") != std::string::npos;
+  })) << slurp(p.log_directory + "/polite/0.log");
 
   t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(runtime_->stop_container(stubborn, 2).ok());
@@ -351,7 +376,9 @@ TEST_F(DockerdTest, StopHonoursTheGracePeriodAndExitReasonsAreCris) {
   const auto failed = wait_state(failing, rt::ContainerState::kExited);
   EXPECT_EQ(failed.exit_code, 3);
   EXPECT_EQ(failed.reason, "Error");
-  EXPECT_TRUE(eventually([&] { return slurp(p.log_directory + "/failing/0.log").find(" stderr F oops\n") != std::string::npos; }));
+  EXPECT_TRUE(eventually([&] {
+    return slurp(p.log_directory + "/failing/0.log").find(" stderr F oops\n") != std::string::npos;
+  }));
 }
 
 TEST_F(DockerdTest, OomKilledAndStartError) {
@@ -383,25 +410,31 @@ TEST_F(DockerdTest, ExecTimeoutKillsTheCommand) {
   const auto p = pod("exec");
   auto sb = runtime_->run_pod_sandbox(p);
   ASSERT_TRUE(sb.ok()) << sb.error();
-  const std::string box = run(*sb, p, container(p, "box", env("KNODE_DOCKER_BUSYBOX"), {"sleep", "3600"}));
+  const std::string box =
+      run(*sb, p, container(p, "box", env("KNODE_DOCKER_BUSYBOX"), {"sleep", "3600"}));
   const auto t0 = std::chrono::steady_clock::now();
   auto r = runtime_->exec_sync(box, {"sh", "-c", "exec sleep 77"}, 1);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().error_number(), ETIMEDOUT) << r.error();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
   // The command does not outlive its timeout.
-  EXPECT_TRUE(eventually([&] {
-    auto ps = runtime_->exec_sync(box, {"sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"}, 10);
-    return ps.ok() && ps->stdout_.find("sleep 77") == std::string::npos;
-  }, 10s));
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto ps =
+            runtime_->exec_sync(box, {"sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"}, 10);
+        return ps.ok() && ps->stdout_.find("sleep 77") == std::string::npos;
+      },
+      10s));
 }
 
 TEST_F(DockerdTest, LogRotationReopensTheFile) {
   const auto p = pod("rotate");
   auto sb = runtime_->run_pod_sandbox(p);
   ASSERT_TRUE(sb.ok()) << sb.error();
-  const std::string talker = run(*sb, p, container(p, "talker", env("KNODE_DOCKER_BUSYBOX"),
-                                                   {"sh", "-c", "i=0; while :; do echo line $i; i=$((i+1)); sleep 0.05; done"}));
+  const std::string talker =
+      run(*sb, p,
+          container(p, "talker", env("KNODE_DOCKER_BUSYBOX"),
+                    {"sh", "-c", "i=0; while :; do echo line $i; i=$((i+1)); sleep 0.05; done"}));
   const std::string log = p.log_directory + "/talker/0.log";
   ASSERT_TRUE(eventually([&] { return count(slurp(log), "\n") >= 3; }));
   std::filesystem::rename(log, log + ".20261201-100000");
@@ -429,7 +462,7 @@ TEST_F(DockerdTest, ARestartedBackendAdoptsPodsFromTheirLabels) {
   ASSERT_TRUE(eventually([&] { return http_get(ip, 8080) == "You've hit adopt-host\n"; }));
   ASSERT_TRUE(eventually([&] { return count(slurp(log), "Received request") == 1; })) << slurp(log);
 
-  runtime_.reset();  // knode stops: the pod runs on
+  runtime_.reset();                                          // knode stops: the pod runs on
   EXPECT_EQ(http_get(ip, 8080), "You've hit adopt-host\n");  // logged while nobody copies
   runtime_ = make();
   auto sandboxes = runtime_->list_pod_sandboxes({});
@@ -461,11 +494,15 @@ TEST_F(DockerdTest, ForeignContainersAreNeverTouched) {
   json body = {{"Image", env("KNODE_DOCKER_BUSYBOX")},
                {"Cmd", {"sleep", "3600"}},
                {"Labels", {{"app", "not-knode"}}},
-               {"HostConfig", {{"NetworkMode", "none"}, {"CgroupParent", env("KNODE_DOCKER_CGROUP_PARENT") + "/foreign"}}}};
-  auto made = client.request({"POST", "/v1.41/containers/create?name=someones-sleeper", body.dump(), {}}, deadline());
+               {"HostConfig",
+                {{"NetworkMode", "none"},
+                 {"CgroupParent", env("KNODE_DOCKER_CGROUP_PARENT") + "/foreign"}}}};
+  auto made = client.request(
+      {"POST", "/v1.41/containers/create?name=someones-sleeper", body.dump(), {}}, deadline());
   ASSERT_TRUE(made.ok() && made->status == 201) << (made.ok() ? made->body : made.error());
   const std::string foreign = json::parse(made->body)["Id"];
-  auto started = client.request({"POST", "/v1.41/containers/" + foreign + "/start", "", {}}, deadline());
+  auto started =
+      client.request({"POST", "/v1.41/containers/" + foreign + "/start", "", {}}, deadline());
   ASSERT_TRUE(started.ok() && started->status == 204);
 
   const auto p = pod("owned");
@@ -480,11 +517,13 @@ TEST_F(DockerdTest, ForeignContainersAreNeverTouched) {
   EXPECT_TRUE(runtime_->remove_container(foreign).ok());
   EXPECT_TRUE(runtime_->remove_pod_sandbox(foreign).ok());
   ASSERT_TRUE(runtime_->remove_pod_sandbox(*sb).ok());
-  auto still = client.request({"GET", "/v1.41/containers/" + foreign + "/json", "", {}}, deadline());
+  auto still =
+      client.request({"GET", "/v1.41/containers/" + foreign + "/json", "", {}}, deadline());
   ASSERT_TRUE(still.ok());
   ASSERT_EQ(still->status, 200);
   EXPECT_TRUE(json::parse(still->body)["State"]["Running"].get<bool>());
-  auto gone = client.request({"DELETE", "/v1.41/containers/" + foreign + "?force=1", "", {}}, deadline());
+  auto gone =
+      client.request({"DELETE", "/v1.41/containers/" + foreign + "?force=1", "", {}}, deadline());
   EXPECT_TRUE(gone.ok() && gone->status == 204);
 }
 

@@ -25,7 +25,8 @@ std::vector<std::string> segments(const std::string& path) {
   size_t start = 1;
   while (start <= path.size()) {
     size_t slash = path.find('/', start);
-    out.push_back(path.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+    out.push_back(
+        path.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
     if (slash == std::string::npos) break;
     start = slash + 1;
   }
@@ -109,7 +110,8 @@ json FakeDocker::image_json(const std::string& ref) const {
   for (const auto& [tag, iid] : images_) {
     if (iid != id) continue;
     tags.push_back(tag);
-    digests.push_back(tag.substr(0, tag.rfind(':')) + "@sha256:" + id.substr(7, 16) + std::string(48, '0'));
+    digests.push_back(tag.substr(0, tag.rfind(':')) + "@sha256:" + id.substr(7, 16) +
+                      std::string(48, '0'));
   }
   return {{"Id", id}, {"RepoTags", tags}, {"RepoDigests", digests}, {"Size", 1000}};
 }
@@ -117,17 +119,23 @@ json FakeDocker::image_json(const std::string& ref) const {
 std::string FakeDocker::add_foreign_container(const std::string& name, bool running) {
   std::lock_guard lock(mu_);
   const std::string id = hex_id(next_id_++);
-  containers_[id] = {{"Id", id},
-                     {"Name", "/" + name},
-                     {"Created", kNow},
-                     {"Image", image_id("busybox")},
-                     {"Config", {{"Image", "busybox"}, {"Labels", {{"owner", "someone-else"}}}, {"Tty", false}}},
-                     {"HostConfig", {{"NetworkMode", "default"}}},
-                     {"Mounts", json::array()},
-                     {"State",
-                      {{"Status", running ? "running" : "exited"}, {"Running", running}, {"Pid", running ? 4242 : 0},
-                       {"ExitCode", 0}, {"OOMKilled", false}, {"Error", ""}, {"StartedAt", kNow},
-                       {"FinishedAt", running ? kZeroTime : kNow}}}};
+  containers_[id] = {
+      {"Id", id},
+      {"Name", "/" + name},
+      {"Created", kNow},
+      {"Image", image_id("busybox")},
+      {"Config", {{"Image", "busybox"}, {"Labels", {{"owner", "someone-else"}}}, {"Tty", false}}},
+      {"HostConfig", {{"NetworkMode", "default"}}},
+      {"Mounts", json::array()},
+      {"State",
+       {{"Status", running ? "running" : "exited"},
+        {"Running", running},
+        {"Pid", running ? 4242 : 0},
+        {"ExitCode", 0},
+        {"OOMKilled", false},
+        {"Error", ""},
+        {"StartedAt", kNow},
+        {"FinishedAt", running ? kZeroTime : kNow}}}};
   return id;
 }
 
@@ -160,7 +168,8 @@ void FakeDocker::exit_container(const std::string& id, int code, bool oom_killed
   cv_.notify_all();
 }
 
-void FakeDocker::log(const std::string& id, int stream, const std::string& time, const std::string& text) {
+void FakeDocker::log(const std::string& id, int stream, const std::string& time,
+                     const std::string& text) {
   {
     std::lock_guard lock(mu_);
     logs_[resolve(id)].push_back({stream, time, text});
@@ -192,13 +201,16 @@ FakeReply FakeDocker::handle(const FakeRequest& r) {
   auto seg = segments(r.path);
   if (seg.size() == 1 && seg[0] == "version") {
     std::lock_guard lock(mu_);
-    return FakeReply::json(200, json{{"Version", "20.10.24"}, {"ApiVersion", api_}, {"MinAPIVersion", min_api_}}.dump());
+    return FakeReply::json(
+        200,
+        json{{"Version", "20.10.24"}, {"ApiVersion", api_}, {"MinAPIVersion", min_api_}}.dump());
   }
   if (seg.empty()) return FakeReply::error(404, "page not found");
   if (seg[0] == "_ping") return {FakeReply::Mode::kWhole, 200, "text/plain", "OK", {}, {}};
   if (seg[0] == "info") {
     std::lock_guard lock(mu_);
-    return FakeReply::json(200, json{{"CgroupDriver", driver_}, {"DockerRootDir", "/var/lib/docker"}}.dump());
+    return FakeReply::json(
+        200, json{{"CgroupDriver", driver_}, {"DockerRootDir", "/var/lib/docker"}}.dump());
   }
   if (seg[0] == "system" && seg.size() == 2 && seg[1] == "df") {
     return FakeReply::json(200, json{{"LayersSize", 123456}}.dump());
@@ -210,7 +222,8 @@ FakeReply FakeDocker::handle(const FakeRequest& r) {
   }
   if (seg[0] == "exec" && seg.size() == 3) return exec_call(r, seg[1], seg[2]);
   if (seg[0] == "images") {
-    if (seg.size() == 2 && seg[1] == "create") return image_call(r, r.query.at("fromImage") + ":" + r.query.at("tag"), "create");
+    if (seg.size() == 2 && seg[1] == "create")
+      return image_call(r, r.query.at("fromImage") + ":" + r.query.at("tag"), "create");
     if (seg.size() == 2 && seg[1] == "json" && r.method == "GET") return image_call(r, "", "list");
     // /images/<name with slashes>/json or DELETE /images/<name>
     std::string name = r.path.substr(r.path.find("/images/") + 8);
@@ -227,8 +240,8 @@ FakeReply FakeDocker::create_container(const FakeRequest& r) {
   const std::string name = r.query.count("name") ? r.query.at("name") : "";
   for (const auto& [id, c] : containers_) {
     if (c["Name"] == "/" + name) {
-      return FakeReply::error(409, "Conflict. The container name \"/" + name + "\" is already in use by container \"" +
-                                       id + "\".");
+      return FakeReply::error(409, "Conflict. The container name \"/" + name +
+                                       "\" is already in use by container \"" + id + "\".");
     }
   }
   const std::string image = body.value("Image", "");
@@ -245,10 +258,14 @@ FakeReply FakeDocker::create_container(const FakeRequest& r) {
     const size_t c1 = s.find(':');
     const size_t c2 = s.find(':', c1 + 1);
     const std::string opts = c2 == std::string::npos ? "" : s.substr(c2 + 1);
-    mounts.push_back({{"Type", "bind"}, {"Source", s.substr(0, c1)},
-                      {"Destination", s.substr(c1 + 1, c2 == std::string::npos ? std::string::npos : c2 - c1 - 1)},
-                      {"Mode", opts}, {"RW", opts.find("ro") == std::string::npos},
-                      {"Propagation", opts.find("rslave") != std::string::npos ? "rslave" : "rprivate"}});
+    mounts.push_back(
+        {{"Type", "bind"},
+         {"Source", s.substr(0, c1)},
+         {"Destination",
+          s.substr(c1 + 1, c2 == std::string::npos ? std::string::npos : c2 - c1 - 1)},
+         {"Mode", opts},
+         {"RW", opts.find("ro") == std::string::npos},
+         {"Propagation", opts.find("rslave") != std::string::npos ? "rslave" : "rprivate"}});
   }
   containers_[id] = {{"Id", id},
                      {"Name", "/" + name},
@@ -259,8 +276,14 @@ FakeReply FakeDocker::create_container(const FakeRequest& r) {
                      {"Mounts", mounts},
                      {"ResolvConfPath", ""},
                      {"State",
-                      {{"Status", "created"}, {"Running", false}, {"Pid", 0}, {"ExitCode", 0}, {"OOMKilled", false},
-                       {"Error", ""}, {"StartedAt", kZeroTime}, {"FinishedAt", kZeroTime}}}};
+                      {{"Status", "created"},
+                       {"Running", false},
+                       {"Pid", 0},
+                       {"ExitCode", 0},
+                       {"OOMKilled", false},
+                       {"Error", ""},
+                       {"StartedAt", kZeroTime},
+                       {"FinishedAt", kZeroTime}}}};
   return FakeReply::json(201, json{{"Id", id}, {"Warnings", json::array()}}.dump());
 }
 
@@ -281,7 +304,8 @@ FakeReply FakeDocker::list_containers(const FakeRequest& r) {
   return FakeReply::json(200, out.dump());
 }
 
-FakeReply FakeDocker::container_call(const FakeRequest& r, const std::string& ref, const std::string& verb) {
+FakeReply FakeDocker::container_call(const FakeRequest& r, const std::string& ref,
+                                     const std::string& verb) {
   if (verb == "logs") return logs(r, ref);
   std::unique_lock lock(mu_);
   const std::string id = resolve(ref);
@@ -299,7 +323,8 @@ FakeReply FakeDocker::container_call(const FakeRequest& r, const std::string& re
     if (!ep.empty() && ep[0] == "/missing") {
       st["Status"] = "created";
       st["ExitCode"] = 127;
-      st["Error"] = "OCI runtime create failed: exec: \"/missing\": stat /missing: no such file or directory";
+      st["Error"] =
+          "OCI runtime create failed: exec: \"/missing\": stat /missing: no such file or directory";
       return FakeReply::error(500, st["Error"].get<std::string>());
     }
     st["Status"] = "running";
@@ -332,28 +357,32 @@ FakeReply FakeDocker::container_call(const FakeRequest& r, const std::string& re
     return FakeReply::none(204);
   }
   if (r.method == "POST" && verb == "exec") {
-    if (!st["Running"].get<bool>()) return FakeReply::error(409, "Container " + id + " is not running");
+    if (!st["Running"].get<bool>())
+      return FakeReply::error(409, "Container " + id + " is not running");
     json body = json::parse(r.body);
     const std::string eid = "e" + hex_id(next_id_++).substr(1);
     execs_[eid] = {id, body["Cmd"].get<std::vector<std::string>>(), false, nullptr};
     return FakeReply::json(201, json{{"Id", eid}}.dump());
   }
   if (r.method == "GET" && verb == "stats") {
-    return FakeReply::json(200, json{{"read", "2026-12-01T10:00:05Z"},
-                                     {"cpu_stats", {{"cpu_usage", {{"total_usage", 5000000}}}}},
-                                     {"memory_stats", {{"usage", 9000}, {"stats", {{"total_inactive_file", 1000}}}}}}
-                                    .dump());
+    return FakeReply::json(
+        200, json{{"read", "2026-12-01T10:00:05Z"},
+                  {"cpu_stats", {{"cpu_usage", {{"total_usage", 5000000}}}}},
+                  {"memory_stats", {{"usage", 9000}, {"stats", {{"total_inactive_file", 1000}}}}}}
+                 .dump());
   }
   return FakeReply::error(404, "page not found");
 }
 
-FakeReply FakeDocker::exec_call(const FakeRequest& r, const std::string& eid, const std::string& verb) {
+FakeReply FakeDocker::exec_call(const FakeRequest& r, const std::string& eid,
+                                const std::string& verb) {
   std::lock_guard lock(mu_);
   auto it = execs_.find(eid);
   if (it == execs_.end()) return FakeReply::error(404, "No such exec instance: " + eid);
   Exec& e = it->second;
   if (r.method == "GET" && verb == "json") {
-    return FakeReply::json(200, json{{"Running", e.running}, {"ExitCode", e.exit_code}, {"Pid", 0}}.dump());
+    return FakeReply::json(
+        200, json{{"Running", e.running}, {"ExitCode", e.exit_code}, {"Pid", 0}}.dump());
   }
   if (r.method != "POST" || verb != "start") return FakeReply::error(404, "page not found");
   exec_commands_.push_back(e.cmd);
@@ -393,7 +422,8 @@ FakeReply FakeDocker::logs(const FakeRequest& r, const std::string& ref) {
   if (r.query.count("since")) {
     const std::string s = r.query.at("since");
     const size_t dot = s.find('.');
-    since_ns = std::stoll(s.substr(0, dot)) * 1'000'000'000 + (dot == std::string::npos ? 0 : std::stoll(s.substr(dot + 1)));
+    since_ns = std::stoll(s.substr(0, dot)) * 1'000'000'000 +
+               (dot == std::string::npos ? 0 : std::stoll(s.substr(dot + 1)));
   }
   FakeReply reply;
   reply.mode = FakeReply::Mode::kChunked;
@@ -412,14 +442,16 @@ FakeReply FakeDocker::logs(const FakeRequest& r, const std::string& ref) {
         sent = all.size();
       }
       for (const auto& l : lines) {
-        if (since_ns > 0 && parse_time(l.time).value() < since_ns) continue;  // dockerd: since is inclusive
+        if (since_ns > 0 && parse_time(l.time).value() < since_ns)
+          continue;  // dockerd: since is inclusive
         if (!w.write(frame(l.stream, l.time + " " + l.text))) return;
       }
       if (!follow || !running) return;
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(200), [&] {
         auto it = containers_.find(id);
-        return it == containers_.end() || !it->second["State"]["Running"].get<bool>() || logs_[id].size() != sent;
+        return it == containers_.end() || !it->second["State"]["Running"].get<bool>() ||
+               logs_[id].size() != sent;
       });
       if (w.wait_closed(std::chrono::milliseconds(0))) return;
     }
@@ -427,7 +459,8 @@ FakeReply FakeDocker::logs(const FakeRequest& r, const std::string& ref) {
   return reply;
 }
 
-FakeReply FakeDocker::image_call(const FakeRequest& /*r*/, const std::string& name, const std::string& verb) {
+FakeReply FakeDocker::image_call(const FakeRequest& /*r*/, const std::string& name,
+                                 const std::string& verb) {
   std::lock_guard lock(mu_);
   if (verb == "list") {
     json out = json::array();
@@ -439,7 +472,8 @@ FakeReply FakeDocker::image_call(const FakeRequest& /*r*/, const std::string& na
   }
   if (verb == "inspect") {
     json j = image_json(name);
-    return j.is_null() ? FakeReply::error(404, "No such image: " + name) : FakeReply::json(200, j.dump());
+    return j.is_null() ? FakeReply::error(404, "No such image: " + name)
+                       : FakeReply::json(200, j.dump());
   }
   if (verb == "delete") {
     if (images_.erase(name) == 0) {
@@ -458,13 +492,16 @@ FakeReply FakeDocker::image_call(const FakeRequest& /*r*/, const std::string& na
   }
   // create: a pull
   if (!registry_.count(name)) {
-    return FakeReply::error(404, "manifest for " + name + " not found: manifest unknown: manifest unknown");
+    return FakeReply::error(
+        404, "manifest for " + name + " not found: manifest unknown: manifest unknown");
   }
   FakeReply reply;
   reply.mode = FakeReply::Mode::kChunked;
-  reply.pieces = {"{\"status\":\"Pulling from " + name + "\"}\r\n{\"status\":\"Downl", "oading\",\"id\":\"abc\"}\r\n"};
+  reply.pieces = {"{\"status\":\"Pulling from " + name + "\"}\r\n{\"status\":\"Downl",
+                  "oading\",\"id\":\"abc\"}\r\n"};
   if (!pull_error_.empty()) {
-    reply.pieces.push_back(json{{"errorDetail", {{"message", pull_error_}}}, {"error", pull_error_}}.dump() + "\r\n");
+    reply.pieces.push_back(
+        json{{"errorDetail", {{"message", pull_error_}}}, {"error", pull_error_}}.dump() + "\r\n");
     pull_error_.clear();
   } else {
     images_[name] = image_id(name);

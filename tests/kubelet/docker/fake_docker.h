@@ -13,11 +13,10 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "fake_docker_server.h"
 
@@ -66,7 +65,7 @@ class FakeDocker {
   FakeReply image_call(const FakeRequest& r, const std::string& name, const std::string& verb);
   FakeReply logs(const FakeRequest& r, const std::string& id);
   std::string resolve(const std::string& id_or_name) const;  // guarded by mu_
-  json image_json(const std::string& ref) const;              // guarded by mu_
+  json image_json(const std::string& ref) const;             // guarded by mu_
   std::string image_id(const std::string& ref) const;
 
   mutable std::mutex mu_;

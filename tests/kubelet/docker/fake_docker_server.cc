@@ -56,16 +56,26 @@ std::map<std::string, std::string> parse_query(const std::string& q) {
 
 const char* reason_of(int status) {
   switch (status) {
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 409: return "Conflict";
-    case 500: return "Internal Server Error";
-    default: return "Status";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 409:
+      return "Conflict";
+    case 500:
+      return "Internal Server Error";
+    default:
+      return "Status";
   }
 }
 
@@ -211,14 +221,16 @@ void FakeDockerServer::serve(int fd) {
   if (!reply.content_type.empty()) head += "Content-Type: " + reply.content_type + "\r\n";
   switch (reply.mode) {
     case FakeReply::Mode::kWhole: {
-      head += "Content-Length: " + std::to_string(reply.body.size()) + "\r\nConnection: close\r\n\r\n";
+      head +=
+          "Content-Length: " + std::to_string(reply.body.size()) + "\r\nConnection: close\r\n\r\n";
       send_all(fd, head + reply.body);
       break;
     }
     case FakeReply::Mode::kChunked:
     case FakeReply::Mode::kHijack: {
       const bool chunked = reply.mode == FakeReply::Mode::kChunked;
-      head += chunked ? "Transfer-Encoding: chunked\r\n\r\n" : "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n";
+      head += chunked ? "Transfer-Encoding: chunked\r\n\r\n"
+                      : "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n";
       if (!send_all(fd, head)) break;
       Writer w(fd, stop_fd_[0], chunked);
       bool ok = true;
@@ -244,7 +256,8 @@ std::vector<FakeRequest> FakeDockerServer::requests() const {
   return requests_;
 }
 
-std::vector<FakeRequest> FakeDockerServer::requests(const std::string& method, const std::string& path) const {
+std::vector<FakeRequest> FakeDockerServer::requests(const std::string& method,
+                                                    const std::string& path) const {
   std::vector<FakeRequest> out;
   const bool prefix = !path.empty() && path.back() == '*';
   const std::string p = prefix ? path.substr(0, path.size() - 1) : path;

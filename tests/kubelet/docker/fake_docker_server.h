@@ -17,8 +17,8 @@
 namespace knode::docker::testing {
 
 struct FakeRequest {
-  std::string method, target, path, body;  // path: target without the query
-  std::map<std::string, std::string> query;  // decoded
+  std::string method, target, path, body;      // path: target without the query
+  std::map<std::string, std::string> query;    // decoded
   std::map<std::string, std::string> headers;  // names lowercased
 };
 
@@ -38,12 +38,14 @@ struct FakeReply {
   Mode mode = Mode::kWhole;
   int status = 200;
   std::string content_type = "application/json";
-  std::string body;                  // kWhole
-  std::vector<std::string> pieces;   // kChunked, kHijack: sent in order
+  std::string body;                 // kWhole
+  std::vector<std::string> pieces;  // kChunked, kHijack: sent in order
   // kChunked, kHijack: when set, called after `pieces` to send more until it returns.
   std::function<void(StreamWriter&)> stream;
 
-  static FakeReply json(int status, const std::string& body) { return {Mode::kWhole, status, "application/json", body, {}, {}}; }
+  static FakeReply json(int status, const std::string& body) {
+    return {Mode::kWhole, status, "application/json", body, {}, {}};
+  }
   static FakeReply error(int status, const std::string& message);  // {"message": ...}
   static FakeReply none(int status) { return {Mode::kWhole, status, "", "", {}, {}}; }
 };

@@ -37,7 +37,9 @@ TEST(DockerHttpClient, WholeAnswerWithRequestRecorded) {
   });
   ASSERT_TRUE(server.started());
   UnixHttpClient c(server.socket_path());
-  auto r = c.request({"POST", "/v1.41/containers/create?name=k8s_x", "{\"Image\":\"busybox\"}",
+  auto r = c.request({"POST",
+                      "/v1.41/containers/create?name=k8s_x",
+                      "{\"Image\":\"busybox\"}",
                       {{"X-Registry-Auth", "e30="}}},
                      in(5s));
   ASSERT_TRUE(r.ok()) << r.error();
@@ -74,7 +76,8 @@ TEST(DockerHttpClient, StreamsAChunkedBodyPieceByPiece) {
 }
 
 TEST(DockerHttpClient, AStreamThatFailsIsReadWhole) {
-  FakeDockerServer server([](const FakeRequest&) { return FakeReply::error(404, "No such container: x"); });
+  FakeDockerServer server(
+      [](const FakeRequest&) { return FakeReply::error(404, "No such container: x"); });
   UnixHttpClient c(server.socket_path());
   bool called = false;
   auto r = c.stream({"GET", "/v1.41/containers/x/logs", "", {}}, in(5s), [&](std::string_view) {
@@ -98,10 +101,11 @@ TEST(DockerHttpClient, HijackReadsRawBytesAfterTheUpgrade) {
   });
   UnixHttpClient c(server.socket_path());
   std::string raw;
-  auto r = c.hijack({"POST", "/v1.41/exec/e1/start", "{\"Detach\":false}", {}}, in(5s), [&](std::string_view d) {
-    raw.append(d);
-    return true;
-  });
+  auto r = c.hijack({"POST", "/v1.41/exec/e1/start", "{\"Detach\":false}", {}}, in(5s),
+                    [&](std::string_view d) {
+                      raw.append(d);
+                      return true;
+                    });
   ASSERT_TRUE(r.ok()) << r.error();
   EXPECT_EQ(r->status, 101);
   EXPECT_EQ(raw, testing::frame(1, "hello\n") + testing::frame(2, "oops\n"));
@@ -111,9 +115,11 @@ TEST(DockerHttpClient, HijackReadsRawBytesAfterTheUpgrade) {
 }
 
 TEST(DockerHttpClient, HijackRefusedIsAnErrorAnswer) {
-  FakeDockerServer server([](const FakeRequest&) { return FakeReply::error(409, "Container x is not running"); });
+  FakeDockerServer server(
+      [](const FakeRequest&) { return FakeReply::error(409, "Container x is not running"); });
   UnixHttpClient c(server.socket_path());
-  auto r = c.hijack({"POST", "/v1.41/exec/e1/start", "{}", {}}, in(5s), [](std::string_view) { return true; });
+  auto r = c.hijack({"POST", "/v1.41/exec/e1/start", "{}", {}}, in(5s),
+                    [](std::string_view) { return true; });
   ASSERT_TRUE(r.ok()) << r.error();
   EXPECT_EQ(r->status, 409);
   EXPECT_NE(r->body.find("not running"), std::string::npos);
@@ -176,16 +182,20 @@ TEST(DockerHttpClient, CancelEndsAStreamFromAnotherThread) {
     cancel.cancel();
   });
   bool signalled = false;
-  auto r = c.stream({"GET", "/x", "", {}}, std::nullopt, [&](std::string_view) {
-    if (!signalled) first_seen.set_value();
-    signalled = true;
-    return true;
-  }, &cancel);
+  auto r = c.stream(
+      {"GET", "/x", "", {}}, std::nullopt,
+      [&](std::string_view) {
+        if (!signalled) first_seen.set_value();
+        signalled = true;
+        return true;
+      },
+      &cancel);
   canceller.join();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().error_number(), ECANCELED);
   // Once cancelled, it stays so: a new call ends at once.
-  auto again = c.stream({"GET", "/x", "", {}}, std::nullopt, [](std::string_view) { return true; }, &cancel);
+  auto again = c.stream(
+      {"GET", "/x", "", {}}, std::nullopt, [](std::string_view) { return true; }, &cancel);
   EXPECT_EQ(again.status().error_number(), ECANCELED);
 }
 
@@ -214,7 +224,8 @@ TEST(DockerHttpClient, NoDaemonIsConnectionRefused) {
 }
 
 TEST(DockerHttpClient, AnAnswerBeyondTheLimitIsRefused) {
-  FakeDockerServer server([](const FakeRequest&) { return FakeReply::json(200, std::string(4096, 'x')); });
+  FakeDockerServer server(
+      [](const FakeRequest&) { return FakeReply::json(200, std::string(4096, 'x')); });
   UnixHttpClient c(server.socket_path(), 1024);
   auto r = c.request({"GET", "/x", "", {}}, in(5s));
   ASSERT_FALSE(r.ok());
