@@ -11,7 +11,9 @@ test images served by a local registry in that namespace and pods networked by k
    calls end to end;
 2. with --knode: `knode kubelet --container-runtime=docker --cgroup-driver=systemd` must
    refuse to start against this cgroupfs dockerd with the runtime's mismatch error, and
-   with a matching driver it must get past that check;
+   with a matching driver it must get past that check; then the kubelet runs a static pod
+   on dockerd (Running and Ready with an IP, docker:// IDs, HTTP, CRI logs) and removes
+   it with its manifest;
 3. tears everything down and fails when anything is left: a process naming the run's
    directory, a mount under it, the namespace, the cgroup parent, a container.
 
@@ -22,6 +24,7 @@ test images are missing. Fails itself after --timeout seconds, and still tears d
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -55,8 +58,8 @@ def check_cgroup_mismatch(knode: str, workdir: str, netns: str, d: dk.Dockerd) -
                                 "--cni-conf-dir", os.path.join(workdir, "net.d")]
     p = subprocess.run(base + ["--cgroup-driver=systemd"], capture_output=True, text=True, timeout=60)
     want = ('misconfiguration: kubelet cgroup driver: "systemd" is different from the container runtime\'s '
-            'cgroup driver: "cgroupfs"')
-    if p.returncode == 0 or want not in p.stderr:
+            'cgroup driver: "cgroupfs" (set --cgroup-driver=cgroupfs, or dockerd\'s --exec-opt native.cgroupdriver)')
+    if p.returncode == 0 or want not in p.stderr.replace('\\"', '"'):
         failures.append(f"knode kubelet --cgroup-driver=systemd against a cgroupfs dockerd: rc {p.returncode}, "
                         f"stderr:\n{p.stderr[-2000:]}")
     else:
@@ -78,6 +81,109 @@ def check_cgroup_mismatch(knode: str, workdir: str, netns: str, d: dk.Dockerd) -
             failures.append(f"knode kubelet with the matching driver reported a mismatch:\n{out[-2000:]}")
         else:
             print("knode kubelet --container-runtime=docker --cgroup-driver=cgroupfs: started")
+    return failures
+
+
+POD_MANIFEST = """apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: default
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: kubia
+    image: {kubia}
+    ports:
+    - containerPort: 8080
+  - name: box
+    image: {busybox}
+    command: ["sh", "-c", "echo started; exec sleep 3600"]
+"""
+
+
+def check_kubelet_runs_a_pod(knode: str, workdir: str, netns: str, d: dk.Dockerd, images: dict,
+                             cgroup_root: str) -> list[str]:
+    """`knode kubelet --container-runtime=docker` runs a static pod on this dockerd: Running
+    and Ready with an IP from knode-cni, docker:// container IDs, HTTP to the pod, CRI logs;
+    removing the manifest removes its containers."""
+    failures = []
+    manifests = os.path.join(workdir, "pods")
+    os.makedirs(manifests, exist_ok=True)
+    with open(os.path.join(manifests, "web.yaml"), "w") as f:
+        f.write(POD_MANIFEST.format(kubia=images["images"]["kubia"]["ref"], busybox=images["images"]["busybox"]["ref"]))
+    log_root = os.path.join(workdir, "kubelet-logs")
+    cmd = rt.nsenter(netns) + [knode, "kubelet", "--container-runtime=docker", f"--docker-endpoint={d.endpoint}",
+                               "--manifest-dir", manifests, "--file-check-frequency=1s",
+                               "--healthz-port=0", "--read-only-port=10255", "--address=127.0.0.1",
+                               "--root-dir", os.path.join(workdir, "kubelet"), "--log-root", log_root,
+                               "--cni-conf-dir", os.path.join(workdir, "net.d"),
+                               "--cni-bin-dir", os.path.join(workdir, "cni-bin"),
+                               "--pod-infra-container-image", images["images"]["pause"]["ref"],
+                               "--cgroup-root", cgroup_root, "--hostname-override", "node-docker"]
+    log_path = os.path.join(workdir, "knode-kubelet.log")
+    proc = rt._spawn(cmd, log_path)
+
+    def pod():
+        if proc.poll() is not None:
+            raise AssertionError(f"knode kubelet exited (rc {proc.returncode})")
+        r = rt.http_get(netns, "127.0.0.1", 10255, "/pods", timeout=2)
+        items = json.loads(r.body).get("items", [])
+        return items[0] if items else None
+
+    try:
+        def ready():
+            p = pod()
+            if not p:
+                return None
+            conds = {c["type"]: c["status"] for c in p.get("status", {}).get("conditions", [])}
+            return p if conds.get("Ready") == "True" and p["status"].get("podIP") else None
+
+        p = rt.kn.wait_for(ready, 90, "the static pod to be Ready with an IP", 0.2)
+        ip = p["status"]["podIP"]
+        print(f"kubelet on dockerd: pod web Ready at {ip}")
+        if not ip.startswith("10.88.0."):
+            failures.append(f"pod IP {ip} is not from knode-cni's 10.88.0.0/24")
+        ids = [c.get("containerID", "") for c in p["status"].get("containerStatuses", [])]
+        if len(ids) != 2 or not all(i.startswith("docker://") for i in ids):
+            failures.append(f"containerIDs {ids}: want two docker://<id>")
+        answer = rt.kn.wait_for(lambda: rt.http_get(netns, ip, 8080, timeout=2), 20, "kubia to answer", 0.2)
+        name, uid = p["metadata"]["name"], p["metadata"]["uid"]  # a static pod's name ends in the node's
+        if answer.body != f"You've hit {name}\n":
+            failures.append(f"kubia answered {answer.body!r}, want the pod's hostname {name}")
+        kubia_log = os.path.join(log_root, "var/log/pods", f"default_{name}_{uid}", "kubia", "0.log")
+
+        def logged():
+            try:
+                with open(kubia_log) as f:
+                    return " stdout F Received request from " in f.read()
+            except FileNotFoundError:
+                return False
+
+        rt.kn.wait_for(logged, 20, f"kubia's request line in {kubia_log}", 0.1)
+        # The manifest goes: so do the pod's containers, pause included.
+        os.unlink(os.path.join(manifests, "web.yaml"))
+
+        def gone():
+            status, items = d.api("GET", "/containers/json?all=1")
+            return status == 200 and not items
+
+        rt.kn.wait_for(gone, 60, "the pod's containers to be removed from dockerd", 0.2)
+        print("kubelet on dockerd: pod removed with its manifest")
+    except (AssertionError, OSError, ValueError, KeyError) as e:
+        failures.append(f"knode kubelet --container-runtime=docker: {e}")
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if failures:
+            with open(log_path, errors="replace") as f:
+                print(f"--- knode kubelet log (last 40 lines) ---\n" + "\n".join(f.read().splitlines()[-40:]),
+                      file=sys.stderr)
     return failures
 
 
@@ -156,6 +262,7 @@ def main() -> int:
             failures.append(f"{os.path.basename(a.test_bin)} failed (rc {t.returncode})")
         if a.knode:
             failures += check_cgroup_mismatch(a.knode, workdir, node.name, d)
+            failures += check_kubelet_runs_a_pod(a.knode, workdir, node.name, d, images, cgroup_parent)
         status, items = d.api("GET", "/containers/json?all=1")
         names = [c["Names"][0] for c in items] if status == 200 else [f"list: {status}"]
         if names:
