@@ -11,9 +11,10 @@ test images served by a local registry in that namespace and pods networked by k
    calls end to end;
 2. with --knode: `knode kubelet --container-runtime=docker --cgroup-driver=systemd` must
    refuse to start against this cgroupfs dockerd with the runtime's mismatch error, and
-   with a matching driver it must get past that check; then the kubelet runs a static pod
-   on dockerd (Running and Ready with an IP, docker:// IDs, HTTP, CRI logs) and removes
-   it with its manifest;
+   with a matching driver it must get past that check; then the kubelet runs static pods
+   on dockerd (see check_kubelet_runs_pods: an init container, Ready
+   with an IP, docker:// IDs, HTTP, CRI logs, a crash restarted with its reason, adoption
+   by a restarted kubelet, removal with the manifests);
 3. tears everything down and fails when anything is left: a process naming the run's
    directory, a mount under it, the namespace, the cgroup parent, a container.
 
@@ -84,13 +85,18 @@ def check_cgroup_mismatch(knode: str, workdir: str, netns: str, d: dk.Dockerd) -
     return failures
 
 
-POD_MANIFEST = """apiVersion: v1
+# No volumes: this kubelet does not compose its volume manager yet.
+WEB_MANIFEST = """apiVersion: v1
 kind: Pod
 metadata:
   name: web
   namespace: default
 spec:
   terminationGracePeriodSeconds: 5
+  initContainers:
+  - name: init
+    image: {busybox}
+    command: ["sh", "-c", "echo init done"]
   containers:
   - name: kubia
     image: {kubia}
@@ -101,17 +107,34 @@ spec:
     command: ["sh", "-c", "echo started; exec sleep 3600"]
 """
 
+CRASH_MANIFEST = """apiVersion: v1
+kind: Pod
+metadata:
+  name: crash
+  namespace: default
+spec:
+  containers:
+  - name: crasher
+    image: {busybox}
+    command: ["sh", "-c", "echo dying; exit 1"]
+"""
 
-def check_kubelet_runs_a_pod(knode: str, workdir: str, netns: str, d: dk.Dockerd, images: dict,
-                             cgroup_root: str) -> list[str]:
-    """`knode kubelet --container-runtime=docker` runs a static pod on this dockerd: Running
-    and Ready with an IP from knode-cni, docker:// container IDs, HTTP to the pod, CRI logs;
-    removing the manifest removes its containers."""
+
+def check_kubelet_runs_pods(knode: str, workdir: str, netns: str, d: dk.Dockerd, images: dict,
+                            cgroup_root: str) -> list[str]:
+    """`knode kubelet --container-runtime=docker` on this dockerd: a static pod with an init
+    container gets Ready with an IP from knode-cni,
+    docker:// IDs, answers HTTP and logs in the CRI format; a crashing container is
+    restarted with its exit reason; a restarted kubelet adopts the running pod without
+    restarting a container; removing the manifests removes every container."""
     failures = []
     manifests = os.path.join(workdir, "pods")
     os.makedirs(manifests, exist_ok=True)
+    refs = {"kubia": images["images"]["kubia"]["ref"], "busybox": images["images"]["busybox"]["ref"]}
     with open(os.path.join(manifests, "web.yaml"), "w") as f:
-        f.write(POD_MANIFEST.format(kubia=images["images"]["kubia"]["ref"], busybox=images["images"]["busybox"]["ref"]))
+        f.write(WEB_MANIFEST.format(**refs))
+    with open(os.path.join(manifests, "crash.yaml"), "w") as f:
+        f.write(CRASH_MANIFEST.format(**refs))
     log_root = os.path.join(workdir, "kubelet-logs")
     cmd = rt.nsenter(netns) + [knode, "kubelet", "--container-runtime=docker", f"--docker-endpoint={d.endpoint}",
                                "--manifest-dir", manifests, "--file-check-frequency=1s",
@@ -124,55 +147,20 @@ def check_kubelet_runs_a_pod(knode: str, workdir: str, netns: str, d: dk.Dockerd
     log_path = os.path.join(workdir, "knode-kubelet.log")
     proc = rt._spawn(cmd, log_path)
 
-    def pod():
+    def pods() -> dict:
         if proc.poll() is not None:
             raise AssertionError(f"knode kubelet exited (rc {proc.returncode})")
         r = rt.http_get(netns, "127.0.0.1", 10255, "/pods", timeout=2)
-        items = json.loads(r.body).get("items", [])
-        return items[0] if items else None
+        return {p["metadata"]["name"].split("-")[0]: p for p in json.loads(r.body).get("items", [])}
 
-    try:
-        def ready():
-            p = pod()
-            if not p:
-                return None
-            conds = {c["type"]: c["status"] for c in p.get("status", {}).get("conditions", [])}
-            return p if conds.get("Ready") == "True" and p["status"].get("podIP") else None
+    def ready_web():
+        p = pods().get("web")
+        if not p:
+            return None
+        conds = {c["type"]: c["status"] for c in p.get("status", {}).get("conditions", [])}
+        return p if conds.get("Ready") == "True" and p["status"].get("podIP") else None
 
-        p = rt.kn.wait_for(ready, 90, "the static pod to be Ready with an IP", 0.2)
-        ip = p["status"]["podIP"]
-        print(f"kubelet on dockerd: pod web Ready at {ip}")
-        if not ip.startswith("10.88.0."):
-            failures.append(f"pod IP {ip} is not from knode-cni's 10.88.0.0/24")
-        ids = [c.get("containerID", "") for c in p["status"].get("containerStatuses", [])]
-        if len(ids) != 2 or not all(i.startswith("docker://") for i in ids):
-            failures.append(f"containerIDs {ids}: want two docker://<id>")
-        answer = rt.kn.wait_for(lambda: rt.http_get(netns, ip, 8080, timeout=2), 20, "kubia to answer", 0.2)
-        name, uid = p["metadata"]["name"], p["metadata"]["uid"]  # a static pod's name ends in the node's
-        if answer.body != f"You've hit {name}\n":
-            failures.append(f"kubia answered {answer.body!r}, want the pod's hostname {name}")
-        kubia_log = os.path.join(log_root, "var/log/pods", f"default_{name}_{uid}", "kubia", "0.log")
-
-        def logged():
-            try:
-                with open(kubia_log) as f:
-                    return " stdout F Received request from " in f.read()
-            except FileNotFoundError:
-                return False
-
-        rt.kn.wait_for(logged, 20, f"kubia's request line in {kubia_log}", 0.1)
-        # The manifest goes: so do the pod's containers, pause included.
-        os.unlink(os.path.join(manifests, "web.yaml"))
-
-        def gone():
-            status, items = d.api("GET", "/containers/json?all=1")
-            return status == 200 and not items
-
-        rt.kn.wait_for(gone, 60, "the pod's containers to be removed from dockerd", 0.2)
-        print("kubelet on dockerd: pod removed with its manifest")
-    except (AssertionError, OSError, ValueError, KeyError) as e:
-        failures.append(f"knode kubelet --container-runtime=docker: {e}")
-    finally:
+    def stop_kubelet():
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -180,9 +168,84 @@ def check_kubelet_runs_a_pod(knode: str, workdir: str, netns: str, d: dk.Dockerd
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+    def statuses(p, key="containerStatuses"):
+        return {c["name"]: c for c in p["status"].get(key, [])}
+
+    try:
+        p = rt.kn.wait_for(ready_web, 90, "the static pod web to be Ready with an IP", 0.2)
+        ip = p["status"]["podIP"]
+        print(f"kubelet on dockerd: pod web Ready at {ip}")
+        if not ip.startswith("10.88.0."):
+            failures.append(f"pod IP {ip} is not from knode-cni's 10.88.0.0/24")
+        cs = statuses(p)
+        ids = {n: c.get("containerID", "") for n, c in cs.items()}
+        if sorted(ids) != ["box", "kubia"] or not all(i.startswith("docker://") for i in ids.values()):
+            failures.append(f"containerIDs {ids}: want kubia and box as docker://<id>")
+        init = statuses(p, "initContainerStatuses").get("init", {}).get("state", {}).get("terminated", {})
+        if init.get("reason") != "Completed" or init.get("exitCode") != 0:
+            failures.append(f"init container: {init}, want terminated Completed with exit code 0")
+        answer = rt.kn.wait_for(lambda: rt.http_get(netns, ip, 8080, timeout=2), 20, "kubia to answer", 0.2)
+        name, uid = p["metadata"]["name"], p["metadata"]["uid"]  # a static pod's name ends in the node's
+        if answer.body != f"You've hit {name}\n":
+            failures.append(f"kubia answered {answer.body!r}, want the pod's hostname {name}")
+        pod_logs = os.path.join(log_root, "var/log/pods", f"default_{name}_{uid}")
+
+        def logged(container: str, text: str):
+            try:
+                with open(os.path.join(pod_logs, container, "0.log")) as f:
+                    return text in f.read()
+            except FileNotFoundError:
+                return False
+
+        rt.kn.wait_for(lambda: logged("kubia", " stdout F Received request from "), 20, "kubia's request line", 0.1)
+        rt.kn.wait_for(lambda: logged("init", " stdout F init done\n"), 20, "the init container's log", 0.1)
+        rt.kn.wait_for(lambda: logged("box", " stdout F started\n"), 20, "box's log", 0.1)
+
+        def crashed_and_restarted():
+            c = statuses(pods().get("crash", {"status": {}})).get("crasher")
+            last = (c or {}).get("lastState", {}).get("terminated", {})
+            return c if c and c.get("restartCount", 0) >= 1 and last.get("exitCode") == 1 else None
+
+        c = rt.kn.wait_for(crashed_and_restarted, 60, "the crashing container to be restarted", 0.2)
+        last = c["lastState"]["terminated"]
+        if last.get("reason") != "Error":
+            failures.append(f"crasher's last state {last}: want reason Error")
+        print(f"kubelet on dockerd: crasher restarted {c['restartCount']} time(s), last exit "
+              f"{last.get('exitCode')} ({last.get('reason')})")
+
+        # A restarted kubelet adopts the pod: same sandbox and IP, no container restarted.
+        stop_kubelet()
+        proc = rt._spawn(cmd, log_path)
+        p2 = rt.kn.wait_for(ready_web, 60, "the pod web to be Ready after the kubelet restarted", 0.2)
+        ids2 = {n: c.get("containerID", "") for n, c in statuses(p2).items()}
+        if ids2 != ids or p2["status"]["podIP"] != ip:
+            failures.append(f"after a kubelet restart: IDs {ids2} at {p2['status']['podIP']}, "
+                            f"want {ids} at {ip} (adopted, not restarted)")
+        if any(c.get("restartCount", 0) != 0 for c in statuses(p2).values()):
+            failures.append(f"after a kubelet restart: restart counts {statuses(p2)}")
+        if rt.http_get(netns, ip, 8080, timeout=2).body != f"You've hit {name}\n":
+            failures.append("kubia does not answer after the kubelet restarted")
+        print("kubelet on dockerd: a restarted kubelet adopted pod web")
+
+        # The manifests go: so do the pods' containers, pause included, within the grace period.
+        t0 = time.monotonic()
+        for m in ("web.yaml", "crash.yaml"):
+            os.unlink(os.path.join(manifests, m))
+
+        def gone():
+            status, items = d.api("GET", "/containers/json?all=1")
+            return status == 200 and not items
+
+        rt.kn.wait_for(gone, 60, "the pods' containers to be removed from dockerd", 0.2)
+        print(f"kubelet on dockerd: pods removed with their manifests in {time.monotonic() - t0:.1f} s")
+    except (AssertionError, OSError, ValueError, KeyError) as e:
+        failures.append(f"knode kubelet --container-runtime=docker: {e}")
+    finally:
+        stop_kubelet()
         if failures:
             with open(log_path, errors="replace") as f:
-                print(f"--- knode kubelet log (last 40 lines) ---\n" + "\n".join(f.read().splitlines()[-40:]),
+                print(f"--- knode kubelet log (last 60 lines) ---\n" + "\n".join(f.read().splitlines()[-60:]),
                       file=sys.stderr)
     return failures
 
@@ -262,7 +325,7 @@ def main() -> int:
             failures.append(f"{os.path.basename(a.test_bin)} failed (rc {t.returncode})")
         if a.knode:
             failures += check_cgroup_mismatch(a.knode, workdir, node.name, d)
-            failures += check_kubelet_runs_a_pod(a.knode, workdir, node.name, d, images, cgroup_parent)
+            failures += check_kubelet_runs_pods(a.knode, workdir, node.name, d, images, cgroup_parent)
         status, items = d.api("GET", "/containers/json?all=1")
         names = [c["Names"][0] for c in items] if status == 200 else [f"list: {status}"]
         if names:
