@@ -4,11 +4,13 @@
 #include <sys/sysinfo.h>
 
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include <boost/asio/thread_pool.hpp>
 
 #include "cri/cri_runtime.h"
+#include "docker/docker_runtime.h"
 #include "knode/api/codec.h"
 #include "knode/cni/conflist.h"
 #include "knode/dataplane/link.h"
@@ -56,16 +58,41 @@ Status check_cgroup_driver(runtime::ContainerRuntime& rt, runtime::CgroupDriver 
     return theirs.status();
   }
   if (*theirs == mine) return Status::Ok();
+  const std::string knob = rt.id_scheme() == "docker" ? "dockerd's --exec-opt native.cgroupdriver"
+                                                      : "the runtime's SystemdCgroup";
   return Status::Error(std::string("misconfiguration: kubelet cgroup driver: \"") + runtime::to_string(mine) +
                            "\" is different from the container runtime's cgroup driver: \"" +
                            runtime::to_string(*theirs) + "\" (set --cgroup-driver=" + runtime::to_string(*theirs) +
-                           ", or the runtime's SystemdCgroup)",
+                           ", or " + knob + ")",
                        EINVAL);
 }
 
 // Threads for blocking work: pod syncs (one at a time per pod), probes, the relist,
 // housekeeping. Runtime calls mostly wait on the runtime, so pods start in parallel.
 constexpr size_t kPoolThreads = 16;
+
+// --container-runtime: a CRI runtime (remote) or dockerd through knode's own backend.
+Result<std::unique_ptr<runtime::ContainerRuntime>> make_runtime(const config::KubeletConfig& c) {
+  const std::chrono::milliseconds timeout(c.runtime_request_timeout.millis());
+  if (c.container_runtime == "docker") {
+    docker::DockerOptions o;
+    o.endpoint = c.docker_endpoint;
+    o.request_timeout = timeout;
+    o.pod_infra_image = c.pod_infra_container_image;
+    o.cni.conf = c.cni_conf_dir;
+    o.cni.bin_dirs.clear();
+    std::stringstream dirs(c.cni_bin_dir);
+    for (std::string d; std::getline(dirs, d, ',');) {
+      if (!d.empty()) o.cni.bin_dirs.push_back(d);
+    }
+    auto rt = docker::DockerRuntime::connect(o);
+    if (!rt.ok()) return rt.status().Wrap("--docker-endpoint");
+    return std::unique_ptr<runtime::ContainerRuntime>(std::move(*rt));
+  }
+  auto rt = cri::CriRuntime::connect({c.container_runtime_endpoint, timeout});
+  if (!rt.ok()) return rt.status().Wrap("--container-runtime-endpoint");
+  return std::unique_ptr<runtime::ContainerRuntime>(std::move(*rt));
+}
 
 class Server final : public KubeletServer {
  public:
@@ -75,14 +102,14 @@ class Server final : public KubeletServer {
 
   Status init(const config::KubeletConfig& c) {
     if (Status s = write_cni_config(c); !s.ok()) return s;
-    auto rt = cri::CriRuntime::connect(
-        {c.container_runtime_endpoint, std::chrono::milliseconds(c.runtime_request_timeout.millis())});
-    if (!rt.ok()) return rt.status().Wrap("--container-runtime-endpoint");
+    auto rt = make_runtime(c);
+    if (!rt.ok()) return rt.status();
     runtime_ = std::move(*rt);
     if (Status s = check_cgroup_driver(*runtime_, driver_of(c.cgroup_driver)); !s.ok()) {
       if (s.error_number() == EINVAL) return s;
       KLOG(WARNING, "the container runtime does not answer yet; the kubelet waits for it")
-          .kv("endpoint", c.container_runtime_endpoint).kv("err", s.message());
+          .kv("endpoint", c.container_runtime == "docker" ? c.docker_endpoint : c.container_runtime_endpoint)
+          .kv("err", s.message());
     }
     KubeletOptions o;
     o.node.node_name = node_name_;

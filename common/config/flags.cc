@@ -125,6 +125,18 @@ const Flag kFlags[] = {
     {"container-runtime-endpoint", nullptr, kA | kK, "ENDPOINT",
      "the CRI runtime's socket (default unix:///run/containerd/containerd.sock)",
      [](AgentConfig* c, const std::string& v) { c->kubelet.container_runtime_endpoint = v; return Status::Ok(); }},
+    {"container-runtime", nullptr, kA | kK, "RUNTIME",
+     "remote (default: a CRI runtime at --container-runtime-endpoint) or docker (dockerd at --docker-endpoint)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.container_runtime = v; return Status::Ok(); }},
+    {"docker-endpoint", nullptr, kA | kK, "ENDPOINT",
+     "dockerd's socket for --container-runtime=docker (default unix:///var/run/docker.sock)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.docker_endpoint = v; return Status::Ok(); }},
+    {"pod-infra-container-image", nullptr, kA | kK, "IMAGE",
+     "the pause image of --container-runtime=docker's pods (default registry.k8s.io/pause:3.10)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.pod_infra_container_image = v; return Status::Ok(); }},
+    {"cni-bin-dir", nullptr, kA | kK, "DIRS",
+     "comma-separated CNI plugin directories for --container-runtime=docker (default /opt/cni/bin)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.cni_bin_dir = v; return Status::Ok(); }},
     {"runtime-request-timeout", nullptr, kA | kK, "DURATION", "deadline of every runtime call but pulls (default 2m)",
      [](AgentConfig* c, const std::string& v) { return set_duration(&c->kubelet.runtime_request_timeout, v); }},
     {"cgroup-driver", nullptr, kA | kK, "DRIVER", "cgroupfs (default) or systemd; must match the runtime's",
@@ -322,6 +334,10 @@ Status validate(const AgentConfig& c) {
     }
     if (!c.kubelet.pod_cidr.empty() && !net::Cidr::Parse(c.kubelet.pod_cidr)) {
       return Status::Error("invalid value for --pod-cidr: \"" + c.kubelet.pod_cidr + "\" is not a CIDR");
+    }
+    if (c.kubelet.container_runtime != "remote" && c.kubelet.container_runtime != "docker") {
+      return Status::Error("invalid value for --container-runtime: \"" + c.kubelet.container_runtime +
+                           "\" (want remote or docker)");
     }
     if (c.kubelet.cgroup_driver != "cgroupfs" && c.kubelet.cgroup_driver != "systemd") {
       return Status::Error("invalid value for --cgroup-driver: \"" + c.kubelet.cgroup_driver +

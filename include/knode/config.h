@@ -71,6 +71,12 @@ struct KubeletConfig {
   std::string cni_conf_dir = "/etc/cni/net.d";  // flag only: where the pod network config goes
   // The container runtime.
   std::string container_runtime_endpoint = "unix:///run/containerd/containerd.sock";
+  // Flags only: "remote" (a CRI runtime at the endpoint above) or "docker" (dockerd's
+  // Engine API, kubelet/docker/), with the pause image and CNI plugins that backend uses.
+  std::string container_runtime = "remote";
+  std::string docker_endpoint = "unix:///var/run/docker.sock";
+  std::string pod_infra_container_image = "registry.k8s.io/pause:3.10";
+  std::string cni_bin_dir = "/opt/cni/bin";
   Duration runtime_request_timeout = Duration::Seconds(120);
   std::string cgroup_driver = "cgroupfs";
   std::string cgroup_root = "/";
