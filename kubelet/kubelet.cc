@@ -79,12 +79,12 @@ void Kubelet::start() {
       }
     });
   }
-  // As the upstream kubelet's PLEG: healthy until a relist has failed to succeed for
-  // relist_threshold (3 min); a relist that never returns goes stale the same way.
+  // The runtime's health as each relist finds it (a relist that never returns goes stale
+  // after relist_threshold, as the upstream PLEG). /healthz reports it at once, unlike the
+  // upstream kubelet's, which checks only its own loop; it is external: the watchdog
+  // does not restart knode for a runtime that is down.
   health_.set_external(kRuntimeComponent);
-  health_.set_healthy(kRuntimeComponent);
   health_.set_max_age(kRuntimeComponent, options_.relist_threshold);
-  last_relist_ok_ = clock_.steady_now();
   arm_relist();
 }
 
@@ -241,16 +241,7 @@ void Kubelet::relisted(Result<Relist> r) {
   relist_in_flight_ = false;
   if (stopped_) return;
   if (!r.ok()) {
-    const auto since_ok = clock_.steady_now() - last_relist_ok_;
-    if (since_ok >= options_.relist_threshold) {
-      health_.set_unhealthy(
-          kRuntimeComponent,
-          "PLEG is not healthy: no successful relist for " +
-              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(since_ok).count()) +
-              "s (threshold " +
-              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(options_.relist_threshold).count()) +
-              "s): the container runtime is down: " + r.error());
-    }
+    health_.set_unhealthy(kRuntimeComponent, "the container runtime is down: " + r.error());
     KLOG(WARNING, "relist failed").kv("err", r.error());
     return arm_relist();
   }

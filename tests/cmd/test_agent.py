@@ -38,7 +38,11 @@ class AgentTest(unittest.TestCase):
         log_path = os.path.join(log_dir, "test_12_agent.knode.log")
         if os.path.exists(log_path):
             os.unlink(log_path)
-        self.knode = kn.Knode(self.binary, self.netns, self.manifest_dir, log_path, command="agent", base_args=[])
+        # No container runtime listens on this socket.
+        self.sock = os.path.join(self.tmp, "no-runtime.sock")
+        self.knode = kn.Knode(self.binary, self.netns, self.manifest_dir, log_path, command="agent",
+                              base_args=["--container-runtime-endpoint", "unix://" + self.sock,
+                                         "--root-dir", self.tmp + "/root", "--log-root", self.tmp + "/logs"])
         self.addCleanup(self._dump_log_on_failure)
         self.addCleanup(self.knode.kill)
 
@@ -51,12 +55,17 @@ class AgentTest(unittest.TestCase):
         return kn.http_get(self.netns, "127.0.0.1", port, path, timeout=3)
 
     def test_12_agent_health_and_metrics(self):
-        """kubelet /healthz on :10248, proxy /healthz and /livez on :10256, /metrics on :10249."""
+        """kubelet /healthz on :10248, proxy /healthz and /livez on :10256, /metrics on :10249.
+        No container runtime listens here: knode still gets ready and proxies, and the
+        kubelet's /healthz names the runtime as down."""
         self.knode.start()
         self.knode.wait_ready(20)
 
-        r = self.get(10248, "/healthz")
-        self.assertEqual((r.status, r.body), (200, "ok"), "kubelet /healthz on 127.0.0.1:10248")
+        r = kn.wait_for(lambda: (lambda r: r if r.status != 200 else None)(self.get(10248, "/healthz")), 10,
+                        "kubelet /healthz to report the missing runtime")
+        self.assertEqual(r.status, 503, r.body)
+        self.assertIn("container runtime: the container runtime is down", r.body)
+        self.assertIn(self.sock, r.body)
 
         for path in ("/healthz", "/livez"):
             r = self.get(10256, path)

@@ -62,12 +62,45 @@ class Notify(unittest.TestCase):
                              capture_output=True, text=True, check=True).stdout
         return [l for l in out.splitlines() if l.startswith("-A KUBE-")]
 
+    def agent_command(self):
+        # No container runtime listens on the endpoint; the kubelet's state stays in the test dir.
+        return ["ip", "netns", "exec", self.ns, KNODE, "agent", "--manifest-dir", EXAMPLES,
+                "--cluster-cidr", "10.244.0.0/16", "--hostname-override", "node-1",
+                "--container-runtime-endpoint", "unix://" + os.path.join(self.dir, "no-runtime.sock"),
+                "--root-dir", os.path.join(self.dir, "root"), "--log-root", os.path.join(self.dir, "logs")]
+
+    def test_watchdog_keeps_beating_while_the_runtime_is_down(self):
+        """A container runtime that is down shows in /healthz but does not stop the watchdog
+        pings: systemd restarting knode would not bring containerd back."""
+        env = dict(os.environ, NOTIFY_SOCKET=self.sock_path, WATCHDOG_USEC="400000")
+        self.proc = subprocess.Popen(self.agent_command(), env=env,
+                                     stderr=open(os.path.join(self.dir, "knode.log"), "w"))
+        self.receive("READY=1")
+        healthz = ""
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not healthz.startswith("503"):
+            r = subprocess.run(["ip", "netns", "exec", self.ns, "curl", "-s", "-w", "\\n%{http_code}", "--max-time",
+                                "2", "http://127.0.0.1:10248/healthz"], capture_output=True, text=True)
+            body, _, code = r.stdout.rpartition("\n")
+            healthz = code + " " + body
+            time.sleep(0.1)
+        self.assertTrue(healthz.startswith("503") and "container runtime is down" in healthz, healthz)
+        # The runtime is down now; over the next 2 s (five intervals) pings keep coming.
+        pings = 0
+        end = time.monotonic() + 2
+        while time.monotonic() < end:
+            self.sock.settimeout(max(0.05, end - time.monotonic()))
+            try:
+                if "WATCHDOG=1" in self.sock.recv(4096).decode().split("\n"):
+                    pings += 1
+            except socket.timeout:
+                break
+        self.assertGreaterEqual(pings, 5, "WATCHDOG=1 every 200 ms while the runtime is down")
+
     def test_ready_after_sync_then_stopping_and_rules_stay(self):
         env = dict(os.environ, NOTIFY_SOCKET=self.sock_path)
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns, KNODE, "agent", "--manifest-dir", EXAMPLES,
-             "--cluster-cidr", "10.244.0.0/16", "--hostname-override", "node-1"],
-            env=env, stderr=open(os.path.join(self.dir, "knode.log"), "w"))
+            self.agent_command(), env=env, stderr=open(os.path.join(self.dir, "knode.log"), "w"))
         seen = self.receive("READY=1")
         # READY=1 means programmed: the rules are there when it arrives.
         rules = self.nat_rules()
