@@ -17,7 +17,7 @@ One run:
      empty manifest directory, wait for its /healthz and a settle time, then
        - for 1 pod and for N pods: write the manifests at once (renamed into the directory
          one after the other), and measure the time until the runtime lists every
-         container RUNNING (`crictl ps`, polled back to back, the same for both agents);
+         container RUNNING (`crictl ps`, polled every --poll-interval, the same for both agents);
          remove the manifests and wait until the runtime has no running container and no
          ready sandbox of them; repeat;
        - write N pods, wait until they run, then sample the agent's RSS (VmRSS) every second
@@ -43,6 +43,7 @@ import json
 import math
 import os
 import platform
+import resource
 import shutil
 import signal
 import statistics
@@ -118,6 +119,37 @@ def thread_states(pid: int) -> list[str]:
             continue
         out.append(f"{tid} {comm} {st} {wchan}")
     return out
+
+
+def runtime_cpu(workdir: str) -> dict[tuple[int, int], float]:
+    """CPU seconds (children included) of each containerd process of this run: containerd
+    itself (which also reaps the CNI plugin runs) and its shims (which reap runc), keyed by
+    (pid, start time) so a reused pid is not mistaken for the same process."""
+    out = {}
+    for pid, _cmd in rt.processes_mentioning(workdir):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                comm_end = f.read()
+            comm = comm_end[comm_end.index("(") + 1:comm_end.rindex(")")]
+            if not comm.startswith("containerd"):
+                continue
+            fields = comm_end.rsplit(")", 1)[1].split()
+            out[(pid, int(fields[19]))] = sum(int(x) for x in fields[11:15]) / CLK_TCK
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return out
+
+
+def children_cpu() -> float:
+    """CPU seconds of this script's finished children: the `crictl` polls (the observer)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def cpu_delta(before: dict, after: dict) -> float:
+    """CPU spent between two runtime_cpu() snapshots by the processes alive at the end
+    (a shim that exited in between takes its share with it: this is a lower bound)."""
+    return sum(v - before.get(k, 0.0) for k, v in after.items())
 
 
 def loadavg() -> str:
@@ -469,11 +501,18 @@ class Bench:
     def trial(self, agent: Agent, count: int) -> dict:
         self.trial_no += 1
         ns = f"kbench-t{self.trial_no:03d}"
+        rt0, a0, o0 = runtime_cpu(self.workdir), proc_cpu_seconds(agent.proc.pid), children_cpu()
         t0, names = self.write_pods(agent, count, ns)
         start = self.wait_running(agent, ns, count, t0)
+        rt1, a1, o1 = runtime_cpu(self.workdir), proc_cpu_seconds(agent.proc.pid), children_cpu()
+        # kubia runs as PID 1: a SIGTERM that arrives before it installs its handler (the
+        # first milliseconds) is ignored and the pod takes its 30 s grace period to go.
+        time.sleep(0.3)
         stop = self.remove_pods(agent, ns, names)
         time.sleep(self.args.pause)
-        return {"namespace": ns, "pods": count, "start_seconds": start, "remove_seconds": stop}
+        return {"namespace": ns, "pods": count, "start_seconds": start, "remove_seconds": stop,
+                "agent_cpu_seconds": a1 - a0, "runtime_cpu_seconds": cpu_delta(rt0, rt1),
+                "observer_cpu_seconds": o1 - o0}
 
     # ---- one agent
 
@@ -604,6 +643,13 @@ def table(res: dict) -> str:
              row(f"{n} pods at once, manifests → all running: median (n={rn})",
                  lambda a: statistics.median(starts(a, n)), "{:.2f} s"),
              row(f"{n} pods at once: p99 (n={rn})", lambda a: percentile(starts(a, n), 0.99), "{:.2f} s"),
+             row(f"{n} pods: the agent's CPU seconds per start, median",
+                 lambda a: statistics.median(t["agent_cpu_seconds"] for t in a[f"pods_{n}"]), "{:.2f}"),
+             row(f"{n} pods: containerd's CPU seconds per start (shims, runc, CNI included), median",
+                 lambda a: statistics.median(t["runtime_cpu_seconds"] for t in a[f"pods_{n}"]), "{:.2f}"),
+             row(f"{n} pods: the observer's (`crictl` polls) CPU seconds per start, median",
+                 lambda a: statistics.median(t["observer_cpu_seconds"] for t in a[f"pods_{n}"]), "{:.2f}",
+                 ratio=False),
              row(f"RSS with {n} pods running, median over {res['steady_seconds']:.0f} s",
                  lambda a: statistics.median(a["steady_rss_kb"]) * 1024 / 1e6, "{:.1f} MB"),
              row("peak RSS of the whole run (VmHWM)", lambda a: a["vm_hwm_kb"] * 1024 / 1e6, "{:.1f} MB"),
@@ -654,7 +700,7 @@ def main() -> int:
     ap.add_argument("--steady-seconds", type=float, default=60)
     ap.add_argument("--settle", type=float, default=10, help="seconds after /healthz before the first run")
     ap.add_argument("--pause", type=float, default=1, help="seconds between runs")
-    ap.add_argument("--poll-interval", type=float, default=0.02, help="sleep between two `crictl ps`")
+    ap.add_argument("--poll-interval", type=float, default=0.05, help="sleep between two `crictl ps`")
     ap.add_argument("--trial-timeout", type=float, default=180)
     ap.add_argument("--kubelet-arg", action="append", default=[],
                     help="one more flag for the upstream kubelet (repeatable; diagnostics, e.g. --kubelet-arg=-v=4)")
@@ -722,7 +768,7 @@ def main() -> int:
         print("Agents: " + "; ".join(f"{x['title']} = `{x['version']}`" for x in a.values()) +
               f". Image kubia pre-pulled (pull {res['pull_seconds']['kubia']:.2f} s, not counted). "
               f"Start = manifests renamed into the directory → `crictl ps` lists every container RUNNING "
-              f"(polled back to back); p99 is the nearest rank (with n ≤ 100, the slowest run).\n")
+              f"(polled every {res['poll_interval'] * 1000:.0f} ms); p99 is the nearest rank (with n ≤ 100, the slowest run).\n")
         print(table(res))
         print()
         print("\n".join(verdict(res)))
