@@ -44,13 +44,14 @@ class DemoTest(unittest.TestCase):
             self.assertTrue(cid.startswith("containerd://"), cid)
         self.assertEqual(len({r[1] for r in rows}), 3, "three distinct pod IPs")
 
-        # Ten requests to the ClusterIP, answered by the pods: every answer names one of
-        # them, and the Service spreads them (all ten on one pod: p = 3 * 3^-10).
-        section = out.split("do curl http://10.96.0.10/; done", 1)[1].split("$ curl", 1)[0]
+        # Requests to the ClusterIP, answered by the pods: ten, then more (at most 30) until
+        # all three answered; every answer names one of them, and all three do (the
+        # Service picks at random: one pod missing from 40 answers has p = 3 * (2/3)^40).
+        section = out.split("do curl http://10.96.0.10/; done", 1)[1].split("(the NodePort)", 1)[0]
         answers = re.findall(r"^You've hit (\S+)$", section, re.M)
-        self.assertEqual(len(answers), 10, section)
-        self.assertTrue(set(answers) <= {r[0] for r in rows}, answers)
-        self.assertGreaterEqual(len(set(answers)), 2, answers)
+        self.assertGreaterEqual(len(answers), 10, section)
+        self.assertLessEqual(len(answers), 40, section)
+        self.assertEqual(set(answers), {r[0] for r in rows}, answers)
         nodeport = out.split("(the NodePort)", 1)[1].splitlines()[1]
         self.assertRegex(nodeport, r"^You've hit kubia-\d-node1$")
 
