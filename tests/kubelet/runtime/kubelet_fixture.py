@@ -197,6 +197,20 @@ class RuntimeView:
         """Every sandbox the runtime has, whoever made it."""
         raise NotImplementedError
 
+    # Containers of someone else's, made with the runtime's own tool, not by knode.
+
+    def make_foreign(self, name: str, image: str, cmd: list[str], cgroup: str, start: bool = True,
+                     lookalike: bool = False) -> str:
+        """A container made the way a user would (`docker run`, `ctr run`); lookalike: as
+        close to the kubelet's as that tool gets (dockerd: named like one; containerd: in
+        the CRI's namespace k8s.io). Returns a handle for foreign_state()."""
+        raise NotImplementedError
+
+    def foreign_state(self, handle: str) -> tuple:
+        """What would change if anything touched the container: its status, its process,
+        its times and restart count; ("gone",) once it no longer exists."""
+        raise NotImplementedError
+
 
 def _seconds(value) -> Optional[float]:
     """A runtime timestamp in seconds, None for the zero time (not happened yet)."""
@@ -253,6 +267,32 @@ class CriView(RuntimeView):
 
     def all_sandbox_ids(self):
         return self.crictl("pods", "-q").stdout.split()
+
+    def ctr(self, namespace: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        ctr = os.path.join(os.path.dirname(self.cd.binary), "ctr") if self.cd.flavor == "v2" else "ctr"
+        return kn.run(rt.nsenter(self.cd.netns) + [ctr, "--address", self.cd.socket, "--namespace", namespace]
+                      + list(args), check=check, timeout=60)
+
+    def make_foreign(self, name, image, cmd, cgroup, start=True, lookalike=False):
+        # Outside the CRI: containerd's namespace "default" (a `ctr run` user's), or k8s.io
+        # without the CRI plugin's metadata. runc's state under the test's runc root.
+        ns = "k8s.io" if lookalike else "default"
+        self.ctr(ns, "images", "pull", "--plain-http", image)
+        if start:
+            self.ctr(ns, "run", "-d", "--runc-root", self.cd.runc_root, "--cgroup", cgroup, image, name, *cmd)
+        else:
+            self.ctr(ns, "containers", "create", "--runc-root", self.cd.runc_root, image, name, *cmd)  # no task
+        return f"{ns}/{name}"
+
+    def foreign_state(self, handle):
+        ns, name = handle.split("/", 1)
+        info = self.ctr(ns, "containers", "info", name, check=False)
+        if info.returncode != 0:
+            return ("gone",)
+        c = json.loads(info.stdout)
+        task = [l.split() for l in self.ctr(ns, "tasks", "ls").stdout.splitlines()[1:] if l.split()[:1] == [name]]
+        status, pid = (task[0][2].lower(), int(task[0][1])) if task else ("created", 0)
+        return (status, pid, proc_start_time(pid) if pid else None, c.get("CreatedAt"), c.get("UpdatedAt"))
 
 
 class DockerView(RuntimeView):
@@ -334,6 +374,30 @@ class DockerView(RuntimeView):
     def all_sandbox_ids(self):
         return [c["Id"] for c in self._get(f"/containers/json?all=1&filters="
                                            f"{dk.filters(label=['io.kubernetes.docker.type=podsandbox'])}")]
+
+    def make_foreign(self, name, image, cmd, cgroup, start=True, lookalike=False):
+        # `docker run`: no kubelet labels; the lookalike is named like a kubelet's container.
+        if lookalike:
+            name = f"k8s_app_{name}_default_0a0b_0"
+        self.d.pull(image)
+        status, made = self.d.api("POST", f"/containers/create?name={name}", {
+            "Image": image, "Cmd": cmd, "Labels": {"owner": "someone-else"},
+            "HostConfig": {"NetworkMode": "none", "CgroupParent": cgroup}})
+        if status != 201:
+            raise AssertionError(f"docker create {name}: {status} {made}")
+        if start:
+            status, body = self.d.api("POST", f"/containers/{made['Id']}/start")
+            if status != 204:
+                raise AssertionError(f"docker start {name}: {status} {body}")
+        return made["Id"]
+
+    def foreign_state(self, handle):
+        status, i = self.d.api("GET", f"/containers/{handle}/json")
+        if status == 404:
+            return ("gone",)
+        st = i["State"]
+        return (st["Status"], st["Pid"], proc_start_time(st["Pid"]) if st["Pid"] else None, st["StartedAt"],
+                st["FinishedAt"], i["RestartCount"])
 
 
 # --------------------------------------------------------------------------- the node
