@@ -832,6 +832,19 @@ def teardown(workdir: str, remove: bool = True) -> list[str]:
     return problems
 
 
+def leftovers(workdir: str, netns_names: list[str], cgroup_parent: str) -> list[str]:
+    """What a test left after its teardown: processes naming workdir, mounts under it, the
+    namespaces, the cgroup parent in any hierarchy. Empty when everything is gone."""
+    out = [f"process {pid}: {cmd}" for pid, cmd in processes_mentioning(os.path.realpath(workdir))]
+    out += [f"mount {m}" for m in mounts_under(workdir)]
+    out += [f"netns {n}" for n in netns_names if os.path.exists(os.path.join(NETNS_DIR, n))]
+    if cgroup_parent and os.path.isdir("/sys/fs/cgroup"):
+        for hier in sorted(os.listdir("/sys/fs/cgroup"))[:32]:
+            if os.path.isdir(os.path.join("/sys/fs/cgroup", hier, cgroup_parent.lstrip("/"))):
+                out.append(f"cgroup {hier}{cgroup_parent}")
+    return out
+
+
 def remove_stale():
     """Tears down what test runs killed outright (SIGKILL) left: their work dirs
     /tmp/knrt-<pid>-* and namespaces knrt<pid>-*, when that pid is gone."""

@@ -6,7 +6,7 @@ test images served by a local registry in that namespace and pods networked by k
     run_dockerd_test.py --test-bin knode_docker_dockerd_test --knode-cni PATH
                         [--knode PATH] [--timeout S] [gtest args...]
 
-1. starts the namespace, the registry and dockerd (dockerd.py), writes knode-cni's
+1. starts the namespace, the registry and dockerd (tests/runtime/dockerd.py), writes knode-cni's
    conflist, and runs the gtest binary (dockerd_test.cc) inside the namespace: the seam's
    calls end to end;
 2. with --knode: `knode kubelet --container-runtime=docker --cgroup-driver=systemd` must
@@ -33,9 +33,9 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "runtime"))
 
-import dockerd as dk  # noqa: E402
+import dockerd as dk  # noqa: E402  (tests/runtime/dockerd.py)
 from dockerd import rt  # noqa: E402
 
 SKIP = 77
@@ -250,19 +250,6 @@ def check_kubelet_runs_pods(knode: str, workdir: str, netns: str, d: dk.Dockerd,
     return failures
 
 
-def leftovers(workdir: str, netns: rt.Netns, cgroup_parent: str) -> list[str]:
-    out = []
-    for pid, cmd in rt.processes_mentioning(workdir):
-        out.append(f"process {pid}: {cmd}")
-    out += [f"mount {m}" for m in rt.mounts_under(workdir)]
-    if netns.exists():
-        out.append(f"netns {netns.name}")
-    for hier in sorted(os.listdir("/sys/fs/cgroup"))[:32]:
-        if os.path.isdir(os.path.join("/sys/fs/cgroup", hier, cgroup_parent.lstrip("/"))):
-            out.append(f"cgroup {hier}{cgroup_parent}")
-    return out
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--test-bin", required=True)
@@ -341,7 +328,7 @@ def main() -> int:
             print(f"--- dockerd log (last 40 lines) ---\n{d.log_tail(40)}\n---", file=sys.stderr)
         problems = dk.teardown(workdir, remove=False)
         node.delete()
-        problems += leftovers(workdir, node, cgroup_parent)
+        problems += rt.leftovers(workdir, [node.name], cgroup_parent)
         if problems:
             failures.append(f"left behind: {problems}")
         else:

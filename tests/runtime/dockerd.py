@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""A private dockerd for the runtime tier, beside tests/runtime/knode_runtime.py's
-registry and namespaces (stdlib only).
+"""A private dockerd for the runtime tier, beside knode_runtime.py's registry and
+namespaces (stdlib only). Used by tests/kubelet/docker/run_dockerd_test.py (the backend's
+calls) and tests/kubelet/runtime/kubelet_fixture.py (the kubelet suite on dockerd).
 
     node netns (the test's)
       lo 127.0.0.1, docker-registry 127.0.0.1:5000 (read-only, the cached test images)
@@ -29,14 +30,15 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
+import urllib.parse
 from typing import Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tests", "runtime"))
+sys.path.insert(0, HERE)
 
 import knode_runtime as rt  # noqa: E402
 
@@ -66,24 +68,48 @@ class _UnixHTTP(http.client.HTTPConnection):
         self.sock = s
 
 
-def api(sock: str, method: str, path: str, body=None, timeout: float = 30.0):
-    """One Engine API call: (status, decoded JSON or text)."""
+def api_raw(sock: str, method: str, path: str, body=None, timeout: float = 30.0) -> tuple[int, bytes]:
+    """One Engine API call: (status, the whole body as bytes; read until dockerd closes a
+    stream such as an exec's output or a pull's progress)."""
     c = _UnixHTTP(sock, timeout)
     try:
         c.request(method, path, body=json.dumps(body) if body is not None else None,
                   headers={"Content-Type": "application/json"})
         r = c.getresponse()
-        data = r.read()
+        return r.status, r.read()
     finally:
         c.close()
+
+
+def api(sock: str, method: str, path: str, body=None, timeout: float = 30.0):
+    """One Engine API call: (status, decoded JSON or text)."""
+    status, data = api_raw(sock, method, path, body, timeout)
     try:
-        return r.status, json.loads(data) if data else None
+        return status, json.loads(data) if data else None
     except json.JSONDecodeError:
-        return r.status, data.decode(errors="replace")
+        return status, data.decode(errors="replace")
+
+
+def filters(**kv: list[str]) -> str:
+    """The `filters` query parameter of a list call: filters(label=["a=b"])."""
+    return urllib.parse.quote(json.dumps(kv))
+
+
+def demux(data: bytes) -> tuple[str, str]:
+    """stdout and stderr of a multiplexed stream (8-byte frame headers: stream, 0, 0, 0,
+    big-endian length), as dockerd sends a container's output without a TTY."""
+    out, err = bytearray(), bytearray()
+    i = 0
+    while i + 8 <= len(data):
+        kind, n = data[i], struct.unpack(">I", data[i + 4:i + 8])[0]
+        (err if kind == 2 else out).extend(data[i + 8:i + 8 + n])
+        i += 8 + n
+    return out.decode(errors="replace"), err.decode(errors="replace")
 
 
 class Dockerd:
-    def __init__(self, workdir: str, netns: str, cgroup_driver: str = "cgroupfs", tag: str = ""):
+    def __init__(self, workdir: str, netns: str, cgroup_driver: str = "cgroupfs", tag: str = "",
+                 log_path: Optional[str] = None):
         self.workdir, self.netns, self.cgroup_driver = workdir, netns, cgroup_driver
         suffix = f"-{tag}" if tag else ""
         self.socket = os.path.join(workdir, f"docker{suffix}.sock")
@@ -92,7 +118,7 @@ class Dockerd:
         self.exec_root = os.path.join(workdir, f"x{suffix}")
         self.pidfile = os.path.join(workdir, f"docker{suffix}.pid")
         self.config = os.path.join(workdir, f"daemon{suffix}.json")
-        self.log_path = os.path.join(workdir, f"dockerd{suffix}.log")
+        self.log_path = log_path or os.path.join(workdir, f"dockerd{suffix}.log")
         self.proc: Optional[subprocess.Popen] = None
         self.start_seconds: Optional[float] = None
 
@@ -135,6 +161,32 @@ class Dockerd:
 
     def api(self, method: str, path: str, body=None, timeout: float = 30.0):
         return api(self.socket, method, path, body, timeout)
+
+    def exec(self, container_id: str, cmd: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess:
+        """Runs cmd in a running container, as `docker exec` does (create, start attached,
+        inspect for the exit code): (args, exit code, stdout, stderr)."""
+        status, made = self.api("POST", f"/containers/{container_id}/exec",
+                                {"Cmd": cmd, "AttachStdout": True, "AttachStderr": True}, timeout=timeout)
+        if status != 201:
+            raise AssertionError(f"docker exec {container_id[:12]} {cmd}: create: {status} {made}")
+        status, data = api_raw(self.socket, "POST", f"/exec/{made['Id']}/start", {"Detach": False, "Tty": False},
+                               timeout=timeout)
+        if status != 200:
+            raise AssertionError(f"docker exec {container_id[:12]} {cmd}: start: {status} {data[:300]!r}")
+        out, err = demux(data)
+        status, info = self.api("GET", f"/exec/{made['Id']}/json", timeout=timeout)
+        if status != 200 or info.get("Running"):
+            raise AssertionError(f"docker exec {container_id[:12]} {cmd}: inspect: {status} {info}")
+        return subprocess.CompletedProcess(cmd, info["ExitCode"], out, err)
+
+    def pull(self, ref: str, timeout: float = 60.0):
+        """POST /images/create (`docker pull`); fails on an error in the progress stream."""
+        name, tag = ref.rsplit(":", 1)
+        status, data = api_raw(self.socket, "POST", f"/images/create?fromImage={urllib.parse.quote(name, safe='')}"
+                                                    f"&tag={urllib.parse.quote(tag)}", timeout=timeout)
+        errors = [l for l in data.decode(errors="replace").splitlines() if '"error"' in l]
+        if status != 200 or errors:
+            raise AssertionError(f"docker pull {ref}: {status} {errors or data[-300:]!r}")
 
     def log_tail(self, n: int = 30) -> str:
         try:
