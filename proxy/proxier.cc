@@ -60,6 +60,10 @@ Proxier::Proxier(boost::asio::io_context& io, ObjectStore& store, ProxyBackendPt
   m.gauge_family("knode_proxy_mode", "The proxy mode in effect (1 for the active one)", {"mode"})
       .with({mode_->mode()})
       .set(1);
+  if (mode_->mode() == "nftables") {
+    nftables_sync_failures_ = &m.counter("kubeproxy_sync_proxy_rules_nftables_sync_failures_total",
+                                         "Total number of nftables sync failures");
+  }
 }
 
 Proxier::~Proxier() { stop(); }
@@ -215,6 +219,7 @@ void Proxier::finish_sync(Status status, SyncStats stats, bool full, std::set<st
   if (!status.ok()) {
     ++syncs_failed_;
     sync_failures_.inc();
+    if (nftables_sync_failures_) nftables_sync_failures_->inc();
     // Keep the changes pending so the retry (a full sync) covers them.
     pending_.insert(changed.begin(), changed.end());
     if (!first_pending_) first_pending_ = first_change;

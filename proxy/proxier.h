@@ -99,6 +99,7 @@ class Proxier {
   metrics::Gauge& last_queued_timestamp_;
   metrics::GaugeFamily& rules_total_;
   metrics::Counter& sync_failures_;
+  metrics::Counter* nftables_sync_failures_ = nullptr;  // nftables mode's own, as upstream names it
   metrics::Gauge& service_ports_;
 };
 
