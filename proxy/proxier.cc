@@ -32,6 +32,7 @@ Proxier::Proxier(boost::asio::io_context& io, ObjectStore& store, ProxyBackendPt
       clock_(clock),
       scheduler_(options_.min_sync_period, options_.sync_period, clock.steady_now()),
       timer_(io),
+      follow_up_(io),
       worker_(options_.sync_executor ? nullptr : std::make_unique<boost::asio::thread_pool>(1)),
       sync_executor_(options_.sync_executor ? *options_.sync_executor : worker_->get_executor()),
       sync_duration_(m.histogram("kubeproxy_sync_proxy_rules_duration_seconds",
@@ -87,6 +88,7 @@ void Proxier::stop() {
   if (stopped_) return;
   stopped_ = true;
   timer_.cancel();
+  follow_up_.cancel();
   if (worker_) worker_->join();
 }
 
@@ -234,6 +236,14 @@ void Proxier::finish_sync(Status status, SyncStats stats, bool full, std::set<st
     for (const auto& [table, n] : stats.rules_by_table) rules_total_.with({table}).set(static_cast<double>(n));
     if (pending_.empty()) health_.updated(ProxyHealth::kIPv4);
     if (syncs_ok_ == 1 && first_sync_) first_sync_();
+    if (stats.resync_after.count() > 0) {
+      follow_up_.expires_after(stats.resync_after);
+      follow_up_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec || stopped_) return;
+        scheduler_.changed();
+        schedule();
+      });
+    }
     KLOGV(full ? 1 : 2, "proxy synced")
         .kv("mode", mode_->mode())
         .kv("full", full)

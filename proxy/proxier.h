@@ -75,6 +75,7 @@ class Proxier {
   const Clock& clock_;
   SyncScheduler scheduler_;
   boost::asio::steady_timer timer_;
+  boost::asio::steady_timer follow_up_;  // a sync the mode asked for (SyncStats::resync_after)
   std::unique_ptr<boost::asio::thread_pool> worker_;  // when no sync_executor is given
   boost::asio::any_io_executor sync_executor_;
   bool stopped_ = false;

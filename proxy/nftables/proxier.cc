@@ -50,6 +50,10 @@ class NftablesProxier final : public ProxyBackend {
     if (!s.ok()) return s;
     udp_.after_sync(state, partial ? &changed : nullptr);
     if (stats) {
+      // Flushed chains wait to be deleted; a sync after the delay does that.
+      if (reconciler_.stale_chains() > 0) {
+        stats->resync_after = config_.stale_chain_delay + std::chrono::milliseconds(100);
+      }
       stats->rules_written = rs.rules;
       stats->changes = rs.chains_added + rs.chains_rewritten + rs.chains_flushed + rs.chains_deleted +
                        rs.elements_added + rs.elements_deleted + rs.sets_added + rs.sets_deleted;
