@@ -271,6 +271,12 @@ RuleBuilder& RuleBuilder::numgen_random_vmap(const std::vector<Verdict>& targets
   return *this;
 }
 
+RuleBuilder& RuleBuilder::numgen_random_equals(uint32_t modulus, uint32_t value) {
+  rule_.exprs.push_back(Numgen{reg::k1, modulus, NFT_NG_RANDOM, 0});
+  rule_.exprs.push_back(Cmp{reg::k1, NFT_CMP_EQ, u32_raw(value)});
+  return *this;
+}
+
 RuleBuilder& RuleBuilder::update_set_with_saddr(const std::string& set) {
   rule_.exprs.push_back(load(NFT_PAYLOAD_NETWORK_HEADER, kSaddrOffset, 4));
   rule_.exprs.push_back(Dynset{NFT_DYNSET_OP_UPDATE, reg::k1, set, 0});

@@ -291,6 +291,9 @@ class RulePrinter {
         stmts_.push_back(l.text + " " + op + (t == 2 ? "local" : std::to_string(t)));
         return true;
       }
+      case Load::kNumgen:
+        stmts_.push_back(l.text + " " + op + std::to_string(host_u32(c.data)));
+        return true;
       case Load::kMark:
         if (l.has_bitwise) {
           stmts_.push_back("meta mark & " + hex32(host_u32(l.mask)) + " " + (eq ? "==" : "!=") + " " +

@@ -40,12 +40,23 @@ void Reconciler::invalidate() {
   table_exists_ = false;
   chains_.clear();
   sets_.clear();
-  owners_.clear();
   stale_.clear();
 }
 
-uint64_t Reconciler::chain_digest(const Chain& chain, const std::vector<Rule>& rules) const {
-  Bytes b;
+uint32_t Reconciler::owner_id(std::string_view owner) {
+  auto [it, inserted] = owner_ids_.try_emplace(std::string(owner), static_cast<uint32_t>(owner_ids_.size()));
+  return it->second;
+}
+
+bool Reconciler::record_is_current() {
+  if (!generation_) return false;
+  auto gen = nft_.generation();
+  return gen.ok() && *gen == *generation_;
+}
+
+uint64_t Reconciler::chain_digest(const Chain& chain, const std::vector<Rule>& rules) {
+  Bytes& b = scratch_;
+  b.clear();
   codec::canonical(b, chain);
   for (const auto& r : rules) {
     codec::canonical(b, r);
@@ -124,7 +135,6 @@ void Reconciler::start(bool full) {
   tx_ = nft_.begin(options_.family, options_.table, batch_generation_);
   full_ = full;
   ++epoch_;
-  described_.clear();
   adds_.clear();
   deletes_.clear();
 }
@@ -150,7 +160,8 @@ bool Reconciler::begin_partial(const std::set<std::string>& owners) {
   if (!generation_) return false;
   stats_ = ReconcileStats{};
   batch_generation_ = generation_;
-  scope_ = owners;
+  scope_.clear();
+  for (const auto& o : owners) scope_.insert(owner_id(o));
   start(false);
   return true;
 }
@@ -163,8 +174,8 @@ void Reconciler::table(const Table& table) {
 }
 
 void Reconciler::set(const SetSpec& spec, bool manage_elements, std::string_view owner) {
-  if (!full_) scope_.insert(std::string(owner));
-  described_[std::string(owner)].sets.push_back(spec.name);
+  const uint32_t oid = owner_id(owner);
+  if (!full_) scope_.insert(oid);
   const uint64_t d = spec_digest(spec);
   auto [it, inserted] = sets_.try_emplace(spec.name);
   SetState& st = it->second;
@@ -186,11 +197,12 @@ void Reconciler::set(const SetSpec& spec, bool manage_elements, std::string_view
   st.digest = d;
   st.manage = manage_elements;
   st.epoch = epoch_;
+  st.owner = oid;
 }
 
 void Reconciler::chain(const Chain& chain, const std::vector<Rule>& rules, std::string_view owner) {
-  if (!full_) scope_.insert(std::string(owner));
-  described_[std::string(owner)].chains.push_back(chain.name);
+  const uint32_t oid = owner_id(owner);
+  if (!full_) scope_.insert(oid);
   ++stats_.chains;
   stats_.rules += rules.size();
   const uint64_t def = def_digest(chain);
@@ -232,13 +244,14 @@ void Reconciler::chain(const Chain& chain, const std::vector<Rule>& rules, std::
   st.rules = static_cast<uint32_t>(rules.size());
   st.base = chain.base.has_value();
   st.epoch = epoch_;
+  st.owner = oid;
 }
 
 void Reconciler::element(std::string_view set, const Element& element, std::string_view owner) {
-  if (!full_) scope_.insert(std::string(owner));
+  const uint32_t oid = owner_id(owner);
+  if (!full_) scope_.insert(oid);
   auto sit = sets_.find(std::string(set));
   if (sit == sets_.end()) return;  // not described: a caller's mistake the kernel would refuse too
-  described_[std::string(owner)].elements.emplace_back(std::string(set), element.key);
   const uint64_t d = value_digest(element);
   auto [it, inserted] = sit->second.elements.try_emplace(element.key);
   if (inserted) {
@@ -252,7 +265,7 @@ void Reconciler::element(std::string_view set, const Element& element, std::stri
     tx_->delete_elements(sit->first, std::span<const Element>(&old, 1));
     adds_[sit->first].push_back(element);
   }
-  it->second = ElementState{d, epoch_};
+  it->second = ElementState{d, epoch_, oid};
 }
 
 void Reconciler::mark_stale(const std::string& name, ChainState& st) {
@@ -280,57 +293,33 @@ void Reconciler::remove_element(const std::string& set, const Bytes& key) {
 
 Status Reconciler::commit(ReconcileStats* stats) {
   const std::string where = std::string(family_name(options_.family)) + " " + options_.table;
-  // What was not described goes: base chains at once, other chains flushed now and
-  // deleted later, sets deleted, elements deleted.
-  std::vector<std::string> base_gone, sets_gone;
-  auto undescribed_chain = [&](const std::string& name) {
-    auto it = chains_.find(name);
-    if (it == chains_.end() || it->second.epoch == epoch_) return;
-    if (it->second.base) {
+  // What was not described goes (in a partial sync: what the described owners held
+  // before): base chains at once, other chains flushed now and deleted later, sets
+  // deleted, elements deleted.
+  auto gone = [&](uint32_t epoch, uint32_t owner) {
+    return epoch != epoch_ && (full_ || scope_.count(owner) > 0);
+  };
+  std::vector<std::string> base_gone, sets_gone, stale_now;
+  for (auto& [name, st] : chains_) {
+    if (!gone(st.epoch, st.owner)) continue;
+    if (st.base) {
       base_gone.push_back(name);
     } else {
-      mark_stale(name, it->second);
+      stale_now.push_back(name);
     }
-  };
-  auto undescribed_set = [&](const std::string& name) {
-    auto it = sets_.find(name);
-    if (it == sets_.end() || it->second.epoch == epoch_) return;
-    sets_gone.push_back(name);
-  };
-  if (full_) {
-    std::vector<std::string> names;
-    for (const auto& [name, st] : chains_) {
-      if (st.epoch != epoch_) names.push_back(name);
+  }
+  for (const auto& name : stale_now) mark_stale(name, chains_[name]);
+  for (auto& [name, st] : sets_) {
+    if (gone(st.epoch, st.owner)) {
+      sets_gone.push_back(name);
+      continue;
     }
-    for (const auto& n : names) undescribed_chain(n);
-    for (auto& [name, st] : sets_) {
-      if (st.epoch != epoch_) {
-        sets_gone.push_back(name);
-        continue;
-      }
-      if (!st.manage) continue;
-      std::vector<Bytes> keys;
-      for (const auto& [key, e] : st.elements) {
-        if (e.epoch != epoch_) keys.push_back(key);
-      }
-      for (const auto& k : keys) remove_element(name, k);
+    if (!st.manage) continue;
+    std::vector<Bytes> keys;
+    for (const auto& [key, e] : st.elements) {
+      if (gone(e.epoch, e.owner)) keys.push_back(key);
     }
-    owners_ = std::move(described_);
-  } else {
-    for (const auto& owner : scope_) {
-      auto old = owners_.find(owner);
-      if (old != owners_.end()) {
-        for (const auto& c : old->second.chains) undescribed_chain(c);
-        for (const auto& [set, key] : old->second.elements) remove_element(set, key);
-        for (const auto& s : old->second.sets) undescribed_set(s);
-      }
-      auto now = described_.find(owner);
-      if (now == described_.end()) {
-        owners_.erase(owner);
-      } else {
-        owners_[owner] = std::move(now->second);
-      }
-    }
+    for (const auto& k : keys) remove_element(name, k);
   }
 
   tx_->phase(kFill);
@@ -376,7 +365,6 @@ Status Reconciler::commit(ReconcileStats* stats) {
   tx_.reset();
   adds_.clear();
   deletes_.clear();
-  described_.clear();
   if (stats) *stats = stats_;
   if (!s.ok()) {
     invalidate();

@@ -1,6 +1,7 @@
 #include "nftables/proxier.h"
 
 #include <cerrno>
+#include <unordered_map>
 
 #include "knode/dataplane/nftables/reconciler.h"
 #include "knode/log.h"
@@ -37,9 +38,32 @@ class NftablesProxier final : public ProxyBackend {
       if (Status s = prepare_host(); !s.ok()) return s;
       prepared_ = true;
     }
+    size_t endpoints = 0;
+    for (const auto& sp : state.services) endpoints += sp.cluster_endpoints.size();
+    const auto pick = endpoints > kLargeClusterEndpoints ? RulesConfig::EndpointPick::kCascade
+                                                         : RulesConfig::EndpointPick::kVmap;
+    bool whole = !reconciler_.has_record();  // describe everything and compare with the kernel
+    if (pick != rules_.endpoint_pick) {
+      // Every service chain changes shape: only a sync of everything can switch.
+      KLOG(INFO, pick == RulesConfig::EndpointPick::kCascade
+                     ? "entering large-cluster mode: endpoints are picked by one numgen rule each, not a map"
+                     : "leaving large-cluster mode")
+          .kv("endpoints", endpoints);
+      rules_.endpoint_pick = pick;
+      whole = true;
+    }
+    std::set<std::string> scope = changed;
+    if (full && !whole) {
+      // A full resync repairs what others changed. When the ruleset generation has not
+      // moved since our last commit nobody changed anything, and only service ports whose
+      // model changed can differ: no need to describe the others again.
+      whole = refresh_node_addresses() || !reconciler_.record_is_current();
+      if (!whole) changed_models(state, &scope);
+    }
+    if (whole) refresh_node_addresses();
     nftables::ReconcileStats rs;
-    bool partial = !full && reconciler_.begin_partial(changed);
-    Status s = partial ? run(state, &changed, &rs) : run_full(state, &rs);
+    bool partial = !whole && reconciler_.begin_partial(scope);
+    Status s = partial ? run(state, &scope, &rs) : run_full(state, &rs);
     if (!s.ok() && partial && s.error_number() == ERESTART) {
       // Someone else committed to the ruleset since our last sync: our record may be
       // stale, so read the kernel and sync everything.
@@ -48,7 +72,8 @@ class NftablesProxier final : public ProxyBackend {
       s = run_full(state, &rs);
     }
     if (!s.ok()) return s;
-    udp_.after_sync(state, partial ? &changed : nullptr);
+    remember(state, partial ? &scope : nullptr);
+    udp_.after_sync(state, partial ? &scope : nullptr);
     if (stats) {
       // Flushed chains wait to be deleted; a sync after the delay does that.
       if (reconciler_.stale_chains() > 0) {
@@ -70,6 +95,7 @@ class NftablesProxier final : public ProxyBackend {
         .kv("elementsDeleted", rs.elements_deleted)
         .kv("operations", rs.operations)
         .kv("readMs", rs.read_ms)
+        .kv("describeMs", describe_ms_)
         .kv("commitMs", rs.commit_ms);
     return Status::Ok();
   }
@@ -78,13 +104,14 @@ class NftablesProxier final : public ProxyBackend {
 
  private:
   Status run_full(const proxy::ProxyState& state, nftables::ReconcileStats* rs) {
-    refresh_node_addresses();
     if (Status s = reconciler_.begin_full(); !s.ok()) return s;
     return run(state, nullptr, rs);
   }
 
   Status run(const proxy::ProxyState& state, const std::set<std::string>* only, nftables::ReconcileStats* rs) {
+    auto t0 = std::chrono::steady_clock::now();
     describe(reconciler_, state, rules_, only);
+    describe_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     return reconciler_.commit(rs);
   }
 
@@ -99,21 +126,54 @@ class NftablesProxier final : public ProxyBackend {
   }
 
   // The node's addresses that accept node ports (with --nodeport-addresses) and the IPs
-  // LB source ranges may let in, looked at on every full sync.
-  void refresh_node_addresses() {
-    rules_.node_port_ips.clear();
+  // LB source ranges may let in, looked at on every full sync. True when they changed.
+  bool refresh_node_addresses() {
+    std::vector<net::IPAddress> node_port_ips;
     if (!config_.node_port_addresses.empty()) {
       for (const auto& ip : host_.local_ipv4_addresses("")) {
         for (const auto& cidr : config_.node_port_addresses) {
           if (cidr.contains(ip)) {
-            rules_.node_port_ips.push_back(ip);
+            node_port_ips.push_back(ip);
             break;
           }
         }
       }
     }
-    rules_.node_ips = config_.node_ip.valid() ? std::set<net::IPAddress>{config_.node_ip}
-                                              : host_.default_route_ipv4_addresses();
+    auto node_ips = config_.node_ip.valid() ? std::set<net::IPAddress>{config_.node_ip}
+                                            : host_.default_route_ipv4_addresses();
+    bool changed = node_port_ips != rules_.node_port_ips || node_ips != rules_.node_ips;
+    rules_.node_port_ips = std::move(node_port_ips);
+    rules_.node_ips = std::move(node_ips);
+    return changed;
+  }
+
+  // Adds to `scope` the service ports whose model differs from what was last programmed.
+  void changed_models(const proxy::ProxyState& state, std::set<std::string>* scope) const {
+    std::set<std::string> now;
+    for (const auto& sp : state.services) {
+      now.insert(sp.name);
+      auto it = programmed_.find(sp.name);
+      if (it == programmed_.end() || !(it->second == sp)) scope->insert(sp.name);
+    }
+    for (const auto& [name, sp] : programmed_) {
+      if (!now.count(name)) scope->insert(name);
+    }
+  }
+
+  // What is now programmed, for the next full resync to compare against.
+  void remember(const proxy::ProxyState& state, const std::set<std::string>* scope) {
+    if (!scope) programmed_.clear();
+    std::set<std::string> present;
+    for (const auto& sp : state.services) {
+      if (scope && !scope->count(sp.name)) continue;
+      programmed_[sp.name] = sp;
+      present.insert(sp.name);
+    }
+    if (scope) {
+      for (const auto& name : *scope) {
+        if (!present.count(name)) programmed_.erase(name);
+      }
+    }
   }
 
   nftables::NftablesPtr client_;
@@ -122,7 +182,9 @@ class NftablesProxier final : public ProxyBackend {
   RulesConfig rules_;
   nftables::Reconciler reconciler_;
   proxy::StaleUdpFlows udp_;
+  std::unordered_map<std::string, proxy::ServicePort> programmed_;  // the model as last programmed
   bool prepared_ = false;
+  double describe_ms_ = 0;  // generating and comparing, for the log
 };
 
 }  // namespace

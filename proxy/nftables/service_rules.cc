@@ -197,15 +197,27 @@ void describe_service(nft::TableSink& sink, const proxy::ServicePort& sp, const 
         rules.push_back(RuleBuilder().ip_saddr_in_set("affinity-" + base_of(ep)).goto_("endpoint-" + base_of(ep)).build());
       }
     }
-    std::vector<Verdict> targets;
-    for (const auto& ep : eps) targets.push_back(Verdict::Goto("endpoint-" + base_of(ep)));
-    rules.push_back(RuleBuilder().numgen_random_vmap(targets).build());
+    if (c.endpoint_pick == RulesConfig::EndpointPick::kVmap) {
+      std::vector<Verdict> targets;
+      for (const auto& ep : eps) targets.push_back(Verdict::Goto("endpoint-" + base_of(ep)));
+      rules.push_back(RuleBuilder().numgen_random_vmap(targets).build());
+      return;
+    }
+    for (size_t i = 0; i < eps.size(); ++i) {
+      RuleBuilder r;
+      if (i + 1 < eps.size()) r.numgen_random_equals(static_cast<uint32_t>(eps.size() - i), 0);
+      rules.push_back(r.goto_("endpoint-" + base_of(eps[i])).build());
+    }
   };
   auto masquerade_rule = [&](std::vector<nft::Rule>& rules) {
     if (c.masquerade_all) {
       rules.push_back(RuleBuilder().ip_daddr(sp.cluster_ip).jump(kMarkMasq).build());
     } else if (!c.cluster_cidrs.empty()) {
-      rules.push_back(RuleBuilder().ip_daddr(sp.cluster_ip).ip_saddr_in(c.cluster_cidrs, true).jump(kMarkMasq).build());
+      // From outside every cluster CIDR (a compare each: no set to create per service).
+      RuleBuilder r;
+      r.ip_daddr(sp.cluster_ip);
+      for (const auto& cidr : c.cluster_cidrs) r.ip_saddr(cidr, /*negate=*/true);
+      rules.push_back(r.jump(kMarkMasq).build());
     }
   };
 
@@ -229,9 +241,8 @@ void describe_service(nft::TableSink& sink, const proxy::ServicePort& sp, const 
     } else if (uses_cluster_chain) {
       // Pods and the node itself are not outside: they use every endpoint, as if they had
       // gone out to the load balancer and come back.
-      if (!c.cluster_cidrs.empty()) {
-        rules.push_back(RuleBuilder().ip_saddr_in(c.cluster_cidrs).goto_(cluster_chain)
-                            .comment("short-circuit pod traffic").build());
+      for (const auto& cidr : c.cluster_cidrs) {
+        rules.push_back(RuleBuilder().ip_saddr(cidr).goto_(cluster_chain).comment("short-circuit pod traffic").build());
       }
       rules.push_back(RuleBuilder().fib_saddr_type_local().jump(kMarkMasq).comment("masquerade local traffic").build());
       rules.push_back(RuleBuilder().fib_saddr_type_local().goto_(cluster_chain)

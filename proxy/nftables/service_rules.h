@@ -39,7 +39,17 @@ struct RulesConfig {
   // The node's own IPs: a load balancer whose source ranges include one also lets the
   // node reach it through its own LB IPs.
   std::set<net::IPAddress> node_ips;
+  // How a policy chain picks an endpoint. kVmap is kube-proxy's
+  // `numgen random mod N vmap { 0 : goto endpoint-a, ... }`: one anonymous map per
+  // service, which the kernel binds by walking the whole transaction, so loading many
+  // services at once costs time quadratic in their number. kCascade is one rule per
+  // endpoint, `numgen random mod (N-i) 0 goto endpoint-i` (the last a plain goto): the
+  // same uniform choice, no sets, linear. The proxier switches to it above
+  // kLargeClusterEndpoints, as kube-proxy's iptables mode turns to its large-cluster mode.
+  enum class EndpointPick { kVmap, kCascade } endpoint_pick = EndpointPick::kVmap;
 };
+
+inline constexpr size_t kLargeClusterEndpoints = 1000;
 
 // The table, its shared sets, maps and chains (owner ""), then each service port (owner:
 // its name). With `only`, just the named service ports, no shared objects (a partial sync).

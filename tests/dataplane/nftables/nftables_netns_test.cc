@@ -64,6 +64,9 @@ TableContent sample() {
                        RuleBuilder().update_set_with_saddr("sticky").build(),
                        RuleBuilder().meta_l4proto(6).dnat_to(ip("10.244.0.5"), 8080).build()}});
   t.chains.push_back({chain("backend-2"), {RuleBuilder().meta_l4proto(17).dnat_to(ip("10.244.0.6"), 53).build()}});
+  t.chains.push_back({chain("pool-b"),
+                      {RuleBuilder().numgen_random_equals(2, 0).goto_("backend-1").build(),
+                       RuleBuilder().goto_("backend-2").build()}});
   t.chains.push_back({chain("marker"), {RuleBuilder().mark_set_or(0x4000).build()}});
   t.chains.push_back({chain("pool-a"),
                       {RuleBuilder().ip_daddr(ip("10.96.0.1")).ip_saddr_in({cidr("10.244.0.0/16")}, true)
@@ -342,6 +345,7 @@ TEST_F(NftablesNetns, ReconcilerChangesOnlyWhatDiffers) {
   t.chains.erase(t.chains.begin() + 1);
   for (auto& c : t.chains) {
     if (c.chain.name == "pool-a") c.rules.back() = RuleBuilder().numgen_random_vmap({Verdict::Goto("backend-1")}).build();
+    if (c.chain.name == "pool-b") c.rules = {RuleBuilder().goto_("backend-1").build()};
   }
   ASSERT_TRUE(r.begin_full().ok());
   describe(r, t);

@@ -368,7 +368,24 @@ TEST(NftablesServiceRules, MasqueradeAllAndSeveralClusterCidrs) {
   c.masquerade_all = false;
   c.cluster_cidrs = {cidr("10.244.0.0/16"), cidr("10.250.0.0/16")};
   EXPECT_EQ(chain(generate(st, c), "service-ULMVA6XW-ns1/svc1/tcp/p80")[0],
-            "ip daddr 172.30.0.41 ip saddr != { 10.244.0.0/16, 10.250.0.0/16 } jump mark-for-masquerade");
+            "ip daddr 172.30.0.41 ip saddr != 10.244.0.0/16 ip saddr != 10.250.0.0/16 jump mark-for-masquerade");
+}
+
+TEST(NftablesServiceRules, LargeClustersPickEndpointsByACascadeOfRules) {
+  auto c = config();
+  c.endpoint_pick = RulesConfig::EndpointPick::kCascade;
+  auto sp = svc1();
+  sp.cluster_endpoints.push_back(ep("10.180.0.3", 80));
+  proxy::ProxyState st;
+  st.services = {sp};
+  auto t = generate(st, c);
+  const std::string e = "endpoint-";
+  EXPECT_EQ(chain(t, "service-ULMVA6XW-ns1/svc1/tcp/p80"), (std::vector<std::string>{
+      "ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade",
+      "numgen random mod 3 0 goto " + e + endpoint_chain_base(sp, sp.cluster_endpoints[0]),
+      "numgen random mod 2 0 goto " + e + endpoint_chain_base(sp, sp.cluster_endpoints[1]),
+      "goto " + e + endpoint_chain_base(sp, sp.cluster_endpoints[2]),
+  }));
 }
 
 TEST(NftablesServiceRules, NodePortAddressesUseTheNodePortIpsSet) {

@@ -57,6 +57,8 @@ class RuleBuilder {
   RuleBuilder& vmap_proto_dport(const std::string& map);
   // numgen random mod N vmap { 0 : v0, 1 : v1, ... }
   RuleBuilder& numgen_random_vmap(const std::vector<Verdict>& targets);
+  // numgen random mod N V (true with probability 1/N for V < N)
+  RuleBuilder& numgen_random_equals(uint32_t modulus, uint32_t value);
   // update @set { ip saddr }
   RuleBuilder& update_set_with_saddr(const std::string& set);
   RuleBuilder& dnat_to(const net::IPAddress& ip, uint16_t port);  // dnat to 10.0.0.1:80

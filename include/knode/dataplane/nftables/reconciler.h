@@ -107,38 +107,43 @@ class Reconciler final : public TableSink {
   // Forgets the record: the next full sync reads the kernel.
   void invalidate();
   bool has_record() const { return generation_.has_value(); }
+  // True when the record matches the kernel: nobody committed anything since our last
+  // sync (the ruleset generation has not moved), so describing unchanged owners again
+  // would find nothing to do.
+  bool record_is_current();
   // Chains flushed and waiting to be deleted.
   size_t stale_chains() const { return stale_.size(); }
 
  private:
+  // Owners are interned: each record entry names its owner by number.
+  static constexpr uint32_t kNoOwner = ~uint32_t{0};
   struct ChainState {
     uint64_t def = 0;     // the chain's own definition (base hook, comment)
     uint64_t digest = 0;  // definition and rules
     uint32_t rules = 0;
     bool base = false;
     uint32_t epoch = 0;  // the sync that last described it
+    uint32_t owner = kNoOwner;
   };
   struct ElementState {
     uint64_t digest = 0;
     uint32_t epoch = 0;
+    uint32_t owner = kNoOwner;
   };
   struct SetState {
     SetSpec spec;
     uint64_t digest = 0;
     bool manage = true;
     uint32_t epoch = 0;
+    uint32_t owner = kNoOwner;
     std::unordered_map<Bytes, ElementState> elements;
-  };
-  struct Owned {
-    std::vector<std::string> chains, sets;
-    std::vector<std::pair<std::string, Bytes>> elements;
   };
   // Phases of a batch, sent in this order (each in the order of its operations).
   enum Phase : uint8_t { kFlush = 0, kReplace, kCreate, kFill, kRemove };
 
   Status read_kernel(uint32_t generation, ReconcileStats* stats);
   void start(bool full);
-  uint64_t chain_digest(const Chain& chain, const std::vector<Rule>& rules) const;
+  uint64_t chain_digest(const Chain& chain, const std::vector<Rule>& rules);
   void mark_stale(const std::string& name, ChainState& st);
   void remove_element(const std::string& set, const Bytes& key);
 
@@ -148,7 +153,8 @@ class Reconciler final : public TableSink {
   bool table_exists_ = false;
   std::unordered_map<std::string, ChainState> chains_;
   std::map<std::string, SetState> sets_;
-  std::unordered_map<std::string, Owned> owners_;
+  std::unordered_map<std::string, uint32_t> owner_ids_;
+  uint32_t owner_id(std::string_view owner);
   std::map<std::string, std::chrono::steady_clock::time_point> stale_;  // flushed, waiting to be deleted
 
   // The sync in progress.
@@ -158,8 +164,8 @@ class Reconciler final : public TableSink {
   double read_ms_ = 0;
   uint32_t epoch_ = 0;
   std::optional<uint32_t> batch_generation_;
-  std::set<std::string> scope_;  // partial: the owners described
-  std::unordered_map<std::string, Owned> described_;
+  std::set<uint32_t> scope_;  // partial: the owners described
+  Bytes scratch_;             // canonical bytes, reused
   std::map<std::string, std::vector<Element>> adds_, deletes_;  // per set, sent at commit
   ReconcileStats stats_;
 };
