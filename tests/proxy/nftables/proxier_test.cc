@@ -136,6 +136,31 @@ TEST_F(NftablesProxierTest, FullResyncWithNothingToChangeSendsNothing) {
   EXPECT_EQ(fake_->lists, 1);  // the generation did not move: no need to read the table again
 }
 
+TEST_F(NftablesProxierTest, FullResyncOfAnUntouchedRulesetWritesOnlyWhatTheModelChanged) {
+  ASSERT_TRUE(sync({}, true).ok());
+  const std::string gone = "endpoint-" + endpoint_chain_base(state_.services[1], state_.services[1].cluster_endpoints[1]);
+  state_.services[1].cluster_endpoints.pop_back();
+  state_.services[1].local_endpoints = state_.services[1].cluster_endpoints;
+  // A full resync that was not told what changed: it finds b by its model, not by reading
+  // the kernel (the generation did not move).
+  ASSERT_TRUE(sync({}, true).ok());
+  EXPECT_EQ(fake_->lists, 1);
+  ASSERT_FALSE(fake_->last_ops.empty());
+  for (const auto& op : fake_->last_ops) EXPECT_NE(op.find("ns1/b/tcp/http"), std::string::npos) << op;
+  // The gone endpoint's chain is flushed now and deleted by a sync after the delay.
+  const auto* t = fake_->table(Family::kIPv4, "kube-proxy");
+  ASSERT_NE(t->find_chain(gone), nullptr);
+  EXPECT_TRUE(t->find_chain(gone)->rules.empty());
+  now_ += std::chrono::seconds(2);
+  ASSERT_TRUE(sync({}, false).ok());
+  EXPECT_EQ(fake_->lists, 1);
+  EXPECT_EQ(blocks(listed()), blocks(expected()));
+  // Once someone else committed, a full resync reads the table again.
+  fake_->bump_generation();
+  ASSERT_TRUE(sync({}, true).ok());
+  EXPECT_EQ(fake_->lists, 2);
+}
+
 TEST_F(NftablesProxierTest, RemovedEndpointChainIsFlushedThenDeletedLater) {
   ASSERT_TRUE(sync({}, true).ok());
   const std::string gone = "endpoint-" + endpoint_chain_base(state_.services[0], state_.services[0].cluster_endpoints[1]);
