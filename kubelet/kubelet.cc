@@ -44,19 +44,63 @@ Kubelet::Kubelet(boost::asio::io_context& io, ObjectStore& store, runtime::Conta
       health_(health),
       clock_(clock),
       pool_(std::move(pool)),
-      relist_timer_(io) {}
+      relist_timer_(io),
+      synced_timer_(io),
+      probes_(io, pool_, rt, clock, [this](const std::string& uid, ProbeView v) { set_probes(uid, std::move(v)); }) {}
 
 Kubelet::~Kubelet() { stop(); }
 
 void Kubelet::start() {
+  // Synced once the pod sources are and every pod they gave has a status (or a while
+  // passed: a runtime that does not answer must not hold the node back).
+  auto inputs = store_.pending_sources();
+  store_.expect_source(kSourceName);
+  store_.on_sources_synced(inputs, [this] {
+    inputs_synced_ = true;
+    for (const auto& [uid, e] : pods_) {
+      if (!has_status_.count(uid)) awaiting_status_.insert(uid);
+    }
+    synced_timer_.expires_after(options_.initial_status_timeout);
+    synced_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || reported_synced_) return;
+      KLOG(WARNING, "not every pod has a status yet; reporting the pods synced anyway")
+          .kv("waiting", awaiting_status_.size());
+      awaiting_status_.clear();
+      maybe_report_synced();
+    });
+    maybe_report_synced();
+  });
   store_.subscribe(api::Kind::kPod, [this](const Event& e) { on_manifest_pod(e); });
+  // A ConfigMap or Secret changed: the pods' volumes and environment read them.
+  for (auto kind : {api::Kind::kConfigMap, api::Kind::kSecret}) {
+    store_.subscribe(kind, [this](const Event&) {
+      for (const auto& [uid, e] : pods_) {
+        if (!e.pod->spec.volumes.empty()) e.worker->sync();
+      }
+    });
+  }
+  // As the upstream kubelet's PLEG: healthy until a relist has failed to succeed for
+  // relist_threshold (3 min); a relist that never returns goes stale the same way.
+  health_.set_external(kRuntimeComponent);
+  health_.set_healthy(kRuntimeComponent);
   health_.set_max_age(kRuntimeComponent, options_.relist_threshold);
+  last_relist_ok_ = clock_.steady_now();
   arm_relist();
+}
+
+void Kubelet::maybe_report_synced() {
+  if (reported_synced_ || !inputs_synced_ || !awaiting_status_.empty()) return;
+  reported_synced_ = true;
+  synced_timer_.cancel();
+  // After the statuses already posted into the store.
+  boost::asio::post(io_, [this] { store_.on_synced(kSourceName); });
 }
 
 void Kubelet::stop() {
   stopped_ = true;
   relist_timer_.cancel();
+  synced_timer_.cancel();
+  probes_.stop();
 }
 
 std::vector<api::Pod> Kubelet::pods() const {
@@ -121,6 +165,9 @@ void Kubelet::remove(const std::string& uid) {
   if (it == pods_.end()) return;
   auto entry = it->second;
   pods_.erase(it);
+  has_status_.erase(uid);
+  if (awaiting_status_.erase(uid)) maybe_report_synced();
+  probes_.remove(uid);
   terminating_[uid] = entry.worker;
   KLOG(INFO, "pod terminating").kv("pod", entry.pod->metadata.namespace_ + "/" + entry.pod->metadata.name);
   entry.worker->terminate([this, uid, pod = entry.pod] {
@@ -130,7 +177,12 @@ void Kubelet::remove(const std::string& uid) {
       known_.erase(uid);
     }
     auto obj = std::make_shared<const api::Object>(*pod);
-    boost::asio::post(io_, [this, obj] { store_.on_event(Event{EventType::kDeleted, obj, nullptr}); });
+    boost::asio::post(io_, [this, obj, uid] {
+      // A changed manifest's new pod has the same name and may be published already:
+      // only this pod's own entry goes.
+      auto current = store_.get(api::key_of(*obj));
+      if (current && api::meta_of(*current).uid == uid) store_.on_event(Event{EventType::kDeleted, current, nullptr});
+    });
   });
 }
 
@@ -145,13 +197,18 @@ bool Kubelet::should_pod_runtime_be_removed(const std::string& uid) const { retu
 
 void Kubelet::on_status(const api::Pod& pod, const api::PodStatus& status) {
   auto it = pods_.find(pod.metadata.uid);
-  if (it == pods_.end() || it->second.pod->status == status) return;
-  auto next = std::make_shared<api::Pod>(*it->second.pod);
-  next->status = status;
-  auto old = it->second.pod;
-  it->second.pod = next;
-  publish(next, old);
-  for (const auto& fn : status_hooks_) fn(*next);
+  if (it != pods_.end() && !(it->second.pod->status == status)) {
+    auto next = std::make_shared<api::Pod>(*it->second.pod);
+    next->status = status;
+    auto old = it->second.pod;
+    it->second.pod = next;
+    publish(next, old);
+    probes_.update(*next);
+    for (const auto& fn : status_hooks_) fn(*next);
+  }
+  // After the status is on its way into the store: "synced" must not overtake it.
+  has_status_.insert(pod.metadata.uid);
+  if (awaiting_status_.erase(pod.metadata.uid)) maybe_report_synced();
 }
 
 // Into the store, as an API server would reflect the pod (outside the store's own
@@ -184,14 +241,25 @@ void Kubelet::relisted(Result<Relist> r) {
   relist_in_flight_ = false;
   if (stopped_) return;
   if (!r.ok()) {
-    health_.set_unhealthy(kRuntimeComponent, "the container runtime is down: " + r.error());
+    const auto since_ok = clock_.steady_now() - last_relist_ok_;
+    if (since_ok >= options_.relist_threshold) {
+      health_.set_unhealthy(
+          kRuntimeComponent,
+          "PLEG is not healthy: no successful relist for " +
+              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(since_ok).count()) +
+              "s (threshold " +
+              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(options_.relist_threshold).count()) +
+              "s): the container runtime is down: " + r.error());
+    }
     KLOG(WARNING, "relist failed").kv("err", r.error());
     return arm_relist();
   }
   health_.set_healthy(kRuntimeComponent);
   last_relist_ok_ = clock_.steady_now();
-  if (!last_relist_ || !store_.synced()) {
-    // The runtime came (back): every pod looks again.
+  const auto now = clock_.steady_now();
+  if (!last_relist_ || now - last_resync_ >= options_.resync_period) {
+    // The runtime came (back), or the periodic resync: every pod looks again.
+    last_resync_ = now;
     for (const auto& [uid, e] : pods_) e.worker->sync();
   } else {
     for (const auto& uid : changed_pods(*last_relist_, *r)) {
@@ -199,7 +267,7 @@ void Kubelet::relisted(Result<Relist> r) {
       if (it != pods_.end()) it->second.worker->sync();
     }
   }
-  if (store_.synced()) adopt_orphans(*r);
+  if (inputs_synced_) adopt_orphans(*r);
   last_relist_ = std::move(*r);
   arm_relist();
 }

@@ -21,6 +21,7 @@
 #include "pod_runtime.h"
 #include "gc/container_gc.h"
 #include "pod_worker.h"
+#include "probe_manager.h"
 
 namespace knode::kubelet {
 
@@ -29,10 +30,18 @@ struct KubeletOptions {
   std::chrono::milliseconds relist_period{1000};
   // The relist must have succeeded this recently for /healthz (upstream's PLEG threshold).
   std::chrono::milliseconds relist_threshold{std::chrono::minutes(3)};
+  // Every pod is synced this often even when nothing changed (upstream's syncFrequency).
+  std::chrono::milliseconds resync_period{std::chrono::minutes(1)};
+  // At start the kubelet reports its pods' status to the store before it counts as synced
+  // (so the endpoints a proxy programs first are the real ones), or after this long.
+  std::chrono::milliseconds initial_status_timeout{std::chrono::seconds(10)};
 };
 
 class Kubelet final : public PodStateProvider {
  public:
+  // The kubelet is a source of the store too: the pods' statuses.
+  static constexpr const char* kSourceName = "kubelet";
+
   Kubelet(boost::asio::io_context& io, ObjectStore& store, runtime::ContainerRuntime& rt, PodEnvironment& env,
           KubeletOptions options, health::HealthRegistry& health, const Clock& clock,
           boost::asio::any_io_executor pool);
@@ -70,6 +79,7 @@ class Kubelet final : public PodStateProvider {
   void arm_relist();
   void relisted(Result<Relist> r);
   void adopt_orphans(const Relist& r);
+  void maybe_report_synced();
 
   boost::asio::io_context& io_;
   ObjectStore& store_;
@@ -88,7 +98,13 @@ class Kubelet final : public PodStateProvider {
   std::map<std::string, std::shared_ptr<PodWorker>> terminating_;  // by UID
   std::optional<Relist> last_relist_;
   Clock::SteadyTime last_relist_ok_{};
+  Clock::SteadyTime last_resync_{};
+  bool inputs_synced_ = false, reported_synced_ = false;
+  std::set<std::string> awaiting_status_;  // pods admitted before the first report
+  std::set<std::string> has_status_;       // pods that have reported at least once
+  boost::asio::steady_timer synced_timer_;
   std::vector<std::function<void(const api::Pod&)>> status_hooks_;
+  ProbeManager probes_;
   mutable std::mutex known_mu_;
   std::set<std::string> known_;  // UIDs running or terminating, for other threads
 };

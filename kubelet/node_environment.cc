@@ -4,13 +4,14 @@
 
 #include "knode/log.h"
 #include "pod/image_policy.h"
+#include "prober/lifecycle.h"
 #include "pod/status.h"
 
 namespace knode::kubelet {
 
 NodeEnvironment::NodeEnvironment(runtime::ContainerRuntime& rt, ObjectCache& cache, LogManager& logs,
-                                 const Clock& clock)
-    : rt_(rt), cache_(cache), logs_(logs), images_(rt, clock) {}
+                                 std::string pods_dir, const Clock& clock)
+    : rt_(rt), cache_(cache), logs_(logs), images_(rt, clock), pods_dir_(std::move(pods_dir)) {}
 
 PodEnvironment::Image NodeEnvironment::ensure_image(const api::Pod& pod, const api::Container& c,
                                                     const EnvLookup& lookup, const runtime::PodSandboxConfig& sandbox) {
@@ -33,21 +34,43 @@ PodEnvironment::Image NodeEnvironment::ensure_image(const api::Pod& pod, const a
   return out;
 }
 
-Status NodeEnvironment::setup_volumes(const api::Pod& pod, const EnvLookup&) {
+// Idempotent: the pod worker calls it on every sync, which also brings configMap, secret
+// and downwardAPI contents up to date in a running pod.
+Status NodeEnvironment::setup_volumes(const api::Pod& pod, const EnvLookup& lookup) {
   if (pod.spec.volumes.empty()) return Status::Ok();
-  return Status::Error("pod " + pod.metadata.namespace_ + "/" + pod.metadata.name + ": spec.volumes: not supported yet",
-                       ENOTSUP);
+  VolumeManager vm(pods_dir_, lookup, mounter_);
+  auto v = vm.setup(pod);
+  if (!v.ok()) return v.status();
+  if (Status s = vm.refresh(pod); !s.ok()) return s;
+  std::lock_guard lock(mu_);
+  volumes_[pod.metadata.uid] = std::move(*v);
+  return Status::Ok();
 }
 
 Result<std::vector<runtime::Mount>> NodeEnvironment::mounts(const api::Pod& pod, const api::Container& c,
-                                                            const std::vector<runtime::KeyValue>&) {
+                                                            const std::vector<runtime::KeyValue>& env) {
   if (c.volume_mounts.empty()) return std::vector<runtime::Mount>{};
-  return Status::Error("pod " + pod.metadata.namespace_ + "/" + pod.metadata.name + ": container " + c.name +
-                           ": volumeMounts: not supported yet",
-                       ENOTSUP);
+  PodVolumes volumes;
+  {
+    std::lock_guard lock(mu_);
+    auto it = volumes_.find(pod.metadata.uid);
+    if (it != volumes_.end()) volumes = it->second;
+  }
+  auto lookup = cache_.snapshot();
+  VolumeManager vm(pods_dir_, *lookup, mounter_);
+  return vm.mounts_for(pod, c, volumes, env);
 }
 
-Status NodeEnvironment::teardown_volumes(const std::string&) { return Status::Ok(); }
+Status NodeEnvironment::teardown_volumes(const std::string& pod_uid) {
+  auto lookup = cache_.snapshot();
+  VolumeManager vm(pods_dir_, *lookup, mounter_);
+  Status s = vm.teardown(pod_uid);
+  if (s.ok()) {
+    std::lock_guard lock(mu_);
+    volumes_.erase(pod_uid);
+  }
+  return s;
+}
 
 Status NodeEnvironment::prepare_logs(const api::Pod& pod, const api::Container& c) {
   return logs_.ensure_container_log_directory(pod.metadata.namespace_, pod.metadata.name, pod.metadata.uid, c.name)
@@ -60,17 +83,20 @@ void NodeEnvironment::container_started(const std::string& container_id) {
   }
 }
 
-Status NodeEnvironment::run_hook(const api::LifecycleHandler& h, const api::Pod&, const api::Container&,
-                                 const std::string& container_id, const std::string&, std::chrono::seconds budget) {
-  if (h.exec) {
-    auto r = rt_.exec_sync(container_id, h.exec->command, budget.count());
-    if (!r.ok()) return r.status();
-    if (r->exit_code != 0) {
-      return Status::Error("command exited with " + std::to_string(r->exit_code) + ": " + r->stdout_ + r->stderr_, EIO);
-    }
-    return Status::Ok();
-  }
-  return Status::Error("only exec hooks are supported yet", ENOTSUP);
+Status NodeEnvironment::run_hook(const api::LifecycleHandler& h, const api::Pod& pod, const api::Container& c,
+                                 const std::string& container_id, const std::string& pod_ip,
+                                 std::chrono::seconds budget) {
+  prober::ProbeTarget target;
+  target.pod_name = pod.metadata.name;
+  target.pod_namespace = pod.metadata.namespace_;
+  target.pod_uid = pod.metadata.uid;
+  target.pod_ip = pod_ip;
+  target.container_name = c.name;
+  target.container_id = container_id;
+  target.ports = c.ports;
+  target.env = c.env;
+  target.runtime = &rt_;
+  return prober::run_handler(h, target, budget);
 }
 
 }  // namespace knode::kubelet

@@ -6,16 +6,22 @@
 
 #include <memory>
 
+#include <map>
+#include <mutex>
+
 #include "images/image_manager.h"
 #include "logs/log_manager.h"
 #include "object_cache.h"
 #include "pod_worker.h"
+#include "volume/mounter.h"
+#include "volume/volume_manager.h"
 
 namespace knode::kubelet {
 
 class NodeEnvironment final : public PodEnvironment {
  public:
-  NodeEnvironment(runtime::ContainerRuntime& rt, ObjectCache& cache, LogManager& logs, const Clock& clock);
+  NodeEnvironment(runtime::ContainerRuntime& rt, ObjectCache& cache, LogManager& logs, std::string pods_dir,
+                  const Clock& clock);
 
   std::shared_ptr<const EnvLookup> lookup() override { return cache_.snapshot(); }
   Image ensure_image(const api::Pod& pod, const api::Container& c, const EnvLookup& lookup,
@@ -34,6 +40,10 @@ class NodeEnvironment final : public PodEnvironment {
   ObjectCache& cache_;
   LogManager& logs_;
   ImageManager images_;
+  std::string pods_dir_;
+  volume::LinuxMounter mounter_;
+  std::mutex mu_;
+  std::map<std::string, PodVolumes> volumes_;  // by pod UID, as the last setup left them
 };
 
 }  // namespace knode::kubelet

@@ -57,7 +57,11 @@ Result<PodRuntimeState> read_pod_state(runtime::ContainerRuntime& rt, const std:
     }
     st.containers.push_back({std::move(c), std::move(*status)});
   }
+  // Newest first: by attempt (a container's restart count), then by creation time.
   std::sort(st.containers.begin(), st.containers.end(), [](const auto& a, const auto& b) {
+    if (a.container.metadata.attempt != b.container.metadata.attempt) {
+      return a.container.metadata.attempt > b.container.metadata.attempt;
+    }
     return a.container.created_at > b.container.created_at;
   });
   return st;

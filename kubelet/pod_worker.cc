@@ -135,8 +135,13 @@ void PodWorker::sync_now() {
     return;
   }
   report(*after);
-  // A container in back-off starts when its back-off ends: come back then.
-  if (!plan.waiting.empty()) schedule_retry(std::chrono::seconds(1));
+  // A container in back-off (a crash, an image pull) or that could not start: come back
+  // soon; its back-off decides when it really starts again.
+  if (!plan.waiting.empty()) {
+    schedule_retry(std::chrono::seconds(1));
+  } else if (!start_failures_.empty()) {
+    schedule_retry(std::chrono::seconds(2));
+  }
 }
 
 Result<PodRuntimeState> PodWorker::execute(const SyncPlan& plan, const PodRuntimeState& st) {
@@ -146,14 +151,16 @@ Result<PodRuntimeState> PodWorker::execute(const SyncPlan& plan, const PodRuntim
   if (plan.pod_finished && !plan.create_sandbox) return read_pod_state(d_.runtime, uid_);
 
   auto lookup = d_.env.lookup();
+  // Volumes before any container: set up, or brought up to date (configMap and secret
+  // changes reach running pods this way).
+  if (Status s = d_.env.setup_volumes(pod, *lookup); !s.ok()) {
+    for (const auto& c : pod.spec.containers) start_failures_[c.name] = {kContainerCreating, s.message()};
+    return s.Wrap("set up the volumes of " + pod_ref(pod));
+  }
   std::string sandbox_id;
   std::string pod_ip;
   uint32_t attempt = 0;
   if (plan.create_sandbox) {
-    if (Status s = d_.env.setup_volumes(pod, *lookup); !s.ok()) {
-      for (const auto& c : pod.spec.containers) start_failures_[c.name] = {kContainerCreating, s.message()};
-      return s.Wrap("set up the volumes of " + pod_ref(pod));
-    }
     attempt = plan.sandbox_attempt;
     auto config = sandbox_config(pod, attempt, d_.node);
     if (!config.ok()) return config.status();

@@ -1,12 +1,19 @@
 #include "knode/kubelet/server.h"
 
+#include <sys/socket.h>
 #include <sys/sysinfo.h>
+
+#include <filesystem>
+#include <sstream>
+#include <thread>
 
 #include <boost/asio/thread_pool.hpp>
 
 #include "cri/cri_runtime.h"
+#include "docker/docker_runtime.h"
 #include "knode/api/codec.h"
 #include "knode/cni/conflist.h"
+#include "knode/dataplane/link.h"
 #include "knode/http/handlers.h"
 #include "knode/http/server.h"
 #include "knode/log.h"
@@ -18,6 +25,18 @@
 
 namespace knode::kubelet {
 namespace {
+
+// The node's IPs, primary first: --node-ip, else the default route's interface's.
+std::vector<std::string> node_ips(const std::string& configured) {
+  if (!configured.empty()) return {configured};
+  std::vector<std::string> out;
+  auto sock = link::Socket::Open();
+  if (!sock.ok()) return out;
+  for (int family : {AF_INET, AF_INET6}) {
+    for (const auto& ip : link::default_route_addresses(*sock, family)) out.push_back(ip.str());
+  }
+  return out;
+}
 
 int64_t machine_memory() {
   struct sysinfo si {};
@@ -39,29 +58,58 @@ Status check_cgroup_driver(runtime::ContainerRuntime& rt, runtime::CgroupDriver 
     return theirs.status();
   }
   if (*theirs == mine) return Status::Ok();
+  const std::string knob = rt.id_scheme() == "docker" ? "dockerd's --exec-opt native.cgroupdriver"
+                                                      : "the runtime's SystemdCgroup";
   return Status::Error(std::string("misconfiguration: kubelet cgroup driver: \"") + runtime::to_string(mine) +
                            "\" is different from the container runtime's cgroup driver: \"" +
                            runtime::to_string(*theirs) + "\" (set --cgroup-driver=" + runtime::to_string(*theirs) +
-                           ", or the runtime's SystemdCgroup)",
+                           ", or " + knob + ")",
                        EINVAL);
+}
+
+// Threads for blocking work: pod syncs (one at a time per pod), probes, the relist,
+// housekeeping. Runtime calls mostly wait on the runtime, so pods start in parallel.
+constexpr size_t kPoolThreads = 16;
+
+// --container-runtime: a CRI runtime (remote) or dockerd through knode's own backend.
+Result<std::unique_ptr<runtime::ContainerRuntime>> make_runtime(const config::KubeletConfig& c) {
+  const std::chrono::milliseconds timeout(c.runtime_request_timeout.millis());
+  if (c.container_runtime == "docker") {
+    docker::DockerOptions o;
+    o.endpoint = c.docker_endpoint;
+    o.request_timeout = timeout;
+    o.pod_infra_image = c.pod_infra_container_image;
+    o.cni.conf = c.cni_conf_dir;
+    o.cni.bin_dirs.clear();
+    std::stringstream dirs(c.cni_bin_dir);
+    for (std::string d; std::getline(dirs, d, ',');) {
+      if (!d.empty()) o.cni.bin_dirs.push_back(d);
+    }
+    auto rt = docker::DockerRuntime::connect(o);
+    if (!rt.ok()) return rt.status().Wrap("--docker-endpoint");
+    return std::unique_ptr<runtime::ContainerRuntime>(std::move(*rt));
+  }
+  auto rt = cri::CriRuntime::connect({c.container_runtime_endpoint, timeout});
+  if (!rt.ok()) return rt.status().Wrap("--container-runtime-endpoint");
+  return std::unique_ptr<runtime::ContainerRuntime>(std::move(*rt));
 }
 
 class Server final : public KubeletServer {
  public:
   Server(boost::asio::io_context& io, ObjectStore& store, const std::string& node_name, health::HealthRegistry& health)
-      : io_(io), store_(store), node_name_(node_name), health_(health), pool_(4) {}
+      : io_(io), store_(store), node_name_(node_name), health_(health), pool_(kPoolThreads) {}
   ~Server() override { stop(); }
 
   Status init(const config::KubeletConfig& c) {
     if (Status s = write_cni_config(c); !s.ok()) return s;
-    auto rt = cri::CriRuntime::connect(
-        {c.container_runtime_endpoint, std::chrono::milliseconds(c.runtime_request_timeout.millis())});
-    if (!rt.ok()) return rt.status().Wrap("--container-runtime-endpoint");
+    auto rt = make_runtime(c);
+    if (!rt.ok()) return rt.status();
     runtime_ = std::move(*rt);
     if (Status s = check_cgroup_driver(*runtime_, driver_of(c.cgroup_driver)); !s.ok()) {
       if (s.error_number() == EINVAL) return s;
       KLOG(WARNING, "the container runtime does not answer yet; the kubelet waits for it")
-          .kv("endpoint", c.container_runtime_endpoint).kv("err", s.message());
+          .kv("endpoint", c.container_runtime == "docker" ? c.docker_endpoint : c.container_runtime_endpoint)
+          .kv("err", s.message());
     }
     KubeletOptions o;
     o.node.node_name = node_name_;
@@ -71,11 +119,21 @@ class Server final : public KubeletServer {
     o.node.cgroup_driver = driver_of(c.cgroup_driver);
     o.node.cgroup_root = c.cgroup_root;
     o.node.memory_capacity = machine_memory();
+    o.node.host_ips = node_ips(c.node_ip);
+    if (o.node.host_ips.empty()) KLOG(WARNING, "the node's IP is unknown (no --node-ip, no default route)");
+    // The kubelet's state: the pods' volumes live below it.
+    std::error_code ec;
+    std::filesystem::create_directories(c.root_dir + "/pods", ec);
+    if (ec) return Status::Error("--root-dir: create " + c.root_dir + "/pods: " + ec.message(), ec.value());
     const Clock& clock = RealClock::instance();
     logs_ = std::make_unique<LogManager>(*runtime_, clock, LogManagerOptions{c.log_root, {}});
     o.node.pod_logs_dir = logs_->pods_directory();
     cache_.follow(store_);
-    env_ = std::make_unique<NodeEnvironment>(*runtime_, cache_, *logs_, clock);
+    api::ResourceList allocatable;
+    allocatable["cpu"] = *api::Quantity::Parse(std::to_string(std::thread::hardware_concurrency()));
+    allocatable["memory"] = *api::Quantity::Parse(std::to_string(o.node.memory_capacity));
+    cache_.set_node(allocatable, o.node.host_ips);
+    env_ = std::make_unique<NodeEnvironment>(*runtime_, cache_, *logs_, c.root_dir + "/pods", clock);
     kubelet_ = std::make_unique<Kubelet>(io_, store_, *runtime_, *env_, o, health_, clock, pool_.get_executor());
     container_gc_ = std::make_unique<ContainerGc>(*runtime_, clock, *kubelet_, *logs_);
     image_gc_ = std::make_unique<ImageGcManager>(*runtime_, clock);
@@ -87,8 +145,8 @@ class Server final : public KubeletServer {
   }
 
   void start() override {
+    kubelet_->start();  // a source of the store: before the controller takes its inputs
     slices_->start();
-    kubelet_->start();
     housekeeping_->start();
   }
   void stop() override {

@@ -29,21 +29,10 @@ class SystemHost final : public Host {
   }
 
   std::set<net::IPAddress> default_route_ipv4_addresses() override {
-    std::set<net::IPAddress> out;
     auto sock = link::Socket::Open();
-    if (!sock.ok()) return out;
-    auto routes = link::list_routes(*sock, AF_INET);
-    if (!routes.ok()) return out;
-    constexpr uint32_t kMainTable = 254;
-    for (const auto& r : *routes) {
-      if (r.dst.prefix() != 0 || r.table != kMainTable || r.ifindex == 0) continue;
-      auto l = link::get_link(*sock, r.ifindex);
-      if (!l.ok()) continue;
-      auto addrs = link::list_addresses(*sock, l->name, AF_INET);
-      if (!addrs.ok()) continue;
-      for (const auto& a : *addrs) out.insert(a.ip);
-    }
-    return out;
+    if (!sock.ok()) return {};
+    auto ips = link::default_route_addresses(*sock, AF_INET);
+    return {ips.begin(), ips.end()};
   }
 
   bool has_sysctl(const std::string& name) override {

@@ -41,7 +41,11 @@ class Agent {
   explicit Agent(const config::AgentConfig& c)
       : c_(c), name_(node_name(c)), health_(clock_),
         source_(io_, {c.manifest_dir, std::chrono::milliseconds(c.kubelet.file_check_frequency.millis()), true}),
-        watchdog_(io_, [this] { return health_.healthy() && (!proxy_ || proxy_->healthy()); }),
+        // The watchdog: knode's own parts; a container runtime that is down does not get
+        // knode restarted (it shows in /healthz and in the node's status instead).
+        watchdog_(io_, [this] {
+          return health_.healthy(health::HealthRegistry::Scope::kSelf) && (!proxy_ || proxy_->healthy());
+        }),
         signals_(io_, SIGTERM, SIGINT) {
     metrics::register_process_metrics(metrics_);
     store_.expect_source(source_.name());

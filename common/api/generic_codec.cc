@@ -165,9 +165,10 @@ std::optional<json> encode_scalar(const IntOrString& v) {
   if (v.is_int()) return json(v.int_value());
   return json(v.str_value());
 }
+// metav1.Time goes on the wire in whole seconds (RFC 3339), as the API server writes it.
 std::optional<json> encode_scalar(const Time& v) {
   if (!v.is_set()) return std::nullopt;
-  return json(v.str());
+  return json(Time::FromUnixNanos(v.unix_seconds() * 1000000000).str());
 }
 
 }  // namespace knode::api::detail

@@ -125,6 +125,18 @@ const Flag kFlags[] = {
     {"container-runtime-endpoint", nullptr, kA | kK, "ENDPOINT",
      "the CRI runtime's socket (default unix:///run/containerd/containerd.sock)",
      [](AgentConfig* c, const std::string& v) { c->kubelet.container_runtime_endpoint = v; return Status::Ok(); }},
+    {"container-runtime", nullptr, kA | kK, "RUNTIME",
+     "remote (default: a CRI runtime at --container-runtime-endpoint) or docker (dockerd at --docker-endpoint)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.container_runtime = v; return Status::Ok(); }},
+    {"docker-endpoint", nullptr, kA | kK, "ENDPOINT",
+     "dockerd's socket for --container-runtime=docker (default unix:///var/run/docker.sock)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.docker_endpoint = v; return Status::Ok(); }},
+    {"pod-infra-container-image", nullptr, kA | kK, "IMAGE",
+     "the pause image of --container-runtime=docker's pods (default registry.k8s.io/pause:3.10)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.pod_infra_container_image = v; return Status::Ok(); }},
+    {"cni-bin-dir", nullptr, kA | kK, "DIRS",
+     "comma-separated CNI plugin directories for --container-runtime=docker (default /opt/cni/bin)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.cni_bin_dir = v; return Status::Ok(); }},
     {"runtime-request-timeout", nullptr, kA | kK, "DURATION", "deadline of every runtime call but pulls (default 2m)",
      [](AgentConfig* c, const std::string& v) { return set_duration(&c->kubelet.runtime_request_timeout, v); }},
     {"cgroup-driver", nullptr, kA | kK, "DRIVER", "cgroupfs (default) or systemd; must match the runtime's",
@@ -144,6 +156,8 @@ const Flag kFlags[] = {
      [](AgentConfig* c, const std::string& v) { c->kubelet.resolv_conf = v; return Status::Ok(); }},
     {"read-only-port", nullptr, kA | kK, "PORT", "read-only kubelet API (GET /pods) port (default 10255; 0 disables)",
      [](AgentConfig* c, const std::string& v) { return set_int(&c->kubelet.read_only_port, v, 0, 65535); }},
+    {"node-ip", nullptr, kA | kK, "IP", "the node's IP in pods' status.hostIP (default: the default route's interface's)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.node_ip = v; return Status::Ok(); }},
     {"address", nullptr, kA | kK, "IP", "address of the read-only port (default 127.0.0.1)",
      [](AgentConfig* c, const std::string& v) { c->kubelet.address = v; return Status::Ok(); }},
     {"iptables-sync-period", nullptr, kA | kP, "DURATION", "full resync period of the iptables rules (default 30s)",
@@ -321,12 +335,19 @@ Status validate(const AgentConfig& c) {
     if (!c.kubelet.pod_cidr.empty() && !net::Cidr::Parse(c.kubelet.pod_cidr)) {
       return Status::Error("invalid value for --pod-cidr: \"" + c.kubelet.pod_cidr + "\" is not a CIDR");
     }
+    if (c.kubelet.container_runtime != "remote" && c.kubelet.container_runtime != "docker") {
+      return Status::Error("invalid value for --container-runtime: \"" + c.kubelet.container_runtime +
+                           "\" (want remote or docker)");
+    }
     if (c.kubelet.cgroup_driver != "cgroupfs" && c.kubelet.cgroup_driver != "systemd") {
       return Status::Error("invalid value for --cgroup-driver: \"" + c.kubelet.cgroup_driver +
                            "\" (want cgroupfs or systemd)");
     }
     for (const auto& ip : c.kubelet.cluster_dns) {
       if (!net::IPAddress::Parse(ip)) return Status::Error("invalid value for --cluster-dns: \"" + ip + "\" is not an IP");
+    }
+    if (!c.kubelet.node_ip.empty() && !net::IPAddress::Parse(c.kubelet.node_ip)) {
+      return Status::Error("invalid value for --node-ip: \"" + c.kubelet.node_ip + "\" is not an IP");
     }
     if (!net::IPAddress::Parse(c.kubelet.address)) {
       return Status::Error("invalid value for --address: \"" + c.kubelet.address + "\" (want an IP)");

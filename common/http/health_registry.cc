@@ -38,13 +38,20 @@ void HealthRegistry::set_max_age(std::string_view component,
   it->second.max_age = max_age;
 }
 
+void HealthRegistry::set_external(std::string_view component) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(component);
+  if (it == entries_.end()) it = entries_.emplace(std::string(component), Entry{}).first;
+  it->second.external = true;
+}
+
 std::vector<ComponentHealth> HealthRegistry::components() const {
   const auto now = clock_.steady_now();
   std::lock_guard lock(mu_);
   std::vector<ComponentHealth> out;
   for (const auto& [name, e] : entries_) {
     if (!e.reported) continue;
-    ComponentHealth c{name, e.healthy, e.reason, e.system_time};
+    ComponentHealth c{name, e.healthy, e.reason, e.system_time, e.external};
     if (e.max_age && now - e.steady_time > *e.max_age) {
       c.healthy = false;
       c.reason = "no report for " + seconds_text(now - e.steady_time) + " (limit " +
@@ -55,8 +62,9 @@ std::vector<ComponentHealth> HealthRegistry::components() const {
   return out;
 }
 
-bool HealthRegistry::healthy() const {
+bool HealthRegistry::healthy(Scope scope) const {
   for (const auto& c : components()) {
+    if (scope == Scope::kSelf && c.external) continue;
     if (!c.healthy) return false;
   }
   return true;

@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include <algorithm>
+
 #include "knode/dataplane/link.h"
 #include "nl_util.h"
 
@@ -98,6 +100,24 @@ Result<std::vector<Route>> list_routes(Socket& s, int family) {
       route.ifindex = rtnl_route_nh_get_ifindex(nh);
     }
     out.push_back(route);
+  }
+  return out;
+}
+
+std::vector<net::IPAddress> default_route_addresses(Socket& s, int family) {
+  std::vector<net::IPAddress> out;
+  auto routes = list_routes(s, family);
+  if (!routes.ok()) return out;
+  constexpr uint32_t kMainTable = 254;
+  for (const auto& r : *routes) {
+    if (r.dst.prefix() != 0 || r.table != kMainTable || r.ifindex == 0) continue;
+    auto l = get_link(s, r.ifindex);
+    if (!l.ok()) continue;
+    auto addrs = list_addresses(s, l->name, family);
+    if (!addrs.ok()) continue;
+    for (const auto& a : *addrs) {
+      if (std::find(out.begin(), out.end(), a.ip) == out.end()) out.push_back(a.ip);
+    }
   }
   return out;
 }

@@ -71,6 +71,12 @@ struct KubeletConfig {
   std::string cni_conf_dir = "/etc/cni/net.d";  // flag only: where the pod network config goes
   // The container runtime.
   std::string container_runtime_endpoint = "unix:///run/containerd/containerd.sock";
+  // Flags only: "remote" (a CRI runtime at the endpoint above) or "docker" (dockerd's
+  // Engine API, kubelet/docker/), with the pause image and CNI plugins that backend uses.
+  std::string container_runtime = "remote";
+  std::string docker_endpoint = "unix:///var/run/docker.sock";
+  std::string pod_infra_container_image = "registry.k8s.io/pause:3.10";
+  std::string cni_bin_dir = "/opt/cni/bin";
   Duration runtime_request_timeout = Duration::Seconds(120);
   std::string cgroup_driver = "cgroupfs";
   std::string cgroup_root = "/";
@@ -84,6 +90,7 @@ struct KubeletConfig {
   // The read-only port (GET /pods, /healthz): 0 disables; standalone serves it on 127.0.0.1.
   int32_t read_only_port = 10255;
   std::string address = "127.0.0.1";
+  std::string node_ip;  // --node-ip; empty: the default route's interface's addresses
   KNODE_FIELDS(v("staticPodPath", static_pod_path); v("healthzBindAddress", healthz_bind_address);
                v("healthzPort", healthz_port); v("fileCheckFrequency", file_check_frequency);
                v("podCIDR", pod_cidr); v("containerRuntimeEndpoint", container_runtime_endpoint);

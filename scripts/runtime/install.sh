@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the runtime test tier needs (tests/runtime/README.md), idempotently, as
 # root, non-interactively:
-#   - Debian packages: containerd 1.6, runc, docker-registry, skopeo, busybox-static,
-#     socat, and the small tools the harness calls;
+#   - Debian packages: containerd 1.6, runc, docker.io (dockerd 20.10, for the Docker
+#     backend's tests), docker-registry, skopeo, busybox-static, socat, and the small tools
+#     the harness calls;
 #   - containerd v2 (containerd, containerd-shim-runc-v2, ctr) and crictl, built from
 #     their Go modules at the versions pinned in versions.env, into a cache keyed by
 #     version: $KNODE_CACHE_DIR/containerd-<v>/bin, $KNODE_CACHE_DIR/cri-tools-<v>/bin;
@@ -12,6 +13,8 @@
 #
 #   scripts/runtime/install.sh             (KNODE_CACHE_DIR defaults to /var/cache/knode)
 #   scripts/runtime/install.sh --no-images (packages and binaries only)
+#   scripts/runtime/install.sh --debian-only (no Go builds: Debian's containerd 1.6 only, as
+#                                            the demo uses it)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -19,9 +22,11 @@ cache="${KNODE_CACHE_DIR:-/var/cache/knode}"
 log() { echo "runtime/install.sh: $*" >&2; }
 
 build_images=1
+go_builds=1
 for arg in "$@"; do
   case "$arg" in
     --no-images) build_images=0 ;;
+    --debian-only) go_builds=0 ;;
     *) log "unknown argument: $arg"; exit 2 ;;
   esac
 done
@@ -36,7 +41,7 @@ fi
 
 # --- Debian packages --------------------------------------------------------------
 packages=(
-  containerd runc docker-registry skopeo busybox-static socat
+  containerd runc docker.io docker-registry skopeo busybox-static socat
   # the harness: ip netns, nsenter/setpriv, gcc for the static test programs, Go's TLS
   iproute2 util-linux procps gcc libc6-dev ca-certificates python3
 )
@@ -47,14 +52,15 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  # docker-registry's and containerd's maintainer scripts would start the system-wide
-  # services on a sysvinit host (a registry on 0.0.0.0:5000 in the root namespace). The
-  # tests start their own, so deny exactly those two starts while we install, unless the
-  # machine already has a policy of its own.
+  # docker-registry's, containerd's and docker.io's maintainer scripts would start the
+  # system-wide services on a sysvinit host (a registry on 0.0.0.0:5000, a dockerd with its
+  # bridge and iptables rules, all in the root namespace). The tests start their own, so
+  # deny exactly those starts while we install, unless the machine already has a policy of
+  # its own.
   policy=/usr/sbin/policy-rc.d
   if [ ! -e "$policy" ]; then
     trap 'rm -f "$policy"' EXIT
-    printf '#!/bin/sh\ncase "$1" in docker-registry|containerd) exit 101 ;; esac\nexit 0\n' >"$policy"
+    printf '#!/bin/sh\ncase "$1" in docker-registry|containerd|docker) exit 101 ;; esac\nexit 0\n' >"$policy"
     chmod 755 "$policy"
   fi
   # Another apt may hold the lock (other builds share the machine): wait, bounded.
@@ -66,9 +72,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     log "apt-get failed (dpkg lock?), retrying in 5 s ($i/60)"
     sleep 5
   done
-  if [ -e "$policy" ] && grep -q 'docker-registry|containerd' "$policy"; then
+  if [ -e "$policy" ] && grep -q 'docker-registry|containerd|docker' "$policy"; then
     rm -f "$policy"
     trap - EXIT
+  fi
+  # On a systemd host the package also enables docker.service for the next boot: a
+  # dockerd we just installed for the tests stays off (an operator's own is left alone).
+  if [[ " ${missing[*]} " == *" docker.io "* ]] && command -v deb-systemd-helper >/dev/null; then
+    DPKG_MAINTSCRIPT_PACKAGE=docker.io deb-systemd-helper disable docker.service docker.socket >/dev/null 2>&1 || true
   fi
 else
   log "Debian packages present"
@@ -92,7 +103,9 @@ for f in "$containerd_bin/containerd" "$containerd_bin/containerd-shim-runc-v2" 
   [ -x "$f" ] || need_build=1
 done
 
-if [ "$need_build" = 1 ]; then
+if [ "$go_builds" = 0 ]; then
+  log "skipping the Go builds (--debian-only)"
+elif [ "$need_build" = 1 ]; then
   go="$(find_go)" || { log "Go is not installed (looked in PATH, /usr/local/go/bin, /usr/lib/go/bin)"; exit 1; }
   export GOPATH="$cache/go" GOMODCACHE="$cache/go/mod" GOCACHE="$cache/go/cache"
   export CGO_ENABLED=0

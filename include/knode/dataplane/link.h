@@ -116,4 +116,8 @@ Status del_route(Socket& s, const Route& r);  // absent: success
 // Unicast routes of the main table (family AF_INET, AF_INET6 or 0 for both).
 Result<std::vector<Route>> list_routes(Socket& s, int family = 0);
 
+// The addresses (of `family`) of the interface holding the main table's default route:
+// the ones this namespace's traffic leaves from. Empty when there is no default route.
+std::vector<net::IPAddress> default_route_addresses(Socket& s, int family);
+
 }  // namespace knode::link

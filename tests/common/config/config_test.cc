@@ -74,6 +74,27 @@ TEST(Flags, ErrorsAreOneLine) {
   EXPECT_EQ(parse(Component::kAgent, {}, &c7).kind, ParseOutcome::kError);  // no source at all
 }
 
+TEST(Flags, ContainerRuntimeDockerAndItsSettings) {
+  AgentConfig c;
+  ASSERT_EQ(parse(Component::kKubelet, {"--manifest-dir=/m"}, &c).kind, ParseOutcome::kRun);
+  EXPECT_EQ(c.kubelet.container_runtime, "remote");
+  EXPECT_EQ(c.kubelet.docker_endpoint, "unix:///var/run/docker.sock");
+  AgentConfig d;
+  auto r = parse(Component::kKubelet,
+                 {"--manifest-dir=/m", "--container-runtime=docker", "--docker-endpoint=unix:///run/d.sock",
+                  "--pod-infra-container-image=127.0.0.1:5000/pause:3.10", "--cni-bin-dir=/opt/cni/bin,/usr/lib/cni"},
+                 &d);
+  ASSERT_EQ(r.kind, ParseOutcome::kRun) << r.message;
+  EXPECT_EQ(d.kubelet.container_runtime, "docker");
+  EXPECT_EQ(d.kubelet.docker_endpoint, "unix:///run/d.sock");
+  EXPECT_EQ(d.kubelet.pod_infra_container_image, "127.0.0.1:5000/pause:3.10");
+  EXPECT_EQ(d.kubelet.cni_bin_dir, "/opt/cni/bin,/usr/lib/cni");
+  AgentConfig bad;
+  auto rkt = parse(Component::kKubelet, {"--manifest-dir=/m", "--container-runtime=rkt"}, &bad);
+  EXPECT_EQ(rkt.kind, ParseOutcome::kError);
+  EXPECT_NE(rkt.message.find("--container-runtime"), std::string::npos) << rkt.message;
+}
+
 TEST(Flags, HelpListsEveryFlag) {
   AgentConfig c;
   auto r = parse(Component::kAgent, {"--help"}, &c);

@@ -31,6 +31,23 @@ TEST(HealthRegistry, UnhealthyComponentGivesItsReason) {
   EXPECT_TRUE(r.healthy());
 }
 
+TEST(HealthRegistry, AnExternalDependencyCountsForHealthzButNotForKnodeItself) {
+  FakeClock clock;
+  HealthRegistry r(clock);
+  r.set_external("container runtime");
+  r.set_healthy("kubelet");
+  r.set_unhealthy("container runtime", "PLEG is not healthy");
+  EXPECT_FALSE(r.healthy());
+  EXPECT_TRUE(r.healthy(HealthRegistry::Scope::kSelf));
+  EXPECT_EQ(r.unhealthy_reason(), "container runtime: PLEG is not healthy");
+  r.set_unhealthy("kubelet", "stuck");
+  EXPECT_FALSE(r.healthy(HealthRegistry::Scope::kSelf));
+  auto c = r.components();
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_TRUE(c[0].external);
+  EXPECT_FALSE(c[1].external);
+}
+
 TEST(HealthRegistry, RecordsWhenEachComponentLastReported) {
   FakeClock clock;
   HealthRegistry r(clock);

@@ -1,0 +1,25 @@
+// Runs a program to completion with a deadline: stdin given, stdout and stderr captured.
+// For CNI plugins, which the Docker backend runs itself (containerd runs them for CRI).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "knode/status.h"
+
+namespace knode::docker {
+
+struct ProcessResult {
+  int exit_code = 0;  // 128 + signal when a signal ended it
+  std::string out, err;
+};
+
+// argv[0] is the program's path; env is the whole environment ("K=V"). At the timeout the
+// program is killed (SIGKILL) and the call fails with ETIMEDOUT. Descriptors other than
+// the three pipes are not inherited.
+Result<ProcessResult> run_process(const std::vector<std::string>& argv,
+                                  const std::vector<std::string>& env, const std::string& input,
+                                  std::chrono::milliseconds timeout);
+
+}  // namespace knode::docker

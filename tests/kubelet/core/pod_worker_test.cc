@@ -1,0 +1,203 @@
+// A pod worker against the fake runtime, everything on one thread: the worker's syncs run
+// on the test's io_context, so each step is settled before the test looks.
+#include "pod_worker.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include "fakes/fake_clock.h"
+#include "fakes/fake_runtime.h"
+#include "labels.h"
+
+namespace knode::kubelet {
+namespace {
+
+using namespace std::chrono_literals;
+
+class NoLookup final : public EnvLookup {
+ public:
+  const api::ConfigMap* config_map(const std::string&, const std::string&) const override { return nullptr; }
+  const api::Secret* secret(const std::string&, const std::string&) const override { return nullptr; }
+  std::vector<const api::Service*> services(const std::string&) const override { return {}; }
+  api::ResourceList node_allocatable() const override { return {}; }
+  std::vector<std::string> host_ips() const override { return {"192.168.1.10"}; }
+};
+
+// Images are present, there are no volumes, hooks always succeed.
+class FakeEnvironment final : public PodEnvironment {
+ public:
+  std::shared_ptr<const EnvLookup> lookup() override { return std::make_shared<NoLookup>(); }
+  Image ensure_image(const api::Pod&, const api::Container& c, const EnvLookup&,
+                     const runtime::PodSandboxConfig&) override {
+    return Image{c.image, std::nullopt};
+  }
+  Status setup_volumes(const api::Pod&, const EnvLookup&) override { return Status::Ok(); }
+  Result<std::vector<runtime::Mount>> mounts(const api::Pod&, const api::Container&,
+                                             const std::vector<runtime::KeyValue>&) override {
+    return std::vector<runtime::Mount>{};
+  }
+  Status teardown_volumes(const std::string& uid) override {
+    torn_down.push_back(uid);
+    return Status::Ok();
+  }
+  Status prepare_logs(const api::Pod&, const api::Container&) override { return Status::Ok(); }
+  void container_started(const std::string&) override {}
+  Status run_hook(const api::LifecycleHandler&, const api::Pod&, const api::Container&, const std::string&,
+                  const std::string&, std::chrono::seconds) override {
+    ++hooks;
+    return Status::Ok();
+  }
+  std::vector<std::string> torn_down;
+  int hooks = 0;
+};
+
+std::shared_ptr<const api::Pod> make_pod(const std::string& restart = "Always") {
+  auto p = std::make_shared<api::Pod>();
+  p->metadata.name = "web-node1";
+  p->metadata.namespace_ = "default";
+  p->metadata.uid = "uid-1";
+  p->spec.restart_policy = restart;
+  api::Container c;
+  c.name = "app";
+  c.image = "127.0.0.1:5000/kubia:1";
+  p->spec.containers = {c};
+  return p;
+}
+
+class PodWorkerTest : public ::testing::Test {
+ protected:
+  PodWorkerTest() { rt_.add_image("127.0.0.1:5000/kubia:1", /*present=*/true); }
+
+  void start(std::shared_ptr<const api::Pod> pod) {
+    worker_ = std::make_shared<PodWorker>(PodWorkerDeps{rt_, env_, node_, clock_, io_, io_.get_executor()}, pod,
+                                          [this](const api::Pod&, const api::PodStatus& s) { statuses_.push_back(s); });
+    worker_->sync();
+    settle();
+  }
+  void settle() {
+    io_.restart();
+    while (io_.poll() > 0) io_.restart();
+  }
+  std::vector<runtime::Container> containers(std::optional<runtime::ContainerState> state = std::nullopt) {
+    runtime::ContainerFilter f;
+    f.state = state;
+    return *rt_.list_containers(f);
+  }
+  const api::PodStatus& last() const { return statuses_.back(); }
+
+  knode::testing::FakeClock clock_;
+  knode::testing::FakeRuntime rt_{clock_};
+  FakeEnvironment env_;
+  NodeSettings node_{.node_name = "node1", .host_ips = {"192.168.1.10"}};
+  boost::asio::io_context io_;
+  std::shared_ptr<PodWorker> worker_;
+  std::vector<api::PodStatus> statuses_;
+};
+
+TEST_F(PodWorkerTest, StartsTheSandboxAndContainerAndReportsRunning) {
+  start(make_pod());
+  EXPECT_EQ(rt_.count("RunPodSandbox"), 1);
+  EXPECT_EQ(rt_.count("StartContainer"), 1);
+  ASSERT_FALSE(statuses_.empty());
+  EXPECT_EQ(last().phase, "Running");
+  EXPECT_FALSE(last().pod_ip.empty());
+  ASSERT_EQ(last().container_statuses.size(), 1u);
+  EXPECT_TRUE(last().container_statuses[0].ready);
+  EXPECT_EQ(last().container_statuses[0].container_id.rfind(rt_.id_scheme() + "://", 0), 0u);
+  // What a restarted knode finds: the labels name the pod.
+  auto c = containers().at(0);
+  EXPECT_EQ(c.labels.at(kPodUidLabel), "uid-1");
+  EXPECT_EQ(c.labels.at(kContainerNameLabel), "app");
+}
+
+TEST_F(PodWorkerTest, AnotherSyncOfARunningPodChangesNothing) {
+  start(make_pod());
+  rt_.clear_calls();
+  worker_->sync();
+  settle();
+  for (const auto& m : rt_.methods()) {
+    EXPECT_TRUE(m.rfind("List", 0) == 0 || m.find("Status") != std::string::npos) << m;
+  }
+}
+
+TEST_F(PodWorkerTest, AnExitedContainerRestartsThenWaitsInBackOff) {
+  start(make_pod());
+  const std::string first = containers(runtime::ContainerState::kRunning).at(0).id;
+  rt_.exit_container(first, 1, "Error");
+  worker_->sync();
+  settle();
+  auto running = containers(runtime::ContainerState::kRunning);
+  ASSERT_EQ(running.size(), 1u);
+  EXPECT_EQ(running[0].metadata.attempt, 1u);
+  EXPECT_EQ(last().container_statuses[0].restart_count, 1);
+  // It crashes again at once: now it waits 10 s (CrashLoopBackOff).
+  rt_.exit_container(running[0].id, 1, "Error");
+  worker_->sync();
+  settle();
+  EXPECT_TRUE(containers(runtime::ContainerState::kRunning).empty());
+  ASSERT_TRUE(last().container_statuses[0].state.waiting);
+  EXPECT_EQ(last().container_statuses[0].state.waiting->reason, "CrashLoopBackOff");
+  EXPECT_NE(last().container_statuses[0].state.waiting->message.find("back-off 10s"), std::string::npos);
+  clock_.advance(11s);
+  worker_->sync();
+  settle();
+  running = containers(runtime::ContainerState::kRunning);
+  ASSERT_EQ(running.size(), 1u);
+  EXPECT_EQ(running[0].metadata.attempt, 2u);
+}
+
+TEST_F(PodWorkerTest, ANeverPodThatExitedIsFinishedAndItsSandboxStopped) {
+  start(make_pod("Never"));
+  rt_.exit_container(containers().at(0).id, 0, "Completed");
+  worker_->sync();
+  settle();
+  EXPECT_EQ(last().phase, "Succeeded");
+  EXPECT_EQ(rt_.count("StopPodSandbox"), 1);
+  EXPECT_EQ(rt_.count("StartContainer"), 1);
+}
+
+TEST_F(PodWorkerTest, ANewWorkerAdoptsWhatIsRunning) {
+  start(make_pod());
+  const std::string id = containers().at(0).id;
+  // knode restarted: a new worker for the same pod finds its container running.
+  rt_.clear_calls();
+  start(make_pod());
+  EXPECT_EQ(rt_.count("RunPodSandbox"), 0);
+  EXPECT_EQ(rt_.count("CreateContainer"), 0);
+  EXPECT_EQ(rt_.count("StopContainer"), 0);
+  EXPECT_EQ(containers(runtime::ContainerState::kRunning).at(0).id, id);
+  EXPECT_EQ(last().phase, "Running");
+}
+
+TEST_F(PodWorkerTest, TerminateStopsRemovesAndTearsDown) {
+  auto pod = std::make_shared<api::Pod>(*make_pod());
+  pod->spec.termination_grace_period_seconds = 7;
+  pod->spec.containers[0].lifecycle = api::Lifecycle{};
+  pod->spec.containers[0].lifecycle->pre_stop = api::LifecycleHandler{};
+  start(pod);
+  bool done = false;
+  worker_->terminate([&] { done = true; });
+  settle();
+  EXPECT_TRUE(done);
+  EXPECT_EQ(env_.hooks, 1);  // the preStop hook ran
+  EXPECT_TRUE(containers().empty());
+  EXPECT_TRUE(rt_.list_pod_sandboxes()->empty());
+  EXPECT_EQ(env_.torn_down, (std::vector<std::string>{"uid-1"}));
+  // The grace period reached the runtime.
+  bool graced = false;
+  for (const auto& c : rt_.calls()) graced |= c.method == "StopContainer";
+  EXPECT_TRUE(graced);
+}
+
+TEST_F(PodWorkerTest, ARuntimeFailureIsRetriedNotFatal) {
+  rt_.fail_next("RunPodSandbox", Status::Error("CRI RunPodSandbox: Unavailable: connection refused", ECONNREFUSED));
+  start(make_pod());
+  EXPECT_EQ(rt_.count("StartContainer"), 0);
+  worker_->sync();  // what the retry timer does
+  settle();
+  EXPECT_EQ(rt_.count("StartContainer"), 1);
+}
+
+}  // namespace
+}  // namespace knode::kubelet
