@@ -1,8 +1,10 @@
 #include "mode.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "knode/dataplane/ipvs_detect.h"
+#include "knode/dataplane/nftables.h"
 #include "knode/log.h"
 
 namespace knode::proxy {
@@ -28,37 +30,26 @@ std::string open_ipvs(const ProxyOptions& o, ipvs::IpvsPtr* client, ipset::Ipset
   return "";
 }
 
-}  // namespace
-
-ModeSelection select_mode(const ProxyOptions& o) {
-  ModeSelection sel;
-  sel.requested = o.mode;
-  if (o.mode == "ipvs") {
-    ipvs::IpvsPtr client;
-    ipset::IpsetPtr sets;
-    sel.fallback_reason = open_ipvs(o, &client, &sets);
-    if (sel.fallback_reason.empty()) {
-      sel.effective = "ipvs";
-      sel.mode = ipvs_proxy::make_ipvs_proxier(std::move(client), std::move(sets), o.ipvs);
-      return sel;
-    }
-    KLOG(WARNING, "IPVS proxy mode is not available; falling back to iptables mode")
-        .kv("reason", sel.fallback_reason);
+// The nf_tables client when the kernel answers on it; else why not.
+std::string open_nftables(nftables::NftablesPtr* client) {
+  auto c = nftables::open_netlink_nftables();
+  if (!c.ok()) return "cannot open a netfilter netlink socket: " + c.error();
+  if (auto gen = (*c)->generation(); !gen.ok()) {
+    return "the kernel does not answer nf_tables requests (" + gen.error() + "); load it with `modprobe nf_tables`";
   }
-  sel.effective = "iptables";
-  sel.mode = iptables_proxy::make_iptables_proxier(o.iptables);
-  return sel;
+  *client = std::move(*c);
+  return "";
 }
 
-Status cleanup_all_modes(const ProxyOptions& o) {
-  // Every KUBE-* chain of either mode, then IPVS mode's ip sets (no rule uses them now).
+// What iptables and IPVS modes leave: every KUBE-* chain, IPVS mode's ip sets, and the
+// IPVS services where the kernel has IPVS.
+Status cleanup_x_tables_modes(const ProxyOptions& o) {
   Status s = iptables_proxy::make_iptables_proxier(o.iptables)->cleanup();
   ipset::IpsetPtr sets;
   if (auto opened = ipset::open_netlink_ipset(); opened.ok() && (*opened)->is_available()) {
     sets = std::move(*opened);
     if (Status v = ipvs_proxy::cleanup_ipvs_sets(*sets); s.ok()) s = v;
   }
-  // IPVS state exists only where the kernel has IPVS.
   ipvs::DetectOptions opts;
   opts.try_modprobe = false;
   if (ipvs::detect(opts).genl_family) {
@@ -67,6 +58,82 @@ Status cleanup_all_modes(const ProxyOptions& o) {
       if (s.ok()) s = v;
     }
   }
+  return s;
+}
+
+// What nftables mode leaves: table ip kube-proxy, where the kernel has nf_tables.
+Status cleanup_nftables_mode() {
+  auto client = nftables::open_netlink_nftables();
+  if (!client.ok() || !(*client)->generation().ok()) return Status::Ok();
+  return nftables_proxy::cleanup_nftables(**client);
+}
+
+// Runs the other modes' cleanup once, on the sync thread before the first sync, as
+// kube-proxy does when it starts: switching modes leaves no rules of the old one behind.
+class CleansOtherModes final : public ProxyBackend {
+ public:
+  CleansOtherModes(ProxyBackendPtr inner, std::function<Status()> cleanup)
+      : inner_(std::move(inner)), cleanup_(std::move(cleanup)) {}
+  std::string mode() const override { return inner_->mode(); }
+  Status sync(const proxy::ProxyState& state, const std::set<std::string>& changed, bool full,
+              SyncStats* stats) override {
+    if (cleanup_) {
+      if (Status s = cleanup_(); !s.ok()) {
+        KLOG(WARNING, "could not remove the rules of the other proxy modes").kv("mode", mode()).kv("err", s.message());
+      }
+      cleanup_ = nullptr;
+    }
+    return inner_->sync(state, changed, full, stats);
+  }
+  Status cleanup() override { return inner_->cleanup(); }
+
+ private:
+  ProxyBackendPtr inner_;
+  std::function<Status()> cleanup_;
+};
+
+}  // namespace
+
+ModeSelection select_mode(const ProxyOptions& o) {
+  ModeSelection sel;
+  sel.requested = o.mode;
+  if (o.mode == "nftables") {
+    nftables::NftablesPtr client;
+    sel.fallback_reason = open_nftables(&client);
+    if (sel.fallback_reason.empty()) {
+      sel.effective = "nftables";
+      sel.mode = std::make_unique<CleansOtherModes>(
+          nftables_proxy::make_nftables_proxier(std::move(client), o.nftables),
+          [o] { return cleanup_x_tables_modes(o); });
+      return sel;
+    }
+    KLOG(WARNING, "nftables proxy mode is not available; falling back to iptables mode")
+        .kv("reason", sel.fallback_reason);
+  }
+  if (o.mode == "ipvs") {
+    ipvs::IpvsPtr client;
+    ipset::IpsetPtr sets;
+    sel.fallback_reason = open_ipvs(o, &client, &sets);
+    if (sel.fallback_reason.empty()) {
+      sel.effective = "ipvs";
+      sel.mode = std::make_unique<CleansOtherModes>(
+          ipvs_proxy::make_ipvs_proxier(std::move(client), std::move(sets), o.ipvs), cleanup_nftables_mode);
+      return sel;
+    }
+    KLOG(WARNING, "IPVS proxy mode is not available; falling back to iptables mode")
+        .kv("reason", sel.fallback_reason);
+  }
+  sel.effective = "iptables";
+  sel.mode = std::make_unique<CleansOtherModes>(iptables_proxy::make_iptables_proxier(o.iptables),
+                                                cleanup_nftables_mode);
+  return sel;
+}
+
+Status cleanup_all_modes(const ProxyOptions& o) {
+  // Every KUBE-* chain of either x_tables mode, then IPVS mode's ip sets (no rule uses
+  // them now), the IPVS services, and nftables mode's table.
+  Status s = cleanup_x_tables_modes(o);
+  if (Status v = cleanup_nftables_mode(); s.ok()) s = v;
   return s;
 }
 

@@ -108,6 +108,14 @@ Result<ProxyOptions> proxy_options(const config::ProxyConfig& c, Host& host) {
   v.masquerade_all = c.iptables.masquerade_all;
   v.masquerade_bit = c.iptables.masquerade_bit;
   v.node_ip = node_ip;
+
+  // nftables mode takes the settings kube-proxy's nftables mode shares with iptables mode.
+  auto& n = o.nftables;
+  n.cluster_cidrs = cluster_cidrs;
+  n.masquerade_all = c.iptables.masquerade_all;
+  n.masquerade_bit = c.iptables.masquerade_bit;
+  n.node_port_addresses = node_ports;
+  n.node_ip = node_ip;
   return o;
 }
 

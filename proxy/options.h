@@ -9,18 +9,20 @@
 #include "host.h"
 #include "iptables/proxier.h"
 #include "ipvs/proxier.h"
+#include "nftables/proxier.h"
 #include "knode/config.h"
 #include "knode/status.h"
 
 namespace knode::proxy {
 
 struct ProxyOptions {
-  std::string mode;  // as requested: "iptables" or "ipvs"
-  // Of the requested mode (--iptables-* or --ipvs-*).
+  std::string mode;  // as requested: "iptables", "ipvs" or "nftables"
+  // Of the requested mode (--iptables-* for iptables and nftables, --ipvs-* for ipvs).
   std::chrono::milliseconds sync_period{30000};
   std::chrono::milliseconds min_sync_period{1000};
   iptables_proxy::IptablesConfig iptables;
   ipvs_proxy::IpvsConfig ipvs;
+  nftables_proxy::NftablesConfig nftables;
   std::string healthz_bind_address;  // "" disables
   std::string metrics_bind_address;  // "" disables
 };

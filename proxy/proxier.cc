@@ -32,6 +32,7 @@ Proxier::Proxier(boost::asio::io_context& io, ObjectStore& store, ProxyBackendPt
       clock_(clock),
       scheduler_(options_.min_sync_period, options_.sync_period, clock.steady_now()),
       timer_(io),
+      follow_up_(io),
       worker_(options_.sync_executor ? nullptr : std::make_unique<boost::asio::thread_pool>(1)),
       sync_executor_(options_.sync_executor ? *options_.sync_executor : worker_->get_executor()),
       sync_duration_(m.histogram("kubeproxy_sync_proxy_rules_duration_seconds",
@@ -60,6 +61,10 @@ Proxier::Proxier(boost::asio::io_context& io, ObjectStore& store, ProxyBackendPt
   m.gauge_family("knode_proxy_mode", "The proxy mode in effect (1 for the active one)", {"mode"})
       .with({mode_->mode()})
       .set(1);
+  if (mode_->mode() == "nftables") {
+    nftables_sync_failures_ = &m.counter("kubeproxy_sync_proxy_rules_nftables_sync_failures_total",
+                                         "Total number of nftables sync failures");
+  }
 }
 
 Proxier::~Proxier() { stop(); }
@@ -83,6 +88,7 @@ void Proxier::stop() {
   if (stopped_) return;
   stopped_ = true;
   timer_.cancel();
+  follow_up_.cancel();
   if (worker_) worker_->join();
 }
 
@@ -215,6 +221,7 @@ void Proxier::finish_sync(Status status, SyncStats stats, bool full, std::set<st
   if (!status.ok()) {
     ++syncs_failed_;
     sync_failures_.inc();
+    if (nftables_sync_failures_) nftables_sync_failures_->inc();
     // Keep the changes pending so the retry (a full sync) covers them.
     pending_.insert(changed.begin(), changed.end());
     if (!first_pending_) first_pending_ = first_change;
@@ -229,6 +236,14 @@ void Proxier::finish_sync(Status status, SyncStats stats, bool full, std::set<st
     for (const auto& [table, n] : stats.rules_by_table) rules_total_.with({table}).set(static_cast<double>(n));
     if (pending_.empty()) health_.updated(ProxyHealth::kIPv4);
     if (syncs_ok_ == 1 && first_sync_) first_sync_();
+    if (stats.resync_after.count() > 0) {
+      follow_up_.expires_after(stats.resync_after);
+      follow_up_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec || stopped_) return;
+        scheduler_.changed();
+        schedule();
+      });
+    }
     KLOGV(full ? 1 : 2, "proxy synced")
         .kv("mode", mode_->mode())
         .kv("full", full)

@@ -75,6 +75,7 @@ class Proxier {
   const Clock& clock_;
   SyncScheduler scheduler_;
   boost::asio::steady_timer timer_;
+  boost::asio::steady_timer follow_up_;  // a sync the mode asked for (SyncStats::resync_after)
   std::unique_ptr<boost::asio::thread_pool> worker_;  // when no sync_executor is given
   boost::asio::any_io_executor sync_executor_;
   bool stopped_ = false;
@@ -99,6 +100,7 @@ class Proxier {
   metrics::Gauge& last_queued_timestamp_;
   metrics::GaugeFamily& rules_total_;
   metrics::Counter& sync_failures_;
+  metrics::Counter* nftables_sync_failures_ = nullptr;  // nftables mode's own, as upstream names it
   metrics::Gauge& service_ports_;
 };
 

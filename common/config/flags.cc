@@ -88,7 +88,7 @@ const Flag kFlags[] = {
        c->verbosity = n;
        return s;
      }},
-    {"proxy-mode", nullptr, kA | kP, "MODE", "iptables (default) or ipvs",
+    {"proxy-mode", nullptr, kA | kP, "MODE", "iptables (default), ipvs or nftables",
      [](AgentConfig* c, const std::string& v) { c->proxy.mode = v; return Status::Ok(); }},
     {"ipvs-scheduler", nullptr, kA | kP, "NAME",
      "IPVS scheduler: rr (default), wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh",
@@ -296,8 +296,8 @@ bool split_host_port(const std::string& s, int default_port, std::string* host, 
 Status validate(const AgentConfig& c) {
   const auto& p = c.proxy;
   if (c.runs_proxy()) {
-    if (!p.mode.empty() && p.mode != "iptables" && p.mode != "ipvs") {
-      return Status::Error("invalid value for --proxy-mode: \"" + p.mode + "\" (want iptables or ipvs)");
+    if (!p.mode.empty() && p.mode != "iptables" && p.mode != "ipvs" && p.mode != "nftables") {
+      return Status::Error("invalid value for --proxy-mode: \"" + p.mode + "\" (want iptables, ipvs or nftables)");
     }
     for (const auto& cidr : split_list(p.cluster_cidr)) {
       if (!net::Cidr::Parse(cidr)) return Status::Error("invalid value for --cluster-cidr: \"" + cidr + "\" is not a CIDR");

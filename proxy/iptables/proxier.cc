@@ -4,9 +4,9 @@
 #include <map>
 
 #include "iptables/service_rules.h"
-#include "iptables/udp_conntrack.h"
 #include "knode/dataplane/iptables/reconciler.h"
 #include "knode/log.h"
+#include "udp_conntrack.h"
 
 namespace knode::iptables_proxy {
 namespace {
@@ -83,7 +83,9 @@ class IptablesProxier final : public ProxyBackend {
     } else {
       service_chains_ = std::move(t.service_chains);
     }
-    flush_stale_udp(state, partial ? &changed : nullptr);
+    // UDP has no connection to end: entries to endpoints that left would keep steering a
+    // client's datagrams to them.
+    udp_.after_sync(state, partial ? &changed : nullptr);
     synced_once_ = true;
     if (stats) {
       stats->rules_written = nat_stats.table_rules + filter_stats.table_rules;
@@ -130,36 +132,12 @@ class IptablesProxier final : public ProxyBackend {
     return Status::Ok();
   }
 
-  // UDP has no connection to end: when an endpoint goes, its conntrack entries would
-  // keep steering a client's datagrams to it. Delete them, as kube-proxy does.
-  void flush_stale_udp(const proxy::ProxyState& state, const std::set<std::string>* changed) {
-    auto relevant = [&](const std::string& name) { return !changed || changed->count(name) > 0; };
-    std::map<std::string, const proxy::ServicePort*> now;
-    for (const auto& sp : state.services) {
-      if (sp.protocol == net::Protocol::kUDP && relevant(sp.name)) now[sp.name] = &sp;
-    }
-    static const proxy::ServicePort kNone;
-    for (const auto& [name, sp] : now) {
-      auto old = udp_.find(name);
-      flush_stale_udp_entries(old == udp_.end() ? kNone : old->second, sp);
-    }
-    for (auto it = udp_.begin(); it != udp_.end();) {
-      if (!relevant(it->first) || now.count(it->first)) {
-        ++it;
-        continue;
-      }
-      flush_stale_udp_entries(it->second, nullptr);
-      it = udp_.erase(it);
-    }
-    for (const auto& [name, sp] : now) udp_[name] = *sp;
-  }
-
   proxy::Host& host_;
   RulesConfig rules_;
   iptables::Reconciler nat_;
   iptables::Reconciler filter_;
   std::map<std::string, std::vector<std::string>> service_chains_;
-  std::map<std::string, proxy::ServicePort> udp_;
+  proxy::StaleUdpFlows udp_;
   bool synced_once_ = false;
 };
 

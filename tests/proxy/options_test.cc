@@ -41,6 +41,28 @@ TEST(ProxyOptions, FlagsBecomeTheModesConfiguration) {
   EXPECT_EQ(o->sync_period, std::chrono::seconds(30));
 }
 
+TEST(ProxyOptions, NftablesModeSharesTheIptablesSettings) {
+  config::ProxyConfig c;
+  c.mode = "nftables";
+  c.cluster_cidr = "10.244.0.0/16";
+  c.node_port_addresses = {"192.168.0.0/16"};
+  c.iptables.masquerade_bit = 15;
+  c.iptables.masquerade_all = true;
+  c.iptables.sync_period = api::Duration::Seconds(45);
+  c.bind_address = "192.168.1.10";
+  StubHost host;
+  auto o = proxy_options(c, host);
+  ASSERT_TRUE(o.ok()) << o.error();
+  EXPECT_EQ(o->mode, "nftables");
+  EXPECT_EQ(o->sync_period, std::chrono::seconds(45));
+  EXPECT_EQ(o->nftables.cluster_cidrs, o->iptables.cluster_cidrs);
+  EXPECT_EQ(o->nftables.masquerade_bit, 15);
+  EXPECT_TRUE(o->nftables.masquerade_all);
+  ASSERT_EQ(o->nftables.node_port_addresses.size(), 1u);
+  EXPECT_EQ(o->nftables.node_port_addresses[0].str(), "192.168.0.0/16");
+  EXPECT_EQ(o->nftables.node_ip, ip("192.168.1.10"));
+}
+
 TEST(ProxyOptions, Ipv6IsAnErrorNamingTheFlag) {
   StubHost host;
   config::ProxyConfig cluster;

@@ -503,6 +503,153 @@ def lines_mentioning(netns: str, text: str) -> list[str]:
     return [l for l in iptables_save(netns).splitlines() if text in l]
 
 
+# --------------------------------------------------------------------------- views
+
+SERVICE_CHAIN_RE = {
+    "iptables": re.compile(r"\b(KUBE-(?:SVC|SEP|EXT|SVL|FW)-[A-Z0-9]{16})\b"),
+    "nftables": re.compile(r"\b((?:service|endpoint|external|local|firewall)-[A-Z2-7]{8}-[a-z0-9.-]+/[^\s,{}]+)"),
+}
+
+
+def _split_service_port(name: str) -> tuple[str, str, str]:
+    """"ns/name:port" -> (ns, name, port); the port may be empty."""
+    ns, rest = name.split("/", 1)
+    svc, _, port = rest.partition(":")
+    return ns, svc, port
+
+
+class IptablesView:
+    """What knode's iptables mode programmed, as iptables-legacy-save shows it."""
+
+    mode = "iptables"
+
+    def __init__(self, netns: str):
+        self.netns = netns
+
+    def dump(self) -> str:
+        return iptables_save(self.netns)
+
+    def lines_mentioning(self, text: str) -> list[str]:
+        return lines_mentioning(self.netns, text)
+
+    def service_lines(self, service_port: str) -> list[str]:
+        """Rules carrying the service port's comment."""
+        return [l for l in self.dump().splitlines() if f'"{service_port}' in l]
+
+    def dnat_targets(self, service_port: str) -> set[str]:
+        return dnat_targets(self.netns, service_port)
+
+    def chain_kind(self, chain: str) -> str:
+        return {"SVC": "service", "SEP": "endpoint", "EXT": "external", "SVL": "local", "FW": "firewall"}[chain[5:8].rstrip("-")]
+
+    def service_chain_of(self, service_port: str) -> Optional[str]:
+        """The chain a service port's cluster IP traffic goes to, if it has one."""
+        for l in iptables_save(self.netns, "nat").splitlines():
+            m = re.search(rf'-A KUBE-SERVICES .*"{re.escape(service_port)} cluster IP".* -j (KUBE-SVC-[A-Z0-9]{{16}})', l)
+            if m:
+                return m.group(1)
+        return None
+
+    def state_lines(self) -> list[str]:
+        return rule_lines(self.netns)
+
+    def programmed(self) -> bool:
+        return bool(kube_chains(self.netns))
+
+    def leftovers(self) -> list[str]:
+        return [l for l in self.dump().splitlines() if "KUBE-" in l]
+
+
+class NftablesView:
+    """What knode's nftables mode programmed: `nft list table ip kube-proxy`."""
+
+    mode = "nftables"
+
+    def __init__(self, netns: str):
+        self.netns = netns
+
+    def dump(self) -> str:
+        p = run(["ip", "netns", "exec", self.netns, "nft", "list", "table", "ip", "kube-proxy"], check=False)
+        return p.stdout if p.returncode == 0 else ""
+
+    def logical_lines(self) -> list[str]:
+        """The dump's lines, with set and map elements one per line however nft wraps them."""
+        out, in_elements = [], False
+        for line in self.dump().splitlines():
+            text = line.strip()
+            if text.startswith("elements = { "):
+                in_elements, text = True, text[len("elements = { "):]
+            if not in_elements:
+                out.append(text)
+                continue
+            if text.endswith(" }"):
+                in_elements, text = False, text[:-2]
+            out.extend(e.strip() for e in text.split(",") if e.strip())
+        return out
+
+    def lines_mentioning(self, text: str) -> list[str]:
+        return [l for l in self.logical_lines() if text in l]
+
+    def _name_re(self, service_port: str) -> re.Pattern:
+        ns, svc, port = _split_service_port(service_port)
+        return re.compile(rf"-[A-Z2-7]{{8}}-{re.escape(ns)}/{re.escape(svc)}/[a-z]+/{re.escape(port)}(?:__|\s|$)")
+
+    def service_lines(self, service_port: str) -> list[str]:
+        """Lines naming one of the service port's chains, or carrying its comment."""
+        name_re = self._name_re(service_port)
+        return [l for l in self.dump().splitlines() if name_re.search(l) or f'"{service_port}"' in l]
+
+    def chains(self) -> dict[str, list[str]]:
+        out, current = {}, None
+        for line in self.dump().splitlines():
+            m = re.match(r"^\tchain (\S+) \{$", line)
+            if m:
+                current = m.group(1)
+                out[current] = []
+            elif line == "\t}":
+                current = None
+            elif current is not None:
+                out[current].append(line.strip())
+        return out
+
+    def dnat_targets(self, service_port: str) -> set[str]:
+        """The ip:port endpoints a service port DNATs to (from its endpoint- chains)."""
+        name_re = self._name_re(service_port)
+        out = set()
+        for chain, rules in self.chains().items():
+            if not chain.startswith("endpoint-") or not name_re.search(chain):
+                continue
+            for r in rules:
+                m = re.search(r"dnat to (\S+)", r)
+                if m:
+                    out.add(m.group(1))
+        return out
+
+    def chain_kind(self, chain: str) -> str:
+        return chain.split("-", 1)[0]
+
+    def service_chain_of(self, service_port: str) -> Optional[str]:
+        name_re = self._name_re(service_port)
+        for l in self.dump().splitlines():
+            m = re.search(r"tcp \. \d+ : goto (service-\S+?)(?:,|\s|$)", l)
+            if m and name_re.search(m.group(1)):
+                return m.group(1)
+        return None
+
+    def state_lines(self) -> list[str]:
+        return self.dump().splitlines()
+
+    def programmed(self) -> bool:
+        return "table ip kube-proxy {" in self.dump()
+
+    def leftovers(self) -> list[str]:
+        return self.dump().splitlines()
+
+
+def view_for(mode: str, netns: str):
+    return NftablesView(netns) if mode == "nftables" else IptablesView(netns)
+
+
 # --------------------------------------------------------------------------- knode
 
 

@@ -1,7 +1,9 @@
 // The seam between the proxier and a proxy mode: one implementation per mode
-// (proxy/iptables, proxy/ipvs), each programming the kernel through dataplane/ clients.
+// (proxy/iptables, proxy/ipvs, proxy/nftables), each programming the kernel through
+// dataplane/ clients.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <set>
@@ -16,6 +18,9 @@ struct SyncStats {
   size_t rules_written = 0;   // rules (or IPVS objects) in the programmed state
   size_t changes = 0;         // kernel objects added, changed or removed by this sync
   std::map<std::string, size_t> rules_by_table;  // "nat" -> rules, for the iptables metrics
+  // The mode has deferred work (nftables: chains to delete once nothing can point at
+  // them) and wants another sync, even with nothing changed, this soon; 0: no.
+  std::chrono::milliseconds resync_after{0};
 };
 
 class ProxyBackend {

@@ -26,7 +26,7 @@ class ProxyServer {
   // Waits for an in-flight sync; kernel state is left in place.
   virtual void stop() = 0;
 
-  virtual const std::string& mode() const = 0;  // in effect: "iptables" or "ipvs"
+  virtual const std::string& mode() const = 0;  // in effect: "iptables", "ipvs" or "nftables"
   virtual bool has_synced() const = 0;
   virtual bool healthy() const = 0;
   virtual size_t service_port_count() const = 0;

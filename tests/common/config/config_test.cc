@@ -54,7 +54,10 @@ TEST(Flags, ErrorsAreOneLine) {
   AgentConfig c2;
   auto mode = parse(Component::kProxy, {"--manifest-dir=/m", "--proxy-mode=userspace"}, &c2);
   EXPECT_EQ(mode.kind, ParseOutcome::kError);
-  EXPECT_NE(mode.message.find("--proxy-mode"), std::string::npos);
+  EXPECT_EQ(mode.message, "invalid value for --proxy-mode: \"userspace\" (want iptables, ipvs or nftables)");
+  AgentConfig nft;
+  EXPECT_EQ(parse(Component::kProxy, {"--manifest-dir=/m", "--proxy-mode=nftables"}, &nft).kind, ParseOutcome::kRun);
+  EXPECT_EQ(nft.proxy.mode, "nftables");
   AgentConfig c3;
   EXPECT_EQ(parse(Component::kProxy, {"--manifest-dir=/m", "--cluster-cidr=10.0.0.0/40"}, &c3).kind,
             ParseOutcome::kError);

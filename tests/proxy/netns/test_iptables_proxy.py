@@ -1,10 +1,13 @@
-"""knode's iptables proxy mode with real packets (issue 3's namespace-tier tests).
+"""knode's service proxy with real packets, in iptables mode (IptablesProxyTest) and in
+nftables mode (NftablesProxyTest): the same scenarios, each mode read through its own view
+of what it programmed (knode_netns.IptablesView, NftablesView).
 
 Each test builds its own topology (knode_netns.Topology), writes manifests into a
 private directory, runs `knode proxy` inside the node netns and sends real TCP/UDP
 traffic from the client netns (an outside host) or from a pod.
 Run through run.py (which checks for root and `ip netns`), e.g.
     python3 tests/support/run.py --knode build/cmd/knode/knode --path tests/proxy/netns test_iptables_proxy.IptablesProxyTest.test_01_clusterip_spreads
+    python3 tests/support/run.py --knode build/cmd/knode/knode --path tests/proxy/netns test_iptables_proxy.NftablesProxyTest.test_01_clusterip_spreads
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class ProxyTestBase(unittest.TestCase):
             os.unlink(self.log_path)
         self.knode = kn.Knode(self.binary, self.topo.node, self.manifests.dir, self.log_path,
                               extra=[f"--proxy-mode={self.mode}"])
+        self.view = kn.view_for(self.mode, self.topo.node)
         self.addCleanup(self._dump_log_on_failure)
         self.addCleanup(self.knode.kill)
 
@@ -79,9 +83,9 @@ class ProxyTestBase(unittest.TestCase):
         self.knode.wait_ready(timeout, since=offset)
 
     def wait_dnat(self, service_port: str, expected: set[str], timeout=15.0):
-        kn.wait_for(lambda: kn.dnat_targets(self.node, service_port) == expected, timeout,
+        kn.wait_for(lambda: self.view.dnat_targets(service_port) == expected, timeout,
                     f"{service_port} to DNAT to exactly {sorted(expected)} "
-                    f"(now {sorted(kn.dnat_targets(self.node, service_port))})")
+                    f"(now {sorted(self.view.dnat_targets(service_port))})")
 
     def counts(self, replies) -> collections.Counter:
         return collections.Counter(r.pod for r in replies)
@@ -95,7 +99,8 @@ class ProxyTestBase(unittest.TestCase):
         return replies
 
 
-class IptablesProxyTest(ProxyTestBase):
+class Scenarios:
+    """The scenarios every proxy mode must pass; mixed into a ProxyTestBase per mode."""
 
     # 1 -----------------------------------------------------------------------
     def test_01_clusterip_spreads(self):
@@ -156,9 +161,10 @@ class IptablesProxyTest(ProxyTestBase):
         self.assertEqual({r.fields.get("port") for r in replies}, {"8081"},
                          "the named targetPort should resolve to the slice's port 8081")
         # Each service port has its own chain.
-        nat = kn.iptables_save(self.node, "nat")
-        for name in ("default/multi:http", "default/multi:https", "default/named:web"):
-            self.assertRegex(nat, rf'-A KUBE-SERVICES .*"{re.escape(name)} cluster IP".* -j KUBE-SVC-[A-Z0-9]{{16}}')
+        chains = {name: self.view.service_chain_of(name)
+                  for name in ("default/multi:http", "default/multi:https", "default/named:web")}
+        self.assertTrue(all(chains.values()), f"every service port should have its own chain: {chains}")
+        self.assertEqual(len(set(chains.values())), 3, f"the service ports share a chain: {chains}")
 
     # 4 -----------------------------------------------------------------------
     def test_04_selectorless_service_with_endpoints(self):
@@ -261,33 +267,34 @@ class IptablesProxyTest(ProxyTestBase):
         self.manifests.write("doomed-eps.yaml", endpoint_slice("doomed-1", "doomed", HTTP, self.eps()))
         self.start_knode()
         self.assert_spread(self.client, "10.96.0.70", 80, 30)
-        self.assertTrue(kn.lines_mentioning(self.node, '"default/kubia:http'), "kubia should have rules")
+        self.assertTrue(self.view.service_lines("default/kubia:http"), "kubia should have rules")
         for name in ("default/extname", "default/headless"):
-            self.assertEqual(kn.lines_mentioning(self.node, name), [], f"{name} must not have any rule")
+            self.assertEqual(self.view.lines_mentioning(name), [], f"{name} must not have any rule")
 
-        doomed_lines = kn.lines_mentioning(self.node, "default/doomed") + kn.lines_mentioning(self.node, "10.96.0.70")
+        doomed_lines = self.view.lines_mentioning("default/doomed") + self.view.lines_mentioning("10.96.0.70")
         chains = set()
         for line in doomed_lines:
-            chains.update(re.findall(r"\b(KUBE-(?:SVC|SEP|EXT|SVL|FW)-[A-Z0-9]{16})\b", line))
-        self.assertEqual(len([c for c in chains if c.startswith("KUBE-SVC-")]), 1, f"chains of doomed: {chains}")
-        self.assertEqual(len([c for c in chains if c.startswith("KUBE-SEP-")]), 3, f"chains of doomed: {chains}")
-        kubia_lines_before = kn.lines_mentioning(self.node, "default/kubia")
+            chains.update(kn.SERVICE_CHAIN_RE[self.mode].findall(line))
+        kinds = collections.Counter(self.view.chain_kind(c) for c in chains)
+        self.assertEqual(kinds["service"], 1, f"chains of doomed: {chains}")
+        self.assertEqual(kinds["endpoint"], 3, f"chains of doomed: {chains}")
+        kubia_lines_before = self.view.lines_mentioning("default/kubia")
 
         # Delete the Service only: its EndpointSlice alone must not keep anything.
         self.manifests.delete("doomed-svc.yaml")
 
         def gone():
-            save = kn.iptables_save(self.node)
+            save = self.view.dump()
             return ("default/doomed" not in save and "10.96.0.70" not in save
                     and not any(c in save for c in chains))
 
         try:
             kn.wait_for(gone, 15, "every rule and chain of default/doomed to disappear")
         except AssertionError:
-            left = [l for l in kn.iptables_save(self.node).splitlines()
+            left = [l for l in self.view.dump().splitlines()
                     if "doomed" in l or "10.96.0.70" in l or any(c in l for c in chains)]
             raise AssertionError("rules/chains of the deleted service remain:\n" + "\n".join(left)) from None
-        self.assertEqual(sorted(kn.lines_mentioning(self.node, "default/kubia")), sorted(kubia_lines_before),
+        self.assertEqual(sorted(self.view.lines_mentioning("default/kubia")), sorted(kubia_lines_before),
                          "deleting another service must not touch kubia's rules")
         err, _ = kn.connect_error(self.client, "10.96.0.70", 80, timeout=1.0)
         self.assertNotEqual(err, None, "the deleted service's IP should no longer connect")
@@ -343,15 +350,15 @@ class IptablesProxyTest(ProxyTestBase):
             return line.split(":")[0]
 
         pod = exchange("one")
-        before = sorted(kn.rule_lines(self.node))
+        before = sorted(self.view.state_lines())
         self.assertEqual(self.knode.stop(), 0, "knode should exit 0 on SIGTERM")
-        self.assertTrue(kn.kube_chains(self.node), "SIGTERM must leave the kernel rules in place")
+        self.assertTrue(self.view.programmed(), "SIGTERM must leave the kernel rules in place")
         self.assertEqual(exchange("two"), pod)
         offset = self.knode.log_size()
         self.knode.start()
         self.knode.wait_ready(since=offset)
         self.assertEqual(exchange("three"), pod, "the connection moved to another pod after the restart")
-        after = sorted(kn.rule_lines(self.node))
+        after = sorted(self.view.state_lines())
         self.assertEqual(after, before, "a restart with the same manifests must leave the rules as they were")
         self.assert_spread(self.client, KUBIA_IP, 80, 30)
         self.assertEqual(exchange("four"), pod)
@@ -360,9 +367,8 @@ class IptablesProxyTest(ProxyTestBase):
         for attempt in (1, 2):
             p = kn.run_in_netns(self.node, [self.binary, "proxy", "--cleanup"])
             self.assertEqual(p.returncode, 0, f"knode proxy --cleanup (run {attempt}) failed: {p.stdout}{p.stderr}")
-            save = kn.iptables_save(self.node)
-            left = [l for l in save.splitlines() if "KUBE-" in l]
-            self.assertEqual(left, [], f"--cleanup (run {attempt}) left KUBE-* chains or jumps")
+            left = self.view.leftovers()
+            self.assertEqual(left, [], f"--cleanup (run {attempt}) left rules of the {self.mode} mode")
 
     # 10 ----------------------------------------------------------------------
     def test_10_bad_input_rejected_per_object(self):
@@ -382,10 +388,10 @@ class IptablesProxyTest(ProxyTestBase):
         self.assertTrue(self.knode.alive())
         self.assert_spread(self.client, KUBIA_IP, 80, 30)
         self.assert_spread(self.client, "10.96.0.81", 80, 30)
-        self.assertEqual(kn.lines_mentioning(self.node, "default/zero"), [], "the port-0 service must get no rules")
-        self.assertEqual(kn.lines_mentioning(self.node, "10.96.0.80"), [])
-        self.assertEqual(kn.lines_mentioning(self.node, "10.244.0.300"), [])
-        self.assertEqual(kn.dnat_targets(self.node, "default/badip:http"), set())
+        self.assertEqual(self.view.lines_mentioning("default/zero"), [], "the port-0 service must get no rules")
+        self.assertEqual(self.view.lines_mentioning("10.96.0.80"), [])
+        self.assertEqual(self.view.lines_mentioning("10.244.0.300"), [])
+        self.assertEqual(self.view.dnat_targets("default/badip:http"), set())
         err, took = kn.connect_error(self.client, "10.96.0.82", 80, timeout=2.0)
         self.assertEqual(err, errno.ECONNREFUSED,
                          "the service whose slice was rejected has no endpoints and should refuse connections")
@@ -396,7 +402,7 @@ class IptablesProxyTest(ProxyTestBase):
                          "the log should name the rejected EndpointSlice and address")
 
         # A bad new version of a working slice is rejected; the last good version stays.
-        before = kn.dnat_targets(self.node, "default/kubia:http")
+        before = self.view.dnat_targets("default/kubia:http")
         offset = self.knode.log_size()
         self.manifests.write("kubia.yaml", docs(
             service("kubia", KUBIA_IP, [{"name": "http", "port": 80, "targetPort": 8080}]),
@@ -405,9 +411,36 @@ class IptablesProxyTest(ProxyTestBase):
         kn.wait_for(lambda: "rejected object" in self.knode.log_since(offset), 10,
                     "knode to reject the bad EndpointSlice update")
         self.assertTrue(self.knode.alive())
-        self.assertEqual(kn.dnat_targets(self.node, "default/kubia:http"), before)
+        self.assertEqual(self.view.dnat_targets("default/kubia:http"), before)
         self.assert_spread(self.client, KUBIA_IP, 80, 30)
         self.assertEqual(kn.http_get(self.node, "127.0.0.1", 10256, "/healthz").status, 200)
+
+    # 13 ----------------------------------------------------------------------
+    def test_13_load_balancer_source_ranges(self):
+        """LoadBalancer IPs with loadBalancerSourceRanges: an allowed client reaches the pods, another is dropped."""
+
+        def lb_service(name, vip, node_port, lb_ip, ranges):
+            return (service(name, vip, [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": node_port}],
+                            type_="LoadBalancer", extra_spec=f"loadBalancerSourceRanges: [{', '.join(ranges)}]")
+                    + f"status:\n  loadBalancer:\n    ingress:\n    - ip: {lb_ip}\n")
+
+        self.manifests.write("lb.yaml", docs(
+            lb_service("lb-open", "10.96.0.90", 30090, "203.0.113.10", ["192.168.50.0/24"]),
+            endpoint_slice("lb-open-1", "lb-open", HTTP, self.eps()),
+            lb_service("lb-closed", "10.96.0.91", 30091, "203.0.113.11", ["10.99.0.0/16"]),
+            endpoint_slice("lb-closed-1", "lb-closed", HTTP, self.eps())))
+        self.start_knode()
+        self.assert_spread(self.client, "203.0.113.10", 80, 30)
+        err, took = kn.connect_error(self.client, "203.0.113.11", 80, timeout=1.0)
+        self.assertEqual(err, errno.ETIMEDOUT, f"a client outside loadBalancerSourceRanges should be dropped; got "
+                                               f"{errno.errorcode.get(err, err)} after {took:.2f}s")
+        # The ranges guard only the LB IP: the cluster IP still answers.
+        self.assert_spread(self.client, "10.96.0.91", 80, 30)
+
+
+
+class IptablesProxyTest(Scenarios, ProxyTestBase):
+    mode = "iptables"
 
     # 11 ----------------------------------------------------------------------
     def test_11_ipvs_falls_back_to_iptables(self):
@@ -425,6 +458,34 @@ class IptablesProxyTest(ProxyTestBase):
         self.assertEqual((r.status, r.body.strip()), (200, "iptables"))
         self.assertIn(":KUBE-SERVICES", kn.iptables_save(self.node, "nat"))
         self.assert_spread(self.client, KUBIA_IP, 80, 30)
+
+
+
+class NftablesProxyTest(Scenarios, ProxyTestBase):
+    mode = "nftables"
+
+    # 12 ----------------------------------------------------------------------
+    def test_12_mode_switch_removes_the_other_modes_rules(self):
+        """iptables -> nftables -> iptables: each mode removes the other's rules before its first sync."""
+        iptables_view, nft_view = kn.IptablesView(self.node), kn.NftablesView(self.node)
+        self.write_kubia()
+        self.knode = kn.Knode(self.binary, self.node, self.manifests.dir, self.log_path, extra=["--proxy-mode=iptables"])
+        self.addCleanup(self.knode.kill)
+        self.start_knode()
+        self.assertTrue(iptables_view.programmed())
+        self.assertFalse(nft_view.programmed())
+        self.assertEqual(self.knode.stop(), 0)
+        for mode, now, other in (("nftables", nft_view, iptables_view), ("iptables", iptables_view, nft_view)):
+            self.knode = kn.Knode(self.binary, self.node, self.manifests.dir, self.log_path,
+                                  extra=[f"--proxy-mode={mode}"])
+            self.addCleanup(self.knode.kill)
+            self.start_knode()
+            r = kn.http_get(self.node, "127.0.0.1", 10249, "/proxyMode")
+            self.assertEqual((r.status, r.body.strip()), (200, mode))
+            self.assertTrue(now.programmed(), f"{mode} mode programmed nothing")
+            self.assertEqual(other.leftovers(), [], f"{mode} mode left the other mode's rules in place")
+            self.assert_spread(self.client, KUBIA_IP, 80, 30)
+            self.assertEqual(self.knode.stop(), 0)
 
 
 if __name__ == "__main__":

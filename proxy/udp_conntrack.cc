@@ -1,4 +1,4 @@
-#include "iptables/udp_conntrack.h"
+#include "udp_conntrack.h"
 
 #include <set>
 #include <vector>
@@ -6,9 +6,9 @@
 #include "knode/dataplane/conntrack.h"
 #include "knode/log.h"
 
-namespace knode::iptables_proxy {
+namespace knode::proxy {
 
-void flush_stale_udp_entries(const proxy::ServicePort& before, const proxy::ServicePort* after) {
+void flush_stale_udp_entries(const ServicePort& before, const ServicePort* after) {
   std::set<net::IPAddress> was, is;
   for (const auto* list : {&before.cluster_endpoints, &before.local_endpoints}) {
     for (const auto& b : *list) was.insert(b.ip);
@@ -18,7 +18,7 @@ void flush_stale_udp_entries(const proxy::ServicePort& before, const proxy::Serv
       for (const auto& b : *list) is.insert(b.ip);
     }
   }
-  const proxy::ServicePort& where = after ? *after : before;
+  const ServicePort& where = after ? *after : before;
   std::vector<std::pair<net::IPAddress, uint16_t>> dests;
   if (where.cluster_ip.valid()) dests.emplace_back(where.cluster_ip, where.port);
   for (const auto& ip : where.external_ips) dests.emplace_back(ip, where.port);
@@ -48,4 +48,26 @@ void flush_stale_udp_entries(const proxy::ServicePort& before, const proxy::Serv
   }
 }
 
-}  // namespace knode::iptables_proxy
+void StaleUdpFlows::after_sync(const ProxyState& state, const std::set<std::string>* changed) {
+  auto relevant = [&](const std::string& name) { return !changed || changed->count(name) > 0; };
+  std::map<std::string, const ServicePort*> now;
+  for (const auto& sp : state.services) {
+    if (sp.protocol == net::Protocol::kUDP && relevant(sp.name)) now[sp.name] = &sp;
+  }
+  static const ServicePort kNone;
+  for (const auto& [name, sp] : now) {
+    auto old = udp_.find(name);
+    flush_stale_udp_entries(old == udp_.end() ? kNone : old->second, sp);
+  }
+  for (auto it = udp_.begin(); it != udp_.end();) {
+    if (!relevant(it->first) || now.count(it->first)) {
+      ++it;
+      continue;
+    }
+    flush_stale_udp_entries(it->second, nullptr);
+    it = udp_.erase(it);
+  }
+  for (const auto& [name, sp] : now) udp_[name] = *sp;
+}
+
+}  // namespace knode::proxy

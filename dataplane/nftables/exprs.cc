@@ -1,0 +1,356 @@
+#include "knode/dataplane/nftables/exprs.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>  // before the linux/ headers, which it guards against
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/rtnetlink.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "nftables/udata.h"
+
+namespace knode::nftables {
+namespace {
+
+constexpr uint32_t kSaddrOffset = 12, kDaddrOffset = 16;
+
+Bytes u32_raw(uint32_t v) { return Bytes(reinterpret_cast<const char*>(&v), 4); }
+
+// nft's "typeof" notes for the keys it knows: [expr type][expr data], nested TLVs.
+Bytes typeof_note(uint32_t expr_type, const Bytes& data) {
+  Bytes out;
+  udata::put_u32(out, 0, expr_type);
+  udata::put(out, 1, data);
+  return out;
+}
+constexpr uint32_t kExprVerdict = 1, kExprPayload = 7, kExprConcat = 13;
+// `ip saddr` as a payload template: protocol description 12 (ip), field 11 (saddr).
+Bytes ip_saddr_typeof() {
+  Bytes data;
+  udata::put_u32(data, 0, 12);
+  udata::put_u32(data, 1, 11);
+  return typeof_note(kExprPayload, data);
+}
+constexpr uint32_t kByteorderHost = 1, kByteorderBig = 2;
+
+Payload load(uint32_t base, uint32_t offset, uint32_t len, uint32_t dreg = reg::k1) {
+  return Payload{base, offset, len, dreg};
+}
+
+}  // namespace
+
+Bytes host_u32(uint32_t v) { return u32_raw(v); }
+
+Bytes ipv4_key(const net::IPAddress& ip) {
+  return Bytes(reinterpret_cast<const char*>(ip.bytes().data()), 4);
+}
+
+Bytes proto_key(uint8_t protocol) {
+  Bytes b(4, '\0');
+  b[0] = static_cast<char>(protocol);
+  return b;
+}
+
+Bytes port_key(uint16_t port) {
+  Bytes b(4, '\0');
+  b[0] = static_cast<char>(port >> 8);
+  b[1] = static_cast<char>(port & 0xff);
+  return b;
+}
+
+Element verdict_element(Bytes key, Verdict verdict, std::string comment) {
+  Element e;
+  e.key = std::move(key);
+  e.verdict = std::move(verdict);
+  e.comment = std::move(comment);
+  return e;
+}
+
+Element key_element(Bytes key) {
+  Element e;
+  e.key = std::move(key);
+  return e;
+}
+
+RuleBuilder& RuleBuilder::ip_addr(uint32_t offset, const net::Cidr& cidr, bool negate) {
+  const auto& bytes = cidr.address().bytes();
+  const int prefix = cidr.prefix();
+  const uint32_t op = negate ? NFT_CMP_NEQ : NFT_CMP_EQ;
+  if (prefix == 32 || (prefix > 0 && prefix % 8 == 0)) {
+    // Whole bytes: nft loads only the prefix's bytes.
+    uint32_t len = static_cast<uint32_t>(prefix / 8);
+    rule_.exprs.push_back(load(NFT_PAYLOAD_NETWORK_HEADER, offset, len));
+    rule_.exprs.push_back(Cmp{reg::k1, op, Bytes(reinterpret_cast<const char*>(bytes.data()), len)});
+    return *this;
+  }
+  uint32_t mask = prefix == 0 ? 0 : htonl(~uint32_t{0} << (32 - prefix));
+  rule_.exprs.push_back(load(NFT_PAYLOAD_NETWORK_HEADER, offset, 4));
+  rule_.exprs.push_back(Bitwise{reg::k1, reg::k1, 4, u32_raw(mask), u32_raw(0)});
+  rule_.exprs.push_back(Cmp{reg::k1, op, Bytes(reinterpret_cast<const char*>(bytes.data()), 4)});
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::ip_saddr(const net::Cidr& cidr, bool negate) { return ip_addr(kSaddrOffset, cidr, negate); }
+RuleBuilder& RuleBuilder::ip_daddr(const net::Cidr& cidr, bool negate) { return ip_addr(kDaddrOffset, cidr, negate); }
+RuleBuilder& RuleBuilder::ip_daddr(const net::IPAddress& ip, bool negate) {
+  return ip_addr(kDaddrOffset, net::Cidr(ip, 32), negate);
+}
+
+RuleBuilder& RuleBuilder::ip_saddr_in(const std::vector<net::Cidr>& cidrs, bool negate) {
+  if (cidrs.size() == 1) return ip_saddr(cidrs[0], negate);  // nft turns `{ x }` into a compare
+  // An interval set as nft sends it: each range as a start element and an end element
+  // (the first address after it), a leading end at 0.0.0.0 when the first range starts
+  // above it, and ranges merged where they touch.
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (const auto& c : cidrs) {
+    uint64_t start = c.address().v4_host();
+    uint64_t size = uint64_t{1} << (32 - c.prefix());
+    ranges.emplace_back(start, start + size);
+  }
+  std::sort(ranges.begin(), ranges.end());
+  std::vector<std::pair<uint64_t, uint64_t>> merged;
+  for (const auto& r : ranges) {
+    if (!merged.empty() && r.first <= merged.back().second) {
+      merged.back().second = std::max(merged.back().second, r.second);
+    } else {
+      merged.push_back(r);
+    }
+  }
+  auto set = std::make_shared<AnonymousSet>();
+  SetSpec& s = set->spec;
+  s.flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_INTERVAL;
+  s.key_type = static_cast<uint32_t>(Datatype::kIPv4Addr);
+  s.key_len = 4;
+  s.size = static_cast<uint32_t>(2 * merged.size() + (merged.front().first != 0 ? 1 : 0));
+  s.userdata.key_byteorder = kByteorderBig;
+  s.userdata.merge_elements = 1;
+  s.userdata.key_typeof = ip_saddr_typeof();
+  auto key = [](uint64_t host) { return ipv4_key(net::IPAddress::V4(static_cast<uint32_t>(host))); };
+  if (merged.front().first != 0) {
+    Element e = key_element(key(0));
+    e.flags = NFT_SET_ELEM_INTERVAL_END;
+    set->elements.push_back(std::move(e));
+  }
+  for (const auto& [start, end] : merged) {
+    Element e = key_element(key(start));
+    if (end > 0xffffffffull) {
+      e.udata_flags = 1;  // open to the end of the address space: no end element
+      set->elements.push_back(std::move(e));
+      continue;
+    }
+    set->elements.push_back(std::move(e));
+    Element stop = key_element(key(end));
+    stop.flags = NFT_SET_ELEM_INTERVAL_END;
+    set->elements.push_back(std::move(stop));
+  }
+  rule_.exprs.push_back(load(NFT_PAYLOAD_NETWORK_HEADER, kSaddrOffset, 4));
+  Lookup l;
+  l.sreg = reg::k1;
+  l.invert = negate;
+  l.anonymous = std::move(set);
+  rule_.exprs.push_back(std::move(l));
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::ip_saddr_in_set(const std::string& set, bool negate) {
+  rule_.exprs.push_back(load(NFT_PAYLOAD_NETWORK_HEADER, kSaddrOffset, 4));
+  Lookup l;
+  l.sreg = reg::k1;
+  l.invert = negate;
+  l.set = set;
+  rule_.exprs.push_back(std::move(l));
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::ip_daddr_in_set(const std::string& set, bool negate) {
+  rule_.exprs.push_back(load(NFT_PAYLOAD_NETWORK_HEADER, kDaddrOffset, 4));
+  Lookup l;
+  l.sreg = reg::k1;
+  l.invert = negate;
+  l.set = set;
+  rule_.exprs.push_back(std::move(l));
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::ct_state(uint32_t bits) {
+  rule_.exprs.push_back(Ct{NFT_CT_STATE, reg::k1});
+  rule_.exprs.push_back(Bitwise{reg::k1, reg::k1, 4, u32_raw(bits), u32_raw(0)});
+  rule_.exprs.push_back(Cmp{reg::k1, NFT_CMP_NEQ, u32_raw(0)});
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::fib_daddr_type_local() {
+  rule_.exprs.push_back(Fib{NFTA_FIB_F_DADDR, NFT_FIB_RESULT_ADDRTYPE, reg::k1});
+  rule_.exprs.push_back(Cmp{reg::k1, NFT_CMP_EQ, u32_raw(RTN_LOCAL)});
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::fib_saddr_type_local() {
+  rule_.exprs.push_back(Fib{NFTA_FIB_F_SADDR, NFT_FIB_RESULT_ADDRTYPE, reg::k1});
+  rule_.exprs.push_back(Cmp{reg::k1, NFT_CMP_EQ, u32_raw(RTN_LOCAL)});
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::meta_l4proto(uint8_t protocol) {
+  rule_.exprs.push_back(Meta{NFT_META_L4PROTO, reg::k1, 0});
+  rule_.exprs.push_back(Cmp{reg::k1, NFT_CMP_EQ, Bytes(1, static_cast<char>(protocol))});
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::mark_and_equals(uint32_t mask, uint32_t value) {
+  rule_.exprs.push_back(Meta{NFT_META_MARK, reg::k1, 0});
+  rule_.exprs.push_back(Bitwise{reg::k1, reg::k1, 4, u32_raw(mask), u32_raw(0)});
+  rule_.exprs.push_back(Cmp{reg::k1, NFT_CMP_EQ, u32_raw(value)});
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::mark_set_or(uint32_t bits) {
+  rule_.exprs.push_back(Meta{NFT_META_MARK, reg::k1, 0});
+  rule_.exprs.push_back(Bitwise{reg::k1, reg::k1, 4, u32_raw(~bits), u32_raw(bits)});
+  rule_.exprs.push_back(Meta{NFT_META_MARK, 0, reg::k1});
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::mark_set_xor(uint32_t bits) {
+  rule_.exprs.push_back(Meta{NFT_META_MARK, reg::k1, 0});
+  rule_.exprs.push_back(Bitwise{reg::k1, reg::k1, 4, u32_raw(~uint32_t{0}), u32_raw(bits)});
+  rule_.exprs.push_back(Meta{NFT_META_MARK, 0, reg::k1});
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::vmap_daddr_proto_dport(const std::string& map) {
+  // A concatenation: the first part in the 16-byte register 1, the rest in the 32-bit
+  // registers after it, each part padded to 4 bytes.
+  rule_.exprs.push_back(load(NFT_PAYLOAD_NETWORK_HEADER, kDaddrOffset, 4, reg::k1));
+  rule_.exprs.push_back(Meta{NFT_META_L4PROTO, reg::k32(1), 0});
+  rule_.exprs.push_back(load(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg::k32(2)));
+  Lookup l;
+  l.sreg = reg::k1;
+  l.dreg = reg::kVerdict;
+  l.set = map;
+  rule_.exprs.push_back(std::move(l));
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::vmap_proto_dport(const std::string& map) {
+  rule_.exprs.push_back(Meta{NFT_META_L4PROTO, reg::k1, 0});
+  rule_.exprs.push_back(load(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg::k32(1)));
+  Lookup l;
+  l.sreg = reg::k1;
+  l.dreg = reg::kVerdict;
+  l.set = map;
+  rule_.exprs.push_back(std::move(l));
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::numgen_random_vmap(const std::vector<Verdict>& targets) {
+  auto set = std::make_shared<AnonymousSet>();
+  SetSpec& s = set->spec;
+  s.flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP;
+  s.key_type = static_cast<uint32_t>(Datatype::kInteger);
+  s.key_len = 4;
+  s.data_type = NFT_DATA_VERDICT;
+  s.data_len = 16;
+  s.size = static_cast<uint32_t>(targets.size());
+  s.userdata.key_byteorder = kByteorderHost;
+  s.userdata.data_byteorder = 0;
+  s.userdata.data_typeof = typeof_note(kExprVerdict, {});
+  s.userdata.data_interval = 0;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    set->elements.push_back(verdict_element(u32_raw(static_cast<uint32_t>(i)), targets[i]));
+  }
+  rule_.exprs.push_back(Numgen{reg::k1, static_cast<uint32_t>(targets.size()), NFT_NG_RANDOM, 0});
+  Lookup l;
+  l.sreg = reg::k1;
+  l.dreg = reg::kVerdict;
+  l.anonymous = std::move(set);
+  rule_.exprs.push_back(std::move(l));
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::numgen_random_equals(uint32_t modulus, uint32_t value) {
+  rule_.exprs.push_back(Numgen{reg::k1, modulus, NFT_NG_RANDOM, 0});
+  rule_.exprs.push_back(Cmp{reg::k1, NFT_CMP_EQ, u32_raw(value)});
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::update_set_with_saddr(const std::string& set) {
+  rule_.exprs.push_back(load(NFT_PAYLOAD_NETWORK_HEADER, kSaddrOffset, 4));
+  rule_.exprs.push_back(Dynset{NFT_DYNSET_OP_UPDATE, reg::k1, set, 0});
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::dnat_to(const net::IPAddress& ip, uint16_t port) {
+  Bytes p(2, '\0');
+  p[0] = static_cast<char>(port >> 8);
+  p[1] = static_cast<char>(port & 0xff);
+  rule_.exprs.push_back(Immediate{reg::k1, ipv4_key(ip), {}});
+  rule_.exprs.push_back(Immediate{reg::k2, p, {}});
+  rule_.exprs.push_back(Nat{NFT_NAT_DNAT, NFPROTO_IPV4, reg::k1, reg::k1, reg::k2, reg::k2,
+                            NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED});
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::masquerade(bool fully_random) {
+  rule_.exprs.push_back(Masq{fully_random ? uint32_t{NF_NAT_RANGE_PROTO_RANDOM_FULLY} : 0u});
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::reject() {
+  rule_.exprs.push_back(Reject{NFT_REJECT_ICMP_UNREACH, 3 /* ICMP_PORT_UNREACH */});
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::counter() {
+  rule_.exprs.push_back(Counter{});
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::verdict(const Verdict& v) {
+  rule_.exprs.push_back(Immediate{reg::kVerdict, {}, v});
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::comment(std::string text) {
+  rule_.comment = std::move(text);
+  return *this;
+}
+
+SetSpec ipv4_addr_set(const std::string& name, const std::string& comment) {
+  SetSpec s;
+  s.name = name;
+  s.key_type = static_cast<uint32_t>(Datatype::kIPv4Addr);
+  s.key_len = 4;
+  s.userdata.key_byteorder = kByteorderBig;
+  s.userdata.comment = comment;
+  return s;
+}
+
+SetSpec dynamic_ipv4_addr_set(const std::string& name, uint32_t timeout_seconds) {
+  SetSpec s = ipv4_addr_set(name);
+  s.flags = NFT_SET_TIMEOUT | NFT_SET_EVAL;
+  s.timeout_ms = uint64_t{timeout_seconds} * 1000;
+  s.size = 65535;  // nft's default size for sets the datapath fills
+  return s;
+}
+
+SetSpec concat_verdict_map(const std::string& name, const std::vector<Datatype>& key, const std::string& comment) {
+  SetSpec s;
+  s.name = name;
+  s.flags = NFT_SET_MAP;
+  for (auto t : key) s.key_type = (s.key_type << 6) | static_cast<uint32_t>(t);
+  s.key_len = static_cast<uint32_t>(4 * key.size());
+  s.data_type = NFT_DATA_VERDICT;
+  s.data_len = 16;
+  s.userdata.key_byteorder = key.size() > 1 ? 0 : kByteorderBig;
+  s.userdata.data_byteorder = 0;
+  if (key.size() > 1) s.userdata.key_typeof = typeof_note(kExprConcat, {});
+  s.userdata.data_interval = 0;
+  s.userdata.comment = comment;
+  return s;
+}
+
+}  // namespace knode::nftables

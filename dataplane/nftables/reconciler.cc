@@ -1,0 +1,386 @@
+#include "knode/dataplane/nftables/reconciler.h"
+
+#include <cerrno>
+
+#include "nftables/codec.h"
+
+namespace knode::nftables {
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+uint64_t spec_digest(const SetSpec& s) {
+  Bytes b;
+  codec::canonical(b, s);
+  return codec::digest(b);
+}
+
+uint64_t def_digest(const Chain& c) {
+  Bytes b;
+  codec::canonical(b, c);
+  return codec::digest(b);
+}
+
+uint64_t value_digest(const Element& e) {
+  Bytes b;
+  codec::canonical_value(b, e);
+  return codec::digest(b);
+}
+
+uint32_t next_generation(uint32_t g) { return g + 1 == 0 ? 1 : g + 1; }
+
+}  // namespace
+
+Reconciler::Reconciler(Nftables& nft, ReconcilerOptions options) : nft_(nft), options_(std::move(options)) {}
+
+void Reconciler::invalidate() {
+  generation_.reset();
+  table_exists_ = false;
+  chains_.clear();
+  sets_.clear();
+  stale_.clear();
+}
+
+uint32_t Reconciler::owner_id(std::string_view owner) {
+  auto [it, inserted] = owner_ids_.try_emplace(std::string(owner), static_cast<uint32_t>(owner_ids_.size()));
+  return it->second;
+}
+
+bool Reconciler::record_is_current() {
+  if (!generation_) return false;
+  auto gen = nft_.generation();
+  return gen.ok() && *gen == *generation_;
+}
+
+uint64_t Reconciler::chain_digest(const Chain& chain, const std::vector<Rule>& rules) {
+  Bytes& b = scratch_;
+  b.clear();
+  codec::canonical(b, chain);
+  for (const auto& r : rules) {
+    codec::canonical(b, r);
+    // A rule depends on the sets it names: when one is recreated, the rule is too.
+    for (const auto& e : r.exprs) {
+      const std::string* name = nullptr;
+      if (const auto* l = std::get_if<Lookup>(&e); l && !l->anonymous) name = &l->set;
+      if (const auto* d = std::get_if<Dynset>(&e)) name = &d->set;
+      if (!name) continue;
+      auto it = sets_.find(*name);
+      uint64_t d = it == sets_.end() ? 0 : it->second.digest;
+      b.append(reinterpret_cast<const char*>(&d), sizeof d);
+    }
+  }
+  return codec::digest(b);
+}
+
+namespace {
+
+// Rebuilds the record from a listing, chain by chain.
+class RecordVisitor final : public TableVisitor {
+ public:
+  using ChainDone = std::function<void(const Chain&, const std::vector<Rule>&)>;
+  using SetDone = std::function<void(const SetSpec&, std::vector<Element>&&)>;
+  RecordVisitor(SetDone set_done, ChainDone chain_done)
+      : set_done_(std::move(set_done)), chain_done_(std::move(chain_done)) {}
+  void set(const SetSpec& s, std::vector<Element>&& e) override { set_done_(s, std::move(e)); }
+  void chain(const Chain& c) override {
+    finish();
+    current_ = c;
+    rules_.clear();
+  }
+  void rule(const std::string&, Rule&& r) override { rules_.push_back(std::move(r)); }
+  void finish() {
+    if (current_) chain_done_(*current_, rules_);
+    current_.reset();
+  }
+
+ private:
+  SetDone set_done_;
+  ChainDone chain_done_;
+  std::optional<Chain> current_;
+  std::vector<Rule> rules_;
+};
+
+}  // namespace
+
+Status Reconciler::read_kernel(uint32_t generation, ReconcileStats* stats) {
+  auto t0 = std::chrono::steady_clock::now();
+  invalidate();
+  RecordVisitor v(
+      [&](const SetSpec& s, std::vector<Element>&& elements) {
+        SetState& st = sets_[s.name];
+        st.spec = s;
+        st.digest = spec_digest(s);
+        for (const auto& e : elements) st.elements[e.key] = ElementState{value_digest(e), 0};
+      },
+      [&](const Chain& c, const std::vector<Rule>& rules) {
+        ChainState& st = chains_[c.name];
+        st.def = def_digest(c);
+        st.digest = chain_digest(c, rules);
+        st.rules = static_cast<uint32_t>(rules.size());
+        st.base = c.base.has_value();
+      });
+  auto found = nft_.list_table(options_.family, options_.table, v);
+  if (!found.ok()) return found.status();
+  v.finish();
+  table_exists_ = *found;
+  generation_ = generation;
+  stats->read_kernel = true;
+  stats->read_ms = ms_since(t0);
+  return Status::Ok();
+}
+
+void Reconciler::start(bool full) {
+  tx_ = nft_.begin(options_.family, options_.table, batch_generation_);
+  full_ = full;
+  ++epoch_;
+  adds_.clear();
+  deletes_.clear();
+}
+
+Status Reconciler::begin_full() {
+  stats_ = ReconcileStats{};
+  stats_.full = true;
+  auto gen = nft_.generation();
+  if (!gen.ok()) return gen.status();
+  if (!generation_ || *generation_ != *gen) {
+    if (Status s = read_kernel(*gen, &stats_); !s.ok()) {
+      invalidate();
+      return s.Wrap("read table " + std::string(family_name(options_.family)) + " " + options_.table);
+    }
+  }
+  batch_generation_ = *gen;
+  scope_.clear();
+  start(true);
+  return Status::Ok();
+}
+
+bool Reconciler::begin_partial(const std::set<std::string>& owners) {
+  if (!generation_) return false;
+  stats_ = ReconcileStats{};
+  batch_generation_ = generation_;
+  scope_.clear();
+  for (const auto& o : owners) scope_.insert(owner_id(o));
+  start(false);
+  return true;
+}
+
+void Reconciler::table(const Table& table) {
+  if (table_exists_) return;
+  tx_->phase(kCreate);
+  tx_->add_table(table);
+  table_exists_ = true;
+}
+
+void Reconciler::set(const SetSpec& spec, bool manage_elements, std::string_view owner) {
+  const uint32_t oid = owner_id(owner);
+  if (!full_) scope_.insert(oid);
+  const uint64_t d = spec_digest(spec);
+  auto [it, inserted] = sets_.try_emplace(spec.name);
+  SetState& st = it->second;
+  if (inserted) {
+    tx_->phase(kCreate);
+    tx_->add_set(spec);
+    ++stats_.sets_added;
+  } else if (st.digest != d) {
+    // Replaced: the chains using it are flushed first (their digests include this one).
+    tx_->phase(kReplace);
+    tx_->delete_set(spec.name);
+    tx_->phase(kCreate);
+    tx_->add_set(spec);
+    st.elements.clear();
+    ++stats_.sets_added;
+    ++stats_.sets_deleted;
+  }
+  st.spec = spec;
+  st.digest = d;
+  st.manage = manage_elements;
+  st.epoch = epoch_;
+  st.owner = oid;
+}
+
+void Reconciler::chain(const Chain& chain, const std::vector<Rule>& rules, std::string_view owner) {
+  const uint32_t oid = owner_id(owner);
+  if (!full_) scope_.insert(oid);
+  ++stats_.chains;
+  stats_.rules += rules.size();
+  const uint64_t def = def_digest(chain);
+  const uint64_t d = chain_digest(chain, rules);
+  stale_.erase(chain.name);
+  auto [it, inserted] = chains_.try_emplace(chain.name);
+  ChainState& st = it->second;
+  auto fill = [&] {
+    tx_->phase(kFill);
+    for (const auto& r : rules) tx_->add_rule(chain.name, r);
+  };
+  if (inserted) {
+    tx_->phase(kCreate);
+    tx_->add_chain(chain);
+    fill();
+    ++stats_.chains_added;
+  } else if (st.digest != d) {
+    if (st.def != def && (chain.base || st.base)) {
+      // A base chain's hook or priority cannot be changed in place.
+      tx_->phase(kReplace);
+      tx_->delete_chain(chain.name);
+      tx_->phase(kCreate);
+      tx_->add_chain(chain);
+    } else {
+      if (st.rules > 0) {
+        tx_->phase(kFlush);
+        tx_->flush_chain(chain.name);
+      }
+      if (st.def != def) {
+        tx_->phase(kCreate);
+        tx_->add_chain(chain);
+      }
+    }
+    fill();
+    ++stats_.chains_rewritten;
+  }
+  st.def = def;
+  st.digest = d;
+  st.rules = static_cast<uint32_t>(rules.size());
+  st.base = chain.base.has_value();
+  st.epoch = epoch_;
+  st.owner = oid;
+}
+
+void Reconciler::element(std::string_view set, const Element& element, std::string_view owner) {
+  const uint32_t oid = owner_id(owner);
+  if (!full_) scope_.insert(oid);
+  auto sit = sets_.find(std::string(set));
+  if (sit == sets_.end()) return;  // not described: a caller's mistake the kernel would refuse too
+  const uint64_t d = value_digest(element);
+  auto [it, inserted] = sit->second.elements.try_emplace(element.key);
+  if (inserted) {
+    adds_[sit->first].push_back(element);
+  } else if (it->second.digest != d) {
+    // A new value for the key: out with the old first, in the same batch.
+    Element old;
+    old.key = element.key;
+    old.flags = element.flags;
+    tx_->phase(kFill);
+    tx_->delete_elements(sit->first, std::span<const Element>(&old, 1));
+    adds_[sit->first].push_back(element);
+  }
+  it->second = ElementState{d, epoch_, oid};
+}
+
+void Reconciler::mark_stale(const std::string& name, ChainState& st) {
+  if (stale_.count(name)) return;
+  if (st.rules > 0) {
+    tx_->phase(kRemove);
+    tx_->flush_chain(name);
+  }
+  st.rules = 0;
+  st.digest = 0;
+  stale_[name] = options_.now();
+  ++stats_.chains_flushed;
+}
+
+void Reconciler::remove_element(const std::string& set, const Bytes& key) {
+  auto sit = sets_.find(set);
+  if (sit == sets_.end()) return;
+  auto it = sit->second.elements.find(key);
+  if (it == sit->second.elements.end() || it->second.epoch == epoch_) return;
+  Element e;
+  e.key = key;
+  deletes_[set].push_back(std::move(e));
+  sit->second.elements.erase(it);
+}
+
+Status Reconciler::commit(ReconcileStats* stats) {
+  const std::string where = std::string(family_name(options_.family)) + " " + options_.table;
+  // What was not described goes (in a partial sync: what the described owners held
+  // before): base chains at once, other chains flushed now and deleted later, sets
+  // deleted, elements deleted.
+  auto gone = [&](uint32_t epoch, uint32_t owner) {
+    return epoch != epoch_ && (full_ || scope_.count(owner) > 0);
+  };
+  std::vector<std::string> base_gone, sets_gone, stale_now;
+  for (auto& [name, st] : chains_) {
+    if (!gone(st.epoch, st.owner)) continue;
+    if (st.base) {
+      base_gone.push_back(name);
+    } else {
+      stale_now.push_back(name);
+    }
+  }
+  for (const auto& name : stale_now) mark_stale(name, chains_[name]);
+  for (auto& [name, st] : sets_) {
+    if (gone(st.epoch, st.owner)) {
+      sets_gone.push_back(name);
+      continue;
+    }
+    if (!st.manage) continue;
+    std::vector<Bytes> keys;
+    for (const auto& [key, e] : st.elements) {
+      if (gone(e.epoch, e.owner)) keys.push_back(key);
+    }
+    for (const auto& k : keys) remove_element(name, k);
+  }
+
+  tx_->phase(kFill);
+  for (auto& [set, elements] : adds_) {
+    tx_->add_elements(set, elements);
+    stats_.elements_added += elements.size();
+  }
+  tx_->phase(kRemove);
+  for (auto& [set, elements] : deletes_) {
+    tx_->delete_elements(set, elements);
+    stats_.elements_deleted += elements.size();
+  }
+  for (const auto& name : base_gone) {
+    tx_->delete_chain(name);
+    chains_.erase(name);
+    ++stats_.chains_deleted;
+  }
+  // Chains flushed at least the delay ago: nothing points at them any more.
+  const auto now = options_.now();
+  for (auto it = stale_.begin(); it != stale_.end();) {
+    if (now - it->second < options_.stale_chain_delay) {
+      ++it;
+      continue;
+    }
+    tx_->delete_chain(it->first);
+    chains_.erase(it->first);
+    ++stats_.chains_deleted;
+    it = stale_.erase(it);
+  }
+  for (const auto& name : sets_gone) {
+    tx_->delete_set(name);
+    sets_.erase(name);
+    ++stats_.sets_deleted;
+  }
+
+  stats_.operations = tx_->size();
+  Status s;
+  if (stats_.operations > 0) {
+    auto t0 = std::chrono::steady_clock::now();
+    s = tx_->commit();
+    stats_.commit_ms = ms_since(t0);
+  }
+  tx_.reset();
+  adds_.clear();
+  deletes_.clear();
+  if (stats) *stats = stats_;
+  if (!s.ok()) {
+    invalidate();
+    return s.Wrap("sync nftables table " + where);
+  }
+  if (stats_.operations > 0 && batch_generation_) generation_ = next_generation(*batch_generation_);
+  return Status::Ok();
+}
+
+Status Reconciler::remove_table() {
+  auto tx = nft_.begin(options_.family, options_.table);
+  tx->delete_table();
+  Status s = tx->commit();
+  invalidate();
+  if (!s.ok() && s.error_number() != ENOENT) return s;
+  return Status::Ok();
+}
+
+}  // namespace knode::nftables

@@ -1,0 +1,106 @@
+// nft statements as nft (1.0.x) encodes them, so that a rule built here is the same
+// kernel object `nft -f` makes from the statement's text, and `nft list` prints that
+// text back. Each builder names the statement it encodes.
+//
+//   Rule r = RuleBuilder().ip_daddr(vip).ip_saddr(inside, /*negate=*/true).jump("x").build();
+//   // "ip daddr 10.96.0.10 ip saddr != 10.244.0.0/16 jump x"
+//
+// Sets come with the same care: set specs carry the userdata nft writes (byte orders,
+// typeof hints, comment), and keys are laid out as nft lays them out (each concatenated
+// part padded to 4 bytes).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "knode/dataplane/nftables.h"
+#include "knode/net.h"
+
+namespace knode::nftables {
+
+// nft's datatype ids and sizes (bits), as set keys use them.
+enum class Datatype : uint32_t {
+  kVerdict = 1,
+  kInteger = 4,
+  kIPv4Addr = 7,
+  kInetProto = 12,
+  kInetService = 13,
+};
+
+// `ct state` bits (NF_CT_STATE_*_BIT).
+inline constexpr uint32_t kCtStateInvalid = 1, kCtStateEstablished = 2, kCtStateRelated = 4, kCtStateNew = 8,
+                          kCtStateUntracked = 64;
+
+class RuleBuilder {
+ public:
+  // ip saddr / ip daddr == or != an address or prefix ("ip saddr != 10.0.0.0/8").
+  RuleBuilder& ip_saddr(const net::Cidr& cidr, bool negate = false);
+  RuleBuilder& ip_daddr(const net::Cidr& cidr, bool negate = false);
+  RuleBuilder& ip_daddr(const net::IPAddress& ip, bool negate = false);
+  // ip saddr { a, b/16 } (an anonymous interval set; one prefix is a plain compare, as nft
+  // makes it).
+  RuleBuilder& ip_saddr_in(const std::vector<net::Cidr>& cidrs, bool negate = false);
+  // ip saddr @set / ip daddr @set
+  RuleBuilder& ip_saddr_in_set(const std::string& set, bool negate = false);
+  RuleBuilder& ip_daddr_in_set(const std::string& set, bool negate = false);
+  RuleBuilder& ct_state(uint32_t bits);          // ct state new
+  RuleBuilder& fib_daddr_type_local();           // fib daddr type local
+  RuleBuilder& fib_saddr_type_local();           // fib saddr type local
+  RuleBuilder& meta_l4proto(uint8_t protocol);   // meta l4proto tcp
+  RuleBuilder& mark_and_equals(uint32_t mask, uint32_t value);  // meta mark & M == V
+  RuleBuilder& mark_set_or(uint32_t bits);       // meta mark set meta mark | B
+  RuleBuilder& mark_set_xor(uint32_t bits);      // meta mark set meta mark ^ B
+  // ip daddr . meta l4proto . th dport vmap @map
+  RuleBuilder& vmap_daddr_proto_dport(const std::string& map);
+  // meta l4proto . th dport vmap @map
+  RuleBuilder& vmap_proto_dport(const std::string& map);
+  // numgen random mod N vmap { 0 : v0, 1 : v1, ... }
+  RuleBuilder& numgen_random_vmap(const std::vector<Verdict>& targets);
+  // numgen random mod N V (true with probability 1/N for V < N)
+  RuleBuilder& numgen_random_equals(uint32_t modulus, uint32_t value);
+  // update @set { ip saddr }
+  RuleBuilder& update_set_with_saddr(const std::string& set);
+  RuleBuilder& dnat_to(const net::IPAddress& ip, uint16_t port);  // dnat to 10.0.0.1:80
+  RuleBuilder& masquerade(bool fully_random);                    // masquerade fully-random
+  RuleBuilder& reject();                                         // reject (ICMP port unreachable)
+  RuleBuilder& counter();
+  RuleBuilder& verdict(const Verdict& v);
+  RuleBuilder& jump(const std::string& chain) { return verdict(Verdict::Jump(chain)); }
+  RuleBuilder& goto_(const std::string& chain) { return verdict(Verdict::Goto(chain)); }
+  RuleBuilder& accept() { return verdict(Verdict::Accept()); }
+  RuleBuilder& drop() { return verdict(Verdict::Drop()); }
+  RuleBuilder& return_() { return verdict(Verdict::Return()); }
+  RuleBuilder& comment(std::string text);
+
+  Rule build() && { return std::move(rule_); }
+  Rule build() const& { return rule_; }
+
+ private:
+  RuleBuilder& ip_addr(uint32_t offset, const net::Cidr& cidr, bool negate);
+  Rule rule_;
+};
+
+// ---------------------------------------------------------------- sets
+
+// type ipv4_addr [; comment "..."]
+SetSpec ipv4_addr_set(const std::string& name, const std::string& comment = "");
+// type ipv4_addr ; flags dynamic,timeout ; timeout N s  (filled by `update @set`)
+SetSpec dynamic_ipv4_addr_set(const std::string& name, uint32_t timeout_seconds);
+// type A . B . C : verdict [; comment "..."]
+SetSpec concat_verdict_map(const std::string& name, const std::vector<Datatype>& key,
+                           const std::string& comment = "");
+
+// Keys, laid out as the kernel compares them.
+Bytes ipv4_key(const net::IPAddress& ip);
+Bytes proto_key(uint8_t protocol);   // inet_proto, padded to 4 bytes
+Bytes port_key(uint16_t port);       // inet_service (network order), padded to 4 bytes
+
+// One element of a verdict map; `comment` is stored with it (nft's element comment).
+Element verdict_element(Bytes key, Verdict verdict, std::string comment = "");
+Element key_element(Bytes key);
+
+// Byte order helpers: a host-order u32 as the kernel holds marks and numgen results.
+Bytes host_u32(uint32_t v);
+
+}  // namespace knode::nftables

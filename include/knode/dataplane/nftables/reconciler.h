@@ -1,0 +1,173 @@
+// Keeps one nf_tables table equal to a described state, changing only what differs, in
+// one transaction per sync.
+//
+// A sync describes the desired objects as a stream (sets, chains with their rules,
+// elements of the sets it manages), each tagged with an owner: a name grouping objects
+// that come and go together. A full sync describes everything: what the table holds and
+// was not described goes away. A partial sync describes only some owners: their objects
+// are replaced wholesale, everything else is left untouched. The reconciler compares
+// against its record of the table (a 64-bit digest per chain and per element), which it
+// rebuilds by reading the kernel whenever the ruleset generation says someone else
+// changed something, so a full sync also repairs hand edits.
+//
+// Chains that are no longer wanted are flushed at once and deleted by a sync at least
+// `stale_chain_delay` later (kernels before 6.2 release a map element's reference to a
+// chain asynchronously, so deleting in the same batch can fail).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <memory>
+
+#include "knode/dataplane/nftables.h"
+
+namespace knode::nftables {
+
+struct ReconcileStats {
+  bool full = false;
+  bool read_kernel = false;  // the table was listed because the generation moved
+  size_t chains = 0;         // chains described
+  size_t rules = 0;          // rules in the described chains
+  size_t chains_added = 0, chains_rewritten = 0, chains_flushed = 0, chains_deleted = 0;
+  size_t elements_added = 0, elements_deleted = 0, sets_added = 0, sets_deleted = 0;
+  size_t operations = 0;  // in the batch; 0: nothing was sent
+  double read_ms = 0, commit_ms = 0;
+};
+
+struct ReconcilerOptions {
+  Family family = Family::kIPv4;
+  std::string table;
+  std::chrono::milliseconds stale_chain_delay{1000};
+  std::function<std::chrono::steady_clock::time_point()> now = [] { return std::chrono::steady_clock::now(); };
+};
+
+// Where a description of a table goes: a Reconciler (to the kernel) or a ContentSink
+// (to values, for tests, printing and `nft -f` scripts).
+class TableSink {
+ public:
+  virtual ~TableSink() = default;
+  virtual void table(const Table& table) = 0;
+  // `manage_elements`: elements come through element(); otherwise the datapath fills the
+  // set (dynamic sets) and its elements are never touched.
+  virtual void set(const SetSpec& spec, bool manage_elements, std::string_view owner) = 0;
+  virtual void chain(const Chain& chain, const std::vector<Rule>& rules, std::string_view owner) = 0;
+  virtual void element(std::string_view set, const Element& element, std::string_view owner) = 0;
+};
+
+// Collects a description as a TableContent, in the order the kernel would list it.
+class ContentSink final : public TableSink {
+ public:
+  void table(const Table& table) override { content.table = table; }
+  void set(const SetSpec& spec, bool, std::string_view) override { content.sets.push_back(SetContent{spec, {}}); }
+  void chain(const Chain& chain, const std::vector<Rule>& rules, std::string_view) override {
+    content.chains.push_back(ChainContent{chain, rules});
+  }
+  void element(std::string_view set, const Element& element, std::string_view) override {
+    for (auto& s : content.sets) {
+      if (s.spec.name == set) {
+        s.elements.push_back(element);
+        return;
+      }
+    }
+  }
+  TableContent content;
+};
+
+class Reconciler final : public TableSink {
+ public:
+  Reconciler(Nftables& nft, ReconcilerOptions options);
+
+  // Starts a full sync: reads the table first unless the record is known to be current.
+  Status begin_full();
+  // Starts a partial sync of `owners`; false when there is no current record (a full sync
+  // is needed first).
+  bool begin_partial(const std::set<std::string>& owners);
+
+  // The desired objects of this sync. Sets before the chains that use them.
+  void table(const Table& table) override;
+  void set(const SetSpec& spec, bool manage_elements, std::string_view owner) override;
+  void chain(const Chain& chain, const std::vector<Rule>& rules, std::string_view owner) override;
+  void element(std::string_view set, const Element& element, std::string_view owner) override;
+
+  // Sends the differences as one batch. On failure the record is dropped, so the next
+  // sync must be full (and reads the kernel). ERESTART: someone changed the ruleset since
+  // it was read; a full sync repairs that.
+  Status commit(ReconcileStats* stats = nullptr);
+
+  // Deletes the table (fine when it does not exist) and forgets the record.
+  Status remove_table();
+  // Forgets the record: the next full sync reads the kernel.
+  void invalidate();
+  bool has_record() const { return generation_.has_value(); }
+  // True when the record matches the kernel: nobody committed anything since our last
+  // sync (the ruleset generation has not moved), so describing unchanged owners again
+  // would find nothing to do.
+  bool record_is_current();
+  // Chains flushed and waiting to be deleted.
+  size_t stale_chains() const { return stale_.size(); }
+
+ private:
+  // Owners are interned: each record entry names its owner by number.
+  static constexpr uint32_t kNoOwner = ~uint32_t{0};
+  struct ChainState {
+    uint64_t def = 0;     // the chain's own definition (base hook, comment)
+    uint64_t digest = 0;  // definition and rules
+    uint32_t rules = 0;
+    bool base = false;
+    uint32_t epoch = 0;  // the sync that last described it
+    uint32_t owner = kNoOwner;
+  };
+  struct ElementState {
+    uint64_t digest = 0;
+    uint32_t epoch = 0;
+    uint32_t owner = kNoOwner;
+  };
+  struct SetState {
+    SetSpec spec;
+    uint64_t digest = 0;
+    bool manage = true;
+    uint32_t epoch = 0;
+    uint32_t owner = kNoOwner;
+    std::unordered_map<Bytes, ElementState> elements;
+  };
+  // Phases of a batch, sent in this order (each in the order of its operations).
+  enum Phase : uint8_t { kFlush = 0, kReplace, kCreate, kFill, kRemove };
+
+  Status read_kernel(uint32_t generation, ReconcileStats* stats);
+  void start(bool full);
+  uint64_t chain_digest(const Chain& chain, const std::vector<Rule>& rules);
+  void mark_stale(const std::string& name, ChainState& st);
+  void remove_element(const std::string& set, const Bytes& key);
+
+  Nftables& nft_;
+  ReconcilerOptions options_;
+  std::optional<uint32_t> generation_;  // the kernel's generation the record matches
+  bool table_exists_ = false;
+  std::unordered_map<std::string, ChainState> chains_;
+  std::map<std::string, SetState> sets_;
+  std::unordered_map<std::string, uint32_t> owner_ids_;
+  uint32_t owner_id(std::string_view owner);
+  std::map<std::string, std::chrono::steady_clock::time_point> stale_;  // flushed, waiting to be deleted
+
+  // The sync in progress.
+  std::unique_ptr<Transaction> tx_;
+  bool full_ = false;
+  bool read_ = false;
+  double read_ms_ = 0;
+  uint32_t epoch_ = 0;
+  std::optional<uint32_t> batch_generation_;
+  std::set<uint32_t> scope_;  // partial: the owners described
+  Bytes scratch_;             // canonical bytes, reused
+  std::map<std::string, std::vector<Element>> adds_, deletes_;  // per set, sent at commit
+  ReconcileStats stats_;
+};
+
+}  // namespace knode::nftables

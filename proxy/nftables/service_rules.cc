@@ -1,0 +1,318 @@
+#include "nftables/service_rules.h"
+
+#include <linux/netfilter.h>
+
+#include <map>
+
+#include "knode/dataplane/nftables/exprs.h"
+#include "nftables/chain_names.h"
+
+namespace knode::nftables_proxy {
+namespace nft = knode::nftables;
+using nft::Datatype;
+using nft::RuleBuilder;
+using nft::Verdict;
+
+namespace {
+
+// Shared objects, with kube-proxy's names.
+constexpr const char *kServices = "services", *kServiceIPs = "service-ips", *kServiceNodePorts = "service-nodeports",
+                     *kNodePortIPs = "nodeport-ips", *kClusterIPs = "cluster-ips",
+                     *kServiceEndpointsCheck = "service-endpoints-check",
+                     *kNodePortEndpointsCheck = "nodeport-endpoints-check",
+                     *kNoEndpointServices = "no-endpoint-services", *kNoEndpointNodePorts = "no-endpoint-nodeports",
+                     *kRejectChain = "reject-chain", *kClusterIPsCheck = "cluster-ips-check",
+                     *kFirewallIPs = "firewall-ips", *kFirewallCheck = "firewall-check",
+                     *kMarkMasq = "mark-for-masquerade", *kMasquerading = "masquerading";
+constexpr std::string_view kShared = "";
+
+nft::Chain regular(std::string name, std::string comment = "") {
+  nft::Chain c;
+  c.name = std::move(name);
+  c.comment = std::move(comment);
+  return c;
+}
+
+nft::Chain base(std::string name, const char* type, uint32_t hook, int32_t priority) {
+  nft::Chain c;
+  c.name = std::move(name);
+  c.base = nft::BaseChain{type, hook, priority, NF_ACCEPT};
+  return c;
+}
+
+const net::Cidr kLoopback = *net::Cidr::Parse("127.0.0.0/8");
+
+// `meta l4proto . th dport` of node ports: on every local address but loopback, or on
+// @nodeport-ips.
+RuleBuilder node_port_match(const RulesConfig& c) {
+  RuleBuilder r;
+  if (c.node_ports_on_all_addresses) {
+    r.fib_daddr_type_local().ip_daddr(kLoopback, /*negate=*/true);
+  } else {
+    r.ip_daddr_in_set(kNodePortIPs);
+  }
+  return r;
+}
+
+void describe_skeleton(nft::TableSink& sink, const RulesConfig& c) {
+  nft::Table t;
+  t.family = nft::Family::kIPv4;
+  t.name = kTable;
+  t.comment = "rules for kube-proxy";
+  sink.table(t);
+
+  // Sets and maps, in the order kube-proxy creates them.
+  sink.set(nft::ipv4_addr_set(kClusterIPs, "Active ClusterIPs"), true, kShared);
+  if (!c.node_ports_on_all_addresses) {
+    sink.set(nft::ipv4_addr_set(kNodePortIPs, "IPs that accept NodePort traffic"), true, kShared);
+  }
+  const std::vector<Datatype> addr_proto_port = {Datatype::kIPv4Addr, Datatype::kInetProto, Datatype::kInetService};
+  const std::vector<Datatype> proto_port = {Datatype::kInetProto, Datatype::kInetService};
+  sink.set(nft::concat_verdict_map(kNoEndpointServices, addr_proto_port,
+                                   "vmap to drop or reject packets to services with no endpoints"),
+           true, kShared);
+  sink.set(nft::concat_verdict_map(kNoEndpointNodePorts, proto_port,
+                                   "vmap to drop or reject packets to service nodeports with no endpoints"),
+           true, kShared);
+  sink.set(nft::concat_verdict_map(kFirewallIPs, addr_proto_port,
+                                   "destinations that are subject to LoadBalancerSourceRanges"),
+           true, kShared);
+  sink.set(nft::concat_verdict_map(kServiceIPs, addr_proto_port, "ClusterIP, ExternalIP and LoadBalancer IP traffic"),
+           true, kShared);
+  sink.set(nft::concat_verdict_map(kServiceNodePorts, proto_port, "NodePort traffic"), true, kShared);
+  for (const auto& ip : c.node_port_ips) {
+    if (!c.node_ports_on_all_addresses && !ip.is_loopback()) {
+      sink.element(kNodePortIPs, nft::key_element(nft::ipv4_key(ip)), kShared);
+    }
+  }
+
+  const uint32_t mark = c.masquerade_mark;
+  const uint32_t ct_new = nft::kCtStateNew;
+  // Base chains: filtering sees destinations before DNAT (LB source ranges) and after.
+  sink.chain(base("filter-prerouting-pre-dnat", "filter", NF_INET_PRE_ROUTING, -110),
+             {RuleBuilder().ct_state(ct_new).jump(kFirewallCheck).build()}, kShared);
+  sink.chain(base("filter-output-pre-dnat", "filter", NF_INET_LOCAL_OUT, -110),
+             {RuleBuilder().ct_state(ct_new).jump(kFirewallCheck).build()}, kShared);
+  sink.chain(base("filter-input", "filter", NF_INET_LOCAL_IN, 0),
+             {RuleBuilder().ct_state(ct_new).jump(kNodePortEndpointsCheck).build(),
+              RuleBuilder().ct_state(ct_new).jump(kServiceEndpointsCheck).build()},
+             kShared);
+  sink.chain(base("filter-forward", "filter", NF_INET_FORWARD, 0),
+             {RuleBuilder().ct_state(ct_new).jump(kServiceEndpointsCheck).build(),
+              RuleBuilder().ct_state(ct_new).jump(kClusterIPsCheck).build()},
+             kShared);
+  sink.chain(base("filter-output", "filter", NF_INET_LOCAL_OUT, 0),
+             {RuleBuilder().ct_state(ct_new).jump(kServiceEndpointsCheck).build(),
+              RuleBuilder().ct_state(ct_new).jump(kClusterIPsCheck).build()},
+             kShared);
+  sink.chain(base("nat-prerouting", "nat", NF_INET_PRE_ROUTING, -100), {RuleBuilder().jump(kServices).build()},
+             kShared);
+  sink.chain(base("nat-output", "nat", NF_INET_LOCAL_OUT, -100), {RuleBuilder().jump(kServices).build()}, kShared);
+  sink.chain(base("nat-postrouting", "nat", NF_INET_POST_ROUTING, 100), {RuleBuilder().jump(kMasquerading).build()},
+             kShared);
+
+  // The chains they jump to.
+  sink.chain(regular(kNodePortEndpointsCheck), {node_port_match(c).vmap_proto_dport(kNoEndpointNodePorts).build()},
+             kShared);
+  sink.chain(regular(kServiceEndpointsCheck), {RuleBuilder().vmap_daddr_proto_dport(kNoEndpointServices).build()},
+             kShared);
+  sink.chain(regular(kFirewallCheck), {RuleBuilder().vmap_daddr_proto_dport(kFirewallIPs).build()}, kShared);
+  sink.chain(regular(kServices),
+             {RuleBuilder().vmap_daddr_proto_dport(kServiceIPs).build(),
+              node_port_match(c).vmap_proto_dport(kServiceNodePorts).build()},
+             kShared);
+  sink.chain(regular(kMasquerading),
+             {RuleBuilder().mark_and_equals(mark, 0).return_().build(), RuleBuilder().mark_set_xor(mark).build(),
+              RuleBuilder().masquerade(/*fully_random=*/true).build()},
+             kShared);
+  sink.chain(regular(kClusterIPsCheck),
+             {RuleBuilder().ip_daddr_in_set(kClusterIPs).reject()
+                  .comment("Reject traffic to invalid ports of ClusterIPs").build()},
+             kShared);
+  sink.chain(regular(kMarkMasq), {RuleBuilder().mark_set_or(mark).build()}, kShared);
+  sink.chain(regular(kRejectChain, "helper for @no-endpoint-services / @no-endpoint-nodeports"),
+             {RuleBuilder().reject().build()}, kShared);
+}
+
+nft::Bytes addr_proto_port_key(const net::IPAddress& ip, const proxy::ServicePort& sp, uint16_t port) {
+  return nft::ipv4_key(ip) + nft::proto_key(net::protocol_number(sp.protocol)) + nft::port_key(port);
+}
+
+}  // namespace
+
+void describe_service(nft::TableSink& sink, const proxy::ServicePort& sp, const RulesConfig& c) {
+  const std::string owner = sp.name;
+  const std::string base_name = service_chain_base(sp);
+  const std::string cluster_chain = "service-" + base_name, local_chain = "local-" + base_name,
+                    external_chain = "external-" + base_name, fw_chain = "firewall-" + base_name;
+  const bool itp_local = sp.internal_policy_local, etp_local = sp.external_policy_local;
+  const bool external = sp.has_external();
+  const bool has_endpoints = sp.has_any_endpoint;
+  const bool has_internal = !sp.cluster_endpoints.empty();
+  const bool has_external_eps = !sp.external_endpoints().empty();
+  const uint8_t proto = net::protocol_number(sp.protocol);
+
+  // The policy chains: "service-" holds the cluster-policy endpoints (also the target of
+  // short-circuited pod and node traffic when external traffic is Local), "local-" the
+  // local ones.
+  const bool uses_cluster_chain = has_internal && (!itp_local || external);
+  const std::vector<proxy::Endpoint>& local_eps = etp_local ? sp.local_endpoints : sp.cluster_endpoints;
+  const bool uses_local_chain = (itp_local && has_internal) || (etp_local && external && !sp.local_endpoints.empty());
+  const std::string& internal_chain = itp_local ? local_chain : cluster_chain;
+  const std::string& external_policy_chain = etp_local ? local_chain : cluster_chain;
+  const bool uses_external_chain = has_endpoints && external;
+  const bool uses_fw_chain = !sp.load_balancer_ips.empty() && !sp.load_balancer_source_ranges.empty();
+
+  // Verdicts for destinations without endpoints: reject when the service has none at
+  // all, drop when only a Local policy leaves none.
+  const Verdict reject = Verdict::Goto(kRejectChain);
+  const Verdict internal_verdict = has_endpoints ? Verdict::Drop() : reject;
+  const Verdict external_verdict = has_endpoints ? Verdict::Drop() : reject;
+
+  // Endpoint chains every policy chain may pick, each once.
+  std::vector<const proxy::Endpoint*> endpoints;
+  std::map<std::pair<net::IPAddress, uint16_t>, std::string> endpoint_base;
+  auto note = [&](const std::vector<proxy::Endpoint>& list) {
+    for (const auto& ep : list) {
+      auto key = std::make_pair(ep.ip, ep.port);
+      if (endpoint_base.count(key)) continue;
+      endpoint_base[key] = endpoint_chain_base(sp, ep);
+      endpoints.push_back(&ep);
+    }
+  };
+  if (uses_cluster_chain) note(sp.cluster_endpoints);
+  if (uses_local_chain) note(local_eps);
+  auto base_of = [&](const proxy::Endpoint& ep) { return endpoint_base.at({ep.ip, ep.port}); };
+  const bool affinity = sp.affinity_timeout_seconds > 0;
+
+  if (affinity) {
+    for (const auto* ep : endpoints) {
+      sink.set(nft::dynamic_ipv4_addr_set("affinity-" + base_of(*ep), sp.affinity_timeout_seconds), false, owner);
+    }
+  }
+
+  auto endpoint_rules = [&](std::vector<nft::Rule>& rules, const std::vector<proxy::Endpoint>& eps) {
+    if (affinity) {
+      for (const auto& ep : eps) {
+        rules.push_back(RuleBuilder().ip_saddr_in_set("affinity-" + base_of(ep)).goto_("endpoint-" + base_of(ep)).build());
+      }
+    }
+    if (c.endpoint_pick == RulesConfig::EndpointPick::kVmap) {
+      std::vector<Verdict> targets;
+      for (const auto& ep : eps) targets.push_back(Verdict::Goto("endpoint-" + base_of(ep)));
+      rules.push_back(RuleBuilder().numgen_random_vmap(targets).build());
+      return;
+    }
+    for (size_t i = 0; i < eps.size(); ++i) {
+      RuleBuilder r;
+      if (i + 1 < eps.size()) r.numgen_random_equals(static_cast<uint32_t>(eps.size() - i), 0);
+      rules.push_back(r.goto_("endpoint-" + base_of(eps[i])).build());
+    }
+  };
+  auto masquerade_rule = [&](std::vector<nft::Rule>& rules) {
+    if (c.masquerade_all) {
+      rules.push_back(RuleBuilder().ip_daddr(sp.cluster_ip).jump(kMarkMasq).build());
+    } else if (!c.cluster_cidrs.empty()) {
+      // From outside every cluster CIDR (a compare each: no set to create per service).
+      RuleBuilder r;
+      r.ip_daddr(sp.cluster_ip);
+      for (const auto& cidr : c.cluster_cidrs) r.ip_saddr(cidr, /*negate=*/true);
+      rules.push_back(r.jump(kMarkMasq).build());
+    }
+  };
+
+  if (uses_cluster_chain) {
+    std::vector<nft::Rule> rules;
+    if (internal_chain == cluster_chain) masquerade_rule(rules);
+    endpoint_rules(rules, sp.cluster_endpoints);
+    sink.chain(regular(cluster_chain), rules, owner);
+  }
+  if (uses_local_chain) {
+    std::vector<nft::Rule> rules;
+    if (internal_chain == local_chain && has_internal) masquerade_rule(rules);
+    endpoint_rules(rules, local_eps);
+    sink.chain(regular(local_chain), rules, owner);
+  }
+  if (uses_external_chain) {
+    std::vector<nft::Rule> rules;
+    if (!etp_local) {
+      // Endpoints may be on other nodes: masquerade, so replies come back through us.
+      rules.push_back(RuleBuilder().jump(kMarkMasq).build());
+    } else if (uses_cluster_chain) {
+      // Pods and the node itself are not outside: they use every endpoint, as if they had
+      // gone out to the load balancer and come back.
+      for (const auto& cidr : c.cluster_cidrs) {
+        rules.push_back(RuleBuilder().ip_saddr(cidr).goto_(cluster_chain).comment("short-circuit pod traffic").build());
+      }
+      rules.push_back(RuleBuilder().fib_saddr_type_local().jump(kMarkMasq).comment("masquerade local traffic").build());
+      rules.push_back(RuleBuilder().fib_saddr_type_local().goto_(cluster_chain)
+                          .comment("short-circuit local traffic").build());
+    }
+    if (has_external_eps) rules.push_back(RuleBuilder().goto_(external_policy_chain).build());
+    sink.chain(regular(external_chain), rules, owner);
+  }
+  for (const auto* ep : endpoints) {
+    std::vector<nft::Rule> rules;
+    // A pod reaching itself through the service: masquerade, or it would answer itself.
+    rules.push_back(RuleBuilder().ip_saddr(net::Cidr(ep->ip, 32)).jump(kMarkMasq).build());
+    if (affinity) rules.push_back(RuleBuilder().update_set_with_saddr("affinity-" + base_of(*ep)).build());
+    rules.push_back(RuleBuilder().meta_l4proto(proto).dnat_to(ep->ip, ep->port).build());
+    sink.chain(regular("endpoint-" + base_of(*ep)), rules, owner);
+  }
+  if (uses_fw_chain) {
+    std::vector<net::Cidr> allowed = sp.load_balancer_source_ranges;
+    bool from_node = false;
+    for (const auto& range : sp.load_balancer_source_ranges) {
+      for (const auto& ip : c.node_ips) from_node |= range.contains(ip);
+    }
+    // The node reaching its own LB IP often comes from that IP: let it in too.
+    if (from_node) {
+      for (const auto& ip : sp.load_balancer_ips) allowed.push_back(net::Cidr(ip, 32));
+    }
+    sink.chain(regular(fw_chain), {RuleBuilder().ip_saddr_in(allowed, /*negate=*/true).drop().build()}, owner);
+  }
+
+  // Map elements.
+  sink.element(kClusterIPs, nft::key_element(nft::ipv4_key(sp.cluster_ip)), owner);
+  if (has_internal) {
+    sink.element(kServiceIPs, nft::verdict_element(addr_proto_port_key(sp.cluster_ip, sp, sp.port),
+                                                   Verdict::Goto(internal_chain)),
+                 owner);
+  } else {
+    sink.element(kNoEndpointServices,
+                 nft::verdict_element(addr_proto_port_key(sp.cluster_ip, sp, sp.port), internal_verdict, sp.name),
+                 owner);
+  }
+  auto external_ip = [&](const net::IPAddress& ip, bool firewall) {
+    const nft::Bytes key = addr_proto_port_key(ip, sp, sp.port);
+    if (has_endpoints) sink.element(kServiceIPs, nft::verdict_element(key, Verdict::Goto(external_chain)), owner);
+    if (firewall) sink.element(kFirewallIPs, nft::verdict_element(key, Verdict::Goto(fw_chain)), owner);
+    if (!has_external_eps) sink.element(kNoEndpointServices, nft::verdict_element(key, external_verdict, sp.name), owner);
+  };
+  for (const auto& ip : sp.external_ips) external_ip(ip, false);
+  for (const auto& ip : sp.load_balancer_ips) external_ip(ip, uses_fw_chain);
+  if (sp.node_port != 0) {
+    const nft::Bytes key = nft::proto_key(proto) + nft::port_key(sp.node_port);
+    if (has_endpoints) sink.element(kServiceNodePorts, nft::verdict_element(key, Verdict::Goto(external_chain)), owner);
+    if (!has_external_eps) {
+      sink.element(kNoEndpointNodePorts, nft::verdict_element(key, external_verdict, sp.name), owner);
+    }
+  }
+}
+
+void describe(nft::TableSink& sink, const proxy::ProxyState& state, const RulesConfig& config,
+              const std::set<std::string>* only) {
+  if (!only) describe_skeleton(sink, config);
+  for (const auto& sp : state.services) {
+    if (only && !only->count(sp.name)) continue;
+    describe_service(sink, sp, config);
+  }
+}
+
+nft::TableContent generate(const proxy::ProxyState& state, const RulesConfig& config) {
+  nft::ContentSink sink;
+  describe(sink, state, config);
+  return std::move(sink.content);
+}
+
+}  // namespace knode::nftables_proxy

@@ -1,0 +1,419 @@
+// The generated nftables layout, checked line by line as `nft list table ip kube-proxy`
+// prints it (tests/proxy/nftables/layout_netns_test.cc checks that nft really prints it so).
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "knode/dataplane/nftables/print.h"
+#include "nftables/chain_names.h"
+#include "nftables/service_rules.h"
+
+using namespace knode;
+using namespace knode::nftables_proxy;
+
+namespace {
+
+net::IPAddress ip(const char* s) { return *net::IPAddress::Parse(s); }
+net::Cidr cidr(const char* s) { return *net::Cidr::Parse(s); }
+
+proxy::Endpoint ep(const char* addr, uint16_t port, bool local = true) {
+  proxy::Endpoint e;
+  e.ip = ip(addr);
+  e.port = port;
+  e.local = local;
+  return e;
+}
+
+proxy::ServicePort svc1() {
+  proxy::ServicePort sp;
+  sp.name = "ns1/svc1:p80";
+  sp.cluster_ip = ip("172.30.0.41");
+  sp.port = 80;
+  sp.cluster_endpoints = {ep("10.180.0.1", 80), ep("10.180.0.2", 80)};
+  sp.local_endpoints = sp.cluster_endpoints;
+  sp.has_any_endpoint = true;
+  return sp;
+}
+
+RulesConfig config() {
+  RulesConfig c;
+  c.cluster_cidrs = {cidr("10.0.0.0/8")};
+  return c;
+}
+
+std::string print(const proxy::ProxyState& st, const RulesConfig& c = config()) {
+  return nftables::print_table(generate(st, c));
+}
+
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// The rules of one chain as `nft list` prints them.
+std::vector<std::string> chain(const nftables::TableContent& t, const std::string& name) {
+  std::vector<std::string> out;
+  if (const auto* c = t.find_chain(name)) {
+    for (const auto& r : c->rules) out.push_back(nftables::print_rule(r));
+  } else {
+    out.push_back("<no chain " + name + ">");
+  }
+  return out;
+}
+
+std::vector<std::string> elements(const nftables::TableContent& t, const std::string& set) {
+  std::vector<std::string> out;
+  if (const auto* s = t.find_set(set)) {
+    for (const auto& e : s->elements) out.push_back(nftables::print_element(e, s->spec));
+  }
+  return out;
+}
+
+// Expected whole-table output, each line compared (a mismatch names the line).
+void expect_lines(const std::string& got, const std::string& want) {
+  auto g = split(got), w = split(want);
+  for (size_t i = 0; i < std::max(g.size(), w.size()); ++i) {
+    EXPECT_EQ(i < g.size() ? g[i] : "<missing>", i < w.size() ? w[i] : "<extra>") << "line " << i + 1;
+  }
+}
+
+}  // namespace
+
+TEST(NftablesChainNames, MatchKubeProxy) {
+  proxy::ServicePort sp = svc1();
+  EXPECT_EQ(service_chain_base(sp), "ULMVA6XW-ns1/svc1/tcp/p80");
+  EXPECT_EQ(endpoint_chain_base(sp, ep("10.180.0.1", 80)), "5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80");
+  sp.name = "ns5/svc5:p80";
+  EXPECT_EQ(endpoint_chain_base(sp, ep("10.180.0.3", 80)), "GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80");
+  sp.name = "default/plain";
+  sp.protocol = net::Protocol::kUDP;
+  EXPECT_EQ(service_port_base_name(sp), "default/plain/udp/");
+}
+
+TEST(NftablesServiceRules, WholeTableAsNftListPrintsIt) {
+  proxy::ProxyState st;
+  st.services = {svc1()};
+  expect_lines(print(st), R"(table ip kube-proxy {
+	comment "rules for kube-proxy"
+	set cluster-ips {
+		type ipv4_addr
+		comment "Active ClusterIPs"
+		elements = { 172.30.0.41 }
+	}
+
+	map no-endpoint-services {
+		type ipv4_addr . inet_proto . inet_service : verdict
+		comment "vmap to drop or reject packets to services with no endpoints"
+	}
+
+	map no-endpoint-nodeports {
+		type inet_proto . inet_service : verdict
+		comment "vmap to drop or reject packets to service nodeports with no endpoints"
+	}
+
+	map firewall-ips {
+		type ipv4_addr . inet_proto . inet_service : verdict
+		comment "destinations that are subject to LoadBalancerSourceRanges"
+	}
+
+	map service-ips {
+		type ipv4_addr . inet_proto . inet_service : verdict
+		comment "ClusterIP, ExternalIP and LoadBalancer IP traffic"
+		elements = { 172.30.0.41 . tcp . 80 : goto service-ULMVA6XW-ns1/svc1/tcp/p80 }
+	}
+
+	map service-nodeports {
+		type inet_proto . inet_service : verdict
+		comment "NodePort traffic"
+	}
+
+	chain filter-prerouting-pre-dnat {
+		type filter hook prerouting priority dstnat - 10; policy accept;
+		ct state new jump firewall-check
+	}
+
+	chain filter-output-pre-dnat {
+		type filter hook output priority -110; policy accept;
+		ct state new jump firewall-check
+	}
+
+	chain filter-input {
+		type filter hook input priority filter; policy accept;
+		ct state new jump nodeport-endpoints-check
+		ct state new jump service-endpoints-check
+	}
+
+	chain filter-forward {
+		type filter hook forward priority filter; policy accept;
+		ct state new jump service-endpoints-check
+		ct state new jump cluster-ips-check
+	}
+
+	chain filter-output {
+		type filter hook output priority filter; policy accept;
+		ct state new jump service-endpoints-check
+		ct state new jump cluster-ips-check
+	}
+
+	chain nat-prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		jump services
+	}
+
+	chain nat-output {
+		type nat hook output priority -100; policy accept;
+		jump services
+	}
+
+	chain nat-postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		jump masquerading
+	}
+
+	chain nodeport-endpoints-check {
+		fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports
+	}
+
+	chain service-endpoints-check {
+		ip daddr . meta l4proto . th dport vmap @no-endpoint-services
+	}
+
+	chain firewall-check {
+		ip daddr . meta l4proto . th dport vmap @firewall-ips
+	}
+
+	chain services {
+		ip daddr . meta l4proto . th dport vmap @service-ips
+		fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports
+	}
+
+	chain masquerading {
+		meta mark & 0x00004000 == 0x00000000 return
+		meta mark set meta mark ^ 0x00004000
+		masquerade fully-random
+	}
+
+	chain cluster-ips-check {
+		ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"
+	}
+
+	chain mark-for-masquerade {
+		meta mark set meta mark | 0x00004000
+	}
+
+	chain reject-chain {
+		comment "helper for @no-endpoint-services / @no-endpoint-nodeports"
+		reject
+	}
+
+	chain service-ULMVA6XW-ns1/svc1/tcp/p80 {
+		ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+		numgen random mod 2 vmap { 0 : goto endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80, 1 : goto endpoint-2ZNDXFAB-ns1/svc1/tcp/p80__10.180.0.2/80 }
+	}
+
+	chain endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 {
+		ip saddr 10.180.0.1 jump mark-for-masquerade
+		meta l4proto tcp dnat to 10.180.0.1:80
+	}
+
+	chain endpoint-2ZNDXFAB-ns1/svc1/tcp/p80__10.180.0.2/80 {
+		ip saddr 10.180.0.2 jump mark-for-masquerade
+		meta l4proto tcp dnat to 10.180.0.2:80
+	}
+}
+)");
+}
+
+TEST(NftablesServiceRules, NoEndpointsRejectsEveryDestination) {
+  auto sp = svc1();
+  sp.cluster_endpoints.clear();
+  sp.local_endpoints.clear();
+  sp.has_any_endpoint = false;
+  sp.node_port = 3001;
+  sp.external_ips = {ip("192.168.99.11")};
+  sp.load_balancer_ips = {ip("1.2.3.4")};
+  proxy::ProxyState st;
+  st.services = {sp};
+  auto t = generate(st, config());
+  EXPECT_EQ(elements(t, "cluster-ips"), (std::vector<std::string>{"172.30.0.41"}));
+  EXPECT_EQ(elements(t, "no-endpoint-services"),
+            (std::vector<std::string>{
+                "172.30.0.41 . tcp . 80 comment \"ns1/svc1:p80\" : goto reject-chain",
+                "192.168.99.11 . tcp . 80 comment \"ns1/svc1:p80\" : goto reject-chain",
+                "1.2.3.4 . tcp . 80 comment \"ns1/svc1:p80\" : goto reject-chain",
+            }));
+  EXPECT_EQ(elements(t, "no-endpoint-nodeports"),
+            (std::vector<std::string>{"tcp . 3001 comment \"ns1/svc1:p80\" : goto reject-chain"}));
+  EXPECT_TRUE(elements(t, "service-ips").empty());
+  EXPECT_TRUE(elements(t, "service-nodeports").empty());
+  for (const auto& c : t.chains) EXPECT_EQ(c.chain.name.find("ns1/svc1"), std::string::npos) << c.chain.name;
+}
+
+TEST(NftablesServiceRules, ExternalPolicyLocalKeepsSourceAndShortCircuitsPodsAndNode) {
+  proxy::ServicePort sp;
+  sp.name = "ns2/svc2:p80";
+  sp.cluster_ip = ip("172.30.0.42");
+  sp.port = 80;
+  sp.node_port = 3001;
+  sp.external_ips = {ip("192.168.99.22")};
+  sp.load_balancer_ips = {ip("1.2.3.4")};
+  sp.external_policy_local = true;
+  sp.cluster_endpoints = {ep("10.180.0.2", 80), ep("10.180.0.3", 80, /*local=*/false)};
+  sp.local_endpoints = {ep("10.180.0.2", 80)};
+  sp.has_any_endpoint = true;
+  proxy::ProxyState st;
+  st.services = {sp};
+  auto t = generate(st, config());
+  const std::string base = "42NFTM6N-ns2/svc2/tcp/p80";
+  EXPECT_EQ(chain(t, "external-" + base), (std::vector<std::string>{
+      "ip saddr 10.0.0.0/8 goto service-" + base + " comment \"short-circuit pod traffic\"",
+      "fib saddr type local jump mark-for-masquerade comment \"masquerade local traffic\"",
+      "fib saddr type local goto service-" + base + " comment \"short-circuit local traffic\"",
+      "goto local-" + base,
+  }));
+  EXPECT_EQ(chain(t, "local-" + base), (std::vector<std::string>{
+      "numgen random mod 1 vmap { 0 : goto endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80 }"}));
+  EXPECT_EQ(chain(t, "service-" + base).size(), 2u);  // masquerade + both endpoints
+  EXPECT_EQ(elements(t, "service-ips"), (std::vector<std::string>{
+      "172.30.0.42 . tcp . 80 : goto service-" + base,
+      "192.168.99.22 . tcp . 80 : goto external-" + base,
+      "1.2.3.4 . tcp . 80 : goto external-" + base,
+  }));
+  EXPECT_EQ(elements(t, "service-nodeports"), (std::vector<std::string>{"tcp . 3001 : goto external-" + base}));
+  EXPECT_TRUE(elements(t, "no-endpoint-nodeports").empty());
+}
+
+TEST(NftablesServiceRules, ExternalPolicyLocalWithoutLocalEndpointsDropsOutsideTraffic) {
+  proxy::ServicePort sp;
+  sp.name = "ns2/svc2:p80";
+  sp.cluster_ip = ip("172.30.0.42");
+  sp.port = 80;
+  sp.node_port = 3001;
+  sp.external_policy_local = true;
+  sp.cluster_endpoints = {ep("10.180.0.3", 80, false)};
+  sp.has_any_endpoint = true;
+  proxy::ProxyState st;
+  st.services = {sp};
+  auto t = generate(st, config());
+  const std::string base = "42NFTM6N-ns2/svc2/tcp/p80";
+  EXPECT_EQ(elements(t, "no-endpoint-nodeports"),
+            (std::vector<std::string>{"tcp . 3001 comment \"ns2/svc2:p80\" : drop"}));
+  // Still reachable from pods and the node, through the short circuit.
+  EXPECT_EQ(chain(t, "external-" + base).size(), 3u);
+  EXPECT_EQ(elements(t, "service-nodeports"), (std::vector<std::string>{"tcp . 3001 : goto external-" + base}));
+  EXPECT_EQ(t.find_chain("local-" + base), nullptr);
+}
+
+TEST(NftablesServiceRules, ClusterPolicyMasqueradesExternalTraffic) {
+  auto sp = svc1();
+  sp.node_port = 3003;
+  proxy::ProxyState st;
+  st.services = {sp};
+  auto t = generate(st, config());
+  EXPECT_EQ(chain(t, "external-ULMVA6XW-ns1/svc1/tcp/p80"), (std::vector<std::string>{
+      "jump mark-for-masquerade", "goto service-ULMVA6XW-ns1/svc1/tcp/p80"}));
+}
+
+TEST(NftablesServiceRules, LoadBalancerSourceRanges) {
+  auto sp = svc1();
+  sp.load_balancer_ips = {ip("5.6.7.8")};
+  sp.load_balancer_source_ranges = {cidr("203.0.113.0/25")};
+  proxy::ProxyState st;
+  st.services = {sp};
+  auto c = config();
+  auto t = generate(st, c);
+  EXPECT_EQ(chain(t, "firewall-ULMVA6XW-ns1/svc1/tcp/p80"),
+            (std::vector<std::string>{"ip saddr != 203.0.113.0/25 drop"}));
+  EXPECT_EQ(elements(t, "firewall-ips"), (std::vector<std::string>{
+      "5.6.7.8 . tcp . 80 : goto firewall-ULMVA6XW-ns1/svc1/tcp/p80"}));
+  // The node inside a range may also come from the LB IP itself.
+  c.node_ips = {ip("203.0.113.5")};
+  t = generate(st, c);
+  EXPECT_EQ(chain(t, "firewall-ULMVA6XW-ns1/svc1/tcp/p80"),
+            (std::vector<std::string>{"ip saddr != { 5.6.7.8, 203.0.113.0/25 } drop"}));
+}
+
+TEST(NftablesServiceRules, SessionAffinityUsesDynamicSets) {
+  auto sp = svc1();
+  sp.name = "ns5/svc5:p80";
+  sp.cluster_endpoints = {ep("10.180.0.3", 80)};
+  sp.local_endpoints = sp.cluster_endpoints;
+  sp.affinity_timeout_seconds = 10800;
+  proxy::ProxyState st;
+  st.services = {sp};
+  auto t = generate(st, config());
+  const std::string e = "GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80";
+  const std::string text = nftables::print_table(t);
+  EXPECT_NE(text.find("\tset affinity-" + e + " {\n\t\ttype ipv4_addr\n\t\tsize 65535\n\t\tflags dynamic,timeout\n"
+                      "\t\ttimeout 3h\n\t}\n"),
+            std::string::npos)
+      << text;
+  auto svc = chain(t, "service-" + service_chain_base(sp));
+  ASSERT_EQ(svc.size(), 3u);
+  EXPECT_EQ(svc[1], "ip saddr @affinity-" + e + " goto endpoint-" + e);
+  EXPECT_EQ(chain(t, "endpoint-" + e), (std::vector<std::string>{
+      "ip saddr 10.180.0.3 jump mark-for-masquerade", "update @affinity-" + e + " { ip saddr }",
+      "meta l4proto tcp dnat to 10.180.0.3:80"}));
+}
+
+TEST(NftablesServiceRules, MasqueradeAllAndSeveralClusterCidrs) {
+  auto c = config();
+  c.masquerade_all = true;
+  proxy::ProxyState st;
+  st.services = {svc1()};
+  EXPECT_EQ(chain(generate(st, c), "service-ULMVA6XW-ns1/svc1/tcp/p80")[0],
+            "ip daddr 172.30.0.41 jump mark-for-masquerade");
+  c.masquerade_all = false;
+  c.cluster_cidrs = {cidr("10.244.0.0/16"), cidr("10.250.0.0/16")};
+  EXPECT_EQ(chain(generate(st, c), "service-ULMVA6XW-ns1/svc1/tcp/p80")[0],
+            "ip daddr 172.30.0.41 ip saddr != 10.244.0.0/16 ip saddr != 10.250.0.0/16 jump mark-for-masquerade");
+}
+
+TEST(NftablesServiceRules, LargeClustersPickEndpointsByACascadeOfRules) {
+  auto c = config();
+  c.endpoint_pick = RulesConfig::EndpointPick::kCascade;
+  auto sp = svc1();
+  sp.cluster_endpoints.push_back(ep("10.180.0.3", 80));
+  proxy::ProxyState st;
+  st.services = {sp};
+  auto t = generate(st, c);
+  const std::string e = "endpoint-";
+  EXPECT_EQ(chain(t, "service-ULMVA6XW-ns1/svc1/tcp/p80"), (std::vector<std::string>{
+      "ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade",
+      "numgen random mod 3 0 goto " + e + endpoint_chain_base(sp, sp.cluster_endpoints[0]),
+      "numgen random mod 2 0 goto " + e + endpoint_chain_base(sp, sp.cluster_endpoints[1]),
+      "goto " + e + endpoint_chain_base(sp, sp.cluster_endpoints[2]),
+  }));
+}
+
+TEST(NftablesServiceRules, NodePortAddressesUseTheNodePortIpsSet) {
+  auto c = config();
+  c.node_ports_on_all_addresses = false;
+  c.node_port_ips = {ip("192.168.0.2"), ip("192.168.1.7")};
+  proxy::ProxyState st;
+  auto t = generate(st, c);
+  EXPECT_EQ(elements(t, "nodeport-ips"), (std::vector<std::string>{"192.168.0.2", "192.168.1.7"}));
+  EXPECT_EQ(chain(t, "services")[1], "ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports");
+  EXPECT_EQ(chain(t, "nodeport-endpoints-check")[0],
+            "ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports");
+  EXPECT_NE(print(st, c).find("\tset nodeport-ips {\n\t\ttype ipv4_addr\n\t\tcomment \"IPs that accept NodePort traffic\"\n"
+                              "\t\telements = { 192.168.0.2, 192.168.1.7 }\n\t}\n"),
+            std::string::npos);
+}
+
+TEST(NftablesServiceRules, PartialDescriptionHasOnlyTheNamedServices) {
+  auto a = svc1();
+  auto b = svc1();
+  b.name = "ns1/other:p80";
+  b.cluster_ip = ip("172.30.0.50");
+  proxy::ProxyState st;
+  st.services = {a, b};
+  std::set<std::string> only = {"ns1/other:p80"};
+  nftables::ContentSink sink;
+  describe(sink, st, config(), &only);
+  EXPECT_TRUE(sink.content.sets.empty());  // shared objects are not described
+  for (const auto& c : sink.content.chains) EXPECT_NE(c.chain.name.find("ns1/other/"), std::string::npos);
+  EXPECT_EQ(sink.content.chains.size(), 3u);  // service + 2 endpoints
+}
