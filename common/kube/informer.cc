@@ -1,0 +1,439 @@
+#include "knode/kube/informer.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "knode/api/codec.h"
+#include "knode/log.h"
+
+namespace knode::kube {
+
+using nlohmann::json;
+
+// ---- where kinds live ----
+
+const KindInfo& kind_info(api::Kind kind) {
+  static const KindInfo kInfo[api::kKindCount] = {
+      {"/api/v1", "pods", "Pod", "v1", true},
+      {"/api/v1", "services", "Service", "v1", true},
+      {"/apis/discovery.k8s.io/v1", "endpointslices", "EndpointSlice", "discovery.k8s.io/v1", true},
+      {"/api/v1", "endpoints", "Endpoints", "v1", true},
+      {"/api/v1", "nodes", "Node", "v1", false},
+      {"/api/v1", "configmaps", "ConfigMap", "v1", true},
+      {"/api/v1", "secrets", "Secret", "v1", true},
+      {"/api/v1", "namespaces", "Namespace", "v1", false},
+  };
+  return kInfo[static_cast<int>(kind)];
+}
+
+std::string collection_path(api::Kind kind, const std::string& ns) {
+  const KindInfo& k = kind_info(kind);
+  std::string p = k.prefix;
+  if (k.namespaced && !ns.empty()) p += "/namespaces/" + ns;
+  return p + "/" + k.resource;
+}
+
+std::string object_path(api::Kind kind, const std::string& ns, const std::string& name) {
+  return collection_path(kind, ns) + "/" + name;
+}
+
+std::string WatchSpec::describe() const {
+  std::string d = kind_info(kind).resource;
+  if (!namespace_.empty()) d += " in " + namespace_;
+  if (!field_selector.empty()) d += " fields " + field_selector;
+  if (!label_selector.empty()) d += " labels " + label_selector;
+  return d;
+}
+
+// ---- ReflectorCache ----
+
+namespace {
+
+std::string cache_key(const api::ObjectPtr& o) { return api::namespaced_name(api::meta_of(*o)); }
+
+const std::string& rv_of(const api::ObjectPtr& o) { return api::meta_of(*o).resource_version; }
+
+}  // namespace
+
+std::vector<Event> ReflectorCache::replace(std::vector<api::ObjectPtr> items) {
+  std::vector<Event> out;
+  std::map<std::string, api::ObjectPtr> next;
+  for (auto& o : items) {
+    std::string key = cache_key(o);
+    auto it = objects_.find(key);
+    if (it == objects_.end()) {
+      out.push_back(Event{EventType::kAdded, o, nullptr});
+    } else if (rv_of(it->second) != rv_of(o)) {
+      out.push_back(Event{EventType::kModified, o, it->second});
+    } else {
+      o = it->second;  // unchanged: keep the instance the sink already has
+    }
+    next.emplace(std::move(key), std::move(o));
+  }
+  for (auto& [key, o] : objects_) {
+    if (!next.count(key)) out.push_back(Event{EventType::kDeleted, o, nullptr});
+  }
+  objects_ = std::move(next);
+  return out;
+}
+
+std::optional<Event> ReflectorCache::apply(EventType type, api::ObjectPtr object) {
+  std::string key = cache_key(object);
+  auto it = objects_.find(key);
+  if (type == EventType::kDeleted) {
+    if (it == objects_.end()) return std::nullopt;
+    objects_.erase(it);
+    return Event{EventType::kDeleted, std::move(object), nullptr};
+  }
+  if (it == objects_.end()) {
+    objects_.emplace(std::move(key), object);
+    return Event{EventType::kAdded, std::move(object), nullptr};
+  }
+  if (rv_of(it->second) == rv_of(object)) return std::nullopt;
+  api::ObjectPtr old = std::move(it->second);
+  it->second = object;
+  return Event{EventType::kModified, std::move(object), std::move(old)};
+}
+
+// ---- Informer ----
+
+namespace {
+
+// An object as the server sent it (list items lack kind and apiVersion).
+api::ObjectPtr decode(json& j, api::Kind kind, const std::string& context, std::string* error) {
+  if (!j.is_object()) {
+    *error = "not an object";
+    return nullptr;
+  }
+  const KindInfo& k = kind_info(kind);
+  if (!j.contains("kind")) j["kind"] = k.kind;
+  if (!j.contains("apiVersion")) j["apiVersion"] = k.api_version;
+  auto o = api::decode_object(j, context);
+  if (!o.ok()) {
+    *error = o.status().message();
+    return nullptr;
+  }
+  if (api::kind_of(*o) != kind) {
+    *error = std::string("expected a ") + k.kind;
+    return nullptr;
+  }
+  return std::make_shared<const api::Object>(std::move(*o));
+}
+
+}  // namespace
+
+Informer::Informer(RestClient& client, WatchSpec spec, Deliver deliver, InformerOptions options)
+    : client_(client), spec_(std::move(spec)), deliver_(std::move(deliver)), options_(options) {}
+
+Informer::~Informer() { stop(); }
+
+void Informer::start() { thread_ = std::thread([this] { run(); }); }
+
+void Informer::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+  }
+  cv_.notify_all();
+  cancel_.cancel();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::string Informer::resource_version() const {
+  std::lock_guard lock(mu_);
+  return rv_;
+}
+
+bool Informer::wait(std::chrono::milliseconds d) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, d, [this] { return stopped_; });
+  return !stopped_;
+}
+
+std::string Informer::query(bool watch) const {
+  std::string q;
+  auto add = [&q](const std::string& k, const std::string& v) {
+    q += q.empty() ? "?" : "&";
+    q += k + "=" + query_escape(v);
+  };
+  if (!spec_.label_selector.empty()) add("labelSelector", spec_.label_selector);
+  if (!spec_.field_selector.empty()) add("fieldSelector", spec_.field_selector);
+  if (watch) {
+    add("watch", "true");
+    add("allowWatchBookmarks", "true");
+    std::lock_guard lock(mu_);
+    add("resourceVersion", rv_);
+  }
+  return q;
+}
+
+Status Informer::list() {
+  const std::string base = collection_path(spec_.kind, spec_.namespace_) + query(false);
+  const std::string what = "list " + spec_.describe();
+  std::vector<api::ObjectPtr> items;
+  std::string cont, rv;
+  for (;;) {
+    std::string target = base + (base.find('?') == std::string::npos ? "?" : "&") +
+                         "limit=" + std::to_string(options_.page_size);
+    if (!cont.empty()) target += "&continue=" + query_escape(cont);
+    auto r = client_.get(target, &cancel_);
+    if (!r.ok()) return r.status().Wrap(what);
+    if (r->status == 410 && !cont.empty()) {
+      // The continue token expired mid-list: start over.
+      items.clear();
+      cont.clear();
+      continue;
+    }
+    if (!r->ok()) {
+      return Status::Error(what + ": HTTP " + std::to_string(r->status) + ": " + status_message(*r), r->status);
+    }
+    json j = json::parse(r->body, nullptr, false);
+    r->body.clear();
+    if (!j.is_object()) return Status::Error(what + ": the answer is not JSON", EIO);
+    const json& meta = j.contains("metadata") ? j["metadata"] : json::object();
+    rv = meta.value("resourceVersion", "");
+    cont = meta.value("continue", "");
+    if (auto it = j.find("items"); it != j.end() && it->is_array()) {
+      for (auto& item : *it) {
+        std::string err;
+        auto o = decode(item, spec_.kind, "apiserver", &err);
+        if (o) {
+          items.push_back(std::move(o));
+        } else {
+          ++stats_.bad_objects;
+          KLOG(WARNING, "ignoring an object the API server sent").kv("watch", spec_.describe()).kv("err", err);
+        }
+      }
+    }
+    if (cont.empty()) break;
+  }
+  auto events = cache_.replace(std::move(items));
+  {
+    std::lock_guard lock(mu_);
+    rv_ = rv;
+  }
+  ++stats_.lists;
+  stats_.events += events.size();
+  const bool first = !synced_;
+  synced_ = true;
+  deliver_(std::move(events), first);
+  return Status::Ok();
+}
+
+Informer::WatchEnd Informer::watch() {
+  static thread_local std::mt19937 rng(std::random_device{}());
+  const auto min = options_.min_watch_timeout.count();
+  const auto timeout = min + std::uniform_int_distribution<long>(0, std::max<long>(0, min - 1))(rng);
+  const std::string target = collection_path(spec_.kind, spec_.namespace_) + query(true) +
+                             "&timeoutSeconds=" + std::to_string(timeout);
+  ++stats_.watches;
+  WatchEnd end = WatchEnd::kExpired;
+  std::string error;
+  auto r = client_.stream_lines(
+      target,
+      [&](std::string_view line) {
+        json j = json::parse(line, nullptr, false);
+        if (!j.is_object() || !j.contains("type") || !j["type"].is_string() || !j.contains("object")) {
+          error = "a watch event that is not JSON";
+          end = WatchEnd::kFailed;
+          return false;
+        }
+        const std::string type = j["type"].get<std::string>();
+        json& obj = j["object"];
+        if (type == "ERROR") {
+          int code = obj.is_object() ? obj.value("code", 0) : 0;
+          error = obj.is_object() ? obj.value("message", "") : "";
+          end = code == 410 ? WatchEnd::kGone : WatchEnd::kFailed;
+          return false;
+        }
+        if (type == "BOOKMARK") {
+          if (obj.is_object() && obj.contains("metadata")) {
+            std::lock_guard lock(mu_);
+            rv_ = obj["metadata"].value("resourceVersion", rv_);
+          }
+          return true;
+        }
+        EventType et;
+        if (type == "ADDED") {
+          et = EventType::kAdded;
+        } else if (type == "MODIFIED") {
+          et = EventType::kModified;
+        } else if (type == "DELETED") {
+          et = EventType::kDeleted;
+        } else {
+          error = "unknown watch event type " + type;
+          end = WatchEnd::kFailed;
+          return false;
+        }
+        std::string err;
+        auto o = decode(obj, spec_.kind, "apiserver", &err);
+        if (!o) {
+          ++stats_.bad_objects;
+          KLOG(WARNING, "ignoring an object the API server sent").kv("watch", spec_.describe()).kv("err", err);
+          if (obj.is_object() && obj.contains("metadata")) {
+            std::lock_guard lock(mu_);
+            rv_ = obj["metadata"].value("resourceVersion", rv_);
+          }
+          return true;
+        }
+        {
+          std::lock_guard lock(mu_);
+          rv_ = api::meta_of(*o).resource_version;
+        }
+        if (auto ev = cache_.apply(et, std::move(o))) {
+          ++stats_.events;
+          std::vector<Event> batch;
+          batch.push_back(std::move(*ev));
+          deliver_(std::move(batch), false);
+        }
+        return true;
+      },
+      std::chrono::seconds(timeout + 30), &cancel_);
+  if (!r.ok()) {
+    if (r.status().error_number() == ECANCELED) return WatchEnd::kStopped;
+    KLOG(WARNING, "watch failed").kv("watch", spec_.describe()).kv("err", r.status().message());
+    return WatchEnd::kFailed;
+  }
+  if (r->status == 410) return WatchEnd::kGone;
+  if (!r->ok()) {
+    KLOG(WARNING, "watch refused").kv("watch", spec_.describe()).kv("status", r->status).kv("err", status_message(*r));
+    return WatchEnd::kFailed;
+  }
+  if (end == WatchEnd::kFailed) {
+    KLOG(WARNING, "watch ended with an error").kv("watch", spec_.describe()).kv("err", error);
+  } else if (end == WatchEnd::kGone) {
+    KLOG(INFO, "watch expired, listing again").kv("watch", spec_.describe()).kv("err", error);
+  }
+  return end;
+}
+
+void Informer::run() {
+  bool need_list = true;
+  auto backoff = options_.backoff_initial;
+  auto fail = [&] {
+    ++stats_.errors;
+    bool more = wait(backoff);
+    backoff = std::min(backoff * 2, options_.backoff_max);
+    return more;
+  };
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_) return;
+    }
+    if (need_list) {
+      Status s = list();
+      if (!s.ok()) {
+        if (s.error_number() == ECANCELED) return;
+        KLOG(WARNING, "list failed").kv("watch", spec_.describe()).kv("err", s.message()).kv("retryIn", std::to_string(backoff.count()) + "ms");
+        if (!fail()) return;
+        continue;
+      }
+      if (stats_.lists > 1) ++stats_.relists;
+      need_list = false;
+    }
+    const auto started = std::chrono::steady_clock::now();
+    const uint64_t events_before = stats_.events;
+    WatchEnd end = watch();
+    const bool lasted = std::chrono::steady_clock::now() - started > std::chrono::seconds(10) ||
+                        stats_.events != events_before;
+    if (lasted) backoff = options_.backoff_initial;
+    switch (end) {
+      case WatchEnd::kStopped:
+        return;
+      case WatchEnd::kGone:
+        ++stats_.gone;
+        need_list = true;
+        break;
+      case WatchEnd::kExpired:
+        if (!lasted && !wait(std::chrono::milliseconds(100))) return;
+        break;
+      case WatchEnd::kFailed:
+        if (!fail()) return;
+        break;
+    }
+  }
+}
+
+// ---- ApiServerSource ----
+
+ApiServerSource::ApiServerSource(boost::asio::io_context& io, RestClient& client, std::vector<WatchSpec> specs,
+                                 std::string name, InformerOptions options)
+    : io_(io), client_(client), specs_(std::move(specs)), name_(std::move(name)), options_(options) {}
+
+ApiServerSource::~ApiServerSource() { stop(); }
+
+Status ApiServerSource::start(EventSink& sink) {
+  sink_ = &sink;
+  initial_pending_ = specs_.size();
+  if (specs_.empty()) {
+    synced_sent_ = true;
+    boost::asio::post(io_, [this, alive = alive_] {
+      if (*alive) sink_->on_synced(name_);
+    });
+  }
+  for (const auto& s : specs_) launch(s);
+  return Status::Ok();
+}
+
+void ApiServerSource::launch(const WatchSpec& spec) {
+  const std::string id = spec.describe();
+  const bool tracked = synced_sent_ || initial_pending_ == 0;  // added later: removable
+  auto deliver = [this, id, tracked, alive = alive_](std::vector<Event> events, bool synced) {
+    boost::asio::post(io_, [this, id, tracked, alive, events = std::move(events), synced] {
+      if (!*alive || !informers_.count(id)) return;  // removed meanwhile
+      for (const auto& ev : events) {
+        if (tracked) {
+          auto& owned = owned_[id];
+          if (ev.type == EventType::kDeleted) {
+            owned.erase(api::key_of(*ev.object));
+          } else {
+            owned[api::key_of(*ev.object)] = ev.object;
+          }
+        }
+        sink_->on_event(ev);
+      }
+      if (synced && !synced_sent_ && initial_pending_ > 0 && --initial_pending_ == 0) {
+        synced_sent_ = true;
+        sink_->on_synced(name_);
+      }
+    });
+  };
+  auto inf = std::make_unique<Informer>(client_, spec, std::move(deliver), options_);
+  inf->start();
+  informers_[id] = std::move(inf);
+}
+
+void ApiServerSource::add_watch(const WatchSpec& spec) {
+  if (informers_.count(spec.describe())) return;
+  launch(spec);
+}
+
+void ApiServerSource::remove_watch(const std::string& described) {
+  auto it = informers_.find(described);
+  if (it == informers_.end()) return;
+  it->second->stop();
+  informers_.erase(it);
+  auto owned = owned_.find(described);
+  if (owned == owned_.end()) return;
+  auto objects = std::move(owned->second);
+  owned_.erase(owned);
+  for (auto& [key, o] : objects) sink_->on_event(Event{EventType::kDeleted, o, nullptr});
+}
+
+std::vector<const Informer*> ApiServerSource::informers() const {
+  std::vector<const Informer*> out;
+  for (const auto& [id, inf] : informers_) out.push_back(inf.get());
+  return out;
+}
+
+void ApiServerSource::stop() {
+  *alive_ = false;
+  for (auto& [id, inf] : informers_) inf->stop();
+  informers_.clear();
+}
+
+}  // namespace knode::kube

@@ -1,0 +1,155 @@
+// List-then-watch of one kind of object on the API server, as client-go's reflector and
+// informer do it, and the Source that feeds the object store from a set of them.
+//
+// An informer lists in pages (limit/continue), then watches from the list's
+// resourceVersion with bookmarks. A watch that ends (the server's timeout, a dropped
+// connection) is resumed from the last resourceVersion seen, after a back-off when it
+// failed. When the server answers 410 Gone (the resourceVersion is too old), it lists
+// again and emits only what really changed since: objects whose resourceVersion moved
+// are modified, the missing are deleted, the unchanged are not touched, so a proxy's
+// rules never flap through a relist.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "knode/api/object.h"
+#include "knode/kube/client.h"
+#include "knode/source.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace knode::kube {
+
+// Where a kind lives in the API.
+struct KindInfo {
+  const char* prefix;       // "/api/v1", "/apis/discovery.k8s.io/v1"
+  const char* resource;     // "pods"
+  const char* kind;         // "Pod"
+  const char* api_version;  // "v1", "discovery.k8s.io/v1"
+  bool namespaced;
+};
+const KindInfo& kind_info(api::Kind kind);
+// "/api/v1/namespaces/default/pods" ("/api/v1/pods" for every namespace).
+std::string collection_path(api::Kind kind, const std::string& ns = "");
+// "/api/v1/namespaces/default/pods/kubia-1", "/api/v1/nodes/node-1".
+std::string object_path(api::Kind kind, const std::string& ns, const std::string& name);
+
+// What one informer watches.
+struct WatchSpec {
+  api::Kind kind;
+  std::string namespace_;       // empty: every namespace
+  std::string label_selector;   // "!service.kubernetes.io/headless"
+  std::string field_selector;   // "spec.nodeName=node-1"
+  std::string describe() const;
+};
+
+// The informer's view of the server, without I/O: it turns lists and watch events into
+// the store's events.
+class ReflectorCache {
+ public:
+  // The events that take the cache to `items` (a full list).
+  std::vector<Event> replace(std::vector<api::ObjectPtr> items);
+  // One watch event; nullopt when it changes nothing (a modification to a resourceVersion
+  // already seen, a deletion of an unknown object).
+  std::optional<Event> apply(EventType type, api::ObjectPtr object);
+  size_t size() const { return objects_.size(); }
+
+ private:
+  std::map<std::string, api::ObjectPtr> objects_;  // by namespace/name
+};
+
+struct InformerOptions {
+  std::chrono::seconds min_watch_timeout{300};  // each watch asks for [min, 2*min)
+  std::chrono::milliseconds backoff_initial{800};
+  std::chrono::milliseconds backoff_max{std::chrono::seconds(30)};
+  int page_size = 500;
+};
+
+struct InformerStats {
+  std::atomic<uint64_t> lists{0}, relists{0}, watches{0}, gone{0}, events{0}, errors{0}, bad_objects{0};
+};
+
+class Informer {
+ public:
+  // deliver runs on the informer's thread with each batch of events; synced is true once,
+  // with the first list's batch.
+  using Deliver = std::function<void(std::vector<Event> events, bool synced)>;
+
+  Informer(RestClient& client, WatchSpec spec, Deliver deliver, InformerOptions options = {});
+  ~Informer();
+  void start();
+  void stop();  // ends a call in progress and joins the thread
+
+  const WatchSpec& spec() const { return spec_; }
+  const InformerStats& stats() const { return stats_; }
+  std::string resource_version() const;
+
+ private:
+  enum class WatchEnd { kExpired, kGone, kFailed, kStopped };
+  void run();
+  Status list();
+  WatchEnd watch();
+  bool wait(std::chrono::milliseconds d);  // false when stopped
+  std::string query(bool watch) const;
+
+  RestClient& client_;
+  const WatchSpec spec_;
+  Deliver deliver_;
+  const InformerOptions options_;
+  ReflectorCache cache_;
+  InformerStats stats_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopped_ = false;
+  bool synced_ = false;
+  std::string rv_;
+  Cancel cancel_;
+  std::thread thread_;
+};
+
+// The API server as a Source: one informer per WatchSpec; events reach the sink on the
+// io_context; on_synced once every informer listed. Watches may be added and removed
+// later (the kubelet's ConfigMaps and Secrets follow its pods): removing one deletes its
+// objects from the sink.
+class ApiServerSource : public Source {
+ public:
+  ApiServerSource(boost::asio::io_context& io, RestClient& client, std::vector<WatchSpec> specs,
+                  std::string name = "apiserver", InformerOptions options = {});
+  ~ApiServerSource() override;
+  std::string name() const override { return name_; }
+  Status start(EventSink& sink) override;
+  void stop() override;
+
+  // After start, on the io_context's thread.
+  void add_watch(const WatchSpec& spec);
+  void remove_watch(const std::string& described);
+  std::vector<const Informer*> informers() const;
+
+ private:
+  void launch(const WatchSpec& spec);
+  boost::asio::io_context& io_;
+  RestClient& client_;
+  std::vector<WatchSpec> specs_;
+  const std::string name_;
+  const InformerOptions options_;
+  EventSink* sink_ = nullptr;
+  std::map<std::string, std::unique_ptr<Informer>> informers_;  // by describe()
+  std::map<std::string, std::map<api::ObjectKey, api::ObjectPtr>> owned_;  // io thread
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  size_t initial_pending_ = 0;
+  bool synced_sent_ = false;
+};
+
+}  // namespace knode::kube
