@@ -21,6 +21,7 @@
 #include "kubelet.h"
 #include "node_environment.h"
 #include "object_cache.h"
+#include "node/node_status.h"
 #include "standalone/endpoint_slices.h"
 
 namespace knode::kubelet {
@@ -100,8 +101,9 @@ class Server final : public KubeletServer {
       : io_(io), store_(store), node_name_(node_name), health_(health), pool_(kPoolThreads) {}
   ~Server() override { stop(); }
 
-  Status init(const config::KubeletConfig& c) {
-    if (Status s = write_cni_config(c); !s.ok()) return s;
+  Status init(const config::KubeletConfig& c, kube::RestClient* api) {
+    config_ = c;
+    if (Status s = write_cni_config(c.pod_cidr); !s.ok()) return s;
     auto rt = make_runtime(c);
     if (!rt.ok()) return rt.status();
     runtime_ = std::move(*rt);
@@ -137,8 +139,31 @@ class Server final : public KubeletServer {
     kubelet_ = std::make_unique<Kubelet>(io_, store_, *runtime_, *env_, o, health_, clock, pool_.get_executor());
     container_gc_ = std::make_unique<ContainerGc>(*runtime_, clock, *kubelet_, *logs_);
     image_gc_ = std::make_unique<ImageGcManager>(*runtime_, clock);
-    // Standalone: nobody else computes the Services' EndpointSlices from the pods.
-    slices_ = std::make_unique<EndpointSliceController>(store_, EndpointSliceControllerOptions{node_name_});
+    if (api == nullptr) {
+      // Standalone: nobody else computes the Services' EndpointSlices from the pods.
+      slices_ = std::make_unique<EndpointSliceController>(store_, EndpointSliceControllerOptions{node_name_});
+    } else {
+      // A cluster: the node in the API, and the pod network from its spec.podCIDR.
+      auto facts = read_node_facts(node_name_, o.node.host_ips, c.root_dir);
+      reporter_ = std::make_unique<NodeReporter>(*api, facts, [this, root = c.root_dir] {
+        NodeSignals s = sample_pressure(root);
+        s.runtime_ready = health_.healthy() && cni_ready_;
+        s.not_ready_message = !cni_ready_ ? "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
+                                            "message:the node has no pod CIDR yet"
+                                          : health_.unhealthy_reason();
+        std::lock_guard lock(version_mu_);
+        s.runtime_version = runtime_version_;
+        return s;
+      });
+      cni_ready_ = !c.pod_cidr.empty();
+      store_.subscribe(api::Kind::kNode, [this](const Event& e) { on_node(e); });
+      boost::asio::post(pool_, [this] {
+        auto v = runtime_->version();
+        if (!v.ok()) return;
+        std::lock_guard lock(version_mu_);
+        runtime_version_ = v->runtime_name + "://" + v->runtime_version;
+      });
+    }
     housekeeping_ = std::make_unique<Housekeeping>(io_, pool_.get_executor(), *logs_, *container_gc_, *image_gc_,
                                                    [this] { return store_.synced(); });
     return serve(c);
@@ -146,10 +171,12 @@ class Server final : public KubeletServer {
 
   void start() override {
     kubelet_->start();  // a source of the store: before the controller takes its inputs
-    slices_->start();
+    if (slices_) slices_->start();
+    if (reporter_) reporter_->start();
     housekeeping_->start();
   }
   void stop() override {
+    if (reporter_) reporter_->stop();
     if (housekeeping_) housekeeping_->stop();
     if (kubelet_) kubelet_->stop();
     for (auto* s : {health_server_.get(), read_only_.get()}) {
@@ -170,14 +197,31 @@ class Server final : public KubeletServer {
   }
 
  private:
-  Status write_cni_config(const config::KubeletConfig& c) {
-    if (c.pod_cidr.empty()) return Status::Ok();
+  // The Node as the API server has it: a new spec.podCIDR configures the pod network.
+  void on_node(const Event& e) {
+    if (e.type == EventType::kDeleted) return;
+    const auto& n = std::get<api::Node>(*e.object);
+    if (n.metadata.name != node_name_ || n.spec.pod_cidr.empty() || n.spec.pod_cidr == written_cidr_) return;
+    if (!config_.pod_cidr.empty() && config_.pod_cidr != n.spec.pod_cidr) {
+      KLOG(WARNING, "the Node's spec.podCIDR differs from --pod-cidr; using the Node's")
+          .kv("flag", config_.pod_cidr).kv("node", n.spec.pod_cidr);
+    }
+    if (Status s = write_cni_config(n.spec.pod_cidr); !s.ok()) {
+      KLOG(ERROR, "cannot configure the pod network").kv("err", s.message());
+      return;
+    }
+    cni_ready_ = true;
+  }
+
+  Status write_cni_config(const std::string& pod_cidr) {
+    if (pod_cidr.empty()) return Status::Ok();
     // Pods get their network from knode-cni, configured for this node's pod CIDR.
     cni::ConflistOptions net;
-    net.pod_cidr = c.pod_cidr;
-    net.path = c.cni_conf_dir + "/10-knode.conflist";
+    net.pod_cidr = pod_cidr;
+    net.path = config_.cni_conf_dir + "/10-knode.conflist";
     if (Status s = cni::write_conflist(net); !s.ok()) return s.Wrap("write the CNI network configuration");
     KLOG(INFO, "CNI network configuration written").kv("path", net.path).kv("podCIDR", net.pod_cidr);
+    written_cidr_ = pod_cidr;
     return Status::Ok();
   }
 
@@ -224,7 +268,13 @@ class Server final : public KubeletServer {
   std::unique_ptr<ImageGcManager> image_gc_;
   std::unique_ptr<Housekeeping> housekeeping_;
   std::unique_ptr<EndpointSliceController> slices_;
+  std::unique_ptr<NodeReporter> reporter_;
   std::unique_ptr<http::HttpServer> health_server_, read_only_;
+  config::KubeletConfig config_;
+  std::string written_cidr_;
+  std::atomic<bool> cni_ready_{true};
+  std::mutex version_mu_;
+  std::string runtime_version_;
 };
 
 }  // namespace
@@ -232,9 +282,10 @@ class Server final : public KubeletServer {
 Result<std::unique_ptr<KubeletServer>> make_kubelet_server(boost::asio::io_context& io, ObjectStore& store,
                                                            const config::KubeletConfig& config,
                                                            const std::string& node_name,
-                                                           health::HealthRegistry& health) {
+                                                           health::HealthRegistry& health,
+                                                           kube::RestClient* api) {
   auto server = std::make_unique<Server>(io, store, node_name, health);
-  if (Status s = server->init(config); !s.ok()) return s;
+  if (Status s = server->init(config, api); !s.ok()) return s;
   return std::unique_ptr<KubeletServer>(std::move(server));
 }
 

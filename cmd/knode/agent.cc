@@ -7,7 +7,10 @@
 #include <cctype>
 #include <csignal>
 
+#include <nlohmann/json.hpp>
+
 #include "knode/health.h"
+#include "knode/kube/informer.h"
 #include "knode/log.h"
 #include "knode/manifest_source.h"
 #include "knode/metrics.h"
@@ -36,11 +39,13 @@ void notify(const Status& s) {
 
 // One daemon: sources feed the store, the store feeds the proxy and the kubelet, all on
 // one event loop; sd_notify and the watchdog report its health to systemd.
+// kube-proxy's filter of the Services and EndpointSlices it programs.
+constexpr const char* kProxyLabelSelector = "!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name";
+
 class Agent {
  public:
   explicit Agent(const config::AgentConfig& c)
       : c_(c), name_(node_name(c)), health_(clock_),
-        source_(io_, {c.manifest_dir, std::chrono::milliseconds(c.kubelet.file_check_frequency.millis()), true}),
         // The watchdog: knode's own parts; a container runtime that is down does not get
         // knode restarted (it shows in /healthz and in the node's status instead).
         watchdog_(io_, [this] {
@@ -48,10 +53,62 @@ class Agent {
         }),
         signals_(io_, SIGTERM, SIGINT) {
     metrics::register_process_metrics(metrics_);
-    store_.expect_source(source_.name());
+  }
+
+  // Cluster mode: the API server client, checked once: credentials it refuses stop knode
+  // with a clear error; a server that does not answer yet is waited for by the informers.
+  Status connect_api() {
+    auto kc = kube::load_kubeconfig(c_.kubeconfig);
+    if (!kc.ok()) return kc.status();
+    kube::ClientOptions o;
+    o.qps = c_.kube_api_qps;
+    o.burst = c_.kube_api_burst;
+    o.user_agent = std::string("knode/") + KNODE_VERSION;
+    auto client = kube::RestClient::create(*kc, o);
+    if (!client.ok()) return client.status();
+    api_ = std::move(*client);
+    auto who = api_->request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                             R"({"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"})");
+    if (!who.ok()) {
+      if (who.status().error_number() == EACCES) return who.status();  // TLS: the server is not who it should be
+      KLOG(WARNING, "the API server does not answer yet; waiting for it").kv("server", kc->server).kv("err", who.status().message());
+      return Status::Ok();
+    }
+    if (who->status == 401) {
+      return Status::Error("the API server at " + kc->server + " refused knode's credentials from " + c_.kubeconfig +
+                           " (401 Unauthorized: " + kube::status_message(*who) +
+                           "); check the client certificate (signed by the cluster's CA?) or the token");
+    }
+    std::string user;
+    if (who->ok()) {
+      auto j = nlohmann::json::parse(who->body, nullptr, false);
+      if (j.is_object() && j.contains("status")) user = j["status"].value("userInfo", nlohmann::json::object()).value("username", "");
+    }
+    KLOG(INFO, "connected to the API server").kv("server", kc->server).kv("user", user.empty() ? "?" : user);
+    return Status::Ok();
+  }
+
+  Status setup_sources() {
+    if (!c_.manifest_dir.empty()) {
+      manifest_ = std::make_unique<ManifestDirSource>(
+          io_, ManifestDirSource::Options{c_.manifest_dir, std::chrono::milliseconds(c_.kubelet.file_check_frequency.millis()), true});
+      store_.expect_source(manifest_->name());
+    }
+    if (c_.kubeconfig.empty()) return Status::Ok();
+    if (Status s = connect_api(); !s.ok()) return s;
+    std::vector<kube::WatchSpec> specs;
+    specs.push_back({api::Kind::kNode, "", "", "metadata.name=" + name_});
+    // The Services (also the kubelet's for the pods' environment: a headless Service has
+    // no variables) and, for the proxy, their EndpointSlices.
+    specs.push_back({api::Kind::kService, "", kProxyLabelSelector, ""});
+    if (c_.runs_proxy()) specs.push_back({api::Kind::kEndpointSlice, "", kProxyLabelSelector, ""});
+    api_source_ = std::make_unique<kube::ApiServerSource>(io_, *api_, std::move(specs));
+    store_.expect_source(api_source_->name());
+    return Status::Ok();
   }
 
   Status setup() {
+    if (Status s = setup_sources(); !s.ok()) return s;
     if (c_.runs_proxy()) {
       auto p = proxy::make_proxy_server(io_, store_, c_.proxy, name_, metrics_, clock_);
       if (!p.ok()) return p.status().Wrap("set up the proxy");
@@ -59,7 +116,7 @@ class Agent {
     }
     if (c_.runs_kubelet()) {
       health_.set_unhealthy("kubelet", "waiting for the initial sync of the pod sources");
-      auto k = kubelet::make_kubelet_server(io_, store_, c_.kubelet, name_, health_);
+      auto k = kubelet::make_kubelet_server(io_, store_, c_.kubelet, name_, health_, api_.get());
       if (!k.ok()) return k.status().Wrap("set up the kubelet");
       kubelet_ = std::move(*k);
     }
@@ -69,7 +126,7 @@ class Agent {
   int run() {
     KLOG(INFO, "knode starting")
         .kv("component", c_.runs_proxy() && c_.runs_kubelet() ? "agent" : c_.runs_proxy() ? "proxy" : "kubelet")
-        .kv("node", name_).kv("manifestDir", c_.manifest_dir);
+        .kv("node", name_).kv("manifestDir", c_.manifest_dir).kv("kubeconfig", c_.kubeconfig);
     if (Status s = setup(); !s.ok()) {
       KLOG(ERROR, "cannot start").kv("err", s.message());
       return 1;
@@ -84,10 +141,13 @@ class Agent {
     signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
       if (!ec) stop(sig);
     });
-    if (Status s = source_.start(store_); !s.ok()) {
-      KLOG(ERROR, "cannot start the manifest source").kv("err", s.message());
-      return 1;
+    if (manifest_) {
+      if (Status s = manifest_->start(store_); !s.ok()) {
+        KLOG(ERROR, "cannot start the manifest source").kv("err", s.message());
+        return 1;
+      }
     }
+    if (api_source_) (void)api_source_->start(store_);
     io_.run();
     if (proxy_) proxy_->stop();
     KLOG(INFO, "knode stopped");
@@ -115,7 +175,9 @@ class Agent {
     KLOG(INFO, "stopping; leaving kernel state in place").kv("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     notify(systemd::notify_stopping());
     watchdog_.stop();
-    source_.stop();
+    if (manifest_) manifest_->stop();
+    if (api_source_) api_source_->stop();
+    if (api_) api_->stop();
     if (proxy_) proxy_->stop();
     if (kubelet_) kubelet_->stop();
     io_.stop();
@@ -128,7 +190,9 @@ class Agent {
   ObjectStore store_;
   metrics::Registry metrics_;
   health::HealthRegistry health_;
-  ManifestDirSource source_;
+  std::unique_ptr<ManifestDirSource> manifest_;
+  std::unique_ptr<kube::RestClient> api_;
+  std::unique_ptr<kube::ApiServerSource> api_source_;
   std::unique_ptr<proxy::ProxyServer> proxy_;
   std::unique_ptr<kubelet::KubeletServer> kubelet_;
   systemd::Watchdog watchdog_;
@@ -138,11 +202,6 @@ class Agent {
 }  // namespace
 
 int run_agent(const config::AgentConfig& c) {
-  if (c.manifest_dir.empty()) {
-    KLOG(ERROR, "cluster mode (--kubeconfig without --manifest-dir) is not available in this version of knode; "
-                "run standalone with --manifest-dir");
-    return 1;
-  }
   Agent agent(c);
   return agent.run();
 }

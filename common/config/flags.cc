@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstdlib>
 #include <sstream>
 
 #include "knode/api/codec.h"
@@ -79,6 +80,16 @@ const Flag kFlags[] = {
      [](AgentConfig* c, const std::string& v) { c->manifest_dir = v; return Status::Ok(); }},
     {"kubeconfig", nullptr, kA | kK | kP, "FILE", "kubeconfig of the API server to join",
      [](AgentConfig* c, const std::string& v) { c->kubeconfig = v; return Status::Ok(); }},
+    {"kube-api-qps", nullptr, kA | kK | kP, "QPS", "requests a second to the API server, after the burst (default 50)",
+     [](AgentConfig* c, const std::string& v) {
+       char* end = nullptr;
+       double q = std::strtod(v.c_str(), &end);
+       if (v.empty() || *end != '\0' || q < 0) return Status::Error("not a non-negative number: " + v);
+       c->kube_api_qps = q;
+       return Status::Ok();
+     }},
+    {"kube-api-burst", nullptr, kA | kK | kP, "N", "requests to the API server at once before --kube-api-qps applies (default 100)",
+     [](AgentConfig* c, const std::string& v) { return set_int(&c->kube_api_burst, v, 1, 100000); }},
     {"hostname-override", nullptr, kA | kK | kP, "NAME", "node name to use instead of the hostname",
      [](AgentConfig* c, const std::string& v) { c->hostname_override = v; return Status::Ok(); }},
     {"v", nullptr, kA | kK | kP, "N", "log verbosity (0-10)",

@@ -106,6 +106,8 @@ struct AgentConfig {
   std::string config_file;
   std::string manifest_dir;  // --manifest-dir / --pod-manifest-path / staticPodPath
   std::string kubeconfig;
+  double kube_api_qps = 50;   // --kube-api-qps (kubeAPIQPS)
+  int32_t kube_api_burst = 100;  // --kube-api-burst (kubeAPIBurst)
   std::string hostname_override;
   int verbosity = 0;
   bool cleanup = false;  // knode proxy --cleanup

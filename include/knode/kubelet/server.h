@@ -1,6 +1,9 @@
 // The kubelet as one piece the daemon composes: the pods of this node from the object
 // store, the node's pod network configuration for knode-cni, and the kubelet's health
-// endpoint (--healthz-bind-address:--healthz-port, /healthz).
+// endpoint (--healthz-bind-address:--healthz-port, /healthz). With an API server client
+// (cluster mode) it registers the Node, keeps its status and Lease, and takes the pod
+// network's CIDR from the Node's spec.podCIDR; without one (standalone) it computes the
+// Services' EndpointSlices itself.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -13,6 +16,10 @@
 #include "knode/health.h"
 #include "knode/status.h"
 #include "knode/store.h"
+
+namespace knode::kube {
+class RestClient;
+}
 
 namespace knode::kubelet {
 
@@ -28,6 +35,7 @@ class KubeletServer {
 Result<std::unique_ptr<KubeletServer>> make_kubelet_server(boost::asio::io_context& io, ObjectStore& store,
                                                            const config::KubeletConfig& config,
                                                            const std::string& node_name,
-                                                           health::HealthRegistry& health);
+                                                           health::HealthRegistry& health,
+                                                           kube::RestClient* api = nullptr);
 
 }  // namespace knode::kubelet
