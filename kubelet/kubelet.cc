@@ -70,7 +70,7 @@ void Kubelet::start() {
     });
     maybe_report_synced();
   });
-  store_.subscribe(api::Kind::kPod, [this](const Event& e) { on_manifest_pod(e); });
+  store_.subscribe(api::Kind::kPod, [this](const Event& e) { on_pod(e); });
   // A ConfigMap or Secret changed: the pods' volumes and environment read them.
   for (auto kind : {api::Kind::kConfigMap, api::Kind::kSecret}) {
     store_.subscribe(kind, [this](const Event&) {
@@ -116,9 +116,57 @@ void Kubelet::set_probes(const std::string& pod_uid, ProbeView view) {
 
 // ---- pods from the sources ----
 
-void Kubelet::on_manifest_pod(const Event& e) {
+void Kubelet::on_pod(const Event& e) {
   const auto& pod = std::get<api::Pod>(*e.object);
   if (is_static_pod(pod)) return;  // our own publication of a pod's status
+  if (options_.api == nullptr || pod.metadata.annotations.count(kManifestFileAnnotation)) return on_manifest_pod(e);
+  if (is_mirror_pod(pod)) return on_mirror_pod(e);
+  on_api_pod(e);
+}
+
+// A pod the scheduler bound here: run it; once the API server marks it deleted, stop it
+// within its grace period and delete it for good.
+void Kubelet::on_api_pod(const Event& e) {
+  const auto& pod = std::get<api::Pod>(*e.object);
+  if (pod.spec.node_name != options_.node.node_name) return;
+  const std::string& uid = pod.metadata.uid;
+  const bool known = pods_.count(uid) > 0;
+  if (e.type == EventType::kDeleted) {
+    if (known) remove(uid);
+    return;
+  }
+  auto current = std::make_shared<const api::Pod>(pod);
+  if (pod.metadata.deletion_timestamp.is_set()) {
+    if (known) {
+      KLOG(INFO, "pod deleted through the API").kv("pod", pod.metadata.namespace_ + "/" + pod.metadata.name)
+          .kv("gracePeriod", pod.metadata.deletion_grace_period_seconds.value_or(-1));
+      remove(uid, current);
+    } else if (!terminating_.count(uid)) {
+      options_.api->terminated(pod);  // nothing of it runs here
+    }
+    return;
+  }
+  if (known || terminating_.count(uid)) return;
+  // A pod that finished before (a restart of knode) is not run again.
+  if (pod.status.phase == "Succeeded" || pod.status.phase == "Failed") return;
+  admit(current);
+}
+
+// A mirror pod deleted (or outdated) while its static pod runs is made again.
+void Kubelet::on_mirror_pod(const Event& e) {
+  const auto& mirror = std::get<api::Pod>(*e.object);
+  if (e.type != EventType::kDeleted && !mirror.metadata.deletion_timestamp.is_set()) return;
+  for (const auto& [uid, entry] : pods_) {
+    const auto& m = entry.pod->metadata;
+    if (is_static_pod(*entry.pod) && m.name == mirror.metadata.name && m.namespace_ == mirror.metadata.namespace_) {
+      KLOG(INFO, "mirror pod deleted; creating it again").kv("pod", m.namespace_ + "/" + m.name);
+      options_.api->mirror(*entry.pod);
+    }
+  }
+}
+
+void Kubelet::on_manifest_pod(const Event& e) {
+  const auto& pod = std::get<api::Pod>(*e.object);
   if (!pod.spec.node_name.empty() && pod.spec.node_name != options_.node.node_name) return;
   const std::string key = manifest_key(pod);
   auto had = from_manifest_.find(key);
@@ -157,10 +205,11 @@ void Kubelet::admit(std::shared_ptr<const api::Pod> pod) {
     known_.insert(uid);
   }
   publish(pod, nullptr);
+  if (options_.api && is_static_pod(*pod)) options_.api->mirror(*pod);
   worker->sync();
 }
 
-void Kubelet::remove(const std::string& uid) {
+void Kubelet::remove(const std::string& uid, std::shared_ptr<const api::Pod> deleted) {
   auto it = pods_.find(uid);
   if (it == pods_.end()) return;
   auto entry = it->second;
@@ -170,12 +219,20 @@ void Kubelet::remove(const std::string& uid) {
   probes_.remove(uid);
   terminating_[uid] = entry.worker;
   KLOG(INFO, "pod terminating").kv("pod", entry.pod->metadata.namespace_ + "/" + entry.pod->metadata.name);
-  entry.worker->terminate([this, uid, pod = entry.pod] {
+  entry.worker->terminate([this, uid, pod = deleted ? deleted : entry.pod] {
     terminating_.erase(uid);
+    if (options_.api) {
+      if (is_static_pod(*pod)) {
+        options_.api->unmirror(*pod);
+      } else if (pod->metadata.deletion_timestamp.is_set()) {
+        options_.api->terminated(*pod);
+      }
+    }
     {
       std::lock_guard lock(known_mu_);
       known_.erase(uid);
     }
+    if (options_.api) return;  // the store's pods are the API server's: it says when they go
     auto obj = std::make_shared<const api::Object>(*pod);
     boost::asio::post(io_, [this, obj, uid] {
       // A changed manifest's new pod has the same name and may be published already:
@@ -183,7 +240,7 @@ void Kubelet::remove(const std::string& uid) {
       auto current = store_.get(api::key_of(*obj));
       if (current && api::meta_of(*current).uid == uid) store_.on_event(Event{EventType::kDeleted, current, nullptr});
     });
-  });
+  }, deleted);
 }
 
 bool Kubelet::should_pod_content_be_removed(const std::string& uid) const {
@@ -203,6 +260,7 @@ void Kubelet::on_status(const api::Pod& pod, const api::PodStatus& status) {
     auto old = it->second.pod;
     it->second.pod = next;
     publish(next, old);
+    if (options_.api) options_.api->status(*next);
     probes_.update(*next);
     for (const auto& fn : status_hooks_) fn(*next);
   }
@@ -214,6 +272,7 @@ void Kubelet::on_status(const api::Pod& pod, const api::PodStatus& status) {
 // Into the store, as an API server would reflect the pod (outside the store's own
 // delivery of the event that caused it).
 void Kubelet::publish(const std::shared_ptr<const api::Pod>& pod, const std::shared_ptr<const api::Pod>& old) {
+  if (options_.api) return;  // a cluster: the API server reflects the statuses the kubelet writes
   auto obj = std::make_shared<const api::Object>(*pod);
   api::ObjectPtr prev = old ? std::make_shared<const api::Object>(*old) : nullptr;
   boost::asio::post(io_, [this, obj, prev] {

@@ -1,7 +1,8 @@
 // The kubelet's pod lifecycle: the pods this node runs (static pods from the manifest
 // directory), one PodWorker each, the relist that notices what the runtime did (PLEG, every
 // second), and the pods' statuses, published into the object store as an API server would
-// reflect them (so standalone Services find their endpoints) and served on /pods.
+// reflect them (so standalone Services find their endpoints) and served on /pods; in a
+// cluster, also the pods the API server binds to this node, their statuses written back.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -21,6 +22,7 @@
 #include "pod_runtime.h"
 #include "gc/container_gc.h"
 #include "pod_worker.h"
+#include "cluster/pod_writer.h"
 #include "probe_manager.h"
 
 namespace knode::kubelet {
@@ -35,6 +37,10 @@ struct KubeletOptions {
   // At start the kubelet reports its pods' status to the store before it counts as synced
   // (so the endpoints a proxy programs first are the real ones), or after this long.
   std::chrono::milliseconds initial_status_timeout{std::chrono::seconds(10)};
+  // A cluster: pods also come from the API server (spec.nodeName = this node), and their
+  // statuses, final deletions and the static pods' mirrors go to it. Null: standalone,
+  // statuses are published into the store.
+  ApiPods* api = nullptr;
 };
 
 class Kubelet final : public PodStateProvider {
@@ -71,9 +77,12 @@ class Kubelet final : public PodStateProvider {
     std::shared_ptr<PodWorker> worker;
   };
 
+  void on_pod(const Event& e);
   void on_manifest_pod(const Event& e);
+  void on_api_pod(const Event& e);
+  void on_mirror_pod(const Event& e);
   void admit(std::shared_ptr<const api::Pod> pod);
-  void remove(const std::string& uid);
+  void remove(const std::string& uid, std::shared_ptr<const api::Pod> deleted = nullptr);
   void on_status(const api::Pod& pod, const api::PodStatus& status);
   void publish(const std::shared_ptr<const api::Pod>& pod, const std::shared_ptr<const api::Pod>& old);
   void arm_relist();

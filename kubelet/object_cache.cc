@@ -6,8 +6,15 @@ namespace {
 class Snapshot final : public EnvLookup {
  public:
   Snapshot(std::map<api::ObjectKey, api::ObjectPtr> objects, api::ResourceList allocatable,
-           std::vector<std::string> host_ips)
-      : objects_(std::move(objects)), allocatable_(std::move(allocatable)), host_ips_(std::move(host_ips)) {}
+           std::vector<std::string> host_ips, std::shared_ptr<const ObjectCache::TokenSource> tokens)
+      : objects_(std::move(objects)), allocatable_(std::move(allocatable)), host_ips_(std::move(host_ips)),
+        tokens_(std::move(tokens)) {}
+
+  Result<std::string> service_account_token(const api::Pod& pod,
+                                            const api::ServiceAccountTokenProjection& p) const override {
+    if (tokens_ && *tokens_) return (*tokens_)(pod, p);
+    return EnvLookup::service_account_token(pod, p);
+  }
 
   const api::ConfigMap* config_map(const std::string& ns, const std::string& name) const override {
     return get<api::ConfigMap>(api::Kind::kConfigMap, ns, name);
@@ -37,6 +44,7 @@ class Snapshot final : public EnvLookup {
   std::map<api::ObjectKey, api::ObjectPtr> objects_;
   api::ResourceList allocatable_;
   std::vector<std::string> host_ips_;
+  std::shared_ptr<const ObjectCache::TokenSource> tokens_;
 };
 
 }  // namespace
@@ -53,6 +61,11 @@ void ObjectCache::set_node(api::ResourceList allocatable, std::vector<std::strin
   host_ips_ = std::move(host_ips);
 }
 
+void ObjectCache::set_token_source(TokenSource fn) {
+  std::lock_guard lock(mu_);
+  tokens_ = std::make_shared<const TokenSource>(std::move(fn));
+}
+
 void ObjectCache::on_event(const Event& e) {
   std::lock_guard lock(mu_);
   auto key = api::key_of(*e.object);
@@ -65,7 +78,7 @@ void ObjectCache::on_event(const Event& e) {
 
 std::shared_ptr<const EnvLookup> ObjectCache::snapshot() const {
   std::lock_guard lock(mu_);
-  return std::make_shared<Snapshot>(objects_, allocatable_, host_ips_);
+  return std::make_shared<Snapshot>(objects_, allocatable_, host_ips_, tokens_);
 }
 
 }  // namespace knode::kubelet

@@ -3,6 +3,7 @@
 // worker takes a consistent snapshot for one sync.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,6 +20,9 @@ class ObjectCache {
   // Follows ConfigMaps, Secrets and Services in `store` (on the loop).
   void follow(ObjectStore& store);
   void set_node(api::ResourceList allocatable, std::vector<std::string> host_ips);
+  // Where service account tokens come from (a cluster's TokenRequest); thread-safe.
+  using TokenSource = std::function<Result<std::string>(const api::Pod&, const api::ServiceAccountTokenProjection&)>;
+  void set_token_source(TokenSource fn);
 
   // A snapshot: later changes do not reach it.
   std::shared_ptr<const EnvLookup> snapshot() const;
@@ -30,6 +34,7 @@ class ObjectCache {
   std::map<api::ObjectKey, api::ObjectPtr> objects_;
   api::ResourceList allocatable_;
   std::vector<std::string> host_ips_;
+  std::shared_ptr<const TokenSource> tokens_;
 };
 
 }  // namespace knode::kubelet

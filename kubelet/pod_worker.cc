@@ -66,8 +66,9 @@ void PodWorker::set_probes(ProbeView view) {
   });
 }
 
-void PodWorker::terminate(std::function<void()> done) {
-  boost::asio::post(strand_, [self = shared_from_this(), done = std::move(done)]() mutable {
+void PodWorker::terminate(std::function<void()> done, std::shared_ptr<const api::Pod> final_pod) {
+  boost::asio::post(strand_, [self = shared_from_this(), done = std::move(done), final_pod]() mutable {
+    if (final_pod) self->pod_ = final_pod;
     self->terminating_ = true;
     Status s = self->terminate_now();
     if (!s.ok()) {

@@ -85,7 +85,8 @@ class PodWorker : public std::enable_shared_from_this<PodWorker> {
   void sync();
   void set_probes(ProbeView view);
   // Kills and removes everything of the pod; `done` runs on the loop once nothing is left.
-  void terminate(std::function<void()> done);
+  // `final_pod`, when given, is the pod as deleted (its deletionGracePeriodSeconds).
+  void terminate(std::function<void()> done, std::shared_ptr<const api::Pod> final_pod = nullptr);
 
   const std::string& uid() const { return uid_; }
 

@@ -191,6 +191,8 @@ std::string container_hash(const api::Container& c) {
 }
 
 int64_t termination_grace_seconds(const api::Pod& pod) {
+  // A deletion through the API sets its own grace period (kubectl delete --grace-period).
+  if (pod.metadata.deletion_grace_period_seconds) return std::max<int64_t>(*pod.metadata.deletion_grace_period_seconds, 1);
   return std::max<int64_t>(pod.spec.termination_grace_period_seconds.value_or(30), 1);
 }
 

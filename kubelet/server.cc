@@ -21,7 +21,13 @@
 #include "kubelet.h"
 #include "node_environment.h"
 #include "object_cache.h"
-#include "node/node_status.h"
+#include "cluster/node_status.h"
+#include "cluster/pod_writer.h"
+#include "cluster/references.h"
+#include "cluster/tokens.h"
+#include "knode/kube/informer.h"
+#include "knode/manifest_source.h"
+#include "pod/static_pod.h"
 #include "standalone/endpoint_slices.h"
 
 namespace knode::kubelet {
@@ -101,7 +107,8 @@ class Server final : public KubeletServer {
       : io_(io), store_(store), node_name_(node_name), health_(health), pool_(kPoolThreads) {}
   ~Server() override { stop(); }
 
-  Status init(const config::KubeletConfig& c, kube::RestClient* api) {
+  Status init(const config::KubeletConfig& c, kube::RestClient* api, kube::ApiServerSource* api_source) {
+    api_source_ = api_source;
     config_ = c;
     if (Status s = write_cni_config(c.pod_cidr); !s.ok()) return s;
     auto rt = make_runtime(c);
@@ -135,6 +142,17 @@ class Server final : public KubeletServer {
     allocatable["cpu"] = *api::Quantity::Parse(std::to_string(std::thread::hardware_concurrency()));
     allocatable["memory"] = *api::Quantity::Parse(std::to_string(o.node.memory_capacity));
     cache_.set_node(allocatable, o.node.host_ips);
+    if (api != nullptr) {
+      // A cluster: pod statuses, final deletions and mirror pods go to the API server;
+      // service account tokens come from it.
+      writer_ = std::make_unique<PodWriter>(*api, node_name_);
+      o.api = writer_.get();
+      tokens_ = std::make_unique<TokenManager>(*api);
+      cache_.set_token_source([t = tokens_.get()](const api::Pod& p, const api::ServiceAccountTokenProjection& proj) {
+        return t->token(p, proj);
+      });
+      if (api_source_) store_.subscribe(api::Kind::kPod, [this](const Event& e) { follow_references(e); });
+    }
     env_ = std::make_unique<NodeEnvironment>(*runtime_, cache_, *logs_, c.root_dir + "/pods", clock);
     kubelet_ = std::make_unique<Kubelet>(io_, store_, *runtime_, *env_, o, health_, clock, pool_.get_executor());
     container_gc_ = std::make_unique<ContainerGc>(*runtime_, clock, *kubelet_, *logs_);
@@ -173,10 +191,12 @@ class Server final : public KubeletServer {
     kubelet_->start();  // a source of the store: before the controller takes its inputs
     if (slices_) slices_->start();
     if (reporter_) reporter_->start();
+    if (writer_) writer_->start();
     housekeeping_->start();
   }
   void stop() override {
     if (reporter_) reporter_->stop();
+    if (writer_) writer_->stop();
     if (housekeeping_) housekeeping_->stop();
     if (kubelet_) kubelet_->stop();
     for (auto* s : {health_server_.get(), read_only_.get()}) {
@@ -197,6 +217,39 @@ class Server final : public KubeletServer {
   }
 
  private:
+  // The ConfigMaps and Secrets this node's pods name, watched one by one (what the Node
+  // authorizer lets a node read), while some pod names them.
+  void follow_references(const Event& e) {
+    const auto& pod = std::get<api::Pod>(*e.object);
+    if (pod.spec.node_name != node_name_ || is_mirror_pod(pod) || is_static_pod(pod) ||
+        pod.metadata.annotations.count(kManifestFileAnnotation)) {
+      return;
+    }
+    const std::string& uid = pod.metadata.uid;
+    std::set<ObjectRef> now;
+    if (e.type != EventType::kDeleted) now = referenced_objects(pod);
+    auto& had = refs_[uid];
+    for (const auto& r : now) {
+      if (!had.count(r) && refcount_[r]++ == 0) api_source_->add_watch(watch_of(r));
+    }
+    for (const auto& r : had) {
+      if (!now.count(r) && --refcount_[r] == 0) {
+        refcount_.erase(r);
+        api_source_->remove_watch(watch_of(r).describe());
+      }
+    }
+    if (now.empty()) {
+      refs_.erase(uid);
+    } else {
+      had = std::move(now);
+    }
+  }
+
+  static kube::WatchSpec watch_of(const ObjectRef& r) {
+    auto slash = r.second.find('/');
+    return kube::WatchSpec{r.first, r.second.substr(0, slash), "", "metadata.name=" + r.second.substr(slash + 1)};
+  }
+
   // The Node as the API server has it: a new spec.podCIDR configures the pod network.
   void on_node(const Event& e) {
     if (e.type == EventType::kDeleted) return;
@@ -269,6 +322,11 @@ class Server final : public KubeletServer {
   std::unique_ptr<Housekeeping> housekeeping_;
   std::unique_ptr<EndpointSliceController> slices_;
   std::unique_ptr<NodeReporter> reporter_;
+  std::unique_ptr<PodWriter> writer_;
+  std::unique_ptr<TokenManager> tokens_;
+  kube::ApiServerSource* api_source_ = nullptr;
+  std::map<std::string, std::set<ObjectRef>> refs_;  // pod UID -> what it names
+  std::map<ObjectRef, int> refcount_;
   std::unique_ptr<http::HttpServer> health_server_, read_only_;
   config::KubeletConfig config_;
   std::string written_cidr_;
@@ -283,9 +341,10 @@ Result<std::unique_ptr<KubeletServer>> make_kubelet_server(boost::asio::io_conte
                                                            const config::KubeletConfig& config,
                                                            const std::string& node_name,
                                                            health::HealthRegistry& health,
-                                                           kube::RestClient* api) {
+                                                           kube::RestClient* api,
+                                                           kube::ApiServerSource* api_source) {
   auto server = std::make_unique<Server>(io, store, node_name, health);
-  if (Status s = server->init(config, api); !s.ok()) return s;
+  if (Status s = server->init(config, api, api_source); !s.ok()) return s;
   return std::unique_ptr<KubeletServer>(std::move(server));
 }
 

@@ -102,6 +102,8 @@ class Agent {
     // no variables) and, for the proxy, their EndpointSlices.
     specs.push_back({api::Kind::kService, "", kProxyLabelSelector, ""});
     if (c_.runs_proxy()) specs.push_back({api::Kind::kEndpointSlice, "", kProxyLabelSelector, ""});
+    // The kubelet's pods: those the scheduler bound to this node.
+    if (c_.runs_kubelet()) specs.push_back({api::Kind::kPod, "", "", "spec.nodeName=" + name_});
     api_source_ = std::make_unique<kube::ApiServerSource>(io_, *api_, std::move(specs));
     store_.expect_source(api_source_->name());
     return Status::Ok();
@@ -116,7 +118,7 @@ class Agent {
     }
     if (c_.runs_kubelet()) {
       health_.set_unhealthy("kubelet", "waiting for the initial sync of the pod sources");
-      auto k = kubelet::make_kubelet_server(io_, store_, c_.kubelet, name_, health_, api_.get());
+      auto k = kubelet::make_kubelet_server(io_, store_, c_.kubelet, name_, health_, api_.get(), api_source_.get());
       if (!k.ok()) return k.status().Wrap("set up the kubelet");
       kubelet_ = std::move(*k);
     }

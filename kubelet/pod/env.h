@@ -31,6 +31,14 @@ class EnvLookup {
   virtual api::ResourceList node_allocatable() const = 0;
   // The node's IPs, primary first; empty when unknown.
   virtual std::vector<std::string> host_ips() const = 0;
+  // A token for the pod's service account (a projected serviceAccountToken): from the
+  // API server's TokenRequest, so only in a cluster.
+  virtual Result<std::string> service_account_token(const api::Pod& pod,
+                                                    const api::ServiceAccountTokenProjection& p) const {
+    (void)pod;
+    (void)p;
+    return Status::Error("not supported in standalone mode: there is no API server to issue the token", ENOTSUP);
+  }
 };
 
 struct Environment {

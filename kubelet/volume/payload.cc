@@ -173,9 +173,11 @@ Result<Payload> projected_files(const api::Pod& pod, const api::ProjectedVolumeS
       st = downward_api_files(pod, s.downward_api->items, default_mode, f + ".downwardAPI", lookup,
                               &out);
     } else {
-      return at(f + ".serviceAccountToken",
-                "not supported in standalone mode: there is no API server to issue the token",
-                ENOTSUP);
+      const auto& t = *s.service_account_token;
+      if (st = claim_paths({t.path}, f + ".serviceAccountToken", &seen); !st.ok()) return st;
+      auto token = lookup.service_account_token(pod, t);
+      if (!token.ok()) return at(f + ".serviceAccountToken", token.status().message(), token.status().error_number());
+      out[t.path] = {std::move(*token), default_mode};
     }
     if (!st.ok()) return st;
   }

@@ -19,6 +19,7 @@
 
 namespace knode::kube {
 class RestClient;
+class ApiServerSource;
 }
 
 namespace knode::kubelet {
@@ -36,6 +37,7 @@ Result<std::unique_ptr<KubeletServer>> make_kubelet_server(boost::asio::io_conte
                                                            const config::KubeletConfig& config,
                                                            const std::string& node_name,
                                                            health::HealthRegistry& health,
-                                                           kube::RestClient* api = nullptr);
+                                                           kube::RestClient* api = nullptr,
+                                                           kube::ApiServerSource* api_source = nullptr);
 
 }  // namespace knode::kubelet

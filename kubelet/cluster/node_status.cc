@@ -1,4 +1,4 @@
-#include "node/node_status.h"
+#include "cluster/node_status.h"
 
 #include <sys/statvfs.h>
 #include <sys/utsname.h>

@@ -1,4 +1,4 @@
-#include "node/node_status.h"
+#include "cluster/node_status.h"
 
 #include <gtest/gtest.h>
 
