@@ -118,9 +118,10 @@ void Kubelet::set_probes(const std::string& pod_uid, ProbeView view) {
 
 void Kubelet::on_pod(const Event& e) {
   const auto& pod = std::get<api::Pod>(*e.object);
+  // A mirror carries its static pod's annotations too: it is told apart first.
+  if (options_.api && is_mirror_pod(pod)) return on_mirror_pod(e);
   if (is_static_pod(pod)) return;  // our own publication of a pod's status
   if (options_.api == nullptr || pod.metadata.annotations.count(kManifestFileAnnotation)) return on_manifest_pod(e);
-  if (is_mirror_pod(pod)) return on_mirror_pod(e);
   on_api_pod(e);
 }
 

@@ -146,7 +146,7 @@ void ProbeManager::tick(const Key& key) {
       } else {
         auto event = prober::probe_event(key.type, outcome);
         if (!event.reason.empty()) {
-          KLOG(INFO, "probe").kv("pod", e.where.pod_namespace + "/" + e.where.pod_name).kv("container", key.container)
+          KLOGV(1, "probe").kv("pod", e.where.pod_namespace + "/" + e.where.pod_name).kv("container", key.container)
               .kv("reason", event.reason).kv("message", event.message);
         }
         e.worker->record(outcome.result);

@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""Cluster tier: knode as the node agent of a real control plane (control_plane.py).
+
+One control plane, one node namespace n1 on its lan, with a containerd and the test
+registry inside it (tests/runtime/knode_runtime.py), and `knode agent --kubeconfig` with a
+node certificate (CN=system:node:n1). The tests run in order against that one node:
+
+    node registers with capacity and addresses, turns Ready, renews its Lease
+    the pod network comes from the Node's spec.podCIDR (allocated by the controller-manager)
+    a Deployment of 3 kubia replicas runs: status (IP, conditions, containers) in the API
+    readiness (exec: ls /var/ready) gates the EndpointSlices; a ClusterIP answers from all
+    deleting a pod kills its containers and removes it; the Deployment replaces it
+    a static pod shows as a mirror pod, recreated when deleted
+    a watch dropped by an API server restart: the node reconnects, rules untouched
+    a node certificate from another CA: knode stops at start with a clear error
+
+    knode_node_test.py [--timeout SECONDS] [TEST ...]
+
+Exits 0, 1, or 77 (skipped: not root, or the binaries missing), as CTest expects. Fails
+itself after --timeout seconds and still tears everything down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "runtime"))
+sys.path.insert(0, os.path.join(REPO, "tests", "support"))
+
+import control_plane as cp  # noqa: E402
+import knode_netns as kn  # noqa: E402
+import knode_runtime as rt  # noqa: E402
+
+SKIP = 77
+NODE = "n1"
+NODE_ADDR = "192.168.77.11"
+CLUSTER_CIDR = "10.244.0.0/16"
+ARGS: argparse.Namespace
+
+
+def knode_binary() -> str:
+    return os.environ.get("KNODE_BIN", os.path.join(REPO, "build", "cmd", "knode", "knode"))
+
+
+def cni_bin_dir() -> str:
+    return os.path.dirname(os.environ.get("KNODE_CNI_BIN", os.path.join(REPO, "build", "cni", "knode-cni")))
+
+
+class Knode:
+    """knode agent in the node namespace; its log in the work dir."""
+
+    def __init__(self, netns: str, args: list[str], log: str):
+        self.netns, self.args, self.log = netns, args, log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self):
+        out = open(self.log, "ab")
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.netns, knode_binary(), "agent", *self.args],
+                                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        out.close()
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 15):
+        if not self.alive():
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+            raise AssertionError(f"knode did not stop within {timeout}s of SIGTERM")
+
+    def tail(self, n: int = 60) -> str:
+        try:
+            with open(self.log, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+
+KUBIA = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: kubia}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: kubia}}
+  template:
+    metadata: {labels: {app: kubia}}
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+      - name: kubia
+        image: BUSYBOX
+        imagePullPolicy: IfNotPresent
+        # kubia's answer, from busybox's httpd (the kubia image has no shell for the probe)
+        command: [sh, -c, 'mkdir -p /www && echo "You have hit $(hostname)" > /www/index.html && exec httpd -f -p 8080 -h /www']
+        ports: [{containerPort: 8080}]
+        readinessProbe:
+          exec: {command: [ls, /var/ready]}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: kubia}
+spec:
+  selector: {app: kubia}
+  ports: [{port: 80, targetPort: 8080}]
+"""
+
+STATIC = """
+apiVersion: v1
+kind: Pod
+metadata: {name: static-web, namespace: default}
+spec:
+  containers:
+  - name: web
+    image: IMAGE
+    imagePullPolicy: IfNotPresent
+"""
+
+
+class KnodeNodeTest(unittest.TestCase):
+    c: cp.ControlPlane
+    knode: Knode
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = tempfile.mkdtemp(prefix="knode-cluster-")
+        cls.c = cp.ControlPlane()
+        cls.c.start()
+        cls.ns = cls.c.add_node_netns(NODE, NODE_ADDR)
+        # A default route, as any node has: traffic to a ClusterIP needs one before the
+        # proxy's DNAT (the gateway need not exist).
+        kn.run(["ip", "-n", cls.ns, "route", "add", "default", "via", "192.168.77.1"])
+        cls.kubeconfig = cls.c.node_kubeconfig(NODE)
+        # knode is the node's kube-proxy too: with the node's credentials it reads what
+        # kube-proxy's role allows (README, "Joining a cluster").
+        cls.c.kubectl("create", "clusterrolebinding", "knode-node-proxier", "--clusterrole=system:node-proxier",
+                      "--group=system:nodes")
+        cls.rtdir = rt.make_workdir("cl")
+        cls.net_d = os.path.join(cls.work, "net.d")
+        os.makedirs(cls.net_d)
+        cls.reg = rt.Registry(cls.ns, cls.rtdir).start()
+        cls.cd = rt.Containerd(cls.rtdir, cls.ns, flavor="v2", cni_bin_dirs=(cni_bin_dir(),),
+                               cni_conf_dir=cls.net_d).start(network_ready=False)
+        cls.image = rt.image_ref("kubia")
+        cls.manifests = os.path.join(cls.work, "manifests")
+        os.makedirs(cls.manifests)
+        cls.knode = Knode(cls.ns, [
+            "--kubeconfig", cls.kubeconfig, "--manifest-dir", cls.manifests, "--hostname-override", NODE,
+            "--node-ip", NODE_ADDR, "--container-runtime-endpoint", cls.cd.endpoint,
+            "--cgroup-root", cls.cd.cgroup_parent, "--root-dir", os.path.join(cls.work, "kubelet"),
+            "--log-root", os.path.join(cls.work, "logs"), "--cni-conf-dir", cls.net_d,
+            "--proxy-mode", "iptables", "--cluster-cidr", CLUSTER_CIDR, "--file-check-frequency", "1s", "-v=2",
+        ], os.path.join(cls.work, "knode.log")).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        problems = []
+        try:
+            cls.knode.stop()
+        except AssertionError as e:
+            problems.append(str(e))
+        log_dir = os.environ.get("KNODE_CLUSTER_LOG_DIR")
+        if log_dir:
+            d = os.path.join(log_dir, "knode_node")
+            os.makedirs(d, exist_ok=True)
+            shutil.copy(cls.knode.log, d)
+        problems += rt.teardown(cls.rtdir, remove=True)
+        problems += cls.c.stop()
+        shutil.rmtree(cls.work, ignore_errors=True)
+        if problems:
+            print(f"teardown left: {problems}", file=sys.stderr)
+
+    # ---- helpers
+
+    def wait(self, pred, timeout: float, what: str, interval: float = 0.5):
+        def check():
+            if not self.knode.alive():
+                raise AssertionError(f"knode exited; log:\n{self.knode.tail()}")
+            return pred()
+        try:
+            return kn.wait_for(check, timeout, what, interval)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\nknode log:\n{self.knode.tail()}") from None
+
+    def kubectl(self, *args, **kw):
+        return self.c.kubectl(*args, **kw)
+
+    def get(self, *args):
+        r = self.c.kubectl(*args, "-o", "json", check=False)
+        return json.loads(r.stdout) if r.returncode == 0 else None
+
+    def node(self):
+        return self.get("get", "node", NODE)
+
+    def pods(self, selector="app=kubia"):
+        p = self.get("get", "pods", "-l", selector)
+        return p["items"] if p else []
+
+    def in_node(self, *cmd, check=False, timeout=10):
+        return kn.run(["ip", "netns", "exec", self.ns, *cmd], check=check, timeout=timeout)
+
+    def curl(self, url: str) -> str:
+        r = self.in_node("curl", "-s", "--max-time", "2", url)
+        return r.stdout.strip() if r.returncode == 0 else ""
+
+    @staticmethod
+    def cond(obj, type_):
+        for c in obj.get("status", {}).get("conditions", []):
+            if c["type"] == type_:
+                return c
+        return {}
+
+    # ---- the tests, in order
+
+    def test_1_node_registers_turns_ready_and_renews_its_lease(self):
+        self.wait(lambda: self.node() is not None, 30, "the Node n1 in the API")
+        self.wait(lambda: self.cond(self.node(), "Ready").get("status") == "True", 60, "n1 Ready")
+        n = self.node()
+        st = n["status"]
+        self.assertEqual(st["capacity"]["pods"], "110")
+        self.assertEqual(int(st["capacity"]["cpu"]), os.cpu_count())
+        self.assertIn({"type": "InternalIP", "address": NODE_ADDR}, st["addresses"])
+        self.assertIn({"type": "Hostname", "address": NODE}, st["addresses"])
+        self.assertTrue(st["nodeInfo"]["kubeletVersion"].startswith("v1.37"))
+        self.assertTrue(st["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://"))
+        self.assertEqual(n["metadata"]["labels"]["kubernetes.io/hostname"], NODE)
+        for t in ("MemoryPressure", "DiskPressure", "PIDPressure"):
+            self.assertEqual(self.cond(n, t).get("status"), "False", t)
+        nodes = self.kubectl("get", "nodes").stdout
+        self.assertRegex(nodes, rf"{NODE}\s+Ready")
+        # The pod network from the Node's spec.podCIDR.
+        cidr = n["spec"].get("podCIDR")
+        self.assertTrue(cidr and cidr.startswith("10.244."), cidr)
+        self.wait(lambda: any(f.endswith(".conflist") for f in os.listdir(self.net_d)), 10, "the CNI config")
+        with open(os.path.join(self.net_d, "10-knode.conflist")) as f:
+            self.assertIn(cidr, f.read())
+        lease = lambda: self.get("get", "lease", "-n", "kube-node-lease", NODE)  # noqa: E731
+        first = self.wait(lease, 20, "the node's Lease")
+        self.assertEqual(first["spec"]["holderIdentity"], NODE)
+        self.assertEqual(first["spec"]["leaseDurationSeconds"], 40)
+        self.assertEqual(first["metadata"]["ownerReferences"][0]["kind"], "Node")
+        t0 = time.monotonic()
+        self.wait(lambda: lease()["spec"]["renewTime"] != first["spec"]["renewTime"], 25, "a renewal of the Lease")
+        self.assertLess(time.monotonic() - t0, 15, "renewed every ~10 s")
+
+    def test_2_deployment_runs_readiness_gates_endpoints_and_the_service_answers(self):
+        self.kubectl("apply", "-f", "-", input=KUBIA.replace("BUSYBOX", rt.image_ref("busybox")))
+        self.wait(lambda: len([p for p in self.pods() if p["status"].get("phase") == "Running"]) == 3, 90,
+                  "3 kubia pods Running")
+        cidr = self.node()["spec"]["podCIDR"]
+        prefix = cidr.rsplit(".", 2)[0]
+        for p in self.pods():
+            st = p["status"]
+            self.assertTrue(st["podIP"].startswith(prefix + "."), (st["podIP"], cidr))
+            self.assertEqual(st["hostIP"], NODE_ADDR)
+            self.assertEqual(self.cond(p, "PodScheduled")["status"], "True")
+            self.assertEqual(self.cond(p, "Ready")["status"], "False")  # no /var/ready yet
+            cs = st["containerStatuses"][0]
+            self.assertIn("running", cs["state"])
+            self.assertTrue(cs["containerID"].startswith("containerd://"))
+        # Not ready: the EndpointSlice lists them, not ready; the ClusterIP has nowhere to go.
+        def slice_ready():
+            s = self.get("get", "endpointslices", "-l", "kubernetes.io/service-name=kubia")
+            eps = [e for item in (s or {}).get("items", []) for e in item.get("endpoints") or []]
+            return sum(1 for e in eps if e["conditions"].get("ready"))
+        self.assertEqual(slice_ready(), 0)
+        ip = self.get("get", "svc", "kubia")["spec"]["clusterIP"]
+        self.assertEqual(self.curl(f"http://{ip}/"), "")
+        # Ready them through the runtime (no kubelet API needed): the probe sees the file.
+        for p in self.pods():
+            cid = p["status"]["containerStatuses"][0]["containerID"].split("//")[1]
+            self.cd.crictl("exec", cid, "touch", "/var/ready")
+        self.wait(lambda: slice_ready() == 3, 30, "3 ready endpoints in the EndpointSlice")
+        self.wait(lambda: all(self.cond(p, "Ready").get("status") == "True" for p in self.pods()), 10,
+                  "the pods Ready in the API")
+        names = {p["metadata"]["name"] for p in self.pods()}
+        seen = set()
+        def all_answered():
+            r = self.curl(f"http://{ip}/")
+            if r.startswith("You have hit "):
+                seen.add(r.split()[-1])
+            return seen == names
+        self.wait(all_answered, 30, "each pod answering through the ClusterIP", interval=0.1)
+
+    def test_3_deleting_a_pod_kills_its_containers_and_removes_it(self):
+        victim = sorted(self.pods(), key=lambda p: p["metadata"]["name"])[0]
+        name, uid = victim["metadata"]["name"], victim["metadata"]["uid"]
+        self.kubectl("delete", "pod", name, "--wait=false")
+        self.wait(lambda: self.get("get", "pod", name) is None, 30, f"pod {name} gone from the API")
+        def containers_gone():
+            ps = self.cd.crictl_json("ps", "-a", "-o", "json")
+            return not [c for c in ps.get("containers", []) if c["labels"].get("io.kubernetes.pod.uid") == uid]
+        self.wait(containers_gone, 15, f"the containers of {name} removed")
+        self.wait(lambda: len([p for p in self.pods() if p["status"].get("phase") == "Running"]) == 3, 60,
+                  "the Deployment's replacement Running")
+
+    def test_4_static_pod_has_a_mirror_pod_recreated_when_deleted(self):
+        with open(os.path.join(self.manifests, "static-web.yaml"), "w") as f:
+            f.write(STATIC.replace("IMAGE", self.image))
+        mirror = f"static-web-{NODE}"
+        def running():
+            p = self.get("get", "pod", mirror)
+            return p if p and p["status"].get("phase") == "Running" else None
+        p = self.wait(running, 60, "the mirror pod Running")
+        self.assertIn("kubernetes.io/config.mirror", p["metadata"]["annotations"])
+        self.assertEqual(p["metadata"]["ownerReferences"][0]["kind"], "Node")
+        old_uid = p["metadata"]["uid"]
+        self.kubectl("delete", "pod", mirror, "--wait=false")
+        p = self.wait(lambda: (lambda q: q if q and q["metadata"]["uid"] != old_uid and
+                               not q["metadata"].get("deletionTimestamp") else None)(self.get("get", "pod", mirror)),
+                      30, "the mirror pod created again")
+        self.assertIn("kubernetes.io/config.mirror", p["metadata"]["annotations"])
+        os.remove(os.path.join(self.manifests, "static-web.yaml"))
+        self.wait(lambda: self.get("get", "pod", mirror) is None, 30, "the mirror pod gone with its static pod")
+
+    def test_5_a_certificate_from_another_ca_is_a_clear_error_at_start(self):
+        other = cp.Pki(os.path.join(self.work, "other-pki"))
+        other.make_ca("another-ca")
+        crt, key = other.issue("n9", "system:node:n9", ("system:nodes",), client=True)
+        kc = os.path.join(self.work, "bad.kubeconfig")
+        cp.write_kubeconfig(kc, self.c.server, self.c.ca_crt, crt, key, "system:node:n9")
+        r = kn.run(["ip", "netns", "exec", self.ns, knode_binary(), "proxy", "--kubeconfig", kc,
+                    "--hostname-override", "n9", "--healthz-bind-address", "127.0.0.1:0",
+                    "--metrics-bind-address", "127.0.0.1:0"], check=False, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("refused knode's credentials", r.stdout + r.stderr)
+        self.assertIsNone(self.get("get", "node", "n9"))
+
+
+def main() -> int:
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("tests", nargs="*")
+    ARGS = ap.parse_args()
+    if os.geteuid() != 0:
+        print("SKIP: needs root", file=sys.stderr)
+        return SKIP
+    missing = cp.missing_binaries() + cp.missing_tools()
+    if missing:
+        print(f"SKIP: missing {missing}", file=sys.stderr)
+        return SKIP
+    if not os.path.exists(knode_binary()):
+        print(f"FAIL: {knode_binary()} not built", file=sys.stderr)
+        return 1
+    cp.terminate_on_sigterm()
+    signal.signal(signal.SIGALRM, lambda s, f: (_ for _ in ()).throw(TimeoutError(f"over {ARGS.timeout}s")))
+    signal.alarm(int(ARGS.timeout))
+    argv = [sys.argv[0]] + [f"KnodeNodeTest.{t}" for t in ARGS.tests]
+    prog = unittest.main(argv=argv, exit=False, verbosity=2, failfast=True)
+    return 0 if prog.result.wasSuccessful() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
