@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test tier (unit, netns, vm, cni, runtime) through CTest, after installing what they
+# Runs every test tier (unit, netns, vm, cni, runtime, cluster) through CTest, after installing what they
 # need and building. As root on a fresh Debian 12 machine:  scripts/test.sh
 #   extra arguments go to ctest, e.g. scripts/test.sh -L unit
 set -euo pipefail
@@ -12,6 +12,10 @@ build="${KNODE_BUILD_DIR:-$repo/build}"
 # The runtime tier's containerd (v2 from its module, Debian's 1.6), crictl, registry and
 # test images, cached under ${KNODE_CACHE_DIR:-/var/cache/knode}; quick when warm.
 "$repo/scripts/runtime/install.sh"
+# The cluster tier's control plane (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubectl; kube-proxy for the benchmarks) built from Go modules into
+# ${KNODE_CACHE_DIR:-/var/cache/knode}/kubernetes-<v>/bin; about a second when warm.
+"$repo/scripts/cluster/build-control-plane.sh" >/dev/null
 
 cd "$build"
 ctest --output-on-failure --timeout 900 "$@"
