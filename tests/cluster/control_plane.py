@@ -622,7 +622,7 @@ class ControlPlane:
 
     def _start_apiserver(self):
         d = self.path("apiserver")
-        os.makedirs(d, mode=0o700)
+        os.makedirs(d, mode=0o700, exist_ok=True)
         p = self.pki
         self._spawn("kube-apiserver", [
             self.binary("kube-apiserver"),
@@ -751,6 +751,21 @@ class ControlPlane:
                 self.stop()
             raise
         return self
+
+    def stop_apiserver(self, timeout: float = 20.0):
+        """Stops kube-apiserver alone (SIGTERM; its watches end); start_apiserver() brings
+        it back on the same data."""
+        p = self.procs["kube-apiserver"]
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+
+    def start_apiserver(self, timeout: float = 60.0):
+        self._start_apiserver()
+        kn.wait_for(self._apiserver_ready, timeout, f"kube-apiserver /readyz on {self.server}", 0.1)
 
     # ---- using it
 

@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -331,6 +332,51 @@ class KnodeNodeTest(unittest.TestCase):
         self.assertIn("kubernetes.io/config.mirror", p["metadata"]["annotations"])
         os.remove(os.path.join(self.manifests, "static-web.yaml"))
         self.wait(lambda: self.get("get", "pod", mirror) is None, 30, "the mirror pod gone with its static pod")
+
+    def test_6_an_api_server_away_for_a_while_leaves_pods_and_rules_untouched(self):
+        def seps():
+            out = self.in_node("iptables-legacy-save", "-t", "nat").stdout
+            return sorted(l for l in out.splitlines() if "-j KUBE-SEP-" in l and "default/kubia -> " in l)
+        before = seps()
+        self.assertGreaterEqual(len(before), 2, before)  # the replacement of test 3 is not ready
+        containers = lambda: sorted(c["id"] for c in self.cd.crictl_json("ps", "-o", "json")["containers"])  # noqa: E731
+        running = containers()
+        samples, stop = [], threading.Event()
+        def sample():
+            for _ in range(4000):  # bounded: 4000 samples, about 200 s at most
+                if stop.is_set():
+                    return
+                samples.append(seps())
+                time.sleep(0.05)
+        t = threading.Thread(target=sample)
+        t.start()
+        try:
+            lease = lambda: self.get("get", "lease", "-n", "kube-node-lease", NODE)["spec"]["renewTime"]  # noqa: E731
+            self.c.stop_apiserver()
+            away = float(os.environ.get("KNODE_CLUSTER_APISERVER_AWAY", "20"))
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < away:
+                self.assertTrue(self.knode.alive(), f"knode exited while the API server was away:\n{self.knode.tail()}")
+                time.sleep(0.5)
+            self.assertEqual(containers(), running, "the pods' containers kept running")
+            self.c.start_apiserver()
+            renewed = lease()
+            self.wait(lambda: lease() != renewed, 40, "the node renewing its Lease again")
+            # The watches are back: a Service made now gets its rules.
+            self.kubectl("create", "service", "clusterip", "after-restart", "--tcp=80:8080")
+            # (no endpoints: its rule is the filter table's REJECT)
+            self.wait(lambda: "default/after-restart:" in self.in_node("iptables-legacy-save").stdout, 30,
+                      "rules for a Service created after the restart")
+            self.wait(lambda: self.cond(self.node(), "Ready").get("status") == "True", 30, "n1 Ready")
+        finally:
+            stop.set()
+            t.join(10)
+        self.assertGreater(len(samples), 100)
+        flapped = [i for i, s_ in enumerate(samples) if s_ != before]
+        self.assertEqual(flapped, [], f"kubia's endpoint rules changed in {len(flapped)} of {len(samples)} samples")
+        relisted = sum(1 for l in open(self.knode.log, errors="replace") if "watch expired, listing again" in l)
+        print(f"\n  {len(samples)} rule samples unchanged; {relisted} watches answered 410 and listed again",
+              file=sys.stderr)
 
     def test_5_a_certificate_from_another_ca_is_a_clear_error_at_start(self):
         other = cp.Pki(os.path.join(self.work, "other-pki"))
