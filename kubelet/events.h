@@ -21,4 +21,18 @@ struct KubeletEvent {
   }
 };
 
+// What an event is about: a pod, or one of its containers (field_path
+// "spec.containers{name}", "spec.initContainers{name}").
+struct EventTarget {
+  std::string ns, name, uid, field_path;
+};
+
+// Where the kubelet's events go (the API server in a cluster). Thread-safe: pod workers
+// and the probe manager record from their threads.
+class EventRecorder {
+ public:
+  virtual ~EventRecorder() = default;
+  virtual void record(const EventTarget& target, const KubeletEvent& event) = 0;
+};
+
 }  // namespace knode::kubelet

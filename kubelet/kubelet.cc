@@ -46,7 +46,9 @@ Kubelet::Kubelet(boost::asio::io_context& io, ObjectStore& store, runtime::Conta
       pool_(std::move(pool)),
       relist_timer_(io),
       synced_timer_(io),
-      probes_(io, pool_, rt, clock, [this](const std::string& uid, ProbeView v) { set_probes(uid, std::move(v)); }) {}
+      probes_(io, pool_, rt, clock, [this](const std::string& uid, ProbeView v) { set_probes(uid, std::move(v)); }) {
+  probes_.set_events(options_.events);
+}
 
 Kubelet::~Kubelet() { stop(); }
 
@@ -197,7 +199,7 @@ void Kubelet::admit(std::shared_ptr<const api::Pod> pod) {
   if (pods_.count(uid)) return;
   KLOG(INFO, "pod admitted").kv("pod", pod->metadata.namespace_ + "/" + pod->metadata.name).kv("uid", uid)
       .kv("containers", pod->spec.containers.size());
-  PodWorkerDeps deps{rt_, env_, options_.node, clock_, io_, pool_};
+  PodWorkerDeps deps{rt_, env_, options_.node, clock_, io_, pool_, options_.events};
   auto worker = std::make_shared<PodWorker>(
       deps, pod, [this](const api::Pod& p, const api::PodStatus& s) { on_status(p, s); });
   pods_[uid] = Entry{pod, worker};
@@ -329,7 +331,7 @@ void Kubelet::adopt_orphans(const Relist& r) {
   for (const auto& [uid, snap] : r) {
     if (pods_.count(uid) || terminating_.count(uid)) continue;
     KLOG(INFO, "removing a pod no source wants").kv("pod", snap.ns + "/" + snap.name).kv("uid", uid);
-    PodWorkerDeps deps{rt_, env_, options_.node, clock_, io_, pool_};
+    PodWorkerDeps deps{rt_, env_, options_.node, clock_, io_, pool_, options_.events};
     auto worker = std::make_shared<PodWorker>(deps, orphan(uid, snap), [](const api::Pod&, const api::PodStatus&) {});
     terminating_[uid] = worker;
     {

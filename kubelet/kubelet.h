@@ -41,6 +41,7 @@ struct KubeletOptions {
   // statuses, final deletions and the static pods' mirrors go to it. Null: standalone,
   // statuses are published into the store.
   ApiPods* api = nullptr;
+  EventRecorder* events = nullptr;  // the pods' events, in a cluster
 };
 
 class Kubelet final : public PodStateProvider {

@@ -26,6 +26,7 @@ PodEnvironment::Image NodeEnvironment::ensure_image(const api::Pod& pod, const a
     return out;
   }
   EnsureResult r = images_.ensure_image(pod, c, *creds, &sandbox);
+  out.events = r.events;
   if (!r.ok()) {
     out.waiting = StartFailure{r.reason, r.message};
     return out;

@@ -128,7 +128,14 @@ void PodWorker::sync_now() {
   SyncPlan plan = plan_sync(*pod_, *st, in);
   if (plan.pod_finished) finished_ = true;
   auto after = execute(plan, *st);
-  for (const auto& [name, why] : plan.waiting) start_failures_[name] = why;
+  for (const auto& [name, why] : plan.waiting) {
+    start_failures_[name] = why;
+    if (why.reason == kCrashLoopBackOff) {
+      event(name, kEventWarning, "BackOff", "Back-off restarting failed container " + name + " in pod " +
+                                                pod_->metadata.name + "_" + pod_->metadata.namespace_ + "(" +
+                                                pod_->metadata.uid + ")");
+    }
+  }
   if (!after.ok()) {
     KLOG(WARNING, "pod sync failed; retrying").kv("pod", pod_ref(*pod_)).kv("err", after.error());
     report(*st);
@@ -179,6 +186,7 @@ Result<PodRuntimeState> PodWorker::execute(const SyncPlan& plan, const PodRuntim
   }
   for (const auto& k : plan.kill) {
     KLOG(INFO, "killing container").kv("pod", pod_ref(pod)).kv("container", k.name).kv("reason", k.reason);
+    event(k.name, kEventNormal, "Killing", "Stopping container " + k.name);
     kill_container(k.id, find_spec(pod, k.name), pod_ip, grace);
   }
   auto sandbox = sandbox_config(pod, attempt, d_.node);
@@ -193,6 +201,19 @@ Result<PodRuntimeState> PodWorker::execute(const SyncPlan& plan, const PodRuntim
   return read_pod_state(d_.runtime, uid_);
 }
 
+void PodWorker::event(const std::string& container, const std::string& type, const std::string& reason,
+                      const std::string& message) {
+  if (d_.events == nullptr || !pod_) return;
+  const auto& p = *pod_;
+  EventTarget t{p.metadata.namespace_, p.metadata.name, p.metadata.uid, ""};
+  if (!container.empty()) {
+    bool init = false;
+    for (const auto& c : p.spec.init_containers) init |= c.name == container;
+    t.field_path = std::string(init ? "spec.initContainers{" : "spec.containers{") + container + "}";
+  }
+  d_.events->record(t, KubeletEvent{type, reason, message});
+}
+
 Status PodWorker::start_container(const ContainerStart& s, const std::string& sandbox_id,
                                   const runtime::PodSandboxConfig& sandbox, const std::string& pod_ip,
                                   const EnvLookup& lookup) {
@@ -200,9 +221,11 @@ Status PodWorker::start_container(const ContainerStart& s, const std::string& sa
   const api::Container& c = *s.spec;
   auto fail = [&](const std::string& reason, const Status& why) {
     start_failures_[c.name] = {reason, why.message()};
+    event(c.name, kEventWarning, "Failed", "Error: " + why.message());
     return why;
   };
   auto image = d_.env.ensure_image(pod, c, lookup, sandbox);
+  for (const auto& e : image.events) event(c.name, e.type, e.reason, e.message);
   if (image.waiting) {
     start_failures_[c.name] = *image.waiting;
     return Status::Error(image.waiting->reason + ": " + image.waiting->message, EAGAIN);
@@ -217,7 +240,9 @@ Status PodWorker::start_container(const ContainerStart& s, const std::string& sa
   if (Status st = d_.env.prepare_logs(pod, c); !st.ok()) return fail("CreateContainerError", st);
   auto id = d_.runtime.create_container(sandbox_id, config, sandbox);
   if (!id.ok()) return fail("CreateContainerError", id.status());
+  event(c.name, kEventNormal, "Created", "Created container: " + c.name);
   if (Status st = d_.runtime.start_container(*id); !st.ok()) return fail("RunContainerError", st);
+  event(c.name, kEventNormal, "Started", "Started container " + c.name);
   d_.env.container_started(*id);
   start_failures_.erase(c.name);
   KLOG(INFO, "container started").kv("pod", pod_ref(pod)).kv("container", c.name).kv("id", id->substr(0, 12))
@@ -265,6 +290,7 @@ void PodWorker::kill_pod(const PodRuntimeState& st) {
     for (const auto* r : st.live()) {
       const api::Container* spec = find_spec(*pod_, r->container.metadata.name);
       if ((spec && is_sidecar(*spec)) != sidecars) continue;
+      if (spec) event(spec->name, kEventNormal, "Killing", "Stopping container " + spec->name);
       stops.emplace_back([this, id = r->container.id, spec, ip, grace] { kill_container(id, spec, ip, grace); });
     }
     for (auto& t : stops) t.join();

@@ -6,6 +6,8 @@
 // sandbox (which frees the pod's IP) and tears the volumes down.
 #pragma once
 
+#include "events.h"
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -40,6 +42,7 @@ class PodEnvironment {
   struct Image {
     std::string ref;
     std::optional<StartFailure> waiting;
+    std::vector<KubeletEvent> events;  // Pulling, Pulled, Failed, BackOff, ...
   };
   virtual Image ensure_image(const api::Pod& pod, const api::Container& c, const EnvLookup& lookup,
                              const runtime::PodSandboxConfig& sandbox) = 0;
@@ -65,6 +68,7 @@ struct PodWorkerDeps {
   const Clock& clock;
   boost::asio::io_context& loop;        // where results are posted
   boost::asio::any_io_executor pool;    // where syncs run (a strand is made on it)
+  EventRecorder* events = nullptr;      // the pods' events (a cluster), or none
 };
 
 // What the probes say about the pod's containers, by runtime container ID.
@@ -102,6 +106,8 @@ class PodWorker : public std::enable_shared_from_this<PodWorker> {
   void kill_pod(const PodRuntimeState& st);
   std::optional<std::chrono::seconds> backoff_for(const api::Container& c, const runtime::ContainerStatus& last);
   void report(const PodRuntimeState& st);
+  void event(const std::string& container, const std::string& type, const std::string& reason,
+             const std::string& message);
   void schedule_retry(std::chrono::milliseconds after);
 
   PodWorkerDeps d_;

@@ -148,6 +148,11 @@ void ProbeManager::tick(const Key& key) {
         if (!event.reason.empty()) {
           KLOGV(1, "probe").kv("pod", e.where.pod_namespace + "/" + e.where.pod_name).kv("container", key.container)
               .kv("reason", event.reason).kv("message", event.message);
+          if (events_) {
+            events_->record(EventTarget{e.where.pod_namespace, e.where.pod_name, e.where.pod_uid,
+                                        "spec.containers{" + key.container + "}"},
+                            KubeletEvent{kEventWarning, event.reason, event.message});
+          }
         }
         e.worker->record(outcome.result);
       }

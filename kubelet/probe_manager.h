@@ -5,6 +5,8 @@
 // so the Service's endpoints).
 #pragma once
 
+#include "events.h"
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -35,6 +37,8 @@ class ProbeManager {
   // their containers, and stop with the pod.
   void update(const api::Pod& pod);
   void remove(const std::string& pod_uid);
+  // Probe failures become Unhealthy events there (before start).
+  void set_events(EventRecorder* events) { events_ = events; }
   void stop();
 
  private:
@@ -66,6 +70,7 @@ class ProbeManager {
   std::map<Key, Entry> entries_;
   std::map<std::string, ProbeView> views_;  // last published, by pod UID
   bool stopped_ = false;
+  EventRecorder* events_ = nullptr;
 };
 
 }  // namespace knode::kubelet

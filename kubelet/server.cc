@@ -22,6 +22,7 @@
 #include "node_environment.h"
 #include "object_cache.h"
 #include "cluster/node_status.h"
+#include "cluster/event_writer.h"
 #include "cluster/pod_writer.h"
 #include "cluster/references.h"
 #include "cluster/tokens.h"
@@ -147,6 +148,8 @@ class Server final : public KubeletServer {
       // service account tokens come from it.
       writer_ = std::make_unique<PodWriter>(*api, node_name_);
       o.api = writer_.get();
+      events_ = std::make_unique<EventWriter>(*api, node_name_);
+      o.events = events_.get();
       tokens_ = std::make_unique<TokenManager>(*api);
       cache_.set_token_source([t = tokens_.get()](const api::Pod& p, const api::ServiceAccountTokenProjection& proj) {
         return t->token(p, proj);
@@ -192,11 +195,13 @@ class Server final : public KubeletServer {
     if (slices_) slices_->start();
     if (reporter_) reporter_->start();
     if (writer_) writer_->start();
+    if (events_) events_->start();
     housekeeping_->start();
   }
   void stop() override {
     if (reporter_) reporter_->stop();
     if (writer_) writer_->stop();
+    if (events_) events_->stop();
     if (housekeeping_) housekeeping_->stop();
     if (kubelet_) kubelet_->stop();
     for (auto* s : {health_server_.get(), read_only_.get()}) {
@@ -323,6 +328,7 @@ class Server final : public KubeletServer {
   std::unique_ptr<EndpointSliceController> slices_;
   std::unique_ptr<NodeReporter> reporter_;
   std::unique_ptr<PodWriter> writer_;
+  std::unique_ptr<EventWriter> events_;
   std::unique_ptr<TokenManager> tokens_;
   kube::ApiServerSource* api_source_ = nullptr;
   std::map<std::string, std::set<ObjectRef>> refs_;  // pod UID -> what it names

@@ -278,6 +278,13 @@ class KnodeNodeTest(unittest.TestCase):
             cs = st["containerStatuses"][0]
             self.assertIn("running", cs["state"])
             self.assertTrue(cs["containerID"].startswith("containerd://"))
+        # The kubelet's events on the pod, as `kubectl describe pod` shows them.
+        first = self.pods()[0]["metadata"]["name"]
+        def reasons():
+            ev = self.get("get", "events", "--field-selector", f"involvedObject.name={first}")
+            return {(e["reason"], e["source"].get("component")) for e in (ev or {}).get("items", [])}
+        want = {("Pulled", "kubelet"), ("Created", "kubelet"), ("Started", "kubelet"), ("Unhealthy", "kubelet")}
+        self.wait(lambda: want <= reasons(), 20, f"the kubelet's events of {first}")
         # Not ready: the EndpointSlice lists them, not ready; the ClusterIP has nowhere to go.
         def slice_ready():
             s = self.get("get", "endpointslices", "-l", "kubernetes.io/service-name=kubia")
@@ -311,6 +318,9 @@ class KnodeNodeTest(unittest.TestCase):
             ps = self.cd.crictl_json("ps", "-a", "-o", "json")
             return not [c for c in ps.get("containers", []) if c["labels"].get("io.kubernetes.pod.uid") == uid]
         self.wait(containers_gone, 15, f"the containers of {name} removed")
+        ev = self.get("get", "events", "--field-selector", f"involvedObject.name={name},reason=Killing")
+        self.assertTrue(ev and ev["items"], f"a Killing event for {name}")
+        self.assertEqual(ev["items"][0]["message"], "Stopping container kubia")
         self.wait(lambda: len([p for p in self.pods() if p["status"].get("phase") == "Running"]) == 3, 60,
                   "the Deployment's replacement Running")
 
