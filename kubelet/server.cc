@@ -23,6 +23,7 @@
 #include "object_cache.h"
 #include "cluster/node_status.h"
 #include "cluster/event_writer.h"
+#include "cluster/host_gw.h"
 #include "cluster/pod_writer.h"
 #include "cluster/references.h"
 #include "cluster/tokens.h"
@@ -177,6 +178,11 @@ class Server final : public KubeletServer {
         return s;
       });
       cni_ready_ = !c.pod_cidr.empty();
+      if (c.pod_routes == "host-gw") {
+        auto cidr = net::Cidr::Parse(c.cluster_cidr);
+        if (!cidr) return Status::Error("--pod-routes=host-gw: --cluster-cidr \"" + c.cluster_cidr + "\" is not a CIDR");
+        host_gw_ = std::make_unique<HostGwRoutes>(node_name_, *cidr);
+      }
       store_.subscribe(api::Kind::kNode, [this](const Event& e) { on_node(e); });
       boost::asio::post(pool_, [this] {
         auto v = runtime_->version();
@@ -257,8 +263,12 @@ class Server final : public KubeletServer {
 
   // The Node as the API server has it: a new spec.podCIDR configures the pod network.
   void on_node(const Event& e) {
-    if (e.type == EventType::kDeleted) return;
     const auto& n = std::get<api::Node>(*e.object);
+    if (host_gw_) {
+      host_gw_->on_node(n, e.type == EventType::kDeleted);
+      reconcile_routes();
+    }
+    if (e.type == EventType::kDeleted) return;
     if (n.metadata.name != node_name_ || n.spec.pod_cidr.empty() || n.spec.pod_cidr == written_cidr_) return;
     if (!config_.pod_cidr.empty() && config_.pod_cidr != n.spec.pod_cidr) {
       KLOG(WARNING, "the Node's spec.podCIDR differs from --pod-cidr; using the Node's")
@@ -269,6 +279,27 @@ class Server final : public KubeletServer {
       return;
     }
     cni_ready_ = true;
+  }
+
+  // The kernel's routes brought to what the Nodes say, on the pool; changes arriving
+  // meanwhile are taken by one more pass.
+  void reconcile_routes() {
+    if (routes_busy_) {
+      routes_again_ = true;
+      return;
+    }
+    routes_busy_ = true;
+    boost::asio::post(pool_, [this, want = host_gw_->desired(), own = host_gw_->own_cidr()] {
+      Status s = host_gw_->reconcile(want, own);
+      if (!s.ok()) KLOG(WARNING, "cannot set the pod routes").kv("err", s.message());
+      boost::asio::post(io_, [this] {
+        routes_busy_ = false;
+        if (routes_again_) {
+          routes_again_ = false;
+          reconcile_routes();
+        }
+      });
+    });
   }
 
   Status write_cni_config(const std::string& pod_cidr) {
@@ -329,6 +360,8 @@ class Server final : public KubeletServer {
   std::unique_ptr<NodeReporter> reporter_;
   std::unique_ptr<PodWriter> writer_;
   std::unique_ptr<EventWriter> events_;
+  std::unique_ptr<HostGwRoutes> host_gw_;
+  bool routes_busy_ = false, routes_again_ = false;
   std::unique_ptr<TokenManager> tokens_;
   kube::ApiServerSource* api_source_ = nullptr;
   std::map<std::string, std::set<ObjectRef>> refs_;  // pod UID -> what it names

@@ -97,7 +97,9 @@ class Agent {
     if (c_.kubeconfig.empty()) return Status::Ok();
     if (Status s = connect_api(); !s.ok()) return s;
     std::vector<kube::WatchSpec> specs;
-    specs.push_back({api::Kind::kNode, "", "", "metadata.name=" + name_});
+    // The node's own Node; every Node with --pod-routes=host-gw (routes to their pod CIDRs).
+    const bool all_nodes = c_.runs_kubelet() && c_.kubelet.pod_routes == "host-gw";
+    specs.push_back({api::Kind::kNode, "", "", all_nodes ? "" : "metadata.name=" + name_});
     // The Services (also the kubelet's for the pods' environment: a headless Service has
     // no variables) and, for the proxy, their EndpointSlices.
     specs.push_back({api::Kind::kService, "", kProxyLabelSelector, ""});

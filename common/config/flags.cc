@@ -104,9 +104,21 @@ const Flag kFlags[] = {
     {"ipvs-scheduler", nullptr, kA | kP, "NAME",
      "IPVS scheduler: rr (default), wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh",
      [](AgentConfig* c, const std::string& v) { c->proxy.ipvs.scheduler = v; return Status::Ok(); }},
-    {"cluster-cidr", nullptr, kA | kP, "CIDR",
+    {"cluster-cidr", nullptr, kA | kK | kP, "CIDR",
      "pod CIDR of the cluster; traffic from outside it to services is masqueraded",
-     [](AgentConfig* c, const std::string& v) { c->proxy.cluster_cidr = v; return Status::Ok(); }},
+     [](AgentConfig* c, const std::string& v) {
+       c->proxy.cluster_cidr = v;
+       c->kubelet.cluster_cidr = v;
+       return Status::Ok();
+     }},
+    {"pod-routes", nullptr, kA | kK, "MODE",
+     "none (default), or host-gw: routes to the other nodes' pod CIDRs through their InternalIP (cluster mode, "
+     "nodes on one L2 segment; needs --cluster-cidr)",
+     [](AgentConfig* c, const std::string& v) {
+       if (v != "none" && v != "host-gw") return Status::Error("--pod-routes: none or host-gw, not " + v);
+       c->kubelet.pod_routes = v;
+       return Status::Ok();
+     }},
     {"nodeport-addresses", nullptr, kA | kP, "CIDRS",
      "comma-separated CIDRs of node addresses that accept NodePort traffic (default: all)",
      [](AgentConfig* c, const std::string& v) { c->proxy.node_port_addresses = split_list(v); return Status::Ok(); }},
@@ -370,6 +382,12 @@ Status validate(const AgentConfig& c) {
   }
   if (c.manifest_dir.empty() && c.kubeconfig.empty() && !c.cleanup) {
     return Status::Error("one of --manifest-dir (standalone) or --kubeconfig (cluster) is required");
+  }
+  if (c.kubelet.pod_routes == "host-gw") {
+    if (c.kubeconfig.empty()) return Status::Error("--pod-routes=host-gw needs --kubeconfig: the routes follow the cluster's Nodes");
+    if (c.kubelet.cluster_cidr.empty() && c.proxy.cluster_cidr.empty()) {
+      return Status::Error("--pod-routes=host-gw needs --cluster-cidr: only routes inside it are knode's");
+    }
   }
   return Status::Ok();
 }

@@ -91,6 +91,10 @@ struct KubeletConfig {
   int32_t read_only_port = 10255;
   std::string address = "127.0.0.1";
   std::string node_ip;  // --node-ip; empty: the default route's interface's addresses
+  // Flags only. --pod-routes=host-gw: routes to the other nodes' spec.podCIDR through
+  // their InternalIP (nodes on one L2 segment); needs --cluster-cidr, which bounds them.
+  std::string pod_routes = "none";
+  std::string cluster_cidr;
   KNODE_FIELDS(v("staticPodPath", static_pod_path); v("healthzBindAddress", healthz_bind_address);
                v("healthzPort", healthz_port); v("fileCheckFrequency", file_check_frequency);
                v("podCIDR", pod_cidr); v("containerRuntimeEndpoint", container_runtime_endpoint);
