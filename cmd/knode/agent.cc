@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "knode/health.h"
+#include "knode/kube/bootstrap.h"
 #include "knode/kube/informer.h"
 #include "knode/log.h"
 #include "knode/manifest_source.h"
@@ -58,6 +59,12 @@ class Agent {
   // Cluster mode: the API server client, checked once: credentials it refuses stop knode
   // with a clear error; a server that does not answer yet is waited for by the informers.
   Status connect_api() {
+    if (!c_.bootstrap_kubeconfig.empty() && !kube::has_valid_client_certificate(c_.kubeconfig)) {
+      KLOG(INFO, "no valid client certificate; TLS bootstrap").kv("bootstrapKubeconfig", c_.bootstrap_kubeconfig)
+          .kv("certDir", c_.cert_dir);
+      kube::BootstrapOptions b{name_, c_.bootstrap_kubeconfig, c_.kubeconfig, c_.cert_dir};
+      if (Status s = kube::bootstrap_client_certificate(b); !s.ok()) return s;
+    }
     auto kc = kube::load_kubeconfig(c_.kubeconfig);
     if (!kc.ok()) return kc.status();
     kube::ClientOptions o;
@@ -67,6 +74,10 @@ class Agent {
     auto client = kube::RestClient::create(*kc, o);
     if (!client.ok()) return client.status();
     api_ = std::move(*client);
+    if (!c_.bootstrap_kubeconfig.empty() && c_.rotate_certificates) {
+      rotator_ = std::make_unique<kube::CertRotator>(*api_, name_, c_.cert_dir, c_.rotation_fraction);
+      rotator_->start();
+    }
     auto who = api_->request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
                              R"({"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"})");
     if (!who.ok()) {
@@ -181,6 +192,7 @@ class Agent {
     watchdog_.stop();
     if (manifest_) manifest_->stop();
     if (api_source_) api_source_->stop();
+    if (rotator_) rotator_->stop();
     if (api_) api_->stop();
     if (proxy_) proxy_->stop();
     if (kubelet_) kubelet_->stop();
@@ -197,6 +209,7 @@ class Agent {
   std::unique_ptr<ManifestDirSource> manifest_;
   std::unique_ptr<kube::RestClient> api_;
   std::unique_ptr<kube::ApiServerSource> api_source_;
+  std::unique_ptr<kube::CertRotator> rotator_;
   std::unique_ptr<proxy::ProxyServer> proxy_;
   std::unique_ptr<kubelet::KubeletServer> kubelet_;
   systemd::Watchdog watchdog_;

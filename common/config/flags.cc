@@ -80,6 +80,26 @@ const Flag kFlags[] = {
      [](AgentConfig* c, const std::string& v) { c->manifest_dir = v; return Status::Ok(); }},
     {"kubeconfig", nullptr, kA | kK | kP, "FILE", "kubeconfig of the API server to join",
      [](AgentConfig* c, const std::string& v) { c->kubeconfig = v; return Status::Ok(); }},
+    {"bootstrap-kubeconfig", nullptr, kA | kK | kP, "FILE",
+     "kubeconfig with a bootstrap token: get a client certificate for --kubeconfig through a CSR (TLS bootstrap)",
+     [](AgentConfig* c, const std::string& v) { c->bootstrap_kubeconfig = v; return Status::Ok(); }},
+    {"cert-dir", nullptr, kA | kK | kP, "DIR", "where the bootstrapped client certificate lives (default /var/lib/kubelet/pki)",
+     [](AgentConfig* c, const std::string& v) { c->cert_dir = v; return Status::Ok(); }},
+    {"rotate-certificates", nullptr, kA | kK | kP, "BOOL", "renew a bootstrapped client certificate before it expires (default true)",
+     [](AgentConfig* c, const std::string& v) {
+       if (v != "true" && v != "false") return Status::Error("true or false, not " + v);
+       c->rotate_certificates = v == "true";
+       return Status::Ok();
+     }},
+    {"rotate-certificates-at", nullptr, kA | kK | kP, "FRACTION",
+     "renew at this fraction of the certificate's life, 0 < F < 1 (default: a random point between 0.7 and 0.9)",
+     [](AgentConfig* c, const std::string& v) {
+       char* end = nullptr;
+       double f = std::strtod(v.c_str(), &end);
+       if (v.empty() || *end != '\0' || f <= 0 || f >= 1) return Status::Error("a fraction between 0 and 1, not " + v);
+       c->rotation_fraction = f;
+       return Status::Ok();
+     }},
     {"kube-api-qps", nullptr, kA | kK | kP, "QPS", "requests a second to the API server, after the burst (default 50)",
      [](AgentConfig* c, const std::string& v) {
        char* end = nullptr;
@@ -382,6 +402,9 @@ Status validate(const AgentConfig& c) {
   }
   if (c.manifest_dir.empty() && c.kubeconfig.empty() && !c.cleanup) {
     return Status::Error("one of --manifest-dir (standalone) or --kubeconfig (cluster) is required");
+  }
+  if (!c.bootstrap_kubeconfig.empty() && c.kubeconfig.empty()) {
+    return Status::Error("--bootstrap-kubeconfig needs --kubeconfig: where the bootstrapped kubeconfig is written");
   }
   if (c.kubelet.pod_routes == "host-gw") {
     if (c.kubeconfig.empty()) return Status::Error("--pod-routes=host-gw needs --kubeconfig: the routes follow the cluster's Nodes");

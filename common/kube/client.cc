@@ -128,7 +128,8 @@ struct RestClient::Tls {
 
 class Connection {
  public:
-  Connection(ssl::context& ctx, bool plain) : stream_(io_, ctx), plain_(plain) {}
+  Connection(ssl::context& ctx, bool plain, std::shared_ptr<void> keep)
+      : keep_(std::move(keep)), stream_(io_, ctx), plain_(plain) {}
   ~Connection() {
     error_code ec;
     stream_.lowest_layer().close(ec);
@@ -275,6 +276,7 @@ class Connection {
     return why;
   }
 
+  std::shared_ptr<void> keep_;  // the TLS settings the stream was made with
   asio::io_context io_{1};
   ssl::stream<tcp::socket> stream_;
   beast::flat_buffer buf_;
@@ -286,16 +288,15 @@ class Connection {
 // ---- RestClient ----
 
 RestClient::RestClient(KubeConfig config, ClientOptions options)
-    : config_(std::move(config)), options_(std::move(options)), tls_(std::make_unique<Tls>()),
-      limiter_(options_.qps, options_.burst) {}
+    : config_(std::move(config)), options_(std::move(options)), limiter_(options_.qps, options_.burst) {}
 
 RestClient::~RestClient() = default;
 
-Result<std::unique_ptr<RestClient>> RestClient::create(const KubeConfig& config, ClientOptions options) {
-  std::unique_ptr<RestClient> c(new RestClient(config, std::move(options)));
+Result<std::shared_ptr<RestClient::Tls>> RestClient::make_tls(const KubeConfig& config) {
+  auto tls = std::make_shared<Tls>();
   const std::string what = "kubeconfig " + config.source;
-  c->tls_->plain = config.server.starts_with("http://");
-  auto& ctx = c->tls_->ctx;
+  tls->plain = config.server.starts_with("http://");
+  auto& ctx = tls->ctx;
   error_code ec;
   ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                   ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
@@ -319,7 +320,35 @@ Result<std::unique_ptr<RestClient>> RestClient::create(const KubeConfig& config,
       return Status::Error(what + ": the client key does not belong to the client certificate");
     }
   }
+  return tls;
+}
+
+Result<std::unique_ptr<RestClient>> RestClient::create(const KubeConfig& config, ClientOptions options) {
+  auto tls = make_tls(config);
+  if (!tls.ok()) return tls.status();
+  std::unique_ptr<RestClient> c(new RestClient(config, std::move(options)));
+  c->tls_ = std::move(*tls);
   return c;
+}
+
+std::shared_ptr<RestClient::Tls> RestClient::tls() const {
+  std::lock_guard lock(tls_mu_);
+  return tls_;
+}
+
+Status RestClient::reload_client_certificate(const std::string& cert_pem, const std::string& key_pem) {
+  KubeConfig next = config_;
+  next.client_cert_pem = cert_pem;
+  next.client_key_pem = key_pem;
+  auto tls = make_tls(next);
+  if (!tls.ok()) return tls.status();
+  {
+    std::lock_guard lock(tls_mu_);
+    tls_ = std::move(*tls);
+  }
+  std::lock_guard lock(idle_mu_);
+  idle_.clear();  // kept-alive connections authenticated with the old certificate
+  return Status::Ok();
 }
 
 void RestClient::stop() { limiter_.stop(); }
@@ -337,7 +366,8 @@ std::string RestClient::bearer() const {
 }
 
 Result<std::unique_ptr<Connection>> RestClient::connect(Cancel* cancel, SteadyTime deadline) {
-  auto c = std::make_unique<Connection>(tls_->ctx, tls_->plain);
+  auto tls = this->tls();
+  auto c = std::make_unique<Connection>(tls->ctx, tls->plain, tls);
   c->begin(std::min(deadline, std::chrono::steady_clock::now() + options_.connect_timeout), cancel);
   Status s = c->open(config_);
   c->end();

@@ -110,6 +110,10 @@ struct AgentConfig {
   std::string config_file;
   std::string manifest_dir;  // --manifest-dir / --pod-manifest-path / staticPodPath
   std::string kubeconfig;
+  std::string bootstrap_kubeconfig;  // --bootstrap-kubeconfig: TLS bootstrap into --kubeconfig
+  std::string cert_dir = "/var/lib/kubelet/pki";  // --cert-dir
+  bool rotate_certificates = true;  // --rotate-certificates (with a bootstrapped certificate)
+  double rotation_fraction = 0;     // --rotate-certificates-at: 0 = between 70% and 90% of its life
   double kube_api_qps = 50;   // --kube-api-qps (kubeAPIQPS)
   int32_t kube_api_burst = 100;  // --kube-api-burst (kubeAPIBurst)
   std::string hostname_override;

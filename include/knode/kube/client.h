@@ -102,6 +102,9 @@ class RestClient {
                                 std::chrono::milliseconds idle, Cancel* cancel = nullptr);
 
   const KubeConfig& config() const { return config_; }
+  // A new client certificate (rotation): calls from now on present it; connections open
+  // now (watches) keep the old one until they end.
+  Status reload_client_certificate(const std::string& cert_pem, const std::string& key_pem);
   RateLimiter& limiter() { return limiter_; }
   void stop();  // wakes throttled callers; later calls fail with ECANCELED
 
@@ -113,9 +116,12 @@ class RestClient {
   std::string bearer() const;
 
   struct Tls;
+  static Result<std::shared_ptr<Tls>> make_tls(const KubeConfig& config);
+  std::shared_ptr<Tls> tls() const;
   KubeConfig config_;
   ClientOptions options_;
-  std::unique_ptr<Tls> tls_;
+  mutable std::mutex tls_mu_;
+  std::shared_ptr<Tls> tls_;
   RateLimiter limiter_;
   std::mutex idle_mu_;
   std::vector<std::unique_ptr<Connection>> idle_;
