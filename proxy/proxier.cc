@@ -204,6 +204,7 @@ void Proxier::start_sync(bool full) {
   Clock::SteadyTime first_change = first_pending_.value_or(now);
   first_pending_.reset();
   service_ports_.set(static_cast<double>(state->services.size()));
+  if (on_state_) on_state_(*state);
   boost::asio::post(sync_executor_, [this, state, changed = std::move(changed), full, now, first_change]() mutable {
     SyncStats stats;
     Status s = mode_->sync(*state, changed, full, &stats);

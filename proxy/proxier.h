@@ -49,6 +49,8 @@ class Proxier {
 
   // Runs once, after the first successful sync (readiness).
   void on_first_sync(std::function<void()> fn) { first_sync_ = std::move(fn); }
+  // Runs on the loop with each state handed to the mode for a sync.
+  void on_state(std::function<void(const proxy::ProxyState&)> fn) { on_state_ = std::move(fn); }
 
   const std::string mode() const { return mode_->mode(); }
   // Counts of completed syncs, for tests and the status line.
@@ -102,6 +104,7 @@ class Proxier {
   metrics::Counter& sync_failures_;
   metrics::Counter* nftables_sync_failures_ = nullptr;  // nftables mode's own, as upstream names it
   metrics::Gauge& service_ports_;
+  std::function<void(const proxy::ProxyState&)> on_state_;
 };
 
 }  // namespace knode::proxy

@@ -6,6 +6,7 @@
 #include "mode.h"
 #include "options.h"
 #include "proxier.h"
+#include "service_health.h"
 
 namespace knode::proxy {
 namespace {
@@ -30,6 +31,8 @@ class Server final : public ProxyServer {
     opts.sync_period = options_.sync_period;
     opts.node.node_name = node_name;
     proxier_ = std::make_unique<Proxier>(io, store, std::move(sel.mode), opts, metrics, health_, clock);
+    service_health_ = std::make_unique<ServiceHealthServer>(io, health_);
+    proxier_->on_state([this](const ProxyState& s) { service_health_->update(s); });
     if (Status s = serve_health(io, metrics); !s.ok()) return s.Wrap("serve the proxy health endpoint");
     if (Status s = serve_metrics(io, metrics); !s.ok()) return s.Wrap("serve the metrics endpoint");
     return Status::Ok();
@@ -42,6 +45,7 @@ class Server final : public ProxyServer {
 
   void stop() override {
     proxier_->stop();
+    if (service_health_) service_health_->stop();
     for (auto* s : {health_server_.get(), metrics_server_.get()}) {
       if (s) s->stop();
     }
@@ -87,6 +91,7 @@ class Server final : public ProxyServer {
   std::string mode_;
   ProxyHealth health_;
   std::unique_ptr<Proxier> proxier_;
+  std::unique_ptr<ServiceHealthServer> service_health_;
   std::unique_ptr<http::HttpServer> health_server_, metrics_server_;
 };
 

@@ -52,7 +52,11 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   std::shared_ptr<Handler> find_handler(const std::string& path) const {
     std::lock_guard lock(mu_);
     auto it = handlers_.find(path);
-    return it == handlers_.end() ? nullptr : it->second;
+    return it == handlers_.end() ? fallback_ : it->second;
+  }
+  void set_fallback(Handler handler) {
+    std::lock_guard lock(mu_);
+    fallback_ = std::make_shared<Handler>(std::move(handler));
   }
 
   // Returns false when the connection limit is reached.
@@ -86,6 +90,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   mutable std::mutex mu_;
   bool stopped_ = false;
   std::map<std::string, std::shared_ptr<Handler>> handlers_;
+  std::shared_ptr<Handler> fallback_;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
   std::vector<std::shared_ptr<Listener>> listeners_;
   std::vector<Endpoint> endpoints_;
@@ -369,6 +374,8 @@ HttpServer::~HttpServer() { stop(); }
 void HttpServer::handle(std::string path, Handler handler) {
   core_->set_handler(std::move(path), std::move(handler));
 }
+
+void HttpServer::handle_any(Handler handler) { core_->set_fallback(std::move(handler)); }
 
 Status HttpServer::listen(const std::string& address, uint16_t port) {
   return core_->listen(address, port);

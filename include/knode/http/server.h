@@ -60,6 +60,8 @@ class HttpServer {
 
   // Registers a handler for one exact path (no query string), replacing any earlier one.
   void handle(std::string path, Handler handler);
+  // The handler of every path without one of its own (instead of 404).
+  void handle_any(Handler handler);
 
   // Binds address:port (IPv4 or IPv6 literal; port 0 picks a free port) and starts
   // accepting. May be called more than once to listen on several addresses.
