@@ -6,9 +6,15 @@ namespace {
 class Snapshot final : public EnvLookup {
  public:
   Snapshot(std::map<api::ObjectKey, api::ObjectPtr> objects, api::ResourceList allocatable,
-           std::vector<std::string> host_ips, std::shared_ptr<const ObjectCache::TokenSource> tokens)
+           std::vector<std::string> host_ips, std::shared_ptr<const ObjectCache::TokenSource> tokens,
+           std::shared_ptr<const ObjectCache::ClaimSource> claims)
       : objects_(std::move(objects)), allocatable_(std::move(allocatable)), host_ips_(std::move(host_ips)),
-        tokens_(std::move(tokens)) {}
+        tokens_(std::move(tokens)), claims_(std::move(claims)) {}
+
+  Result<ClaimedVolume> claimed_volume(const std::string& ns, const std::string& claim) const override {
+    if (claims_ && *claims_) return (*claims_)(ns, claim);
+    return EnvLookup::claimed_volume(ns, claim);
+  }
 
   Result<std::string> service_account_token(const api::Pod& pod,
                                             const api::ServiceAccountTokenProjection& p) const override {
@@ -45,6 +51,7 @@ class Snapshot final : public EnvLookup {
   api::ResourceList allocatable_;
   std::vector<std::string> host_ips_;
   std::shared_ptr<const ObjectCache::TokenSource> tokens_;
+  std::shared_ptr<const ObjectCache::ClaimSource> claims_;
 };
 
 }  // namespace
@@ -66,6 +73,11 @@ void ObjectCache::set_token_source(TokenSource fn) {
   tokens_ = std::make_shared<const TokenSource>(std::move(fn));
 }
 
+void ObjectCache::set_claim_source(ClaimSource fn) {
+  std::lock_guard lock(mu_);
+  claims_ = std::make_shared<const ClaimSource>(std::move(fn));
+}
+
 void ObjectCache::on_event(const Event& e) {
   std::lock_guard lock(mu_);
   auto key = api::key_of(*e.object);
@@ -78,7 +90,7 @@ void ObjectCache::on_event(const Event& e) {
 
 std::shared_ptr<const EnvLookup> ObjectCache::snapshot() const {
   std::lock_guard lock(mu_);
-  return std::make_shared<Snapshot>(objects_, allocatable_, host_ips_, tokens_);
+  return std::make_shared<Snapshot>(objects_, allocatable_, host_ips_, tokens_, claims_);
 }
 
 }  // namespace knode::kubelet

@@ -23,6 +23,9 @@ class ObjectCache {
   // Where service account tokens come from (a cluster's TokenRequest); thread-safe.
   using TokenSource = std::function<Result<std::string>(const api::Pod&, const api::ServiceAccountTokenProjection&)>;
   void set_token_source(TokenSource fn);
+  // Where claims are resolved (a cluster's PVCs and PVs); thread-safe.
+  using ClaimSource = std::function<Result<ClaimedVolume>(const std::string& ns, const std::string& claim)>;
+  void set_claim_source(ClaimSource fn);
 
   // A snapshot: later changes do not reach it.
   std::shared_ptr<const EnvLookup> snapshot() const;
@@ -35,6 +38,7 @@ class ObjectCache {
   api::ResourceList allocatable_;
   std::vector<std::string> host_ips_;
   std::shared_ptr<const TokenSource> tokens_;
+  std::shared_ptr<const ClaimSource> claims_;
 };
 
 }  // namespace knode::kubelet

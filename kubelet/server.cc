@@ -22,6 +22,7 @@
 #include "node_environment.h"
 #include "object_cache.h"
 #include "cluster/node_status.h"
+#include "cluster/claims.h"
 #include "cluster/event_writer.h"
 #include "cluster/host_gw.h"
 #include "cluster/pod_writer.h"
@@ -154,6 +155,9 @@ class Server final : public KubeletServer {
       tokens_ = std::make_unique<TokenManager>(*api);
       cache_.set_token_source([t = tokens_.get()](const api::Pod& p, const api::ServiceAccountTokenProjection& proj) {
         return t->token(p, proj);
+      });
+      cache_.set_claim_source([api](const std::string& ns, const std::string& claim) {
+        return resolve_claim(*api, ns, claim);
       });
       if (api_source_) store_.subscribe(api::Kind::kPod, [this](const Event& e) { follow_references(e); });
     }

@@ -20,6 +20,14 @@ namespace knode::kubelet {
 // What a container's environment reads from outside its pod. The kubelet backs it with
 // its object store. Pointers stay valid until the call that received them returns;
 // nullptr means "not found".
+// The storage a PersistentVolumeClaim is bound to, as the node mounts it.
+struct ClaimedVolume {
+  std::string pv_name;
+  std::string kind;  // "hostPath" or "local": a directory of this node
+  std::string path;
+  std::string host_path_type;  // hostPath's type ("", "DirectoryOrCreate", ...)
+};
+
 class EnvLookup {
  public:
   virtual ~EnvLookup() = default;
@@ -38,6 +46,12 @@ class EnvLookup {
     (void)pod;
     (void)p;
     return Status::Error("not supported in standalone mode: there is no API server to issue the token", ENOTSUP);
+  }
+  // The volume a claim in namespace `ns` is bound to (a cluster's PVC and PV).
+  virtual Result<ClaimedVolume> claimed_volume(const std::string& ns, const std::string& claim) const {
+    (void)ns;
+    (void)claim;
+    return Status::Error("not supported in standalone mode: there are no PersistentVolumes to bind claims to", ENOTSUP);
   }
 };
 

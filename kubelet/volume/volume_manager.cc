@@ -300,11 +300,22 @@ Result<PodVolume> VolumeManager::setup_volume(const api::Pod& pod, const api::Vo
     return pv;
   }
   if (v.persistent_volume_claim) {
-    return Status::Error(
-        field +
-            ".persistentVolumeClaim: not supported: knode runs standalone and has no "
-            "PersistentVolumes to bind claims to",
-        ENOTSUP);
+    // A claim bound to a PersistentVolume that is a directory of this node (hostPath,
+    // local): mounted like a hostPath volume, read-only when the claim says so.
+    const auto& c = *v.persistent_volume_claim;
+    auto bound = lookup_.claimed_volume(pod.metadata.namespace_, c.claim_name);
+    if (!bound.ok()) {
+      return Status::Error(field + ".persistentVolumeClaim: " + bound.status().message(), bound.status().error_number());
+    }
+    api::HostPathVolumeSource src{bound->path, bound->kind == "hostPath" ? bound->host_path_type : "Directory"};
+    if (Status s = volume::check_host_path(src); !s.ok()) {
+      return Status::Error(field + ".persistentVolumeClaim: PersistentVolume " + bound->pv_name + ": " + s.message(),
+                           s.error_number());
+    }
+    pv.plugin = bound->kind == "local" ? "kubernetes.io/local-volume" : kHostPath;
+    pv.host_path = bound->path;
+    pv.read_only = c.read_only;
+    return pv;
   }
   return Status::Error(
       field +

@@ -388,6 +388,49 @@ class KnodeNodeTest(unittest.TestCase):
         print(f"\n  {len(samples)} rule samples unchanged; {relisted} watches answered 410 and listed again",
               file=sys.stderr)
 
+    def test_4b_a_claim_bound_to_a_host_path_volume_is_mounted(self):
+        data = os.path.join(self.work, "pv-data")
+        os.makedirs(data)
+        manifest = f"""
+apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: pv-data}}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  hostPath: {{path: {data}, type: Directory}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: data}}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  volumeName: pv-data
+  resources: {{requests: {{storage: 1Gi}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: writer}}
+spec:
+  nodeName: {NODE}
+  restartPolicy: Never
+  containers:
+  - name: w
+    image: {rt.image_ref("busybox")}
+    command: [sh, -c, "echo written-through-the-claim > /data/hello"]
+    volumeMounts: [{{name: d, mountPath: /data}}]
+  volumes:
+  - {{name: d, persistentVolumeClaim: {{claimName: data}}}}
+"""
+        self.kubectl("apply", "-f", "-", input=manifest)
+        # (the controller-manager binds the claim within its 15 s sync period)
+        self.wait(lambda: (self.get("get", "pod", "writer") or {}).get("status", {}).get("phase") == "Succeeded", 90,
+                  "the writer pod Succeeded")
+        with open(os.path.join(data, "hello")) as f:
+            self.assertEqual(f.read().strip(), "written-through-the-claim")
+
     def test_5_a_certificate_from_another_ca_is_a_clear_error_at_start(self):
         other = cp.Pki(os.path.join(self.work, "other-pki"))
         other.make_ca("another-ca")

@@ -448,13 +448,28 @@ TEST_F(VolumeManagerTest, ProjectedRejectsConflictingPaths) {
 
 // ---- other volume types ----
 
-TEST_F(VolumeManagerTest, PersistentVolumeClaimIsAClearError) {
+TEST_F(VolumeManagerTest, PersistentVolumeClaimStandaloneIsAClearError) {
   auto r = manager_.setup(pod_with("  - {name: data, persistentVolumeClaim: {claimName: db}}\n"));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(
       r.error(),
-      "pod shop/web volume \"data\": spec.volumes[0].persistentVolumeClaim: not supported: knode "
-      "runs standalone and has no PersistentVolumes to bind claims to");
+      "pod shop/web volume \"data\": spec.volumes[0].persistentVolumeClaim: not supported in standalone mode: "
+      "there are no PersistentVolumes to bind claims to");
+}
+
+TEST_F(VolumeManagerTest, ClaimBoundToAHostPathVolumeMountsItsDirectoryReadOnlyWhenAsked) {
+  TempDir data;
+  lookup_.claims["shop/db"] = ClaimedVolume{"pv-db", "hostPath", data.path(), "Directory"};
+  auto r = manager_.setup(pod_with("  - {name: data, persistentVolumeClaim: {claimName: db, readOnly: true}}\n"));
+  ASSERT_TRUE(r.ok()) << r.error();
+  const auto& pv = r->by_name.at("data");
+  EXPECT_EQ(pv.host_path, data.path());
+  EXPECT_TRUE(pv.read_only);
+  // A PersistentVolume whose directory is missing (type Directory): the claim's error.
+  lookup_.claims["shop/gone"] = ClaimedVolume{"pv-gone", "hostPath", data.path() + "/nope", "Directory"};
+  auto bad = manager_.setup(pod_with("  - {name: data, persistentVolumeClaim: {claimName: gone}}\n"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().find("PersistentVolume pv-gone"), std::string::npos) << bad.error();
 }
 
 TEST_F(VolumeManagerTest, VolumeWithoutASourceIsAClearError) {

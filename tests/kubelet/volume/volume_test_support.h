@@ -71,7 +71,13 @@ class FakeLookup : public EnvLookup {
  public:
   std::map<std::string, api::ConfigMap> config_maps;  // "ns/name"
   std::map<std::string, api::Secret> secrets;
+  std::map<std::string, ClaimedVolume> claims;  // "ns/claim"; absent: the standalone answer
   api::ResourceList allocatable;
+
+  Result<ClaimedVolume> claimed_volume(const std::string& ns, const std::string& claim) const override {
+    auto it = claims.find(ns + "/" + claim);
+    return it == claims.end() ? EnvLookup::claimed_volume(ns, claim) : Result<ClaimedVolume>(it->second);
+  }
 
   const api::ConfigMap* config_map(const std::string& ns, const std::string& name) const override {
     auto it = config_maps.find(ns + "/" + name);
