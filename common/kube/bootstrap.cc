@@ -217,16 +217,11 @@ CertRotator::CertRotator(RestClient& client, std::string node_name, std::string 
 
 CertRotator::~CertRotator() { stop(); }
 
-void CertRotator::start() { thread_ = std::thread([this] { run(); }); }
-
-void CertRotator::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopped_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+void CertRotator::start() {
+  worker_.start([this] { run(); });
 }
+
+void CertRotator::stop() { worker_.stop(); }
 
 void CertRotator::run() {
   std::mt19937 rng(std::random_device{}());
@@ -268,8 +263,7 @@ void CertRotator::run() {
         wait_for = std::min<std::chrono::system_clock::duration>(when - now, std::chrono::minutes(10));
       }
     }
-    std::unique_lock lock(mu_);
-    if (cv_.wait_for(lock, wait_for, [this] { return stopped_; })) return;
+    if (!worker_.wait(wait_for)) return;
   }
 }
 

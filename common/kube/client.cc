@@ -57,29 +57,6 @@ void RateLimiter::stop() {
   cv_.notify_all();
 }
 
-// ---- Cancel ----
-
-void Cancel::cancel() {
-  std::lock_guard lock(mu_);
-  cancelled_ = true;
-  if (io_ != nullptr) static_cast<asio::io_context*>(io_)->stop();
-}
-
-bool Cancel::cancelled() const {
-  std::lock_guard lock(mu_);
-  return cancelled_;
-}
-
-void Cancel::attach(void* io) {
-  std::lock_guard lock(mu_);
-  io_ = io;
-}
-
-void Cancel::detach() {
-  std::lock_guard lock(mu_);
-  io_ = nullptr;
-}
-
 // ---- TLS settings ----
 
 namespace {
@@ -236,44 +213,14 @@ class Connection {
   }
 
  private:
-  // Starts one asynchronous operation and drives the private io_context until it ends,
-  // the deadline passes (ETIMEDOUT) or the canceller fires (ECANCELED).
+  // One asynchronous operation on the private io_context, bounded by the deadline and
+  // the canceller.
   template <typename Start>
   error_code run(Start&& start) {
-    bool done = false;
-    error_code result;
-    std::forward<Start>(start)([&done, &result](error_code ec, auto&&...) {
-      result = ec;
-      done = true;
+    return run_blocking(io_, deadline_, cancel_, std::forward<Start>(start), [this] {
+      error_code ignored;
+      stream_.lowest_layer().close(ignored);
     });
-    error_code why;
-    while (!done) {
-      io_.restart();
-      if (cancel_ && cancel_->cancelled()) {
-        why = asio::error::operation_aborted;
-        break;
-      }
-      const size_t ran = io_.run_one_until(deadline_);
-      if (done) break;
-      if (ran == 0) {
-        if (std::chrono::steady_clock::now() >= deadline_) {
-          why = beast::error::timeout;
-          break;
-        }
-        if (cancel_ && cancel_->cancelled()) {
-          why = asio::error::operation_aborted;
-          break;
-        }
-      }
-    }
-    if (done) return result;
-    error_code ignored;
-    stream_.lowest_layer().close(ignored);
-    while (!done) {
-      io_.restart();
-      if (io_.run_one() == 0 && !done) break;
-    }
-    return why;
   }
 
   std::shared_ptr<void> keep_;  // the TLS settings the stream was made with

@@ -130,27 +130,17 @@ Informer::Informer(RestClient& client, WatchSpec spec, Deliver deliver, Informer
 
 Informer::~Informer() { stop(); }
 
-void Informer::start() { thread_ = std::thread([this] { run(); }); }
+void Informer::start() {
+  worker_.start([this] { run(); });
+}
 
 void Informer::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopped_ = true;
-  }
-  cv_.notify_all();
-  cancel_.cancel();
-  if (thread_.joinable()) thread_.join();
+  worker_.stop([this] { cancel_.cancel(); });
 }
 
 std::string Informer::resource_version() const {
   std::lock_guard lock(mu_);
   return rv_;
-}
-
-bool Informer::wait(std::chrono::milliseconds d) {
-  std::unique_lock lock(mu_);
-  cv_.wait_for(lock, d, [this] { return stopped_; });
-  return !stopped_;
 }
 
 std::string Informer::query(bool watch) const {
@@ -315,15 +305,12 @@ void Informer::run() {
   auto backoff = options_.backoff_initial;
   auto fail = [&] {
     ++stats_.errors;
-    bool more = wait(backoff);
+    bool more = worker_.wait(backoff);
     backoff = std::min(backoff * 2, options_.backoff_max);
     return more;
   };
   for (;;) {
-    {
-      std::lock_guard lock(mu_);
-      if (stopped_) return;
-    }
+    if (worker_.stopped()) return;
     if (need_list) {
       Status s = list();
       if (!s.ok()) {
@@ -349,7 +336,7 @@ void Informer::run() {
         need_list = true;
         break;
       case WatchEnd::kExpired:
-        if (!lasted && !wait(std::chrono::milliseconds(100))) return;
+        if (!lasted && !worker_.wait(std::chrono::milliseconds(100))) return;
         break;
       case WatchEnd::kFailed:
         if (!fail()) return;

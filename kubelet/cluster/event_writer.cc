@@ -57,26 +57,22 @@ EventWriter::EventWriter(kube::RestClient& client, std::string node_name)
 
 EventWriter::~EventWriter() { stop(); }
 
-void EventWriter::start() { thread_ = std::thread([this] { run(); }); }
+void EventWriter::start() {
+  worker_.start([this] { run(); });
+}
 
 void EventWriter::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopped_ = true;
-  }
-  cv_.notify_all();
-  cancel_.cancel();
-  if (thread_.joinable()) thread_.join();
+  worker_.stop([this] { cancel_.cancel(); });
 }
 
 void EventWriter::record(const EventTarget& target, const KubeletEvent& event) {
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(worker_.mutex());
     auto d = correlator_.observe(target, event, api::Time::Now());
     if (d.kind == EventCorrelator::Decision::kDrop || queue_.size() >= kMaxQueue) return;
     queue_.push_back(Item{target, event, d});
   }
-  cv_.notify_all();
+  worker_.notify();
 }
 
 Status EventWriter::write(const Item& it) {
@@ -117,9 +113,8 @@ void EventWriter::run() {
   for (;;) {
     Item it;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopped_ || !queue_.empty(); });
-      if (stopped_) return;
+      std::unique_lock lock(worker_.mutex());
+      if (!worker_.wait(lock, [this] { return !queue_.empty(); })) return;
       it = std::move(queue_.front());
       queue_.pop_front();
     }

@@ -19,6 +19,7 @@
 #include "events.h"
 #include "knode/api/values.h"
 #include "knode/kube/client.h"
+#include "knode/worker.h"
 
 namespace knode::kubelet {
 
@@ -68,12 +69,9 @@ class EventWriter final : public EventRecorder {
   kube::RestClient& client_;
   const std::string node_;
   kube::Cancel cancel_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  EventCorrelator correlator_;  // under mu_
+  Worker worker_;               // its mutex guards the two below
+  EventCorrelator correlator_;
   std::deque<Item> queue_;
-  bool stopped_ = false;
-  std::thread thread_;
   std::atomic<uint64_t> written_{0};
 };
 

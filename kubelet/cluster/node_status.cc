@@ -196,22 +196,12 @@ NodeReporter::NodeReporter(kube::RestClient& client, NodeFacts facts, std::funct
 
 NodeReporter::~NodeReporter() { stop(); }
 
-void NodeReporter::start() { thread_ = std::thread([this] { run(); }); }
-
-void NodeReporter::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopped_ = true;
-  }
-  cv_.notify_all();
-  cancel_.cancel();
-  if (thread_.joinable()) thread_.join();
+void NodeReporter::start() {
+  worker_.start([this] { run(); });
 }
 
-bool NodeReporter::wait(std::chrono::milliseconds d) {
-  std::unique_lock lock(mu_);
-  cv_.wait_for(lock, d, [this] { return stopped_; });
-  return !stopped_;
+void NodeReporter::stop() {
+  worker_.stop([this] { cancel_.cancel(); });
 }
 
 namespace {
@@ -306,7 +296,7 @@ void NodeReporter::run() {
     if (s.ok()) break;
     if (s.error_number() == ECANCELED) return;
     KLOG(WARNING, "cannot register the node; retrying").kv("err", s.message());
-    if (!wait(backoff)) return;
+    if (!worker_.wait(backoff)) return;
     backoff = std::min(backoff * 2, std::chrono::milliseconds(7000));
   }
   auto next_status = std::chrono::steady_clock::now();
@@ -336,8 +326,8 @@ void NodeReporter::run() {
       }
     }
     auto until = std::min(next_status, next_lease);
-    if (!wait(std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()) +
-              std::chrono::milliseconds(1))) {
+    if (!worker_.wait(std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()) +
+                      std::chrono::milliseconds(1))) {
       return;
     }
   }

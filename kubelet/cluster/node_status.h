@@ -21,6 +21,7 @@
 
 #include "knode/api/cluster.h"
 #include "knode/kube/client.h"
+#include "knode/worker.h"
 
 namespace knode::kubelet {
 
@@ -85,17 +86,13 @@ class NodeReporter {
   Status register_node();
   Status write_status(bool force);
   Status renew_lease();
-  bool wait(std::chrono::milliseconds d);
 
   kube::RestClient& client_;
   const NodeFacts facts_;
   std::function<NodeSignals()> signals_;
   const NodeReporterOptions options_;
   kube::Cancel cancel_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopped_ = false;
-  std::thread thread_;
+  Worker worker_;
   std::atomic<bool> registered_{false};
   std::atomic<uint64_t> renewals_{0}, status_writes_{0};
   std::string node_uid_;

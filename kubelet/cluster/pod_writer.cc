@@ -14,21 +14,17 @@ PodWriter::PodWriter(kube::RestClient& client, std::string node_name)
 
 PodWriter::~PodWriter() { stop(); }
 
-void PodWriter::start() { thread_ = std::thread([this] { run(); }); }
+void PodWriter::start() {
+  worker_.start([this] { run(); });
+}
 
 void PodWriter::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopped_ = true;
-  }
-  cv_.notify_all();
-  cancel_.cancel();
-  if (thread_.joinable()) thread_.join();
+  worker_.stop([this] { cancel_.cancel(); });
 }
 
 void PodWriter::enqueue(Op op) {
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(worker_.mutex());
     if (op.kind == Op::kStatus) {
       // The latest status replaces one still waiting for the same pod.
       for (auto& q : queue_) {
@@ -40,7 +36,7 @@ void PodWriter::enqueue(Op op) {
     }
     queue_.push_back(std::move(op));
   }
-  cv_.notify_all();
+  worker_.notify();
 }
 
 void PodWriter::status(const api::Pod& pod) {
@@ -185,9 +181,8 @@ void PodWriter::run() {
   for (;;) {
     Op op;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopped_ || !queue_.empty(); });
-      if (stopped_) return;
+      std::unique_lock lock(worker_.mutex());
+      if (!worker_.wait(lock, [this] { return !queue_.empty(); })) return;
       op = queue_.front();
       queue_.pop_front();
     }
@@ -199,13 +194,12 @@ void PodWriter::run() {
     if (s.error_number() == ECANCELED) return;
     KLOG(WARNING, "API write failed; retrying").kv("err", s.message()).kv("retryIn", std::to_string(backoff.count()) + "ms");
     {
-      std::unique_lock lock(mu_);
+      std::unique_lock lock(worker_.mutex());
       // Retried first, unless a newer status for that pod is waiting.
       bool newer = false;
       for (const auto& q : queue_) newer |= q.kind == Op::kStatus && op.kind == Op::kStatus && q.ns == op.ns && q.name == op.name;
       if (!newer) queue_.push_front(op);
-      cv_.wait_for(lock, backoff, [this] { return stopped_; });
-      if (stopped_) return;
+      if (!worker_.wait(lock, backoff)) return;
     }
     backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
   }

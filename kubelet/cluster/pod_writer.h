@@ -21,6 +21,7 @@
 
 #include "knode/api/pod.h"
 #include "knode/kube/client.h"
+#include "knode/worker.h"
 
 namespace knode::kubelet {
 
@@ -68,13 +69,10 @@ class PodWriter final : public ApiPods {
   const std::string node_name_;
   std::string node_uid_;
   kube::Cancel cancel_;
-  std::mutex mu_;
-  std::condition_variable cv_;
+  Worker worker_;  // its mutex guards queue_
   std::deque<Op> queue_;
   std::map<std::string, nlohmann::json> written_;  // ns/name -> the status last written
   std::map<std::string, Op> unwritten_mirror_status_;  // refused (404) before the mirror existed
-  bool stopped_ = false;
-  std::thread thread_;
   std::atomic<uint64_t> writes_{0};
 };
 

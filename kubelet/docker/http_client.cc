@@ -36,29 +36,6 @@ Result<std::string> socket_path(const std::string& endpoint) {
   return path;
 }
 
-// ---- Cancel ----
-
-void Cancel::cancel() {
-  std::lock_guard lock(mu_);
-  cancelled_ = true;
-  if (io_ != nullptr) io_->stop();
-}
-
-bool Cancel::cancelled() const {
-  std::lock_guard lock(mu_);
-  return cancelled_;
-}
-
-void Cancel::attach(asio::io_context* io) {
-  std::lock_guard lock(mu_);
-  io_ = io;
-}
-
-void Cancel::detach() {
-  std::lock_guard lock(mu_);
-  io_ = nullptr;
-}
-
 // ---- one connection ----
 
 namespace {
@@ -204,47 +181,14 @@ class Connection {
   beast::flat_buffer& buffer() { return buf_; }
 
  private:
-  // Starts one asynchronous operation, start(handler), and drives the io_context until it
-  // completes, the deadline passes (the socket is closed: timeout) or cancel fires.
+  // One asynchronous operation on the private io_context, bounded by the deadline and
+  // the canceller; on either the socket is closed.
   template <typename Start>
   error_code run(Start&& start) {
-    bool done = false;
-    error_code result;
-    std::forward<Start>(start)([&done, &result](error_code ec, auto&&...) {
-      result = ec;
-      done = true;
+    return run_blocking(io_, deadline_, cancel_, std::forward<Start>(start), [this] {
+      error_code ignored;
+      sock_.close(ignored);
     });
-    error_code why;
-    while (!done) {
-      // restart() before the check: a cancel() after it stops run_one() below.
-      io_.restart();
-      if (cancel_ != nullptr && cancel_->cancelled()) {
-        why = asio::error::operation_aborted;
-        break;
-      }
-      const size_t ran = deadline_ ? io_.run_one_until(*deadline_) : io_.run_one();
-      if (done) break;
-      if (ran == 0) {
-        const bool late = deadline_ && std::chrono::steady_clock::now() >= *deadline_;
-        if (late) {
-          why = beast::error::timeout;
-          break;
-        }
-        if (cancel_ != nullptr && cancel_->cancelled()) {
-          why = asio::error::operation_aborted;
-          break;
-        }
-      }
-    }
-    if (done) return result;
-    // Abort the operation and let its handler run, so nothing refers to this frame.
-    error_code ignored;
-    sock_.close(ignored);
-    while (!done) {
-      io_.restart();
-      if (io_.run_one() == 0 && !done) break;  // nothing left to run: the handler ran
-    }
-    return why;
   }
 
   asio::io_context io_{1};

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "knode/blocking_io.h"
 #include "knode/status.h"
 
 namespace boost::asio {
@@ -50,19 +51,7 @@ struct HttpResponse {
 
 // Ends a stream() or hijack() in progress from another thread (a log copier whose
 // container went away). Once cancelled it stays so.
-class Cancel {
- public:
-  void cancel();
-  bool cancelled() const;
-
- private:
-  friend class Connection;
-  void attach(boost::asio::io_context* io);
-  void detach();
-  mutable std::mutex mu_;
-  bool cancelled_ = false;
-  boost::asio::io_context* io_ = nullptr;
-};
+using Cancel = knode::Cancel;
 
 // Receives body bytes; returning false ends the call (successfully) at once.
 using OnData = std::function<bool(std::string_view)>;

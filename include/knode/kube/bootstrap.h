@@ -17,6 +17,7 @@
 #include "knode/kube/client.h"
 #include "knode/kube/kubeconfig.h"
 #include "knode/status.h"
+#include "knode/worker.h"
 
 namespace knode::kube {
 
@@ -72,10 +73,7 @@ class CertRotator {
   RestClient& client_;
   const std::string node_, cert_dir_;
   const double fraction_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopped_ = false;
-  std::thread thread_;
+  Worker worker_;
   std::atomic<uint64_t> rotations_{0};
 };
 

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "knode/blocking_io.h"
 #include "knode/kube/kubeconfig.h"
 #include "knode/status.h"
 
@@ -50,19 +51,7 @@ struct Response {
 };
 
 // Ends a call in progress from another thread (an informer being stopped). Sticky.
-class Cancel {
- public:
-  void cancel();
-  bool cancelled() const;
-
- private:
-  friend class Connection;
-  void attach(void* io);
-  void detach();
-  mutable std::mutex mu_;
-  bool cancelled_ = false;
-  void* io_ = nullptr;  // boost::asio::io_context*
-};
+using Cancel = knode::Cancel;
 
 struct ClientOptions {
   double qps = 50;     // kubeAPIQPS

@@ -25,6 +25,7 @@
 #include "knode/api/object.h"
 #include "knode/kube/client.h"
 #include "knode/source.h"
+#include "knode/worker.h"
 
 namespace boost::asio {
 class io_context;
@@ -101,7 +102,6 @@ class Informer {
   void run();
   Status list();
   WatchEnd watch();
-  bool wait(std::chrono::milliseconds d);  // false when stopped
   std::string query(bool watch) const;
 
   RestClient& client_;
@@ -110,13 +110,11 @@ class Informer {
   const InformerOptions options_;
   ReflectorCache cache_;
   InformerStats stats_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopped_ = false;
+  mutable std::mutex mu_;  // rv_
   bool synced_ = false;
   std::string rv_;
   Cancel cancel_;
-  std::thread thread_;
+  Worker worker_;
 };
 
 // The API server as a Source: one informer per WatchSpec; events reach the sink on the
