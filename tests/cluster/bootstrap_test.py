@@ -15,12 +15,10 @@ made as system:node:n1, and reconnects with it after an API server restart.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
@@ -98,22 +96,13 @@ class BootstrapTest(unittest.TestCase):
 
     def start_knode(self, *extra):
         cls = type(self)
-        cls.knode = base.Knode(cls.ns, [], os.path.join(cls.work, "knode.log"))
-        cls.knode.proc = subprocess.Popen(
-            ["ip", "netns", "exec", cls.ns, base.knode_binary(), "proxy", "--kubeconfig", cls.kubeconfig,
-             "--bootstrap-kubeconfig", cls.boot, "--cert-dir", cls.cert_dir, "--hostname-override", NODE,
-             "--cluster-cidr", base.CLUSTER_CIDR, "-v=2", *extra],
-            stdout=open(cls.knode.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        cls.knode = base.Knode(cls.ns, [
+            "--kubeconfig", cls.kubeconfig, "--bootstrap-kubeconfig", cls.boot, "--cert-dir", cls.cert_dir,
+            "--hostname-override", NODE, "--cluster-cidr", base.CLUSTER_CIDR, "-v=2", *extra],
+            os.path.join(cls.work, "knode.log"), component="proxy").start()
 
     def wait(self, pred, timeout, what, interval=0.25):
-        def check():
-            if not self.knode.alive():
-                raise AssertionError(f"knode exited; log:\n{self.knode.tail()}")
-            return pred()
-        try:
-            return kn.wait_for(check, timeout, what, interval)
-        except AssertionError as e:
-            raise AssertionError(f"{e}\nknode log:\n{self.knode.tail()}") from None
+        return base.wait_alive({NODE: self.knode}, pred, timeout, what, interval)
 
     def csrs(self):
         items = json.loads(self.c.kubectl("get", "csr", "-o", "json").stdout)["items"]
@@ -152,22 +141,5 @@ class BootstrapTest(unittest.TestCase):
         self.wait(lambda: self.rules_for("default/after-rotation:"), 60, "rules for a Service made after the rotation")
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--timeout", type=float, default=200)
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        return 77
-    missing = cp.missing_binaries() + cp.missing_tools()
-    if missing:
-        print(f"SKIP: missing {missing}", file=sys.stderr)
-        return 77
-    cp.terminate_on_sigterm()
-    signal.signal(signal.SIGALRM, lambda s, fr: (_ for _ in ()).throw(TimeoutError(f"over {args.timeout}s")))
-    signal.alarm(int(args.timeout))
-    prog = unittest.main(argv=[sys.argv[0]], exit=False, verbosity=2, failfast=True)
-    return 0 if prog.result.wasSuccessful() else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(base.main_for("BootstrapTest", 200))

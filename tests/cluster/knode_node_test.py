@@ -62,13 +62,13 @@ def cni_bin_dir() -> str:
 class Knode:
     """knode agent in the node namespace; its log in the work dir."""
 
-    def __init__(self, netns: str, args: list[str], log: str):
-        self.netns, self.args, self.log = netns, args, log
+    def __init__(self, netns: str, args: list[str], log: str, component: str = "agent"):
+        self.netns, self.args, self.log, self.component = netns, args, log, component
         self.proc: subprocess.Popen | None = None
 
     def start(self):
         out = open(self.log, "ab")
-        self.proc = subprocess.Popen(["ip", "netns", "exec", self.netns, knode_binary(), "agent", *self.args],
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.netns, knode_binary(), self.component, *self.args],
                                      stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         out.close()
         return self
@@ -93,6 +93,45 @@ class Knode:
                 return "".join(f.readlines()[-n:])
         except OSError:
             return ""
+
+
+def wait_alive(knodes: dict, pred, timeout: float, what: str, interval: float = 0.5):
+    """kn.wait_for, failing at once (with its log) when a knode of `knodes` exits."""
+    def check():
+        for name, k in knodes.items():
+            if not k.alive():
+                raise AssertionError(f"knode {name} exited; log:\n{k.tail()}")
+        return pred()
+    try:
+        return kn.wait_for(check, timeout, what, interval)
+    except AssertionError as e:
+        tails = "\n".join(f"--- knode {name}:\n{k.tail(40)}" for name, k in knodes.items())
+        raise AssertionError(f"{e}\n{tails}") from None
+
+
+def main_for(test_class: str, default_timeout: float, needs_knode: bool = True) -> int:
+    """A cluster test file's main: root and the binaries (else 77, skipped), a deadline
+    that fails the run (and still tears down), unittest in order, failing fast."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--timeout", type=float, default=default_timeout)
+    ap.add_argument("tests", nargs="*")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("SKIP: needs root", file=sys.stderr)
+        return SKIP
+    missing = cp.missing_binaries() + cp.missing_tools()
+    if missing:
+        print(f"SKIP: missing {missing}", file=sys.stderr)
+        return SKIP
+    if needs_knode and not os.path.exists(knode_binary()):
+        print(f"FAIL: {knode_binary()} not built", file=sys.stderr)
+        return 1
+    cp.terminate_on_sigterm()
+    signal.signal(signal.SIGALRM, lambda s, f: (_ for _ in ()).throw(TimeoutError(f"over {args.timeout}s")))
+    signal.alarm(int(args.timeout))
+    argv = [sys.argv[0]] + [f"{test_class}.{t}" for t in args.tests]
+    prog = unittest.main(module="__main__", argv=argv, exit=False, verbosity=2, failfast=True)
+    return 0 if prog.result.wasSuccessful() else 1
 
 
 KUBIA = """
@@ -193,14 +232,7 @@ class KnodeNodeTest(unittest.TestCase):
     # ---- helpers
 
     def wait(self, pred, timeout: float, what: str, interval: float = 0.5):
-        def check():
-            if not self.knode.alive():
-                raise AssertionError(f"knode exited; log:\n{self.knode.tail()}")
-            return pred()
-        try:
-            return kn.wait_for(check, timeout, what, interval)
-        except AssertionError as e:
-            raise AssertionError(f"{e}\nknode log:\n{self.knode.tail()}") from None
+        return wait_alive({NODE: self.knode}, pred, timeout, what, interval)
 
     def kubectl(self, *args, **kw):
         return self.c.kubectl(*args, **kw)
@@ -445,29 +477,5 @@ spec:
         self.assertIsNone(self.get("get", "node", "n9"))
 
 
-def main() -> int:
-    global ARGS
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--timeout", type=float, default=300)
-    ap.add_argument("tests", nargs="*")
-    ARGS = ap.parse_args()
-    if os.geteuid() != 0:
-        print("SKIP: needs root", file=sys.stderr)
-        return SKIP
-    missing = cp.missing_binaries() + cp.missing_tools()
-    if missing:
-        print(f"SKIP: missing {missing}", file=sys.stderr)
-        return SKIP
-    if not os.path.exists(knode_binary()):
-        print(f"FAIL: {knode_binary()} not built", file=sys.stderr)
-        return 1
-    cp.terminate_on_sigterm()
-    signal.signal(signal.SIGALRM, lambda s, f: (_ for _ in ()).throw(TimeoutError(f"over {ARGS.timeout}s")))
-    signal.alarm(int(ARGS.timeout))
-    argv = [sys.argv[0]] + [f"KnodeNodeTest.{t}" for t in ARGS.tests]
-    prog = unittest.main(argv=argv, exit=False, verbosity=2, failfast=True)
-    return 0 if prog.result.wasSuccessful() else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_for("KnodeNodeTest", 300))

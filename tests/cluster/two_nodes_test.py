@@ -14,11 +14,9 @@ Exits 0, 1 or 77 (skipped), as CTest expects.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import unittest
@@ -114,16 +112,7 @@ class TwoNodesTest(unittest.TestCase):
             print(f"teardown left: {problems}", file=sys.stderr)
 
     def wait(self, pred, timeout, what, interval=0.5):
-        def check():
-            for name, n in self.nodes.items():
-                if not n["knode"].alive():
-                    raise AssertionError(f"knode on {name} exited; log:\n{n['knode'].tail()}")
-            return pred()
-        try:
-            return kn.wait_for(check, timeout, what, interval)
-        except AssertionError as e:
-            tails = "\n".join(f"--- {k}:\n{n['knode'].tail(30)}" for k, n in self.nodes.items())
-            raise AssertionError(f"{e}\n{tails}") from None
+        return base.wait_alive({name: n["knode"] for name, n in self.nodes.items()}, pred, timeout, what, interval)
 
     def get(self, *args):
         r = self.c.kubectl(*args, "-o", "json", check=False)
@@ -167,23 +156,5 @@ class TwoNodesTest(unittest.TestCase):
                   interval=0.2)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--timeout", type=float, default=300)
-    args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("SKIP: needs root", file=sys.stderr)
-        return 77
-    missing = cp.missing_binaries() + cp.missing_tools()
-    if missing:
-        print(f"SKIP: missing {missing}", file=sys.stderr)
-        return 77
-    cp.terminate_on_sigterm()
-    signal.signal(signal.SIGALRM, lambda s, f: (_ for _ in ()).throw(TimeoutError(f"over {args.timeout}s")))
-    signal.alarm(int(args.timeout))
-    prog = unittest.main(argv=[sys.argv[0]], exit=False, verbosity=2, failfast=True)
-    return 0 if prog.result.wasSuccessful() else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(base.main_for("TwoNodesTest", 300))
