@@ -136,9 +136,16 @@ spec:
 """
 
 
-class KnodeNodeTest(unittest.TestCase):
+class NodeFixture:
+    """One control plane, node n1 on its lan with containerd and the test registry, and
+    `knode agent --kubeconfig` with the node's certificate and the cluster CA as its
+    --client-ca-file; shared by every cluster test of knode as a node (mixed into a
+    unittest.TestCase). EXTRA_ARGS go to knode; LOG_NAME names the test's log folder."""
+
     c: cp.ControlPlane
     knode: Knode
+    EXTRA_ARGS: list[str] = []
+    LOG_NAME = "knode_node"
 
     @classmethod
     def setUpClass(cls):
@@ -169,6 +176,9 @@ class KnodeNodeTest(unittest.TestCase):
             "--cgroup-root", cls.cd.cgroup_parent, "--root-dir", os.path.join(cls.work, "kubelet"),
             "--log-root", os.path.join(cls.work, "logs"), "--cni-conf-dir", cls.net_d,
             "--proxy-mode", "iptables", "--cluster-cidr", CLUSTER_CIDR, "--file-check-frequency", "1s", "-v=2",
+            # The kubelet API trusts the cluster CA, which signs the API server's
+            # --kubelet-client-certificate.
+            "--client-ca-file", cls.c.ca_crt, *cls.EXTRA_ARGS,
         ], os.path.join(cls.work, "knode.log")).start()
 
     @classmethod
@@ -180,7 +190,7 @@ class KnodeNodeTest(unittest.TestCase):
             problems.append(str(e))
         log_dir = os.environ.get("KNODE_CLUSTER_LOG_DIR")
         if log_dir:
-            d = os.path.join(log_dir, "knode_node")
+            d = os.path.join(log_dir, cls.LOG_NAME)
             os.makedirs(d, exist_ok=True)
             shutil.copy(cls.knode.log, d)
         problems += rt.teardown(cls.rtdir, remove=True)
@@ -229,6 +239,8 @@ class KnodeNodeTest(unittest.TestCase):
                 return c
         return {}
 
+
+class KnodeNodeTest(NodeFixture, unittest.TestCase):
     # ---- the tests, in order
 
     def test_1_node_registers_turns_ready_and_renews_its_lease(self):
@@ -346,10 +358,13 @@ class KnodeNodeTest(unittest.TestCase):
         self.assertIsNone(self.get("get", "node", "n9"))
 
 
-def main() -> int:
+def run_tests(test_class: type, timeout_default: float = 300) -> int:
+    """The command line of a cluster test module: [--timeout SECONDS] [TEST ...]; 77 when
+    it cannot run here, as CTest expects; fails itself after --timeout seconds and still
+    tears everything down."""
     global ARGS
     ap = argparse.ArgumentParser()
-    ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--timeout", type=float, default=timeout_default)
     ap.add_argument("tests", nargs="*")
     ARGS = ap.parse_args()
     if os.geteuid() != 0:
@@ -365,10 +380,11 @@ def main() -> int:
     cp.terminate_on_sigterm()
     signal.signal(signal.SIGALRM, lambda s, f: (_ for _ in ()).throw(TimeoutError(f"over {ARGS.timeout}s")))
     signal.alarm(int(ARGS.timeout))
-    argv = [sys.argv[0]] + [f"KnodeNodeTest.{t}" for t in ARGS.tests]
-    prog = unittest.main(argv=argv, exit=False, verbosity=2, failfast=True)
+    argv = [sys.argv[0]] + [f"{test_class.__name__}.{t}" for t in ARGS.tests]
+    prog = unittest.main(module=sys.modules[test_class.__module__], argv=argv, exit=False, verbosity=2,
+                         failfast=True)
     return 0 if prog.result.wasSuccessful() else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tests(KnodeNodeTest))
