@@ -43,10 +43,12 @@ int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
 // RFC 3339 with an optional fraction of up to 9 digits: "2016-10-06T00:17:09.669794202Z"
 // or "...+02:00". Go's RFC3339NanoLenient layout, which is what upstream parses with.
 bool parse_time(std::string_view t, int64_t* unix_nanos, std::string* fixed) {
-  if (t.size() < 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' || t[16] != ':') return false;
+  if (t.size() < 20 || t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' || t[16] != ':')
+    return false;
   std::string_view y = t.substr(0, 4), mo = t.substr(5, 2), d = t.substr(8, 2), h = t.substr(11, 2),
                    mi = t.substr(14, 2), s = t.substr(17, 2);
-  if (!digits(y) || !digits(mo) || !digits(d) || !digits(h) || !digits(mi) || !digits(s)) return false;
+  if (!digits(y) || !digits(mo) || !digits(d) || !digits(h) || !digits(mi) || !digits(s))
+    return false;
   std::size_t pos = 19;
   std::string frac;
   if (t[pos] == '.') {
@@ -61,19 +63,21 @@ bool parse_time(std::string_view t, int64_t* unix_nanos, std::string* fixed) {
   std::string_view z = t.substr(pos);
   if (z == "Z") {
     zone = "Z";
-  } else if (z.size() == 6 && (z[0] == '+' || z[0] == '-') && z[3] == ':' && digits(z.substr(1, 2)) &&
-             digits(z.substr(4, 2))) {
-    offset_seconds = (number(z.substr(1, 2)) * 3600 + number(z.substr(4, 2)) * 60) * (z[0] == '-' ? -1 : 1);
+  } else if (z.size() == 6 && (z[0] == '+' || z[0] == '-') && z[3] == ':' &&
+             digits(z.substr(1, 2)) && digits(z.substr(4, 2))) {
+    offset_seconds =
+        (number(z.substr(1, 2)) * 3600 + number(z.substr(4, 2)) * 60) * (z[0] == '-' ? -1 : 1);
     zone = offset_seconds == 0 ? "Z" : std::string(z);
   } else {
     return false;
   }
   const int64_t month = number(mo), day = number(d);
-  if (month < 1 || month > 12 || day < 1 || day > 31 || number(h) > 23 || number(mi) > 59 || number(s) > 59) {
+  if (month < 1 || month > 12 || day < 1 || day > 31 || number(h) > 23 || number(mi) > 59 ||
+      number(s) > 59) {
     return false;
   }
-  const int64_t secs = days_from_civil(number(y), month, day) * 86400 + number(h) * 3600 + number(mi) * 60 +
-                       number(s) - offset_seconds;
+  const int64_t secs = days_from_civil(number(y), month, day) * 86400 + number(h) * 3600 +
+                       number(mi) * 60 + number(s) - offset_seconds;
   frac.resize(9, '0');
   *unix_nanos = secs * 1000000000 + number(frac);
   // Go's RFC3339NanoFixed: always nine fraction digits, the same zone.
@@ -155,7 +159,9 @@ Result<off_t> tail_start(int fd, int64_t n) {
 class LogWriter {
  public:
   LogWriter(const LogReadOptions& o, const LogSink& sink)
-      : o_(o), sink_(sink), remain_(o.limit_bytes ? *o.limit_bytes : std::numeric_limits<int64_t>::max()) {}
+      : o_(o),
+        sink_(sink),
+        remain_(o.limit_bytes ? *o.limit_bytes : std::numeric_limits<int64_t>::max()) {}
 
   enum class Outcome { kOk, kLimit, kStopped };
 
@@ -199,24 +205,21 @@ struct Fd {
   }
 };
 
-enum class Wait { kChanged, kRecreated, kStop };
+enum class Wait { kChanged, kStop };
 
 // Waits for an event in the log's directory, the force-check period, or the stop fd.
-Result<Wait> wait_for_change(int inotify_fd, const std::string& base, const LogFollow& f) {
+Result<Wait> wait_for_change(int inotify_fd, const LogFollow& f) {
   pollfd fds[2] = {{inotify_fd, POLLIN, 0}, {f.stop_fd, POLLIN, 0}};
   int n = ::poll(fds, f.stop_fd >= 0 ? 2 : 1, static_cast<int>(f.force_check.count()));
   if (n < 0 && errno != EINTR) return Status::FromErrno("wait for the log to change", errno);
-  if (n > 0 && f.stop_fd >= 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) return Wait::kStop;
-  if (n <= 0 || !(fds[0].revents & POLLIN)) return Wait::kChanged;
-  alignas(inotify_event) char buf[8192];
-  ssize_t len = ::read(inotify_fd, buf, sizeof buf);
-  Wait out = Wait::kChanged;
-  for (ssize_t off = 0; off < len;) {
-    const auto* e = reinterpret_cast<const inotify_event*>(buf + off);
-    if ((e->mask & (IN_CREATE | IN_MOVED_TO)) && e->len > 0 && base == e->name) out = Wait::kRecreated;
-    off += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
+  if (n > 0 && f.stop_fd >= 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)))
+    return Wait::kStop;
+  if (n > 0 && (fds[0].revents & POLLIN)) {
+    alignas(inotify_event) char buf[8192];
+    while (::read(inotify_fd, buf, sizeof buf) > 0) {
+    }  // the events only wake us; what changed is read from the files
   }
-  return out;
+  return Wait::kChanged;
 }
 
 }  // namespace
@@ -242,7 +245,8 @@ bool parse_cri_log_line(std::string_view line, CriLogLine* out) {
   std::string_view tags = line.substr(0, sp);
   out->partial = tags.substr(0, tags.find(':')) == "P";
   out->content = line.substr(sp + 1);
-  if (out->partial && !out->content.empty() && out->content.back() == '\n') out->content.remove_suffix(1);
+  if (out->partial && !out->content.empty() && out->content.back() == '\n')
+    out->content.remove_suffix(1);
   return true;
 }
 
@@ -250,13 +254,19 @@ Status read_container_log(const std::string& path_in, const LogReadOptions& o, c
                           const LogFollow* follow) {
   std::error_code ec;
   const std::string path = std::filesystem::canonical(path_in, ec).string();
-  if (ec) return Status::Error("failed to try resolving symlinks in path \"" + path_in + "\": " + ec.message(), ec.value());
+  if (ec)
+    return Status::Error(
+        "failed to try resolving symlinks in path \"" + path_in + "\": " + ec.message(),
+        ec.value());
   Fd file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (file.fd < 0) return Status::FromErrno("failed to open log file \"" + path + "\"", errno);
   const int64_t tail = o.tail_lines.value_or(-1);
   auto start = tail_start(file.fd, tail);
-  if (!start.ok()) return start.status().Wrap("failed to tail " + std::to_string(tail) + " lines of log file \"" + path + "\"");
-  if (::lseek(file.fd, *start, SEEK_SET) < 0) return Status::FromErrno("seek in log file \"" + path + "\"", errno);
+  if (!start.ok())
+    return start.status().Wrap("failed to tail " + std::to_string(tail) + " lines of log file \"" +
+                               path + "\"");
+  if (::lseek(file.fd, *start, SEEK_SET) < 0)
+    return Status::FromErrno("seek in log file \"" + path + "\"", errno);
 
   const bool following = o.follow && follow != nullptr;
   const bool limited = o.tail_lines && !o.follow;
@@ -265,7 +275,6 @@ Status read_container_log(const std::string& path_in, const LogReadOptions& o, c
   LogWriter writer(o, sink);
   Fd watch;
   const std::string dir = std::filesystem::path(path).parent_path().string();
-  const std::string base = std::filesystem::path(path).filename().string();
   bool found = true, stop = false, new_line = true;
   std::string line;
   CriLogLine msg;
@@ -280,11 +289,27 @@ Status read_container_log(const std::string& path_in, const LogReadOptions& o, c
         if (watch.fd < 0) {
           watch.reset(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
           if (watch.fd < 0) return Status::FromErrno("failed to create an inotify watch", errno);
-          const uint32_t mask = IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ATTRIB;
+          const uint32_t mask =
+              IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ATTRIB;
           if (::inotify_add_watch(watch.fd, dir.c_str(), mask) < 0) {
             return Status::FromErrno("failed to watch directory \"" + dir + "\"", errno);
           }
           continue;  // whatever came before the watch existed
+        }
+        // Rotated: the path names another file now. The old one is read to its end;
+        // go on with the new one. (Checked here, not only on inotify's word: a rotation
+        // before the watch existed would otherwise go unseen.)
+        if (struct stat now{}, open_now{};
+            ::stat(path.c_str(), &now) == 0 && ::fstat(file.fd, &open_now) == 0 &&
+            (now.st_ino != open_now.st_ino || now.st_dev != open_now.st_dev)) {
+          int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+          if (fd >= 0) {
+            file.reset(fd);
+            reader = std::make_unique<LineReader>(file.fd);
+            continue;
+          }
+          if (errno != ENOENT)
+            return Status::FromErrno("failed to open log file \"" + path + "\"", errno);
         }
         auto running = follow->container_running();
         if (!running.ok()) return running.status();
@@ -292,18 +317,9 @@ Status read_container_log(const std::string& path_in, const LogReadOptions& o, c
           found = false;  // one more pass for what it wrote last
           continue;
         }
-        auto w = wait_for_change(watch.fd, base, *follow);
+        auto w = wait_for_change(watch.fd, *follow);
         if (!w.ok()) return w.status();
         if (*w == Wait::kStop) return Status::Ok();
-        if (*w == Wait::kRecreated) {
-          int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-          if (fd < 0) {
-            if (errno == ENOENT) continue;
-            return Status::FromErrno("failed to open log file \"" + path + "\"", errno);
-          }
-          file.reset(fd);
-          reader = std::make_unique<LineReader>(file.fd);
-        }
         continue;
       }
       stop = true;
@@ -311,7 +327,9 @@ Status read_container_log(const std::string& path_in, const LogReadOptions& o, c
       if (line.empty()) continue;
     }
     if (!parse_cri_log_line(line, &msg)) {
-      KLOGV(2, "skipping a log line that is not in the CRI format").kv("path", path).kv("line", line);
+      KLOGV(2, "skipping a log line that is not in the CRI format")
+          .kv("path", path)
+          .kv("line", line);
       continue;
     }
     auto out = writer.write(msg, new_line);

@@ -9,9 +9,9 @@
 // with its time in RFC 3339 with nanoseconds, as it was written), the stream (stdout,
 // stderr or both), and follow: at the end of the file, wait for more (inotify on the
 // directory, and at least every second) until the container stops running; a file
-// recreated under the same name (rotation) is reopened. Lines that do not parse are
-// skipped. The docker json-file format is not read (knode's docker backend writes CRI
-// logs too).
+// recreated under the same name (rotation) is read on from once the old one is read to
+// its end. Lines that do not parse are skipped. The docker json-file format is not read
+// (knode's docker backend writes CRI logs too).
 //
 // Blocking: run it on a thread of its own.
 #pragma once
@@ -50,8 +50,8 @@ using LogSink = std::function<bool(std::string_view)>;
 
 // Reads the log at `path` (symlinks resolved) into `sink`. Errors name the file:
 // "failed to open log file \"/var/log/pods/...\": No such file or directory".
-Status read_container_log(const std::string& path, const LogReadOptions& options, const LogSink& sink,
-                          const LogFollow* follow = nullptr);
+Status read_container_log(const std::string& path, const LogReadOptions& options,
+                          const LogSink& sink, const LogFollow* follow = nullptr);
 
 // One CRI log line parsed: its time (nanoseconds since the epoch) and the time as written
 // ("2016-10-06T00:17:09.669794202Z"), the stream, whether it is partial, and the content
