@@ -17,6 +17,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -27,9 +30,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <algorithm>
-#include <array>
-#include <atomic>
 #include <cstdio>
 #include <deque>
 #include <future>
@@ -97,8 +97,8 @@ int accept_any_certificate(int /*preverify_ok*/, X509_STORE_CTX* /*ctx*/) { retu
 
 Result<std::unique_ptr<ssl::context>> make_tls_context(const TlsOptions& o) {
   auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
-  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                   ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
   error_code ec;
   ctx->use_certificate_chain(asio::buffer(o.certificate_pem), ec);
   if (ec) return Status::Error("TLS serving certificate: " + with_details(ec.message()), EINVAL);
@@ -340,8 +340,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   void begin_stream(int status, const std::string& content_type,
                     const std::vector<std::pair<std::string, std::string>>& headers) {
     chunked_ = version_ >= 11;
-    std::string head = "HTTP/" + std::to_string(version_ / 10) + "." + std::to_string(version_ % 10) + " " +
-                       std::to_string(status) + " " + reason_of(status) + "\r\n";
+    std::string head = "HTTP/" + std::to_string(version_ / 10) + "." +
+                       std::to_string(version_ % 10) + " " + std::to_string(status) + " " +
+                       reason_of(status) + "\r\n";
     head += "Server: " + server_->options().server_name + "\r\n";
     head += "Content-Type: " + content_type + "\r\n";
     for (const auto& [k, v] : headers) head += k + ": " + v + "\r\n";
@@ -396,10 +397,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     auto leftover = std::make_shared<std::string>(beast::buffers_to_string(buffer_.data()));
     buffer_.consume(buffer_.size());
     auto first = std::make_shared<std::string>(to_client);
-    asio::async_write(stream_, asio::buffer(*first), [self = shared_from_this(), first](error_code wec, std::size_t) {
-      if (wec) return self->teardown();
-      self->pump_to_client();
-    });
+    asio::async_write(stream_, asio::buffer(*first),
+                      [self = shared_from_this(), first](error_code wec, std::size_t) {
+                        if (wec) return self->teardown();
+                        self->pump_to_client();
+                      });
     asio::async_write(*backend_, asio::buffer(*leftover),
                       [self = shared_from_this(), leftover](error_code wec, std::size_t) {
                         if (wec) return self->teardown();
@@ -435,9 +437,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     parser_->header_limit(static_cast<std::uint32_t>(server_->options().max_header_bytes));
     parser_->body_limit(server_->options().max_body_bytes);
     tcp_of(stream_).expires_after(server_->options().read_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
-      self->on_read(ec);
-    });
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(error_code ec) {
@@ -492,7 +494,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       }
     }
     KLOGV(5, "http request")
-        .kv("remote", remote_).kv("method", r.method).kv("path", r.path).kv("status", resp.status);
+        .kv("remote", remote_)
+        .kv("method", r.method)
+        .kv("path", r.path)
+        .kv("status", resp.status);
     send(resp, version_, keep_alive_, head_);
   }
 
@@ -532,9 +537,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   void write(std::shared_ptr<Message> m) {
     const bool close = m->need_eof();
     tcp_of(stream_).expires_after(server_->options().read_timeout);
-    bhttp::async_write(stream_, *m, [self = shared_from_this(), m, close](error_code ec, std::size_t) {
-      self->on_write(ec, close);
-    });
+    bhttp::async_write(stream_, *m,
+                       [self = shared_from_this(), m, close](error_code ec, std::size_t) {
+                         self->on_write(ec, close);
+                       });
   }
 
   void on_write(error_code ec, bool close) {
@@ -549,20 +555,21 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   void linger() {
     error_code ignored;
     tcp_of(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
-    tcp_of(stream_).expires_after(
-        std::min<std::chrono::milliseconds>(server_->options().read_timeout, std::chrono::seconds(2)));
+    tcp_of(stream_).expires_after(std::min<std::chrono::milliseconds>(
+        server_->options().read_timeout, std::chrono::seconds(2)));
     drain_.resize(4096);
     drain();
   }
   void drain() {
-    tcp_of(stream_).async_read_some(asio::buffer(drain_), [self = shared_from_this()](error_code ec, std::size_t n) {
-      self->drained_ += n;
-      if (ec || self->drained_ > kMaxDrainBytes) {
-        tcp_of(self->stream_).close();
-        return;
-      }
-      self->drain();
-    });
+    tcp_of(stream_).async_read_some(asio::buffer(drain_),
+                                    [self = shared_from_this()](error_code ec, std::size_t n) {
+                                      self->drained_ += n;
+                                      if (ec || self->drained_ > kMaxDrainBytes) {
+                                        tcp_of(self->stream_).close();
+                                        return;
+                                      }
+                                      self->drain();
+                                    });
   }
 
   // ---- streaming ----
@@ -584,51 +591,64 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       }
     });
     auto bytes = out_.front().bytes;
-    asio::async_write(stream_, asio::buffer(*bytes), [self = shared_from_this(), bytes](error_code ec, std::size_t) {
-      self->timer_.cancel();
-      self->writing_ = false;
-      if (ec || self->out_.empty()) return self->teardown();  // teardown tells the waiting writers
-      Piece p = std::move(self->out_.front());
-      self->out_.pop_front();
-      if (p.done) p.done->set_value(true);
-      if (p.last) return self->teardown();  // the body is complete: Connection: close
-      self->pump_writes();
-    });
+    auto self = shared_from_this();
+    asio::async_write(stream_, asio::buffer(*bytes),
+                      [self, bytes](error_code ec, std::size_t) { self->on_piece_written(ec); });
+  }
+  void on_piece_written(error_code ec) {
+    timer_.cancel();
+    writing_ = false;
+    if (ec || out_.empty()) return teardown();  // teardown tells the waiting writers
+    Piece p = std::move(out_.front());
+    out_.pop_front();
+    if (p.done) p.done->set_value(true);
+    if (p.last) return teardown();  // the body is complete: Connection: close
+    pump_writes();
   }
 
   // A read while the response streams: the client sends nothing more, so its end (or an
   // error) means it has gone.
   void watch_client() {
-    stream_.async_read_some(asio::buffer(watch_buf_), [self = shared_from_this()](error_code ec, std::size_t) {
-      if (ec) return self->teardown();
-      self->watch_client();
-    });
+    stream_.async_read_some(asio::buffer(watch_buf_),
+                            [self = shared_from_this()](error_code ec, std::size_t) {
+                              if (ec) return self->teardown();
+                              self->watch_client();
+                            });
   }
 
   // ---- tunnel ----
 
   void pump_to_backend() {
-    stream_.async_read_some(asio::buffer(up_), [self = shared_from_this()](error_code ec, std::size_t n) {
-      if (ec) {
-        // The client is done sending: pass the half close on, keep the other way open.
-        error_code ignored;
-        if (self->backend_) self->backend_->shutdown(tcp::socket::shutdown_send, ignored);
-        return;
-      }
-      asio::async_write(*self->backend_, asio::buffer(self->up_.data(), n), [self](error_code wec, std::size_t) {
-        if (wec) return self->teardown();
-        self->pump_to_backend();
-      });
+    auto self = shared_from_this();
+    stream_.async_read_some(asio::buffer(up_),
+                            [self](error_code ec, std::size_t n) { self->on_client_bytes(ec, n); });
+  }
+  void on_client_bytes(error_code ec, std::size_t n) {
+    if (ec) {
+      // The client is done sending: pass the half close on, keep the other way open.
+      error_code ignored;
+      if (backend_) backend_->shutdown(tcp::socket::shutdown_send, ignored);
+      return;
+    }
+    auto self = shared_from_this();
+    asio::async_write(*backend_, asio::buffer(up_.data(), n), [self](error_code wec, std::size_t) {
+      if (wec) return self->teardown();
+      self->pump_to_backend();
     });
   }
 
   void pump_to_client() {
-    backend_->async_read_some(asio::buffer(down_), [self = shared_from_this()](error_code ec, std::size_t n) {
-      if (ec) return self->teardown();  // the other side is done: so is the session
-      asio::async_write(self->stream_, asio::buffer(self->down_.data(), n), [self](error_code wec, std::size_t) {
-        if (wec) return self->teardown();
-        self->pump_to_client();
-      });
+    auto self = shared_from_this();
+    backend_->async_read_some(asio::buffer(down_), [self](error_code ec, std::size_t n) {
+      self->on_backend_bytes(ec, n);
+    });
+  }
+  void on_backend_bytes(error_code ec, std::size_t n) {
+    if (ec) return teardown();  // the other side is done: so is the session
+    auto self = shared_from_this();
+    asio::async_write(stream_, asio::buffer(down_.data(), n), [self](error_code wec, std::size_t) {
+      if (wec) return self->teardown();
+      self->pump_to_client();
     });
   }
 
@@ -684,7 +704,9 @@ class ExchangeImpl final : public Exchange {
   ~ExchangeImpl() override {
     if (!answered_.exchange(true)) {
       KLOG(ERROR, "http handler dropped a request without an answer");
-      asio::post(s_->executor(), [s = s_] { s->answer(Response{500, kTextPlain, "internal server error\n"}); });
+      asio::post(s_->executor(), [s = s_] {
+        s->answer(Response{500, kTextPlain, "internal server error\n"});
+      });
     }
   }
 
@@ -695,14 +717,15 @@ class ExchangeImpl final : public Exchange {
   void start_stream(int status, std::string content_type,
                     std::vector<std::pair<std::string, std::string>> headers) override {
     if (answered_.exchange(true)) return misuse("start_stream");
-    asio::post(s_->executor(), [s = s_, status, ct = std::move(content_type), h = std::move(headers)] {
-      s->begin_stream(status, ct, h);
-    });
+    asio::post(s_->executor(), [s = s_, status, ct = std::move(content_type),
+                                h = std::move(headers)] { s->begin_stream(status, ct, h); });
   }
   bool write(std::string data) override {
     auto done = std::make_shared<std::promise<bool>>();
     auto written = done->get_future();
-    asio::post(s_->executor(), [s = s_, d = std::move(data), done]() mutable { s->queue_piece(std::move(d), done, false); });
+    asio::post(s_->executor(), [s = s_, d = std::move(data), done]() mutable {
+      s->queue_piece(std::move(d), done, false);
+    });
     // The loop may never run the write (the daemon stopping): cancellation ends the wait.
     while (written.wait_for(std::chrono::milliseconds(200)) != std::future_status::ready) {
       if (cancel_->fired()) return false;
@@ -723,7 +746,9 @@ class ExchangeImpl final : public Exchange {
   void on_cancel(std::function<void()> fn) override { cancel_->on_cancel(std::move(fn)); }
 
  private:
-  static void misuse(const char* what) { KLOG(ERROR, "http handler answered twice").kv("call", what); }
+  static void misuse(const char* what) {
+    KLOG(ERROR, "http handler answered twice").kv("call", what);
+  }
 
   std::shared_ptr<Session<Stream>> s_;
   std::shared_ptr<CancelSignal> cancel_;
@@ -798,7 +823,8 @@ class detail::ServerCore::Listener : public std::enable_shared_from_this<Listene
     if (server_->add_session(session.get(), session)) {
       session->start();
     } else {
-      KLOGV(2, "http connection refused: limit reached").kv("limit", server_->options().max_connections);
+      KLOGV(2, "http connection refused: limit reached")
+          .kv("limit", server_->options().max_connections);
       // Session's destructor closes the socket; it was never registered, removal is a no-op.
     }
   }

@@ -78,9 +78,13 @@ NodeRequestAttributes request_attributes(std::string_view method, std::string_vi
   return a;
 }
 
-KubeletAuth::KubeletAuth(std::string node_name, TokenReviewer* tokens, AccessReviewer* access, const Clock& clock,
-                         AuthOptions options)
-    : node_(std::move(node_name)), tokens_(tokens), access_(access), clock_(clock), options_(options) {}
+KubeletAuth::KubeletAuth(std::string node_name, TokenReviewer* tokens, AccessReviewer* access,
+                         const Clock& clock, AuthOptions options)
+    : node_(std::move(node_name)),
+      tokens_(tokens),
+      access_(access),
+      clock_(clock),
+      options_(options) {}
 
 template <typename K, typename V>
 void KubeletAuth::put(std::map<K, Entry<V>>& cache, K key, V value, Clock::SteadyTime now,
@@ -90,8 +94,9 @@ void KubeletAuth::put(std::map<K, Entry<V>>& cache, K key, V value, Clock::Stead
   // Full: the expired entries go, then the oldest.
   std::erase_if(cache, [&](const auto& kv) { return kv.second.expires <= now; });
   while (cache.size() > max) {
-    auto oldest = std::min_element(cache.begin(), cache.end(),
-                                   [](const auto& a, const auto& b) { return a.second.seq < b.second.seq; });
+    auto oldest = std::min_element(cache.begin(), cache.end(), [](const auto& a, const auto& b) {
+      return a.second.seq < b.second.seq;
+    });
     cache.erase(oldest);
   }
 }
@@ -101,12 +106,14 @@ Result<std::optional<UserInfo>> KubeletAuth::review_token(const std::string& tok
   {
     std::lock_guard lock(mu_);
     auto it = token_cache_.find(key);
-    if (it != token_cache_.end() && clock_.steady_now() < it->second.expires) return it->second.value;
+    if (it != token_cache_.end() && clock_.steady_now() < it->second.expires)
+      return it->second.value;
   }
   auto r = tokens_->review_token(token);
   if (!r.ok()) return r.status();
   std::lock_guard lock(mu_);
-  put(token_cache_, key, *r, clock_.steady_now(), options_.token_ttl, ++seq_, options_.max_cache_entries);
+  put(token_cache_, key, *r, clock_.steady_now(), options_.token_ttl, ++seq_,
+      options_.max_cache_entries);
   return *r;
 }
 
@@ -114,7 +121,8 @@ Result<AccessDecision> KubeletAuth::review_access(const AccessReview& review) {
   {
     std::lock_guard lock(mu_);
     auto it = access_cache_.find(review);
-    if (it != access_cache_.end() && clock_.steady_now() < it->second.expires) return it->second.value;
+    if (it != access_cache_.end() && clock_.steady_now() < it->second.expires)
+      return it->second.value;
   }
   auto r = access_->review_access(review);
   if (!r.ok()) return r.status();
@@ -131,8 +139,9 @@ Result<std::optional<UserInfo>> KubeletAuth::authenticate(const http::Request& r
   std::optional<UserInfo> user;
   if (const auto& cert = request.peer_certificate) {
     if (!cert->verified) {
-      errors.push_back("x509: certificate signed by unknown authority or not for client authentication (" +
-                       cert->verify_error + ")");
+      errors.push_back(
+          "x509: certificate signed by unknown authority or not for client authentication (" +
+          cert->verify_error + ")");
     } else if (cert->common_name.empty()) {
       errors.push_back("x509: the client certificate has no common name");
     } else {
@@ -167,25 +176,33 @@ Result<std::optional<UserInfo>> KubeletAuth::authenticate(const http::Request& r
   return user;
 }
 
-AuthOutcome KubeletAuth::authorize(const UserInfo& user, std::string_view method, std::string_view path) {
+AuthOutcome KubeletAuth::authorize(const UserInfo& user, std::string_view method,
+                                   std::string_view path) {
   const NodeRequestAttributes attrs = request_attributes(method, path);
   if (access_ == nullptr) return AuthOutcome{0, "", user};
   for (const auto& sub : attrs.subresources) {
     auto d = review_access(AccessReview{user, attrs.verb, sub, node_});
     if (!d.ok()) {
       KLOG(ERROR, "kubelet API: authorization error")
-          .kv("user", user.name).kv("verb", attrs.verb).kv("subresource", sub).kv("err", d.status().message());
-      return AuthOutcome{500, "Authorization error (user=" + user.name + ", verb=" + attrs.verb +
-                                  ", resource=nodes, subresource=" + sub + ")",
+          .kv("user", user.name)
+          .kv("verb", attrs.verb)
+          .kv("subresource", sub)
+          .kv("err", d.status().message());
+      return AuthOutcome{500,
+                         "Authorization error (user=" + user.name + ", verb=" + attrs.verb +
+                             ", resource=nodes, subresource=" + sub + ")",
                          user};
     }
     if (d->allowed) return AuthOutcome{0, "", user};
   }
   KLOGV(2, "kubelet API: forbidden")
-      .kv("user", user.name).kv("verb", attrs.verb).kv("subresources", join(attrs.subresources, ","));
+      .kv("user", user.name)
+      .kv("verb", attrs.verb)
+      .kv("subresources", join(attrs.subresources, ","));
   return AuthOutcome{403,
                      "Forbidden (user=" + user.name + ", verb=" + attrs.verb +
-                         ", resource=nodes, subresource(s)=[" + join(attrs.subresources, " ") + "])\n",
+                         ", resource=nodes, subresource(s)=[" + join(attrs.subresources, " ") +
+                         "])\n",
                      user};
 }
 
@@ -193,7 +210,8 @@ AuthOutcome KubeletAuth::check(const http::Request& request) {
   auto user = authenticate(request);
   if (!user.ok()) {
     KLOGV(2, "kubelet API: unable to authenticate the request")
-        .kv("remote", request.remote_address).kv("err", user.status().message());
+        .kv("remote", request.remote_address)
+        .kv("err", user.status().message());
     return AuthOutcome{401, "Unauthorized", {}};
   }
   if (!*user) return AuthOutcome{401, "Unauthorized", {}};

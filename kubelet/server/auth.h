@@ -87,10 +87,10 @@ class AccessReviewer {
 };
 
 struct AuthOptions {
-  std::chrono::seconds token_ttl{120};     // --authentication-token-webhook-cache-ttl
-  std::chrono::seconds allowed_ttl{300};   // --authorization-webhook-cache-authorized-ttl
-  std::chrono::seconds denied_ttl{30};     // --authorization-webhook-cache-unauthorized-ttl
-  std::size_t max_cache_entries = 4096;    // per cache; the oldest go first beyond it
+  std::chrono::seconds token_ttl{120};    // --authentication-token-webhook-cache-ttl
+  std::chrono::seconds allowed_ttl{300};  // --authorization-webhook-cache-authorized-ttl
+  std::chrono::seconds denied_ttl{30};    // --authorization-webhook-cache-unauthorized-ttl
+  std::size_t max_cache_entries = 4096;   // per cache; the oldest go first beyond it
 };
 
 // The outcome for one request: status 0 when it may proceed, else the HTTP status and
@@ -106,8 +106,8 @@ class KubeletAuth {
  public:
   // tokens null: bearer tokens do not authenticate. access null: every authenticated user
   // is allowed (standalone: there is no API server to ask).
-  KubeletAuth(std::string node_name, TokenReviewer* tokens, AccessReviewer* access, const Clock& clock,
-              AuthOptions options = {});
+  KubeletAuth(std::string node_name, TokenReviewer* tokens, AccessReviewer* access,
+              const Clock& clock, AuthOptions options = {});
 
   // Authenticates and authorizes a request. Blocking (reviews): not on the event loop.
   AuthOutcome check(const http::Request& request);
@@ -124,8 +124,8 @@ class KubeletAuth {
     uint64_t seq;
   };
   template <typename K, typename V>
-  static void put(std::map<K, Entry<V>>& cache, K key, V value, Clock::SteadyTime now, std::chrono::seconds ttl,
-                  uint64_t seq, std::size_t max);
+  static void put(std::map<K, Entry<V>>& cache, K key, V value, Clock::SteadyTime now,
+                  std::chrono::seconds ttl, uint64_t seq, std::size_t max);
 
   Result<std::optional<UserInfo>> review_token(const std::string& token);
   Result<AccessDecision> review_access(const AccessReview& review);

@@ -3,13 +3,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <boost/asio/post.hpp>
 #include <atomic>
+#include <boost/asio/post.hpp>
 #include <charconv>
 #include <cstring>
-#include <sstream>
-
 #include <set>
+#include <sstream>
 
 #include "knode/api/codec.h"
 #include "knode/log.h"
@@ -21,8 +20,11 @@ namespace knode::kubelet {
 namespace {
 
 constexpr const char* kTextPlain = "text/plain; charset=utf-8";
+constexpr int64_t kRunTimeoutSeconds = 60;
 
-http::Response text(int status, std::string body) { return http::Response{status, kTextPlain, std::move(body), {}}; }
+http::Response text(int status, std::string body) {
+  return http::Response{status, kTextPlain, std::move(body), {}};
+}
 
 std::vector<std::string> segments(const std::string& path) {
   std::vector<std::string> out;
@@ -42,7 +44,8 @@ std::vector<std::string> segments(const std::string& path) {
 // Go's strconv.ParseBool.
 std::optional<bool> parse_bool(const std::string& v) {
   if (v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True") return true;
-  if (v == "0" || v == "f" || v == "F" || v == "false" || v == "FALSE" || v == "False") return false;
+  if (v == "0" || v == "f" || v == "F" || v == "false" || v == "FALSE" || v == "False")
+    return false;
   return std::nullopt;
 }
 
@@ -60,7 +63,8 @@ std::string strip_scheme(const std::string& id) {
   return sep == std::string::npos ? id : id.substr(sep + 3);
 }
 
-const api::Pod* find_pod(const std::vector<api::Pod>& pods, const std::string& ns, const std::string& name) {
+const api::Pod* find_pod(const std::vector<api::Pod>& pods, const std::string& ns,
+                         const std::string& name) {
   for (const auto& p : pods) {
     if (p.metadata.namespace_ == ns && p.metadata.name == name) return &p;
   }
@@ -86,17 +90,19 @@ bool has_container_spec(const api::Pod& pod, const std::string& name) {
 }
 
 // Upstream's validateContainerLogStatus: which container's log `kubectl logs` means.
-Result<std::string> log_container_id(const api::Pod& pod, const std::string& container, bool previous) {
+Result<std::string> log_container_id(const api::Pod& pod, const std::string& container,
+                                     bool previous) {
   const std::string& pod_name = pod.metadata.name;
   const auto* cs = find_status(pod, container);
   if (cs == nullptr) {
-    return Status::Error("container " + quoted(container) + " in pod " + quoted(pod_name) + " is not available");
+    return Status::Error("container " + quoted(container) + " in pod " + quoted(pod_name) +
+                         " is not available");
   }
   const auto& last = cs->last_state.terminated;
   if (previous) {
     if (!last || last->container_id.empty()) {
-      return Status::Error("previous terminated container " + quoted(container) + " in pod " + quoted(pod_name) +
-                           " not found");
+      return Status::Error("previous terminated container " + quoted(container) + " in pod " +
+                           quoted(pod_name) + " not found");
     }
     return last->container_id;
   }
@@ -104,11 +110,13 @@ Result<std::string> log_container_id(const api::Pod& pod, const std::string& con
   if (const auto& t = cs->state.terminated) {
     if (!t->container_id.empty()) return t->container_id;
     if (last && !last->container_id.empty()) return last->container_id;
-    return Status::Error("container " + quoted(container) + " in pod " + quoted(pod_name) + " is terminated");
+    return Status::Error("container " + quoted(container) + " in pod " + quoted(pod_name) +
+                         " is terminated");
   }
   if (last) {
     if (last->container_id.empty()) {
-      return Status::Error("container " + quoted(container) + " in pod " + quoted(pod_name) + " is terminated");
+      return Status::Error("container " + quoted(container) + " in pod " + quoted(pod_name) +
+                           " is terminated");
     }
     return last->container_id;
   }
@@ -159,9 +167,11 @@ struct KubeletApi::LogRequest {
   LogReadOptions options;
 };
 
-KubeletApi::KubeletApi(boost::asio::io_context& io, KubeletAuth& auth, runtime::ContainerRuntime& runtime,
-                       std::function<std::vector<api::Pod>()> pods, const health::HealthRegistry& health,
-                       StatsProvider& stats, KubeletApiOptions options)
+KubeletApi::KubeletApi(boost::asio::io_context& io, KubeletAuth& auth,
+                       runtime::ContainerRuntime& runtime,
+                       std::function<std::vector<api::Pod>()> pods,
+                       const health::HealthRegistry& health, StatsProvider& stats,
+                       KubeletApiOptions options)
     : io_(io),
       auth_(auth),
       runtime_(runtime),
@@ -169,10 +179,12 @@ KubeletApi::KubeletApi(boost::asio::io_context& io, KubeletAuth& auth, runtime::
       health_(health),
       stats_(stats),
       options_(options),
-      running_pods_(metrics_.gauge("kubelet_running_pods", "Number of pods that have a running pod sandbox")),
-      requests_(metrics_.counter_family("kubelet_http_requests_total",
-                                        "Number of the http requests received since the server started",
-                                        {"method", "path", "server_type"})),
+      running_pods_(
+          metrics_.gauge("kubelet_running_pods", "Number of pods that have a running pod sandbox")),
+      requests_(
+          metrics_.counter_family("kubelet_http_requests_total",
+                                  "Number of the http requests received since the server started",
+                                  {"method", "path", "server_type"})),
       pool_(options.pool_threads) {
   metrics::register_process_metrics(metrics_);
 }
@@ -180,7 +192,8 @@ KubeletApi::KubeletApi(boost::asio::io_context& io, KubeletAuth& auth, runtime::
 KubeletApi::~KubeletApi() { stop(); }
 
 void KubeletApi::install(http::HttpServer& server) {
-  server.handle_prefix("/", [this](const http::Request& r, ExchangePtr ex) { on_request(r, std::move(ex)); });
+  server.handle_prefix(
+      "/", [this](const http::Request& r, ExchangePtr ex) { on_request(r, std::move(ex)); });
 }
 
 void KubeletApi::stop() {
@@ -204,16 +217,21 @@ void KubeletApi::on_request(const http::Request& r, ExchangePtr ex) {
     if (stopped_) return ex->respond(text(503, "the kubelet is stopping\n"));
   }
   // The path's first segment, of the known ones only: anyone can send any path.
-  static const std::set<std::string> kKnown = {"healthz", "pods", "metrics", "stats", "containerLogs", "exec",
-                                               "attach", "portForward", "run"};
+  static const std::set<std::string> kKnown = {"healthz", "pods",          "metrics",
+                                               "stats",   "containerLogs", "exec",
+                                               "attach",  "portForward",   "run"};
   auto parts = segments(r.path);
   const std::string bucket = !parts.empty() && kKnown.count(parts[0]) ? parts[0] : "other";
-  static const std::set<std::string> kMethods = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+  static const std::set<std::string> kMethods = {"GET",   "HEAD",   "POST",   "PUT",
+                                                 "PATCH", "DELETE", "OPTIONS"};
   requests_.with({kMethods.count(r.method) ? r.method : "other", bucket, "readwrite"}).inc();
   boost::asio::post(pool_, [this, r, ex] {
     AuthOutcome a = auth_.check(r);
     if (!a.ok()) return ex->respond(text(a.status, a.message));
-    KLOGV(4, "kubelet API request").kv("user", a.user.name).kv("method", r.method).kv("path", r.path);
+    KLOGV(4, "kubelet API request")
+        .kv("user", a.user.name)
+        .kv("method", r.method)
+        .kv("path", r.path);
     boost::asio::post(io_, [this, r, ex] { route(r, ex); });
   });
 }
@@ -240,7 +258,8 @@ void KubeletApi::route(const http::Request& r, ExchangePtr ex) {
   if (r.path == "/metrics") {
     if (!only({"GET"})) return;
     running_pods_.set(static_cast<double>(pods_().size()));
-    return ex->respond(http::Response{200, std::string(metrics::kContentType), metrics_.render(), {}});
+    return ex->respond(
+        http::Response{200, std::string(metrics::kContentType), metrics_.render(), {}});
   }
   if (r.path == "/stats/summary" || r.path == "/stats/summary/") {
     if (!only({"GET", "POST"})) return;
@@ -264,7 +283,8 @@ void KubeletApi::route(const http::Request& r, ExchangePtr ex) {
   ex->respond(text(404, "404 page not found\n"));
 }
 
-void KubeletApi::container_logs(const http::Request& r, const std::vector<std::string>& parts, ExchangePtr ex) {
+void KubeletApi::container_logs(const http::Request& r, const std::vector<std::string>& parts,
+                                ExchangePtr ex) {
   // Upstream's texts, JSON-looking bodies included.
   if (parts.size() < 3) return ex->respond(text(400, R"({"message": "Missing podID."})"));
   if (parts.size() < 4) return ex->respond(text(400, R"({"message": "Missing container name."})"));
@@ -277,7 +297,8 @@ void KubeletApi::container_logs(const http::Request& r, const std::vector<std::s
   std::optional<api::Time> since_time;
   std::string stream = "All";
   for (const auto& [k, v] : query) {
-    if (k == "follow" || k == "previous" || k == "timestamps" || k == "insecureSkipTLSVerifyBackend") {
+    if (k == "follow" || k == "previous" || k == "timestamps" ||
+        k == "insecureSkipTLSVerifyBackend") {
       auto b = parse_bool(v);
       if (!b) {
         bad = true;
@@ -315,7 +336,8 @@ void KubeletApi::container_logs(const http::Request& r, const std::vector<std::s
     }
   }
   if (bad) return ex->respond(text(400, R"({"message": "Unable to decode query."})"));
-  if (invalid || (since_seconds && since_time)) return ex->respond(text(422, R"({"message": "Invalid request."})"));
+  if (invalid || (since_seconds && since_time))
+    return ex->respond(text(422, R"({"message": "Invalid request."})"));
   if (stream == "Stdout") {
     o.stderr_ = false;
   } else if (stream == "Stderr") {
@@ -327,14 +349,17 @@ void KubeletApi::container_logs(const http::Request& r, const std::vector<std::s
   const api::Pod* pod = find_pod(pods, ns, pod_name);
   if (pod == nullptr) return ex->respond(text(404, "pod " + quoted(pod_name) + " does not exist"));
   if (!has_container_spec(*pod, container)) {
-    return ex->respond(text(404, "container " + quoted(container) + " not found in pod " + quoted(pod_name)));
+    return ex->respond(
+        text(404, "container " + quoted(container) + " not found in pod " + quoted(pod_name)));
   }
   auto id = log_container_id(*pod, container, previous);
   if (!id.ok()) return ex->respond(text(400, id.status().message()));
   const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
   if (since_seconds) o.since_unix_nanos = now - *since_seconds * 1000000000;
-  if (since_time && since_time->unix_nanos() > o.since_unix_nanos) o.since_unix_nanos = since_time->unix_nanos();
+  if (since_time && since_time->unix_nanos() > o.since_unix_nanos)
+    o.since_unix_nanos = since_time->unix_nanos();
 
   // As upstream: the head goes out once the request is valid (kubectl -f sees it at
   // once); trouble reading the file shows in the body.
@@ -352,7 +377,8 @@ void KubeletApi::container_logs(const http::Request& r, const std::vector<std::s
 void KubeletApi::stream_logs(const LogRequest& lr, ExchangePtr ex, int stop_fd) {
   auto st = runtime_.container_status(lr.container_id);
   if (!st.ok()) {
-    ex->write("unable to retrieve container logs for " + lr.container_id + ": " + st.status().message());
+    ex->write("unable to retrieve container logs for " + lr.container_id + ": " +
+              st.status().message());
     return ex->end_stream();
   }
   LogFollow follow;
@@ -362,15 +388,20 @@ void KubeletApi::stream_logs(const LogRequest& lr, ExchangePtr ex, int stop_fd) 
     auto s = runtime_.container_status(id);
     if (!s.ok()) {
       if (s.status().error_number() == ENOENT) return false;
-      if (s.status().error_number() == ECONNREFUSED) return true;  // the runtime restarting: keep waiting
+      if (s.status().error_number() == ECONNREFUSED)
+        return true;  // the runtime restarting: keep waiting
       return s.status();
     }
     return s->state == runtime::ContainerState::kRunning;
   };
-  Status s = read_container_log(st->log_path, lr.options, [&](std::string_view piece) { return ex->write(std::string(piece)); },
-                                lr.options.follow ? &follow : nullptr);
+  Status s = read_container_log(
+      st->log_path, lr.options,
+      [&](std::string_view piece) { return ex->write(std::string(piece)); },
+      lr.options.follow ? &follow : nullptr);
   if (!s.ok()) {
-    KLOGV(2, "kubelet API: reading a container log failed").kv("container", lr.container_id).kv("err", s.message());
+    KLOGV(2, "kubelet API: reading a container log failed")
+        .kv("container", lr.container_id)
+        .kv("err", s.message());
     ex->write(s.message());
   }
   ex->end_stream();
@@ -389,7 +420,8 @@ bool KubeletApi::start_follow(std::function<void(int)> body, ExchangePtr ex) {
     std::lock_guard lock(mu_);
     if (stopped_) return false;
     if (follows_.size() >= options_.max_log_follows) {
-      KLOG(WARNING, "kubelet API: too many log streams followed at once").kv("limit", options_.max_log_follows);
+      KLOG(WARNING, "kubelet API: too many log streams followed at once")
+          .kv("limit", options_.max_log_follows);
       return false;
     }
     follows_.push_back(f);
@@ -428,12 +460,14 @@ void KubeletApi::reap_follows() {
   // joined here, outside the lock
 }
 
-void KubeletApi::streaming(const http::Request& r, const std::string& kind, const std::vector<std::string>& parts,
-                           ExchangePtr ex) {
+void KubeletApi::streaming(const http::Request& r, const std::string& kind,
+                           const std::vector<std::string>& parts, ExchangePtr ex) {
   const bool port_forward = kind == "portForward";
-  // /exec/{ns}/{pod}/{container} or /exec/{ns}/{pod}/{uid}/{container}; portForward has no container.
+  // /exec/{ns}/{pod}/{container} or /exec/{ns}/{pod}/{uid}/{container}; portForward has no
+  // container.
   const std::size_t want = port_forward ? 3 : 4;
-  if (parts.size() != want && parts.size() != want + 1) return ex->respond(text(404, "404 page not found\n"));
+  if (parts.size() != want && parts.size() != want + 1)
+    return ex->respond(text(404, "404 page not found\n"));
   const std::string &ns = parts[1], &pod_name = parts[2];
   const std::string uid = parts.size() == want + 1 ? parts[3] : "";
   const std::string container = port_forward ? "" : parts.back();
@@ -491,8 +525,9 @@ void KubeletApi::streaming(const http::Request& r, const std::string& kind, cons
       } else if (sandboxes->empty()) {
         url = Status::Error("pod " + pod_uid + " has no ready sandbox", ENOENT);
       } else {
-        const auto newest = std::max_element(sandboxes->begin(), sandboxes->end(),
-                                             [](const auto& a, const auto& b) { return a.created_at < b.created_at; });
+        const auto newest = std::max_element(
+            sandboxes->begin(), sandboxes->end(),
+            [](const auto& a, const auto& b) { return a.created_at < b.created_at; });
         url = runtime_.port_forward(newest->id, ports);
       }
     }
@@ -501,13 +536,17 @@ void KubeletApi::streaming(const http::Request& r, const std::string& kind, cons
       return ex->respond(text(err == ENOENT ? 404 : 500, url.status().message()));
     }
     if (Status s = proxy_upgrade(r, *url, *ex, options_.streaming_timeout); !s.ok()) {
-      KLOGV(2, "kubelet API: streaming proxy failed").kv("kind", kind).kv("url", *url).kv("err", s.message());
+      KLOGV(2, "kubelet API: streaming proxy failed")
+          .kv("kind", kind)
+          .kv("url", *url)
+          .kv("err", s.message());
       ex->respond(text(500, s.message()));
     }
   });
 }
 
-void KubeletApi::run(const http::Request& r, const std::vector<std::string>& parts, ExchangePtr ex) {
+void KubeletApi::run(const http::Request& r, const std::vector<std::string>& parts,
+                     ExchangePtr ex) {
   if (parts.size() != 4 && parts.size() != 5) return ex->respond(text(404, "404 page not found\n"));
   const auto pods = pods_();
   const api::Pod* pod = find_pod(pods, parts[1], parts[2]);
@@ -524,7 +563,9 @@ void KubeletApi::run(const http::Request& r, const std::vector<std::string>& par
   for (std::string w; words >> w;) cmd.push_back(w);
   if (cmd.empty()) return ex->respond(text(400, "you must specify a command"));
   boost::asio::post(pool_, [this, id = strip_scheme(cs->container_id), cmd, ex] {
-    auto out = runtime_.exec_sync(id, cmd, 0);
+    // Upstream's has no timeout but ends with its request; here a pool thread waits, so
+    // the command gets a minute.
+    auto out = runtime_.exec_sync(id, cmd, kRunTimeoutSeconds);
     if (!out.ok()) return ex->respond(text(500, out.status().message()));
     ex->respond(text(200, out->stdout_ + out->stderr_));
   });

@@ -3,16 +3,17 @@
 // metrics-server scrapes. Every request is authenticated and authorized first (auth.h);
 // then:
 //
-//   GET  /healthz                                     "ok", or 503 with the reason
-//   GET  /pods                                        the node's pods (v1 PodList), as the read-only port
-//   GET  /metrics                                     Prometheus text: process_*, kubelet_running_pods, ...
-//   GET  /stats/summary                               stats/v1alpha1 Summary (stats.h)
-//   GET  /containerLogs/{ns}/{pod}/{container}        follow, previous, tailLines (tail), limitBytes,
-//                                                     timestamps, sinceSeconds, sinceTime, stream
-//   GET|POST /exec/{ns}/{pod}[/{uid}]/{container}     command=..., input, output, error, tty ("1")
-//   GET|POST /attach/{ns}/{pod}[/{uid}]/{container}   input, output, error, tty
-//   GET|POST /portForward/{ns}/{pod}[/{uid}]          port=... (WebSocket clients)
-//   POST /run/{ns}/{pod}[/{uid}]/{container}          cmd="..." (runs it, answers its output)
+//   GET  /healthz                           "ok", or 503 with the reason
+//   GET  /pods                              the node's pods (v1 PodList), as the read-only port
+//   GET  /metrics                           process_*, kubelet_running_pods, ...
+//   GET  /stats/summary                     stats/v1alpha1 Summary (stats.h)
+//   GET  /containerLogs/{ns}/{pod}/{c}      follow, previous, tailLines (tail), limitBytes,
+//                                           timestamps, sinceSeconds, sinceTime, stream
+//   GET|POST /exec/{ns}/{pod}[/{uid}]/{c}   command=..., input, output, error, tty ("1")
+//   GET|POST /attach/{ns}/{pod}[/{uid}]/{c} input, output, error, tty
+//   GET|POST /portForward/{ns}/{pod}[/{uid}] port=... (WebSocket clients)
+//   POST /run/{ns}/{pod}[/{uid}]/{c}        cmd="..." (runs it for at most a minute, answers
+//                                           its output)
 //
 // exec, attach and portForward ask the runtime for its streaming URL and proxy the
 // upgraded connection to it (stream_proxy.h). Answers and errors follow upstream's texts
@@ -51,8 +52,8 @@ class KubeletApi {
  public:
   // `pods` is called on the io_context's thread only.
   KubeletApi(boost::asio::io_context& io, KubeletAuth& auth, runtime::ContainerRuntime& runtime,
-             std::function<std::vector<api::Pod>()> pods, const health::HealthRegistry& health, StatsProvider& stats,
-             KubeletApiOptions options = {});
+             std::function<std::vector<api::Pod>()> pods, const health::HealthRegistry& health,
+             StatsProvider& stats, KubeletApiOptions options = {});
   ~KubeletApi();
   KubeletApi(const KubeletApi&) = delete;
   KubeletApi& operator=(const KubeletApi&) = delete;
@@ -73,10 +74,11 @@ class KubeletApi {
 
   void on_request(const http::Request& r, ExchangePtr ex);
   void route(const http::Request& r, ExchangePtr ex);
-  void container_logs(const http::Request& r, const std::vector<std::string>& parts, ExchangePtr ex);
+  void container_logs(const http::Request& r, const std::vector<std::string>& parts,
+                      ExchangePtr ex);
   void stream_logs(const LogRequest& lr, ExchangePtr ex, int stop_fd);
-  void streaming(const http::Request& r, const std::string& kind, const std::vector<std::string>& parts,
-                 ExchangePtr ex);
+  void streaming(const http::Request& r, const std::string& kind,
+                 const std::vector<std::string>& parts, ExchangePtr ex);
   void run(const http::Request& r, const std::vector<std::string>& parts, ExchangePtr ex);
   bool start_follow(std::function<void(int stop_fd)> body, ExchangePtr ex);
   void reap_follows();

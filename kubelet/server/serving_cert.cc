@@ -61,7 +61,8 @@ Status write_file(const std::string& path, const std::string& data, mode_t mode)
   int err = errno;
   ::fchmod(fd, mode);
   ::close(fd);
-  if (n != static_cast<ssize_t>(data.size())) return Status::FromErrno("write " + tmp, n < 0 ? err : EIO);
+  if (n != static_cast<ssize_t>(data.size()))
+    return Status::FromErrno("write " + tmp, n < 0 ? err : EIO);
   if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::FromErrno("rename " + tmp, errno);
   return Status::Ok();
 }
@@ -72,11 +73,10 @@ bool usable(const std::string& cert_pem, const std::string& key_pem, Clock::Syst
   Ptr<X509> cert(PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr));
   Ptr<BIO> kb(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
   Ptr<EVP_PKEY> key(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr));
-  const bool ok = cert && key && X509_check_private_key(cert.get(), key.get()) == 1 &&
-                  [&] {
-                    time_t t = std::chrono::system_clock::to_time_t(now);
-                    return X509_cmp_time(X509_get0_notAfter(cert.get()), &t) > 0;
-                  }();
+  const bool ok = cert && key && X509_check_private_key(cert.get(), key.get()) == 1 && [&] {
+    time_t t = std::chrono::system_clock::to_time_t(now);
+    return X509_cmp_time(X509_get0_notAfter(cert.get()), &t) > 0;
+  }();
   ERR_clear_error();
   return ok;
 }
@@ -99,7 +99,8 @@ Result<std::pair<std::string, std::string>> make_self_signed_serving_certificate
   Ptr<EVP_PKEY> key(EVP_EC_gen("P-256"));
   if (!key) return Status::Error("generate a key: " + ssl_errors(), EIO);
   Ptr<X509> cert(X509_new());
-  const long long unix_now = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  const long long unix_now =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   X509_set_version(cert.get(), 2);
   ASN1_INTEGER_set_int64(X509_get_serialNumber(cert.get()), unix_now);
   // Valid from an hour before, as upstream's, against clocks a little apart.
@@ -108,8 +109,8 @@ Result<std::pair<std::string, std::string>> make_self_signed_serving_certificate
   X509_set_pubkey(cert.get(), key.get());
   const std::string cn = node_name + "@" + std::to_string(unix_now);
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
-                             0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
   X509_set_issuer_name(cert.get(), name);
   std::string sans;
   if (net::IPAddress::Parse(node_name)) {
@@ -127,16 +128,17 @@ Result<std::pair<std::string, std::string>> make_self_signed_serving_certificate
                             {NID_subject_alt_name, sans}}) {
     if (Status s = add_extension(cert.get(), nid, value); !s.ok()) return s;
   }
-  if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0) return Status::Error("sign: " + ssl_errors(), EIO);
+  if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0)
+    return Status::Error("sign: " + ssl_errors(), EIO);
   Ptr<BIO> cb(BIO_new(BIO_s_mem())), kb(BIO_new(BIO_s_mem()));
   PEM_write_bio_X509(cb.get(), cert.get());
   PEM_write_bio_PrivateKey(kb.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
   return std::make_pair(bio_text(cb.get()), bio_text(kb.get()));
 }
 
-Result<ServingCertificate> load_serving_certificate(const std::string& cert_file, const std::string& key_file,
-                                                    const std::string& cert_dir, const std::string& node_name,
-                                                    const std::vector<std::string>& node_ips, const Clock& clock) {
+Result<ServingCertificate> load_serving_certificate(
+    const std::string& cert_file, const std::string& key_file, const std::string& cert_dir,
+    const std::string& node_name, const std::vector<std::string>& node_ips, const Clock& clock) {
   ServingCertificate out;
   if (!cert_file.empty() || !key_file.empty()) {
     if (cert_file.empty() || key_file.empty()) {
@@ -171,7 +173,9 @@ Result<ServingCertificate> load_serving_certificate(const std::string& cert_file
   out.cert_pem = std::move(made->first);
   out.key_pem = std::move(made->second);
   out.generated = true;
-  KLOG(INFO, "kubelet API: made a self-signed serving certificate").kv("cert", out.cert_path).kv("node", node_name);
+  KLOG(INFO, "kubelet API: made a self-signed serving certificate")
+      .kv("cert", out.cert_path)
+      .kv("node", node_name);
   return out;
 }
 

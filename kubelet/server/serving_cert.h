@@ -21,9 +21,9 @@ struct ServingCertificate {
   bool generated = false;  // made just now
 };
 
-Result<ServingCertificate> load_serving_certificate(const std::string& cert_file, const std::string& key_file,
-                                                    const std::string& cert_dir, const std::string& node_name,
-                                                    const std::vector<std::string>& node_ips, const Clock& clock);
+Result<ServingCertificate> load_serving_certificate(
+    const std::string& cert_file, const std::string& key_file, const std::string& cert_dir,
+    const std::string& node_name, const std::vector<std::string>& node_ips, const Clock& clock);
 
 // A self-signed serving certificate: CN "<node>@<unix time>", SANs DNS:<node> and
 // IP:<each ip>, extended key usage serverAuth. Returns (certificate PEM, key PEM).

@@ -3,10 +3,9 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "knode/log.h"
 
@@ -47,9 +46,11 @@ bool proc_stat(const std::string& proc, uint64_t* core_nanos, int64_t* boot_seco
     std::string key;
     ls >> key;
     if (key == "cpu") {
-      uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+      uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
+               steal = 0;
       ls >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
-      *core_nanos = static_cast<uint64_t>(static_cast<double>(user + nice + system + irq + softirq + steal) * ns_per_tick);
+      *core_nanos = static_cast<uint64_t>(
+          static_cast<double>(user + nice + system + irq + softirq + steal) * ns_per_tick);
       cpu = true;
     } else if (key == "btime") {
       ls >> *boot_seconds;
@@ -65,24 +66,28 @@ std::string container_id_of(const std::string& with_scheme) {
 
 }  // namespace
 
-StatsProvider::StatsProvider(std::string node_name, runtime::ContainerRuntime& runtime, const Clock& clock,
-                             std::string proc_root)
+StatsProvider::StatsProvider(std::string node_name, runtime::ContainerRuntime& runtime,
+                             const Clock& clock, std::string proc_root)
     : node_(std::move(node_name)), runtime_(runtime), clock_(clock), proc_(std::move(proc_root)) {}
 
 std::optional<uint64_t> StatsProvider::rate(const std::string& key, CpuSample now) {
   std::lock_guard lock(mu_);
   auto it = last_.find(key);
   std::optional<uint64_t> out;
-  if (it != last_.end() && now.time_nanos > it->second.time_nanos && now.core_nanos >= it->second.core_nanos) {
+  if (it != last_.end() && now.time_nanos > it->second.time_nanos &&
+      now.core_nanos >= it->second.core_nanos) {
     const double dt = static_cast<double>(now.time_nanos - it->second.time_nanos);
-    out = static_cast<uint64_t>(static_cast<double>(now.core_nanos - it->second.core_nanos) / dt * 1e9);
+    out = static_cast<uint64_t>(static_cast<double>(now.core_nanos - it->second.core_nanos) / dt *
+                                1e9);
   }
   last_[key] = now;
   return out;
 }
 
 std::string StatsProvider::summary(const std::vector<api::Pod>& pods) {
-  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.system_now().time_since_epoch()).count();
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.system_now().time_since_epoch())
+          .count();
   json node = {{"nodeName", node_}};
   uint64_t core_nanos = 0;
   int64_t boot = 0;
@@ -109,7 +114,10 @@ std::string StatsProvider::summary(const std::vector<api::Pod>& pods) {
   json out_pods = json::array();
   std::set<std::string> seen;
   for (const auto& pod : pods) {
-    json p = {{"podRef", {{"name", pod.metadata.name}, {"namespace", pod.metadata.namespace_}, {"uid", pod.metadata.uid}}}};
+    json p = {{"podRef",
+               {{"name", pod.metadata.name},
+                {"namespace", pod.metadata.namespace_},
+                {"uid", pod.metadata.uid}}}};
     if (pod.status.start_time.is_set()) p["startTime"] = pod.status.start_time.str();
     json containers = json::array();
     uint64_t pod_cpu = 0, pod_ws = 0, pod_rate = 0;
@@ -119,13 +127,16 @@ std::string StatsProvider::summary(const std::vector<api::Pod>& pods) {
       const std::string id = container_id_of(cs.container_id);
       auto st = runtime_.container_stats(id);
       if (!st.ok()) {
-        KLOGV(3, "kubelet API: no stats for a container").kv("container", id).kv("err", st.status().message());
+        KLOGV(3, "kubelet API: no stats for a container")
+            .kv("container", id)
+            .kv("err", st.status().message());
         continue;
       }
       seen.insert(id);
       const int64_t t = st->timestamp > 0 ? st->timestamp : now;
       json c = {{"name", cs.name}};
-      if (cs.state.running->started_at.is_set()) c["startTime"] = cs.state.running->started_at.str();
+      if (cs.state.running->started_at.is_set())
+        c["startTime"] = cs.state.running->started_at.str();
       json cpu = {{"time", rfc3339(t)}, {"usageCoreNanoSeconds", st->cpu_usage_core_nanoseconds}};
       if (auto r = rate(id, {t, st->cpu_usage_core_nanoseconds})) {
         cpu["usageNanoCores"] = *r;
@@ -153,7 +164,8 @@ std::string StatsProvider::summary(const std::vector<api::Pod>& pods) {
   {
     // Containers that are gone leave their samples behind.
     std::lock_guard lock(mu_);
-    std::erase_if(last_, [&](const auto& kv) { return kv.first != "node" && !seen.count(kv.first); });
+    std::erase_if(last_,
+                  [&](const auto& kv) { return kv.first != "node" && !seen.count(kv.first); });
   }
   return json{{"node", node}, {"pods", out_pods}}.dump();
 }

@@ -29,7 +29,8 @@ bool has_token(std::string_view header, std::string_view token) {
   std::size_t pos = 0;
   while (pos <= h.size()) {
     auto comma = h.find(',', pos);
-    std::string_view part = std::string_view(h).substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    std::string_view part = std::string_view(h).substr(
+        pos, comma == std::string::npos ? std::string::npos : comma - pos);
     while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
     while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
     if (part == token) return true;
@@ -46,10 +47,12 @@ struct Url {
 Result<Url> parse_url(const std::string& url) {
   constexpr std::string_view kHttp = "http://";
   if (url.rfind("https://", 0) == 0) {
-    return Status::Error("the runtime's streaming server " + url + " uses TLS, which knode does not proxy to",
-                         ENOTSUP);
+    return Status::Error(
+        "the runtime's streaming server " + url + " uses TLS, which knode does not proxy to",
+        ENOTSUP);
   }
-  if (url.rfind(kHttp, 0) != 0) return Status::Error("streaming URL \"" + url + "\": not http", EINVAL);
+  if (url.rfind(kHttp, 0) != 0)
+    return Status::Error("streaming URL \"" + url + "\": not http", EINVAL);
   std::string rest = url.substr(kHttp.size());
   auto slash = rest.find('/');
   std::string hostport = rest.substr(0, slash);
@@ -57,9 +60,11 @@ Result<Url> parse_url(const std::string& url) {
   u.path = slash == std::string::npos ? "/" : rest.substr(slash);
   if (!hostport.empty() && hostport[0] == '[') {
     auto close = hostport.find(']');
-    if (close == std::string::npos) return Status::Error("streaming URL \"" + url + "\": bad host", EINVAL);
+    if (close == std::string::npos)
+      return Status::Error("streaming URL \"" + url + "\": bad host", EINVAL);
     u.host = hostport.substr(1, close - 1);
-    u.port = close + 1 < hostport.size() && hostport[close + 1] == ':' ? hostport.substr(close + 2) : "80";
+    u.port = close + 1 < hostport.size() && hostport[close + 1] == ':' ? hostport.substr(close + 2)
+                                                                       : "80";
   } else {
     auto colon = hostport.rfind(':');
     u.host = hostport.substr(0, colon);
@@ -104,7 +109,8 @@ Result<int> dial(const Url& u, std::chrono::milliseconds timeout) {
   int flags = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &flags, sizeof flags);
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+  timeval tv{static_cast<time_t>(timeout.count() / 1000),
+             static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   return fd;
@@ -115,7 +121,9 @@ Status send_all(int fd, const std::string& data) {
   while (off < data.size()) {
     ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status::FromErrno("send the request to the runtime's streaming server", n < 0 ? errno : EIO);
+    if (n <= 0)
+      return Status::FromErrno("send the request to the runtime's streaming server",
+                               n < 0 ? errno : EIO);
     off += static_cast<std::size_t>(n);
   }
   return Status::Ok();
@@ -125,13 +133,16 @@ Status send_all(int fd, const std::string& data) {
 template <typename Done>
 Status receive(int fd, std::string& buf, std::size_t max, Done done) {
   while (!done(buf)) {
-    if (buf.size() > max) return Status::Error("the runtime's streaming server answered too much", EIO);
+    if (buf.size() > max)
+      return Status::Error("the runtime's streaming server answered too much", EIO);
     char tmp[16 * 1024];
     ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n == 0) return Status::Error("the runtime's streaming server closed the connection", ECONNRESET);
+    if (n == 0)
+      return Status::Error("the runtime's streaming server closed the connection", ECONNRESET);
     if (n < 0) {
-      return Status::FromErrno("read the runtime's streaming server's answer", errno == EAGAIN ? ETIMEDOUT : errno);
+      return Status::FromErrno("read the runtime's streaming server's answer",
+                               errno == EAGAIN ? ETIMEDOUT : errno);
     }
     buf.append(tmp, static_cast<std::size_t>(n));
   }
@@ -143,7 +154,8 @@ std::string header_of(std::string_view head, std::string_view name) {
   std::size_t pos = head.find("\r\n");
   while (pos != std::string_view::npos && pos + 2 < head.size()) {
     std::size_t next = head.find("\r\n", pos + 2);
-    std::string_view line = head.substr(pos + 2, next == std::string_view::npos ? std::string_view::npos : next - pos - 2);
+    std::string_view line = head.substr(
+        pos + 2, next == std::string_view::npos ? std::string_view::npos : next - pos - 2);
     if (lower(line.substr(0, want.size())) == want) {
       std::string_view v = line.substr(want.size());
       while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
@@ -171,7 +183,8 @@ Status proxy_upgrade(const http::Request& request, const std::string& url, http:
   auto fd = dial(*u, timeout);
   if (!fd.ok()) return fd.status();
   std::string head = request.method + " " + u->path + " HTTP/1.1\r\n";
-  head += "Host: " + (u->host.find(':') != std::string::npos ? "[" + u->host + "]" : u->host) + ":" + u->port + "\r\n";
+  head += "Host: " + (u->host.find(':') != std::string::npos ? "[" + u->host + "]" : u->host) +
+          ":" + u->port + "\r\n";
   for (const auto& [k, v] : request.headers) {
     const std::string name = lower(k);
     if (name == "host" || name == "authorization") continue;
@@ -184,14 +197,18 @@ Status proxy_upgrade(const http::Request& request, const std::string& url, http:
     return s;
   }
   std::string got;
-  Status s = receive(*fd, got, 64 * 1024, [](const std::string& b) { return b.find("\r\n\r\n") != std::string::npos; });
+  Status s = receive(*fd, got, 64 * 1024,
+                     [](const std::string& b) { return b.find("\r\n\r\n") != std::string::npos; });
   if (!s.ok()) {
     ::close(*fd);
     return s;
   }
   const std::size_t head_end = got.find("\r\n\r\n") + 4;
-  const int status = got.size() > 12 && got.compare(0, 5, "HTTP/") == 0 ? std::atoi(got.c_str() + 9) : 0;
-  KLOGV(3, "kubelet API: the runtime's streaming server answered").kv("url", url).kv("status", status);
+  const int status =
+      got.size() > 12 && got.compare(0, 5, "HTTP/") == 0 ? std::atoi(got.c_str() + 9) : 0;
+  KLOGV(3, "kubelet API: the runtime's streaming server answered")
+      .kv("url", url)
+      .kv("status", status);
   if (status == 101) {
     // Timeouts were for the handshake; the session may idle as long as it likes.
     timeval none{0, 0};
@@ -202,7 +219,8 @@ Status proxy_upgrade(const http::Request& request, const std::string& url, http:
   }
   // Not upgraded: the answer is relayed as it is (upstream's responder does the same).
   const std::string length = header_of(std::string_view(got).substr(0, head_end), "Content-Length");
-  const std::size_t want = length.empty() ? 0 : static_cast<std::size_t>(std::strtoull(length.c_str(), nullptr, 10));
+  const std::size_t want =
+      length.empty() ? 0 : static_cast<std::size_t>(std::strtoull(length.c_str(), nullptr, 10));
   if (want > 0) {
     (void)receive(*fd, got, head_end + want + 1,
                   [&](const std::string& b) { return b.size() >= head_end + want; });

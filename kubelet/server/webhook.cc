@@ -19,11 +19,13 @@ Result<json> status_of(const std::string& body, const char* what) {
   return j["status"];
 }
 
-Result<kube::Response> post(kube::RestClient& api, const char* path, const std::string& body, const char* what) {
+Result<kube::Response> post(kube::RestClient& api, const char* path, const std::string& body,
+                            const char* what) {
   auto r = api.request("POST", path, body);
   if (!r.ok()) return r.status().Wrap(what);
   if (!r->ok()) {
-    return Status::Error(std::string(what) + ": " + std::to_string(r->status) + " " + kube::status_message(*r), EIO);
+    return Status::Error(
+        std::string(what) + ": " + std::to_string(r->status) + " " + kube::status_message(*r), EIO);
   }
   return r;
 }
@@ -31,7 +33,9 @@ Result<kube::Response> post(kube::RestClient& api, const char* path, const std::
 }  // namespace
 
 std::string token_review_body(const std::string& token) {
-  json j = {{"apiVersion", "authentication.k8s.io/v1"}, {"kind", "TokenReview"}, {"spec", {{"token", token}}}};
+  json j = {{"apiVersion", "authentication.k8s.io/v1"},
+            {"kind", "TokenReview"},
+            {"spec", {{"token", token}}}};
   return j.dump();
 }
 
@@ -70,11 +74,16 @@ std::string access_review_body(const AccessReview& r) {
   json spec = {{"user", r.user.name},
                {"groups", r.user.groups},
                {"resourceAttributes",
-                {{"verb", r.verb}, {"group", ""}, {"version", "v1"}, {"resource", "nodes"},
-                 {"subresource", r.subresource}, {"name", r.node}}}};
+                {{"verb", r.verb},
+                 {"group", ""},
+                 {"version", "v1"},
+                 {"resource", "nodes"},
+                 {"subresource", r.subresource},
+                 {"name", r.node}}}};
   if (!r.user.uid.empty()) spec["uid"] = r.user.uid;
   if (!r.user.extra.empty()) spec["extra"] = r.user.extra;
-  json j = {{"apiVersion", "authorization.k8s.io/v1"}, {"kind", "SubjectAccessReview"}, {"spec", spec}};
+  json j = {
+      {"apiVersion", "authorization.k8s.io/v1"}, {"kind", "SubjectAccessReview"}, {"spec", spec}};
   return j.dump();
 }
 

@@ -86,9 +86,11 @@ inline KeyCert make(const std::string& cn, const std::vector<std::string>& orgs,
   X509_set_pubkey(cert, key);
   X509_NAME* name = X509_get_subject_name(cert);
   for (const auto& o : orgs) {
-    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(o.c_str()), -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                               reinterpret_cast<const unsigned char*>(o.c_str()), -1, -1, 0);
   }
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
   X509* signer = issuer != nullptr ? issuer : cert;
   X509_set_issuer_name(cert, X509_get_subject_name(signer));
   if (ca) {
@@ -120,8 +122,9 @@ inline KeyCert make_ca(const std::string& cn = "test-ca") {
 }
 
 // A leaf signed by `ca`: a server certificate for ip_sans, and/or a client certificate.
-inline KeyCert issue(const KeyCert& ca, const std::string& cn, const std::vector<std::string>& orgs = {},
-                     bool server = false, bool client = true, const std::vector<std::string>& ip_sans = {},
+inline KeyCert issue(const KeyCert& ca, const std::string& cn,
+                     const std::vector<std::string>& orgs = {}, bool server = false,
+                     bool client = true, const std::vector<std::string>& ip_sans = {},
                      int days = 30) {
   X509* ca_cert = certs_detail::read_cert(ca.cert_pem);
   EVP_PKEY* ca_key = certs_detail::read_key(ca.key_pem);
@@ -168,7 +171,8 @@ class TlsClient {
 
   bool connected() const { return connected_; }
   bool send(const std::string& bytes) {
-    return connected_ && SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) == static_cast<int>(bytes.size());
+    return connected_ && SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) ==
+                             static_cast<int>(bytes.size());
   }
   // Reads until `needle` has arrived (kept in the buffer, returned whole), the server
   // closes, or 5 s pass without data.

@@ -28,7 +28,7 @@ struct Request {
   std::string method;
   std::string target;  // as sent: path plus optional "?query"
   std::string path;
-  std::string query;   // without the '?'
+  std::string query;  // without the '?'
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string remote_address;  // "127.0.0.1:54321"

@@ -69,20 +69,27 @@ int connect_loopback(uint16_t port) {
   return fd;
 }
 
-void send_all(int fd, const std::string& s) { ASSERT_EQ(::send(fd, s.data(), s.size(), MSG_NOSIGNAL), ssize_t(s.size())); }
+void send_all(int fd, const std::string& s) {
+  ASSERT_EQ(::send(fd, s.data(), s.size(), MSG_NOSIGNAL), ssize_t(s.size()));
+}
 
 TEST_F(ExchangeTest, PrefixHandlerSeesEveryMethodTheBodyAndAnswersFromAnotherThread) {
   prefixes_.emplace_back("/api/", [this](const Request& r, std::shared_ptr<Exchange> ex) {
-    std::string what = r.method + " " + r.path + " q=" + r.query_value("command").value_or("-") + " body=" + r.body;
+    std::string what = r.method + " " + r.path + " q=" + r.query_value("command").value_or("-") +
+                       " body=" + r.body;
     later([ex, what] { ex->respond(Response{201, "text/plain", what}); });
   });
   prefixes_.emplace_back("/api/long/", [](const Request&, std::shared_ptr<Exchange> ex) {
     ex->respond(Response{200, "text/plain", "longest prefix"});
   });
-  exact_.emplace_back("/api/exact", [](const Request&) { return Response{200, "text/plain", "exact"}; });
+  exact_.emplace_back("/api/exact", [](const Request&) {
+    return Response{200, "text/plain", "exact"};
+  });
   start();
   RawClient c(port_);
-  ASSERT_TRUE(c.send("POST /api/run?command=echo%20hi&command=x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"));
+  ASSERT_TRUE(
+      c.send("POST /api/run?command=echo%20hi&command=x HTTP/1.1\r\nHost: t\r\nContent-Length: "
+             "5\r\n\r\nhello"));
   auto r = c.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 201);
@@ -218,12 +225,16 @@ TEST_F(ExchangeTest, TunnelPassesBytesBothWaysUntilTheOtherSideCloses) {
   prefixes_.emplace_back("/exec/", [&](const Request& r, std::shared_ptr<Exchange> ex) {
     EXPECT_EQ(r.header("Upgrade").value_or(""), "SPDY/3.1");
     ex->on_cancel([&] { cancelled.set_value(); });
-    later([ex, fd = pair[0]] { ex->tunnel(fd, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: SPDY/3.1\r\n\r\n"); });
+    later([ex, fd = pair[0]] {
+      ex->tunnel(fd, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: SPDY/3.1\r\n\r\n");
+    });
   });
   start();
   int fd = connect_loopback(port_);
   // The client's first frame rides in the same packet as its request.
-  send_all(fd, "POST /exec/ns/pod/c HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\nearly");
+  send_all(fd,
+           "POST /exec/ns/pod/c HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: "
+           "SPDY/3.1\r\n\r\nearly");
   std::string got;
   ASSERT_TRUE(read_until(fd, got, "\r\n\r\n"));
   EXPECT_EQ(got, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: SPDY/3.1\r\n\r\n");
@@ -252,7 +263,8 @@ class TlsServerTest : public ExchangeTest {
  protected:
   void SetUp() override {
     ca_ = knode::testing::make_ca("cluster-ca");
-    serving_ = knode::testing::issue(ca_, "n1", {}, /*server=*/true, /*client=*/false, {"127.0.0.1"});
+    serving_ =
+        knode::testing::issue(ca_, "n1", {}, /*server=*/true, /*client=*/false, {"127.0.0.1"});
     prefixes_.emplace_back("/", [this](const Request& r, std::shared_ptr<Exchange> ex) {
       std::string who = r.tls ? "tls" : "plain";
       if (!r.peer_certificate) {

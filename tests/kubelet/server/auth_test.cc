@@ -6,9 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <map>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "fakes/fake_clock.h"
 #include "server/webhook.h"
@@ -35,7 +34,9 @@ class FakeReviewer final : public TokenReviewer, public AccessReviewer {
     bool ok = allowed.count({r.user.name, r.verb + " " + r.subresource}) > 0;
     return AccessDecision{ok, ok ? "RBAC: allowed" : ""};
   }
-  void allow(const std::string& user, const std::string& verb_sub) { allowed.insert({user, verb_sub}); }
+  void allow(const std::string& user, const std::string& verb_sub) {
+    allowed.insert({user, verb_sub});
+  }
 
   std::map<std::string, UserInfo> tokens;
   std::set<std::pair<std::string, std::string>> allowed;
@@ -113,8 +114,8 @@ TEST_F(KubeletAuthTest, AnonymousIsUnauthorized) {
 
 TEST_F(KubeletAuthTest, AVerifiedClientCertificateIsItsCommonNameAndOrganizations) {
   fake_.allow("kube-apiserver-kubelet-client", "get proxy");
-  auto out = auth_.check(with_cert(request("GET", "/containerLogs/default/p/c"), "kube-apiserver-kubelet-client",
-                                   {"system:masters"}));
+  auto out = auth_.check(with_cert(request("GET", "/containerLogs/default/p/c"),
+                                   "kube-apiserver-kubelet-client", {"system:masters"}));
   EXPECT_TRUE(out.ok()) << out.message;
   EXPECT_EQ(out.user.name, "kube-apiserver-kubelet-client");
   EXPECT_EQ(out.user.groups, (Strings{"system:masters", "system:authenticated"}));
@@ -125,7 +126,8 @@ TEST_F(KubeletAuthTest, AVerifiedClientCertificateIsItsCommonNameAndOrganization
 }
 
 TEST_F(KubeletAuthTest, ACertificateFromAnotherCaIsUnauthorizedUnlessATokenVouches) {
-  auto out = auth_.check(with_cert(request("GET", "/pods"), "system:node:n1", {"system:nodes"}, /*verified=*/false));
+  auto out = auth_.check(
+      with_cert(request("GET", "/pods"), "system:node:n1", {"system:nodes"}, /*verified=*/false));
   EXPECT_EQ(out.status, 401);
   EXPECT_TRUE(fake_.reviews.empty());
   fake_.tokens["good"] = UserInfo{"alice", "u-1", {"devs"}, {}};
@@ -138,7 +140,9 @@ TEST_F(KubeletAuthTest, ACertificateFromAnotherCaIsUnauthorizedUnlessATokenVouch
 TEST_F(KubeletAuthTest, ForbiddenNamesTheUserVerbAndEverySubresourceTried) {
   auto out = auth_.check(with_cert(request("GET", "/pods"), "system:node:n1", {"system:nodes"}));
   EXPECT_EQ(out.status, 403);
-  EXPECT_EQ(out.message, "Forbidden (user=system:node:n1, verb=get, resource=nodes, subresource(s)=[pods proxy])\n");
+  EXPECT_EQ(
+      out.message,
+      "Forbidden (user=system:node:n1, verb=get, resource=nodes, subresource(s)=[pods proxy])\n");
   ASSERT_EQ(fake_.reviews.size(), 2u);
   EXPECT_EQ(fake_.reviews[0].subresource, "pods");
   EXPECT_EQ(fake_.reviews[1].subresource, "proxy");
@@ -154,7 +158,8 @@ TEST_F(KubeletAuthTest, TheNarrowerSubresourceIsEnoughAndTheWiderOneAlso) {
 }
 
 TEST_F(KubeletAuthTest, TokensAreReviewedOnceEveryTwoMinutesSuccessOrFailure) {
-  fake_.tokens["good"] = UserInfo{"alice", "", {"devs", "system:authenticated"}, {{"scopes", {"a"}}}};
+  fake_.tokens["good"] =
+      UserInfo{"alice", "", {"devs", "system:authenticated"}, {{"scopes", {"a"}}}};
   fake_.allow("alice", "get stats");
   auto r = with_token(request("GET", "/stats/summary"), "good");
   EXPECT_TRUE(auth_.check(r).ok());
@@ -183,7 +188,8 @@ TEST_F(KubeletAuthTest, AReviewThatFailsIsNotCached) {
   fake_.fail_access = true;
   auto out = auth_.check(with_cert(request("POST", "/exec/default/p/c"), "admin", {}));
   EXPECT_EQ(out.status, 500);
-  EXPECT_EQ(out.message, "Authorization error (user=admin, verb=create, resource=nodes, subresource=proxy)");
+  EXPECT_EQ(out.message,
+            "Authorization error (user=admin, verb=create, resource=nodes, subresource=proxy)");
   fake_.fail_access = false;
   fake_.allow("admin", "create proxy");
   EXPECT_TRUE(auth_.check(with_cert(request("POST", "/exec/default/p/c"), "admin", {})).ok());
@@ -238,7 +244,8 @@ TEST(KubeletAuthCache, IsBounded) {
   AuthOptions o;
   o.max_cache_entries = 3;
   KubeletAuth auth("n1", &fake, &fake, clock, o);
-  for (int i = 0; i < 5; ++i) auth.check(with_cert(request("GET", "/metrics"), "u" + std::to_string(i), {}));
+  for (int i = 0; i < 5; ++i)
+    auth.check(with_cert(request("GET", "/metrics"), "u" + std::to_string(i), {}));
   EXPECT_EQ(fake.reviews.size(), 5u);
   auth.check(with_cert(request("GET", "/metrics"), "u4", {}));
   EXPECT_EQ(fake.reviews.size(), 5u) << "the newest is kept";
@@ -251,18 +258,23 @@ TEST(Webhook, ReviewBodiesAndAnswers) {
   EXPECT_EQ(body["kind"], "TokenReview");
   EXPECT_EQ(body["apiVersion"], "authentication.k8s.io/v1");
   EXPECT_EQ(body["spec"]["token"], "abc");
-  auto u = parse_token_review(R"({"status":{"authenticated":true,"user":{"username":"system:serviceaccount:default:x",
+  auto u = parse_token_review(
+      R"({"status":{"authenticated":true,"user":{"username":"system:serviceaccount:default:x",
       "uid":"u1","groups":["system:serviceaccounts","system:authenticated"],"extra":{"k":["v1","v2"]}}}})");
   ASSERT_TRUE(u.ok()) << u.error();
   ASSERT_TRUE(*u);
-  EXPECT_EQ(**u, (UserInfo{"system:serviceaccount:default:x", "u1", {"system:serviceaccounts", "system:authenticated"},
+  EXPECT_EQ(**u, (UserInfo{"system:serviceaccount:default:x",
+                           "u1",
+                           {"system:serviceaccounts", "system:authenticated"},
                            {{"k", {"v1", "v2"}}}}));
-  auto no = parse_token_review(R"({"status":{"authenticated":false,"error":"invalid bearer token"}})");
+  auto no =
+      parse_token_review(R"({"status":{"authenticated":false,"error":"invalid bearer token"}})");
   ASSERT_TRUE(no.ok());
   EXPECT_FALSE(*no);
   EXPECT_FALSE(parse_token_review("not json").ok());
 
-  AccessReview r{UserInfo{"alice", "u1", {"devs", "system:authenticated"}, {{"k", {"v"}}}}, "create", "proxy", "n1"};
+  AccessReview r{UserInfo{"alice", "u1", {"devs", "system:authenticated"}, {{"k", {"v"}}}},
+                 "create", "proxy", "n1"};
   auto sar = nlohmann::json::parse(access_review_body(r));
   EXPECT_EQ(sar["kind"], "SubjectAccessReview");
   EXPECT_EQ(sar["apiVersion"], "authorization.k8s.io/v1");
@@ -270,10 +282,14 @@ TEST(Webhook, ReviewBodiesAndAnswers) {
   EXPECT_EQ(sar["spec"]["uid"], "u1");
   EXPECT_EQ(sar["spec"]["groups"], nlohmann::json({"devs", "system:authenticated"}));
   EXPECT_EQ(sar["spec"]["extra"]["k"], nlohmann::json({"v"}));
-  EXPECT_EQ(sar["spec"]["resourceAttributes"],
-            nlohmann::json({{"verb", "create"}, {"group", ""}, {"version", "v1"}, {"resource", "nodes"},
-                            {"subresource", "proxy"}, {"name", "n1"}}));
-  auto yes = parse_access_review(R"({"status":{"allowed":true,"reason":"RBAC: allowed by ClusterRoleBinding"}})");
+  EXPECT_EQ(sar["spec"]["resourceAttributes"], nlohmann::json({{"verb", "create"},
+                                                               {"group", ""},
+                                                               {"version", "v1"},
+                                                               {"resource", "nodes"},
+                                                               {"subresource", "proxy"},
+                                                               {"name", "n1"}}));
+  auto yes = parse_access_review(
+      R"({"status":{"allowed":true,"reason":"RBAC: allowed by ClusterRoleBinding"}})");
   ASSERT_TRUE(yes.ok());
   EXPECT_TRUE(yes->allowed);
   auto denied = parse_access_review(R"({"status":{"allowed":true,"denied":true}})");

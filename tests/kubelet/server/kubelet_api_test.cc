@@ -85,7 +85,8 @@ class FakeStreamingServer {
       std::lock_guard lock(mu_);
       head_ = buf.substr(0, buf.find("\r\n\r\n") + 4);
     }
-    std::string ok = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n";
+    std::string ok =
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n";
     ::send(fd, ok.data(), ok.size(), MSG_NOSIGNAL);
     for (;;) {
       ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
@@ -151,8 +152,8 @@ class KubeletApiTest : public ::testing::Test {
     stats_ = std::make_unique<StatsProvider>("n1", rt_, clock_);
     KubeletApiOptions o;
     o.follow_check = 50ms;
-    api_ = std::make_unique<KubeletApi>(io_, *auth_, rt_, [this] { return std::vector<api::Pod>{pod_}; }, health_,
-                                        *stats_, o);
+    api_ = std::make_unique<KubeletApi>(
+        io_, *auth_, rt_, [this] { return std::vector<api::Pod>{pod_}; }, health_, *stats_, o);
     http::ServerOptions so;
     auto serving = knode::testing::issue(ca_, "n1", {}, true, false, {"127.0.0.1"});
     so.tls = http::TlsOptions{serving.cert_pem, serving.key_pem, ca_.cert_pem};
@@ -170,10 +171,12 @@ class KubeletApiTest : public ::testing::Test {
   static void append(const std::string& path, const std::string& text) {
     std::ofstream(path, std::ios::app | std::ios::binary) << text;
   }
-  std::pair<int, std::string> get(const std::string& target, const KeyCert* cert, const std::string& extra = "") {
+  std::pair<int, std::string> get(const std::string& target, const KeyCert* cert,
+                                  const std::string& extra = "") {
     TlsClient c(server_->port(), cert);
     EXPECT_TRUE(c.connected());
-    auto [status, body] = c.request("GET " + target + " HTTP/1.1\r\nHost: n1\r\nConnection: close\r\n" + extra + "\r\n");
+    auto [status, body] = c.request(
+        "GET " + target + " HTTP/1.1\r\nHost: n1\r\nConnection: close\r\n" + extra + "\r\n");
     return {status, body};
   }
   // A chunked body, unframed.
@@ -213,8 +216,9 @@ TEST_F(KubeletApiTest, WhoMayAsk) {
   auto foreign = knode::testing::issue(other_ca, "admin", {"system:masters"});
   EXPECT_EQ(get("/pods", &foreign).first, 401);
   EXPECT_EQ(get("/pods", &node_),
-            (std::pair<int, std::string>{
-                403, "Forbidden (user=system:node:n1, verb=get, resource=nodes, subresource(s)=[pods proxy])\n"}));
+            (std::pair<int, std::string>{403,
+                                         "Forbidden (user=system:node:n1, verb=get, "
+                                         "resource=nodes, subresource(s)=[pods proxy])\n"}));
   EXPECT_EQ(get("/pods", nullptr, "Authorization: Bearer admin-token\r\n").first, 200);
   EXPECT_EQ(get("/pods", nullptr, "Authorization: Bearer nobody\r\n").first, 401);
   // Unknown paths are checked first too, as upstream's filter runs before its routes.
@@ -234,8 +238,10 @@ TEST_F(KubeletApiTest, PodsHealthzAndMetrics) {
   EXPECT_EQ(m.first, 200);
   EXPECT_NE(m.second.find("process_cpu_seconds_total"), std::string::npos);
   EXPECT_NE(m.second.find("kubelet_running_pods 1"), std::string::npos) << m.second;
-  EXPECT_NE(m.second.find("kubelet_http_requests_total{method=\"GET\",path=\"metrics\",server_type=\"readwrite\"}"),
-            std::string::npos)
+  EXPECT_NE(
+      m.second.find(
+          "kubelet_http_requests_total{method=\"GET\",path=\"metrics\",server_type=\"readwrite\"}"),
+      std::string::npos)
       << m.second;
 }
 
@@ -253,11 +259,14 @@ TEST_F(KubeletApiTest, ContainerLogsWithTheirOptions) {
             (std::pair<int, std::string>{200, "2024-01-02T03:04:03.000000000Z line 2\n"}));
   EXPECT_EQ(logs("?stream=Stderr"), (std::pair<int, std::string>{200, "line 2\n"}));
   EXPECT_EQ(logs("?previous=true"), (std::pair<int, std::string>{200, "first run\n"}));
-  EXPECT_EQ(logs("?sinceTime=2024-01-02T03:04:03Z"), (std::pair<int, std::string>{200, "line 2\n"}));
-  EXPECT_EQ(logs("?tailLines=-1"), (std::pair<int, std::string>{422, R"({"message": "Invalid request."})"}));
+  EXPECT_EQ(logs("?sinceTime=2024-01-02T03:04:03Z"),
+            (std::pair<int, std::string>{200, "line 2\n"}));
+  EXPECT_EQ(logs("?tailLines=-1"),
+            (std::pair<int, std::string>{422, R"({"message": "Invalid request."})"}));
   EXPECT_EQ(logs("?limitBytes=0").first, 422);
   EXPECT_EQ(logs("?sinceSeconds=5&sinceTime=2024-01-02T03:04:03Z").first, 422);
-  EXPECT_EQ(logs("?follow=maybe"), (std::pair<int, std::string>{400, R"({"message": "Unable to decode query."})"}));
+  EXPECT_EQ(logs("?follow=maybe"),
+            (std::pair<int, std::string>{400, R"({"message": "Unable to decode query."})"}));
   EXPECT_EQ(get("/containerLogs/default/nope/web", &admin_),
             (std::pair<int, std::string>{404, "pod \"nope\" does not exist"}));
   EXPECT_EQ(get("/containerLogs/default/web-0/db", &admin_),
@@ -265,13 +274,15 @@ TEST_F(KubeletApiTest, ContainerLogsWithTheirOptions) {
   EXPECT_EQ(get("/containerLogs/default/web-0", &admin_).first, 400);
   pod_.status.container_statuses[0].last_state.terminated.reset();
   EXPECT_EQ(logs("?previous=true"),
-            (std::pair<int, std::string>{400, "previous terminated container \"web\" in pod \"web-0\" not found"}));
+            (std::pair<int, std::string>{
+                400, "previous terminated container \"web\" in pod \"web-0\" not found"}));
 }
 
 TEST_F(KubeletApiTest, FollowStreamsUntilTheContainerStops) {
   TlsClient c(server_->port(), &admin_);
   ASSERT_TRUE(c.connected());
-  ASSERT_TRUE(c.send("GET /containerLogs/default/web-0/web?follow=true&tailLines=1 HTTP/1.1\r\nHost: n1\r\n\r\n"));
+  ASSERT_TRUE(c.send(
+      "GET /containerLogs/default/web-0/web?follow=true&tailLines=1 HTTP/1.1\r\nHost: n1\r\n\r\n"));
   std::string got = c.read_until("line 2\n");
   ASSERT_NE(got.find("HTTP/1.1 200 OK"), std::string::npos) << got;
   append(log_, "2024-01-02T03:04:09Z stdout F later\n");
@@ -281,13 +292,15 @@ TEST_F(KubeletApiTest, FollowStreamsUntilTheContainerStops) {
   rt_.exit_container(current_, 0);
   got = c.read_until("0\r\n\r\n");
   EXPECT_NE(got.find("last\n"), std::string::npos) << got;
-  EXPECT_NE(got.find("0\r\n\r\n"), std::string::npos) << "the stream ends with the container: " << got;
+  EXPECT_NE(got.find("0\r\n\r\n"), std::string::npos)
+      << "the stream ends with the container: " << got;
 }
 
 TEST_F(KubeletApiTest, AFollowerThatLeavesIsLetGo) {
   {
     TlsClient c(server_->port(), &admin_);
-    ASSERT_TRUE(c.send("GET /containerLogs/default/web-0/web?follow=1 HTTP/1.1\r\nHost: n1\r\n\r\n"));
+    ASSERT_TRUE(
+        c.send("GET /containerLogs/default/web-0/web?follow=1 HTTP/1.1\r\nHost: n1\r\n\r\n"));
     ASSERT_NE(c.read_until("line 2\n").find("line 2"), std::string::npos);
     EXPECT_EQ(api_->active_follows(), 1u);
   }  // gone, while its container still runs and writes nothing
@@ -303,10 +316,12 @@ TEST_F(KubeletApiTest, ExecIsProxiedToTheRuntimesStreamingServer) {
   rt_.set_streaming_url(streaming.url());
   TlsClient c(server_->port(), &admin_);
   ASSERT_TRUE(c.connected());
-  ASSERT_TRUE(c.send(
-      "POST /exec/default/web-0/web?command=echo&command=hi&output=1&error=1 HTTP/1.1\r\nHost: n1\r\n"
-      "Authorization: Bearer secret\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
-      "X-Stream-Protocol-Version: v4.channel.k8s.io\r\nX-Stream-Protocol-Version: v3.channel.k8s.io\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("POST /exec/default/web-0/web?command=echo&command=hi&output=1&error=1 "
+             "HTTP/1.1\r\nHost: n1\r\n"
+             "Authorization: Bearer secret\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+             "X-Stream-Protocol-Version: v4.channel.k8s.io\r\nX-Stream-Protocol-Version: "
+             "v3.channel.k8s.io\r\n\r\n"));
   std::string got = c.read_until("\r\n\r\n");
   EXPECT_EQ(got.rfind("HTTP/1.1 101 Switching Protocols\r\n", 0), 0u) << got;
   ASSERT_TRUE(c.send("ping"));
@@ -316,11 +331,13 @@ TEST_F(KubeletApiTest, ExecIsProxiedToTheRuntimesStreamingServer) {
   EXPECT_EQ(reqs[0], (runtime::ExecRequest{current_, {"echo", "hi"}, false, false, true, true}));
   const std::string head = streaming.head();
   EXPECT_EQ(head.rfind("POST /exec/1 HTTP/1.1\r\n", 0), 0u) << head;
-  EXPECT_NE(head.find("X-Stream-Protocol-Version: v4.channel.k8s.io\r\nX-Stream-Protocol-Version: v3.channel.k8s.io"),
+  EXPECT_NE(head.find("X-Stream-Protocol-Version: v4.channel.k8s.io\r\nX-Stream-Protocol-Version: "
+                      "v3.channel.k8s.io"),
             std::string::npos)
       << head;
   EXPECT_NE(head.find("Upgrade: SPDY/3.1"), std::string::npos) << head;
-  EXPECT_EQ(head.find("secret"), std::string::npos) << "the client's credentials stay here: " << head;
+  EXPECT_EQ(head.find("secret"), std::string::npos)
+      << "the client's credentials stay here: " << head;
 }
 
 TEST_F(KubeletApiTest, StreamingRequestsAreCheckedFirst) {
@@ -328,10 +345,12 @@ TEST_F(KubeletApiTest, StreamingRequestsAreCheckedFirst) {
   const std::string upgrade = "Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\n";
   auto post = [&](const std::string& target, const std::string& extra) {
     TlsClient c(server_->port(), &admin_);
-    return c.request("POST " + target + " HTTP/1.1\r\nHost: n1\r\nConnection: close\r\n" + extra + "\r\n");
+    return c.request("POST " + target + " HTTP/1.1\r\nHost: n1\r\nConnection: close\r\n" + extra +
+                     "\r\n");
   };
-  EXPECT_EQ(post("/exec/default/web-0/web?command=ls", upgrade),
-            (std::pair<int, std::string>{400, "you must specify at least 1 of stdin, stdout, stderr"}));
+  EXPECT_EQ(
+      post("/exec/default/web-0/web?command=ls", upgrade),
+      (std::pair<int, std::string>{400, "you must specify at least 1 of stdin, stdout, stderr"}));
   EXPECT_EQ(post("/exec/default/web-0/web?command=ls&output=1", ""),
             (std::pair<int, std::string>{400, "Upgrade request required"}));
   EXPECT_EQ(post("/exec/default/nope/web?command=ls&output=1", upgrade).first, 404);
@@ -349,8 +368,9 @@ TEST_F(KubeletApiTest, PortForwardUsesThePodsReadySandbox) {
   FakeStreamingServer streaming;
   rt_.set_streaming_url(streaming.url());
   TlsClient c(server_->port(), &admin_);
-  ASSERT_TRUE(c.send("POST /portForward/default/web-0 HTTP/1.1\r\nHost: n1\r\nConnection: Upgrade\r\n"
-                     "Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("POST /portForward/default/web-0 HTTP/1.1\r\nHost: n1\r\nConnection: Upgrade\r\n"
+             "Upgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n"));
   EXPECT_EQ(c.read_until("\r\n\r\n").rfind("HTTP/1.1 101", 0), 0u);
   auto pf = rt_.port_forward_requests();
   ASSERT_EQ(pf.size(), 1u);
@@ -362,7 +382,9 @@ TEST_F(KubeletApiTest, PortForwardUsesThePodsReadySandbox) {
 TEST_F(KubeletApiTest, RunAnswersTheCommandsOutput) {
   rt_.script_exec(current_, {"cat", "/etc/hostname"}, runtime::ExecResult{"web-0\n", "", 0});
   TlsClient c(server_->port(), &admin_);
-  auto r = c.request("POST /run/default/web-0/web?cmd=cat+/etc/hostname HTTP/1.1\r\nHost: n1\r\nConnection: close\r\n\r\n");
+  auto r = c.request(
+      "POST /run/default/web-0/web?cmd=cat+/etc/hostname HTTP/1.1\r\nHost: n1\r\nConnection: "
+      "close\r\n\r\n");
   EXPECT_EQ(r, (std::pair<int, std::string>{200, "web-0\n"}));
   EXPECT_EQ(reviewer_.reviews.back().verb, "create");
   EXPECT_EQ(reviewer_.reviews.back().subresource, "proxy");
@@ -384,7 +406,8 @@ TEST_F(KubeletApiTest, StatsSummaryHasTheNodeAndThePodsContainers) {
   EXPECT_GT(j["node"]["memory"]["workingSetBytes"].get<uint64_t>(), 0u);
   ASSERT_EQ(j["pods"].size(), 1u);
   const auto& p = j["pods"][0];
-  EXPECT_EQ(p["podRef"], nlohmann::json({{"name", "web-0"}, {"namespace", "default"}, {"uid", "uid-1"}}));
+  EXPECT_EQ(p["podRef"],
+            nlohmann::json({{"name", "web-0"}, {"namespace", "default"}, {"uid", "uid-1"}}));
   ASSERT_EQ(p["containers"].size(), 1u);
   EXPECT_EQ(p["containers"][0]["name"], "web");
   EXPECT_EQ(p["containers"][0]["cpu"]["usageCoreNanoSeconds"], 1000000000);

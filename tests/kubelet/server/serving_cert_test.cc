@@ -72,13 +72,14 @@ TEST(ServingCertificate, TheFlagsFilesAsTheyAre) {
   knode::testing::FakeClock clock;
   std::ofstream(dir.path() + "/c.pem") << "CERT";
   std::ofstream(dir.path() + "/k.pem") << "KEY";
-  auto c = load_serving_certificate(dir.path() + "/c.pem", dir.path() + "/k.pem", dir.path() + "/pki", "n1", {}, clock);
+  auto c = load_serving_certificate(dir.path() + "/c.pem", dir.path() + "/k.pem",
+                                    dir.path() + "/pki", "n1", {}, clock);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->cert_pem, "CERT");
   EXPECT_EQ(c->key_pem, "KEY");
   EXPECT_FALSE(c->generated);
-  auto missing = load_serving_certificate(dir.path() + "/nope.pem", dir.path() + "/k.pem", dir.path() + "/pki", "n1",
-                                          {}, clock);
+  auto missing = load_serving_certificate(dir.path() + "/nope.pem", dir.path() + "/k.pem",
+                                          dir.path() + "/pki", "n1", {}, clock);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().find("--tls-cert-file"), std::string::npos) << missing.error();
 }
