@@ -10,7 +10,7 @@ and knode agent --kubeconfig --client-ca-file <cluster CA>), and in order:
     (a bound service account 200, an unbound one 403)
     kubectl logs (--tail, --limit-bytes, --timestamps), logs -f that sees a line written
     later, logs --previous of a restarted container
-    kubectl exec (output, exit code, stdin), kubectl port-forward, kubectl attach
+    kubectl exec (output, exit code, stdin, a terminal), kubectl port-forward, kubectl attach
     /stats/summary, /metrics and /healthz through the API server's node proxy
 
     kubelet_api_test.py [--timeout SECONDS] [TEST ...]
@@ -270,6 +270,12 @@ class KubeletApiTest(NodeFixture, unittest.TestCase):
         self.assertIn("err", r.stderr)
         self.assertEqual(self.kubectl_out("exec", "-i", "logger", "--", "cat", input="through stdin\n"),
                          "through stdin\n")
+        # With a terminal (-t needs one on kubectl's side: script(1) gives it a pty).
+        kubectl = " ".join(["ip", "netns", "exec", self.c.cp_netns, self.c.binary("kubectl"), "--kubeconfig",
+                            self.c.admin_kubeconfig, "exec", "-it", "logger", "--", "tty"])
+        r = kn.run(["script", "-qec", kubectl, "/dev/null"], check=False, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"/dev/pts/\d+")
         # Volume through the tunnel (API server -> knode -> containerd's streaming server).
         size = 32 << 20
         cpu0 = self.knode_cpu_seconds()
