@@ -4,6 +4,7 @@
 #include <sys/sysinfo.h>
 
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -31,6 +32,11 @@
 #include "knode/kube/informer.h"
 #include "knode/manifest_source.h"
 #include "pod/static_pod.h"
+#include "server/auth.h"
+#include "server/kubelet_api.h"
+#include "server/serving_cert.h"
+#include "server/stats.h"
+#include "server/webhook.h"
 #include "standalone/endpoint_slices.h"
 
 namespace knode::kubelet {
@@ -112,6 +118,7 @@ class Server final : public KubeletServer {
 
   Status init(const config::KubeletConfig& c, kube::RestClient* api, kube::ApiServerSource* api_source) {
     api_source_ = api_source;
+    api_ = api;
     config_ = c;
     if (Status s = write_cni_config(c.pod_cidr); !s.ok()) return s;
     auto rt = make_runtime(c);
@@ -132,6 +139,7 @@ class Server final : public KubeletServer {
     o.node.cgroup_root = c.cgroup_root;
     o.node.memory_capacity = machine_memory();
     o.node.host_ips = node_ips(c.node_ip);
+    host_ips_ = o.node.host_ips;
     if (o.node.host_ips.empty()) KLOG(WARNING, "the node's IP is unknown (no --node-ip, no default route)");
     // The kubelet's state: the pods' volumes live below it.
     std::error_code ec;
@@ -171,6 +179,7 @@ class Server final : public KubeletServer {
     } else {
       // A cluster: the node in the API, and the pod network from its spec.podCIDR.
       auto facts = read_node_facts(node_name_, o.node.host_ips, c.root_dir);
+      facts.kubelet_port = c.port;
       reporter_ = std::make_unique<NodeReporter>(*api, facts, [this, root = c.root_dir] {
         NodeSignals s = sample_pressure(root);
         s.runtime_ready = health_.healthy() && cni_ready_;
@@ -209,6 +218,8 @@ class Server final : public KubeletServer {
     housekeeping_->start();
   }
   void stop() override {
+    if (api_server_) api_server_->stop();
+    if (kubelet_api_) kubelet_api_->stop();
     if (reporter_) reporter_->stop();
     if (writer_) writer_->stop();
     if (events_) events_->stop();
@@ -228,6 +239,11 @@ class Server final : public KubeletServer {
     };
     if (health_server_) out.emplace_back("kubeletHealthz", urls(*health_server_, "/healthz"));
     if (read_only_) out.emplace_back("kubeletPods", urls(*read_only_, "/pods"));
+    if (api_server_) {
+      std::string u;
+      for (const auto& e : api_server_->endpoints()) u += (u.empty() ? "" : ",") + ("https://" + e.str());
+      out.emplace_back("kubeletApi", u);
+    }
     return out;
   }
 
@@ -332,6 +348,46 @@ class Server final : public KubeletServer {
       Status s = read_only_->listen(c.address, static_cast<uint16_t>(c.read_only_port));
       if (!s.ok()) return s.Wrap("serve the kubelet read-only port");
     }
+    return serve_kubelet_api(c);
+  }
+
+  // The kubelet API on --port over TLS: in a cluster always (the API server calls it for
+  // logs, exec and port-forward), standalone only when given a serving certificate.
+  Status serve_kubelet_api(const config::KubeletConfig& c) {
+    if (c.port == 0 || (api_ == nullptr && c.tls_cert_file.empty())) return Status::Ok();
+    const Clock& clock = RealClock::instance();
+    auto cert = load_serving_certificate(c.tls_cert_file, c.tls_private_key_file, c.root_dir + "/pki", node_name_,
+                                         host_ips_, clock);
+    if (!cert.ok()) return cert.status().Wrap("serve the kubelet API");
+    http::TlsOptions tls{cert->cert_pem, cert->key_pem, ""};
+    const std::string& ca_file = c.authentication.x509.client_ca_file;
+    if (!ca_file.empty()) {
+      std::ifstream in(ca_file, std::ios::binary);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      if (!in || ss.str().empty()) return Status::Error("--client-ca-file " + ca_file + ": cannot read it", ENOENT);
+      tls.client_ca_pem = ss.str();
+    } else {
+      KLOG(WARNING, "no --client-ca-file: the kubelet API accepts no client certificate, so the API server's "
+                    "calls (kubectl logs, exec, port-forward) are refused; bearer tokens still work");
+    }
+    if (api_ != nullptr) reviewer_ = std::make_unique<ApiReviewer>(*api_);
+    auth_ = std::make_unique<KubeletAuth>(node_name_, reviewer_.get(), reviewer_.get(), clock);
+    stats_ = std::make_unique<StatsProvider>(node_name_, *runtime_, clock);
+    kubelet_api_ = std::make_unique<KubeletApi>(io_, *auth_, *runtime_, [this] { return kubelet_->pods(); }, health_,
+                                                *stats_);
+    http::ServerOptions so;
+    so.tls = std::move(tls);
+    so.max_connections = 512;  // exec sessions and log streams hold theirs
+    so.server_name = "knode-kubelet";
+    api_server_ = std::make_unique<http::HttpServer>(io_, so);
+    kubelet_api_->install(*api_server_);
+    Status s = api_server_->listen(c.address, static_cast<uint16_t>(c.port));
+    if (!s.ok()) return s.Wrap("serve the kubelet API");
+    KLOG(INFO, "kubelet API serving")
+        .kv("address", http::Endpoint{c.address, static_cast<uint16_t>(c.port)}.str())
+        .kv("cert", cert->cert_path).kv("selfSigned", cert->generated || c.tls_cert_file.empty())
+        .kv("clientCA", ca_file).kv("authorization", api_ != nullptr ? "Webhook" : "AlwaysAllow");
     return Status::Ok();
   }
 
@@ -371,6 +427,13 @@ class Server final : public KubeletServer {
   std::map<std::string, std::set<ObjectRef>> refs_;  // pod UID -> what it names
   std::map<ObjectRef, int> refcount_;
   std::unique_ptr<http::HttpServer> health_server_, read_only_;
+  kube::RestClient* api_ = nullptr;
+  std::vector<std::string> host_ips_;
+  std::unique_ptr<ApiReviewer> reviewer_;
+  std::unique_ptr<KubeletAuth> auth_;
+  std::unique_ptr<StatsProvider> stats_;
+  std::unique_ptr<KubeletApi> kubelet_api_;
+  std::unique_ptr<http::HttpServer> api_server_;
   config::KubeletConfig config_;
   std::string written_cidr_;
   std::atomic<bool> cni_ready_{true};

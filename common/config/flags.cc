@@ -201,8 +201,19 @@ const Flag kFlags[] = {
      [](AgentConfig* c, const std::string& v) { return set_int(&c->kubelet.read_only_port, v, 0, 65535); }},
     {"node-ip", nullptr, kA | kK, "IP", "the node's IP in pods' status.hostIP (default: the default route's interface's)",
      [](AgentConfig* c, const std::string& v) { c->kubelet.node_ip = v; return Status::Ok(); }},
-    {"address", nullptr, kA | kK, "IP", "address of the read-only port (default 127.0.0.1)",
+    {"address", nullptr, kA | kK, "IP", "address of the kubelet API and the read-only port (default 0.0.0.0)",
      [](AgentConfig* c, const std::string& v) { c->kubelet.address = v; return Status::Ok(); }},
+    {"port", nullptr, kA | kK, "PORT",
+     "kubelet API port, HTTPS (default 10250; 0 disables); standalone only with --tls-cert-file",
+     [](AgentConfig* c, const std::string& v) { return set_int(&c->kubelet.port, v, 0, 65535); }},
+    {"tls-cert-file", nullptr, kA | kK, "FILE",
+     "the kubelet API's serving certificate (default: a self-signed one in <root-dir>/pki)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.tls_cert_file = v; return Status::Ok(); }},
+    {"tls-private-key-file", nullptr, kA | kK, "FILE", "the key of --tls-cert-file",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.tls_private_key_file = v; return Status::Ok(); }},
+    {"client-ca-file", nullptr, kA | kK, "FILE",
+     "CAs whose client certificates the kubelet API accepts (the API server's kubelet client certificate)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.authentication.x509.client_ca_file = v; return Status::Ok(); }},
     {"iptables-sync-period", nullptr, kA | kP, "DURATION", "full resync period of the iptables rules (default 30s)",
      [](AgentConfig* c, const std::string& v) { return set_duration(&c->proxy.iptables.sync_period, v); }},
     {"iptables-min-sync-period", nullptr, kA | kP, "DURATION", "minimum time between syncs; bursts coalesce (default 1s)",
@@ -396,6 +407,10 @@ Status validate(const AgentConfig& c) {
       return Status::Error("invalid value for --address: \"" + c.kubelet.address + "\" (want an IP)");
     }
     if (c.kubelet.runtime_request_timeout.nanos() <= 0) return Status::Error("--runtime-request-timeout must be positive");
+    if (c.kubelet.port < 0 || c.kubelet.port > 65535) return Status::Error("port: must be within 0-65535");
+    if (c.kubelet.tls_cert_file.empty() != c.kubelet.tls_private_key_file.empty()) {
+      return Status::Error("--tls-cert-file and --tls-private-key-file go together");
+    }
   }
   if (c.kubelet.file_check_frequency.nanos() <= 0) {
     return Status::Error("--file-check-frequency must be positive");

@@ -27,6 +27,60 @@ std::optional<std::string_view> Request::header(std::string_view name) const {
   return std::nullopt;
 }
 
+std::vector<std::string> Request::query_values(std::string_view name) const {
+  std::vector<std::string> out;
+  for (auto& [k, v] : parse_query(query)) {
+    if (k == name) out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::optional<std::string> Request::query_value(std::string_view name) const {
+  for (auto& [k, v] : parse_query(query)) {
+    if (k == name) return std::move(v);
+  }
+  return std::nullopt;
+}
+
+std::string url_decode(std::string_view s, bool plus_is_space) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '%' && i + 2 < s.size()) {
+      int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(plus_is_space && c == '+' ? ' ' : c);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> parse_query(std::string_view query) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (part.empty()) continue;
+    auto eq = part.find('=');
+    std::string_view k = part.substr(0, eq);
+    std::string_view v = eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1);
+    out.emplace_back(url_decode(k, true), url_decode(v, true));
+  }
+  return out;
+}
+
 std::string Endpoint::str() const {
   if (address.find(':') != std::string::npos) {
     return "[" + address + "]:" + std::to_string(port);

@@ -61,6 +61,16 @@ struct ProxyConfig {
                v("clientConnection", client_connection))
 };
 
+// KubeletConfiguration's authentication.x509.
+struct KubeletX509Authentication {
+  std::string client_ca_file;
+  KNODE_FIELDS(v("clientCAFile", client_ca_file))
+};
+struct KubeletAuthentication {
+  KubeletX509Authentication x509;
+  KNODE_FIELDS(v("x509", x509))
+};
+
 // kubelet.config.k8s.io/v1beta1 KubeletConfiguration (implemented fields).
 struct KubeletConfig {
   std::string static_pod_path;
@@ -87,9 +97,15 @@ struct KubeletConfig {
   std::vector<std::string> cluster_dns;
   std::string cluster_domain = "cluster.local";
   std::string resolv_conf = "/etc/resolv.conf";
-  // The read-only port (GET /pods, /healthz): 0 disables; standalone serves it on 127.0.0.1.
+  // The read-only port (GET /pods, /healthz): 0 disables.
   int32_t read_only_port = 10255;
-  std::string address = "127.0.0.1";
+  // Where the kubelet API (--port) and the read-only port listen.
+  std::string address = "0.0.0.0";
+  // The kubelet API over TLS (10250): on in cluster mode; standalone, only with a
+  // --tls-cert-file. 0 disables.
+  int32_t port = 10250;
+  std::string tls_cert_file, tls_private_key_file;  // none: a self-signed one in <root-dir>/pki
+  KubeletAuthentication authentication;              // --client-ca-file
   std::string node_ip;  // --node-ip; empty: the default route's interface's addresses
   // Flags only. --pod-routes=host-gw: routes to the other nodes' spec.podCIDR through
   // their InternalIP (nodes on one L2 segment); needs --cluster-cidr, which bounds them.
@@ -100,7 +116,9 @@ struct KubeletConfig {
                v("podCIDR", pod_cidr); v("containerRuntimeEndpoint", container_runtime_endpoint);
                v("runtimeRequestTimeout", runtime_request_timeout); v("cgroupDriver", cgroup_driver);
                v("cgroupRoot", cgroup_root); v("clusterDNS", cluster_dns); v("clusterDomain", cluster_domain);
-               v("resolvConf", resolv_conf); v("readOnlyPort", read_only_port); v("address", address))
+               v("resolvConf", resolv_conf); v("readOnlyPort", read_only_port); v("address", address);
+               v("port", port); v("tlsCertFile", tls_cert_file); v("tlsPrivateKeyFile", tls_private_key_file);
+               v("authentication", authentication))
 };
 
 enum class Component : unsigned { kAgent = 1, kKubelet = 2, kProxy = 4 };

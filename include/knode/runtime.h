@@ -250,6 +250,20 @@ struct ExecResult {
   bool operator==(const ExecResult&) const = default;
 };
 
+// A streaming session the runtime serves itself (CRI Exec and Attach): the kubelet gets its
+// URL and passes the client's upgraded connection through to it.
+struct ExecRequest {
+  std::string container_id;
+  std::vector<std::string> cmd;
+  bool tty = false, stdin_ = false, stdout_ = false, stderr_ = false;
+  bool operator==(const ExecRequest&) const = default;
+};
+struct AttachRequest {
+  std::string container_id;
+  bool tty = false, stdin_ = false, stdout_ = false, stderr_ = false;
+  bool operator==(const AttachRequest&) const = default;
+};
+
 struct ContainerStats {
   std::string id;
   UnixNanos timestamp = 0;
@@ -335,6 +349,13 @@ class ContainerRuntime {
   // Runs cmd in the container and waits up to timeout_seconds (0: no limit).
   virtual Result<ExecResult> exec_sync(const std::string& id, const std::vector<std::string>& cmd,
                                        int64_t timeout_seconds) = 0;
+  // Streaming: the URL of the runtime's streaming server for one session ("http://
+  // 127.0.0.1:37xxx/exec/<token>"), which the client's upgraded connection (SPDY or
+  // WebSocket) is proxied to. ENOTSUP when the runtime has no streaming server.
+  virtual Result<std::string> exec(const ExecRequest& request) = 0;
+  virtual Result<std::string> attach(const AttachRequest& request) = 0;
+  // Ports of the sandbox's network namespace (empty: the ones the client names).
+  virtual Result<std::string> port_forward(const std::string& pod_sandbox_id, const std::vector<int32_t>& ports) = 0;
   // Makes the runtime reopen the container's log file (after the kubelet rotated it).
   virtual Status reopen_container_log(const std::string& id) = 0;
   virtual Result<ContainerStats> container_stats(const std::string& id) = 0;

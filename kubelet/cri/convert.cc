@@ -585,6 +585,44 @@ rt::ContainerStatus from_proto(const pb::ContainerStatus& in) {
   return out;
 }
 
+void to_proto(const rt::ExecRequest& in, pb::ExecRequest* out) {
+  out->set_container_id(in.container_id);
+  put_list(in.cmd, out->mutable_cmd());
+  out->set_tty(in.tty);
+  out->set_stdin(in.stdin_);
+  out->set_stdout(in.stdout_);
+  out->set_stderr(in.stderr_);
+}
+
+rt::ExecRequest from_proto(const pb::ExecRequest& in) {
+  rt::ExecRequest out;
+  out.container_id = in.container_id();
+  out.cmd.assign(in.cmd().begin(), in.cmd().end());
+  out.tty = in.tty();
+  out.stdin_ = in.stdin();
+  out.stdout_ = in.stdout();
+  out.stderr_ = in.stderr();
+  return out;
+}
+
+void to_proto(const rt::AttachRequest& in, pb::AttachRequest* out) {
+  out->set_container_id(in.container_id);
+  out->set_tty(in.tty);
+  out->set_stdin(in.stdin_);
+  out->set_stdout(in.stdout_);
+  out->set_stderr(in.stderr_);
+}
+
+rt::AttachRequest from_proto(const pb::AttachRequest& in) {
+  rt::AttachRequest out;
+  out.container_id = in.container_id();
+  out.tty = in.tty();
+  out.stdin_ = in.stdin();
+  out.stdout_ = in.stdout();
+  out.stderr_ = in.stderr();
+  return out;
+}
+
 void to_proto(const rt::ExecResult& in, pb::ExecSyncResponse* out) {
   out->set_stdout(in.stdout_);
   out->set_stderr(in.stderr_);

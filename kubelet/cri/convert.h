@@ -59,6 +59,10 @@ void to_proto(const runtime::ContainerConfig& in, pb::ContainerConfig* out);
 runtime::ContainerConfig from_proto(const pb::ContainerConfig& in);
 void to_proto(const runtime::ContainerFilter& in, pb::ContainerFilter* out);
 runtime::ContainerFilter from_proto(const pb::ContainerFilter& in);
+void to_proto(const runtime::ExecRequest& in, pb::ExecRequest* out);
+runtime::ExecRequest from_proto(const pb::ExecRequest& in);
+void to_proto(const runtime::AttachRequest& in, pb::AttachRequest* out);
+runtime::AttachRequest from_proto(const pb::AttachRequest& in);
 
 // ---- what the runtime answers ----
 void to_proto(const runtime::VersionInfo& in, pb::VersionResponse* out);

@@ -319,6 +319,40 @@ Result<rt::ExecResult> CriRuntime::exec_sync(const std::string& id,
   return from_proto(resp);
 }
 
+Result<std::string> CriRuntime::exec(const rt::ExecRequest& request) {
+  pb::ExecRequest req;
+  to_proto(request, &req);
+  pb::ExecResponse resp;
+  Status s = invoke(stubs_->runtime.get(), &pb::RuntimeService::Stub::Exec, req, &resp, options_.request_timeout,
+                    "Exec", request.container_id);
+  if (!s) return s;
+  if (resp.url().empty()) return missing_part("Exec", request.container_id, "a URL");
+  return resp.url();
+}
+
+Result<std::string> CriRuntime::attach(const rt::AttachRequest& request) {
+  pb::AttachRequest req;
+  to_proto(request, &req);
+  pb::AttachResponse resp;
+  Status s = invoke(stubs_->runtime.get(), &pb::RuntimeService::Stub::Attach, req, &resp, options_.request_timeout,
+                    "Attach", request.container_id);
+  if (!s) return s;
+  if (resp.url().empty()) return missing_part("Attach", request.container_id, "a URL");
+  return resp.url();
+}
+
+Result<std::string> CriRuntime::port_forward(const std::string& pod_sandbox_id, const std::vector<int32_t>& ports) {
+  pb::PortForwardRequest req;
+  req.set_pod_sandbox_id(pod_sandbox_id);
+  for (int32_t p : ports) req.add_port(p);
+  pb::PortForwardResponse resp;
+  Status s = invoke(stubs_->runtime.get(), &pb::RuntimeService::Stub::PortForward, req, &resp,
+                    options_.request_timeout, "PortForward", pod_sandbox_id);
+  if (!s) return s;
+  if (resp.url().empty()) return missing_part("PortForward", pod_sandbox_id, "a URL");
+  return resp.url();
+}
+
 Status CriRuntime::reopen_container_log(const std::string& id) {
   pb::ReopenContainerLogRequest req;
   req.set_container_id(id);

@@ -68,6 +68,11 @@ class CriRuntime final : public runtime::ContainerRuntime {
   Result<runtime::ContainerStatus> container_status(const std::string& id) override;
   Result<runtime::ExecResult> exec_sync(const std::string& id, const std::vector<std::string>& cmd,
                                         int64_t timeout_seconds) override;
+  // Streaming URLs: answered at once by the runtime (request timeout); an empty URL is an
+  // error naming the call.
+  Result<std::string> exec(const runtime::ExecRequest& request) override;
+  Result<std::string> attach(const runtime::AttachRequest& request) override;
+  Result<std::string> port_forward(const std::string& pod_sandbox_id, const std::vector<int32_t>& ports) override;
   Status reopen_container_log(const std::string& id) override;
   Result<runtime::ContainerStats> container_stats(const std::string& id) override;
 

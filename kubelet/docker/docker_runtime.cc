@@ -703,6 +703,21 @@ Result<rt::ContainerStatus> DockerRuntime::container_status(const std::string& i
   return st;
 }
 
+Result<std::string> DockerRuntime::exec(const rt::ExecRequest& request) {
+  return Status::Error("docker Exec " + request.container_id + ": streaming is not supported by the docker backend",
+                       ENOTSUP);
+}
+
+Result<std::string> DockerRuntime::attach(const rt::AttachRequest& request) {
+  return Status::Error("docker Attach " + request.container_id + ": streaming is not supported by the docker backend",
+                       ENOTSUP);
+}
+
+Result<std::string> DockerRuntime::port_forward(const std::string& pod_sandbox_id, const std::vector<int32_t>&) {
+  return Status::Error("docker PortForward " + pod_sandbox_id + ": streaming is not supported by the docker backend",
+                       ENOTSUP);
+}
+
 Result<rt::ExecResult> DockerRuntime::exec_sync(const std::string& id,
                                                 const std::vector<std::string>& cmd,
                                                 int64_t timeout_seconds) {

@@ -97,6 +97,11 @@ class DockerRuntime final : public runtime::ContainerRuntime {
   // call fails with ETIMEDOUT, as CRI's ExecSync does.
   Result<runtime::ExecResult> exec_sync(const std::string& id, const std::vector<std::string>& cmd,
                                         int64_t timeout_seconds) override;
+  // No streaming server here (dockershim had its own): ENOTSUP, so kubectl exec, attach
+  // and port-forward through the kubelet API answer that the runtime cannot.
+  Result<std::string> exec(const runtime::ExecRequest& request) override;
+  Result<std::string> attach(const runtime::AttachRequest& request) override;
+  Result<std::string> port_forward(const std::string& pod_sandbox_id, const std::vector<int32_t>& ports) override;
   // The copier writes to a new file at the log path (the kubelet renamed the old one).
   Status reopen_container_log(const std::string& id) override;
   Result<runtime::ContainerStats> container_stats(const std::string& id) override;

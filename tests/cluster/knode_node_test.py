@@ -176,9 +176,16 @@ spec:
 """
 
 
-class KnodeNodeTest(unittest.TestCase):
+class NodeFixture:
+    """One control plane, node n1 on its lan with containerd and the test registry, and
+    `knode agent --kubeconfig` with the node's certificate and the cluster CA as its
+    --client-ca-file; shared by every cluster test of knode as a node (mixed into a
+    unittest.TestCase). EXTRA_ARGS go to knode; LOG_NAME names the test's log folder."""
+
     c: cp.ControlPlane
     knode: Knode
+    EXTRA_ARGS: list[str] = []
+    LOG_NAME = "knode_node"
 
     @classmethod
     def setUpClass(cls):
@@ -209,6 +216,9 @@ class KnodeNodeTest(unittest.TestCase):
             "--cgroup-root", cls.cd.cgroup_parent, "--root-dir", os.path.join(cls.work, "kubelet"),
             "--log-root", os.path.join(cls.work, "logs"), "--cni-conf-dir", cls.net_d,
             "--proxy-mode", "iptables", "--cluster-cidr", CLUSTER_CIDR, "--file-check-frequency", "1s", "-v=2",
+            # The kubelet API trusts the cluster CA, which signs the API server's
+            # --kubelet-client-certificate.
+            "--client-ca-file", cls.c.ca_crt, *cls.EXTRA_ARGS,
         ], os.path.join(cls.work, "knode.log")).start()
 
     @classmethod
@@ -220,7 +230,7 @@ class KnodeNodeTest(unittest.TestCase):
             problems.append(str(e))
         log_dir = os.environ.get("KNODE_CLUSTER_LOG_DIR")
         if log_dir:
-            d = os.path.join(log_dir, "knode_node")
+            d = os.path.join(log_dir, cls.LOG_NAME)
             os.makedirs(d, exist_ok=True)
             shutil.copy(cls.knode.log, d)
         problems += rt.teardown(cls.rtdir, remove=True)
@@ -262,6 +272,8 @@ class KnodeNodeTest(unittest.TestCase):
                 return c
         return {}
 
+
+class KnodeNodeTest(NodeFixture, unittest.TestCase):
     # ---- the tests, in order
 
     def test_1_node_registers_turns_ready_and_renews_its_lease(self):
@@ -475,6 +487,8 @@ spec:
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("refused knode's credentials", r.stdout + r.stderr)
         self.assertIsNone(self.get("get", "node", "n9"))
+
+
 
 
 if __name__ == "__main__":

@@ -145,6 +145,26 @@ class FakeRuntime final : public runtime::ContainerRuntime {
     const std::string why = reason.empty() ? (exit_code == 0 ? "Completed" : "Error") : reason;
     finish(it->second, exit_code, why, message);
   }
+  // The streaming server's base URL: exec, attach and port_forward answer
+  // "<base>/exec/<n>" (and /attach/, /portforward/) for running containers and ready
+  // sandboxes. Unset, they answer ENOTSUP, as a runtime without a streaming server.
+  void set_streaming_url(std::string base) {
+    std::lock_guard lock(mu_);
+    streaming_url_ = std::move(base);
+  }
+  // The requests exec and attach were given, in order.
+  std::vector<runtime::ExecRequest> exec_requests() const {
+    std::lock_guard lock(mu_);
+    return exec_requests_;
+  }
+  std::vector<runtime::AttachRequest> attach_requests() const {
+    std::lock_guard lock(mu_);
+    return attach_requests_;
+  }
+  std::vector<std::pair<std::string, std::vector<int32_t>>> port_forward_requests() const {
+    std::lock_guard lock(mu_);
+    return port_forward_requests_;
+  }
   void set_version(runtime::VersionInfo v) {
     std::lock_guard lock(mu_);
     version_ = std::move(v);
@@ -443,6 +463,30 @@ class FakeRuntime final : public runtime::ContainerRuntime {
                  EIO);
   }
 
+  Result<std::string> exec(const runtime::ExecRequest& r) override {
+    std::lock_guard lock(mu_);
+    if (auto e = begin("Exec", r.container_id)) return *e;
+    exec_requests_.push_back(r);
+    if (auto e = check_streaming("Exec", r.container_id)) return *e;
+    return streaming_url_ + "/exec/" + std::to_string(++next_token_);
+  }
+  Result<std::string> attach(const runtime::AttachRequest& r) override {
+    std::lock_guard lock(mu_);
+    if (auto e = begin("Attach", r.container_id)) return *e;
+    attach_requests_.push_back(r);
+    if (auto e = check_streaming("Attach", r.container_id)) return *e;
+    return streaming_url_ + "/attach/" + std::to_string(++next_token_);
+  }
+  Result<std::string> port_forward(const std::string& sandbox_id, const std::vector<int32_t>& ports) override {
+    std::lock_guard lock(mu_);
+    if (auto e = begin("PortForward", sandbox_id)) return *e;
+    port_forward_requests_.emplace_back(sandbox_id, ports);
+    auto it = sandboxes_.find(sandbox_id);
+    if (it == sandboxes_.end()) return not_found("PortForward", sandbox_id, "sandbox");
+    if (streaming_url_.empty()) return error("PortForward", sandbox_id, "Unimplemented", "no streaming server", ENOTSUP);
+    return streaming_url_ + "/portforward/" + std::to_string(++next_token_);
+  }
+
   Status reopen_container_log(const std::string& id) override {
     std::unique_lock lock(mu_);
     if (auto e = begin("ReopenContainerLog", id)) return *e;
@@ -575,7 +619,8 @@ class FakeRuntime final : public runtime::ContainerRuntime {
         "CreateContainer",  "StartContainer",   "StopContainer",   "RemoveContainer",
         "ListContainers",   "ContainerStatus",  "ExecSync",        "ReopenContainerLog",
         "ContainerStats",   "PullImage",        "ImageStatus",     "ListImages",
-        "RemoveImage",      "ImageFsInfo"};
+        "RemoveImage",      "ImageFsInfo",      "Exec",            "Attach",
+        "PortForward"};
     return kMethods.count(m) != 0;
   }
 
@@ -598,6 +643,17 @@ class FakeRuntime final : public runtime::ContainerRuntime {
   }
   static Status not_found(const std::string& method, const std::string& id, const char* what) {
     return error(method, id, "NotFound", std::string(what) + " \"" + id + "\": not found", ENOENT);
+  }
+
+  // Streaming needs a running container and a streaming server. Called with mu_ held.
+  std::optional<Status> check_streaming(const std::string& method, const std::string& id) {
+    auto it = containers_.find(id);
+    if (it == containers_.end()) return not_found(method, id, "container");
+    if (it->second.status.state != runtime::ContainerState::kRunning) {
+      return error(method, id, "FailedPrecondition", "container is not running", EIO);
+    }
+    if (streaming_url_.empty()) return error(method, id, "Unimplemented", "no streaming server", ENOTSUP);
+    return std::nullopt;
   }
 
   static bool matches(const runtime::Labels& labels, const runtime::Labels& selector) {
@@ -652,6 +708,11 @@ class FakeRuntime final : public runtime::ContainerRuntime {
   runtime::RuntimeStatus status_{{{"RuntimeReady", true, "", ""}, {"NetworkReady", true, "", ""}}};
   Result<runtime::CgroupDriver> cgroup_driver_ = runtime::CgroupDriver::kCgroupfs;
   int32_t stop_exit_code_ = 137;
+  std::string streaming_url_;
+  int next_token_ = 0;
+  std::vector<runtime::ExecRequest> exec_requests_;
+  std::vector<runtime::AttachRequest> attach_requests_;
+  std::vector<std::pair<std::string, std::vector<int32_t>>> port_forward_requests_;
   int next_id_ = 0;
   int next_ip_ = 0;
 };

@@ -95,6 +95,31 @@ TEST(Flags, ContainerRuntimeDockerAndItsSettings) {
   EXPECT_NE(rkt.message.find("--container-runtime"), std::string::npos) << rkt.message;
 }
 
+TEST(Flags, KubeletApiServingAndAuthentication) {
+  AgentConfig c;
+  ASSERT_EQ(parse(Component::kAgent, {"--manifest-dir=/m"}, &c).kind, ParseOutcome::kRun);
+  EXPECT_EQ(c.kubelet.port, 10250);
+  EXPECT_EQ(c.kubelet.address, "0.0.0.0");
+  EXPECT_EQ(c.kubelet.tls_cert_file, "");
+  EXPECT_EQ(c.kubelet.authentication.x509.client_ca_file, "");
+  AgentConfig d;
+  auto r = parse(Component::kKubelet,
+                 {"--manifest-dir=/m", "--port=11250", "--address=192.168.77.11", "--tls-cert-file=/pki/k.crt",
+                  "--tls-private-key-file=/pki/k.key", "--client-ca-file=/pki/ca.crt"},
+                 &d);
+  ASSERT_EQ(r.kind, ParseOutcome::kRun) << r.message;
+  EXPECT_EQ(d.kubelet.port, 11250);
+  EXPECT_EQ(d.kubelet.address, "192.168.77.11");
+  EXPECT_EQ(d.kubelet.tls_cert_file, "/pki/k.crt");
+  EXPECT_EQ(d.kubelet.tls_private_key_file, "/pki/k.key");
+  EXPECT_EQ(d.kubelet.authentication.x509.client_ca_file, "/pki/ca.crt");
+  AgentConfig bad;
+  auto half = parse(Component::kKubelet, {"--manifest-dir=/m", "--tls-cert-file=/pki/k.crt"}, &bad);
+  EXPECT_EQ(half.kind, ParseOutcome::kError);
+  EXPECT_NE(half.message.find("--tls-private-key-file"), std::string::npos) << half.message;
+  EXPECT_EQ(parse(Component::kKubelet, {"--manifest-dir=/m", "--port=70000"}, &bad).kind, ParseOutcome::kError);
+}
+
 TEST(Flags, HelpListsEveryFlag) {
   AgentConfig c;
   auto r = parse(Component::kAgent, {"--help"}, &c);
@@ -123,6 +148,11 @@ apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 staticPodPath: /etc/knode/manifests
 healthzPort: 10300
+port: 10350
+tlsCertFile: /pki/k.crt
+tlsPrivateKeyFile: /pki/k.key
+authentication:
+  x509: {clientCAFile: /pki/ca.crt}
 )");
   AgentConfig c;
   auto r = parse(Component::kAgent, {"--config", path, "--ipvs-scheduler=rr"}, &c);
@@ -135,6 +165,10 @@ healthzPort: 10300
   EXPECT_EQ(c.proxy.metrics_bind_address, "127.0.0.1:19249");
   EXPECT_EQ(c.manifest_dir, "/etc/knode/manifests");
   EXPECT_EQ(c.kubelet.healthz_port, 10300);
+  EXPECT_EQ(c.kubelet.port, 10350);
+  EXPECT_EQ(c.kubelet.tls_cert_file, "/pki/k.crt");
+  EXPECT_EQ(c.kubelet.tls_private_key_file, "/pki/k.key");
+  EXPECT_EQ(c.kubelet.authentication.x509.client_ca_file, "/pki/ca.crt");
   std::filesystem::remove(path);
 }
 

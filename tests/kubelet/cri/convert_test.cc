@@ -429,6 +429,19 @@ TEST(CriConvert, ContainerAndStatusFromRuntime) {
   EXPECT_EQ(unset_fields(sback), Strings{"image_id"});
 }
 
+TEST(CriConvert, StreamingRequestsCarryEveryField) {
+  const rt::ExecRequest er{"c-1", {"sh", "-c", "ls"}, true, true, true, true};
+  pb::ExecRequest e;
+  to_proto(er, &e);
+  EXPECT_EQ(unset_fields(e), Strings{});
+  EXPECT_EQ(from_proto(e), er);
+  const rt::AttachRequest ar{"c-2", true, true, true, true};
+  pb::AttachRequest a;
+  to_proto(ar, &a);
+  EXPECT_EQ(unset_fields(a), Strings{});
+  EXPECT_EQ(from_proto(a), ar);
+}
+
 TEST(CriConvert, ExecStatsImagesAndFilesystemsFromRuntime) {
   pb::ExecSyncResponse e;
   e.set_stdout(std::string("ok\0\xff", 4));

@@ -305,6 +305,52 @@ TEST_F(CriRuntimeTest, ContainerCallsCarryTheirFields) {
   EXPECT_EQ(server_->last<pb::ContainerStatsRequest>("ContainerStats").container_id(), "c-1");
 }
 
+TEST_F(CriRuntimeTest, StreamingCallsAnswerTheRuntimesUrl) {
+  start_server();
+  auto c = client();
+  pb::ExecResponse exec;
+  exec.set_url("http://127.0.0.1:40001/exec/tok1");
+  server_->respond("Exec", exec);
+  auto e = c->exec({"c-1", {"sh", "-c", "echo hi"}, true, true, true, false});
+  ASSERT_TRUE(e.ok()) << e.error();
+  EXPECT_EQ(*e, "http://127.0.0.1:40001/exec/tok1");
+  auto ereq = server_->last<pb::ExecRequest>("Exec");
+  EXPECT_EQ(knode::cri::from_proto(ereq), (rt::ExecRequest{"c-1", {"sh", "-c", "echo hi"}, true, true, true, false}));
+
+  pb::AttachResponse attach;
+  attach.set_url("http://127.0.0.1:40001/attach/tok2");
+  server_->respond("Attach", attach);
+  auto a = c->attach({"c-2", false, true, true, true});
+  ASSERT_TRUE(a.ok()) << a.error();
+  EXPECT_EQ(*a, "http://127.0.0.1:40001/attach/tok2");
+  EXPECT_EQ(knode::cri::from_proto(server_->last<pb::AttachRequest>("Attach")),
+            (rt::AttachRequest{"c-2", false, true, true, true}));
+
+  pb::PortForwardResponse pf;
+  pf.set_url("http://127.0.0.1:40001/portforward/tok3");
+  server_->respond("PortForward", pf);
+  auto p = c->port_forward("sb-1", {8080, 9090});
+  ASSERT_TRUE(p.ok()) << p.error();
+  EXPECT_EQ(*p, "http://127.0.0.1:40001/portforward/tok3");
+  auto preq = server_->last<pb::PortForwardRequest>("PortForward");
+  EXPECT_EQ(preq.pod_sandbox_id(), "sb-1");
+  ASSERT_EQ(preq.port_size(), 2);
+  EXPECT_EQ(preq.port(1), 9090);
+}
+
+TEST_F(CriRuntimeTest, StreamingWithoutAUrlOrAServerIsAnError) {
+  start_server();
+  auto c = client();
+  // An empty answer has no URL to proxy to.
+  auto e = c->exec({"c-1", {"true"}, false, false, true, false});
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().find("Exec c-1"), std::string::npos) << e.error();
+  server_->fail("PortForward", grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no streaming"));
+  auto p = c->port_forward("sb-1", {80});
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().error_number(), ENOTSUP);
+}
+
 TEST_F(CriRuntimeTest, ImageCallsCarryTheirFields) {
   start_server();
   auto c = client();

@@ -33,6 +33,9 @@ class FakeCriServer::Runtime final : public pb::RuntimeService::Service {
   KNODE_FAKE_CRI_METHOD(ReopenContainerLog)
   KNODE_FAKE_CRI_METHOD(ExecSync)
   KNODE_FAKE_CRI_METHOD(ContainerStats)
+  KNODE_FAKE_CRI_METHOD(Exec)
+  KNODE_FAKE_CRI_METHOD(Attach)
+  KNODE_FAKE_CRI_METHOD(PortForward)
 
   // Unscripted, the generated base answers UNIMPLEMENTED, as a runtime without it does.
   grpc::Status RuntimeConfig(grpc::ServerContext* ctx, const pb::RuntimeConfigRequest* req,

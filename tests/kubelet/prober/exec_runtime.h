@@ -79,6 +79,11 @@ class ExecRuntime final : public runtime::ContainerRuntime {
     }
     return fake.exec_sync(id, cmd, timeout_seconds);
   }
+  Result<std::string> exec(const runtime::ExecRequest& r) override { return fake.exec(r); }
+  Result<std::string> attach(const runtime::AttachRequest& r) override { return fake.attach(r); }
+  Result<std::string> port_forward(const std::string& id, const std::vector<int32_t>& ports) override {
+    return fake.port_forward(id, ports);
+  }
   Status reopen_container_log(const std::string& id) override {
     return fake.reopen_container_log(id);
   }

@@ -1,0 +1,304 @@
+// The kubelet API's authentication and authorization decisions, with fake reviewers and a
+// fake clock: upstream's path -> subresource mapping, the x509 / token union, the caches
+// and their lifetimes, and the answers' texts.
+#include "server/auth.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "fakes/fake_clock.h"
+#include "server/webhook.h"
+
+namespace knode::kubelet {
+namespace {
+
+using namespace std::chrono_literals;
+using knode::testing::FakeClock;
+using Strings = std::vector<std::string>;
+
+class FakeReviewer final : public TokenReviewer, public AccessReviewer {
+ public:
+  Result<std::optional<UserInfo>> review_token(const std::string& token) override {
+    ++token_calls;
+    if (token == "broken") return Status::Error("TokenReview: 503 the server is down", EIO);
+    auto it = tokens.find(token);
+    if (it == tokens.end()) return std::optional<UserInfo>();
+    return std::optional<UserInfo>(it->second);
+  }
+  Result<AccessDecision> review_access(const AccessReview& r) override {
+    reviews.push_back(r);
+    if (fail_access) return Status::Error("SubjectAccessReview: connection refused", ECONNREFUSED);
+    bool ok = allowed.count({r.user.name, r.verb + " " + r.subresource}) > 0;
+    return AccessDecision{ok, ok ? "RBAC: allowed" : ""};
+  }
+  void allow(const std::string& user, const std::string& verb_sub) {
+    allowed.insert({user, verb_sub});
+  }
+
+  std::map<std::string, UserInfo> tokens;
+  std::set<std::pair<std::string, std::string>> allowed;
+  std::vector<AccessReview> reviews;
+  int token_calls = 0;
+  bool fail_access = false;
+};
+
+http::Request request(std::string method, std::string path) {
+  http::Request r;
+  r.method = std::move(method);
+  r.path = std::move(path);
+  r.tls = true;
+  return r;
+}
+
+http::Request with_cert(http::Request r, std::string cn, Strings orgs, bool verified = true) {
+  http::PeerCertificate c;
+  c.verified = verified;
+  c.common_name = std::move(cn);
+  c.organizations = std::move(orgs);
+  if (!verified) c.verify_error = "unable to get local issuer certificate";
+  r.peer_certificate = c;
+  return r;
+}
+
+http::Request with_token(http::Request r, const std::string& token) {
+  r.headers.emplace_back("Authorization", "Bearer " + token);
+  return r;
+}
+
+TEST(RequestAttributes, UpstreamsMappingOfMethodAndPath) {
+  auto a = [](const char* m, const char* p) { return request_attributes(m, p); };
+  EXPECT_EQ(a("GET", "/stats/summary"), (NodeRequestAttributes{"get", {"stats"}}));
+  EXPECT_EQ(a("GET", "/stats"), (NodeRequestAttributes{"get", {"stats"}}));
+  EXPECT_EQ(a("GET", "/metrics"), (NodeRequestAttributes{"get", {"metrics"}}));
+  EXPECT_EQ(a("GET", "/metrics/cadvisor"), (NodeRequestAttributes{"get", {"metrics"}}));
+  EXPECT_EQ(a("GET", "/logs/messages"), (NodeRequestAttributes{"get", {"log"}}));
+  EXPECT_EQ(a("GET", "/spec/"), (NodeRequestAttributes{"get", {"proxy"}}));
+  EXPECT_EQ(a("GET", "/pods"), (NodeRequestAttributes{"get", {"pods", "proxy"}}));
+  EXPECT_EQ(a("GET", "/runningpods/"), (NodeRequestAttributes{"get", {"pods", "proxy"}}));
+  EXPECT_EQ(a("GET", "/healthz"), (NodeRequestAttributes{"get", {"healthz", "proxy"}}));
+  EXPECT_EQ(a("GET", "/configz"), (NodeRequestAttributes{"get", {"configz", "proxy"}}));
+  EXPECT_EQ(a("GET", "/flagz"), (NodeRequestAttributes{"get", {"configz"}}));
+  EXPECT_EQ(a("GET", "/containerLogs/default/p/c"), (NodeRequestAttributes{"get", {"proxy"}}));
+  EXPECT_EQ(a("POST", "/exec/default/p/c"), (NodeRequestAttributes{"create", {"proxy"}}));
+  EXPECT_EQ(a("GET", "/exec/default/p/c"), (NodeRequestAttributes{"get", {"proxy"}}));
+  EXPECT_EQ(a("POST", "/attach/default/p/c"), (NodeRequestAttributes{"create", {"proxy"}}));
+  EXPECT_EQ(a("POST", "/portForward/default/p"), (NodeRequestAttributes{"create", {"proxy"}}));
+  EXPECT_EQ(a("POST", "/run/default/p/c"), (NodeRequestAttributes{"create", {"proxy"}}));
+  EXPECT_EQ(a("PUT", "/x"), (NodeRequestAttributes{"update", {"proxy"}}));
+  EXPECT_EQ(a("PATCH", "/x"), (NodeRequestAttributes{"patch", {"proxy"}}));
+  EXPECT_EQ(a("DELETE", "/x"), (NodeRequestAttributes{"delete", {"proxy"}}));
+  EXPECT_EQ(a("HEAD", "/healthz").verb, "");
+  // A prefix is a path element, not a string prefix.
+  EXPECT_EQ(a("GET", "/statsfoo"), (NodeRequestAttributes{"get", {"proxy"}}));
+  EXPECT_EQ(a("GET", "/podsx"), (NodeRequestAttributes{"get", {"proxy"}}));
+  EXPECT_EQ(a("GET", "/metricsx"), (NodeRequestAttributes{"get", {"proxy"}}));
+}
+
+class KubeletAuthTest : public ::testing::Test {
+ protected:
+  KubeletAuthTest() : auth_("n1", &fake_, &fake_, clock_) {}
+  FakeClock clock_;
+  FakeReviewer fake_;
+  KubeletAuth auth_;
+};
+
+TEST_F(KubeletAuthTest, AnonymousIsUnauthorized) {
+  auto out = auth_.check(request("GET", "/pods"));
+  EXPECT_EQ(out.status, 401);
+  EXPECT_EQ(out.message, "Unauthorized");
+  EXPECT_TRUE(fake_.reviews.empty());
+}
+
+TEST_F(KubeletAuthTest, AVerifiedClientCertificateIsItsCommonNameAndOrganizations) {
+  fake_.allow("kube-apiserver-kubelet-client", "get proxy");
+  auto out = auth_.check(with_cert(request("GET", "/containerLogs/default/p/c"),
+                                   "kube-apiserver-kubelet-client", {"system:masters"}));
+  EXPECT_TRUE(out.ok()) << out.message;
+  EXPECT_EQ(out.user.name, "kube-apiserver-kubelet-client");
+  EXPECT_EQ(out.user.groups, (Strings{"system:masters", "system:authenticated"}));
+  ASSERT_EQ(fake_.reviews.size(), 1u);
+  EXPECT_EQ(fake_.reviews[0].verb, "get");
+  EXPECT_EQ(fake_.reviews[0].subresource, "proxy");
+  EXPECT_EQ(fake_.reviews[0].node, "n1");
+}
+
+TEST_F(KubeletAuthTest, ACertificateFromAnotherCaIsUnauthorizedUnlessATokenVouches) {
+  auto out = auth_.check(
+      with_cert(request("GET", "/pods"), "system:node:n1", {"system:nodes"}, /*verified=*/false));
+  EXPECT_EQ(out.status, 401);
+  EXPECT_TRUE(fake_.reviews.empty());
+  fake_.tokens["good"] = UserInfo{"alice", "u-1", {"devs"}, {}};
+  fake_.allow("alice", "get pods");
+  out = auth_.check(with_token(with_cert(request("GET", "/pods"), "x", {}, false), "good"));
+  EXPECT_TRUE(out.ok()) << out.message;
+  EXPECT_EQ(out.user.name, "alice");
+}
+
+TEST_F(KubeletAuthTest, ForbiddenNamesTheUserVerbAndEverySubresourceTried) {
+  auto out = auth_.check(with_cert(request("GET", "/pods"), "system:node:n1", {"system:nodes"}));
+  EXPECT_EQ(out.status, 403);
+  EXPECT_EQ(
+      out.message,
+      "Forbidden (user=system:node:n1, verb=get, resource=nodes, subresource(s)=[pods proxy])\n");
+  ASSERT_EQ(fake_.reviews.size(), 2u);
+  EXPECT_EQ(fake_.reviews[0].subresource, "pods");
+  EXPECT_EQ(fake_.reviews[1].subresource, "proxy");
+}
+
+TEST_F(KubeletAuthTest, TheNarrowerSubresourceIsEnoughAndTheWiderOneAlso) {
+  fake_.allow("metrics-reader", "get pods");
+  EXPECT_TRUE(auth_.check(with_cert(request("GET", "/pods"), "metrics-reader", {})).ok());
+  EXPECT_EQ(fake_.reviews.size(), 1u);
+  fake_.allow("proxy-user", "get proxy");
+  EXPECT_TRUE(auth_.check(with_cert(request("GET", "/pods"), "proxy-user", {})).ok());
+  EXPECT_EQ(fake_.reviews.size(), 3u);
+}
+
+TEST_F(KubeletAuthTest, TokensAreReviewedOnceEveryTwoMinutesSuccessOrFailure) {
+  fake_.tokens["good"] =
+      UserInfo{"alice", "", {"devs", "system:authenticated"}, {{"scopes", {"a"}}}};
+  fake_.allow("alice", "get stats");
+  auto r = with_token(request("GET", "/stats/summary"), "good");
+  EXPECT_TRUE(auth_.check(r).ok());
+  EXPECT_TRUE(auth_.check(r).ok());
+  EXPECT_EQ(fake_.token_calls, 1);
+  EXPECT_EQ(fake_.reviews.back().user.groups, (Strings{"devs", "system:authenticated"}));
+  EXPECT_EQ(fake_.reviews.back().user.extra.at("scopes"), Strings{"a"});
+  auto bad = with_token(request("GET", "/stats/summary"), "stolen");
+  EXPECT_EQ(auth_.check(bad).status, 401);
+  EXPECT_EQ(auth_.check(bad).status, 401);
+  EXPECT_EQ(fake_.token_calls, 2);
+  clock_.advance(119s);
+  EXPECT_TRUE(auth_.check(r).ok());
+  EXPECT_EQ(fake_.token_calls, 2);
+  clock_.advance(2s);
+  EXPECT_TRUE(auth_.check(r).ok());
+  EXPECT_EQ(auth_.check(bad).status, 401);
+  EXPECT_EQ(fake_.token_calls, 4);
+}
+
+TEST_F(KubeletAuthTest, AReviewThatFailsIsNotCached) {
+  auto r = with_token(request("GET", "/pods"), "broken");
+  EXPECT_EQ(auth_.check(r).status, 401);
+  EXPECT_EQ(auth_.check(r).status, 401);
+  EXPECT_EQ(fake_.token_calls, 2);
+  fake_.fail_access = true;
+  auto out = auth_.check(with_cert(request("POST", "/exec/default/p/c"), "admin", {}));
+  EXPECT_EQ(out.status, 500);
+  EXPECT_EQ(out.message,
+            "Authorization error (user=admin, verb=create, resource=nodes, subresource=proxy)");
+  fake_.fail_access = false;
+  fake_.allow("admin", "create proxy");
+  EXPECT_TRUE(auth_.check(with_cert(request("POST", "/exec/default/p/c"), "admin", {})).ok());
+}
+
+TEST_F(KubeletAuthTest, AllowedIsCachedFiveMinutesDeniedThirtySeconds) {
+  auto admin = with_cert(request("GET", "/metrics"), "admin", {});
+  auto other = with_cert(request("GET", "/metrics"), "other", {});
+  fake_.allow("admin", "get metrics");
+  EXPECT_TRUE(auth_.check(admin).ok());
+  EXPECT_EQ(auth_.check(other).status, 403);
+  EXPECT_EQ(fake_.reviews.size(), 2u);
+  // RBAC changes: both flip, and each cache notices in its own time.
+  fake_.allowed.clear();
+  fake_.allow("other", "get metrics");
+  clock_.advance(29s);
+  EXPECT_TRUE(auth_.check(admin).ok());
+  EXPECT_EQ(auth_.check(other).status, 403);
+  EXPECT_EQ(fake_.reviews.size(), 2u);
+  clock_.advance(2s);
+  EXPECT_TRUE(auth_.check(other).ok());
+  EXPECT_TRUE(auth_.check(admin).ok());
+  EXPECT_EQ(fake_.reviews.size(), 3u);
+  clock_.advance(270s);  // 301 s after admin's review
+  EXPECT_EQ(auth_.check(admin).status, 403);
+  EXPECT_EQ(fake_.reviews.size(), 4u);
+}
+
+TEST_F(KubeletAuthTest, AccessDecisionsAreCachedPerUserVerbAndSubresource) {
+  fake_.allow("admin", "get metrics");
+  fake_.allow("admin", "get stats");
+  EXPECT_TRUE(auth_.check(with_cert(request("GET", "/metrics"), "admin", {})).ok());
+  EXPECT_TRUE(auth_.check(with_cert(request("GET", "/stats/summary"), "admin", {})).ok());
+  EXPECT_TRUE(auth_.check(with_cert(request("GET", "/metrics"), "admin", {})).ok());
+  EXPECT_EQ(fake_.reviews.size(), 2u);
+  // Another group is another user for the cache.
+  EXPECT_TRUE(auth_.check(with_cert(request("GET", "/metrics"), "admin", {"g"})).ok());
+  EXPECT_EQ(fake_.reviews.size(), 3u);
+}
+
+TEST(KubeletAuthStandalone, WithoutAnApiServerCertificatesAreEnoughAndTokensAreNot) {
+  FakeClock clock;
+  KubeletAuth auth("n1", nullptr, nullptr, clock);
+  EXPECT_TRUE(auth.check(with_cert(request("POST", "/exec/default/p/c"), "me", {})).ok());
+  EXPECT_EQ(auth.check(with_token(request("GET", "/pods"), "t")).status, 401);
+  EXPECT_EQ(auth.check(request("GET", "/pods")).status, 401);
+}
+
+TEST(KubeletAuthCache, IsBounded) {
+  FakeClock clock;
+  FakeReviewer fake;
+  AuthOptions o;
+  o.max_cache_entries = 3;
+  KubeletAuth auth("n1", &fake, &fake, clock, o);
+  for (int i = 0; i < 5; ++i)
+    auth.check(with_cert(request("GET", "/metrics"), "u" + std::to_string(i), {}));
+  EXPECT_EQ(fake.reviews.size(), 5u);
+  auth.check(with_cert(request("GET", "/metrics"), "u4", {}));
+  EXPECT_EQ(fake.reviews.size(), 5u) << "the newest is kept";
+  auth.check(with_cert(request("GET", "/metrics"), "u0", {}));
+  EXPECT_EQ(fake.reviews.size(), 6u) << "the oldest went";
+}
+
+TEST(Webhook, ReviewBodiesAndAnswers) {
+  auto body = nlohmann::json::parse(token_review_body("abc"));
+  EXPECT_EQ(body["kind"], "TokenReview");
+  EXPECT_EQ(body["apiVersion"], "authentication.k8s.io/v1");
+  EXPECT_EQ(body["spec"]["token"], "abc");
+  auto u = parse_token_review(
+      R"({"status":{"authenticated":true,"user":{"username":"system:serviceaccount:default:x",
+      "uid":"u1","groups":["system:serviceaccounts","system:authenticated"],"extra":{"k":["v1","v2"]}}}})");
+  ASSERT_TRUE(u.ok()) << u.error();
+  ASSERT_TRUE(*u);
+  EXPECT_EQ(**u, (UserInfo{"system:serviceaccount:default:x",
+                           "u1",
+                           {"system:serviceaccounts", "system:authenticated"},
+                           {{"k", {"v1", "v2"}}}}));
+  auto no =
+      parse_token_review(R"({"status":{"authenticated":false,"error":"invalid bearer token"}})");
+  ASSERT_TRUE(no.ok());
+  EXPECT_FALSE(*no);
+  EXPECT_FALSE(parse_token_review("not json").ok());
+
+  AccessReview r{UserInfo{"alice", "u1", {"devs", "system:authenticated"}, {{"k", {"v"}}}},
+                 "create", "proxy", "n1"};
+  auto sar = nlohmann::json::parse(access_review_body(r));
+  EXPECT_EQ(sar["kind"], "SubjectAccessReview");
+  EXPECT_EQ(sar["apiVersion"], "authorization.k8s.io/v1");
+  EXPECT_EQ(sar["spec"]["user"], "alice");
+  EXPECT_EQ(sar["spec"]["uid"], "u1");
+  EXPECT_EQ(sar["spec"]["groups"], nlohmann::json({"devs", "system:authenticated"}));
+  EXPECT_EQ(sar["spec"]["extra"]["k"], nlohmann::json({"v"}));
+  EXPECT_EQ(sar["spec"]["resourceAttributes"], nlohmann::json({{"verb", "create"},
+                                                               {"group", ""},
+                                                               {"version", "v1"},
+                                                               {"resource", "nodes"},
+                                                               {"subresource", "proxy"},
+                                                               {"name", "n1"}}));
+  auto yes = parse_access_review(
+      R"({"status":{"allowed":true,"reason":"RBAC: allowed by ClusterRoleBinding"}})");
+  ASSERT_TRUE(yes.ok());
+  EXPECT_TRUE(yes->allowed);
+  auto denied = parse_access_review(R"({"status":{"allowed":true,"denied":true}})");
+  ASSERT_TRUE(denied.ok());
+  EXPECT_FALSE(denied->allowed);
+  auto none = parse_access_review(R"({"status":{}})");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->allowed);
+}
+
+}  // namespace
+}  // namespace knode::kubelet
