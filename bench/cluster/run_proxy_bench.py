@@ -14,18 +14,19 @@ One run:
      EndpointSlice with --endpoints ready endpoints and the kubernetes.io/service-name
      label, written straight to the API server by a small concurrent client (the
      controller-manager's EndpointSlice controller does not manage them);
-  3. for each mode (iptables, then nftables): a node network namespace per proxy on the
-     control plane's lan (add_node_netns) and a Node object for it; then, one after the
-     other, knode (`knode proxy`) and kube-proxy are started in their namespace, and the
-     time from the process start to the first full sync programmed is measured by
-     reading the kernel's rules in that namespace until the last Service's rules are
-     there (the same reader for both, see below); then, with both running, --changes
-     single-EndpointSlice updates (one endpoint's address replaced by a new one), each
-     timed from the API write's answer to the new address in the kernel rules of each
-     namespace (both polled at once, from two threads); RSS (VmRSS, VmHWM) of each
-     process after the initial sync and after the changes, their CPU seconds (children
-     included), and the peak RSS and CPU of the rule tools each ran (iptables-restore,
-     nft, ...: a wrapper first in each proxy's PATH records them);
+  3. for each mode (iptables, then nftables), for each proxy in turn (knode, then
+     kube-proxy): a node network namespace on the control plane's lan (add_node_netns)
+     and a Node object for it; the proxy (`knode proxy`, `kube-proxy`) is started there
+     and the time from the process start to the first full sync programmed is measured
+     by reading the kernel's rules in that namespace until the last Service's rules are
+     there (the same reader for both, below); then --changes single-EndpointSlice updates
+     (one endpoint's address replaced by a new one), each timed from the API write's
+     answer to the new address in the kernel's rules; RSS (VmRSS, VmHWM) after the first
+     sync and after the changes, CPU seconds (children included), and the peak RSS and
+     CPU of the rule tools the proxy ran (iptables-restore, nft, ...: a wrapper first in
+     each proxy's PATH records them); the proxy is stopped before the next one starts.
+     With --together both run during the changes and both namespaces are polled at once
+     (each proxy's work then slows the other's: 2 cores, and the x_tables lock below);
   4. a markdown table per mode, knode and kube-proxy side by side; then everything is
      torn down (the harness deletes its namespaces; nothing is done in the root netns).
 
@@ -37,11 +38,17 @@ How the rules are read (in the proxy's netns only):
     destination is the cluster IP /32. Both proxies write the legacy x_tables (knode in
     process; kube-proxy through iptables-legacy-restore: its PATH has iptables* -> the
     legacy tools, as the kube-proxy image's iptables-wrapper chooses on a host whose rules
-    are legacy), so one reader sees both.
-  - nftables: `nft list chain ip kube-proxy service-<hash>-<ns>/<svc>/tcp/<port>` (the
-    chain name both compute the same way), searched for the address: knode's chain jumps
-    to endpoint chains named after it (`endpoint-<hash>-...__ADDR/8080`), kube-proxy
-    v1.37's maps it directly (`dnat ip to numgen random mod 10 map { 0 : ADDR . 8080, ...}`).
+    are legacy), so one reader sees both. At 10,000 Services a read takes about 0.3 s and
+    holds the kernel's x_tables lock (one for every netns) all along, which a proxy's
+    write also needs: reads are paced by their own duration, and each change is also
+    timed by the proxy's own kubeproxy_sync_proxy_rules_last_timestamp_seconds where the
+    reads confirm it (it falls between the last read without the rule and the first with).
+  - nftables: a netlink dump of the Service's chain (`service-<hash>-<ns>/<svc>/tcp/<port>`,
+    named the same way by both) and of the anonymous sets and maps its rules look up,
+    searched for the address: knode's chain jumps to endpoint chains named after it
+    (`endpoint-<hash>-...__ADDR/8080`), kube-proxy v1.37's maps it directly
+    (`dnat ip to numgen random mod 10 map { 0 : ADDR . 8080, ...}`). Under 1 ms a read at
+    any size (`nft list chain` reads the whole table first: 0.4-6 s at 10,000 Services).
     Each proxy writes a sync in one transaction, so what one chain shows, all show.
   The time of a change is taken when the read that first shows it returns (an upper
   bound: the rule appeared between the previous read and this one).
