@@ -1023,7 +1023,7 @@ def main() -> int:
     ap.add_argument("--services", type=int, default=10000)
     ap.add_argument("--endpoints", type=int, default=10)
     ap.add_argument("--changes", type=int, default=50)
-    ap.add_argument("--workers", type=int, default=8, help="concurrent API writers for the initial objects")
+    ap.add_argument("--workers", type=int, default=16, help="concurrent API writers for the initial objects")
     ap.add_argument("--sync-timeout", type=float, default=1200, help="seconds a proxy may take to its first full sync")
     ap.add_argument("--sync-poll", type=float, default=0.05, help="sleep between reads while waiting for the full sync")
     ap.add_argument("--change-timeout", type=float, default=120, help="seconds a change may take to show")
