@@ -362,13 +362,15 @@ Status ApiServerSource::start(EventSink& sink) {
       if (*alive) sink_->on_synced(name_);
     });
   }
-  for (const auto& s : specs_) launch(s);
+  for (const auto& s : specs_) launch(s, true);
   return Status::Ok();
 }
 
-void ApiServerSource::launch(const WatchSpec& spec) {
+// An initial watch counts toward the source's on_synced; one added later (removable)
+// does not, even when it is added before the initial ones have listed.
+void ApiServerSource::launch(const WatchSpec& spec, bool initial) {
   const std::string id = spec.describe();
-  const bool tracked = synced_sent_ || initial_pending_ == 0;  // added later: removable
+  const bool tracked = !initial;
   auto deliver = [this, id, tracked, alive = alive_](std::vector<Event> events, bool synced) {
     boost::asio::post(io_, [this, id, tracked, alive, events = std::move(events), synced] {
       if (!*alive || !informers_.count(id)) return;  // removed meanwhile
@@ -383,7 +385,7 @@ void ApiServerSource::launch(const WatchSpec& spec) {
         }
         sink_->on_event(ev);
       }
-      if (synced && !synced_sent_ && initial_pending_ > 0 && --initial_pending_ == 0) {
+      if (synced && !tracked && !synced_sent_ && initial_pending_ > 0 && --initial_pending_ == 0) {
         synced_sent_ = true;
         sink_->on_synced(name_);
       }
@@ -396,7 +398,7 @@ void ApiServerSource::launch(const WatchSpec& spec) {
 
 void ApiServerSource::add_watch(const WatchSpec& spec) {
   if (informers_.count(spec.describe())) return;
-  launch(spec);
+  launch(spec, false);
 }
 
 void ApiServerSource::remove_watch(const std::string& described) {

@@ -3,7 +3,7 @@
 // deadline, so nothing here ever runs on the daemon's event loop.
 //
 // What client-go does and a node agent needs: mutual TLS or a bearer token (a tokenFile
-// reread per connection), the server's certificate checked against the CA and the host
+// reread for each call, so a rotated token is used at once), the server's certificate checked against the CA and the host
 // (or tls-server-name), keep-alive connections reused across calls, client-side
 // throttling (a token bucket: --kube-api-qps, --kube-api-burst), User-Agent
 // "knode/<version>", and a streaming GET for watches that hands over each

@@ -136,7 +136,7 @@ class ApiServerSource : public Source {
   std::vector<const Informer*> informers() const;
 
  private:
-  void launch(const WatchSpec& spec);
+  void launch(const WatchSpec& spec, bool initial);
   boost::asio::io_context& io_;
   RestClient& client_;
   std::vector<WatchSpec> specs_;

@@ -80,10 +80,11 @@ class FakeApiServer {
     std::lock_guard lock(mu_);
     expired_below_ = rv;
   }
-  // The next n requests are answered 500.
-  void fail_next(int n) {
+  // The next n requests are answered 500 (only those whose target contains `needle`).
+  void fail_next(int n, std::string needle = "") {
     std::lock_guard lock(mu_);
     fail_next_ = n;
+    fail_needle_ = std::move(needle);
   }
 
   struct Request {
@@ -175,7 +176,7 @@ class FakeApiServer {
       {
         std::lock_guard lock(mu_);
         requests_.push_back(r);
-        if (fail_next_ > 0) {
+        if (fail_next_ > 0 && r.target.find(fail_needle_) != std::string::npos) {
           --fail_next_;
           fail = true;
         }
@@ -259,6 +260,7 @@ class FakeApiServer {
   int drop_epoch_ = 0;
   int expired_below_ = 0;
   int fail_next_ = 0;
+  std::string fail_needle_;
   std::atomic<int> watches_open_{0};
   std::vector<Request> requests_;
 };

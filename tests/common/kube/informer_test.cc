@@ -257,5 +257,30 @@ TEST_F(InformerTest, SourceSyncsOnceEveryInformerListedAndRemovingAWatchDeletesI
   src.stop();
 }
 
+TEST_F(InformerTest, AWatchAddedBeforeTheSourceSyncedDoesNotCountTowardIt) {
+  // The first list fails twice: the initial informer lists late, after the extra one.
+  server.set_objects({list_item(service("a", 2))}, 2);
+  server.fail_next(3, "/api/v1/services?");
+  options.backoff_initial = std::chrono::milliseconds(100);
+  boost::asio::io_context io;
+  auto work = boost::asio::make_work_guard(io);
+  Sink sink;
+  ApiServerSource src(io, *client, {{api::Kind::kService}}, "apiserver", options);
+  ASSERT_TRUE(src.start(sink).ok());
+  src.add_watch({api::Kind::kService, "other"});  // lists at once
+  for (int i = 0; i < 500 && server.count("namespaces/other") == 0; ++i) io.run_for(std::chrono::milliseconds(10));
+  // The extra informer listed while the initial one was still failing: no on_synced yet.
+  for (int i = 0; i < 500 && sink.events.empty(); ++i) io.run_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(sink.synced.empty());
+  // Synced only once the initial informer listed, whatever the extra one did.
+  for (int i = 0; i < 500 && sink.synced.empty(); ++i) io.run_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(sink.synced.size(), 1u);
+  EXPECT_GE(server.count("/api/v1/services?limit="), 1);
+  bool initial_listed = false;
+  for (const auto& e : sink.events) initial_listed |= api::meta_of(*e.object).name == "a";
+  EXPECT_TRUE(initial_listed) << "on_synced came before the initial informer's objects";
+  src.stop();
+}
+
 }  // namespace
 }  // namespace knode::kube
