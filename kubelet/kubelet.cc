@@ -149,7 +149,19 @@ void Kubelet::on_api_pod(const Event& e) {
     }
     return;
   }
-  if (known || terminating_.count(uid)) return;
+  if (known) {
+    // An update of a running pod: a new spec (an image, activeDeadlineSeconds,
+    // tolerations...) goes to its worker, with the status the kubelet holds; the echoes of
+    // the kubelet's own status writes change neither and stop here.
+    auto& entry = pods_.at(uid);
+    if (entry.pod->spec == pod.spec && entry.pod->metadata.generation == pod.metadata.generation) return;
+    auto next = std::make_shared<api::Pod>(pod);
+    next->status = entry.pod->status;
+    entry.pod = next;
+    entry.worker->update(next);
+    return;
+  }
+  if (terminating_.count(uid)) return;
   // A pod that finished before (a restart of knode) is not run again.
   if (pod.status.phase == "Succeeded" || pod.status.phase == "Failed") return;
   admit(current);

@@ -44,11 +44,15 @@ PodWorker::PodWorker(PodWorkerDeps deps, std::shared_ptr<const api::Pod> pod, St
       on_status_(std::move(on_status)),
       pod_(std::move(pod)),
       restarts_(Backoff::container_restarts(d_.clock)),
-      retry_(d_.loop) {}
+      retry_(d_.loop),
+      deadline_(d_.loop) {}
 
 void PodWorker::update(std::shared_ptr<const api::Pod> pod) {
+  pending_updates_.fetch_add(1);
   boost::asio::post(strand_, [self = shared_from_this(), pod = std::move(pod)] {
     self->pod_ = pod;
+    // A burst of updates (a client editing the pod in a loop) syncs once, at its newest.
+    if (self->pending_updates_.fetch_sub(1) > 1) return;
     self->sync_now();
   });
 }
@@ -94,6 +98,24 @@ void PodWorker::schedule_retry(std::chrono::milliseconds after) {
   });
 }
 
+bool PodWorker::past_active_deadline() {
+  if (finished_ || !pod_->spec.active_deadline_seconds) return false;
+  const api::Time& start = last_status_.start_time.is_set() ? last_status_.start_time : pod_->status.start_time;
+  if (!start.is_set()) return false;
+  const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(d_.clock.system_now().time_since_epoch());
+  const auto allowed = std::chrono::seconds(*pod_->spec.active_deadline_seconds);
+  const auto active = now - std::chrono::nanoseconds(start.unix_nanos());
+  if (active >= allowed) return true;
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(allowed - active) + std::chrono::milliseconds(1);
+  boost::asio::post(d_.loop, [self = shared_from_this(), left] {
+    self->deadline_.expires_after(left);  // a changed deadline replaces the one set before
+    self->deadline_.async_wait([self](const boost::system::error_code& ec) {
+      if (!ec) self->sync();
+    });
+  });
+  return false;
+}
+
 std::optional<std::chrono::seconds> PodWorker::backoff_for(const api::Container& c,
                                                            const runtime::ContainerStatus& last) {
   const std::string key = container_backoff_key(*pod_, c.name, container_hash(c));
@@ -113,7 +135,17 @@ void PodWorker::sync_now() {
     schedule_retry(std::chrono::seconds(2));
     return;
   }
+  // A new spec (metadata.generation moved) is acknowledged before anything slow (an image
+  // pull) happens: status.observedGeneration says the kubelet has seen it.
+  if (!last_status_.phase.empty() && last_status_.observed_generation != pod_->metadata.generation) report(*st);
+  if (!deadline_exceeded_ && past_active_deadline()) {
+    deadline_exceeded_ = true;
+    KLOG(INFO, "pod outlived its activeDeadlineSeconds; killing it").kv("pod", pod_ref(*pod_))
+        .kv("activeDeadlineSeconds", *pod_->spec.active_deadline_seconds);
+    event("", kEventNormal, kDeadlineExceeded, kDeadlineExceededMessage);
+  }
   SyncInputs in;
+  in.deadline_exceeded = deadline_exceeded_;
   in.probe_failed = probes_.failed;
   for (const auto& r : st->containers) {
     const api::Container* spec = find_spec(*pod_, r.container.metadata.name);
@@ -351,6 +383,7 @@ void PodWorker::report(const PodRuntimeState& st) {
   }
   obs.host_ips = d_.node.host_ips;
   obs.pod_is_terminal = finished_;
+  obs.deadline_exceeded = deadline_exceeded_;
   auto now = api::Time::FromUnixNanos(
       std::chrono::duration_cast<std::chrono::nanoseconds>(d_.clock.system_now().time_since_epoch()).count());
   api::PodStatus status = generate_pod_status(pod, obs, last_status_.phase.empty() ? pod.status : last_status_, now);

@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -109,6 +110,9 @@ class PodWorker : public std::enable_shared_from_this<PodWorker> {
   void event(const std::string& container, const std::string& type, const std::string& reason,
              const std::string& message);
   void schedule_retry(std::chrono::milliseconds after);
+  // spec.activeDeadlineSeconds, counted from the status' startTime: whether it has passed;
+  // when it has not yet, a sync is scheduled for the moment it does.
+  bool past_active_deadline();
 
   PodWorkerDeps d_;
   boost::asio::strand<boost::asio::any_io_executor> strand_;
@@ -122,8 +126,12 @@ class PodWorker : public std::enable_shared_from_this<PodWorker> {
   std::map<std::string, StartFailure> start_failures_;  // by container name, until it starts
   api::PodStatus last_status_;
   bool finished_ = false;  // nothing of the pod will run again
+  bool deadline_exceeded_ = false;  // ... because it outlived activeDeadlineSeconds
+  // Updates posted and not yet taken: only the newest of a burst syncs.
+  std::atomic<int> pending_updates_{0};
   // On the loop.
   boost::asio::steady_timer retry_;
+  boost::asio::steady_timer deadline_;
 };
 
 }  // namespace knode::kubelet

@@ -32,6 +32,11 @@ class Planner {
       plan_.kill_pod = true;
       return plan_;
     }
+    if (in_.deadline_exceeded) {
+      plan_.kill_pod = true;
+      plan_.pod_finished = true;
+      return plan_;
+    }
     if (!st_.sandbox_ready()) return fresh_sandbox();
     bool init_done = init_containers();
     plan_.initialized = init_done;

@@ -46,6 +46,8 @@ struct SyncPlan {
 
 struct SyncInputs {
   bool terminating = false;  // the pod is being removed
+  // The pod outlived spec.activeDeadlineSeconds: kill it; nothing of it runs again.
+  bool deadline_exceeded = false;
   // Containers (runtime IDs) whose liveness or startup probe failed: restart them.
   std::set<std::string> probe_failed;
   // Containers (runtime IDs) that count as started (startup probe passed or none).

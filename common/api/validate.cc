@@ -348,7 +348,9 @@ bool is_dns1123_subdomain(const std::string& s) {
   while (true) {
     size_t dot = s.find('.', start);
     std::string part = s.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (!label_chars(part, 63)) return false;
+    // As upstream's IsDNS1123Subdomain: 253 in all, no limit on one part (a 70-character
+    // pod name is valid; the API server only warns that the hostname is cut to 63).
+    if (!label_chars(part, 253)) return false;
     if (dot == std::string::npos) return true;
     start = dot + 1;
   }

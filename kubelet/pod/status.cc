@@ -438,6 +438,7 @@ std::vector<api::PodCondition> conditions(const api::Pod& pod, const PodObservat
       containers_ready_condition(pod, all, phase), condition("PodScheduled", true)};
   for (auto& c : owned) {
     stamp(c, previous, now);
+    c.observed_generation = pod.metadata.generation;
     out.push_back(std::move(c));
   }
   return out;
@@ -492,6 +493,14 @@ api::PodStatus generate_pod_status(const api::Pod& pod, const PodObservation& ob
   all.insert(all.end(), s.container_statuses.begin(), s.container_statuses.end());
   s.phase = pod_phase(pod, all, observed.pod_is_terminal, has_initialized(pod, observed));
   merge_phase(pod, previous, s);
+  if (observed.deadline_exceeded) {
+    // As upstream's activeDeadlineHandler: Failed, whatever the killed containers exit with
+    // (the pod worker only says so of a pod that had not finished before).
+    s.phase = "Failed";
+    s.reason = kDeadlineExceeded;
+    s.message = kDeadlineExceededMessage;
+  }
+  s.observed_generation = pod.metadata.generation;
   s.conditions = conditions(pod, observed, previous, all, s.phase, now);
   set_ips(pod, observed, s);
   s.start_time = previous.start_time.is_set() ? previous.start_time : now;

@@ -23,6 +23,9 @@ inline constexpr char kContainersNotReady[] = "ContainersNotReady";
 inline constexpr char kContainersNotInitialized[] = "ContainersNotInitialized";
 inline constexpr char kPodCompleted[] = "PodCompleted";
 inline constexpr char kPodFailedReason[] = "PodFailed";
+// A pod active longer than its spec.activeDeadlineSeconds: phase Failed, this reason.
+inline constexpr char kDeadlineExceeded[] = "DeadlineExceeded";
+inline constexpr char kDeadlineExceededMessage[] = "Pod was active on the node longer than the specified deadline";
 
 enum class ContainerRunState { kCreated, kRunning, kExited, kUnknown };
 
@@ -60,10 +63,14 @@ struct PodObservation {
   std::vector<std::string> host_ips;
   // The pod worker decided the pod is finished (its containers will not run again).
   bool pod_is_terminal = false;
+  // ... because it outlived spec.activeDeadlineSeconds (it then fails, whatever its
+  // containers' exit codes).
+  bool deadline_exceeded = false;
 };
 
 // `previous` is the status reported last (the pod's own status when none); `now` stamps
-// conditions that change and the start time.
+// conditions that change and the start time. The status and the kubelet's conditions
+// carry the pod's metadata.generation as observedGeneration.
 api::PodStatus generate_pod_status(const api::Pod& pod, const PodObservation& observed,
                                    const api::PodStatus& previous, const api::Time& now);
 

@@ -381,7 +381,9 @@ struct PodSpec {
 struct PodCondition {
   std::string type, status, reason, message;
   Time last_probe_time, last_transition_time;
-  KNODE_FIELDS(v("type", type); v("status", status); v("lastProbeTime", last_probe_time);
+  int64_t observed_generation = 0;  // the pod's metadata.generation the kubelet acted on
+  KNODE_FIELDS(v("type", type); v("status", status); v("observedGeneration", observed_generation);
+               v("lastProbeTime", last_probe_time);
                v("lastTransitionTime", last_transition_time); v("reason", reason);
                v("message", message))
   bool operator==(const PodCondition&) const = default;
@@ -434,7 +436,10 @@ struct PodStatus {
   std::vector<PodIP> host_ips, pod_ips;
   Time start_time;
   std::vector<ContainerStatus> init_container_statuses, container_statuses;
-  KNODE_FIELDS(v("phase", phase); v("conditions", conditions); v("message", message);
+  // The metadata.generation (spec version) this status reflects; the kubelet sets it.
+  int64_t observed_generation = 0;
+  KNODE_FIELDS(v("observedGeneration", observed_generation); v("phase", phase);
+               v("conditions", conditions); v("message", message);
                v("reason", reason); v("hostIP", host_ip); v("hostIPs", host_ips);
                v("podIP", pod_ip); v("podIPs", pod_ips); v("startTime", start_time);
                v("initContainerStatuses", init_container_statuses);

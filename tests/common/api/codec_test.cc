@@ -283,6 +283,23 @@ TEST(Codec, ServiceValidationRules) {
             std::string::npos);
 }
 
+// Names that are RFC 1123 subdomains: 253 characters in all, with no limit on one part, as
+// upstream (a conformance test names a pod with 70 characters and no dot).
+TEST(Codec, APodNameIsASubdomainOfUpTo253CharactersWithNoLimitPerPart) {
+  auto pod = [](const std::string& name) {
+    return first_error("apiVersion: v1\nkind: Pod\nmetadata: {name: " + name +
+                       "}\nspec: {containers: [{name: c, image: i}]}\n");
+  };
+  const std::string seventy = "pod-update-activedeadlineseconds-50c679f4-539b-475e-b186-f264cc573f11";
+  ASSERT_GT(seventy.size(), 63u);
+  EXPECT_EQ(pod(seventy), "");
+  EXPECT_EQ(pod("a." + seventy), "");
+  EXPECT_EQ(pod(std::string(253, 'a')), "");
+  EXPECT_NE(pod(std::string(254, 'a')).find("metadata.name"), std::string::npos);
+  EXPECT_NE(pod("a..b").find("metadata.name"), std::string::npos);
+  EXPECT_NE(pod("-a").find("metadata.name"), std::string::npos);
+}
+
 TEST(Codec, EndpointsConvertToSlices) {
   auto m = decode_ok(R"(apiVersion: v1
 kind: Endpoints

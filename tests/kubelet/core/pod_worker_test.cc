@@ -199,5 +199,93 @@ TEST_F(PodWorkerTest, ARuntimeFailureIsRetriedNotFatal) {
   EXPECT_EQ(rt_.count("StartContainer"), 1);
 }
 
+// spec.activeDeadlineSeconds, counted from the status' startTime: past it the pod is
+// killed and Failed with reason DeadlineExceeded, and nothing of it starts again.
+TEST_F(PodWorkerTest, APodPastItsActiveDeadlineIsKilledAndFailsWithDeadlineExceeded) {
+  auto pod = std::make_shared<api::Pod>(*make_pod());
+  pod->spec.active_deadline_seconds = 5;
+  start(pod);
+  ASSERT_EQ(last().phase, "Running");
+  ASSERT_TRUE(last().start_time.is_set());
+  clock_.advance(4s);
+  worker_->sync();
+  settle();
+  EXPECT_EQ(last().phase, "Running");  // not yet
+  EXPECT_EQ(rt_.count("StopContainer"), 0);
+  clock_.advance(2s);
+  worker_->sync();
+  settle();
+  EXPECT_EQ(last().phase, "Failed");
+  EXPECT_EQ(last().reason, kDeadlineExceeded);
+  EXPECT_EQ(last().message, kDeadlineExceededMessage);
+  EXPECT_TRUE(containers(runtime::ContainerState::kRunning).empty());
+  rt_.clear_calls();
+  worker_->sync();  // a restartPolicy Always pod stays down
+  settle();
+  EXPECT_EQ(rt_.count("RunPodSandbox"), 0);
+  EXPECT_EQ(rt_.count("StartContainer"), 0);
+  EXPECT_EQ(last().phase, "Failed");
+}
+
+// A deadline set on a running pod (an API update) counts from its start too.
+TEST_F(PodWorkerTest, ADeadlineAddedByAnUpdateApplies) {
+  start(make_pod());
+  clock_.advance(10s);
+  auto next = std::make_shared<api::Pod>(*make_pod());
+  next->metadata.generation = 2;
+  next->spec.active_deadline_seconds = 5;
+  worker_->update(next);
+  settle();
+  EXPECT_EQ(last().phase, "Failed");
+  EXPECT_EQ(last().reason, kDeadlineExceeded);
+}
+
+// status.observedGeneration follows metadata.generation, on the status and on the
+// kubelet's conditions.
+TEST_F(PodWorkerTest, TheStatusCarriesTheGenerationItReflects) {
+  auto pod = std::make_shared<api::Pod>(*make_pod());
+  pod->metadata.generation = 1;
+  start(pod);
+  EXPECT_EQ(last().observed_generation, 1);
+  auto next = std::make_shared<api::Pod>(*pod);
+  next->metadata.generation = 2;
+  next->spec.tolerations.push_back(api::Toleration{});
+  worker_->update(next);
+  settle();
+  EXPECT_EQ(last().observed_generation, 2);
+  bool ready_seen = false;
+  for (const auto& c : last().conditions) {
+    if (c.type == "Ready") {
+      ready_seen = true;
+      EXPECT_EQ(c.observed_generation, 2);
+    }
+  }
+  EXPECT_TRUE(ready_seen);
+}
+
+// A new image restarts the container with it; a burst of updates syncs once, at the
+// newest (the image of the update in between is never run).
+TEST_F(PodWorkerTest, AnImageUpdateRestartsTheContainerAndABurstSyncsOnce) {
+  rt_.add_image("127.0.0.1:5000/kubia:2", true);
+  rt_.add_image("127.0.0.1:5000/kubia:3", true);
+  auto pod = std::make_shared<api::Pod>(*make_pod());
+  pod->metadata.generation = 1;
+  start(pod);
+  rt_.clear_calls();
+  for (int gen : {2, 3}) {
+    auto next = std::make_shared<api::Pod>(*pod);
+    next->metadata.generation = gen;
+    next->spec.containers[0].image = "127.0.0.1:5000/kubia:" + std::to_string(gen);
+    worker_->update(next);
+  }
+  settle();
+  EXPECT_EQ(rt_.count("CreateContainer"), 1);
+  auto running = containers(runtime::ContainerState::kRunning);
+  ASSERT_EQ(running.size(), 1u);
+  EXPECT_EQ(running[0].image.image, "127.0.0.1:5000/kubia:3");
+  EXPECT_EQ(last().observed_generation, 3);
+  EXPECT_EQ(last().container_statuses.at(0).image, "127.0.0.1:5000/kubia:3");
+}
+
 }  // namespace
 }  // namespace knode::kubelet
