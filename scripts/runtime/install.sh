@@ -42,6 +42,8 @@ fi
 # --- Debian packages --------------------------------------------------------------
 packages=(
   containerd runc docker.io docker-registry skopeo busybox-static socat
+  # the conformance tier's agnhost image carries these (tests/conformance/images.py)
+  netcat-openbsd bind9-dnsutils curl bash
   # the harness: ip netns, nsenter/setpriv, gcc for the static test programs, Go's TLS
   iproute2 util-linux procps gcc libc6-dev ca-certificates python3
 )

@@ -68,7 +68,10 @@ class Knode:
 
     def start(self):
         out = open(self.log, "ab")
-        self.proc = subprocess.Popen(["ip", "netns", "exec", self.netns, knode_binary(), self.component, *self.args],
+        # nsenter --net, not `ip netns exec`: that one unshares the mount namespace too, and
+        # the tmpfs knode mounts for a pod's secrets and tokens would then be invisible to
+        # containerd (as on a real node, knode and the runtime share one mount namespace).
+        self.proc = subprocess.Popen(cp.nsenter(self.netns) + [knode_binary(), self.component, *self.args],
                                      stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         out.close()
         return self
@@ -234,6 +237,7 @@ class NodeFixture:
             os.makedirs(d, exist_ok=True)
             shutil.copy(cls.knode.log, d)
         problems += rt.teardown(cls.rtdir, remove=True)
+        problems += [f"mounted: {m}" for m in rt.unmount_all(cls.work)]
         problems += cls.c.stop()
         shutil.rmtree(cls.work, ignore_errors=True)
         if problems:

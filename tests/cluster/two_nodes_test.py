@@ -106,6 +106,7 @@ class TwoNodesTest(unittest.TestCase):
                 os.makedirs(d, exist_ok=True)
                 shutil.copy(n["knode"].log, os.path.join(d, f"knode-{name}.log"))
             problems += rt.teardown(n["rtdir"], remove=True)
+        problems += [f"mounted: {m}" for m in rt.unmount_all(cls.work)]
         problems += cls.c.stop()
         shutil.rmtree(cls.work, ignore_errors=True)
         if problems:
