@@ -3,8 +3,11 @@
 against a cluster whose only node agents are knode.
 
     conformance.py [--nodes N] [--proxy-mode iptables|ipvs|nftables]
-                   [--focus REGEX] [--skip REGEX] [--subset services-pods|sig-network|sig-node|all]
+                   [--subset services-pods|services|pods|sig-network|sig-node|all]
+                   [--focus REGEX] [--skip REGEX] [--parallel K] [--with-serial]
                    [--expect-passed N] [--report-dir DIR] [--timeout SECONDS] [--keep]
+
+    conformance.py --subset all --parallel 3 --with-serial --report-dir D    the whole suite
 
 What it brings up, all in network namespaces of its own (tests/cluster/control_plane.py):
   - the control plane of the cluster tier (etcd, kube-apiserver, controller-manager,
@@ -258,34 +261,84 @@ class Cluster:
 # --------------------------------------------------------------------------- e2e.test
 
 
-def run_e2e(c: cp.ControlPlane, focus: str, skip: str, report_dir: str, timeout: float, log_path: str) -> int:
+def _e2e_cmd(c: cp.ControlPlane, report_dir: str, extra: list[str]) -> list[str]:
+    return cp.nsenter(c.cp_netns) + [
+        os.path.join(images.bin_dir(), "e2e.test"),
+        f"--kubeconfig={c.admin_kubeconfig}", "--provider=skeleton", f"--report-dir={report_dir}",
+        f"--kubectl-path={c.binary('kubectl')}", f"--dns-domain={cp.CLUSTER_DOMAIN}",
+        "--ginkgo.no-color",
+        # the nodes are ours: their logs are in the report dir, not fetched over ssh
+        "--dump-logs-on-failure=false", "--disable-log-dump", *extra,
+    ]
+
+
+def list_tests(focus: str, skip: str) -> list[str]:
+    """The names e2e.test would run (a dry run; no cluster needed)."""
+    cmd = [os.path.join(images.bin_dir(), "e2e.test"), f"--ginkgo.focus={focus}", f"--ginkgo.skip={skip}",
+           "--ginkgo.dry-run", "--ginkgo.v", "--ginkgo.no-color"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300).stdout
+    names = []
+    for line in out.splitlines():
+        if not line.startswith("[sig-") and not line.startswith("[k8s.io]"):
+            continue
+        # the spec's labels come last, "[sig-node, NodeConformance, Conformance]": not text
+        m = re.match(r"^(.*\S)\s+\[[^\[\]]*,[^\[\]]*\]$", line)
+        names.append(m.group(1) if m else line.strip())
+    return sorted(set(names))
+
+
+def run_e2e(c: cp.ControlPlane, focus: str, skip: str, report_dir: str, timeout: float,
+            parallel: int = 1, names: list[str] | None = None) -> int:
+    """e2e.test over the focused tests; with parallel > 1, that many e2e.test processes at
+    once, each on its share of the tests (round robin over the dry run's list; every test
+    has its own namespace, and [Serial] ones are skipped). Each writes its JUnit report and
+    log in report_dir/shard-<i>/ (or report_dir itself). Returns the worst exit status."""
     os.makedirs(report_dir, exist_ok=True)
     repo_list = os.path.join(report_dir, "repo-list.yaml")
     with open(repo_list, "w") as f:
         f.write(images.repo_list())
     env = dict(os.environ, KUBE_TEST_REPO_LIST=repo_list, HOME=report_dir)
-    cmd = cp.nsenter(c.cp_netns) + [
-        os.path.join(images.bin_dir(), "e2e.test"),
-        f"--kubeconfig={c.admin_kubeconfig}", "--provider=skeleton", f"--report-dir={report_dir}",
-        f"--kubectl-path={c.binary('kubectl')}", f"--dns-domain={cp.CLUSTER_DOMAIN}",
-        f"--ginkgo.focus={focus}", f"--ginkgo.skip={skip}", "--ginkgo.no-color",
-        f"--ginkgo.timeout={int(timeout)}s", "--ginkgo.v",
-        # the nodes are ours: their logs are in the report dir, not fetched over ssh
-        "--dump-logs-on-failure=false", "--disable-log-dump",
-    ]
-    print(f"conformance: {' '.join(cmd[-9:])}", flush=True)
-    with open(log_path, "ab") as out:
-        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        try:
-            return p.wait(timeout + 120)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait(10)
-            return -9
-        except BaseException:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait(10)
-            raise
+    common = [f"--ginkgo.skip={skip}", f"--ginkgo.timeout={int(timeout)}s", "--ginkgo.v"]
+    shards: list[tuple[str, list[str]]] = []
+    if names is not None and parallel <= 1:
+        shards.append((report_dir, [f"--ginkgo.focus={'|'.join(re.escape(n) for n in names)}", *common]))
+    elif parallel <= 1:
+        shards.append((report_dir, [f"--ginkgo.focus={focus}", *common]))
+    else:
+        names = names if names is not None else list_tests(focus, skip)
+        for i in range(parallel):
+            mine = names[i::parallel]
+            if not mine:
+                continue
+            d = os.path.join(report_dir, f"shard-{i}")
+            os.makedirs(d, exist_ok=True)
+            rx = "|".join(re.escape(n) for n in mine)
+            shards.append((d, [f"--ginkgo.focus={rx}", *common]))
+        print(f"conformance: {len(names)} tests in {len(shards)} e2e.test processes", flush=True)
+    procs = []
+    try:
+        for d, extra in shards:
+            cmd = _e2e_cmd(c, d, extra)
+            shown = [a if len(a) < 200 else a[:80] + "...(" + str(len(a)) + " chars)" for a in cmd[-9:]]
+            print(f"conformance: {' '.join(shown)}", flush=True)
+            with open(os.path.join(d, "e2e.log"), "ab") as out:
+                procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                              start_new_session=True))
+        deadline = time.monotonic() + timeout + 120
+        rcs = []
+        for p in procs:
+            try:
+                rcs.append(p.wait(max(1.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(10)
+                rcs.append(-9)
+        return max(rcs, key=abs) if rcs else 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(10)
 
 
 GROUP_RE = re.compile(r"^(\[sig-[a-z-]+\])\s+(\S+)")
@@ -306,10 +359,11 @@ def read_junit(report_dir: str, focus: str) -> list[dict]:
     """Every focused testcase of the JUnit report(s): name, state, message."""
     out = []
     rx = re.compile(focus)
-    for fname in sorted(os.listdir(report_dir)):
-        if not (fname.startswith("junit") and fname.endswith(".xml")):
-            continue
-        for tc in ET.parse(os.path.join(report_dir, fname)).getroot().iter("testcase"):
+    files = []
+    for root, _, fnames in os.walk(report_dir):
+        files += [os.path.join(root, f) for f in fnames if f.startswith("junit") and f.endswith(".xml")]
+    for path in sorted(files):
+        for tc in ET.parse(path).getroot().iter("testcase"):
             name = re.sub(r"^\[It\]\s*", "", tc.get("name", ""))
             if not rx.search(name):
                 continue
@@ -355,6 +409,10 @@ def main() -> int:
     ap.add_argument("--focus", help="a ginkgo focus regex instead of --subset's")
     ap.add_argument("--skip", default=ALWAYS_SKIP)
     ap.add_argument("--expect-passed", type=int, default=0)
+    ap.add_argument("--with-serial", action="store_true",
+                    help="then the focused [Serial] tests too, one at a time (skipped otherwise)")
+    ap.add_argument("--parallel", type=int, default=1,
+                    help="e2e.test processes at once, each on a share of the tests (the long runs)")
     ap.add_argument("--report-dir")
     ap.add_argument("--timeout", type=float, default=3 * 3600)
     ap.add_argument("--keep", action="store_true", help="leave the cluster up after the run (prints how to reach it)")
@@ -374,10 +432,11 @@ def main() -> int:
     cp.terminate_on_sigterm()
     focus = args.focus or SUBSETS[args.subset]
     report_dir = os.path.abspath(args.report_dir or tempfile.mkdtemp(prefix="knode-conformance-"))
-    if os.path.isdir(report_dir):
-        for f in os.listdir(report_dir):
-            if f.startswith("junit") and f.endswith(".xml"):
-                os.remove(os.path.join(report_dir, f))
+    if os.path.isdir(report_dir):  # an earlier run's reports would be counted again
+        for root, _, fnames in os.walk(report_dir):
+            for f in fnames:
+                if (f.startswith("junit") and f.endswith(".xml")) or f == "e2e.log":
+                    os.remove(os.path.join(root, f))
     os.makedirs(report_dir, exist_ok=True)
     imgs = images.ensure()
     work = tempfile.mkdtemp(prefix="knode-conformance-work-")
@@ -390,7 +449,15 @@ def main() -> int:
               f"({', '.join(f'{k} {v:.1f} s' for k, v in cluster.timings.items())}); "
               f"{args.nodes} knode node(s), proxy mode {args.proxy_mode}", flush=True)
         t1 = time.monotonic()
-        e2e_rc = run_e2e(cluster.c, focus, args.skip, report_dir, args.timeout, os.path.join(report_dir, "e2e.log"))
+        e2e_rc = run_e2e(cluster.c, focus, args.skip, report_dir, args.timeout, args.parallel)
+        if args.with_serial:
+            # [Serial] tests, one at a time, after the others (they may not share the cluster)
+            serial = sorted(set(list_tests(focus, r"\[Disruptive\]|\[Flaky\]")) - set(list_tests(focus, args.skip)))
+            if serial:
+                print(f"conformance: {len(serial)} [Serial] tests, one at a time", flush=True)
+                rc2 = run_e2e(cluster.c, focus, args.skip, os.path.join(report_dir, "serial"), args.timeout, 1,
+                              names=serial)
+                e2e_rc = max(e2e_rc, rc2, key=abs)
         cases = read_junit(report_dir, focus)
         print(summarize(cases))
         passed = sum(1 for t in cases if t["state"] == "passed")

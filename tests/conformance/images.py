@@ -393,6 +393,16 @@ def push(oci_root: str, storage: str, images: dict, workdir: str):
         ns.delete()
 
 
+def _prune(base: str, keep: int):
+    """Older keys (about 100 MB each) beyond the `keep` newest go (another checkout still
+    serving an older one rebuilds it on its next run)."""
+    keys = [os.path.join(base, k) for k in os.listdir(base)
+            if ".tmp-" not in k and os.path.exists(os.path.join(base, k, "images.json"))]
+    keys.sort(key=lambda d: os.path.getmtime(os.path.join(d, "images.json")), reverse=True)
+    for d in keys[keep:]:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def ensure(build: bool = True) -> dict:
     base = os.path.join(cache_dir(), "conformance-images")
     key = cache_key()
@@ -432,6 +442,7 @@ def ensure(build: bool = True) -> dict:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        _prune(base, keep=3)
     with open(doc_path) as f:
         return json.load(f)
 
