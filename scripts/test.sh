@@ -7,6 +7,9 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${KNODE_BUILD_DIR:-$repo/build}"
 
 "$repo/scripts/setup.sh"
+# The Go builds below (cold on a new machine: about 50 CPU-minutes) run before any test:
+# they may use every core (one Go build at a time still; the default is -p=1).
+export KNODE_GO_PROCS="${KNODE_GO_PROCS:-$(nproc)}"
 # The VM tier's stock Debian kernel (with ip_vs), fetched and unpacked, never installed.
 "$repo/scripts/vm/prepare.sh"
 # The runtime tier's containerd (v2 from its module, Debian's 1.6), crictl, registry and

@@ -13,7 +13,7 @@
 #       $KNODE_CACHE_DIR/etcd-<v>/{src,bin/etcd}, linked into the bin dir above
 #
 # Pins: scripts/cluster/versions.env (KUBE_VERSION / ETCD_VERSION in the environment win).
-# One Go build at a time, `nice -n 10`, GOFLAGS=-p=1 (shared 2-core machines). A warm run
+# One Go build at a time, `nice -n 10`, GOFLAGS=-p=1 (shared 2-core machines; KNODE_GO_PROCS=N for more). A warm run
 # only asks each binary its version (about a second). Never `go mod tidy` the modules.
 # Exit status: 0 built (or cached); 3 cannot build here (no Go, the cache not writable),
 # which the cluster_binaries CTest test reports as skipped; anything else is a failure.

@@ -79,8 +79,10 @@ kube_find_go() {
     return 1
   fi
   export GOPATH="$KNODE_CACHE/go" GOMODCACHE="$KNODE_CACHE/go/mod" GOCACHE="$KNODE_CACHE/go/cache"
-  # -p=1: the machines are small and shared; never two Go builds at once (kube_lock).
-  export GOFLAGS="${GOFLAGS:+$GOFLAGS }-p=1" GOTOOLCHAIN=local GOWORK=off
+  # -p=1 by default: the machines are small and shared; never two Go builds at once
+  # (kube_lock). scripts/test.sh, which builds before any test runs, sets KNODE_GO_PROCS
+  # to the number of cores.
+  export GOFLAGS="${GOFLAGS:+$GOFLAGS }-p=${KNODE_GO_PROCS:-1}" GOTOOLCHAIN=local GOWORK=off
   mkdir -p "$GOPATH"
 }
 

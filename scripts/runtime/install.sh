@@ -119,7 +119,7 @@ elif [ "$need_build" = 1 ]; then
     shift 3
     rm -rf "$dest.tmp"
     mkdir -p "$dest.tmp"
-    GOBIN="$dest.tmp" nice -n 10 "$go" install -p 1 -trimpath -tags "$tags" -ldflags "$ldflags" "$@"
+    GOBIN="$dest.tmp" nice -n 10 "$go" install -p "${KNODE_GO_PROCS:-1}" -trimpath -tags "$tags" -ldflags "$ldflags" "$@"
     rm -rf "$dest"
     mv "$dest.tmp" "$dest"
   }
