@@ -241,7 +241,7 @@ void Proxier::finish_sync(Status status, SyncStats stats, bool full, std::set<st
       follow_up_.expires_after(stats.resync_after);
       follow_up_.async_wait([this](const boost::system::error_code& ec) {
         if (ec || stopped_) return;
-        scheduler_.changed();
+        scheduler_.housekeeping();
         schedule();
       });
     }

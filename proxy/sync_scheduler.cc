@@ -15,14 +15,20 @@ SyncScheduler::Decision SyncScheduler::decide(TimePoint now) const {
   TimePoint full_due = last_full_ + full_;
   bool want_full = force_full_ || now >= full_due;
   if ((dirty_ || want_full) && now >= earliest) return Decision{true, want_full, {}};
+  // Now, whatever the min interval says: it carries what changed meanwhile too, which
+  // keeps the rate at most two syncs per min interval.
+  if (housekeeping_) return Decision{true, want_full, {}};
   d.wake_at = (dirty_ || force_full_) ? earliest : std::max(earliest, full_due);
   return d;
 }
 
 void SyncScheduler::started(TimePoint now, bool full) {
   in_flight_ = true;
+  // Only a sync for changes (or a full one) counts toward the min interval.
+  const bool housekeeping_only = housekeeping_ && !dirty_ && !full;
   dirty_ = false;
-  last_start_ = now;
+  housekeeping_ = false;
+  if (!housekeeping_only) last_start_ = now;
   if (full) {
     force_full_ = false;
     last_full_ = now;

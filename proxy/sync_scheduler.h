@@ -1,7 +1,10 @@
 // When to sync, as kube-proxy's BoundedFrequencyRunner decides it: changes coalesce so
 // syncs start at most once per min interval; a full resync (repairing drift) runs at
 // least once per full interval; a failed sync retries after the min interval and makes
-// the next one full. Pure logic over injected time, so tests need no sleeping.
+// the next one full. A housekeeping sync a mode asks for (nftables: deleting the chains
+// a sync flushed, once packets no longer use them) runs as soon as nothing is in flight
+// and does not count toward the min interval, so it never delays the next real change.
+// Pure logic over injected time, so tests need no sleeping.
 #pragma once
 
 #include <chrono>
@@ -17,6 +20,7 @@ class SyncScheduler {
       : min_(min_interval), full_(full_interval), last_full_(now) {}
 
   void changed() { dirty_ = true; }
+  void housekeeping() { housekeeping_ = true; }
   void ready() { ready_ = true; }  // the initial state has arrived
 
   struct Decision {
@@ -34,6 +38,7 @@ class SyncScheduler {
   Duration min_, full_;
   bool ready_ = false;
   bool dirty_ = false;
+  bool housekeeping_ = false;
   bool in_flight_ = false;
   bool first_ = true;
   bool force_full_ = false;

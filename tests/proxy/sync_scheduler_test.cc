@@ -72,3 +72,49 @@ TEST(SyncScheduler, FailureRetriesAsFullAfterMinInterval) {
   EXPECT_TRUE(d.run);
   EXPECT_TRUE(d.full);
 }
+
+// The nftables mode's follow-up (deleting flushed chains) runs at once and does not push
+// the next change back by a min interval.
+TEST(SyncScheduler, HousekeepingRunsAtOnceAndDoesNotDelayTheNextChange) {
+  SyncScheduler s(1s, 3600s, t0);
+  s.ready();
+  s.started(t0, true);
+  s.finished(t0 + 10ms, true);
+  s.housekeeping();
+  auto d = s.decide(t0 + 100ms);  // within the min interval: housekeeping still runs
+  ASSERT_TRUE(d.run);
+  EXPECT_FALSE(d.full);
+  s.started(t0 + 100ms, false);
+  s.finished(t0 + 150ms, true);
+  EXPECT_FALSE(s.decide(t0 + 200ms).run);  // nothing left to do
+  s.changed();
+  d = s.decide(t0 + 1s);  // a min interval after the last real sync, not after housekeeping
+  EXPECT_TRUE(d.run);
+}
+
+TEST(SyncScheduler, HousekeepingCarriesPendingChangesAndThenCounts) {
+  SyncScheduler s(1s, 3600s, t0);
+  s.ready();
+  s.started(t0, true);
+  s.finished(t0 + 10ms, true);
+  s.changed();
+  EXPECT_FALSE(s.decide(t0 + 100ms).run);  // a change alone waits for the min interval
+  s.housekeeping();
+  ASSERT_TRUE(s.decide(t0 + 100ms).run);   // housekeeping takes it along
+  s.started(t0 + 100ms, false);
+  s.finished(t0 + 150ms, true);
+  s.changed();
+  auto d = s.decide(t0 + 500ms);  // that sync carried a change: it counts
+  EXPECT_FALSE(d.run);
+  EXPECT_EQ(d.wake_at, t0 + 1100ms);
+}
+
+TEST(SyncScheduler, HousekeepingWaitsForTheSyncInFlight) {
+  SyncScheduler s(1s, 3600s, t0);
+  s.ready();
+  s.started(t0, true);
+  s.housekeeping();
+  EXPECT_FALSE(s.decide(t0 + 10ms).run);
+  s.finished(t0 + 20ms, true);
+  EXPECT_TRUE(s.decide(t0 + 20ms).run);
+}
