@@ -151,10 +151,15 @@ void Kubelet::on_api_pod(const Event& e) {
   }
   if (known) {
     // An update of a running pod: a new spec (an image, activeDeadlineSeconds,
-    // tolerations...) goes to its worker, with the status the kubelet holds; the echoes of
-    // the kubelet's own status writes change neither and stop here.
+    // tolerations, ephemeral containers) or new labels and annotations (downward API
+    // volumes, subPathExpr) go to its worker, with the status the kubelet holds; the
+    // echoes of the kubelet's own status writes change none of them and stop here.
     auto& entry = pods_.at(uid);
-    if (entry.pod->spec == pod.spec && entry.pod->metadata.generation == pod.metadata.generation) return;
+    const auto& had = *entry.pod;
+    if (had.spec == pod.spec && had.metadata.generation == pod.metadata.generation &&
+        had.metadata.labels == pod.metadata.labels && had.metadata.annotations == pod.metadata.annotations) {
+      return;
+    }
     auto next = std::make_shared<api::Pod>(pod);
     next->status = entry.pod->status;
     entry.pod = next;

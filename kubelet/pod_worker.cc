@@ -25,7 +25,7 @@ ContainerRunState run_state(runtime::ContainerState s) {
 }
 
 const api::Container* find_spec(const api::Pod& pod, const std::string& name) {
-  for (const auto* list : {&pod.spec.init_containers, &pod.spec.containers}) {
+  for (const auto* list : {&pod.spec.init_containers, &pod.spec.containers, &pod.spec.ephemeral_containers}) {
     for (const auto& c : *list) {
       if (c.name == name) return &c;
     }
@@ -96,6 +96,17 @@ void PodWorker::schedule_retry(std::chrono::milliseconds after) {
       if (!ec) self->sync();
     });
   });
+}
+
+std::optional<std::string> PodWorker::running_container_id(const std::string& name) const {
+  for (const auto* list : {&last_status_.container_statuses, &last_status_.init_container_statuses}) {
+    for (const auto& cs : *list) {
+      if (cs.name != name || !cs.state.running || cs.container_id.empty()) continue;
+      auto sep = cs.container_id.find("://");
+      return sep == std::string::npos ? cs.container_id : cs.container_id.substr(sep + 3);
+    }
+  }
+  return std::nullopt;
 }
 
 bool PodWorker::past_active_deadline() {
@@ -194,9 +205,15 @@ Result<PodRuntimeState> PodWorker::execute(const SyncPlan& plan, const PodRuntim
   // Volumes before any container: set up, or brought up to date (configMap and secret
   // changes reach running pods this way).
   if (Status s = d_.env.setup_volumes(pod, *lookup); !s.ok()) {
-    for (const auto& c : pod.spec.containers) start_failures_[c.name] = {kContainerCreating, s.message()};
+    // The containers wait for their volumes (a ConfigMap not there yet, a mount failing):
+    // ContainerCreating with why, or PodInitializing while init containers are to run.
+    if (pod.spec.init_containers.empty()) {
+      for (const auto& c : pod.spec.containers) start_failures_[c.name] = {kContainerCreating, s.message()};
+    }
     return s.Wrap("set up the volumes of " + pod_ref(pod));
   }
+  // Volumes are ready: what they made the containers wait for is over.
+  std::erase_if(start_failures_, [](const auto& f) { return f.second.reason == kContainerCreating; });
   std::string sandbox_id;
   std::string pod_ip;
   uint32_t attempt = 0;
@@ -269,6 +286,13 @@ Status PodWorker::start_container(const ContainerStart& s, const std::string& sa
   auto mounts = d_.env.mounts(pod, c, env->vars);
   if (!mounts.ok()) return fail(kCreateContainerConfigError, mounts.status());
   auto config = container_config(pod, c, s.attempt, image.ref, env->vars, *mounts, d_.node);
+  if (s.ephemeral && !c.target_container_name.empty()) {
+    // kubectl debug --target: the process namespace of that container, when it runs
+    if (auto target = running_container_id(c.target_container_name)) {
+      config.security.namespaces.pid = runtime::NamespaceMode::kTarget;
+      config.security.namespaces.target_id = *target;
+    }
+  }
   if (Status st = d_.env.prepare_logs(pod, c); !st.ok()) return fail("CreateContainerError", st);
   auto id = d_.runtime.create_container(sandbox_id, config, sandbox);
   if (!id.ok()) return fail("CreateContainerError", id.status());

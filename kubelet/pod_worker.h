@@ -113,6 +113,9 @@ class PodWorker : public std::enable_shared_from_this<PodWorker> {
   // spec.activeDeadlineSeconds, counted from the status' startTime: whether it has passed;
   // when it has not yet, a sync is scheduled for the moment it does.
   bool past_active_deadline();
+  // The runtime ID of the pod's container `name` when the status reported last has it
+  // running.
+  std::optional<std::string> running_container_id(const std::string& name) const;
 
   PodWorkerDeps d_;
   boost::asio::strand<boost::asio::any_io_executor> strand_;

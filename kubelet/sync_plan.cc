@@ -42,6 +42,7 @@ class Planner {
     plan_.initialized = init_done;
     if (init_done && !plan_.pod_finished) app_containers();
     if (!plan_.pod_finished && nothing_will_run()) plan_.pod_finished = true;
+    if (!plan_.pod_finished) ephemeral_containers();
     if (plan_.pod_finished) plan_.kill_pod = true;
     return plan_;
   }
@@ -169,6 +170,14 @@ class Planner {
         continue;
       }
       if (container_should_restart(c, pod_.spec.restart_policy, last->status.exit_code)) restart(c, last, false);
+    }
+  }
+
+  // As upstream: each ephemeral container runs once in the pod's sandbox, whenever it is
+  // added (init containers need not be done); one that exited stays exited.
+  void ephemeral_containers() {
+    for (const auto& c : pod_.spec.ephemeral_containers) {
+      if (!st_.latest(c.name)) plan_.start.push_back({&c, false, 0, true});
     }
   }
 

@@ -22,6 +22,7 @@ struct ContainerStart {
   const api::Container* spec = nullptr;
   bool init = false;
   uint32_t attempt = 0;  // the new container's restart count
+  bool ephemeral = false;  // from spec.ephemeralContainers: started once, never restarted
 };
 
 struct ContainerKill {

@@ -61,6 +61,7 @@ void defaults(Pod& p) {
   }
   for (auto& c : s.init_containers) default_container(c);
   for (auto& c : s.containers) default_container(c);
+  for (auto& c : s.ephemeral_containers) default_container(c);
   for (auto& v : s.volumes) {
     if (v.config_map && !v.config_map->default_mode) v.config_map->default_mode = 0644;
     if (v.secret && !v.secret->default_mode) v.secret->default_mode = 0644;

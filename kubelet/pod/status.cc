@@ -204,10 +204,11 @@ bool container_should_restart(const api::Container& c, const std::string& pod_re
   return false;
 }
 
-std::vector<api::ContainerStatus> container_statuses(
-    const api::Pod& pod, const PodObservation& observed,
-    const std::vector<api::ContainerStatus>& previous, bool init) {
-  const auto& specs = init ? pod.spec.init_containers : pod.spec.containers;
+namespace {
+
+std::vector<api::ContainerStatus> statuses_of(const api::Pod& pod, const std::vector<api::Container>& specs,
+                                              const PodObservation& observed,
+                                              const std::vector<api::ContainerStatus>& previous, bool init) {
   bool has_init = !pod.spec.init_containers.empty();
   std::vector<api::ContainerStatus> out;
   for (const auto& c : specs) {
@@ -231,11 +232,25 @@ std::vector<api::ContainerStatus> container_statuses(
     apply_probes(observed, c, init, s);
     out.push_back(std::move(s));
   }
+  return out;
+}
+
+}  // namespace
+
+std::vector<api::ContainerStatus> container_statuses(
+    const api::Pod& pod, const PodObservation& observed,
+    const std::vector<api::ContainerStatus>& previous, bool init) {
+  auto out = statuses_of(pod, init ? pod.spec.init_containers : pod.spec.containers, observed, previous, init);
   // Regular containers are reported by name, init containers in the order they run.
   if (!init) {
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   }
   return out;
+}
+
+std::vector<api::ContainerStatus> ephemeral_container_statuses(
+    const api::Pod& pod, const PodObservation& observed, const std::vector<api::ContainerStatus>& previous) {
+  return statuses_of(pod, pod.spec.ephemeral_containers, observed, previous, false);
 }
 
 namespace {
@@ -489,6 +504,9 @@ api::PodStatus generate_pod_status(const api::Pod& pod, const PodObservation& ob
   s.container_statuses = container_statuses(pod, observed, previous.container_statuses, false);
   s.init_container_statuses =
       container_statuses(pod, observed, previous.init_container_statuses, true);
+  // Not part of the phase nor of readiness, as upstream.
+  s.ephemeral_container_statuses =
+      ephemeral_container_statuses(pod, observed, previous.ephemeral_container_statuses);
   std::vector<api::ContainerStatus> all = s.init_container_statuses;
   all.insert(all.end(), s.container_statuses.begin(), s.container_statuses.end());
   s.phase = pod_phase(pod, all, observed.pod_is_terminal, has_initialized(pod, observed));

@@ -91,6 +91,10 @@ std::vector<api::ContainerStatus> container_statuses(
     const api::Pod& pod, const PodObservation& observed,
     const std::vector<api::ContainerStatus>& previous, bool init);
 
+// The statuses of spec.ephemeralContainers, in their order.
+std::vector<api::ContainerStatus> ephemeral_container_statuses(
+    const api::Pod& pod, const PodObservation& observed, const std::vector<api::ContainerStatus>& previous);
+
 api::PodCondition initialized_condition(const api::Pod& pod,
                                         const std::vector<api::ContainerStatus>& statuses,
                                         const std::string& phase);

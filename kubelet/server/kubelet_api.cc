@@ -72,7 +72,8 @@ const api::Pod* find_pod(const std::vector<api::Pod>& pods, const std::string& n
 }
 
 const api::ContainerStatus* find_status(const api::Pod& pod, const std::string& name) {
-  for (const auto* list : {&pod.status.container_statuses, &pod.status.init_container_statuses}) {
+  for (const auto* list : {&pod.status.container_statuses, &pod.status.init_container_statuses,
+                           &pod.status.ephemeral_container_statuses}) {
     for (const auto& cs : *list) {
       if (cs.name == name) return &cs;
     }

@@ -18,6 +18,8 @@ What it brings up, all in network namespaces of its own (tests/cluster/control_p
     trusted by its kubelet API);
   - the cluster DNS: CoreDNS as a Deployment in kube-system behind the kube-dns Service
     10.96.0.10, which knode's --cluster-dns names;
+  - in the control plane's namespace, a route to each node's pod CIDR through the node (as
+    a cluster network gives it: the API server's pod and service proxy reach pods);
 then e2e.test, in the control plane's namespace, with KUBE_TEST_REPO_LIST pointing every
 registry at 127.0.0.1:5000. The JUnit report lands in --report-dir; the counts (passed,
 failed, skipped) are printed per group, with each failure's first line.
@@ -204,6 +206,13 @@ class Cluster:
         t1 = time.monotonic()
         self.wait(lambda: self.ready_nodes() == set(self.nodes), 120, f"nodes {sorted(self.nodes)} Ready")
         self.timings["nodes_ready"] = time.monotonic() - t1
+        # The control plane reaches pods as on any cluster network (the API server's pod and
+        # service proxy, webhooks): a route to each node's pod CIDR through that node, in
+        # the control plane's own namespace.
+        for n in self.get("get", "nodes")["items"]:
+            cidr = n["spec"].get("podCIDR")
+            if cidr:
+                kn.run(["ip", "-n", self.c.cp_netns, "route", "replace", cidr, "via", NODE_ADDRS[n["metadata"]["name"]]])
         t2 = time.monotonic()
         dns = COREDNS.replace("IMAGE", imgs["images"][f"coredns/coredns:{images.versions()['COREDNS_VERSION']}"]["ref"])
         self.c.kubectl("apply", "-f", "-", input=dns.replace("DNS_IP", DNS_IP))

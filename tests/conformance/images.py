@@ -11,6 +11,8 @@ reachable here). e2e.test then runs with KUBE_TEST_REPO_LIST pointing its regist
         with their shared libraries; /coredns; the porter's localhost.crt/key; /uploads;
         the user and group the tests expect (user-defined-in-image 1000, group 50000).
         Entrypoint /agnhost, cmd pause.
+    e2e-test-images/glibc-dns-testing:2.1.1   the same userland without /agnhost (upstream:
+        Debian with dnsutils and /coredns)
     e2e-test-images/busybox:1.37.0-2     Debian's busybox-static with its applet links
     e2e-test-images/nginx:1.27.0-2, :1.28.0-2
         Debian's nginx (the package unpacked, never installed) with its libraries,
@@ -62,7 +64,7 @@ REGISTRY = "127.0.0.1:5000"
 
 # Debian binaries the agnhost image carries, beside busybox (path in the image = on the host).
 AGNHOST_TOOLS = ["/bin/bash", "/usr/bin/curl", "/bin/nc.openbsd", "/usr/bin/dig", "/usr/bin/nslookup",
-                 "/usr/bin/host", "/bin/ip", "/usr/bin/socat"]
+                 "/usr/bin/host", "/bin/ip", "/usr/bin/socat", "/usr/bin/getent"]
 DEBIAN_PACKAGES = ["netcat-openbsd", "bind9-dnsutils", "curl", "iproute2", "socat", "bash", "busybox-static"]
 
 
@@ -155,6 +157,12 @@ def base_layer():
     bb = B.busybox_layer()
     for name, entry in bb.entries.items():
         layer.entries[name] = entry
+    # The official busybox image has every applet in /bin (tests call /bin/sysctl, which
+    # Debian puts in /sbin): a /bin link for each one that is elsewhere.
+    for name, (ti, _) in list(bb.entries.items()):
+        base = os.path.basename(name)
+        if ti.issym() and ti.linkname == "/bin/busybox" and f"bin/{base}" not in layer.entries:
+            layer.symlink(f"bin/{base}", "/bin/busybox")
     layer.file("etc/nsswitch.conf", b"passwd: files\ngroup: files\nhosts: files dns\nservices: files\n")
     layer.file("etc/hosts", b"127.0.0.1 localhost\n")
     if os.path.exists("/etc/services"):
@@ -186,7 +194,9 @@ class MergedLayer:
         self.layer.dir(_norm(path), mode)
 
 
-def agnhost_layer(bins: str):
+def agnhost_layer(bins: str, with_agnhost: bool = True):
+    """agnhost's userland; without /agnhost it is glibc-dns-testing (upstream: Debian with
+    dnsutils and /coredns)."""
     layer = base_layer()
     m = MergedLayer(layer)
     names = {os.path.basename(t) for t in AGNHOST_TOOLS} | {"nc"}
@@ -201,9 +211,10 @@ def agnhost_layer(bins: str):
     # Debian's busybox sh runs its own applets before PATH (FEATURE_SH_STANDALONE): its nc
     # would shadow netcat-openbsd. Alpine's, upstream's base, does not; bash as sh does not.
     layer.symlink("bin/sh", "bash")
-    with open(os.path.join(bins, "agnhost"), "rb") as f:
-        layer.file("agnhost", f.read(), 0o755)
-    layer.symlink("agnhost-2", "agnhost")
+    if with_agnhost:
+        with open(os.path.join(bins, "agnhost"), "rb") as f:
+            layer.file("agnhost", f.read(), 0o755)
+        layer.symlink("agnhost-2", "agnhost")
     with open(os.path.join(bins, "coredns"), "rb") as f:
         layer.file("coredns", f.read(), 0o755)
     porter = os.path.join(kube_module_dir(), "test", "images", "agnhost", "porter")
@@ -337,6 +348,7 @@ def image_specs(workdir: str) -> dict[str, dict]:
     coredns.dir("tmp", 0o1777)
     agnhost = agnhost_layer(bins)
     check_agnhost(agnhost)
+    glibc_dns = agnhost_layer(bins, with_agnhost=False)
     nginx = nginx_layer(unpack_nginx(workdir))
     busybox = base_layer()
     env = [B.PATH_ENV]
@@ -347,6 +359,8 @@ def image_specs(workdir: str) -> dict[str, dict]:
                                     "config": {"Env": env, "Entrypoint": ["/agnhost"], "Cmd": ["pause"],
                                                "WorkingDir": "/",
                                                "ExposedPorts": {f"{p}/tcp": {} for p in (80, 8080, 8081, 9376, 5000)}}},
+        "e2e-test-images/glibc-dns-testing": {"tags": ["2.1.1"], "layer": glibc_dns, "source": "dnsutils",
+                                              "config": {"Env": env, "Cmd": ["bash"], "WorkingDir": "/"}},
         "e2e-test-images/busybox": {"tags": ["1.37.0-2"], "layer": busybox, "source": B.BUSYBOX,
                                     "config": {"Env": env, "Cmd": ["sh"], "WorkingDir": "/"}},
         "e2e-test-images/nginx": {"tags": ["1.27.0-2", "1.28.0-2"], "layer": nginx, "source": "nginx",

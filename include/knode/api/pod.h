@@ -183,6 +183,9 @@ struct Container {
   bool stdin_ = false, tty = false;
   // "Always" on an init container makes it a sidecar.
   std::optional<std::string> restart_policy;
+  // An ephemeral container (spec.ephemeralContainers, which share this shape): the
+  // container whose process namespace it joins, when set.
+  std::string target_container_name;
   KNODE_FIELDS(v("name", name); v("image", image); v("command", command); v("args", args);
                v("workingDir", working_dir); v("ports", ports); v("envFrom", env_from);
                v("env", env); v("resources", resources); v("volumeMounts", volume_mounts);
@@ -192,7 +195,7 @@ struct Container {
                v("terminationMessagePolicy", termination_message_policy);
                v("imagePullPolicy", image_pull_policy);
                v("securityContext", security_context); v("stdin", stdin_); v("tty", tty);
-               v("restartPolicy", restart_policy))
+               v("restartPolicy", restart_policy); v("targetContainerName", target_container_name))
   bool operator==(const Container&) const = default;
 };
 
@@ -341,6 +344,9 @@ struct PodSecurityContext {
 struct PodSpec {
   std::vector<Volume> volumes;
   std::vector<Container> init_containers, containers;
+  // Added to a running pod through the ephemeralcontainers subresource; run once, never
+  // restarted, no ports or probes (kubectl debug).
+  std::vector<Container> ephemeral_containers;
   std::string restart_policy;  // defaulted to Always
   std::optional<int64_t> termination_grace_period_seconds;  // defaulted to 30
   std::optional<int64_t> active_deadline_seconds;
@@ -358,7 +364,8 @@ struct PodSpec {
   std::string priority_class_name, scheduler_name, runtime_class_name;
   std::optional<int32_t> priority;
   KNODE_FIELDS(v("volumes", volumes); v("initContainers", init_containers);
-               v("containers", containers); v("restartPolicy", restart_policy);
+               v("containers", containers); v("ephemeralContainers", ephemeral_containers);
+               v("restartPolicy", restart_policy);
                v("terminationGracePeriodSeconds", termination_grace_period_seconds);
                v("activeDeadlineSeconds", active_deadline_seconds);
                v("dnsPolicy", dns_policy); v("nodeSelector", node_selector);
@@ -435,7 +442,7 @@ struct PodStatus {
   std::vector<PodCondition> conditions;
   std::vector<PodIP> host_ips, pod_ips;
   Time start_time;
-  std::vector<ContainerStatus> init_container_statuses, container_statuses;
+  std::vector<ContainerStatus> init_container_statuses, container_statuses, ephemeral_container_statuses;
   // The metadata.generation (spec version) this status reflects; the kubelet sets it.
   int64_t observed_generation = 0;
   KNODE_FIELDS(v("observedGeneration", observed_generation); v("phase", phase);
@@ -443,7 +450,8 @@ struct PodStatus {
                v("reason", reason); v("hostIP", host_ip); v("hostIPs", host_ips);
                v("podIP", pod_ip); v("podIPs", pod_ips); v("startTime", start_time);
                v("initContainerStatuses", init_container_statuses);
-               v("containerStatuses", container_statuses); v("qosClass", qos_class))
+               v("containerStatuses", container_statuses); v("qosClass", qos_class);
+               v("ephemeralContainerStatuses", ephemeral_container_statuses))
   bool operator==(const PodStatus&) const = default;
 };
 

@@ -287,5 +287,41 @@ TEST_F(PodWorkerTest, AnImageUpdateRestartsTheContainerAndABurstSyncsOnce) {
   EXPECT_EQ(last().container_statuses.at(0).image, "127.0.0.1:5000/kubia:3");
 }
 
+// kubectl debug: an ephemeral container added to a running pod starts once in its
+// sandbox, is reported in ephemeralContainerStatuses, and is not restarted when it exits.
+TEST_F(PodWorkerTest, AnEphemeralContainerStartsOnceAndIsNotRestarted) {
+  auto pod = std::make_shared<api::Pod>(*make_pod());
+  pod->metadata.generation = 1;
+  start(pod);
+  auto next = std::make_shared<api::Pod>(*pod);
+  next->metadata.generation = 2;
+  api::Container debug;
+  debug.name = "debugger";
+  debug.image = "127.0.0.1:5000/kubia:1";
+  debug.target_container_name = "app";
+  next->spec.ephemeral_containers = {debug};
+  rt_.clear_calls();
+  worker_->update(next);
+  settle();
+  EXPECT_EQ(rt_.count("RunPodSandbox"), 0);  // the pod's own sandbox
+  EXPECT_EQ(rt_.count("StartContainer"), 1);
+  ASSERT_EQ(last().ephemeral_container_statuses.size(), 1u);
+  EXPECT_EQ(last().ephemeral_container_statuses[0].name, "debugger");
+  EXPECT_TRUE(last().ephemeral_container_statuses[0].state.running.has_value());
+  EXPECT_EQ(last().container_statuses.size(), 1u);  // not among the regular containers
+  std::string id;
+  for (const auto& c : containers()) {
+    if (c.metadata.name == "debugger") id = c.id;
+  }
+  ASSERT_FALSE(id.empty());
+  rt_.exit_container(id, 0, "Completed");
+  rt_.clear_calls();
+  worker_->sync();
+  settle();
+  EXPECT_EQ(rt_.count("StartContainer"), 0);
+  EXPECT_TRUE(last().ephemeral_container_statuses.at(0).state.terminated.has_value());
+  EXPECT_EQ(last().phase, "Running");
+}
+
 }  // namespace
 }  // namespace knode::kubelet
