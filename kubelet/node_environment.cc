@@ -1,8 +1,15 @@
 #include "node_environment.h"
 
+#include <unistd.h>
+
 #include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "knode/log.h"
+#include "logs/log_reader.h"
+#include "pod/etc_hosts.h"
 #include "pod/image_policy.h"
 #include "prober/lifecycle.h"
 #include "pod/status.h"
@@ -10,8 +17,45 @@
 namespace knode::kubelet {
 
 NodeEnvironment::NodeEnvironment(runtime::ContainerRuntime& rt, ObjectCache& cache, LogManager& logs,
-                                 std::string pods_dir, const Clock& clock)
-    : rt_(rt), cache_(cache), logs_(logs), images_(rt, clock), pods_dir_(std::move(pods_dir)) {}
+                                 std::string pods_dir, const Clock& clock, std::string cluster_domain,
+                                 std::string host_etc_hosts)
+    : rt_(rt),
+      cache_(cache),
+      logs_(logs),
+      images_(rt, clock),
+      pods_dir_(std::move(pods_dir)),
+      cluster_domain_(std::move(cluster_domain)),
+      host_etc_hosts_(std::move(host_etc_hosts)) {}
+
+Result<std::optional<runtime::Mount>> NodeEnvironment::etc_hosts(const api::Pod& pod,
+                                                                 const std::vector<std::string>& pod_ips) {
+  // As upstream: a pod IP is needed (none yet: nothing is managed), and host-network pods
+  // get the node's file with their aliases.
+  if (!pod.spec.host_network && pod_ips.empty()) return std::optional<runtime::Mount>();
+  std::string host;
+  if (pod.spec.host_network) {
+    std::ifstream in(host_etc_hosts_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    host = ss.str();
+  }
+  const std::string content = managed_etc_hosts(pod, pod_ips, cluster_domain_, host);
+  const std::string dir = pods_dir_ + "/" + pod.metadata.uid;
+  const std::string path = dir + "/etc-hosts";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::Error("create " + dir + ": " + ec.message());
+  // Rewritten in place (not renamed over): a running container's bind mount keeps the inode.
+  {
+    std::ofstream out(path, std::ios::trunc);
+    out << content;
+    if (!out.good()) return Status::Error("write " + path);
+  }
+  runtime::Mount m;
+  m.container_path = kEtcHostsPath;
+  m.host_path = path;
+  return std::optional<runtime::Mount>(m);
+}
 
 PodEnvironment::Image NodeEnvironment::ensure_image(const api::Pod& pod, const api::Container& c,
                                                     const EnvLookup& lookup, const runtime::PodSandboxConfig& sandbox) {
@@ -62,7 +106,61 @@ Result<std::vector<runtime::Mount>> NodeEnvironment::mounts(const api::Pod& pod,
   return vm.mounts_for(pod, c, volumes, env);
 }
 
+Result<std::optional<runtime::Mount>> NodeEnvironment::termination_log(const api::Pod& pod, const api::Container& c,
+                                                                       uint32_t attempt) {
+  if (c.termination_message_path.empty()) return std::optional<runtime::Mount>();
+  const std::string dir = pods_dir_ + "/" + pod.metadata.uid + "/containers/" + c.name;
+  const std::string path = dir + "/" + std::to_string(attempt);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::Error("create " + dir + ": " + ec.message());
+  {
+    std::ofstream out(path, std::ios::trunc);  // empty: a new attempt starts with no message
+    if (!out.good()) return Status::Error("create " + path);
+  }
+  // Any user may write it (upstream: 0666): the container need not run as root.
+  std::filesystem::permissions(path, std::filesystem::perms(0666), ec);
+  runtime::Mount m;
+  m.container_path = c.termination_message_path;
+  m.host_path = path;
+  return std::optional<runtime::Mount>(m);
+}
+
+std::string NodeEnvironment::termination_message(const api::Container& c, const runtime::ContainerStatus& status) {
+  constexpr size_t kMaxFileBytes = 4096;
+  std::string message;
+  if (!c.termination_message_path.empty()) {
+    for (const auto& m : status.mounts) {
+      if (m.container_path != c.termination_message_path) continue;
+      std::ifstream in(m.host_path, std::ios::binary);
+      message.resize(kMaxFileBytes);
+      in.read(message.data(), static_cast<std::streamsize>(kMaxFileBytes));
+      message.resize(static_cast<size_t>(in.gcount()));
+      break;
+    }
+  }
+  if (message.empty() && c.termination_message_policy == "FallbackToLogsOnError" && status.exit_code != 0 &&
+      !status.log_path.empty()) {
+    LogReadOptions o;
+    o.tail_lines = 80;
+    o.limit_bytes = 2048;
+    std::string tail;
+    if (read_container_log(status.log_path, o, [&](std::string_view piece) {
+          tail.append(piece);
+          return true;
+        }).ok()) {
+      message = std::move(tail);
+    }
+  }
+  return message;
+}
+
 Status NodeEnvironment::teardown_volumes(const std::string& pod_uid) {
+  const std::string hosts = pods_dir_ + "/" + pod_uid + "/etc-hosts";
+  if (::unlink(hosts.c_str()) != 0 && errno != ENOENT) return Status::FromErrno("remove " + hosts, errno);
+  std::error_code ec;
+  std::filesystem::remove_all(pods_dir_ + "/" + pod_uid + "/containers", ec);  // termination logs
+  if (ec) return Status::Error("remove the termination logs of pod " + pod_uid + ": " + ec.message());
   auto lookup = cache_.snapshot();
   VolumeManager vm(pods_dir_, *lookup, mounter_);
   Status s = vm.teardown(pod_uid);

@@ -21,7 +21,8 @@ namespace knode::kubelet {
 class NodeEnvironment final : public PodEnvironment {
  public:
   NodeEnvironment(runtime::ContainerRuntime& rt, ObjectCache& cache, LogManager& logs, std::string pods_dir,
-                  const Clock& clock);
+                  const Clock& clock, std::string cluster_domain = "cluster.local",
+                  std::string host_etc_hosts = "/etc/hosts");
 
   std::shared_ptr<const EnvLookup> lookup() override { return cache_.snapshot(); }
   Image ensure_image(const api::Pod& pod, const api::Container& c, const EnvLookup& lookup,
@@ -30,6 +31,10 @@ class NodeEnvironment final : public PodEnvironment {
   Result<std::vector<runtime::Mount>> mounts(const api::Pod& pod, const api::Container& c,
                                              const std::vector<runtime::KeyValue>& env) override;
   Status teardown_volumes(const std::string& pod_uid) override;
+  Result<std::optional<runtime::Mount>> etc_hosts(const api::Pod& pod, const std::vector<std::string>& pod_ips) override;
+  Result<std::optional<runtime::Mount>> termination_log(const api::Pod& pod, const api::Container& c,
+                                                        uint32_t attempt) override;
+  std::string termination_message(const api::Container& c, const runtime::ContainerStatus& status) override;
   Status prepare_logs(const api::Pod& pod, const api::Container& c) override;
   void container_started(const std::string& container_id) override;
   Status run_hook(const api::LifecycleHandler& h, const api::Pod& pod, const api::Container& c,
@@ -41,6 +46,7 @@ class NodeEnvironment final : public PodEnvironment {
   LogManager& logs_;
   ImageManager images_;
   std::string pods_dir_;
+  std::string cluster_domain_, host_etc_hosts_;
   volume::LinuxMounter mounter_;
   std::mutex mu_;
   std::map<std::string, PodVolumes> volumes_;  // by pod UID, as the last setup left them

@@ -1,5 +1,7 @@
 #include "pod_worker.h"
 
+#include "pod/etc_hosts.h"
+
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <thread>
@@ -285,6 +287,16 @@ Status PodWorker::start_container(const ContainerStart& s, const std::string& sa
   if (!env.ok()) return fail(kCreateContainerConfigError, env.status());
   auto mounts = d_.env.mounts(pod, c, env->vars);
   if (!mounts.ok()) return fail(kCreateContainerConfigError, mounts.status());
+  if (auto log = d_.env.termination_log(pod, c, s.attempt); !log.ok()) {
+    return fail(kCreateContainerConfigError, log.status());
+  } else if (*log) {
+    mounts->push_back(**log);
+  }
+  if (!mounts_own_etc_hosts(c)) {
+    auto hosts = d_.env.etc_hosts(pod, ips);
+    if (!hosts.ok()) return fail(kCreateContainerConfigError, hosts.status());
+    if (*hosts) mounts->push_back(**hosts);
+  }
   auto config = container_config(pod, c, s.attempt, image.ref, env->vars, *mounts, d_.node);
   if (s.ephemeral && !c.target_container_name.empty()) {
     // kubectl debug --target: the process namespace of that container, when it runs
@@ -390,6 +402,9 @@ void PodWorker::report(const PodRuntimeState& st) {
     o.exit_code = r.status.exit_code;
     o.reason = r.status.reason;
     o.message = r.status.message;
+    if (o.state == ContainerRunState::kExited && o.message.empty() && spec) {
+      o.message = d_.env.termination_message(*spec, r.status);
+    }
     o.created_at = from_nanos(r.status.created_at);
     o.started_at = from_nanos(r.status.started_at);
     o.finished_at = from_nanos(r.status.finished_at);

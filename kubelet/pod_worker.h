@@ -52,6 +52,24 @@ class PodEnvironment {
   virtual Result<std::vector<runtime::Mount>> mounts(const api::Pod& pod, const api::Container& c,
                                                      const std::vector<runtime::KeyValue>& env) = 0;
   [[nodiscard]] virtual Status teardown_volumes(const std::string& pod_uid) = 0;
+  // The kubelet-managed /etc/hosts of the pod (pod/etc_hosts.h), written for its IPs:
+  // the mount that puts it in a container, or none where the node does not manage it.
+  virtual Result<std::optional<runtime::Mount>> etc_hosts(const api::Pod& /*pod*/,
+                                                          const std::vector<std::string>& /*pod_ips*/) {
+    return std::optional<runtime::Mount>();
+  }
+  // The empty file mounted at the container's terminationMessagePath for this attempt, or
+  // none (no path).
+  virtual Result<std::optional<runtime::Mount>> termination_log(const api::Pod& /*pod*/, const api::Container& /*c*/,
+                                                                uint32_t /*attempt*/) {
+    return std::optional<runtime::Mount>();
+  }
+  // What an exited container left as its termination message: the file above (at most
+  // 4096 bytes), or with terminationMessagePolicy FallbackToLogsOnError and a failure, the
+  // end of its log (80 lines, 2048 bytes), as upstream.
+  virtual std::string termination_message(const api::Container& /*c*/, const runtime::ContainerStatus& /*status*/) {
+    return "";
+  }
   // The container's log directory, made before the runtime creates the container.
   [[nodiscard]] virtual Status prepare_logs(const api::Pod& pod, const api::Container& c) = 0;
   // The container runs: its /var/log/containers link can be made.

@@ -169,7 +169,8 @@ class Server final : public KubeletServer {
       });
       if (api_source_) store_.subscribe(api::Kind::kPod, [this](const Event& e) { follow_references(e); });
     }
-    env_ = std::make_unique<NodeEnvironment>(*runtime_, cache_, *logs_, c.root_dir + "/pods", clock);
+    env_ = std::make_unique<NodeEnvironment>(*runtime_, cache_, *logs_, c.root_dir + "/pods", clock,
+                                             c.cluster_domain);
     kubelet_ = std::make_unique<Kubelet>(io_, store_, *runtime_, *env_, o, health_, clock, pool_.get_executor());
     container_gc_ = std::make_unique<ContainerGc>(*runtime_, clock, *kubelet_, *logs_);
     image_gc_ = std::make_unique<ImageGcManager>(*runtime_, clock);

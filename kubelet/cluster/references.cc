@@ -21,7 +21,7 @@ std::set<ObjectRef> referenced_objects(const api::Pod& pod) {
       }
     }
   }
-  for (const auto* list : {&pod.spec.init_containers, &pod.spec.containers}) {
+  for (const auto* list : {&pod.spec.init_containers, &pod.spec.containers, &pod.spec.ephemeral_containers}) {
     for (const auto& c : *list) {
       for (const auto& e : c.env) {
         if (!e.value_from) continue;

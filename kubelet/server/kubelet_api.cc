@@ -82,7 +82,7 @@ const api::ContainerStatus* find_status(const api::Pod& pod, const std::string& 
 }
 
 bool has_container_spec(const api::Pod& pod, const std::string& name) {
-  for (const auto* list : {&pod.spec.containers, &pod.spec.init_containers}) {
+  for (const auto* list : {&pod.spec.containers, &pod.spec.init_containers, &pod.spec.ephemeral_containers}) {
     for (const auto& c : *list) {
       if (c.name == name) return true;
     }

@@ -13,7 +13,8 @@ reachable here). e2e.test then runs with KUBE_TEST_REPO_LIST pointing its regist
         Entrypoint /agnhost, cmd pause.
     e2e-test-images/glibc-dns-testing:2.1.1   the same userland without /agnhost (upstream:
         Debian with dnsutils and /coredns)
-    e2e-test-images/busybox:1.37.0-2     Debian's busybox-static with its applet links
+    e2e-test-images/busybox:1.37.0-2     Debian's busybox-static with its applet links (each
+        in /bin too, as the official image), bash as /bin/sh (see image_specs)
     e2e-test-images/nginx:1.27.0-2, :1.28.0-2
         Debian's nginx (the package unpacked, never installed) with its libraries,
         serving /usr/share/nginx/html on :80 in the foreground
@@ -351,6 +352,11 @@ def image_specs(workdir: str) -> dict[str, dict]:
     glibc_dns = agnhost_layer(bins, with_agnhost=False)
     nginx = nginx_layer(unpack_nginx(workdir))
     busybox = base_layer()
+    # Debian's busybox 1.35 sh drops variables whose names are no shell names ("data-1",
+    # which envFrom makes) from what it passes on; busybox 1.37, upstream's, and bash keep
+    # them. bash is the image's /bin/sh, busybox the rest.
+    add_dynamic_binary(MergedLayer(busybox), os.path.realpath("/bin/bash"), at="/bin/bash")
+    busybox.symlink("bin/sh", "bash")
     env = [B.PATH_ENV]
     specs = {
         "pause": {"tags": ["3.10.2"], "layer": pause, "source": "pause.c",

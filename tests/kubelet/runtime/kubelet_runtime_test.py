@@ -411,6 +411,50 @@ class KubeletRuntimeTest(unittest.TestCase):
                         f"{name}'s sandbox stopped")
             self.assertIn(node.pod(name)["status"]["phase"], ("Succeeded", "Failed"), "a terminal phase stays")
 
+    def test_termination_messages_and_managed_etc_hosts(self):
+        """What a container writes to its terminationMessagePath (any path, any user) is its
+        terminated state's message; with FallbackToLogsOnError a failure without one shows
+        the end of its log. Containers get the kubelet-managed /etc/hosts (pod IP and
+        hostname, hostAliases), unless they mount their own."""
+        node = self.node.start()
+        node.write("msg-file.yaml", pod("msg-file", self.bb(
+            "job", "echo -n DONE > /dev/termination-log", "terminationMessagePolicy: FallbackToLogsOnError"),
+            spec_extra="restartPolicy: Never"))
+        node.write("msg-path.yaml", pod("msg-path", self.bb(
+            "job", "echo -n custom > /tmp/msg; exit 2",
+            "terminationMessagePath: /tmp/msg\nsecurityContext: {runAsUser: 1000}"),
+            spec_extra="restartPolicy: Never"))
+        node.write("msg-logs.yaml", pod("msg-logs", self.bb(
+            "job", "echo first; echo from-the-log; exit 3", "terminationMessagePolicy: FallbackToLogsOnError"),
+            spec_extra="restartPolicy: Never"))
+        node.write("msg-none.yaml", pod("msg-none", self.bb("job", "echo quiet; exit 4"),
+                                        spec_extra="restartPolicy: Never"))
+        want = {"msg-file": (0, "DONE"), "msg-path": (2, "custom"), "msg-logs": (3, "first\nfrom-the-log\n"),
+                "msg-none": (4, None)}
+        for name, (code, message) in want.items():
+            p = node.wait_pod(name, lambda p: p["status"].get("phase") in ("Succeeded", "Failed"), 40, "finished")
+            term = cstatus(p, "job").get("state", {}).get("terminated", {})
+            self.assertEqual((term.get("exitCode"), term.get("message")), (code, message), f"{name}: {term}")
+        own_hosts = os.path.join(node.root_dir, "own-hosts")
+        with open(own_hosts, "w") as f:
+            f.write("10.9.9.9 its-own-hosts-file\n")
+        hosts_vol = "volumeMounts:\n- {name: own, mountPath: /etc/hosts}"
+        node.write("hosts.yaml", pod("hosts", self.bb("app", POLITE) + self.bb("own", POLITE, hosts_vol),
+                                     spec_extra="terminationGracePeriodSeconds: 2\nhostname: web\n"
+                                                "subdomain: peers\n"
+                                                "hostAliases: [{ip: 10.1.2.3, hostnames: [db.local, db]}]\n"
+                                                f"volumes: [{{name: own, hostPath: {{path: {own_hosts}, type: File}}}}]"))
+        p = node.wait_running_ready("hosts", 40)
+        ip = p["status"]["podIP"]
+        app = raw_id(cstatus(p, "app")["containerID"])
+        hosts = node.exec(app, "cat", "/etc/hosts").stdout
+        self.assertTrue(hosts.startswith("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"), hosts)
+        self.assertIn(f"{ip}\tweb.peers.default.svc.cluster.local\tweb\n", hosts)
+        self.assertTrue(hosts.endswith("# Entries added by HostAliases.\n10.1.2.3\tdb.local\tdb\n"), hosts)
+        own = raw_id(cstatus(p, "own")["containerID"])
+        self.assertEqual(node.exec(own, "cat", "/etc/hosts").stdout, "10.9.9.9 its-own-hosts-file\n",
+                         "the container's own mount at /etc/hosts stays")
+
     def test_manifest_removed(self):
         """Removing the manifest stops the containers within the grace period (SIGTERM, then
         SIGKILL at its end), removes the sandbox and frees the pod's IP."""
