@@ -7,6 +7,7 @@
 #
 #   e2e.test   `go test -c k8s.io/kubernetes/test/e2e` (the conformance suite itself)
 #   agnhost    k8s.io/kubernetes/test/images/agnhost (the test images' entrypoint)
+#   nnp        k8s.io/kubernetes/test/images/nonewprivs (the nonewprivs image's setuid probe)
 #   coredns    github.com/coredns/coredns $COREDNS_VERSION (cluster DNS, run as a pod)
 #
 # All three are test harness binaries (Go is fine there); none of knode is Go.
@@ -37,7 +38,7 @@ want_stamp() {
   esac
 }
 built() { [ -x "$KUBE_BIN/$1" ] && [ "$(cat "$(stamp "$1")" 2>/dev/null)" = "$(want_stamp "$1")" ]; }
-missing() { local n; for n in e2e.test agnhost coredns; do built "$n" || echo "$n"; done; }
+missing() { local n; for n in e2e.test agnhost nnp coredns; do built "$n" || echo "$n"; done; }
 
 finish() {  # NAME: the .tmp binary becomes the binary, with its stamp
   mv "$KUBE_BIN/$1.tmp" "$KUBE_BIN/$1"
@@ -70,6 +71,14 @@ build_agnhost() {
   kube_log "agnhost built in $(( $(date +%s) - t0 )) s"
 }
 
+build_nnp() {
+  rm -f "$KUBE_BIN/nnp.tmp"
+  (cd "$KUBE_SRC" && CGO_ENABLED=0 nice -n 10 "$GO" build -trimpath -ldflags "-s -w" \
+    -o "$KUBE_BIN/nnp.tmp" k8s.io/kubernetes/test/images/nonewprivs)
+  finish nnp
+  kube_log "nnp built"
+}
+
 build_coredns() {
   local t0=$(date +%s) src="$cache/coredns-$COREDNS_VERSION/src"
   mkdir -p "$src"
@@ -91,11 +100,12 @@ if [ -n "$todo" ]; then
   kube_lock
   todo="$(missing | tr '\n' ' ')"
   kube_log "to build: $todo"
-  if [[ " $todo " == *" e2e.test "* || " $todo " == *" agnhost "* ]]; then kube_module; fi
+  if [[ " $todo " == *" e2e.test "* || " $todo " == *" agnhost "* || " $todo " == *" nnp "* ]]; then kube_module; fi
   [[ " $todo " != *" e2e.test "* ]] || build_e2e
   [[ " $todo " != *" agnhost "* ]] || build_agnhost
+  [[ " $todo " != *" nnp "* ]] || build_nnp
   [[ " $todo " != *" coredns "* ]] || build_coredns
 else
-  kube_log "e2e.test, agnhost, coredns already built"
+  kube_log "e2e.test, agnhost, nnp, coredns already built"
 fi
 echo "$KUBE_BIN"

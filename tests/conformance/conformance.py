@@ -430,7 +430,8 @@ def main() -> int:
         print("SKIP: needs root", file=sys.stderr)
         return SKIP
     missing = cp.missing_binaries() + cp.missing_tools()
-    missing += [b for b in ("e2e.test", "agnhost", "coredns") if not os.path.exists(os.path.join(images.bin_dir(), b))]
+    missing += [b for b in ("e2e.test", "agnhost", "nnp", "coredns")
+                if not os.path.exists(os.path.join(images.bin_dir(), b))]
     if missing:
         print(f"SKIP: missing {missing} (scripts/cluster/build-control-plane.sh, scripts/conformance/build-e2e.sh)",
               file=sys.stderr)

@@ -11,6 +11,7 @@ reachable here). e2e.test then runs with KUBE_TEST_REPO_LIST pointing its regist
         with their shared libraries; /coredns; the porter's localhost.crt/key; /uploads;
         the user and group the tests expect (user-defined-in-image 1000, group 50000).
         Entrypoint /agnhost, cmd pause.
+    e2e-test-images/nonewprivs:1.4       nnp (k8s.io/kubernetes/test/images/nonewprivs), setuid root
     e2e-test-images/glibc-dns-testing:2.1.1   the same userland without /agnhost (upstream:
         Debian with dnsutils and /coredns)
     e2e-test-images/busybox:1.37.0-2     Debian's busybox-static with its applet links (each
@@ -351,6 +352,9 @@ def image_specs(workdir: str) -> dict[str, dict]:
     check_agnhost(agnhost)
     glibc_dns = agnhost_layer(bins, with_agnhost=False)
     nginx = nginx_layer(unpack_nginx(workdir))
+    nonewprivs = base_layer()
+    with open(os.path.join(bins, "nnp"), "rb") as f:
+        nonewprivs.file("usr/local/bin/nnp", f.read(), 0o4755)  # setuid root, as upstream's
     busybox = base_layer()
     # Debian's busybox 1.35 sh drops variables whose names are no shell names ("data-1",
     # which envFrom makes) from what it passes on; busybox 1.37, upstream's, and bash keep
@@ -367,6 +371,8 @@ def image_specs(workdir: str) -> dict[str, dict]:
                                                "ExposedPorts": {f"{p}/tcp": {} for p in (80, 8080, 8081, 9376, 5000)}}},
         "e2e-test-images/glibc-dns-testing": {"tags": ["2.1.1"], "layer": glibc_dns, "source": "dnsutils",
                                               "config": {"Env": env, "Cmd": ["bash"], "WorkingDir": "/"}},
+        "e2e-test-images/nonewprivs": {"tags": ["1.4"], "layer": nonewprivs, "source": "nnp",
+                                       "config": {"Env": env, "Cmd": ["nnp"], "WorkingDir": "/"}},
         "e2e-test-images/busybox": {"tags": ["1.37.0-2"], "layer": busybox, "source": B.BUSYBOX,
                                     "config": {"Env": env, "Cmd": ["sh"], "WorkingDir": "/"}},
         "e2e-test-images/nginx": {"tags": ["1.27.0-2", "1.28.0-2"], "layer": nginx, "source": "nginx",
@@ -383,7 +389,7 @@ def cache_key() -> str:
     h = hashlib.sha256()
     for p in (os.path.abspath(__file__), os.path.join(RUNTIME, "images", "build.py"),
               os.path.join(RUNTIME, "images", "pause.c"), os.path.join(bin_dir(), "agnhost"),
-              os.path.join(bin_dir(), "coredns"), B.BUSYBOX, *AGNHOST_TOOLS):
+              os.path.join(bin_dir(), "coredns"), os.path.join(bin_dir(), "nnp"), B.BUSYBOX, *AGNHOST_TOOLS):
         h.update(p.encode() + b"\0" + (B._file_sha256(p).encode() if os.path.exists(p) else b"absent") + b"\0")
     h.update(B._tool_version(["dpkg-query", "-W", "-f=${Version}", "docker-registry"]).encode())
     h.update(versions().get("COREDNS_VERSION", "").encode())
@@ -471,7 +477,7 @@ def main() -> int:
     if os.geteuid() != 0:
         print("SKIP: building the conformance images needs root (a network namespace for the registry)")
         return 77
-    for b in ("agnhost", "coredns"):
+    for b in ("agnhost", "nnp", "coredns"):
         if not os.path.exists(os.path.join(bin_dir(), b)):
             print(f"SKIP: {os.path.join(bin_dir(), b)} missing (run scripts/conformance/build-e2e.sh)")
             return 77
