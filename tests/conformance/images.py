@@ -34,7 +34,6 @@ run with the same inputs only reads images.json. Prints the directory.
 
 from __future__ import annotations
 
-import fcntl
 import glob
 import hashlib
 import importlib.util
@@ -43,7 +42,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -430,47 +428,34 @@ def _prune(base: str, keep: int):
 
 
 def ensure(build: bool = True) -> dict:
+    import image_cache
+
     base = os.path.join(cache_dir(), "conformance-images")
     key = cache_key()
-    final = os.path.join(base, key)
-    doc_path = os.path.join(final, "images.json")
-    if os.path.exists(doc_path):
-        with open(doc_path) as f:
-            return json.load(f)
-    if not build:
-        raise FileNotFoundError(f"no conformance images for key {key}: run tests/conformance/images.py")
-    os.makedirs(base, exist_ok=True)
-    with open(os.path.join(base, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if os.path.exists(doc_path):
-            with open(doc_path) as f:
-                return json.load(f)
+
+    def make(tmp: str, final: str) -> dict:
         t0 = time.monotonic()
-        tmp = tempfile.mkdtemp(prefix=f"{key}.tmp-", dir=base)
-        try:
-            work = os.path.join(tmp, "work")
-            os.makedirs(work)
-            out = {}
-            for name, spec in image_specs(work).items():
-                for tag in spec["tags"]:
-                    oci = os.path.join(work, "oci", name.replace("/", "_") + "_" + tag)
-                    digests = B.write_oci_layout(oci, tag, spec["layer"], spec["config"], spec["source"])
-                    out[f"{name}:{tag}"] = {"oci": oci, "ref": f"{REGISTRY}/{name}:{tag}", **digests}
-            push(os.path.join(work, "oci"), os.path.join(tmp, "registry"), out, work)
-            shutil.rmtree(work)
-            for v in out.values():
-                v.pop("oci")
-            doc = {"key": key, "dir": final, "registry": os.path.join(final, "registry"), "images": out,
-                   "build_seconds": round(time.monotonic() - t0, 2)}
-            with open(os.path.join(tmp, "images.json"), "w") as f:
-                json.dump(doc, f, indent=1)
-            os.rename(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        work = os.path.join(tmp, "work")
+        os.makedirs(work)
+        out = {}
+        for name, spec in image_specs(work).items():
+            for tag in spec["tags"]:
+                oci = os.path.join(work, "oci", name.replace("/", "_") + "_" + tag)
+                digests = B.write_oci_layout(oci, tag, spec["layer"], spec["config"], spec["source"])
+                out[f"{name}:{tag}"] = {"oci": oci, "ref": f"{REGISTRY}/{name}:{tag}", **digests}
+        push(os.path.join(work, "oci"), os.path.join(tmp, "registry"), out, work)
+        shutil.rmtree(work)
+        for v in out.values():
+            v.pop("oci")
+        return {"key": key, "dir": final, "registry": os.path.join(final, "registry"), "images": out,
+                "build_seconds": round(time.monotonic() - t0, 2)}
+
+    fresh = not os.path.exists(os.path.join(base, key, "images.json"))
+    doc = image_cache.cached(base, key, make if build else None,
+                             "conformance images (run tests/conformance/images.py)")
+    if fresh:
         _prune(base, keep=3)
-    with open(doc_path) as f:
-        return json.load(f)
+    return doc
 
 
 def main() -> int:

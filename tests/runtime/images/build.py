@@ -20,7 +20,6 @@ registry/ read-only (knode_runtime.Registry). Prints the cache directory.
 
 from __future__ import annotations
 
-import fcntl
 import gzip
 import hashlib
 import io
@@ -30,11 +29,11 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "..", "support"))
 
 BUSYBOX = "/bin/busybox"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -272,45 +271,27 @@ def _manifest_digest(netns: str, name: str, tag: str) -> str:
 
 def ensure(cache: str, build: bool = True) -> dict:
     """images.json of the current sources' images, building them when absent."""
-    base = os.path.join(cache, "runtime-images")
+    import image_cache
+
     key = cache_key()
-    final = os.path.join(base, key)
-    manifest_path = os.path.join(final, "images.json")
-    if os.path.exists(manifest_path):
-        with open(manifest_path) as f:
-            return json.load(f)
-    if not build:
-        raise FileNotFoundError(f"no test images for key {key} in {base}: run tests/runtime/images/build.py")
-    os.makedirs(base, exist_ok=True)
-    with open(os.path.join(base, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent builder finishes first, then we reuse its result
-        if os.path.exists(manifest_path):
-            with open(manifest_path) as f:
-                return json.load(f)
+
+    def make(tmp: str, final: str) -> dict:
         t0 = time.monotonic()
-        tmp = tempfile.mkdtemp(prefix=f"{key}.tmp-", dir=base)
-        try:
-            work = os.path.join(tmp, "work")
-            os.makedirs(work)
-            specs = image_specs(work)
-            out = {}
-            for name, spec in specs.items():
-                digests = write_oci_layout(os.path.join(tmp, "oci", name), spec["tag"], spec["layer"],
-                                           spec["config"], spec["source"])
-                out[name] = {"tag": spec["tag"], "ref": f"127.0.0.1:5000/{name}:{spec['tag']}", **digests}
-            reg_secs = push_all(os.path.join(tmp, "oci"), os.path.join(tmp, "registry"), out, work)
-            shutil.rmtree(work)
-            doc = {"key": key, "dir": final, "registry": os.path.join(final, "registry"), "images": out,
-                   "build_seconds": round(time.monotonic() - t0, 2), "registry_start_seconds": round(reg_secs, 3)}
-            with open(os.path.join(tmp, "images.json"), "w") as f:
-                json.dump(doc, f, indent=1)
-            os.rename(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        # Older keys stay (a few MB each): another checkout with other sources may be serving them.
-    with open(manifest_path) as f:
-        return json.load(f)
+        work = os.path.join(tmp, "work")
+        os.makedirs(work)
+        out = {}
+        for name, spec in image_specs(work).items():
+            digests = write_oci_layout(os.path.join(tmp, "oci", name), spec["tag"], spec["layer"],
+                                       spec["config"], spec["source"])
+            out[name] = {"tag": spec["tag"], "ref": f"127.0.0.1:5000/{name}:{spec['tag']}", **digests}
+        reg_secs = push_all(os.path.join(tmp, "oci"), os.path.join(tmp, "registry"), out, work)
+        shutil.rmtree(work)
+        # Older keys stay (a few MB each): another checkout with other sources may serve them.
+        return {"key": key, "dir": final, "registry": os.path.join(final, "registry"), "images": out,
+                "build_seconds": round(time.monotonic() - t0, 2), "registry_start_seconds": round(reg_secs, 3)}
+
+    return image_cache.cached(os.path.join(cache, "runtime-images"), key, make if build else None,
+                              "test images (run tests/runtime/images/build.py)")
 
 
 def main() -> int:
