@@ -45,8 +45,16 @@ Result<std::optional<runtime::Mount>> NodeEnvironment::etc_hosts(const api::Pod&
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::Error("create " + dir + ": " + ec.message());
-  // Rewritten in place (not renamed over): a running container's bind mount keeps the inode.
+  // Written when it differs, in place (not renamed over): the bind mounts of the pod's
+  // running containers keep the inode and never see it half written for nothing.
+  std::string had;
   {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    had = ss.str();
+  }
+  if (had != content) {
     std::ofstream out(path, std::ios::trunc);
     out << content;
     if (!out.good()) return Status::Error("write " + path);

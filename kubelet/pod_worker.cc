@@ -76,6 +76,8 @@ void PodWorker::terminate(std::function<void()> done, std::shared_ptr<const api:
   boost::asio::post(strand_, [self = shared_from_this(), done = std::move(done), final_pod]() mutable {
     if (final_pod) self->pod_ = final_pod;
     self->terminating_ = true;
+    // A deadline far ahead must not keep the worker alive after its pod.
+    boost::asio::post(self->d_.loop, [self] { self->deadline_.cancel(); });
     Status s = self->terminate_now();
     if (!s.ok()) {
       KLOG(ERROR, "pod termination incomplete; retrying").kv("pod", pod_ref(*self->pod_)).kv("err", s.message());
