@@ -5,8 +5,8 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
+#include "knode/file.h"
 #include "knode/log.h"
 #include "logs/log_reader.h"
 #include "pod/etc_hosts.h"
@@ -34,10 +34,9 @@ Result<std::optional<runtime::Mount>> NodeEnvironment::etc_hosts(const api::Pod&
   if (!pod.spec.host_network && pod_ips.empty()) return std::optional<runtime::Mount>();
   std::string host;
   if (pod.spec.host_network) {
-    std::ifstream in(host_etc_hosts_);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    host = ss.str();
+    auto text = read_file(host_etc_hosts_);
+    if (!text.ok()) return text.status();
+    host = std::move(*text);
   }
   const std::string content = managed_etc_hosts(pod, pod_ips, cluster_domain_, host);
   const std::string dir = pods_dir_ + "/" + pod.metadata.uid;
@@ -47,14 +46,7 @@ Result<std::optional<runtime::Mount>> NodeEnvironment::etc_hosts(const api::Pod&
   if (ec) return Status::Error("create " + dir + ": " + ec.message());
   // Written when it differs, in place (not renamed over): the bind mounts of the pod's
   // running containers keep the inode and never see it half written for nothing.
-  std::string had;
-  {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    had = ss.str();
-  }
-  if (had != content) {
+  if (auto had = read_file(path); !had.ok() || *had != content) {
     std::ofstream out(path, std::ios::trunc);
     out << content;
     if (!out.good()) return Status::Error("write " + path);

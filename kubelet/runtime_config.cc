@@ -8,6 +8,7 @@
 #include "knode/api/field_codec.h"
 #include "labels.h"
 #include "pod/env.h"
+#include "pod/etc_hosts.h"
 #include "pod/log_paths.h"
 #include "pod/resources.h"
 
@@ -95,10 +96,7 @@ Result<runtime::PodSandboxConfig> sandbox_config(const api::Pod& pod, uint32_t a
   runtime::PodSandboxConfig c;
   c.metadata = {pod.metadata.name, pod.metadata.uid, pod.metadata.namespace_, attempt};
   if (!pod.spec.host_network) {
-    std::string h = pod.spec.hostname.empty() ? pod.metadata.name : pod.spec.hostname;
-    if (h.size() > 63) h.resize(63);
-    while (!h.empty() && (h.back() == '-' || h.back() == '.')) h.pop_back();
-    c.hostname = h;
+    c.hostname = pod_hostname(pod);
   }
   c.log_directory = node.pod_logs_dir + "/" + pod.metadata.namespace_ + "_" + pod.metadata.name + "_" +
                     pod.metadata.uid;

@@ -40,6 +40,7 @@
 #include <unordered_map>
 
 #include "knode/log.h"
+#include "knode/openssl_errors.h"
 
 namespace knode::http {
 
@@ -62,16 +63,6 @@ beast::tcp_stream& tcp_of(TlsStream& s) { return s.next_layer(); }
 
 std::string endpoint_str(const tcp::endpoint& ep) {
   return Endpoint{ep.address().to_string(), ep.port()}.str();
-}
-
-std::string openssl_errors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    out += (out.empty() ? "" : "; ") + std::string(buf);
-  }
-  return out;
 }
 
 std::string with_details(const std::string& what) {

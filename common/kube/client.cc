@@ -18,6 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "knode/openssl_errors.h"
+
 namespace knode::kube {
 
 namespace asio = boost::asio;
@@ -60,17 +62,6 @@ void RateLimiter::stop() {
 // ---- TLS settings ----
 
 namespace {
-
-std::string openssl_errors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out;
-}
 
 Status io_error(const std::string& what, const error_code& ec) {
   if (ec == beast::error::timeout) return Status::Error(what + ": deadline exceeded", ETIMEDOUT);

@@ -1,27 +1,18 @@
 #include "knode/kube/kubeconfig.h"
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "knode/api/base64.h"
 #include "knode/api/codec.h"
+#include "knode/file.h"
 
 namespace knode::kube {
 
 using nlohmann::json;
 
 namespace {
-
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::FromErrno("read " + path, errno);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string dir_of(const std::string& path) {
   auto slash = path.rfind('/');

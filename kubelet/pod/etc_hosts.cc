@@ -2,14 +2,14 @@
 
 namespace knode::kubelet {
 
-namespace {
-
 std::string pod_hostname(const api::Pod& pod) {
   std::string h = pod.spec.hostname.empty() ? pod.metadata.name : pod.spec.hostname;
   if (h.size() > 63) h.resize(63);
   while (!h.empty() && (h.back() == '-' || h.back() == '.')) h.pop_back();
   return h;
 }
+
+namespace {
 
 void append_aliases(const api::Pod& pod, std::string& out) {
   if (pod.spec.host_aliases.empty()) return;

@@ -14,6 +14,10 @@ namespace knode::kubelet {
 
 inline constexpr char kEtcHostsPath[] = "/etc/hosts";
 
+// The pod's hostname as upstream's GeneratePodHostNameAndDomain makes it: spec.hostname
+// or the pod's name, cut to 63 characters without a trailing '-' or '.'.
+std::string pod_hostname(const api::Pod& pod);
+
 // `pod_ips` in the order the status reports them; `host_etc_hosts` is the node's
 // /etc/hosts content (used for host-network pods only).
 std::string managed_etc_hosts(const api::Pod& pod, const std::vector<std::string>& pod_ips,

@@ -10,11 +10,11 @@
 
 #include <cerrno>
 #include <filesystem>
-#include <fstream>
 #include <memory>
-#include <sstream>
 
+#include "knode/file.h"
 #include "knode/log.h"
+#include "knode/openssl_errors.h"
 #include "knode/net.h"
 
 namespace knode::kubelet {
@@ -29,28 +29,10 @@ struct Free {
 template <typename T>
 using Ptr = std::unique_ptr<T, Free>;
 
-std::string ssl_errors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    out += (out.empty() ? "" : "; ") + std::string(buf);
-  }
-  return out;
-}
-
 std::string bio_text(BIO* b) {
   char* data = nullptr;
   long n = BIO_get_mem_data(b, &data);
   return std::string(data, static_cast<std::size_t>(n));
-}
-
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::FromErrno("read " + path, errno == 0 ? ENOENT : errno);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 Status write_file(const std::string& path, const std::string& data, mode_t mode) {
@@ -87,7 +69,7 @@ Status add_extension(X509* cert, int nid, const std::string& value) {
   X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
   Ptr<X509_EXTENSION> ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str()));
   if (!ext || X509_add_ext(cert, ext.get(), -1) != 1) {
-    return Status::Error("certificate extension " + value + ": " + ssl_errors(), EINVAL);
+    return Status::Error("certificate extension " + value + ": " + openssl_errors(), EINVAL);
   }
   return Status::Ok();
 }
@@ -97,7 +79,7 @@ Status add_extension(X509* cert, int nid, const std::string& value) {
 Result<std::pair<std::string, std::string>> make_self_signed_serving_certificate(
     const std::string& node_name, const std::vector<std::string>& ips, Clock::SystemTime now) {
   Ptr<EVP_PKEY> key(EVP_EC_gen("P-256"));
-  if (!key) return Status::Error("generate a key: " + ssl_errors(), EIO);
+  if (!key) return Status::Error("generate a key: " + openssl_errors(), EIO);
   Ptr<X509> cert(X509_new());
   const long long unix_now =
       std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
@@ -129,7 +111,7 @@ Result<std::pair<std::string, std::string>> make_self_signed_serving_certificate
     if (Status s = add_extension(cert.get(), nid, value); !s.ok()) return s;
   }
   if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0)
-    return Status::Error("sign: " + ssl_errors(), EIO);
+    return Status::Error("sign: " + openssl_errors(), EIO);
   Ptr<BIO> cb(BIO_new(BIO_s_mem())), kb(BIO_new(BIO_s_mem()));
   PEM_write_bio_X509(cb.get(), cert.get());
   PEM_write_bio_PrivateKey(kb.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
