@@ -289,6 +289,28 @@ Status PodWorker::start_container(const ContainerStart& s, const std::string& sa
   if (!env.ok()) return fail(kCreateContainerConfigError, env.status());
   auto mounts = d_.env.mounts(pod, c, env->vars);
   if (!mounts.ok()) return fail(kCreateContainerConfigError, mounts.status());
+  // Image volumes: each image pulled as its volume's pullPolicy says (with the pod's
+  // credentials and back-off, as a container image), the mount then naming what the pull
+  // returned. mounts[i] is volumeMounts[i].
+  for (size_t i = 0; i < c.volume_mounts.size() && i < mounts->size(); ++i) {
+    runtime::Mount& m = (*mounts)[i];
+    if (m.image.image.empty()) continue;
+    api::Container as_image;
+    as_image.name = c.name;
+    as_image.image = m.image.image;
+    for (const auto& v : pod.spec.volumes) {
+      if (v.name == c.volume_mounts[i].name && v.image) as_image.image_pull_policy = v.image->pull_policy;
+    }
+    auto pulled = d_.env.ensure_image(pod, as_image, lookup, sandbox);
+    for (const auto& e : pulled.events) event(c.name, e.type, e.reason, e.message);
+    if (pulled.waiting) {
+      start_failures_[c.name] = *pulled.waiting;
+      return Status::Error("image volume \"" + c.volume_mounts[i].name + "\": " + pulled.waiting->reason + ": " +
+                               pulled.waiting->message,
+                           EAGAIN);
+    }
+    m.image.image = pulled.ref;
+  }
   if (auto log = d_.env.termination_log(pod, c, s.attempt); !log.ok()) {
     return fail(kCreateContainerConfigError, log.status());
   } else if (*log) {

@@ -24,17 +24,19 @@ void default_handler(std::optional<LifecycleHandler>& h) {
   }
 }
 
+// The API server's default pull policy for an image reference: Always for :latest or
+// untagged images, IfNotPresent otherwise (containers and image volumes alike).
+std::string default_pull_policy(const std::string& img) {
+  auto slash = img.rfind('/');
+  auto colon = img.rfind(':');
+  bool has_tag = colon != std::string::npos && (slash == std::string::npos || colon > slash);
+  bool digest = img.find('@') != std::string::npos;
+  bool latest = has_tag && img.substr(colon + 1) == "latest";
+  return (digest || (has_tag && !latest)) ? "IfNotPresent" : "Always";
+}
+
 void default_container(Container& c) {
-  if (c.image_pull_policy.empty()) {
-    // Always for :latest or untagged images, IfNotPresent otherwise.
-    const std::string& img = c.image;
-    auto slash = img.rfind('/');
-    auto colon = img.rfind(':');
-    bool has_tag = colon != std::string::npos && (slash == std::string::npos || colon > slash);
-    bool digest = img.find('@') != std::string::npos;
-    bool latest = has_tag && img.substr(colon + 1) == "latest";
-    c.image_pull_policy = (digest || (has_tag && !latest)) ? "IfNotPresent" : "Always";
-  }
+  if (c.image_pull_policy.empty()) c.image_pull_policy = default_pull_policy(c.image);
   if (c.termination_message_path.empty()) c.termination_message_path = "/dev/termination-log";
   if (c.termination_message_policy.empty()) c.termination_message_policy = "File";
   for (auto& p : c.ports) {
@@ -67,6 +69,7 @@ void defaults(Pod& p) {
     if (v.secret && !v.secret->default_mode) v.secret->default_mode = 0644;
     if (v.downward_api && !v.downward_api->default_mode) v.downward_api->default_mode = 0644;
     if (v.projected && !v.projected->default_mode) v.projected->default_mode = 0644;
+    if (v.image && v.image->pull_policy.empty()) v.image->pull_policy = default_pull_policy(v.image->reference);
   }
 }
 

@@ -159,6 +159,10 @@ struct Mount {
   bool readonly = false;
   bool selinux_relabel = false;
   MountPropagation propagation = MountPropagation::kPrivate;
+  // An image volume: the image (the ID or reference a pull returned) the runtime mounts,
+  // read-only, instead of host_path; image_sub_path a directory inside it.
+  ImageSpec image;
+  std::string image_sub_path;
   bool operator==(const Mount&) const = default;
 };
 

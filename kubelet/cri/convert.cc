@@ -326,6 +326,8 @@ void to_proto(const rt::Mount& in, pb::Mount* out) {
   out->set_readonly(in.readonly);
   out->set_selinux_relabel(in.selinux_relabel);
   out->set_propagation(to_proto(in.propagation));
+  if (!in.image.image.empty()) to_proto(in.image, out->mutable_image());
+  out->set_image_sub_path(in.image_sub_path);
 }
 
 rt::Mount from_proto(const pb::Mount& in) {
@@ -335,6 +337,8 @@ rt::Mount from_proto(const pb::Mount& in) {
   out.readonly = in.readonly();
   out.selinux_relabel = in.selinux_relabel();
   out.propagation = from_proto(in.propagation());
+  if (in.has_image()) out.image = from_proto(in.image());
+  out.image_sub_path = in.image_sub_path();
   return out;
 }
 

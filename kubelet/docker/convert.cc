@@ -91,6 +91,13 @@ json group_add(const std::vector<int64_t>& groups) {
 }
 
 Result<std::string> bind_of(const rt::Mount& m) {
+  if (!m.image.image.empty()) {
+    // Docker mounts images from API 1.48 (Docker 28) on; this client speaks up to 1.47.
+    return Status::Error("docker: image volume " + m.image.image + " -> " + m.container_path +
+                             ": the Docker backend cannot mount images (Engine API " +
+                             kMaxApiVersion + " has no image mounts); use CRI (containerd 2.1+)",
+                         ENOTSUP);
+  }
   if (m.host_path.find(':') != std::string::npos ||
       m.container_path.find(':') != std::string::npos) {
     return Status::Error("docker: mount " + m.host_path + " -> " + m.container_path +

@@ -27,6 +27,7 @@ constexpr char kConfigMap[] = "kubernetes.io/configmap";
 constexpr char kSecret[] = "kubernetes.io/secret";
 constexpr char kDownwardAPI[] = "kubernetes.io/downward-api";
 constexpr char kProjected[] = "kubernetes.io/projected";
+constexpr char kImage[] = "kubernetes.io/image";
 constexpr char kVolumesDir[] = "volumes";
 constexpr char kSubpathsDir[] = "volume-subpaths";
 // emptyDir's directory mode (upstream's `perm`); the wrapped emptyDir of configMap,
@@ -299,6 +300,14 @@ Result<PodVolume> VolumeManager::setup_volume(const api::Pod& pod, const api::Vo
     if (Status s = write_contents(pod, v, field, pv); !s.ok()) return s;
     return pv;
   }
+  if (v.image) {
+    if (v.image->reference.empty()) return Status::Error(field + ".image.reference: required", EINVAL);
+    pv.plugin = kImage;
+    pv.read_only = true;
+    pv.image = v.image->reference;
+    pv.image_pull_policy = v.image->pull_policy;
+    return pv;
+  }
   if (v.persistent_volume_claim) {
     // A claim bound to a PersistentVolume that is a directory of this node (hostPath,
     // local): mounted like a hostPath volume, read-only when the claim says so.
@@ -320,7 +329,7 @@ Result<PodVolume> VolumeManager::setup_volume(const api::Pod& pod, const api::Vo
   return Status::Error(
       field +
           ": no volume source knode supports (emptyDir, hostPath, configMap, secret, "
-          "downwardAPI, projected)",
+          "downwardAPI, projected, persistentVolumeClaim, image)",
       ENOTSUP);
 }
 
@@ -477,9 +486,19 @@ Result<std::vector<runtime::Mount>> VolumeManager::mounts_for(const api::Pod& po
         return Status::Error(
             f + ": unable to provision SubPath `" + sub + "`: must not contain '..'", EINVAL);
       }
+      if (!pv.image.empty()) {
+        // Inside the image: the runtime resolves it, and fails when it is missing.
+        out.push_back(runtime::Mount{.container_path = m.mount_path, .readonly = true,
+                                     .image = {pv.image, {}}, .image_sub_path = sub});
+        continue;
+      }
       auto prepared = prepare_subpath(pod, c, i, m, pv, sub);
       if (!prepared.ok()) return prepared.status().Wrap(f);
       host_path = *prepared;
+    }
+    if (!pv.image.empty()) {
+      out.push_back(runtime::Mount{.container_path = m.mount_path, .readonly = true, .image = {pv.image, {}}});
+      continue;
     }
     runtime::Mount mount;
     mount.container_path = m.mount_path;

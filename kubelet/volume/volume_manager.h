@@ -7,6 +7,10 @@
 //                                kubernetes.io~projected/<volume>   projected (tmpfs)
 //   <pods dir>/<pod uid>/volume-subpaths/<volume>/<container>/<mount index>   subPath binds
 //
+// Image volumes have no directory here: the runtime mounts the image itself (CRI's
+// Mount.image), after the pod worker has pulled it and put the pulled reference in the
+// mount that mounts_for() returns with the volume's reference.
+//
 // hostPath volumes stay where they are (their type checked). configMap, secret, downwardAPI
 // and projected contents are written by the AtomicWriter (volume/atomic_writer.h). The pod
 // worker calls setup() before it creates the pod's containers, mounts_for() for each
@@ -39,6 +43,8 @@ struct PodVolume {
   // always mounted read-only, whatever the volumeMount says.
   bool read_only = false;
   bool memory_backed = false;  // a tmpfs of its own
+  // An image volume: the image reference and pull policy from its spec (host_path empty).
+  std::string image, image_pull_policy;
   bool operator==(const PodVolume&) const = default;
 };
 
@@ -78,7 +84,8 @@ class VolumeManager {
   // against `container_env`; absolute paths and ".." refused; a missing directory created
   // with the volume's mode; symlinks resolved by the kernel without leaving the volume; the
   // result bind-mounted under volume-subpaths/ so the runtime mounts exactly what was
-  // checked).
+  // checked). An image volume's mount has `image` (the volume's reference, to be replaced
+  // by what the pull returns) and image_sub_path instead of a host path, and is read-only.
   Result<std::vector<runtime::Mount>> mounts_for(const api::Pod& pod,
                                                  const api::Container& container,
                                                  const PodVolumes& volumes,

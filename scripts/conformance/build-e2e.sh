@@ -9,8 +9,10 @@
 #   agnhost    k8s.io/kubernetes/test/images/agnhost (the test images' entrypoint)
 #   nnp        k8s.io/kubernetes/test/images/nonewprivs (the nonewprivs image's setuid probe)
 #   coredns    github.com/coredns/coredns $COREDNS_VERSION (cluster DNS, run as a pod)
+#   sample-apiserver   k8s.io/sample-apiserver at the staging version, only with --all (the
+#              aggregator test of the whole suite; scripts/conformance/run.sh passes it)
 #
-# All three are test harness binaries (Go is fine there); none of knode is Go.
+# All of them are test harness binaries (Go is fine there); none of knode is Go.
 # One Go build at a time (the lock of scripts/lib/kubernetes-module.sh), nice, -p=1.
 # Exit status: 0 built (or cached); 3 cannot build here (no Go, cache not writable).
 set -euo pipefail
@@ -38,7 +40,9 @@ want_stamp() {
   esac
 }
 built() { [ -x "$KUBE_BIN/$1" ] && [ "$(cat "$(stamp "$1")" 2>/dev/null)" = "$(want_stamp "$1")" ]; }
-missing() { local n; for n in e2e.test agnhost nnp coredns; do built "$n" || echo "$n"; done; }
+wanted="e2e.test agnhost nnp coredns"
+[ "${1:-}" != "--all" ] || wanted="$wanted sample-apiserver"
+missing() { local n; for n in $wanted; do built "$n" || echo "$n"; done; }
 
 finish() {  # NAME: the .tmp binary becomes the binary, with its stamp
   mv "$KUBE_BIN/$1.tmp" "$KUBE_BIN/$1"
@@ -79,6 +83,17 @@ build_nnp() {
   kube_log "nnp built"
 }
 
+build_sample_apiserver() {
+  local t0=$(date +%s)
+  (cd "$KUBE_SRC" && nice -n 10 "$GO" get "k8s.io/sample-apiserver@$KUBE_STAGING_VERSION")
+  rm -f "$KUBE_BIN/sample-apiserver.tmp"
+  (cd "$KUBE_SRC" && CGO_ENABLED=0 nice -n 10 "$GO" build -trimpath -ldflags "-s -w" \
+    -o "$KUBE_BIN/sample-apiserver.tmp" k8s.io/sample-apiserver)
+  "$KUBE_BIN/sample-apiserver.tmp" --help >/dev/null || { kube_log "sample-apiserver does not run"; return 1; }
+  finish sample-apiserver
+  kube_log "sample-apiserver built in $(( $(date +%s) - t0 )) s"
+}
+
 build_coredns() {
   local t0=$(date +%s) src="$cache/coredns-$COREDNS_VERSION/src"
   mkdir -p "$src"
@@ -100,12 +115,14 @@ if [ -n "$todo" ]; then
   kube_lock
   todo="$(missing | tr '\n' ' ')"
   kube_log "to build: $todo"
-  if [[ " $todo " == *" e2e.test "* || " $todo " == *" agnhost "* || " $todo " == *" nnp "* ]]; then kube_module; fi
+  if [[ " $todo " == *" e2e.test "* || " $todo " == *" agnhost "* || " $todo " == *" nnp "* ||
+        " $todo " == *" sample-apiserver "* ]]; then kube_module; fi
   [[ " $todo " != *" e2e.test "* ]] || build_e2e
   [[ " $todo " != *" agnhost "* ]] || build_agnhost
   [[ " $todo " != *" nnp "* ]] || build_nnp
   [[ " $todo " != *" coredns "* ]] || build_coredns
+  [[ " $todo " != *" sample-apiserver "* ]] || build_sample_apiserver
 else
-  kube_log "e2e.test, agnhost, nnp, coredns already built"
+  kube_log "$wanted already built"
 fi
 echo "$KUBE_BIN"

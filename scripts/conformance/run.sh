@@ -14,7 +14,7 @@ build="${KNODE_BUILD_DIR:-$repo/build}"
 "$repo/scripts/setup.sh"
 "$repo/scripts/runtime/install.sh" --no-images
 "$repo/scripts/cluster/build-control-plane.sh" >/dev/null
-"$repo/scripts/conformance/build-e2e.sh" >/dev/null
+"$repo/scripts/conformance/build-e2e.sh" --all >/dev/null
 python3 "$repo/tests/conformance/images.py" >/dev/null
 
 args=("$@")

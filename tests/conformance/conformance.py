@@ -18,7 +18,8 @@ What it brings up, all in network namespaces of its own (tests/cluster/control_p
     trusted by its kubelet API);
   - the cluster DNS: CoreDNS as a Deployment in kube-system behind the kube-dns Service
     10.96.0.10, which knode's --cluster-dns names;
-  - in the control plane's namespace, a route to each node's pod CIDR through the node (as
+  - in the control plane's namespace, a route to each node's pod CIDR through the node, and
+    one to the Service CIDR through the first node (as
     a cluster network gives it: the API server's pod and service proxy reach pods);
 then e2e.test, in the control plane's namespace, with KUBE_TEST_REPO_LIST pointing every
 registry at 127.0.0.1:5000. The JUnit report lands in --report-dir; the counts (passed,
@@ -213,6 +214,11 @@ class Cluster:
             cidr = n["spec"].get("podCIDR")
             if cidr:
                 kn.run(["ip", "-n", self.c.cp_netns, "route", "replace", cidr, "via", NODE_ADDRS[n["metadata"]["name"]]])
+        # ... and Services by their ClusterIP through the first node, whose proxy
+        # translates (and masquerades: the control plane is outside --cluster-cidr), as
+        # kube-apiserver calls webhooks and aggregated API servers by their Service.
+        first = list(self.nodes)[0]
+        kn.run(["ip", "-n", self.c.cp_netns, "route", "replace", cp.SERVICE_CIDR, "via", NODE_ADDRS[first]])
         t2 = time.monotonic()
         dns = COREDNS.replace("IMAGE", imgs["images"][f"coredns/coredns:{images.versions()['COREDNS_VERSION']}"]["ref"])
         self.c.kubectl("apply", "-f", "-", input=dns.replace("DNS_IP", DNS_IP))

@@ -19,6 +19,13 @@ reachable here). e2e.test then runs with KUBE_TEST_REPO_LIST pointing its regist
     e2e-test-images/nginx:1.27.0-2, :1.28.0-2
         Debian's nginx (the package unpacked, never installed) with its libraries,
         serving /usr/share/nginx/html on :80 in the foreground
+    e2e-test-images/kitten:1.8, nautilus:1.8   agnhost plus upstream's html/<name>.jpg and
+        data.json (kubectl's update-demo, the image volume test); its /etc/os-release names
+        Alpine, upstream's base, and says it is a stand-in
+    e2e-test-images/nonroot:1.5          the busybox userland with USER 1234
+    etcd:3.7.0-0                         the cluster tier's etcd ($ETCD_VERSION) at /usr/local/bin/etcd
+    e2e-test-images/sample-apiserver:1.29.2   k8s.io/sample-apiserver at the Kubernetes
+        version (built by build-e2e.sh --all; only then in the registry)
     pause:3.10.2                         tests/runtime/images/pause.c, static
     coredns/coredns:<COREDNS_VERSION>    the cluster DNS (coredns from its Go module)
 
@@ -227,7 +234,27 @@ def agnhost_layer(bins: str, with_agnhost: bool = True):
     layer.file("etc/group", b"root:x:0:\nnogroup:x:65534:\nuser-defined-in-image:x:1000:\n"
                             b"group-defined-in-image:x:50000:user-defined-in-image\n")
     layer.dir("home/user-defined-in-image")
+    # Upstream's agnhost is built on Alpine, and the image volume test reads the Alpine name
+    # from the kitten image (agnhost + two files). This userland is Debian's, which the
+    # file says after the name the test looks for.
+    layer.file("etc/os-release", b'NAME="Alpine Linux"\nID=alpine\n'
+                                 b'PRETTY_NAME="Alpine Linux stand-in: knode\'s test userland from Debian 12 packages"\n')
     return layer
+
+
+def update_demo_layer(bins: str, name: str):
+    """kitten and nautilus (upstream: agnhost plus html/<name>.jpg and html/data.json, run as
+    `agnhost test-webserver`), the files from the kubernetes module's test/images/<name>."""
+    layer = agnhost_layer(bins)
+    html = os.path.join(kube_module_dir(), "test", "images", name, "html")
+    for f in (f"{name}.jpg", "data.json"):
+        with open(os.path.join(html, f), "rb") as fh:
+            layer.file(f, fh.read())
+    return layer
+
+
+def etcd_binary() -> str:
+    return os.path.join(cache_dir(), f"etcd-{versions()['ETCD_VERSION']}", "bin", "etcd")
 
 
 def resolve(layer, path: str, hops: int = 20) -> str:
@@ -359,7 +386,13 @@ def image_specs(workdir: str) -> dict[str, dict]:
     # them. bash is the image's /bin/sh, busybox the rest.
     add_dynamic_binary(MergedLayer(busybox), os.path.realpath("/bin/bash"), at="/bin/bash")
     busybox.symlink("bin/sh", "bash")
+    nonroot = base_layer()  # upstream: debian-base with USER 1234
+    etcd = B.Layer()  # upstream: distroless with /usr/local/bin/etcd
+    with open(etcd_binary(), "rb") as f:
+        etcd.file("usr/local/bin/etcd", f.read(), 0o755)
+    etcd.dir("var/lib/etcd", 0o700)
     env = [B.PATH_ENV]
+    agnhost_config = {"Env": env, "Entrypoint": ["/agnhost"], "WorkingDir": "/"}
     specs = {
         "pause": {"tags": ["3.10.2"], "layer": pause, "source": "pause.c",
                   "config": {"Env": env, "Entrypoint": ["/pause"], "WorkingDir": "/"}},
@@ -376,10 +409,28 @@ def image_specs(workdir: str) -> dict[str, dict]:
         "e2e-test-images/nginx": {"tags": ["1.27.0-2", "1.28.0-2"], "layer": nginx, "source": "nginx",
                                   "config": {"Env": env, "Cmd": ["nginx", "-g", "daemon off;"], "WorkingDir": "/",
                                              "ExposedPorts": {"80/tcp": {}}, "StopSignal": "SIGQUIT"}},
+        "e2e-test-images/kitten": {"tags": ["1.8"], "layer": update_demo_layer(bins, "kitten"), "source": "agnhost",
+                                   "config": {**agnhost_config, "Cmd": ["test-webserver"], "ExposedPorts": {"80/tcp": {}}}},
+        "e2e-test-images/nautilus": {"tags": ["1.8"], "layer": update_demo_layer(bins, "nautilus"),
+                                     "source": "agnhost",
+                                     "config": {**agnhost_config, "Cmd": ["test-webserver"],
+                                                "ExposedPorts": {"80/tcp": {}}}},
+        "e2e-test-images/nonroot": {"tags": ["1.5"], "layer": nonroot, "source": B.BUSYBOX,
+                                    "config": {"Env": env, "Cmd": ["sh"], "WorkingDir": "/", "User": "1234"}},
+        "etcd": {"tags": ["3.7.0-0"], "layer": etcd, "source": "etcd",
+                 "config": {"Env": env, "Cmd": ["/usr/local/bin/etcd"], "WorkingDir": "/"}},
         "coredns/coredns": {"tags": [cv], "layer": coredns, "source": "coredns",
                             "config": {"Env": env, "Entrypoint": ["/coredns"], "WorkingDir": "/",
                                        "ExposedPorts": {"53/udp": {}, "53/tcp": {}}}},
     }
+    sample = os.path.join(bins, "sample-apiserver")
+    if os.path.exists(sample):  # built by build-e2e.sh --all (the whole-suite run)
+        layer = base_layer()  # upstream: Alpine with /sample-apiserver
+        with open(sample, "rb") as f:
+            layer.file("sample-apiserver", f.read(), 0o755)
+        specs["e2e-test-images/sample-apiserver"] = {
+            "tags": ["1.29.2"], "layer": layer, "source": "sample-apiserver",
+            "config": {"Env": env, "Entrypoint": ["/sample-apiserver"], "WorkingDir": "/"}}
     return specs
 
 
@@ -387,7 +438,8 @@ def cache_key() -> str:
     h = hashlib.sha256()
     for p in (os.path.abspath(__file__), os.path.join(RUNTIME, "images", "build.py"),
               os.path.join(RUNTIME, "images", "pause.c"), os.path.join(bin_dir(), "agnhost"),
-              os.path.join(bin_dir(), "coredns"), os.path.join(bin_dir(), "nnp"), B.BUSYBOX, *AGNHOST_TOOLS):
+              os.path.join(bin_dir(), "coredns"), os.path.join(bin_dir(), "nnp"),
+              os.path.join(bin_dir(), "sample-apiserver"), etcd_binary(), B.BUSYBOX, *AGNHOST_TOOLS):
         h.update(p.encode() + b"\0" + (B._file_sha256(p).encode() if os.path.exists(p) else b"absent") + b"\0")
     h.update(B._tool_version(["dpkg-query", "-W", "-f=${Version}", "docker-registry"]).encode())
     h.update(versions().get("COREDNS_VERSION", "").encode())

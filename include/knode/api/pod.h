@@ -284,6 +284,14 @@ struct ProjectedVolumeSource {
   bool operator==(const ProjectedVolumeSource&) const = default;
 };
 
+// An OCI image (or artifact) mounted read-only as a volume (spec.volumes[].image, GA in
+// 1.35): the runtime mounts the image's filesystem; the kubelet pulls it first.
+struct ImageVolumeSource {
+  std::string reference, pull_policy;
+  KNODE_FIELDS(v("reference", reference); v("pullPolicy", pull_policy))
+  bool operator==(const ImageVolumeSource&) const = default;
+};
+
 struct Volume {
   std::string name;
   std::optional<HostPathVolumeSource> host_path;
@@ -293,10 +301,11 @@ struct Volume {
   std::optional<PersistentVolumeClaimVolumeSource> persistent_volume_claim;
   std::optional<DownwardAPIVolumeSource> downward_api;
   std::optional<ProjectedVolumeSource> projected;
+  std::optional<ImageVolumeSource> image;
   KNODE_FIELDS(v("name", name); v("hostPath", host_path); v("emptyDir", empty_dir);
                v("configMap", config_map); v("secret", secret);
                v("persistentVolumeClaim", persistent_volume_claim);
-               v("downwardAPI", downward_api); v("projected", projected))
+               v("downwardAPI", downward_api); v("projected", projected); v("image", image))
   bool operator==(const Volume&) const = default;
 };
 

@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <map>
+#include <set>
 
 #include "fakes/fake_clock.h"
 #include "fakes/fake_runtime.h"
 #include "labels.h"
+#include "pod/image_policy.h"
 
 namespace knode::kubelet {
 namespace {
@@ -24,19 +27,27 @@ class NoLookup final : public EnvLookup {
   std::vector<std::string> host_ips() const override { return {"192.168.1.10"}; }
 };
 
-// Images are present, there are no volumes, hooks always succeed.
+// Images are present (those in `unpullable` cannot be pulled; those in `pulled_as` are
+// what their pull returns), the mounts are `mounts_to_return`, hooks always succeed.
 class FakeEnvironment final : public PodEnvironment {
  public:
   std::shared_ptr<const EnvLookup> lookup() override { return std::make_shared<NoLookup>(); }
   Image ensure_image(const api::Pod&, const api::Container& c, const EnvLookup&,
                      const runtime::PodSandboxConfig&) override {
-    return Image{c.image, std::nullopt};
+    ensured.push_back(c.image + " " + c.image_pull_policy);
+    if (unpullable.count(c.image)) return Image{"", StartFailure{kErrImagePull, "cannot pull " + c.image}};
+    auto it = pulled_as.find(c.image);
+    return Image{it == pulled_as.end() ? c.image : it->second, std::nullopt};
   }
   Status setup_volumes(const api::Pod&, const EnvLookup&) override { return Status::Ok(); }
   Result<std::vector<runtime::Mount>> mounts(const api::Pod&, const api::Container&,
                                              const std::vector<runtime::KeyValue>&) override {
-    return std::vector<runtime::Mount>{};
+    return mounts_to_return;
   }
+  std::vector<runtime::Mount> mounts_to_return;
+  std::map<std::string, std::string> pulled_as;
+  std::set<std::string> unpullable;
+  std::vector<std::string> ensured;  // "image policy" per ensure_image call
   Status teardown_volumes(const std::string& uid) override {
     torn_down.push_back(uid);
     return Status::Ok();
@@ -321,6 +332,48 @@ TEST_F(PodWorkerTest, AnEphemeralContainerStartsOnceAndIsNotRestarted) {
   EXPECT_EQ(rt_.count("StartContainer"), 0);
   EXPECT_TRUE(last().ephemeral_container_statuses.at(0).state.terminated.has_value());
   EXPECT_EQ(last().phase, "Running");
+}
+
+// An image volume's image is pulled with the volume's pull policy before the container
+// is created, and the mount names what the pull returned; an image that cannot be pulled
+// keeps the container waiting with the pull's reason, and no container is created.
+// The pod with an image volume "data" of `ref` at /volume, and the environment's mounts of it.
+std::shared_ptr<const api::Pod> with_image_volume(FakeEnvironment& env, const std::string& ref,
+                                                  const std::string& policy) {
+  auto pod = std::make_shared<api::Pod>(*make_pod());
+  api::Volume v;
+  v.name = "data";
+  v.image = api::ImageVolumeSource{ref, policy};
+  pod->spec.volumes = {v};
+  pod->spec.containers[0].volume_mounts = {api::VolumeMount{.name = "data", .mount_path = "/volume"}};
+  env.mounts_to_return = {runtime::Mount{.container_path = "/volume", .readonly = true, .image = {ref, {}}}};
+  return pod;
+}
+
+TEST_F(PodWorkerTest, AnImageVolumeIsPulledAndMountedByThePulledReference) {
+  auto pod = with_image_volume(env_, "127.0.0.1:5000/kitten:1.8", "Always");
+  env_.pulled_as["127.0.0.1:5000/kitten:1.8"] = "sha256:feed";
+  start(pod);
+  EXPECT_EQ(env_.ensured, (std::vector<std::string>{"127.0.0.1:5000/kubia:1 ", "127.0.0.1:5000/kitten:1.8 Always"}));
+  ASSERT_EQ(containers().size(), 1u);
+  auto config = rt_.container_config(containers()[0].id);
+  ASSERT_TRUE(config.has_value());
+  ASSERT_EQ(config->mounts.size(), 1u);
+  EXPECT_EQ(config->mounts[0].image.image, "sha256:feed");
+  EXPECT_EQ(config->mounts[0].container_path, "/volume");
+  EXPECT_TRUE(config->mounts[0].readonly);
+  EXPECT_EQ(last().phase, "Running");
+}
+
+TEST_F(PodWorkerTest, AnImageVolumeThatCannotBePulledKeepsTheContainerWaiting) {
+  auto pod = with_image_volume(env_, "127.0.0.1:5000/missing:1", "IfNotPresent");
+  env_.unpullable.insert("127.0.0.1:5000/missing:1");
+  start(pod);
+  EXPECT_EQ(rt_.count("CreateContainer"), 0);
+  ASSERT_EQ(last().container_statuses.size(), 1u);
+  ASSERT_TRUE(last().container_statuses[0].state.waiting.has_value());
+  EXPECT_EQ(last().container_statuses[0].state.waiting->reason, kErrImagePull);
+  EXPECT_EQ(last().phase, "Pending");
 }
 
 }  // namespace

@@ -165,6 +165,8 @@ TEST(CriConvert, ContainerConfigFieldsAndBack) {
   EXPECT_TRUE(m.mounts(0).selinux_relabel());
   EXPECT_EQ(m.mounts(0).propagation(), pb::PROPAGATION_BIDIRECTIONAL);
   EXPECT_EQ(m.mounts(1).propagation(), pb::PROPAGATION_HOST_TO_CONTAINER);
+  EXPECT_EQ(m.mounts(1).image().image(), "127.0.0.1:5000/kitten:1.8");
+  EXPECT_EQ(m.mounts(1).image_sub_path(), "etc");
   EXPECT_EQ(m.labels().at("io.kubernetes.container.name"), "nginx");
   EXPECT_EQ(m.annotations().at("io.kubernetes.container.restartCount"), "2");
   EXPECT_EQ(m.log_path(), "nginx/2.log");
@@ -407,6 +409,9 @@ TEST(CriConvert, ContainerAndStatusFromRuntime) {
   m->set_readonly(true);
   m->set_selinux_relabel(true);
   m->set_propagation(pb::PROPAGATION_HOST_TO_CONTAINER);
+  m->mutable_image()->set_image("sha256:vol");
+  (*m->mutable_image()->mutable_annotations())["x"] = "y";
+  m->set_image_sub_path("html");
   s.set_log_path("/var/log/pods/x/nginx/4.log");
   const rt::ContainerStatus st = from_proto(s);
   EXPECT_EQ(st.id, "c-1");
@@ -420,8 +425,8 @@ TEST(CriConvert, ContainerAndStatusFromRuntime) {
   EXPECT_EQ(st.reason, "OOMKilled");
   EXPECT_EQ(st.message, "memory limit");
   ASSERT_EQ(st.mounts.size(), 1u);
-  EXPECT_EQ(st.mounts[0], (rt::Mount{"/data", "/mnt", true, true,
-                                     rt::MountPropagation::kHostToContainer}));
+  EXPECT_EQ(st.mounts[0], (rt::Mount{"/data", "/mnt", true, true, rt::MountPropagation::kHostToContainer,
+                                     {"sha256:vol", {{"x", "y"}}}, "html"}));
   EXPECT_EQ(st.log_path, "/var/log/pods/x/nginx/4.log");
   pb::ContainerStatus sback;
   to_proto(st, &sback);

@@ -38,9 +38,11 @@ inline rt::ContainerConfig full_container_config() {
   c.args = {"exec nginx", "-g"};
   c.working_dir = "/srv";
   c.envs = {{"PORT", "8080"}, {"BIN", std::string("\xff\x00\x01", 3)}};
+  // Every field set for the conversion test (a real image volume mount has no host path).
   c.mounts = {{"/etc/hosts", "/var/lib/knode/pods/uid/etc-hosts", true, true,
-               rt::MountPropagation::kBidirectional},
-              {"/data", "/mnt/data", true, true, rt::MountPropagation::kHostToContainer}};
+               rt::MountPropagation::kBidirectional, {"sha256:vol", {{"a", "b"}}}, "html"},
+              {"/data", "/mnt/data", true, true, rt::MountPropagation::kHostToContainer,
+               {"127.0.0.1:5000/kitten:1.8", {{"c", "d"}}}, "etc"}};
   c.labels = {{"io.kubernetes.container.name", "nginx"}};
   c.annotations = {{"io.kubernetes.container.restartCount", "2"}};
   c.log_path = "nginx/2.log";

@@ -258,6 +258,17 @@ TEST(DockerContainerCreate, RestrictsOomScoreAndRefusesColonsInMounts) {
   EXPECT_EQ(bad.status().error_number(), EINVAL);
 }
 
+// Image volumes need the Engine's image mounts (API 1.48), beyond what this client speaks:
+// a clear refusal naming the image, never a bind of an empty host path.
+TEST(DockerContainerCreate, RefusesImageVolumeMounts) {
+  auto c = container_config();
+  c.mounts = {rt::Mount{.container_path = "/volume", .readonly = true, .image = {"sha256:kitten", {}}}};
+  auto bad = container_create_body(c, pod_config(), {"p", "", "", std::nullopt, {}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().error_number(), ENOTSUP);
+  EXPECT_NE(bad.status().message().find("sha256:kitten"), std::string::npos) << bad.status().message();
+}
+
 TEST(DockerContainerCreate, LocalhostSeccompProfileIsPassedAsJson) {
   auto c = container_config();
   c.security.seccomp = rt::SecurityProfile{rt::SecurityProfile::Type::kLocalhost, "/p.json"};

@@ -455,6 +455,38 @@ class KubeletRuntimeTest(unittest.TestCase):
         self.assertEqual(node.exec(own, "cat", "/etc/hosts").stdout, "10.9.9.9 its-own-hosts-file\n",
                          "the container's own mount at /etc/hosts stays")
 
+    def test_image_volume(self):
+        """An image volume (spec.volumes[].image): the kubelet pulls the image with the
+        volume's pull policy, and containerd mounts its filesystem read-only, whole or a
+        subPath of it. Docker (Engine API <= 1.47) cannot: the container waits with
+        CreateContainerError naming the reason."""
+        node = self.node.start()
+        mounts = ("volumeMounts:\n- {name: app, mountPath: /vol}\n"
+                  "- {name: tools, mountPath: /tools, subPath: bin}")
+        volumes = (f"volumes:\n- {{name: app, image: {{reference: '{self.kubia}', pullPolicy: Always}}}}\n"
+                   f"- {{name: tools, image: {{reference: '{self.busybox}', pullPolicy: IfNotPresent}}}}")
+        node.write("imgvol.yaml", pod("imgvol", self.bb("app", POLITE, mounts),
+                                      spec_extra="terminationGracePeriodSeconds: 2\n" + volumes))
+        if self.backend == "docker":
+            p = node.wait_pod("imgvol", lambda p: cstatus(p, "app").get("state", {}).get("waiting", {}).get(
+                "reason") == "CreateContainerError", 40, "CreateContainerError")
+            msg = cstatus(p, "app")["state"]["waiting"].get("message", "")
+            self.assertIn("cannot mount images", msg)
+            return
+        p = node.wait_running_ready("imgvol", 40)
+        kubia = node.images["kubia"]
+        self.assertTrue(node.registry_lines(rf'"GET /v2/kubia/blobs/{kubia["layer_digest"]} HTTP/1\.1" 200 '),
+                        "the volume's image was pulled from the registry")
+        cid = raw_id(cstatus(p, "app")["containerID"])
+        size = node.exec(cid, "stat", "-c", "%s", "/vol/kubia").stdout.strip()
+        self.assertTrue(size.isdigit() and int(size) > 0, f"/vol/kubia is the image's binary: {size!r}")
+        self.assertEqual(node.exec(cid, "/tools/busybox", "echo", "from-the-image").stdout.strip(), "from-the-image",
+                         "the subPath bin/ of the busybox image")
+        self.assertFalse(node.exec(cid, "test", "-e", "/tools/bin", check=False).returncode == 0,
+                         "only the subPath is mounted")
+        w = node.exec(cid, "sh", "-c", "touch /vol/x", check=False)
+        self.assertNotEqual(w.returncode, 0, "an image volume is read-only")
+
     def test_manifest_removed(self):
         """Removing the manifest stops the containers within the grace period (SIGTERM, then
         SIGKILL at its end), removes the sandbox and frees the pod's IP."""

@@ -18,7 +18,8 @@ using testing::TempDir;
 
 constexpr char kUid[] = "11111111-2222-3333-4444-555555555555";
 
-api::Pod pod_with_mounts(const std::string& mounts_yaml, const std::string& container_extra = "") {
+api::Pod pod_with_mounts(const std::string& mounts_yaml, const std::string& container_extra = "",
+                         const std::string& extra_volumes = "") {
   return decode<api::Pod>(R"(
 apiVersion: v1
 kind: Pod
@@ -34,7 +35,7 @@ spec:
   volumes:
   - {name: scratch, emptyDir: {}}
   - {name: config, configMap: {name: app}}
-)");
+)" + extra_volumes);
 }
 
 class MountsTest : public ::testing::Test {
@@ -80,6 +81,36 @@ TEST_F(MountsTest, MountsCarryPathsReadOnlyAndPropagation) {
   EXPECT_EQ((*r)[1].propagation, runtime::MountPropagation::kHostToContainer);
   EXPECT_EQ((*r)[2].host_path, volumes_.by_name.at("config").host_path);
   EXPECT_TRUE((*r)[2].readonly) << "configMap volumes are always read-only";
+}
+
+// An image volume has no directory on the host: its mounts name the image (the pod worker
+// swaps in what the pull returned) and a subPath inside it, always read-only; a subPath
+// leaving the image is refused as any other.
+TEST_F(MountsTest, ImageVolumeMountsNameTheImageAndItsSubPathReadOnly) {
+  auto pod = pod_with_mounts(R"(    - {name: kitten, mountPath: /volume}
+    - {name: kitten, mountPath: /etc/os, subPath: etc, readOnly: false}
+    - {name: kitten, mountPath: /data, subPathExpr: $(DIR)}
+)", "", "  - {name: kitten, image: {reference: registry.example/kitten:1.8, pullPolicy: Always}}\n");
+  auto r = mounts(pod, {{"DIR", "html"}});
+  ASSERT_TRUE(r.ok()) << r.error();
+  ASSERT_EQ(r->size(), 3u);
+  for (const auto& m : *r) {
+    EXPECT_EQ(m.image.image, "registry.example/kitten:1.8");
+    EXPECT_TRUE(m.host_path.empty());
+    EXPECT_TRUE(m.readonly);
+  }
+  EXPECT_EQ((*r)[0].image_sub_path, "");
+  EXPECT_EQ((*r)[1].image_sub_path, "etc");
+  EXPECT_EQ((*r)[2].image_sub_path, "html");
+  EXPECT_EQ(volumes_.by_name.at("kitten").plugin, "kubernetes.io/image");
+  EXPECT_EQ(volumes_.by_name.at("kitten").image_pull_policy, "Always");
+  EXPECT_FALSE(exists(tmp_.path() + "/pods/" + kUid + "/volumes/kubernetes.io~image"));
+  EXPECT_FALSE(exists(tmp_.path() + "/pods/" + kUid + "/volume-subpaths/kitten"));
+
+  pod.spec.containers[0].volume_mounts = {api::VolumeMount{.name = "kitten", .mount_path = "/x", .sub_path = "../etc"}};
+  r = mounts(pod);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("must not contain '..'"), std::string::npos) << r.error();
 }
 
 TEST_F(MountsTest, BidirectionalNeedsAPrivilegedContainer) {

@@ -480,7 +480,7 @@ TEST_F(VolumeManagerTest, VolumeWithoutASourceIsAClearError) {
   EXPECT_EQ(
       r.error(),
       "pod shop/web volume \"a\": spec.volumes[0]: no volume source knode supports (emptyDir, "
-      "hostPath, configMap, secret, downwardAPI, projected)");
+      "hostPath, configMap, secret, downwardAPI, projected, persistentVolumeClaim, image)");
 }
 
 TEST_F(VolumeManagerTest, PodWithoutAUsableUidIsRejected) {
