@@ -6,20 +6,24 @@ namespace {
 class Snapshot final : public EnvLookup {
  public:
   Snapshot(std::map<api::ObjectKey, api::ObjectPtr> objects, api::ResourceList allocatable,
-           std::vector<std::string> host_ips, std::shared_ptr<const ObjectCache::TokenSource> tokens,
-           std::shared_ptr<const ObjectCache::ClaimSource> claims)
+           std::vector<std::string> host_ips, std::shared_ptr<const ObjectCache::ClusterReads> reads)
       : objects_(std::move(objects)), allocatable_(std::move(allocatable)), host_ips_(std::move(host_ips)),
-        tokens_(std::move(tokens)), claims_(std::move(claims)) {}
+        reads_(std::move(reads)) {}
 
   Result<ClaimedVolume> claimed_volume(const std::string& ns, const std::string& claim) const override {
-    if (claims_ && *claims_) return (*claims_)(ns, claim);
+    if (reads_ && reads_->claims) return reads_->claims(ns, claim);
     return EnvLookup::claimed_volume(ns, claim);
   }
 
   Result<std::string> service_account_token(const api::Pod& pod,
                                             const api::ServiceAccountTokenProjection& p) const override {
-    if (tokens_ && *tokens_) return (*tokens_)(pod, p);
+    if (reads_ && reads_->tokens) return reads_->tokens(pod, p);
     return EnvLookup::service_account_token(pod, p);
+  }
+
+  Result<std::string> cluster_trust_bundle(const api::ClusterTrustBundleProjection& p) const override {
+    if (reads_ && reads_->trust_bundles) return reads_->trust_bundles(p);
+    return EnvLookup::cluster_trust_bundle(p);
   }
 
   const api::ConfigMap* config_map(const std::string& ns, const std::string& name) const override {
@@ -50,8 +54,7 @@ class Snapshot final : public EnvLookup {
   std::map<api::ObjectKey, api::ObjectPtr> objects_;
   api::ResourceList allocatable_;
   std::vector<std::string> host_ips_;
-  std::shared_ptr<const ObjectCache::TokenSource> tokens_;
-  std::shared_ptr<const ObjectCache::ClaimSource> claims_;
+  std::shared_ptr<const ObjectCache::ClusterReads> reads_;
 };
 
 }  // namespace
@@ -68,14 +71,9 @@ void ObjectCache::set_node(api::ResourceList allocatable, std::vector<std::strin
   host_ips_ = std::move(host_ips);
 }
 
-void ObjectCache::set_token_source(TokenSource fn) {
+void ObjectCache::set_cluster_reads(ClusterReads reads) {
   std::lock_guard lock(mu_);
-  tokens_ = std::make_shared<const TokenSource>(std::move(fn));
-}
-
-void ObjectCache::set_claim_source(ClaimSource fn) {
-  std::lock_guard lock(mu_);
-  claims_ = std::make_shared<const ClaimSource>(std::move(fn));
+  reads_ = std::make_shared<const ClusterReads>(std::move(reads));
 }
 
 void ObjectCache::on_event(const Event& e) {
@@ -90,7 +88,7 @@ void ObjectCache::on_event(const Event& e) {
 
 std::shared_ptr<const EnvLookup> ObjectCache::snapshot() const {
   std::lock_guard lock(mu_);
-  return std::make_shared<Snapshot>(objects_, allocatable_, host_ips_, tokens_, claims_);
+  return std::make_shared<Snapshot>(objects_, allocatable_, host_ips_, reads_);
 }
 
 }  // namespace knode::kubelet

@@ -20,12 +20,15 @@ class ObjectCache {
   // Follows ConfigMaps, Secrets and Services in `store` (on the loop).
   void follow(ObjectStore& store);
   void set_node(api::ResourceList allocatable, std::vector<std::string> host_ips);
-  // Where service account tokens come from (a cluster's TokenRequest); thread-safe.
-  using TokenSource = std::function<Result<std::string>(const api::Pod&, const api::ServiceAccountTokenProjection&)>;
-  void set_token_source(TokenSource fn);
-  // Where claims are resolved (a cluster's PVCs and PVs); thread-safe.
-  using ClaimSource = std::function<Result<ClaimedVolume>(const std::string& ns, const std::string& claim)>;
-  void set_claim_source(ClaimSource fn);
+  // What only a cluster's API server answers, asked when a volume is set up (from the
+  // workers' threads): service account tokens (TokenRequest), claims (PVCs and PVs), trust
+  // bundles (ClusterTrustBundles). Unset ones answer as standalone. Thread-safe.
+  struct ClusterReads {
+    std::function<Result<std::string>(const api::Pod&, const api::ServiceAccountTokenProjection&)> tokens;
+    std::function<Result<ClaimedVolume>(const std::string& ns, const std::string& claim)> claims;
+    std::function<Result<std::string>(const api::ClusterTrustBundleProjection&)> trust_bundles;
+  };
+  void set_cluster_reads(ClusterReads reads);
 
   // A snapshot: later changes do not reach it.
   std::shared_ptr<const EnvLookup> snapshot() const;
@@ -37,8 +40,7 @@ class ObjectCache {
   std::map<api::ObjectKey, api::ObjectPtr> objects_;
   api::ResourceList allocatable_;
   std::vector<std::string> host_ips_;
-  std::shared_ptr<const TokenSource> tokens_;
-  std::shared_ptr<const ClaimSource> claims_;
+  std::shared_ptr<const ClusterReads> reads_;
 };
 
 }  // namespace knode::kubelet

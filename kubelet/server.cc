@@ -24,6 +24,7 @@
 #include "object_cache.h"
 #include "cluster/node_status.h"
 #include "cluster/claims.h"
+#include "cluster/trust_bundles.h"
 #include "cluster/event_writer.h"
 #include "cluster/host_gw.h"
 #include "cluster/pod_writer.h"
@@ -161,12 +162,13 @@ class Server final : public KubeletServer {
       events_ = std::make_unique<EventWriter>(*api, node_name_);
       o.events = events_.get();
       tokens_ = std::make_unique<TokenManager>(*api);
-      cache_.set_token_source([t = tokens_.get()](const api::Pod& p, const api::ServiceAccountTokenProjection& proj) {
+      ObjectCache::ClusterReads reads;
+      reads.tokens = [t = tokens_.get()](const api::Pod& p, const api::ServiceAccountTokenProjection& proj) {
         return t->token(p, proj);
-      });
-      cache_.set_claim_source([api](const std::string& ns, const std::string& claim) {
-        return resolve_claim(*api, ns, claim);
-      });
+      };
+      reads.claims = [api](const std::string& ns, const std::string& claim) { return resolve_claim(*api, ns, claim); };
+      reads.trust_bundles = [api](const api::ClusterTrustBundleProjection& p) { return trust_anchors(*api, p); };
+      cache_.set_cluster_reads(std::move(reads));
       if (api_source_) store_.subscribe(api::Kind::kPod, [this](const Event& e) { follow_references(e); });
     }
     env_ = std::make_unique<NodeEnvironment>(*runtime_, cache_, *logs_, c.root_dir + "/pods", clock,

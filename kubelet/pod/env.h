@@ -47,6 +47,12 @@ class EnvLookup {
     (void)p;
     return Status::Error("not supported in standalone mode: there is no API server to issue the token", ENOTSUP);
   }
+  // The trust anchors a clusterTrustBundle projection names, as the file's content (PEM
+  // certificates; empty when nothing matches and it is optional).
+  virtual Result<std::string> cluster_trust_bundle(const api::ClusterTrustBundleProjection& p) const {
+    (void)p;
+    return Status::Error("not supported in standalone mode: there are no ClusterTrustBundles", ENOTSUP);
+  }
   // The volume a claim in namespace `ns` is bound to (a cluster's PVC and PV).
   virtual Result<ClaimedVolume> claimed_volume(const std::string& ns, const std::string& claim) const {
     (void)ns;

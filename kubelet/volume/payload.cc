@@ -149,7 +149,8 @@ Result<Payload> projected_files(const api::Pod& pod, const api::ProjectedVolumeS
   for (size_t k = 0; k < src.sources.size(); ++k) {
     const auto& s = src.sources[k];
     std::string f = idx(field + ".sources", k);
-    int kinds = !!s.config_map + !!s.secret + !!s.downward_api + !!s.service_account_token;
+    int kinds = !!s.config_map + !!s.secret + !!s.downward_api + !!s.service_account_token +
+                !!s.cluster_trust_bundle;
     if (kinds != 1)
       return at(
           f, kinds == 0 ? "must specify a source type" : "may not specify more than 1 source type");
@@ -172,6 +173,12 @@ Result<Payload> projected_files(const api::Pod& pod, const api::ProjectedVolumeS
       if (st = claim_paths(paths, f + ".downwardAPI", &seen); !st.ok()) return st;
       st = downward_api_files(pod, s.downward_api->items, default_mode, f + ".downwardAPI", lookup,
                               &out);
+    } else if (s.cluster_trust_bundle) {
+      const auto& b = *s.cluster_trust_bundle;
+      if (st = claim_paths({b.path}, f + ".clusterTrustBundle", &seen); !st.ok()) return st;
+      auto pem = lookup.cluster_trust_bundle(b);
+      if (!pem.ok()) return at(f + ".clusterTrustBundle", pem.status().message(), pem.status().error_number());
+      out[b.path] = {std::move(*pem), default_mode};
     } else {
       const auto& t = *s.service_account_token;
       if (st = claim_paths({t.path}, f + ".serviceAccountToken", &seen); !st.ok()) return st;

@@ -23,6 +23,7 @@ itself after --timeout seconds and still tears everything down.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import shutil
@@ -478,6 +479,75 @@ spec:
                   "the writer pod Succeeded")
         with open(os.path.join(data, "hello")) as f:
             self.assertEqual(f.read().strip(), "written-through-the-claim")
+
+    def test_4c_cluster_trust_bundles_are_projected(self):
+        """clusterTrustBundle projections: one bundle by name, a signer's bundles picked by
+        labels (each certificate once, sorted by its DER bytes, re-encoded), an optional one
+        that matches nothing (an empty file); a required one that does not exist keeps the
+        pod from starting."""
+        def ca(cn: str) -> str:
+            key = os.path.join(self.work, cn + ".key")
+            r = kn.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", key, "-subj", "/CN=" + cn, "-days", "1", "-addext",
+                        "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"],
+                       check=True, timeout=30)
+            return r.stdout
+
+        def der(pem: str) -> bytes:
+            body = "".join(l for l in pem.strip().splitlines() if not l.startswith("-----"))
+            return base64.b64decode(body)
+
+        def encode(d: bytes) -> str:
+            b = base64.b64encode(d).decode()
+            return "-----BEGIN CERTIFICATE-----\n" + "".join(b[i:i + 64] + "\n" for i in range(0, len(b), 64)) + \
+                "-----END CERTIFICATE-----\n"
+
+        a, b, c = ca("ctb-a"), ca("ctb-b"), ca("ctb-c")
+        bundles = [
+            {"metadata": {"name": "plain-a"}, "spec": {"trustBundle": a}},
+            {"metadata": {"name": "knode.test:signer:one", "labels": {"live": "yes"}},
+             "spec": {"signerName": "knode.test/signer", "trustBundle": b + a}},
+            {"metadata": {"name": "knode.test:signer:two", "labels": {"live": "yes"}},
+             "spec": {"signerName": "knode.test/signer", "trustBundle": c}},
+            {"metadata": {"name": "knode.test:signer:old", "labels": {"live": "no"}},
+             "spec": {"signerName": "knode.test/signer", "trustBundle": ca("ctb-old")}},
+        ]
+        for ctb in bundles:
+            self.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "certificates.k8s.io/v1",
+                                                               "kind": "ClusterTrustBundle", **ctb}))
+        projected = {"name": "ctb", "projected": {"sources": [
+            {"clusterTrustBundle": {"name": "plain-a", "path": "by-name.pem"}},
+            {"clusterTrustBundle": {"signerName": "knode.test/signer", "labelSelector": {"matchLabels": {"live": "yes"}},
+                                    "path": "signer.pem"}},
+            {"clusterTrustBundle": {"signerName": "knode.test/signer", "labelSelector": {"matchLabels": {"x": "y"}},
+                                    "optional": True, "path": "none.pem"}}]}}
+
+        def reader(name: str, volume: dict) -> dict:
+            return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
+                "nodeName": NODE, "restartPolicy": "Never", "volumes": [volume],
+                "containers": [{"name": "r", "image": rt.image_ref("busybox"),
+                                "command": ["sh", "-c", "cat /ctb/by-name.pem; echo ===; cat /ctb/signer.pem; "
+                                            "echo ===; wc -c < /ctb/none.pem"],
+                                "volumeMounts": [{"name": "ctb", "mountPath": "/ctb"}]}]}}
+
+        self.kubectl("apply", "-f", "-", input=json.dumps(reader("ctb-reader", projected)))
+        self.wait(lambda: (self.get("get", "pod", "ctb-reader") or {}).get("status", {}).get("phase") == "Succeeded",
+                  60, "the reader pod Succeeded")
+        out = self.kubectl("logs", "ctb-reader").stdout
+        want_signer = "".join(encode(d) for d in sorted({der(a), der(b), der(c)}))
+        self.assertEqual(out, encode(der(a)) + "===\n" + want_signer + "===\n0\n")
+
+        missing = {"name": "ctb", "projected": {"sources": [
+            {"clusterTrustBundle": {"name": "does-not-exist", "path": "by-name.pem"}}]}}
+        self.kubectl("apply", "-f", "-", input=json.dumps(reader("ctb-blocked", missing)))
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            p = self.get("get", "pod", "ctb-blocked") or {}
+            self.assertEqual(p.get("status", {}).get("phase", "Pending"), "Pending", "a required bundle is missing")
+            time.sleep(0.5)
+        waiting = [cs.get("state", {}).get("waiting", {}).get("reason") for cs in p["status"].get("containerStatuses", [])]
+        self.assertEqual(waiting, ["ContainerCreating"])
+        self.kubectl("delete", "pod", "ctb-blocked", "--wait=false")
 
     def test_5_a_certificate_from_another_ca_is_a_clear_error_at_start(self):
         other = cp.Pki(os.path.join(self.work, "other-pki"))

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "knode/api/values.h"
+#include "knode/status.h"
 
 // Each API struct lists its fields once, as (JSON name, member) pairs, in `fields(v)`:
 // the generic codec (common/api/codec) decodes, encodes and reports unknown fields from
@@ -51,6 +52,25 @@ struct ObjectMeta {
                v("ownerReferences", owner_references); v("finalizers", finalizers))
   bool operator==(const ObjectMeta&) const = default;
 };
+
+// metav1.LabelSelector. A null selector (an unset optional) matches nothing; an empty one
+// matches everything.
+struct LabelSelectorRequirement {
+  std::string key, operator_;  // In, NotIn, Exists, DoesNotExist
+  std::vector<std::string> values;
+  KNODE_FIELDS(v("key", key); v("operator", operator_); v("values", values))
+  bool operator==(const LabelSelectorRequirement&) const = default;
+};
+struct LabelSelector {
+  StringMap match_labels;
+  std::vector<LabelSelectorRequirement> match_expressions;
+  KNODE_FIELDS(v("matchLabels", match_labels); v("matchExpressions", match_expressions))
+  bool operator==(const LabelSelector&) const = default;
+};
+// Whether `labels` satisfy every matchLabels pair and every expression (an unknown
+// operator, or In/NotIn without values, Exists/DoesNotExist with some: an error naming it,
+// as metav1.LabelSelectorAsSelector refuses them).
+Result<bool> selector_matches(const LabelSelector& s, const StringMap& labels);
 
 struct ObjectReference {
   std::string kind, namespace_, name, uid, api_version, resource_version, field_path;

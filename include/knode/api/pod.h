@@ -269,12 +269,25 @@ struct ProjectionItems {  // ConfigMapProjection / SecretProjection
   KNODE_FIELDS(v("name", name); v("items", items); v("optional", optional))
   bool operator==(const ProjectionItems&) const = default;
 };
+// The PEM certificates of one ClusterTrustBundle (by name), or of all a signer's bundles
+// that a label selector picks, as one file (GA in 1.37).
+struct ClusterTrustBundleProjection {
+  std::optional<std::string> name, signer_name;
+  std::optional<LabelSelector> label_selector;
+  std::optional<bool> optional;
+  std::string path;
+  KNODE_FIELDS(v("name", name); v("signerName", signer_name); v("labelSelector", label_selector);
+               v("optional", optional); v("path", path))
+  bool operator==(const ClusterTrustBundleProjection&) const = default;
+};
 struct VolumeProjection {
   std::optional<ProjectionItems> config_map, secret;
   std::optional<DownwardAPIVolumeSource> downward_api;
   std::optional<ServiceAccountTokenProjection> service_account_token;
+  std::optional<ClusterTrustBundleProjection> cluster_trust_bundle;
   KNODE_FIELDS(v("configMap", config_map); v("secret", secret); v("downwardAPI", downward_api);
-               v("serviceAccountToken", service_account_token))
+               v("serviceAccountToken", service_account_token);
+               v("clusterTrustBundle", cluster_trust_bundle))
   bool operator==(const VolumeProjection&) const = default;
 };
 struct ProjectedVolumeSource {

@@ -416,6 +416,35 @@ TEST_F(VolumeManagerTest, ProjectedMergesItsSources) {
   EXPECT_TRUE(r->by_name.at("all").read_only);
 }
 
+// clusterTrustBundle sources are files of what the lookup (the API server) answers; one it
+// cannot answer stops the volume, naming the source.
+TEST_F(VolumeManagerTest, ProjectedClusterTrustBundlesAreFilesOfTheirAnchors) {
+  lookup_.trust_bundles.emplace("ca-one", std::string("PEM-ONE"));
+  lookup_.trust_bundles.emplace("x.io/signer", std::string(""));
+  auto r = manager_.setup(pod_with(R"(  - name: ctb
+    projected:
+      sources:
+      - clusterTrustBundle: {name: ca-one, path: anchors.pem}
+      - clusterTrustBundle: {signerName: x.io/signer, labelSelector: {matchLabels: {a: b}}, optional: true, path: sub/signer.pem}
+)"));
+  ASSERT_TRUE(r.ok()) << r.error();
+  std::string dir = vol("projected", "ctb");
+  EXPECT_EQ(read_file(dir + "/anchors.pem"), "PEM-ONE");
+  EXPECT_EQ(read_file(dir + "/sub/signer.pem"), "");
+  EXPECT_EQ(mode_of(dir + "/anchors.pem"), 0644);
+
+  lookup_.trust_bundles.emplace("missing", Status::Error("ClusterTrustBundle missing not found", ENOENT));
+  auto bad = manager_.setup(pod_with(R"(  - name: ctb2
+    projected:
+      sources:
+      - clusterTrustBundle: {name: missing, path: a.pem}
+)"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error(),
+            "pod shop/web volume \"ctb2\": spec.volumes[0].projected.sources[0].clusterTrustBundle: "
+            "ClusterTrustBundle missing not found");
+}
+
 TEST_F(VolumeManagerTest, ProjectedServiceAccountTokenIsNotSupportedStandalone) {
   auto r = manager_.setup(pod_with(R"(  - name: token
     projected:

@@ -72,7 +72,14 @@ class FakeLookup : public EnvLookup {
   std::map<std::string, api::ConfigMap> config_maps;  // "ns/name"
   std::map<std::string, api::Secret> secrets;
   std::map<std::string, ClaimedVolume> claims;  // "ns/claim"; absent: the standalone answer
+  // By the projection's name or signerName; absent: the standalone answer.
+  std::map<std::string, Result<std::string>> trust_bundles;
   api::ResourceList allocatable;
+
+  Result<std::string> cluster_trust_bundle(const api::ClusterTrustBundleProjection& p) const override {
+    auto it = trust_bundles.find(p.name.value_or(p.signer_name.value_or("")));
+    return it == trust_bundles.end() ? EnvLookup::cluster_trust_bundle(p) : it->second;
+  }
 
   Result<ClaimedVolume> claimed_volume(const std::string& ns, const std::string& claim) const override {
     auto it = claims.find(ns + "/" + claim);

@@ -1,0 +1,127 @@
+#include "cluster/trust_bundles.h"
+
+#include <algorithm>
+#include <set>
+
+#include "knode/api/base64.h"
+
+namespace knode::kubelet {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr char kPath[] = "/apis/certificates.k8s.io/v1/clustertrustbundles";
+
+// The DER bytes of each PEM block of `text`, in order.
+Result<std::vector<std::string>> pem_blocks(const std::string& text) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (true) {
+    size_t begin = text.find("-----BEGIN ", pos);
+    if (begin == std::string::npos) break;
+    size_t begin_end = text.find("-----", begin + 11);
+    size_t body = begin_end == std::string::npos ? std::string::npos : text.find('\n', begin_end);
+    size_t end = body == std::string::npos ? std::string::npos : text.find("-----END ", body);
+    if (end == std::string::npos) return Status::Error("a PEM block without its END line", EINVAL);
+    std::string b64;
+    size_t line_start = body + 1;
+    while (line_start < end) {
+      size_t nl = text.find('\n', line_start);
+      std::string line = text.substr(line_start, std::min(nl, end) - line_start);
+      if (line.find(':') == std::string::npos) {  // PEM headers ("Proc-Type: ...") are not data
+        for (char c : line) {
+          if (c != ' ' && c != '\t' && c != '\r') b64 += c;
+        }
+      }
+      if (nl == std::string::npos) break;
+      line_start = nl + 1;
+    }
+    auto der = api::base64_decode(b64);
+    if (!der || der->empty()) return Status::Error("a PEM block that is not base64", EINVAL);
+    out.push_back(std::move(*der));
+    size_t after = text.find("-----", end + 9);
+    pos = after == std::string::npos ? text.size() : after + 5;
+  }
+  return out;
+}
+
+std::string encode_certificate(const std::string& der) {
+  std::string b64 = api::base64_encode(der);
+  std::string out = "-----BEGIN CERTIFICATE-----\n";
+  for (size_t i = 0; i < b64.size(); i += 64) out += b64.substr(i, 64) + "\n";
+  return out + "-----END CERTIFICATE-----\n";
+}
+
+std::string http_error(const std::string& what, const kube::Response& r) {
+  return what + ": HTTP " + std::to_string(r.status) + ": " + kube::status_message(r);
+}
+
+}  // namespace
+
+Result<std::string> normalize_trust_anchors(const std::vector<std::pair<std::string, std::string>>& named_bundles) {
+  std::set<std::string> anchors;
+  for (const auto& [name, bundle] : named_bundles) {
+    auto blocks = pem_blocks(bundle);
+    if (!blocks.ok()) return blocks.status().Wrap("ClusterTrustBundle " + name + " spec.trustBundle");
+    anchors.insert(blocks->begin(), blocks->end());
+  }
+  std::string out;
+  for (const auto& der : anchors) out += encode_certificate(der);
+  return out;
+}
+
+Result<std::string> trust_anchors_of_signer(const json& list, const api::ClusterTrustBundleProjection& p) {
+  std::vector<std::pair<std::string, std::string>> picked;
+  const json items = list.is_object() ? list.value("items", json::array()) : json::array();
+  if (p.label_selector) {  // a null selector picks nothing
+    for (const auto& item : items) {
+      if (!item.is_object()) continue;
+      const json meta = item.value("metadata", json::object());
+      const json spec = item.value("spec", json::object());
+      if (spec.value("signerName", "") != *p.signer_name) continue;
+      api::StringMap labels;
+      if (meta.contains("labels") && meta["labels"].is_object()) {
+        for (const auto& [k, v] : meta["labels"].items()) {
+          if (v.is_string()) labels[k] = v.get<std::string>();
+        }
+      }
+      auto match = api::selector_matches(*p.label_selector, labels);
+      if (!match.ok()) return match.status().Wrap("labelSelector");
+      if (*match) picked.emplace_back(meta.value("name", ""), spec.value("trustBundle", ""));
+    }
+  }
+  if (picked.empty()) {
+    if (p.optional.value_or(false)) return std::string();
+    return Status::Error("combination of signerName and labelSelector matched zero ClusterTrustBundles", ENOENT);
+  }
+  return normalize_trust_anchors(picked);
+}
+
+Result<std::string> trust_anchors(kube::RestClient& client, const api::ClusterTrustBundleProjection& p) {
+  const bool by_name = p.name && !p.name->empty();
+  const bool by_signer = p.signer_name && !p.signer_name->empty();
+  if (by_name == by_signer) {
+    return Status::Error("exactly one of name and signerName must be set", EINVAL);
+  }
+  if (by_name) {
+    const std::string what = "ClusterTrustBundle " + *p.name;
+    auto r = client.get(std::string(kPath) + "/" + *p.name);
+    if (!r.ok()) return r.status().Wrap(what);
+    if (r->status == 404) {
+      if (p.optional.value_or(false)) return std::string();
+      return Status::Error(what + " not found", ENOENT);
+    }
+    if (!r->ok()) return Status::Error(http_error(what, *r), EIO);
+    json ctb = json::parse(r->body, nullptr, false);
+    const json spec = ctb.is_object() ? ctb.value("spec", json::object()) : json::object();
+    return normalize_trust_anchors({{*p.name, spec.value("trustBundle", "")}});
+  }
+  if (!p.label_selector) return trust_anchors_of_signer(json::object(), p);  // nothing to ask
+  auto r = client.get(std::string(kPath) + "?fieldSelector=spec.signerName%3D" + kube::query_escape(*p.signer_name));
+  if (!r.ok()) return r.status().Wrap("ClusterTrustBundles of " + *p.signer_name);
+  if (!r->ok()) return Status::Error(http_error("ClusterTrustBundles of " + *p.signer_name, *r), EIO);
+  return trust_anchors_of_signer(json::parse(r->body, nullptr, false), p);
+}
+
+}  // namespace knode::kubelet
