@@ -56,6 +56,15 @@ std::vector<std::string> split_words(const std::string& line) {
   return out;
 }
 
+// The pod's supplementalGroups and then its fsGroup, as upstream's kubelet gives both the
+// sandbox and every container: files a volume hands to the fsGroup (a secret's 0440) are
+// readable by a container running as another user.
+std::vector<int64_t> pod_supplemental_groups(const api::PodSecurityContext& sc) {
+  std::vector<int64_t> out = sc.supplemental_groups;
+  if (sc.fs_group && std::find(out.begin(), out.end(), *sc.fs_group) == out.end()) out.push_back(*sc.fs_group);
+  return out;
+}
+
 }  // namespace
 
 runtime::DnsConfig pod_dns(const api::Pod& pod, const NodeSettings& node, const std::string& host) {
@@ -119,7 +128,7 @@ Result<runtime::PodSandboxConfig> sandbox_config(const api::Pod& pod, uint32_t a
     for (const auto& s : sc.sysctls) c.sysctls[s.name] = s.value;
     c.run_as_user = sc.run_as_user;
     c.run_as_group = sc.run_as_group;
-    c.supplemental_groups = sc.supplemental_groups;
+    c.supplemental_groups = pod_supplemental_groups(sc);
   }
   c.namespaces = namespaces(pod);
   for (const auto& ctr : pod.spec.containers) {
@@ -162,7 +171,7 @@ runtime::ContainerConfig container_config(const api::Pod& pod, const api::Contai
   }
   sec.run_as_user = csc && csc->run_as_user ? csc->run_as_user : (psc ? psc->run_as_user : std::nullopt);
   sec.run_as_group = csc && csc->run_as_group ? csc->run_as_group : (psc ? psc->run_as_group : std::nullopt);
-  if (psc) sec.supplemental_groups = psc->supplemental_groups;
+  if (psc) sec.supplemental_groups = pod_supplemental_groups(*psc);
   sec.readonly_rootfs = csc && csc->read_only_root_filesystem.value_or(false);
   sec.no_new_privs = csc && csc->allow_privilege_escalation && !*csc->allow_privilege_escalation;
   sec.namespaces = namespaces(pod);
