@@ -1,5 +1,9 @@
 #include "knode/cni/config.h"
 
+#include <algorithm>
+#include <cctype>
+#include <string_view>
+
 #include "knode/cni/ip_math.h"
 #include "knode/cni/version.h"
 
@@ -24,10 +28,29 @@ namespace {
 
 Status invalid(std::string msg) { return error(kInvalidConfig, std::move(msg)); }
 
+// The member `key`, or else one whose name equals it ignoring case, as Go's encoding/json
+// (every reference plugin) matches them: containerd's go-cni sends its portMappings as
+// {"HostPort", "ContainerPort", "Protocol", "HostIP"}, Go field names without JSON tags.
+json::const_iterator find_field(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it != obj.end()) return it;
+  const std::string_view want(key);
+  for (auto i = obj.begin(); i != obj.end(); ++i) {
+    const std::string& k = i.key();
+    if (k.size() == want.size() &&
+        std::equal(k.begin(), k.end(), want.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return i;
+    }
+  }
+  return obj.end();
+}
+
 // Reads an optional field of one JSON type; a present field of the wrong type is an error.
 template <typename T>
 Status read(const json& obj, const char* key, T* out, const std::string& where) {
-  auto it = obj.find(key);
+  auto it = find_field(obj, key);
   if (it == obj.end() || it->is_null()) return Status::Ok();
   bool type_ok = false;
   if constexpr (std::is_same_v<T, bool>) {

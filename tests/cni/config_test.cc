@@ -119,5 +119,22 @@ TEST(CniConfig, ReadsPortMappingsAndValidAttachments) {
   EXPECT_EQ(bad_port.status().error_number(), kInvalidConfig);
 }
 
+// containerd (go-cni) writes its port mappings with Go's field names, no JSON tags; Go
+// plugins read them because encoding/json ignores case. An exact name still wins.
+TEST(CniConfig, PortMappingsAsContainerdSendsThem) {
+  auto c = parse_netconf(R"({"cniVersion":"1.1.0","name":"n","type":"knode-cni",
+    "ipam":{"ranges":[[{"subnet":"10.0.0.0/24"}]]},
+    "runtimeConfig":{"portMappings":[{"HostPort":21017,"ContainerPort":8080,"Protocol":"tcp","HostIP":""},
+                                     {"hostPort":53,"HOSTPORT":1,"containerPort":53,"Protocol":"udp"}]}})");
+  ASSERT_TRUE(c.ok()) << c.error();
+  ASSERT_EQ(c->port_mappings.size(), 2u);
+  EXPECT_EQ(c->port_mappings[0].host_port, 21017);
+  EXPECT_EQ(c->port_mappings[0].container_port, 8080);
+  EXPECT_EQ(c->port_mappings[0].protocol, "tcp");
+  EXPECT_FALSE(c->port_mappings[0].host_ip.has_value());
+  EXPECT_EQ(c->port_mappings[1].host_port, 53);
+  EXPECT_EQ(c->port_mappings[1].protocol, "udp");
+}
+
 }  // namespace
 }  // namespace knode::cni

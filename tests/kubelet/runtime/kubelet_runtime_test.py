@@ -455,6 +455,29 @@ class KubeletRuntimeTest(unittest.TestCase):
         self.assertEqual(node.exec(own, "cat", "/etc/hosts").stdout, "10.9.9.9 its-own-hosts-file\n",
                          "the container's own mount at /etc/hosts stays")
 
+    def test_host_port(self):
+        """A container's hostPort answers on the node's address (containerd hands the
+        mapping to knode-cni with Go's field names, HostPort...; dockerd through knode's own
+        CNI call), and the mapping goes with the pod."""
+        node = self.node.start()
+        node.write("hp.yaml", pod("hp", container("kubia", self.kubia,
+                                                  extra="ports:\n- {containerPort: 8080, hostPort: 18080}"),
+                                  spec_extra="terminationGracePeriodSeconds: 2"))
+        node.wait_running_ready("hp", 40)
+        reply = kf.wait_for(lambda: (lambda r: r if r.status == 200 else None)(node.http(kf.NODE_IP, 18080)), 10,
+                            "the hostPort to answer on the node's address")
+        self.assertEqual(reply.body, "You've hit hp-node1\n")
+        node.delete("hp.yaml")
+        kf.wait_for(lambda: node.pod("hp") is None, 30, "the pod gone")
+
+        def closed():
+            try:
+                node.http(kf.NODE_IP, 18080, timeout=1)
+                return False
+            except OSError:  # refused: nothing forwards the port any more
+                return True
+        kf.wait_for(closed, 10, "the hostPort closed")
+
     def test_image_volume(self):
         """An image volume (spec.volumes[].image): the kubelet pulls the image with the
         volume's pull policy, and containerd mounts its filesystem read-only, whole or a
