@@ -165,6 +165,7 @@ Status NodeEnvironment::teardown_volumes(const std::string& pod_uid) {
   VolumeManager vm(pods_dir_, *lookup, mounter_);
   Status s = vm.teardown(pod_uid);
   if (s.ok()) {
+    cache_.pod_gone(pod_uid);
     std::lock_guard lock(mu_);
     volumes_.erase(pod_uid);
   }

@@ -21,6 +21,12 @@ class Snapshot final : public EnvLookup {
     return EnvLookup::service_account_token(pod, p);
   }
 
+  Result<PodCredential> pod_certificate(const api::Pod& pod, const std::string& volume, size_t index,
+                                        const api::PodCertificateProjection& p) const override {
+    if (reads_ && reads_->pod_certificates) return reads_->pod_certificates(pod, volume, index, p);
+    return EnvLookup::pod_certificate(pod, volume, index, p);
+  }
+
   Result<std::string> cluster_trust_bundle(const api::ClusterTrustBundleProjection& p) const override {
     if (reads_ && reads_->trust_bundles) return reads_->trust_bundles(p);
     return EnvLookup::cluster_trust_bundle(p);
@@ -74,6 +80,15 @@ void ObjectCache::set_node(api::ResourceList allocatable, std::vector<std::strin
 void ObjectCache::set_cluster_reads(ClusterReads reads) {
   std::lock_guard lock(mu_);
   reads_ = std::make_shared<const ClusterReads>(std::move(reads));
+}
+
+void ObjectCache::pod_gone(const std::string& pod_uid) const {
+  std::shared_ptr<const ClusterReads> reads;
+  {
+    std::lock_guard lock(mu_);
+    reads = reads_;
+  }
+  if (reads && reads->pod_gone) reads->pod_gone(pod_uid);
 }
 
 void ObjectCache::on_event(const Event& e) {

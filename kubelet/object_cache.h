@@ -27,8 +27,14 @@ class ObjectCache {
     std::function<Result<std::string>(const api::Pod&, const api::ServiceAccountTokenProjection&)> tokens;
     std::function<Result<ClaimedVolume>(const std::string& ns, const std::string& claim)> claims;
     std::function<Result<std::string>(const api::ClusterTrustBundleProjection&)> trust_bundles;
+    std::function<Result<PodCredential>(const api::Pod&, const std::string& volume, size_t index,
+                                        const api::PodCertificateProjection&)>
+        pod_certificates;
+    // A pod's volumes are gone: what is kept for them may go too.
+    std::function<void(const std::string& pod_uid)> pod_gone;
   };
   void set_cluster_reads(ClusterReads reads);
+  void pod_gone(const std::string& pod_uid) const;
 
   // A snapshot: later changes do not reach it.
   std::shared_ptr<const EnvLookup> snapshot() const;

@@ -24,6 +24,7 @@
 #include "object_cache.h"
 #include "cluster/node_status.h"
 #include "cluster/claims.h"
+#include "cluster/pod_certificates.h"
 #include "cluster/trust_bundles.h"
 #include "cluster/event_writer.h"
 #include "cluster/host_gw.h"
@@ -168,6 +169,13 @@ class Server final : public KubeletServer {
       };
       reads.claims = [api](const std::string& ns, const std::string& claim) { return resolve_claim(*api, ns, claim); };
       reads.trust_bundles = [api](const api::ClusterTrustBundleProjection& p) { return trust_anchors(*api, p); };
+      pcr_api_ = rest_pod_certificate_api(*api, node_name_);
+      pod_certs_ = std::make_unique<PodCertificateManager>(*pcr_api_, node_name_);
+      reads.pod_certificates = [m = pod_certs_.get()](const api::Pod& pod, const std::string& volume, size_t index,
+                                                      const api::PodCertificateProjection& p) {
+        return m->credential(pod, volume, index, p);
+      };
+      reads.pod_gone = [m = pod_certs_.get()](const std::string& uid) { m->forget(uid); };
       cache_.set_cluster_reads(std::move(reads));
       if (api_source_) store_.subscribe(api::Kind::kPod, [this](const Event& e) { follow_references(e); });
     }
@@ -426,6 +434,8 @@ class Server final : public KubeletServer {
   std::unique_ptr<HostGwRoutes> host_gw_;
   bool routes_busy_ = false, routes_again_ = false;
   std::unique_ptr<TokenManager> tokens_;
+  std::unique_ptr<PodCertificateApi> pcr_api_;
+  std::unique_ptr<PodCertificateManager> pod_certs_;
   kube::ApiServerSource* api_source_ = nullptr;
   std::map<std::string, std::set<ObjectRef>> refs_;  // pod UID -> what it names
   std::map<ObjectRef, int> refcount_;

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <set>
 
-#include "knode/api/base64.h"
+#include "cluster/pem.h"
 
 namespace knode::kubelet {
 
@@ -12,46 +12,6 @@ using nlohmann::json;
 namespace {
 
 constexpr char kPath[] = "/apis/certificates.k8s.io/v1/clustertrustbundles";
-
-// The DER bytes of each PEM block of `text`, in order.
-Result<std::vector<std::string>> pem_blocks(const std::string& text) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (true) {
-    size_t begin = text.find("-----BEGIN ", pos);
-    if (begin == std::string::npos) break;
-    size_t begin_end = text.find("-----", begin + 11);
-    size_t body = begin_end == std::string::npos ? std::string::npos : text.find('\n', begin_end);
-    size_t end = body == std::string::npos ? std::string::npos : text.find("-----END ", body);
-    if (end == std::string::npos) return Status::Error("a PEM block without its END line", EINVAL);
-    std::string b64;
-    size_t line_start = body + 1;
-    while (line_start < end) {
-      size_t nl = text.find('\n', line_start);
-      std::string line = text.substr(line_start, std::min(nl, end) - line_start);
-      if (line.find(':') == std::string::npos) {  // PEM headers ("Proc-Type: ...") are not data
-        for (char c : line) {
-          if (c != ' ' && c != '\t' && c != '\r') b64 += c;
-        }
-      }
-      if (nl == std::string::npos) break;
-      line_start = nl + 1;
-    }
-    auto der = api::base64_decode(b64);
-    if (!der || der->empty()) return Status::Error("a PEM block that is not base64", EINVAL);
-    out.push_back(std::move(*der));
-    size_t after = text.find("-----", end + 9);
-    pos = after == std::string::npos ? text.size() : after + 5;
-  }
-  return out;
-}
-
-std::string encode_certificate(const std::string& der) {
-  std::string b64 = api::base64_encode(der);
-  std::string out = "-----BEGIN CERTIFICATE-----\n";
-  for (size_t i = 0; i < b64.size(); i += 64) out += b64.substr(i, 64) + "\n";
-  return out + "-----END CERTIFICATE-----\n";
-}
 
 std::string http_error(const std::string& what, const kube::Response& r) {
   return what + ": HTTP " + std::to_string(r.status) + ": " + kube::status_message(r);
@@ -67,7 +27,7 @@ Result<std::string> normalize_trust_anchors(const std::vector<std::pair<std::str
     anchors.insert(blocks->begin(), blocks->end());
   }
   std::string out;
-  for (const auto& der : anchors) out += encode_certificate(der);
+  for (const auto& der : anchors) out += pem_certificate(der);
   return out;
 }
 

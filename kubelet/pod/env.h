@@ -28,6 +28,10 @@ struct ClaimedVolume {
   std::string host_path_type;  // hostPath's type ("", "DirectoryOrCreate", ...)
 };
 
+struct PodCredential {
+  std::string key_pem, chain_pem;
+};
+
 class EnvLookup {
  public:
   virtual ~EnvLookup() = default;
@@ -52,6 +56,14 @@ class EnvLookup {
   virtual Result<std::string> cluster_trust_bundle(const api::ClusterTrustBundleProjection& p) const {
     (void)p;
     return Status::Error("not supported in standalone mode: there are no ClusterTrustBundles", ENOTSUP);
+  }
+  // The key and certificate chain (PEM) of a podCertificate projection: source `index` of
+  // the projected volume `volume` of `pod`. EAGAIN while its PodCertificateRequest waits
+  // for the signer.
+  virtual Result<PodCredential> pod_certificate(const api::Pod& pod, const std::string& volume, size_t index,
+                                                const api::PodCertificateProjection& p) const {
+    (void)pod, (void)volume, (void)index, (void)p;
+    return Status::Error("not supported in standalone mode: there is no API server to sign pod certificates", ENOTSUP);
   }
   // The volume a claim in namespace `ns` is bound to (a cluster's PVC and PV).
   virtual Result<ClaimedVolume> claimed_volume(const std::string& ns, const std::string& claim) const {

@@ -15,25 +15,14 @@
 #include "knode/file.h"
 #include "knode/log.h"
 #include "knode/openssl_errors.h"
+#include "knode/openssl_ptr.h"
 #include "knode/net.h"
 
 namespace knode::kubelet {
 namespace {
 
-struct Free {
-  void operator()(X509* p) const { X509_free(p); }
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-  void operator()(BIO* p) const { BIO_free(p); }
-  void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); }
-};
-template <typename T>
-using Ptr = std::unique_ptr<T, Free>;
-
-std::string bio_text(BIO* b) {
-  char* data = nullptr;
-  long n = BIO_get_mem_data(b, &data);
-  return std::string(data, static_cast<std::size_t>(n));
-}
+using ossl::bio_text;
+using ossl::Ptr;
 
 Status write_file(const std::string& path, const std::string& data, mode_t mode) {
   const std::string tmp = path + ".tmp";

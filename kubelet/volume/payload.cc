@@ -141,7 +141,7 @@ Status claim_paths(const std::vector<std::string>& paths, const std::string& fie
   return Status::Ok();
 }
 
-Result<Payload> projected_files(const api::Pod& pod, const api::ProjectedVolumeSource& src,
+Result<Payload> projected_files(const api::Pod& pod, const std::string& volume, const api::ProjectedVolumeSource& src,
                                 const std::string& field, const EnvLookup& lookup) {
   int32_t default_mode = src.default_mode.value_or(0644);
   Payload out;
@@ -150,7 +150,7 @@ Result<Payload> projected_files(const api::Pod& pod, const api::ProjectedVolumeS
     const auto& s = src.sources[k];
     std::string f = idx(field + ".sources", k);
     int kinds = !!s.config_map + !!s.secret + !!s.downward_api + !!s.service_account_token +
-                !!s.cluster_trust_bundle;
+                !!s.cluster_trust_bundle + !!s.pod_certificate;
     if (kinds != 1)
       return at(
           f, kinds == 0 ? "must specify a source type" : "may not specify more than 1 source type");
@@ -179,6 +179,23 @@ Result<Payload> projected_files(const api::Pod& pod, const api::ProjectedVolumeS
       auto pem = lookup.cluster_trust_bundle(b);
       if (!pem.ok()) return at(f + ".clusterTrustBundle", pem.status().message(), pem.status().error_number());
       out[b.path] = {std::move(*pem), default_mode};
+    } else if (s.pod_certificate) {
+      const auto& c = *s.pod_certificate;
+      std::string pf = f + ".podCertificate";
+      std::vector<std::string> files;
+      for (const auto* p : {&c.credential_bundle_path, &c.key_path, &c.certificate_chain_path}) {
+        if (!p->empty()) files.push_back(*p);
+      }
+      if (files.empty()) return at(pf, "at least one of credentialBundlePath, keyPath and certificateChainPath is required");
+      if (st = claim_paths(files, pf, &seen); !st.ok()) return st;
+      auto cred = lookup.pod_certificate(pod, volume, k, c);
+      if (!cred.ok()) return at(pf, cred.status().message(), cred.status().error_number());
+      // A private key: only its owner reads it when an owner is named (user, fsGroup).
+      const bool owned = c.user || (pod.spec.security_context && pod.spec.security_context->fs_group);
+      const int32_t mode = owned ? 0600 : default_mode;
+      if (!c.credential_bundle_path.empty()) out[c.credential_bundle_path] = {cred->key_pem + cred->chain_pem, mode};
+      if (!c.key_path.empty()) out[c.key_path] = {cred->key_pem, mode};
+      if (!c.certificate_chain_path.empty()) out[c.certificate_chain_path] = {cred->chain_pem, mode};
     } else {
       const auto& t = *s.service_account_token;
       if (st = claim_paths({t.path}, f + ".serviceAccountToken", &seen); !st.ok()) return st;
@@ -224,7 +241,7 @@ Result<Payload> make_payload(const api::Pod& pod, const api::Volume& volume,
   } else if (volume.projected) {
     std::string f = field + ".projected";
     if (s = check_mode(volume.projected->default_mode, f + ".defaultMode"); !s.ok()) return s;
-    return projected_files(pod, *volume.projected, f, lookup);
+    return projected_files(pod, volume.name, *volume.projected, f, lookup);
   } else {
     return at(field, "not a configMap, secret, downwardAPI or projected volume");
   }

@@ -280,14 +280,30 @@ struct ClusterTrustBundleProjection {
                v("optional", optional); v("path", path))
   bool operator==(const ClusterTrustBundleProjection&) const = default;
 };
+// A key the kubelet generates and a certificate chain for it that a signer issues through a
+// PodCertificateRequest (GA in 1.37), written as one credential bundle (key, then chain)
+// and/or as separate key and chain files.
+struct PodCertificateProjection {
+  std::string signer_name, key_type, credential_bundle_path, key_path, certificate_chain_path;
+  std::optional<int32_t> max_expiration_seconds;
+  StringMap user_annotations;
+  std::optional<int64_t> user;
+  KNODE_FIELDS(v("signerName", signer_name); v("keyType", key_type);
+               v("maxExpirationSeconds", max_expiration_seconds);
+               v("credentialBundlePath", credential_bundle_path); v("keyPath", key_path);
+               v("certificateChainPath", certificate_chain_path);
+               v("userAnnotations", user_annotations); v("user", user))
+  bool operator==(const PodCertificateProjection&) const = default;
+};
 struct VolumeProjection {
   std::optional<ProjectionItems> config_map, secret;
   std::optional<DownwardAPIVolumeSource> downward_api;
   std::optional<ServiceAccountTokenProjection> service_account_token;
   std::optional<ClusterTrustBundleProjection> cluster_trust_bundle;
+  std::optional<PodCertificateProjection> pod_certificate;
   KNODE_FIELDS(v("configMap", config_map); v("secret", secret); v("downwardAPI", downward_api);
                v("serviceAccountToken", service_account_token);
-               v("clusterTrustBundle", cluster_trust_bundle))
+               v("clusterTrustBundle", cluster_trust_bundle); v("podCertificate", pod_certificate))
   bool operator==(const VolumeProjection&) const = default;
 };
 struct ProjectedVolumeSource {

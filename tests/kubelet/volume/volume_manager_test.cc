@@ -445,6 +445,44 @@ TEST_F(VolumeManagerTest, ProjectedClusterTrustBundlesAreFilesOfTheirAnchors) {
             "ClusterTrustBundle missing not found");
 }
 
+// podCertificate sources: the credential bundle is the key then the chain, key and chain
+// files each alone; 0600 once an owner is named (fsGroup), the default mode otherwise; a
+// credential not issued yet stops the volume (the worker retries).
+TEST_F(VolumeManagerTest, ProjectedPodCertificatesAreKeyAndChainFiles) {
+  lookup_.pod_credentials.emplace("x.io/signer", PodCredential{"KEY\n", "CHAIN\n"});
+  const std::string vol_yaml = R"(  - name: tls
+    projected:
+      sources:
+      - configMap: {name: absent, optional: true}
+      - podCertificate: {signerName: x.io/signer, keyType: ED25519, credentialBundlePath: bundle.pem, keyPath: k.pem, certificateChainPath: c.pem}
+)";
+  auto r = manager_.setup(pod_with(vol_yaml));
+  ASSERT_TRUE(r.ok()) << r.error();
+  std::string dir = vol("projected", "tls");
+  EXPECT_EQ(read_file(dir + "/bundle.pem"), "KEY\nCHAIN\n");
+  EXPECT_EQ(read_file(dir + "/k.pem"), "KEY\n");
+  EXPECT_EQ(read_file(dir + "/c.pem"), "CHAIN\n");
+  EXPECT_EQ(mode_of(dir + "/k.pem"), 0644);
+  EXPECT_EQ(lookup_.credential_calls.back(), "tls/1");
+  std::string owned_yaml = vol_yaml;
+  owned_yaml.replace(owned_yaml.find("name: tls"), 9, "name: tls-owned");
+  auto owned = manager_.setup(pod_with(owned_yaml, "  securityContext: {fsGroup: 2000}\n"));
+  ASSERT_TRUE(owned.ok()) << owned.error();
+  // 0600, and then fsGroup ownership adds group read, as upstream's SetVolumeOwnership
+  EXPECT_EQ(mode_of(vol("projected", "tls-owned") + "/k.pem"), 0640);
+
+  lookup_.pod_credentials.emplace("x.io/slow", Status::Error("waiting for PodCertificateRequest shop/req-1", EAGAIN));
+  auto waiting = manager_.setup(pod_with(R"(  - name: tls2
+    projected:
+      sources:
+      - podCertificate: {signerName: x.io/slow, keyType: ED25519, keyPath: k.pem}
+)"));
+  ASSERT_FALSE(waiting.ok());
+  EXPECT_EQ(waiting.status().error_number(), EAGAIN);
+  EXPECT_NE(waiting.error().find("spec.volumes[0].projected.sources[0].podCertificate: waiting"), std::string::npos)
+      << waiting.error();
+}
+
 TEST_F(VolumeManagerTest, ProjectedServiceAccountTokenIsNotSupportedStandalone) {
   auto r = manager_.setup(pod_with(R"(  - name: token
     projected:

@@ -76,6 +76,16 @@ class FakeLookup : public EnvLookup {
   std::map<std::string, Result<std::string>> trust_bundles;
   api::ResourceList allocatable;
 
+  // By signerName; absent: the standalone answer. Each call is noted "volume/index".
+  std::map<std::string, Result<PodCredential>> pod_credentials;
+  mutable std::vector<std::string> credential_calls;
+  Result<PodCredential> pod_certificate(const api::Pod& pod, const std::string& volume, size_t index,
+                                        const api::PodCertificateProjection& p) const override {
+    credential_calls.push_back(volume + "/" + std::to_string(index));
+    auto it = pod_credentials.find(p.signer_name);
+    return it == pod_credentials.end() ? EnvLookup::pod_certificate(pod, volume, index, p) : it->second;
+  }
+
   Result<std::string> cluster_trust_bundle(const api::ClusterTrustBundleProjection& p) const override {
     auto it = trust_bundles.find(p.name.value_or(p.signer_name.value_or("")));
     return it == trust_bundles.end() ? EnvLookup::cluster_trust_bundle(p) : it->second;
