@@ -5,6 +5,7 @@
 #include "knode/log.h"
 #include "knode/manifest_source.h"
 #include "labels.h"
+#include "pod/admission.h"
 #include "pod/static_pod.h"
 
 namespace knode::kubelet {
@@ -214,6 +215,26 @@ void Kubelet::on_manifest_pod(const Event& e) {
 void Kubelet::admit(std::shared_ptr<const api::Pod> pod) {
   const std::string uid = pod->metadata.uid;
   if (pods_.count(uid)) return;
+  std::vector<const api::Pod*> active;
+  for (const auto& [other, entry] : pods_) {
+    const std::string& phase = entry.pod->status.phase;
+    if (phase != "Succeeded" && phase != "Failed") active.push_back(entry.pod.get());
+  }
+  if (auto rejected = check_host_ports(*pod, active)) {
+    // Never run: Failed with the reason, as upstream's rejectPod writes it.
+    KLOG(WARNING, "pod rejected").kv("pod", pod->metadata.namespace_ + "/" + pod->metadata.name)
+        .kv("reason", rejected->reason).kv("message", rejected->message);
+    auto failed = std::make_shared<api::Pod>(*pod);
+    failed->status.phase = "Failed";
+    failed->status.reason = rejected->reason;
+    failed->status.message = "Pod was rejected: " + rejected->message;
+    if (options_.api) {
+      options_.api->status(*failed);
+    } else {
+      publish(failed, pod);
+    }
+    return;
+  }
   KLOG(INFO, "pod admitted").kv("pod", pod->metadata.namespace_ + "/" + pod->metadata.name).kv("uid", uid)
       .kv("containers", pod->spec.containers.size());
   PodWorkerDeps deps{rt_, env_, options_.node, clock_, io_, pool_, options_.events};
