@@ -111,7 +111,10 @@ Status PodWriter::delete_pod(const std::string& ns, const std::string& name, con
   auto r = client_.request("DELETE", kube::object_path(api::Kind::kPod, ns, name), opts.dump(), "application/json",
                            &cancel_);
   if (!r.ok()) return r.status().Wrap(what);
-  if (r->status == 404 || r->status == 409) return Status::Ok();  // gone already, or another pod now
+  if (r->status == 404 || r->status == 409) {  // gone already, or another pod now
+    written_.erase(ns + "/" + name);
+    return Status::Ok();
+  }
   if (!r->ok()) return http_error(what, *r);
   written_.erase(ns + "/" + name);
   ++writes_;
