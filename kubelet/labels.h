@@ -23,6 +23,10 @@ inline constexpr char kContainerNameLabel[] = "io.kubernetes.container.name";
 // Annotations of a container: what it was created from.
 inline constexpr char kContainerHashAnnotation[] = "io.kubernetes.container.hash";
 inline constexpr char kRestartCountAnnotation[] = "io.kubernetes.container.restartCount";
+// The hash of the spec without its resources (which an in-place resize changes without a
+// restart), and the resources the container was created with (JSON).
+inline constexpr char kContainerHashWithoutResourcesAnnotation[] = "knode.io/container-hash-without-resources";
+inline constexpr char kContainerResourcesAnnotation[] = "knode.io/container-resources";
 // The pod's grace period in seconds, which garbage collection uses to stop a container
 // found in an unknown state before removing it.
 inline constexpr char kPodTerminationGracePeriodAnnotation[] = "io.kubernetes.pod.terminationGracePeriod";

@@ -1,12 +1,14 @@
 #include "pod_worker.h"
 
-#include "pod/etc_hosts.h"
-
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <thread>
 
 #include "knode/log.h"
+#include "labels.h"
+#include "pod/etc_hosts.h"
+#include "pod/resources.h"
+#include "runtime_config.h"
 
 namespace knode::kubelet {
 namespace {
@@ -172,6 +174,8 @@ void PodWorker::sync_now() {
   }
   in.backoff = [this](const api::Container& c, const runtime::ContainerStatus& last) { return backoff_for(c, last); };
   in.hash = [](const api::Container& c) { return container_hash(c); };
+  in.hash_without_resources = [](const api::Container& c) { return container_hash_without_resources(c); };
+  in.applied = [this](const ContainerRecord& r) { return applied_resources(r); };
   SyncPlan plan = plan_sync(*pod_, *st, in);
   if (plan.pod_finished) finished_ = true;
   auto after = execute(plan, *st);
@@ -242,6 +246,14 @@ Result<PodRuntimeState> PodWorker::execute(const SyncPlan& plan, const PodRuntim
     event(k.name, kEventNormal, "Killing", "Stopping container " + k.name);
     kill_container(k.id, find_spec(pod, k.name), pod_ip, grace);
   }
+  for (const auto& r : plan.resize) {
+    // In place: the cgroup's new limits (upstream's UpdateContainerResources).
+    Status s = d_.runtime.update_container_resources(r.id, linux_resources(pod, *r.spec, d_.node.memory_capacity));
+    if (!s.ok()) return s.Wrap("resize container " + r.spec->name + " of " + pod_ref(pod));
+    resized_[r.id] = r.spec->resources;
+    KLOG(INFO, "container resized").kv("pod", pod_ref(pod)).kv("container", r.spec->name)
+        .kv("resources", encode_resources(r.spec->resources));
+  }
   auto sandbox = sandbox_config(pod, attempt, d_.node);
   if (!sandbox.ok()) return sandbox.status();
   for (const auto& s : plan.start) {
@@ -252,6 +264,13 @@ Result<PodRuntimeState> PodWorker::execute(const SyncPlan& plan, const PodRuntim
     }
   }
   return read_pod_state(d_.runtime, uid_);
+}
+
+std::optional<api::ResourceRequirements> PodWorker::applied_resources(const ContainerRecord& r) const {
+  if (auto it = resized_.find(r.container.id); it != resized_.end()) return it->second;
+  auto a = r.status.annotations.find(kContainerResourcesAnnotation);
+  if (a == r.status.annotations.end()) return std::nullopt;
+  return decode_resources(a->second);
 }
 
 void PodWorker::event(const std::string& container, const std::string& type, const std::string& reason,
@@ -433,6 +452,7 @@ void PodWorker::report(const PodRuntimeState& st) {
     o.started_at = from_nanos(r.status.started_at);
     o.finished_at = from_nanos(r.status.finished_at);
     o.restart_count = static_cast<int32_t>(r.container.metadata.attempt);
+    if (o.state == ContainerRunState::kRunning) o.resources = applied_resources(r);
     const bool running = o.state == ContainerRunState::kRunning;
     o.started = running && (!spec || !spec->startup_probe || probes_.started.count(r.container.id));
     o.ready = running && o.started && (!spec || !spec->readiness_probe || probes_.ready.count(r.container.id));

@@ -145,6 +145,9 @@ class PodWorker : public std::enable_shared_from_this<PodWorker> {
   ProbeView probes_;
   Backoff restarts_;
   std::map<std::string, StartFailure> start_failures_;  // by container name, until it starts
+  // Runtime ID -> the resources an in-place resize gave it (else its creation annotation).
+  std::map<std::string, api::ResourceRequirements> resized_;
+  std::optional<api::ResourceRequirements> applied_resources(const ContainerRecord& r) const;
   api::PodStatus last_status_;
   bool finished_ = false;  // nothing of the pod will run again
   bool deadline_exceeded_ = false;  // ... because it outlived activeDeadlineSeconds

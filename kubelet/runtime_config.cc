@@ -155,6 +155,8 @@ runtime::ContainerConfig container_config(const api::Pod& pod, const api::Contai
                 {kPodNamespaceLabel, pod.metadata.namespace_},
                 {kContainerNameLabel, c.name}};
   out.annotations = {{kContainerHashAnnotation, container_hash(c)},
+                     {kContainerHashWithoutResourcesAnnotation, container_hash_without_resources(c)},
+                     {kContainerResourcesAnnotation, encode_resources(c.resources)},
                      {kRestartCountAnnotation, std::to_string(attempt)},
                      {kPodTerminationGracePeriodAnnotation, std::to_string(termination_grace_seconds(pod))}};
   out.log_path = container_log_path(c.name, static_cast<int32_t>(attempt));
@@ -181,6 +183,26 @@ runtime::ContainerConfig container_config(const api::Pod& pod, const api::Contai
     sec.readonly_paths = kReadonlyPaths;
   }
   return out;
+}
+
+std::string container_hash_without_resources(const api::Container& c) {
+  api::Container bare = c;
+  bare.resources = {};
+  bare.resize_policy.clear();
+  return container_hash(bare);
+}
+
+std::string encode_resources(const api::ResourceRequirements& r) {
+  auto encoded = api::detail::encode(r);
+  return encoded ? encoded->dump() : "{}";
+}
+
+std::optional<api::ResourceRequirements> decode_resources(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) return std::nullopt;
+  api::ResourceRequirements r;
+  if (!api::decode_fields(j, r).ok()) return std::nullopt;
+  return r;
 }
 
 std::string container_hash(const api::Container& c) {

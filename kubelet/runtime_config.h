@@ -5,6 +5,7 @@
 // find its pods). Pure: the caller resolves the environment and the mounts.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,11 @@ runtime::ContainerConfig container_config(const api::Pod& pod, const api::Contai
 
 // The hash that tells whether a running container still matches its spec.
 std::string container_hash(const api::Container& c);
+// The same without resources and resizePolicy: what must match for a resize in place.
+std::string container_hash_without_resources(const api::Container& c);
+// The resources a container carries in kContainerResourcesAnnotation, and back.
+std::string encode_resources(const api::ResourceRequirements& r);
+std::optional<api::ResourceRequirements> decode_resources(const std::string& json);
 
 // The grace period of a pod's termination: the spec's, 30 s by default, at least 1 s
 // (upstream's minimum when stopping containers is 2 s).

@@ -18,9 +18,24 @@ std::string go_duration(std::chrono::seconds d) {
   return m > 0 ? std::to_string(m) + "m" + std::to_string(sec) + "s" : std::to_string(sec) + "s";
 }
 
-std::string hash_of(const ContainerRecord& r) {
-  auto it = r.status.annotations.find(kContainerHashAnnotation);
+std::string annotation_of(const ContainerRecord& r, const char* key) {
+  auto it = r.status.annotations.find(key);
   return it == r.status.annotations.end() ? "" : it->second;
+}
+
+// The quantity of `name` in `list`, or nullopt; compared by value ("1" is "1000m").
+std::optional<int64_t> milli(const api::ResourceList& list, const std::string& name) {
+  auto it = list.find(name);
+  if (it == list.end()) return std::nullopt;
+  return it->second.milli_value();
+}
+
+// The container's resize policy for `resource`: NotRequired unless it says RestartContainer.
+bool restart_on_resize(const api::Container& c, const std::string& resource) {
+  for (const auto& p : c.resize_policy) {
+    if (p.resource_name == resource) return p.restart_policy == "RestartContainer";
+  }
+  return false;
 }
 
 class Planner {
@@ -107,15 +122,38 @@ class Planner {
   // changed. True when it was killed.
   bool maybe_kill(const api::Container& c, const ContainerRecord& r) {
     std::string why;
+    const std::string bare = annotation_of(r, kContainerHashWithoutResourcesAnnotation);
+    const bool spec_changed = !bare.empty() && in_.hash_without_resources
+                                  ? bare != in_.hash_without_resources(c)
+                                  : in_.hash && annotation_of(r, kContainerHashAnnotation) != in_.hash(c);
     if (in_.probe_failed.count(r.container.id)) {
       why = "its liveness or startup probe failed";
-    } else if (in_.hash && hash_of(r) != in_.hash(c)) {
+    } else if (spec_changed) {
       why = "its spec changed";
+    } else if (auto resized = resize_of(c, r); resized.empty()) {
+      return false;
+    } else if (resized == "restart") {
+      why = "its resize policy restarts it for the new resources";
     } else {
+      plan_.resize.push_back({r.container.id, &c});
       return false;
     }
     plan_.kill.push_back({r.container.id, c.name, why});
     return true;
+  }
+
+  // "" when the running container has the spec's resources (or they are unknown),
+  // "restart" when a changed resource's policy is RestartContainer, "update" otherwise.
+  std::string resize_of(const api::Container& c, const ContainerRecord& r) {
+    if (!in_.applied) return "";
+    auto had = in_.applied(r);
+    if (!had) return "";
+    auto changed = changed_resources(*had, c.resources);
+    if (changed.empty()) return "";
+    for (const auto& res : changed) {
+      if (restart_on_resize(c, res)) return "restart";
+    }
+    return "update";
   }
 
   // Init containers in order; sidecars start and stay. True when every regular one has
@@ -200,6 +238,16 @@ class Planner {
 }  // namespace
 
 bool is_sidecar(const api::Container& c) { return c.restart_policy && *c.restart_policy == "Always"; }
+
+std::vector<std::string> changed_resources(const api::ResourceRequirements& had, const api::ResourceRequirements& want) {
+  std::vector<std::string> out;
+  for (const char* res : {"cpu", "memory"}) {
+    if (milli(had.requests, res) != milli(want.requests, res) || milli(had.limits, res) != milli(want.limits, res)) {
+      out.push_back(res);
+    }
+  }
+  return out;
+}
 
 SyncPlan plan_sync(const api::Pod& pod, const PodRuntimeState& state, const SyncInputs& in) {
   return Planner(pod, state, in).run();

@@ -31,6 +31,12 @@ struct ContainerKill {
   std::string reason;  // for the log: "liveness probe failed", "spec changed", ...
 };
 
+// An in-place resize of a running container: its cgroup gets the spec's resources.
+struct ContainerResize {
+  std::string id;
+  const api::Container* spec = nullptr;
+};
+
 struct SyncPlan {
   // Stop every container and the sandbox (the pod is going, or its sandbox must be
   // recreated, or nothing of it will run again).
@@ -39,6 +45,7 @@ struct SyncPlan {
   uint32_t sandbox_attempt = 0;
   std::vector<ContainerKill> kill;
   std::vector<ContainerStart> start;  // in order: at most one init container, or sidecars and app containers
+  std::vector<ContainerResize> resize;  // running containers whose resources changed in place
   std::map<std::string, StartFailure> waiting;  // containers held back (CrashLoopBackOff)
   bool initialized = false;  // every regular init container completed
   // The pod's containers will not run again (restartPolicy Never/OnFailure, all done).
@@ -57,9 +64,18 @@ struct SyncInputs {
   // the whole delay), or nullopt when it may restart now (which counts as a restart).
   std::function<std::optional<std::chrono::seconds>(const api::Container&, const runtime::ContainerStatus& last)>
       backoff;
-  // The spec hash of a container, as carried in kContainerHashAnnotation.
-  std::function<std::string(const api::Container&)> hash;
+  // The spec hash of a container, as carried in kContainerHashAnnotation, and without its
+  // resources, as in kContainerHashWithoutResourcesAnnotation: a container that carries
+  // the second is compared by it, so a change of resources alone is a resize, not a new
+  // container (one created before knode knew resizes is compared by the first).
+  std::function<std::string(const api::Container&)> hash, hash_without_resources;
+  // The resources a running container's cgroup has (the last resize's or those it was
+  // created with); nullopt when unknown, which leaves it alone.
+  std::function<std::optional<api::ResourceRequirements>(const ContainerRecord&)> applied;
 };
+
+// The resources ("cpu", "memory") whose requests or limits differ between two sets.
+std::vector<std::string> changed_resources(const api::ResourceRequirements& had, const api::ResourceRequirements& want);
 
 SyncPlan plan_sync(const api::Pod& pod, const PodRuntimeState& state, const SyncInputs& in);
 

@@ -347,6 +347,8 @@ class ContainerRuntime {
   virtual Status start_container(const std::string& id) = 0;
   // SIGTERM (or the image's STOPSIGNAL), then SIGKILL after timeout_seconds.
   virtual Status stop_container(const std::string& id, int64_t timeout_seconds) = 0;
+  // A running container's cgroup limits, changed in place (in-place pod resize).
+  virtual Status update_container_resources(const std::string& id, const LinuxResources& resources) = 0;
   virtual Status remove_container(const std::string& id) = 0;
   virtual Result<std::vector<Container>> list_containers(const ContainerFilter& filter = {}) = 0;
   virtual Result<ContainerStatus> container_status(const std::string& id) = 0;

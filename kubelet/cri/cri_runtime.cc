@@ -255,6 +255,15 @@ Status CriRuntime::start_container(const std::string& id) {
                 options_.request_timeout, "StartContainer", id);
 }
 
+Status CriRuntime::update_container_resources(const std::string& id, const runtime::LinuxResources& resources) {
+  pb::UpdateContainerResourcesRequest req;
+  req.set_container_id(id);
+  to_proto(resources, req.mutable_linux());
+  pb::UpdateContainerResourcesResponse resp;
+  return invoke(stubs_->runtime.get(), &pb::RuntimeService::Stub::UpdateContainerResources, req, &resp,
+                options_.request_timeout, "UpdateContainerResources", id);
+}
+
 Status CriRuntime::stop_container(const std::string& id, int64_t timeout_seconds) {
   pb::StopContainerRequest req;
   req.set_container_id(id);

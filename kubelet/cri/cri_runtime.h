@@ -61,6 +61,7 @@ class CriRuntime final : public runtime::ContainerRuntime {
                                        const runtime::ContainerConfig& config,
                                        const runtime::PodSandboxConfig& sandbox_config) override;
   Status start_container(const std::string& id) override;
+  Status update_container_resources(const std::string& id, const runtime::LinuxResources& resources) override;
   Status stop_container(const std::string& id, int64_t timeout_seconds) override;
   Status remove_container(const std::string& id) override;
   Result<std::vector<runtime::Container>> list_containers(

@@ -284,6 +284,18 @@ json sandbox_create_body(const rt::PodSandboxConfig& c, const SandboxCreate& how
   return body;
 }
 
+json update_resources_body(const rt::LinuxResources& r) {
+  json out = json::object();
+  if (r.cpu_shares > 0) out["CpuShares"] = r.cpu_shares;
+  out["CpuQuota"] = r.cpu_quota > 0 ? r.cpu_quota : -1;
+  if (r.cpu_period > 0) out["CpuPeriod"] = r.cpu_period;
+  if (r.memory_limit_in_bytes > 0) {
+    out["Memory"] = r.memory_limit_in_bytes;
+    out["MemorySwap"] = r.memory_swap_limit_in_bytes > 0 ? r.memory_swap_limit_in_bytes : r.memory_limit_in_bytes;
+  }
+  return out;
+}
+
 Result<json> container_create_body(const rt::ContainerConfig& c,
                                    const rt::PodSandboxConfig& sandbox,
                                    const ContainerCreate& how) {

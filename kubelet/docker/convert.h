@@ -98,6 +98,10 @@ struct ContainerCreate {
 };
 // POST /containers/create for an app or init container; EINVAL for what dockerd cannot
 // express (a mount path with ':').
+// POST /containers/{id}/update for a resize: shares, CFS quota (-1: none) and period,
+// memory (Docker cannot remove a memory limit once set; 0 leaves it as it is).
+json update_resources_body(const runtime::LinuxResources& r);
+
 Result<json> container_create_body(const runtime::ContainerConfig& config,
                                    const runtime::PodSandboxConfig& sandbox,
                                    const ContainerCreate& how);

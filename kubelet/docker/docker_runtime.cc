@@ -638,6 +638,16 @@ Status DockerRuntime::start_container(const std::string& id) {
   return Status::Ok();
 }
 
+Status DockerRuntime::update_container_resources(const std::string& id, const rt::LinuxResources& resources) {
+  auto inspect = inspect_owned(id, kTypeContainer, "UpdateContainerResources");
+  if (!inspect.ok()) return inspect.status();
+  auto r = send("POST", "/containers/" + query_escape(id) + "/update", update_resources_body(resources).dump(),
+                "UpdateContainerResources", id, options_.request_timeout);
+  if (!r.ok()) return r.status();
+  if (r->status == 200) return Status::Ok();
+  return http_error(*r, "UpdateContainerResources", id);
+}
+
 Status DockerRuntime::stop_container(const std::string& id, int64_t timeout_seconds) {
   auto inspect = inspect_owned(id, kTypeContainer, "StopContainer");
   if (!inspect.ok()) return inspect.status();

@@ -208,7 +208,8 @@ namespace {
 
 std::vector<api::ContainerStatus> statuses_of(const api::Pod& pod, const std::vector<api::Container>& specs,
                                               const PodObservation& observed,
-                                              const std::vector<api::ContainerStatus>& previous, bool init) {
+                                              const std::vector<api::ContainerStatus>& previous, bool init,
+                                              bool ephemeral = false) {
   bool has_init = !pod.spec.init_containers.empty();
   std::vector<api::ContainerStatus> out;
   for (const auto& c : specs) {
@@ -230,6 +231,13 @@ std::vector<api::ContainerStatus> statuses_of(const api::Pod& pod, const std::ve
     if (attempts.size() > 1) s.last_state = convert(*attempts[1], old).state;
     apply_start_failure(pod, observed, c, init, s);
     apply_probes(observed, c, init, s);
+    if (!ephemeral) {
+      // In-place resize: what the node allocated (the spec's requests) and what the
+      // running container's cgroup has (its last resize; the spec's until one).
+      s.allocated_resources = c.resources.requests;
+      const bool running = !attempts.empty() && attempts[0]->state == ContainerRunState::kRunning;
+      s.resources = running && attempts[0]->resources ? *attempts[0]->resources : c.resources;
+    }
     out.push_back(std::move(s));
   }
   return out;
@@ -250,7 +258,7 @@ std::vector<api::ContainerStatus> container_statuses(
 
 std::vector<api::ContainerStatus> ephemeral_container_statuses(
     const api::Pod& pod, const PodObservation& observed, const std::vector<api::ContainerStatus>& previous) {
-  return statuses_of(pod, pod.spec.ephemeral_containers, observed, previous, false);
+  return statuses_of(pod, pod.spec.ephemeral_containers, observed, previous, false, /*ephemeral=*/true);
 }
 
 namespace {

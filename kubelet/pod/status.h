@@ -43,6 +43,9 @@ struct ObservedContainer {
   int32_t restart_count = 0;
   bool started = false;  // startup probe passed, or none (see probed_state)
   bool ready = false;    // readiness probe passed, or none
+  // What a running container's cgroup has (status.containerStatuses[].resources); nullopt
+  // when unknown, and then the spec's.
+  std::optional<api::ResourceRequirements> resources;
 };
 
 // Why the kubelet could not start a container on its last try: the waiting reason and

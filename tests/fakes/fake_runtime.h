@@ -392,6 +392,19 @@ class FakeRuntime final : public runtime::ContainerRuntime {
     return Status::Ok();
   }
 
+  // The container's config then shows the new resources (container_config(id)).
+  Status update_container_resources(const std::string& id, const runtime::LinuxResources& resources) override {
+    std::lock_guard lock(mu_);
+    if (auto e = begin("UpdateContainerResources", id)) return *e;
+    auto it = containers_.find(id);
+    if (it == containers_.end()) return not_found("UpdateContainerResources", id, "container");
+    if (it->second.status.state != runtime::ContainerState::kRunning) {
+      return error("UpdateContainerResources", id, "Unknown", "container is not running", EIO);
+    }
+    it->second.config.resources = resources;
+    return Status::Ok();
+  }
+
   Status stop_container(const std::string& id, int64_t timeout_seconds) override {
     std::lock_guard lock(mu_);
     if (auto e = begin("StopContainer", id)) return *e;

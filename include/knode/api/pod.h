@@ -168,6 +168,14 @@ struct SecurityContext {
   bool operator==(const SecurityContext&) const = default;
 };
 
+// How a container takes a change of one resource in an in-place resize: NotRequired
+// (its cgroup is changed while it runs, the default) or RestartContainer.
+struct ContainerResizePolicy {
+  std::string resource_name, restart_policy;
+  KNODE_FIELDS(v("resourceName", resource_name); v("restartPolicy", restart_policy))
+  bool operator==(const ContainerResizePolicy&) const = default;
+};
+
 struct Container {
   std::string name, image, image_pull_policy, working_dir;
   std::vector<std::string> command, args;
@@ -175,6 +183,7 @@ struct Container {
   std::vector<EnvFromSource> env_from;
   std::vector<EnvVar> env;
   ResourceRequirements resources;
+  std::vector<ContainerResizePolicy> resize_policy;
   std::vector<VolumeMount> volume_mounts;
   std::optional<Probe> liveness_probe, readiness_probe, startup_probe;
   std::optional<Lifecycle> lifecycle;
@@ -188,7 +197,8 @@ struct Container {
   std::string target_container_name;
   KNODE_FIELDS(v("name", name); v("image", image); v("command", command); v("args", args);
                v("workingDir", working_dir); v("ports", ports); v("envFrom", env_from);
-               v("env", env); v("resources", resources); v("volumeMounts", volume_mounts);
+               v("env", env); v("resources", resources); v("resizePolicy", resize_policy);
+               v("volumeMounts", volume_mounts);
                v("livenessProbe", liveness_probe); v("readinessProbe", readiness_probe);
                v("startupProbe", startup_probe); v("lifecycle", lifecycle);
                v("terminationMessagePath", termination_message_path);
@@ -465,9 +475,14 @@ struct ContainerStatus {
   bool ready = false;
   int32_t restart_count = 0;
   std::optional<bool> started;
+  // In-place resize: the requests the node allocated to the container, and the requests
+  // and limits its cgroup has now.
+  ResourceList allocated_resources;
+  std::optional<ResourceRequirements> resources;
   KNODE_FIELDS(v("name", name); v("state", state); v("lastState", last_state);
                v("ready", ready, kAlways); v("restartCount", restart_count, kAlways); v("image", image);
-               v("imageID", image_id); v("containerID", container_id); v("started", started))
+               v("imageID", image_id); v("containerID", container_id); v("started", started);
+               v("allocatedResources", allocated_resources); v("resources", resources))
   bool operator==(const ContainerStatus&) const = default;
 };
 struct PodIP {

@@ -376,5 +376,46 @@ TEST_F(PodWorkerTest, AnImageVolumeThatCannotBePulledKeepsTheContainerWaiting) {
   EXPECT_EQ(last().phase, "Pending");
 }
 
+// An API update of a running container's resources is resized in place: the runtime's
+// cgroup limits change, the container keeps running (no restart), and the status shows
+// the new allocated and actual resources.
+TEST_F(PodWorkerTest, AResourceUpdateResizesTheRunningContainerInPlace) {
+  auto q = [](const char* text) { return *api::Quantity::Parse(text); };
+  auto pod = std::make_shared<api::Pod>(*make_pod());
+  pod->metadata.generation = 1;
+  pod->spec.containers[0].resources.requests = {{"cpu", q("100m")}, {"memory", q("64Mi")}};
+  pod->spec.containers[0].resources.limits = {{"cpu", q("200m")}, {"memory", q("64Mi")}};
+  start(pod);
+  const std::string id = containers().at(0).id;
+  ASSERT_EQ(last().container_statuses.size(), 1u);
+  ASSERT_TRUE(last().container_statuses[0].resources.has_value());
+  EXPECT_EQ(*last().container_statuses[0].resources, pod->spec.containers[0].resources);
+  const auto before = rt_.container_config(id)->resources;
+
+  auto next = std::make_shared<api::Pod>(*pod);
+  next->metadata.generation = 2;
+  next->spec.containers[0].resources.limits = {{"cpu", q("400m")}, {"memory", q("128Mi")}};
+  rt_.clear_calls();
+  worker_->update(next);
+  settle();
+  EXPECT_EQ(rt_.count("UpdateContainerResources"), 1);
+  EXPECT_EQ(rt_.count("StopContainer"), 0);
+  EXPECT_EQ(rt_.count("CreateContainer"), 0);
+  const auto after = rt_.container_config(id)->resources;
+  EXPECT_EQ(after.cpu_quota, 2 * before.cpu_quota);
+  EXPECT_EQ(after.memory_limit_in_bytes, 128LL << 20);
+  const auto& cs = last().container_statuses.at(0);
+  EXPECT_EQ(cs.restart_count, 0);
+  EXPECT_EQ(cs.allocated_resources, next->spec.containers[0].resources.requests);
+  ASSERT_TRUE(cs.resources.has_value());
+  EXPECT_EQ(*cs.resources, next->spec.containers[0].resources);
+  EXPECT_EQ(last().observed_generation, 2);
+
+  rt_.clear_calls();
+  worker_->sync();
+  settle();
+  EXPECT_EQ(rt_.count("UpdateContainerResources"), 0) << "done once";
+}
+
 }  // namespace
 }  // namespace knode::kubelet

@@ -227,5 +227,67 @@ TEST(SyncPlan, TerminatingKillsThePodAndStartsNothing) {
   EXPECT_TRUE(plan.start.empty());
 }
 
+// In-place resize: a running container whose spec differs only in resources is resized
+// where it runs (by value: "1" is "1000m"), or restarted when the changed resource's
+// resizePolicy says RestartContainer; other spec changes still replace it.
+TEST(SyncPlan, AResourceChangeResizesInPlaceOrRestartsAsThePolicySays) {
+  auto q = [](const char* text) { return *api::Quantity::Parse(text); };
+  api::ResourceRequirements had;
+  had.requests = {{"cpu", q("100m")}, {"memory", q("64Mi")}};
+  had.limits = {{"cpu", q("1")}, {"memory", q("128Mi")}};
+  State st;
+  st.sandbox(0, true).container("app", 0, ContainerState::kRunning);
+  auto with = [had](std::string bare) {
+    auto in = inputs();
+    in.hash = [](const api::Container&) { return std::string("full-hash-of-new-spec"); };
+    in.hash_without_resources = [bare](const api::Container&) { return bare; };
+    in.applied = [had](const ContainerRecord&) { return std::optional<api::ResourceRequirements>(had); };
+    return in;
+  };
+  PodRuntimeState state = st.get();
+  state.containers[0].status.annotations[kContainerHashWithoutResourcesAnnotation] = "bare";
+
+  api::Container c = ctr("app");
+  c.resources = had;
+  c.resources.limits["cpu"] = q("1000m");  // equivalent: nothing to do
+  auto plan = plan_sync(pod({c}), state, with("bare"));
+  EXPECT_TRUE(plan.resize.empty());
+  EXPECT_TRUE(plan.kill.empty());
+  EXPECT_TRUE(plan.start.empty());
+
+  c.resources.limits["cpu"] = q("2");
+  plan = plan_sync(pod({c}), state, with("bare"));
+  ASSERT_EQ(plan.resize.size(), 1u);
+  EXPECT_EQ(plan.resize[0].id, "app-0");
+  EXPECT_TRUE(plan.kill.empty()) << "a resize is not a new container, though the full hash changed";
+
+  c.resize_policy = {{"memory", "RestartContainer"}};
+  plan = plan_sync(pod({c}), state, with("bare"));
+  EXPECT_EQ(plan.resize.size(), 1u) << "cpu changed, and cpu is NotRequired";
+  c.resources.requests["memory"] = q("96Mi");
+  plan = plan_sync(pod({c}), state, with("bare"));
+  EXPECT_TRUE(plan.resize.empty());
+  ASSERT_EQ(plan.kill.size(), 1u);
+  EXPECT_EQ(started(plan), std::vector<std::string>{"app#1"});
+
+  plan = plan_sync(pod({c}), state, with("another-spec"));
+  ASSERT_EQ(plan.kill.size(), 1u);
+  EXPECT_EQ(plan.kill[0].reason, "its spec changed");
+  EXPECT_TRUE(plan.resize.empty());
+}
+
+TEST(SyncPlan, AContainerFromBeforeResizesIsComparedByItsFullHash) {
+  State st;
+  st.sandbox(0, true).container("app", 0, ContainerState::kRunning, 0, "old-full");
+  auto in = inputs();
+  in.hash = [](const api::Container&) { return std::string("old-full"); };
+  in.hash_without_resources = [](const api::Container&) { return std::string("bare"); };
+  auto plan = plan_sync(pod({ctr("app")}), st.get(), in);
+  EXPECT_TRUE(plan.kill.empty());
+  in.hash = [](const api::Container&) { return std::string("new-full"); };
+  plan = plan_sync(pod({ctr("app")}), st.get(), in);
+  EXPECT_EQ(plan.kill.size(), 1u);
+}
+
 }  // namespace
 }  // namespace knode::kubelet

@@ -60,6 +60,9 @@ class ExecRuntime final : public runtime::ContainerRuntime {
     return fake.create_container(sb, c, s);
   }
   Status start_container(const std::string& id) override { return fake.start_container(id); }
+  Status update_container_resources(const std::string& id, const runtime::LinuxResources& r) override {
+    return fake.update_container_resources(id, r);
+  }
   Status stop_container(const std::string& id, int64_t t) override {
     return fake.stop_container(id, t);
   }
