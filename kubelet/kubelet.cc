@@ -260,12 +260,19 @@ void Kubelet::remove(const std::string& uid, std::shared_ptr<const api::Pod> del
   probes_.remove(uid);
   terminating_[uid] = entry.worker;
   KLOG(INFO, "pod terminating").kv("pod", entry.pod->metadata.namespace_ + "/" + entry.pod->metadata.name);
-  entry.worker->terminate([this, uid, pod = deleted ? deleted : entry.pod] {
+  entry.worker->terminate([this, uid, worker = entry.worker, pod = deleted ? deleted : entry.pod] {
     terminating_.erase(uid);
     if (options_.api) {
       if (is_static_pod(*pod)) {
         options_.api->unmirror(*pod);
       } else if (pod->metadata.deletion_timestamp.is_set()) {
+        // A terminal phase first, as upstream's kubelet writes it before the final delete:
+        // finalizers (a Job's) wait for it.
+        if (auto final = worker->final_status()) {
+          api::Pod last = *pod;
+          last.status = *final;
+          options_.api->status(last);
+        }
         options_.api->terminated(*pod);
       }
     }

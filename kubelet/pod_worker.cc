@@ -418,6 +418,13 @@ Status PodWorker::terminate_now() {
   auto st = read_pod_state(d_.runtime, uid_);
   if (!st.ok()) return st.status();
   kill_pod(*st);
+  // The pod's last status, terminal: what its containers exited with (a deleted pod ends
+  // Failed, or Succeeded when every container succeeded), for the API before the final
+  // delete (a Job's finalizer waits for a terminal phase).
+  if (auto stopped = read_pod_state(d_.runtime, uid_); stopped.ok()) {
+    finished_ = true;
+    final_status_ = status_of(*stopped);
+  }
   for (const auto& r : st->containers) {
     if (Status s = d_.runtime.remove_container(r.container.id); !s.ok() && s.error_number() != ENOENT) return s;
   }
@@ -430,6 +437,14 @@ Status PodWorker::terminate_now() {
 }
 
 void PodWorker::report(const PodRuntimeState& st) {
+  api::PodStatus status = status_of(st);
+  last_status_ = status;
+  boost::asio::post(d_.loop, [self = shared_from_this(), pod = pod_, status = std::move(status)] {
+    self->on_status_(*pod, status);
+  });
+}
+
+api::PodStatus PodWorker::status_of(const PodRuntimeState& st) const {
   const api::Pod& pod = *pod_;
   PodObservation obs;
   std::string scheme = d_.runtime.id_scheme();
@@ -469,11 +484,7 @@ void PodWorker::report(const PodRuntimeState& st) {
   obs.deadline_exceeded = deadline_exceeded_;
   auto now = api::Time::FromUnixNanos(
       std::chrono::duration_cast<std::chrono::nanoseconds>(d_.clock.system_now().time_since_epoch()).count());
-  api::PodStatus status = generate_pod_status(pod, obs, last_status_.phase.empty() ? pod.status : last_status_, now);
-  last_status_ = status;
-  boost::asio::post(d_.loop, [self = shared_from_this(), pod = pod_, status = std::move(status)] {
-    self->on_status_(*pod, status);
-  });
+  return generate_pod_status(pod, obs, last_status_.phase.empty() ? pod.status : last_status_, now);
 }
 
 }  // namespace knode::kubelet

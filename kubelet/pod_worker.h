@@ -110,6 +110,8 @@ class PodWorker : public std::enable_shared_from_this<PodWorker> {
   // Kills and removes everything of the pod; `done` runs on the loop once nothing is left.
   // `final_pod`, when given, is the pod as deleted (its deletionGracePeriodSeconds).
   void terminate(std::function<void()> done, std::shared_ptr<const api::Pod> final_pod = nullptr);
+  // After terminate(): the pod's terminal status as its containers were killed, if read.
+  std::optional<api::PodStatus> final_status() const { return final_status_; }
 
   const std::string& uid() const { return uid_; }
 
@@ -125,6 +127,7 @@ class PodWorker : public std::enable_shared_from_this<PodWorker> {
   void kill_pod(const PodRuntimeState& st);
   std::optional<std::chrono::seconds> backoff_for(const api::Container& c, const runtime::ContainerStatus& last);
   void report(const PodRuntimeState& st);
+  api::PodStatus status_of(const PodRuntimeState& st) const;
   void event(const std::string& container, const std::string& type, const std::string& reason,
              const std::string& message);
   void schedule_retry(std::chrono::milliseconds after);
@@ -134,6 +137,7 @@ class PodWorker : public std::enable_shared_from_this<PodWorker> {
   // The runtime ID of the pod's container `name` when the status reported last has it
   // running.
   std::optional<std::string> running_container_id(const std::string& name) const;
+  std::optional<api::PodStatus> final_status_;
 
   PodWorkerDeps d_;
   boost::asio::strand<boost::asio::any_io_executor> strand_;

@@ -191,6 +191,13 @@ TEST_F(PodWorkerTest, TerminateStopsRemovesAndTearsDown) {
   worker_->terminate([&] { done = true; });
   settle();
   EXPECT_TRUE(done);
+  // The last status is terminal, from what the killed containers exited with: a deleted
+  // pod whose container did not succeed is Failed (what a Job's finalizer waits for).
+  auto final = worker_->final_status();
+  ASSERT_TRUE(final.has_value());
+  EXPECT_EQ(final->phase, "Failed");
+  ASSERT_EQ(final->container_statuses.size(), 1u);
+  EXPECT_TRUE(final->container_statuses[0].state.terminated.has_value());
   EXPECT_EQ(env_.hooks, 1);  // the preStop hook ran
   EXPECT_TRUE(containers().empty());
   EXPECT_TRUE(rt_.list_pod_sandboxes()->empty());
