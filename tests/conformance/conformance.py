@@ -69,11 +69,13 @@ SUBSETS = {
     "pods": r"\[sig-node\] Pods .*\[Conformance\]",
     "sig-network": r"\[sig-network\].*\[Conformance\]",
     "sig-node": r"\[sig-node\].*\[Conformance\]",
-    # What the kubelet's volume sources and the pod network's hostPorts give (trust bundles,
-    # pod certificates, image volumes, fsGroup, hostPort): what the wider runs found missing.
+    # What the whole-suite run found knode lacked (trust bundles, pod certificates, image
+    # volumes, fsGroup, hostPort, in-place resize, a deleted pod's terminal phase).
     "kubelet-sources": r"\[sig-auth\].*(ClusterTrustBundle|PodCertificate).*\[Conformance\]"
                        r"|\[sig-node\] ImageVolume .*\[Conformance\]|\[sig-storage\] Secrets .*fsGroup.*\[Conformance\]"
-                       r"|\[sig-apps\] StatefulSet .*evicted.*\[Conformance\]|\[sig-network\] HostPort .*\[Conformance\]",
+                       r"|\[sig-apps\] StatefulSet .*evicted.*\[Conformance\]|\[sig-network\] HostPort .*\[Conformance\]"
+                       r"|\[sig-node\] Pod InPlace Resize .*\[Conformance\]"
+                       r"|\[sig-apps\] Job should allow to use a pod failure policy to ignore failure matching on DisruptionTarget",
     "all": r"\[Conformance\]",
 }
 # Tests that cannot mean anything on this cluster, skipped in every subset (the README
