@@ -258,6 +258,27 @@ TEST(DockerContainerCreate, RestrictsOomScoreAndRefusesColonsInMounts) {
   EXPECT_EQ(bad.status().error_number(), EINVAL);
 }
 
+// A resize's POST /containers/{id}/update: the new shares, quota (-1 removes it), period
+// and memory, swap equal to memory when none is given.
+TEST(DockerContainerUpdate, ResizeBodyCarriesTheNewLimits) {
+  rt::LinuxResources r;
+  r.cpu_shares = 512;
+  r.cpu_quota = 50000;
+  r.cpu_period = 100000;
+  r.memory_limit_in_bytes = 128LL << 20;
+  json body = update_resources_body(r);
+  EXPECT_EQ(body["CpuShares"], 512);
+  EXPECT_EQ(body["CpuQuota"], 50000);
+  EXPECT_EQ(body["CpuPeriod"], 100000);
+  EXPECT_EQ(body["Memory"], 128LL << 20);
+  EXPECT_EQ(body["MemorySwap"], 128LL << 20);
+  r.cpu_quota = 0;
+  r.memory_limit_in_bytes = 0;
+  body = update_resources_body(r);
+  EXPECT_EQ(body["CpuQuota"], -1);
+  EXPECT_FALSE(body.contains("Memory"));
+}
+
 // Image volumes need the Engine's image mounts (API 1.48), beyond what this client speaks:
 // a clear refusal naming the image, never a bind of an empty host path.
 TEST(DockerContainerCreate, RefusesImageVolumeMounts) {
