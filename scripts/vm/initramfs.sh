@@ -47,6 +47,11 @@ copy_libs() {
 add_file() {
   local staging="$1" src="$2" dest="$3"
   copy_to "$staging" "$src" "$dest"
+  # A debug build of knode is ~400 MB, mostly DWARF: the guest unpacks the initramfs into
+  # its RAM, so ELF files go in without their debug sections.
+  if [ "$(head -c 4 "$src" | tr -d '\0')" = "$(printf '\177ELF')" ]; then
+    strip --strip-debug "$staging/$dest"
+  fi
   copy_libs "$staging" "$src"
 }
 
