@@ -446,6 +446,7 @@ void PodWorker::report(const PodRuntimeState& st) {
 
 api::PodStatus PodWorker::status_of(const PodRuntimeState& st) const {
   const api::Pod& pod = *pod_;
+  bool resizing = false;
   PodObservation obs;
   std::string scheme = d_.runtime.id_scheme();
   for (const auto& r : st.containers) {
@@ -467,7 +468,10 @@ api::PodStatus PodWorker::status_of(const PodRuntimeState& st) const {
     o.started_at = from_nanos(r.status.started_at);
     o.finished_at = from_nanos(r.status.finished_at);
     o.restart_count = static_cast<int32_t>(r.container.metadata.attempt);
-    if (o.state == ContainerRunState::kRunning) o.resources = applied_resources(r);
+    if (o.state == ContainerRunState::kRunning) {
+      o.resources = applied_resources(r);
+      if (o.resources && spec && !changed_resources(*o.resources, spec->resources).empty()) resizing = true;
+    }
     const bool running = o.state == ContainerRunState::kRunning;
     o.started = running && (!spec || !spec->startup_probe || probes_.started.count(r.container.id));
     o.ready = running && o.started && (!spec || !spec->readiness_probe || probes_.ready.count(r.container.id));
@@ -484,7 +488,17 @@ api::PodStatus PodWorker::status_of(const PodRuntimeState& st) const {
   obs.deadline_exceeded = deadline_exceeded_;
   auto now = api::Time::FromUnixNanos(
       std::chrono::duration_cast<std::chrono::nanoseconds>(d_.clock.system_now().time_since_epoch()).count());
-  return generate_pod_status(pod, obs, last_status_.phase.empty() ? pod.status : last_status_, now);
+  api::PodStatus status = generate_pod_status(pod, obs, last_status_.phase.empty() ? pod.status : last_status_, now);
+  if (resizing) {
+    // A resize not applied yet: said so until it is, as upstream's PodResizeInProgress.
+    api::PodCondition c;
+    c.type = "PodResizeInProgress";
+    c.status = "True";
+    c.last_transition_time = now;
+    c.observed_generation = pod.metadata.generation;
+    status.conditions.push_back(c);
+  }
+  return status;
 }
 
 }  // namespace knode::kubelet

@@ -403,9 +403,17 @@ TEST_F(PodWorkerTest, AResourceUpdateResizesTheRunningContainerInPlace) {
   next->metadata.generation = 2;
   next->spec.containers[0].resources.limits = {{"cpu", q("400m")}, {"memory", q("128Mi")}};
   rt_.clear_calls();
+  const size_t reported = statuses_.size();
   worker_->update(next);
   settle();
   EXPECT_EQ(rt_.count("UpdateContainerResources"), 1);
+  // The status written before the resize is applied says it is in progress; the last not.
+  bool in_progress = false;
+  for (size_t i = reported; i + 1 < statuses_.size(); ++i) {
+    for (const auto& c : statuses_[i].conditions) in_progress |= c.type == "PodResizeInProgress";
+  }
+  EXPECT_TRUE(in_progress);
+  for (const auto& c : last().conditions) EXPECT_NE(c.type, "PodResizeInProgress");
   EXPECT_EQ(rt_.count("StopContainer"), 0);
   EXPECT_EQ(rt_.count("CreateContainer"), 0);
   const auto after = rt_.container_config(id)->resources;
