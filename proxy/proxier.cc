@@ -1,5 +1,7 @@
 #include "proxier.h"
 
+#include <malloc.h>
+
 #include <boost/asio/post.hpp>
 
 #include "knode/api/convert.h"
@@ -208,6 +210,11 @@ void Proxier::start_sync(bool full) {
   boost::asio::post(sync_executor_, [this, state, changed = std::move(changed), full, now, first_change]() mutable {
     SyncStats stats;
     Status s = mode_->sync(*state, changed, full, &stats);
+    state.reset();
+    // A full sync frees as much as it allocated (the whole ruleset, described once), in
+    // pieces too small for free() to hand back: give the pages back now, not at the peak
+    // of the next one.
+    if (full) ::malloc_trim(0);
     boost::asio::post(io_, [this, s, stats, full, changed = std::move(changed), now, first_change]() mutable {
       finish_sync(std::move(s), std::move(stats), full, std::move(changed), now, first_change);
     });

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <string_view>
@@ -56,169 +58,94 @@ Status table_info(const std::string& table, uint32_t* num_entries, uint32_t* siz
   return Status::Ok();
 }
 
-Result<TableImage> read_table(const std::string& table) {
-  RawSocket sock;
-  if (sock.fd() < 0) return Status::FromErrno("iptables: open raw socket", errno);
-  ipt_getinfo info;
-  std::unique_ptr<char[]> buf;
-  for (int attempt = 0;; ++attempt) {
-    Status s = get_info(sock.fd(), table, &info);
-    if (!s) return s;
-    socklen_t len = sizeof(ipt_get_entries) + info.size;
-    buf.reset(new char[len]);
-    auto* ge = reinterpret_cast<ipt_get_entries*>(buf.get());
-    std::memset(ge, 0, sizeof *ge);
-    std::strncpy(ge->name, table.c_str(), sizeof ge->name - 1);
-    ge->size = info.size;
-    if (::getsockopt(sock.fd(), SOL_IP, IPT_SO_GET_ENTRIES, ge, &len) == 0) break;
-    // EAGAIN: the table changed size between the two calls.
-    if (errno != EAGAIN || attempt >= 5) {
-      return Status::FromErrno("iptables: get entries of table " + table, errno);
-    }
-  }
-  char* base = reinterpret_cast<char*>(reinterpret_cast<ipt_get_entries*>(buf.get())->entrytable);
-  const uint32_t size = info.size;
+// --- the image ---
 
-  TableImage img;
-  img.name = table;
-  img.valid_hooks = info.valid_hooks;
-  img.num_entries = info.num_entries;
-  img.size = size;
+const size_t TableImage::kEntriesAt = offsetof(ipt_replace, entries);
+static_assert(offsetof(ipt_replace, entries) >= offsetof(ipt_get_entries, entrytable),
+              "a read's header must fit before the replace header's entries");
+static_assert(offsetof(ipt_replace, entries) % alignof(ipt_entry) == 0);
 
-  // Pass 1: chain boundaries. A chain starts at a hook entry or after an ERROR head;
-  // jumps point at the first entry after the head.
-  struct Span {
-    uint32_t begin, end;  // rules [begin, end); end is the footer entry
-    uint32_t first_index;
-  };
-  std::vector<Span> spans;
-  std::unordered_map<uint32_t, uint32_t> chain_at;  // jump offset -> chain index
-  std::vector<int> hook_at_offset;
-  {
-    std::unordered_map<uint32_t, int> hook_entry;
-    for (int h = 0; h < NF_INET_NUMHOOKS; ++h) {
-      if (info.valid_hooks & (1u << h)) hook_entry[info.hook_entry[h]] = h;
-    }
-    int current = -1;  // index into spans of the open chain
-    uint32_t index = 0;
-    for (uint32_t off = 0; off < size; ++index) {
-      const ipt_entry* e = entry_at(base, off);
-      if (e->next_offset < sizeof(ipt_entry) || off + e->next_offset > size) {
-        return Status::Error("iptables: table " + table + ": malformed entry at " +
-                             std::to_string(off), EINVAL);
-      }
-      const xt_entry_target* t = target_of(e);
-      if (auto it = hook_entry.find(off); it != hook_entry.end() && current < 0) {
-        current = static_cast<int>(spans.size());
-        spans.push_back({off, off, index});
-        img.chains.emplace_back();
-        img.chains.back().name = kHookNames[it->second];
-        img.chains.back().hook = it->second;
-      }
-      if (is_error(t)) {
-        const char* name = reinterpret_cast<const xt_error_target*>(t)->errorname;
-        if (std::strcmp(name, XT_ERROR_TARGET) != 0) {
-          uint32_t first = off + e->next_offset;
-          current = static_cast<int>(spans.size());
-          spans.push_back({first, first, index + 1});
-          chain_at[first] = static_cast<uint32_t>(current);
-          img.chains.emplace_back();
-          img.chains.back().name = name;
-        }
-        off += e->next_offset;
-        continue;
-      }
-      if (current < 0) {
-        return Status::Error("iptables: table " + table + ": entry outside a chain at " +
-                             std::to_string(off), EINVAL);
-      }
-      bool footer = false;
-      ChainImage& c = img.chains[current];
-      if (c.hook >= 0) {
-        footer = off == info.underflow[c.hook];
-        if (footer) c.policy = verdict_of(t);
+size_t TableImage::num_rules() const {
+  size_t n = 0;
+  for (const ChainRef& c : chains_) n += c.num_rules;
+  return n;
+}
+
+int TableImage::find(std::string_view name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? -1 : static_cast<int>(it->second);
+}
+
+int TableImage::chain_at_body(uint32_t offset) const {
+  // Bodies ascend in blob order, and no two chains share one (a head or a footer
+  // separates them).
+  auto it = std::lower_bound(chains_.begin(), chains_.end(), offset,
+                             [](const ChainRef& c, uint32_t o) { return c.body < o; });
+  if (it == chains_.end() || it->body != offset) return -1;
+  return static_cast<int>(it - chains_.begin());
+}
+
+int TableImage::policy(size_t chain) const {
+  return verdict_of(target_of(entry_at(entries(), chains_[chain].footer)));
+}
+
+void TableImage::normalized_body(size_t chain, std::string* out) const {
+  const ChainRef& c = chains_[chain];
+  out->assign(entries() + c.body, c.footer - c.body);
+  for (uint32_t off = 0; off < out->size();) {
+    ipt_entry* e = entry_at(out->data(), off);
+    if (e->next_offset < sizeof(ipt_entry)) break;  // not reached: reads check every entry
+    const uint32_t abs = c.body + off;
+    xt_entry_target* t = target_of(e);
+    const char* label = nullptr;
+    if (is_standard(t)) {
+      const int v = verdict_of(t);
+      if (v < 0) {
+        label = verdict_label(v);
+        if (!label) label = "";
+      } else if (static_cast<uint32_t>(v) == abs + e->next_offset) {
+        label = "";  // fall-through: a rule without target
+      } else if (int j = chain_at_body(static_cast<uint32_t>(v)); j >= 0) {
+        label = chains_[j].name.c_str();
       } else {
-        // A user chain ends with an unconditional RETURN followed by the next head.
-        uint32_t next = off + e->next_offset;
-        footer = is_standard(t) && verdict_of(t) == XT_RETURN &&
-                 (next >= size || is_error(target_of(entry_at(base, next))));
+        label = "";  // not reached: reads and edits leave only jumps to chain starts
       }
-      if (footer) {
-        spans[current].end = off;
-        current = -1;
-      }
-      off += e->next_offset;
     }
+    normalize(e, label);
+    off += e->next_offset;
   }
+}
 
-  // Pass 2: copy each chain's rules, normalized.
-  for (size_t ci = 0; ci < img.chains.size(); ++ci) {
-    ChainImage& c = img.chains[ci];
-    const Span& sp = spans[ci];
-    c.entries.assign(base + sp.begin, sp.end - sp.begin);
-    uint32_t n = 0;
-    for (uint32_t off = 0; off < c.entries.size(); ++n) {
-      ipt_entry* e = entry_at(c.entries.data(), off);
-      const uint32_t abs = sp.begin + off;
-      xt_entry_target* t = target_of(e);
-      const char* label = nullptr;
-      if (is_standard(t)) {
-        int v = verdict_of(t);
-        if (v < 0) {
-          label = verdict_label(v);
-          if (!label) label = "";
-        } else if (static_cast<uint32_t>(v) == abs + e->next_offset) {
-          label = "";  // fall-through: a rule without target
-        } else if (auto it = chain_at.find(static_cast<uint32_t>(v)); it != chain_at.end()) {
-          label = img.chains[it->second].name.c_str();
-        } else {
-          return Status::Error("iptables: table " + table + ": jump to " + std::to_string(v) +
-                               " is no chain start", EINVAL);
-        }
-      }
-      normalize(e, label);
-      off += e->next_offset;
-    }
-    c.num_rules = n;
-    c.old_index.resize(n + 1);
-    for (uint32_t i = 0; i <= n; ++i) c.old_index[i] = static_cast<int32_t>(sp.first_index + i);
+size_t TableImage::memory() const {
+  size_t n = buf_ ? kEntriesAt + capacity_ : 0;
+  n += chains_.capacity() * sizeof(ChainRef);
+  for (const ChainRef& c : chains_) {
+    if (c.name.capacity() > 15) n += c.name.capacity() + 1;
   }
-  return img;
+  n += by_name_.bucket_count() * sizeof(void*) + by_name_.size() * (sizeof(std::string_view) + 2 * sizeof(void*));
+  return n;
+}
+
+Status TableImage::reserve(size_t bytes) {
+  if (buf_ && bytes <= capacity_) return Status::Ok();
+  // Room to grow by a few chains without moving: large blocks are their own mappings,
+  // and realloc moves those with mremap, without copying.
+  const size_t cap = bytes + bytes / 16 + 4096;
+  void* p = std::realloc(buf_.get(), kEntriesAt + cap);
+  if (!p) return Status::Error("iptables: no memory for a table of " + std::to_string(bytes) + " bytes", ENOMEM);
+  (void)buf_.release();
+  buf_.reset(static_cast<char*>(p));
+  capacity_ = cap;
+  return Status::Ok();
+}
+
+void TableImage::index_names() {
+  by_name_.clear();
+  by_name_.reserve(chains_.size());
+  for (uint32_t i = 0; i < chains_.size(); ++i) by_name_.emplace(chains_[i].name, i);
 }
 
 namespace {
-
-// Where everything goes in the blob: each chain's first rule (what jumps resolve to),
-// the built-in chains' entry points and policies, the size and entry count.
-struct Layout {
-  std::unordered_map<std::string_view, uint32_t> first_rule;
-  uint32_t hook_entry[NF_INET_NUMHOOKS] = {};
-  uint32_t underflow[NF_INET_NUMHOOKS] = {};
-  uint64_t size = 0;
-  uint32_t num_entries = 0;
-};
-
-Layout lay_out(const TableImage& img) {
-  Layout l;
-  l.first_rule.reserve(img.chains.size() * 2);
-  for (const ChainImage& c : img.chains) {
-    if (c.hook < 0) {
-      l.size += kErrorEntrySize;  // a user chain starts with its name
-      ++l.num_entries;
-    } else {
-      l.hook_entry[c.hook] = static_cast<uint32_t>(l.size);
-    }
-    l.first_rule[c.name] = static_cast<uint32_t>(l.size);
-    l.size += c.entries.size();
-    l.num_entries += c.num_rules;
-    if (c.hook >= 0) l.underflow[c.hook] = static_cast<uint32_t>(l.size);
-    l.size += kStandardEntrySize;  // policy or RETURN footer
-    ++l.num_entries;
-  }
-  l.size += kErrorEntrySize;
-  ++l.num_entries;
-  return l;
-}
 
 void put_standard(char* base, uint32_t off, int verdict) {
   std::memset(base + off, 0, kStandardEntrySize);
@@ -241,9 +168,127 @@ void put_error(char* base, uint32_t off, const std::string& name) {
   std::strncpy(t->errorname, name.c_str(), sizeof t->errorname - 1);
 }
 
-// A standard target names its destination (an owned chain, or a verdict); the kernel
-// wants the destination's offset or the verdict number instead.
-Status resolve_jump(const Layout& l, const TableImage& img, const ChainImage& c, char* base, uint32_t off) {
+}  // namespace
+
+Result<TableImage> read_table(const std::string& table) {
+  RawSocket sock;
+  if (sock.fd() < 0) return Status::FromErrno("iptables: open raw socket", errno);
+  TableImage img;
+  ipt_getinfo info;
+  // The read's header goes where its entries land on the replace header's.
+  const size_t ge_at = TableImage::kEntriesAt - offsetof(ipt_get_entries, entrytable);
+  for (int attempt = 0;; ++attempt) {
+    Status s = get_info(sock.fd(), table, &info);
+    if (!s) return s;
+    if (s = img.reserve(info.size); !s) return s;
+    auto* ge = reinterpret_cast<ipt_get_entries*>(img.buf_.get() + ge_at);
+    std::memset(ge, 0, sizeof *ge);
+    std::strncpy(ge->name, table.c_str(), sizeof ge->name - 1);
+    ge->size = info.size;
+    socklen_t len = sizeof(ipt_get_entries) + info.size;
+    if (::getsockopt(sock.fd(), SOL_IP, IPT_SO_GET_ENTRIES, ge, &len) == 0) break;
+    // EAGAIN: the table changed size between the two calls.
+    if (errno != EAGAIN || attempt >= 5) {
+      return Status::FromErrno("iptables: get entries of table " + table, errno);
+    }
+  }
+  img.name_ = table;
+  img.valid_hooks_ = info.valid_hooks;
+  img.num_entries_ = info.num_entries;
+  img.size_ = info.size;
+  char* base = img.mutable_entries();
+  const uint32_t size = info.size;
+
+  // Chain boundaries. A chain starts at a hook entry or after an ERROR head; jumps point
+  // at the first entry after the head.
+  std::unordered_map<uint32_t, int> hook_entry;
+  for (int h = 0; h < NF_INET_NUMHOOKS; ++h) {
+    if (info.valid_hooks & (1u << h)) hook_entry[info.hook_entry[h]] = h;
+  }
+  int current = -1;  // index into chains_ of the open chain
+  uint32_t index = 0;
+  for (uint32_t off = 0; off < size; ++index) {
+    ipt_entry* e = entry_at(base, off);
+    if (e->next_offset < sizeof(ipt_entry) || off + e->next_offset > size ||
+        e->target_offset < sizeof(ipt_entry) || e->target_offset + sizeof(xt_entry_target) > e->next_offset) {
+      return Status::Error("iptables: table " + table + ": malformed entry at " + std::to_string(off), EINVAL);
+    }
+    clean_names(e);
+    const xt_entry_target* t = target_of(e);
+    if (auto it = hook_entry.find(off); it != hook_entry.end() && current < 0) {
+      current = static_cast<int>(img.chains_.size());
+      ChainRef& c = img.chains_.emplace_back();
+      c.name = kHookNames[it->second];
+      c.hook = it->second;
+      c.head = c.body = off;
+      c.first_index = index;
+    }
+    if (is_error(t)) {
+      const char* name = reinterpret_cast<const xt_error_target*>(t)->errorname;
+      if (std::strcmp(name, XT_ERROR_TARGET) != 0) {
+        current = static_cast<int>(img.chains_.size());
+        ChainRef& c = img.chains_.emplace_back();
+        c.name.assign(name, strnlen(name, XT_FUNCTION_MAXNAMELEN));
+        c.head = off;
+        c.body = off + e->next_offset;
+        c.first_index = index + 1;
+      }
+      off += e->next_offset;
+      continue;
+    }
+    if (current < 0) {
+      return Status::Error("iptables: table " + table + ": entry outside a chain at " + std::to_string(off),
+                           EINVAL);
+    }
+    ChainRef& c = img.chains_[current];
+    bool footer = false;
+    if (c.hook >= 0) {
+      footer = off == info.underflow[c.hook];
+    } else {
+      // A user chain ends with an unconditional RETURN followed by the next head.
+      uint32_t next = off + e->next_offset;
+      footer = is_standard(t) && verdict_of(t) == XT_RETURN &&
+               (next >= size || is_error(target_of(entry_at(base, next))));
+    }
+    if (footer) {
+      c.footer = off;
+      current = -1;
+    } else {
+      ++c.num_rules;
+    }
+    off += e->next_offset;
+  }
+  if (current >= 0) {
+    return Status::Error("iptables: table " + table + ": chain " + img.chains_[current].name + " has no end",
+                         EINVAL);
+  }
+  // Every jump must land on a chain's first rule (or be a rule's fall-through).
+  for (const ChainRef& c : img.chains_) {
+    for (uint32_t off = c.body; off < c.footer;) {
+      const ipt_entry* e = entry_at(base, off);
+      const xt_entry_target* t = target_of(e);
+      if (is_standard(t)) {
+        const int v = verdict_of(t);
+        if (v >= 0 && static_cast<uint32_t>(v) != off + e->next_offset &&
+            img.chain_at_body(static_cast<uint32_t>(v)) < 0) {
+          return Status::Error("iptables: table " + table + ": jump to " + std::to_string(v) + " is no chain start",
+                               EINVAL);
+        }
+      }
+      off += e->next_offset;
+    }
+  }
+  img.index_names();
+  return img;
+}
+
+namespace {
+
+// A standard target names its destination (a chain, a verdict, or "" for fall-through);
+// the kernel wants the destination's offset or the verdict number instead.
+template <typename Lookup>
+Status resolve_jump(const std::string& table, const std::string& chain, char* base, uint32_t off,
+                    Lookup&& body_of) {
   ipt_entry* e = entry_at(base, off);
   xt_entry_target* t = target_of(e);
   if (t->u.target_size != kStandardTargetSize) return Status::Ok();
@@ -251,8 +296,8 @@ Status resolve_jump(const Layout& l, const TableImage& img, const ChainImage& c,
   int verdict = 1;
   if (label.empty()) {
     verdict = static_cast<int>(off + e->next_offset);
-  } else if (auto it = l.first_rule.find(label); it != l.first_rule.end()) {
-    verdict = static_cast<int>(it->second);
+  } else if (int64_t b = body_of(label); b >= 0) {
+    verdict = static_cast<int>(b);
   } else {
     verdict = label_verdict(label);
   }
@@ -261,62 +306,230 @@ Status resolve_jump(const Layout& l, const TableImage& img, const ChainImage& c,
     t->u.user.revision = 0;
     verdict_of(t) = verdict;
   } else if (label.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string_view::npos) {
-    return Status::Error("iptables: table " + img.name + ": chain " + c.name + " jumps to missing chain " +
+    // An all-capitals name of the standard size is a target module's (CLASSIFY...).
+    return Status::Error("iptables: table " + table + ": chain " + chain + " jumps to missing chain " +
                              std::string(label),
                          ENOENT);
   }
   return Status::Ok();
 }
 
-// Writes every entry at `base`; new_to_old maps each new entry to its old index (for
-// the counters), -1 for new ones.
-Status fill_entries(const Layout& l, const TableImage& img, char* base, std::vector<int32_t>* new_to_old) {
-  uint32_t off = 0;
+}  // namespace
+
+Status apply_edits(TableImage& img, ImageEdits&& ed, std::vector<int32_t>* new_to_old) {
+  const std::vector<ChainRef>& old = img.chains_;
+  const size_t n_old = old.size();
+  constexpr int32_t kKept = -1, kRemoved = -2;
+  std::vector<int32_t> fate(n_old, kKept);  // or the index of its Replace
+  for (uint32_t r : ed.remove) fate.at(r) = kRemoved;
+  for (size_t i = 0; i < ed.replace.size(); ++i) fate.at(ed.replace[i].chain) = static_cast<int32_t>(i);
+  std::sort(ed.create.begin(), ed.create.end(),
+            [](const ImageEdits::Create& a, const ImageEdits::Create& b) { return a.name < b.name; });
+
+  // The new order: the old chains that stay, with the created ones merged in by name
+  // among the user chains.
+  struct Slot {
+    int32_t old = -1, rep = -1, cre = -1;
+    int hook = -1;
+    int policy = 0;
+    uint32_t head = 0, body = 0, footer = 0, first_index = 0, num_rules = 0;
+  };
+  std::vector<Slot> slots;
+  slots.reserve(n_old + ed.create.size());
+  size_t next_created = 0;
+  auto created_before = [&](const std::string* name) {
+    while (next_created < ed.create.size() && (!name || ed.create[next_created].name < *name)) {
+      Slot s;
+      s.cre = static_cast<int32_t>(next_created++);
+      slots.push_back(s);
+    }
+  };
+  for (size_t i = 0; i < n_old; ++i) {
+    if (old[i].hook < 0) created_before(&old[i].name);
+    if (fate[i] == kRemoved) continue;
+    Slot s;
+    s.old = static_cast<int32_t>(i);
+    s.rep = fate[i] >= 0 ? fate[i] : -1;
+    s.hook = old[i].hook;
+    if (s.hook >= 0) s.policy = img.policy(i);  // read before anything moves
+    slots.push_back(s);
+  }
+  created_before(nullptr);
+
+  // Where everything goes.
+  uint64_t off = 0;
   uint32_t index = 0;
-  for (const ChainImage& c : img.chains) {
-    if (c.hook < 0) {
-      put_error(base, off, c.name);
+  for (Slot& s : slots) {
+    uint64_t body_len;
+    if (s.cre >= 0) {
+      body_len = ed.create[s.cre].bytes.size();
+      s.num_rules = ed.create[s.cre].num_rules;
+    } else if (s.rep >= 0) {
+      body_len = ed.replace[s.rep].bytes.size();
+      s.num_rules = ed.replace[s.rep].num_rules;
+    } else {
+      body_len = old[s.old].footer - old[s.old].body;
+      s.num_rules = old[s.old].num_rules;
+    }
+    s.head = static_cast<uint32_t>(off);
+    if (s.hook < 0) {
       off += kErrorEntrySize;
       ++index;
     }
-    const bool have_old = c.old_index.size() == c.num_rules + 1;
-    std::memcpy(base + off, c.entries.data(), c.entries.size());
-    const uint32_t end = off + static_cast<uint32_t>(c.entries.size());
-    for (uint32_t i = 0; off < end; ++i, ++index) {
-      if (Status s = resolve_jump(l, img, c, base, off); !s.ok()) return s;
-      if (have_old) (*new_to_old)[index] = c.old_index[i];
-      off += entry_at(base, off)->next_offset;
-    }
-    put_standard(base, off, c.hook >= 0 ? c.policy : XT_RETURN);
-    if (have_old) (*new_to_old)[index] = c.old_index[c.num_rules];
+    s.body = static_cast<uint32_t>(off);
+    s.first_index = index;
+    off += body_len;
+    index += s.num_rules;
+    s.footer = static_cast<uint32_t>(off);
     off += kStandardEntrySize;
     ++index;
+    if (off > UINT32_MAX / 2) return Status::Error("iptables: table " + img.name_ + " too large", E2BIG);
   }
-  put_error(base, off, XT_ERROR_TARGET);
+  off += kErrorEntrySize;
+  ++index;
+  const uint32_t new_size = static_cast<uint32_t>(off);
+  const uint32_t new_entries = index;
+
+  std::vector<uint32_t> new_body(n_old, UINT32_MAX);  // of each old chain that stays
+  for (const Slot& s : slots) {
+    if (s.old >= 0) new_body[s.old] = s.body;
+  }
+  if (Status s = img.reserve(std::max(new_size, img.size_)); !s) return s;
+  char* base = img.mutable_entries();
+
+  // Kept chains move as runs: consecutive ones that keep their distance.
+  struct Run {
+    uint32_t src, dst, len;
+  };
+  std::vector<Run> runs;
+  for (const Slot& s : slots) {
+    if (s.old < 0 || s.rep >= 0) continue;
+    const ChainRef& c = old[s.old];
+    const uint32_t len = c.footer + static_cast<uint32_t>(kStandardEntrySize) - c.head;
+    if (!runs.empty() && runs.back().src + runs.back().len == c.head && runs.back().dst + runs.back().len == s.head) {
+      runs.back().len += len;
+    } else {
+      runs.push_back({c.head, s.head, len});
+    }
+  }
+  // In place: runs moving left go first, from the left; then those moving right, from
+  // the right. Neither overwrites a run that has yet to move.
+  for (const Run& r : runs) {
+    if (r.dst < r.src) std::memmove(base + r.dst, base + r.src, r.len);
+  }
+  for (auto it = runs.rbegin(); it != runs.rend(); ++it) {
+    if (it->dst > it->src) std::memmove(base + it->dst, base + it->src, it->len);
+  }
+  // Jumps in the moved runs: to a chain's new first rule, or along with the run.
+  for (const Run& r : runs) {
+    const int64_t delta = static_cast<int64_t>(r.dst) - r.src;
+    for (uint32_t o = r.dst; o < r.dst + r.len;) {
+      ipt_entry* e = entry_at(base, o);
+      if (e->next_offset < sizeof(ipt_entry)) {
+        return Status::Error("iptables: table " + img.name_ + ": image corrupt at " + std::to_string(o), EINVAL);
+      }
+      xt_entry_target* t = target_of(e);
+      if (is_standard(t) && verdict_of(t) >= 0) {
+        const uint32_t v = static_cast<uint32_t>(verdict_of(t));
+        if (int j = img.chain_at_body(v); j >= 0) {
+          if (new_body[j] == UINT32_MAX) {
+            return Status::Error("iptables: table " + img.name_ + ": a kept rule jumps to deleted chain " + old[j].name,
+                                 EINVAL);
+          }
+          verdict_of(t) = static_cast<int>(new_body[j]);
+        } else if (v >= r.src && v <= r.src + r.len) {
+          verdict_of(t) = static_cast<int>(v + delta);
+        } else {
+          return Status::Error("iptables: table " + img.name_ + ": jump to " + std::to_string(v) + " is no chain start",
+                               EINVAL);
+        }
+      }
+      o += e->next_offset;
+    }
+  }
+  // The new and rewritten chains.
+  std::unordered_map<std::string_view, uint32_t> created_body;
+  created_body.reserve(ed.create.size());
+  for (const Slot& s : slots) {
+    if (s.cre >= 0) created_body.emplace(ed.create[s.cre].name, s.body);
+  }
+  auto body_of = [&](std::string_view label) -> int64_t {
+    if (int j = img.find(label); j >= 0) {
+      return new_body[j] == UINT32_MAX ? int64_t{-1} : int64_t{new_body[j]};
+    }
+    auto it = created_body.find(label);
+    return it == created_body.end() ? int64_t{-1} : int64_t{it->second};
+  };
+  for (const Slot& s : slots) {
+    if (s.old >= 0 && s.rep < 0) continue;
+    const std::string& name = s.cre >= 0 ? ed.create[s.cre].name : old[s.old].name;
+    std::string& bytes = s.cre >= 0 ? ed.create[s.cre].bytes : ed.replace[s.rep].bytes;
+    if (s.hook < 0) put_error(base, s.head, name);
+    std::memcpy(base + s.body, bytes.data(), bytes.size());
+    for (uint32_t o = s.body; o < s.footer;) {
+      if (Status st = resolve_jump(img.name_, name, base, o, body_of); !st) return st;
+      o += entry_at(base, o)->next_offset;
+    }
+    put_standard(base, s.footer, s.hook >= 0 ? s.policy : XT_RETURN);
+    std::string().swap(bytes);  // in the blob now
+  }
+  put_error(base, new_size - static_cast<uint32_t>(kErrorEntrySize), XT_ERROR_TARGET);
+
+  // Counters: which new entry was which old one.
+  new_to_old->assign(new_entries, -1);
+  for (const Slot& s : slots) {
+    if (s.old < 0) continue;
+    if (s.rep < 0) {
+      for (uint32_t i = 0; i <= s.num_rules; ++i) {
+        (*new_to_old)[s.first_index + i] = static_cast<int32_t>(old[s.old].first_index + i);
+      }
+    } else if (ed.replace[s.rep].old_index.size() == s.num_rules + 1) {
+      std::copy(ed.replace[s.rep].old_index.begin(), ed.replace[s.rep].old_index.end(),
+                new_to_old->begin() + s.first_index);
+    }
+  }
+
+  std::vector<ChainRef> chains;
+  chains.reserve(slots.size());
+  for (const Slot& s : slots) {
+    ChainRef& c = chains.emplace_back();
+    c.name = s.cre >= 0 ? std::move(ed.create[s.cre].name) : std::move(img.chains_[s.old].name);
+    c.hook = s.hook;
+    c.head = s.head;
+    c.body = s.body;
+    c.footer = s.footer;
+    c.first_index = s.first_index;
+    c.num_rules = s.num_rules;
+  }
+  img.chains_ = std::move(chains);
+  img.size_ = new_size;
+  img.num_entries_ = new_entries;
+  img.index_names();
   return Status::Ok();
 }
+
+namespace {
 
 // Carries the counters of kept entries over, as libiptc does.
 Status restore_counters(int fd, const std::string& table, const std::vector<int32_t>& new_to_old,
                         const std::vector<xt_counters>& old_counters, double* kernel_ms) {
   const uint32_t n = static_cast<uint32_t>(new_to_old.size());
+  bool any = false;
+  for (uint32_t i = 0; i < n && !any; ++i) {
+    int32_t o = new_to_old[i];
+    any = o >= 0 && static_cast<size_t>(o) < old_counters.size() && (old_counters[o].pcnt || old_counters[o].bcnt);
+  }
+  if (!any) return Status::Ok();
   const size_t csize = sizeof(xt_counters_info) + sizeof(xt_counters) * n;
   std::unique_ptr<char[]> cbuf(new char[csize]);
   auto* ci = reinterpret_cast<xt_counters_info*>(cbuf.get());
   std::memset(ci, 0, sizeof *ci);
   std::strncpy(ci->name, table.c_str(), sizeof ci->name - 1);
   ci->num_counters = n;
-  bool any = false;
   for (uint32_t i = 0; i < n; ++i) {
     int32_t o = new_to_old[i];
-    if (o >= 0 && static_cast<size_t>(o) < old_counters.size()) {
-      ci->counters[i] = old_counters[o];
-      any = any || old_counters[o].pcnt || old_counters[o].bcnt;
-    } else {
-      ci->counters[i] = xt_counters{0, 0};
-    }
+    ci->counters[i] = (o >= 0 && static_cast<size_t>(o) < old_counters.size()) ? old_counters[o] : xt_counters{0, 0};
   }
-  if (!any) return Status::Ok();
   const auto c0 = std::chrono::steady_clock::now();
   const int rc = ::setsockopt(fd, SOL_IP, IPT_SO_SET_ADD_COUNTERS, cbuf.get(), static_cast<socklen_t>(csize));
   if (kernel_ms) *kernel_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - c0).count();
@@ -324,66 +537,39 @@ Status restore_counters(int fd, const std::string& table, const std::vector<int3
   return rc < 0 ? Status::FromErrno("iptables: restore counters of table " + table, errno) : Status::Ok();
 }
 
-// Renumbers old_index to the layout just written, for the next write.
-void renumber(TableImage& img, const Layout& l) {
-  uint32_t index = 0;
-  for (ChainImage& c : img.chains) {
-    if (c.hook < 0) ++index;
-    c.old_index.resize(c.num_rules + 1);
-    for (uint32_t i = 0; i <= c.num_rules; ++i) c.old_index[i] = static_cast<int32_t>(index++);
-  }
-  img.num_entries = l.num_entries;
-  img.size = static_cast<uint32_t>(l.size);
-}
-
 }  // namespace
 
-Status write_table(TableImage& img, uint32_t old_num_entries, double* kernel_ms,
-                   std::vector<char>* scratch) {
-  const Layout l = lay_out(img);
-  if (l.size > UINT32_MAX / 2) return Status::Error("iptables: table too large", E2BIG);
-
-  const size_t total = sizeof(ipt_replace) + l.size;
-  std::unique_ptr<char[]> own;
-  char* blob = nullptr;
-  if (scratch) {
-    if (scratch->size() < total) scratch->resize(total);
-    blob = scratch->data();
-  } else {
-    own.reset(new char[total]);
-    blob = own.get();
+Status write_table(TableImage& img, uint32_t old_num_entries, const std::vector<int32_t>& new_to_old,
+                   double* kernel_ms) {
+  if (!img.buf_) return Status::Error("iptables: write of an empty image", EINVAL);
+  auto* repl = reinterpret_cast<ipt_replace*>(img.buf_.get());
+  std::memset(repl, 0, TableImage::kEntriesAt);
+  std::strncpy(repl->name, img.name_.c_str(), sizeof repl->name - 1);
+  repl->valid_hooks = img.valid_hooks_;
+  repl->num_entries = img.num_entries_;
+  repl->size = img.size_;
+  for (const ChainRef& c : img.chains_) {
+    if (c.hook < 0) continue;
+    repl->hook_entry[c.hook] = c.body;
+    repl->underflow[c.hook] = c.footer;
   }
-  // Every byte of [0, total) is written below.
-  auto* repl = reinterpret_cast<ipt_replace*>(blob);
-  std::memset(repl, 0, sizeof *repl);
-  std::strncpy(repl->name, img.name.c_str(), sizeof repl->name - 1);
-  repl->valid_hooks = img.valid_hooks;
-  repl->num_entries = l.num_entries;
-  repl->size = static_cast<uint32_t>(l.size);
-  std::memcpy(repl->hook_entry, l.hook_entry, sizeof l.hook_entry);
-  std::memcpy(repl->underflow, l.underflow, sizeof l.underflow);
   std::vector<xt_counters> old_counters(old_num_entries);
   repl->num_counters = old_num_entries;
   repl->counters = old_counters.data();
 
-  std::vector<int32_t> new_to_old(l.num_entries, -1);
-  if (Status s = fill_entries(l, img, reinterpret_cast<char*>(repl->entries), &new_to_old); !s.ok()) return s;
-
   RawSocket sock;
   if (sock.fd() < 0) return Status::FromErrno("iptables: open raw socket", errno);
   const auto k0 = std::chrono::steady_clock::now();
-  if (::setsockopt(sock.fd(), SOL_IP, IPT_SO_SET_REPLACE, blob, static_cast<socklen_t>(total)) < 0) {
+  const size_t total = TableImage::kEntriesAt + img.size_;
+  if (::setsockopt(sock.fd(), SOL_IP, IPT_SO_SET_REPLACE, repl, static_cast<socklen_t>(total)) < 0) {
     int err = errno;
     std::string hint = err == EAGAIN ? " (table changed meanwhile)" : "";
-    return Status::FromErrno("iptables: replace table " + img.name + " (" + std::to_string(l.num_entries) +
+    return Status::FromErrno("iptables: replace table " + img.name_ + " (" + std::to_string(img.num_entries_) +
                                  " entries)" + hint,
                              err);
   }
   if (kernel_ms) *kernel_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - k0).count();
-  own.reset();
-  if (Status s = restore_counters(sock.fd(), img.name, new_to_old, old_counters, kernel_ms); !s.ok()) return s;
-  renumber(img, l);
-  return Status::Ok();
+  return restore_counters(sock.fd(), img.name_, new_to_old, old_counters, kernel_ms);
 }
 
 }  // namespace knode::iptables::detail

@@ -1,41 +1,113 @@
-// Internal to dataplane/iptables: a whole x_tables table as chains of entry bytes, read
-// with IPT_SO_GET_INFO/IPT_SO_GET_ENTRIES and written with IPT_SO_SET_REPLACE (+
-// IPT_SO_SET_ADD_COUNTERS to carry counters over), without libiptc.
+// Internal to dataplane/iptables: a whole x_tables table kept in the kernel's own format,
+// read with IPT_SO_GET_INFO/IPT_SO_GET_ENTRIES, edited in place and written with
+// IPT_SO_SET_REPLACE (+ IPT_SO_SET_ADD_COUNTERS to carry counters over), without libiptc.
 //
-// Why not libiptc: at load-balancer scale (10,000 virtual services: 110k chains, 430k rules)
-// libiptc spends seconds in user space (iptables-legacy-restore: 6.6 s on an empty
+// Why not libiptc: at load-balancer scale (10,000 virtual services: 110k chains, 320k
+// rules) libiptc spends seconds in user space (iptables-legacy-restore: 6.6 s on an empty
 // table, 12-15 s over a full one; see shared/BASELINES.md and bench/), mostly in its
-// chain-list handling and in rebuilding every rule object on each commit. Here a chain
-// is one contiguous byte string, jumps are kept by chain name, and the blob is
-// laid out in two linear passes.
+// chain-list handling and in rebuilding every rule object on each commit.
+//
+// Why one blob: the kernel takes a table only as one contiguous buffer, ~100 MB at that
+// scale. The image *is* that buffer (plus an index of its chains), so a sync holds one copy
+// of the table, not a copy to compare against and another to hand the kernel. An edit
+// moves the unchanged runs of chains in place (memmove), renumbers the jumps in them, and
+// writes the new chains into the gaps.
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "knode/status.h"
 
 namespace knode::iptables::detail {
 
-struct ChainImage {
+struct ImageEdits;
+
+// One chain of a TableImage: where it sits in the blob.
+struct ChainRef {
   std::string name;
-  int hook = -1;        // NF_INET_* of a built-in chain, -1 for a user chain
-  int policy = 0;       // built-in chains: kernel verdict of the policy entry
-  std::string entries;  // normalized rules (see entry.h), concatenated
+  int hook = -1;             // NF_INET_* of a built-in chain, -1 for a user chain
+  uint32_t head = 0;         // user chain: its ERROR (name) entry; built-in: == body
+  uint32_t body = 0;         // its first rule: what jumps to it point at
+  uint32_t footer = 0;       // its policy (built-in) or RETURN entry
+  uint32_t first_index = 0;  // entry number of the first rule
   uint32_t num_rules = 0;
-  // Index in the table this image was read from (or last written as) of each rule,
-  // then of the chain's footer (policy or RETURN entry); -1 for new. Counters of
-  // entries with an old index survive a write. Empty: all new.
-  std::vector<int32_t> old_index;
 };
 
-struct TableImage {
-  std::string name;
-  uint32_t valid_hooks = 0;
-  std::vector<ChainImage> chains;  // built-ins in hook order, then user chains by name
-  uint32_t num_entries = 0;        // of the kernel table this image came from / went to
-  uint32_t size = 0;
+class TableImage {
+ public:
+  TableImage() = default;
+  TableImage(TableImage&&) = default;
+  TableImage& operator=(TableImage&&) = default;
+
+  const std::string& name() const { return name_; }
+  uint32_t valid_hooks() const { return valid_hooks_; }
+  uint32_t num_entries() const { return num_entries_; }  // of the table in the blob
+  uint32_t size() const { return size_; }
+  const std::vector<ChainRef>& chains() const { return chains_; }
+  size_t num_rules() const;
+
+  // Index of the chain called `name`, or -1.
+  int find(std::string_view name) const;
+  // Index of the chain whose first rule is at `offset`, or -1.
+  int chain_at_body(uint32_t offset) const;
+  // The verdict of a built-in chain's policy entry.
+  int policy(size_t chain) const;
+  // The chain's rules in the normalized form of entry.h (counters zeroed, names cleaned,
+  // a standard target naming its destination), comparable with Rule::encode().
+  void normalized_body(size_t chain, std::string* out) const;
+  // The entries, in the kernel's format (jumps as offsets).
+  const char* entries() const { return buf_.get() + kEntriesAt; }
+
+  // Bytes held (the blob's allocation, the index).
+  size_t memory() const;
+
+ private:
+  friend Result<TableImage> read_table(const std::string& table);
+  friend Status apply_edits(TableImage& img, ImageEdits&& edits, std::vector<int32_t>* new_to_old);
+  friend Status write_table(TableImage& img, uint32_t old_num_entries,
+                            const std::vector<int32_t>& new_to_old, double* kernel_ms);
+  struct Free {
+    void operator()(char* p) const { std::free(p); }
+  };
+  static const size_t kEntriesAt;  // offsetof(ipt_replace, entries)
+  char* mutable_entries() { return buf_.get() + kEntriesAt; }
+  Status reserve(size_t entries_bytes);
+  void index_names();
+
+  std::string name_;
+  uint32_t valid_hooks_ = 0;
+  uint32_t num_entries_ = 0;
+  uint32_t size_ = 0;
+  std::unique_ptr<char, Free> buf_;  // [ipt_replace header][entries]
+  size_t capacity_ = 0;              // bytes of entries buf_ can hold
+  std::vector<ChainRef> chains_;     // in blob order
+  std::unordered_map<std::string_view, uint32_t> by_name_;  // views of chains_[i].name
+};
+
+// Changes to a TableImage, applied in one pass.
+struct ImageEdits {
+  struct Replace {
+    uint32_t chain;  // index in the image
+    std::string bytes;
+    uint32_t num_rules = 0;
+    // Per new rule, then for the footer: the entry number it had (its counters carry
+    // over), or -1. Empty: all new.
+    std::vector<int32_t> old_index;
+  };
+  struct Create {
+    std::string name;
+    std::string bytes;
+    uint32_t num_rules = 0;
+  };
+  std::vector<Replace> replace;  // at most one per chain
+  std::vector<Create> create;    // names not in the image
+  std::vector<uint32_t> remove;  // chain indexes
 };
 
 // Entry count and blob size of the kernel's table.
@@ -43,14 +115,17 @@ Status table_info(const std::string& table, uint32_t* num_entries, uint32_t* siz
 
 Result<TableImage> read_table(const std::string& table);
 
-// Replaces the kernel's table with `image` (whose chains may be in any order: user
-// chains are laid out in the order given). `old_num_entries` must be the entry count
-// of the table being replaced (the kernel answers EAGAIN when it is not). On success
-// sets image.num_entries/size and renumbers old_index to the new layout.
-// `kernel_ms`, when given, receives the time spent in the kernel's replace. `scratch`,
-// when given, holds the blob and is kept for the next write: at 200 MB, faulting in fresh
-// pages costs more than the copy itself.
-Status write_table(TableImage& image, uint32_t old_num_entries, double* kernel_ms = nullptr,
-                   std::vector<char>* scratch = nullptr);
+// Applies `edits` to `img` in place: user chains created go where their name sorts among
+// the user chains (libiptc lists unsorted chains in quadratic time). `new_to_old` gets,
+// per entry of the new table, the entry number it had, or -1. Fails (leaving `img`
+// unusable: drop it) when a new rule jumps to a chain that will not exist.
+Status apply_edits(TableImage& img, ImageEdits&& edits, std::vector<int32_t>* new_to_old);
+
+// Replaces the kernel's table with `img`. `old_num_entries` must be the entry count of the
+// table being replaced (the kernel answers EAGAIN when it is not). Counters of entries
+// with an old number survive. `kernel_ms`, when given, receives the time spent in the
+// kernel.
+Status write_table(TableImage& img, uint32_t old_num_entries, const std::vector<int32_t>& new_to_old,
+                   double* kernel_ms = nullptr);
 
 }  // namespace knode::iptables::detail

@@ -68,13 +68,8 @@ inline void clean_name(char* name, size_t cap) {
   if (n < cap) std::memset(name + n, 0, cap - n);
 }
 
-// Makes an entry read from the kernel comparable with Rule::encode(): counters and
-// comefrom zeroed, names cleaned, a standard target renamed to `label` (a chain,
-// ACCEPT, ... or "" for fall-through) with verdict 0.
-inline void normalize(ipt_entry* e, const char* label) {
-  std::memset(&e->counters, 0, sizeof e->counters);
-  e->comefrom = 0;
-  e->nfcache = 0;
+// Cleans every match and target name of an entry read from the kernel.
+inline void clean_names(ipt_entry* e) {
   char* p = reinterpret_cast<char*>(e);
   for (size_t off = sizeof(ipt_entry); off + sizeof(xt_entry_match) <= e->target_offset;) {
     auto* m = reinterpret_cast<xt_entry_match*>(p + off);
@@ -84,6 +79,16 @@ inline void normalize(ipt_entry* e, const char* label) {
   }
   xt_entry_target* tg = target_of(e);
   clean_name(tg->u.user.name, sizeof tg->u.user.name);
+}
+
+// Makes an entry read from the kernel comparable with Rule::encode(): counters and
+// comefrom zeroed, names cleaned, a standard target renamed to `label` (a chain,
+// ACCEPT, ... or "" for fall-through) with verdict 0.
+inline void normalize(ipt_entry* e, const char* label) {
+  std::memset(&e->counters, 0, sizeof e->counters);
+  e->comefrom = 0;
+  e->nfcache = 0;
+  clean_names(e);
   if (label) {
     xt_entry_target* t = target_of(e);
     std::memset(t->u.user.name, 0, sizeof t->u.user.name);

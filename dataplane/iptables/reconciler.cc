@@ -12,7 +12,8 @@
 
 namespace knode::iptables {
 
-using detail::ChainImage;
+using detail::ChainRef;
+using detail::ImageEdits;
 using detail::TableImage;
 
 bool DesiredTable::owns(const std::string& chain) const {
@@ -25,7 +26,6 @@ bool DesiredTable::owns(const std::string& chain) const {
 
 struct Reconciler::Cache {
   std::map<std::string, TableImage> tables;
-  std::vector<char> buffer;  // the last blob written, reused
 };
 
 namespace {
@@ -93,16 +93,17 @@ Status check_desired(const DesiredTable& d) {
   return Status::Ok();
 }
 
+// Decides what changes, against the image as it is, and collects the edits; the image
+// itself changes only in apply_edits.
 class Planner {
  public:
-  Planner(const DesiredTable& d, DesiredTable* movable, TableImage& img, ReconcileStats& st,
+  Planner(const DesiredTable& d, DesiredTable* movable, const TableImage& img, ReconcileStats& st,
           const std::set<std::string>* only)
-      : d_(d), movable_(movable), img_(img), st_(st), only_(only) {
-    by_name_.reserve(img_.chains.size());
-    for (size_t i = 0; i < img_.chains.size(); ++i) by_name_[img_.chains[i].name] = i;
-  }
+      : d_(d), movable_(movable), img_(img), st_(st), only_(only), rules_(img.num_rules()) {}
 
   bool changed() const { return changed_; }
+  size_t planned_rules() const { return rules_; }
+  ImageEdits take_edits() { return std::move(edits_); }
 
   // Creates or rewrites chain `name` with `rules` if it differs. Only chains compared
   // are validated, so a partial sync costs what it touches.
@@ -111,15 +112,13 @@ class Planner {
       Status s = r.validate();
       if (!s) return s.Wrap("chain " + name);
     }
-    // Encoded into a reused buffer: most chains are equal and need no copy.
-    std::string& bytes = scratch_;
-    bytes.clear();
+    std::string bytes;
     for (const Rule& r : rules) r.encode_to(bytes);
-    put_chain(name, bytes, nullptr, static_cast<uint32_t>(rules.size()));
+    put_chain(name, bytes, &bytes, static_cast<uint32_t>(rules.size()));
     return Status::Ok();
   }
 
-  // The same for a chain given as bytes (moved into the image when the caller allows).
+  // The same for a chain given as bytes (moved from when the caller allows).
   void sync_encoded(const std::string& name) {
     if (movable_) {
       EncodedChain& c = movable_->encoded.at(name);
@@ -134,34 +133,30 @@ class Planner {
   // them from `owner` (which holds `bytes`) when given.
   void put_chain(const std::string& name, std::string_view bytes, std::string* owner, uint32_t num_rules) {
     auto take = [&] { return owner ? std::move(*owner) : std::string(bytes); };
-    auto it = by_name_.find(name);
-    if (it == by_name_.end()) {
-      ChainImage c;
-      c.name = name;
-      c.entries = take();
-      c.num_rules = num_rules;
-      created_.push_back(std::move(c));
+    const int idx = img_.find(name);
+    if (idx < 0) {
+      edits_.create.push_back({name, take(), num_rules});
       ++st_.chains_created;
       st_.rules_written += num_rules;
+      rules_ += num_rules;
       changed_ = true;
       return;
     }
-    ChainImage& c = img_.chains[it->second];
-    if (c.entries == bytes) {
+    img_.normalized_body(idx, &compare_);
+    if (compare_ == bytes) {
       if (owner) std::string().swap(*owner);  // the image has it: free the caller's copy now
       return;
     }
-    c.entries = take();
-    c.num_rules = num_rules;
-    c.old_index.clear();
+    rules_ += num_rules;
+    rules_ -= img_.chains()[idx].num_rules;
+    edits_.replace.push_back({static_cast<uint32_t>(idx), take(), num_rules, {}});
     ++st_.chains_rewritten;
     st_.rules_written += num_rules;
     changed_ = true;
   }
 
   void remove_chain(const std::string& name) {
-    auto it = by_name_.find(name);
-    if (it != by_name_.end()) doomed_.insert(it->first);  // views the image's own name
+    if (int idx = img_.find(name); idx >= 0) doomed_.insert(static_cast<uint32_t>(idx));
   }
 
   // Each desired jump exactly once in its built-in chain; other rules there that jump to
@@ -171,93 +166,94 @@ class Planner {
     for (const JumpRule& j : jumps) per_chain[j.chain];
     for (const JumpRule& j : jumps) per_chain[j.chain].push_back(&j);
     // Built-in chains without desired jumps may still hold stale ones.
-    for (const ChainImage& c : img_.chains) {
+    for (const ChainRef& c : img_.chains()) {
       if (c.hook >= 0) per_chain[c.name];
     }
     for (auto& [chain, list] : per_chain) {
-      auto it = by_name_.find(chain);
-      if (it == by_name_.end() || img_.chains[it->second].hook < 0) {
+      const int idx = img_.find(chain);
+      if (idx < 0 || img_.chains()[idx].hook < 0) {
         if (list.empty()) continue;
-        return Status::Error("iptables reconcile " + d_.table + ": table has no built-in chain " +
-                                 chain,
-                             ENOENT);
+        return Status::Error("iptables reconcile " + d_.table + ": table has no built-in chain " + chain, ENOENT);
       }
-      sync_builtin(img_.chains[it->second], list);
+      sync_builtin(static_cast<uint32_t>(idx), list);
     }
     return Status::Ok();
   }
 
-  // Applies deletions and creations to the image. Fails when an owned chain that stays
-  // jumps to a chain being deleted.
+  // Checks the deletions: an owned chain that stays must not jump to a chain being
+  // deleted (an error); a foreign one keeps it alive, flushed.
   Status finish() {
-    if (!doomed_.empty()) {
-      std::set<std::string> kept_alive;
-      for (const ChainImage& c : img_.chains) {
-        if (doomed_.count(c.name)) continue;
+    if (doomed_.empty()) return Status::Ok();
+    std::vector<bool> doomed(img_.chains().size(), false);
+    for (uint32_t i : doomed_) doomed[i] = true;
+    std::map<size_t, const std::string*> replaced;
+    for (const ImageEdits::Replace& r : edits_.replace) replaced[r.chain] = &r.bytes;
+    std::set<uint32_t> kept_alive;
+    auto check = [&](const std::string& from, int target) -> Status {
+      if (target < 0 || !doomed[target]) return Status::Ok();
+      if (d_.owns(from)) {
+        return Status::Error("iptables reconcile " + d_.table + ": chain " + from + " still jumps to " +
+                                 img_.chains()[target].name + ", which is to be deleted",
+                             EINVAL);
+      }
+      kept_alive.insert(static_cast<uint32_t>(target));
+      return Status::Ok();
+    };
+    const char* base = img_.entries();
+    for (size_t i = 0; i < img_.chains().size(); ++i) {
+      if (doomed[i]) continue;
+      const ChainRef& c = img_.chains()[i];
+      if (auto it = replaced.find(i); it != replaced.end()) {
         Status s = Status::Ok();
-        for_each_entry(c.entries, [&](size_t, const ipt_entry* e) {
+        for_each_entry(*it->second, [&](size_t, const ipt_entry* e) {
           std::string_view l = jump_label(e);
-          if (l.empty() || !s || !doomed_.count(l)) return;
-          if (d_.owns(c.name)) {
-            s = Status::Error("iptables reconcile " + d_.table + ": chain " + c.name +
-                                  " still jumps to " + std::string(l) + ", which is to be deleted",
-                              EINVAL);
-          } else {
-            kept_alive.insert(std::string(l));
-          }
+          if (s && !l.empty()) s = check(c.name, img_.find(l));
         });
         if (!s) return s;
+        continue;
       }
-      for (const std::string& name : kept_alive) {
-        KLOG(WARNING, "iptables: owned chain still referenced by a foreign rule; flushing, not deleting")
-            .kv("table", d_.table)
-            .kv("chain", name);
-        doomed_.erase(std::string_view(name));
-        ChainImage& c = img_.chains[by_name_.at(name)];
-        if (c.num_rules) {
-          c.entries.clear();
-          c.num_rules = 0;
-          c.old_index.clear();
-          changed_ = true;
+      for (uint32_t off = c.body; off < c.footer;) {
+        const ipt_entry* e = detail::entry_at(base, off);
+        if (e->next_offset < sizeof(ipt_entry)) break;  // not reached: reads check every entry
+        const xt_entry_target* t = detail::target_of(e);
+        if (detail::is_standard(t) && detail::verdict_of(t) >= 0) {
+          const auto v = static_cast<uint32_t>(detail::verdict_of(t));
+          if (v != off + e->next_offset) {
+            if (Status s = check(c.name, img_.chain_at_body(v)); !s) return s;
+          }
         }
+        off += e->next_offset;
       }
-      if (!doomed_.empty()) {
-        st_.chains_deleted += doomed_.size();
+    }
+    for (uint32_t i : kept_alive) {
+      const ChainRef& c = img_.chains()[i];
+      KLOG(WARNING, "iptables: owned chain still referenced by a foreign rule; flushing, not deleting")
+          .kv("table", d_.table)
+          .kv("chain", c.name);
+      doomed_.erase(i);
+      if (c.num_rules) {
+        edits_.replace.push_back({i, std::string(), 0, {}});
+        rules_ -= c.num_rules;
         changed_ = true;
-        std::vector<bool> drop(img_.chains.size(), false);
-        for (std::string_view name : doomed_) drop[by_name_.at(name)] = true;
-        doomed_.clear();  // its views die with the erased chains
-        by_name_.clear();
-        size_t out = 0;
-        for (size_t i = 0; i < img_.chains.size(); ++i) {
-          if (drop[i]) continue;
-          if (out != i) img_.chains[out] = std::move(img_.chains[i]);
-          ++out;
-        }
-        img_.chains.resize(out);
       }
     }
-    if (!created_.empty()) {
-      std::sort(created_.begin(), created_.end(),
-                [](const ChainImage& a, const ChainImage& b) { return a.name < b.name; });
-      size_t mid = img_.chains.size();
-      for (auto& c : created_) img_.chains.push_back(std::move(c));
-      created_.clear();
-      // Keep user chains sorted as libiptc writes them: iptables-save (libiptc) inserts
-      // unsorted chains one by one into a list, which is quadratic at 100k chains.
-      auto user_begin = std::find_if(img_.chains.begin(), img_.chains.end(),
-                                     [](const ChainImage& c) { return c.hook < 0; });
-      auto by_name = [](const ChainImage& a, const ChainImage& b) { return a.name < b.name; };
-      if (!std::is_sorted(user_begin, img_.chains.begin() + mid, by_name)) {
-        std::sort(user_begin, img_.chains.begin() + mid, by_name);
-      }
-      std::inplace_merge(user_begin, img_.chains.begin() + mid, img_.chains.end(), by_name);
+    for (uint32_t i : doomed_) {
+      edits_.remove.push_back(i);
+      rules_ -= img_.chains()[i].num_rules;
     }
+    if (!doomed_.empty()) {
+      st_.chains_deleted += doomed_.size();
+      changed_ = true;
+    }
+    doomed_.clear();
     return Status::Ok();
   }
 
  private:
-  void sync_builtin(ChainImage& c, const std::vector<const JumpRule*>& jumps) {
+  void sync_builtin(uint32_t idx, const std::vector<const JumpRule*>& jumps) {
+    const ChainRef& c = img_.chains()[idx];
+    std::string entries;
+    img_.normalized_body(idx, &entries);
     std::vector<std::string> want(jumps.size());
     for (size_t i = 0; i < jumps.size(); ++i) want[i] = jumps[i]->rule.encode();
     std::vector<bool> found(jumps.size(), false);
@@ -268,12 +264,10 @@ class Planner {
     };
     std::vector<Piece> keep;
     bool drop_any = false;
-    const bool have_old = c.old_index.size() == c.num_rules + 1;
-    size_t idx = 0;
-    for_each_entry(c.entries, [&](size_t off, const ipt_entry* e) {
-      std::string_view bytes(c.entries.data() + off, e->next_offset);
-      int32_t old = have_old ? c.old_index[idx] : -1;
-      ++idx;
+    int32_t idx_old = static_cast<int32_t>(c.first_index);
+    for_each_entry(entries, [&](size_t off, const ipt_entry* e) {
+      std::string_view bytes(entries.data() + off, e->next_offset);
+      const int32_t old = idx_old++;
       for (size_t i = 0; i < want.size(); ++i) {
         if (bytes == want[i]) {
           if (found[i]) {
@@ -314,37 +308,31 @@ class Planner {
       if (!found[i] && jumps[i]->position == JumpRule::kInsertFirst) add_new(i);
     }
     for (const Piece& p : keep) {
-      out.append(c.entries, p.off, p.len);
+      out.append(entries, p.off, p.len);
       old_index.push_back(p.old);
       ++n;
     }
     for (size_t i = 0; i < want.size(); ++i) {
       if (!found[i] && jumps[i]->position == JumpRule::kAppend) add_new(i);
     }
-    old_index.push_back(have_old ? c.old_index[c.num_rules] : -1);  // policy
-    c.entries = std::move(out);
-    c.num_rules = n;
-    c.old_index = std::move(old_index);
+    old_index.push_back(static_cast<int32_t>(c.first_index + c.num_rules));  // policy
+    rules_ += n;
+    rules_ -= c.num_rules;
+    edits_.replace.push_back({idx, std::move(out), n, std::move(old_index)});
     changed_ = true;
   }
 
   const DesiredTable& d_;
   DesiredTable* movable_;  // the same table, when its encoded chains may be moved from
-  TableImage& img_;
+  const TableImage& img_;
   ReconcileStats& st_;
   const std::set<std::string>* only_;  // partial mode: the chains being synced
-  std::unordered_map<std::string_view, size_t> by_name_;  // views of img_ chain names
-  std::vector<ChainImage> created_;
-  std::unordered_set<std::string_view> doomed_;
-  std::string scratch_;
+  size_t rules_;                       // in the table once the edits are applied
+  ImageEdits edits_;
+  std::set<uint32_t> doomed_;
+  std::string compare_;
   bool changed_ = false;
 };
-
-size_t count_rules(const TableImage& img) {
-  size_t n = 0;
-  for (const auto& c : img.chains) n += c.num_rules;
-  return n;
-}
 
 }  // namespace
 
@@ -366,7 +354,7 @@ static Result<TableImage*> load(std::map<std::string, TableImage>& cache,
     uint32_t n = 0, size = 0;
     Status s = detail::table_info(table, &n, &size);
     if (!s) return s;
-    if (n == it->second.num_entries && size == it->second.size) return &it->second;
+    if (n == it->second.num_entries() && size == it->second.size()) return &it->second;
     cache.erase(it);
   }
   auto img = detail::read_table(table);
@@ -398,14 +386,9 @@ Status Reconciler::reconcile_impl(const DesiredTable& desired, DesiredTable* mov
   if (!loaded) return loaded.status().Wrap("iptables reconcile");
   st.read_ms = ms_since(t0);
 
-  // Work on a copy only in dry-run mode; otherwise the cached image is edited in
-  // place and dropped if the write fails.
-  TableImage scratch;
+  // The cached image is edited in place (never in dry-run mode) and dropped if the edit
+  // or the write fails.
   TableImage* img = *loaded;
-  if (options.dry_run) {
-    scratch = *img;
-    img = &scratch;
-  }
   auto fail = [&](const Status& e) {
     cache_->tables.erase(desired.table);
     if (stats_out) *stats_out = st;
@@ -435,7 +418,7 @@ Status Reconciler::reconcile_impl(const DesiredTable& desired, DesiredTable* mov
     if (s) {
       for (const auto& [name, chain] : desired.encoded) plan.sync_encoded(name);
     }
-    for (const ChainImage& c : img->chains) {
+    for (const ChainRef& c : img->chains()) {
       if (c.hook < 0 && desired.owns(c.name) && !desired.wants(c.name)) {
         plan.remove_chain(c.name);
       }
@@ -448,15 +431,16 @@ Status Reconciler::reconcile_impl(const DesiredTable& desired, DesiredTable* mov
 
   if (plan.changed() && !options.dry_run) {
     auto t2 = Clock::now();
-    s = detail::write_table(*img, img->num_entries, &st.kernel_ms, &cache_->buffer);
-    // A big table's blob is as large as the table image kept above: give it back rather
-    // than hold it between syncs (the next write allocates it again in a few ms).
-    if (cache_->buffer.capacity() > (size_t{8} << 20)) std::vector<char>().swap(cache_->buffer);
+    const uint32_t kernel_entries = img->num_entries();
+    std::vector<int32_t> new_to_old;
+    s = detail::apply_edits(*img, plan.take_edits(), &new_to_old);
+    if (!s) return fail(s.Wrap("iptables reconcile " + desired.table));
+    s = detail::write_table(*img, kernel_entries, new_to_old, &st.kernel_ms);
     st.write_ms = ms_since(t2);
     if (!s) return fail(s);
     st.committed = true;
   }
-  st.table_rules = count_rules(*img);
+  st.table_rules = plan.planned_rules();
   if (stats_out) *stats_out = st;
   return Status::Ok();
 }

@@ -228,10 +228,13 @@ class Generator {
       if (!std::all_of(it->second.begin(), it->second.end(), [](const Rule& r) { return r.validate().ok(); })) {
         continue;
       }
+      // Encoded into a reused buffer, then copied at its exact size: a string grown by
+      // appends keeps up to half its capacity unused, tens of MB over 110,000 chains.
+      scratch_.clear();
+      for (const Rule& r : it->second) r.encode_to(scratch_);
       ipt::EncodedChain& e = t_.nat.encoded[name];
-      e.bytes.clear();
-      e.rules = 0;
-      for (const Rule& r : it->second) e.append(r);
+      e.bytes.assign(scratch_);
+      e.rules = static_cast<uint32_t>(it->second.size());
       nat.erase(it);
     }
   }
@@ -255,6 +258,7 @@ class Generator {
  private:
   const RulesConfig& c_;
   Tables& t_;
+  std::string scratch_;
 };
 
 void static_chains(Tables& t, const RulesConfig& c) {

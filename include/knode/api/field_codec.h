@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "knode/api/box.h"
 #include "knode/api/values.h"
 #include "knode/log.h"
 #include "knode/status.h"
@@ -36,6 +37,8 @@ template <typename T>
 struct is_optional : std::false_type {};
 template <typename T>
 struct is_optional<std::optional<T>> : std::true_type {};
+template <typename T>
+struct is_optional<Box<T>> : std::true_type {};
 template <typename T>
 struct is_vector : std::false_type {};
 template <typename T>

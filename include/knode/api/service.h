@@ -1,6 +1,7 @@
 // core/v1 Service, discovery.k8s.io/v1 EndpointSlice and core/v1 Endpoints.
 #pragma once
 
+#include "knode/api/box.h"
 #include "knode/api/meta.h"
 
 namespace knode::api {
@@ -115,8 +116,8 @@ struct Endpoint {
   std::vector<std::string> addresses;
   EndpointConditions conditions;
   std::optional<std::string> hostname, node_name, zone;
-  std::optional<ObjectReference> target_ref;
-  std::optional<EndpointHints> hints;
+  Box<ObjectReference> target_ref;  // boxed: a proxy keeps 100,000s of endpoints
+  Box<EndpointHints> hints;
   KNODE_FIELDS(v("addresses", addresses); v("conditions", conditions); v("hostname", hostname);
                v("targetRef", target_ref); v("nodeName", node_name); v("zone", zone);
                v("hints", hints))
@@ -147,7 +148,7 @@ struct EndpointSlice {
 struct EndpointAddress {
   std::string ip, hostname;
   std::optional<std::string> node_name;
-  std::optional<ObjectReference> target_ref;
+  Box<ObjectReference> target_ref;
   KNODE_FIELDS(v("ip", ip); v("hostname", hostname); v("nodeName", node_name);
                v("targetRef", target_ref))
   bool operator==(const EndpointAddress&) const = default;

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <random>
+#include <set>
 
 #include "knode/dataplane/iptables/reconciler.h"
 #include "support/netns_util.h"
@@ -323,6 +325,122 @@ TEST_F(IptablesReconciler, WaitsForTheXtablesLock) {
   patient.lock_wait_ms = 5000;
   s = reconcile(nat(two_services()), patient);
   EXPECT_TRUE(s.ok()) << s.message();
+}
+
+// The image is edited in place: runs of unchanged chains move left and right as chains
+// around them are created, deleted, grown and shrunk, and every jump in them is
+// renumbered. After each of a long random sequence of syncs through one Reconciler
+// (partial and full, from its cache and from the kernel), iptables-legacy-save must show
+// exactly the desired chains, and the foreign chains around them intact with their
+// counters.
+TEST_F(IptablesReconciler, RandomEditsInPlaceKeepEveryJumpRight) {
+  // Foreign chains sorting before and after ours, a fall-through rule (a rule without
+  // target, which knode's Rule cannot express), a jump between them, a jump from a
+  // built-in chain, counters.
+  run("iptables-legacy -t nat -N DOCKER; iptables-legacy -t nat -N ZZZ-LOCAL;"
+      "iptables-legacy -t nat -A DOCKER -c 5 700 -s 10.7.0.1/32 -j RETURN;"
+      "iptables-legacy -t nat -A ZZZ-LOCAL -c 6 800 -d 10.7.0.2/32;"
+      "iptables-legacy -t nat -A ZZZ-LOCAL -c 7 900 -j DOCKER;"
+      "iptables-legacy -t nat -A PREROUTING -j ZZZ-LOCAL");
+  std::mt19937 rng(20261202);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  // Chains KUBE-C<n> jump only to chains with a larger n, so there is never a loop.
+  std::map<int, Lines> chains;
+  int next_id = 0;
+  auto chain_name = [](int id) { return "KUBE-C" + std::to_string(1000 + id); };
+  auto random_rules = [&](int id) {
+    Lines rules;
+    const int n = pick(6);
+    for (int i = 0; i < n; ++i) {
+      const int shape = pick(4);
+      const std::string a = std::to_string(1 + pick(250));
+      std::vector<int> later;
+      for (const auto& [other, _] : chains) {
+        if (other > id) later.push_back(other);
+      }
+      if (shape == 0 && !later.empty()) {
+        rules.push_back("-s 10.1.0." + a + "/32 -j " + chain_name(later[pick(static_cast<int>(later.size()))]));
+      } else if (shape == 1) {
+        rules.push_back("-p tcp -m tcp --dport " + a + " -j DNAT --to-destination 10.244.0." + a + ":80");
+      } else if (shape == 2) {
+        // A module target of the standard target's size (MARK): never taken for a jump.
+        rules.push_back("-d 10.2.0." + a + "/32 -j MARK --set-xmark 0x4000/0x4000");
+      } else {
+        rules.push_back("-s 10.3.0." + a + "/32 -j RETURN");
+      }
+    }
+    return rules;
+  };
+  auto as_desired = [&] {
+    std::map<std::string, Lines> m = {{"KUBE-SERVICES", {}}, {"KUBE-POSTROUTING", {}}};  // nat()'s jumps
+    for (const auto& [id, rules] : chains) m[chain_name(id)] = rules;
+    return m;
+  };
+  Reconciler r;
+  for (int step = 0; step < 60; ++step) {
+    std::set<std::string> touched;
+    // Some chains go (with every rule jumping to them), some come, some change.
+    const int removals = step == 0 ? 0 : pick(3);
+    for (int k = 0; k < removals && !chains.empty(); ++k) {
+      auto it = std::next(chains.begin(), pick(static_cast<int>(chains.size())));
+      const std::string gone = chain_name(it->first);
+      touched.insert(gone);
+      chains.erase(it);
+      for (auto& [id, rules] : chains) {
+        auto end = std::remove_if(rules.begin(), rules.end(), [&](const std::string& l) {
+          return l.size() > gone.size() && l.compare(l.size() - gone.size(), gone.size(), gone) == 0;
+        });
+        if (end != rules.end()) {
+          rules.erase(end, rules.end());
+          touched.insert(chain_name(id));
+        }
+      }
+    }
+    const int additions = step == 0 ? 40 : pick(4);
+    for (int k = 0; k < additions; ++k) {
+      // New chains get ids both below and above the existing ones, so they sort into
+      // the middle of the table as well as at its end.
+      const int id = (k % 2 == 0 && step > 0) ? -(++next_id) : 100 + (++next_id);
+      chains[id] = {};
+      chains[id] = random_rules(id);
+      touched.insert(chain_name(id));
+    }
+    const int rewrites = pick(5);
+    for (int k = 0; k < rewrites && !chains.empty(); ++k) {
+      auto it = std::next(chains.begin(), pick(static_cast<int>(chains.size())));
+      it->second = random_rules(it->first);
+      touched.insert(chain_name(it->first));
+    }
+    ReconcileOptions o;
+    o.trust_cache = step % 7 != 3;  // now and then read the kernel instead
+    if (step % 3 != 0) o.only_chains = touched;
+    ReconcileStats st;
+    Status s = r.reconcile(nat(as_desired()), o, &st);
+    ASSERT_TRUE(s.ok()) << "step " << step << ": " << s.message();
+
+    Lines want = {":PREROUTING ACCEPT", ":INPUT ACCEPT", ":OUTPUT ACCEPT", ":POSTROUTING ACCEPT", ":DOCKER -"};
+    const auto desired = as_desired();
+    for (const auto& [c, _] : desired) want.push_back(":" + c + " -");
+    want.push_back(":ZZZ-LOCAL -");
+    want.push_back(std::string("-A PREROUTING ") + kPortals);
+    want.push_back("-A PREROUTING -j ZZZ-LOCAL");
+    want.push_back(std::string("-A OUTPUT ") + kPortals);
+    want.push_back(std::string("-A POSTROUTING ") + kPostrouting);
+    want.push_back("-A DOCKER -s 10.7.0.1/32 -j RETURN");
+    for (const auto& [c, lines] : desired) {
+      for (const auto& l : lines) want.push_back("-A " + c + " " + l);
+    }
+    want.push_back("-A ZZZ-LOCAL -d 10.7.0.2/32");
+    want.push_back("-A ZZZ-LOCAL -j DOCKER");
+    ASSERT_EQ(saved("nat"), want) << "step " << step;
+    size_t rules = 0;
+    for (const auto& [c, lines] : desired) rules += lines.size();
+    EXPECT_EQ(st.table_rules, rules + 3 + 1 + 3) << "step " << step;  // + jumps, foreign rules
+  }
+  const std::string counted = run("iptables-legacy-save -c -t nat");
+  EXPECT_NE(counted.find("[5:700] -A DOCKER -s 10.7.0.1/32 -j RETURN"), std::string::npos) << counted;
+  EXPECT_NE(counted.find("[6:800] -A ZZZ-LOCAL -d 10.7.0.2/32"), std::string::npos) << counted;
+  EXPECT_NE(counted.find("[7:900] -A ZZZ-LOCAL -j DOCKER"), std::string::npos) << counted;
 }
 
 TEST_F(IptablesReconciler, CountersOfKeptRulesSurvive) {
