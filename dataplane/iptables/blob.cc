@@ -116,16 +116,6 @@ void TableImage::normalized_body(size_t chain, std::string* out) const {
   }
 }
 
-size_t TableImage::memory() const {
-  size_t n = buf_ ? kEntriesAt + capacity_ : 0;
-  n += chains_.capacity() * sizeof(ChainRef);
-  for (const ChainRef& c : chains_) {
-    if (c.name.capacity() > 15) n += c.name.capacity() + 1;
-  }
-  n += by_name_.bucket_count() * sizeof(void*) + by_name_.size() * (sizeof(std::string_view) + 2 * sizeof(void*));
-  return n;
-}
-
 Status TableImage::reserve(size_t bytes) {
   if (buf_ && bytes <= capacity_) return Status::Ok();
   // Room to grow by a few chains without moving: large blocks are their own mappings,

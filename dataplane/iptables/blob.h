@@ -64,9 +64,6 @@ class TableImage {
   // The entries, in the kernel's format (jumps as offsets).
   const char* entries() const { return buf_.get() + kEntriesAt; }
 
-  // Bytes held (the blob's allocation, the index).
-  size_t memory() const;
-
  private:
   friend Result<TableImage> read_table(const std::string& table);
   friend Status apply_edits(TableImage& img, ImageEdits&& edits, std::vector<int32_t>* new_to_old);
