@@ -11,7 +11,6 @@
 namespace knode::kubelet {
 namespace {
 
-constexpr char kComponent[] = "kubelet";
 constexpr char kRuntimeComponent[] = "container runtime";
 
 api::Time now_time(const Clock& clock) {
@@ -104,6 +103,7 @@ void Kubelet::stop() {
   relist_timer_.cancel();
   synced_timer_.cancel();
   probes_.stop();
+  for (auto& [uid, e] : pods_) e.worker->stop();
 }
 
 std::vector<api::Pod> Kubelet::pods() const {

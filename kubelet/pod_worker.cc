@@ -95,8 +95,15 @@ void PodWorker::terminate(std::function<void()> done, std::shared_ptr<const api:
   });
 }
 
+void PodWorker::stop() {
+  stopped_ = true;
+  retry_.cancel();
+  deadline_.cancel();
+}
+
 void PodWorker::schedule_retry(std::chrono::milliseconds after) {
   boost::asio::post(d_.loop, [self = shared_from_this(), after] {
+    if (self->stopped_) return;
     self->retry_.expires_after(after);
     self->retry_.async_wait([self](const boost::system::error_code& ec) {
       if (!ec) self->sync();
@@ -125,6 +132,7 @@ bool PodWorker::past_active_deadline() {
   if (active >= allowed) return true;
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(allowed - active) + std::chrono::milliseconds(1);
   boost::asio::post(d_.loop, [self = shared_from_this(), left] {
+    if (self->stopped_) return;
     self->deadline_.expires_after(left);  // a changed deadline replaces the one set before
     self->deadline_.async_wait([self](const boost::system::error_code& ec) {
       if (!ec) self->sync();

@@ -115,6 +115,11 @@ class PodWorker : public std::enable_shared_from_this<PodWorker> {
 
   const std::string& uid() const { return uid_; }
 
+  // From the loop, as knode stops: cancels the worker's timers, so that no handler queued
+  // on the loop keeps the worker (and its strand, on the kubelet's pool) alive after the
+  // pool is gone. Syncs in progress finish; their retries are not armed again.
+  void stop();
+
  private:
   void sync_now();  // on the strand
   Status terminate_now();
@@ -160,6 +165,7 @@ class PodWorker : public std::enable_shared_from_this<PodWorker> {
   // On the loop.
   boost::asio::steady_timer retry_;
   boost::asio::steady_timer deadline_;
+  bool stopped_ = false;  // on the loop: stop() was called
 };
 
 }  // namespace knode::kubelet

@@ -16,8 +16,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(
-  # toolchain
-  build-essential cmake ninja-build pkg-config
+  # toolchain (ccache: see KNODE_CCACHE_DIR below)
+  build-essential cmake ninja-build pkg-config ccache
   # libraries knode links
   libboost-dev libyaml-cpp-dev nlohmann-json3-dev libsystemd-dev libssl-dev
   libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libip4tc-dev libiptc-dev libmnl-dev
@@ -34,21 +34,19 @@ packages=(
   # runtime tier: a real containerd + runc, and a registry to pull from
   containerd runc docker-registry
 )
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-else
+# shellcheck source=lib/packages.sh
+source "$repo/scripts/lib/packages.sh"
+if [ -z "$(missing_packages "${packages[@]}")" ]; then
   log "all packages present"
+else
+  ensure_packages "${packages[@]}"
 fi
 
 werror=OFF
 [ "${CI:-}" = "true" ] && werror=ON
-cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKNODE_WERROR="$werror" >/dev/null
+# Compiled objects are cached under /var/cache/knode/ccache (keyed by content, paths
+# relative to the checkout), so a fresh clone of a built commit compiles nothing.
+cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKNODE_WERROR="$werror" \
+  -DKNODE_CCACHE_DIR="${KNODE_CACHE_DIR:-/var/cache/knode}/ccache" >/dev/null
 log "building in $build"
 ninja -C "$build" -j"$(nproc)"

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Runs every test tier (unit, netns, vm, cni, runtime, cluster, conformance) through CTest, after installing what they
-# need and building. As root on a fresh Debian 12 machine:  scripts/test.sh
+# Runs every test tier (unit, netns, vm, runtime, cluster, conformance, and the sanitizer
+# tree's asan, asan-ns and fuzz) through CTest, after installing what they need and
+# building. As root on a fresh Debian 12 machine:  scripts/test.sh
 #   extra arguments go to ctest, e.g. scripts/test.sh -L unit
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${KNODE_BUILD_DIR:-$repo/build}"
 
 "$repo/scripts/setup.sh"
+# The sanitizer tree (clang, ASan + UBSan, libFuzzer) in $build/san: the knode daemon's
+# netns tests under the sanitizers (label asan-ns) and short fuzz runs (fuzz) are part of
+# the ctest below. The unit and netns gtest binaries under the sanitizers (label asan) take
+# `scripts/sanitize.sh` without the flag, then `ctest -L asan`.
+"$repo/scripts/sanitize.sh" --daemon-and-fuzz
 # The Go builds below (cold on a new machine: about 50 CPU-minutes) run before any test:
 # they may use every core (one Go build at a time still; the default is -p=1).
 export KNODE_GO_PROCS="${KNODE_GO_PROCS:-$(nproc)}"

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "knode/health.h"
+#include "knode/json_get.h"
 #include "knode/kube/bootstrap.h"
 #include "knode/kube/informer.h"
 #include "knode/log.h"
@@ -93,7 +94,7 @@ class Agent {
     std::string user;
     if (who->ok()) {
       auto j = nlohmann::json::parse(who->body, nullptr, false);
-      if (j.is_object() && j.contains("status")) user = j["status"].value("userInfo", nlohmann::json::object()).value("username", "");
+      user = jget::str(jget::member(jget::member(j, "status"), "userInfo"), "username");
     }
     KLOG(INFO, "connected to the API server").kv("server", kc->server).kv("user", user.empty() ? "?" : user);
     return Status::Ok();
@@ -164,6 +165,11 @@ class Agent {
     }
     if (api_source_) (void)api_source_->start(store_);
     io_.run();
+    // What stop() cancelled (the pod workers' timers, among others) still has handlers on
+    // the loop that own parts of the kubelet, whose strands run on its pool: run them now,
+    // while the pool is there, rather than destroy them with io_ after it.
+    io_.restart();
+    io_.poll();
     if (proxy_) proxy_->stop();
     KLOG(INFO, "knode stopped");
     return 0;

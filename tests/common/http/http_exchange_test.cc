@@ -265,7 +265,7 @@ class TlsServerTest : public ExchangeTest {
     ca_ = knode::testing::make_ca("cluster-ca");
     serving_ =
         knode::testing::issue(ca_, "n1", {}, /*server=*/true, /*client=*/false, {"127.0.0.1"});
-    prefixes_.emplace_back("/", [this](const Request& r, std::shared_ptr<Exchange> ex) {
+    prefixes_.emplace_back("/", [](const Request& r, std::shared_ptr<Exchange> ex) {
       std::string who = r.tls ? "tls" : "plain";
       if (!r.peer_certificate) {
         who += " anonymous";

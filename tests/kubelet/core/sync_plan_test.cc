@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <list>
+
 #include "labels.h"
 
 namespace knode::kubelet {
@@ -73,6 +75,13 @@ SyncInputs inputs() {
   return in;
 }
 
+// A SyncPlan points into the pod it was planned for (its spec fields): the pods the tests
+// plan for outlive the plans.
+const api::Pod& keep(api::Pod p) {
+  static std::list<api::Pod> pods;
+  return pods.emplace_back(std::move(p));
+}
+
 std::vector<std::string> started(const SyncPlan& p) {
   std::vector<std::string> out;
   for (const auto& s : p.start) out.push_back(s.spec->name + "#" + std::to_string(s.attempt));
@@ -138,7 +147,7 @@ TEST(SyncPlan, RestartPolicies) {
   EXPECT_TRUE(plan.start.empty());
   EXPECT_TRUE(plan.pod_finished);
   // Always: both restart.
-  EXPECT_EQ(started(plan_sync(pod({ctr("a")}), done(0).get(), inputs())), (std::vector<std::string>{"a#1"}));
+  EXPECT_EQ(started(plan_sync(keep(pod({ctr("a")})), done(0).get(), inputs())), (std::vector<std::string>{"a#1"}));
   // A finished Never pod whose sandbox died stays finished: no new sandbox.
   plan = plan_sync(never, State().sandbox(0, false).container("a", 0, ContainerState::kExited, 0).get(), inputs());
   EXPECT_FALSE(plan.create_sandbox);
@@ -220,7 +229,7 @@ TEST(SyncPlan, AFailedProbeOrAChangedSpecRestartsARunningContainer) {
 TEST(SyncPlan, TerminatingKillsThePodAndStartsNothing) {
   auto in = inputs();
   in.terminating = true;
-  auto plan = plan_sync(pod({ctr("a")}), State().sandbox(0, true).container("a", 0, ContainerState::kRunning).get(),
+  auto plan = plan_sync(keep(pod({ctr("a")})), State().sandbox(0, true).container("a", 0, ContainerState::kRunning).get(),
                         in);
   EXPECT_TRUE(plan.kill_pod);
   EXPECT_FALSE(plan.create_sandbox);
@@ -250,27 +259,27 @@ TEST(SyncPlan, AResourceChangeResizesInPlaceOrRestartsAsThePolicySays) {
   api::Container c = ctr("app");
   c.resources = had;
   c.resources.limits["cpu"] = q("1000m");  // equivalent: nothing to do
-  auto plan = plan_sync(pod({c}), state, with("bare"));
+  auto plan = plan_sync(keep(pod({c})), state, with("bare"));
   EXPECT_TRUE(plan.resize.empty());
   EXPECT_TRUE(plan.kill.empty());
   EXPECT_TRUE(plan.start.empty());
 
   c.resources.limits["cpu"] = q("2");
-  plan = plan_sync(pod({c}), state, with("bare"));
+  plan = plan_sync(keep(pod({c})), state, with("bare"));
   ASSERT_EQ(plan.resize.size(), 1u);
   EXPECT_EQ(plan.resize[0].id, "app-0");
   EXPECT_TRUE(plan.kill.empty()) << "a resize is not a new container, though the full hash changed";
 
   c.resize_policy = {{"memory", "RestartContainer"}};
-  plan = plan_sync(pod({c}), state, with("bare"));
+  plan = plan_sync(keep(pod({c})), state, with("bare"));
   EXPECT_EQ(plan.resize.size(), 1u) << "cpu changed, and cpu is NotRequired";
   c.resources.requests["memory"] = q("96Mi");
-  plan = plan_sync(pod({c}), state, with("bare"));
+  plan = plan_sync(keep(pod({c})), state, with("bare"));
   EXPECT_TRUE(plan.resize.empty());
   ASSERT_EQ(plan.kill.size(), 1u);
   EXPECT_EQ(started(plan), std::vector<std::string>{"app#1"});
 
-  plan = plan_sync(pod({c}), state, with("another-spec"));
+  plan = plan_sync(keep(pod({c})), state, with("another-spec"));
   ASSERT_EQ(plan.kill.size(), 1u);
   EXPECT_EQ(plan.kill[0].reason, "its spec changed");
   EXPECT_TRUE(plan.resize.empty());
@@ -282,10 +291,10 @@ TEST(SyncPlan, AContainerFromBeforeResizesIsComparedByItsFullHash) {
   auto in = inputs();
   in.hash = [](const api::Container&) { return std::string("old-full"); };
   in.hash_without_resources = [](const api::Container&) { return std::string("bare"); };
-  auto plan = plan_sync(pod({ctr("app")}), st.get(), in);
+  auto plan = plan_sync(keep(pod({ctr("app")})), st.get(), in);
   EXPECT_TRUE(plan.kill.empty());
   in.hash = [](const api::Container&) { return std::string("new-full"); };
-  plan = plan_sync(pod({ctr("app")}), st.get(), in);
+  plan = plan_sync(keep(pod({ctr("app")})), st.get(), in);
   EXPECT_EQ(plan.kill.size(), 1u);
 }
 

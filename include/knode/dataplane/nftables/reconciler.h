@@ -160,8 +160,6 @@ class Reconciler final : public TableSink {
   // The sync in progress.
   std::unique_ptr<Transaction> tx_;
   bool full_ = false;
-  bool read_ = false;
-  double read_ms_ = 0;
   uint32_t epoch_ = 0;
   std::optional<uint32_t> batch_generation_;
   std::set<uint32_t> scope_;  // partial: the owners described
