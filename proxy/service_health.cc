@@ -51,7 +51,7 @@ void ServiceHealthServer::update(const ProxyState& state) {
       nlohmann::json body = {{"service", {{"namespace", info->ns}, {"name", info->name}}},
                              {"localEndpoints", info->local_endpoints},
                              {"serviceProxyHealthy", proxy_ok}};
-      http::Response r{info->local_endpoints > 0 && proxy_ok ? 200 : 503, "application/json", body.dump(), {}};
+      http::Response r{info->local_endpoints > 0 && proxy_ok ? 200 : 503, "application/json", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), {}};
       r.headers.emplace_back("X-Content-Type-Options", "nosniff");
       r.headers.emplace_back("X-Load-Balancing-Endpoint-Weight", std::to_string(info->local_endpoints));
       return r;

@@ -58,7 +58,7 @@ Result<std::string> cmd_add(const Request& req, const NetConf& conf) {
   }
   r.routes = std::move(routes);
   r.dns = conf.dns;
-  return to_json(r).dump();
+  return to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace knode::cni

@@ -41,7 +41,7 @@ Result<json> make_conflist(const ConflistOptions& opts) {
 Status write_conflist(const ConflistOptions& opts) {
   auto doc = make_conflist(opts);
   if (!doc.ok()) return doc.status();
-  std::string text = doc->dump(2) + "\n";
+  std::string text = doc->dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   {
     std::ifstream in(opts.path);
     if (in) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace knode::cni {
@@ -29,6 +30,18 @@ Status mkdir_p(const std::string& path) {
     if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return io_error("create directory " + cur, errno);
   }
   return Status::Ok();
+}
+
+// Anyone who can write the store can hand a pod another pod's address or free a taken
+// one: a world-writable data directory (or network directory, or lock file) is refused.
+Status refuse_world_writable(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return io_error("stat " + path, errno);
+  if ((st.st_mode & S_IWOTH) == 0) return Status::Ok();
+  char mode[8];
+  std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  return error(kInvalidConfig, "IPAM data path " + path + " is world-writable (mode " + mode +
+                                   "): refusing to use it; chmod o-w " + path);
 }
 
 bool read_file(const std::string& path, std::string* out) {
@@ -80,9 +93,16 @@ bool owned_by(const Attachment& have, const Attachment& want) {
 Result<IpamStore> IpamStore::Open(const std::string& data_dir, const std::string& network) {
   std::string dir = data_dir + "/" + network;
   if (auto d = mkdir_p(dir); !d.ok()) return d;
+  for (const std::string& p : {data_dir, dir}) {
+    if (auto w = refuse_world_writable(p); !w.ok()) return w;
+  }
   std::string lock_path = dir + "/lock";
   int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return io_error("open " + lock_path, errno);
+  if (auto w = refuse_world_writable(lock_path); !w.ok()) {
+    ::close(fd);
+    return w;
+  }
   while (::flock(fd, LOCK_EX) != 0) {
     if (errno == EINTR) continue;
     int err = errno;

@@ -7,6 +7,7 @@
 
 #include "defaults.h"
 #include "knode/api/field_codec.h"
+#include "knode/json_get.h"
 #include "validate.h"
 
 namespace knode::api {
@@ -73,20 +74,58 @@ json resolve_plain(const std::string& s) {
   return s;
 }
 
+// s with every byte that is not part of a valid UTF-8 sequence replaced by U+FFFD, as
+// Go's encoding/json reads strings (the API server's, and sigs.k8s.io/yaml's, reading of
+// a manifest): JSON text holds only valid UTF-8, so what knode writes back is what it read.
+std::string valid_utf8(std::string s) {
+  auto cont = [&](size_t i) { return i < s.size() && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80; };
+  size_t i = 0;
+  for (; i < s.size(); ++i) {
+    if (static_cast<unsigned char>(s[i]) >= 0x80) break;
+  }
+  if (i == s.size()) return s;  // ASCII: the common case
+  std::string out = s.substr(0, i);
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 0;
+    if (c < 0x80) {
+      n = 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      n = cont(i + 1) ? 2 : 0;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      const auto c1 = i + 1 < s.size() ? static_cast<unsigned char>(s[i + 1]) : 0;
+      const bool ok1 = c == 0xE0 ? (c1 >= 0xA0 && c1 <= 0xBF) : c == 0xED ? (c1 >= 0x80 && c1 <= 0x9F) : cont(i + 1);
+      n = ok1 && cont(i + 2) ? 3 : 0;  // no overlong forms, no surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      const auto c1 = i + 1 < s.size() ? static_cast<unsigned char>(s[i + 1]) : 0;
+      const bool ok1 = c == 0xF0 ? (c1 >= 0x90 && c1 <= 0xBF) : c == 0xF4 ? (c1 >= 0x80 && c1 <= 0x8F) : cont(i + 1);
+      n = ok1 && cont(i + 2) && cont(i + 3) ? 4 : 0;  // up to U+10FFFF
+    }
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(s, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
+
 json yaml_node_to_json(const YAML::Node& node) {
   switch (node.Type()) {
     case YAML::NodeType::Null:
       return nullptr;
     case YAML::NodeType::Scalar: {
       const std::string& tag = node.Tag();
-      if (tag == "?") return resolve_plain(node.Scalar());
+      if (tag == "?") return resolve_plain(valid_utf8(node.Scalar()));
       if (tag == "tag:yaml.org,2002:int") {
         int64_t i;
         if (is_plain_int(node.Scalar(), &i)) return i;
       }
-      if (tag == "tag:yaml.org,2002:bool") return resolve_plain(node.Scalar());
+      if (tag == "tag:yaml.org,2002:bool") return resolve_plain(valid_utf8(node.Scalar()));
       if (tag == "tag:yaml.org,2002:null") return nullptr;
-      return node.Scalar();  // quoted, !!str or other tags: a string
+      return valid_utf8(node.Scalar());  // quoted, !!str or other tags: a string
     }
     case YAML::NodeType::Sequence: {
       json arr = json::array();
@@ -96,7 +135,7 @@ json yaml_node_to_json(const YAML::Node& node) {
     case YAML::NodeType::Map: {
       json obj = json::object();
       for (const auto& kv : node) {
-        obj[kv.first.as<std::string>()] = yaml_node_to_json(kv.second);
+        obj[valid_utf8(kv.first.as<std::string>())] = yaml_node_to_json(kv.second);
       }
       return obj;
     }
@@ -221,7 +260,7 @@ Result<ManifestContents> decode_manifest(std::string_view data, const std::strin
   for (auto& d : docs) {
     if (d.is_array()) {
       for (auto& x : d) items.push_back(std::move(x));
-    } else if (d.is_object() && d.value("kind", "") == "List" && d.contains("items")) {
+    } else if (jget::str(d, "kind") == "List" && d.contains("items")) {
       for (auto& x : d["items"]) items.push_back(std::move(x));
     } else {
       items.push_back(std::move(d));
@@ -272,6 +311,6 @@ json to_json(const Object& o) {
       o);
 }
 
-std::string encode_json(const Object& o, int indent) { return to_json(o).dump(indent); }
+std::string encode_json(const Object& o, int indent) { return to_json(o).dump(indent, ' ', false, nlohmann::json::error_handler_t::replace); }
 
 }  // namespace knode::api

@@ -104,9 +104,9 @@ std::optional<Quantity> Quantity::Parse(std::string_view text, std::string* erro
     dec_exp += exp;
   }
   if (dec_exp >= 0) {
-    if (dec_exp > 30) return fail("too large");
+    // Checked before the multiplication: 30 digits times 10^30 overflows even an int128.
+    if (dec_exp > 30 || nanos > pow10(37) / pow10(dec_exp)) return fail("too large");
     nanos *= pow10(dec_exp);
-    if (nanos > pow10(37)) return fail("too large");
   } else {
     if (-dec_exp > 36) {
       nanos = nanos ? 1 : 0;  // below a nano: round up like Kubernetes does
@@ -186,7 +186,13 @@ std::optional<Time> Time::Parse(std::string_view s) {
   if (i != s.size()) return std::nullopt;
   int64_t days = days_from_civil(Y, static_cast<unsigned>(M), static_cast<unsigned>(D));
   int64_t secs = days * 86400 + h * 3600 + m * 60 + sec - offset_sec;
-  return FromUnixNanos(secs * 1000000000 + frac_ns);
+  // Nanoseconds since 1970 in an int64 reach from 1677 to 2262: a time outside is not one
+  // knode can hold (Go's zero time, year 1, included), and not silently wrapped.
+  int64_t ns;
+  if (__builtin_mul_overflow(secs, int64_t{1000000000}, &ns) || __builtin_add_overflow(ns, frac_ns, &ns)) {
+    return std::nullopt;
+  }
+  return FromUnixNanos(ns);
 }
 
 Time Time::Now() {
@@ -222,35 +228,53 @@ std::string Time::str() const {
 }
 
 std::optional<Duration> Duration::Parse(std::string_view s) {
+  // As Go's time.ParseDuration, in integers: a floating point sum read "2.000000003s" back
+  // as 2.000000002 s.
   if (s.empty()) return std::nullopt;
   size_t i = 0;
   bool neg = false;
   if (s[0] == '-' || s[0] == '+') neg = s[i++] == '-';
   if (s.substr(i) == "0") return Duration();
-  long double total = 0;
-  bool any = false;
+  if (i == s.size()) return std::nullopt;
+  constexpr int128 kMax = static_cast<int128>(1) << 63;  // |INT64_MIN|
+  int128 total = 0;
   while (i < s.size()) {
-    size_t start = i;
-    while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) ++i;
-    if (i == start) return std::nullopt;
-    long double num = std::stold(std::string(s.substr(start, i - start)));
-    size_t ustart = i;
-    while (i < s.size() && !((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) ++i;
-    std::string_view unit = s.substr(ustart, i - ustart);
-    long double scale;
+    int128 whole = 0, frac = 0, frac_scale = 1;
+    bool pre = false, post = false;
+    for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
+      whole = whole * 10 + (s[i] - '0');
+      if (whole > kMax) return std::nullopt;
+      pre = true;
+    }
+    if (i < s.size() && s[i] == '.') {
+      ++i;
+      for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
+        if (frac_scale < static_cast<int128>(1000000000000000000)) {  // digits past 18 change nothing
+          frac = frac * 10 + (s[i] - '0');
+          frac_scale *= 10;
+        }
+        post = true;
+      }
+    }
+    if (!pre && !post) return std::nullopt;
+    const size_t ustart = i;
+    while (i < s.size() && s[i] != '.' && (s[i] < '0' || s[i] > '9')) ++i;
+    const std::string_view unit = s.substr(ustart, i - ustart);
+    int64_t scale;
     if (unit == "ns") scale = 1;
-    else if (unit == "us" || unit == "\u00b5s") scale = 1e3;
-    else if (unit == "ms") scale = 1e6;
-    else if (unit == "s") scale = 1e9;
-    else if (unit == "m") scale = 60e9;
-    else if (unit == "h") scale = 3600e9;
+    else if (unit == "us" || unit == "\u00b5s" || unit == "\u03bcs") scale = 1000;
+    else if (unit == "ms") scale = 1000000;
+    else if (unit == "s") scale = 1000000000;
+    else if (unit == "m") scale = 60 * int64_t{1000000000};
+    else if (unit == "h") scale = 3600 * int64_t{1000000000};
     else return std::nullopt;
-    total += num * scale;
-    any = true;
+    const int128 v = whole * scale + frac * scale / frac_scale;  // whole <= 2^63, scale < 2^42
+    total += v;
+    if (total > kMax) return std::nullopt;
   }
-  if (!any || total > 9.2e18) return std::nullopt;
-  auto ns = static_cast<int64_t>(total);
-  return FromNanos(neg ? -ns : ns);
+  if (!neg && total == kMax) return std::nullopt;
+  const auto ns = static_cast<int64_t>(neg ? -total : total);
+  return FromNanos(ns);
 }
 
 std::string Duration::str() const {

@@ -8,6 +8,7 @@
 #include "knode/api/codec.h"
 #include "knode/api/field_codec.h"
 #include "knode/config.h"
+#include "knode/json_get.h"
 
 namespace knode::config {
 
@@ -28,8 +29,8 @@ Status load_config_file(const std::string& path, AgentConfig* out) {
     auto j = api::yaml_to_json(YAML::Dump(doc), path);
     if (!j.ok()) return j.status();
     if (!j->is_object()) return Status::Error(path + ": expected a configuration object");
-    std::string kind = j->value("kind", "");
-    std::string api_version = j->value("apiVersion", "");
+    std::string kind = jget::str(*j, "kind");
+    std::string api_version = jget::str(*j, "apiVersion");
     j->erase("kind");
     j->erase("apiVersion");
     Status s;

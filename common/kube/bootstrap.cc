@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "knode/api/base64.h"
+#include "knode/json_get.h"
 #include "knode/log.h"
 
 namespace knode::kube {
@@ -80,7 +81,7 @@ Result<std::string> request_certificate(RestClient& client, const std::string& n
                 {"usages", json::array({"digital signature", "client auth"})}}}};
   const std::string path = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
   const std::string what = "certificate signing request " + name;
-  auto r = client.request("POST", path, csr.dump());
+  auto r = client.request("POST", path, csr.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (!r.ok()) return r.status().Wrap(what);
   if (!r->ok()) {
     return Status::Error(what + ": HTTP " + std::to_string(r->status) + ": " + status_message(*r), EACCES);
@@ -92,15 +93,16 @@ Result<std::string> request_certificate(RestClient& client, const std::string& n
     auto g = client.request("GET", path + "/" + name);
     if (g.ok() && g->ok()) {
       json j = json::parse(g->body, nullptr, false);
-      const json& st = j.is_object() && j.contains("status") ? j["status"] : json::object();
-      for (const auto& c : st.value("conditions", json::array())) {
-        const std::string type = c.value("type", "");
-        if ((type == "Denied" || type == "Failed") && c.value("status", "") == "True") {
-          return Status::Error(what + ": " + type + ": " + c.value("message", c.value("reason", "")), EACCES);
+      // The answer is read without exceptions: a malformed one is "not signed yet".
+      const json& st = jget::member(j, "status");
+      for (const auto& c : jget::array(st, "conditions")) {
+        const std::string type = jget::str(c, "type");
+        if ((type == "Denied" || type == "Failed") && jget::str(c, "status") == "True") {
+          return Status::Error(what + ": " + type + ": " + jget::str(c, "message", jget::str(c, "reason")), EACCES);
         }
       }
-      if (st.contains("certificate") && st["certificate"].is_string() && !st["certificate"].get<std::string>().empty()) {
-        auto pem = api::base64_decode(st["certificate"].get<std::string>());
+      if (const std::string cert = jget::str(st, "certificate"); !cert.empty()) {
+        auto pem = api::base64_decode(cert);
         if (!pem) return Status::Error(what + ": the certificate is not base64", EIO);
         return *pem;
       }
@@ -184,7 +186,7 @@ Status bootstrap_client_certificate(const BootstrapOptions& o) {
               {"contexts", json::array({{{"name", "default-context"},
                                          {"context", {{"cluster", "default-cluster"}, {"user", "default-auth"}}}}})},
               {"current-context", "default-context"}};
-  if (Status s = write_file(o.kubeconfig, cfg.dump(2), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  if (Status s = write_file(o.kubeconfig, cfg.dump(2, ' ', false, nlohmann::json::error_handler_t::replace), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
       !s.ok()) {
     return s;
   }

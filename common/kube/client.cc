@@ -425,25 +425,40 @@ Result<Response> RestClient::stream_lines(const std::string& target,
     head.body = std::move(rest.get().body());
     return head;
   }
-  std::string pending;
-  bool stopped = false;
+  LineSplitter lines;
+  LineSplitter::Fed fed = LineSplitter::Fed::kMore;
   s = conn.read_pieces(p, idle, [&](std::string_view data) {
-    pending.append(data);
-    size_t start = 0;
-    for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
-      if (nl > start && !on_line(std::string_view(pending).substr(start, nl - start))) {
-        stopped = true;
-        return false;
-      }
-    }
-    pending.erase(0, start);
-    return true;
+    fed = lines.feed(data, on_line);
+    return fed == LineSplitter::Fed::kMore;
   });
   conn.end();
-  if (stopped) return head;
+  if (fed == LineSplitter::Fed::kStopped) return head;
+  if (fed == LineSplitter::Fed::kTooLong) return Status::Error(what + ": a line of the stream is over 16 MiB", EMSGSIZE);
   if (!s.ok()) return s.Wrap(what);
-  if (!pending.empty()) on_line(pending);
+  lines.finish(on_line);
   return head;
+}
+
+LineSplitter::Fed LineSplitter::feed(std::string_view data, const std::function<bool(std::string_view)>& on_line) {
+  pending_.append(data);
+  size_t start = 0;
+  for (size_t nl; (nl = pending_.find('\n', start)) != std::string::npos; start = nl + 1) {
+    if (nl > start && !on_line(std::string_view(pending_).substr(start, nl - start))) {
+      pending_.clear();
+      return Fed::kStopped;
+    }
+  }
+  pending_.erase(0, start);
+  if (pending_.size() > max_line_) {
+    pending_.clear();
+    return Fed::kTooLong;
+  }
+  return Fed::kMore;
+}
+
+void LineSplitter::finish(const std::function<bool(std::string_view)>& on_line) {
+  if (!pending_.empty()) on_line(pending_);
+  pending_.clear();
 }
 
 // ---- helpers ----

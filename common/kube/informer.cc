@@ -123,7 +123,83 @@ api::ObjectPtr decode(json& j, api::Kind kind, const std::string& context, std::
   return std::make_shared<const api::Object>(std::move(*o));
 }
 
+// metadata.resourceVersion of a JSON object, if it is a string.
+std::string resource_version_of(const json& obj) {
+  if (!obj.is_object()) return "";
+  auto m = obj.find("metadata");
+  if (m == obj.end() || !m->is_object()) return "";
+  auto rv = m->find("resourceVersion");
+  return rv != m->end() && rv->is_string() ? rv->get<std::string>() : "";
+}
+
 }  // namespace
+
+WatchLine parse_watch_line(std::string_view line, api::Kind kind) {
+  WatchLine w;
+  json j = json::parse(line, nullptr, false);
+  auto t = j.is_object() ? j.find("type") : j.end();
+  auto o = j.is_object() ? j.find("object") : j.end();
+  if (!j.is_object() || t == j.end() || !t->is_string() || o == j.end()) {
+    w.message = "a watch event that is not JSON";
+    return w;
+  }
+  const std::string& type = t->get_ref<const std::string&>();
+  json& obj = *o;
+  if (type == "ERROR") {
+    // A metav1.Status.
+    w.type = WatchLine::Type::kError;
+    if (obj.is_object()) {
+      auto c = obj.find("code");
+      if (c != obj.end() && c->is_number_integer()) {
+        const auto v = c->get<int64_t>();
+        w.code = v >= 0 && v < 1000 ? static_cast<int>(v) : 0;
+      }
+      auto m = obj.find("message");
+      if (m != obj.end() && m->is_string()) w.message = m->get<std::string>();
+    }
+    return w;
+  }
+  if (type == "BOOKMARK") {
+    w.type = WatchLine::Type::kBookmark;
+    w.resource_version = resource_version_of(obj);
+    return w;
+  }
+  if (type == "ADDED") {
+    w.event = EventType::kAdded;
+  } else if (type == "MODIFIED") {
+    w.event = EventType::kModified;
+  } else if (type == "DELETED") {
+    w.event = EventType::kDeleted;
+  } else {
+    w.message = "unknown watch event type " + type;
+    return w;
+  }
+  w.resource_version = resource_version_of(obj);
+  w.object = decode(obj, kind, "apiserver", &w.message);
+  w.type = w.object ? WatchLine::Type::kEvent : WatchLine::Type::kBadObject;
+  return w;
+}
+
+Result<ListPage> parse_list_page(std::string_view body, api::Kind kind) {
+  json j = json::parse(body, nullptr, false);
+  if (!j.is_object()) return Status::Error("the answer is not JSON", EIO);
+  ListPage page;
+  page.resource_version = resource_version_of(j);
+  if (auto m = j.find("metadata"); m != j.end() && m->is_object()) {
+    if (auto c = m->find("continue"); c != m->end() && c->is_string()) page.continue_token = c->get<std::string>();
+  }
+  if (auto it = j.find("items"); it != j.end() && it->is_array()) {
+    for (auto& item : *it) {
+      std::string err;
+      if (auto o = decode(item, kind, "apiserver", &err)) {
+        page.items.push_back(std::move(o));
+      } else {
+        page.bad.push_back(std::move(err));
+      }
+    }
+  }
+  return page;
+}
 
 Informer::Informer(RestClient& client, WatchSpec spec, Deliver deliver, InformerOptions options)
     : client_(client), spec_(std::move(spec)), deliver_(std::move(deliver)), options_(options) {}
@@ -180,24 +256,16 @@ Status Informer::list() {
     if (!r->ok()) {
       return Status::Error(what + ": HTTP " + std::to_string(r->status) + ": " + status_message(*r), r->status);
     }
-    json j = json::parse(r->body, nullptr, false);
+    auto page = parse_list_page(r->body, spec_.kind);
     r->body.clear();
-    if (!j.is_object()) return Status::Error(what + ": the answer is not JSON", EIO);
-    const json& meta = j.contains("metadata") ? j["metadata"] : json::object();
-    rv = meta.value("resourceVersion", "");
-    cont = meta.value("continue", "");
-    if (auto it = j.find("items"); it != j.end() && it->is_array()) {
-      for (auto& item : *it) {
-        std::string err;
-        auto o = decode(item, spec_.kind, "apiserver", &err);
-        if (o) {
-          items.push_back(std::move(o));
-        } else {
-          ++stats_.bad_objects;
-          KLOG(WARNING, "ignoring an object the API server sent").kv("watch", spec_.describe()).kv("err", err);
-        }
-      }
+    if (!page.ok()) return page.status().Wrap(what);
+    rv = std::move(page->resource_version);
+    cont = std::move(page->continue_token);
+    for (const auto& err : page->bad) {
+      ++stats_.bad_objects;
+      KLOG(WARNING, "ignoring an object the API server sent").kv("watch", spec_.describe()).kv("err", err);
     }
+    for (auto& o : page->items) items.push_back(std::move(o));
     if (cont.empty()) break;
   }
   auto events = cache_.replace(std::move(items));
@@ -225,54 +293,36 @@ Informer::WatchEnd Informer::watch() {
   auto r = client_.stream_lines(
       target,
       [&](std::string_view line) {
-        json j = json::parse(line, nullptr, false);
-        if (!j.is_object() || !j.contains("type") || !j["type"].is_string() || !j.contains("object")) {
-          error = "a watch event that is not JSON";
-          end = WatchEnd::kFailed;
-          return false;
-        }
-        const std::string type = j["type"].get<std::string>();
-        json& obj = j["object"];
-        if (type == "ERROR") {
-          int code = obj.is_object() ? obj.value("code", 0) : 0;
-          error = obj.is_object() ? obj.value("message", "") : "";
-          end = code == 410 ? WatchEnd::kGone : WatchEnd::kFailed;
-          return false;
-        }
-        if (type == "BOOKMARK") {
-          if (obj.is_object() && obj.contains("metadata")) {
-            std::lock_guard lock(mu_);
-            rv_ = obj["metadata"].value("resourceVersion", rv_);
-          }
-          return true;
-        }
-        EventType et;
-        if (type == "ADDED") {
-          et = EventType::kAdded;
-        } else if (type == "MODIFIED") {
-          et = EventType::kModified;
-        } else if (type == "DELETED") {
-          et = EventType::kDeleted;
-        } else {
-          error = "unknown watch event type " + type;
-          end = WatchEnd::kFailed;
-          return false;
-        }
-        std::string err;
-        auto o = decode(obj, spec_.kind, "apiserver", &err);
-        if (!o) {
-          ++stats_.bad_objects;
-          KLOG(WARNING, "ignoring an object the API server sent").kv("watch", spec_.describe()).kv("err", err);
-          if (obj.is_object() && obj.contains("metadata")) {
-            std::lock_guard lock(mu_);
-            rv_ = obj["metadata"].value("resourceVersion", rv_);
-          }
-          return true;
+        WatchLine w = parse_watch_line(line, spec_.kind);
+        switch (w.type) {
+          case WatchLine::Type::kMalformed:
+            error = w.message;
+            end = WatchEnd::kFailed;
+            return false;
+          case WatchLine::Type::kError:
+            error = w.message;
+            end = w.code == 410 ? WatchEnd::kGone : WatchEnd::kFailed;
+            return false;
+          case WatchLine::Type::kBookmark:
+          case WatchLine::Type::kBadObject:
+            if (w.type == WatchLine::Type::kBadObject) {
+              ++stats_.bad_objects;
+              KLOG(WARNING, "ignoring an object the API server sent").kv("watch", spec_.describe()).kv("err", w.message);
+            }
+            if (!w.resource_version.empty()) {
+              std::lock_guard lock(mu_);
+              rv_ = w.resource_version;
+            }
+            return true;
+          case WatchLine::Type::kEvent:
+            break;
         }
         {
           std::lock_guard lock(mu_);
-          rv_ = api::meta_of(*o).resource_version;
+          rv_ = api::meta_of(*w.object).resource_version;
         }
+        const EventType et = w.event;
+        auto o = std::move(w.object);
         if (auto ev = cache_.apply(et, std::move(o))) {
           ++stats_.events;
           std::vector<Event> batch;

@@ -9,6 +9,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -34,6 +35,7 @@ struct FileStamp {
   ino_t ino = 0;
   off_t size = -1;
   int64_t mtime_ns = -1;
+  mode_t mode = 0;  // a chmod makes the file new again (world-writable files are refused)
   bool operator==(const FileStamp&) const = default;
 };
 
@@ -47,6 +49,7 @@ struct ManifestDirSource::Impl {
   std::array<char, 16 * 1024> buf{};
   EventSink* sink = nullptr;
   bool stopped = false;
+  bool dir_refused = false;  // the directory is world-writable: nothing in it is read
 
   // What each file holds now, and which files define each object.
   std::map<std::string, std::map<api::ObjectKey, api::ObjectPtr>> files;
@@ -68,7 +71,14 @@ bool stamp_of(const std::string& path, FileStamp* out) {
   out->ino = st.st_ino;
   out->size = st.st_size;
   out->mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  out->mode = st.st_mode & 07777;
   return true;
+}
+
+std::string octal_mode(mode_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof(buf), "%04o", static_cast<unsigned>(mode & 07777));
+  return buf;
 }
 
 }  // namespace
@@ -190,12 +200,27 @@ void ManifestDirSource::rescan() {
   if (impl.inotify.is_open() && impl.watch < 0) {
     impl.watch = ::inotify_add_watch(impl.inotify.native_handle(), dir.c_str(),
                                      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
-                                         IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
+                                         IN_CREATE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
     if (impl.watch < 0) {
       KLOG(WARNING, "cannot watch manifest directory; will rescan")
           .kv("dir", dir).kv("err", std::strerror(errno));
     }
   }
+
+  // knode runs what this directory says as root: if anyone may write it, nothing in it is
+  // trusted. What was read before stays in force (as for a listing error) until the
+  // directory is fixed.
+  struct stat dst;
+  if (::stat(dir.c_str(), &dst) == 0 && (dst.st_mode & S_IWOTH)) {
+    if (!impl.dir_refused) {
+      KLOG(ERROR, "manifest directory is world-writable: refusing to read it (chmod o-w)")
+          .kv("dir", dir).kv("mode", octal_mode(dst.st_mode));
+    }
+    impl.dir_refused = true;
+    return;
+  }
+  if (impl.dir_refused) KLOG(INFO, "manifest directory no longer world-writable; reading it").kv("dir", dir);
+  impl.dir_refused = false;
 
   std::set<std::string> present;
   std::error_code ec;
@@ -225,6 +250,14 @@ void ManifestDirSource::rescan() {
     auto it = impl.stamps.find(f);
     if (it != impl.stamps.end() && it->second == st) continue;
     impl.stamps[f] = st;
+    if (st.mode & S_IWOTH) {
+      // As an unreadable file: its last good objects stay in force.
+      std::string err = "manifest file " + dir + "/" + f + " is world-writable (mode " + octal_mode(st.mode) +
+                        "): refused; chmod o-w to use it";
+      KLOG(ERROR, "refused world-writable manifest file; keeping its last good objects").kv("err", err);
+      file_errors_[f] = err;
+      continue;
+    }
     bool ok;
     std::string data = read_file(dir + "/" + f, &ok);
     if (!ok) continue;

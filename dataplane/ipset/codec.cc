@@ -39,20 +39,73 @@ void put_ip(nlmsghdr* nlh, uint16_t type, const net::IPAddress& ip) {
   mnl_attr_nest_end(nlh, nest);
 }
 
-// Collects attributes by type into a table of `max + 1`.
+// The libmnl type of each attribute we read, by level (the kernel's ip_set_*_policy):
+// MNL_TYPE_UNSPEC for those left unchecked. mnl_attr_get_u8/u16/u32 and mnl_attr_get_str
+// do not look at an attribute's length; checked, an integer is exactly its size and a
+// string ends in its NUL inside the attribute, so they never read past it.
+using Policy = mnl_attr_data_type (*)(int type);
+
+mnl_attr_data_type cmd_type(int type) {
+  switch (type) {
+    case IPSET_ATTR_SETNAME:
+    case IPSET_ATTR_TYPENAME: return MNL_TYPE_NUL_STRING;
+    case IPSET_ATTR_REVISION:
+    case IPSET_ATTR_FAMILY:
+    case IPSET_ATTR_REVISION_MIN: return MNL_TYPE_U8;
+    case IPSET_ATTR_DATA:
+    case IPSET_ATTR_ADT: return MNL_TYPE_NESTED;
+    default: return MNL_TYPE_UNSPEC;
+  }
+}
+
+mnl_attr_data_type create_type(int type) {  // a set's header (list reply DATA)
+  switch (type) {
+    case IPSET_ATTR_HASHSIZE:
+    case IPSET_ATTR_MAXELEM:
+    case IPSET_ATTR_REFERENCES:
+    case IPSET_ATTR_ELEMENTS: return MNL_TYPE_U32;
+    case IPSET_ATTR_PORT:
+    case IPSET_ATTR_PORT_TO: return MNL_TYPE_U16;
+    default: return MNL_TYPE_UNSPEC;
+  }
+}
+
+mnl_attr_data_type adt_type(int type) {  // one entry
+  switch (type) {
+    case IPSET_ATTR_IP:
+    case IPSET_ATTR_IP2: return MNL_TYPE_NESTED;
+    case IPSET_ATTR_PORT: return MNL_TYPE_U16;
+    case IPSET_ATTR_PROTO:
+    case IPSET_ATTR_CIDR:
+    case IPSET_ATTR_CIDR2: return MNL_TYPE_U8;
+    default: return MNL_TYPE_UNSPEC;
+  }
+}
+
+mnl_attr_data_type ipaddr_type(int type) {
+  // IPV6 is binary; parse_ip wants its 16 bytes.
+  return type == IPSET_ATTR_IPADDR_IPV4 ? MNL_TYPE_U32 : MNL_TYPE_UNSPEC;
+}
+
+// Collects attributes by type into a table of `max + 1`, refusing (MNL_CB_ERROR) one
+// whose length does not fit its type.
 struct Table {
   const nlattr** tb;
   int max;
+  Policy policy;
 };
 int collect(const nlattr* attr, void* data) {
   auto* t = static_cast<Table*>(data);
   int type = mnl_attr_get_type(attr);
-  if (type >= 0 && type <= t->max) t->tb[type] = attr;
+  if (type < 0 || type > t->max) return MNL_CB_OK;
+  const mnl_attr_data_type want = t->policy(type);
+  if (want != MNL_TYPE_UNSPEC && mnl_attr_validate(attr, want) < 0) return MNL_CB_ERROR;
+  t->tb[type] = attr;
   return MNL_CB_OK;
 }
 
-bool parse_nested(const nlattr* nest, const nlattr** tb, int max) {
-  Table t{tb, max};
+bool parse_nested(const nlattr* nest, const nlattr** tb, int max, Policy policy) {
+  Table t{tb, max, policy};
   return mnl_attr_parse_nested(nest, collect, &t) >= 0;
 }
 
@@ -62,7 +115,7 @@ uint16_t be16(const nlattr* a) { return a ? ntohs(mnl_attr_get_u16(a)) : 0; }
 bool parse_ip(const nlattr* nest, net::IPAddress* out) {
   if (nest == nullptr) return false;
   const nlattr* tb[IPSET_ATTR_IPADDR_MAX + 1] = {};
-  if (!parse_nested(nest, tb, IPSET_ATTR_IPADDR_MAX)) return false;
+  if (!parse_nested(nest, tb, IPSET_ATTR_IPADDR_MAX, ipaddr_type)) return false;
   if (tb[IPSET_ATTR_IPADDR_IPV4]) {
     *out = net::IPAddress::V4(ntohl(mnl_attr_get_u32(tb[IPSET_ATTR_IPADDR_IPV4])));
     return true;
@@ -78,13 +131,18 @@ bool parse_ip(const nlattr* nest, net::IPAddress* out) {
   return false;
 }
 
+// A message too short for its nfgenmsg has no attributes to parse (mnl_attr_parse would
+// start past its end).
+bool has_nfgenmsg(const nlmsghdr* nlh) { return nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(nfgenmsg)); }
+
 // One entry of an ADT nest, in the canonical form for `type` (only its fields set).
 bool parse_entry(const nlattr* data, SetType type, Entry* e) {
   const nlattr* tb[IPSET_ATTR_ADT_MAX + 1] = {};
-  if (!parse_nested(data, tb, IPSET_ATTR_ADT_MAX)) return false;
+  if (!parse_nested(data, tb, IPSET_ATTR_ADT_MAX, adt_type)) return false;
   net::IPAddress ip, ip2;
-  parse_ip(tb[IPSET_ATTR_IP], &ip);
-  parse_ip(tb[IPSET_ATTR_IP2], &ip2);
+  // An address the kernel sent but we cannot read makes the entry malformed.
+  if (tb[IPSET_ATTR_IP] && !parse_ip(tb[IPSET_ATTR_IP], &ip)) return false;
+  if (tb[IPSET_ATTR_IP2] && !parse_ip(tb[IPSET_ATTR_IP2], &ip2)) return false;
   const uint16_t port = be16(tb[IPSET_ATTR_PORT]);
   net::Protocol proto = net::Protocol::kTCP;
   if (tb[IPSET_ATTR_PROTO]) net::protocol_from_number(mnl_attr_get_u8(tb[IPSET_ATTR_PROTO]), &proto);
@@ -236,8 +294,8 @@ Status Request::put_data(SetType type, const Entry& e, uint32_t lineno) {
 
 Result<ListChunk> parse_list_reply(const nlmsghdr* nlh, std::optional<SetType> type_hint) {
   const nlattr* tb[IPSET_ATTR_CMD_MAX + 1] = {};
-  Table t{tb, IPSET_ATTR_CMD_MAX};
-  if (mnl_attr_parse(nlh, sizeof(nfgenmsg), collect, &t) < 0) {
+  Table t{tb, IPSET_ATTR_CMD_MAX, cmd_type};
+  if (!has_nfgenmsg(nlh) || mnl_attr_parse(nlh, sizeof(nfgenmsg), collect, &t) < 0) {
     return Status::Error("parse ipset list reply: malformed attributes", EPROTO);
   }
   if (!tb[IPSET_ATTR_SETNAME]) return Status::Error("parse ipset list reply: no set name", EPROTO);
@@ -258,7 +316,7 @@ Result<ListChunk> parse_list_reply(const nlmsghdr* nlh, std::optional<SetType> t
     if (tb[IPSET_ATTR_REVISION]) c.revision = mnl_attr_get_u8(tb[IPSET_ATTR_REVISION]);
     if (tb[IPSET_ATTR_DATA]) {
       const nlattr* d[IPSET_ATTR_CREATE_MAX + 1] = {};
-      if (!parse_nested(tb[IPSET_ATTR_DATA], d, IPSET_ATTR_CREATE_MAX)) {
+      if (!parse_nested(tb[IPSET_ATTR_DATA], d, IPSET_ATTR_CREATE_MAX, create_type)) {
         return Status::Error("parse ipset " + c.name + " header: malformed", EPROTO);
       }
       if (d[IPSET_ATTR_HASHSIZE]) spec.hash_size = be32(d[IPSET_ATTR_HASHSIZE]);
@@ -294,8 +352,8 @@ Result<ListChunk> parse_list_reply(const nlmsghdr* nlh, std::optional<SetType> t
 
 Result<TypeRevisions> parse_type_reply(const nlmsghdr* nlh) {
   const nlattr* tb[IPSET_ATTR_CMD_MAX + 1] = {};
-  Table t{tb, IPSET_ATTR_CMD_MAX};
-  if (mnl_attr_parse(nlh, sizeof(nfgenmsg), collect, &t) < 0 || !tb[IPSET_ATTR_REVISION]) {
+  Table t{tb, IPSET_ATTR_CMD_MAX, cmd_type};
+  if (!has_nfgenmsg(nlh) || mnl_attr_parse(nlh, sizeof(nfgenmsg), collect, &t) < 0 || !tb[IPSET_ATTR_REVISION]) {
     return Status::Error("parse ipset type reply: no revision", EPROTO);
   }
   TypeRevisions r;

@@ -160,6 +160,50 @@ void put_error(char* base, uint32_t off, const std::string& name) {
 
 }  // namespace
 
+namespace {
+
+// Why the entry at `off` (< size) of a table read from the kernel cannot be used, or
+// nullptr. These are the kernel's own checks on a table it is given
+// (check_entry_size_and_hooks, xt_check_entry_offsets, xt_check_entry_match), so a table
+// it hands back passes them; checking again keeps a wrong answer from making us read
+// past an entry or the buffer. Nothing of the entry is read before the bytes it sits in
+// are known to be there.
+const char* entry_problem(const char* base, uint32_t size, uint32_t off) {
+  if (off % alignof(ipt_entry) != 0) return "misaligned entry";
+  if (size - off < sizeof(ipt_entry)) return "truncated entry";
+  const ipt_entry* e = entry_at(base, off);
+  const uint32_t next = e->next_offset;
+  const uint32_t target = e->target_offset;
+  if (next < sizeof(ipt_entry) + sizeof(xt_entry_target) || next > size - off) return "bad next_offset";
+  if (XT_ALIGN(next) != next) return "misaligned next_offset";
+  if (target < sizeof(ipt_entry) || target > next - sizeof(xt_entry_target)) return "bad target_offset";
+  if (target % alignof(xt_entry_target) != 0) return "misaligned target";
+  // The matches must tile [sizeof(ipt_entry), target_offset) exactly: clean_names walks them.
+  for (uint32_t m = sizeof(ipt_entry); m < target;) {
+    if (m % alignof(xt_entry_match) != 0 || target - m < sizeof(xt_entry_match)) return "bad match";
+    const auto* match = reinterpret_cast<const xt_entry_match*>(reinterpret_cast<const char*>(e) + m);
+    if (match->u.match_size < sizeof(xt_entry_match) || match->u.match_size > target - m) return "bad match size";
+    m += match->u.match_size;
+  }
+  const xt_entry_target* t = target_of(e);
+  if (t->u.target_size < sizeof(xt_entry_target) || t->u.target_size > next - target) return "bad target size";
+  // is_error() checks the size; a name that long without a NUL is no chain name.
+  if (is_error(t) && std::memchr(reinterpret_cast<const xt_error_target*>(t)->errorname, '\0',
+                                 sizeof(xt_error_target::errorname)) == nullptr) {
+    return "unterminated chain name";
+  }
+  return nullptr;
+}
+
+// A chain's footer is exactly what apply_edits and write_table put there: an
+// unconditional entry of the standard size with a standard target (the kernel requires
+// this of a built-in chain's policy too, in check_underflow).
+bool is_footer_shaped(const ipt_entry* e) {
+  return e->target_offset == sizeof(ipt_entry) && e->next_offset == kStandardEntrySize && is_standard(target_of(e));
+}
+
+}  // namespace
+
 Result<TableImage> read_table(const std::string& table) {
   RawSocket sock;
   if (sock.fd() < 0) return Status::FromErrno("iptables: open raw socket", errno);
@@ -182,12 +226,40 @@ Result<TableImage> read_table(const std::string& table) {
       return Status::FromErrno("iptables: get entries of table " + table, errno);
     }
   }
-  img.name_ = table;
-  img.valid_hooks_ = info.valid_hooks;
-  img.num_entries_ = info.num_entries;
-  img.size_ = info.size;
-  char* base = img.mutable_entries();
+  // The kernel names the table as asked; keep the caller's name in case it does not.
+  std::memset(info.name, 0, sizeof info.name);
+  std::strncpy(info.name, table.c_str(), sizeof info.name - 1);
+  if (Status s = img.decode(info); !s) return s;
+  return img;
+}
+
+Result<TableImage> decode_table(const ipt_getinfo& info, const void* entries, size_t size) {
+  const std::string table(info.name, strnlen(info.name, sizeof info.name));
+  if (size != info.size) {
+    return Status::Error("iptables: table " + table + ": " + std::to_string(size) + " bytes of entries, info says " +
+                             std::to_string(info.size),
+                         EINVAL);
+  }
+  TableImage img;
+  if (Status s = img.reserve(size); !s) return s;
+  if (size != 0) std::memcpy(img.mutable_entries(), entries, size);
+  if (Status s = img.decode(info); !s) return s;
+  return img;
+}
+
+Status TableImage::decode(const ipt_getinfo& info) {
+  name_.assign(info.name, strnlen(info.name, sizeof info.name));
+  valid_hooks_ = info.valid_hooks;
+  num_entries_ = info.num_entries;
+  size_ = info.size;
+  chains_.clear();
+  const std::string& table = name_;
+  char* base = mutable_entries();
   const uint32_t size = info.size;
+  auto malformed = [&](uint32_t off, const char* why) {
+    return Status::Error("iptables: table " + table + ": malformed entry at " + std::to_string(off) + " (" + why + ")",
+                         EINVAL);
+  };
 
   // Chain boundaries. A chain starts at a hook entry or after an ERROR head; jumps point
   // at the first entry after the head.
@@ -198,26 +270,28 @@ Result<TableImage> read_table(const std::string& table) {
   int current = -1;  // index into chains_ of the open chain
   uint32_t index = 0;
   for (uint32_t off = 0; off < size; ++index) {
+    if (const char* why = entry_problem(base, size, off)) return malformed(off, why);
     ipt_entry* e = entry_at(base, off);
-    if (e->next_offset < sizeof(ipt_entry) || off + e->next_offset > size ||
-        e->target_offset < sizeof(ipt_entry) || e->target_offset + sizeof(xt_entry_target) > e->next_offset) {
-      return Status::Error("iptables: table " + table + ": malformed entry at " + std::to_string(off), EINVAL);
-    }
     clean_names(e);
     const xt_entry_target* t = target_of(e);
     if (auto it = hook_entry.find(off); it != hook_entry.end() && current < 0) {
-      current = static_cast<int>(img.chains_.size());
-      ChainRef& c = img.chains_.emplace_back();
+      current = static_cast<int>(chains_.size());
+      ChainRef& c = chains_.emplace_back();
       c.name = kHookNames[it->second];
       c.hook = it->second;
       c.head = c.body = off;
       c.first_index = index;
     }
     if (is_error(t)) {
-      const char* name = reinterpret_cast<const xt_error_target*>(t)->errorname;
+      // A head (or the table's end) while a chain is open: that chain has no footer, and
+      // apply_edits would take its extent from a footer offset never set.
+      if (current >= 0) {
+        return Status::Error("iptables: table " + table + ": chain " + chains_[current].name + " has no end", EINVAL);
+      }
+      const char* name = reinterpret_cast<const xt_error_target*>(t)->errorname;  // NUL-terminated: checked
       if (std::strcmp(name, XT_ERROR_TARGET) != 0) {
-        current = static_cast<int>(img.chains_.size());
-        ChainRef& c = img.chains_.emplace_back();
+        current = static_cast<int>(chains_.size());
+        ChainRef& c = chains_.emplace_back();
         c.name.assign(name, strnlen(name, XT_FUNCTION_MAXNAMELEN));
         c.head = off;
         c.body = off + e->next_offset;
@@ -227,18 +301,20 @@ Result<TableImage> read_table(const std::string& table) {
       continue;
     }
     if (current < 0) {
-      return Status::Error("iptables: table " + table + ": entry outside a chain at " + std::to_string(off),
-                           EINVAL);
+      return Status::Error("iptables: table " + table + ": entry outside a chain at " + std::to_string(off), EINVAL);
     }
-    ChainRef& c = img.chains_[current];
+    ChainRef& c = chains_[current];
     bool footer = false;
     if (c.hook >= 0) {
       footer = off == info.underflow[c.hook];
+      if (footer && !is_footer_shaped(e)) return malformed(off, "policy of a built-in chain is no verdict");
     } else {
-      // A user chain ends with an unconditional RETURN followed by the next head.
-      uint32_t next = off + e->next_offset;
-      footer = is_standard(t) && verdict_of(t) == XT_RETURN &&
-               (next >= size || is_error(target_of(entry_at(base, next))));
+      // A user chain ends with an unconditional RETURN followed by the next head; that
+      // next entry is checked before its target is looked at.
+      const uint32_t next = off + e->next_offset;
+      footer = is_footer_shaped(e) && verdict_of(t) == XT_RETURN &&
+               (next >= size ||
+                (entry_problem(base, size, next) == nullptr && is_error(target_of(entry_at(base, next)))));
     }
     if (footer) {
       c.footer = off;
@@ -249,18 +325,16 @@ Result<TableImage> read_table(const std::string& table) {
     off += e->next_offset;
   }
   if (current >= 0) {
-    return Status::Error("iptables: table " + table + ": chain " + img.chains_[current].name + " has no end",
-                         EINVAL);
+    return Status::Error("iptables: table " + table + ": chain " + chains_[current].name + " has no end", EINVAL);
   }
   // Every jump must land on a chain's first rule (or be a rule's fall-through).
-  for (const ChainRef& c : img.chains_) {
+  for (const ChainRef& c : chains_) {
     for (uint32_t off = c.body; off < c.footer;) {
       const ipt_entry* e = entry_at(base, off);
       const xt_entry_target* t = target_of(e);
       if (is_standard(t)) {
         const int v = verdict_of(t);
-        if (v >= 0 && static_cast<uint32_t>(v) != off + e->next_offset &&
-            img.chain_at_body(static_cast<uint32_t>(v)) < 0) {
+        if (v >= 0 && static_cast<uint32_t>(v) != off + e->next_offset && chain_at_body(static_cast<uint32_t>(v)) < 0) {
           return Status::Error("iptables: table " + table + ": jump to " + std::to_string(v) + " is no chain start",
                                EINVAL);
         }
@@ -268,8 +342,8 @@ Result<TableImage> read_table(const std::string& table) {
       off += e->next_offset;
     }
   }
-  img.index_names();
-  return img;
+  index_names();
+  return Status::Ok();
 }
 
 namespace {

@@ -24,6 +24,8 @@
 
 #include "knode/status.h"
 
+struct ipt_getinfo;  // <linux/netfilter_ipv4/ip_tables.h>, which wants <netinet/in.h> first
+
 namespace knode::iptables::detail {
 
 struct ImageEdits;
@@ -66,6 +68,14 @@ class TableImage {
 
  private:
   friend Result<TableImage> read_table(const std::string& table);
+
+// What read_table does with the kernel's answer, without the socket: `info` as
+// IPT_SO_GET_INFO gives it (the table's name, hooks, entry count; `info.size` must equal
+// `size`) and the `size` bytes of entries of IPT_SO_GET_ENTRIES, copied into a new image.
+// Every entry is checked (in the buffer, 8-byte aligned, matches and target inside it)
+// before any of its fields is used, so any bytes give an image or an error.
+Result<TableImage> decode_table(const ipt_getinfo& info, const void* entries, size_t size);
+  friend Result<TableImage> decode_table(const ipt_getinfo& info, const void* entries, size_t size);
   friend Status apply_edits(TableImage& img, ImageEdits&& edits, std::vector<int32_t>* new_to_old);
   friend Status write_table(TableImage& img, uint32_t old_num_entries,
                             const std::vector<int32_t>& new_to_old, double* kernel_ms);
@@ -75,6 +85,8 @@ class TableImage {
   static const size_t kEntriesAt;  // offsetof(ipt_replace, entries)
   char* mutable_entries() { return buf_.get() + kEntriesAt; }
   Status reserve(size_t entries_bytes);
+  // Checks and indexes the `info.size` bytes of entries already in the buffer.
+  Status decode(const ipt_getinfo& info);
   void index_names();
 
   std::string name_;
@@ -111,6 +123,13 @@ struct ImageEdits {
 Status table_info(const std::string& table, uint32_t* num_entries, uint32_t* size);
 
 Result<TableImage> read_table(const std::string& table);
+
+// What read_table does with the kernel's answer, without the socket: `info` as
+// IPT_SO_GET_INFO gives it (the table's name, hooks, entry count; `info.size` must equal
+// `size`) and the `size` bytes of entries of IPT_SO_GET_ENTRIES, copied into a new image.
+// Every entry is checked (in the buffer, 8-byte aligned, matches and target inside it)
+// before any of its fields is used, so any bytes give an image or an error.
+Result<TableImage> decode_table(const ipt_getinfo& info, const void* entries, size_t size);
 
 // Applies `edits` to `img` in place: user chains created go where their name sorts among
 // the user chains (libiptc lists unsorted chains in quadratic time). `new_to_old` gets,

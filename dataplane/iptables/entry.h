@@ -32,8 +32,9 @@ inline xt_entry_target* target_of(ipt_entry* e) {
 inline bool is_standard(const xt_entry_target* t) {
   return t->u.user.name[0] == '\0' && t->u.target_size == kStandardTargetSize;
 }
+// Also says the target is large enough to hold xt_error_target::errorname.
 inline bool is_error(const xt_entry_target* t) {
-  return std::strcmp(t->u.user.name, XT_ERROR_TARGET) == 0;
+  return t->u.target_size >= sizeof(xt_error_target) && std::strcmp(t->u.user.name, XT_ERROR_TARGET) == 0;
 }
 inline int& verdict_of(xt_entry_target* t) {
   return reinterpret_cast<xt_standard_target*>(t)->verdict;

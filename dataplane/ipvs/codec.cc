@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <bit>
 #include <cstring>
 
@@ -45,9 +46,84 @@ bool parse_address(nlattr* a, int family, net::IPAddress* out) {
   return false;
 }
 
-uint32_t get_u32(nlattr* a, uint32_t dflt = 0) { return a ? nla_get_u32(a) : dflt; }
+// The parses below run under the policies that follow, so an attribute is long enough for
+// its type when present; these check again because parse_timeouts takes a table its
+// caller made.
+uint32_t get_u32(nlattr* a, uint32_t dflt = 0) { return a && nla_len(a) >= 4 ? nla_get_u32(a) : dflt; }
+
+// The kernel's own attribute types (ip_vs_ctl.c's ip_vs_*_policy, as linux/ip_vs.h
+// describes them). libnl's nla_get_u16/u32/u64 and nla_get_string do not look at an
+// attribute's length: under a policy nla_parse refuses a reply whose integer attribute is
+// too short for its type or whose string lacks its NUL, so they never read past one.
+// No maximum lengths: the kernel sends exactly these, and a longer one is still safe to read.
+template <size_t N>
+using Policy = std::array<nla_policy, N>;
+
+const Policy<IPVS_SVC_ATTR_MAX + 1>& service_policy() {
+  static const auto p = [] {
+    Policy<IPVS_SVC_ATTR_MAX + 1> p{};
+    p[IPVS_SVC_ATTR_AF].type = NLA_U16;
+    p[IPVS_SVC_ATTR_PROTOCOL].type = NLA_U16;
+    p[IPVS_SVC_ATTR_PORT].type = NLA_U16;  // ADDR, FLAGS: parse_address and parse_service check their length
+    p[IPVS_SVC_ATTR_FWMARK].type = NLA_U32;
+    p[IPVS_SVC_ATTR_SCHED_NAME].type = NLA_STRING;
+    p[IPVS_SVC_ATTR_TIMEOUT].type = NLA_U32;
+    p[IPVS_SVC_ATTR_NETMASK].type = NLA_U32;
+    p[IPVS_SVC_ATTR_STATS].type = NLA_NESTED;
+    p[IPVS_SVC_ATTR_PE_NAME].type = NLA_STRING;
+    p[IPVS_SVC_ATTR_STATS64].type = NLA_NESTED;
+    return p;
+  }();
+  return p;
+}
+
+const Policy<IPVS_DEST_ATTR_MAX + 1>& destination_policy() {
+  static const auto p = [] {
+    Policy<IPVS_DEST_ATTR_MAX + 1> p{};
+    p[IPVS_DEST_ATTR_PORT].type = NLA_U16;
+    for (int a : {IPVS_DEST_ATTR_FWD_METHOD, IPVS_DEST_ATTR_WEIGHT, IPVS_DEST_ATTR_U_THRESH, IPVS_DEST_ATTR_L_THRESH,
+                  IPVS_DEST_ATTR_ACTIVE_CONNS, IPVS_DEST_ATTR_INACT_CONNS, IPVS_DEST_ATTR_PERSIST_CONNS}) {
+      p[a].type = NLA_U32;
+    }
+    p[IPVS_DEST_ATTR_STATS].type = NLA_NESTED;
+    p[IPVS_DEST_ATTR_ADDR_FAMILY].type = NLA_U16;
+    p[IPVS_DEST_ATTR_STATS64].type = NLA_NESTED;
+    p[IPVS_DEST_ATTR_TUN_TYPE].type = NLA_U8;
+    p[IPVS_DEST_ATTR_TUN_PORT].type = NLA_U16;
+    p[IPVS_DEST_ATTR_TUN_FLAGS].type = NLA_U16;
+    return p;
+  }();
+  return p;
+}
+
+// IPVS_*_ATTR_STATS64 carries every counter as a u64; IPVS_*_ATTR_STATS as a u32 (the
+// kernel sends INBYTES/OUTBYTES as u64 there too, which a u32 minimum accepts).
+const Policy<IPVS_STATS_ATTR_MAX + 1>& stats_policy(bool is64) {
+  auto make = [](uint16_t type) {
+    Policy<IPVS_STATS_ATTR_MAX + 1> p{};
+    for (int a = IPVS_STATS_ATTR_CONNS; a <= IPVS_STATS_ATTR_OUTBPS; ++a) p[a].type = type;
+    return p;
+  };
+  static const auto p32 = make(NLA_U32);
+  static const auto p64 = make(NLA_U64);
+  return is64 ? p64 : p32;
+}
 
 }  // namespace
+
+const nla_policy* cmd_policy() {
+  static const auto p = [] {
+    Policy<IPVS_CMD_ATTR_MAX + 1> p{};
+    p[IPVS_CMD_ATTR_SERVICE].type = NLA_NESTED;
+    p[IPVS_CMD_ATTR_DEST].type = NLA_NESTED;
+    p[IPVS_CMD_ATTR_DAEMON].type = NLA_NESTED;
+    p[IPVS_CMD_ATTR_TIMEOUT_TCP].type = NLA_U32;
+    p[IPVS_CMD_ATTR_TIMEOUT_TCP_FIN].type = NLA_U32;
+    p[IPVS_CMD_ATTR_TIMEOUT_UDP].type = NLA_U32;
+    return p;
+  }();
+  return p.data();
+}
 
 
 
@@ -127,7 +203,8 @@ Stats parse_stats(nlattr* nested, bool is64) {
   Stats s;
   if (nested == nullptr) return s;
   nlattr* tb[IPVS_STATS_ATTR_MAX + 1] = {};
-  if (nla_parse_nested(tb, IPVS_STATS_ATTR_MAX, nested, nullptr) < 0) return s;
+  // A malformed nest reads as no statistics: they are informational only.
+  if (nla_parse_nested(tb, IPVS_STATS_ATTR_MAX, nested, stats_policy(is64).data()) < 0) return s;
   auto get = [&](int i) -> uint64_t {
     if (tb[i] == nullptr) return 0;
     return is64 ? nla_get_u64(tb[i]) : nla_get_u32(tb[i]);
@@ -148,7 +225,7 @@ Stats parse_stats(nlattr* nested, bool is64) {
 Result<VirtualServer> parse_service(nlattr* nested) {
   if (nested == nullptr) return Status::Error("parse IPVS service: attribute missing", EPROTO);
   nlattr* tb[IPVS_SVC_ATTR_MAX + 1] = {};
-  if (nla_parse_nested(tb, IPVS_SVC_ATTR_MAX, nested, nullptr) < 0) {
+  if (nla_parse_nested(tb, IPVS_SVC_ATTR_MAX, nested, service_policy().data()) < 0) {
     return Status::Error("parse IPVS service: malformed attributes", EPROTO);
   }
   if (tb[IPVS_SVC_ATTR_FWMARK] != nullptr && tb[IPVS_SVC_ATTR_ADDR] == nullptr) {
@@ -193,7 +270,7 @@ Result<VirtualServer> parse_service(nlattr* nested) {
 Result<RealServer> parse_destination(nlattr* nested, int service_family) {
   if (nested == nullptr) return Status::Error("parse IPVS destination: attribute missing", EPROTO);
   nlattr* tb[IPVS_DEST_ATTR_MAX + 1] = {};
-  if (nla_parse_nested(tb, IPVS_DEST_ATTR_MAX, nested, nullptr) < 0) {
+  if (nla_parse_nested(tb, IPVS_DEST_ATTR_MAX, nested, destination_policy().data()) < 0) {
     return Status::Error("parse IPVS destination: malformed attributes", EPROTO);
   }
   RealServer rs;

@@ -140,7 +140,7 @@ class NetlinkIpvs final : public Ipvs {
     int rc = sock_->transact(msg.get(), [&](nl_msg* reply) {
       if (!parse) return 0;
       nlattr* tb[IPVS_CMD_ATTR_MAX + 1] = {};
-      if (genlmsg_parse(nlmsg_hdr(reply), 0, tb, IPVS_CMD_ATTR_MAX, nullptr) < 0) {
+      if (genlmsg_parse(nlmsg_hdr(reply), 0, tb, IPVS_CMD_ATTR_MAX, codec::cmd_policy()) < 0) {
         return -EPROTO;
       }
       return parse(tb);

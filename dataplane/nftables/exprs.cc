@@ -65,7 +65,7 @@ Element verdict_element(Bytes key, Verdict verdict, std::string comment) {
   Element e;
   e.key = std::move(key);
   e.verdict = std::move(verdict);
-  e.comment = std::move(comment);
+  e.comment = udata::clamp_comment(comment);  // as it reads back
   return e;
 }
 
@@ -315,7 +315,9 @@ RuleBuilder& RuleBuilder::verdict(const Verdict& v) {
 }
 
 RuleBuilder& RuleBuilder::comment(std::string text) {
-  rule_.comment = std::move(text);
+  // As the kernel will hand it back, so the reconciler's comparison of what it reads
+  // with what it wants does not see a change on every sync.
+  rule_.comment = udata::clamp_comment(text);
   return *this;
 }
 
@@ -325,7 +327,7 @@ SetSpec ipv4_addr_set(const std::string& name, const std::string& comment) {
   s.key_type = static_cast<uint32_t>(Datatype::kIPv4Addr);
   s.key_len = 4;
   s.userdata.key_byteorder = kByteorderBig;
-  s.userdata.comment = comment;
+  s.userdata.comment = udata::clamp_comment(comment);  // as it reads back
   return s;
 }
 
@@ -349,7 +351,7 @@ SetSpec concat_verdict_map(const std::string& name, const std::vector<Datatype>&
   s.userdata.data_byteorder = 0;
   if (key.size() > 1) s.userdata.key_typeof = typeof_note(kExprConcat, {});
   s.userdata.data_interval = 0;
-  s.userdata.comment = comment;
+  s.userdata.comment = udata::clamp_comment(comment);  // as it reads back
   return s;
 }
 

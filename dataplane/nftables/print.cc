@@ -21,7 +21,7 @@ namespace {
 
 uint32_t host_u32(std::string_view b) {
   uint32_t v = 0;
-  std::memcpy(&v, b.data(), std::min<size_t>(4, b.size()));
+  if (!b.empty()) std::memcpy(&v, b.data(), std::min<size_t>(4, b.size()));  // an empty view's data() may be null
   return v;
 }
 
@@ -43,7 +43,7 @@ std::string hex_bytes(std::string_view b) {
 
 std::string ipv4(std::string_view b) {
   unsigned char a[4] = {0, 0, 0, 0};
-  std::memcpy(a, b.data(), std::min<size_t>(4, b.size()));
+  if (!b.empty()) std::memcpy(a, b.data(), std::min<size_t>(4, b.size()));
   char buf[20];
   std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
   return buf;
@@ -444,7 +444,7 @@ std::string priority_text(uint32_t hook, int32_t prio) {
                                  {0, "filter", -1},      {50, "security", -1}, {100, "srcnat", NF_INET_POST_ROUTING}};
   for (const auto& s : kStd) {
     if (s.hook != -1 && s.hook != static_cast<int>(hook)) continue;
-    int32_t off = prio - s.prio;
+    const int64_t off = int64_t{prio} - s.prio;  // a priority near INT32_MIN/MAX would overflow int32
     if (off == 0) return s.name;
     if (off > 0 && off <= 10) return std::string(s.name) + " + " + std::to_string(off);
     if (off < 0 && off >= -10) return std::string(s.name) + " - " + std::to_string(-off);

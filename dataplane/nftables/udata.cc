@@ -12,18 +12,29 @@ enum : uint8_t { kElemComment = 0, kElemFlags = 1 };
 
 }  // namespace
 
-void put(Bytes& out, uint8_t type, std::string_view value) {
+bool put(Bytes& out, uint8_t type, std::string_view value) {
+  if (value.size() > kMaxValueLength) return false;
   out.push_back(static_cast<char>(type));
   out.push_back(static_cast<char>(value.size()));
   out.append(value);
+  return true;
 }
 
 void put_u32(Bytes& out, uint8_t type, uint32_t host_value) {
   put(out, type, std::string_view(reinterpret_cast<const char*>(&host_value), 4));
 }
 
+std::string clamp_comment(std::string_view s) {
+  s = s.substr(0, s.find('\0'));
+  if (s.size() <= kMaxCommentLength) return std::string(s);
+  size_t n = kMaxCommentLength;
+  // Back off continuation bytes (10xxxxxx) so a multi-byte character is not split.
+  while (n > 0 && (static_cast<uint8_t>(s[n]) & 0xC0) == 0x80) --n;
+  return std::string(s.substr(0, n));
+}
+
 void put_string(Bytes& out, uint8_t type, const std::string& s) {
-  std::string v = s;
+  std::string v = clamp_comment(s);
   v.push_back('\0');
   put(out, type, v);
 }
@@ -59,9 +70,11 @@ Bytes comment_note(const std::string& comment) {
 
 std::string comment_of(std::string_view note) {
   std::string out;
-  each(note, [&](uint8_t type, std::string_view v) {
-    if (type == 0) out = string_of(v);
-  });
+  if (!each(note, [&](uint8_t type, std::string_view v) {
+        if (type == 0) out = string_of(v);
+      })) {
+    return {};
+  }
   return out;
 }
 
@@ -79,7 +92,7 @@ Bytes set_note(const SetUserdata& u) {
 
 SetUserdata parse_set_note(std::string_view note) {
   SetUserdata u;
-  each(note, [&](uint8_t type, std::string_view v) {
+  const bool ok = each(note, [&](uint8_t type, std::string_view v) {
     switch (type) {
       case kSetKeyByteorder: u.key_byteorder = u32_of(v); break;
       case kSetDataByteorder: u.data_byteorder = u32_of(v); break;
@@ -91,7 +104,7 @@ SetUserdata parse_set_note(std::string_view note) {
       default: break;
     }
   });
-  return u;
+  return ok ? u : SetUserdata{};
 }
 
 Bytes element_note(const Element& e) {
@@ -102,10 +115,16 @@ Bytes element_note(const Element& e) {
 }
 
 void parse_element_note(std::string_view note, Element* e) {
-  each(note, [&](uint8_t type, std::string_view v) {
-    if (type == kElemComment) e->comment = string_of(v);
-    if (type == kElemFlags) e->udata_flags = u32_of(v);
-  });
+  std::string comment = e->comment;
+  uint32_t flags = e->udata_flags;
+  if (!each(note, [&](uint8_t type, std::string_view v) {
+        if (type == kElemComment) comment = string_of(v);
+        if (type == kElemFlags) flags = u32_of(v);
+      })) {
+    return;
+  }
+  e->comment = std::move(comment);
+  e->udata_flags = flags;
 }
 
 }  // namespace knode::nftables::udata

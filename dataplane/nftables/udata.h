@@ -11,15 +11,32 @@
 
 namespace knode::nftables::udata {
 
-void put(Bytes& out, uint8_t type, std::string_view value);
-void put_u32(Bytes& out, uint8_t type, uint32_t host_value);
-// A string with its terminating NUL, as nft stores comments.
-void put_string(Bytes& out, uint8_t type, const std::string& s);
+// The longest value one note can carry (its length is one byte).
+inline constexpr size_t kMaxValueLength = 255;
+// The longest comment nft writes (NFTNL_UDATA_COMMENT_MAXLEN), without its NUL: it keeps
+// a note within the kernel's NFT_USERDATA_MAXLEN (256 bytes for all notes together).
+inline constexpr size_t kMaxCommentLength = 128;
 
-// Calls fn for each TLV; false when the bytes are not well formed.
+// Appends one note; a value longer than kMaxValueLength cannot be encoded and is left
+// out (false), rather than written with a wrapped length that garbles what follows.
+bool put(Bytes& out, uint8_t type, std::string_view value);
+void put_u32(Bytes& out, uint8_t type, uint32_t host_value);
+// A string with its terminating NUL, as nft stores comments; cut to kMaxCommentLength
+// bytes (see clamp_comment).
+void put_string(Bytes& out, uint8_t type, const std::string& s);
+// `s` cut to at most kMaxCommentLength bytes, at a UTF-8 character boundary and before any
+// NUL (which would end it on reading): what put_string stores and comment_of gives back.
+std::string clamp_comment(std::string_view s);
+
+// Calls fn for each TLV; false when the bytes are not well formed (fn has then seen the
+// notes before the first bad one).
 bool each(std::string_view in, const std::function<void(uint8_t type, std::string_view value)>& fn);
 std::string string_of(std::string_view value);  // without the NUL
 uint32_t u32_of(std::string_view value);
+
+// The readers below take nothing from a note that is not well formed: a length byte that
+// runs past the end means the rest cannot be told apart from text (an older knode wrote
+// a 255+ byte comment's length modulo 256).
 
 // A comment-only note (tables, chains, rules: type 0); empty comment, empty note.
 Bytes comment_note(const std::string& comment);

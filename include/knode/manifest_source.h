@@ -33,7 +33,8 @@ class ManifestDirSource : public Source {
   Status start(EventSink& sink) override;
   void stop() override;
 
-  // Re-reads every file whose size, mtime or inode changed, and forgets deleted files.
+  // Re-reads every file whose size, mtime, inode or mode changed, and forgets deleted
+  // files. A world-writable directory or file is not read (an error says so).
   void rescan();
   // Errors seen on the last read of each file that had one (file -> message).
   const std::map<std::string, std::string>& file_errors() const { return file_errors_; }

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "knode/json_get.h"
+
 namespace knode::kubelet {
 
 using nlohmann::json;
@@ -13,8 +15,9 @@ Result<ClaimedVolume> resolve_claim(kube::RestClient& client, const std::string&
   if (r->status == 404) return Status::Error(what + " not found", ENOENT);
   if (!r->ok()) return Status::Error(what + ": HTTP " + std::to_string(r->status) + ": " + kube::status_message(*r), EIO);
   json pvc = json::parse(r->body, nullptr, false);
-  const std::string phase = pvc.is_object() ? pvc["status"].value("phase", "") : "";
-  const std::string pv_name = pvc.is_object() ? pvc["spec"].value("volumeName", "") : "";
+  // Read without exceptions: a malformed answer reads as "not bound".
+  const std::string phase = jget::str(jget::member(pvc, "status"), "phase");
+  const std::string pv_name = jget::str(jget::member(pvc, "spec"), "volumeName");
   if (phase != "Bound" || pv_name.empty()) {
     return Status::Error(what + " is not bound yet (phase " + (phase.empty() ? "?" : phase) + ")", EAGAIN);
   }
@@ -23,16 +26,16 @@ Result<ClaimedVolume> resolve_claim(kube::RestClient& client, const std::string&
   if (!v.ok()) return v.status().Wrap(pv_what);
   if (!v->ok()) return Status::Error(pv_what + ": HTTP " + std::to_string(v->status) + ": " + kube::status_message(*v), EIO);
   json pv = json::parse(v->body, nullptr, false);
-  const json spec = pv.is_object() ? pv.value("spec", json::object()) : json::object();
+  const json spec = jget::object(pv, "spec");
   ClaimedVolume out;
   out.pv_name = pv_name;
-  if (spec.contains("hostPath") && spec["hostPath"].is_object()) {
+  if (const json& host = jget::member(spec, "hostPath"); host.is_object()) {
     out.kind = "hostPath";
-    out.path = spec["hostPath"].value("path", "");
-    out.host_path_type = spec["hostPath"].value("type", "");
-  } else if (spec.contains("local") && spec["local"].is_object()) {
+    out.path = jget::str(host, "path");
+    out.host_path_type = jget::str(host, "type");
+  } else if (const json& local = jget::member(spec, "local"); local.is_object()) {
     out.kind = "local";
-    out.path = spec["local"].value("path", "");
+    out.path = jget::str(local, "path");
   } else {
     std::string kind = "an unknown source";
     for (const auto& [k, val] : spec.items()) {

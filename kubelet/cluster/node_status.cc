@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "knode/api/codec.h"
+#include "knode/json_get.h"
 #include "knode/kube/informer.h"
 #include "knode/log.h"
 
@@ -215,7 +216,7 @@ Status http_error(const std::string& what, const kube::Response& r) {
 Status NodeReporter::register_node() {
   const std::string what = "register node " + facts_.name;
   json body = api::to_json(api::Object(registration(facts_)));
-  auto r = client_.request("POST", kube::collection_path(api::Kind::kNode), body.dump(), "application/json", &cancel_);
+  auto r = client_.request("POST", kube::collection_path(api::Kind::kNode), body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json", &cancel_);
   if (!r.ok()) return r.status().Wrap(what);
   if (r->status == 409) {  // registered before: take it over
     r = client_.request("GET", kube::object_path(api::Kind::kNode, "", facts_.name), "", "application/json", &cancel_);
@@ -223,7 +224,7 @@ Status NodeReporter::register_node() {
   }
   if (!r->ok()) return http_error(what, *r);
   json node = json::parse(r->body, nullptr, false);
-  if (node.is_object() && node.contains("metadata")) node_uid_ = node["metadata"].value("uid", "");
+  if (node.is_object() && node.contains("metadata")) node_uid_ = jget::str(node["metadata"], "uid");
   KLOG(INFO, "node registered").kv("node", facts_.name).kv("uid", node_uid_);
   registered_ = true;
   return Status::Ok();
@@ -242,7 +243,7 @@ Status NodeReporter::write_status(bool force) {
   json full = api::to_json(api::Object(n));
   json patch = {{"status", full["status"]}};
   const std::string what = "update node " + facts_.name + " status";
-  auto r = client_.request("PATCH", kube::object_path(api::Kind::kNode, "", facts_.name) + "/status", patch.dump(),
+  auto r = client_.request("PATCH", kube::object_path(api::Kind::kNode, "", facts_.name) + "/status", patch.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                            "application/merge-patch+json", &cancel_);
   if (!r.ok()) return r.status().Wrap(what);
   if (!r->ok()) return http_error(what, *r);
@@ -263,7 +264,7 @@ Status NodeReporter::renew_lease() {
     auto cur = client_.request("GET", path + "/" + facts_.name, "", "application/json", &cancel_);
     if (!cur.ok()) return cur.status().Wrap(what);
     if (cur->status == 404) {
-      auto r = client_.request("POST", path, lease.dump(), "application/json", &cancel_);
+      auto r = client_.request("POST", path, lease.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json", &cancel_);
       if (!r.ok()) return r.status().Wrap(what);
       if (r->status == 409) continue;
       if (!r->ok()) return http_error(what, *r);
@@ -273,13 +274,19 @@ Status NodeReporter::renew_lease() {
     if (!cur->ok()) return http_error(what, *cur);
     json existing = json::parse(cur->body, nullptr, false);
     if (!existing.is_object()) return Status::Error(what + ": the answer is not JSON", EIO);
+    // The fields below are set with operator[], which throws on a spec or metadata that is
+    // not an object (null is fine: it becomes one).
+    for (const char* k : {"spec", "metadata"}) {
+      const json& v = jget::member(existing, k);
+      if (!v.is_null() && !v.is_object()) return Status::Error(what + ": the Lease's " + k + " is not an object", EIO);
+    }
     existing["spec"]["holderIdentity"] = facts_.name;
     existing["spec"]["leaseDurationSeconds"] = options_.lease_duration_seconds;
     existing["spec"]["renewTime"] = lease["spec"]["renewTime"];
     if (!node_uid_.empty() && !existing["metadata"].contains("ownerReferences")) {
       existing["metadata"]["ownerReferences"] = lease["metadata"]["ownerReferences"];
     }
-    auto r = client_.request("PUT", path + "/" + facts_.name, existing.dump(), "application/json", &cancel_);
+    auto r = client_.request("PUT", path + "/" + facts_.name, existing.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json", &cancel_);
     if (!r.ok()) return r.status().Wrap(what);
     if (r->status == 409) continue;  // changed meanwhile: read it again
     if (!r->ok()) return http_error(what, *r);

@@ -4,6 +4,7 @@
 
 #include "cluster/pem.h"
 #include "knode/api/base64.h"
+#include "knode/json_get.h"
 #include "knode/log.h"
 #include "knode/openssl_errors.h"
 #include "knode/openssl_ptr.h"
@@ -23,10 +24,8 @@ std::string http_error(const std::string& what, const kube::Response& r) {
 
 // One condition of the request's status that is True: {type, reason, message}.
 std::optional<json> true_condition(const json& pcr, const std::string& type) {
-  if (!pcr.is_object() || !pcr.contains("status") || !pcr["status"].is_object()) return std::nullopt;
-  const json conds = pcr["status"].value("conditions", json::array());
-  for (const auto& c : conds) {
-    if (c.is_object() && c.value("type", "") == type && c.value("status", "") == "True") return c;
+  for (const auto& c : jget::array(jget::member(pcr, "status"), "conditions")) {
+    if (c.is_object() && jget::str(c, "type") == type && jget::str(c, "status") == "True") return c;
   }
   return std::nullopt;
 }
@@ -37,7 +36,7 @@ class RestApi final : public PodCertificateApi {
 
   Result<json> create(const std::string& ns, const json& request) override {
     const std::string what = "create a PodCertificateRequest in " + ns;
-    auto r = client_.request("POST", kPcrPath + ns + "/podcertificaterequests", request.dump(), "application/json");
+    auto r = client_.request("POST", kPcrPath + ns + "/podcertificaterequests", request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
     if (!r.ok()) return r.status().Wrap(what);
     if (!r->ok()) return Status::Error(http_error(what, *r), r->status == 403 ? EPERM : EIO);
     return parse(r->body, what);
@@ -74,7 +73,7 @@ class RestApi final : public PodCertificateApi {
   static Result<std::string> uid_of(const std::string& body, const std::string& what) {
     auto j = parse(body, what);
     if (!j.ok()) return j.status();
-    std::string uid = (*j)["metadata"].is_object() ? (*j)["metadata"].value("uid", "") : "";
+    std::string uid = jget::str(jget::member(*j, "metadata"), "uid");
     if (uid.empty()) return Status::Error(what + " has no metadata.uid", EIO);
     return uid;
   }
@@ -175,7 +174,7 @@ Result<PodCertificateManager::Pending> PodCertificateManager::request(const api:
   auto created = api_.create(pod.metadata.namespace_,
                              pod_certificate_request(pod, *sa_uid, node_name_, node_uid, p, key->csr_der));
   if (!created.ok()) return created.status();
-  std::string name = (*created)["metadata"].is_object() ? (*created)["metadata"].value("name", "") : "";
+  std::string name = jget::str(jget::member(*created, "metadata"), "name");
   if (name.empty()) return Status::Error("the created PodCertificateRequest has no name", EIO);
   KLOG(INFO, "pod certificate requested").kv("pod", pod.metadata.namespace_ + "/" + pod.metadata.name)
       .kv("request", name).kv("signer", p.signer_name).kv("keyType", p.key_type);
@@ -196,12 +195,13 @@ Result<PodCredential> PodCertificateManager::credential(const api::Pod& pod, con
     auto pcr = api_.get(ns, rec.pending->name);
     if (pcr.ok()) {
       if (true_condition(*pcr, "Issued")) {
-        auto chain = clean_certificate_chain((*pcr)["status"].value("certificateChain", ""));
+        const json& status = jget::member(*pcr, "status");
+        auto chain = clean_certificate_chain(jget::str(status, "certificateChain"));
         if (!chain.ok() || chain->empty()) {
           rec.final_error = what + ": the issued certificateChain is not PEM";
         } else {
           Issued issued{rec.pending->key_pem, *chain, std::nullopt};
-          if (auto t = api::Time::Parse((*pcr)["status"].value("beginRefreshAt", ""))) {
+          if (auto t = api::Time::Parse(jget::str(status, "beginRefreshAt"))) {
             issued.begin_refresh_at = std::chrono::system_clock::time_point(std::chrono::nanoseconds(t->unix_nanos()));
           }
           rec.current = std::move(issued);
@@ -211,7 +211,7 @@ Result<PodCredential> PodCertificateManager::credential(const api::Pod& pod, con
       } else {
         for (const char* type : {"Denied", "Failed"}) {
           if (auto c = true_condition(*pcr, type)) {
-            std::string why = what + ": " + type + ": " + c->value("reason", "") + ": " + c->value("message", "");
+            std::string why = what + ": " + type + ": " + jget::str(*c, "reason") + ": " + jget::str(*c, "message");
             KLOG(WARNING, "pod certificate not issued").kv("pod", ns + "/" + pod.metadata.name).kv("err", why);
             rec.pending.reset();
             if (!rec.current) rec.final_error = why;

@@ -1,6 +1,7 @@
 #include "cluster/pod_writer.h"
 
 #include "knode/api/codec.h"
+#include "knode/json_get.h"
 #include "knode/kube/informer.h"
 #include "knode/log.h"
 #include "pod/static_pod.h"
@@ -64,7 +65,7 @@ std::string PodWriter::node_uid() {
   auto r = client_.request("GET", kube::object_path(api::Kind::kNode, "", node_name_), "", "application/json", &cancel_);
   if (r.ok() && r->ok()) {
     json n = json::parse(r->body, nullptr, false);
-    if (n.is_object()) node_uid_ = n["metadata"].value("uid", "");
+    node_uid_ = jget::str(jget::member(n, "metadata"), "uid");
   }
   return node_uid_;
 }
@@ -84,7 +85,7 @@ Status PodWriter::write_status(const Op& op) {
   json patch = {{"status", op.body}};
   if (!op.uid.empty()) patch["metadata"] = {{"uid", op.uid}};
   const std::string what = "update the status of pod " + key;
-  auto r = client_.request("PATCH", kube::object_path(api::Kind::kPod, op.ns, op.name) + "/status", patch.dump(),
+  auto r = client_.request("PATCH", kube::object_path(api::Kind::kPod, op.ns, op.name) + "/status", patch.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                            "application/merge-patch+json", &cancel_);
   if (!r.ok()) return r.status().Wrap(what);
   if (r->status == 404 && op.uid.empty()) {
@@ -108,7 +109,7 @@ Status PodWriter::delete_pod(const std::string& ns, const std::string& name, con
   if (grace0) opts["gracePeriodSeconds"] = 0;
   if (!uid.empty()) opts["preconditions"] = {{"uid", uid}};
   const std::string what = "delete pod " + ns + "/" + name;
-  auto r = client_.request("DELETE", kube::object_path(api::Kind::kPod, ns, name), opts.dump(), "application/json",
+  auto r = client_.request("DELETE", kube::object_path(api::Kind::kPod, ns, name), opts.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json",
                            &cancel_);
   if (!r.ok()) return r.status().Wrap(what);
   if (r->status == 404 || r->status == 409) {  // gone already, or another pod now
@@ -135,18 +136,19 @@ Status PodWriter::create_mirror(const Op& op) {
   if (!cur.ok()) return cur.status().Wrap(what);
   if (cur->ok()) {
     json existing = json::parse(cur->body, nullptr, false);
-    const json anns = existing.is_object() ? existing["metadata"].value("annotations", json::object()) : json::object();
-    if (anns.value(kConfigMirrorAnnotation, "") == hash && !existing["metadata"].contains("deletionTimestamp")) {
+    const json& meta = jget::member(existing, "metadata");
+    const std::string existing_hash = jget::str(jget::member(meta, "annotations"), kConfigMirrorAnnotation);
+    if (existing_hash == hash && !meta.contains("deletionTimestamp")) {
       return Status::Ok();
     }
-    if (Status s = delete_pod(op.ns, op.name, existing["metadata"].value("uid", ""), true); !s.ok()) return s;
+    if (Status s = delete_pod(op.ns, op.name, jget::str(meta, "uid"), true); !s.ok()) return s;
   }
   mirror.status = {};
   json body = api::to_json(api::Object(mirror));
   body["metadata"].erase("uid");
   body["metadata"].erase("resourceVersion");
   body.erase("status");
-  auto r = client_.request("POST", kube::collection_path(api::Kind::kPod, op.ns), body.dump(), "application/json",
+  auto r = client_.request("POST", kube::collection_path(api::Kind::kPod, op.ns), body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json",
                            &cancel_);
   if (!r.ok()) return r.status().Wrap(what);
   if (r->status == 409) return Status::Error(what + ": a pod of that name exists", EAGAIN);

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "cluster/pem.h"
+#include "knode/json_get.h"
 
 namespace knode::kubelet {
 
@@ -33,22 +34,22 @@ Result<std::string> normalize_trust_anchors(const std::vector<std::pair<std::str
 
 Result<std::string> trust_anchors_of_signer(const json& list, const api::ClusterTrustBundleProjection& p) {
   std::vector<std::pair<std::string, std::string>> picked;
-  const json items = list.is_object() ? list.value("items", json::array()) : json::array();
+  // The list is read without exceptions: a malformed item is skipped, a malformed field reads as empty.
+  const json items = jget::array(list, "items");
   if (p.label_selector) {  // a null selector picks nothing
     for (const auto& item : items) {
       if (!item.is_object()) continue;
-      const json meta = item.value("metadata", json::object());
-      const json spec = item.value("spec", json::object());
-      if (spec.value("signerName", "") != *p.signer_name) continue;
+      const json& meta = jget::member(item, "metadata");
+      const json& spec = jget::member(item, "spec");
+      if (jget::str(spec, "signerName") != *p.signer_name) continue;
       api::StringMap labels;
-      if (meta.contains("labels") && meta["labels"].is_object()) {
-        for (const auto& [k, v] : meta["labels"].items()) {
-          if (v.is_string()) labels[k] = v.get<std::string>();
-        }
+      const json label_map = jget::object(meta, "labels");
+      for (const auto& [k, v] : label_map.items()) {
+        if (v.is_string()) labels[k] = v.get<std::string>();
       }
       auto match = api::selector_matches(*p.label_selector, labels);
       if (!match.ok()) return match.status().Wrap("labelSelector");
-      if (*match) picked.emplace_back(meta.value("name", ""), spec.value("trustBundle", ""));
+      if (*match) picked.emplace_back(jget::str(meta, "name"), jget::str(spec, "trustBundle"));
     }
   }
   if (picked.empty()) {
@@ -74,8 +75,7 @@ Result<std::string> trust_anchors(kube::RestClient& client, const api::ClusterTr
     }
     if (!r->ok()) return Status::Error(http_error(what, *r), EIO);
     json ctb = json::parse(r->body, nullptr, false);
-    const json spec = ctb.is_object() ? ctb.value("spec", json::object()) : json::object();
-    return normalize_trust_anchors({{*p.name, spec.value("trustBundle", "")}});
+    return normalize_trust_anchors({{*p.name, jget::str(jget::member(ctb, "spec"), "trustBundle")}});
   }
   if (!p.label_selector) return trust_anchors_of_signer(json::object(), p);  // nothing to ask
   auto r = client.get(std::string(kPath) + "?fieldSelector=spec.signerName%3D" + kube::query_escape(*p.signer_name));

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "docker/process.h"
+#include "knode/json_get.h"
 #include "knode/log.h"
 
 extern char** environ;
@@ -51,7 +52,7 @@ bool has_capability(const json& plugin, const char* name) {
 // The highest version of a list's cniVersions this runtime passes on (CNI 1.1 lists may
 // name several; older runtimes read cniVersion only).
 std::string pick_version(const json& doc) {
-  std::string best = doc.value("cniVersion", "");
+  std::string best = jget::str(doc, "cniVersion");
   auto vs = doc.find("cniVersions");
   if (vs == doc.end() || !vs->is_array()) return best;
   auto key = [](const std::string& v) {
@@ -96,7 +97,7 @@ Result<NetworkList> load_network(const std::string& conf) {
   }
   NetworkList net;
   net.path = path;
-  net.name = doc.value("name", "");
+  net.name = jget::str(doc, "name");  // not a string: "no name" below
   net.cni_version = pick_version(doc);
   if (auto plugins = doc.find("plugins"); plugins != doc.end()) {
     if (!plugins->is_array() || plugins->empty()) {
@@ -130,7 +131,11 @@ json plugin_input(const NetworkList& net, const json& plugin, const CniPod& pod,
       if (!pm.host_ip.empty()) m["hostIP"] = pm.host_ip;
       pms.push_back(std::move(m));
     }
-    in["runtimeConfig"]["portMappings"] = std::move(pms);
+    // A runtimeConfig of the file that is not an object is replaced (libcni replaces it
+    // whole); operator[] would throw on it.
+    json& rc = in["runtimeConfig"];
+    if (!rc.is_object()) rc = json::object();
+    rc["portMappings"] = std::move(pms);
   }
   if (prev_result) in["prevResult"] = *prev_result;
   return in;
@@ -146,7 +151,7 @@ std::vector<std::string> result_ips(const json& result) {
   auto ips = result.find("ips");
   if (ips == result.end() || !ips->is_array()) return out;
   for (const auto& ip : *ips) {
-    const std::string a = ip.is_object() ? ip.value("address", "") : "";
+    const std::string a = jget::str(ip, "address");
     if (!a.empty()) out.push_back(a.substr(0, a.find('/')));
   }
   return out;
@@ -194,7 +199,7 @@ Result<json> CniNetwork::exec(const std::string& command, const NetworkList& net
   env.push_back("CNI_IFNAME=" + options_.ifname);
   env.push_back("CNI_ARGS=" + cni_args(pod));
   env.push_back("CNI_PATH=" + cni_path);
-  const std::string input = plugin_input(net, plugin, pod, prev_result).dump();
+  const std::string input = plugin_input(net, plugin, pod, prev_result).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   const auto t0 = std::chrono::steady_clock::now();
   auto r = run_process({*path}, env, input, options_.timeout);
   const std::string what = "CNI " + command + " " + type + " (network " + net.name + ")";
@@ -211,10 +216,10 @@ Result<json> CniNetwork::exec(const std::string& command, const NetworkList& net
   if (r->exit_code != 0) {
     std::string msg;
     if (!out.is_discarded() && out.is_object()) {
-      msg = out.value("msg", "");
-      const std::string details = out.value("details", "");
+      msg = jget::str(out, "msg");
+      const std::string details = jget::str(out, "details");
       if (!details.empty()) msg += ": " + details;
-      if (out.contains("code")) msg += " (code " + out["code"].dump() + ")";
+      if (out.contains("code")) msg += " (code " + out["code"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + ")";
     }
     if (msg.empty()) msg = r->err.empty() ? r->out : r->err;
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
+#include <limits>
 
 #include "docker/cri_log.h"
 #include "labels.h"
@@ -22,10 +24,32 @@ std::string str(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
+// A number member as int64, 0 when absent or not representable: get<int64_t>() of a float
+// out of range (1e300, NaN) is undefined behaviour, and of an unsigned above INT64_MAX wraps.
+// dockerd writes integers; a finite float in range is truncated as Go would convert it.
 int64_t num(const json& j, const char* key) {
   if (!j.is_object()) return 0;
   auto it = j.find(key);
-  return it != j.end() && it->is_number() ? it->get<int64_t>() : 0;
+  if (it == j.end()) return 0;
+  if (it->is_number_unsigned()) {
+    const uint64_t u = it->get<uint64_t>();
+    constexpr auto kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+    return u <= kMax ? static_cast<int64_t>(u) : 0;
+  }
+  if (it->is_number_integer()) return it->get<int64_t>();
+  if (it->is_number_float()) {
+    const double d = it->get<double>();
+    // 2^63 is exact as a double; [-2^63, 2^63) is what fits (false for NaN too).
+    constexpr double kLimit = 9223372036854775808.0;
+    return std::isfinite(d) && d >= -kLimit && d < kLimit ? static_cast<int64_t>(d) : 0;
+  }
+  return 0;
+}
+
+// Seconds to nanoseconds; 0 (unknown) when the product does not fit.
+rt::UnixNanos seconds_to_nanos(int64_t secs) {
+  int64_t out = 0;
+  return __builtin_mul_overflow(secs, int64_t{1'000'000'000}, &out) ? 0 : out;
 }
 
 bool flag(const json& j, const char* key) {
@@ -256,7 +280,7 @@ json sandbox_create_body(const rt::PodSandboxConfig& c, const SandboxCreate& how
                      {"hostPort", pm.host_port},
                      {"hostIP", pm.host_ip}});
     }
-    internal[kPortMappingsLabel] = pms.dump();
+    internal[kPortMappingsLabel] = pms.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   const bool host_net = c.namespaces.network == rt::NamespaceMode::kNode;
   json hc = {{"NetworkMode", host_net ? "host" : "none"},
@@ -416,7 +440,7 @@ std::optional<rt::PodSandbox> sandbox_from_list(const json& item) {
   out.state = state_from_list(str(item, "State")) == rt::ContainerState::kRunning
                   ? rt::SandboxState::kReady
                   : rt::SandboxState::kNotReady;
-  out.created_at = num(item, "Created") * 1'000'000'000;
+  out.created_at = seconds_to_nanos(num(item, "Created"));
   split_labels(member(item, "Labels"), &out.labels, &out.annotations);
   return out;
 }
@@ -432,7 +456,7 @@ std::optional<rt::Container> container_from_list(const json& item) {
   out.image.image = str(item, "Image");
   out.image_ref = str(item, "ImageID");
   out.state = state_from_list(str(item, "State"));
-  out.created_at = num(item, "Created") * 1'000'000'000;
+  out.created_at = seconds_to_nanos(num(item, "Created"));
   split_labels(labels, &out.labels, &out.annotations);
   return out;
 }
@@ -571,10 +595,11 @@ rt::ContainerStats stats_from_json(const std::string& id, const json& stats, uin
   // The working set as cAdvisor and `docker stats` count it: usage without the inactive
   // page cache (cgroup v1 total_inactive_file, v2 inactive_file).
   const json& mem = member(stats, "memory_stats");
-  const int64_t usage = num(mem, "usage");
+  // Negative counters are nonsense and are 0: usage - inactive below cannot overflow then.
+  const int64_t usage = std::max<int64_t>(num(mem, "usage"), 0);
   const json& ms = member(mem, "stats");
-  int64_t inactive = num(ms, "total_inactive_file");
-  if (inactive == 0) inactive = num(ms, "inactive_file");
+  int64_t inactive = std::max<int64_t>(num(ms, "total_inactive_file"), 0);
+  if (inactive == 0) inactive = std::max<int64_t>(num(ms, "inactive_file"), 0);
   out.memory_working_set_bytes = usage > inactive ? static_cast<uint64_t>(usage - inactive) : 0;
   out.writable_layer_used_bytes = size_rw;
   return out;
@@ -627,7 +652,7 @@ std::string registry_auth(const rt::AuthConfig& a) {
   if (!a.server_address.empty()) j["serveraddress"] = a.server_address;
   if (!a.identity_token.empty()) j["identitytoken"] = a.identity_token;
   if (!a.registry_token.empty()) j["registrytoken"] = a.registry_token;
-  return base64(j.dump(), true);
+  return base64(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), true);
 }
 
 }  // namespace knode::docker

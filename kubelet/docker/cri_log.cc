@@ -73,8 +73,21 @@ Result<runtime::UnixNanos> parse_time(std::string_view t) {
                            day{static_cast<unsigned>(d)}};
   if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return bad_time(t);
   const int64_t secs =
-      sys_days(ymd).time_since_epoch().count() * 86400 + h * 3600 + mi * 60 + s - offset;
-  return secs * 1'000'000'000 + frac;
+      int64_t{sys_days(ymd).time_since_epoch().count()} * 86400 + h * 3600 + mi * 60 + s - offset;
+  // Nanoseconds in int64 span the years 1677 to 2262: a time outside (year 2, year 9999)
+  // is an error rather than a signed overflow. Before 1970 the fraction is borrowed from
+  // the second, so that the earliest time that fits (INT64_MIN) is not refused.
+  int64_t whole = secs, part = frac, nanos = 0;
+  if (whole < 0 && part > 0) {
+    ++whole;
+    part -= 1'000'000'000;
+  }
+  if (__builtin_mul_overflow(whole, int64_t{1'000'000'000}, &nanos) ||
+      __builtin_add_overflow(nanos, part, &nanos)) {
+    return Status::Error("docker: time out of range: \"" + std::string(t.substr(0, 64)) + "\"",
+                         ERANGE);
+  }
+  return nanos;
 }
 
 std::string format_time(runtime::UnixNanos t) {

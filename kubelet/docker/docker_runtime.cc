@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "docker/stream.h"
 #include "knode/dataplane/link.h"
 #include "knode/dataplane/netns.h"
+#include "knode/json_get.h"
 #include "knode/log.h"
 #include "labels.h"
 
@@ -82,7 +84,7 @@ Status not_ours(std::string_view call, const std::string& id) {
 std::string filters_param(const std::map<std::string, std::vector<std::string>>& filters) {
   json f = json::object();
   for (const auto& [k, vs] : filters) f[k] = vs;
-  return query_escape(f.dump());
+  return query_escape(f.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 std::string random_suffix() {
@@ -128,9 +130,10 @@ bool running(const json& inspect) {
   return r.is_boolean() && r.get<bool>();
 }
 
+// Numbers from dockerd are read with jget::integer: get<int64_t>() of a float out of range
+// is undefined behaviour. A float or a missing field is 0 (a negative size, too).
 int64_t pid_of(const json& inspect) {
-  const json& p = member(member(inspect, "State"), "Pid");
-  return p.is_number() ? p.get<int64_t>() : 0;
+  return jget::integer<int64_t>(member(inspect, "State"), "Pid");
 }
 
 const json& labels_of(const json& inspect) { return member(member(inspect, "Config"), "Labels"); }
@@ -265,7 +268,7 @@ Result<json> DockerRuntime::inspect_owned(const std::string& id, const char* typ
 
 Result<std::string> DockerRuntime::create(const std::string& name, const json& body,
                                           std::string_view call, std::string_view object) {
-  const std::string payload = body.dump();
+  const std::string payload = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   for (int attempt = 0; attempt < 2; ++attempt) {
     // A name still taken (a container of an earlier knode that was never removed) gets a
     // random suffix, as dockershim did; parse_name() reads both forms.
@@ -379,8 +382,8 @@ CniPod DockerRuntime::cni_pod(const std::string& id, const json& inspect) const 
       pm.protocol = proto == "UDP"    ? rt::Protocol::kUDP
                     : proto == "SCTP" ? rt::Protocol::kSCTP
                                       : rt::Protocol::kTCP;
-      pm.container_port = m.value("containerPort", 0);
-      pm.host_port = m.value("hostPort", 0);
+      pm.container_port = jget::integer<int32_t>(m, "containerPort");
+      pm.host_port = jget::integer<int32_t>(m, "hostPort");
       pm.host_ip = str(m, "hostIP");
       pod.port_mappings.push_back(pm);
     }
@@ -641,7 +644,7 @@ Status DockerRuntime::start_container(const std::string& id) {
 Status DockerRuntime::update_container_resources(const std::string& id, const rt::LinuxResources& resources) {
   auto inspect = inspect_owned(id, kTypeContainer, "UpdateContainerResources");
   if (!inspect.ok()) return inspect.status();
-  auto r = send("POST", "/containers/" + query_escape(id) + "/update", update_resources_body(resources).dump(),
+  auto r = send("POST", "/containers/" + query_escape(id) + "/update", update_resources_body(resources).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                 "UpdateContainerResources", id, options_.request_timeout);
   if (!r.ok()) return r.status();
   if (r->status == 200) return Status::Ok();
@@ -739,7 +742,7 @@ Result<rt::ExecResult> DockerRuntime::exec_sync(const std::string& id,
                  {"AttachStdin", false},
                  {"Tty", false},
                  {"Cmd", cmd}};
-  auto made = send("POST", "/containers/" + query_escape(id) + "/exec", create.dump(), "ExecSync",
+  auto made = send("POST", "/containers/" + query_escape(id) + "/exec", create.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "ExecSync",
                    id, options_.request_timeout);
   if (!made.ok()) return made.status();
   if (made->status != 201) return http_error(*made, "ExecSync", id);
@@ -756,7 +759,7 @@ Result<rt::ExecResult> DockerRuntime::exec_sync(const std::string& id,
   auto r =
       client_.hijack({"POST",
                       *api + "/exec/" + exec_id + "/start",
-                      json{{"Detach", false}, {"Tty", false}}.dump(),
+                      json{{"Detach", false}, {"Tty", false}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                       {}},
                      deadline, [&](std::string_view data) {
                        demuxed = demux.feed(data, [&](StreamType st, std::string_view payload) {
@@ -771,8 +774,7 @@ Result<rt::ExecResult> DockerRuntime::exec_sync(const std::string& id,
     // dockerd has no call that ends an exec: kill its process, as CRI runtimes do.
     auto ex = get_json("/exec/" + exec_id + "/json", "ExecSync", id);
     if (ex.ok()) {
-      const json& p = member(*ex, "Pid");
-      const int64_t pid = p.is_number() ? p.get<int64_t>() : 0;
+      const int64_t pid = jget::integer<int64_t>(*ex, "Pid");
       if (in_container_cgroup(pid, str(*inspect, "Id"))) ::kill(static_cast<pid_t>(pid), SIGKILL);
     }
     return Status::Error(prefix("ExecSync", id) + ": command timed out after " +
@@ -790,7 +792,15 @@ Result<rt::ExecResult> DockerRuntime::exec_sync(const std::string& id,
     const json& code = member(*ex, "ExitCode");
     const json& still = member(*ex, "Running");
     if (!(still.is_boolean() && still.get<bool>()) && code.is_number()) {
-      out.exit_code = code.get<int32_t>();
+      // An exit code that is not an int32 (a float, say) is an error: get<int32_t>() of an
+      // out-of-range float is undefined behaviour.
+      constexpr int64_t kNotInt32 = std::numeric_limits<int64_t>::max();
+      const int64_t c = jget::integer<int64_t>(*ex, "ExitCode", kNotInt32);
+      if (c < std::numeric_limits<int32_t>::min() || c > std::numeric_limits<int32_t>::max()) {
+        return Status::Error(
+            prefix("ExecSync", id) + ": the exit code " + code.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + " is not an int32", EIO);
+      }
+      out.exit_code = static_cast<int32_t>(c);
       return out;
     }
     if (std::chrono::steady_clock::now() + wait > limit) {
@@ -824,8 +834,7 @@ Result<rt::ContainerStats> DockerRuntime::container_stats(const std::string& id)
   auto stats = get_json("/containers/" + query_escape(id) + "/stats?stream=false&one-shot=true",
                         "ContainerStats", id);
   if (!stats.ok()) return stats.status();
-  const json& size = member(*inspect, "SizeRw");
-  return stats_from_json(str(*inspect, "Id"), *stats, size.is_number() ? size.get<uint64_t>() : 0);
+  return stats_from_json(str(*inspect, "Id"), *stats, jget::integer<uint64_t>(*inspect, "SizeRw"));
 }
 
 // ---- log copies ----
@@ -1016,8 +1025,7 @@ Result<std::vector<rt::FilesystemUsage>> DockerRuntime::image_fs_info() {
   if (!df.ok()) return df.status();
   rt::FilesystemUsage fs;
   fs.mountpoint = str(*info, "DockerRootDir");
-  const json& layers = member(*df, "LayersSize");
-  fs.used_bytes = layers.is_number() ? layers.get<uint64_t>() : 0;
+  fs.used_bytes = jget::integer<uint64_t>(*df, "LayersSize");
   return std::vector<rt::FilesystemUsage>{fs};
 }
 

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "knode/api/base64.h"
+#include "knode/json_get.h"
 
 namespace knode::kubelet {
 namespace {
@@ -188,7 +189,7 @@ Status add_secret(const api::Secret& s, Keyring& ring) {
     try {
       auto j = nlohmann::json::parse(*bytes);
       if (k.wrapped && !j.is_object()) return Status::Error(where + ": not a docker config object");
-      return add_config(k.wrapped ? j.value("auths", nlohmann::json()) : j, ring).Wrap(where);
+      return add_config(k.wrapped ? jget::member(j, "auths") : j, ring).Wrap(where);
     } catch (const nlohmann::json::exception& e) {
       return Status::Error(where + ": " + e.what());
     }

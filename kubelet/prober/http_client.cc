@@ -301,7 +301,9 @@ std::optional<Url> parse_url(std::string_view text) {
       u.host = std::string(authority);
     }
   }
-  if (u.host.empty()) return std::nullopt;
+  // A bracket left in the host ("::5]:80" without its "[") has no reading that prints back
+  // as itself: refused, as Go's url.Parse refuses it.
+  if (u.host.empty() || u.host.find_first_of("[]") != std::string::npos) return std::nullopt;
   if (port.empty()) {
     u.port = default_port(u.scheme);
   } else {

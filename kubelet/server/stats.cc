@@ -167,7 +167,7 @@ std::string StatsProvider::summary(const std::vector<api::Pod>& pods) {
     std::erase_if(last_,
                   [&](const auto& kv) { return kv.first != "node" && !seen.count(kv.first); });
   }
-  return json{{"node", node}, {"pods", out_pods}}.dump();
+  return json{{"node", node}, {"pods", out_pods}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace knode::kubelet

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "knode/json_get.h"
+
 namespace knode::kubelet {
 
 using nlohmann::json;
@@ -36,7 +38,7 @@ std::string token_review_body(const std::string& token) {
   json j = {{"apiVersion", "authentication.k8s.io/v1"},
             {"kind", "TokenReview"},
             {"spec", {{"token", token}}}};
-  return j.dump();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 Result<std::optional<UserInfo>> parse_token_review(const std::string& body) {
@@ -44,12 +46,13 @@ Result<std::optional<UserInfo>> parse_token_review(const std::string& body) {
   if (!st.ok()) return st.status();
   const json& s = *st;
   // Not authenticated (status.error says why: invalid, expired, ...): a 401 either way.
-  if (!s.value("authenticated", false)) return std::optional<UserInfo>();
+  // A status.authenticated that is not a boolean is read as false: fail closed.
+  if (!jget::boolean(s, "authenticated")) return std::optional<UserInfo>();
   UserInfo u;
   if (s.contains("user") && s["user"].is_object()) {
     const json& user = s["user"];
-    u.name = user.value("username", "");
-    u.uid = user.value("uid", "");
+    u.name = jget::str(user, "username");
+    u.uid = jget::str(user, "uid");
     if (user.contains("groups") && user["groups"].is_array()) {
       for (const auto& g : user["groups"]) {
         if (g.is_string()) u.groups.push_back(g.get<std::string>());
@@ -84,16 +87,20 @@ std::string access_review_body(const AccessReview& r) {
   if (!r.user.extra.empty()) spec["extra"] = r.user.extra;
   json j = {
       {"apiVersion", "authorization.k8s.io/v1"}, {"kind", "SubjectAccessReview"}, {"spec", spec}};
-  return j.dump();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 Result<AccessDecision> parse_access_review(const std::string& body) {
   auto st = status_of(body, "SubjectAccessReview");
   if (!st.ok()) return st.status();
   AccessDecision d;
-  d.allowed = st->value("allowed", false) && !st->value("denied", false);
-  d.reason = st->value("reason", "");
-  const std::string err = st->value("evaluationError", "");
+  // Fail closed on a malformed answer: an "allowed" that is not a boolean does not allow,
+  // and a "denied" that is not a boolean (or null, which Go reads as absent) denies.
+  const json& denied = jget::member(*st, "denied");
+  const bool is_denied = !denied.is_null() && (!denied.is_boolean() || denied.get<bool>());
+  d.allowed = jget::boolean(*st, "allowed") && !is_denied;
+  d.reason = jget::str(*st, "reason");
+  const std::string err = jget::str(*st, "evaluationError");
   if (!d.allowed && !err.empty() && d.reason.empty()) d.reason = err;
   return d;
 }

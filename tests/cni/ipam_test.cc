@@ -40,6 +40,24 @@ class IpamTest : public ::testing::Test {
   std::string dir_;
 };
 
+// Whoever can write the store can give a pod another pod's address: a world-writable data
+// directory, network directory or lock file is refused with the path and the fix.
+TEST_F(IpamTest, WorldWritableStoreIsRefused) {
+  namespace fs = std::filesystem;
+  ASSERT_TRUE(IpamStore::Open(dir_, "net").ok());
+  for (const std::string& path : {dir_, dir_ + "/net", dir_ + "/net/lock"}) {
+    auto before = fs::status(path).permissions();
+    fs::permissions(path, fs::perms::others_write, fs::perm_options::add);
+    auto store = IpamStore::Open(dir_, "net");
+    ASSERT_FALSE(store.ok()) << path;
+    EXPECT_EQ(store.status().error_number(), kInvalidConfig) << store.error();
+    EXPECT_NE(store.error().find(path + " is world-writable"), std::string::npos) << store.error();
+    EXPECT_NE(store.error().find("chmod o-w " + path), std::string::npos) << store.error();
+    fs::permissions(path, before, fs::perm_options::replace);
+    EXPECT_TRUE(IpamStore::Open(dir_, "net").ok()) << path;
+  }
+}
+
 TEST_F(IpamTest, HandsOutAddressesInOrderSkippingGateway) {
   auto conf = config(R"([[{"subnet":"10.0.0.0/24"}]])");
   auto a = allocate(conf, "a");

@@ -65,6 +65,23 @@ struct ClientOptions {
 
 class Connection;
 
+// The framing of a watch response: a byte stream cut into '\n'-terminated lines (empty
+// lines skipped). A line longer than max_line (no object is near 16 MiB: etcd's limit is
+// 1.5 MiB) ends the stream instead of growing without bound.
+class LineSplitter {
+ public:
+  enum class Fed { kMore, kStopped, kTooLong };
+  explicit LineSplitter(size_t max_line = 16u << 20) : max_line_(max_line) {}
+  // Calls on_line with every line `data` completes; kStopped once on_line returns false.
+  Fed feed(std::string_view data, const std::function<bool(std::string_view)>& on_line);
+  // The stream ended: the unterminated tail, if any, is the last line.
+  void finish(const std::function<bool(std::string_view)>& on_line);
+
+ private:
+  std::string pending_;
+  size_t max_line_;
+};
+
 class RestClient {
  public:
   // Checks the credentials (PEM parses, key matches certificate); connects lazily.

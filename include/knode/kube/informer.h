@@ -71,6 +71,36 @@ class ReflectorCache {
   std::map<std::string, api::ObjectPtr> objects_;  // by namespace/name
 };
 
+// What the informer reads in one line of a watch response, without I/O. Whatever the
+// bytes, this returns (the API server's JSON is outside input).
+struct WatchLine {
+  enum class Type {
+    kEvent,      // ADDED, MODIFIED or DELETED with an object of the watched kind
+    kBookmark,   // resource_version (empty when the bookmark has none)
+    kError,      // the server ended the watch: code (410: expired), message
+    kBadObject,  // an event whose object does not decode: message; resource_version
+    kMalformed,  // not a watch event: message
+  };
+  Type type = Type::kMalformed;
+  EventType event = EventType::kAdded;
+  api::ObjectPtr object;
+  std::string resource_version;
+  int code = 0;
+  std::string message;
+};
+WatchLine parse_watch_line(std::string_view line, api::Kind kind);
+
+// One page of a list: the objects that decode as `kind`, why the others did not, the
+// list's resourceVersion and continue token. An error only when the page is not a JSON
+// object.
+struct ListPage {
+  std::string resource_version;
+  std::string continue_token;
+  std::vector<api::ObjectPtr> items;
+  std::vector<std::string> bad;
+};
+Result<ListPage> parse_list_page(std::string_view body, api::Kind kind);
+
 struct InformerOptions {
   std::chrono::seconds min_watch_timeout{300};  // each watch asks for [min, 2*min)
   std::chrono::milliseconds backoff_initial{800};

@@ -357,3 +357,24 @@ ports: [{name: http, port: 8080, protocol: TCP}]
   EXPECT_TRUE(*es.endpoints[0].conditions.terminating);
   EXPECT_EQ(std::get<Node>(*m.objects[0]).status.daemon_endpoints.kubelet_endpoint.port, 10250);
 }
+
+// Found by fuzz_api_manifest_yaml: a YAML string that is not UTF-8 made encode_json throw
+// (nlohmann refuses to write invalid UTF-8), which ended the daemon. Bytes that are not
+// UTF-8 read as U+FFFD, as Go's encoding/json (and so the API server) reads them.
+TEST(Codec, BytesThatAreNotUtf8ReadAsReplacementCharacters) {
+  const std::string text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, annotations: {note: a\xff}}\n"
+                           "data:\n  k: v\xc4x \xe2\x82\xac \xed\xa0\x80 \xf0\x9f\x98\x80\n";
+  auto m = decode_ok(text);
+  ASSERT_EQ(m.objects.size(), 1u) << (m.rejected.empty() ? "" : m.rejected.front().error);
+  const auto& cm = std::get<ConfigMap>(*m.objects.front());
+  ASSERT_EQ(cm.data.size(), 1u);
+  // A lone lead byte, and a surrogate's three bytes, are replaced; a euro sign and an
+  // emoji are kept.
+  EXPECT_EQ(cm.data.begin()->second,
+            "v\xEF\xBF\xBDx \xE2\x82\xAC \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD \xF0\x9F\x98\x80");
+  EXPECT_EQ(cm.metadata.annotations.at("note"), "a\xEF\xBF\xBD");
+  const std::string json = encode_json(*m.objects.front(), -1);
+  auto again = decode_ok(json, "again.json");
+  ASSERT_EQ(again.objects.size(), 1u);
+  EXPECT_TRUE(*again.objects.front() == *m.objects.front());
+}

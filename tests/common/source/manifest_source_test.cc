@@ -169,3 +169,47 @@ TEST_F(ManifestDirTest, UnchangedRescanEmitsNothing) {
   source->rescan();
   EXPECT_EQ(rec.events.size(), n);
 }
+
+// knode runs what the directory says as root: a file anyone may write is refused (its last
+// good objects stay), and read again once it is fixed.
+TEST_F(ManifestDirTest, WorldWritableFileIsRefusedUntilFixed) {
+  write("a.yaml", cm("a", "1"));
+  write("b.yaml", cm("b", "1"));
+  fs::permissions(dir / "b.yaml", static_cast<fs::perms>(0646), fs::perm_options::replace);
+  start();
+  EXPECT_EQ(value_of(rec.store, "a"), "1");
+  EXPECT_EQ(value_of(rec.store, "b"), "<none>");
+  ASSERT_TRUE(source->file_errors().count("b.yaml"));
+  EXPECT_NE(source->file_errors().at("b.yaml").find("world-writable (mode 0646)"), std::string::npos)
+      << source->file_errors().at("b.yaml");
+
+  // A new version written world-writable is not read; the last good one stays.
+  write("a.yaml", cm("a", "2"));
+  fs::permissions(dir / "a.yaml", fs::perms::others_write, fs::perm_options::add);
+  ASSERT_TRUE(run_until([&] { return source->file_errors().count("a.yaml") > 0; }));
+  EXPECT_EQ(value_of(rec.store, "a"), "1");
+
+  // chmod o-w alone (an attribute change) is enough for both to be read.
+  fs::permissions(dir / "a.yaml", fs::perms::others_write, fs::perm_options::remove);
+  fs::permissions(dir / "b.yaml", fs::perms::others_write, fs::perm_options::remove);
+  ASSERT_TRUE(run_until([&] { return value_of(rec.store, "a") == "2" && value_of(rec.store, "b") == "1"; }));
+  EXPECT_TRUE(source->file_errors().empty());
+}
+
+TEST_F(ManifestDirTest, WorldWritableDirectoryIsNotRead) {
+  write("a.yaml", cm("a", "1"));
+  fs::permissions(dir, fs::perms::others_write, fs::perm_options::add);
+  start();
+  EXPECT_EQ(rec.synced, 1);
+  EXPECT_EQ(value_of(rec.store, "a"), "<none>");
+  EXPECT_TRUE(rec.events.empty());
+
+  fs::permissions(dir, fs::perms::others_write, fs::perm_options::remove);
+  ASSERT_TRUE(run_until([&] { return value_of(rec.store, "a") == "1"; }));
+
+  // Made world-writable again: what was read stays, changes are not read.
+  fs::permissions(dir, fs::perms::others_write, fs::perm_options::add);
+  write("a.yaml", cm("a", "2"));
+  source->rescan();
+  EXPECT_EQ(value_of(rec.store, "a"), "1");
+}

@@ -9,6 +9,7 @@
 #include <linux/netfilter/nfnetlink.h>
 
 #include <map>
+#include <vector>
 
 #include "fakes/fake_ipset.h"
 #include "ipset/codec.h"
@@ -191,6 +192,81 @@ TEST(IpsetCodec, ContinuationChunkNeedsTheTypeFromTheFirst) {
   ASSERT_TRUE(chunk.ok()) << chunk.error();
   EXPECT_FALSE(chunk->header);
   EXPECT_EQ(chunk->entries.size(), 2u);
+}
+
+// A reply message whose attributes `fill` writes after the nfgenmsg.
+template <typename Fill>
+std::vector<char> reply(uint8_t cmd, Fill&& fill) {
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+  nlh->nlmsg_type = (NFNL_SUBSYS_IPSET << 8) | cmd;
+  mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg));
+  mnl_attr_put_u8(nlh, IPSET_ATTR_PROTOCOL, IPSET_PROTOCOL);
+  fill(nlh);
+  return buf;
+}
+const nlmsghdr* hdr(const std::vector<char>& buf) { return reinterpret_cast<const nlmsghdr*>(buf.data()); }
+
+// mnl_attr_get_str is strlen over the payload: a name without its NUL read on past it.
+TEST(IpsetCodec, SetNameWithoutItsNulIsRefused) {
+  auto buf = reply(IPSET_CMD_LIST, [](nlmsghdr* nlh) { mnl_attr_put(nlh, IPSET_ATTR_SETNAME, 4, "KUBE"); });
+  EXPECT_FALSE(codec::parse_list_reply(hdr(buf), SetType::kHashIp).ok());
+  auto type = reply(IPSET_CMD_LIST, [](nlmsghdr* nlh) {
+    mnl_attr_put_strz(nlh, IPSET_ATTR_SETNAME, "KUBE");
+    mnl_attr_put(nlh, IPSET_ATTR_TYPENAME, 7, "hash:ip");
+  });
+  EXPECT_FALSE(codec::parse_list_reply(hdr(type), std::nullopt).ok());
+}
+
+TEST(IpsetCodec, IntegersOfTheWrongSizeAreRefused) {
+  auto empty_rev = reply(IPSET_CMD_TYPE, [](nlmsghdr* nlh) { mnl_attr_put(nlh, IPSET_ATTR_REVISION, 0, nullptr); });
+  EXPECT_FALSE(codec::parse_type_reply(hdr(empty_rev)).ok());
+  auto good_rev = reply(IPSET_CMD_TYPE, [](nlmsghdr* nlh) { mnl_attr_put_u8(nlh, IPSET_ATTR_REVISION, 7); });
+  auto r = codec::parse_type_reply(hdr(good_rev));
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->max, 7);
+  EXPECT_EQ(r->min, 7);
+  // A header whose hash size is two bytes.
+  auto header = reply(IPSET_CMD_LIST, [](nlmsghdr* nlh) {
+    mnl_attr_put_strz(nlh, IPSET_ATTR_SETNAME, "KUBE");
+    mnl_attr_put_strz(nlh, IPSET_ATTR_TYPENAME, "hash:ip");
+    nlattr* d = mnl_attr_nest_start(nlh, IPSET_ATTR_DATA);
+    mnl_attr_put_u16(nlh, IPSET_ATTR_HASHSIZE | NLA_F_NET_BYTEORDER, htons(1024));
+    mnl_attr_nest_end(nlh, d);
+  });
+  EXPECT_FALSE(codec::parse_list_reply(hdr(header), std::nullopt).ok());
+}
+
+TEST(IpsetCodec, EntryWithAShortFieldIsRefused) {
+  auto entry = [](bool short_port, bool short_ip) {
+    return reply(IPSET_CMD_LIST, [=](nlmsghdr* nlh) {
+      mnl_attr_put_strz(nlh, IPSET_ATTR_SETNAME, "KUBE");
+      nlattr* adt = mnl_attr_nest_start(nlh, IPSET_ATTR_ADT);
+      nlattr* d = mnl_attr_nest_start(nlh, IPSET_ATTR_DATA);
+      nlattr* n = mnl_attr_nest_start(nlh, IPSET_ATTR_IP);
+      if (short_ip) {
+        mnl_attr_put_u16(nlh, IPSET_ATTR_IPADDR_IPV4 | NLA_F_NET_BYTEORDER, 0x0a0a);
+      } else {
+        mnl_attr_put_u32(nlh, IPSET_ATTR_IPADDR_IPV4 | NLA_F_NET_BYTEORDER, htonl(0x0af40102u));
+      }
+      mnl_attr_nest_end(nlh, n);
+      if (short_port) {
+        mnl_attr_put_u8(nlh, IPSET_ATTR_PORT | NLA_F_NET_BYTEORDER, 80);
+      } else {
+        mnl_attr_put_u16(nlh, IPSET_ATTR_PORT | NLA_F_NET_BYTEORDER, htons(80));
+      }
+      mnl_attr_put_u8(nlh, IPSET_ATTR_PROTO, IPPROTO_TCP);
+      mnl_attr_nest_end(nlh, d);
+      mnl_attr_nest_end(nlh, adt);
+    });
+  };
+  auto good = entry(false, false);
+  auto chunk = codec::parse_list_reply(hdr(good), SetType::kHashIpPort);
+  ASSERT_TRUE(chunk.ok()) << chunk.error();
+  ASSERT_EQ(chunk->entries.size(), 1u);
+  EXPECT_EQ(chunk->entries[0].str(SetType::kHashIpPort), "10.244.1.2,tcp:80");
+  EXPECT_FALSE(codec::parse_list_reply(hdr(entry(true, false)), SetType::kHashIpPort).ok());
+  EXPECT_FALSE(codec::parse_list_reply(hdr(entry(false, true)), SetType::kHashIpPort).ok());
 }
 
 TEST(IpsetCodec, ErrorTextFollowsTheCommand) {

@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
 #include "fakes/fake_ipvs.h"
@@ -29,7 +30,7 @@ struct Parsed {
 std::unique_ptr<Parsed> reparse(NlMsgPtr msg) {
   auto p = std::make_unique<Parsed>();
   p->msg = std::move(msg);
-  EXPECT_EQ(genlmsg_parse(nlmsg_hdr(p->msg.get()), 0, p->tb, IPVS_CMD_ATTR_MAX, nullptr), 0);
+  EXPECT_EQ(genlmsg_parse(nlmsg_hdr(p->msg.get()), 0, p->tb, IPVS_CMD_ATTR_MAX, codec::cmd_policy()), 0);
   return p;
 }
 
@@ -146,6 +147,90 @@ TEST(IpvsCodec, TimeoutsRoundTrip) {
   ASSERT_TRUE(codec::put_timeouts(msg.get(), {900, 120, 300}).ok());
   auto p = reparse(std::move(msg));
   EXPECT_EQ(codec::parse_timeouts(p->tb), (Timeouts{900, 120, 300}));
+}
+
+// A reply as the kernel would send one for 10.96.0.1:80/TCP, with `extra` appended to
+// the service nest (for a destination: `dest` true, address and port only).
+NlMsgPtr reply_with(bool dest, const std::function<void(nl_msg*)>& extra) {
+  auto msg = new_msg();
+  const uint8_t addr[16] = {10, 96, 0, 1};
+  nlattr* nest = nla_nest_start(msg.get(), dest ? IPVS_CMD_ATTR_DEST : IPVS_CMD_ATTR_SERVICE);
+  if (dest) {
+    nla_put(msg.get(), IPVS_DEST_ATTR_ADDR, sizeof addr, addr);
+    nla_put_u16(msg.get(), IPVS_DEST_ATTR_PORT, htons(80));
+  } else {
+    nla_put_u16(msg.get(), IPVS_SVC_ATTR_AF, AF_INET);
+    nla_put_u16(msg.get(), IPVS_SVC_ATTR_PROTOCOL, IPPROTO_TCP);
+    nla_put(msg.get(), IPVS_SVC_ATTR_ADDR, sizeof addr, addr);
+    nla_put_u16(msg.get(), IPVS_SVC_ATTR_PORT, htons(80));
+  }
+  extra(msg.get());
+  nla_nest_end(msg.get(), nest);
+  return msg;
+}
+
+void put_short(nl_msg* m, int type) {
+  const uint8_t one = 7;
+  nla_put(m, type, 1, &one);
+}
+
+TEST(IpvsCodec, WellFormedReplyBuiltByHandParses) {
+  auto p = reparse(reply_with(false, [](nl_msg* m) { nla_put_u32(m, IPVS_SVC_ATTR_TIMEOUT, 30); }));
+  auto vs = codec::parse_service(p->tb[IPVS_CMD_ATTR_SERVICE]);
+  ASSERT_TRUE(vs.ok()) << vs.error();
+  EXPECT_EQ(vs->str(), "10.96.0.1:80/TCP");
+  EXPECT_EQ(vs->timeout, 30u);
+}
+
+// nla_get_u32/u16 do not look at the length: without a policy these read past the
+// attribute (and past the message when it is the last one).
+TEST(IpvsCodec, ShortIntegerAttributesAreRefused) {
+  for (int type : {IPVS_SVC_ATTR_NETMASK, IPVS_SVC_ATTR_TIMEOUT, IPVS_SVC_ATTR_FWMARK}) {
+    auto p = reparse(reply_with(false, [&](nl_msg* m) { put_short(m, type); }));
+    EXPECT_FALSE(codec::parse_service(p->tb[IPVS_CMD_ATTR_SERVICE]).ok()) << type;
+  }
+  auto msg = new_msg();
+  nlattr* nest = nla_nest_start(msg.get(), IPVS_CMD_ATTR_SERVICE);
+  put_short(msg.get(), IPVS_SVC_ATTR_AF);  // u16 in one byte
+  nla_nest_end(msg.get(), nest);
+  auto p = reparse(std::move(msg));
+  EXPECT_FALSE(codec::parse_service(p->tb[IPVS_CMD_ATTR_SERVICE]).ok());
+  for (int type : {IPVS_DEST_ATTR_WEIGHT, IPVS_DEST_ATTR_FWD_METHOD, IPVS_DEST_ATTR_ADDR_FAMILY}) {
+    auto d = reparse(reply_with(true, [&](nl_msg* m) { put_short(m, type); }));
+    EXPECT_FALSE(codec::parse_destination(d->tb[IPVS_CMD_ATTR_DEST], AF_INET).ok()) << type;
+  }
+}
+
+TEST(IpvsCodec, SchedulerNameWithoutItsNulIsRefused) {
+  auto p = reparse(reply_with(false, [](nl_msg* m) { nla_put(m, IPVS_SVC_ATTR_SCHED_NAME, 2, "rr"); }));
+  EXPECT_FALSE(codec::parse_service(p->tb[IPVS_CMD_ATTR_SERVICE]).ok());
+  auto q = reparse(reply_with(false, [](nl_msg* m) { nla_put_string(m, IPVS_SVC_ATTR_SCHED_NAME, "rr"); }));
+  auto vs = codec::parse_service(q->tb[IPVS_CMD_ATTR_SERVICE]);
+  ASSERT_TRUE(vs.ok()) << vs.error();
+  EXPECT_EQ(vs->scheduler, "rr");
+}
+
+TEST(IpvsCodec, ShortStatisticsReadAsNone) {
+  auto p = reparse(reply_with(false, [](nl_msg* m) {
+    nlattr* st = nla_nest_start(m, IPVS_SVC_ATTR_STATS64);
+    nla_put_u64(m, IPVS_STATS_ATTR_CONNS, 5);
+    nla_put_u32(m, IPVS_STATS_ATTR_INPKTS, 6);  // a u32 where the kernel puts a u64
+    nla_nest_end(m, st);
+  }));
+  auto vs = codec::parse_service(p->tb[IPVS_CMD_ATTR_SERVICE]);
+  ASSERT_TRUE(vs.ok()) << vs.error();
+  EXPECT_EQ(vs->stats.connections, 0u);
+  EXPECT_EQ(vs->stats.packets_in, 0u);
+}
+
+TEST(IpvsCodec, ShortTimeoutFailsTheReplyParse) {
+  auto msg = new_msg();
+  put_short(msg.get(), IPVS_CMD_ATTR_TIMEOUT_TCP);
+  nlattr* tb[IPVS_CMD_ATTR_MAX + 1] = {};
+  EXPECT_LT(genlmsg_parse(nlmsg_hdr(msg.get()), 0, tb, IPVS_CMD_ATTR_MAX, codec::cmd_policy()), 0);
+  // Split without the policy, parse_timeouts still does not read past it.
+  ASSERT_EQ(genlmsg_parse(nlmsg_hdr(msg.get()), 0, tb, IPVS_CMD_ATTR_MAX, nullptr), 0);
+  EXPECT_EQ(codec::parse_timeouts(tb).tcp, 0u);
 }
 
 TEST(IpvsCodec, Strings) {

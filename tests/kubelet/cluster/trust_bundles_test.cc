@@ -96,5 +96,25 @@ TEST(TrustBundles, NothingPickedIsEmptyWhenOptionalAndAnErrorOtherwise) {
   EXPECT_FALSE(trust_anchors_of_signer(list, by_signer("x.io/one", bad)).ok());
 }
 
+// The API server's list is outside input: items, metadata, spec and their fields of the
+// wrong type are skipped or empty, never an exception (nlohmann's value() throws on them).
+TEST(TrustBundles, MalformedItemsAreSkippedWithoutThrowing) {
+  json list = {{"items",
+                {"not an object",
+                 {{"metadata", "x"}, {"spec", {{"signerName", "x.io/one"}, {"trustBundle", pem("1")}}}},
+                 {{"metadata", {{"name", 5}, {"labels", "alive"}}}, {"spec", {{"signerName", "x.io/one"}}}},
+                 {{"spec", {{"signerName", 7}, {"trustBundle", pem("2")}}}},
+                 {{"spec", "x.io/one"}},
+                 bundle("good", "x.io/one", pem("3"))}}};
+  auto out = trust_anchors_of_signer(list, by_signer("x.io/one", api::LabelSelector{}));
+  ASSERT_TRUE(out.ok()) << out.error();
+  EXPECT_EQ(*out, pem("1") + pem("3")) << "a bundle without trustBundle adds nothing";
+  for (const json& odd : {json{{"items", "x"}}, json{{"items", {1, 2}}}, json("items"), json()}) {
+    auto none = trust_anchors_of_signer(odd, by_signer("x.io/one", api::LabelSelector{}, /*optional=*/true));
+    ASSERT_TRUE(none.ok()) << odd.dump();
+    EXPECT_EQ(*none, "");
+  }
+}
+
 }  // namespace
 }  // namespace knode::kubelet

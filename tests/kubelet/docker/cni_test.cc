@@ -174,6 +174,24 @@ TEST_F(Cni, PluginInputCarriesNameVersionCapabilitiesAndPrevResult) {
             (std::vector<std::string>{"10.88.0.7", "fd00::7"}));
 }
 
+// The configuration file and the plugins' answers are outside input: fields of the wrong
+// type read as absent instead of throwing.
+TEST_F(Cni, FieldsOfTheWrongTypeReadAsAbsent) {
+  std::ofstream(dir_ + "/net.d/1.conflist")
+      << R"({"cniVersion":1.0,"name":"n","plugins":[{"type":"first"}]})";
+  auto net = load_network(dir_ + "/net.d");
+  ASSERT_TRUE(net.ok()) << net.error();
+  EXPECT_EQ(net->cni_version, "");
+  std::ofstream(dir_ + "/net.d/1.conflist") << R"({"name":["n"],"plugins":[{"type":"first"}]})";
+  EXPECT_EQ(load_network(dir_ + "/net.d").status().error_number(), EINVAL);  // no name
+  // A runtimeConfig that is not an object is replaced, as libcni sets the whole key.
+  json plugin = {{"type", "first"}, {"runtimeConfig", "x"}, {"capabilities", {{"portMappings", true}}}};
+  json in = plugin_input(NetworkList{"x", "knode", "1.1.0", {}}, plugin, pod(), std::nullopt);
+  EXPECT_EQ(in["runtimeConfig"]["portMappings"].size(), 2u);
+  EXPECT_EQ(result_ips({{"ips", {{{"address", 7}}, "10.0.0.1", {{"address", "10.88.0.7/24"}}}}}),
+            (std::vector<std::string>{"10.88.0.7"}));
+}
+
 TEST_F(Cni, AddChainsThePluginsAndDelRunsThemInReverse) {
   conflist(
       {{"cniVersion", "1.0.0"},

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
+
 #include "labels.h"
 
 namespace knode::docker {
@@ -481,6 +484,70 @@ TEST(DockerStats, WorkingSetIsUsageWithoutInactiveFiles) {
   EXPECT_EQ(s, (rt::ContainerStats{"abc", 1796119205000000000, 5000000, 8000, 4096}));
   json v2 = {{"memory_stats", {{"usage", 500}, {"stats", {{"inactive_file", 900}}}}}};
   EXPECT_EQ(stats_from_json("abc", v2, 0).memory_working_set_bytes, 0u);
+}
+
+// dockerd writes integers, but what it answers is outside input: a float out of int64's
+// range (1e300, infinity, NaN) converted to an integer is undefined behaviour (UBSan
+// reports it), as is Created * 1e9 overflowing. Such numbers read as 0 (unknown).
+TEST(DockerNumbers, FloatsAndHugeNumbersReadAsZero) {
+  const double kInf = std::numeric_limits<double>::infinity();
+  const double kNaN = std::numeric_limits<double>::quiet_NaN();
+  auto created = [](const json& v) {
+    json item = list_item("k8s_app_web_default_uid-1_3", "running");
+    item["Created"] = v;
+    auto c = container_from_list(item);
+    return c ? c->created_at : -1;
+  };
+  EXPECT_EQ(created(1796119200), 1796119200LL * 1000000000);
+  EXPECT_EQ(created(1796119200.75), 1796119200LL * 1000000000) << "a float in range truncates";
+  for (const json& v : {json(1e300), json(-1e300), json(kInf), json(-kInf), json(kNaN),
+                        json(9223372036854775808.0), json(std::numeric_limits<uint64_t>::max()),
+                        json(int64_t{10'000'000'000}), json(std::numeric_limits<int64_t>::min()),
+                        json("1796119200"), json(true)}) {
+    EXPECT_EQ(created(v), 0) << v.dump();
+  }
+  json sandbox = list_item("k8s_POD_web_default_uid-1_2", "running");
+  sandbox["Created"] = 1e300;
+  ASSERT_TRUE(sandbox_from_list(sandbox));
+  EXPECT_EQ(sandbox_from_list(sandbox)->created_at, 0);
+
+  json st = state("exited", 0, "2026-12-01T10:00:07Z");
+  st["ExitCode"] = 1e300;
+  auto s = container_status_from_inspect(inspect(st), nullptr);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->exit_code, 0);
+  st["ExitCode"] = 3.0;
+  EXPECT_EQ(container_status_from_inspect(inspect(st), nullptr)->exit_code, 3);
+
+  EXPECT_EQ(image_from_json({{"Id", "sha256:1"}, {"Size", 1e300}}).size, 0u);
+  EXPECT_EQ(image_from_json({{"Id", "sha256:1"}, {"Size", -5}}).size, 0u);
+  EXPECT_EQ(image_from_json({{"Id", "sha256:1"}, {"Size", 42.9}}).size, 42u);
+  EXPECT_EQ(image_from_json({{"Id", "sha256:1"}, {"Size", std::numeric_limits<uint64_t>::max()}}).size,
+            0u);
+
+  json huge = {{"cpu_stats", {{"cpu_usage", {{"total_usage", 1e300}}}}},
+               {"memory_stats", {{"usage", kInf}, {"stats", {{"total_inactive_file", -1e300}}}}}};
+  EXPECT_EQ(stats_from_json("abc", huge, 0), (rt::ContainerStats{"abc", 0, 0, 0, 0}));
+  // A negative inactive count is 0: usage - inactive cannot overflow.
+  json negative = {{"memory_stats",
+                    {{"usage", std::numeric_limits<int64_t>::max()},
+                     {"stats", {{"total_inactive_file", std::numeric_limits<int64_t>::min()}}}}}};
+  EXPECT_EQ(stats_from_json("abc", negative, 0).memory_working_set_bytes,
+            static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
+}
+
+// Times beyond int64 nanoseconds (the years 1677 to 2262) read as 0 (unset), not as a
+// signed overflow.
+TEST(DockerNumbers, TimesOutOfRangeReadAsZero) {
+  json st = state("exited", 1, "9999-12-31T23:59:59.999999999Z");
+  st["StartedAt"] = "0002-01-01T00:00:00.5Z";
+  json in = inspect(st);
+  in["Created"] = "1000-01-01T00:00:00Z";
+  auto s = container_status_from_inspect(in, nullptr);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->created_at, 0);
+  EXPECT_EQ(s->finished_at, 0);
+  EXPECT_EQ(s->reason, "StartError") << "no finish time: it never ran, as far as knode can tell";
 }
 
 }  // namespace

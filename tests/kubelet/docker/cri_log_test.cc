@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 
@@ -29,6 +30,19 @@ TEST(DockerTime, ParsesRfc3339AndFormatsLikeContainerd) {
   EXPECT_FALSE(parse_time("2026-13-01T10:00:00Z").ok());
   EXPECT_FALSE(parse_time("2026-12-01T10:00:00").ok());
   EXPECT_FALSE(parse_time("").ok());
+  // Go's zero time with a fraction is still year 1: unset, not an overflow.
+  EXPECT_EQ(*parse_time("0001-01-01T00:00:00.5Z"), 0);
+  // Beyond int64 nanoseconds (1677-09-21 to 2262-04-11): ERANGE, not a signed overflow.
+  for (const char* far : {"0002-01-01T00:00:00Z", "1677-09-21T00:12:43.145224191Z",
+                          "2262-04-11T23:47:16.854775808Z", "9999-12-31T23:59:59.999999999Z",
+                          "9999-12-31T23:59:59-23:59"}) {
+    auto t = parse_time(far);
+    ASSERT_FALSE(t.ok()) << far;
+    EXPECT_EQ(t.status().error_number(), ERANGE) << far;
+  }
+  // The edges themselves fit.
+  EXPECT_EQ(*parse_time("2262-04-11T23:47:16.854775807Z"), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(*parse_time("1677-09-21T00:12:43.145224192Z"), std::numeric_limits<int64_t>::min());
 
   EXPECT_EQ(format_time(1796119200236658499), "2026-12-01T10:00:00.236658499Z");
   EXPECT_EQ(format_time(1796119200500000000), "2026-12-01T10:00:00.5Z");

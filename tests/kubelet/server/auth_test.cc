@@ -300,5 +300,43 @@ TEST(Webhook, ReviewBodiesAndAnswers) {
   EXPECT_FALSE(none->allowed);
 }
 
+// Answers of the wrong shape are read without exceptions (nlohmann's value() throws on a
+// field of another type; gtest fails a test that throws) and fail closed.
+TEST(Webhook, MalformedAnswersFailClosedWithoutThrowing) {
+  for (const char* body : {R"({"status":{"authenticated":"yes","user":{"username":"mallory"}}})",
+                           R"({"status":{"authenticated":1,"user":{"username":"mallory"}}})",
+                           R"({"status":{"authenticated":null}})"}) {
+    auto u = parse_token_review(body);
+    ASSERT_TRUE(u.ok()) << body;
+    EXPECT_FALSE(*u) << body << ": not authenticated";
+  }
+  // A user name that is not a string is no user name; other odd fields are empty.
+  EXPECT_FALSE(
+      parse_token_review(R"({"status":{"authenticated":true,"user":{"username":7,"uid":[]}}})").ok());
+  auto odd = parse_token_review(
+      R"({"status":{"authenticated":true,"user":{"username":"bob","uid":5,"groups":"g","extra":[]}}})");
+  ASSERT_TRUE(odd.ok()) << odd.error();
+  ASSERT_TRUE(*odd);
+  EXPECT_EQ(**odd, (UserInfo{"bob", "", {}, {}}));
+  EXPECT_FALSE(parse_token_review(R"({"status":"ok"})").ok());
+  EXPECT_FALSE(parse_token_review("[1,2]").ok());
+
+  for (const char* body : {R"({"status":{"allowed":"true"}})", R"({"status":{"allowed":1}})",
+                           R"({"status":{"allowed":true,"denied":"false"}})",
+                           R"({"status":{"allowed":true,"denied":0}})"}) {
+    auto d = parse_access_review(body);
+    ASSERT_TRUE(d.ok()) << body;
+    EXPECT_FALSE(d->allowed) << body;
+  }
+  auto null_denied = parse_access_review(R"({"status":{"allowed":true,"denied":null}})");
+  ASSERT_TRUE(null_denied.ok());
+  EXPECT_TRUE(null_denied->allowed) << "null is absent, as Go reads it";
+  auto odd_reason = parse_access_review(
+      R"({"status":{"allowed":false,"reason":42,"evaluationError":"no RBAC"}})");
+  ASSERT_TRUE(odd_reason.ok());
+  EXPECT_FALSE(odd_reason->allowed);
+  EXPECT_EQ(odd_reason->reason, "no RBAC");
+}
+
 }  // namespace
 }  // namespace knode::kubelet
