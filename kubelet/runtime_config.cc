@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "knode/api/field_codec.h"
+#include "knode/json_get.h"
 #include "labels.h"
 #include "pod/env.h"
 #include "pod/etc_hosts.h"
@@ -194,7 +195,7 @@ std::string container_hash_without_resources(const api::Container& c) {
 
 std::string encode_resources(const api::ResourceRequirements& r) {
   auto encoded = api::detail::encode(r);
-  return encoded ? encoded->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) : "{}";
+  return encoded ? jget::dump(*encoded) : "{}";
 }
 
 std::optional<api::ResourceRequirements> decode_resources(const std::string& text) {
@@ -208,7 +209,7 @@ std::optional<api::ResourceRequirements> decode_resources(const std::string& tex
 std::string container_hash(const api::Container& c) {
   // FNV-1a over the container's canonical JSON: any change of the spec changes it.
   auto encoded = api::detail::encode(c);
-  std::string json = encoded ? encoded->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) : "{}";
+  std::string json = encoded ? jget::dump(*encoded) : "{}";
   uint64_t h = 1469598103934665603ull;
   for (unsigned char ch : json) {
     h ^= ch;

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "knode/log.h"
+#include "knode/json_get.h"
 
 namespace knode::proxy {
 
@@ -51,7 +52,7 @@ void ServiceHealthServer::update(const ProxyState& state) {
       nlohmann::json body = {{"service", {{"namespace", info->ns}, {"name", info->name}}},
                              {"localEndpoints", info->local_endpoints},
                              {"serviceProxyHealthy", proxy_ok}};
-      http::Response r{info->local_endpoints > 0 && proxy_ok ? 200 : 503, "application/json", body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), {}};
+      http::Response r{info->local_endpoints > 0 && proxy_ok ? 200 : 503, "application/json", jget::dump(body), {}};
       r.headers.emplace_back("X-Content-Type-Options", "nosniff");
       r.headers.emplace_back("X-Load-Balancing-Endpoint-Weight", std::to_string(info->local_endpoints));
       return r;

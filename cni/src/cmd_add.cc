@@ -2,6 +2,7 @@
 #include "knode/cni/ipam.h"
 #include "knode/cni/ipam_store.h"
 #include "knode/cni/result.h"
+#include "knode/json_get.h"
 #include "nat.h"
 #include "pod_network.h"
 
@@ -58,7 +59,7 @@ Result<std::string> cmd_add(const Request& req, const NetConf& conf) {
   }
   r.routes = std::move(routes);
   r.dns = conf.dns;
-  return to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return jget::dump(to_json(r));
 }
 
 }  // namespace knode::cni

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "knode/net.h"
+#include "knode/json_get.h"
 
 namespace knode::cni {
 
@@ -41,7 +42,7 @@ Result<json> make_conflist(const ConflistOptions& opts) {
 Status write_conflist(const ConflistOptions& opts) {
   auto doc = make_conflist(opts);
   if (!doc.ok()) return doc.status();
-  std::string text = doc->dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::string text = jget::dump(*doc, 2) + "\n";
   {
     std::ifstream in(opts.path);
     if (in) {

@@ -8,6 +8,7 @@
 #include "knode/cni/config.h"
 #include "knode/cni/result.h"
 #include "knode/cni/version.h"
+#include "knode/json_get.h"
 #include "request.h"
 
 namespace knode::cni {
@@ -33,7 +34,7 @@ std::string answer_version(std::string_view stdin_text) {
 }
 
 Response failure(const Status& e, const std::string& version) {
-  return Response{1, error_json(e, version).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
+  return Response{1, jget::dump(error_json(e, version)) + "\n"};
 }
 
 }  // namespace
@@ -43,7 +44,7 @@ Response run_plugin(const Getenv& env, std::string_view stdin_text) {
   if (!req.ok()) return failure(req.status(), answer_version(stdin_text));
   if (req->command == Command::kVersion) {
     // VERSION answers whatever stdin holds, even nothing.
-    return Response{0, version_json(answer_version(stdin_text)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
+    return Response{0, jget::dump(version_json(answer_version(stdin_text))) + "\n"};
   }
   const bool need_ipam = req->command != Command::kStatus && req->command != Command::kGc;
   auto conf = parse_netconf(stdin_text, need_ipam);

@@ -311,6 +311,6 @@ json to_json(const Object& o) {
       o);
 }
 
-std::string encode_json(const Object& o, int indent) { return to_json(o).dump(indent, ' ', false, nlohmann::json::error_handler_t::replace); }
+std::string encode_json(const Object& o, int indent) { return jget::dump(to_json(o), indent); }
 
 }  // namespace knode::api

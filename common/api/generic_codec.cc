@@ -1,4 +1,5 @@
 #include "knode/api/field_codec.h"
+#include "knode/json_get.h"
 
 #include <algorithm>
 #include <cmath>
@@ -58,7 +59,7 @@ int64_t integer_of(Decoder& d, const json& j) {
   if (j.is_number_float()) {
     double f = j.get<double>();
     if (std::floor(f) == f && std::fabs(f) < 9.2e18) return static_cast<int64_t>(f);
-    d.fail("expected integer, got fractional number " + j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    d.fail("expected integer, got fractional number " + jget::dump(j));
   }
   d.fail(std::string("expected integer, got ") + json_type_name(j));
 }
@@ -89,7 +90,7 @@ void decode_scalar(Decoder& d, const json& j, Quantity& out) {
   if (j.is_string()) {
     text = j.get<std::string>();
   } else if (j.is_number()) {
-    text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    text = jget::dump(j);
   } else {
     d.fail(std::string("expected quantity, got ") + json_type_name(j));
   }

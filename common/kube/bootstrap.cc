@@ -81,7 +81,7 @@ Result<std::string> request_certificate(RestClient& client, const std::string& n
                 {"usages", json::array({"digital signature", "client auth"})}}}};
   const std::string path = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
   const std::string what = "certificate signing request " + name;
-  auto r = client.request("POST", path, csr.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  auto r = client.request("POST", path, jget::dump(csr));
   if (!r.ok()) return r.status().Wrap(what);
   if (!r->ok()) {
     return Status::Error(what + ": HTTP " + std::to_string(r->status) + ": " + status_message(*r), EACCES);
@@ -186,7 +186,7 @@ Status bootstrap_client_certificate(const BootstrapOptions& o) {
               {"contexts", json::array({{{"name", "default-context"},
                                          {"context", {{"cluster", "default-cluster"}, {"user", "default-auth"}}}}})},
               {"current-context", "default-context"}};
-  if (Status s = write_file(o.kubeconfig, cfg.dump(2, ' ', false, nlohmann::json::error_handler_t::replace), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  if (Status s = write_file(o.kubeconfig, jget::dump(cfg, 2), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
       !s.ok()) {
     return s;
   }

@@ -1,5 +1,5 @@
-// Reading JSON that comes from outside (the API server, a container runtime, a file)
-// without exceptions: a missing key, a value of another type, or a parent that is not an
+// Reading and writing JSON that comes from outside (the API server, a container runtime, a
+// file) without exceptions: a missing key, a value of another type, or a parent that is not an
 // object all give the default. nlohmann's value() throws type_error on the last two, and
 // an uncaught exception ends the daemon.
 #pragma once
@@ -62,6 +62,12 @@ inline nlohmann::json object(const nlohmann::json& j, std::string_view key) {
 inline nlohmann::json array(const nlohmann::json& j, std::string_view key) {
   const auto& v = member(j, key);
   return v.is_array() ? v : nlohmann::json::array();
+}
+
+// j as JSON text; a string that is not UTF-8 is written with U+FFFD where its bad bytes
+// were (as Go's encoding/json writes it) rather than throwing, as nlohmann's dump() would.
+inline std::string dump(const nlohmann::json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace knode::jget

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "knode/log.h"
+#include "knode/json_get.h"
 
 namespace knode::kubelet {
 
@@ -80,7 +81,7 @@ Status EventWriter::write(const Item& it) {
   const std::string base = "/api/v1/namespaces/" + ns + "/events";
   if (it.d.kind == EventCorrelator::Decision::kUpdate) {
     json patch = {{"count", it.d.count}, {"lastTimestamp", it.d.last.str()}};
-    auto r = client_.request("PATCH", base + "/" + it.d.name, patch.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/merge-patch+json", &cancel_);
+    auto r = client_.request("PATCH", base + "/" + it.d.name, jget::dump(patch), "application/merge-patch+json", &cancel_);
     if (!r.ok()) return r.status();
     if (r->ok()) return Status::Ok();
     if (r->status != 404) return Status::Error("update event " + it.d.name + ": HTTP " + std::to_string(r->status));
@@ -101,7 +102,7 @@ Status EventWriter::write(const Item& it) {
              {"firstTimestamp", it.d.first.str()},
              {"lastTimestamp", it.d.last.str()},
              {"count", it.d.count}};
-  auto r = client_.request("POST", base, ev.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json", &cancel_);
+  auto r = client_.request("POST", base, jget::dump(ev), "application/json", &cancel_);
   if (!r.ok()) return r.status();
   if (!r->ok() && r->status != 409) {
     return Status::Error("create event " + it.d.name + ": HTTP " + std::to_string(r->status) + ": " + kube::status_message(*r));

@@ -216,7 +216,7 @@ Status http_error(const std::string& what, const kube::Response& r) {
 Status NodeReporter::register_node() {
   const std::string what = "register node " + facts_.name;
   json body = api::to_json(api::Object(registration(facts_)));
-  auto r = client_.request("POST", kube::collection_path(api::Kind::kNode), body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json", &cancel_);
+  auto r = client_.request("POST", kube::collection_path(api::Kind::kNode), jget::dump(body), "application/json", &cancel_);
   if (!r.ok()) return r.status().Wrap(what);
   if (r->status == 409) {  // registered before: take it over
     r = client_.request("GET", kube::object_path(api::Kind::kNode, "", facts_.name), "", "application/json", &cancel_);
@@ -243,7 +243,7 @@ Status NodeReporter::write_status(bool force) {
   json full = api::to_json(api::Object(n));
   json patch = {{"status", full["status"]}};
   const std::string what = "update node " + facts_.name + " status";
-  auto r = client_.request("PATCH", kube::object_path(api::Kind::kNode, "", facts_.name) + "/status", patch.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+  auto r = client_.request("PATCH", kube::object_path(api::Kind::kNode, "", facts_.name) + "/status", jget::dump(patch),
                            "application/merge-patch+json", &cancel_);
   if (!r.ok()) return r.status().Wrap(what);
   if (!r->ok()) return http_error(what, *r);
@@ -264,7 +264,7 @@ Status NodeReporter::renew_lease() {
     auto cur = client_.request("GET", path + "/" + facts_.name, "", "application/json", &cancel_);
     if (!cur.ok()) return cur.status().Wrap(what);
     if (cur->status == 404) {
-      auto r = client_.request("POST", path, lease.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json", &cancel_);
+      auto r = client_.request("POST", path, jget::dump(lease), "application/json", &cancel_);
       if (!r.ok()) return r.status().Wrap(what);
       if (r->status == 409) continue;
       if (!r->ok()) return http_error(what, *r);
@@ -286,7 +286,7 @@ Status NodeReporter::renew_lease() {
     if (!node_uid_.empty() && !existing["metadata"].contains("ownerReferences")) {
       existing["metadata"]["ownerReferences"] = lease["metadata"]["ownerReferences"];
     }
-    auto r = client_.request("PUT", path + "/" + facts_.name, existing.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json", &cancel_);
+    auto r = client_.request("PUT", path + "/" + facts_.name, jget::dump(existing), "application/json", &cancel_);
     if (!r.ok()) return r.status().Wrap(what);
     if (r->status == 409) continue;  // changed meanwhile: read it again
     if (!r->ok()) return http_error(what, *r);

@@ -36,7 +36,7 @@ class RestApi final : public PodCertificateApi {
 
   Result<json> create(const std::string& ns, const json& request) override {
     const std::string what = "create a PodCertificateRequest in " + ns;
-    auto r = client_.request("POST", kPcrPath + ns + "/podcertificaterequests", request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+    auto r = client_.request("POST", kPcrPath + ns + "/podcertificaterequests", jget::dump(request), "application/json");
     if (!r.ok()) return r.status().Wrap(what);
     if (!r->ok()) return Status::Error(http_error(what, *r), r->status == 403 ? EPERM : EIO);
     return parse(r->body, what);

@@ -85,7 +85,7 @@ Status PodWriter::write_status(const Op& op) {
   json patch = {{"status", op.body}};
   if (!op.uid.empty()) patch["metadata"] = {{"uid", op.uid}};
   const std::string what = "update the status of pod " + key;
-  auto r = client_.request("PATCH", kube::object_path(api::Kind::kPod, op.ns, op.name) + "/status", patch.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+  auto r = client_.request("PATCH", kube::object_path(api::Kind::kPod, op.ns, op.name) + "/status", jget::dump(patch),
                            "application/merge-patch+json", &cancel_);
   if (!r.ok()) return r.status().Wrap(what);
   if (r->status == 404 && op.uid.empty()) {
@@ -109,7 +109,7 @@ Status PodWriter::delete_pod(const std::string& ns, const std::string& name, con
   if (grace0) opts["gracePeriodSeconds"] = 0;
   if (!uid.empty()) opts["preconditions"] = {{"uid", uid}};
   const std::string what = "delete pod " + ns + "/" + name;
-  auto r = client_.request("DELETE", kube::object_path(api::Kind::kPod, ns, name), opts.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json",
+  auto r = client_.request("DELETE", kube::object_path(api::Kind::kPod, ns, name), jget::dump(opts), "application/json",
                            &cancel_);
   if (!r.ok()) return r.status().Wrap(what);
   if (r->status == 404 || r->status == 409) {  // gone already, or another pod now
@@ -148,7 +148,7 @@ Status PodWriter::create_mirror(const Op& op) {
   body["metadata"].erase("uid");
   body["metadata"].erase("resourceVersion");
   body.erase("status");
-  auto r = client_.request("POST", kube::collection_path(api::Kind::kPod, op.ns), body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json",
+  auto r = client_.request("POST", kube::collection_path(api::Kind::kPod, op.ns), jget::dump(body), "application/json",
                            &cancel_);
   if (!r.ok()) return r.status().Wrap(what);
   if (r->status == 409) return Status::Error(what + ": a pod of that name exists", EAGAIN);

@@ -1,6 +1,7 @@
 #include "cluster/tokens.h"
 
 #include <nlohmann/json.hpp>
+#include "knode/json_get.h"
 
 namespace knode::kubelet {
 
@@ -21,7 +22,7 @@ Result<std::string> TokenManager::token(const api::Pod& pod, const api::ServiceA
   if (!p.audience.empty()) spec["audiences"] = json::array({p.audience});
   json req = {{"apiVersion", "authentication.k8s.io/v1"}, {"kind", "TokenRequest"}, {"spec", spec}};
   const std::string what = "request a token for service account " + ns + "/" + sa;
-  auto r = client_.request("POST", "/api/v1/namespaces/" + ns + "/serviceaccounts/" + sa + "/token", req.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  auto r = client_.request("POST", "/api/v1/namespaces/" + ns + "/serviceaccounts/" + sa + "/token", jget::dump(req));
   if (!r.ok()) return r.status().Wrap(what);
   if (!r->ok()) {
     return Status::Error(what + ": HTTP " + std::to_string(r->status) + ": " + kube::status_message(*r), EAGAIN);

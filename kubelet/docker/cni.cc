@@ -199,7 +199,7 @@ Result<json> CniNetwork::exec(const std::string& command, const NetworkList& net
   env.push_back("CNI_IFNAME=" + options_.ifname);
   env.push_back("CNI_ARGS=" + cni_args(pod));
   env.push_back("CNI_PATH=" + cni_path);
-  const std::string input = plugin_input(net, plugin, pod, prev_result).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string input = jget::dump(plugin_input(net, plugin, pod, prev_result));
   const auto t0 = std::chrono::steady_clock::now();
   auto r = run_process({*path}, env, input, options_.timeout);
   const std::string what = "CNI " + command + " " + type + " (network " + net.name + ")";
@@ -219,7 +219,7 @@ Result<json> CniNetwork::exec(const std::string& command, const NetworkList& net
       msg = jget::str(out, "msg");
       const std::string details = jget::str(out, "details");
       if (!details.empty()) msg += ": " + details;
-      if (out.contains("code")) msg += " (code " + out["code"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + ")";
+      if (out.contains("code")) msg += " (code " + jget::dump(out["code"]) + ")";
     }
     if (msg.empty()) msg = r->err.empty() ? r->out : r->err;
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();

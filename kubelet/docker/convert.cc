@@ -8,6 +8,7 @@
 
 #include "docker/cri_log.h"
 #include "labels.h"
+#include "knode/json_get.h"
 
 namespace knode::docker {
 
@@ -280,7 +281,7 @@ json sandbox_create_body(const rt::PodSandboxConfig& c, const SandboxCreate& how
                      {"hostPort", pm.host_port},
                      {"hostIP", pm.host_ip}});
     }
-    internal[kPortMappingsLabel] = pms.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    internal[kPortMappingsLabel] = jget::dump(pms);
   }
   const bool host_net = c.namespaces.network == rt::NamespaceMode::kNode;
   json hc = {{"NetworkMode", host_net ? "host" : "none"},
@@ -652,7 +653,7 @@ std::string registry_auth(const rt::AuthConfig& a) {
   if (!a.server_address.empty()) j["serveraddress"] = a.server_address;
   if (!a.identity_token.empty()) j["identitytoken"] = a.identity_token;
   if (!a.registry_token.empty()) j["registrytoken"] = a.registry_token;
-  return base64(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), true);
+  return base64(jget::dump(j), true);
 }
 
 }  // namespace knode::docker

@@ -84,7 +84,7 @@ Status not_ours(std::string_view call, const std::string& id) {
 std::string filters_param(const std::map<std::string, std::vector<std::string>>& filters) {
   json f = json::object();
   for (const auto& [k, vs] : filters) f[k] = vs;
-  return query_escape(f.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return query_escape(jget::dump(f));
 }
 
 std::string random_suffix() {
@@ -268,7 +268,7 @@ Result<json> DockerRuntime::inspect_owned(const std::string& id, const char* typ
 
 Result<std::string> DockerRuntime::create(const std::string& name, const json& body,
                                           std::string_view call, std::string_view object) {
-  const std::string payload = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string payload = jget::dump(body);
   for (int attempt = 0; attempt < 2; ++attempt) {
     // A name still taken (a container of an earlier knode that was never removed) gets a
     // random suffix, as dockershim did; parse_name() reads both forms.
@@ -644,7 +644,7 @@ Status DockerRuntime::start_container(const std::string& id) {
 Status DockerRuntime::update_container_resources(const std::string& id, const rt::LinuxResources& resources) {
   auto inspect = inspect_owned(id, kTypeContainer, "UpdateContainerResources");
   if (!inspect.ok()) return inspect.status();
-  auto r = send("POST", "/containers/" + query_escape(id) + "/update", update_resources_body(resources).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+  auto r = send("POST", "/containers/" + query_escape(id) + "/update", jget::dump(update_resources_body(resources)),
                 "UpdateContainerResources", id, options_.request_timeout);
   if (!r.ok()) return r.status();
   if (r->status == 200) return Status::Ok();
@@ -742,7 +742,7 @@ Result<rt::ExecResult> DockerRuntime::exec_sync(const std::string& id,
                  {"AttachStdin", false},
                  {"Tty", false},
                  {"Cmd", cmd}};
-  auto made = send("POST", "/containers/" + query_escape(id) + "/exec", create.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "ExecSync",
+  auto made = send("POST", "/containers/" + query_escape(id) + "/exec", jget::dump(create), "ExecSync",
                    id, options_.request_timeout);
   if (!made.ok()) return made.status();
   if (made->status != 201) return http_error(*made, "ExecSync", id);
@@ -759,7 +759,7 @@ Result<rt::ExecResult> DockerRuntime::exec_sync(const std::string& id,
   auto r =
       client_.hijack({"POST",
                       *api + "/exec/" + exec_id + "/start",
-                      json{{"Detach", false}, {"Tty", false}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                      jget::dump(json{{"Detach", false}, {"Tty", false}}),
                       {}},
                      deadline, [&](std::string_view data) {
                        demuxed = demux.feed(data, [&](StreamType st, std::string_view payload) {
@@ -798,7 +798,7 @@ Result<rt::ExecResult> DockerRuntime::exec_sync(const std::string& id,
       const int64_t c = jget::integer<int64_t>(*ex, "ExitCode", kNotInt32);
       if (c < std::numeric_limits<int32_t>::min() || c > std::numeric_limits<int32_t>::max()) {
         return Status::Error(
-            prefix("ExecSync", id) + ": the exit code " + code.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + " is not an int32", EIO);
+            prefix("ExecSync", id) + ": the exit code " + jget::dump(code) + " is not an int32", EIO);
       }
       out.exit_code = static_cast<int32_t>(c);
       return out;

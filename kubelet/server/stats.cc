@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "knode/log.h"
+#include "knode/json_get.h"
 
 namespace knode::kubelet {
 
@@ -167,7 +168,7 @@ std::string StatsProvider::summary(const std::vector<api::Pod>& pods) {
     std::erase_if(last_,
                   [&](const auto& kv) { return kv.first != "node" && !seen.count(kv.first); });
   }
-  return json{{"node", node}, {"pods", out_pods}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return jget::dump(json{{"node", node}, {"pods", out_pods}});
 }
 
 }  // namespace knode::kubelet

@@ -38,7 +38,7 @@ std::string token_review_body(const std::string& token) {
   json j = {{"apiVersion", "authentication.k8s.io/v1"},
             {"kind", "TokenReview"},
             {"spec", {{"token", token}}}};
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return jget::dump(j);
 }
 
 Result<std::optional<UserInfo>> parse_token_review(const std::string& body) {
@@ -87,7 +87,7 @@ std::string access_review_body(const AccessReview& r) {
   if (!r.user.extra.empty()) spec["extra"] = r.user.extra;
   json j = {
       {"apiVersion", "authorization.k8s.io/v1"}, {"kind", "SubjectAccessReview"}, {"spec", spec}};
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return jget::dump(j);
 }
 
 Result<AccessDecision> parse_access_review(const std::string& body) {

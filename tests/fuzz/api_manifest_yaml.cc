@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "api_checks.h"
+#include "knode/json_get.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text = knode::fuzz::as_view(data, size);
@@ -19,6 +20,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   auto j = knode::api::yaml_to_json(text, "fuzz.yaml");
-  if (j.ok()) (void)j->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (j.ok()) (void)knode::jget::dump(*j);
   return 0;
 }

@@ -13,6 +13,7 @@
 #include "fuzz_util.h"
 #include "knode/cni/config.h"
 #include "knode/cni/conflist.h"
+#include "knode/json_get.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text = knode::fuzz::as_view(data, size);
@@ -30,7 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   auto doc = knode::cni::make_conflist(o);
   if (!doc.ok()) return 0;
-  const std::string text_out = doc->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string text_out = knode::jget::dump(*doc);
   const auto& plugins = (*doc)["plugins"];
   if (!plugins.is_array()) knode::fuzz::fail("conflist without a plugins array", text_out);
   for (const auto& p : plugins) {
@@ -38,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     conf["cniVersion"] = (*doc)["cniVersion"];
     conf["name"] = (*doc)["name"];
     if (conf.value("type", "") != "knode-cni") continue;
-    (void)knode::cni::parse_netconf(conf.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), true);
+    (void)knode::cni::parse_netconf(knode::jget::dump(conf), true);
   }
   return 0;
 }

@@ -15,6 +15,7 @@
 #include "knode/cni/error.h"
 #include "knode/cni/result.h"
 #include "knode/cni/version.h"
+#include "knode/json_get.h"
 
 namespace {
 
@@ -39,13 +40,13 @@ void after_parse(const knode::cni::NetConf& c) {
     auto r = parse_result(*c.prev_result);
     if (r.ok()) {
       r->cni_version = c.cni_version;
-      (void)to_json(*r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      (void)knode::jget::dump(to_json(*r));
     }
   }
-  (void)c.dns.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  (void)knode::jget::dump(c.dns);
   (void)compare_versions(c.cni_version, "0.4.0");
-  (void)error_json(error(kInvalidConfig, "fuzz"), c.cni_version).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  (void)version_json(c.cni_version).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  (void)knode::jget::dump(error_json(error(kInvalidConfig, "fuzz"), c.cni_version));
+  (void)knode::jget::dump(version_json(c.cni_version));
 }
 
 }  // namespace

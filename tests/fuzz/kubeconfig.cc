@@ -18,6 +18,7 @@
 #include "fuzz_util.h"
 #include "knode/api/codec.h"
 #include "knode/kube/kubeconfig.h"
+#include "knode/json_get.h"
 
 namespace {
 
@@ -58,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (doc.ok() && doc->is_object()) {
     bool changed = neutralize(*doc, "clusters", "cluster");
     changed = neutralize(*doc, "users", "user") || changed;
-    if (changed) text = doc->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // JSON is YAML
+    if (changed) text = knode::jget::dump(*doc);  // JSON is YAML
   }
   use(knode::kube::parse_kubeconfig(text, kPath));
   // Every context by name, as --context would pick it (at most a few).
