@@ -176,10 +176,24 @@ void Proxier::recompute(const std::string& key) {
   health_.queued_update(ProxyHealth::kIPv4);
   last_queued_timestamp_.set(std::chrono::duration<double>(clock_.system_now().time_since_epoch()).count());
   scheduler_.changed();
-  schedule();
+  schedule_after_burst();
+}
+
+// Changes come in bursts delivered in one go (a manifest file, a relist, a watch batch):
+// the decision to sync waits until the loop has delivered the whole burst, so a sync never
+// sees half of a file (a Service without the EndpointSlice next to it would be a REJECT
+// rule in the kernel until the next sync).
+void Proxier::schedule_after_burst() {
+  if (burst_pending_ || stopped_) return;
+  burst_pending_ = true;
+  timer_.expires_after(std::chrono::nanoseconds(0));
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) schedule();  // (cancelled: by stop(), or by schedule(), which cleared the flag)
+  });
 }
 
 void Proxier::schedule() {
+  burst_pending_ = false;
   if (stopped_) return;
   auto now = clock_.steady_now();
   auto d = scheduler_.decide(now);

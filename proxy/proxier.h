@@ -65,6 +65,7 @@ class Proxier {
   void on_endpoints(const Event& e);
   void recompute(const std::string& service_key);
   void schedule();
+  void schedule_after_burst();
   void start_sync(bool full);
   void finish_sync(Status status, SyncStats stats, bool full, std::set<std::string> changed,
                    Clock::SteadyTime started, Clock::SteadyTime first_change);
@@ -81,6 +82,7 @@ class Proxier {
   std::unique_ptr<boost::asio::thread_pool> worker_;  // when no sync_executor is given
   boost::asio::any_io_executor sync_executor_;
   bool stopped_ = false;
+  bool burst_pending_ = false;  // a zero-delay schedule() is armed
 
   // Indexes by service "ns/name".
   std::map<std::string, std::shared_ptr<const api::Service>> services_;

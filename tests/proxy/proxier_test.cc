@@ -128,6 +128,19 @@ TEST_F(ProxierTest, EndpointChangeIsPartialAndNamesTheServicePort) {
   EXPECT_EQ(backend->count(), 2u);
 }
 
+TEST_F(ProxierTest, ABurstOfEventsIsOneSyncThatSeesAllOfIt) {
+  store.on_synced("test");
+  ASSERT_TRUE(run_until_calls(1));
+  // A manifest file with a Service and its slice arrives as events delivered in one go:
+  // the sync after them sees both, never the Service alone (a REJECT rule for a moment).
+  store.on_event(Event{EventType::kAdded, object(kSvc), nullptr});
+  store.on_event(Event{EventType::kAdded, object(slice(3)), nullptr});
+  ASSERT_TRUE(run_until_calls(2));
+  auto c = backend->call(1);
+  ASSERT_EQ(c.state.services.size(), 1u);
+  EXPECT_EQ(c.state.services[0].cluster_endpoints.size(), 3u);
+}
+
 TEST_F(ProxierTest, FailedSyncRetriesAsFullWithTheSameChanges) {
   store.on_event(Event{EventType::kAdded, object(kSvc), nullptr});
   store.on_synced("test");
