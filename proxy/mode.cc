@@ -68,8 +68,11 @@ Status cleanup_nftables_mode() {
   return nftables_proxy::cleanup_nftables(**client);
 }
 
-// Runs the other modes' cleanup once, on the sync thread before the first sync, as
-// kube-proxy does when it starts: switching modes leaves no rules of the old one behind.
+// Runs the other modes' cleanup once, on the sync thread right after this mode's first
+// successful sync, as kube-proxy does when it starts: switching modes leaves no rules of the
+// old one behind. After, not before: until this mode's rules are in, the old mode's keep
+// answering new connections (both at once are harmless: a connection's first packet is
+// translated by the first NAT rule that matches it, and the old rules only ever accept).
 class CleansOtherModes final : public ProxyBackend {
  public:
   CleansOtherModes(ProxyBackendPtr inner, std::function<Status()> cleanup)
@@ -77,13 +80,14 @@ class CleansOtherModes final : public ProxyBackend {
   std::string mode() const override { return inner_->mode(); }
   Status sync(const proxy::ProxyState& state, const std::set<std::string>& changed, bool full,
               SyncStats* stats) override {
-    if (cleanup_) {
+    Status synced = inner_->sync(state, changed, full, stats);
+    if (synced.ok() && cleanup_) {
       if (Status s = cleanup_(); !s.ok()) {
         KLOG(WARNING, "could not remove the rules of the other proxy modes").kv("mode", mode()).kv("err", s.message());
       }
       cleanup_ = nullptr;
     }
-    return inner_->sync(state, changed, full, stats);
+    return synced;
   }
   Status cleanup() override { return inner_->cleanup(); }
 
