@@ -121,17 +121,43 @@ IpamStore::~IpamStore() {
 
 Result<bool> IpamStore::reserve(const net::IPAddress& ip, const Attachment& owner, size_t range_set) {
   std::string path = dir_ + "/" + ip.str();
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    if (errno == EEXIST) return false;
-    return io_error("reserve " + path, errno);
-  }
-  bool wrote = write_all(fd, owner.container_id + "\r\n" + owner.ifname);
-  ::close(fd);
-  if (!wrote) {
+  const std::string content = owner.container_id + "\r\n" + owner.ifname;
+  // The reservation appears with its owner in it or not at all: an unnamed file
+  // (O_TMPFILE) is written, then linked in under the address (EEXIST: taken), so a plugin
+  // killed half-way leaves nothing. Where the filesystem has no O_TMPFILE, the file is
+  // created, then written; what a kill in between leaves (a file without an owner) goes
+  // with the DEL that follows the failed ADD (release_owner).
+  int fd = ::open(dir_.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd >= 0) {
+    if (!write_all(fd, content)) {
+      int err = errno;
+      ::close(fd);
+      return io_error("write " + path, err);
+    }
+    std::string self = "/proc/self/fd/" + std::to_string(fd);
+    int r = ::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW);
+    if (r != 0 && errno == ENOENT) r = ::linkat(fd, "", AT_FDCWD, path.c_str(), AT_EMPTY_PATH);  // no /proc
     int err = errno;
-    ::unlink(path.c_str());
-    return io_error("write " + path, err);
+    ::close(fd);
+    if (r != 0) {
+      if (err == EEXIST) return false;
+      return io_error("reserve " + path, err);
+    }
+  } else if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) {
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      if (errno == EEXIST) return false;
+      return io_error("reserve " + path, errno);
+    }
+    bool wrote = write_all(fd, content);
+    ::close(fd);
+    if (!wrote) {
+      int err = errno;
+      ::unlink(path.c_str());
+      return io_error("write " + path, err);
+    }
+  } else {
+    return io_error("reserve " + path, errno);
   }
   std::string last = dir_ + "/" + kLastReservedPrefix + std::to_string(range_set);
   // Overwrite in place and cut to length: ext4 flushes a file truncated to zero on
@@ -190,7 +216,14 @@ Status IpamStore::release(const net::IPAddress& ip) {
 }
 
 Result<std::vector<net::IPAddress>> IpamStore::release_owner(const Attachment& owner) {
-  std::vector<net::IPAddress> released = find(owner);
+  std::vector<net::IPAddress> released;
+  for (const auto& [ip, have] : allocations()) {
+    // A reservation without an owner is one whose plugin was killed between creating
+    // the file and writing the owner into it. Every reserve runs under the lock held
+    // here, so nobody is still writing it, and no DEL would ever name it: it goes with
+    // this one (the runtime's DEL after that failed ADD, as a rule).
+    if (owned_by(have, owner) || have.container_id.empty()) released.push_back(ip);
+  }
   for (const auto& ip : released) {
     if (auto d = release(ip); !d.ok()) return d;
   }

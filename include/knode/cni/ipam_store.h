@@ -33,7 +33,8 @@ class IpamStore {
   std::map<net::IPAddress, Attachment> allocations() const;
   std::vector<net::IPAddress> find(const Attachment& owner) const;
   Status release(const net::IPAddress& ip);
-  // Releases every address of owner; returns what it released.
+  // Releases every address of owner, and any reservation without an owner (left by a
+  // plugin killed while reserving); returns what it released.
   Result<std::vector<net::IPAddress>> release_owner(const Attachment& owner);
 
   const std::string& dir() const { return dir_; }
