@@ -169,7 +169,10 @@ class PodServer:
     anything else is a line protocol: every line gets "<name>: <line>" back (used to
     keep one TCP connection open across a restart of knode).
     UDP: every datagram is answered with "You've hit <name>\\npeer=<ip>:<port>\\n".
+    A TCP connection lives at most MAX_CONNECTION_SECONDS (a bound on every test's threads).
     """
+
+    MAX_CONNECTION_SECONDS = 120.0
 
     def __init__(self, netns: str, name: str, tcp_ports: list[int], udp_ports: list[int]):
         self.netns, self.name = netns, name
@@ -209,7 +212,7 @@ class PodServer:
     def _serve(self, conn: socket.socket, peer, port: int):
         conn.settimeout(1.0)
         buf = b""
-        idle_deadline = time.monotonic() + 120  # bound: no connection lives past this
+        idle_deadline = time.monotonic() + self.MAX_CONNECTION_SECONDS
         try:
             while not self.stopping.is_set() and time.monotonic() < idle_deadline:
                 try:

@@ -39,7 +39,8 @@ class ProxyTestBase(unittest.TestCase):
         self.addCleanup(self.manifests.remove)
         log_dir = os.environ.get("KNODE_NETNS_LOG_DIR") or self.manifests.root
         os.makedirs(log_dir, exist_ok=True)
-        self.log_path = os.path.join(log_dir, f"{self.id().split('.')[-1]}.knode.log")
+        # Class and test: each mode runs the same scenarios.
+        self.log_path = os.path.join(log_dir, f"{type(self).__name__}.{self.id().split('.')[-1]}.knode.log")
         if os.path.exists(self.log_path):
             os.unlink(self.log_path)
         self.knode = kn.Knode(self.binary, self.topo.node, self.manifests.dir, self.log_path,
