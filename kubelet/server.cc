@@ -356,7 +356,7 @@ class Server final : public KubeletServer {
       read_only_ = std::make_unique<http::HttpServer>(io_);
       read_only_->handle("/pods", [this](const http::Request&) { return pod_list(); });
       read_only_->handle("/healthz", http::kubelet_healthz_handler(health_));
-      Status s = read_only_->listen(c.address, static_cast<uint16_t>(c.read_only_port));
+      Status s = read_only_->listen(c.read_only_address, static_cast<uint16_t>(c.read_only_port));
       if (!s.ok()) return s.Wrap("serve the kubelet read-only port");
     }
     return serve_kubelet_api(c);

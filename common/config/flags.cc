@@ -201,7 +201,10 @@ const Flag kFlags[] = {
      [](AgentConfig* c, const std::string& v) { return set_int(&c->kubelet.read_only_port, v, 0, 65535); }},
     {"node-ip", nullptr, kA | kK, "IP", "the node's IP in pods' status.hostIP (default: the default route's interface's)",
      [](AgentConfig* c, const std::string& v) { c->kubelet.node_ip = v; return Status::Ok(); }},
-    {"address", nullptr, kA | kK, "IP", "address of the kubelet API and the read-only port (default 0.0.0.0)",
+    {"read-only-address", nullptr, kA | kK, "IP",
+     "address of the read-only port, which has no authentication (default 127.0.0.1)",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.read_only_address = v; return Status::Ok(); }},
+    {"address", nullptr, kA | kK, "IP", "address of the kubelet API (default 0.0.0.0)",
      [](AgentConfig* c, const std::string& v) { c->kubelet.address = v; return Status::Ok(); }},
     {"port", nullptr, kA | kK, "PORT",
      "kubelet API port, HTTPS (default 10250; 0 disables); standalone only with --tls-cert-file",
@@ -405,6 +408,10 @@ Status validate(const AgentConfig& c) {
     }
     if (!net::IPAddress::Parse(c.kubelet.address)) {
       return Status::Error("invalid value for --address: \"" + c.kubelet.address + "\" (want an IP)");
+    }
+    if (!net::IPAddress::Parse(c.kubelet.read_only_address)) {
+      return Status::Error("invalid value for --read-only-address: \"" + c.kubelet.read_only_address +
+                           "\" (want an IP)");
     }
     if (c.kubelet.runtime_request_timeout.nanos() <= 0) return Status::Error("--runtime-request-timeout must be positive");
     if (c.kubelet.port < 0 || c.kubelet.port > 65535) return Status::Error("port: must be within 0-65535");

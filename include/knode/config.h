@@ -97,9 +97,12 @@ struct KubeletConfig {
   std::vector<std::string> cluster_dns;
   std::string cluster_domain = "cluster.local";
   std::string resolv_conf = "/etc/resolv.conf";
-  // The read-only port (GET /pods, /healthz): 0 disables.
+  // The read-only port (GET /pods, /healthz): 0 disables. It answers anyone who reaches it
+  // with no authentication, so it listens on loopback unless --read-only-address says
+  // otherwise (upstream listens on --address; its config-file default is 0, off).
   int32_t read_only_port = 10255;
-  // Where the kubelet API (--port) and the read-only port listen.
+  std::string read_only_address = "127.0.0.1";  // flag only
+  // Where the kubelet API (--port, authenticated) listens.
   std::string address = "0.0.0.0";
   // The kubelet API over TLS (10250): on in cluster mode; standalone, only with a
   // --tls-cert-file. 0 disables.

@@ -3,6 +3,7 @@ in a private network namespace answers its health and metrics endpoints."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -88,6 +89,43 @@ class AgentTest(unittest.TestCase):
         nat = kn.iptables_save(self.netns, "nat")
         self.assertIn("default/kubia:http cluster IP", nat)
         self.assertEqual(self.knode.stop(), 0, "the agent should exit 0 on SIGTERM")
+
+    def test_13_unauthenticated_endpoints_listen_on_loopback(self):
+        """The endpoints without authentication (metrics, the read-only port, the kubelet's
+        /healthz) listen on loopback by default: the kernel's socket table says so, and a
+        connection to the node's other address is refused. The proxy's /healthz listens on
+        every address, as upstream's, for load balancers' probes."""
+        # An address besides loopback in the agent's namespace: a veth pair, both ends here.
+        kn.run(["ip", "-n", self.netns, "link", "add", "ka0", "type", "veth", "peer", "name", "ka1"])
+        kn.run(["ip", "-n", self.netns, "addr", "add", "10.123.0.1/24", "dev", "ka0"])
+        for link in ("ka0", "ka1"):
+            kn.run(["ip", "-n", self.netns, "link", "set", link, "up"])
+        self.knode.start()
+        self.knode.wait_ready(20)
+
+        def listening() -> dict[int, set[str]]:
+            out: dict[int, set[str]] = {}
+            for line in kn.run(["ip", "netns", "exec", self.netns, "cat", "/proc/net/tcp"]).stdout.splitlines()[1:]:
+                fields = line.split()
+                if fields[3] != "0A":  # TCP_LISTEN
+                    continue
+                addr, port = fields[1].split(":")
+                ip = ".".join(str(int(addr[i:i + 2], 16)) for i in (6, 4, 2, 0))
+                out.setdefault(int(port, 16), set()).add(ip)
+            return out
+
+        socks = kn.wait_for(lambda: (lambda l: l if 10255 in l else None)(listening()), 10,
+                            "the read-only port to listen")
+        self.assertEqual(socks.get(10249), {"127.0.0.1"}, f"metrics: {socks}")
+        self.assertEqual(socks.get(10255), {"127.0.0.1"}, f"read-only port: {socks}")
+        self.assertEqual(socks.get(10248), {"127.0.0.1"}, f"kubelet /healthz: {socks}")
+        self.assertEqual(socks.get(10256), {"0.0.0.0"}, f"proxy /healthz: {socks}")
+        for port in (10249, 10255, 10248):
+            err, _ = kn.connect_error(self.netns, "10.123.0.1", port, timeout=2)
+            self.assertEqual(err, errno.ECONNREFUSED, f"port {port} on the node's other address")
+        self.assertEqual(kn.http_get(self.netns, "10.123.0.1", 10256, "/healthz").status, 200)
+        self.assertEqual(kn.http_get(self.netns, "127.0.0.1", 10255, "/pods").status, 200)
+        self.assertEqual(self.knode.stop(), 0)
 
 
 if __name__ == "__main__":
