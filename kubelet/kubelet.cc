@@ -22,6 +22,19 @@ std::string manifest_key(const api::Pod& p) {
   return (p.metadata.namespace_.empty() ? "default" : p.metadata.namespace_) + "/" + p.metadata.name;
 }
 
+// Whether the API's status gives one of the kubelet's conditions another status (True,
+// False, Unknown): what the kubelet decides, which nobody else should have changed. The
+// rest (times, messages, fields the API server fills in) may differ in an echo of its own
+// write, and does not count.
+bool conditions_overwritten(const api::PodStatus& mine, const api::PodStatus& api) {
+  for (const auto& c : mine.conditions) {
+    for (const auto& a : api.conditions) {
+      if (a.type == c.type && a.status != c.status) return true;
+    }
+  }
+  return false;
+}
+
 // A pod found in the runtime that no source wants: enough of it to terminate it.
 std::shared_ptr<const api::Pod> orphan(const std::string& uid, const PodSnapshot& snap) {
   api::Pod p;
@@ -159,6 +172,16 @@ void Kubelet::on_api_pod(const Event& e) {
     const auto& had = *entry.pod;
     if (had.spec == pod.spec && had.metadata.generation == pod.metadata.generation &&
         had.metadata.labels == pod.metadata.labels && had.metadata.annotations == pod.metadata.annotations) {
+      // Someone else changed the status: the node lifecycle controller sets Ready False on
+      // the pods of a node whose Lease it has not seen renewed for its grace period (an
+      // API server away that long). Only the kubelet sets it back, as upstream's status
+      // manager does when the API's status differs from its own.
+      if (has_status_.count(uid) && conditions_overwritten(had.status, pod.status)) {
+        overwritten_.insert(uid);
+        restate(uid);
+      } else {
+        overwritten_.erase(uid);  // (an echo of the kubelet's own write, or of the one written again)
+      }
       return;
     }
     auto next = std::make_shared<api::Pod>(pod);
@@ -250,12 +273,31 @@ void Kubelet::admit(std::shared_ptr<const api::Pod> pod) {
   worker->sync();
 }
 
+// The kubelet's status of a pod the API holds another one for goes again, at most every
+// 10 s: a controller that keeps marking it (the node lifecycle controller, for every pod
+// update while it thinks the node is down) is answered at that pace, not in a tight loop.
+void Kubelet::restate(const std::string& uid) {
+  auto it = pods_.find(uid);
+  if (it == pods_.end() || !overwritten_.count(uid)) return;
+  const auto now = clock_.steady_now();
+  auto last = restated_.find(uid);
+  if (last != restated_.end() && now - last->second < std::chrono::seconds(10)) return;  // the relist retries
+  restated_[uid] = now;
+  overwritten_.erase(uid);
+  const auto& pod = *it->second.pod;
+  KLOG(INFO, "pod status changed in the API; writing it again").kv("pod", pod.metadata.namespace_ + "/" +
+                                                                        pod.metadata.name);
+  options_.api->restate(pod);
+}
+
 void Kubelet::remove(const std::string& uid, std::shared_ptr<const api::Pod> deleted) {
   auto it = pods_.find(uid);
   if (it == pods_.end()) return;
   auto entry = it->second;
   pods_.erase(it);
   has_status_.erase(uid);
+  overwritten_.erase(uid);
+  restated_.erase(uid);
   if (awaiting_status_.erase(uid)) maybe_report_synced();
   probes_.remove(uid);
   terminating_[uid] = entry.worker;
@@ -347,6 +389,7 @@ void Kubelet::arm_relist() {
 void Kubelet::relisted(Result<Relist> r) {
   relist_in_flight_ = false;
   if (stopped_) return;
+  for (const auto& uid : std::vector<std::string>(overwritten_.begin(), overwritten_.end())) restate(uid);
   if (!r.ok()) {
     health_.set_unhealthy(kRuntimeComponent, "the container runtime is down: " + r.error());
     KLOG(WARNING, "relist failed").kv("err", r.error());

@@ -90,6 +90,7 @@ class Kubelet final : public PodStateProvider {
   void relisted(Result<Relist> r);
   void adopt_orphans(const Relist& r);
   void maybe_report_synced();
+  void restate(const std::string& uid);
 
   boost::asio::io_context& io_;
   ObjectStore& store_;
@@ -112,6 +113,11 @@ class Kubelet final : public PodStateProvider {
   bool inputs_synced_ = false, reported_synced_ = false;
   std::set<std::string> awaiting_status_;  // pods admitted before the first report
   std::set<std::string> has_status_;       // pods that have reported at least once
+  // Pods whose conditions in the API differ from the kubelet's (someone else wrote them),
+  // and when each was last written again: at most every 10 s per pod (upstream's status
+  // sync), whatever writes it back in between, retried from the relist.
+  std::set<std::string> overwritten_;
+  std::map<std::string, Clock::SteadyTime> restated_;
   boost::asio::steady_timer synced_timer_;
   std::vector<std::function<void(const api::Pod&)>> status_hooks_;
   ProbeManager probes_;

@@ -232,11 +232,32 @@ Status NodeReporter::register_node() {
 
 Status NodeReporter::write_status(bool force) {
   NodeSignals s = signals_();
-  api::NodeStatus st = node_status(facts_, s, last_written_.conditions, api::Time::Now());
+  // The conditions as the API has them, which need not be the ones written last: the node
+  // lifecycle controller sets them Unknown when it has not seen the Lease renewed for its
+  // grace period (an API server away that long), and only a write from here sets them
+  // back. Upstream's kubelet reads the Node before each status update for this reason.
+  std::vector<api::NodeCondition> prev = last_written_.conditions;
+  bool overwritten = false;
+  if (!force) {
+    // (Unread, it is taken to be what was written: the write decides as it did before.)
+    auto cur = client_.request("GET", kube::object_path(api::Kind::kNode, "", facts_.name) + "?resourceVersion=0", "",
+                               "application/json", &cancel_);
+    const json node = cur.ok() && cur->ok() ? json::parse(cur->body, nullptr, false) : json();
+    const json& conditions = jget::member(jget::member(node, "status"), "conditions");
+    for (const auto& c : conditions.is_array() ? conditions : json::array()) {
+      const std::string type = jget::str(c, "type"), status = jget::str(c, "status");
+      // A condition the API has otherwise changes now: its transition time is new.
+      overwritten |= std::erase_if(prev, [&](const api::NodeCondition& p) {
+        return p.type == type && p.status != status;
+      }) > 0;
+    }
+  }
+  api::NodeStatus st = node_status(facts_, s, prev, api::Time::Now());
   const auto now = std::chrono::steady_clock::now();
-  if (!force && !status_differs(st, last_written_) && now - last_write_ < options_.report_interval) {
+  if (!force && !overwritten && !status_differs(st, last_written_) && now - last_write_ < options_.report_interval) {
     return Status::Ok();
   }
+  if (overwritten) KLOG(INFO, "node status changed in the API; writing it again").kv("node", facts_.name);
   api::Node n;
   n.metadata.name = facts_.name;
   n.status = st;

@@ -3,7 +3,8 @@
 //
 // Pure functions build the objects (tested without a server); NodeReporter writes them:
 // register once (an existing Node is taken over), then every status_interval (10 s) it
-// computes the status and PATCHes it when it changed or report_interval (5 min) passed,
+// computes the status and PATCHes it when it changed, when the Node in the API has other
+// conditions (the node lifecycle controller's Unknown) or report_interval (5 min) passed,
 // and renews the Lease in kube-node-lease (40 s, renewed every 10 s). It runs on its own
 // thread with blocking API calls; the signals come from the daemon's loop.
 #pragma once

@@ -30,6 +30,7 @@ void PodWriter::enqueue(Op op) {
       // The latest status replaces one still waiting for the same pod.
       for (auto& q : queue_) {
         if (q.kind == Op::kStatus && q.ns == op.ns && q.name == op.name) {
+          op.again = op.again || q.again;
           q = std::move(op);
           return;
         }
@@ -45,6 +46,14 @@ void PodWriter::status(const api::Pod& pod) {
   // A static pod's status goes to its mirror, whose UID the API server chose.
   enqueue(Op{Op::kStatus, pod.metadata.namespace_, pod.metadata.name, is_static_pod(pod) ? "" : pod.metadata.uid,
              j["status"]});
+}
+
+void PodWriter::restate(const api::Pod& pod) {
+  json j = api::to_json(api::Object(pod));
+  Op op{Op::kStatus, pod.metadata.namespace_, pod.metadata.name, is_static_pod(pod) ? "" : pod.metadata.uid,
+        j["status"]};
+  op.again = true;
+  enqueue(std::move(op));
 }
 
 void PodWriter::terminated(const api::Pod& pod) {
@@ -81,7 +90,7 @@ Status http_error(const std::string& what, const kube::Response& r) {
 Status PodWriter::write_status(const Op& op) {
   const std::string key = op.ns + "/" + op.name;
   if (op.uid.empty()) unwritten_mirror_status_.erase(key);
-  if (written_.count(key) && written_[key] == op.body) return Status::Ok();
+  if (!op.again && written_.count(key) && written_[key] == op.body) return Status::Ok();
   json patch = {{"status", op.body}};
   if (!op.uid.empty()) patch["metadata"] = {{"uid", op.uid}};
   const std::string what = "update the status of pod " + key;

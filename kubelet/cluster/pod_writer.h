@@ -1,9 +1,10 @@
 // What the kubelet tells the API server about its pods, written from one thread in the
 // order it was asked: a pod's status through the status subresource (a merge patch
-// carrying the pod's UID as precondition, only when it changed; a burst of changes to
-// one pod coalesces to the latest), the final delete of a pod whose containers are gone
-// after a graceful deletion (grace 0, UID precondition), and the mirror pods of static
-// pods (created, recreated when deleted or outdated, deleted with the static pod).
+// carrying the pod's UID as precondition, only when it changed, or again when the API
+// holds another: restate(); a burst of changes to one pod coalesces to the latest), the
+// final delete of a pod whose containers are gone after a graceful deletion (grace 0, UID
+// precondition), and the mirror pods of static pods (created, recreated when deleted or
+// outdated, deleted with the static pod).
 // Failed writes are retried with a back-off; a status is retried until a newer one
 // replaces it.
 #pragma once
@@ -30,6 +31,9 @@ class ApiPods {
   virtual ~ApiPods() = default;
   // The pod's status changed (an API pod, or a static pod: its mirror's status).
   virtual void status(const api::Pod& pod) = 0;
+  // The API holds another status for the pod than the one the kubelet gave (someone else
+  // wrote it): the kubelet's goes again, even if it was written before.
+  virtual void restate(const api::Pod& pod) { status(pod); }
   // An API pod's containers are gone after its deletion: delete it for good.
   virtual void terminated(const api::Pod& pod) = 0;
   // A static pod runs: its mirror pod must exist; or it went: its mirror goes.
@@ -45,6 +49,7 @@ class PodWriter final : public ApiPods {
   void stop();
 
   void status(const api::Pod& pod) override;
+  void restate(const api::Pod& pod) override;
   void terminated(const api::Pod& pod) override;
   void mirror(const api::Pod& static_pod) override;
   void unmirror(const api::Pod& static_pod) override;
@@ -56,6 +61,7 @@ class PodWriter final : public ApiPods {
     enum Kind { kStatus, kDelete, kMirror, kUnmirror } kind;
     std::string ns, name, uid;
     nlohmann::json body;  // the status, or the mirror pod
+    bool again = false;   // a status written even when it is the one written last
   };
   void enqueue(Op op);
   void run();

@@ -85,6 +85,16 @@ SERVICE_IP = "10.96.0.1"  # the `kubernetes` Service's cluster IP
 CLUSTER_CIDR = "10.244.0.0/16"
 CLUSTER_DOMAIN = "cluster.local"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# start_apiserver(audit_log=...): every list and watch, once when answered (a watch also
+# when it ends), at level Metadata.
+AUDIT_LIST_WATCH = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  verbs: [list, watch]
+- level: None
+"""
 BINARIES = COMPONENTS + ("kubectl",)
 
 
@@ -360,6 +370,18 @@ class _NsHTTPSConnection(http.client.HTTPSConnection):
             raise
 
 
+def http_request(netns: str, host: str, port: int, method: str, path: str, body: Optional[bytes] = None,
+                 headers: Optional[dict] = None, timeout: float = 5.0) -> tuple[int, bytes]:
+    """Plain HTTP from netns (etcd's JSON gateway on the control plane's loopback)."""
+    c = kn.NsHTTPConnection(netns, host, port, timeout)
+    try:
+        c.request(method, path, body=body, headers={"Connection": "close", **(headers or {})})
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
 def https_request(netns: str, host: str, port: int, method: str, path: str, context: ssl.SSLContext,
                   body: Optional[bytes] = None, headers: Optional[dict] = None, timeout: float = 5.0
                   ) -> tuple[int, bytes]:
@@ -452,8 +474,9 @@ class ControlPlane:
     (the CLI): they outlive it, in their own session, until `down`."""
 
     def __init__(self, workdir: Optional[str] = None, bins: Optional[str] = None, cp_addr: str = CP_ADDR,
-                 tied: bool = True, log_dir: Optional[str] = None):
+                 tied: bool = True, log_dir: Optional[str] = None, controller_manager_args: tuple[str, ...] = ()):
         self.bins = bins or bin_dir()
+        self.controller_manager_args = tuple(controller_manager_args)  # appended to its flags
         self.tag = secrets.token_hex(3)
         if workdir:
             os.makedirs(workdir, exist_ok=True)
@@ -620,7 +643,41 @@ class ControlPlane:
         r = kn.http_get(self.cp_netns, "127.0.0.1", 2381, "/health", timeout=1)
         return r.status == 200 and '"health":"true"' in r.body.replace(" ", "")
 
-    def _start_apiserver(self):
+    def etcd(self, path: str, body: dict, timeout: float = 10.0) -> dict:
+        """One call to etcd's JSON gateway (POST /v3/..., keys and values in base64) from the
+        control plane's netns, where etcd listens on the loopback only. Its answer; raises
+        on any status but 200."""
+        self._check_running("etcd")
+        status, raw = http_request(self.cp_netns, "127.0.0.1", 2379, "POST", path, json.dumps(body).encode(),
+                                   {"Content-Type": "application/json"}, timeout=timeout)
+        if status != 200:
+            raise AssertionError(f"etcd POST {path}: HTTP {status}: {raw[:300]!r}")
+        return json.loads(raw)
+
+    def etcd_revision(self) -> int:
+        """etcd's current revision (the header of a range over a key nobody has)."""
+        return int(self.etcd("/v3/kv/range", {"key": base64.b64encode(b"\0").decode()})["header"]["revision"])
+
+    def compact_etcd(self) -> tuple[int, int]:
+        """Moves etcd's revision two past the one it had (a scratch key outside /registry,
+        put and deleted), then compacts its history up to there, physically (done when the
+        call returns). Every resourceVersion handed out before is then older than the
+        compaction: a watch resuming from one is answered 410 Gone, whatever the API server
+        last told its watchers (a bookmark of the newest revision included). For while the
+        API server is stopped: running, it writes meanwhile. Returns (the revision before,
+        the compaction's revision)."""
+        before = self.etcd_revision()
+        key = base64.b64encode(b"/knode-test/compaction-mark").decode()
+        self.etcd("/v3/kv/put", {"key": key, "value": base64.b64encode(b"x").decode()})
+        self.etcd("/v3/kv/deleterange", {"key": key})
+        rev = self.etcd_revision()
+        if rev != before + 2:
+            raise AssertionError(f"etcd's revision moved from {before} to {rev}, not by the two writes alone: "
+                                 "is the API server still running?")
+        self.etcd("/v3/kv/compaction", {"revision": str(rev), "physical": True}, timeout=30)
+        return before, rev
+
+    def _start_apiserver(self, extra: tuple[str, ...] = ()):
         d = self.path("apiserver")
         os.makedirs(d, mode=0o700, exist_ok=True)
         p = self.pki
@@ -645,7 +702,7 @@ class ControlPlane:
             f"--proxy-client-cert-file={p.path('front-proxy-client', 'crt')}",
             f"--proxy-client-key-file={p.path('front-proxy-client', 'key')}",
             "--allow-privileged=true", "--enable-bootstrap-token-auth=true",
-            "--profiling=false"])
+            "--profiling=false", *extra])
 
     def api_context(self, crt: Optional[str] = None, key: Optional[str] = None) -> ssl.SSLContext:
         """TLS to the apiserver as admin (or the given client certificate)."""
@@ -698,7 +755,7 @@ class ControlPlane:
             f"--cluster-signing-key-file={p.path('cluster-signing', 'key')}",
             f"--service-account-private-key-file={p.path('sa', 'key')}",
             f"--root-ca-file={p.path('ca', 'crt')}", "--use-service-account-credentials=true",
-            "--profiling=false"])
+            "--profiling=false", *self.controller_manager_args])
 
     def _start_scheduler(self):
         d = self.path("scheduler")
@@ -763,8 +820,18 @@ class ControlPlane:
             p.kill()
             p.wait(5)
 
-    def start_apiserver(self, timeout: float = 60.0):
-        self._start_apiserver()
+    def start_apiserver(self, timeout: float = 60.0, audit_log: Optional[str] = None):
+        """Starts kube-apiserver again on the same data. audit_log: a file where it writes
+        an audit event (level Metadata: the user, the verb, the request URI with its
+        resourceVersion, the answer's code) for every list and watch request, one JSON a
+        line; so a test sees what clients asked after the restart, not what they say."""
+        extra: tuple[str, ...] = ()
+        if audit_log:
+            policy = self.path("apiserver", "audit-policy.yaml")
+            with open(policy, "w") as f:
+                f.write(AUDIT_LIST_WATCH)
+            extra = (f"--audit-policy-file={policy}", f"--audit-log-path={audit_log}")
+        self._start_apiserver(extra)
         kn.wait_for(self._apiserver_ready, timeout, f"kube-apiserver /readyz on {self.server}", 0.1)
 
     # ---- using it

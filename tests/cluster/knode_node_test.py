@@ -11,7 +11,9 @@ node certificate (CN=system:node:n1). The tests run in order against that one no
     readiness (exec: ls /var/ready) gates the EndpointSlices; a ClusterIP answers from all
     deleting a pod kills its containers and removes it; the Deployment replaces it
     a static pod shows as a mirror pod, recreated when deleted
-    a watch dropped by an API server restart: the node reconnects, rules untouched
+    the API server away 60 s, etcd compacted meanwhile: every watch answered 410 and
+      listed again; no container restarted, no rule changed
+    the node controller's marks after a lapsed Lease (node Unknown, pods not Ready): undone
     a node certificate from another CA: knode stops at start with a clear error
 
     knode_node_test.py [--timeout SECONDS] [TEST ...]
@@ -34,6 +36,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -50,6 +53,11 @@ NODE = "n1"
 NODE_ADDR = "192.168.77.11"
 CLUSTER_CIDR = "10.244.0.0/16"
 ARGS: argparse.Namespace
+
+
+def apiserver_away() -> float:
+    """How long test 6 keeps the API server stopped (KNODE_CLUSTER_APISERVER_AWAY, s)."""
+    return float(os.environ.get("KNODE_CLUSTER_APISERVER_AWAY", "60"))
 
 
 def knode_binary() -> str:
@@ -194,7 +202,16 @@ class NodeFixture:
     @classmethod
     def setUpClass(cls):
         cls.work = tempfile.mkdtemp(prefix="knode-cluster-")
-        cls.c = cp.ControlPlane()
+        # The node lifecycle controller marks a node Unknown, and its pods not Ready, once it
+        # has not seen the node's Lease renewed for its grace period (50 s by default). Test
+        # 6 keeps the API server away longer than that; whether the controller then marks n1
+        # before knode's first renewal lands is a race between the two, and what it marks
+        # takes every endpoint of n1's pods out of every node's rules, whatever the node
+        # agent. The grace period here outlasts the outage, so test 6 counts what knode
+        # does; test 7 does what the controller would have done, and checks that knode
+        # puts its node and pods back.
+        grace = int(apiserver_away()) + 60
+        cls.c = cp.ControlPlane(controller_manager_args=(f"--node-monitor-grace-period={grace}s",))
         cls.c.start()
         cls.ns = cls.c.add_node_netns(NODE, NODE_ADDR)
         # A default route, as any node has: traffic to a ClusterIP needs one before the
@@ -393,49 +410,223 @@ class KnodeNodeTest(NodeFixture, unittest.TestCase):
         self.wait(lambda: self.get("get", "pod", mirror) is None, 30, "the mirror pod gone with its static pod")
 
     def test_6_an_api_server_away_for_a_while_leaves_pods_and_rules_untouched(self):
-        def seps():
+        """The API server stopped for KNODE_CLUSTER_APISERVER_AWAY seconds (60), etcd's
+        history compacted meanwhile past every resourceVersion knode was given, the API
+        server started again: knode's watches resume from compacted versions, are answered
+        410 Gone and list again, and nothing changes: no container restarted, no sandbox
+        recreated, kubia's rules the same in every sample."""
+        def kubia_rules():
             out = self.in_node("iptables-legacy-save", "-t", "nat").stdout
-            return sorted(l for l in out.splitlines() if "-j KUBE-SEP-" in l and "default/kubia -> " in l)
-        before = seps()
-        self.assertGreaterEqual(len(before), 2, before)  # the replacement of test 3 is not ready
-        containers = lambda: sorted(c["id"] for c in self.cd.crictl_json("ps", "-o", "json")["containers"])  # noqa: E731
-        running = containers()
+            return sorted(l for l in out.splitlines() if l.startswith("-A ") and "default/kubia" in l)
+
+        def runtime_view():
+            ps = self.cd.crictl_json("ps", "-o", "json")["containers"]
+            sbs = self.cd.crictl_json("pods", "-o", "json")["items"]
+            return (sorted((c["labels"].get("io.kubernetes.pod.name", ""), c["metadata"]["name"], c["id"],
+                            c["metadata"].get("attempt", 0)) for c in ps),
+                    sorted((s["metadata"]["name"], s["id"], s["state"]) for s in sbs))
+
+        def api_restarts():
+            return {(p["metadata"]["name"], cs["name"]): cs["restartCount"] for p in self.pods()
+                    for cs in p["status"].get("containerStatuses", [])}
+
+        before = kubia_rules()
+        # (two ready endpoints: test 3's replacement is not ready)
+        self.assertGreaterEqual(len([l for l in before if "-j KUBE-SEP-" in l]), 2, before)
+        running, sandboxes = runtime_view()
+        restarts = api_restarts()
+        self.assertEqual(len(running), 3, running)
+        # A resourceVersion the API server handed out before it stopped (a list's).
+        status, svcs = self.c.api("GET", "/api/v1/namespaces/default/services")
+        self.assertEqual(status, 200, svcs)
+        stale_rv = svcs["metadata"]["resourceVersion"]
         samples, stop = [], threading.Event()
+
         def sample():
-            for _ in range(4000):  # bounded: 4000 samples, about 200 s at most
+            for _ in range(6000):  # bounded: 6000 samples, several minutes at most
                 if stop.is_set():
                     return
-                samples.append(seps())
+                samples.append(kubia_rules())
                 time.sleep(0.05)
         t = threading.Thread(target=sample)
         t.start()
+        audit = os.path.join(self.work, "audit.log")
         try:
             lease = lambda: self.get("get", "lease", "-n", "kube-node-lease", NODE)["spec"]["renewTime"]  # noqa: E731
             self.c.stop_apiserver()
-            away = float(os.environ.get("KNODE_CLUSTER_APISERVER_AWAY", "20"))
-            t0 = time.monotonic()
-            while time.monotonic() - t0 < away:
+            t_stop = time.monotonic()
+            # etcd alone now: two writes past anything the API server served, and its history
+            # compacted up to there. Every watch knode resumes is from before the compaction.
+            rv_before, compacted = self.c.compact_etcd()
+            away = apiserver_away()
+            for _ in range(int(away / 0.5) + 1):  # bounded: about `away` seconds
+                if time.monotonic() - t_stop >= away:
+                    break
                 self.assertTrue(self.knode.alive(), f"knode exited while the API server was away:\n{self.knode.tail()}")
                 time.sleep(0.5)
-            self.assertEqual(containers(), running, "the pods' containers kept running")
-            self.c.start_apiserver()
+            self.assertEqual(runtime_view(), (running, sandboxes), "the pods' containers kept running")
+            self.c.start_apiserver(audit_log=audit)
+            t_back = time.monotonic()
+            away = t_back - t_stop
+
+            # The API server's own answer to a watch from before the compaction: 410 Expired.
+            # (429 while its watch cache is still being filled.)
+            def stale_watch():
+                st, body = self.c.api("GET", "/api/v1/namespaces/default/services?watch=true"
+                                      f"&resourceVersion={stale_rv}&timeoutSeconds=5", timeout=15)
+                return None if st == 429 else (st, body)
+            st, body = self.wait(stale_watch, 20, "the API server to answer a watch")
+            self.assertEqual(st, 200, body)
+            self.assertIsInstance(body, dict, f"one ERROR event, not a stream of events: {body!r:.500}")
+            self.assertEqual((body.get("type"), body.get("object", {}).get("code")), ("ERROR", 410), body)
+
             renewed = lease()
             self.wait(lambda: lease() != renewed, 40, "the node renewing its Lease again")
+
+            # What knode asked after the restart, as the API server recorded it: its watches
+            # resumed from versions older than the compaction (each answered as above: 410),
+            # and after each such watch a list of the same collection. The proxy's Services
+            # and EndpointSlices and the kubelet's pods must all have been listed again, so
+            # the samples cover what a relist could have done to the rules.
+            user = f"system:node:{NODE}"
+
+            def knode_requests():
+                seen, out = set(), []
+                with open(audit, errors="replace") as f:
+                    for line in f.readlines()[:200000]:
+                        try:
+                            e = json.loads(line)
+                        except ValueError:
+                            continue  # a line being written
+                        if e.get("user", {}).get("username") != user or e.get("auditID") in seen:
+                            continue
+                        seen.add(e["auditID"])
+                        u = urllib.parse.urlsplit(e["requestURI"])
+                        q = dict(urllib.parse.parse_qsl(u.query))
+                        sel = ",".join(q[k] for k in ("fieldSelector", "labelSelector") if k in q)
+                        out.append({"verb": e["verb"], "what": u.path + (f"?{sel}" if sel else ""),
+                                    "rv": int(q["resourceVersion"]) if q.get("resourceVersion", "").isdigit() else None,
+                                    "code": e.get("responseStatus", {}).get("code"),
+                                    "at": e["requestReceivedTimestamp"]})
+                return out
+
+            must = {"/api/v1/pods", "/api/v1/services", "/apis/discovery.k8s.io/v1/endpointslices"}
+
+            def relisted():
+                reqs = knode_requests()
+                stale = [r for r in reqs if r["verb"] == "watch" and r["rv"] is not None and r["rv"] < compacted
+                         and r["code"] == 200]
+                lists = [r for r in reqs if r["verb"] == "list"]
+                done = {s["what"] for s in stale if any(l["what"] == s["what"] and l["at"] > s["at"] for l in lists)}
+                return (stale, done) if must <= {w.split("?")[0] for w in done} else None
+            stale, done = self.wait(relisted, 60, "knode's watches of pods, Services and EndpointSlices answered 410 "
+                                    "and listed again (the API server's audit log)")
+            t_relisted = time.monotonic()
+
             # The watches are back: a Service made now gets its rules.
             self.kubectl("create", "service", "clusterip", "after-restart", "--tcp=80:8080")
             # (no endpoints: its rule is the filter table's REJECT)
             self.wait(lambda: "default/after-restart:" in self.in_node("iptables-legacy-save").stdout, 30,
                       "rules for a Service created after the restart")
             self.wait(lambda: self.cond(self.node(), "Ready").get("status") == "True", 30, "n1 Ready")
+            # The samples go on for two proxy syncs (1 s apart at most) past the relists: what
+            # a relist did to the rules would show by then.
+            self.wait(lambda: time.monotonic() - t_relisted > 2.5, 5, "2.5 s past the relists", interval=0.1)
         finally:
             stop.set()
             t.join(10)
-        self.assertGreater(len(samples), 100)
+        after_running, after_sandboxes = runtime_view()
+        after_restarts = api_restarts()
+        # A restarted container is a new one (another id) in the runtime and one more in
+        # its restartCount; a recreated sandbox is another id.
+        replaced = len({c[2] for c in running} - {c[2] for c in after_running})
+        counted = sum(after_restarts.get(k, 0) - n for k, n in restarts.items())
+        recreated = len({s_[1] for s_ in sandboxes} - {s_[1] for s_ in after_sandboxes})
         flapped = [i for i, s_ in enumerate(samples) if s_ != before]
-        self.assertEqual(flapped, [], f"kubia's endpoint rules changed in {len(flapped)} of {len(samples)} samples")
-        relisted = sum(1 for l in open(self.knode.log, errors="replace") if "watch expired, listing again" in l)
-        print(f"\n  {len(samples)} rule samples unchanged; {relisted} watches answered 410 and listed again",
-              file=sys.stderr)
+        with open(self.knode.log, errors="replace") as f:  # knode's own word: a second figure only
+            knode_says = sum(1 for l in f if "watch expired, listing again" in l)
+        print(f"\n  API server away {away:.1f} s, etcd compacted at revision {compacted} (was {rv_before}): "
+              f"{len(samples)} rule samples, {len(flapped)} flapped; containers restarted {max(replaced, counted)} "
+              f"(replaced {replaced}, restartCount +{counted}), sandboxes recreated {recreated}; "
+              f"knode's watches answered 410 and listed again: {len(done)} collections ({len(stale)} stale watches, "
+              f"the API server's audit log; knode's log says {knode_says}), the last {t_relisted - t_back:.1f} s after "
+              "the API server was back", file=sys.stderr)
+        for s_ in sorted(done):
+            print(f"    relisted {s_}", file=sys.stderr)
+        self.assertGreater(len(samples), 100)
+        self.assertEqual((after_running, after_sandboxes), (running, sandboxes),
+                         "the same containers (ids, attempts) in the same sandboxes")
+        self.assertEqual(after_restarts, restarts, "the restart counts in the API")
+        self.assertEqual(flapped[:1], [], f"kubia's rules changed in {len(flapped)} of {len(samples)} samples; "
+                                          f"first: {samples[flapped[0]] if flapped else None} instead of {before}")
+
+    def test_7_what_the_node_controller_marks_when_a_lease_lapses_is_undone(self):
+        """What the node lifecycle controller writes when a node's Lease lapsed (an API
+        server away for longer than its grace period): the Node's conditions Unknown and
+        the Ready condition of the node's pods False. knode's node and pods are fine, so it
+        writes them back, as upstream's kubelet does (the node status every 10 s against
+        the Node as the API has it; the pods' statuses reconciled with the API's every
+        10 s): n1 Ready again, the pods Ready again, their endpoints back in the rules, no
+        container restarted."""
+        def kubia_rules():
+            out = self.in_node("iptables-legacy-save", "-t", "nat").stdout
+            return sorted(l for l in out.splitlines() if l.startswith("-A ") and "default/kubia" in l)
+
+        ready = sorted(p["metadata"]["name"] for p in self.pods() if self.cond(p, "Ready").get("status") == "True")
+        self.assertGreaterEqual(len(ready), 2, "test 2's ready kubia pods")
+        rules = kubia_rules()
+        running = sorted(c["id"] for c in self.cd.crictl_json("ps", "-o", "json")["containers"])
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        # As the controller's tryUpdateNodeHealth writes them: the four conditions Unknown
+        # (a strategic merge patch merges conditions by type).
+        unknown = [{"type": t, "status": "Unknown", "reason": "NodeStatusUnknown",
+                    "message": "Kubelet stopped posting node status.", "lastTransitionTime": now}
+                   for t in ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")]
+        st, body = self.c.api("PATCH", f"/api/v1/nodes/{NODE}/status", {"status": {"conditions": unknown}},
+                              content_type="application/strategic-merge-patch+json")
+        self.assertEqual(st, 200, body)
+        t0 = time.monotonic()
+        # As its MarkPodsNotReady writes them: Ready False, nothing else.
+        for name in ready:
+            st, body = self.c.api("PATCH", f"/api/v1/namespaces/default/pods/{name}/status",
+                                  {"status": {"conditions": [{"type": "Ready", "status": "False",
+                                                              "lastTransitionTime": now}]}},
+                                  content_type="application/strategic-merge-patch+json")
+            self.assertEqual(st, 200, body)
+            # The API's answer is the pod as patched (knode may write it back right after).
+            self.assertEqual(self.cond(body, "Ready").get("status"), "False", f"{name} marked not ready")
+
+        def node_ready():
+            return self.cond(self.node(), "Ready").get("status") == "True"
+
+        def pods_ready():
+            return all(self.cond(p, "Ready").get("status") == "True" for p in self.pods()
+                       if p["metadata"]["name"] in ready)
+
+        # Upstream's kubelet: within its 10 s node status and pod status syncs, one more
+        # round when the controller marks a pod again before it sees the node Ready (it does
+        # so for every pod update while it thinks the node is down). Each one is timed on
+        # its own, so one missing does not hide the others.
+        # (The rules are compared once the pods are back: before the marks reach the
+        # EndpointSlices and knode's rules, they are still as before too.)
+        timings: dict[str, float] = {}
+        checks = {"n1 Ready written back": node_ready, "the pods Ready written back": pods_ready,
+                  "kubia's rules as before": lambda: "the pods Ready written back" in timings
+                  and kubia_rules() == rules}
+        for _ in range(80):  # bounded: 40 s
+            self.assertTrue(self.knode.alive(), f"knode exited:\n{self.knode.tail()}")
+            for what, pred in checks.items():
+                if what not in timings and pred():
+                    timings[what] = time.monotonic() - t0
+            if len(timings) == len(checks) or time.monotonic() - t0 > 40:
+                break
+            time.sleep(0.5)
+        print("\n  after the node controller's marks: " + "; ".join(
+            f"{k} after {timings[k]:.1f} s" if k in timings else f"{k}: not within 40 s" for k in checks),
+            file=sys.stderr)
+        self.assertEqual([k for k in checks if k not in timings], [], "restored within 40 s")
+        self.assertEqual(sorted(c["id"] for c in self.cd.crictl_json("ps", "-o", "json")["containers"]), running,
+                         "no container restarted")
 
     def test_4b_a_claim_bound_to_a_host_path_volume_is_mounted(self):
         data = os.path.join(self.work, "pv-data")
@@ -566,4 +757,4 @@ spec:
 
 
 if __name__ == "__main__":
-    sys.exit(main_for("KnodeNodeTest", 300))
+    sys.exit(main_for("KnodeNodeTest", 340))

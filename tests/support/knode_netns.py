@@ -281,7 +281,9 @@ class Reply:
         return f"Reply({self.status}, {self.body!r})"
 
 
-class _NsHTTPConnection(http.client.HTTPConnection):
+class NsHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a TCP connection made in netns."""
+
     def __init__(self, netns: str, host: str, port: int, timeout: float):
         super().__init__(host, port, timeout=timeout)
         self._netns = netns
@@ -298,7 +300,7 @@ class _NsHTTPConnection(http.client.HTTPConnection):
 
 
 def http_get(netns: str, host: str, port: int, path: str = "/", timeout: float = 3.0) -> Reply:
-    c = _NsHTTPConnection(netns, host, port, timeout)
+    c = NsHTTPConnection(netns, host, port, timeout)
     try:
         c.request("GET", path, headers={"Connection": "close"})
         r = c.getresponse()

@@ -969,6 +969,148 @@ class KubeletRuntimeTest(unittest.TestCase):
         self.assertEqual(p["status"]["podIP"], ip, "same sandbox, same IP")
         self.assertEqual(node.http(ip, 8080).body, "You've hit web-node1\n")
 
+    @only_on("containerd")
+    def test_containerd_restart_under_pods(self):
+        """containerd SIGKILLed under running pods and started again ~15 s later on the same
+        root, state and socket (its shims keep the containers running): no container
+        restarted, no sandbox recreated, the HTTP readiness probe and the Service keep
+        working throughout, /healthz follows the runtime down and up, the exec probes run
+        again on the restarted runtime (without restarting anything), a new pod runs."""
+        away = 15.0
+        node = self.node.start()
+        node.write("svc.yaml", SERVICE_TEXT.format(name="web", ip="10.96.0.61", app="web", target=8080))
+        # web serves, with a probe knode runs itself (HTTP: no runtime involved) and a
+        # sidecar; keeper's probes go through the runtime (CRI ExecSync), so they cannot run
+        # while containerd is away: a probe that could not run is no verdict (upstream
+        # throws the result away), or keeper would be killed for it once containerd is back.
+        web_probes = ("ports:\n- {name: http, containerPort: 8080}\n"
+                      "readinessProbe:\n  httpGet: {path: /, port: 8080}\n  periodSeconds: 1\n"
+                      "livenessProbe:\n  tcpSocket: {port: 8080}\n  periodSeconds: 1\n  failureThreshold: 2")
+        node.write("web.yaml", pod("web", container("kubia", self.kubia, extra=web_probes) + self.bb("box", POLITE),
+                                   labels={"app": "web"}, spec_extra="terminationGracePeriodSeconds: 2"))
+        keeper_probes = ("livenessProbe:\n  exec:\n    command: [cat, /tmp/healthy]\n  periodSeconds: 1\n"
+                         "  failureThreshold: 2\n"
+                         "readinessProbe:\n  exec:\n    command: [cat, /tmp/ready]\n  periodSeconds: 1\n"
+                         "  failureThreshold: 1")
+        node.write("keeper.yaml", pod("keeper", self.bb("app", f"touch /tmp/healthy /tmp/ready; {POLITE}",
+                                                        keeper_probes),
+                                      spec_extra="terminationGracePeriodSeconds: 2"))
+        names = ("web", "keeper")
+        before = {n: node.wait_running_ready(n, 40) for n in names}
+        web_ip = before["web"]["status"]["podIP"]
+        want = {f"{web_ip}:8080"}
+        ns = node.netns.name
+        kf.wait_for(lambda: kf.kn.dnat_targets(ns, "default/web:http") == want, 15, "web as the Service's endpoint")
+        ctrs = {n: [c["id"] for c in node.containers(n)] for n in names}
+        sbs = {n: [s["id"] for s in node.sandboxes(n)] for n in names}
+        self.assertEqual({n: len(ids) for n, ids in ctrs.items()}, {"web": 2, "keeper": 1})
+        self.assertEqual({n: len(ids) for n, ids in sbs.items()}, {"web": 1, "keeper": 1})
+        pids = {cid: node.inspect(cid)["pid"] for ids in ctrs.values() for cid in ids}
+        starts = {pid: kf.proc_start_time(pid) for pid in pids.values()}
+
+        # One sample of everything that must not change while containerd is away and back:
+        # the ClusterIP answering web, the Service's DNAT rules, both pods Ready on /pods.
+        samples: list[float] = []
+        flaps: list[str] = []
+
+        def sample():
+            now = time.monotonic() - t_kill
+            samples.append(now)
+            try:
+                r = node.http("10.96.0.61", 80, timeout=1)
+                if r.body != "You've hit web-node1\n":
+                    flaps.append(f"{now:.2f} s: ClusterIP answered {r.status} {r.body!r}")
+            except OSError as e:
+                flaps.append(f"{now:.2f} s: ClusterIP: {e!r}")
+            got = kf.kn.dnat_targets(ns, "default/web:http")
+            if got != want:
+                flaps.append(f"{now:.2f} s: the Service's endpoints are {sorted(got)}")
+            try:
+                ps = node.pods()
+            except (OSError, AssertionError, ValueError) as e:
+                flaps.append(f"{now:.2f} s: /pods: {e!r}")
+                return
+            for n in names:
+                if condition(ps.get(f"{n}-node1", {}), "Ready") != "True":
+                    flaps.append(f"{now:.2f} s: {n} not Ready on /pods")
+
+        cd = node.containerd
+        cd.proc.send_signal(signal.SIGKILL)
+        cd.proc.wait(15)
+        t_kill = time.monotonic()
+        unhealthy = None
+        for _ in range(int(away / 0.05) + 1):  # bounded: about `away` seconds of samples
+            if time.monotonic() - t_kill >= away:
+                break
+            node.check_knode_alive()
+            sample()
+            if unhealthy is None and node.healthz().status == 503:
+                unhealthy = time.monotonic() - t_kill
+            time.sleep(0.05)
+        self.assertIsNotNone(unhealthy, f"knode's /healthz reports the runtime down (503) within {away:.0f} s")
+        self.timings["healthz 503 after containerd was killed"] = unhealthy
+        self.assertEqual({pid: kf.proc_start_time(pid) for pid in pids.values()}, starts,
+                         "every container outlives containerd")
+
+        cd.start()
+        downtime = time.monotonic() - t_kill
+        self.timings["containerd down (kill to CRI answering)"] = downtime
+        # Back: /healthz 200 and both pods Ready, sampling all along; then 3 s more, three
+        # periods of every probe on the restarted runtime.
+        t_back = time.monotonic()
+        healthy = None
+        for _ in range(400):  # bounded: about 20 s
+            now = time.monotonic() - t_back
+            node.check_knode_alive()
+            sample()
+            if healthy is None and node.healthz().status == 200:
+                healthy = now
+                self.timings["healthz 200 after containerd answered"] = now
+            if healthy is not None and now > healthy + 3:
+                break
+            time.sleep(0.05)
+        self.assertIsNotNone(healthy, "knode's /healthz back to 200 within 20 s of containerd answering")
+
+        # What the runtime says: the same containers, running, in the same ready sandboxes.
+        now_ctrs = {n: [c["id"] for c in node.containers(n)] for n in names}
+        now_sbs = {n: [s["id"] for s in node.sandboxes(n)] for n in names}
+        new_ctrs = sum(len(set(now_ctrs[n]) - set(ctrs[n])) for n in names)
+        new_sbs = sum(len(set(now_sbs[n]) - set(sbs[n])) for n in names)
+        restarts = {f"{n}/{c['name']}": c["restartCount"] for n in names
+                    for c in node.pod(n)["status"]["containerStatuses"]}
+        gone_pids = [pid for pid, st in starts.items() if kf.proc_start_time(pid) != st]
+        # (knode's own word, only to show the exec probes did meet the missing runtime)
+        errored = node.knode.log().count('"probe errored" pod=default/keeper-node1')
+        print(f"\ncontainerd killed and away {downtime:.1f} s: {len(samples)} samples, {len(flaps)} flapped; "
+              f"containers restarted {new_ctrs + sum(restarts.values())} (new ids {new_ctrs}, restartCount "
+              f"{sum(restarts.values())}, processes gone {len(gone_pids)}); sandboxes recreated {new_sbs}; "
+              f"keeper's exec probes errored {errored} times (knode's log)")
+        self.assertEqual(now_ctrs, ctrs, "no container created or removed")
+        self.assertEqual(now_sbs, sbs, "no sandbox created or removed")
+        self.assertEqual(restarts, {"web/kubia": 0, "web/box": 0, "keeper/app": 0})
+        self.assertEqual(gone_pids, [], "no container process was restarted")
+        for n in names:
+            self.assertEqual([s["ready"] for s in node.sandboxes(n)], [True], f"{n}'s sandbox ready")
+            self.assertEqual({c["state"] for c in node.containers(n)}, {"running"}, n)
+        with self.subTest("the Service, its rules and the pods' readiness while containerd was away and back"):
+            self.assertEqual(flaps[:6] + flaps[-2:], [],
+                             f"{len(flaps)} failed checks of {len(samples)} (first 6 and last 2 shown)")
+
+        # keeper's exec probes run on the restarted runtime: its readiness follows the file.
+        keeper_id = ctrs["keeper"][0]
+        node.exec(keeper_id, "rm", "/tmp/ready")
+        node.wait_pod("keeper", lambda p: condition(p, "Ready") == "False", 10, "Ready False after rm /tmp/ready")
+        node.exec(keeper_id, "touch", "/tmp/ready")
+        node.wait_pod("keeper", lambda p: condition(p, "Ready") == "True", 10, "Ready again after touch /tmp/ready")
+        # knode drives the restarted runtime: a new pod runs.
+        t0 = time.monotonic()
+        node.write("fresh.yaml", self.kubia_pod("fresh", spec_extra="terminationGracePeriodSeconds: 2"))
+        node.wait_running_ready("fresh", 40)
+        self.timings["a new pod Running+Ready after the restart"] = time.monotonic() - t0
+        self.assertEqual({n: [c["id"] for c in node.containers(n)] for n in names}, ctrs)
+        self.assertEqual({f"{n}/{c['name']}": c["restartCount"] for n in names
+                          for c in node.pod(n)["status"]["containerStatuses"]}, restarts)
+
 
 def main() -> int:
     global ARGS
