@@ -19,7 +19,7 @@ packages=(
   # toolchain (ccache: see KNODE_CCACHE_DIR below)
   build-essential cmake ninja-build pkg-config ccache
   # libraries knode links
-  libboost-dev libyaml-cpp-dev nlohmann-json3-dev libsystemd-dev libssl-dev
+  libboost-dev libyaml-dev nlohmann-json3-dev libsystemd-dev libssl-dev
   libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libip4tc-dev libiptc-dev libmnl-dev
   libnftnl-dev libnetfilter-conntrack-dev
   # container log rotation gzips rotated logs (kubelet/logs/)

@@ -1,8 +1,9 @@
 #include "knode/api/codec.h"
 
-#include <yaml-cpp/yaml.h>
+#include <yaml.h>
 
 #include <cmath>
+#include <map>
 #include <regex>
 
 #include "defaults.h"
@@ -112,38 +113,195 @@ std::string valid_utf8(std::string s) {
   return out;
 }
 
-json yaml_node_to_json(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-      return nullptr;
-    case YAML::NodeType::Scalar: {
-      const std::string& tag = node.Tag();
-      if (tag == "?") return resolve_plain(valid_utf8(node.Scalar()));
-      if (tag == "tag:yaml.org,2002:int") {
-        int64_t i;
-        if (is_plain_int(node.Scalar(), &i)) return i;
-      }
-      if (tag == "tag:yaml.org,2002:bool") return resolve_plain(valid_utf8(node.Scalar()));
-      if (tag == "tag:yaml.org,2002:null") return nullptr;
-      return valid_utf8(node.Scalar());  // quoted, !!str or other tags: a string
-    }
-    case YAML::NodeType::Sequence: {
-      json arr = json::array();
-      for (const auto& item : node) arr.push_back(yaml_node_to_json(item));
-      return arr;
-    }
-    case YAML::NodeType::Map: {
-      json obj = json::object();
-      for (const auto& kv : node) {
-        obj[valid_utf8(kv.first.as<std::string>())] = yaml_node_to_json(kv.second);
-      }
-      return obj;
-    }
-    case YAML::NodeType::Undefined:
-      break;
+// YAML text to JSON values through libyaml's event parser (the C library Go's YAML package
+// was ported from, so what it refuses Go refuses too), one event at a time: nesting is
+// bounded, aliases are expanded with a bound on the values they add, and nothing in the
+// input can make it loop (yaml-cpp 0.7, used before, hung on a 322-byte flow mapping the
+// fuzzer found). Scalars: plain ones resolve as resolve_plain, quoted and block ones are
+// strings, !!int / !!bool / !!null as their tag says, any other tag a string.
+class YamlReader {
+ public:
+  static constexpr size_t kMaxDepth = 512;
+  static constexpr size_t kMaxValues = size_t{1} << 22;  // with aliases expanded
+
+  YamlReader(std::string_view text, const std::string& filename)
+      : text_(valid_utf8(std::string(text))), filename_(filename) {
+    yaml_parser_initialize(&parser_);
+    yaml_parser_set_input_string(&parser_, reinterpret_cast<const unsigned char*>(text_.data()), text_.size());
   }
-  return nullptr;
-}
+  ~YamlReader() { yaml_parser_delete(&parser_); }
+  YamlReader(const YamlReader&) = delete;
+  YamlReader& operator=(const YamlReader&) = delete;
+
+  Result<std::vector<json>> documents() {
+    std::vector<json> docs;
+    Event e;
+    if (!next(&e)) return error();
+    if (e.get().type != YAML_STREAM_START_EVENT) return fail(e, "expected the start of a stream");
+    for (;;) {
+      if (!next(&e)) return error();
+      if (e.get().type == YAML_STREAM_END_EVENT) return docs;
+      if (e.get().type != YAML_DOCUMENT_START_EVENT) return fail(e, "expected a document");
+      Event body;
+      if (!next(&body)) return error();
+      json doc;
+      if (!value(body, 0, &doc)) return error();
+      if (!next(&e)) return error();
+      if (e.get().type != YAML_DOCUMENT_END_EVENT) return fail(e, "expected the end of the document");
+      anchors_.clear();  // anchors do not cross documents
+      docs.push_back(std::move(doc));
+    }
+  }
+
+ private:
+  // Owns one event.
+  class Event {
+   public:
+    Event() = default;
+    ~Event() { reset(); }
+    Event(const Event&) = delete;
+    Event& operator=(const Event&) = delete;
+    yaml_event_t* slot() {
+      reset();
+      return &e_;
+    }
+    void set() { live_ = true; }
+    const yaml_event_t& get() const { return e_; }
+    void reset() {
+      if (live_) yaml_event_delete(&e_);
+      live_ = false;
+    }
+
+   private:
+    yaml_event_t e_{};
+    bool live_ = false;
+  };
+
+  bool next(Event* e) {
+    if (!yaml_parser_parse(&parser_, e->slot())) {
+      const auto& m = parser_.problem_mark;
+      std::string what = parser_.problem ? parser_.problem : "invalid YAML";
+      if (parser_.context) what += std::string(" (") + parser_.context + ")";
+      error_ = at(m.line, m.column) + what;
+      return false;
+    }
+    e->set();
+    return true;
+  }
+
+  std::string at(size_t line, size_t column) const {
+    return filename_ + ":" + std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": ";
+  }
+  Status fail(const Event& e, const std::string& what) {
+    failed(e, what);
+    return error();
+  }
+  bool failed(const Event& e, const std::string& what) {
+    error_ = at(e.get().start_mark.line, e.get().start_mark.column) + what;
+    return false;
+  }
+  Status error() const { return Status::Error(error_); }
+
+  static size_t count(const json& j) {
+    size_t n = 1;
+    if (j.is_structured()) {
+      for (const auto& v : j) n += count(v);
+    }
+    return n;
+  }
+
+  static json scalar(const yaml_event_t& e) {
+    const auto& sc = e.data.scalar;
+    std::string text(reinterpret_cast<const char*>(sc.value), sc.length);
+    const char* tag = reinterpret_cast<const char*>(sc.tag);
+    if (tag == nullptr) {
+      return sc.style == YAML_PLAIN_SCALAR_STYLE ? resolve_plain(text) : json(std::move(text));
+    }
+    const std::string_view t(tag);
+    if (t == "tag:yaml.org,2002:int") {
+      int64_t i;
+      if (is_plain_int(text, &i)) return i;
+    }
+    if (t == "tag:yaml.org,2002:bool") return resolve_plain(text);
+    if (t == "tag:yaml.org,2002:null") return nullptr;
+    return text;
+  }
+
+  // Reads the value that starts with e (consumed) into *out.
+  bool value(Event& e, size_t depth, json* out) {
+    if (depth > kMaxDepth) return failed(e, "nested more than " + std::to_string(kMaxDepth) + " levels deep");
+    if (++values_ > kMaxValues) return failed(e, "more than " + std::to_string(kMaxValues) + " values");
+    const yaml_event_t& ev = e.get();
+    std::string anchor;
+    switch (ev.type) {
+      case YAML_ALIAS_EVENT: {
+        auto it = anchors_.find(reinterpret_cast<const char*>(ev.data.alias.anchor));
+        if (it == anchors_.end()) return failed(e, "unknown anchor");
+        values_ += it->second.second;
+        if (values_ > kMaxValues) return failed(e, "more than " + std::to_string(kMaxValues) + " values");
+        *out = it->second.first;
+        return true;
+      }
+      case YAML_SCALAR_EVENT:
+        if (ev.data.scalar.anchor) anchor = reinterpret_cast<const char*>(ev.data.scalar.anchor);
+        *out = scalar(ev);
+        break;
+      case YAML_SEQUENCE_START_EVENT: {
+        if (ev.data.sequence_start.anchor) anchor = reinterpret_cast<const char*>(ev.data.sequence_start.anchor);
+        *out = json::array();
+        for (;;) {
+          Event item;
+          if (!next(&item)) return false;
+          if (item.get().type == YAML_SEQUENCE_END_EVENT) break;
+          json v;
+          if (!value(item, depth + 1, &v)) return false;
+          out->push_back(std::move(v));
+        }
+        break;
+      }
+      case YAML_MAPPING_START_EVENT: {
+        if (ev.data.mapping_start.anchor) anchor = reinterpret_cast<const char*>(ev.data.mapping_start.anchor);
+        *out = json::object();
+        for (;;) {
+          Event key;
+          if (!next(&key)) return false;
+          if (key.get().type == YAML_MAPPING_END_EVENT) break;
+          json k;
+          if (!value(key, depth + 1, &k)) return false;
+          // JSON keys are strings: a scalar key is its text; a map or list key cannot be one.
+          std::string name;
+          if (key.get().type == YAML_SCALAR_EVENT) {
+            const auto& sc = key.get().data.scalar;
+            name.assign(reinterpret_cast<const char*>(sc.value), sc.length);
+          } else if (k.is_string()) {
+            name = k.get<std::string>();
+          } else if (k.is_primitive()) {
+            name = k.is_null() ? "null" : k.dump();
+          } else {
+            return failed(key, "a mapping key must be a scalar");
+          }
+          Event val;
+          if (!next(&val)) return false;
+          json v;
+          if (!value(val, depth + 1, &v)) return false;
+          (*out)[name] = std::move(v);  // a key given twice: the last one wins
+        }
+        break;
+      }
+      default:
+        return failed(e, "unexpected YAML event");
+    }
+    if (!anchor.empty()) anchors_[anchor] = {*out, count(*out)};
+    return true;
+  }
+
+  std::string text_;  // libyaml reads it in place
+  std::string filename_;
+  yaml_parser_t parser_{};
+  std::map<std::string, std::pair<json, size_t>> anchors_;  // value, and how many values it holds
+  size_t values_ = 0;
+  std::string error_;
+};
 
 template <typename T>
 Object decode_as(const json& j) {
@@ -188,14 +346,15 @@ std::string describe(const json& j) {
 
 }  // namespace
 
+Result<std::vector<json>> yaml_documents(std::string_view text, const std::string& filename) {
+  return YamlReader(text, filename).documents();
+}
+
 Result<json> yaml_to_json(std::string_view text, const std::string& filename) {
-  try {
-    YAML::Node node = YAML::Load(std::string(text));
-    return yaml_node_to_json(node);
-  } catch (const YAML::Exception& e) {
-    return Status::Error(filename + ":" + std::to_string(e.mark.line + 1) + ":" +
-                         std::to_string(e.mark.column + 1) + ": " + e.msg);
-  }
+  auto docs = yaml_documents(text, filename);
+  if (!docs.ok()) return docs.status();
+  if (docs->empty()) return json(nullptr);
+  return std::move(docs->front());
 }
 
 Result<Object> decode_object(const json& j, const std::string& context) {
@@ -245,14 +404,10 @@ Result<ManifestContents> decode_manifest(std::string_view data, const std::strin
       return Status::Error(filename + ": " + e.what());
     }
   } else {
-    try {
-      for (const auto& node : YAML::LoadAll(std::string(data))) {
-        json j = yaml_node_to_json(node);
-        if (!j.is_null()) docs.push_back(std::move(j));
-      }
-    } catch (const YAML::Exception& e) {
-      return Status::Error(filename + ":" + std::to_string(e.mark.line + 1) + ":" +
-                           std::to_string(e.mark.column + 1) + ": " + e.msg);
+    auto parsed = yaml_documents(data, filename);
+    if (!parsed.ok()) return parsed.status();
+    for (auto& j : *parsed) {
+      if (!j.is_null()) docs.push_back(std::move(j));
     }
   }
   // A v1 List (or a JSON array) holds its objects under items.

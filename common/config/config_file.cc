@@ -1,5 +1,3 @@
-#include <yaml-cpp/yaml.h>
-
 #include <fstream>
 #include <sstream>
 
@@ -17,17 +15,12 @@ Status load_config_file(const std::string& path, AgentConfig* out) {
   if (!in) return Status::FromErrno("read config " + path, errno);
   std::stringstream ss;
   ss << in.rdbuf();
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(ss.str());
-  } catch (const YAML::Exception& e) {
-    return Status::Error(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
+  auto docs = api::yaml_documents(ss.str(), path);
+  if (!docs.ok()) return docs.status();
   int used = 0;
-  for (const auto& doc : docs) {
-    if (doc.IsNull()) continue;
-    auto j = api::yaml_to_json(YAML::Dump(doc), path);
-    if (!j.ok()) return j.status();
+  for (auto& doc : *docs) {
+    if (doc.is_null()) continue;
+    nlohmann::json* j = &doc;
     if (!j->is_object()) return Status::Error(path + ": expected a configuration object");
     std::string kind = jget::str(*j, "kind");
     std::string api_version = jget::str(*j, "apiVersion");

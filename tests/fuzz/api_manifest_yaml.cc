@@ -1,5 +1,5 @@
 // Fuzzes manifest decoding of YAML text (multi-document, v1 List): api::decode_manifest,
-// the entry point of --manifest-dir files and static pods, which parses with yaml-cpp,
+// the entry point of --manifest-dir files and static pods, which parses with libyaml,
 // resolves scalars (YAML 1.2 core schema + 1.1 octals), decodes every kind knode reads
 // (Pod, Service, EndpointSlice, Endpoints, Node, ConfigMap, Secret, Namespace), defaults
 // and validates each; then api::yaml_to_json (the config/kubeconfig loader's reader) on

@@ -1,5 +1,5 @@
-// Fuzzes the --config file loader: config::load_config_file (yaml-cpp LoadAll, each
-// document dumped and re-read through api::yaml_to_json, then KubeProxyConfiguration /
+// Fuzzes the --config file loader: config::load_config_file (api::yaml_documents: libyaml,
+// every document of the file, then KubeProxyConfiguration /
 // KubeletConfiguration decoded field by field with api::decode_fields), then
 // config::validate on what loaded. load_config_file takes a path, so each input is
 // written to a file in a private mkdtemp directory under /tmp, removed after the run.

@@ -256,7 +256,7 @@ TEST(Codec, ProbeMinimumsAndHandlers) {
 
 TEST(Codec, PodMountOfMissingVolume) {
   std::string bad = kPod;
-  bad.replace(bad.find("{name: data, mountPath"), 11, "{name: nope,");
+  bad.replace(bad.find("{name: data, mountPath"), 11, "{name: nope");
   EXPECT_NE(first_error(bad).find("volumeMounts[0].name: volume \"nope\" not found"), std::string::npos)
       << first_error(bad);
 }
