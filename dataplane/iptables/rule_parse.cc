@@ -354,14 +354,16 @@ class RuleParser {
     return "bad reject type " + *v;
   }
 
-  std::string target_option(Dnat& n, const std::string& k) { return nat_option(n, k); }
-  std::string target_option(Snat& n, const std::string& k) { return nat_option(n, k); }
-  std::string nat_option(Nat& n, const std::string& k) {
+  // As iptables' DNAT and SNAT: each its own address option; --random-fully is SNAT's only
+  // (the kernel's DNAT ignores it, and iptables-save does not print it there).
+  std::string target_option(Dnat& n, const std::string& k) { return nat_option(n, k, "--to-destination", false); }
+  std::string target_option(Snat& n, const std::string& k) { return nat_option(n, k, "--to-source", true); }
+  std::string nat_option(Nat& n, const std::string& k, const char* to, bool snat) {
     const std::string* v = nullptr;
-    if (k == "--to-destination" || k == "--to-source") {
+    if (k == to) {
       if (!(v = arg()) || !parse_nat(*v, &n)) return "bad NAT address";
     } else if (k == "--random") n.random = true;
-    else if (k == "--random-fully") n.random_fully = true;
+    else if (snat && k == "--random-fully") n.random_fully = true;
     else if (k == "--persistent") n.persistent = true;
     else return "bad NAT option " + k;
     return "";

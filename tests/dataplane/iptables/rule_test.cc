@@ -97,6 +97,11 @@ TEST(IptablesRule, ValidateRejectsWhatTheKernelWouldNot) {
   EXPECT_FALSE(r.validate().ok());
   EXPECT_FALSE(parse_rule("-m nosuch -j ACCEPT").ok());
   EXPECT_FALSE(parse_rule("-m comment --comment \"open").ok());
+  // Each NAT target its own options, as iptables (found by fuzz_iptables_rule: DNAT read
+  // --to-source and --random-fully, and printed back neither).
+  EXPECT_FALSE(parse_rule("-p tcp -j DNAT --to-source 192.168.1.1").ok());
+  EXPECT_FALSE(parse_rule("-p tcp -j DNAT --to-destination 192.168.1.1 --random-fully").ok());
+  EXPECT_FALSE(parse_rule("-j SNAT --to-destination 192.168.1.1").ok());
 }
 
 TEST(IptablesRule, EncodingLaysOutMatchesAndTarget) {
