@@ -641,6 +641,49 @@ class KubeletRuntimeTest(unittest.TestCase):
         self.assertEqual(node.exec(cid, "sh", "-c", "echo $GREETING").stdout, "hello\n",
                          "the environment is fixed at start, as upstream")
 
+    def test_secrets_never_logged(self):
+        """knode at its most verbose (-v=10) handles secrets every way a pod uses them (a
+        volume, an environment variable, an image pull secret, an update of each): no
+        secret value appears in its log, as given, base64-encoded or inside the registry
+        auth it builds."""
+        canary = f"canary-{os.getpid()}-{int(time.time())}"
+        password, updated, pull_pass = f"pw-{canary}", f"new-{canary}", f"pull-{canary}"
+        b64 = lambda v: base64.b64encode(v.encode()).decode()  # noqa: E731
+        node = self.node.start(knode_extra=("-v=10",))
+
+        def secret(value: str) -> str:
+            return (f"apiVersion: v1\nkind: Secret\nmetadata: {{name: app-secret, namespace: default}}\n"
+                    f"type: Opaque\ndata:\n  password: {b64(value)}\n")
+
+        auth = b64(f"puller:{pull_pass}")
+        dockercfg = json.dumps({"auths": {"127.0.0.1:5000": {"username": "puller", "password": pull_pass,
+                                                              "auth": auth}}})
+        node.write("pull.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: regcred, namespace: default}\n"
+                                "type: kubernetes.io/dockerconfigjson\n"
+                                f"data:\n  .dockerconfigjson: {b64(dockercfg)}\n")
+        node.write("secret.yaml", secret(password))
+        vol = ("imagePullPolicy: Always\nvolumeMounts:\n- {name: secret, mountPath: /etc/secret}\n"
+               "env:\n- name: PASSWORD\n  valueFrom: {secretKeyRef: {name: app-secret, key: password}}")
+        spec = ("terminationGracePeriodSeconds: 2\nimagePullSecrets: [{name: regcred}]\n"
+                "volumes:\n- {name: secret, secret: {secretName: app-secret}}")
+        node.write("app.yaml", pod("app", self.bb("app", POLITE, vol), spec_extra=spec))
+        p = node.wait_running_ready("app", 40)
+        cid = raw_id(cstatus(p, "app")["containerID"])
+        # The secrets reached the pod: the test can fail only on what the log holds.
+        self.assertEqual(node.exec(cid, "cat", "/etc/secret/password").stdout, password)
+        self.assertEqual(node.exec(cid, "sh", "-c", "echo $PASSWORD").stdout, password + "\n")
+        node.write("secret.yaml", secret(updated))
+        kf.wait_for(lambda: node.exec(cid, "cat", "/etc/secret/password").stdout == updated, 20,
+                    "the secret update inside the running container", 0.2)
+        log = node.knode.log()
+        self.assertIn('"http request"', log, "knode logs at -v=5 and above (its HTTP requests)")
+        leaks = {what: log.count(v) for what, v in (
+            ("the password", password), ("its base64", b64(password)), ("the updated password", updated),
+            ("its base64", b64(updated)), ("the registry password", pull_pass), ("the registry auth", auth),
+            ("the docker config's base64", b64(dockercfg)[:40]), ("the canary", canary)) if v in log}
+        self.timings["knode log lines at -v=10"] = float(len(log.splitlines()))
+        self.assertEqual(leaks, {}, "secret values in knode's log")
+
     def test_service_env_vars(self):
         """A pod gets the environment variables of the Services of its namespace."""
         node = self.node.start()
