@@ -6,6 +6,7 @@
 #   scripts/fuzz.sh --seconds 600        # longer
 #   scripts/fuzz.sh --runs 10000000      # until 10 million executions each
 #   scripts/fuzz.sh --seconds 30 fuzz_kubeconfig fuzz_flags
+#   scripts/fuzz.sh --optimized --runs 10000000   # the -O1 tree (sanitize.sh --optimized)
 #
 # Each target starts from its seeds (tests/fuzz/corpus/<name>) and regressions
 # (tests/fuzz/regressions/<name>) and keeps what it finds in
@@ -15,7 +16,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${KNODE_BUILD_DIR:-$repo/build}"
-fuzzdir="$build/san/tests/fuzz"
+tree=san
 seconds=60
 runs=""
 targets=()
@@ -23,12 +24,14 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --optimized) tree=fuzz-opt; shift ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
+fuzzdir="$build/$tree/tests/fuzz"
 if [ ! -d "$fuzzdir" ]; then
-  echo "fuzz.sh: no $fuzzdir: run scripts/sanitize.sh first" >&2
+  echo "fuzz.sh: no $fuzzdir: run scripts/sanitize.sh$([ "$tree" = san ] || echo " --optimized") first" >&2
   exit 1
 fi
 if [ ${#targets[@]} -eq 0 ]; then
@@ -46,7 +49,9 @@ for t in "${targets[@]}"; do
   scratch="$fuzzdir/scratch/$name"
   mkdir -p "$scratch"
   dirs=("$scratch")
-  for d in "$repo/tests/fuzz/corpus/$name" "$repo/tests/fuzz/regressions/$name"; do
+  # (The -O1 tree also starts from what the -O0 tree's runs found.)
+  for d in "$repo/tests/fuzz/corpus/$name" "$repo/tests/fuzz/regressions/$name" "$build/san/tests/fuzz/scratch/$name"; do
+    [ "$d" = "$scratch" ] && continue
     [ -d "$d" ] && dirs+=("$d")
   done
   log="$fuzzdir/logs/$t.log"

@@ -6,6 +6,9 @@
 #   scripts/sanitize.sh && (cd build && ctest -L "asan|fuzz")
 #   scripts/sanitize.sh --daemon-and-fuzz   # what scripts/test.sh (CI) builds: the knode
 #                                           # daemon's netns tests and the fuzz targets only
+#   scripts/sanitize.sh --optimized         # the same at -O1 into <build>/fuzz-opt, for long
+#                                           # fuzz runs (scripts/fuzz.sh --optimized); not
+#                                           # part of any CTest tier
 #
 # Installs clang-16 and libFuzzer from Debian when missing; idempotent.
 set -euo pipefail
@@ -14,10 +17,15 @@ build="${KNODE_BUILD_DIR:-$repo/build}"
 san="$build/san"
 cache="${KNODE_CACHE_DIR:-/var/cache/knode}"
 tests=ON
+opt=-O0
 if [ "${1:-}" = "--daemon-and-fuzz" ]; then
   # The unit and netns gtest binaries are half of this tree's build (about 12 more
   # minutes on 2 cores from cold), more than CI's 90 minutes leave on a new machine.
   tests=OFF
+elif [ "${1:-}" = "--optimized" ]; then
+  tests=OFF
+  opt=-O1
+  san="$build/fuzz-opt"
 fi
 log() { echo "sanitize.sh: $*" >&2; }
 
@@ -30,7 +38,7 @@ werror=OFF
 [ "${CI:-}" = "true" ] && werror=ON
 cmake -S "$repo" -B "$san" -G Ninja -DCMAKE_BUILD_TYPE=Sanitize \
   -DCMAKE_C_COMPILER=clang-16 -DCMAKE_CXX_COMPILER=clang++-16 \
-  -DKNODE_SANITIZE=ON -DKNODE_SANITIZE_TESTS="$tests" -DKNODE_BUILD_BENCH=OFF -DKNODE_WERROR="$werror" \
+  -DKNODE_SANITIZE=ON -DKNODE_SANITIZE_TESTS="$tests" -DKNODE_SANITIZE_OPT="$opt" -DKNODE_BUILD_BENCH=OFF -DKNODE_WERROR="$werror" \
   -DKNODE_CCACHE_DIR="$cache/ccache" >/dev/null
 log "building in $san"
 ninja -C "$san" -j"$(nproc)"
