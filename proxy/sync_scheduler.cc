@@ -10,6 +10,10 @@ SyncScheduler::Decision SyncScheduler::decide(TimePoint now) const {
     d.wake_at = TimePoint::max();
     return d;
   }
+  if (now < retry_at_) {
+    d.wake_at = retry_at_;
+    return d;
+  }
   if (first_) return Decision{true, true, {}};
   TimePoint earliest = last_start_ + min_;
   TimePoint full_due = last_full_ + full_;
@@ -35,15 +39,17 @@ void SyncScheduler::started(TimePoint now, bool full) {
   }
 }
 
-void SyncScheduler::finished(TimePoint, bool ok) {
+void SyncScheduler::finished(TimePoint now, bool ok) {
   in_flight_ = false;
   if (ok) {
     first_ = false;
     return;
   }
-  // Retry after the min interval, as a full sync (the kernel state is unknown now).
+  // Retry after the min interval (at least 1 s), as a full sync (the kernel state is
+  // unknown now).
   dirty_ = true;
   force_full_ = true;
+  retry_at_ = now + std::max<Duration>(min_, std::chrono::seconds(1));
 }
 
 }  // namespace knode::proxy

@@ -1,7 +1,8 @@
 // When to sync, as kube-proxy's BoundedFrequencyRunner decides it: changes coalesce so
 // syncs start at most once per min interval; a full resync (repairing drift) runs at
-// least once per full interval; a failed sync retries after the min interval and makes
-// the next one full. A housekeeping sync a mode asks for (nftables: deleting the chains
+// least once per full interval; a failed sync retries after the min interval, never
+// sooner than 1 s (a first sync too: a kernel refusing every attempt must not be asked in
+// a tight loop), and makes the next one full. A housekeeping sync a mode asks for (nftables: deleting the chains
 // a sync flushed, once packets no longer use them) runs as soon as nothing is in flight
 // and does not count toward the min interval, so it never delays the next real change.
 // Pure logic over injected time, so tests need no sleeping.
@@ -44,6 +45,7 @@ class SyncScheduler {
   bool force_full_ = false;
   TimePoint last_start_{};
   TimePoint last_full_;
+  TimePoint retry_at_{};  // after a failed sync: not before then
 };
 
 }  // namespace knode::proxy

@@ -147,6 +147,10 @@ TEST_F(ProxierTest, FailedSyncRetriesAsFullWithTheSameChanges) {
   ASSERT_TRUE(run_until_calls(1));
   backend->fail_next = true;
   store.on_event(Event{EventType::kAdded, object(slice(1)), nullptr});
+  ASSERT_TRUE(run_until_calls(2));  // the failed one; its retry waits 1 s, not at once
+  clock.advance(std::chrono::seconds(1));
+  io.restart();
+  io.run_for(std::chrono::milliseconds(1500));  // the retry's timer sleeps that second
   ASSERT_TRUE(run_until_calls(3));
   auto retry = backend->call(2);
   EXPECT_TRUE(retry.full);
