@@ -122,7 +122,8 @@ std::string valid_utf8(std::string s) {
 class YamlReader {
  public:
   static constexpr size_t kMaxDepth = 512;
-  static constexpr size_t kMaxValues = size_t{1} << 22;  // with aliases expanded
+  static constexpr size_t kMaxValues = size_t{1} << 22;       // in all, aliases expanded
+  static constexpr size_t kMaxAliasValues = size_t{1} << 18;  // what aliases add (a copy each)
 
   YamlReader(std::string_view text, const std::string& filename)
       : text_(valid_utf8(std::string(text))), filename_(filename) {
@@ -237,6 +238,10 @@ class YamlReader {
       case YAML_ALIAS_EVENT: {
         auto it = anchors_.find(reinterpret_cast<const char*>(ev.data.alias.anchor));
         if (it == anchors_.end()) return failed(e, "unknown anchor");
+        alias_values_ += it->second.second;
+        if (alias_values_ > kMaxAliasValues) {
+          return failed(e, "aliases expand to more than " + std::to_string(kMaxAliasValues) + " values");
+        }
         values_ += it->second.second;
         if (values_ > kMaxValues) return failed(e, "more than " + std::to_string(kMaxValues) + " values");
         *out = it->second.first;
@@ -299,7 +304,7 @@ class YamlReader {
   std::string filename_;
   yaml_parser_t parser_{};
   std::map<std::string, std::pair<json, size_t>> anchors_;  // value, and how many values it holds
-  size_t values_ = 0;
+  size_t values_ = 0, alias_values_ = 0;
   std::string error_;
 };
 

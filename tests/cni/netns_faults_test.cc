@@ -72,6 +72,15 @@ struct Audit {
   }
 };
 
+// n pods, each with its own address, reservation and veth on the bridge, nothing else.
+void expect_exactly(const Audit& a, size_t n) {
+  EXPECT_TRUE(a.clean()) << a.detail;
+  EXPECT_EQ(a.distinct_addresses, n);
+  EXPECT_EQ(a.reservations, n);
+  EXPECT_EQ(a.host_veths, n);
+  EXPECT_EQ(a.bridge_ports, n);
+}
+
 class CniFaults : public CniNetnsTest {
  protected:
   static constexpr const char* kGateway = "via 10.250.0.1 dev eth0";
@@ -425,11 +434,7 @@ TEST_F(CniFaults, HundredPodsAddedAndDeletedConcurrentlyLeaveNoLeakOrDuplicate) 
   for (int i = 0; i < kPods; ++i) live[suffixes[i]] = Pod{id(i), {}};
   refresh(live);
   Audit first = audit(live);
-  EXPECT_TRUE(first.clean()) << first.detail;
-  EXPECT_EQ(first.distinct_addresses, static_cast<size_t>(kPods));
-  EXPECT_EQ(first.reservations, static_cast<size_t>(kPods));
-  EXPECT_EQ(first.host_veths, static_cast<size_t>(kPods));
-  EXPECT_EQ(first.bridge_ports, static_cast<size_t>(kPods));
+  expect_exactly(first, kPods);
 
   // DEL the first 50 while 50 new pods ADD, interleaved so both run at the same time.
   std::vector<std::pair<std::string, int>> churn;
@@ -446,11 +451,7 @@ TEST_F(CniFaults, HundredPodsAddedAndDeletedConcurrentlyLeaveNoLeakOrDuplicate) 
   }
   refresh(live);
   Audit second = audit(live);
-  EXPECT_TRUE(second.clean()) << second.detail;
-  EXPECT_EQ(second.distinct_addresses, static_cast<size_t>(kPods));
-  EXPECT_EQ(second.reservations, static_cast<size_t>(kPods));
-  EXPECT_EQ(second.host_veths, static_cast<size_t>(kPods));
-  EXPECT_EQ(second.bridge_ports, static_cast<size_t>(kPods));
+  expect_exactly(second, kPods);
   size_t deleted_with_links = 0;
   for (const auto& [s, v] : views(std::vector<std::string>(suffixes.begin(), suffixes.begin() + kChurn))) {
     deleted_with_links += v.links.empty() ? 0 : 1;

@@ -37,8 +37,8 @@ std::string encode_json(const Object& o, int indent = -1);
 
 // Parses YAML text (every document of it) into JSON values with libyaml: plain scalars
 // resolved with the YAML 1.2 core schema (and 1.1 octals), quoted ones strings, aliases
-// expanded (at most 4M values in all), nesting at most 512 deep, bytes that are not UTF-8
-// read as U+FFFD. Errors are "<filename>:<line>:<column>: <problem>".
+// expanded (adding at most 256K values; 4M in all), nesting at most 512 deep, bytes that
+// are not UTF-8 read as U+FFFD. Errors are "<filename>:<line>:<column>: <problem>".
 Result<std::vector<nlohmann::json>> yaml_documents(std::string_view text, const std::string& filename);
 // The first document of the text (null if it has none); for the config and kubeconfig loaders.
 Result<nlohmann::json> yaml_to_json(std::string_view text, const std::string& filename);

@@ -378,3 +378,49 @@ TEST(Codec, BytesThatAreNotUtf8ReadAsReplacementCharacters) {
   ASSERT_EQ(again.objects.size(), 1u);
   EXPECT_TRUE(*again.objects.front() == *m.objects.front());
 }
+
+// The YAML reader (libyaml events to JSON): scalars by style and tag, aliases, several
+// documents, and the bounds that keep hostile input from taking the loop.
+TEST(YamlDocuments, ScalarsByStyleAndTag) {
+  auto r = yaml_documents("a: 80\nb: '80'\nc: true\nd: ~\ne: !!str 7\nf: !!int 7\ng: |\n  x\nh: 1.5\n", "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.error();
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0], nlohmann::json::parse(R"({"a":80,"b":"80","c":true,"d":null,"e":"7","f":7,"g":"x\n","h":1.5})"));
+}
+
+TEST(YamlDocuments, AliasesExpandAndDocumentsAreSeparate) {
+  auto r = yaml_documents("a: &x {k: v}\nb: *x\n---\n---\nc: 1\n", "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.error();
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ((*r)[0]["b"], (*r)[0]["a"]);
+  EXPECT_TRUE((*r)[1].is_null());
+  // An anchor of one document is unknown in the next.
+  auto bad = yaml_documents("a: &x 1\n---\nb: *x\n", "t.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().rfind("t.yaml:3:4: unknown anchor", 0), 0u) << bad.error();
+}
+
+TEST(YamlDocuments, BoundsAndErrorsNameTheFileLineAndColumn) {
+  // Forty levels of aliases that each double the last: 2^40 values, refused at 256K.
+  std::string bomb = "a0: &a0 [x, x]\n";
+  for (int i = 1; i <= 40; ++i) {
+    bomb += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [*a" + std::to_string(i - 1) + ", *a" +
+            std::to_string(i - 1) + "]\n";
+  }
+  auto r = yaml_documents(bomb, "bomb.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("aliases expand to more than 262144 values"), std::string::npos) << r.error();
+  auto deep = yaml_documents(std::string(600, '[') + std::string(600, ']'), "deep.yaml");
+  ASSERT_FALSE(deep.ok());
+  EXPECT_NE(deep.error().find("nested more than 512 levels deep"), std::string::npos) << deep.error();
+  auto key = yaml_documents("? [a]\n: 1\n", "key.yaml");
+  ASSERT_FALSE(key.ok());
+  EXPECT_NE(key.error().find("a mapping key must be a scalar"), std::string::npos) << key.error();
+  auto syntax = yaml_documents("a: {b: 1\n", "s.yaml");
+  ASSERT_FALSE(syntax.ok());
+  EXPECT_EQ(syntax.error().rfind("s.yaml:2:1: ", 0), 0u) << syntax.error();
+  // Bytes that are not UTF-8 read as U+FFFD, as Go's encoding/json reads them.
+  auto bytes = yaml_documents("a: \"x\xff\"\n", "u.yaml");
+  ASSERT_TRUE(bytes.ok()) << bytes.error();
+  EXPECT_EQ((*bytes)[0]["a"], "x\xEF\xBF\xBD");
+}

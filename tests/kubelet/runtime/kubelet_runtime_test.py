@@ -53,6 +53,16 @@ spec:
 POLITE = 'trap "exit 0" TERM; while true; do sleep 0.2; done'
 
 
+def b64(value: str) -> str:
+    return base64.b64encode(value.encode()).decode()
+
+
+def secret_manifest(name: str, data: dict[str, str], type_: str = "Opaque") -> str:
+    """A Secret in namespace default; the values are given plain and written base64."""
+    return (f"apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: default}}\ntype: {type_}\ndata:\n"
+            + "".join(f"  {k}: {b64(v)}\n" for k, v in data.items()))
+
+
 class TestTimeout(Exception):
     pass
 
@@ -603,9 +613,7 @@ class KubeletRuntimeTest(unittest.TestCase):
         def objects(greeting: str, password: str) -> tuple[str, str]:
             cm = (f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: app-config, namespace: default}}\n"
                   f"data:\n  greeting: {greeting}\n")
-            secret = (f"apiVersion: v1\nkind: Secret\nmetadata: {{name: app-secret, namespace: default}}\n"
-                      f"type: Opaque\ndata:\n  password: {base64.b64encode(password.encode()).decode()}\n")
-            return cm, secret
+            return cm, secret_manifest("app-secret", {"password": password})
 
         cm, secret = objects("hello", "s3cret")
         node.write("cm.yaml", cm)
@@ -648,19 +656,13 @@ class KubeletRuntimeTest(unittest.TestCase):
         auth it builds."""
         canary = f"canary-{os.getpid()}-{int(time.time())}"
         password, updated, pull_pass = f"pw-{canary}", f"new-{canary}", f"pull-{canary}"
-        b64 = lambda v: base64.b64encode(v.encode()).decode()  # noqa: E731
         node = self.node.start(knode_extra=("-v=10",))
-
-        def secret(value: str) -> str:
-            return (f"apiVersion: v1\nkind: Secret\nmetadata: {{name: app-secret, namespace: default}}\n"
-                    f"type: Opaque\ndata:\n  password: {b64(value)}\n")
-
+        secret = lambda value: secret_manifest("app-secret", {"password": value})  # noqa: E731
         auth = b64(f"puller:{pull_pass}")
         dockercfg = json.dumps({"auths": {"127.0.0.1:5000": {"username": "puller", "password": pull_pass,
                                                               "auth": auth}}})
-        node.write("pull.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: regcred, namespace: default}\n"
-                                "type: kubernetes.io/dockerconfigjson\n"
-                                f"data:\n  .dockerconfigjson: {b64(dockercfg)}\n")
+        node.write("pull.yaml", secret_manifest("regcred", {".dockerconfigjson": dockercfg},
+                                                "kubernetes.io/dockerconfigjson"))
         node.write("secret.yaml", secret(password))
         vol = ("imagePullPolicy: Always\nvolumeMounts:\n- {name: secret, mountPath: /etc/secret}\n"
                "env:\n- name: PASSWORD\n  valueFrom: {secretKeyRef: {name: app-secret, key: password}}")
@@ -678,8 +680,8 @@ class KubeletRuntimeTest(unittest.TestCase):
         log = node.knode.log()
         self.assertIn('"http request"', log, "knode logs at -v=5 and above (its HTTP requests)")
         leaks = {what: log.count(v) for what, v in (
-            ("the password", password), ("its base64", b64(password)), ("the updated password", updated),
-            ("its base64", b64(updated)), ("the registry password", pull_pass), ("the registry auth", auth),
+            ("the password", password), ("the password's base64", b64(password)),
+            ("the updated password", updated), ("the updated password's base64", b64(updated)), ("the registry password", pull_pass), ("the registry auth", auth),
             ("the docker config's base64", b64(dockercfg)[:40]), ("the canary", canary)) if v in log}
         self.timings["knode log lines at -v=10"] = float(len(log.splitlines()))
         self.assertEqual(leaks, {}, "secret values in knode's log")
