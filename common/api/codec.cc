@@ -4,7 +4,11 @@
 
 #include <cmath>
 #include <map>
-#include <regex>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <limits>
+#include <string_view>
 
 #include "defaults.h"
 #include "knode/api/field_codec.h"
@@ -16,42 +20,52 @@ namespace {
 
 using detail::json;
 
-bool is_plain_int(const std::string& s, int64_t* out) {
-  static const std::regex kDec("[-+]?[0-9]+");
-  static const std::regex kHex("0x[0-9a-fA-F]+");
-  static const std::regex kOct("0o[0-7]+");
-  // YAML 1.1's octal, as Kubernetes' YAML reader (and kubectl) takes it: "0400" is 256,
-  // the way modes (defaultMode: 0400) are written.
-  static const std::regex kOct11("[-+]?0[0-7]+");
-  try {
-    if (std::regex_match(s, kOct11)) {
-      *out = std::stoll(s, nullptr, 8);
-      return true;
-    }
-    if (std::regex_match(s, kDec)) {
-      *out = std::stoll(s, nullptr, 10);
-      return true;
-    }
-    if (std::regex_match(s, kHex)) {
-      *out = std::stoll(s.substr(2), nullptr, 16);
-      return true;
-    }
-    if (std::regex_match(s, kOct)) {
-      *out = std::stoll(s.substr(2), nullptr, 8);
-      return true;
-    }
-  } catch (const std::out_of_range&) {
-    return false;  // too large for an integer: stays a string/float
+bool all_of_digits(std::string_view s, int base) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    const bool ok = base == 16 ? std::isxdigit(static_cast<unsigned char>(c)) != 0
+                               : (c >= '0' && c < static_cast<char>('0' + base));
+    if (!ok) return false;
   }
-  return false;
+  return true;
 }
 
-bool is_plain_float(const std::string& s, double* out) {
-  static const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
-  if (std::regex_match(s, kFloat)) {
-    *out = std::stod(s);
-    return true;
+// digits (no sign) in base, negated when negative; false when out of int64's range.
+bool parse_int(std::string_view digits, int base, bool negative, int64_t* out) {
+  // Parsed as unsigned so that -9223372036854775808 fits.
+  uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v, base);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return false;
+  constexpr auto kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  if (negative) {
+    if (v > kMax + 1) return false;
+    *out = v == kMax + 1 ? std::numeric_limits<int64_t>::min() : -static_cast<int64_t>(v);
+  } else {
+    if (v > kMax) return false;
+    *out = static_cast<int64_t>(v);
   }
+  return true;
+}
+
+// A plain scalar that reads as an integer: [-+]?[0-9]+ (decimal), 0x[0-9a-fA-F]+, 0o[0-7]+
+// and YAML 1.1's [-+]?0[0-7]+ (octal), as Kubernetes' YAML reader (and kubectl) takes it:
+// "0400" is 256, the way modes (defaultMode: 0400) are written. Too large for an int64,
+// it stays a string or float. (Hand-written: std::regex took most of a manifest's decode.)
+bool is_plain_int(std::string_view s, int64_t* out) {
+  if (s.size() > 2 && s[0] == '0' && s[1] == 'x') return all_of_digits(s.substr(2), 16) && parse_int(s.substr(2), 16, false, out);
+  if (s.size() > 2 && s[0] == '0' && s[1] == 'o') return all_of_digits(s.substr(2), 8) && parse_int(s.substr(2), 8, false, out);
+  const bool negative = !s.empty() && s[0] == '-';
+  const std::string_view digits = !s.empty() && (s[0] == '-' || s[0] == '+') ? s.substr(1) : s;
+  if (digits.size() >= 2 && digits[0] == '0' && all_of_digits(digits.substr(1), 8)) {
+    return parse_int(digits.substr(1), 8, negative, out);
+  }
+  return all_of_digits(digits, 10) && parse_int(digits, 10, negative, out);
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?, and YAML's infinities. A finite
+// number beyond a double's range stays a string (as Go's strconv refuses it); one too
+// small reads as 0 or a subnormal, as Go reads it.
+bool is_plain_float(const std::string& s, double* out) {
   if (s == ".inf" || s == ".Inf" || s == ".INF" || s == "+.inf") {
     *out = INFINITY;
     return true;
@@ -60,7 +74,33 @@ bool is_plain_float(const std::string& s, double* out) {
     *out = -INFINITY;
     return true;
   }
-  return false;
+  size_t i = 0;
+  auto digits = [&] {
+    const size_t from = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    return i - from;
+  };
+  if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (digits() == 0) return false;
+  } else {
+    if (digits() == 0) return false;
+    if (i < s.size() && s[i] == '.') {
+      ++i;
+      digits();
+    }
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    if (digits() == 0) return false;
+  }
+  if (i != s.size()) return false;
+  const double d = std::strtod(s.c_str(), nullptr);  // the C locale: knode never sets one
+  if (std::isinf(d)) return false;
+  *out = d;
+  return true;
 }
 
 // YAML 1.2 core schema resolution of a plain scalar.

@@ -1,3 +1,5 @@
+#include <cmath>
+#include <limits>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -386,6 +388,38 @@ TEST(YamlDocuments, ScalarsByStyleAndTag) {
   ASSERT_TRUE(r.ok()) << r.error();
   ASSERT_EQ(r->size(), 1u);
   EXPECT_EQ((*r)[0], nlohmann::json::parse(R"({"a":80,"b":"80","c":true,"d":null,"e":"7","f":7,"g":"x\n","h":1.5})"));
+}
+
+// Plain scalars resolve as YAML 1.2's core schema with YAML 1.1's octals, as
+// Kubernetes' reader takes them; numbers beyond int64 or a double stay strings.
+TEST(YamlDocuments, PlainScalarsResolveToNumbersOnlyWhenTheyFit) {
+  auto r = yaml_documents(
+      "a: 0400\nb: -0400\nc: +12\nd: 0x1F\ne: 0o17\nf: 08\ng: 0\nh: -9223372036854775808\n"
+      "i: 9223372036854775808\nj: 0xffffffffffffffff\nk: .5\nl: 1.\nm: 1e3\nn: -1.5E-2\n"
+      "o: 1e-400\np: 1e999\nq: -.inf\nr: 1e\ns: 0x\nt: +-1\nu: 1_000\nv: 0o8\nw: .\nx: 12abc\n",
+      "n.yaml");
+  ASSERT_TRUE(r.ok()) << r.error();
+  const auto& d = (*r)[0];
+  EXPECT_EQ(d["a"], 256);
+  EXPECT_EQ(d["b"], -256);
+  EXPECT_EQ(d["c"], 12);
+  EXPECT_EQ(d["d"], 31);
+  EXPECT_EQ(d["e"], 15);
+  EXPECT_EQ(d["f"], 8);
+  EXPECT_EQ(d["g"], 0);
+  EXPECT_EQ(d["h"].get<int64_t>(), std::numeric_limits<int64_t>::min());
+  EXPECT_TRUE(d["i"].is_number_float()) << d["i"];  // past int64: a float, as Go's reader
+  EXPECT_EQ(d["j"], "0xffffffffffffffff");
+  EXPECT_EQ(d["k"], 0.5);
+  EXPECT_EQ(d["l"], 1.0);
+  EXPECT_EQ(d["m"], 1000.0);
+  EXPECT_EQ(d["n"], -0.015);
+  // Below a double's range: 0, as Go reads it; above: not a number (this threw once, and
+  // the exception ended the daemon).
+  EXPECT_EQ(d["o"], 0.0);
+  EXPECT_EQ(d["p"], "1e999");
+  EXPECT_TRUE(std::isinf(d["q"].get<double>()));
+  for (const char* k : {"r", "s", "t", "u", "v", "w", "x"}) EXPECT_TRUE(d[k].is_string()) << k << ": " << d[k];
 }
 
 TEST(YamlDocuments, AliasesExpandAndDocumentsAreSeparate) {
