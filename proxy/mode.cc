@@ -42,7 +42,7 @@ std::string open_nftables(nftables::NftablesPtr* client) {
 }
 
 // What iptables and IPVS modes leave: every KUBE-* chain, IPVS mode's ip sets, and the
-// IPVS services where the kernel has IPVS.
+// IPVS services where the kernel has IPVS (--cleanup).
 Status cleanup_x_tables_modes(const ProxyOptions& o) {
   Status s = iptables_proxy::make_iptables_proxier(o.iptables)->cleanup();
   ipset::IpsetPtr sets;
@@ -61,6 +61,20 @@ Status cleanup_x_tables_modes(const ProxyOptions& o) {
   return s;
 }
 
+// What IPVS mode left, drained without cutting its connections
+// (ipvs_proxy::drain_ipvs_leftovers); done at once where the kernel has no IPVS.
+Status drain_ipvs_mode(const ProxyOptions& o, bool* done) {
+  *done = true;
+  ipvs::DetectOptions opts;
+  opts.try_modprobe = false;
+  if (!ipvs::detect(opts).genl_family) return Status::Ok();
+  auto client = ipvs::open_netlink_ipvs();
+  if (!client.ok()) return client.status();
+  ipset::IpsetPtr sets;
+  if (auto opened = ipset::open_netlink_ipset(); opened.ok() && (*opened)->is_available()) sets = std::move(*opened);
+  return ipvs_proxy::drain_ipvs_leftovers(**client, sets.get(), o.ipvs, done);
+}
+
 // What nftables mode leaves: table ip kube-proxy, where the kernel has nf_tables.
 Status cleanup_nftables_mode() {
   auto client = nftables::open_netlink_nftables();
@@ -68,24 +82,27 @@ Status cleanup_nftables_mode() {
   return nftables_proxy::cleanup_nftables(**client);
 }
 
-// Runs the other modes' cleanup once, on the sync thread right after this mode's first
-// successful sync, as kube-proxy does when it starts: switching modes leaves no rules of the
-// old one behind. After, not before: until this mode's rules are in, the old mode's keep
-// answering new connections (both at once are harmless: a connection's first packet is
-// translated by the first NAT rule that matches it, and the old rules only ever accept).
+// Runs the other modes' cleanup on the sync thread right after this mode's first successful
+// sync, as kube-proxy does when it starts: switching modes leaves no rules of the old one
+// behind. After, not before: until this mode's rules are in, the old mode's keep answering
+// new connections (both at once are harmless: a connection's first packet is translated
+// by the first NAT rule that matches it, and the old rules only ever accept). What cannot
+// go yet without cutting connections (IPVS virtual servers still carrying some) is tried
+// again after each later sync until it is gone.
 class CleansOtherModes final : public ProxyBackend {
  public:
-  CleansOtherModes(ProxyBackendPtr inner, std::function<Status()> cleanup)
-      : inner_(std::move(inner)), cleanup_(std::move(cleanup)) {}
+  using Cleanup = std::function<Status(bool* done)>;
+  CleansOtherModes(ProxyBackendPtr inner, Cleanup cleanup) : inner_(std::move(inner)), cleanup_(std::move(cleanup)) {}
   std::string mode() const override { return inner_->mode(); }
   Status sync(const proxy::ProxyState& state, const std::set<std::string>& changed, bool full,
               SyncStats* stats) override {
     Status synced = inner_->sync(state, changed, full, stats);
     if (synced.ok() && cleanup_) {
-      if (Status s = cleanup_(); !s.ok()) {
+      bool done = true;
+      if (Status s = cleanup_(&done); !s.ok()) {
         KLOG(WARNING, "could not remove the rules of the other proxy modes").kv("mode", mode()).kv("err", s.message());
       }
-      cleanup_ = nullptr;
+      if (done) cleanup_ = nullptr;
     }
     return synced;
   }
@@ -93,7 +110,7 @@ class CleansOtherModes final : public ProxyBackend {
 
  private:
   ProxyBackendPtr inner_;
-  std::function<Status()> cleanup_;
+  Cleanup cleanup_;
 };
 
 }  // namespace
@@ -107,8 +124,13 @@ ModeSelection select_mode(const ProxyOptions& o) {
     if (sel.fallback_reason.empty()) {
       sel.effective = "nftables";
       sel.mode = std::make_unique<CleansOtherModes>(
-          nftables_proxy::make_nftables_proxier(std::move(client), o.nftables),
-          [o] { return cleanup_x_tables_modes(o); });
+          nftables_proxy::make_nftables_proxier(std::move(client), o.nftables), [o](bool* done) {
+            // The iptables rules at once (established connections keep their conntrack
+            // NAT), IPVS mode's virtual servers as their connections end.
+            Status rules = iptables_proxy::make_iptables_proxier(o.iptables)->cleanup();
+            Status ipvs = drain_ipvs_mode(o, done);
+            return rules.ok() ? ipvs : rules;
+          });
       return sel;
     }
     KLOG(WARNING, "nftables proxy mode is not available; falling back to iptables mode")
@@ -121,15 +143,23 @@ ModeSelection select_mode(const ProxyOptions& o) {
     if (sel.fallback_reason.empty()) {
       sel.effective = "ipvs";
       sel.mode = std::make_unique<CleansOtherModes>(
-          ipvs_proxy::make_ipvs_proxier(std::move(client), std::move(sets), o.ipvs), cleanup_nftables_mode);
+          ipvs_proxy::make_ipvs_proxier(std::move(client), std::move(sets), o.ipvs), [](bool* done) {
+            *done = true;
+            return cleanup_nftables_mode();
+          });
       return sel;
     }
     KLOG(WARNING, "IPVS proxy mode is not available; falling back to iptables mode")
         .kv("reason", sel.fallback_reason);
   }
   sel.effective = "iptables";
-  sel.mode = std::make_unique<CleansOtherModes>(iptables_proxy::make_iptables_proxier(o.iptables),
-                                                cleanup_nftables_mode);
+  // (Its first sync replaced IPVS mode's iptables rules; IPVS mode's sets, virtual servers
+  // and VIPs drain after it.)
+  sel.mode = std::make_unique<CleansOtherModes>(iptables_proxy::make_iptables_proxier(o.iptables), [o](bool* done) {
+    Status nft = cleanup_nftables_mode();
+    Status ipvs = drain_ipvs_mode(o, done);
+    return nft.ok() ? ipvs : nft;
+  });
   return sel;
 }
 

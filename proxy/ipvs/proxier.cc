@@ -1,5 +1,7 @@
 #include "ipvs/proxier.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <memory>
 #include <set>
@@ -7,11 +9,89 @@
 #include "ipvs/companion_sync.h"
 #include "ipvs/vips.h"
 #include "ipvs/virtual_servers.h"
+#include "knode/dataplane/link.h"
 #include "knode/log.h"
 
 namespace knode::ipvs_proxy {
 
 Status cleanup_ipvs_sets(ipset::Ipset& sets) { return destroy_companion_sets(sets); }
+
+Result<VirtualServerDrain> drain_virtual_servers(ipvs::Ipvs& ipvs, const std::vector<net::Cidr>& exclude_cidrs) {
+  auto services = ipvs.list_services();
+  if (!services.ok()) return services.status().Wrap("drain ipvs");
+  VirtualServerDrain out;
+  Status first;
+  for (const auto& vs : *services) {
+    if (std::any_of(exclude_cidrs.begin(), exclude_cidrs.end(), [&](const net::Cidr& c) { return c.contains(vs.address); })) {
+      continue;
+    }
+    auto dests = ipvs.list_destinations(vs);
+    if (!dests.ok()) {
+      if (first.ok()) first = dests.status();
+      out.busy.insert(vs.address);
+      continue;
+    }
+    uint64_t connections = 0;
+    for (const auto& rs : *dests) connections += uint64_t{rs.active_connections} + rs.inactive_connections;
+    if (connections == 0) {
+      Status st = ipvs.delete_service(vs);
+      if (st.ok() || st.error_number() == ESRCH) {
+        ++out.deleted;
+        continue;
+      }
+      if (first.ok()) first = st;
+    } else {
+      for (auto rs : *dests) {
+        if (rs.weight == 0) continue;
+        rs.weight = 0;  // quiescent: its connections go on, no new one is scheduled
+        if (Status st = ipvs.update_destination(vs, rs); !st.ok() && first.ok()) first = st;
+      }
+    }
+    out.busy.insert(vs.address);
+  }
+  if (!first.ok()) return first.Wrap("drain ipvs");
+  return out;
+}
+
+Status drain_ipvs_leftovers(ipvs::Ipvs& ipvs, ipset::Ipset* sets, const IpvsConfig& config, bool* done) {
+  *done = false;
+  auto sock = link::Socket::Open();
+  if (!sock.ok()) return sock.status().Wrap("drain ipvs");
+  Status sets_removed = sets != nullptr ? destroy_companion_sets(*sets) : Status::Ok();
+  if (!link::link_exists(*sock, config.dummy)) {
+    *done = sets_removed.ok();
+    return sets_removed;
+  }
+  auto drained = drain_virtual_servers(ipvs, config.exclude_cidrs);
+  if (!drained.ok()) return drained.status();
+  // Only the busy services' VIPs stay; with none, kube-ipvs0 goes.
+  std::set<net::IPAddress> keep;
+  if (auto have = link::list_addresses(*sock, config.dummy); have.ok()) {
+    for (const auto& a : *have) {
+      if (drained->busy.count(a.ip)) keep.insert(a.ip);
+    }
+  }
+  Status vips;
+  if (keep.empty() && !drained->busy.empty()) {
+    // Busy node-port servers alone: the VIPs go, the interface stays as the mark that
+    // there is more to drain.
+    if (auto have = link::list_addresses(*sock, config.dummy); have.ok()) {
+      for (const auto& a : *have) {
+        if (Status st = link::del_address(*sock, config.dummy, a); !st.ok() && vips.ok()) vips = st;
+      }
+    }
+  } else {
+    vips = sync_vip_interface(config.dummy, keep);
+  }
+  if (drained->deleted > 0 || drained->busy.empty()) {
+    KLOG(INFO, "removed what IPVS mode left; virtual servers still carrying connections stay until they end")
+        .kv("virtualServersDeleted", drained->deleted)
+        .kv("virtualServersKept", drained->busy.size())
+        .kv("vipsKept", keep.size());
+  }
+  *done = sets_removed.ok() && vips.ok() && keep.empty() && drained->busy.empty();
+  return sets_removed.ok() ? vips : sets_removed;
+}
 
 namespace {
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,5 +42,25 @@ ProxyBackendPtr make_ipvs_proxier(ipvs::IpvsPtr client, ipset::IpsetPtr sets, co
 
 // Removes IPVS mode's ip sets (the rules using them must be gone first).
 [[nodiscard]] Status cleanup_ipvs_sets(ipset::Ipset& sets);
+
+// What IPVS mode left, when knode now runs in another mode whose rules are in (its NAT
+// runs before IPVS, so no new connection reaches a virtual server any more): the virtual
+// servers that carry no connection are deleted; the others are kept, their real servers
+// at weight 0, until their last connection ends, so that switching modes cuts none.
+// Kernel services inside exclude_cidrs are never touched.
+struct VirtualServerDrain {
+  size_t deleted = 0;
+  std::set<net::IPAddress> busy;  // the addresses of the virtual servers kept
+};
+Result<VirtualServerDrain> drain_virtual_servers(ipvs::Ipvs& ipvs, const std::vector<net::Cidr>& exclude_cidrs);
+
+// The whole of IPVS mode's leftovers, drained as above: its ip sets (the other mode's
+// first sync replaced the rules using them), the virtual servers, and the VIPs on
+// config.dummy, each kept while a virtual server on it still carries connections; the
+// interface goes with the last. No virtual server is touched without config.dummy (IPVS
+// mode never ran, or was cleaned up): other users' IPVS services are not knode's. *done is
+// true when nothing is left.
+[[nodiscard]] Status drain_ipvs_leftovers(ipvs::Ipvs& ipvs, ipset::Ipset* sets, const IpvsConfig& config,
+                                          bool* done);
 
 }  // namespace knode::ipvs_proxy

@@ -21,7 +21,7 @@ BASE_MODULES=(
   veth bridge br_netfilter dummy
   iptable_nat iptable_filter iptable_mangle ipt_REJECT
   xt_MASQUERADE xt_comment xt_mark xt_addrtype xt_conntrack xt_set xt_multiport
-  xt_tcpudp xt_nat xt_ipvs xt_physdev
+  xt_tcpudp xt_nat xt_ipvs xt_physdev xt_statistic xt_recent
   ip_set ip_set_hash_ip ip_set_hash_ipport ip_set_hash_ipportip ip_set_hash_ipportnet
   ip_set_hash_net ip_set_bitmap_port
 )

@@ -4,6 +4,7 @@
 
 #include "fakes/fake_ipvs.h"
 #include "ipvs/harness.h"
+#include "ipvs/proxier.h"
 
 namespace knode::ipvs_proxy {
 namespace {
@@ -333,4 +334,48 @@ TEST_F(VirtualServersTest, ANewClaimantOfAHeldKeyIsDecidedAsAFullSyncWould) {
 }
 
 }  // namespace
+// What IPVS mode left after a switch to another mode: idle virtual servers go at once; a
+// busy one stays, its real servers quiescent (weight 0: its connections go on, no new one
+// is scheduled), until its connections end; services in --ipvs-exclude-cidrs are never
+// touched.
+TEST_F(VirtualServersTest, LeftoversOfAnotherModeDrainWithoutCuttingConnections) {
+  auto busy = service("busy", "10.96.0.1", 80, {backend("10.244.1.2", 80, 3), backend("10.244.1.3", 80)});
+  auto idle = service("idle", "10.96.0.2", 80, {backend("10.244.1.4", 80)});
+  ASSERT_TRUE(sync({{busy, idle}}).ok());
+  VirtualServer theirs = key("172.16.0.1", 443);
+  ASSERT_TRUE(fake_.add_service(theirs).ok());
+  RealServer first;
+  first.address = ip("10.244.1.2");
+  first.port = 80;
+  fake_.set_connections(key("10.96.0.1", 80), first, 2, 1);
+  const std::vector<net::Cidr> exclude{*net::Cidr::Parse("172.16.0.0/12")};
+
+  auto drained = drain_virtual_servers(fake_, exclude);
+  ASSERT_TRUE(drained.ok()) << drained.status().message();
+  EXPECT_EQ(drained->deleted, 1u);
+  EXPECT_EQ(drained->busy, std::set<net::IPAddress>{ip("10.96.0.1")});
+  EXPECT_FALSE(fake_.get_service(key("10.96.0.2", 80)).ok());
+  ASSERT_TRUE(fake_.get_service(key("10.96.0.1", 80)).ok());
+  auto d = dests("10.96.0.1", 80);
+  ASSERT_EQ(d.size(), 2u);  // both kept: the idle one costs nothing until the service goes
+  for (const auto& rs : d) EXPECT_EQ(rs.weight, 0u) << rs.str();
+  EXPECT_TRUE(fake_.get_service(theirs).ok());
+
+  // Again while busy: nothing changes.
+  fake_.calls = {};
+  drained = drain_virtual_servers(fake_, exclude);
+  ASSERT_TRUE(drained.ok());
+  EXPECT_EQ(drained->deleted, 0u);
+  EXPECT_EQ(fake_.calls.mutations(), 0);
+
+  // The last connection ended: the service goes; theirs stays.
+  fake_.set_connections(key("10.96.0.1", 80), first, 0, 0);
+  drained = drain_virtual_servers(fake_, exclude);
+  ASSERT_TRUE(drained.ok());
+  EXPECT_EQ(drained->deleted, 1u);
+  EXPECT_TRUE(drained->busy.empty());
+  EXPECT_EQ(fake_.service_count(), 1u);
+  EXPECT_TRUE(fake_.get_service(theirs).ok());
+}
+
 }  // namespace knode::ipvs_proxy
