@@ -31,6 +31,7 @@
 #include "cluster/pod_writer.h"
 #include "cluster/references.h"
 #include "cluster/tokens.h"
+#include "knode/kube/bootstrap.h"
 #include "knode/kube/informer.h"
 #include "knode/manifest_source.h"
 #include "pod/static_pod.h"
@@ -229,6 +230,7 @@ class Server final : public KubeletServer {
     housekeeping_->start();
   }
   void stop() override {
+    if (serving_certs_) serving_certs_->stop();
     if (api_server_) api_server_->stop();
     if (kubelet_api_) kubelet_api_->stop();
     if (reporter_) reporter_->stop();
@@ -367,9 +369,19 @@ class Server final : public KubeletServer {
   Status serve_kubelet_api(const config::KubeletConfig& c) {
     if (c.port == 0 || (api_ == nullptr && c.tls_cert_file.empty())) return Status::Ok();
     const Clock& clock = RealClock::instance();
-    auto cert = load_serving_certificate(c.tls_cert_file, c.tls_private_key_file, c.root_dir + "/pki", node_name_,
-                                         host_ips_, clock);
+    const std::string pki = c.root_dir + "/pki";
+    auto cert = load_serving_certificate(c.tls_cert_file, c.tls_private_key_file, pki, node_name_, host_ips_, clock);
     if (!cert.ok()) return cert.status().Wrap("serve the kubelet API");
+    const bool bootstrap = c.server_tls_bootstrap && api_ != nullptr && c.tls_cert_file.empty();
+    if (bootstrap) {
+      // One the cluster's CA signed earlier, when still valid, serves from the start.
+      if (auto kept = kube::ServingCertManager::current(pki)) {
+        cert->cert_pem = *kept;
+        cert->key_pem = *kept;
+        cert->cert_path = kube::serving_pem_path(pki);
+        cert->generated = false;
+      }
+    }
     http::TlsOptions tls{cert->cert_pem, cert->key_pem, ""};
     const std::string& ca_file = c.authentication.x509.client_ca_file;
     if (!ca_file.empty()) {
@@ -395,9 +407,26 @@ class Server final : public KubeletServer {
     kubelet_api_->install(*api_server_);
     Status s = api_server_->listen(c.address, static_cast<uint16_t>(c.port));
     if (!s.ok()) return s.Wrap("serve the kubelet API");
+    if (bootstrap) {
+      kube::ServingCertManager::Options mo;
+      mo.node_name = node_name_;
+      if (!net::IPAddress::Parse(node_name_)) mo.dns_names.push_back(node_name_);
+      for (const auto& ip : host_ips_) {
+        if (net::IPAddress::Parse(ip)) mo.ips.push_back(ip);
+      }
+      mo.cert_dir = pki;
+      serving_certs_ = std::make_unique<kube::ServingCertManager>(*api_, std::move(mo), [this](const std::string& pem) {
+        if (Status st = api_server_->set_certificate(pem, pem); !st.ok()) {
+          KLOG(WARNING, "cannot serve the kubelet API with the new certificate").kv("err", st.message());
+        } else {
+          KLOG(INFO, "kubelet API serving the certificate signed by the cluster's CA");
+        }
+      });
+      serving_certs_->start();
+    }
     KLOG(INFO, "kubelet API serving")
         .kv("address", http::Endpoint{c.address, static_cast<uint16_t>(c.port)}.str())
-        .kv("cert", cert->cert_path).kv("selfSigned", cert->generated || c.tls_cert_file.empty())
+        .kv("cert", cert->cert_path).kv("selfSigned", c.tls_cert_file.empty() && cert->cert_path != kube::serving_pem_path(pki))
         .kv("clientCA", ca_file).kv("authorization", api_ != nullptr ? "Webhook" : "AlwaysAllow");
     return Status::Ok();
   }
@@ -447,6 +476,7 @@ class Server final : public KubeletServer {
   std::unique_ptr<StatsProvider> stats_;
   std::unique_ptr<KubeletApi> kubelet_api_;
   std::unique_ptr<http::HttpServer> api_server_;
+  std::unique_ptr<kube::ServingCertManager> serving_certs_;  // --rotate-server-certificates
   config::KubeletConfig config_;
   std::string written_cidr_;
   std::atomic<bool> cni_ready_{true};

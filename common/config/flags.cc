@@ -201,6 +201,10 @@ const Flag kFlags[] = {
      [](AgentConfig* c, const std::string& v) { return set_int(&c->kubelet.read_only_port, v, 0, 65535); }},
     {"node-ip", nullptr, kA | kK, "IP", "the node's IP in pods' status.hostIP (default: the default route's interface's)",
      [](AgentConfig* c, const std::string& v) { c->kubelet.node_ip = v; return Status::Ok(); }},
+    {"rotate-server-certificates", nullptr, kA | kK, nullptr,
+     "in a cluster without --tls-cert-file: get the kubelet API's serving certificate from the cluster's CA through a "
+     "CSR an administrator approves, and renew it before it expires",
+     [](AgentConfig* c, const std::string& v) { return set_bool(&c->kubelet.server_tls_bootstrap, v); }},
     {"read-only-address", nullptr, kA | kK, "IP",
      "address of the read-only port, which has no authentication (default 127.0.0.1)",
      [](AgentConfig* c, const std::string& v) { c->kubelet.read_only_address = v; return Status::Ok(); }},

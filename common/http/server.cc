@@ -210,6 +210,22 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   asio::io_context& io() { return io_; }
   const ServerOptions& options() const { return options_; }
   ssl::context* tls() { return tls_.get(); }
+  // Held while a connection's TLS state is made from the context, and while the
+  // context's certificate is replaced.
+  std::mutex& tls_mutex() { return tls_mu_; }
+
+  Status set_certificate(const std::string& cert_pem, const std::string& key_pem) {
+    if (!tls_) return Status::Error("not a TLS server", EINVAL);
+    // Checked on a context of its own first: the live one changes only to a good pair.
+    TlsOptions check{cert_pem, key_pem, ""};
+    if (auto ok = make_tls_context(check); !ok.ok()) return ok.status();
+    std::lock_guard lock(tls_mu_);
+    error_code ec;
+    tls_->use_certificate_chain(asio::buffer(cert_pem), ec);
+    if (!ec) tls_->use_private_key(asio::buffer(key_pem), ssl::context::pem, ec);
+    if (ec) return Status::Error("TLS serving certificate: " + with_details(ec.message()), EINVAL);
+    return Status::Ok();
+  }
 
   void set_handler(std::string path, Handler handler) {
     std::lock_guard lock(mu_);
@@ -274,6 +290,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   asio::io_context& io_;
   const ServerOptions options_;
   std::unique_ptr<ssl::context> tls_;
+  std::mutex tls_mu_;
   Status tls_error_ = Status::Ok();
   mutable std::mutex mu_;
   bool stopped_ = false;
@@ -412,6 +429,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
  private:
   static Stream make_stream(tcp::socket socket, detail::ServerCore& core) {
     if constexpr (kTls) {
+      std::lock_guard lock(core.tls_mutex());
       return Stream(std::move(socket), *core.tls());
     } else {
       return Stream(std::move(socket));
@@ -917,5 +935,9 @@ uint16_t HttpServer::port() const {
 }
 
 void HttpServer::stop() { core_->stop(); }
+
+Status HttpServer::set_certificate(const std::string& cert_pem, const std::string& key_pem) {
+  return core_->set_certificate(cert_pem, key_pem);
+}
 
 }  // namespace knode::http

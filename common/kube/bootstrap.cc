@@ -4,10 +4,12 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <memory>
 #include <random>
@@ -26,6 +28,8 @@ using nlohmann::json;
 
 namespace {
 
+constexpr const char* kClientSigner = "kubernetes.io/kube-apiserver-client-kubelet";
+
 struct BioFree {
   void operator()(BIO* b) const { BIO_free(b); }
 };
@@ -37,6 +41,12 @@ struct ReqFree {
 };
 struct KeyFree {
   void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct GeneralNamesFree {
+  void operator()(GENERAL_NAMES* g) const { GENERAL_NAMES_free(g); }
+};
+struct ExtsFree {
+  void operator()(STACK_OF(X509_EXTENSION) * e) const { sk_X509_EXTENSION_pop_free(e, X509_EXTENSION_free); }
 };
 
 std::string bio_string(BIO* b) {
@@ -66,9 +76,12 @@ Status write_file(const std::string& path, const std::string& data, std::filesys
   return Status::Ok();
 }
 
-// Asks for a certificate for csr and waits for it.
+// Asks for a certificate for csr from signer and waits for it.
+// `pause` sleeps between polls and returns false to give up (knode stopping); none: sleep.
 Result<std::string> request_certificate(RestClient& client, const std::string& node, const KeyAndCsr& kc,
-                                        std::chrono::seconds timeout) {
+                                        std::chrono::seconds timeout, const std::string& signer = kClientSigner,
+                                        const std::vector<std::string>& usages = {"digital signature", "client auth"},
+                                        const std::function<bool(std::chrono::milliseconds)>& sleeper = {}) {
   char suffix[16];
   std::snprintf(suffix, sizeof suffix, "%08x", static_cast<unsigned>(std::random_device{}()));
   const std::string name = "node-csr-" + node + "-" + suffix;
@@ -77,8 +90,8 @@ Result<std::string> request_certificate(RestClient& client, const std::string& n
               {"metadata", {{"name", name}}},
               {"spec",
                {{"request", api::base64_encode(kc.csr_pem)},
-                {"signerName", "kubernetes.io/kube-apiserver-client-kubelet"},
-                {"usages", json::array({"digital signature", "client auth"})}}}};
+                {"signerName", signer},
+                {"usages", usages}}}};
   const std::string path = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
   const std::string what = "certificate signing request " + name;
   auto r = client.request("POST", path, jget::dump(csr));
@@ -107,11 +120,19 @@ Result<std::string> request_certificate(RestClient& client, const std::string& n
         return *pem;
       }
     }
-    std::this_thread::sleep_for(pause);  // polling the API server, bounded by the deadline
+    // Polling the API server, bounded by the deadline.
+    if (sleeper) {
+      if (!sleeper(pause)) return Status::Error(what + ": stopped while waiting for it", ECANCELED);
+    } else {
+      std::this_thread::sleep_for(pause);
+    }
     pause = std::min(pause * 2, std::chrono::milliseconds(2000));
   }
   return Status::Error(what + ": not signed within " + std::to_string(timeout.count()) +
-                           "s (is the controller-manager's csrapproving controller approving node client CSRs?)",
+                           (signer == kClientSigner
+                                ? "s (is the controller-manager's csrapproving controller approving node client CSRs?)"
+                                : "s (serving certificates are approved by an administrator: kubectl certificate approve " +
+                                      name + ")"),
                        ETIMEDOUT);
 }
 
@@ -132,7 +153,10 @@ Result<CertInfo> parse_certificate(const std::string& pem) {
   return info;
 }
 
-Result<KeyAndCsr> make_node_csr(const std::string& node_name) {
+Result<KeyAndCsr> make_node_csr(const std::string& node_name) { return make_node_csr(node_name, {}, {}); }
+
+Result<KeyAndCsr> make_node_csr(const std::string& node_name, const std::vector<std::string>& dns_names,
+                                const std::vector<std::string>& ips) {
   std::unique_ptr<EVP_PKEY, KeyFree> key(EVP_EC_gen("P-256"));
   if (!key) return Status::Error("generate an EC P-256 key", EIO);
   std::unique_ptr<X509_REQ, ReqFree> req(X509_REQ_new());
@@ -142,6 +166,45 @@ Result<KeyAndCsr> make_node_csr(const std::string& node_name) {
   X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>("system:nodes"), -1, -1, 0);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
   X509_REQ_set_pubkey(req.get(), key.get());
+  if (!dns_names.empty() || !ips.empty()) {
+    // subjectAltName, the only extension the kubelet-serving signer allows.
+    std::unique_ptr<GENERAL_NAMES, GeneralNamesFree> sans(sk_GENERAL_NAME_new_null());
+    auto add = [&](int type, const std::string& value) -> Status {
+      GENERAL_NAME* gn = nullptr;
+      if (type == GEN_DNS) {
+        gn = GENERAL_NAME_new();
+        ASN1_IA5STRING* str = ASN1_IA5STRING_new();
+        if (gn == nullptr || str == nullptr || ASN1_STRING_set(str, value.data(), static_cast<int>(value.size())) != 1) {
+          GENERAL_NAME_free(gn);
+          ASN1_IA5STRING_free(str);
+          return Status::Error("subjectAltName DNS:" + value, EINVAL);
+        }
+        GENERAL_NAME_set0_value(gn, GEN_DNS, str);
+      } else {
+        ASN1_OCTET_STRING* ip = a2i_IPADDRESS(value.c_str());
+        if (ip == nullptr) return Status::Error("subjectAltName IP:" + value + ": not an IP address", EINVAL);
+        gn = GENERAL_NAME_new();
+        if (gn == nullptr) {
+          ASN1_OCTET_STRING_free(ip);
+          return Status::Error("subjectAltName", ENOMEM);
+        }
+        GENERAL_NAME_set0_value(gn, GEN_IPADD, ip);
+      }
+      sk_GENERAL_NAME_push(sans.get(), gn);
+      return Status::Ok();
+    };
+    for (const auto& d : dns_names) {
+      if (Status st = add(GEN_DNS, d); !st.ok()) return st;
+    }
+    for (const auto& ip : ips) {
+      if (Status st = add(GEN_IPADD, ip); !st.ok()) return st;
+    }
+    std::unique_ptr<STACK_OF(X509_EXTENSION), ExtsFree> exts(sk_X509_EXTENSION_new_null());
+    X509_EXTENSION* ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, sans.get());
+    if (ext == nullptr) return Status::Error("encode subjectAltName", EIO);
+    sk_X509_EXTENSION_push(exts.get(), ext);
+    if (X509_REQ_add_extensions(req.get(), exts.get()) != 1) return Status::Error("add subjectAltName to the CSR", EIO);
+  }
   if (X509_REQ_sign(req.get(), key.get(), EVP_sha256()) <= 0) return Status::Error("sign the CSR", EIO);
   std::unique_ptr<BIO, BioFree> kb(BIO_new(BIO_s_mem())), rb(BIO_new(BIO_s_mem()));
   PEM_write_bio_PrivateKey(kb.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
@@ -264,6 +327,91 @@ void CertRotator::run() {
       } else {
         wait_for = std::min<std::chrono::system_clock::duration>(when - now, std::chrono::minutes(10));
       }
+    }
+    if (!worker_.wait(wait_for)) return;
+  }
+}
+
+// ---- the kubelet's serving certificate ----
+
+std::string serving_pem_path(const std::string& cert_dir) { return cert_dir + "/kubelet-server-current.pem"; }
+
+ServingCertManager::ServingCertManager(RestClient& client, Options o, OnCertificate on_cert)
+    : client_(client), o_(std::move(o)), on_cert_(std::move(on_cert)) {}
+
+ServingCertManager::~ServingCertManager() { stop(); }
+
+std::optional<std::string> ServingCertManager::current(const std::string& cert_dir) {
+  std::ifstream in(serving_pem_path(cert_dir), std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto info = parse_certificate(ss.str());
+  const auto now = std::chrono::system_clock::now();
+  if (!info.ok() || now < info->not_before || now >= info->not_after) return std::nullopt;
+  if (ss.str().find("PRIVATE KEY-----") == std::string::npos) return std::nullopt;
+  return ss.str();
+}
+
+void ServingCertManager::start() {
+  worker_.start([this] { run(); });
+}
+
+void ServingCertManager::stop() { worker_.stop(); }
+
+void ServingCertManager::run() {
+  std::mt19937 rng(std::random_device{}());
+  bool announced = false;
+  auto sleeper = [this](std::chrono::milliseconds d) { return worker_.wait(d); };
+  for (;;) {
+    auto wait_for = std::chrono::system_clock::duration(std::chrono::seconds(30));
+    if (auto pem = current(o_.cert_dir)) {
+      auto info = parse_certificate(*pem);
+      if (!announced) {
+        // Kept from an earlier run (or issued just before a restart): serve it at once.
+        on_cert_(*pem);
+        announced = true;
+      }
+      // Upstream's: renewed at a random point between 70% and 90% of its life.
+      const double f = o_.fraction > 0 ? o_.fraction : std::uniform_real_distribution<double>(0.7, 0.9)(rng);
+      const auto life = info->not_after - info->not_before;
+      const auto when = info->not_before + std::chrono::duration_cast<std::chrono::system_clock::duration>(life * f);
+      const auto now = std::chrono::system_clock::now();
+      if (now < when) {
+        if (!worker_.wait(std::min<std::chrono::system_clock::duration>(when - now, std::chrono::minutes(10)))) return;
+        continue;
+      }
+    }
+    auto kc = make_node_csr(o_.node_name, o_.dns_names, o_.ips);
+    if (kc.ok()) {
+      KLOG(INFO, "asking for a serving certificate signed by the cluster's CA (kubernetes.io/kubelet-serving); an "
+                 "administrator approves it: kubectl certificate approve")
+          .kv("node", o_.node_name);
+      auto cert = request_certificate(client_, o_.node_name, *kc, o_.timeout, "kubernetes.io/kubelet-serving",
+                                      {"digital signature", "server auth"}, sleeper);
+      if (cert.ok()) {
+        const std::string pem = *cert + kc->key_pem;
+        std::error_code ec;
+        std::filesystem::create_directories(o_.cert_dir, ec);
+        Status s = write_file(serving_pem_path(o_.cert_dir), pem,
+                              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+        if (s.ok()) {
+          on_cert_(pem);
+          announced = true;
+          ++issued_;
+          auto info = parse_certificate(*cert);
+          KLOG(INFO, "serving certificate issued").kv("file", serving_pem_path(o_.cert_dir))
+              .kv("notAfter", info.ok() ? std::to_string(std::chrono::system_clock::to_time_t(info->not_after)) : "?");
+          continue;
+        }
+        KLOG(WARNING, "cannot keep the serving certificate").kv("err", s.message());
+      } else if (cert.status().error_number() == ECANCELED) {
+        return;
+      } else {
+        KLOG(WARNING, "no serving certificate yet; asking again").kv("err", cert.status().message());
+      }
+    } else {
+      KLOG(WARNING, "cannot make a serving certificate request").kv("err", kc.status().message());
     }
     if (!worker_.wait(wait_for)) return;
   }

@@ -108,6 +108,11 @@ struct KubeletConfig {
   // --tls-cert-file. 0 disables.
   int32_t port = 10250;
   std::string tls_cert_file, tls_private_key_file;  // none: a self-signed one in <root-dir>/pki
+  // In a cluster, without --tls-cert-file: a serving certificate from the cluster's CA
+  // through a kubernetes.io/kubelet-serving CSR, renewed before it expires
+  // (--rotate-server-certificates, serverTLSBootstrap). The self-signed one serves until
+  // an administrator approves the CSR.
+  bool server_tls_bootstrap = false;
   KubeletAuthentication authentication;              // --client-ca-file
   std::string node_ip;  // --node-ip; empty: the default route's interface's addresses
   // Flags only. --pod-routes=host-gw: routes to the other nodes' spec.podCIDR through
@@ -121,7 +126,7 @@ struct KubeletConfig {
                v("cgroupRoot", cgroup_root); v("clusterDNS", cluster_dns); v("clusterDomain", cluster_domain);
                v("resolvConf", resolv_conf); v("readOnlyPort", read_only_port); v("address", address);
                v("port", port); v("tlsCertFile", tls_cert_file); v("tlsPrivateKeyFile", tls_private_key_file);
-               v("authentication", authentication))
+               v("serverTLSBootstrap", server_tls_bootstrap); v("authentication", authentication))
 };
 
 enum class Component : unsigned { kAgent = 1, kKubelet = 2, kProxy = 4 };

@@ -20,6 +20,7 @@ Exits 0, 1, or 77 (skipped), as CTest expects.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import select
@@ -94,6 +95,9 @@ subjects: [{kind: ServiceAccount, name: metrics-reader, namespace: default}]
 
 class KubeletApiTest(NodeFixture, unittest.TestCase):
     LOG_NAME = "kubelet_api"
+    # The serving certificate from the cluster's CA once approved (test 13); the
+    # self-signed one serves the tests before it.
+    EXTRA_ARGS = ["--rotate-server-certificates"]
     timings: dict[str, float] = {}
     rss_mib = 0.0
 
@@ -337,6 +341,46 @@ class KubeletApiTest(NodeFixture, unittest.TestCase):
         rss = cp.rss_kib(self.knode_pid())
         if rss:
             type(self).rss_mib = rss / 1024
+
+    def test_13_serving_certificate_from_the_clusters_ca(self):
+        """--rotate-server-certificates: the node asks for a kubernetes.io/kubelet-serving
+        certificate for its name and IP; until an administrator approves it the self-signed
+        one serves (every test above ran on it); approved, the kubelet API presents the
+        certificate the cluster's signer issued, verified here against that CA with the
+        node's IP as the name, and the API server's calls still work."""
+        def serving_csrs():
+            items = json.loads(self.kubectl_out("get", "csr", "-o", "json"))["items"]
+            return [c for c in items if c["spec"]["signerName"] == "kubernetes.io/kubelet-serving"]
+
+        csrs = self.wait(serving_csrs, 30, "a kubernetes.io/kubelet-serving CSR from the node")
+        self.assertEqual(len(csrs), 1, [c["metadata"]["name"] for c in csrs])
+        csr = csrs[0]
+        self.assertEqual(csr["spec"]["username"], f"system:node:{NODE}")
+        self.assertEqual(sorted(csr["spec"]["usages"]), ["digital signature", "server auth"])
+        text = subprocess.run(["openssl", "req", "-noout", "-text"], input=base64.b64decode(csr["spec"]["request"]),
+                              capture_output=True, check=True).stdout.decode()
+        self.assertIn(f"CN = system:node:{NODE}", text)
+        self.assertIn(f"IP Address:{NODE_ADDR}", text)
+        self.assertIn(f"DNS:{NODE}", text)
+        self.assertNotIn("certificate", csr.get("status", {}), "signed before anyone approved it")
+
+        signer = ssl.create_default_context(cafile=self.c.pki.path("cluster-signing", "crt"))
+
+        def verified() -> bool:
+            try:
+                cp.https_request(self.ns, NODE_ADDR, KUBELET_PORT, "GET", "/healthz", signer)
+                return True  # the handshake verified; the answer (401 without credentials) does not matter
+            except (ssl.SSLError, OSError):
+                return False
+
+        self.assertFalse(verified(), "the kubelet API presented a CA-signed certificate before the CSR was approved")
+        self.kubectl_out("certificate", "approve", csr["metadata"]["name"])
+        t0 = time.monotonic()
+        self.wait(verified, 30, "the kubelet API serving the certificate the cluster's CA signed", interval=0.2)
+        self.timings["serving CSR approved -> presented"] = time.monotonic() - t0
+        kept = os.path.join(self.work, "kubelet", "pki", "kubelet-server-current.pem")
+        self.assertEqual(os.stat(kept).st_mode & 0o777, 0o600)
+        self.assertIn("line 5\n", self.kubectl_out("logs", "logger"))
 
     def knode_cpu_seconds(self) -> float:
         with open(f"/proc/{self.knode_pid()}/stat") as f:

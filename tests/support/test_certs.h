@@ -170,6 +170,16 @@ class TlsClient {
   TlsClient& operator=(const TlsClient&) = delete;
 
   bool connected() const { return connected_; }
+  // The common name of the certificate the server presented ("" when none).
+  std::string server_common_name() const {
+    if (!connected_) return "";
+    X509* cert = SSL_get1_peer_certificate(ssl_);
+    if (cert == nullptr) return "";
+    char cn[256] = {0};
+    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+    X509_free(cert);
+    return cn;
+  }
   bool send(const std::string& bytes) {
     return connected_ && SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) ==
                              static_cast<int>(bytes.size());

@@ -138,6 +138,11 @@ class HttpServer {
   // The port of the first listener (0 when none), for tests that listened on port 0.
   uint16_t port() const;
 
+  // A TLS server's new certificate and key (PEM; one text may hold both): connections
+  // accepted from now on get it, open ones keep theirs. The pair is checked first; on an
+  // error the server keeps the one it had.
+  Status set_certificate(const std::string& cert_pem, const std::string& key_pem);
+
   // Closes the listeners and every open connection (streams and tunnels included).
   // Pending operations complete with operation_aborted the next time the io_context
   // runs. Idempotent.

@@ -10,9 +10,12 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <string>
+#include <vector>
 
 #include "knode/kube/client.h"
 #include "knode/kube/kubeconfig.h"
@@ -33,6 +36,9 @@ struct KeyAndCsr {
   std::string csr_pem;
 };
 Result<KeyAndCsr> make_node_csr(const std::string& node_name);
+// The same with subjectAltNames (a serving certificate's): DNS names and IP addresses.
+Result<KeyAndCsr> make_node_csr(const std::string& node_name, const std::vector<std::string>& dns_names,
+                                const std::vector<std::string>& ips);
 
 struct BootstrapOptions {
   std::string node_name;
@@ -75,6 +81,45 @@ class CertRotator {
   const double fraction_;
   Worker worker_;
   std::atomic<uint64_t> rotations_{0};
+};
+
+// The kubelet API's serving certificate from the cluster's CA, as upstream's
+// serverTLSBootstrap (--rotate-server-certificates): a CSR for CN=system:node:<name>,
+// O=system:nodes with the node's names and IPs as subjectAltNames, signer
+// kubernetes.io/kubelet-serving, usages digital signature and server auth. Nothing in a
+// cluster approves those by default: an administrator does (kubectl certificate approve),
+// or an approver they run. Kept with its key in <cert-dir>/kubelet-server-current.pem,
+// handed to on_cert (one PEM text: certificate, then key) when found valid at start or
+// issued, and renewed the same way at a random point between 70% and 90% of its life; a
+// CSR not signed within `timeout` is asked again.
+std::string serving_pem_path(const std::string& cert_dir);
+
+class ServingCertManager {
+ public:
+  struct Options {
+    std::string node_name;
+    std::vector<std::string> dns_names;
+    std::vector<std::string> ips;
+    std::string cert_dir;
+    double fraction = 0;  // renew at this fraction of the life; 0: random in [0.7, 0.9]
+    std::chrono::seconds timeout{std::chrono::minutes(15)};
+  };
+  using OnCertificate = std::function<void(const std::string& pem)>;
+  ServingCertManager(RestClient& client, Options o, OnCertificate on_cert);
+  ~ServingCertManager();
+  // The certificate and key kept in cert_dir, when valid now.
+  static std::optional<std::string> current(const std::string& cert_dir);
+  void start();
+  void stop();
+  uint64_t issued() const { return issued_; }
+
+ private:
+  void run();
+  RestClient& client_;
+  const Options o_;
+  const OnCertificate on_cert_;
+  Worker worker_;
+  std::atomic<uint64_t> issued_{0};
 };
 
 }  // namespace knode::kube

@@ -102,6 +102,10 @@ TEST(Flags, KubeletApiServingAndAuthentication) {
   EXPECT_EQ(c.kubelet.address, "0.0.0.0");
   EXPECT_EQ(c.kubelet.tls_cert_file, "");
   EXPECT_EQ(c.kubelet.authentication.x509.client_ca_file, "");
+  EXPECT_FALSE(c.kubelet.server_tls_bootstrap);
+  AgentConfig e;
+  ASSERT_EQ(parse(Component::kAgent, {"--manifest-dir=/m", "--rotate-server-certificates"}, &e).kind, ParseOutcome::kRun);
+  EXPECT_TRUE(e.kubelet.server_tls_bootstrap);
   AgentConfig d;
   auto r = parse(Component::kKubelet,
                  {"--manifest-dir=/m", "--port=11250", "--address=192.168.77.11", "--tls-cert-file=/pki/k.crt",
@@ -151,6 +155,7 @@ healthzPort: 10300
 port: 10350
 tlsCertFile: /pki/k.crt
 tlsPrivateKeyFile: /pki/k.key
+serverTLSBootstrap: true
 authentication:
   x509: {clientCAFile: /pki/ca.crt}
 )");
@@ -169,6 +174,7 @@ authentication:
   EXPECT_EQ(c.kubelet.tls_cert_file, "/pki/k.crt");
   EXPECT_EQ(c.kubelet.tls_private_key_file, "/pki/k.key");
   EXPECT_EQ(c.kubelet.authentication.x509.client_ca_file, "/pki/ca.crt");
+  EXPECT_TRUE(c.kubelet.server_tls_bootstrap);
   std::filesystem::remove(path);
 }
 

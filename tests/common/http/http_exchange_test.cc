@@ -357,6 +357,31 @@ TEST_F(TlsServerTest, AKeyThatIsNotTheCertificatesFailsListen) {
   EXPECT_NE(st.message().find("TLS serving certificate"), std::string::npos) << st.message();
 }
 
+// A rotated serving certificate: connections made after set_certificate get the new one,
+// the open one keeps the old; a pair that does not match is refused and changes nothing.
+TEST_F(TlsServerTest, SetCertificateServesTheNewOneToNewConnections) {
+  start(tls_options());
+  knode::testing::TlsClient before(port_);
+  ASSERT_TRUE(before.connected());
+  EXPECT_EQ(before.server_common_name(), "n1");
+  auto renewed = knode::testing::issue(ca_, "n1-renewed", {}, /*server=*/true, /*client=*/false, {"127.0.0.1"});
+  auto other = knode::testing::issue(ca_, "x", {}, true, false);
+  auto bad = server_->set_certificate(renewed.cert_pem, other.key_pem);
+  ASSERT_FALSE(bad.ok());
+  {
+    knode::testing::TlsClient c(port_);
+    ASSERT_TRUE(c.connected());
+    EXPECT_EQ(c.server_common_name(), "n1") << "a refused pair changes nothing";
+  }
+  // One PEM text holding both, as the kubelet keeps them.
+  ASSERT_TRUE(server_->set_certificate(renewed.cert_pem + renewed.key_pem, renewed.cert_pem + renewed.key_pem).ok());
+  knode::testing::TlsClient after(port_);
+  ASSERT_TRUE(after.connected());
+  EXPECT_EQ(after.server_common_name(), "n1-renewed");
+  EXPECT_EQ(after.request(get()).first, 200);
+  EXPECT_EQ(before.request(get()), (std::pair<int, std::string>{200, "tls anonymous"})) << "the open one goes on";
+}
+
 TEST(HttpQuery, ValuesAreDecodedInOrder) {
   Request r;
   r.query = "command=sh&command=-c&command=echo+a%26b&tty=1&empty=&bad=%zz";
