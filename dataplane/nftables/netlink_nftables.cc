@@ -327,54 +327,43 @@ Result<bool> NetlinkNftables::list_table(Family family, const std::string& table
   });
   if (!s.ok()) return s.Wrap("list the chains of table " + where);
   if (!parsed) return Status::Error("list the chains of table " + where + ": unparsable answer", EBADMSG);
-  std::map<std::string, size_t> chain_index;
-  for (size_t i = 0; i < chains.size(); ++i) chain_index[chains[i].name] = i;
-  std::vector<bool> announced(chains.size(), false);
-  size_t next = 0;
-  auto announce_through = [&](size_t idx) {
-    while (next <= idx && next < chains.size()) {
-      if (!announced[next]) visitor.chain(chains[next]);
-      announced[next] = true;
-      ++next;
-    }
-    if (!announced[idx]) {  // out of order: announce it alone
-      visitor.chain(chains[idx]);
-      announced[idx] = true;
-    }
-  };
-
-  nlh = put_header(req, msg_type(NFT_MSG_GETRULE), NLM_F_DUMP, 0, fam);
-  put_str(nlh, NFTA_RULE_TABLE, table);
+  // The rules one chain at a time: a dump of the whole table's rules is quadratic in the
+  // kernel (each continuation walks the rules again from the first to find where it
+  // stopped: 11.6 s at 10,000 Services here), a dump of one chain (table and chain set) is
+  // answered from that chain alone.
   std::string unknown;
-  s = request(nlh, [&](const nlmsghdr* m) {
-    std::string tname, chain;
-    Rule r;
-    if (!decode::rule(m, &tname, &chain, &r)) {
-      if (unknown.empty()) unknown = chain;
-      parsed = false;
-      return;
+  for (const Chain& c : chains) {
+    visitor.chain(c);
+    nlh = put_header(req, msg_type(NFT_MSG_GETRULE), NLM_F_DUMP, 0, fam);
+    put_str(nlh, NFTA_RULE_TABLE, table);
+    put_str(nlh, NFTA_RULE_CHAIN, c.name);
+    s = request(nlh, [&](const nlmsghdr* m) {
+      std::string tname, chain;
+      Rule r;
+      if (!decode::rule(m, &tname, &chain, &r)) {
+        if (unknown.empty()) unknown = chain;
+        parsed = false;
+        return;
+      }
+      if (tname != table || chain != c.name) return;
+      for (auto& e : r.exprs) {
+        auto* l = std::get_if<Lookup>(&e);
+        if (!l) continue;
+        auto it = anonymous.find(l->set);
+        if (it == anonymous.end()) continue;
+        l->anonymous = it->second;
+        l->set.clear();
+      }
+      visitor.rule(chain, std::move(r));
+    });
+    // A chain deleted since the chain dump has no rules to read.
+    if (!s.ok() && s.error_number() != ENOENT) return s.Wrap("list the rules of chain " + c.name + " in table " + where);
+    if (!parsed) {
+      return Status::Error("list the rules of table " + where + ": chain " + unknown +
+                               " holds an expression knode does not know",
+                           EBADMSG);
     }
-    if (tname != table) return;
-    for (auto& e : r.exprs) {
-      auto* l = std::get_if<Lookup>(&e);
-      if (!l) continue;
-      auto it = anonymous.find(l->set);
-      if (it == anonymous.end()) continue;
-      l->anonymous = it->second;
-      l->set.clear();
-    }
-    auto ci = chain_index.find(chain);
-    if (ci == chain_index.end()) return;  // a chain created after our chain dump
-    announce_through(ci->second);
-    visitor.rule(chain, std::move(r));
-  });
-  if (!s.ok()) return s.Wrap("list the rules of table " + where);
-  if (!parsed) {
-    return Status::Error("list the rules of table " + where + ": chain " + unknown +
-                             " holds an expression knode does not know",
-                         EBADMSG);
   }
-  if (!chains.empty()) announce_through(chains.size() - 1);
   return true;
 }
 
