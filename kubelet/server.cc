@@ -410,17 +410,25 @@ class Server final : public KubeletServer {
     if (bootstrap) {
       kube::ServingCertManager::Options mo;
       mo.node_name = node_name_;
-      if (!net::IPAddress::Parse(node_name_)) mo.dns_names.push_back(node_name_);
+      if (net::IPAddress::Parse(node_name_)) {
+        mo.ips.push_back(node_name_);
+      } else {
+        mo.dns_names.push_back(node_name_);
+      }
       for (const auto& ip : host_ips_) {
-        if (net::IPAddress::Parse(ip)) mo.ips.push_back(ip);
+        if (net::IPAddress::Parse(ip) && ip != node_name_) mo.ips.push_back(ip);
       }
       mo.cert_dir = pki;
       serving_certs_ = std::make_unique<kube::ServingCertManager>(*api_, std::move(mo), [this](const std::string& pem) {
-        if (Status st = api_server_->set_certificate(pem, pem); !st.ok()) {
-          KLOG(WARNING, "cannot serve the kubelet API with the new certificate").kv("err", st.message());
-        } else {
-          KLOG(INFO, "kubelet API serving the certificate signed by the cluster's CA");
-        }
+        // On the loop's thread, where the server's handshakes run.
+        boost::asio::post(io_, [this, pem] {
+          if (!api_server_) return;
+          if (Status st = api_server_->set_certificate(pem, pem); !st.ok()) {
+            KLOG(WARNING, "cannot serve the kubelet API with the new certificate").kv("err", st.message());
+          } else {
+            KLOG(INFO, "kubelet API serving the certificate signed by the cluster's CA");
+          }
+        });
       });
       serving_certs_->start();
     }

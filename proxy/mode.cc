@@ -1,7 +1,9 @@
 #include "mode.h"
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
+#include <memory>
 
 #include "knode/dataplane/ipvs_detect.h"
 #include "knode/dataplane/nftables.h"
@@ -62,17 +64,51 @@ Status cleanup_x_tables_modes(const ProxyOptions& o) {
 }
 
 // What IPVS mode left, drained without cutting its connections
-// (ipvs_proxy::drain_ipvs_leftovers); done at once where the kernel has no IPVS.
-Status drain_ipvs_mode(const ProxyOptions& o, bool* done) {
-  *done = true;
-  ipvs::DetectOptions opts;
-  opts.try_modprobe = false;
-  if (!ipvs::detect(opts).genl_family) return Status::Ok();
-  auto client = ipvs::open_netlink_ipvs();
-  if (!client.ok()) return client.status();
-  ipset::IpsetPtr sets;
-  if (auto opened = ipset::open_netlink_ipset(); opened.ok() && (*opened)->is_available()) sets = std::move(*opened);
-  return ipvs_proxy::drain_ipvs_leftovers(**client, sets.get(), o.ipvs, done);
+// (ipvs_proxy::drain_ipvs_leftovers), one pass per call; done at once where the kernel has
+// no IPVS. Passes after the first run at most every 10 s (they follow syncs).
+class IpvsModeDrain {
+ public:
+  explicit IpvsModeDrain(const ProxyOptions& o)
+      : o_(o), drain_(o.ipvs.exclude_cidrs, std::chrono::duration_cast<std::chrono::seconds>(o.ipvs.drain_bound)) {}
+  Status pass(bool* done) {
+    *done = false;
+    const auto now = std::chrono::steady_clock::now();
+    if (passes_++ > 0 && now - last_ < std::chrono::seconds(10)) return Status::Ok();
+    last_ = now;
+    ipvs::DetectOptions opts;
+    opts.try_modprobe = false;
+    if (!ipvs::detect(opts).genl_family) {
+      *done = true;
+      return Status::Ok();
+    }
+    auto client = ipvs::open_netlink_ipvs();
+    if (!client.ok()) return client.status();
+    ipset::IpsetPtr sets;
+    if (auto opened = ipset::open_netlink_ipset(); opened.ok() && (*opened)->is_available()) sets = std::move(*opened);
+    return ipvs_proxy::drain_ipvs_leftovers(**client, sets.get(), o_.ipvs, drain_, done);
+  }
+
+ private:
+  const ProxyOptions o_;
+  ipvs_proxy::LeftoverDrain drain_;
+  int passes_ = 0;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+// The other modes' cleanup for iptables or nftables mode: `once` (the other modes' rules)
+// at the first call, then IPVS mode's leftovers drained over as many calls as that takes.
+std::function<Status(bool*)> cleanup_then_drain_ipvs(const ProxyOptions& o, std::function<Status()> once) {
+  auto drain = std::make_shared<IpvsModeDrain>(o);
+  auto first = std::make_shared<bool>(true);
+  return [drain, first, once = std::move(once)](bool* done) {
+    Status rules = Status::Ok();
+    if (*first) {
+      *first = false;
+      rules = once();
+    }
+    Status ipvs = drain->pass(done);
+    return rules.ok() ? ipvs : rules;
+  };
 }
 
 // What nftables mode leaves: table ip kube-proxy, where the kernel has nf_tables.
@@ -124,13 +160,10 @@ ModeSelection select_mode(const ProxyOptions& o) {
     if (sel.fallback_reason.empty()) {
       sel.effective = "nftables";
       sel.mode = std::make_unique<CleansOtherModes>(
-          nftables_proxy::make_nftables_proxier(std::move(client), o.nftables), [o](bool* done) {
-            // The iptables rules at once (established connections keep their conntrack
-            // NAT), IPVS mode's virtual servers as their connections end.
-            Status rules = iptables_proxy::make_iptables_proxier(o.iptables)->cleanup();
-            Status ipvs = drain_ipvs_mode(o, done);
-            return rules.ok() ? ipvs : rules;
-          });
+          nftables_proxy::make_nftables_proxier(std::move(client), o.nftables),
+          // The iptables rules at once (established connections keep their conntrack NAT),
+          // IPVS mode's virtual servers as their connections end.
+          cleanup_then_drain_ipvs(o, [o] { return iptables_proxy::make_iptables_proxier(o.iptables)->cleanup(); }));
       return sel;
     }
     KLOG(WARNING, "nftables proxy mode is not available; falling back to iptables mode")
@@ -155,11 +188,8 @@ ModeSelection select_mode(const ProxyOptions& o) {
   sel.effective = "iptables";
   // (Its first sync replaced IPVS mode's iptables rules; IPVS mode's sets, virtual servers
   // and VIPs drain after it.)
-  sel.mode = std::make_unique<CleansOtherModes>(iptables_proxy::make_iptables_proxier(o.iptables), [o](bool* done) {
-    Status nft = cleanup_nftables_mode();
-    Status ipvs = drain_ipvs_mode(o, done);
-    return nft.ok() ? ipvs : nft;
-  });
+  sel.mode = std::make_unique<CleansOtherModes>(iptables_proxy::make_iptables_proxier(o.iptables),
+                                                cleanup_then_drain_ipvs(o, cleanup_nftables_mode));
   return sel;
 }
 

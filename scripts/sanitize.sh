@@ -4,8 +4,9 @@
 # <build>/san. The main tree's CTest then runs its tests too (labels asan, asan-ns, fuzz):
 #
 #   scripts/sanitize.sh && (cd build && ctest -L "asan|fuzz")
-#   scripts/sanitize.sh --daemon-and-fuzz   # what scripts/test.sh (CI) builds: the knode
-#                                           # daemon's netns tests and the fuzz targets only
+#   scripts/sanitize.sh --daemon-and-fuzz   # the knode daemon's netns tests and the fuzz
+#                                           # targets only (what scripts/test.sh builds on a
+#                                           # cold machine; the whole tree when warm)
 #   scripts/sanitize.sh --optimized         # the same at -O1 into <build>/fuzz-opt, for long
 #                                           # fuzz runs (scripts/fuzz.sh --optimized); not
 #                                           # part of any CTest tier

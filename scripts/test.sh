@@ -17,6 +17,10 @@ build="${KNODE_BUILD_DIR:-$repo/build}"
 # the knode daemon's netns tests and the fuzz targets are (`scripts/sanitize.sh` later
 # builds the rest; then `ctest -L asan`). KNODE_SAN_TESTS=1 builds them always, 0 never.
 san_tests="${KNODE_SAN_TESTS:-auto}"
+case "$san_tests" in
+  auto|0|1) ;;
+  *) echo "test.sh: KNODE_SAN_TESTS is auto, 0 or 1, not $san_tests" >&2; exit 2 ;;
+esac
 if [ "$san_tests" = auto ]; then
   san_tests=0
   [ "$SECONDS" -lt 600 ] && san_tests=1

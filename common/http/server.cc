@@ -221,6 +221,9 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
     if (auto ok = make_tls_context(check); !ok.ok()) return ok.status();
     std::lock_guard lock(tls_mu_);
     error_code ec;
+    // use_certificate_chain adds the intermediates to the context's extra chain, which
+    // would otherwise grow with every renewal.
+    SSL_CTX_clear_extra_chain_certs(tls_->native_handle());
     tls_->use_certificate_chain(asio::buffer(cert_pem), ec);
     if (!ec) tls_->use_private_key(asio::buffer(key_pem), ssl::context::pem, ec);
     if (ec) return Status::Error("TLS serving certificate: " + with_details(ec.message()), EINVAL);

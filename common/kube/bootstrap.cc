@@ -290,6 +290,10 @@ void CertRotator::stop() { worker_.stop(); }
 
 void CertRotator::run() {
   std::mt19937 rng(std::random_device{}());
+  // Upstream's: a random point between 70% and 90% of the certificate's life (or the
+  // fixed fraction given), drawn once per certificate.
+  std::chrono::system_clock::time_point drawn_for{};
+  double f = 0;
   for (;;) {
     std::string pem;
     {
@@ -301,9 +305,10 @@ void CertRotator::run() {
     auto info = parse_certificate(pem);
     auto wait_for = std::chrono::system_clock::duration(std::chrono::minutes(1));
     if (info.ok()) {
-      // Upstream's: a random point between 70% and 90% of the certificate's life (or
-      // the fixed fraction given).
-      double f = fraction_ > 0 ? fraction_ : std::uniform_real_distribution<double>(0.7, 0.9)(rng);
+      if (f == 0 || drawn_for != info->not_after) {
+        f = fraction_ > 0 ? fraction_ : std::uniform_real_distribution<double>(0.7, 0.9)(rng);
+        drawn_for = info->not_after;
+      }
       auto life = info->not_after - info->not_before;
       auto when = info->not_before + std::chrono::duration_cast<std::chrono::system_clock::duration>(life * f);
       auto now = std::chrono::system_clock::now();
@@ -361,26 +366,30 @@ void ServingCertManager::stop() { worker_.stop(); }
 
 void ServingCertManager::run() {
   std::mt19937 rng(std::random_device{}());
-  bool announced = false;
+  // The certificate served now (from the file at start, or issued), and when to renew it:
+  // a random point between 70% and 90% of its life, drawn once per certificate.
+  std::string pem;
+  std::chrono::system_clock::time_point renew_at{};
+  auto adopt = [&](std::string p) {
+    auto info = parse_certificate(p);
+    if (!info.ok()) return false;
+    const double f = o_.fraction > 0 ? o_.fraction : std::uniform_real_distribution<double>(0.7, 0.9)(rng);
+    const auto life = info->not_after - info->not_before;
+    renew_at = info->not_before + std::chrono::duration_cast<std::chrono::system_clock::duration>(life * f);
+    pem = std::move(p);
+    on_cert_(pem);
+    return true;
+  };
+  if (auto kept = current(o_.cert_dir)) adopt(std::move(*kept));
+  // Between two requests that did not give a certificate: 30 s, doubling to an hour (a
+  // denied request is not asked again every 30 s).
+  auto backoff = std::chrono::seconds(30);
   auto sleeper = [this](std::chrono::milliseconds d) { return worker_.wait(d); };
   for (;;) {
-    auto wait_for = std::chrono::system_clock::duration(std::chrono::seconds(30));
-    if (auto pem = current(o_.cert_dir)) {
-      auto info = parse_certificate(*pem);
-      if (!announced) {
-        // Kept from an earlier run (or issued just before a restart): serve it at once.
-        on_cert_(*pem);
-        announced = true;
-      }
-      // Upstream's: renewed at a random point between 70% and 90% of its life.
-      const double f = o_.fraction > 0 ? o_.fraction : std::uniform_real_distribution<double>(0.7, 0.9)(rng);
-      const auto life = info->not_after - info->not_before;
-      const auto when = info->not_before + std::chrono::duration_cast<std::chrono::system_clock::duration>(life * f);
-      const auto now = std::chrono::system_clock::now();
-      if (now < when) {
-        if (!worker_.wait(std::min<std::chrono::system_clock::duration>(when - now, std::chrono::minutes(10)))) return;
-        continue;
-      }
+    const auto now = std::chrono::system_clock::now();
+    if (!pem.empty() && now < renew_at) {
+      if (!worker_.wait(std::min<std::chrono::system_clock::duration>(renew_at - now, std::chrono::minutes(10)))) return;
+      continue;
     }
     auto kc = make_node_csr(o_.node_name, o_.dns_names, o_.ips);
     if (kc.ok()) {
@@ -390,30 +399,32 @@ void ServingCertManager::run() {
       auto cert = request_certificate(client_, o_.node_name, *kc, o_.timeout, "kubernetes.io/kubelet-serving",
                                       {"digital signature", "server auth"}, sleeper);
       if (cert.ok()) {
-        const std::string pem = *cert + kc->key_pem;
+        std::string issued = *cert + kc->key_pem;
         std::error_code ec;
         std::filesystem::create_directories(o_.cert_dir, ec);
-        Status s = write_file(serving_pem_path(o_.cert_dir), pem,
+        Status s = write_file(serving_pem_path(o_.cert_dir), issued,
                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-        if (s.ok()) {
-          on_cert_(pem);
-          announced = true;
+        if (!s.ok()) KLOG(WARNING, "cannot keep the serving certificate for restarts").kv("err", s.message());
+        if (adopt(std::move(issued))) {
           ++issued_;
-          auto info = parse_certificate(*cert);
+          backoff = std::chrono::seconds(30);
           KLOG(INFO, "serving certificate issued").kv("file", serving_pem_path(o_.cert_dir))
-              .kv("notAfter", info.ok() ? std::to_string(std::chrono::system_clock::to_time_t(info->not_after)) : "?");
+              .kv("renewAt", std::to_string(std::chrono::system_clock::to_time_t(renew_at)));
           continue;
         }
-        KLOG(WARNING, "cannot keep the serving certificate").kv("err", s.message());
+        KLOG(WARNING, "the signer's answer is no certificate; asking again later");
       } else if (cert.status().error_number() == ECANCELED) {
         return;
       } else {
-        KLOG(WARNING, "no serving certificate yet; asking again").kv("err", cert.status().message());
+        KLOG(WARNING, "no serving certificate yet; asking again later")
+            .kv("err", cert.status().message())
+            .kv("inSeconds", backoff.count());
       }
     } else {
       KLOG(WARNING, "cannot make a serving certificate request").kv("err", kc.status().message());
     }
-    if (!worker_.wait(wait_for)) return;
+    if (!worker_.wait(backoff)) return;
+    backoff = std::min<std::chrono::seconds>(backoff * 2, std::chrono::hours(1));
   }
 }
 

@@ -341,7 +341,7 @@ Result<bool> NetlinkNftables::list_table(Family family, const std::string& table
       std::string tname, chain;
       Rule r;
       if (!decode::rule(m, &tname, &chain, &r)) {
-        if (unknown.empty()) unknown = chain;
+        if (unknown.empty()) unknown = c.name;
         parsed = false;
         return;
       }
@@ -356,7 +356,8 @@ Result<bool> NetlinkNftables::list_table(Family family, const std::string& table
       }
       visitor.rule(chain, std::move(r));
     });
-    // A chain deleted since the chain dump has no rules to read.
+    // (A chain deleted since the chain dump reads as empty, or ENOENT on older kernels;
+    // the commit, made against the generation read before, is refused then anyway.)
     if (!s.ok() && s.error_number() != ENOENT) return s.Wrap("list the rules of chain " + c.name + " in table " + where);
     if (!parsed) {
       return Status::Error("list the rules of table " + where + ": chain " + unknown +

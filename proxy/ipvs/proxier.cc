@@ -16,80 +16,100 @@ namespace knode::ipvs_proxy {
 
 Status cleanup_ipvs_sets(ipset::Ipset& sets) { return destroy_companion_sets(sets); }
 
-Result<VirtualServerDrain> drain_virtual_servers(ipvs::Ipvs& ipvs, const std::vector<net::Cidr>& exclude_cidrs) {
-  auto services = ipvs.list_services();
-  if (!services.ok()) return services.status().Wrap("drain ipvs");
+VirtualServerDrain LeftoverDrain::pass(ipvs::Ipvs& ipvs, std::chrono::steady_clock::time_point now) {
   VirtualServerDrain out;
-  Status first;
-  for (const auto& vs : *services) {
-    if (std::any_of(exclude_cidrs.begin(), exclude_cidrs.end(), [&](const net::Cidr& c) { return c.contains(vs.address); })) {
-      continue;
+  auto fail = [&](const Status& st) {
+    if (out.error.ok()) out.error = st.Wrap("drain ipvs");
+  };
+  auto excluded = [&](const net::IPAddress& a) {
+    return std::any_of(exclude_.begin(), exclude_.end(), [&](const net::Cidr& c) { return c.contains(a); });
+  };
+  auto services = ipvs.list_services();
+  if (!services.ok()) {
+    fail(services.status());
+    for (const auto& vs : scope_) out.busy.insert(vs.address);
+    return out;
+  }
+  if (!started_) {
+    started_ = true;
+    first_ = now;
+    for (const auto& vs : *services) {
+      if (!excluded(vs.address)) scope_.push_back(vs);
     }
+  }
+  const bool overdue = now - first_ >= bound_;
+  std::vector<ipvs::VirtualServer> kept;
+  for (const auto& mine : scope_) {
+    auto it = std::find_if(services->begin(), services->end(), [&](const ipvs::VirtualServer& v) { return v.same_key(mine); });
+    if (it == services->end()) continue;  // gone already
+    const ipvs::VirtualServer& vs = *it;
+    uint64_t connections = 0;
     auto dests = ipvs.list_destinations(vs);
     if (!dests.ok()) {
-      if (first.ok()) first = dests.status();
+      fail(dests.status());
+      kept.push_back(mine);
       out.busy.insert(vs.address);
       continue;
     }
-    uint64_t connections = 0;
     for (const auto& rs : *dests) connections += uint64_t{rs.active_connections} + rs.inactive_connections;
-    if (connections == 0) {
+    if (connections == 0 || overdue || vs.protocol != net::Protocol::kTCP) {
       Status st = ipvs.delete_service(vs);
       if (st.ok() || st.error_number() == ESRCH) {
         ++out.deleted;
         continue;
       }
-      if (first.ok()) first = st;
+      fail(st);
     } else {
       for (auto rs : *dests) {
         if (rs.weight == 0) continue;
         rs.weight = 0;  // quiescent: its connections go on, no new one is scheduled
-        if (Status st = ipvs.update_destination(vs, rs); !st.ok() && first.ok()) first = st;
+        if (Status st = ipvs.update_destination(vs, rs); !st.ok()) fail(st);
       }
     }
+    kept.push_back(mine);
     out.busy.insert(vs.address);
   }
-  if (!first.ok()) return first.Wrap("drain ipvs");
+  scope_ = std::move(kept);
   return out;
 }
 
-Status drain_ipvs_leftovers(ipvs::Ipvs& ipvs, ipset::Ipset* sets, const IpvsConfig& config, bool* done) {
+Status drain_ipvs_leftovers(ipvs::Ipvs& ipvs, ipset::Ipset* sets, const IpvsConfig& config, LeftoverDrain& drain,
+                            bool* done) {
   *done = false;
   auto sock = link::Socket::Open();
   if (!sock.ok()) return sock.status().Wrap("drain ipvs");
   Status sets_removed = sets != nullptr ? destroy_companion_sets(*sets) : Status::Ok();
-  if (!link::link_exists(*sock, config.dummy)) {
-    *done = sets_removed.ok();
+  auto dummy = link::get_link(*sock, config.dummy);
+  if (!dummy.ok()) {
+    if (dummy.status().error_number() != ENODEV) return dummy.status().Wrap("drain ipvs");
+    *done = sets_removed.ok();  // no kube-ipvs0: IPVS mode is not what left these services
     return sets_removed;
   }
-  auto drained = drain_virtual_servers(ipvs, config.exclude_cidrs);
-  if (!drained.ok()) return drained.status();
-  // Only the busy services' VIPs stay; with none, kube-ipvs0 goes.
+  auto have = link::list_addresses(*sock, config.dummy);
+  if (!have.ok()) return have.status().Wrap("drain ipvs");
+  const VirtualServerDrain drained = drain.pass(ipvs, std::chrono::steady_clock::now());
+  // Only the kept services' VIPs stay; with no service kept, kube-ipvs0 goes.
   std::set<net::IPAddress> keep;
-  if (auto have = link::list_addresses(*sock, config.dummy); have.ok()) {
-    for (const auto& a : *have) {
-      if (drained->busy.count(a.ip)) keep.insert(a.ip);
-    }
+  for (const auto& a : *have) {
+    if (drained.busy.count(a.ip)) keep.insert(a.ip);
   }
   Status vips;
-  if (keep.empty() && !drained->busy.empty()) {
-    // Busy node-port servers alone: the VIPs go, the interface stays as the mark that
-    // there is more to drain.
-    if (auto have = link::list_addresses(*sock, config.dummy); have.ok()) {
-      for (const auto& a : *have) {
-        if (Status st = link::del_address(*sock, config.dummy, a); !st.ok() && vips.ok()) vips = st;
-      }
+  if (!drained.busy.empty()) {
+    for (const auto& a : *have) {
+      if (keep.count(a.ip)) continue;
+      if (Status st = link::del_address(*sock, config.dummy, a); !st.ok() && vips.ok()) vips = st;
     }
   } else {
-    vips = sync_vip_interface(config.dummy, keep);
+    vips = sync_vip_interface(config.dummy, {});
   }
-  if (drained->deleted > 0 || drained->busy.empty()) {
+  if (drained.deleted > 0 || drained.busy.empty()) {
     KLOG(INFO, "removed what IPVS mode left; virtual servers still carrying connections stay until they end")
-        .kv("virtualServersDeleted", drained->deleted)
-        .kv("virtualServersKept", drained->busy.size())
+        .kv("virtualServersDeleted", drained.deleted)
+        .kv("virtualServersKept", drain.remaining())
         .kv("vipsKept", keep.size());
   }
-  *done = sets_removed.ok() && vips.ok() && keep.empty() && drained->busy.empty();
+  *done = sets_removed.ok() && vips.ok() && drained.error.ok() && drained.busy.empty();
+  if (!drained.error.ok()) return drained.error;
   return sets_removed.ok() ? vips : sets_removed;
 }
 

@@ -44,23 +44,39 @@ ProxyBackendPtr make_ipvs_proxier(ipvs::IpvsPtr client, ipset::IpsetPtr sets, co
 [[nodiscard]] Status cleanup_ipvs_sets(ipset::Ipset& sets);
 
 // What IPVS mode left, when knode now runs in another mode whose rules are in (its NAT
-// runs before IPVS, so no new connection reaches a virtual server any more): the virtual
-// servers that carry no connection are deleted; the others are kept, their real servers
-// at weight 0, until their last connection ends, so that switching modes cuts none.
-// Kernel services inside exclude_cidrs are never touched.
+// runs before IPVS, so no new connection reaches a virtual server any more). The first
+// pass takes the virtual servers there are (but those in exclude_cidrs) as IPVS mode's:
+// later passes touch only those, never one someone else added meanwhile. Each pass
+// deletes the ones without connections, and UDP and SCTP ones at once (a flow of
+// datagrams never ends, as IPVS mode's own retiring has it); a TCP one still carrying
+// connections is kept, its real servers at weight 0, so that switching modes cuts none,
+// until they end or `bound` has passed since the first pass.
 struct VirtualServerDrain {
   size_t deleted = 0;
   std::set<net::IPAddress> busy;  // the addresses of the virtual servers kept
+  Status error;                   // the first failure; what it concerned counts as busy
 };
-Result<VirtualServerDrain> drain_virtual_servers(ipvs::Ipvs& ipvs, const std::vector<net::Cidr>& exclude_cidrs);
+class LeftoverDrain {
+ public:
+  LeftoverDrain(std::vector<net::Cidr> exclude_cidrs, std::chrono::seconds bound)
+      : exclude_(std::move(exclude_cidrs)), bound_(bound) {}
+  VirtualServerDrain pass(ipvs::Ipvs& ipvs, std::chrono::steady_clock::time_point now);
+  size_t remaining() const { return scope_.size(); }
 
-// The whole of IPVS mode's leftovers, drained as above: its ip sets (the other mode's
-// first sync replaced the rules using them), the virtual servers, and the VIPs on
-// config.dummy, each kept while a virtual server on it still carries connections; the
-// interface goes with the last. No virtual server is touched without config.dummy (IPVS
-// mode never ran, or was cleaned up): other users' IPVS services are not knode's. *done is
-// true when nothing is left.
+ private:
+  std::vector<net::Cidr> exclude_;
+  std::chrono::seconds bound_;
+  bool started_ = false;
+  std::chrono::steady_clock::time_point first_{};
+  std::vector<ipvs::VirtualServer> scope_;  // IPVS mode's, not deleted yet
+};
+
+// The whole of IPVS mode's leftovers, drained as above, one pass per call: its ip sets
+// (the other mode's first sync replaced the rules using them), the virtual servers, and
+// the VIPs on config.dummy, each kept while a virtual server on it is kept; the interface
+// goes with the last. No virtual server is touched when config.dummy is absent (IPVS mode
+// never ran, or was cleaned up). *done is true when nothing is left to look at again.
 [[nodiscard]] Status drain_ipvs_leftovers(ipvs::Ipvs& ipvs, ipset::Ipset* sets, const IpvsConfig& config,
-                                          bool* done);
+                                          LeftoverDrain& drain, bool* done);
 
 }  // namespace knode::ipvs_proxy

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -159,7 +160,7 @@ int main(int argc, char** argv) {
       }
       std::printf("t=%.1f conn %d: %s\n", since_start(), i, err.c_str());
       std::fflush(stdout);
-      close(conns[i]);
+      close_with_reset(conns[i]);
       conns[i] = -1;
       ++failed;
     }

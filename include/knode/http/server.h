@@ -140,7 +140,8 @@ class HttpServer {
 
   // A TLS server's new certificate and key (PEM; one text may hold both): connections
   // accepted from now on get it, open ones keep theirs. The pair is checked first; on an
-  // error the server keeps the one it had.
+  // error the server keeps the one it had. Call it on the thread that runs the server's
+  // io_context (handshakes read the context's chain).
   Status set_certificate(const std::string& cert_pem, const std::string& key_pem);
 
   // Closes the listeners and every open connection (streams and tunnels included).

@@ -335,47 +335,77 @@ TEST_F(VirtualServersTest, ANewClaimantOfAHeldKeyIsDecidedAsAFullSyncWould) {
 
 }  // namespace
 // What IPVS mode left after a switch to another mode: idle virtual servers go at once; a
-// busy one stays, its real servers quiescent (weight 0: its connections go on, no new one
-// is scheduled), until its connections end; services in --ipvs-exclude-cidrs are never
-// touched.
+// busy TCP one stays, its real servers quiescent (weight 0: its connections go on, no new
+// one is scheduled), until its connections end or the bound passes; UDP ones go at once;
+// services in --ipvs-exclude-cidrs, and any added after the first pass, are never touched.
 TEST_F(VirtualServersTest, LeftoversOfAnotherModeDrainWithoutCuttingConnections) {
   auto busy = service("busy", "10.96.0.1", 80, {backend("10.244.1.2", 80, 3), backend("10.244.1.3", 80)});
   auto idle = service("idle", "10.96.0.2", 80, {backend("10.244.1.4", 80)});
-  ASSERT_TRUE(sync({{busy, idle}}).ok());
+  auto dns = service("dns", "10.96.0.3", 53, {backend("10.244.1.5", 53)});
+  dns.protocol = net::Protocol::kUDP;
+  ASSERT_TRUE(sync({{busy, idle, dns}}).ok());
   VirtualServer theirs = key("172.16.0.1", 443);
   ASSERT_TRUE(fake_.add_service(theirs).ok());
   RealServer first;
   first.address = ip("10.244.1.2");
   first.port = 80;
   fake_.set_connections(key("10.96.0.1", 80), first, 2, 1);
-  const std::vector<net::Cidr> exclude{*net::Cidr::Parse("172.16.0.0/12")};
+  RealServer resolver;
+  resolver.address = ip("10.244.1.5");
+  resolver.port = 53;
+  fake_.set_connections(key("10.96.0.3", 53, net::Protocol::kUDP), resolver, 0, 4);
 
-  auto drained = drain_virtual_servers(fake_, exclude);
-  ASSERT_TRUE(drained.ok()) << drained.status().message();
-  EXPECT_EQ(drained->deleted, 1u);
-  EXPECT_EQ(drained->busy, std::set<net::IPAddress>{ip("10.96.0.1")});
+  LeftoverDrain drain({*net::Cidr::Parse("172.16.0.0/12")}, std::chrono::seconds(900));
+  auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  auto drained = drain.pass(fake_, t0);
+  ASSERT_TRUE(drained.error.ok()) << drained.error.message();
+  EXPECT_EQ(drained.deleted, 2u);  // idle, and the UDP one despite its entries
+  EXPECT_EQ(drained.busy, std::set<net::IPAddress>{ip("10.96.0.1")});
   EXPECT_FALSE(fake_.get_service(key("10.96.0.2", 80)).ok());
+  EXPECT_FALSE(fake_.get_service(key("10.96.0.3", 53, net::Protocol::kUDP)).ok());
   ASSERT_TRUE(fake_.get_service(key("10.96.0.1", 80)).ok());
   auto d = dests("10.96.0.1", 80);
   ASSERT_EQ(d.size(), 2u);  // both kept: the idle one costs nothing until the service goes
   for (const auto& rs : d) EXPECT_EQ(rs.weight, 0u) << rs.str();
   EXPECT_TRUE(fake_.get_service(theirs).ok());
+  EXPECT_EQ(drain.remaining(), 1u);
 
-  // Again while busy: nothing changes.
+  // Someone adds a service of their own meanwhile; again while busy: nothing changes.
+  VirtualServer later = key("10.96.0.9", 80);
+  ASSERT_TRUE(fake_.add_service(later).ok());
   fake_.calls = {};
-  drained = drain_virtual_servers(fake_, exclude);
-  ASSERT_TRUE(drained.ok());
-  EXPECT_EQ(drained->deleted, 0u);
+  drained = drain.pass(fake_, t0 + std::chrono::seconds(10));
+  ASSERT_TRUE(drained.error.ok());
+  EXPECT_EQ(drained.deleted, 0u);
   EXPECT_EQ(fake_.calls.mutations(), 0);
 
-  // The last connection ended: the service goes; theirs stays.
+  // The last connection ended: the service goes; theirs and the later one stay.
   fake_.set_connections(key("10.96.0.1", 80), first, 0, 0);
-  drained = drain_virtual_servers(fake_, exclude);
-  ASSERT_TRUE(drained.ok());
-  EXPECT_EQ(drained->deleted, 1u);
-  EXPECT_TRUE(drained->busy.empty());
-  EXPECT_EQ(fake_.service_count(), 1u);
+  drained = drain.pass(fake_, t0 + std::chrono::seconds(20));
+  ASSERT_TRUE(drained.error.ok());
+  EXPECT_EQ(drained.deleted, 1u);
+  EXPECT_TRUE(drained.busy.empty());
+  EXPECT_EQ(drain.remaining(), 0u);
+  EXPECT_EQ(fake_.service_count(), 2u);
   EXPECT_TRUE(fake_.get_service(theirs).ok());
+  EXPECT_TRUE(fake_.get_service(later).ok());
+}
+
+TEST_F(VirtualServersTest, LeftoversStillBusyAfterTheBoundAreDeleted) {
+  auto busy = service("busy", "10.96.0.1", 80, {backend("10.244.1.2", 80)});
+  ASSERT_TRUE(sync({{busy}}).ok());
+  RealServer rs;
+  rs.address = ip("10.244.1.2");
+  rs.port = 80;
+  fake_.set_connections(key("10.96.0.1", 80), rs, 1, 0);
+  LeftoverDrain drain({}, std::chrono::seconds(900));
+  auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  EXPECT_EQ(drain.pass(fake_, t0).deleted, 0u);
+  EXPECT_EQ(drain.pass(fake_, t0 + std::chrono::seconds(899)).deleted, 0u);
+  auto last = drain.pass(fake_, t0 + std::chrono::seconds(900));
+  EXPECT_EQ(last.deleted, 1u);
+  EXPECT_TRUE(last.busy.empty());
+  EXPECT_EQ(fake_.service_count(), 0u);
 }
 
 }  // namespace knode::ipvs_proxy
