@@ -88,7 +88,7 @@ class FakeApiServer {
   }
 
   struct Request {
-    std::string method, target, authorization, user_agent;
+    std::string method, target, authorization, user_agent, content_type, body;
   };
   std::vector<Request> requests() const {
     std::lock_guard lock(mu_);
@@ -172,6 +172,18 @@ class FakeApiServer {
       };
       r.authorization = header("Authorization");
       r.user_agent = header("User-Agent");
+      r.content_type = header("Content-Type");
+      // The body (writes send one with a Content-Length): read whole, kept for the test.
+      if (const std::string cl = header("Content-Length"); !cl.empty()) {
+        const size_t want = std::stoul(cl);
+        while (buf.size() < want) {
+          ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+          if (n <= 0) return close_conn(fd);
+          buf.append(tmp, static_cast<size_t>(n));
+        }
+        r.body = buf.substr(0, want);
+        buf.erase(0, want);
+      }
       bool fail = false;
       {
         std::lock_guard lock(mu_);
