@@ -40,6 +40,7 @@
 #include <unordered_map>
 
 #include "knode/log.h"
+#include "request_detail.h"
 #include "knode/openssl_errors.h"
 
 namespace knode::http {
@@ -483,40 +484,17 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void serve(bhttp::request<bhttp::string_body> req) {
-    Request r;
-    r.method = std::string(req.method_string());
-    r.target = std::string(req.target());
-    auto q = r.target.find('?');
-    r.path = r.target.substr(0, q);
-    if (q != std::string::npos) r.query = r.target.substr(q + 1);
-    r.remote_address = remote_;
-    for (const auto& f : req) r.headers.emplace_back(f.name_string(), f.value());
-    r.body = std::move(req.body());
-    r.tls = kTls;
-    r.peer_certificate = peer_;
-
-    head_ = req.method() == bhttp::verb::head;
+    const bhttp::verb method = req.method();
+    head_ = method == bhttp::verb::head;
     keep_alive_ = req.keep_alive();
     version_ = req.version();
-    Response resp;
+    const Request r = detail::make_request(std::move(req), remote_, kTls, peer_);
     auto handler = server_->find_handler(r.path);
     if (!handler) {
       if (auto async = server_->find_prefix_handler(r.path)) return serve_async(r, *async);
       handler = server_->fallback();
     }
-    if (!handler) {
-      resp = Response{404, kTextPlain, "404 page not found\n"};
-    } else if (req.method() != bhttp::verb::get && !head_) {
-      resp = Response{405, kTextPlain, "405 method not allowed\n"};
-      resp.headers.emplace_back("Allow", "GET, HEAD");
-    } else {
-      try {
-        resp = (*handler)(r);
-      } catch (const std::exception& e) {
-        KLOG(ERROR, "http handler threw").kv("path", r.path).kv("error", e.what());
-        resp = Response{500, kTextPlain, "internal server error\n"};
-      }
-    }
+    const Response resp = detail::answer_plain(handler.get(), r, method);
     KLOGV(5, "http request")
         .kv("remote", remote_)
         .kv("method", r.method)
@@ -942,5 +920,40 @@ void HttpServer::stop() { core_->stop(); }
 Status HttpServer::set_certificate(const std::string& cert_pem, const std::string& key_pem) {
   return core_->set_certificate(cert_pem, key_pem);
 }
+
+namespace detail {
+
+Request make_request(bhttp::request<bhttp::string_body>&& req, std::string remote_address, bool tls,
+                     std::optional<PeerCertificate> peer) {
+  Request r;
+  r.method = std::string(req.method_string());
+  r.target = std::string(req.target());
+  auto q = r.target.find('?');
+  r.path = r.target.substr(0, q);
+  if (q != std::string::npos) r.query = r.target.substr(q + 1);
+  r.remote_address = std::move(remote_address);
+  for (const auto& f : req) r.headers.emplace_back(f.name_string(), f.value());
+  r.body = std::move(req.body());
+  r.tls = tls;
+  r.peer_certificate = std::move(peer);
+  return r;
+}
+
+Response answer_plain(const Handler* handler, const Request& r, bhttp::verb method) {
+  if (handler == nullptr) return Response{404, kTextPlain, "404 page not found\n"};
+  if (method != bhttp::verb::get && method != bhttp::verb::head) {
+    Response resp{405, kTextPlain, "405 method not allowed\n"};
+    resp.headers.emplace_back("Allow", "GET, HEAD");
+    return resp;
+  }
+  try {
+    return (*handler)(r);
+  } catch (const std::exception& e) {
+    KLOG(ERROR, "http handler threw").kv("path", r.path).kv("error", e.what());
+    return Response{500, kTextPlain, "internal server error\n"};
+  }
+}
+
+}  // namespace detail
 
 }  // namespace knode::http

@@ -9,17 +9,16 @@
 // url_decode. The request is also counted in a labelled family rendered by the metrics
 // handler, as the kubelet API counts its requests, so label escaping meets the bytes.
 //
-// Session::serve and ServerCore::find_handler are private to common/http/server.cc and
-// only reachable through a socket: the conversion and routing here mirror serve() (keep
-// in sync). No socket is opened. Errors are beast error codes and HTTP statuses; the
-// handlers' own contract (server.cc catches std::exception from a handler and answers
-// 500) is mirrored too.
+// The Request and the answer around a plain handler come from the server's own
+// detail::make_request and detail::answer_plain (common/http/request_detail.h), as
+// Session::serve calls them; the path lookup is a map here (ServerCore's is one too, behind
+// a socket). No socket is opened. Errors are beast error codes and HTTP statuses.
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http.hpp>
 
 #include <cstddef>
 #include <cstdint>
-#include <exception>
+#include <optional>
 #include <map>
 #include <string>
 
@@ -28,26 +27,16 @@
 #include "knode/http/handlers.h"
 #include "knode/http/types.h"
 #include "knode/metrics.h"
+#include "request_detail.h"
 
 namespace bhttp = boost::beast::http;
 
 namespace {
 
-knode::http::Request to_request(const bhttp::request<bhttp::string_body>& req) {
-  knode::http::Request r;  // as Session::serve() fills it
-  r.method = std::string(req.method_string());
-  r.target = std::string(req.target());
-  auto q = r.target.find('?');
-  r.path = r.target.substr(0, q);
-  if (q != std::string::npos) r.query = r.target.substr(q + 1);
-  r.remote_address = "127.0.0.1:40000";
-  for (const auto& f : req) r.headers.emplace_back(f.name_string(), f.value());
-  r.body = req.body();
-  return r;
-}
-
-void serve(const bhttp::request<bhttp::string_body>& req) {
-  const knode::http::Request r = to_request(req);
+void serve(bhttp::request<bhttp::string_body> req) {
+  const bhttp::verb method = req.method();
+  const unsigned version = req.version();
+  const knode::http::Request r = knode::http::detail::make_request(std::move(req), "127.0.0.1:40000", false, std::nullopt);
   (void)r.header("Host");
   (void)r.header("authorization");
   for (const char* name : {"follow", "tailLines", "command", "port", "sinceTime"}) {
@@ -70,16 +59,10 @@ void serve(const bhttp::request<bhttp::string_body>& req) {
       {"/metrics", knode::http::metrics_handler(registry)},
   };
   auto it = routes.find(r.path);
-  if (it == routes.end()) return;  // 404
-  if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) return;  // 405
-  knode::http::Response resp;
-  try {
-    resp = it->second(r);
-  } catch (const std::exception&) {
-    return;  // server.cc answers 500 for a handler that throws
-  }
+  const knode::http::Response resp =
+      knode::http::detail::answer_plain(it == routes.end() ? nullptr : &it->second, r, method);
   // The response head the server writes must be valid for Beast.
-  bhttp::response<bhttp::string_body> m(static_cast<bhttp::status>(resp.status), req.version());
+  bhttp::response<bhttp::string_body> m(static_cast<bhttp::status>(resp.status), version);
   m.set(bhttp::field::content_type, resp.content_type);
   for (const auto& [k, v] : resp.headers) m.set(k, v);
   m.body() = resp.body;
@@ -110,7 +93,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (ec || !parser.is_done()) return 0;  // 400/413/431 or a cut-off request: connection closed
     const bool keep_alive = parser.get().keep_alive();
-    serve(parser.get());
+    serve(parser.release());
     if (!keep_alive || off >= size) return 0;
   }
   return 0;
