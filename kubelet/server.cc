@@ -341,6 +341,7 @@ class Server final : public KubeletServer {
     cni::ConflistOptions net;
     net.pod_cidr = pod_cidr;
     net.path = config_.cni_conf_dir + "/10-knode.conflist";
+    net.data_dir = config_.cni_data_dir;
     if (Status s = cni::write_conflist(net); !s.ok()) return s.Wrap("write the CNI network configuration");
     KLOG(INFO, "CNI network configuration written").kv("path", net.path).kv("podCIDR", net.pod_cidr);
     written_cidr_ = pod_cidr;

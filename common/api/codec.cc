@@ -445,7 +445,9 @@ Result<ManifestContents> decode_manifest(std::string_view data, const std::strin
     try {
       json j = json::parse(data);
       docs.push_back(std::move(j));
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+      // A syntax error, or a number beyond a double's range (out_of_range 406): the file
+      // is refused, as Go's encoding/json refuses it; nothing else may throw past here.
       return Status::Error(filename + ": " + e.what());
     }
   } else {

@@ -165,6 +165,10 @@ const Flag kFlags[] = {
     {"cni-conf-dir", nullptr, kA | kK, "DIR",
      "where the kubelet writes 10-knode.conflist for --pod-cidr (default /etc/cni/net.d)",
      [](AgentConfig* c, const std::string& v) { c->kubelet.cni_conf_dir = v; return Status::Ok(); }},
+    {"cni-data-dir", nullptr, kA | kK, "DIR",
+     "where knode-cni keeps the IPAM reservations of the conflist knode writes (default: host-local's, "
+     "/var/lib/cni/networks); one of its own per node when several nodes share a host",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.cni_data_dir = v; return Status::Ok(); }},
     {"container-runtime-endpoint", nullptr, kA | kK, "ENDPOINT",
      "the CRI runtime's socket (default unix:///run/containerd/containerd.sock)",
      [](AgentConfig* c, const std::string& v) { c->kubelet.container_runtime_endpoint = v; return Status::Ok(); }},

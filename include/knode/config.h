@@ -79,6 +79,7 @@ struct KubeletConfig {
   Duration file_check_frequency = Duration::Seconds(20);
   std::string pod_cidr;
   std::string cni_conf_dir = "/etc/cni/net.d";  // flag only: where the pod network config goes
+  std::string cni_data_dir;  // flag only: the conflist's IPAM dataDir; empty: host-local's default
   // The container runtime.
   std::string container_runtime_endpoint = "unix:///run/containerd/containerd.sock";
   // Flags only: "remote" (a CRI runtime at the endpoint above) or "docker" (dockerd's

@@ -236,6 +236,7 @@ class NodeFixture:
             "--node-ip", NODE_ADDR, "--container-runtime-endpoint", cls.cd.endpoint,
             "--cgroup-root", cls.cd.cgroup_parent, "--root-dir", os.path.join(cls.work, "kubelet"),
             "--log-root", os.path.join(cls.work, "logs"), "--cni-conf-dir", cls.net_d,
+            "--cni-data-dir", os.path.join(cls.work, "cni-networks"),
             "--proxy-mode", "iptables", "--cluster-cidr", CLUSTER_CIDR, "--file-check-frequency", "1s", "-v=2",
             # The kubelet API trusts the cluster CA, which signs the API server's
             # --kubelet-client-certificate.

@@ -88,7 +88,8 @@ class TwoNodesTest(unittest.TestCase):
                 "--kubeconfig", cls.c.node_kubeconfig(name), "--hostname-override", name, "--node-ip", addr,
                 "--container-runtime-endpoint", cd.endpoint, "--cgroup-root", cd.cgroup_parent,
                 "--root-dir", os.path.join(d, "kubelet"), "--log-root", os.path.join(d, "logs"),
-                "--cni-conf-dir", net_d, "--proxy-mode", "iptables", "--cluster-cidr", base.CLUSTER_CIDR,
+                "--cni-conf-dir", net_d, "--cni-data-dir", os.path.join(d, "cni-networks"),  # one store per node
+                "--proxy-mode", "iptables", "--cluster-cidr", base.CLUSTER_CIDR,
                 "--pod-routes", "host-gw", "-v=2"], os.path.join(d, "knode.log")).start()
             cls.nodes[name] = {"ns": ns, "rtdir": rtdir, "reg": reg, "cd": cd, "knode": k}
 

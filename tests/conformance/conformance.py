@@ -205,7 +205,12 @@ class Cluster:
                 "--kubeconfig", self.c.node_kubeconfig(name), "--hostname-override", name, "--node-ip", addr,
                 "--container-runtime-endpoint", cd.endpoint, "--cgroup-root", cd.cgroup_parent,
                 "--root-dir", os.path.join(d, "kubelet"), "--log-root", os.path.join(d, "logs"),
-                "--cni-conf-dir", net_d, "--proxy-mode", self.proxy_mode, "--cluster-cidr", cp.CLUSTER_CIDR,
+                # Each node its own IPAM store, as on separate machines: a shared one made a
+                # node give an address out again at once (the other node's last reservation is
+                # outside its range), and a pod on it unreachable while the other node still
+                # held the earlier pod's MAC for it.
+                "--cni-conf-dir", net_d, "--cni-data-dir", os.path.join(d, "cni-networks"),
+                "--proxy-mode", self.proxy_mode, "--cluster-cidr", cp.CLUSTER_CIDR,
                 "--pod-routes", "host-gw", "--cluster-dns", DNS_IP, "--cluster-domain", cp.CLUSTER_DOMAIN,
                 "--client-ca-file", self.c.ca_crt, "-v=2",
             ]

@@ -422,6 +422,17 @@ TEST(YamlDocuments, PlainScalarsResolveToNumbersOnlyWhenTheyFit) {
   for (const char* k : {"r", "s", "t", "u", "v", "w", "x"}) EXPECT_TRUE(d[k].is_string()) << k << ": " << d[k];
 }
 
+// A JSON manifest with a number beyond a double's range is refused with its file name;
+// nlohmann's parser threw out_of_range for it, past the reader, and the daemon ended
+// (found by the long fuzz run).
+TEST(Codec, JsonNumberOverflowIsAnErrorNotAnException) {
+  auto m = decode_manifest(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","generation":89.8e888}})",
+                           "big.json");
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().rfind("big.json: ", 0), 0u) << m.error();
+  EXPECT_NE(m.error().find("number overflow"), std::string::npos) << m.error();
+}
+
 TEST(YamlDocuments, AliasesExpandAndDocumentsAreSeparate) {
   auto r = yaml_documents("a: &x {k: v}\nb: *x\n---\n---\nc: 1\n", "t.yaml");
   ASSERT_TRUE(r.ok()) << r.error();

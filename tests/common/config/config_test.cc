@@ -104,8 +104,12 @@ TEST(Flags, KubeletApiServingAndAuthentication) {
   EXPECT_EQ(c.kubelet.authentication.x509.client_ca_file, "");
   EXPECT_FALSE(c.kubelet.server_tls_bootstrap);
   AgentConfig e;
-  ASSERT_EQ(parse(Component::kAgent, {"--manifest-dir=/m", "--rotate-server-certificates"}, &e).kind, ParseOutcome::kRun);
+  ASSERT_EQ(parse(Component::kAgent, {"--manifest-dir=/m", "--rotate-server-certificates", "--cni-data-dir=/var/lib/n1/cni"},
+                  &e).kind,
+            ParseOutcome::kRun);
   EXPECT_TRUE(e.kubelet.server_tls_bootstrap);
+  EXPECT_EQ(e.kubelet.cni_data_dir, "/var/lib/n1/cni");
+  EXPECT_EQ(c.kubelet.cni_data_dir, "");
   AgentConfig d;
   auto r = parse(Component::kKubelet,
                  {"--manifest-dir=/m", "--port=11250", "--address=192.168.77.11", "--tls-cert-file=/pki/k.crt",
