@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <set>
+#include <tuple>
 
 #include "ipvs/companion_sync.h"
 #include "ipvs/vips.h"
@@ -38,11 +40,14 @@ VirtualServerDrain LeftoverDrain::pass(ipvs::Ipvs& ipvs, std::chrono::steady_clo
     }
   }
   const bool overdue = now - first_ >= bound_;
+  // The kernel's services by key (IPVS mode leaves tens of thousands at 10,000 Services).
+  std::map<std::tuple<net::IPAddress, uint16_t, net::Protocol>, const ipvs::VirtualServer*> present;
+  for (const auto& v : *services) present.emplace(std::make_tuple(v.address, v.port, v.protocol), &v);
   std::vector<ipvs::VirtualServer> kept;
   for (const auto& mine : scope_) {
-    auto it = std::find_if(services->begin(), services->end(), [&](const ipvs::VirtualServer& v) { return v.same_key(mine); });
-    if (it == services->end()) continue;  // gone already
-    const ipvs::VirtualServer& vs = *it;
+    auto it = present.find(std::make_tuple(mine.address, mine.port, mine.protocol));
+    if (it == present.end()) continue;  // gone already
+    const ipvs::VirtualServer& vs = *it->second;
     uint64_t connections = 0;
     auto dests = ipvs.list_destinations(vs);
     if (!dests.ok()) {

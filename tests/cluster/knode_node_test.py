@@ -320,7 +320,10 @@ class KnodeNodeTest(NodeFixture, unittest.TestCase):
         self.assertTrue(cidr and cidr.startswith("10.244."), cidr)
         self.wait(lambda: any(f.endswith(".conflist") for f in os.listdir(self.net_d)), 10, "the CNI config")
         with open(os.path.join(self.net_d, "10-knode.conflist")) as f:
-            self.assertIn(cidr, f.read())
+            conflist = json.loads(f.read())
+        self.assertIn(cidr, json.dumps(conflist))
+        # --cni-data-dir: the IPAM store of this node's own (test 2 finds its pods' addresses there).
+        self.assertEqual(conflist["plugins"][0]["ipam"]["dataDir"], os.path.join(self.work, "cni-networks"))
         lease = lambda: self.get("get", "lease", "-n", "kube-node-lease", NODE)  # noqa: E731
         first = self.wait(lease, 20, "the node's Lease")
         self.assertEqual(first["spec"]["holderIdentity"], NODE)
@@ -336,8 +339,10 @@ class KnodeNodeTest(NodeFixture, unittest.TestCase):
                   "3 kubia pods Running")
         cidr = self.node()["spec"]["podCIDR"]
         prefix = cidr.rsplit(".", 2)[0]
+        store = os.path.join(self.work, "cni-networks", "knode")
         for p in self.pods():
             st = p["status"]
+            self.assertTrue(os.path.exists(os.path.join(store, st["podIP"])), (st["podIP"], os.listdir(store)))
             self.assertTrue(st["podIP"].startswith(prefix + "."), (st["podIP"], cidr))
             self.assertEqual(st["hostIP"], NODE_ADDR)
             self.assertEqual(self.cond(p, "PodScheduled")["status"], "True")
