@@ -396,7 +396,20 @@ class Server final : public KubeletServer {
                     "calls (kubectl logs, exec, port-forward) are refused; bearer tokens still work");
     }
     if (api_ != nullptr) reviewer_ = std::make_unique<ApiReviewer>(*api_);
-    auth_ = std::make_unique<KubeletAuth>(node_name_, reviewer_.get(), reviewer_.get(), clock);
+    AuthOptions ao;
+    ao.token_ttl = std::chrono::seconds(c.authentication.webhook.cache_ttl.nanos() / 1000000000);
+    ao.allowed_ttl =
+        std::chrono::seconds(c.authorization.webhook.cache_authorized_ttl.nanos() / 1000000000);
+    ao.denied_ttl =
+        std::chrono::seconds(c.authorization.webhook.cache_unauthorized_ttl.nanos() / 1000000000);
+    ao.anonymous = c.authentication.anonymous.enabled;
+    TokenReviewer* tokens = c.authentication.webhook.enabled ? reviewer_.get() : nullptr;
+    AccessReviewer* access = c.authorization.mode == "Webhook" ? reviewer_.get() : nullptr;
+    if (access == nullptr && api_ != nullptr) {
+      KLOG(WARNING, "--authorization-mode=AlwaysAllow: every authenticated request to the kubelet API is allowed"
+                    + std::string(ao.anonymous ? ", anonymous ones too" : ""));
+    }
+    auth_ = std::make_unique<KubeletAuth>(node_name_, tokens, access, clock, ao);
     stats_ = std::make_unique<StatsProvider>(node_name_, *runtime_, clock);
     kubelet_api_ = std::make_unique<KubeletApi>(io_, *auth_, *runtime_, [this] { return kubelet_->pods(); }, health_,
                                                 *stats_);

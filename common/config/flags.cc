@@ -225,6 +225,28 @@ const Flag kFlags[] = {
     {"client-ca-file", nullptr, kA | kK, "FILE",
      "CAs whose client certificates the kubelet API accepts (the API server's kubelet client certificate)",
      [](AgentConfig* c, const std::string& v) { c->kubelet.authentication.x509.client_ca_file = v; return Status::Ok(); }},
+    {"anonymous-auth", nullptr, kA | kK, "BOOL",
+     "let requests to the kubelet API with no credentials in as system:anonymous (default false, unlike upstream's flag)",
+     [](AgentConfig* c, const std::string& v) { return set_bool(&c->kubelet.authentication.anonymous.enabled, v); }},
+    {"authentication-token-webhook", nullptr, kA | kK, "BOOL",
+     "accept bearer tokens at the kubelet API, checked by a TokenReview (default true, unlike upstream's flag)",
+     [](AgentConfig* c, const std::string& v) { return set_bool(&c->kubelet.authentication.webhook.enabled, v); }},
+    {"authentication-token-webhook-cache-ttl", nullptr, kA | kK, "DURATION",
+     "how long token reviews are cached (default 2m)",
+     [](AgentConfig* c, const std::string& v) { return set_duration(&c->kubelet.authentication.webhook.cache_ttl, v); }},
+    {"authorization-mode", nullptr, kA | kK, "MODE",
+     "Webhook (default, unlike upstream's flag): a SubjectAccessReview per kubelet API request; or AlwaysAllow",
+     [](AgentConfig* c, const std::string& v) { c->kubelet.authorization.mode = v; return Status::Ok(); }},
+    {"authorization-webhook-cache-authorized-ttl", nullptr, kA | kK, "DURATION",
+     "how long an allowed access review is cached (default 5m)",
+     [](AgentConfig* c, const std::string& v) {
+       return set_duration(&c->kubelet.authorization.webhook.cache_authorized_ttl, v);
+     }},
+    {"authorization-webhook-cache-unauthorized-ttl", nullptr, kA | kK, "DURATION",
+     "how long a denied access review is cached (default 30s)",
+     [](AgentConfig* c, const std::string& v) {
+       return set_duration(&c->kubelet.authorization.webhook.cache_unauthorized_ttl, v);
+     }},
     {"iptables-sync-period", nullptr, kA | kP, "DURATION", "full resync period of the iptables rules (default 30s)",
      [](AgentConfig* c, const std::string& v) { return set_duration(&c->proxy.iptables.sync_period, v); }},
     {"iptables-min-sync-period", nullptr, kA | kP, "DURATION", "minimum time between syncs; bursts coalesce (default 1s)",
@@ -425,6 +447,19 @@ Status validate(const AgentConfig& c) {
     if (c.kubelet.port < 0 || c.kubelet.port > 65535) return Status::Error("port: must be within 0-65535");
     if (c.kubelet.tls_cert_file.empty() != c.kubelet.tls_private_key_file.empty()) {
       return Status::Error("--tls-cert-file and --tls-private-key-file go together");
+    }
+    const auto& authz = c.kubelet.authorization;
+    if (authz.mode != "Webhook" && authz.mode != "AlwaysAllow") {
+      return Status::Error("invalid value for --authorization-mode: \"" + authz.mode +
+                           "\" (want Webhook or AlwaysAllow)");
+    }
+    for (const auto& [name, d] : {std::pair{"--authentication-token-webhook-cache-ttl",
+                                            c.kubelet.authentication.webhook.cache_ttl},
+                                  std::pair{"--authorization-webhook-cache-authorized-ttl",
+                                            authz.webhook.cache_authorized_ttl},
+                                  std::pair{"--authorization-webhook-cache-unauthorized-ttl",
+                                            authz.webhook.cache_unauthorized_ttl}}) {
+      if (d.nanos() < 0) return Status::Error(std::string(name) + " must not be negative");
     }
   }
   if (c.kubelet.file_check_frequency.nanos() <= 0) {

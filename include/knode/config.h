@@ -61,14 +61,38 @@ struct ProxyConfig {
                v("clientConnection", client_connection))
 };
 
-// KubeletConfiguration's authentication.x509.
+// KubeletConfiguration's authentication and authorization of the kubelet API, with the
+// config file's defaults (upstream's flags default to anonymous access and AlwaysAllow;
+// knode's flags keep these): no anonymous requests, bearer tokens checked by TokenReview,
+// every request authorized by SubjectAccessReview.
 struct KubeletX509Authentication {
   std::string client_ca_file;
   KNODE_FIELDS(v("clientCAFile", client_ca_file))
 };
+struct KubeletWebhookAuthentication {
+  bool enabled = true;                          // --authentication-token-webhook
+  Duration cache_ttl = Duration::Seconds(120);  // --authentication-token-webhook-cache-ttl
+  KNODE_FIELDS(v("enabled", enabled); v("cacheTTL", cache_ttl))
+};
+struct KubeletAnonymousAuthentication {
+  bool enabled = false;  // --anonymous-auth: a request with no credentials is system:anonymous
+  KNODE_FIELDS(v("enabled", enabled))
+};
 struct KubeletAuthentication {
   KubeletX509Authentication x509;
-  KNODE_FIELDS(v("x509", x509))
+  KubeletWebhookAuthentication webhook;
+  KubeletAnonymousAuthentication anonymous;
+  KNODE_FIELDS(v("x509", x509); v("webhook", webhook); v("anonymous", anonymous))
+};
+struct KubeletWebhookAuthorization {
+  Duration cache_authorized_ttl = Duration::Seconds(300);   // --authorization-webhook-cache-authorized-ttl
+  Duration cache_unauthorized_ttl = Duration::Seconds(30);  // --authorization-webhook-cache-unauthorized-ttl
+  KNODE_FIELDS(v("cacheAuthorizedTTL", cache_authorized_ttl); v("cacheUnauthorizedTTL", cache_unauthorized_ttl))
+};
+struct KubeletAuthorization {
+  std::string mode = "Webhook";  // --authorization-mode: Webhook or AlwaysAllow
+  KubeletWebhookAuthorization webhook;
+  KNODE_FIELDS(v("mode", mode); v("webhook", webhook))
 };
 
 // kubelet.config.k8s.io/v1beta1 KubeletConfiguration (implemented fields).
@@ -114,7 +138,8 @@ struct KubeletConfig {
   // (--rotate-server-certificates, serverTLSBootstrap). The self-signed one serves until
   // an administrator approves the CSR.
   bool server_tls_bootstrap = false;
-  KubeletAuthentication authentication;              // --client-ca-file
+  KubeletAuthentication authentication;  // --client-ca-file, --anonymous-auth, --authentication-token-webhook*
+  KubeletAuthorization authorization;    // --authorization-mode, --authorization-webhook-*
   std::string node_ip;  // --node-ip; empty: the default route's interface's addresses
   // Flags only. --pod-routes=host-gw: routes to the other nodes' spec.podCIDR through
   // their InternalIP (nodes on one L2 segment); needs --cluster-cidr, which bounds them.
@@ -127,7 +152,8 @@ struct KubeletConfig {
                v("cgroupRoot", cgroup_root); v("clusterDNS", cluster_dns); v("clusterDomain", cluster_domain);
                v("resolvConf", resolv_conf); v("readOnlyPort", read_only_port); v("address", address);
                v("port", port); v("tlsCertFile", tls_cert_file); v("tlsPrivateKeyFile", tls_private_key_file);
-               v("serverTLSBootstrap", server_tls_bootstrap); v("authentication", authentication))
+               v("serverTLSBootstrap", server_tls_bootstrap); v("authentication", authentication);
+               v("authorization", authorization))
 };
 
 enum class Component : unsigned { kAgent = 1, kKubelet = 2, kProxy = 4 };

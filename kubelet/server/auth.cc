@@ -10,6 +10,8 @@ namespace knode::kubelet {
 namespace {
 
 constexpr const char* kAuthenticated = "system:authenticated";
+constexpr const char* kAnonymous = "system:anonymous";
+constexpr const char* kUnauthenticated = "system:unauthenticated";
 
 // Upstream's isSubpath: "/x" matches "/x" and "/x/...", whatever trailing slash the
 // handler's path has.
@@ -154,12 +156,14 @@ Result<std::optional<UserInfo>> KubeletAuth::authenticate(const http::Request& r
     if (auth && auth->size() > kBearer.size() && auth->substr(0, kBearer.size()) == kBearer) {
       std::string token(auth->substr(kBearer.size()));
       while (!token.empty() && token.back() == ' ') token.pop_back();
-      if (tokens_ == nullptr) {
-        errors.push_back("bearer tokens are not accepted without an API server");
-      } else if (!token.empty()) {
+      // Without a token reviewer (standalone, or the token webhook off) a token is no
+      // credential at all, as upstream has no token authenticator then.
+      if (tokens_ != nullptr && !token.empty()) {
         auto r = review_token(token);
         if (!r.ok()) {
           errors.push_back(r.status().message());
+        } else if (!*r) {
+          errors.push_back("invalid bearer token");  // (so never anonymous, as upstream's)
         } else {
           user = *r;
         }
@@ -214,7 +218,12 @@ AuthOutcome KubeletAuth::check(const http::Request& request) {
         .kv("err", user.status().message());
     return AuthOutcome{401, "Unauthorized", {}};
   }
-  if (!*user) return AuthOutcome{401, "Unauthorized", {}};
+  if (!*user) {
+    // No credentials at all (a bad certificate or token is an error above, never anonymous,
+    // as upstream's anonymous authenticator comes after the others fail without error).
+    if (!options_.anonymous) return AuthOutcome{401, "Unauthorized", {}};
+    return authorize(UserInfo{kAnonymous, "", {kUnauthenticated}, {}}, request.method, request.path);
+  }
   return authorize(**user, request.method, request.path);
 }
 

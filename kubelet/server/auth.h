@@ -5,9 +5,10 @@
 // - Authentication: a client certificate that chains to --client-ca-file (the API server
 //   calls with its --kubelet-client-certificate: the user is the CN, the groups the O=
 //   values), or a bearer token the API server vouches for in a TokenReview. Either way
-//   the user gains the group system:authenticated. Nothing that authenticates: 401
-//   "Unauthorized" (anonymous requests are not allowed, as the KubeletConfiguration's
-//   default `authentication.anonymous.enabled: false`).
+//   the user gains the group system:authenticated. Credentials that do not authenticate:
+//   401 "Unauthorized". None at all: 401 as well, unless anonymous requests are allowed
+//   (`authentication.anonymous.enabled`, off by default as in the KubeletConfiguration):
+//   then the user is system:anonymous, authorized like any other.
 // - Authorization: a SubjectAccessReview of `verb` on resource "nodes", name = this node,
 //   with a subresource by path (request_attributes); v1.37's fine-grained checks
 //   (/pods asks for nodes/pods, then nodes/proxy) are always on there, and so here.
@@ -91,6 +92,9 @@ struct AuthOptions {
   std::chrono::seconds allowed_ttl{300};  // --authorization-webhook-cache-authorized-ttl
   std::chrono::seconds denied_ttl{30};    // --authorization-webhook-cache-unauthorized-ttl
   std::size_t max_cache_entries = 4096;   // per cache; the oldest go first beyond it
+  // --anonymous-auth: a request with no credentials is user system:anonymous (group
+  // system:unauthenticated), then authorized as any other; else 401.
+  bool anonymous = false;
 };
 
 // The outcome for one request: status 0 when it may proceed, else the HTTP status and
@@ -104,8 +108,9 @@ struct AuthOutcome {
 
 class KubeletAuth {
  public:
-  // tokens null: bearer tokens do not authenticate. access null: every authenticated user
-  // is allowed (standalone: there is no API server to ask).
+  // tokens null: bearer tokens do not authenticate (standalone, or the token webhook
+  // off). access null: every authenticated user is allowed (AlwaysAllow, or standalone:
+  // there is no API server to ask).
   KubeletAuth(std::string node_name, TokenReviewer* tokens, AccessReviewer* access,
               const Clock& clock, AuthOptions options = {});
 

@@ -382,6 +382,35 @@ class KubeletApiTest(NodeFixture, unittest.TestCase):
         self.assertEqual(os.stat(kept).st_mode & 0o777, 0o600)
         self.assertIn("line 5\n", self.kubectl_out("logs", "logger"))
 
+    def test_14_always_allow_and_anonymous_as_an_operator_may_choose(self):
+        """kubeadm's KubeletConfiguration has `authorization.mode` and
+        `authentication.anonymous.enabled`; knode restarted with --authorization-mode=AlwaysAllow
+        --anonymous-auth=true --authentication-token-webhook=false answers a request with no
+        credentials, lets the node's own certificate read /pods (RBAC forbids it: test 4, so
+        no SubjectAccessReview was asked), and still refuses a certificate from another CA
+        (bad credentials are never anonymous)."""
+        self.knode.stop()
+        self.knode.args = self.knode.args + ["--authorization-mode=AlwaysAllow", "--anonymous-auth=true",
+                                             "--authentication-token-webhook=false"]
+        self.knode.start()
+
+        def answers():
+            try:
+                return self.kubelet("/healthz")
+            except OSError:
+                return None
+
+        self.wait(lambda: answers() == (200, "ok"), 60, "an anonymous /healthz answered")
+        status, body = self.kubelet("/pods")
+        self.assertEqual(status, 200, body)
+        self.assertIn("logger", {p["metadata"]["name"] for p in json.loads(body)["items"]})
+        status, _ = self.kubelet("/pods", cert=self.pki(f"node-{NODE}"))
+        self.assertEqual(status, 200, "AlwaysAllow lets the node's own certificate read /pods (RBAC forbids it)")
+        other = cp.Pki(os.path.join(self.work, "other-pki-14"))
+        other.make_ca("another-ca")
+        cert = other.issue("fake", "someone", (), client=True)
+        self.assertEqual(self.kubelet("/pods", cert=cert), (401, "Unauthorized"))
+
     def knode_cpu_seconds(self) -> float:
         with open(f"/proc/{self.knode_pid()}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()

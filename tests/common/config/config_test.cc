@@ -182,6 +182,55 @@ authentication:
   std::filesystem::remove(path);
 }
 
+// kubeadm's KubeletConfiguration spells the kubelet API's access this way.
+TEST(ConfigFile, KubeletApiAccessAsKubeadmWritesItAndTheFlagsThatOverrideIt) {
+  AgentConfig defaults;
+  EXPECT_FALSE(defaults.kubelet.authentication.anonymous.enabled);
+  EXPECT_TRUE(defaults.kubelet.authentication.webhook.enabled);
+  EXPECT_EQ(defaults.kubelet.authorization.mode, "Webhook");
+  auto path = temp_file(R"(apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+authentication:
+  anonymous: {enabled: true}
+  webhook: {enabled: false, cacheTTL: 0s}
+  x509: {clientCAFile: /etc/kubernetes/pki/ca.crt}
+authorization:
+  mode: AlwaysAllow
+  webhook: {cacheAuthorizedTTL: 1m, cacheUnauthorizedTTL: 5s}
+)");
+  AgentConfig c;
+  auto r = parse(Component::kKubelet, {"--config", path, "--manifest-dir=/m"}, &c);
+  ASSERT_EQ(r.kind, ParseOutcome::kRun) << r.message;
+  EXPECT_TRUE(c.kubelet.authentication.anonymous.enabled);
+  EXPECT_FALSE(c.kubelet.authentication.webhook.enabled);
+  EXPECT_EQ(c.kubelet.authentication.webhook.cache_ttl.nanos(), 0);
+  EXPECT_EQ(c.kubelet.authorization.mode, "AlwaysAllow");
+  EXPECT_EQ(c.kubelet.authorization.webhook.cache_authorized_ttl.millis(), 60000);
+  EXPECT_EQ(c.kubelet.authorization.webhook.cache_unauthorized_ttl.millis(), 5000);
+
+  AgentConfig f;
+  r = parse(Component::kKubelet,
+            {"--config", path, "--manifest-dir=/m", "--anonymous-auth=false", "--authorization-mode=Webhook",
+             "--authentication-token-webhook=true", "--authentication-token-webhook-cache-ttl=30s",
+             "--authorization-webhook-cache-authorized-ttl=2m", "--authorization-webhook-cache-unauthorized-ttl=1s"},
+            &f);
+  ASSERT_EQ(r.kind, ParseOutcome::kRun) << r.message;
+  EXPECT_FALSE(f.kubelet.authentication.anonymous.enabled);
+  EXPECT_TRUE(f.kubelet.authentication.webhook.enabled);
+  EXPECT_EQ(f.kubelet.authentication.webhook.cache_ttl.millis(), 30000);
+  EXPECT_EQ(f.kubelet.authorization.mode, "Webhook");
+  EXPECT_EQ(f.kubelet.authorization.webhook.cache_authorized_ttl.millis(), 120000);
+  EXPECT_EQ(f.kubelet.authorization.webhook.cache_unauthorized_ttl.millis(), 1000);
+
+  AgentConfig bad;
+  r = parse(Component::kKubelet, {"--manifest-dir=/m", "--authorization-mode=RBAC"}, &bad);
+  EXPECT_EQ(r.kind, ParseOutcome::kError);
+  EXPECT_EQ(r.message, "invalid value for --authorization-mode: \"RBAC\" (want Webhook or AlwaysAllow)");
+  EXPECT_EQ(parse(Component::kKubelet, {"--manifest-dir=/m", "--anonymous-auth=maybe"}, &bad).kind,
+            ParseOutcome::kError);
+  std::filesystem::remove(path);
+}
+
 TEST(ConfigFile, BadFieldNamed) {
   auto path = temp_file("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nipvs: {syncPeriod: 30}\n");
   AgentConfig c;

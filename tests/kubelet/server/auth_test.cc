@@ -238,6 +238,60 @@ TEST(KubeletAuthStandalone, WithoutAnApiServerCertificatesAreEnoughAndTokensAreN
   EXPECT_EQ(auth.check(request("GET", "/pods")).status, 401);
 }
 
+TEST(KubeletAuthAnonymous, NoCredentialsAtAllIsSystemAnonymousAuthorizedLikeAnyone) {
+  FakeClock clock;
+  FakeReviewer fake;
+  AuthOptions o;
+  o.anonymous = true;
+  KubeletAuth auth("n1", &fake, &fake, clock, o);
+  auto out = auth.check(request("GET", "/healthz"));
+  EXPECT_EQ(out.status, 403) << "asked, and RBAC allows system:anonymous nothing here";
+  ASSERT_EQ(fake.reviews.size(), 2u);
+  EXPECT_EQ(fake.reviews[0].user.name, "system:anonymous");
+  EXPECT_EQ(fake.reviews[0].user.groups, (Strings{"system:unauthenticated"}));
+  fake.allow("system:anonymous", "get healthz");
+  clock.advance(31s);
+  out = auth.check(request("GET", "/healthz"));
+  EXPECT_TRUE(out.ok()) << out.message;
+  EXPECT_EQ(out.user.name, "system:anonymous");
+  // Credentials that fail are never anonymous: a certificate of another CA, a token the
+  // API server does not know.
+  EXPECT_EQ(auth.check(with_cert(request("GET", "/healthz"), "x", {}, /*verified=*/false)).status, 401);
+  EXPECT_EQ(auth.check(with_token(request("GET", "/healthz"), "unknown")).status, 401);
+}
+
+TEST(KubeletAuthAlwaysAllow, EveryAuthenticatedUserIsAllowedAndNoReviewIsMade) {
+  FakeClock clock;
+  FakeReviewer fake;
+  fake.tokens["good"] = UserInfo{"alice", "u-1", {}, {}};
+  KubeletAuth auth("n1", &fake, /*access=*/nullptr, clock);
+  EXPECT_TRUE(auth.check(with_token(request("POST", "/exec/default/p/c"), "good")).ok());
+  EXPECT_TRUE(auth.check(with_cert(request("GET", "/pods"), "bob", {})).ok());
+  EXPECT_EQ(auth.check(request("GET", "/pods")).status, 401) << "anonymous is still refused";
+  EXPECT_TRUE(fake.reviews.empty());
+
+  AuthOptions o;
+  o.anonymous = true;
+  KubeletAuth open("n1", &fake, nullptr, clock, o);
+  EXPECT_TRUE(open.check(request("GET", "/pods")).ok());
+}
+
+TEST(KubeletAuthTokenWebhookOff, ATokenIsNoCredential) {
+  FakeClock clock;
+  FakeReviewer fake;
+  fake.tokens["good"] = UserInfo{"alice", "u-1", {}, {}};
+  KubeletAuth auth("n1", /*tokens=*/nullptr, &fake, clock);
+  EXPECT_EQ(auth.check(with_token(request("GET", "/pods"), "good")).status, 401);
+  EXPECT_EQ(fake.token_calls, 0);
+  AuthOptions o;
+  o.anonymous = true;
+  KubeletAuth anon("n1", nullptr, &fake, clock, o);
+  fake.allow("system:anonymous", "get pods");
+  auto out = anon.check(with_token(request("GET", "/pods"), "good"));
+  EXPECT_TRUE(out.ok()) << out.message;
+  EXPECT_EQ(out.user.name, "system:anonymous");
+}
+
 TEST(KubeletAuthCache, IsBounded) {
   FakeClock clock;
   FakeReviewer fake;
