@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 
 #include "hash.h"
@@ -37,6 +38,40 @@ link::Route to_route(const ResultRoute& r, const std::vector<ResultIp>& ips, int
     }
   }
   return route;
+}
+
+// The address may have been another pod's a moment ago (host-local hands a freed one
+// out again once its range wraps): tell the node and the other pods, whose entries for it
+// still name the old pod's MAC, with a gratuitous ARP from the pod, as the reference bridge
+// plugin does. The bridge drops what a port sends until the port forwards, which it does
+// once the kernel's link watcher has seen the veth's carrier (asynchronously, usually
+// within a millisecond): wait for that first, at most a second. Best effort, as in the
+// reference plugin: the pod is attached either way. (IPv6 neighbours find out by their
+// own reachability probes.)
+void announce(const netns::NetnsHandle& pod_ns, const std::string& host_name, const link::LinkInfo& pod,
+              const std::vector<ResultIp>& ips) {
+  bool v4 = false;
+  for (const auto& ip : ips) v4 = v4 || ip.address.ip.is_v4();
+  if (!v4) return;
+  constexpr const char* kForwarding = "3";  // BR_STATE_FORWARDING
+  const std::string state_file = "/sys/class/net/" + host_name + "/brport/state";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  for (;;) {
+    char buf[8] = {};
+    int fd = ::open(state_file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) break;  // no sysfs view of the node's links: send at once
+    ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+    ::close(fd);
+    if (n > 0 && buf[0] == kForwarding[0]) break;
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    ::usleep(2000);
+  }
+  (void)netns::with_netns(pod_ns, [&]() -> Status {
+    for (const auto& ip : ips) {
+      if (ip.address.ip.is_v4()) (void)link::announce_ipv4(pod.index, pod.mac, ip.address.ip);
+    }
+    return Status::Ok();
+  });
 }
 
 }  // namespace
@@ -146,6 +181,7 @@ Result<PodLinks> setup_pod_network(const NetConf& conf, const Attachment& att, c
     return info;
   });
   if (!pod.ok()) return fail(pod.status());
+  announce(*pod_ns, host_name, *pod, ips);
   links.pod = *pod;
   links.bridge = *br;
   if (routes_out != nullptr) *routes_out = std::move(installed);

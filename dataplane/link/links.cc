@@ -4,7 +4,10 @@
 #include <netlink/route/link.h>
 #include <netlink/route/link/veth.h>
 
+#include <sys/random.h>
+
 #include <cerrno>
+#include <cstdio>
 #include <functional>
 
 #include "knode/dataplane/link.h"
@@ -63,7 +66,43 @@ Status change(Socket& s, std::string_view name, const std::string& what,
   return Status::Ok();
 }
 
-Result<LinkInfo> ensure_kind(Socket& s, std::string_view name, const char* kind, unsigned mtu) {
+// Sets a link's hardware address (aa:bb:...) on `l`, the link to add or the changes.
+Status set_addr(rtnl_link* l, const std::string& mac) {
+  nl_addr* a = nullptr;
+  int err = nl_addr_parse(mac.c_str(), AF_LLC, &a);
+  if (err < 0) return nl_error("parse MAC " + mac, err);
+  rtnl_link_set_addr(l, a);  // takes its own reference
+  nl_addr_put(a);
+  return Status::Ok();
+}
+
+// A random unicast, locally administered MAC.
+Result<std::string> random_mac() {
+  uint8_t b[6];
+  if (::getrandom(b, sizeof(b), 0) != static_cast<ssize_t>(sizeof(b))) {
+    return Status::Error("random MAC: getrandom failed", errno ? errno : EIO);
+  }
+  b[0] = static_cast<uint8_t>((b[0] & 0xfe) | 0x02);
+  char buf[18];
+  std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+  return std::string(buf);
+}
+
+// Reads a small sysfs attribute of a link ("" when unreadable).
+std::string sysfs_attr(const std::string& link, const char* attr) {
+  std::string out;
+  if (link.find('/') != std::string::npos || link == "." || link == "..") return out;
+  FILE* f = std::fopen(("/sys/class/net/" + link + "/" + attr).c_str(), "re");
+  if (f == nullptr) return out;
+  char buf[64];
+  if (std::fgets(buf, sizeof(buf), f) != nullptr) out = buf;
+  std::fclose(f);
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+Result<LinkInfo> ensure_kind(Socket& s, std::string_view name, const char* kind, unsigned mtu,
+                             const std::string& mac = "") {
   auto existing = fetch(s, 0, name);
   if (!existing.ok()) {
     if (existing.status().error_number() != ENODEV) return existing.status();
@@ -74,6 +113,9 @@ Result<LinkInfo> ensure_kind(Socket& s, std::string_view name, const char* kind,
     int err = rtnl_link_set_type(l.get(), kind);
     if (err < 0) return nl_error(std::string("set link type ") + kind, err);
     if (mtu != 0) rtnl_link_set_mtu(l.get(), mtu);
+    if (!mac.empty()) {
+      if (Status st = set_addr(l.get(), mac); !st) return st;
+    }
     err = rtnl_link_add(s.raw(), l.get(), NLM_F_CREATE | NLM_F_EXCL);
     // A concurrent creator may have won the race; what counts is that it exists now.
     if (err < 0 && detail::nl_to_errno(err) != EEXIST) {
@@ -112,9 +154,22 @@ Result<LinkInfo> get_link(Socket& s, int index) {
 bool link_exists(Socket& s, std::string_view name) { return fetch(s, 0, name).ok(); }
 
 Result<LinkInfo> ensure_bridge(Socket& s, const BridgeOptions& opts) {
-  auto br = ensure_kind(s, opts.name, "bridge", opts.mtu);
+  auto mac = random_mac();
+  if (!mac.ok()) return mac.status();
+  auto br = ensure_kind(s, opts.name, "bridge", opts.mtu, *mac);
   if (!br.ok()) return br.status();
   bool changed = false;
+  // A bridge made before (by an older knode, or by hand) may still take its ports' lowest
+  // MAC: pin the one it has, once. (Setting it notifies an address change even when it is
+  // the same, which flushes the bridge's neighbours: never again once pinned.) sysfs
+  // shows the namespace it was mounted for: only trusted when its ifindex agrees.
+  constexpr const char* kNetAddrSet = "3";
+  if (sysfs_attr(br->name, "ifindex") == std::to_string(br->index) &&
+      sysfs_attr(br->name, "addr_assign_type") != kNetAddrSet && !br->mac.empty()) {
+    Status st = change(s, opts.name, "pin the MAC of", [&](rtnl_link* c) { (void)set_addr(c, br->mac); });
+    if (!st) return st;
+    changed = true;
+  }
   if (opts.mtu != 0 && br->mtu != opts.mtu) {
     if (Status st = set_mtu(s, opts.name, opts.mtu); !st) return st;
     changed = true;

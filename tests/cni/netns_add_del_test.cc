@@ -2,6 +2,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 #include "netns_harness.h"
 
 namespace knode::cni::testing {
@@ -161,6 +165,93 @@ TEST_F(CniAddDel, ErrorCodesForBadEnvironmentJsonAndSubnet) {
   std::string links;
   in_ns("pod-a", "ip -o link show", &links);
   EXPECT_EQ(links.find("eth0"), std::string::npos) << "a rejected ADD touched the pod";
+}
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+class CniBridgeMac : public CniAddDel {
+ protected:
+  std::string bridge(const char* attr) {
+    std::string out;
+    in_ns("node", std::string("cat /sys/class/net/kcbr0/") + attr, &out);
+    return trimmed(out);
+  }
+  static constexpr const char* kNetAddrSet = "3";  // addr_assign_type: set by someone, not the kernel
+};
+
+TEST_F(CniBridgeMac, TheBridgeKeepsItsMacWhilePodsComeAndGo) {
+  const std::string c = conf("10.239.0.0/24");
+  std::vector<std::pair<std::string, std::string>> by_mac;  // host end's MAC, pod
+  for (std::string p : {"pod-a", "pod-b", "pod-c"}) {
+    auto r = cni("ADD", "ctr-" + p, add_netns(p), c);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    by_mac.emplace_back(r.json()["interfaces"][1]["mac"], p);
+  }
+  const std::string mac = bridge("address");
+  ASSERT_EQ(mac.size(), 17u);
+  EXPECT_EQ(bridge("addr_assign_type"), kNetAddrSet);
+  // A bridge left to the kernel has its lowest port's MAC, and the next lowest once that
+  // pod goes: remove them lowest first.
+  std::sort(by_mac.begin(), by_mac.end());
+  for (const auto& [port_mac, p] : by_mac) {
+    auto r = cni("DEL", "ctr-" + p, ns_name(p), c);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_EQ(bridge("address"), mac) << "after " << p << " (host end " << port_mac << ") went";
+  }
+  auto again = cni("ADD", "ctr-d", add_netns("pod-d"), c);
+  ASSERT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_EQ(bridge("address"), mac);
+}
+
+TEST_F(CniBridgeMac, ABridgeMadeBeforeIsPinnedToTheMacItHas) {
+  ASSERT_EQ(in_ns("node", "ip link add kcbr0 type bridge"), 0);
+  const std::string mac = bridge("address");
+  ASSERT_NE(bridge("addr_assign_type"), kNetAddrSet) << "the kernel should pick a new bridge's MAC";
+  auto r = cni("ADD", "ctr-a", add_netns("pod-a"), conf("10.239.0.0/24"));
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(bridge("addr_assign_type"), kNetAddrSet);
+  EXPECT_EQ(bridge("address"), mac);
+}
+
+// host-local hands a freed address out again once its range wraps: the node and the other
+// pods still hold the old pod's MAC for it (for up to half a minute, REACHABLE). The new
+// pod's gratuitous ARP replaces it at once.
+TEST_F(CniAddDel, AReusedAddressIsAnnouncedToTheNodeAndTheOtherPods) {
+  const std::string c = conf("10.240.0.0/24", "", R"("rangeStart":"10.240.0.2","rangeEnd":"10.240.0.3")");
+  auto rc = cni("ADD", "ctr-c", add_netns("pod-c"), c);
+  ASSERT_EQ(rc.exit_code, 0) << rc.out;
+  auto ra = cni("ADD", "ctr-a", add_netns("pod-a"), c);
+  ASSERT_EQ(ra.exit_code, 0) << ra.out;
+  const std::string ip = pod_ip(ra);
+  const std::string mac_a = ra.json()["interfaces"][2]["mac"];
+  ASSERT_TRUE(ping("node", ip));
+  ASSERT_TRUE(ping("pod-c", ip));
+  auto lladdr = [&](const std::string& where) {
+    std::string out;
+    in_ns(where, "ip neigh show " + ip, &out);
+    return out;
+  };
+  ASSERT_NE(lladdr("node").find(mac_a), std::string::npos) << lladdr("node");
+
+  ASSERT_EQ(cni("DEL", "ctr-a", ns_name("pod-a"), c).exit_code, 0);
+  auto rb = cni("ADD", "ctr-b", add_netns("pod-b"), c);
+  ASSERT_EQ(rb.exit_code, 0) << rb.out;
+  ASSERT_EQ(pod_ip(rb), ip) << "the range should have wrapped to the freed address";
+  const std::string mac_b = rb.json()["interfaces"][2]["mac"];
+  ASSERT_NE(mac_a, mac_b);
+  // The announcement crosses the veth and the bridge asynchronously: look for up to 2 s.
+  for (const char* where : {"node", "pod-c"}) {
+    bool updated = false;
+    for (int i = 0; i < 20 && !updated; ++i) {
+      updated = lladdr(where).find(mac_b) != std::string::npos;
+      if (!updated) usleep(100 * 1000);
+    }
+    EXPECT_TRUE(updated) << where << " still has: " << lladdr(where);
+  }
+  EXPECT_TRUE(ping("pod-c", ip));
 }
 
 TEST_F(CniAddDel, VersionListsTheSupportedVersions) {

@@ -77,7 +77,11 @@ struct BridgeOptions {
   bool promisc = false;
 };
 // Creates the bridge if missing (tolerating a concurrent creator), sets mtu/promisc,
-// brings it up.
+// brings it up. Its MAC is fixed: a new bridge gets a random locally administered one,
+// an existing one whose MAC the kernel still picks is pinned to the MAC it has. (Left to
+// the kernel, a bridge takes the lowest MAC of its ports, so it changes when that pod
+// goes: every pod's neighbour entry for its gateway goes stale, and the node flushes its
+// own entries for the pods.)
 Result<LinkInfo> ensure_bridge(Socket& s, const BridgeOptions& opts);
 // A dummy device, created if missing and left down (local routes to its addresses work
 // without carrier).
@@ -119,5 +123,11 @@ Result<std::vector<Route>> list_routes(Socket& s, int family = 0);
 // The addresses (of `family`) of the interface holding the main table's default route:
 // the ones this namespace's traffic leaves from. Empty when there is no default route.
 std::vector<net::IPAddress> default_route_addresses(Socket& s, int family);
+
+// Tells the link's segment that `ip` is at `mac` now (a gratuitous ARP request,
+// sender = target = ip, broadcast), so neighbours that knew the address at another MAC
+// (a pod that had it before) update their entry at once instead of after their
+// reachability timeouts. IPv4 only. Sent in the network namespace current at the call.
+Status announce_ipv4(int ifindex, std::string_view mac, const net::IPAddress& ip);
 
 }  // namespace knode::link
