@@ -7,7 +7,11 @@
 #   scripts/fuzz.sh --runs 10000000      # until 10 million executions each
 #   scripts/fuzz.sh --runs 10000000 --seconds 900   # whichever comes first
 #   scripts/fuzz.sh --seconds 30 fuzz_kubeconfig fuzz_flags
+#   setsid nice -n 19 scripts/fuzz.sh ...   # in the background, yielding to everything else
 #   scripts/fuzz.sh --optimized --runs 10000000   # the -O1 tree (sanitize.sh --optimized)
+#   scripts/fuzz.sh --fast --runs 10000000        # UBSan alone at -O2 (sanitize.sh --fast)
+#   scripts/fuzz.sh --optimized --replay fuzz-fast  # every input the fast tree kept, once,
+#                                                   # under ASan + UBSan
 #
 # Each target starts from its seeds (tests/fuzz/corpus/<name>) and regressions
 # (tests/fuzz/regressions/<name>) and keeps what it finds in
@@ -21,19 +25,23 @@ tree=san
 seconds=60
 seconds_given=""
 runs=""
+replay=""
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; seconds_given=1; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
     --optimized) tree=fuzz-opt; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --fast) tree=fuzz-fast; shift ;;
+    --replay) replay="$2"; shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
 fuzzdir="$build/$tree/tests/fuzz"
 if [ ! -d "$fuzzdir" ]; then
-  echo "fuzz.sh: no $fuzzdir: run scripts/sanitize.sh$([ "$tree" = san ] || echo " --optimized") first" >&2
+  case "$tree" in san) how="" ;; fuzz-opt) how=" --optimized" ;; *) how=" --fast" ;; esac
+  echo "fuzz.sh: no $fuzzdir: run scripts/sanitize.sh$how first" >&2
   exit 1
 fi
 if [ ${#targets[@]} -eq 0 ]; then
@@ -44,21 +52,44 @@ mkdir -p "$fuzzdir/crashes" "$fuzzdir/logs"
 # Targets that work in a private directory per input (the IPAM store's) run 3x faster on
 # tmpfs than on this machine's disk.
 if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
+# `nice` alone does not yield to other sessions' work where the kernel groups tasks by
+# session (autogroup): a fuzz run started with setsid and nice gives its session the same
+# nice value, so builds and tests started elsewhere get the CPU first.
+n="$(nice)"
+if [ "$n" -gt 0 ] && [ "$(ps -o sid= -p $$ | tr -d ' ')" = "$$" ] && [ -w /proc/$$/autogroup ]; then
+  echo "$n" > /proc/$$/autogroup 2>/dev/null || true
+fi
 limit=(-max_total_time="$seconds")
 if [ -n "$runs" ]; then
   limit=(-runs="$runs")
   [ -n "$seconds_given" ] && limit+=(-max_total_time="$seconds")
 fi
 
-printf '%-24s %14s %10s %8s %8s\n' target executions "exec/s" corpus crashes
 failed=0
+if [ -n "$replay" ]; then
+  # Each input another tree's runs kept, executed once by this (ASan) tree's target.
+  printf '%-24s %10s %8s\n' target inputs crashes
+  for t in "${targets[@]}"; do
+    kept="$build/$replay/tests/fuzz/scratch/${t#fuzz_}"
+    [ -d "$kept" ] || continue
+    log="$fuzzdir/logs/$t.replay.log"
+    rc=0
+    "$fuzzdir/$t" -runs=0 -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$fuzzdir/crashes/$t-" "$kept" \
+      >"$log" 2>&1 || rc=$?
+    printf '%-24s %10s %8s\n' "$t" "$(find "$kept" -type f | wc -l)" "$([ "$rc" -eq 0 ] && echo 0 || echo 1)"
+    [ "$rc" -ne 0 ] && { failed=1; echo "  $t failed (exit $rc): $log" >&2; }
+  done
+  exit "$failed"
+fi
+printf '%-24s %14s %10s %8s %8s\n' target executions "exec/s" corpus crashes
 for t in "${targets[@]}"; do
   name="${t#fuzz_}"
   scratch="$fuzzdir/scratch/$name"
   mkdir -p "$scratch"
   dirs=("$scratch")
-  # (The -O1 tree also starts from what the -O0 tree's runs found.)
-  for d in "$repo/tests/fuzz/corpus/$name" "$repo/tests/fuzz/regressions/$name" "$build/san/tests/fuzz/scratch/$name"; do
+  # (Each tree also starts from what the other trees' runs found.)
+  for d in "$repo/tests/fuzz/corpus/$name" "$repo/tests/fuzz/regressions/$name" \
+           "$build"/{san,fuzz-opt,fuzz-fast}/tests/fuzz/scratch/"$name"; do
     [ "$d" = "$scratch" ] && continue
     [ -d "$d" ] && dirs+=("$d")
   done
