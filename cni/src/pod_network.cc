@@ -43,11 +43,12 @@ link::Route to_route(const ResultRoute& r, const std::vector<ResultIp>& ips, int
 // The address may have been another pod's a moment ago (host-local hands a freed one
 // out again once its range wraps): tell the node and the other pods, whose entries for it
 // still name the old pod's MAC, with a gratuitous ARP from the pod, as the reference bridge
-// plugin does. The bridge drops what a port sends until the port forwards, which it does
-// once the kernel's link watcher has seen the veth's carrier (asynchronously, usually
-// within a millisecond): wait for that first, at most a second. Best effort, as in the
-// reference plugin: the pod is attached either way. (IPv6 neighbours find out by their
-// own reachability probes.)
+// plugin does (link::announce_ipv4: the pod's kernel sends it, and twice more a second
+// apart). The bridge drops what a port sends until the port forwards, which it does once
+// the kernel's link watcher has seen the veth's carrier (asynchronously, usually within a
+// millisecond): wait for that first, at most a second. Best effort, as in the reference
+// plugin: the pod is attached either way. (IPv6 neighbours find out by their own
+// reachability probes.)
 void announce(const netns::NetnsHandle& pod_ns, const std::string& host_name, const link::LinkInfo& pod,
               const std::vector<ResultIp>& ips) {
   bool v4 = false;
@@ -67,8 +68,10 @@ void announce(const netns::NetnsHandle& pod_ns, const std::string& host_name, co
     ::usleep(2000);
   }
   (void)netns::with_netns(pod_ns, [&]() -> Status {
+    auto s = link::Socket::Open();
+    if (!s.ok()) return s.status();
     for (const auto& ip : ips) {
-      if (ip.address.ip.is_v4()) (void)link::announce_ipv4(pod.index, pod.mac, ip.address.ip);
+      if (ip.address.ip.is_v4()) (void)link::announce_ipv4(*s, pod.index, ip.address.ip);
     }
     return Status::Ok();
   });

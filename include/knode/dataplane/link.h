@@ -124,10 +124,11 @@ Result<std::vector<Route>> list_routes(Socket& s, int family = 0);
 // the ones this namespace's traffic leaves from. Empty when there is no default route.
 std::vector<net::IPAddress> default_route_addresses(Socket& s, int family);
 
-// Tells the link's segment that `ip` is at `mac` now (a gratuitous ARP request,
-// sender = target = ip, broadcast), so neighbours that knew the address at another MAC
-// (a pod that had it before) update their entry at once instead of after their
-// reachability timeouts. IPv4 only. Sent in the network namespace current at the call.
-Status announce_ipv4(int ifindex, std::string_view mac, const net::IPAddress& ip);
+// Tells the link's segment that `ip` is at this interface's MAC now: a gratuitous ARP
+// request (sender = target = ip, broadcast) from the kernel, repeated twice a second
+// apart, so neighbours that knew the address at another MAC (a pod that had it before)
+// update their entry at once instead of after their reachability timeouts. `s` must be
+// in the interface's namespace; `ip` must be one of its addresses. IPv4 only.
+Status announce_ipv4(Socket& s, int ifindex, const net::IPAddress& ip);
 
 }  // namespace knode::link
