@@ -392,23 +392,29 @@ class Server final : public KubeletServer {
       if (!in || ss.str().empty()) return Status::Error("--client-ca-file " + ca_file + ": cannot read it", ENOENT);
       tls.client_ca_pem = ss.str();
     } else {
-      KLOG(WARNING, "no --client-ca-file: the kubelet API accepts no client certificate, so the API server's "
-                    "calls (kubectl logs, exec, port-forward) are refused; bearer tokens still work");
+      const bool tokens_work = api_ != nullptr && c.authentication.webhook.enabled;
+      KLOG(WARNING, std::string("no --client-ca-file: the kubelet API accepts no client certificate, so the API "
+                                "server's calls (kubectl logs, exec, port-forward) are refused") +
+                        (tokens_work ? "; bearer tokens still work" : ""));
     }
     if (api_ != nullptr) reviewer_ = std::make_unique<ApiReviewer>(*api_);
+    // Whole seconds, rounded up: a TTL under a second still caches (0 turns caching off).
+    auto ttl = [](const api::Duration& d) { return std::chrono::seconds((d.nanos() + 999999999) / 1000000000); };
     AuthOptions ao;
-    ao.token_ttl = std::chrono::seconds(c.authentication.webhook.cache_ttl.nanos() / 1000000000);
-    ao.allowed_ttl =
-        std::chrono::seconds(c.authorization.webhook.cache_authorized_ttl.nanos() / 1000000000);
-    ao.denied_ttl =
-        std::chrono::seconds(c.authorization.webhook.cache_unauthorized_ttl.nanos() / 1000000000);
+    ao.token_ttl = ttl(c.authentication.webhook.cache_ttl);
+    ao.allowed_ttl = ttl(c.authorization.webhook.cache_authorized_ttl);
+    ao.denied_ttl = ttl(c.authorization.webhook.cache_unauthorized_ttl);
     ao.anonymous = c.authentication.anonymous.enabled;
     TokenReviewer* tokens = c.authentication.webhook.enabled ? reviewer_.get() : nullptr;
     AccessReviewer* access = c.authorization.mode == "Webhook" ? reviewer_.get() : nullptr;
     if (access == nullptr && api_ != nullptr) {
       KLOG(WARNING, "--authorization-mode=AlwaysAllow: every authenticated request to the kubelet API is allowed"
                     + std::string(ao.anonymous ? ", anonymous ones too" : ""));
+    } else if (access == nullptr && ao.anonymous) {
+      KLOG(WARNING, "--anonymous-auth=true without an API server to authorize requests: anyone who reaches the "
+                    "kubelet API may use all of it, exec included");
     }
+    const char* authz_mode = access != nullptr ? "Webhook" : "AlwaysAllow";
     auth_ = std::make_unique<KubeletAuth>(node_name_, tokens, access, clock, ao);
     stats_ = std::make_unique<StatsProvider>(node_name_, *runtime_, clock);
     kubelet_api_ = std::make_unique<KubeletApi>(io_, *auth_, *runtime_, [this] { return kubelet_->pods(); }, health_,
@@ -449,7 +455,7 @@ class Server final : public KubeletServer {
     KLOG(INFO, "kubelet API serving")
         .kv("address", http::Endpoint{c.address, static_cast<uint16_t>(c.port)}.str())
         .kv("cert", cert->cert_path).kv("selfSigned", c.tls_cert_file.empty() && cert->cert_path != kube::serving_pem_path(pki))
-        .kv("clientCA", ca_file).kv("authorization", api_ != nullptr ? "Webhook" : "AlwaysAllow");
+        .kv("clientCA", ca_file).kv("authorization", authz_mode).kv("anonymous", ao.anonymous);
     return Status::Ok();
   }
 

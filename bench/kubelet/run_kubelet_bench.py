@@ -27,6 +27,13 @@ One run:
      is empty, so the next agent starts from a clean runtime;
   3. print a markdown table, both agents side by side with the ratio; tear everything down.
 
+`--agents knode,kubelet,knode-docker` adds knode's Docker backend (issue 14) as a third
+column: a dockerd of the run's own in the same namespace (tests/runtime/dockerd.py: no
+bridge, no iptables, private roots and socket), pause and kubia pulled into it first,
+knode with --container-runtime=docker running knode-cni itself on the same conflist; its
+pods are observed through dockerd's Engine API (`GET /containers/json`, running containers
+labelled with the run's namespace) instead of `crictl ps`.
+
 The upstream kubelet runs in a mount namespace of its own (slave propagation: it still
 sees what containerd mounts): a tmpfs on /var/log there takes its /var/log/containers
 links, and private files bound over the six kernel tunables it sets at start
@@ -56,6 +63,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "runtime"))
 
+import dockerd as dk  # noqa: E402
 import knode_runtime as rt  # noqa: E402
 
 KUBE_VERSION = "v1.37.2"
@@ -121,17 +129,23 @@ def thread_states(pid: int) -> list[str]:
     return out
 
 
-def runtime_cpu(workdir: str) -> dict[tuple[int, int], float]:
+def runtime_cpu(workdir: str, docker_markers: tuple = (), docker: bool = False) -> dict[tuple[int, int], float]:
     """CPU seconds (children included) of each containerd process of this run: containerd
-    itself (which also reaps the CNI plugin runs) and its shims (which reap runc), keyed by
+    itself (which also reaps the CNI plugin runs) and its shims (which reap runc), and
+    dockerd with its own containerd and shims when the Docker backend runs, keyed by
     (pid, start time) so a reused pid is not mistaken for the same process."""
     out = {}
-    for pid, _cmd in rt.processes_mentioning(workdir):
+    for pid, cmd in rt.processes_mentioning(workdir):
         try:
             with open(f"/proc/{pid}/stat") as f:
                 comm_end = f.read()
             comm = comm_end[comm_end.index("(") + 1:comm_end.rindex(")")]
-            if not comm.startswith("containerd"):
+            if not comm.startswith(("containerd", "dockerd")):
+                continue
+            # Only the runtime the agent drives: dockerd's own containerd and shims name
+            # its roots; the other runtime idles meanwhile.
+            of_docker = comm.startswith("dockerd") or any(m in cmd for m in docker_markers)
+            if of_docker != docker:
                 continue
             fields = comm_end.rsplit(")", 1)[1].split()
             out[(pid, int(fields[19]))] = sum(int(x) for x in fields[11:15]) / CLK_TCK
@@ -171,6 +185,7 @@ class Agent:
 
     key = ""
     title = ""
+    runtime = "cri"  # what the bench observes: containerd through crictl, or "docker"
 
     def __init__(self, bench: "Bench"):
         self.bench = bench
@@ -291,6 +306,32 @@ class Knode(Agent):
         ] + self.bench.args.knode_arg
 
 
+class KnodeDocker(Knode):
+    """knode's Docker backend (issue 14) on the run's dockerd: knode runs knode-cni itself,
+    on the same conflist (and IPAM directory) containerd uses for the other agents."""
+
+    key = "knode-docker"
+    title = "knode on dockerd"
+    runtime = "docker"
+
+    def command(self) -> list[str]:
+        b = self.bench
+        return rt.nsenter(b.node.name) + [
+            self.binary, "kubelet",
+            "--manifest-dir", self.manifests,
+            "--container-runtime=docker", f"--docker-endpoint={b.dockerd.endpoint}",
+            "--pod-infra-container-image", b.images["images"]["pause"]["ref"],
+            "--cni-conf-dir", b.cni_conf, "--cni-bin-dir", b.cni_bin,
+            "--cgroup-driver", "cgroupfs",
+            "--cgroup-root", b.containerd.cgroup_parent,
+            "--root-dir", os.path.join(self.dir, "root"),
+            "--log-root", os.path.join(self.dir, "logs"),
+            "--hostname-override", NODE_NAME,
+            "--healthz-port", str(HEALTHZ_PORT),
+            "--read-only-port", "0",
+        ] + b.args.knode_arg
+
+
 class UpstreamKubelet(Agent):
     key = "kubelet"
     title = f"kubelet {KUBE_VERSION}"
@@ -365,11 +406,13 @@ class Bench:
         self.node: Optional[rt.Netns] = None
         self.registry: Optional[rt.Registry] = None
         self.containerd: Optional[rt.Containerd] = None
+        self.dockerd: Optional[dk.Dockerd] = None
         self.agents: list[Agent] = []
         self.trial_no = 0
         self.poll_seconds: list[float] = []  # how long one `crictl ps` takes: the resolution
         self.unanswered: list[str] = []  # crictl calls that failed or timed out (retried)
         self.results: dict = {"agents": {}}
+        self.current: Optional[Agent] = None  # the agent whose runtime the polls ask
 
     # ---- runtime
 
@@ -385,10 +428,10 @@ class Bench:
                     ["link", "set", a, "up"], ["link", "set", b, "up"],
                     ["route", "add", "default", "via", gw, "dev", a]):
             rt.kn.run(["ip", "-n", n] + cmd)
-        cni_bin = os.path.join(self.workdir, "cni-plugins")
+        cni_bin = self.cni_bin = os.path.join(self.workdir, "cni-plugins")
         os.makedirs(cni_bin)
         os.symlink(os.path.realpath(self.args.knode_cni), os.path.join(cni_bin, "knode-cni"))
-        conf = os.path.join(self.workdir, "net.d")
+        conf = self.cni_conf = os.path.join(self.workdir, "net.d")
         rt.kn.run([self.args.knode_cni, "--write-conflist", "--pod-cidr", POD_CIDR,
                    "--data-dir", os.path.join(self.workdir, "ipam"), "--out", os.path.join(conf, "10-knode.conflist")])
         self.registry = rt.Registry(n, self.workdir).start()
@@ -404,14 +447,39 @@ class Bench:
         self.results["pull_seconds"] = pulls
         log(f"containerd {self.results['containerd']} up in {self.containerd.start_seconds:.2f} s; "
             f"pulled pause in {pulls['pause']:.2f} s, kubia in {pulls['kubia']:.2f} s (not in the figures)")
+        if any(a.runtime == "docker" for a in self.agents):
+            self.dockerd = dk.Dockerd(self.workdir, n).start()
+            status, ver = self.dockerd.api("GET", "/version")
+            self.results["dockerd"] = f"{ver.get('Version', '?')} (API {ver.get('ApiVersion', '?')})" \
+                if status == 200 else "?"
+            for img in ("pause", "kubia"):
+                self.dockerd.pull(self.images["images"][img]["ref"])
+            log(f"dockerd {self.results['dockerd']} up in {self.dockerd.start_seconds:.2f} s; images pulled")
 
     def crictl_json(self, *args) -> dict:
         return json.loads(self.containerd.crictl(*args, "-o", "json", timeout=30).stdout)
+
+    def docker_count(self, namespace: str, kind: str) -> int:
+        """Running containers (kind "container") or pause containers ("podsandbox") of
+        namespace's pods on dockerd, as its Engine API lists them; -1 when it did not answer."""
+        q = dk.filters(label=[f"io.kubernetes.pod.namespace={namespace}", f"io.kubernetes.docker.type={kind}"],
+                       status=["running"])
+        try:
+            status, doc = self.dockerd.api("GET", f"/containers/json?filters={q}", timeout=30)
+        except OSError as e:
+            self.unanswered.append(str(e)[-200:])
+            return -1
+        if status != 200:
+            self.unanswered.append(f"GET /containers/json: {status}")
+            return -1
+        return len(doc)
 
     def running_containers(self, namespace: str) -> int:
         """How many containers of namespace's pods the runtime lists RUNNING; -1 when the
         runtime did not answer (a busy machine): the caller polls again, within its
         own deadline."""
+        if self.current is not None and self.current.runtime == "docker":
+            return self.docker_count(namespace, "container")
         try:
             doc = self.crictl_json("ps", "--state", "running", "--label", f"io.kubernetes.pod.namespace={namespace}")
         except (subprocess.TimeoutExpired, RuntimeError) as e:
@@ -420,6 +488,8 @@ class Bench:
         return sum(1 for c in doc.get("containers", []) if c.get("state") == "CONTAINER_RUNNING")
 
     def ready_sandboxes(self, namespace: str) -> int:
+        if self.current is not None and self.current.runtime == "docker":
+            return self.docker_count(namespace, "podsandbox")
         try:
             doc = self.crictl_json("pods", "--state", "ready", "--namespace", namespace)
         except (subprocess.TimeoutExpired, RuntimeError) as e:
@@ -435,6 +505,16 @@ class Bench:
             cd.crictl("rmp", "-f", pod, check=False, timeout=60)
         left = [f"container {c}" for c in cd.crictl("ps", "-a", "-q", timeout=30).stdout.split()]
         left += [f"sandbox {p}" for p in cd.crictl("pods", "-q", timeout=30).stdout.split()]
+        if self.dockerd is not None:
+            q = dk.filters(label=["io.kubernetes.docker.type"])
+            try:
+                status, doc = self.dockerd.api("GET", f"/containers/json?all=1&filters={q}", timeout=30)
+                for c in doc if status == 200 else []:
+                    self.dockerd.api("DELETE", f"/containers/{c['Id']}?force=1&v=1", timeout=60)
+                status, doc = self.dockerd.api("GET", f"/containers/json?all=1&filters={q}", timeout=30)
+                left += [f"docker container {c['Id'][:12]}" for c in doc] if status == 200 else [f"dockerd: {status}"]
+            except OSError as e:
+                left.append(f"dockerd did not answer: {e}")
         # what the agents' pod cgroups left (empty directories) under the shared parent
         base = "/sys/fs/cgroup"
         for hier in sorted(os.listdir(base)):
@@ -476,12 +556,23 @@ class Bench:
             if not agent.alive():
                 raise BenchError(f"{agent.title} exited (rc {agent.proc.returncode}); log tail:\n{agent.log_tail()}")
             if now > deadline:
-                ps = self.containerd.crictl("ps", "-a", timeout=30).stdout
-                pods = self.containerd.crictl("pods", timeout=30).stdout
                 raise BenchError(f"{agent.title}: {seen}/{count} containers of {namespace} running after "
-                                 f"{self.args.trial_timeout:.0f} s\ncrictl ps -a:\n{ps}\ncrictl pods:\n{pods}\n"
+                                 f"{self.args.trial_timeout:.0f} s\n{self.runtime_listing(agent)}\n"
                                  f"log tail:\n{agent.log_tail()}")
             time.sleep(self.args.poll_interval)
+
+    def runtime_listing(self, agent: Agent) -> str:
+        """What the agent's runtime lists, for an error message."""
+        try:
+            if agent.runtime == "docker":
+                status, doc = self.dockerd.api("GET", "/containers/json?all=1", timeout=30)
+                return "dockerd containers:\n" + "\n".join(
+                    f"{c['Id'][:12]} {c.get('State')} {c.get('Names')}" for c in (doc if status == 200 else []))
+            ps = self.containerd.crictl("ps", "-a", timeout=30).stdout
+            pods = self.containerd.crictl("pods", timeout=30).stdout
+            return f"crictl ps -a:\n{ps}\ncrictl pods:\n{pods}"
+        except (OSError, subprocess.TimeoutExpired, RuntimeError) as e:
+            return f"(the runtime did not answer: {e})"
 
     def remove_pods(self, agent: Agent, namespace: str, names: list[str]) -> float:
         t0 = time.monotonic()
@@ -493,7 +584,7 @@ class Bench:
                 raise BenchError(f"{agent.title} exited (rc {agent.proc.returncode}); log tail:\n{agent.log_tail()}")
             if time.monotonic() > deadline:
                 raise BenchError(f"{agent.title}: the pods of {namespace} still run {self.args.trial_timeout:.0f} s "
-                                 f"after their manifests were removed\n{self.containerd.crictl('pods').stdout}\n"
+                                 f"after their manifests were removed\n{self.runtime_listing(agent)}\n"
                                  f"log tail:\n{agent.log_tail()}")
             time.sleep(0.2)
         return time.monotonic() - t0
@@ -501,10 +592,13 @@ class Bench:
     def trial(self, agent: Agent, count: int) -> dict:
         self.trial_no += 1
         ns = f"kbench-t{self.trial_no:03d}"
-        rt0, a0, o0 = runtime_cpu(self.workdir), proc_cpu_seconds(agent.proc.pid), children_cpu()
+        d = self.dockerd
+        markers = (d.socket, d.data_root, d.exec_root) if d is not None else ()
+        docker = agent.runtime == "docker"
+        rt0, a0, o0 = runtime_cpu(self.workdir, markers, docker), proc_cpu_seconds(agent.proc.pid), children_cpu()
         t0, names = self.write_pods(agent, count, ns)
         start = self.wait_running(agent, ns, count, t0)
-        rt1, a1, o1 = runtime_cpu(self.workdir), proc_cpu_seconds(agent.proc.pid), children_cpu()
+        rt1, a1, o1 = runtime_cpu(self.workdir, markers, docker), proc_cpu_seconds(agent.proc.pid), children_cpu()
         # kubia runs as PID 1: a SIGTERM that arrives before it installs its handler (the
         # first milliseconds) is ignored and the pod takes its 30 s grace period to go.
         time.sleep(0.3)
@@ -517,7 +611,8 @@ class Bench:
     # ---- one agent
 
     def run_agent(self, agent: Agent) -> dict:
-        res: dict = {"title": agent.title, "version": agent.version}
+        self.current = agent
+        res: dict = {"title": agent.title, "version": agent.version, "runtime": agent.runtime}
         left = self.clean_runtime()
         if left:
             raise BenchError(f"the runtime is not clean before {agent.title}: {left}")
@@ -610,7 +705,7 @@ class Bench:
                     shutil.copy(os.path.join(self.workdir, f), self.args.keep_logs)
         problems = []
         if self.workdir:
-            problems = rt.teardown(self.workdir)
+            problems = (dk.teardown if self.dockerd is not None else rt.teardown)(self.workdir)
         if self.node is not None:
             self.node.delete()
         return problems
@@ -620,22 +715,24 @@ class Bench:
 
 
 def table(res: dict) -> str:
-    agents = [res["agents"][k] for k in ("knode", "kubelet") if k in res["agents"]]
+    agents = [res["agents"][k] for k in ("knode", "kubelet", "knode-docker") if k in res["agents"]]
     n = res["pods"]
 
     def row(label, fn, fmt, ratio=True):
         vals = [fn(a) for a in agents]
         cells = [fmt.format(v) for v in vals]
         r = ""
-        if ratio and len(vals) == 2 and vals[0]:
+        if ratio and len(vals) >= 2 and vals[0] and keys[:2] == ["knode", "kubelet"]:
             r = f"{vals[1] / vals[0]:.1f}×"
-        return f"| {label} | " + " | ".join(cells) + (f" | {r} |" if len(agents) == 2 else " |")
+        return f"| {label} | " + " | ".join(cells) + (f" | {r} |" if with_ratio else " |")
 
     def starts(a, c):
         return [t["start_seconds"] for t in a[f"pods_{c}"]]
 
-    head = "| | " + " | ".join(a["title"] for a in agents) + (" | kubelet ÷ knode |" if len(agents) == 2 else " |")
-    sep = "|---|" + "---:|" * len(agents) + ("---:|" if len(agents) == 2 else "")
+    keys = [k for k in ("knode", "kubelet", "knode-docker") if k in res["agents"]]
+    with_ratio = keys[:2] == ["knode", "kubelet"]
+    head = "| | " + " | ".join(a["title"] for a in agents) + (" | kubelet ÷ knode |" if with_ratio else " |")
+    sep = "|---|" + "---:|" * len(agents) + ("---:|" if with_ratio else "")
     r1, rn = res["reps_1"], res["reps_30"]
     lines = [head, sep,
              row(f"1 pod, manifest → running: median (n={r1})", lambda a: statistics.median(starts(a, 1)), "{:.2f} s"),
@@ -645,9 +742,11 @@ def table(res: dict) -> str:
              row(f"{n} pods at once: p99 (n={rn})", lambda a: percentile(starts(a, n), 0.99), "{:.2f} s"),
              row(f"{n} pods: the agent's CPU seconds per start, median",
                  lambda a: statistics.median(t["agent_cpu_seconds"] for t in a[f"pods_{n}"]), "{:.2f}"),
-             row(f"{n} pods: containerd's CPU seconds per start (shims, runc, CNI included), median",
+             row(f"{n} pods: the runtime's CPU seconds per start (containerd or dockerd, shims, runc; "
+                 "containerd's CNI runs included, the Docker backend's are knode's), median",
                  lambda a: statistics.median(t["runtime_cpu_seconds"] for t in a[f"pods_{n}"]), "{:.2f}"),
-             row(f"{n} pods: the observer's (`crictl` polls) CPU seconds per start, median",
+             row(f"{n} pods: the observer's (`crictl` polls; 0 for dockerd, asked in-process) CPU seconds "
+                 "per start, median",
                  lambda a: statistics.median(t["observer_cpu_seconds"] for t in a[f"pods_{n}"]), "{:.2f}",
                  ratio=False),
              row(f"RSS with {n} pods running, median over {res['steady_seconds']:.0f} s",
@@ -656,7 +755,8 @@ def table(res: dict) -> str:
              row(f"CPU seconds in those {res['steady_seconds']:.0f} s", lambda a: a["steady_cpu_seconds"], "{:.2f}"),
              row("CPU seconds over all the start/stop runs", lambda a: a["cpu_seconds_trials"], "{:.1f}"),
              row("threads", lambda a: a["threads"], "{}", ratio=False),
-             row("(one `crictl ps` poll took, median)", lambda a: a["poll_seconds_median"], "{:.3f} s", ratio=False)]
+             row("(one poll of the runtime took, median)", lambda a: a["poll_seconds_median"], "{:.3f} s",
+                 ratio=False)]
     return "\n".join(lines)
 
 
@@ -684,6 +784,13 @@ def verdict(res: dict) -> list[str]:
             out.append(f"- knode ahead of the upstream kubelet at p99 for {n} pods: "
                        f"{'yes' if p99 < up99 else 'NO'} ({p99:.2f} s vs {up99:.2f} s)")
         out.append(f"- knode RSS ≤ 30 MB: {'met' if rss <= 30 else 'NOT met'} ({rss:.1f} MB)")
+    d = res["agents"].get("knode-docker")
+    if d:
+        dp99 = percentile([t["start_seconds"] for t in d[f"pods_{n}"]], 0.99)
+        line = f"- knode on dockerd, p99 for {n} pods: {dp99:.2f} s"
+        if k:
+            line += f" (on containerd {percentile([t['start_seconds'] for t in k[f'pods_{n}']], 0.99):.2f} s)"
+        out.append(line)
     return out
 
 
@@ -693,7 +800,9 @@ def main() -> int:
     ap.add_argument("--knode-cni", default=os.path.join(REPO, "build", "cni", "knode-cni"))
     ap.add_argument("--kubelet", default=os.path.join(rt.cache_dir(), f"kubernetes-{KUBE_VERSION}", "bin", "kubelet"),
                     help="the upstream kubelet (scripts/build-upstream-kubelet.sh builds it there)")
-    ap.add_argument("--agents", default="knode,kubelet", help="comma-separated, in order: knode, kubelet")
+    ap.add_argument("--agents", default="knode,kubelet",
+                    help="comma-separated, in order: knode, kubelet, knode-docker (knode's Docker backend on a "
+                         "dockerd of the run's own)")
     ap.add_argument("--pods", type=int, default=30)
     ap.add_argument("--reps-1", type=int, default=20, help="runs of 1 pod per agent")
     ap.add_argument("--reps-30", type=int, default=10, help="runs of --pods pods per agent")
@@ -715,8 +824,10 @@ def main() -> int:
     missing = rt.missing_tools("v2")
     wanted = [a.strip() for a in args.agents.split(",") if a.strip()]
     needed = [(args.knode_cni, "knode-cni (ninja -C build knode-cni)")]
-    if "knode" in wanted:
+    if "knode" in wanted or "knode-docker" in wanted:
         needed.append((args.knode, "knode (ninja -C build knode)"))
+    if "knode-docker" in wanted:
+        missing += dk.missing_tools()
     if "kubelet" in wanted:
         needed.append((args.kubelet, "the upstream kubelet (scripts/build-upstream-kubelet.sh)"))
     missing += [f"{what}: {path}" for path, what in needed if not os.access(path, os.X_OK)]
@@ -732,6 +843,8 @@ def main() -> int:
             bench.agents.append(Knode(bench, args.knode))
         elif key == "kubelet":
             bench.agents.append(UpstreamKubelet(bench, args.kubelet))
+        elif key == "knode-docker":
+            bench.agents.append(KnodeDocker(bench, args.knode))
         else:
             print(f"unknown agent {key!r}", file=sys.stderr)
             return 2
@@ -763,11 +876,12 @@ def main() -> int:
             json.dump(res, f, indent=1)
     if rc == 0:
         a = res["agents"]
-        print(f"\n### kubelet benchmark, {res['date']}: containerd {res['containerd']}, kernel {res['kernel']}, "
+        print(f"\n### kubelet benchmark, {res['date']}: containerd {res['containerd']}"
+              f"{', dockerd ' + res['dockerd'] if 'dockerd' in res else ''}, kernel {res['kernel']}, "
               f"{res['cpus']} CPUs, load {res['load_start']} → {res['load_end']}\n")
         print("Agents: " + "; ".join(f"{x['title']} = `{x['version']}`" for x in a.values()) +
               f". Image kubia pre-pulled (pull {res['pull_seconds']['kubia']:.2f} s, not counted). "
-              f"Start = manifests renamed into the directory → `crictl ps` lists every container RUNNING "
+              f"Start = manifests renamed into the directory → the runtime lists every container RUNNING (`crictl ps`; dockerd: `GET /containers/json`) "
               f"(polled every {res['poll_interval'] * 1000:.0f} ms); p99 is the nearest rank (with n ≤ 100, the slowest run).\n")
         print(table(res))
         print()

@@ -61,10 +61,10 @@ struct ProxyConfig {
                v("clientConnection", client_connection))
 };
 
-// KubeletConfiguration's authentication and authorization of the kubelet API, with the
-// config file's defaults (upstream's flags default to anonymous access and AlwaysAllow;
-// knode's flags keep these): no anonymous requests, bearer tokens checked by TokenReview,
-// every request authorized by SubjectAccessReview.
+// KubeletConfiguration's authentication and authorization of the kubelet API. The
+// defaults are the config file's, for knode's flags too (upstream's flags default to
+// anonymous access and AlwaysAllow instead): no anonymous requests, bearer tokens checked
+// by TokenReview, every request authorized by SubjectAccessReview.
 struct KubeletX509Authentication {
   std::string client_ca_file;
   KNODE_FIELDS(v("clientCAFile", client_ca_file))

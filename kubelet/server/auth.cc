@@ -145,7 +145,8 @@ Result<std::optional<UserInfo>> KubeletAuth::authenticate(const http::Request& r
           "x509: certificate signed by unknown authority or not for client authentication (" +
           cert->verify_error + ")");
     } else if (cert->common_name.empty()) {
-      errors.push_back("x509: the client certificate has no common name");
+      // No user in it: not a credential (upstream's CommonNameUserConversion), so such a
+      // request is anonymous when that is allowed, else 401.
     } else {
       user = UserInfo{cert->common_name, "", cert->organizations, {}};
     }

@@ -222,6 +222,13 @@ authorization:
   EXPECT_EQ(f.kubelet.authorization.webhook.cache_authorized_ttl.millis(), 120000);
   EXPECT_EQ(f.kubelet.authorization.webhook.cache_unauthorized_ttl.millis(), 1000);
 
+  // Bare, as upstream's boolean flags: true, and the next argument stays a flag.
+  AgentConfig bare;
+  r = parse(Component::kKubelet, {"--anonymous-auth", "--manifest-dir=/m", "--authentication-token-webhook"}, &bare);
+  ASSERT_EQ(r.kind, ParseOutcome::kRun) << r.message;
+  EXPECT_TRUE(bare.kubelet.authentication.anonymous.enabled);
+  EXPECT_EQ(bare.manifest_dir, "/m");
+
   AgentConfig bad;
   r = parse(Component::kKubelet, {"--manifest-dir=/m", "--authorization-mode=RBAC"}, &bad);
   EXPECT_EQ(r.kind, ParseOutcome::kError);

@@ -162,8 +162,8 @@ TEST_F(KubeletTest, AStatusSomeoneElseWroteIsWrittenAgainAtMostEveryTenSeconds) 
   relist();
   EXPECT_EQ(api_.restated.size(), 2u);
 
-  // Once the API holds the kubelet's status again, a later overwrite is answered at once
-  // (10 s after the last write).
+  // The API holds the kubelet's status again; an overwrite long after the last write is
+  // answered at once.
   from_api(EventType::kModified, as_written());
   from_api(EventType::kModified, overwritten());
   EXPECT_EQ(api_.restated.size(), 3u);

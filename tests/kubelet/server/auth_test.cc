@@ -258,6 +258,13 @@ TEST(KubeletAuthAnonymous, NoCredentialsAtAllIsSystemAnonymousAuthorizedLikeAnyo
   // API server does not know.
   EXPECT_EQ(auth.check(with_cert(request("GET", "/healthz"), "x", {}, /*verified=*/false)).status, 401);
   EXPECT_EQ(auth.check(with_token(request("GET", "/healthz"), "unknown")).status, 401);
+  // A verified certificate naming nobody (no CN) is no credential, as upstream's
+  // CommonNameUserConversion: anonymous here, 401 where anonymous is off.
+  out = auth.check(with_cert(request("GET", "/healthz"), "", {"g"}));
+  EXPECT_TRUE(out.ok()) << out.message;
+  EXPECT_EQ(out.user.name, "system:anonymous");
+  KubeletAuth closed("n1", &fake, &fake, clock);
+  EXPECT_EQ(closed.check(with_cert(request("GET", "/healthz"), "", {"g"})).status, 401);
 }
 
 TEST(KubeletAuthAlwaysAllow, EveryAuthenticatedUserIsAllowedAndNoReviewIsMade) {
