@@ -3,7 +3,7 @@
 // solicitation for an address that is the sender's own is a gratuitous ARP request
 // (sender = target), broadcast, sent again every retrans_time (1 s) until mcast_solicit
 // (3) tries went unanswered; the entry then fails and is collected. A packet socket would
-// cost its close, which waits for an RCU grace period (7-13 ms here), on every pod ADD.
+// cost its close, which waits for an RCU grace period (7-13 ms here), on every call.
 #include <linux/neighbour.h>
 #include <netlink/route/neighbour.h>
 #include <sys/socket.h>

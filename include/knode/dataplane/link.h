@@ -79,9 +79,9 @@ struct BridgeOptions {
 // Creates the bridge if missing (tolerating a concurrent creator), sets mtu/promisc,
 // brings it up. Its MAC is fixed: a new bridge gets a random locally administered one,
 // an existing one whose MAC the kernel still picks is pinned to the MAC it has. (Left to
-// the kernel, a bridge takes the lowest MAC of its ports, so it changes when that pod
-// goes: every pod's neighbour entry for its gateway goes stale, and the node flushes its
-// own entries for the pods.)
+// the kernel, a bridge takes the lowest MAC of its ports, so it changes when that port
+// goes: every attached host's neighbour entry for the bridge goes stale, and the bridge's
+// own neighbour table is flushed.)
 Result<LinkInfo> ensure_bridge(Socket& s, const BridgeOptions& opts);
 // A dummy device, created if missing and left down (local routes to its addresses work
 // without carrier).
@@ -126,7 +126,7 @@ std::vector<net::IPAddress> default_route_addresses(Socket& s, int family);
 
 // Tells the link's segment that `ip` is at this interface's MAC now: a gratuitous ARP
 // request (sender = target = ip, broadcast) from the kernel, repeated twice a second
-// apart, so neighbours that knew the address at another MAC (a pod that had it before)
+// apart, so neighbours that knew the address at another MAC (whoever had it before)
 // update their entry at once instead of after their reachability timeouts. `s` must be
 // in the interface's namespace; `ip` must be one of its addresses. IPv4 only.
 Status announce_ipv4(Socket& s, int ifindex, const net::IPAddress& ip);
