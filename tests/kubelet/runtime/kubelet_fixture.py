@@ -309,8 +309,10 @@ class DockerView(RuntimeView):
     def __init__(self, dockerd: dk.Dockerd):
         self.d = dockerd
 
-    def _get(self, path: str):
+    def _get(self, path: str, missing_ok: bool = False):
         status, body = self.d.api("GET", path)
+        if status == 404 and missing_ok:
+            return None
         if status != 200:
             raise AssertionError(f"dockerd GET {path}: {status} {body}")
         return body
@@ -324,13 +326,17 @@ class DockerView(RuntimeView):
         parts = name.lstrip("/").split("_")
         return int(parts[5]) if len(parts) >= 6 and parts[5].isdigit() else 0
 
-    def _inspect(self, container_id: str) -> dict:
-        return self._get(f"/containers/{container_id}/json")
+    def _inspect(self, container_id: str, missing_ok: bool = False) -> Optional[dict]:
+        return self._get(f"/containers/{container_id}/json", missing_ok)
 
+    # A listed container may be removed before it is inspected (knode removing a pod while
+    # a test polls for that): it is skipped, as a later list would not show it.
     def sandboxes(self, pod_name):
         out = []
         for c in self._list(**{"io.kubernetes.pod.name": pod_name, "io.kubernetes.docker.type": "podsandbox"}):
-            i = self._inspect(c["Id"])
+            i = self._inspect(c["Id"], missing_ok=True)
+            if i is None:
+                continue
             labels = i["Config"]["Labels"] or {}
             out.append({"id": i["Id"], "name": labels.get("io.kubernetes.pod.name"),
                         "namespace": labels.get("io.kubernetes.pod.namespace"),
@@ -341,12 +347,16 @@ class DockerView(RuntimeView):
     def containers(self, pod_name):
         out = []
         for c in self._list(**{"io.kubernetes.pod.name": pod_name, "io.kubernetes.docker.type": "container"}):
-            i = self.inspect(c["Id"])
+            i = self.inspect(c["Id"], missing_ok=True)
+            if i is None:
+                continue
             out.append({k: i[k] for k in ("id", "name", "attempt", "state", "sandbox", "created")})
         return out
 
-    def inspect(self, container_id):
-        i = self._inspect(container_id)
+    def inspect(self, container_id, missing_ok: bool = False):
+        i = self._inspect(container_id, missing_ok)
+        if i is None:
+            return None
         labels = i["Config"]["Labels"] or {}
         img = self._get(f"/images/{i['Image']}/json")
         return {"id": i["Id"], "name": labels.get("io.kubernetes.container.name"), "attempt": self._attempt(i["Name"]),
