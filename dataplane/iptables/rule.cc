@@ -280,7 +280,20 @@ struct TargetSaver {
   }
 };
 
-bool iface_ok(const IfaceMatch& i) { return !i.name.empty() && i.name.size() < 16; }
+// A name iptables-save prints bare (chains, sets, recent lists, interfaces): no blank or
+// quote in it, or the saved line would not read back as the same rule.
+bool bare_word(const std::string& s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == '"' || c == '\'' ||
+        c == '\\') {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool iface_ok(const IfaceMatch& i) { return bare_word(i.name) && i.name.size() < 16; }
 
 }  // namespace
 
@@ -313,7 +326,7 @@ Status Rule::validate() const {
     if (*c && !(*c)->cidr.address().is_v4()) return bad("only IPv4 addresses");
   }
   for (const auto* i : {&in_iface, &out_iface}) {
-    if (*i && !iface_ok(**i)) return bad("interface name must have 1..15 bytes");
+    if (*i && !iface_ok(**i)) return bad("interface name must have 1..15 bytes, none blank or a quote");
   }
   for (const auto& m : matches) {
     if (const auto* p = std::get_if<Port>(&m)) {
@@ -324,11 +337,14 @@ Status Rule::validate() const {
     } else if (const auto* c = std::get_if<Comment>(&m)) {
       if (c->text.size() > 255) return bad("comment longer than 255 bytes");
     } else if (const auto* r = std::get_if<Recent>(&m)) {
-      if (r->name.empty() || r->name.size() >= 200) return bad("recent name must have 1..199 bytes");
+      if (!bare_word(r->name) || r->name.size() >= 200) {
+        return bad("recent name must have 1..199 bytes, none blank or a quote");
+      }
       if (!r->mask.is_v4()) return bad("recent mask must be IPv4");
     } else if (const auto* ph = std::get_if<Physdev>(&m)) {
-      if (ph->in.size() > 15 || ph->out.size() > 15) {
-        return bad("physdev interface name must have 1..15 bytes");
+      if (ph->in.size() > 15 || ph->out.size() > 15 || (!ph->in.empty() && !bare_word(ph->in)) ||
+          (!ph->out.empty() && !bare_word(ph->out))) {
+        return bad("physdev interface name must have 1..15 bytes, none blank or a quote");
       }
     } else if (const auto* ct = std::get_if<Conntrack>(&m)) {
       if (ct->states == 0) return bad("conntrack match needs a state");
@@ -339,13 +355,16 @@ Status Rule::validate() const {
         return bad("ipvs --vaddr must be one IPv4 address");
       }
     } else if (const auto* sm = std::get_if<SetMatch>(&m)) {
-      if (sm->name.empty() || sm->name.size() > 31) return bad("set name must have 1..31 bytes");
+      if (!bare_word(sm->name) || sm->name.size() > 31) return bad("set name must have 1..31 bytes, none blank or a quote");
       if (set_match_dims(sm->dirs) < 0) return bad("set directions must be 1..3 of src/dst");
       if (sm->index == SetMatch::kUnresolved) return bad("set " + sm->name + " not resolved to its index");
     }
   }
   if (const auto* j = std::get_if<Jump>(&target)) {
-    if (j->chain.empty() || j->chain.size() > 28) return bad("chain name must have 1..28 bytes");
+    // As iptables: no blank, and not starting with '-' or '!' (an option, a negation).
+    if (!bare_word(j->chain) || j->chain.size() > 28 || j->chain[0] == '-' || j->chain[0] == '!') {
+      return bad("chain name must have 1..28 bytes, none blank or a quote, and not start with - or !");
+    }
   }
   const Nat* nat = std::get_if<Dnat>(&target);
   if (!nat) nat = std::get_if<Snat>(&target);

@@ -102,6 +102,17 @@ TEST(IptablesRule, ValidateRejectsWhatTheKernelWouldNot) {
   EXPECT_FALSE(parse_rule("-p tcp -j DNAT --to-source 192.168.1.1").ok());
   EXPECT_FALSE(parse_rule("-p tcp -j DNAT --to-destination 192.168.1.1 --random-fully").ok());
   EXPECT_FALSE(parse_rule("-j SNAT --to-destination 192.168.1.1").ok());
+  // Names iptables-save prints bare hold no blank or quote, and a chain starts with neither
+  // - nor ! (found by the UBSan fuzz tree: -j "!@-s -sati sctp" parsed, validated, and was
+  // saved as a line that does not read back).
+  for (const char* bad : {R"(-j "!@-s -sati sctp")", R"(-j "A B")", R"(-j "-X")", R"(-j "!X")",
+                          R"(-i "eth 0" -j ACCEPT)", R"(-m recent --name "a b" --set -j ACCEPT)"}) {
+    auto parsed = parse_rule(bad);
+    EXPECT_TRUE(!parsed.ok() || !parsed->validate().ok()) << bad;
+  }
+  auto fine = parse_rule("-i eth0+ -j KUBE-SVC-ABC");
+  ASSERT_TRUE(fine.ok()) << fine.error();
+  EXPECT_TRUE(fine->validate().ok());
 }
 
 TEST(IptablesRule, EncodingLaysOutMatchesAndTarget) {
