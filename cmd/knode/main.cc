@@ -1,6 +1,9 @@
 // knode: the kubelet and kube-proxy of a node in one daemon.
 //   knode agent|kubelet|proxy [flags]   knode version   knode --help
+#include <malloc.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -58,7 +61,22 @@ int run(knode::config::Component component, const std::string& cmd, const std::v
 
 }  // namespace
 
+namespace {
+
+// glibc gives every thread that allocates an arena of its own, up to 8 per core: knode's
+// threads (the loop, the runtime and sync workers, informers) then each keep freed memory
+// apart. Two arenas (set before any thread starts) took the kubelet's RSS with 30 pods
+// from 31.5 to 29.7 MB in bench/kubelet (2026-12-03, start times unchanged); the proxy's
+// big syncs run on one thread anyway. MALLOC_ARENA_MAX or GLIBC_TUNABLES in the environment still decide.
+void limit_malloc_arenas() {
+  if (std::getenv("MALLOC_ARENA_MAX") != nullptr || std::getenv("GLIBC_TUNABLES") != nullptr) return;
+  (void)mallopt(M_ARENA_MAX, 2);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  limit_malloc_arenas();
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);
