@@ -54,19 +54,7 @@ void announce(const netns::NetnsHandle& pod_ns, const std::string& host_name, co
   bool v4 = false;
   for (const auto& ip : ips) v4 = v4 || ip.address.ip.is_v4();
   if (!v4) return;
-  constexpr const char* kForwarding = "3";  // BR_STATE_FORWARDING
-  const std::string state_file = "/sys/class/net/" + host_name + "/brport/state";
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  for (;;) {
-    char buf[8] = {};
-    int fd = ::open(state_file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) break;  // no sysfs view of the node's links: send at once
-    ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
-    ::close(fd);
-    if (n > 0 && buf[0] == kForwarding[0]) break;
-    if (std::chrono::steady_clock::now() >= deadline) break;
-    ::usleep(2000);
-  }
+  (void)link::wait_port_forwarding(host_name, std::chrono::seconds(1));
   (void)netns::with_netns(pod_ns, [&]() -> Status {
     auto s = link::Socket::Open();
     if (!s.ok()) return s.status();

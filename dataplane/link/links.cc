@@ -5,8 +5,10 @@
 #include <netlink/route/link/veth.h>
 
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <functional>
 
@@ -164,8 +166,8 @@ Result<LinkInfo> ensure_bridge(Socket& s, const BridgeOptions& opts) {
   // the same, which flushes the bridge's neighbours: never again once pinned.) sysfs
   // shows the namespace it was mounted for: only trusted when its ifindex agrees.
   constexpr const char* kNetAddrSet = "3";
-  if (sysfs_attr(br->name, "ifindex") == std::to_string(br->index) &&
-      sysfs_attr(br->name, "addr_assign_type") != kNetAddrSet && !br->mac.empty()) {
+  if (!br->mac.empty() && sysfs_attr(br->name, "addr_assign_type") != kNetAddrSet &&
+      sysfs_attr(br->name, "ifindex") == std::to_string(br->index)) {
     Status st = change(s, opts.name, "pin the MAC of", [&](rtnl_link* c) { (void)set_addr(c, br->mac); });
     if (!st) return st;
     changed = true;
@@ -183,6 +185,19 @@ Result<LinkInfo> ensure_bridge(Socket& s, const BridgeOptions& opts) {
     changed = true;
   }
   return changed ? get_link(s, opts.name) : br;
+}
+
+bool wait_port_forwarding(std::string_view port, std::chrono::milliseconds max) {
+  constexpr const char* kForwarding = "3";  // BR_STATE_FORWARDING
+  const std::string name(port);
+  const auto deadline = std::chrono::steady_clock::now() + max;
+  for (;;) {
+    std::string state = sysfs_attr(name, "brport/state");
+    if (state.empty()) return false;  // no sysfs view of the port
+    if (state == kForwarding) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    ::usleep(2000);
+  }
 }
 
 Result<LinkInfo> ensure_dummy(Socket& s, std::string_view name) {

@@ -3,6 +3,7 @@
 // to the network namespace that was current when it was opened.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -83,6 +84,10 @@ struct BridgeOptions {
 // goes: every attached host's neighbour entry for the bridge goes stale, and the bridge's
 // own neighbour table is flushed.)
 Result<LinkInfo> ensure_bridge(Socket& s, const BridgeOptions& opts);
+// Waits until the bridge port `port` forwards (the kernel enables a port once its link
+// watcher has seen the carrier, asynchronously), at most `max`. False when it did not, or
+// when sysfs here does not show the port (mounted for another namespace).
+bool wait_port_forwarding(std::string_view port, std::chrono::milliseconds max);
 // A dummy device, created if missing and left down (local routes to its addresses work
 // without carrier).
 Result<LinkInfo> ensure_dummy(Socket& s, std::string_view name);
