@@ -15,7 +15,7 @@ namespace knode::nftables::codec {
 
 // An anonymous set as a rule's lookup refers to it within one transaction.
 struct AnonymousRef {
-  std::string name;  // "__set%d" / "__map%d": the kernel picks the number
+  std::string name;  // unique in the table ("__map17.5e2a9c01"), bound by name
   uint32_t id = 0;   // NFTA_SET_ID, unique in the transaction
 };
 

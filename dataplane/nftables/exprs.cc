@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>  // before the linux/ headers, which it guards against
 #include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/rtnetlink.h>
@@ -38,6 +39,21 @@ constexpr uint32_t kByteorderHost = 1, kByteorderBig = 2;
 
 Payload load(uint32_t base, uint32_t offset, uint32_t len, uint32_t dreg = reg::k1) {
   return Payload{base, offset, len, dreg};
+}
+
+// An anonymous map keyed by `numgen random mod n` (0 .. n-1), as nft makes it.
+SetSpec numgen_map_spec(size_t n, uint32_t data_type, uint32_t data_len) {
+  SetSpec s;
+  s.flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP;
+  s.key_type = static_cast<uint32_t>(Datatype::kInteger);
+  s.key_len = 4;
+  s.data_type = data_type;
+  s.data_len = data_len;
+  s.size = static_cast<uint32_t>(n);
+  s.userdata.key_byteorder = kByteorderHost;
+  s.userdata.data_byteorder = 0;
+  s.userdata.data_interval = 0;
+  return s;
 }
 
 }  // namespace
@@ -207,6 +223,32 @@ RuleBuilder& RuleBuilder::mark_and_equals(uint32_t mask, uint32_t value) {
   return *this;
 }
 
+RuleBuilder& RuleBuilder::mark_and_not_equals(uint32_t mask, uint32_t value) {
+  rule_.exprs.push_back(Meta{NFT_META_MARK, reg::k1, 0});
+  rule_.exprs.push_back(Bitwise{reg::k1, reg::k1, 4, u32_raw(mask), u32_raw(0)});
+  rule_.exprs.push_back(Cmp{reg::k1, NFT_CMP_NEQ, u32_raw(value)});
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::ct_status_dnat() {
+  rule_.exprs.push_back(Ct{NFT_CT_STATUS, reg::k1});
+  rule_.exprs.push_back(Bitwise{reg::k1, reg::k1, 4, u32_raw(IPS_DST_NAT), u32_raw(0)});
+  rule_.exprs.push_back(Cmp{reg::k1, NFT_CMP_NEQ, u32_raw(0)});
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::saddr_daddr_proto_dport_in_set(const std::string& set) {
+  rule_.exprs.push_back(load(NFT_PAYLOAD_NETWORK_HEADER, kSaddrOffset, 4, reg::k1));
+  rule_.exprs.push_back(load(NFT_PAYLOAD_NETWORK_HEADER, kDaddrOffset, 4, reg::k32(1)));
+  rule_.exprs.push_back(Meta{NFT_META_L4PROTO, reg::k32(2), 0});
+  rule_.exprs.push_back(load(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg::k32(3)));
+  Lookup l;
+  l.sreg = reg::k1;
+  l.set = set;
+  rule_.exprs.push_back(std::move(l));
+  return *this;
+}
+
 RuleBuilder& RuleBuilder::mark_set_or(uint32_t bits) {
   rule_.exprs.push_back(Meta{NFT_META_MARK, reg::k1, 0});
   rule_.exprs.push_back(Bitwise{reg::k1, reg::k1, 4, u32_raw(~bits), u32_raw(bits)});
@@ -248,27 +290,22 @@ RuleBuilder& RuleBuilder::vmap_proto_dport(const std::string& map) {
 
 RuleBuilder& RuleBuilder::numgen_random_vmap(const std::vector<Verdict>& targets) {
   auto set = std::make_shared<AnonymousSet>();
-  SetSpec& s = set->spec;
-  s.flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP;
-  s.key_type = static_cast<uint32_t>(Datatype::kInteger);
-  s.key_len = 4;
-  s.data_type = NFT_DATA_VERDICT;
-  s.data_len = 16;
-  s.size = static_cast<uint32_t>(targets.size());
-  s.userdata.key_byteorder = kByteorderHost;
-  s.userdata.data_byteorder = 0;
-  s.userdata.data_typeof = typeof_note(kExprVerdict, {});
-  s.userdata.data_interval = 0;
+  set->spec = numgen_map_spec(targets.size(), NFT_DATA_VERDICT, 16);
+  set->spec.userdata.data_typeof = typeof_note(kExprVerdict, {});
   for (size_t i = 0; i < targets.size(); ++i) {
     set->elements.push_back(verdict_element(u32_raw(static_cast<uint32_t>(i)), targets[i]));
   }
-  rule_.exprs.push_back(Numgen{reg::k1, static_cast<uint32_t>(targets.size()), NFT_NG_RANDOM, 0});
+  numgen_random_lookup(std::move(set), reg::kVerdict);
+  return *this;
+}
+
+void RuleBuilder::numgen_random_lookup(std::shared_ptr<AnonymousSet> map, uint32_t dreg) {
+  rule_.exprs.push_back(Numgen{reg::k1, static_cast<uint32_t>(map->elements.size()), NFT_NG_RANDOM, 0});
   Lookup l;
   l.sreg = reg::k1;
-  l.dreg = reg::kVerdict;
-  l.anonymous = std::move(set);
+  l.dreg = dreg;
+  l.anonymous = std::move(map);
   rule_.exprs.push_back(std::move(l));
-  return *this;
 }
 
 RuleBuilder& RuleBuilder::numgen_random_equals(uint32_t modulus, uint32_t value) {
@@ -290,6 +327,23 @@ RuleBuilder& RuleBuilder::dnat_to(const net::IPAddress& ip, uint16_t port) {
   rule_.exprs.push_back(Immediate{reg::k1, ipv4_key(ip), {}});
   rule_.exprs.push_back(Immediate{reg::k2, p, {}});
   rule_.exprs.push_back(Nat{NFT_NAT_DNAT, NFPROTO_IPV4, reg::k1, reg::k1, reg::k2, reg::k2,
+                            NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED});
+  return *this;
+}
+
+RuleBuilder& RuleBuilder::dnat_numgen_random_map(const std::vector<std::pair<net::IPAddress, uint16_t>>& targets) {
+  auto set = std::make_shared<AnonymousSet>();
+  set->spec = numgen_map_spec(
+      targets.size(), (static_cast<uint32_t>(Datatype::kIPv4Addr) << 6) | static_cast<uint32_t>(Datatype::kInetService),
+      8);
+  for (size_t i = 0; i < targets.size(); ++i) {
+    Element e = key_element(u32_raw(static_cast<uint32_t>(i)));
+    e.data = ipv4_key(targets[i].first) + port_key(targets[i].second);
+    set->elements.push_back(std::move(e));
+  }
+  // The address lands in register 1, the port in the 32-bit register after it.
+  numgen_random_lookup(std::move(set), reg::k1);
+  rule_.exprs.push_back(Nat{NFT_NAT_DNAT, NFPROTO_IPV4, reg::k1, reg::k1, reg::k32(1), reg::k32(1),
                             NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED});
   return *this;
 }
@@ -336,6 +390,17 @@ SetSpec dynamic_ipv4_addr_set(const std::string& name, uint32_t timeout_seconds)
   s.flags = NFT_SET_TIMEOUT | NFT_SET_EVAL;
   s.timeout_ms = uint64_t{timeout_seconds} * 1000;
   s.size = 65535;  // nft's default size for sets the datapath fills
+  return s;
+}
+
+SetSpec concat_set(const std::string& name, const std::vector<Datatype>& key, const std::string& comment) {
+  SetSpec s;
+  s.name = name;
+  for (auto t : key) s.key_type = (s.key_type << 6) | static_cast<uint32_t>(t);
+  s.key_len = static_cast<uint32_t>(4 * key.size());
+  s.userdata.key_byteorder = key.size() > 1 ? 0 : kByteorderBig;
+  if (key.size() > 1) s.userdata.key_typeof = typeof_note(kExprConcat, {});
+  s.userdata.comment = udata::clamp_comment(comment);  // as it reads back
   return s;
 }
 

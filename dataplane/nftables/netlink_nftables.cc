@@ -9,11 +9,13 @@
 #include <sys/uio.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <functional>
 #include <map>
 #include <memory>
+#include <random>
 
 #include "knode/dataplane/nftables.h"
 #include "knode/dataplane/nftables/print.h"
@@ -78,23 +80,7 @@ class NetlinkTransaction final : public Transaction {
     put_str(nlh, NFTA_CHAIN_NAME, std::string(chain));
     finish(nlh);
   }
-  void add_rule(std::string_view chain, const Rule& r) override {
-    // Anonymous sets first: the set, its elements, then the rule that binds them.
-    std::vector<codec::AnonymousRef> refs;
-    for (const auto& e : r.exprs) {
-      const auto* l = std::get_if<Lookup>(&e);
-      if (!l || !l->anonymous) continue;
-      codec::AnonymousRef ref{l->anonymous->spec.is_map() ? "__map%d" : "__set%d", next_set_id_++};
-      nlmsghdr* nlh = start(NFT_MSG_NEWSET, NLM_F_CREATE);
-      codec::put_set(nlh, table_, l->anonymous->spec, &ref, ref.id);
-      finish(nlh);
-      put_elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE, "", &ref, l->anonymous->elements);
-      refs.push_back(std::move(ref));
-    }
-    nlmsghdr* nlh = start(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
-    codec::put_rule(nlh, table_, chain, r, refs);
-    finish(nlh);
-  }
+  void add_rule(std::string_view chain, const Rule& r) override;
   void delete_rule(std::string_view chain, uint64_t handle) override {
     nlmsghdr* nlh = start(NFT_MSG_DELRULE, 0);
     put_str(nlh, NFTA_RULE_TABLE, table_);
@@ -168,7 +154,7 @@ class NetlinkNftables final : public Nftables {
  public:
   explicit NetlinkNftables(mnl_socket* sock)
       : sock_(sock), port_id_(mnl_socket_get_portid(sock)), seq_(static_cast<uint32_t>(time(nullptr))),
-        buf_(new char[kReceiveSize]) {}
+        buf_(new char[kReceiveSize]), anonymous_tag_(std::random_device{}()) {}
   ~NetlinkNftables() override { mnl_socket_close(sock_); }
 
   Result<uint32_t> generation() override {
@@ -196,6 +182,17 @@ class NetlinkNftables final : public Nftables {
   }
   void note_set(const SetSpec& s) { key_types_[s.name] = s.key_type; }
 
+  // A name for a new anonymous set, unique in the table. nft sends "__map%d" and lets
+  // the kernel pick the number, which costs a scan of every set in the table with sscanf,
+  // and the rule then binds the set by its id, a walk of the whole transaction: with one
+  // set per service both grow with the table, quadratic in a full sync. A concrete name,
+  // new for this process (a random tag) and this set (a serial), is bound by name.
+  std::string anonymous_name(bool map) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%s%u.%08x", map ? "__map" : "__set", anonymous_serial_++, anonymous_tag_);
+    return buf;
+  }
+
   Status send_batch(std::vector<iovec>& iov, size_t total, uint32_t end_seq, uint32_t base_seq,
                     const std::function<std::string(uint32_t seq)>& describe);
   uint32_t take_seqs(uint32_t n) {
@@ -213,6 +210,8 @@ class NetlinkNftables final : public Nftables {
   unsigned port_id_;
   uint32_t seq_;
   std::unique_ptr<char[]> buf_;
+  uint32_t anonymous_tag_;
+  uint32_t anonymous_serial_ = 0;
   size_t sndbuf_ = 0;
   std::map<std::string, uint32_t> key_types_;
 };
@@ -427,6 +426,24 @@ Status NetlinkNftables::send_batch(std::vector<iovec>& iov, size_t total, uint32
   if (acked) return Status::Ok();
   if (lost) return Status::Error("the nftables batch failed; the kernel's errors overflowed the socket", ENOBUFS);
   return Status::Error("the kernel did not acknowledge the nftables batch", EPROTO);
+}
+
+void NetlinkTransaction::add_rule(std::string_view chain, const Rule& r) {
+  // Anonymous sets first: the set, its elements, then the rule that binds them.
+  std::vector<codec::AnonymousRef> refs;
+  for (const auto& e : r.exprs) {
+    const auto* l = std::get_if<Lookup>(&e);
+    if (!l || !l->anonymous) continue;
+    codec::AnonymousRef ref{owner_.anonymous_name(l->anonymous->spec.is_map()), next_set_id_++};
+    nlmsghdr* nlh = start(NFT_MSG_NEWSET, NLM_F_CREATE);
+    codec::put_set(nlh, table_, l->anonymous->spec, &ref, ref.id);
+    finish(nlh);
+    put_elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE, "", &ref, l->anonymous->elements);
+    refs.push_back(std::move(ref));
+  }
+  nlmsghdr* nlh = start(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
+  codec::put_rule(nlh, table_, chain, r, refs);
+  finish(nlh);
 }
 
 void NetlinkTransaction::add_set(const SetSpec& s) {

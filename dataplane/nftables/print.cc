@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>  // before the linux/ headers, which it guards against
 #include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_tables.h>
 
@@ -153,7 +154,8 @@ std::string join(const std::vector<std::string>& parts, const std::string& sep) 
 
 // What a register holds while a rule is read: the expression that loaded it.
 struct Load {
-  enum Kind { kIpAddr, kL4proto, kThPort, kMark, kCtState, kFibType, kNumgen, kValue, kOther } kind = kOther;
+  enum Kind { kIpAddr, kL4proto, kThPort, kMark, kCtState, kCtStatus, kFibType, kNumgen, kValue, kMapped, kOther } kind =
+      kOther;
   std::string text;      // "ip saddr"
   uint32_t len = 4;      // bytes loaded
   Bytes mask, xor_;      // a bitwise applied to it
@@ -219,10 +221,10 @@ class RulePrinter {
     return push(m.dreg, std::move(l));
   }
   bool operator()(const Ct& c) {
-    if (c.key != NFT_CT_STATE) return false;
+    if (c.key != NFT_CT_STATE && c.key != NFT_CT_STATUS) return false;
     Load l;
-    l.kind = Load::kCtState;
-    l.text = "ct state";
+    l.kind = c.key == NFT_CT_STATE ? Load::kCtState : Load::kCtStatus;
+    l.text = c.key == NFT_CT_STATE ? "ct state" : "ct status";
     return push(c.dreg, std::move(l));
   }
   bool operator()(const Fib& f) {
@@ -286,6 +288,21 @@ class RulePrinter {
         stmts_.push_back("ct state " + join(names, ","));
         return true;
       }
+      case Load::kCtStatus: {
+        if (!l.has_bitwise || eq || host_u32(c.data) != 0) return false;
+        uint32_t bits = host_u32(l.mask);
+        std::vector<std::string> names;
+        const std::pair<uint32_t, const char*> kStatus[] = {{IPS_EXPECTED, "expected"},   {IPS_SEEN_REPLY, "seen-reply"},
+                                                            {IPS_ASSURED, "assured"},     {IPS_CONFIRMED, "confirmed"},
+                                                            {IPS_SRC_NAT, "snat"},        {IPS_DST_NAT, "dnat"},
+                                                            {IPS_DYING, "dying"}};
+        for (auto [bit, name] : kStatus) {
+          if (bits & bit) names.push_back(name);
+        }
+        if (names.empty()) return false;
+        stmts_.push_back("ct status " + join(names, ","));
+        return true;
+      }
       case Load::kFibType: {
         uint32_t t = host_u32(c.data);
         stmts_.push_back(l.text + " " + op + (t == 2 ? "local" : std::to_string(t)));
@@ -313,14 +330,21 @@ class RulePrinter {
       parts.push_back(l.text);
     }
     pending_.clear();
+    regs_.clear();
     std::string lhs = join(parts, " . ");
     const bool vmap = lk.dreg && *lk.dreg == reg::kVerdict;
-    if (lk.dreg && !vmap) return false;
     std::string rhs;
     if (lk.anonymous) {
       rhs = "{ " + join(anonymous_elements(*lk.anonymous), ", ") + " }";
     } else {
       rhs = "@" + lk.set;
+    }
+    if (lk.dreg && !vmap) {
+      // A data map: what it maps to feeds the statement after it (dnat ... to <map>).
+      Load l;
+      l.kind = Load::kMapped;
+      l.text = lhs + " map " + rhs;
+      return push(*lk.dreg, std::move(l));
     }
     if (vmap) {
       stmts_.push_back(lhs + " vmap " + rhs);
@@ -353,6 +377,16 @@ class RulePrinter {
       return it == regs_.end() ? nullptr : &pending_[it->second];
     };
     const Load* addr = n.reg_addr_min ? value(n.reg_addr_min) : nullptr;
+    if (addr && addr->kind == Load::kMapped) {
+      // Address and port from one map lookup: the port in the 32-bit register after the
+      // address. nft prints it without the "addr . port".
+      if (n.reg_addr_min != reg::k1 || (n.reg_proto_min && n.reg_proto_min != reg::k32(1))) return false;
+      std::string text = "dnat ip to " + addr->text;
+      pending_.clear();
+      regs_.clear();
+      stmts_.push_back(std::move(text));
+      return true;
+    }
     const Load* port = n.reg_proto_min ? value(n.reg_proto_min) : nullptr;
     if (!addr || addr->kind != Load::kValue) return false;
     std::string to = ipv4(addr->value);
@@ -553,7 +587,11 @@ std::string print_key(std::string_view key, uint32_t key_type, uint32_t key_len)
 std::string print_element(const Element& e, const SetSpec& set) {
   std::string out = print_key(e.key, set.key_type, set.key_len);
   if (!e.comment.empty()) out += " comment " + quote(e.comment);
-  if (e.verdict) out += " : " + verdict_text(*e.verdict);
+  if (e.verdict) {
+    out += " : " + verdict_text(*e.verdict);
+  } else if (set.is_map() && !e.data.empty()) {
+    out += " : " + print_key(e.data, set.data_type, set.data_len);
+  }
   return out;
 }
 
@@ -561,7 +599,15 @@ std::string print_set_type(const SetSpec& set) {
   std::vector<std::string> names;
   for (uint32_t t : type_parts(set.key_type)) names.push_back(type_name(t));
   std::string out = join(names, " . ");
-  if (set.is_map()) out += " : " + std::string(set.data_type == NFT_DATA_VERDICT ? "verdict" : type_name(set.data_type));
+  if (set.is_map()) {
+    std::vector<std::string> data;
+    if (set.data_type == NFT_DATA_VERDICT) {
+      data.push_back("verdict");
+    } else {
+      for (uint32_t t : type_parts(set.data_type)) data.push_back(type_name(t));
+    }
+    out += " : " + join(data, " . ");
+  }
   return out;
 }
 

@@ -41,6 +41,43 @@ void Reconciler::invalidate() {
   chains_.clear();
   sets_.clear();
   stale_.clear();
+  owned_.clear();
+}
+
+void Reconciler::rebuild_owned() {
+  owned_.clear();
+  for (const auto& [name, st] : chains_) {
+    if (st.owner != kNoOwner) owned_[st.owner].chains.push_back(name);
+  }
+  for (const auto& [name, st] : sets_) {
+    if (st.owner != kNoOwner) owned_[st.owner].sets.push_back(name);
+    for (const auto& [key, e] : st.elements) {
+      if (e.owner != kNoOwner) owned_[e.owner].elements.emplace_back(name, key);
+    }
+  }
+}
+
+void Reconciler::compact_owners() {
+  size_t objects = chains_.size() + sets_.size();
+  for (const auto& [name, st] : sets_) objects += st.elements.size();
+  if (owner_ids_.size() < 4096 || owner_ids_.size() < 2 * objects) return;
+  std::vector<const std::string*> names(owner_ids_.size(), nullptr);
+  for (const auto& [name, id] : owner_ids_) names[id] = &name;
+  std::unordered_map<uint32_t, uint32_t> remap;
+  auto renumber = [&](uint32_t& owner) {
+    if (owner == kNoOwner) return;
+    auto [it, inserted] = remap.try_emplace(owner, static_cast<uint32_t>(remap.size()));
+    owner = it->second;
+  };
+  for (auto& [name, st] : chains_) renumber(st.owner);
+  for (auto& [name, st] : sets_) {
+    renumber(st.owner);
+    for (auto& [key, e] : st.elements) renumber(e.owner);
+  }
+  std::unordered_map<std::string, uint32_t> ids;
+  for (const auto& [old_id, new_id] : remap) ids.emplace(*names[old_id], new_id);
+  owner_ids_ = std::move(ids);
+  rebuild_owned();
 }
 
 uint32_t Reconciler::owner_id(std::string_view owner) {
@@ -193,6 +230,7 @@ void Reconciler::set(const SetSpec& spec, bool manage_elements, std::string_view
     ++stats_.sets_added;
     ++stats_.sets_deleted;
   }
+  if (inserted || st.owner != oid) owned_[oid].sets.push_back(spec.name);
   st.spec = spec;
   st.digest = d;
   st.manage = manage_elements;
@@ -244,6 +282,7 @@ void Reconciler::chain(const Chain& chain, const std::vector<Rule>& rules, std::
   st.rules = static_cast<uint32_t>(rules.size());
   st.base = chain.base.has_value();
   st.epoch = epoch_;
+  if (inserted || st.owner != oid) owned_[oid].chains.push_back(chain.name);
   st.owner = oid;
 }
 
@@ -265,6 +304,7 @@ void Reconciler::element(std::string_view set, const Element& element, std::stri
     tx_->delete_elements(sit->first, std::span<const Element>(&old, 1));
     adds_[sit->first].push_back(element);
   }
+  if (inserted || it->second.owner != oid) owned_[oid].elements.emplace_back(sit->first, element.key);
   it->second = ElementState{d, epoch_, oid};
 }
 
@@ -300,27 +340,78 @@ Status Reconciler::commit(ReconcileStats* stats) {
     return epoch != epoch_ && (full_ || scope_.count(owner) > 0);
   };
   std::vector<std::string> base_gone, sets_gone, stale_now;
-  for (auto& [name, st] : chains_) {
-    if (!gone(st.epoch, st.owner)) continue;
+  auto chain_gone = [&](const std::string& name, const ChainState& st) {
     if (st.base) {
       base_gone.push_back(name);
     } else {
       stale_now.push_back(name);
     }
+  };
+  if (full_) {
+    for (auto& [name, st] : chains_) {
+      if (gone(st.epoch, st.owner)) chain_gone(name, st);
+    }
+    for (auto& [name, st] : sets_) {
+      if (gone(st.epoch, st.owner)) {
+        sets_gone.push_back(name);
+        continue;
+      }
+      if (!st.manage) continue;
+      std::vector<Bytes> keys;
+      for (const auto& [key, e] : st.elements) {
+        if (gone(e.epoch, e.owner)) keys.push_back(key);
+      }
+      for (const auto& k : keys) remove_element(name, k);
+    }
+  } else {
+    // Only the described owners' objects can go: look at those, through the index, and
+    // keep in it what they still hold.
+    for (uint32_t oid : scope_) {
+      auto oit = owned_.find(oid);
+      if (oit == owned_.end()) continue;
+      Owned held = std::move(oit->second);
+      Owned kept;
+      std::set<std::string_view> seen;
+      for (auto& name : held.chains) {
+        auto it = chains_.find(name);
+        if (it == chains_.end() || it->second.owner != oid || !seen.insert(it->first).second) continue;
+        if (gone(it->second.epoch, oid)) {
+          chain_gone(it->first, it->second);
+        } else {
+          kept.chains.push_back(std::move(name));
+        }
+      }
+      seen.clear();
+      for (auto& name : held.sets) {
+        auto it = sets_.find(name);
+        if (it == sets_.end() || it->second.owner != oid || !seen.insert(it->first).second) continue;
+        if (gone(it->second.epoch, oid)) {
+          sets_gone.push_back(it->first);
+        } else {
+          kept.sets.push_back(std::move(name));
+        }
+      }
+      std::set<std::pair<std::string_view, std::string_view>> seen_elements;
+      for (auto& [set, key] : held.elements) {
+        auto sit = sets_.find(set);
+        if (sit == sets_.end() || !sit->second.manage) continue;
+        auto it = sit->second.elements.find(key);
+        if (it == sit->second.elements.end() || it->second.owner != oid) continue;
+        if (!seen_elements.insert({sit->first, it->first}).second) continue;
+        if (gone(it->second.epoch, oid)) {
+          remove_element(sit->first, key);
+        } else {
+          kept.elements.emplace_back(std::move(set), std::move(key));
+        }
+      }
+      if (kept.chains.empty() && kept.sets.empty() && kept.elements.empty()) {
+        owned_.erase(oid);
+      } else {
+        owned_[oid] = std::move(kept);
+      }
+    }
   }
   for (const auto& name : stale_now) mark_stale(name, chains_[name]);
-  for (auto& [name, st] : sets_) {
-    if (gone(st.epoch, st.owner)) {
-      sets_gone.push_back(name);
-      continue;
-    }
-    if (!st.manage) continue;
-    std::vector<Bytes> keys;
-    for (const auto& [key, e] : st.elements) {
-      if (gone(e.epoch, e.owner)) keys.push_back(key);
-    }
-    for (const auto& k : keys) remove_element(name, k);
-  }
 
   tx_->phase(kFill);
   for (auto& [set, elements] : adds_) {
@@ -371,6 +462,8 @@ Status Reconciler::commit(ReconcileStats* stats) {
     return s.Wrap("sync nftables table " + where);
   }
   if (stats_.operations > 0 && batch_generation_) generation_ = next_generation(*batch_generation_);
+  if (full_) rebuild_owned();
+  compact_owners();
   return Status::Ok();
 }
 

@@ -38,17 +38,16 @@ class NftablesProxier final : public ProxyBackend {
       if (Status s = prepare_host(); !s.ok()) return s;
       prepared_ = true;
     }
-    size_t endpoints = 0;
-    for (const auto& sp : state.services) endpoints += sp.cluster_endpoints.size();
-    const auto pick = endpoints > kLargeClusterEndpoints ? RulesConfig::EndpointPick::kCascade
-                                                         : RulesConfig::EndpointPick::kVmap;
     bool whole = !reconciler_.has_record();  // describe everything and compare with the kernel
+    size_t maps = 0;
+    for (const auto& sp : state.services) maps += sp.cluster_endpoints.size() > 1 ? 1 : 0;
+    const auto pick = maps > config_.large_cluster_maps ? RulesConfig::EndpointPick::kCascade : RulesConfig::EndpointPick::kMap;
     if (pick != rules_.endpoint_pick) {
       // Every service chain changes shape: only a sync of everything can switch.
       KLOG(INFO, pick == RulesConfig::EndpointPick::kCascade
-                     ? "entering large-cluster mode: endpoints are picked by one numgen rule each, not a map"
+                     ? "entering large-cluster mode: endpoints are picked by one numgen rule each, not a map per service"
                      : "leaving large-cluster mode")
-          .kv("endpoints", endpoints);
+          .kv("servicePortsWithEndpointMaps", maps);
       rules_.endpoint_pick = pick;
       whole = true;
     }
@@ -61,6 +60,7 @@ class NftablesProxier final : public ProxyBackend {
       if (!whole) changed_models(state, &scope);
     }
     if (whole) refresh_node_addresses();
+    if (!whole) add_hairpin_owners(state, &scope);
     nftables::ReconcileStats rs;
     bool partial = !whole && reconciler_.begin_partial(scope);
     Status s = partial ? run(state, &scope, &rs) : run_full(state, &rs);
@@ -145,6 +145,20 @@ class NftablesProxier final : public ProxyBackend {
     rules_.node_port_ips = std::move(node_port_ips);
     rules_.node_ips = std::move(node_ips);
     return changed;
+  }
+
+  // The hairpin elements of the service ports in `scope` (their endpoints before and
+  // after), each owned by itself: a partial sync describes them again.
+  void add_hairpin_owners(const proxy::ProxyState& state, std::set<std::string>* scope) const {
+    std::set<std::string> owners;
+    for (const auto& name : *scope) {
+      auto it = programmed_.find(name);
+      if (it != programmed_.end()) hairpin_owners(it->second, &owners);
+    }
+    for (const auto& sp : state.services) {
+      if (scope->count(sp.name)) hairpin_owners(sp, &owners);
+    }
+    scope->insert(owners.begin(), owners.end());
   }
 
   // Adds to `scope` the service ports whose model differs from what was last programmed.

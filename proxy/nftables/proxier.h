@@ -20,6 +20,9 @@ struct NftablesConfig {
   int masquerade_bit = 14;
   std::vector<net::Cidr> node_port_addresses;  // empty: every local address but loopback
   net::IPAddress node_ip;                      // --bind-address; else the default route's
+  // Above this many service ports with a map of endpoints, large-cluster mode (one rule
+  // per endpoint; RulesConfig::EndpointPick).
+  size_t large_cluster_maps = 5000;
   // Chains no longer used are flushed at once and deleted this much later.
   std::chrono::milliseconds stale_chain_delay{1000};
   std::function<std::chrono::steady_clock::time_point()> now = [] { return std::chrono::steady_clock::now(); };

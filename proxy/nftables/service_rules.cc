@@ -23,7 +23,8 @@ constexpr const char *kServices = "services", *kServiceIPs = "service-ips", *kSe
                      *kNoEndpointServices = "no-endpoint-services", *kNoEndpointNodePorts = "no-endpoint-nodeports",
                      *kRejectChain = "reject-chain", *kClusterIPsCheck = "cluster-ips-check",
                      *kFirewallIPs = "firewall-ips", *kFirewallCheck = "firewall-check",
-                     *kMarkMasq = "mark-for-masquerade", *kMasquerading = "masquerading";
+                     *kMarkMasq = "mark-for-masquerade", *kMasquerading = "masquerading",
+                     *kHairpin = "hairpin-connections", *kHairpinOwnerPrefix = "hairpin ";
 constexpr std::string_view kShared = "";
 
 nft::Chain regular(std::string name, std::string comment = "") {
@@ -80,6 +81,10 @@ void describe_skeleton(nft::TableSink& sink, const RulesConfig& c) {
   sink.set(nft::concat_verdict_map(kServiceIPs, addr_proto_port, "ClusterIP, ExternalIP and LoadBalancer IP traffic"),
            true, kShared);
   sink.set(nft::concat_verdict_map(kServiceNodePorts, proto_port, "NodePort traffic"), true, kShared);
+  sink.set(nft::concat_set(kHairpin, {Datatype::kIPv4Addr, Datatype::kIPv4Addr, Datatype::kInetProto,
+                                      Datatype::kInetService},
+                           "service hairpin connections"),
+           true, kShared);
   for (const auto& ip : c.node_port_ips) {
     if (!c.node_ports_on_all_addresses && !ip.is_loopback()) {
       sink.element(kNodePortIPs, nft::key_element(nft::ipv4_key(ip)), kShared);
@@ -121,9 +126,12 @@ void describe_skeleton(nft::TableSink& sink, const RulesConfig& c) {
              {RuleBuilder().vmap_daddr_proto_dport(kServiceIPs).build(),
               node_port_match(c).vmap_proto_dport(kServiceNodePorts).build()},
              kShared);
+  // Marked packets, and a pod that reached itself through a service (it would not
+  // recognise its own address as the peer).
   sink.chain(regular(kMasquerading),
-             {RuleBuilder().mark_and_equals(mark, 0).return_().build(), RuleBuilder().mark_set_xor(mark).build(),
-              RuleBuilder().masquerade(/*fully_random=*/true).build()},
+             {RuleBuilder().mark_and_not_equals(mark, 0).mark_set_xor(mark).masquerade(/*fully_random=*/true).build(),
+              RuleBuilder().ct_status_dnat().saddr_daddr_proto_dport_in_set(kHairpin)
+                  .masquerade(/*fully_random=*/true).build()},
              kShared);
   sink.chain(regular(kClusterIPsCheck),
              {RuleBuilder().ip_daddr_in_set(kClusterIPs).reject()
@@ -138,7 +146,53 @@ nft::Bytes addr_proto_port_key(const net::IPAddress& ip, const proxy::ServicePor
   return nft::ipv4_key(ip) + nft::proto_key(net::protocol_number(sp.protocol)) + nft::port_key(port);
 }
 
+// Which policy chains a service port uses (see describe_service).
+struct Policy {
+  bool uses_cluster_chain = false, uses_local_chain = false;
+  const std::vector<proxy::Endpoint>* local_eps = nullptr;
+};
+
+Policy policy_of(const proxy::ServicePort& sp) {
+  Policy p;
+  const bool has_internal = !sp.cluster_endpoints.empty();
+  p.uses_cluster_chain = has_internal && (!sp.internal_policy_local || sp.has_external());
+  p.local_eps = sp.external_policy_local ? &sp.local_endpoints : &sp.cluster_endpoints;
+  p.uses_local_chain = (sp.internal_policy_local && has_internal) ||
+                       (sp.external_policy_local && sp.has_external() && !sp.local_endpoints.empty());
+  return p;
+}
+
+// The endpoints the policy chains pick from, each (ip, port) once.
+std::vector<const proxy::Endpoint*> used_endpoints(const proxy::ServicePort& sp) {
+  const Policy p = policy_of(sp);
+  std::vector<const proxy::Endpoint*> out;
+  std::set<std::pair<net::IPAddress, uint16_t>> seen;
+  auto note = [&](const std::vector<proxy::Endpoint>& list) {
+    for (const auto& ep : list) {
+      if (seen.insert({ep.ip, ep.port}).second) out.push_back(&ep);
+    }
+  };
+  if (p.uses_cluster_chain) note(sp.cluster_endpoints);
+  if (p.uses_local_chain) note(*p.local_eps);
+  return out;
+}
+
+nft::Bytes hairpin_key(const proxy::ServicePort& sp, const proxy::Endpoint& ep) {
+  return nft::ipv4_key(ep.ip) + nft::ipv4_key(ep.ip) + nft::proto_key(net::protocol_number(sp.protocol)) +
+         nft::port_key(ep.port);
+}
+
 }  // namespace
+
+std::string hairpin_owner(const proxy::ServicePort& sp, const proxy::Endpoint& ep) {
+  return std::string(kHairpinOwnerPrefix) + net::to_lower_string(sp.protocol) + " " + ep.str();
+}
+
+void hairpin_owners(const proxy::ServicePort& sp, std::set<std::string>* out) {
+  for (const auto* ep : used_endpoints(sp)) {
+    if (ep->local) out->insert(hairpin_owner(sp, *ep));
+  }
+}
 
 void describe_service(nft::TableSink& sink, const proxy::ServicePort& sp, const RulesConfig& c) {
   const std::string owner = sp.name;
@@ -155,9 +209,9 @@ void describe_service(nft::TableSink& sink, const proxy::ServicePort& sp, const 
   // The policy chains: "service-" holds the cluster-policy endpoints (also the target of
   // short-circuited pod and node traffic when external traffic is Local), "local-" the
   // local ones.
-  const bool uses_cluster_chain = has_internal && (!itp_local || external);
-  const std::vector<proxy::Endpoint>& local_eps = etp_local ? sp.local_endpoints : sp.cluster_endpoints;
-  const bool uses_local_chain = (itp_local && has_internal) || (etp_local && external && !sp.local_endpoints.empty());
+  const Policy policy = policy_of(sp);
+  const bool uses_cluster_chain = policy.uses_cluster_chain, uses_local_chain = policy.uses_local_chain;
+  const std::vector<proxy::Endpoint>& local_eps = *policy.local_eps;
   const std::string& internal_chain = itp_local ? local_chain : cluster_chain;
   const std::string& external_policy_chain = etp_local ? local_chain : cluster_chain;
   const bool uses_external_chain = has_endpoints && external;
@@ -169,20 +223,12 @@ void describe_service(nft::TableSink& sink, const proxy::ServicePort& sp, const 
   const Verdict internal_verdict = has_endpoints ? Verdict::Drop() : reject;
   const Verdict external_verdict = has_endpoints ? Verdict::Drop() : reject;
 
-  // Endpoint chains every policy chain may pick, each once.
-  std::vector<const proxy::Endpoint*> endpoints;
+  // The endpoints the policy chains use, each once.
+  const std::vector<const proxy::Endpoint*> endpoints = used_endpoints(sp);
   std::map<std::pair<net::IPAddress, uint16_t>, std::string> endpoint_base;
-  auto note = [&](const std::vector<proxy::Endpoint>& list) {
-    for (const auto& ep : list) {
-      auto key = std::make_pair(ep.ip, ep.port);
-      if (endpoint_base.count(key)) continue;
-      endpoint_base[key] = endpoint_chain_base(sp, ep);
-      endpoints.push_back(&ep);
-    }
-  };
-  if (uses_cluster_chain) note(sp.cluster_endpoints);
-  if (uses_local_chain) note(local_eps);
+  for (const auto* ep : endpoints) endpoint_base[{ep->ip, ep->port}] = endpoint_chain_base(sp, *ep);
   auto base_of = [&](const proxy::Endpoint& ep) { return endpoint_base.at({ep.ip, ep.port}); };
+  // Only ClientIP affinity needs a chain per endpoint (to record the client in its set).
   const bool affinity = sp.affinity_timeout_seconds > 0;
 
   if (affinity) {
@@ -196,18 +242,26 @@ void describe_service(nft::TableSink& sink, const proxy::ServicePort& sp, const 
       for (const auto& ep : eps) {
         rules.push_back(RuleBuilder().ip_saddr_in_set("affinity-" + base_of(ep)).goto_("endpoint-" + base_of(ep)).build());
       }
-    }
-    if (c.endpoint_pick == RulesConfig::EndpointPick::kVmap) {
       std::vector<Verdict> targets;
       for (const auto& ep : eps) targets.push_back(Verdict::Goto("endpoint-" + base_of(ep)));
       rules.push_back(RuleBuilder().numgen_random_vmap(targets).build());
       return;
     }
-    for (size_t i = 0; i < eps.size(); ++i) {
-      RuleBuilder r;
-      if (i + 1 < eps.size()) r.numgen_random_equals(static_cast<uint32_t>(eps.size() - i), 0);
-      rules.push_back(r.goto_("endpoint-" + base_of(eps[i])).build());
+    if (eps.size() == 1) {
+      rules.push_back(RuleBuilder().meta_l4proto(proto).dnat_to(eps[0].ip, eps[0].port).build());
+      return;
     }
+    if (c.endpoint_pick == RulesConfig::EndpointPick::kCascade) {
+      for (size_t i = 0; i < eps.size(); ++i) {
+        RuleBuilder r;
+        if (i + 1 < eps.size()) r.numgen_random_equals(static_cast<uint32_t>(eps.size() - i), 0);
+        rules.push_back(r.meta_l4proto(proto).dnat_to(eps[i].ip, eps[i].port).build());
+      }
+      return;
+    }
+    std::vector<std::pair<net::IPAddress, uint16_t>> targets;
+    for (const auto& ep : eps) targets.emplace_back(ep.ip, ep.port);
+    rules.push_back(RuleBuilder().meta_l4proto(proto).dnat_numgen_random_map(targets).build());
   };
   auto masquerade_rule = [&](std::vector<nft::Rule>& rules) {
     if (c.masquerade_all) {
@@ -251,13 +305,11 @@ void describe_service(nft::TableSink& sink, const proxy::ServicePort& sp, const 
     if (has_external_eps) rules.push_back(RuleBuilder().goto_(external_policy_chain).build());
     sink.chain(regular(external_chain), rules, owner);
   }
-  for (const auto* ep : endpoints) {
-    std::vector<nft::Rule> rules;
-    // A pod reaching itself through the service: masquerade, or it would answer itself.
-    rules.push_back(RuleBuilder().ip_saddr(net::Cidr(ep->ip, 32)).jump(kMarkMasq).build());
-    if (affinity) rules.push_back(RuleBuilder().update_set_with_saddr("affinity-" + base_of(*ep)).build());
-    rules.push_back(RuleBuilder().meta_l4proto(proto).dnat_to(ep->ip, ep->port).build());
-    sink.chain(regular("endpoint-" + base_of(*ep)), rules, owner);
+  for (const auto* ep : affinity ? endpoints : std::vector<const proxy::Endpoint*>{}) {
+    sink.chain(regular("endpoint-" + base_of(*ep)),
+               {RuleBuilder().update_set_with_saddr("affinity-" + base_of(*ep)).build(),
+                RuleBuilder().meta_l4proto(proto).dnat_to(ep->ip, ep->port).build()},
+               owner);
   }
   if (uses_fw_chain) {
     std::vector<net::Cidr> allowed = sp.load_balancer_source_ranges;
@@ -306,6 +358,22 @@ void describe(nft::TableSink& sink, const proxy::ProxyState& state, const RulesC
   for (const auto& sp : state.services) {
     if (only && !only->count(sp.name)) continue;
     describe_service(sink, sp, config);
+  }
+  // Hairpin elements, each once, whichever service port wants it. (A partial sync that
+  // names no hairpin owner has none to describe.)
+  if (only) {
+    auto it = only->lower_bound(kHairpinOwnerPrefix);
+    if (it == only->end() || !it->starts_with(kHairpinOwnerPrefix)) return;
+  }
+  std::set<std::string> hairpins;
+  for (const auto& sp : state.services) {
+    for (const auto* ep : used_endpoints(sp)) {
+      if (!ep->local) continue;
+      std::string owner = hairpin_owner(sp, *ep);
+      if (only && !only->count(owner)) continue;
+      if (!hairpins.insert(owner).second) continue;
+      sink.element(kHairpin, nft::key_element(hairpin_key(sp, *ep)), owner);
+    }
   }
 }
 

@@ -569,6 +569,8 @@ class NftablesView:
     """What knode's nftables mode programmed: `nft list table ip kube-proxy`."""
 
     mode = "nftables"
+    # kube-proxy's nftables layout (v1.37) has endpoint chains only for ClientIP affinity.
+    endpoint_chains_without_affinity = False
 
     def __init__(self, netns: str):
         self.netns = netns
@@ -618,16 +620,23 @@ class NftablesView:
         return out
 
     def dnat_targets(self, service_port: str) -> set[str]:
-        """The ip:port endpoints a service port DNATs to (from its endpoint- chains)."""
+        """The ip:port endpoints a service port DNATs to: from its service-/local- chains
+        (`dnat to ip:port`, or `dnat ip to numgen random mod N map { 0 : ip . port, ... }`)
+        and, with ClientIP affinity, its endpoint- chains."""
         name_re = self._name_re(service_port)
         out = set()
         for chain, rules in self.chains().items():
-            if not chain.startswith("endpoint-") or not name_re.search(chain):
+            if not chain.startswith(("service-", "local-", "endpoint-")) or not name_re.search(chain):
                 continue
             for r in rules:
                 m = re.search(r"dnat to (\S+)", r)
                 if m:
                     out.add(m.group(1))
+                m = re.search(r"dnat ip to numgen random mod \d+ map \{ (.*) \}", r)
+                if m:
+                    for part in m.group(1).split(","):
+                        addr, port = part.split(":", 1)[1].split(" . ")
+                        out.add(f"{addr.strip()}:{port.strip()}")
         return out
 
     def chain_kind(self, chain: str) -> str:

@@ -66,7 +66,7 @@ struct SetUserdata {
 };
 
 struct SetSpec {
-  std::string name;        // anonymous sets get theirs from the kernel ("__set0")
+  std::string name;        // anonymous sets: the client names them ("__set3.5e2a9c01")
   uint32_t flags = 0;      // NFT_SET_ANONYMOUS | CONSTANT | INTERVAL | MAP | TIMEOUT | EVAL
   uint32_t key_type = 0;   // nft's datatype id; concatenations shift each part by 6 bits
   uint32_t key_len = 0;    // bytes, each concatenated part padded to 4

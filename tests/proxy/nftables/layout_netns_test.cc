@@ -221,6 +221,23 @@ TEST_F(NftablesModeNetns, NftListShowsTheLayoutLineByLine) {
   expect_same_lines(nft_list(), nft::print_table(generate(st, rules_config(config_))));
 }
 
+TEST_F(NftablesModeNetns, LargeClusterCascadeAsNftListsIt) {
+  auto client = nft::open_netlink_nftables();
+  ASSERT_TRUE(client.ok()) << client.error();
+  nft::ReconcilerOptions o;
+  o.table = kTable;
+  nft::Reconciler r(**client, o);
+  auto rc = rules_config(config_);
+  rc.endpoint_pick = RulesConfig::EndpointPick::kCascade;
+  auto st = rich_state();
+  ASSERT_TRUE(r.begin_full().ok());
+  describe(r, st, rc);
+  ASSERT_TRUE(r.commit().ok());
+  const std::string listed = nft_list();
+  expect_same_lines(listed, nft::print_table(generate(st, rc)));
+  EXPECT_NE(listed.find("numgen random mod 2 0 meta l4proto tcp dnat to 10.180.0.1:80"), std::string::npos) << listed;
+}
+
 TEST_F(NftablesModeNetns, NodePortAddressesFillTheNodePortIpsSet) {
   config_.node_port_addresses = {cidr("192.168.0.0/16")};
   auto p = make(config_);

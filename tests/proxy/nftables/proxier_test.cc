@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <sstream>
 
 #include "fakes/fake_nftables.h"
@@ -116,17 +117,48 @@ TEST_F(NftablesProxierTest, PartialSyncTouchesOnlyTheChangedService) {
   EXPECT_EQ(blocks(listed()), blocks(expected()));
   ASSERT_FALSE(fake_->last_ops.empty());
   for (const auto& op : fake_->last_ops) {
-    EXPECT_NE(op.find(b_base), std::string::npos) << "a partial sync of b touched: " << op;
+    EXPECT_TRUE(op.find(b_base) != std::string::npos || op == "add element hairpin-connections 10.180.1.3 . 10.180.1.3 . tcp . 80")
+        << "a partial sync of b touched: " << op;
     EXPECT_EQ(op.find(a_base), std::string::npos) << op;
   }
-  // b's service chain rewritten (flush + rules) and the new endpoint's chain added; no
-  // map element changes: b's cluster IP still goes to the same chain.
-  EXPECT_EQ(std::count_if(fake_->last_ops.begin(), fake_->last_ops.end(),
-                          [](const std::string& op) { return op.rfind("add chain ", 0) == 0; }),
-            1);
-  EXPECT_EQ(std::count_if(fake_->last_ops.begin(), fake_->last_ops.end(),
-                          [](const std::string& op) { return op.rfind("flush chain ", 0) == 0; }),
-            1);
+  // b's service chain rewritten (flush + rules: the map of endpoints is the rule's own),
+  // the new endpoint's hairpin element added; no chain added (no chain per endpoint), no
+  // service-ips element changed: b's cluster IP still goes to the same chain.
+  auto count = [&](const char* prefix) {
+    return std::count_if(fake_->last_ops.begin(), fake_->last_ops.end(),
+                         [&](const std::string& op) { return op.rfind(prefix, 0) == 0; });
+  };
+  EXPECT_EQ(count("add chain "), 0);
+  EXPECT_EQ(count("flush chain "), 1);
+  EXPECT_EQ(count("add element "), 1);
+  EXPECT_EQ(count("delete element "), 0);
+}
+
+TEST_F(NftablesProxierTest, AnEndpointOfTwoServicePortsStaysInTheHairpinSetWhileOneUsesIt) {
+  state_.services[1].cluster_endpoints.push_back(ep("10.180.0.1", 80));  // a's endpoint too
+  state_.services[1].local_endpoints = state_.services[1].cluster_endpoints;
+  ASSERT_TRUE(sync({}, true).ok());
+  auto hairpins = [&](const std::string& element) {
+    std::vector<std::string> out;
+    const auto* t = fake_->table(Family::kIPv4, "kube-proxy");
+    for (const auto& e : t->find_set("hairpin-connections")->elements) {
+      out.push_back(nftables::print_element(e, t->find_set("hairpin-connections")->spec));
+    }
+    return std::count(out.begin(), out.end(), element);
+  };
+  const std::string shared = "10.180.0.1 . 10.180.0.1 . tcp . 80";
+  EXPECT_EQ(hairpins(shared), 1);
+  // b stops using it: a still does.
+  state_.services[1].cluster_endpoints.pop_back();
+  state_.services[1].local_endpoints = state_.services[1].cluster_endpoints;
+  ASSERT_TRUE(sync({"ns1/b:http"}, false).ok());
+  EXPECT_EQ(hairpins(shared), 1);
+  // Then a stops too: gone.
+  state_.services[0].cluster_endpoints.erase(state_.services[0].cluster_endpoints.begin());
+  state_.services[0].local_endpoints = state_.services[0].cluster_endpoints;
+  ASSERT_TRUE(sync({"ns1/a:http"}, false).ok());
+  EXPECT_EQ(hairpins(shared), 0);
+  EXPECT_EQ(blocks(listed()), blocks(expected()));
 }
 
 TEST_F(NftablesProxierTest, FullResyncWithNothingToChangeSendsNothing) {
@@ -138,7 +170,6 @@ TEST_F(NftablesProxierTest, FullResyncWithNothingToChangeSendsNothing) {
 
 TEST_F(NftablesProxierTest, FullResyncOfAnUntouchedRulesetWritesOnlyWhatTheModelChanged) {
   ASSERT_TRUE(sync({}, true).ok());
-  const std::string gone = "endpoint-" + endpoint_chain_base(state_.services[1], state_.services[1].cluster_endpoints[1]);
   state_.services[1].cluster_endpoints.pop_back();
   state_.services[1].local_endpoints = state_.services[1].cluster_endpoints;
   // A full resync that was not told what changed: it finds b by its model, not by reading
@@ -146,14 +177,11 @@ TEST_F(NftablesProxierTest, FullResyncOfAnUntouchedRulesetWritesOnlyWhatTheModel
   ASSERT_TRUE(sync({}, true).ok());
   EXPECT_EQ(fake_->lists, 1);
   ASSERT_FALSE(fake_->last_ops.empty());
-  for (const auto& op : fake_->last_ops) EXPECT_NE(op.find("ns1/b/tcp/http"), std::string::npos) << op;
-  // The gone endpoint's chain is flushed now and deleted by a sync after the delay.
-  const auto* t = fake_->table(Family::kIPv4, "kube-proxy");
-  ASSERT_NE(t->find_chain(gone), nullptr);
-  EXPECT_TRUE(t->find_chain(gone)->rules.empty());
-  now_ += std::chrono::seconds(2);
-  ASSERT_TRUE(sync({}, false).ok());
-  EXPECT_EQ(fake_->lists, 1);
+  for (const auto& op : fake_->last_ops) {
+    EXPECT_TRUE(op.find("ns1/b/tcp/http") != std::string::npos ||
+                op == "delete element hairpin-connections 10.180.1.2 . 10.180.1.2 . tcp . 80")
+        << op;
+  }
   EXPECT_EQ(blocks(listed()), blocks(expected()));
   // Once someone else committed, a full resync reads the table again.
   fake_->bump_generation();
@@ -162,6 +190,7 @@ TEST_F(NftablesProxierTest, FullResyncOfAnUntouchedRulesetWritesOnlyWhatTheModel
 }
 
 TEST_F(NftablesProxierTest, RemovedEndpointChainIsFlushedThenDeletedLater) {
+  state_.services[0].affinity_timeout_seconds = 10800;  // (only affinity has endpoint chains)
   ASSERT_TRUE(sync({}, true).ok());
   const std::string gone = "endpoint-" + endpoint_chain_base(state_.services[0], state_.services[0].cluster_endpoints[1]);
   state_.services[0].cluster_endpoints.pop_back();
@@ -189,6 +218,7 @@ TEST_F(NftablesProxierTest, DeletedServiceLeavesNothingBehind) {
   EXPECT_EQ(blocks(listed()), blocks(expected()));
   EXPECT_EQ(listed().find("ns1/b"), std::string::npos);
   EXPECT_EQ(listed().find("172.30.0.2"), std::string::npos);
+  EXPECT_EQ(listed().find("10.180.1."), std::string::npos);  // its endpoints' hairpin elements
 }
 
 TEST_F(NftablesProxierTest, ServiceLosingItsEndpointsRejects) {
@@ -262,6 +292,43 @@ TEST_F(NftablesProxierTest, RestartAdoptsTheTable) {
   ASSERT_TRUE(again->sync(state_, {}, true, &stats).ok());
   EXPECT_EQ(second->commits, 0) << "an adopting sync wrote: " << (second->last_ops.empty() ? "" : second->last_ops[0]);
   EXPECT_EQ(second->lists, fake_->lists + 1);
+}
+
+TEST_F(NftablesProxierTest, AboveTheThresholdEndpointsArePickedByACascadeAndBelowByAMap) {
+  auto rules_of = [&](const proxy::ServicePort& sp) {
+    const auto* c = fake_->table(Family::kIPv4, "kube-proxy")->find_chain("service-" + service_chain_base(sp));
+    std::vector<std::string> out;
+    for (const auto& r : c->rules) out.push_back(nftables::print_rule(r));
+    return out;
+  };
+  // One service port more than the threshold, each with two endpoints.
+  state_.services.clear();
+  for (size_t i = 0; i <= config_.large_cluster_maps; ++i) {
+    char vip[32], a[32], b[32];
+    std::snprintf(vip, sizeof vip, "172.30.%zu.%zu", i / 250, i % 250 + 1);
+    std::snprintf(a, sizeof a, "10.%zu.%zu.1", 100 + i / 250, i % 250);
+    std::snprintf(b, sizeof b, "10.%zu.%zu.2", 100 + i / 250, i % 250);
+    char name[32];
+    std::snprintf(name, sizeof name, "ns/s%05zu:http", i);
+    state_.services.push_back(service(name, vip, {ep(a, 80), ep(b, 80)}));
+  }
+  ASSERT_TRUE(sync({}, true).ok());
+  auto rules = rules_of(state_.services[0]);
+  ASSERT_EQ(rules.size(), 3u);  // masquerade, then one rule per endpoint
+  EXPECT_EQ(rules[1], "numgen random mod 2 0 meta l4proto tcp dnat to 10.100.0.1:80");
+  EXPECT_EQ(rules[2], "meta l4proto tcp dnat to 10.100.0.2:80");
+  // One endpoint fewer somewhere: back at the threshold, every service port is rewritten
+  // with its map, in one full sync.
+  state_.services.back().cluster_endpoints.pop_back();
+  state_.services.back().local_endpoints = state_.services.back().cluster_endpoints;
+  ASSERT_TRUE(sync({state_.services.back().name}, false).ok());
+  rules = rules_of(state_.services[0]);
+  ASSERT_EQ(rules.size(), 2u);
+  EXPECT_EQ(rules[1], "meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.100.0.1 . 80, 1 : 10.100.0.2 . 80 }");
+  RulesConfig rc;
+  rc.cluster_cidrs = config_.cluster_cidrs;
+  rc.node_ips = {ip("192.168.0.2")};
+  EXPECT_EQ(blocks(listed()), blocks(nftables::print_table(generate(state_, rc))));
 }
 
 TEST_F(NftablesProxierTest, CleanupRemovesTheTableAndIsSafeTwice) {

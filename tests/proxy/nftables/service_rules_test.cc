@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "knode/dataplane/nftables/exprs.h"
 #include "knode/dataplane/nftables/print.h"
 #include "nftables/chain_names.h"
 #include "nftables/service_rules.h"
@@ -129,6 +130,13 @@ TEST(NftablesServiceRules, WholeTableAsNftListPrintsIt) {
 		comment "NodePort traffic"
 	}
 
+	set hairpin-connections {
+		type ipv4_addr . ipv4_addr . inet_proto . inet_service
+		comment "service hairpin connections"
+		elements = { 10.180.0.1 . 10.180.0.1 . tcp . 80,
+			     10.180.0.2 . 10.180.0.2 . tcp . 80 }
+	}
+
 	chain filter-prerouting-pre-dnat {
 		type filter hook prerouting priority dstnat - 10; policy accept;
 		ct state new jump firewall-check
@@ -190,9 +198,8 @@ TEST(NftablesServiceRules, WholeTableAsNftListPrintsIt) {
 	}
 
 	chain masquerading {
-		meta mark & 0x00004000 == 0x00000000 return
-		meta mark set meta mark ^ 0x00004000
-		masquerade fully-random
+		meta mark & 0x00004000 != 0x00000000 meta mark set meta mark ^ 0x00004000 masquerade fully-random
+		ct status dnat ip saddr . ip daddr . meta l4proto . th dport @hairpin-connections masquerade fully-random
 	}
 
 	chain cluster-ips-check {
@@ -210,17 +217,7 @@ TEST(NftablesServiceRules, WholeTableAsNftListPrintsIt) {
 
 	chain service-ULMVA6XW-ns1/svc1/tcp/p80 {
 		ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
-		numgen random mod 2 vmap { 0 : goto endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80, 1 : goto endpoint-2ZNDXFAB-ns1/svc1/tcp/p80__10.180.0.2/80 }
-	}
-
-	chain endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 {
-		ip saddr 10.180.0.1 jump mark-for-masquerade
-		meta l4proto tcp dnat to 10.180.0.1:80
-	}
-
-	chain endpoint-2ZNDXFAB-ns1/svc1/tcp/p80__10.180.0.2/80 {
-		ip saddr 10.180.0.2 jump mark-for-masquerade
-		meta l4proto tcp dnat to 10.180.0.2:80
+		meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.180.0.1 . 80, 1 : 10.180.0.2 . 80 }
 	}
 }
 )");
@@ -273,8 +270,7 @@ TEST(NftablesServiceRules, ExternalPolicyLocalKeepsSourceAndShortCircuitsPodsAnd
       "fib saddr type local goto service-" + base + " comment \"short-circuit local traffic\"",
       "goto local-" + base,
   }));
-  EXPECT_EQ(chain(t, "local-" + base), (std::vector<std::string>{
-      "numgen random mod 1 vmap { 0 : goto endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80 }"}));
+  EXPECT_EQ(chain(t, "local-" + base), (std::vector<std::string>{"meta l4proto tcp dnat to 10.180.0.2:80"}));
   EXPECT_EQ(chain(t, "service-" + base).size(), 2u);  // masquerade + both endpoints
   EXPECT_EQ(elements(t, "service-ips"), (std::vector<std::string>{
       "172.30.0.42 . tcp . 80 : goto service-" + base,
@@ -353,9 +349,9 @@ TEST(NftablesServiceRules, SessionAffinityUsesDynamicSets) {
   auto svc = chain(t, "service-" + service_chain_base(sp));
   ASSERT_EQ(svc.size(), 3u);
   EXPECT_EQ(svc[1], "ip saddr @affinity-" + e + " goto endpoint-" + e);
+  EXPECT_EQ(svc[2], "numgen random mod 1 vmap { 0 : goto endpoint-" + e + " }");
   EXPECT_EQ(chain(t, "endpoint-" + e), (std::vector<std::string>{
-      "ip saddr 10.180.0.3 jump mark-for-masquerade", "update @affinity-" + e + " { ip saddr }",
-      "meta l4proto tcp dnat to 10.180.0.3:80"}));
+      "update @affinity-" + e + " { ip saddr }", "meta l4proto tcp dnat to 10.180.0.3:80"}));
 }
 
 TEST(NftablesServiceRules, MasqueradeAllAndSeveralClusterCidrs) {
@@ -371,7 +367,31 @@ TEST(NftablesServiceRules, MasqueradeAllAndSeveralClusterCidrs) {
             "ip daddr 172.30.0.41 ip saddr != 10.244.0.0/16 ip saddr != 10.250.0.0/16 jump mark-for-masquerade");
 }
 
-TEST(NftablesServiceRules, LargeClustersPickEndpointsByACascadeOfRules) {
+TEST(NftablesServiceRules, EndpointsAreOneDnatThroughANumgenMapWithoutEndpointChains) {
+  auto sp = svc1();
+  sp.cluster_endpoints.push_back(ep("10.180.0.3", 8080, /*local=*/false));
+  proxy::ProxyState st;
+  st.services = {sp};
+  auto t = generate(st, config());
+  EXPECT_EQ(chain(t, "service-ULMVA6XW-ns1/svc1/tcp/p80"), (std::vector<std::string>{
+      "ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade",
+      "meta l4proto tcp dnat ip to numgen random mod 3 map { 0 : 10.180.0.1 . 80, 1 : 10.180.0.2 . 80, "
+      "2 : 10.180.0.3 . 8080 }",
+  }));
+  for (const auto& c : t.chains) EXPECT_FALSE(c.chain.name.starts_with("endpoint-")) << c.chain.name;
+  // The map is the rule's own (anonymous): key integer, data address . port.
+  const auto& rule = t.find_chain("service-ULMVA6XW-ns1/svc1/tcp/p80")->rules[1];
+  const nftables::Lookup* map = nullptr;
+  for (const auto& e : rule.exprs) {
+    if (const auto* l = std::get_if<nftables::Lookup>(&e)) map = l;
+  }
+  ASSERT_NE(map, nullptr);
+  ASSERT_TRUE(map->anonymous);
+  EXPECT_EQ(nftables::print_set_type(map->anonymous->spec), "integer : ipv4_addr . inet_service");
+  EXPECT_EQ(map->anonymous->elements.size(), 3u);
+}
+
+TEST(NftablesServiceRules, LargeClustersPickEndpointsByACascadeOfDnatRules) {
   auto c = config();
   c.endpoint_pick = RulesConfig::EndpointPick::kCascade;
   auto sp = svc1();
@@ -379,13 +399,41 @@ TEST(NftablesServiceRules, LargeClustersPickEndpointsByACascadeOfRules) {
   proxy::ProxyState st;
   st.services = {sp};
   auto t = generate(st, c);
-  const std::string e = "endpoint-";
   EXPECT_EQ(chain(t, "service-ULMVA6XW-ns1/svc1/tcp/p80"), (std::vector<std::string>{
       "ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade",
-      "numgen random mod 3 0 goto " + e + endpoint_chain_base(sp, sp.cluster_endpoints[0]),
-      "numgen random mod 2 0 goto " + e + endpoint_chain_base(sp, sp.cluster_endpoints[1]),
-      "goto " + e + endpoint_chain_base(sp, sp.cluster_endpoints[2]),
+      "numgen random mod 3 0 meta l4proto tcp dnat to 10.180.0.1:80",
+      "numgen random mod 2 0 meta l4proto tcp dnat to 10.180.0.2:80",
+      "meta l4proto tcp dnat to 10.180.0.3:80",
   }));
+  for (const auto& ch : t.chains) EXPECT_FALSE(ch.chain.name.starts_with("endpoint-")) << ch.chain.name;
+}
+
+TEST(NftablesServiceRules, HairpinElementsForLocalEndpointsOnceHoweverManyServicePortsUseThem) {
+  auto a = svc1();
+  a.cluster_endpoints.push_back(ep("10.180.0.9", 80, /*local=*/false));
+  auto b = svc1();
+  b.name = "ns1/other:p80";
+  b.cluster_ip = ip("172.30.0.50");
+  proxy::ProxyState st;
+  st.services = {a, b};
+  auto t = generate(st, config());
+  // 10.180.0.9 runs elsewhere: its own node masquerades a pod reaching itself.
+  EXPECT_EQ(elements(t, "hairpin-connections"), (std::vector<std::string>{
+      "10.180.0.1 . 10.180.0.1 . tcp . 80", "10.180.0.2 . 10.180.0.2 . tcp . 80"}));
+  // Both service ports name the same owners.
+  std::set<std::string> oa, ob;
+  hairpin_owners(a, &oa);
+  hairpin_owners(b, &ob);
+  EXPECT_EQ(oa, (std::set<std::string>{"hairpin tcp 10.180.0.1:80", "hairpin tcp 10.180.0.2:80"}));
+  EXPECT_EQ(oa, ob);
+  // A partial description of one owner describes its element once.
+  std::set<std::string> only = {"hairpin tcp 10.180.0.2:80"};
+  nftables::ContentSink sink;
+  sink.set(nftables::concat_set("hairpin-connections", {}), true, "");
+  describe(sink, st, config(), &only);
+  ASSERT_EQ(sink.content.sets.size(), 1u);
+  EXPECT_EQ(sink.content.sets[0].elements.size(), 1u);
+  EXPECT_TRUE(sink.content.chains.empty());
 }
 
 TEST(NftablesServiceRules, NodePortAddressesUseTheNodePortIpsSet) {
@@ -415,5 +463,5 @@ TEST(NftablesServiceRules, PartialDescriptionHasOnlyTheNamedServices) {
   describe(sink, st, config(), &only);
   EXPECT_TRUE(sink.content.sets.empty());  // shared objects are not described
   for (const auto& c : sink.content.chains) EXPECT_NE(c.chain.name.find("ns1/other/"), std::string::npos);
-  EXPECT_EQ(sink.content.chains.size(), 3u);  // service + 2 endpoints
+  EXPECT_EQ(sink.content.chains.size(), 1u);  // the service chain (no endpoint chains)
 }

@@ -11,7 +11,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "knode/dataplane/nftables.h"
@@ -49,6 +51,10 @@ class RuleBuilder {
   RuleBuilder& fib_saddr_type_local();           // fib saddr type local
   RuleBuilder& meta_l4proto(uint8_t protocol);   // meta l4proto tcp
   RuleBuilder& mark_and_equals(uint32_t mask, uint32_t value);  // meta mark & M == V
+  RuleBuilder& mark_and_not_equals(uint32_t mask, uint32_t value);  // meta mark & M != V
+  RuleBuilder& ct_status_dnat();                 // ct status dnat
+  // ip saddr . ip daddr . meta l4proto . th dport @set
+  RuleBuilder& saddr_daddr_proto_dport_in_set(const std::string& set);
   RuleBuilder& mark_set_or(uint32_t bits);       // meta mark set meta mark | B
   RuleBuilder& mark_set_xor(uint32_t bits);      // meta mark set meta mark ^ B
   // ip daddr . meta l4proto . th dport vmap @map
@@ -62,6 +68,9 @@ class RuleBuilder {
   // update @set { ip saddr }
   RuleBuilder& update_set_with_saddr(const std::string& set);
   RuleBuilder& dnat_to(const net::IPAddress& ip, uint16_t port);  // dnat to 10.0.0.1:80
+  // dnat ip addr . port to numgen random mod N map { 0 : 10.0.0.1 . 80, 1 : ... }
+  // (`nft list` prints it as "dnat ip to numgen random mod N map { ... }")
+  RuleBuilder& dnat_numgen_random_map(const std::vector<std::pair<net::IPAddress, uint16_t>>& targets);
   RuleBuilder& masquerade(bool fully_random);                    // masquerade fully-random
   RuleBuilder& reject();                                         // reject (ICMP port unreachable)
   RuleBuilder& counter();
@@ -78,6 +87,7 @@ class RuleBuilder {
 
  private:
   RuleBuilder& ip_addr(uint32_t offset, const net::Cidr& cidr, bool negate);
+  void numgen_random_lookup(std::shared_ptr<AnonymousSet> map, uint32_t dreg);
   Rule rule_;
 };
 
@@ -87,6 +97,8 @@ class RuleBuilder {
 SetSpec ipv4_addr_set(const std::string& name, const std::string& comment = "");
 // type ipv4_addr ; flags dynamic,timeout ; timeout N s  (filled by `update @set`)
 SetSpec dynamic_ipv4_addr_set(const std::string& name, uint32_t timeout_seconds);
+// type A . B . C [; comment "..."]
+SetSpec concat_set(const std::string& name, const std::vector<Datatype>& key, const std::string& comment = "");
 // type A . B . C : verdict [; comment "..."]
 SetSpec concat_verdict_map(const std::string& name, const std::vector<Datatype>& key,
                            const std::string& comment = "");

@@ -113,6 +113,8 @@ class Reconciler final : public TableSink {
   bool record_is_current();
   // Chains flushed and waiting to be deleted.
   size_t stale_chains() const { return stale_.size(); }
+  // Owner names it keeps an id for (bounded by about twice the objects it records).
+  size_t owners() const { return owner_ids_.size(); }
 
  private:
   // Owners are interned: each record entry names its owner by number.
@@ -155,6 +157,17 @@ class Reconciler final : public TableSink {
   std::map<std::string, SetState> sets_;
   std::unordered_map<std::string, uint32_t> owner_ids_;
   uint32_t owner_id(std::string_view owner);
+  // What each owner holds, so that a partial sync looks only at the described owners'
+  // objects (not the whole record). Entries may name objects since removed or given to
+  // another owner: they are checked against the record when used.
+  struct Owned {
+    std::vector<std::string> chains, sets;
+    std::vector<std::pair<std::string, Bytes>> elements;  // (set, key)
+  };
+  std::unordered_map<uint32_t, Owned> owned_;
+  void rebuild_owned();
+  // Owner names come and go (a hairpin owner per endpoint): drop the ids no object uses.
+  void compact_owners();
   std::map<std::string, std::chrono::steady_clock::time_point> stale_;  // flushed, waiting to be deleted
 
   // The sync in progress.
