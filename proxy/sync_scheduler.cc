@@ -28,11 +28,13 @@ SyncScheduler::Decision SyncScheduler::decide(TimePoint now) const {
 
 void SyncScheduler::started(TimePoint now, bool full) {
   in_flight_ = true;
-  // Only a sync for changes (or a full one) counts toward the min interval.
-  const bool housekeeping_only = housekeeping_ && !dirty_ && !full;
+  // Only a sync that carries changes (or the first, or a retry) counts toward the min
+  // interval: a housekeeping sync or a periodic resync with nothing new must not make
+  // the next change wait (with a 30 s period, that was about one change in twenty at
+  // 10,000 services waiting most of a second).
+  if (dirty_ || force_full_ || first_) last_start_ = now;
   dirty_ = false;
   housekeeping_ = false;
-  if (!housekeeping_only) last_start_ = now;
   if (full) {
     force_full_ = false;
     last_full_ = now;

@@ -2,9 +2,10 @@
 // syncs start at most once per min interval; a full resync (repairing drift) runs at
 // least once per full interval; a failed sync retries after the min interval, never
 // sooner than 1 s (a first sync too: a kernel refusing every attempt must not be asked in
-// a tight loop), and makes the next one full. A housekeeping sync a mode asks for (nftables: deleting the chains
-// a sync flushed, once packets no longer use them) runs as soon as nothing is in flight
-// and does not count toward the min interval, so it never delays the next real change.
+// a tight loop), and makes the next one full. A housekeeping sync a mode asks for
+// (nftables: deleting the chains a sync flushed, once packets no longer use them) runs as
+// soon as nothing is in flight; neither it nor a periodic full resync that carries no
+// change counts toward the min interval, so neither delays the next real change.
 // Pure logic over injected time, so tests need no sleeping.
 #pragma once
 

@@ -183,10 +183,10 @@ class NetlinkNftables final : public Nftables {
   void note_set(const SetSpec& s) { key_types_[s.name] = s.key_type; }
 
   // A name for a new anonymous set, unique in the table. nft sends "__map%d" and lets
-  // the kernel pick the number, which costs a scan of every set in the table with sscanf,
-  // and the rule then binds the set by its id, a walk of the whole transaction: with one
-  // set per service both grow with the table, quadratic in a full sync. A concrete name,
-  // new for this process (a random tag) and this set (a serial), is bound by name.
+  // the kernel pick the number (a scan of every set in the table, with sscanf on each
+  // name), and the rule then binds the set by its id (a walk of the transaction). A
+  // concrete name, new for this process (a random tag) and this set (a serial), is bound
+  // by name. (The kernel still walks the table's sets by name to create and to bind it.)
   std::string anonymous_name(bool map) {
     char buf[48];
     std::snprintf(buf, sizeof buf, "%s%u.%08x", map ? "__map" : "__set", anonymous_serial_++, anonymous_tag_);

@@ -378,9 +378,9 @@ class RulePrinter {
     };
     const Load* addr = n.reg_addr_min ? value(n.reg_addr_min) : nullptr;
     if (addr && addr->kind == Load::kMapped) {
-      // Address and port from one map lookup: the port in the 32-bit register after the
-      // address. nft prints it without the "addr . port".
-      if (n.reg_addr_min != reg::k1 || (n.reg_proto_min && n.reg_proto_min != reg::k32(1))) return false;
+      // Address and port from one map lookup (`dnat ip addr . port to ... map`): the port
+      // in the 32-bit register after the address; nft prints it without "addr . port".
+      if (n.reg_addr_min != reg::k1 || n.reg_proto_min != reg::k32(1)) return false;
       std::string text = "dnat ip to " + addr->text;
       pending_.clear();
       regs_.clear();

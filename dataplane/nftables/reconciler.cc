@@ -245,7 +245,9 @@ void Reconciler::chain(const Chain& chain, const std::vector<Rule>& rules, std::
   stats_.rules += rules.size();
   const uint64_t def = def_digest(chain);
   const uint64_t d = chain_digest(chain, rules);
-  stale_.erase(chain.name);
+  // A chain flushed but not yet deleted and now wanted again: back in its owner's index
+  // (the partial sync that flushed it took it out).
+  const bool was_stale = stale_.erase(chain.name) > 0;
   auto [it, inserted] = chains_.try_emplace(chain.name);
   ChainState& st = it->second;
   auto fill = [&] {
@@ -282,7 +284,7 @@ void Reconciler::chain(const Chain& chain, const std::vector<Rule>& rules, std::
   st.rules = static_cast<uint32_t>(rules.size());
   st.base = chain.base.has_value();
   st.epoch = epoch_;
-  if (inserted || st.owner != oid) owned_[oid].chains.push_back(chain.name);
+  if (inserted || was_stale || st.owner != oid) owned_[oid].chains.push_back(chain.name);
   st.owner = oid;
 }
 
@@ -391,13 +393,14 @@ Status Reconciler::commit(ReconcileStats* stats) {
           kept.sets.push_back(std::move(name));
         }
       }
-      std::set<std::pair<std::string_view, std::string_view>> seen_elements;
+      // (Copies: removing an element frees its key.)
+      std::set<std::pair<std::string, Bytes>> seen_elements;
       for (auto& [set, key] : held.elements) {
         auto sit = sets_.find(set);
         if (sit == sets_.end() || !sit->second.manage) continue;
         auto it = sit->second.elements.find(key);
         if (it == sit->second.elements.end() || it->second.owner != oid) continue;
-        if (!seen_elements.insert({sit->first, it->first}).second) continue;
+        if (!seen_elements.insert({set, key}).second) continue;
         if (gone(it->second.epoch, oid)) {
           remove_element(sit->first, key);
         } else {

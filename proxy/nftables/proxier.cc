@@ -39,16 +39,24 @@ class NftablesProxier final : public ProxyBackend {
       prepared_ = true;
     }
     bool whole = !reconciler_.has_record();  // describe everything and compare with the kernel
+    // Large-cluster mode above the threshold, left again below 90% of it (a cluster near
+    // the line does not switch back and forth).
+    bool switched = false;
     size_t maps = 0;
     for (const auto& sp : state.services) maps += sp.cluster_endpoints.size() > 1 ? 1 : 0;
-    const auto pick = maps > config_.large_cluster_maps ? RulesConfig::EndpointPick::kCascade : RulesConfig::EndpointPick::kMap;
+    const bool large = rules_.endpoint_pick == RulesConfig::EndpointPick::kCascade;
+    const size_t line = large ? config_.large_cluster_maps / 10 * 9 : config_.large_cluster_maps;
+    const auto pick = maps > line ? RulesConfig::EndpointPick::kCascade : RulesConfig::EndpointPick::kMap;
     if (pick != rules_.endpoint_pick) {
-      // Every service chain changes shape: only a sync of everything can switch.
+      // Every service chain changes shape: only a sync of everything can switch (and if it
+      // fails, the record goes, so that the next sync is whole too, not a partial one
+      // mixing the layouts).
       KLOG(INFO, pick == RulesConfig::EndpointPick::kCascade
                      ? "entering large-cluster mode: endpoints are picked by one numgen rule each, not a map per service"
                      : "leaving large-cluster mode")
-          .kv("servicePortsWithEndpointMaps", maps);
+          .kv("servicePortsWithSeveralEndpoints", maps);
       rules_.endpoint_pick = pick;
+      switched = true;
       whole = true;
     }
     std::set<std::string> scope = changed;
@@ -71,7 +79,10 @@ class NftablesProxier final : public ProxyBackend {
       partial = false;
       s = run_full(state, &rs);
     }
-    if (!s.ok()) return s;
+    if (!s.ok()) {
+      if (switched) reconciler_.invalidate();
+      return s;
+    }
     remember(state, partial ? &scope : nullptr);
     udp_.after_sync(state, partial ? &scope : nullptr);
     if (stats) {

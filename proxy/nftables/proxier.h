@@ -20,8 +20,8 @@ struct NftablesConfig {
   int masquerade_bit = 14;
   std::vector<net::Cidr> node_port_addresses;  // empty: every local address but loopback
   net::IPAddress node_ip;                      // --bind-address; else the default route's
-  // Above this many service ports with a map of endpoints, large-cluster mode (one rule
-  // per endpoint; RulesConfig::EndpointPick).
+  // Above this many service ports with several endpoints, large-cluster mode (one rule
+  // per endpoint instead of a map; RulesConfig::EndpointPick); left below 90% of it.
   size_t large_cluster_maps = 5000;
   // Chains no longer used are flushed at once and deleted this much later.
   std::chrono::milliseconds stale_chain_delay{1000};

@@ -2,6 +2,7 @@
 
 #include <linux/netfilter.h>
 
+#include <algorithm>
 #include <map>
 
 #include "knode/dataplane/nftables/exprs.h"
@@ -366,7 +367,11 @@ void describe(nft::TableSink& sink, const proxy::ProxyState& state, const RulesC
     if (it == only->end() || !it->starts_with(kHairpinOwnerPrefix)) return;
   }
   std::set<std::string> hairpins;
+  auto any_local = [](const std::vector<proxy::Endpoint>& eps) {
+    return std::any_of(eps.begin(), eps.end(), [](const proxy::Endpoint& ep) { return ep.local; });
+  };
   for (const auto& sp : state.services) {
+    if (!any_local(sp.cluster_endpoints) && !any_local(sp.local_endpoints)) continue;
     for (const auto* ep : used_endpoints(sp)) {
       if (!ep->local) continue;
       std::string owner = hairpin_owner(sp, *ep);

@@ -59,6 +59,28 @@ TEST(SyncScheduler, PeriodicFullResync) {
   EXPECT_TRUE(d.full);
 }
 
+TEST(SyncScheduler, APeriodicResyncWithNothingNewDoesNotDelayTheNextChange) {
+  SyncScheduler s(1s, 30s, t0);
+  s.ready();
+  s.started(t0, true);
+  s.finished(t0 + 10ms, true);
+  ASSERT_TRUE(s.decide(t0 + 30s).run);  // the periodic resync
+  s.started(t0 + 30s, true);
+  s.finished(t0 + 30s + 20ms, true);
+  s.changed();
+  // A change 100 ms later runs at once, not a min interval after the resync.
+  auto d = s.decide(t0 + 30s + 100ms);
+  EXPECT_TRUE(d.run);
+  EXPECT_FALSE(d.full);
+  s.started(t0 + 30s + 100ms, false);
+  s.finished(t0 + 30s + 150ms, true);
+  // And that one counts: the next change waits for the min interval.
+  s.changed();
+  d = s.decide(t0 + 30s + 200ms);
+  EXPECT_FALSE(d.run);
+  EXPECT_EQ(d.wake_at, t0 + 31s + 100ms);
+}
+
 TEST(SyncScheduler, FailureRetriesAsFullAfterMinInterval) {
   SyncScheduler s(1s, 30s, t0);
   s.ready();

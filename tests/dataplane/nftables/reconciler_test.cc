@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <set>
 #include <string>
 
 #include "fakes/fake_nftables.h"
@@ -70,6 +73,52 @@ TEST_F(ReconcilerTest, PartialSyncRemovesWhatItsOwnersNoLongerDescribe) {
   // b's element is not a's to remove, even described by nobody.
   partial({"a"}, {});
   EXPECT_EQ(keys(), (std::vector<uint32_t>{3}));
+}
+
+TEST_F(ReconcilerTest, AnOwnerLosingSeveralElementsAtOnceLosesThemAll) {
+  full({{1, "a"}, {2, "a"}, {3, "a"}, {4, "a"}, {5, "b"}});
+  partial({"a"}, {{3, "a"}});
+  EXPECT_EQ(keys(), (std::vector<uint32_t>{3, 5}));
+  partial({"a"}, {});
+  EXPECT_EQ(keys(), (std::vector<uint32_t>{5}));
+}
+
+TEST_F(ReconcilerTest, AChainWantedAgainWhileFlushedIsRemovedWhenDroppedAgain) {
+  ReconcilerOptions o = options();
+  o.stale_chain_delay = std::chrono::seconds(1);
+  auto now = std::chrono::steady_clock::time_point(std::chrono::hours(1));
+  o.now = [&] { return now; };
+  Reconciler r(fake_, o);
+  Chain c;
+  c.name = "service-x";
+  std::vector<Rule> rules = {RuleBuilder().accept().build()};
+  auto chains = [&] {
+    std::vector<std::string> out;
+    for (const auto& ch : fake_.table(Family::kIPv4, "t")->chains) {
+      out.push_back(ch.chain.name + "/" + std::to_string(ch.rules.size()));
+    }
+    return out;
+  };
+  ASSERT_TRUE(r.begin_full().ok());
+  Table t;
+  t.name = "t";
+  r.table(t);
+  r.chain(c, rules, "x");
+  ASSERT_TRUE(r.commit().ok());
+  ASSERT_TRUE(r.begin_partial({"x"}));  // x wants nothing: flushed, deleted later
+  ASSERT_TRUE(r.commit().ok());
+  EXPECT_EQ(chains(), (std::vector<std::string>{"service-x/0"}));
+  ASSERT_TRUE(r.begin_partial({"x"}));  // wanted again before the delay
+  r.chain(c, rules, "x");
+  ASSERT_TRUE(r.commit().ok());
+  EXPECT_EQ(chains(), (std::vector<std::string>{"service-x/1"}));
+  ASSERT_TRUE(r.begin_partial({"x"}));  // and dropped again
+  ASSERT_TRUE(r.commit().ok());
+  EXPECT_EQ(chains(), (std::vector<std::string>{"service-x/0"}));
+  now += std::chrono::seconds(2);
+  ASSERT_TRUE(r.begin_partial({}));
+  ASSERT_TRUE(r.commit().ok());
+  EXPECT_EQ(chains(), (std::vector<std::string>{}));
 }
 
 TEST_F(ReconcilerTest, AnElementThatChangesOwnerGoesWithItsNewOwner) {

@@ -294,22 +294,30 @@ TEST_F(NftablesProxierTest, RestartAdoptsTheTable) {
   EXPECT_EQ(second->lists, fake_->lists + 1);
 }
 
-TEST_F(NftablesProxierTest, AboveTheThresholdEndpointsArePickedByACascadeAndBelowByAMap) {
+TEST_F(NftablesProxierTest, AboveTheThresholdEndpointsArePickedByACascadeAndWellBelowByAMap) {
+  config_.large_cluster_maps = 100;
+  auto fake = std::make_unique<FakeNftables>();
+  fake_ = fake.get();
+  proxier_ = make_nftables_proxier(std::move(fake), config_, host_);
   auto rules_of = [&](const proxy::ServicePort& sp) {
     const auto* c = fake_->table(Family::kIPv4, "kube-proxy")->find_chain("service-" + service_chain_base(sp));
     std::vector<std::string> out;
     for (const auto& r : c->rules) out.push_back(nftables::print_rule(r));
     return out;
   };
+  auto drop_endpoint = [&](size_t i) {
+    state_.services[i].cluster_endpoints.pop_back();
+    state_.services[i].local_endpoints = state_.services[i].cluster_endpoints;
+    return state_.services[i].name;
+  };
   // One service port more than the threshold, each with two endpoints.
   state_.services.clear();
   for (size_t i = 0; i <= config_.large_cluster_maps; ++i) {
-    char vip[32], a[32], b[32];
-    std::snprintf(vip, sizeof vip, "172.30.%zu.%zu", i / 250, i % 250 + 1);
-    std::snprintf(a, sizeof a, "10.%zu.%zu.1", 100 + i / 250, i % 250);
-    std::snprintf(b, sizeof b, "10.%zu.%zu.2", 100 + i / 250, i % 250);
-    char name[32];
-    std::snprintf(name, sizeof name, "ns/s%05zu:http", i);
+    char vip[32], a[32], b[32], name[32];
+    std::snprintf(vip, sizeof vip, "172.30.0.%zu", i + 1);
+    std::snprintf(a, sizeof a, "10.100.%zu.1", i);
+    std::snprintf(b, sizeof b, "10.100.%zu.2", i);
+    std::snprintf(name, sizeof name, "ns/s%03zu:http", i);
     state_.services.push_back(service(name, vip, {ep(a, 80), ep(b, 80)}));
   }
   ASSERT_TRUE(sync({}, true).ok());
@@ -317,14 +325,19 @@ TEST_F(NftablesProxierTest, AboveTheThresholdEndpointsArePickedByACascadeAndBelo
   ASSERT_EQ(rules.size(), 3u);  // masquerade, then one rule per endpoint
   EXPECT_EQ(rules[1], "numgen random mod 2 0 meta l4proto tcp dnat to 10.100.0.1:80");
   EXPECT_EQ(rules[2], "meta l4proto tcp dnat to 10.100.0.2:80");
-  // One endpoint fewer somewhere: back at the threshold, every service port is rewritten
-  // with its map, in one full sync.
-  state_.services.back().cluster_endpoints.pop_back();
-  state_.services.back().local_endpoints = state_.services.back().cluster_endpoints;
-  ASSERT_TRUE(sync({state_.services.back().name}, false).ok());
-  rules = rules_of(state_.services[0]);
+  // Down to 91 service ports with a map: still large-cluster mode (it is left below 90%).
+  std::set<std::string> changed;
+  for (size_t i = 0; i < 10; ++i) changed.insert(drop_endpoint(i));
+  ASSERT_TRUE(sync(changed, false).ok());
+  EXPECT_EQ(rules_of(state_.services[50]).size(), 3u);
+  // 90: every service port is rewritten with its map, in one sync.
+  ASSERT_TRUE(sync({drop_endpoint(10)}, false).ok());
+  rules = rules_of(state_.services[50]);
   ASSERT_EQ(rules.size(), 2u);
-  EXPECT_EQ(rules[1], "meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.100.0.1 . 80, 1 : 10.100.0.2 . 80 }");
+  EXPECT_EQ(rules[1],
+            "meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.100.50.1 . 80, 1 : 10.100.50.2 . 80 }");
+  EXPECT_EQ(rules_of(state_.services[0]), (std::vector<std::string>{
+      "ip daddr 172.30.0.1 ip saddr != 10.0.0.0/8 jump mark-for-masquerade", "meta l4proto tcp dnat to 10.100.0.1:80"}));
   RulesConfig rc;
   rc.cluster_cidrs = config_.cluster_cidrs;
   rc.node_ips = {ip("192.168.0.2")};
