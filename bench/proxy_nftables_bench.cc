@@ -90,9 +90,7 @@ nftables_proxy::NftablesConfig backend_config() {
 nftables_proxy::RulesConfig rules_config(const proxy::ProxyState& state, bool kube_proxy_shape = false) {
   nftables_proxy::RulesConfig r;
   r.cluster_cidrs = backend_config().cluster_cidrs;
-  size_t maps = 0;
-  for (const auto& sp : state.services) maps += sp.cluster_endpoints.size() > 1 ? 1 : 0;
-  if (!kube_proxy_shape && maps > large_cluster_maps) {
+  if (!kube_proxy_shape && nftables_proxy::endpoint_maps(state) > large_cluster_maps) {
     r.endpoint_pick = nftables_proxy::RulesConfig::EndpointPick::kCascade;
   }
   return r;

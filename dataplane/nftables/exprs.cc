@@ -216,17 +216,10 @@ RuleBuilder& RuleBuilder::meta_l4proto(uint8_t protocol) {
   return *this;
 }
 
-RuleBuilder& RuleBuilder::mark_and_equals(uint32_t mask, uint32_t value) {
+RuleBuilder& RuleBuilder::mark_and_equals(uint32_t mask, uint32_t value, bool negate) {
   rule_.exprs.push_back(Meta{NFT_META_MARK, reg::k1, 0});
   rule_.exprs.push_back(Bitwise{reg::k1, reg::k1, 4, u32_raw(mask), u32_raw(0)});
-  rule_.exprs.push_back(Cmp{reg::k1, NFT_CMP_EQ, u32_raw(value)});
-  return *this;
-}
-
-RuleBuilder& RuleBuilder::mark_and_not_equals(uint32_t mask, uint32_t value) {
-  rule_.exprs.push_back(Meta{NFT_META_MARK, reg::k1, 0});
-  rule_.exprs.push_back(Bitwise{reg::k1, reg::k1, 4, u32_raw(mask), u32_raw(0)});
-  rule_.exprs.push_back(Cmp{reg::k1, NFT_CMP_NEQ, u32_raw(value)});
+  rule_.exprs.push_back(Cmp{reg::k1, negate ? NFT_CMP_NEQ : NFT_CMP_EQ, u32_raw(value)});
   return *this;
 }
 

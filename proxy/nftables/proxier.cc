@@ -42,8 +42,7 @@ class NftablesProxier final : public ProxyBackend {
     // Large-cluster mode above the threshold, left again below 90% of it (a cluster near
     // the line does not switch back and forth).
     bool switched = false;
-    size_t maps = 0;
-    for (const auto& sp : state.services) maps += sp.cluster_endpoints.size() > 1 ? 1 : 0;
+    const size_t maps = endpoint_maps(state);
     const bool large = rules_.endpoint_pick == RulesConfig::EndpointPick::kCascade;
     const size_t line = large ? config_.large_cluster_maps / 10 * 9 : config_.large_cluster_maps;
     const auto pick = maps > line ? RulesConfig::EndpointPick::kCascade : RulesConfig::EndpointPick::kMap;

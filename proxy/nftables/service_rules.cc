@@ -130,7 +130,7 @@ void describe_skeleton(nft::TableSink& sink, const RulesConfig& c) {
   // Marked packets, and a pod that reached itself through a service (it would not
   // recognise its own address as the peer).
   sink.chain(regular(kMasquerading),
-             {RuleBuilder().mark_and_not_equals(mark, 0).mark_set_xor(mark).masquerade(/*fully_random=*/true).build(),
+             {RuleBuilder().mark_and_equals(mark, 0, /*negate=*/true).mark_set_xor(mark).masquerade(/*fully_random=*/true).build(),
               RuleBuilder().ct_status_dnat().saddr_daddr_proto_dport_in_set(kHairpin)
                   .masquerade(/*fully_random=*/true).build()},
              kShared);
@@ -380,6 +380,12 @@ void describe(nft::TableSink& sink, const proxy::ProxyState& state, const RulesC
       sink.element(kHairpin, nft::key_element(hairpin_key(sp, *ep)), owner);
     }
   }
+}
+
+size_t endpoint_maps(const proxy::ProxyState& state) {
+  size_t n = 0;
+  for (const auto& sp : state.services) n += sp.cluster_endpoints.size() > 1 ? 1 : 0;
+  return n;
 }
 
 nft::TableContent generate(const proxy::ProxyState& state, const RulesConfig& config) {

@@ -52,15 +52,18 @@ struct RulesConfig {
   // `dnat ip addr . port to numgen random mod N map { 0 : ip . port, ... }`: one rule, and
   // one anonymous map per service port. Creating a set costs the kernel walks of every set
   // in the table (by name) and of the whole transaction (to bind it), so a sync that
-  // creates them all is quadratic: 1.0 s at 3,000 service ports, 2.8 s at 5,000, 17.6 s at
-  // 10,000 (x 10 endpoints). kCascade is one rule per endpoint,
+  // creates them all is quadratic: 1.0 s at 3,000 service ports, 2.8 s at 5,000, 15-43 s
+  // at 10,000 (x 10 endpoints). kCascade is one rule per endpoint,
   // `numgen random mod (N-i) 0 meta l4proto tcp dnat to ip:port` (the last without the
-  // numgen): the same uniform choice, no sets, 2.8 s at 10,000; but each commit then
-  // validates ten times the rules, so a change costs 3-4x more (85 ms against 25 ms at
-  // 10,000). The proxier turns to it above NftablesConfig::large_cluster_maps (5,000).
+  // numgen): the same uniform choice, no sets, 2.5 s at 10,000; but each commit then
+  // validates ten times the rules, so a change costs about 3x more (83 ms against 26 ms
+  // at 10,000). The proxier turns to it above NftablesConfig::large_cluster_maps (5,000).
   enum class EndpointPick { kMap, kCascade } endpoint_pick = EndpointPick::kMap;
 };
 
+// Service ports with several endpoints: what large-cluster mode is decided on (an
+// approximation of the maps kMap would create: affinity's vmaps count too).
+size_t endpoint_maps(const proxy::ProxyState& state);
 
 // The table, its shared sets, maps and chains (owner ""), then each service port (owner:
 // its name). With `only`, just the named service ports, no shared objects (a partial sync).

@@ -50,8 +50,8 @@ class RuleBuilder {
   RuleBuilder& fib_daddr_type_local();           // fib daddr type local
   RuleBuilder& fib_saddr_type_local();           // fib saddr type local
   RuleBuilder& meta_l4proto(uint8_t protocol);   // meta l4proto tcp
-  RuleBuilder& mark_and_equals(uint32_t mask, uint32_t value);  // meta mark & M == V
-  RuleBuilder& mark_and_not_equals(uint32_t mask, uint32_t value);  // meta mark & M != V
+  // meta mark & M == V (or != V)
+  RuleBuilder& mark_and_equals(uint32_t mask, uint32_t value, bool negate = false);
   RuleBuilder& ct_status_dnat();                 // ct status dnat
   // ip saddr . ip daddr . meta l4proto . th dport @set
   RuleBuilder& saddr_daddr_proto_dport_in_set(const std::string& set);
