@@ -56,6 +56,7 @@ struct ManifestDirSource::Impl {
   std::map<std::string, FileStamp> stamps;
   std::map<api::ObjectKey, std::map<std::string, api::ObjectPtr>> defs;
   std::map<api::ObjectKey, api::ObjectPtr> effective;
+  std::set<std::string> links;  // manifest names that are symbolic links
 };
 
 ManifestDirSource::ManifestDirSource(boost::asio::io_context& io, Options options)
@@ -154,17 +155,38 @@ void ManifestDirSource::arm_inotify() {
         auto& impl = *impl_;
         if (ec || impl.stopped) return;
         // Files named by an event are re-read even when their stamp looks unchanged
-        // (mtime is coarse; two quick same-size writes can share one).
+        // (mtime is coarse; two quick same-size writes can share one). Only they are:
+        // the whole directory is listed again only when the events cannot say what
+        // changed (a lost watch, an overflowed queue), concern the directory itself, or
+        // name another file while some manifest is a symbolic link (a ConfigMap-style
+        // `..data` swap changes what the links read; other names cannot).
+        bool whole = false;
+        std::set<std::string> names;
         for (size_t off = 0; off + sizeof(inotify_event) <= n;) {
           const auto* ev = reinterpret_cast<const inotify_event*>(impl.buf.data() + off);
           if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) impl.watch = -1;
+          if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_Q_OVERFLOW)) whole = true;
           if (ev->len > 0) {
-            auto it = impl.stamps.find(ev->name);
-            if (it != impl.stamps.end()) it->second.size = -2;
+            std::string name(ev->name, strnlen(ev->name, ev->len));
+            if (is_manifest_file_name(name)) {
+              names.insert(std::move(name));
+            } else if (!impl.links.empty()) {
+              whole = true;
+            }
+          } else {
+            whole = true;  // about the directory itself (a chmod of it, say)
           }
           off += sizeof(inotify_event) + ev->len;
         }
-        rescan();
+        if (whole) {
+          for (const auto& f : names) {
+            auto it = impl.stamps.find(f);
+            if (it != impl.stamps.end()) it->second.size = -2;  // re-read, whatever its stamp says
+          }
+          rescan();
+        } else if (!names.empty()) {
+          refresh(names);
+        }
         arm_inotify();
       });
 }
@@ -207,27 +229,19 @@ void ManifestDirSource::rescan() {
     }
   }
 
-  // knode runs what this directory says as root: if anyone may write it, nothing in it is
-  // trusted. What was read before stays in force (as for a listing error) until the
-  // directory is fixed.
-  struct stat dst;
-  if (::stat(dir.c_str(), &dst) == 0 && (dst.st_mode & S_IWOTH)) {
-    if (!impl.dir_refused) {
-      KLOG(ERROR, "manifest directory is world-writable: refusing to read it (chmod o-w)")
-          .kv("dir", dir).kv("mode", octal_mode(dst.st_mode));
-    }
-    impl.dir_refused = true;
-    return;
-  }
-  if (impl.dir_refused) KLOG(INFO, "manifest directory no longer world-writable; reading it").kv("dir", dir);
-  impl.dir_refused = false;
+  if (!directory_trusted()) return;
 
   std::set<std::string> present;
   std::error_code ec;
+  std::set<std::string> links;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     std::string fname = it->path().filename().string();
-    if (is_manifest_file_name(fname)) present.insert(fname);
+    if (!is_manifest_file_name(fname)) continue;
+    std::error_code lec;
+    if (it->is_symlink(lec)) links.insert(fname);
+    present.insert(std::move(fname));
   }
+  if (!ec) impl.links = std::move(links);
   if (ec && ec != std::errc::no_such_file_or_directory) {
     KLOG(WARNING, "cannot list manifest directory").kv("dir", dir).kv("err", ec.message());
     // Keep everything as it is: a transient listing error must not delete objects.
@@ -249,6 +263,67 @@ void ManifestDirSource::rescan() {
     if (!stamp_of(dir + "/" + f, &st)) continue;
     auto it = impl.stamps.find(f);
     if (it != impl.stamps.end() && it->second == st) continue;
+    read_file_now(f, st);
+  }
+}
+
+bool ManifestDirSource::directory_trusted() {
+  auto& impl = *impl_;
+  const std::string& dir = options_.dir;
+  // knode runs what this directory says as root: if anyone may write it, nothing in it is
+  // trusted. What was read before stays in force (as for a listing error) until the
+  // directory is fixed.
+  struct stat dst;
+  if (::stat(dir.c_str(), &dst) == 0 && (dst.st_mode & S_IWOTH)) {
+    if (!impl.dir_refused) {
+      KLOG(ERROR, "manifest directory is world-writable: refusing to read it (chmod o-w)")
+          .kv("dir", dir).kv("mode", octal_mode(dst.st_mode));
+    }
+    impl.dir_refused = true;
+    return false;
+  }
+  if (impl.dir_refused) KLOG(INFO, "manifest directory no longer world-writable; reading it").kv("dir", dir);
+  impl.dir_refused = false;
+  return true;
+}
+
+void ManifestDirSource::refresh(const std::set<std::string>& names) {
+  auto& impl = *impl_;
+  if (impl.stopped) return;
+  const bool was_refused = impl.dir_refused;
+  if (!directory_trusted()) return;
+  if (was_refused) {
+    // Trusted again: what happened meanwhile is only known from a listing.
+    rescan();
+    return;
+  }
+  for (const auto& f : names) {
+    const std::string path = options_.dir + "/" + f;
+    struct stat link;
+    const bool exists = ::lstat(path.c_str(), &link) == 0;
+    const int lstat_errno = exists ? 0 : errno;
+    if (exists && S_ISLNK(link.st_mode)) {
+      impl.links.insert(f);
+    } else {
+      impl.links.erase(f);
+    }
+    FileStamp st;
+    if (stamp_of(path, &st)) {
+      read_file_now(f, st);
+      continue;
+    }
+    if (lstat_errno == ENOENT && impl.stamps.erase(f)) {
+      // Gone (deleted or renamed away): what it defined goes.
+      file_errors_.erase(f);
+      apply_file(impl, f, {});
+    }
+  }
+}
+
+void ManifestDirSource::read_file_now(const std::string& f, const FileStamp& st) {
+  auto& impl = *impl_;
+  const std::string& dir = options_.dir;
+  {
     impl.stamps[f] = st;
     if (st.mode & S_IWOTH) {
       // As an unreadable file: its last good objects stay in force.
@@ -256,17 +331,17 @@ void ManifestDirSource::rescan() {
                         "): refused; chmod o-w to use it";
       KLOG(ERROR, "refused world-writable manifest file; keeping its last good objects").kv("err", err);
       file_errors_[f] = err;
-      continue;
+      return;
     }
     bool ok;
     std::string data = read_file(dir + "/" + f, &ok);
-    if (!ok) continue;
+    if (!ok) return;
     auto decoded = api::decode_manifest(data, f);
     if (!decoded.ok()) {
       // The whole file is unreadable: its last good objects stay in force.
       KLOG(ERROR, "invalid manifest file; keeping its last good objects").kv("err", decoded.error());
       file_errors_[f] = decoded.error();
-      continue;
+      return;
     }
     std::map<api::ObjectKey, api::ObjectPtr> now;
     for (auto& obj : decoded->objects) {

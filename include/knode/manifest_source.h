@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 
@@ -14,6 +15,8 @@
 #include "knode/source.h"
 
 namespace knode {
+
+struct FileStamp;  // a file's identity and stamp, as the last read saw it
 
 // On every Pod the source reads: the path of the file that defines it.
 inline constexpr char kManifestFileAnnotation[] = "knode.io/manifest-file";
@@ -42,6 +45,13 @@ class ManifestDirSource : public Source {
  private:
   void arm_timer();
   void arm_inotify();
+  // Whether the directory may be read (not world-writable); logs the transitions.
+  bool directory_trusted();
+  // Re-reads the files inotify named (a change costs what it touches, not a listing
+  // and a stat of every file in the directory).
+  void refresh(const std::set<std::string>& names);
+  // Reads file `f` (stamped `st`) and applies what it defines.
+  void read_file_now(const std::string& f, const FileStamp& st);
   struct Impl;
   Options options_;
   std::unique_ptr<Impl> impl_;

@@ -110,6 +110,41 @@ TEST_F(ManifestDirTest, AtomicRenameReplacesContents) {
   EXPECT_EQ(value_of(rec.store, "a"), "2");
 }
 
+// Events name the files to re-read: renames away from and onto a manifest name, and a
+// deletion, each reach the store without a rescan (the periodic one is an hour away).
+TEST_F(ManifestDirTest, RenamesAndDeletionsByEventAlone) {
+  write("a.yaml", cm("a", "1"));
+  write("b.yaml", cm("b", "1"));
+  start(true, std::chrono::hours(1));
+  fs::rename(dir / "a.yaml", dir / "a.yaml.disabled");
+  ASSERT_TRUE(run_until([&] { return value_of(rec.store, "a") == "<none>"; }));
+  write("c.txt", cm("c", "1"));
+  fs::rename(dir / "c.txt", dir / "c.yaml");
+  ASSERT_TRUE(run_until([&] { return value_of(rec.store, "c") == "1"; }));
+  fs::remove(dir / "b.yaml");
+  ASSERT_TRUE(run_until([&] { return value_of(rec.store, "b") == "<none>"; }));
+  fs::rename(dir / "a.yaml.disabled", dir / "a.yaml");
+  ASSERT_TRUE(run_until([&] { return value_of(rec.store, "a") == "1"; }));
+  EXPECT_EQ(rec.events, (std::vector<std::string>{"ADDED default/a", "ADDED default/b", "DELETED default/a",
+                                                  "ADDED default/c", "DELETED default/b", "ADDED default/a"}));
+}
+
+// A ConfigMap volume's layout: a.yaml -> ..data/a.yaml, and an update swaps the ..data
+// link. Only names that are no manifest move, yet what a.yaml reads changed.
+TEST_F(ManifestDirTest, SymlinkSwapLikeAConfigMapVolume) {
+  fs::create_directories(dir / "..v1");
+  std::ofstream(dir / "..v1" / "a.yaml") << cm("a", "1");
+  fs::create_directory_symlink("..v1", dir / "..data");
+  fs::create_symlink("..data/a.yaml", dir / "a.yaml");
+  start(true, std::chrono::hours(1));
+  ASSERT_EQ(value_of(rec.store, "a"), "1");
+  fs::create_directories(dir / "..v2");
+  std::ofstream(dir / "..v2" / "a.yaml") << cm("a", "2");
+  fs::create_directory_symlink("..v2", dir / "..data_tmp");
+  fs::rename(dir / "..data_tmp", dir / "..data");
+  ASSERT_TRUE(run_until([&] { return value_of(rec.store, "a") == "2"; }));
+}
+
 TEST_F(ManifestDirTest, InvalidFileKeepsLastGoodObjects) {
   write("a.yaml", cm("a", "1"));
   start();
