@@ -72,8 +72,13 @@ size_t TableImage::num_rules() const {
 }
 
 int TableImage::find(std::string_view name) const {
-  auto it = by_name_.find(name);
-  return it == by_name_.end() ? -1 : static_cast<int>(it->second);
+  if (by_name_.empty()) return -1;
+  const size_t mask = by_name_.size() - 1;
+  for (size_t i = std::hash<std::string_view>{}(name) & mask;; i = (i + 1) & mask) {
+    const uint32_t c = by_name_[i];
+    if (c == kNoChain) return -1;
+    if (chains_[c].name == name) return static_cast<int>(c);
+  }
 }
 
 int TableImage::chain_at_body(uint32_t offset) const {
@@ -130,9 +135,18 @@ Status TableImage::reserve(size_t bytes) {
 }
 
 void TableImage::index_names() {
-  by_name_.clear();
-  by_name_.reserve(chains_.size());
-  for (uint32_t i = 0; i < chains_.size(); ++i) by_name_.emplace(chains_[i].name, i);
+  size_t slots = 16;
+  while (slots < 2 * chains_.size()) slots *= 2;  // at most half full: short probes
+  by_name_.assign(slots, kNoChain);
+  const size_t mask = slots - 1;
+  for (uint32_t c = 0; c < chains_.size(); ++c) {
+    size_t i = std::hash<std::string_view>{}(chains_[c].name) & mask;
+    while (by_name_[i] != kNoChain) {
+      if (chains_[by_name_[i]].name == chains_[c].name) break;  // a duplicate name: the first one stays
+      i = (i + 1) & mask;
+    }
+    if (by_name_[i] == kNoChain) by_name_[i] = c;
+  }
 }
 
 namespace {
@@ -380,7 +394,8 @@ Status resolve_jump(const std::string& table, const std::string& chain, char* ba
 
 }  // namespace
 
-Status apply_edits(TableImage& img, ImageEdits&& ed, std::vector<int32_t>* new_to_old) {
+Status apply_edits(TableImage& img, ImageEdits&& ed, std::vector<int32_t>* new_to_old,
+                   std::vector<bool>* unfilled) {
   const std::vector<ChainRef>& old = img.chains_;
   const size_t n_old = old.size();
   constexpr int32_t kKept = -1, kRemoved = -2;
@@ -389,6 +404,11 @@ Status apply_edits(TableImage& img, ImageEdits&& ed, std::vector<int32_t>* new_t
   for (size_t i = 0; i < ed.replace.size(); ++i) fate.at(ed.replace[i].chain) = static_cast<int32_t>(i);
   std::sort(ed.create.begin(), ed.create.end(),
             [](const ImageEdits::Create& a, const ImageEdits::Create& b) { return a.name < b.name; });
+  for (size_t i = 1; i < ed.create.size(); ++i) {
+    if (ed.create[i].name == ed.create[i - 1].name) {
+      return Status::Error("iptables: table " + img.name_ + ": chain " + ed.create[i].name + " created twice", EINVAL);
+    }
+  }
 
   // The new order: the old chains that stay, with the created ones merged in by name
   // among the user chains.
@@ -426,11 +446,13 @@ Status apply_edits(TableImage& img, ImageEdits&& ed, std::vector<int32_t>* new_t
   for (Slot& s : slots) {
     uint64_t body_len;
     if (s.cre >= 0) {
-      body_len = ed.create[s.cre].bytes.size();
-      s.num_rules = ed.create[s.cre].num_rules;
+      const auto& c = ed.create[s.cre];
+      body_len = c.deferred ? c.size : c.bytes.size();
+      s.num_rules = c.num_rules;
     } else if (s.rep >= 0) {
-      body_len = ed.replace[s.rep].bytes.size();
-      s.num_rules = ed.replace[s.rep].num_rules;
+      const auto& r = ed.replace[s.rep];
+      body_len = r.deferred ? r.size : r.bytes.size();
+      s.num_rules = r.num_rules;
     } else {
       body_len = old[s.old].footer - old[s.old].body;
       s.num_rules = old[s.old].num_rules;
@@ -484,7 +506,17 @@ Status apply_edits(TableImage& img, ImageEdits&& ed, std::vector<int32_t>* new_t
   for (auto it = runs.rbegin(); it != runs.rend(); ++it) {
     if (it->dst > it->src) std::memmove(base + it->dst, base + it->src, it->len);
   }
-  // Jumps in the moved runs: to a chain's new first rule, or along with the run.
+  // Where an old offset inside a kept run is now (runs ascend in old order too: kept
+  // chains keep their order), or -1.
+  auto moved = [&runs](uint32_t v) -> int64_t {
+    auto it = std::upper_bound(runs.begin(), runs.end(), v, [](uint32_t o, const Run& r) { return o < r.src; });
+    if (it == runs.begin()) return -1;
+    --it;
+    if (v >= it->src + it->len) return -1;
+    return static_cast<int64_t>(v) + (static_cast<int64_t>(it->dst) - it->src);
+  };
+  // Jumps in the moved runs: to a chain's new first rule, or along with the run. A jump
+  // into a kept run moves with that run (a few runs: cheaper than finding the chain).
   for (const Run& r : runs) {
     const int64_t delta = static_cast<int64_t>(r.dst) - r.src;
     for (uint32_t o = r.dst; o < r.dst + r.len;) {
@@ -495,7 +527,9 @@ Status apply_edits(TableImage& img, ImageEdits&& ed, std::vector<int32_t>* new_t
       xt_entry_target* t = target_of(e);
       if (is_standard(t) && verdict_of(t) >= 0) {
         const uint32_t v = static_cast<uint32_t>(verdict_of(t));
-        if (int j = img.chain_at_body(v); j >= 0) {
+        if (int64_t to = moved(v); to >= 0) {
+          verdict_of(t) = static_cast<int>(to);
+        } else if (int j = img.chain_at_body(v); j >= 0) {
           if (new_body[j] == UINT32_MAX) {
             return Status::Error("iptables: table " + img.name_ + ": a kept rule jumps to deleted chain " + old[j].name,
                                  EINVAL);
@@ -528,13 +562,15 @@ Status apply_edits(TableImage& img, ImageEdits&& ed, std::vector<int32_t>* new_t
     if (s.old >= 0 && s.rep < 0) continue;
     const std::string& name = s.cre >= 0 ? ed.create[s.cre].name : old[s.old].name;
     std::string& bytes = s.cre >= 0 ? ed.create[s.cre].bytes : ed.replace[s.rep].bytes;
+    const bool deferred = s.cre >= 0 ? ed.create[s.cre].deferred : ed.replace[s.rep].deferred;
     if (s.hook < 0) put_error(base, s.head, name);
+    put_standard(base, s.footer, s.hook >= 0 ? s.policy : XT_RETURN);
+    if (deferred) continue;  // fill_chain writes the body
     std::memcpy(base + s.body, bytes.data(), bytes.size());
     for (uint32_t o = s.body; o < s.footer;) {
       if (Status st = resolve_jump(img.name_, name, base, o, body_of); !st) return st;
       o += entry_at(base, o)->next_offset;
     }
-    put_standard(base, s.footer, s.hook >= 0 ? s.policy : XT_RETURN);
     std::string().swap(bytes);  // in the blob now
   }
   put_error(base, new_size - static_cast<uint32_t>(kErrorEntrySize), XT_ERROR_TARGET);
@@ -553,6 +589,13 @@ Status apply_edits(TableImage& img, ImageEdits&& ed, std::vector<int32_t>* new_t
     }
   }
 
+  if (unfilled) {
+    unfilled->assign(slots.size(), false);
+    for (size_t i = 0; i < slots.size(); ++i) {
+      const Slot& s = slots[i];
+      (*unfilled)[i] = s.cre >= 0 ? ed.create[s.cre].deferred : s.rep >= 0 && ed.replace[s.rep].deferred;
+    }
+  }
   std::vector<ChainRef> chains;
   chains.reserve(slots.size());
   for (const Slot& s : slots) {
@@ -569,6 +612,32 @@ Status apply_edits(TableImage& img, ImageEdits&& ed, std::vector<int32_t>* new_t
   img.size_ = new_size;
   img.num_entries_ = new_entries;
   img.index_names();
+  return Status::Ok();
+}
+
+Status fill_chain(TableImage& img, size_t chain, std::string_view bytes) {
+  if (chain >= img.chains_.size()) return Status::Error("iptables: fill of a chain not in the image", EINVAL);
+  const ChainRef& c = img.chains_[chain];
+  if (bytes.size() != c.footer - c.body) {
+    return Status::Error("iptables: table " + img.name_ + ": chain " + c.name + " came back with " +
+                             std::to_string(bytes.size()) + " bytes, not the " + std::to_string(c.footer - c.body) +
+                             " it announced",
+                         EINVAL);
+  }
+  char* base = img.mutable_entries();
+  std::memcpy(base + c.body, bytes.data(), bytes.size());
+  auto body_of = [&img](std::string_view label) -> int64_t {
+    int j = img.find(label);
+    return j < 0 ? int64_t{-1} : int64_t{img.chains_[j].body};
+  };
+  for (uint32_t o = c.body; o < c.footer;) {
+    const ipt_entry* e = entry_at(base, o);
+    if (e->next_offset < sizeof(ipt_entry) || o + e->next_offset > c.footer) {
+      return Status::Error("iptables: table " + img.name_ + ": chain " + c.name + " has a malformed rule", EINVAL);
+    }
+    if (Status st = resolve_jump(img.name_, c.name, base, o, body_of); !st) return st;
+    o += e->next_offset;
+  }
   return Status::Ok();
 }
 

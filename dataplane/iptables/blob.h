@@ -76,7 +76,9 @@ class TableImage {
 // before any of its fields is used, so any bytes give an image or an error.
 Result<TableImage> decode_table(const ipt_getinfo& info, const void* entries, size_t size);
   friend Result<TableImage> decode_table(const ipt_getinfo& info, const void* entries, size_t size);
-  friend Status apply_edits(TableImage& img, ImageEdits&& edits, std::vector<int32_t>* new_to_old);
+  friend Status apply_edits(TableImage& img, ImageEdits&& edits, std::vector<int32_t>* new_to_old,
+                            std::vector<bool>* unfilled);
+  friend Status fill_chain(TableImage& img, size_t chain, std::string_view bytes);
   friend Status write_table(TableImage& img, uint32_t old_num_entries,
                             const std::vector<int32_t>& new_to_old, double* kernel_ms);
   struct Free {
@@ -96,7 +98,10 @@ Result<TableImage> decode_table(const ipt_getinfo& info, const void* entries, si
   std::unique_ptr<char, Free> buf_;  // [ipt_replace header][entries]
   size_t capacity_ = 0;              // bytes of entries buf_ can hold
   std::vector<ChainRef> chains_;     // in blob order
-  std::unordered_map<std::string_view, uint32_t> by_name_;  // views of chains_[i].name
+  // Chain indexes by name: open addressing over a power-of-two table (kNoChain = empty),
+  // rebuilt after every edit without allocating a node per chain.
+  static constexpr uint32_t kNoChain = UINT32_MAX;
+  std::vector<uint32_t> by_name_;
 };
 
 // Changes to a TableImage, applied in one pass.
@@ -108,11 +113,17 @@ struct ImageEdits {
     // Per new rule, then for the footer: the entry number it had (its counters carry
     // over), or -1. Empty: all new.
     std::vector<int32_t> old_index;
+    // Deferred: `bytes` is empty and the body, this many bytes, is written later with
+    // fill_chain (a streamed chain, produced again once the layout is done).
+    bool deferred = false;
+    uint32_t size = 0;
   };
   struct Create {
     std::string name;
     std::string bytes;
     uint32_t num_rules = 0;
+    bool deferred = false;  // as for Replace
+    uint32_t size = 0;
   };
   std::vector<Replace> replace;  // at most one per chain
   std::vector<Create> create;    // names not in the image
@@ -134,8 +145,16 @@ Result<TableImage> decode_table(const ipt_getinfo& info, const void* entries, si
 // Applies `edits` to `img` in place: user chains created go where their name sorts among
 // the user chains (libiptc lists unsorted chains in quadratic time). `new_to_old` gets,
 // per entry of the new table, the entry number it had, or -1. Fails (leaving `img`
-// unusable: drop it) when a new rule jumps to a chain that will not exist.
-Status apply_edits(TableImage& img, ImageEdits&& edits, std::vector<int32_t>* new_to_old);
+// unusable: drop it) when a new rule jumps to a chain that will not exist, or when two
+// created chains have one name. `unfilled`, when given, gets per chain of the new image
+// whether its body was deferred (left for fill_chain).
+Status apply_edits(TableImage& img, ImageEdits&& edits, std::vector<int32_t>* new_to_old,
+                   std::vector<bool>* unfilled = nullptr);
+
+// Writes the body of chain `chain` (left empty by a deferred edit) from `bytes` (the
+// normalized rules, as Rule::encode_to makes them), resolving its jumps. `bytes` must be
+// exactly the size the edit announced.
+Status fill_chain(TableImage& img, size_t chain, std::string_view bytes);
 
 // Replaces the kernel's table with `img`. `old_num_entries` must be the entry count of the
 // table being replaced (the kernel answers EAGAIN when it is not). Counters of entries

@@ -155,6 +155,44 @@ class Planner {
     changed_ = true;
   }
 
+  // The same for a streamed chain: its bytes are not kept; a chain that differs is
+  // edited with its size only (filled in the second pass).
+  // False when `name` was streamed before.
+  bool put_streamed(std::string_view name, std::string_view bytes, uint32_t num_rules) {
+    const int idx = img_.find(name);
+    const auto size = static_cast<uint32_t>(bytes.size());
+    if (idx >= 0) {
+      if (streamed_.empty()) streamed_.assign(img_.chains().size(), false);
+      if (streamed_[idx]) return false;
+      streamed_[idx] = true;
+    }
+    // (A new chain streamed twice is two creates of one name: apply_edits refuses them.)
+    if (idx < 0) {
+      ImageEdits::Create c{std::string(name), {}, num_rules};
+      c.deferred = true;
+      c.size = size;
+      edits_.create.push_back(std::move(c));
+      ++st_.chains_created;
+    } else {
+      img_.normalized_body(idx, &compare_);
+      if (compare_ == bytes) return true;
+      rules_ -= img_.chains()[idx].num_rules;
+      ImageEdits::Replace r{static_cast<uint32_t>(idx), {}, num_rules, {}};
+      r.deferred = true;
+      r.size = size;
+      edits_.replace.push_back(std::move(r));
+      ++st_.chains_rewritten;
+    }
+    ++deferred_;
+    st_.rules_written += num_rules;
+    rules_ += num_rules;
+    changed_ = true;
+    return true;
+  }
+  size_t deferred() const { return deferred_; }
+  // Whether image chain `idx` was streamed (so it is wanted).
+  bool streamed(size_t idx) const { return idx < streamed_.size() && streamed_[idx]; }
+
   void remove_chain(const std::string& name) {
     if (int idx = img_.find(name); idx >= 0) doomed_.insert(static_cast<uint32_t>(idx));
   }
@@ -199,6 +237,10 @@ class Planner {
       kept_alive.insert(static_cast<uint32_t>(target));
       return Status::Ok();
     };
+    // The doomed chains' bodies: a jump is looked up only when it lands on one.
+    std::vector<uint32_t> doomed_bodies;
+    for (uint32_t i : doomed_) doomed_bodies.push_back(img_.chains()[i].body);
+    std::sort(doomed_bodies.begin(), doomed_bodies.end());
     const char* base = img_.entries();
     for (size_t i = 0; i < img_.chains().size(); ++i) {
       if (doomed[i]) continue;
@@ -218,7 +260,7 @@ class Planner {
         const xt_entry_target* t = detail::target_of(e);
         if (detail::is_standard(t) && detail::verdict_of(t) >= 0) {
           const auto v = static_cast<uint32_t>(detail::verdict_of(t));
-          if (v != off + e->next_offset) {
+          if (v != off + e->next_offset && std::binary_search(doomed_bodies.begin(), doomed_bodies.end(), v)) {
             if (Status s = check(c.name, img_.chain_at_body(v)); !s) return s;
           }
         }
@@ -329,6 +371,8 @@ class Planner {
   const std::set<std::string>* only_;  // partial mode: the chains being synced
   size_t rules_;                       // in the table once the edits are applied
   ImageEdits edits_;
+  size_t deferred_ = 0;                       // streamed chains edited by size, to fill
+  std::vector<bool> streamed_;                // per image chain: streamed (empty: none)
   std::set<uint32_t> doomed_;
   std::string compare_;
   bool changed_ = false;
@@ -341,10 +385,18 @@ Reconciler::~Reconciler() = default;
 
 void Reconciler::invalidate() { cache_->tables.clear(); }
 
+bool Reconciler::kernel_matches(const std::string& table) const {
+  auto it = cache_->tables.find(table);
+  if (it == cache_->tables.end()) return false;
+  uint32_t n = 0, size = 0;
+  if (!detail::table_info(table, &n, &size)) return false;
+  return n == it->second.num_entries() && size == it->second.size();
+}
+
 // Reads the kernel's table, or reuses the copy we left there when the kernel still
 // holds a table of the same shape.
 static Result<TableImage*> load(std::map<std::string, TableImage>& cache,
-                                const std::string& table, bool trust_cache) {
+                                const std::string& table, bool trust_cache, bool* read) {
   auto it = cache.find(table);
   if (it != cache.end() && !trust_cache) {
     cache.erase(it);
@@ -357,6 +409,7 @@ static Result<TableImage*> load(std::map<std::string, TableImage>& cache,
     if (n == it->second.num_entries() && size == it->second.size()) return &it->second;
     cache.erase(it);
   }
+  *read = true;
   auto img = detail::read_table(table);
   if (!img) return img.status();
   auto [pos, _] = cache.insert_or_assign(table, std::move(*img));
@@ -382,7 +435,7 @@ Status Reconciler::reconcile_impl(const DesiredTable& desired, DesiredTable* mov
   auto t0 = Clock::now();
   auto lock = detail::XtablesLock::acquire(options.lock_wait_ms);
   if (!lock) return lock.status().Wrap("iptables reconcile " + desired.table);
-  auto loaded = load(cache_->tables, desired.table, options.trust_cache);
+  auto loaded = load(cache_->tables, desired.table, options.trust_cache, &st.read_kernel);
   if (!loaded) return loaded.status().Wrap("iptables reconcile");
   st.read_ms = ms_since(t0);
 
@@ -398,6 +451,9 @@ Status Reconciler::reconcile_impl(const DesiredTable& desired, DesiredTable* mov
   auto t1 = Clock::now();
   Planner plan(desired, options.dry_run ? nullptr : movable, *img, st,
                options.only_chains ? &*options.only_chains : nullptr);
+  if (options.only_chains && desired.streamed) {
+    return Status::Error("iptables reconcile " + desired.table + ": streamed chains need a full reconcile", EINVAL);
+  }
   if (options.only_chains) {
     for (const std::string& name : *options.only_chains) {
       auto it = desired.chains.find(name);
@@ -418,8 +474,26 @@ Status Reconciler::reconcile_impl(const DesiredTable& desired, DesiredTable* mov
     if (s) {
       for (const auto& [name, chain] : desired.encoded) plan.sync_encoded(name);
     }
-    for (const ChainRef& c : img->chains()) {
-      if (c.hook < 0 && desired.owns(c.name) && !desired.wants(c.name)) {
+    if (s && desired.streamed) {
+      Status bad = Status::Ok();
+      s = desired.streamed([&](std::string_view name, std::string_view bytes, uint32_t rules) {
+        if (!bad) return;
+        const std::string n(name);
+        if (n.empty() || n.size() > 28 || is_builtin_name(n) || !desired.owns(n) || desired.wants(n)) {
+          bad = Status::Error("iptables reconcile " + desired.table + ": streamed chain \"" + n +
+                                  "\" is no owned user chain of its own",
+                              EINVAL);
+          return;
+        }
+        if (!plan.put_streamed(name, bytes, rules)) {
+          bad = Status::Error("iptables reconcile " + desired.table + ": chain " + n + " streamed twice", EINVAL);
+        }
+      });
+      if (s) s = bad;
+    }
+    for (size_t i = 0; i < img->chains().size(); ++i) {
+      const ChainRef& c = img->chains()[i];
+      if (c.hook < 0 && desired.owns(c.name) && !desired.wants(c.name) && !plan.streamed(i)) {
         plan.remove_chain(c.name);
       }
     }
@@ -433,8 +507,29 @@ Status Reconciler::reconcile_impl(const DesiredTable& desired, DesiredTable* mov
     auto t2 = Clock::now();
     const uint32_t kernel_entries = img->num_entries();
     std::vector<int32_t> new_to_old;
-    s = detail::apply_edits(*img, plan.take_edits(), &new_to_old);
+    size_t deferred = plan.deferred();
+    std::vector<bool> unfilled;
+    s = detail::apply_edits(*img, plan.take_edits(), &new_to_old, &unfilled);
     if (!s) return fail(s.Wrap("iptables reconcile " + desired.table));
+    if (deferred > 0) {
+      // Second pass: the streamed chains that differ, written into their places.
+      Status filled = Status::Ok();
+      s = desired.streamed([&](std::string_view name, std::string_view bytes, uint32_t) {
+        if (!filled) return;
+        const int idx = img->find(name);
+        if (idx < 0 || !unfilled[idx]) return;
+        filled = detail::fill_chain(*img, static_cast<size_t>(idx), bytes);
+        unfilled[idx] = false;
+        --deferred;
+      });
+      if (s) s = filled;
+      if (s && deferred > 0) {
+        auto it = std::find(unfilled.begin(), unfilled.end(), true);
+        const std::string name = it == unfilled.end() ? "?" : img->chains()[it - unfilled.begin()].name;
+        s = Status::Error("iptables: streamed chain " + name + " was not produced again", EINVAL);
+      }
+      if (!s) return fail(s.Wrap("iptables reconcile " + desired.table));
+    }
     s = detail::write_table(*img, kernel_entries, new_to_old, &st.kernel_ms);
     st.write_ms = ms_since(t2);
     if (!s) return fail(s);

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
+#include <memory>
 #include <random>
 #include <set>
 
@@ -81,6 +83,13 @@ Lines expected(const std::map<std::string, Lines>& chains, const Lines& extra_bu
 
 bool contains(const Lines& lines, const std::string& l) {
   return std::find(lines.begin(), lines.end(), l) != lines.end();
+}
+
+DesiredTable streamed_some(DesiredTable d, const std::function<bool(const std::string&)>& pick,
+                           std::shared_ptr<int> calls, bool tamper);
+
+DesiredTable streamed_some(DesiredTable d, const std::function<bool(const std::string&)>& pick) {
+  return streamed_some(std::move(d), pick, nullptr, false);
 }
 
 class IptablesReconciler : public ::testing::Test {
@@ -415,7 +424,12 @@ TEST_F(IptablesReconciler, RandomEditsInPlaceKeepEveryJumpRight) {
     o.trust_cache = step % 7 != 3;  // now and then read the kernel instead
     if (step % 3 != 0) o.only_chains = touched;
     ReconcileStats st;
-    Status s = r.reconcile(nat(as_desired()), o, &st);
+    DesiredTable d = nat(as_desired());
+    if (!o.only_chains && step % 2 == 0) {
+      // Full reconciles stream half the chains now and then (compared, then filled in place).
+      d = streamed_some(std::move(d), [](const std::string& c) { return c.rfind("KUBE-C", 0) == 0 && c.back() % 2 == 0; });
+    }
+    Status s = r.reconcile(std::move(d), o, &st);
     ASSERT_TRUE(s.ok()) << "step " << step << ": " << s.message();
 
     Lines want = {":PREROUTING ACCEPT", ":INPUT ACCEPT", ":OUTPUT ACCEPT", ":POSTROUTING ACCEPT", ":DOCKER -"};
@@ -548,6 +562,104 @@ TEST_F(IptablesReconciler, EncodedChainsChangeAndGoInPartialMode) {
   EXPECT_EQ(st.chains_rewritten, 1u);
   EXPECT_EQ(st.chains_deleted, 1u);
   EXPECT_EQ(saved("nat"), expected(chains));
+}
+
+// The chains `pick` selects, streamed instead of given (the emitter holds them encoded);
+// `calls` counts the emitter's passes, `tamper` changes what the second pass emits.
+DesiredTable streamed_some(DesiredTable d, const std::function<bool(const std::string&)>& pick,
+                           std::shared_ptr<int> calls, bool tamper) {
+  auto held = std::make_shared<std::map<std::string, EncodedChain>>();
+  for (auto it = d.chains.begin(); it != d.chains.end();) {
+    if (pick(it->first)) {
+      EncodedChain& e = (*held)[it->first];
+      for (const Rule& r : it->second) e.append(r);
+      it = d.chains.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (!calls) calls = std::make_shared<int>(0);
+  d.streamed = [held, calls, tamper](const ChainEmitter& emit) {
+    ++*calls;
+    for (const auto& [name, c] : *held) {
+      if (tamper && *calls == 2) {
+        emit(name, c.bytes + c.bytes, c.rules * 2);  // not what the first pass saw
+      } else {
+        emit(name, c.bytes, c.rules);
+      }
+    }
+    return Status::Ok();
+  };
+  return d;
+}
+
+bool svc_or_sep(const std::string& c) { return c.rfind("KUBE-SVC-", 0) == 0 || c.rfind("KUBE-SEP-", 0) == 0; }
+
+TEST_F(IptablesReconciler, StreamedChainsAreWrittenLikeRuleChains) {
+  auto calls = std::make_shared<int>(0);
+  ReconcileStats st;
+  Reconciler r;
+  ASSERT_TRUE(r.reconcile(streamed_some(nat(two_services()), svc_or_sep, calls, false), {}, &st).ok());
+  EXPECT_EQ(saved("nat"), expected(two_services()));
+  EXPECT_EQ(st.chains_created, 8u);
+  EXPECT_EQ(st.rules_written, 15u + 3u);
+  EXPECT_EQ(*calls, 2);  // sizes, then the bytes
+  // Again: every streamed chain compares equal, nothing is written, one pass.
+  ASSERT_TRUE(r.reconcile(streamed_some(nat(two_services()), svc_or_sep, calls, false), {}, &st).ok());
+  EXPECT_FALSE(st.committed);
+  EXPECT_EQ(*calls, 3);
+  // One streamed chain changes, one goes (with the rule jumping to it), one comes.
+  auto chains = two_services();
+  chains["KUBE-SVC-B"] = {"-m comment --comment \"default/b:dns -> 10.244.0.8:53\" -j KUBE-SEP-B2"};
+  chains.erase("KUBE-SEP-B1");
+  chains["KUBE-SEP-B2"] = {"-s 10.244.0.8/32 -m comment --comment \"default/b:dns\" -j KUBE-MARK-MASQ",
+                           "-p udp -m comment --comment \"default/b:dns\" -m udp -j DNAT --to-destination 10.244.0.8:53"};
+  ASSERT_TRUE(r.reconcile(streamed_some(nat(chains), svc_or_sep), {}, &st).ok());
+  EXPECT_EQ(st.chains_created, 1u);
+  EXPECT_EQ(st.chains_rewritten, 1u);
+  EXPECT_EQ(st.chains_deleted, 1u);
+  EXPECT_EQ(saved("nat"), expected(chains));
+}
+
+TEST_F(IptablesReconciler, StreamedChainsThatChangeBetweenPassesFailAndChangeNothing) {
+  ASSERT_TRUE(reconcile(nat(two_services())).ok());
+  auto chains = two_services();
+  chains["KUBE-SEP-A1"][0] = "-s 10.244.0.9/32 -m comment --comment \"default/a:http\" -j KUBE-MARK-MASQ";
+  Reconciler r;
+  Status s = r.reconcile(streamed_some(nat(chains), svc_or_sep, nullptr, true));
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("KUBE-SEP-A1"), std::string::npos) << s.message();
+  EXPECT_EQ(saved("nat"), expected(two_services()));
+  // The next reconcile starts from the kernel and works.
+  ASSERT_TRUE(r.reconcile(streamed_some(nat(chains), svc_or_sep)).ok());
+  EXPECT_EQ(saved("nat"), expected(chains));
+}
+
+TEST_F(IptablesReconciler, StreamedChainsAreRefusedInPartialModeTwiceOrUnowned) {
+  ReconcileOptions partial;
+  partial.only_chains = std::set<std::string>{"KUBE-SVC-A"};
+  EXPECT_FALSE(reconcile(streamed_some(nat(two_services()), svc_or_sep), partial).ok());
+  DesiredTable twice = streamed_some(nat(two_services()), svc_or_sep);
+  twice.chains["KUBE-SVC-A"] = {parse("-j KUBE-SEP-A1")};
+  EXPECT_FALSE(reconcile(twice).ok());
+  DesiredTable foreign = streamed_some(nat(two_services()), svc_or_sep);
+  auto inner = foreign.streamed;
+  foreign.streamed = [inner](const ChainEmitter& emit) {
+    emit("DOCKER", "", 0);
+    return inner(emit);
+  };
+  EXPECT_FALSE(reconcile(foreign).ok());
+  DesiredTable doubled = streamed_some(nat(two_services()), svc_or_sep);
+  auto once = doubled.streamed;
+  doubled.streamed = [once](const ChainEmitter& emit) {
+    emit("KUBE-SEP-XX", "", 0);  // a new chain, twice
+    emit("KUBE-SEP-XX", "", 0);
+    return once(emit);
+  };
+  Status twice_new = reconcile(doubled);
+  EXPECT_FALSE(twice_new.ok());
+  EXPECT_NE(twice_new.message().find("KUBE-SEP-XX created twice"), std::string::npos) << twice_new.message();
+  EXPECT_EQ(saved("nat"), (Lines{":PREROUTING ACCEPT", ":INPUT ACCEPT", ":OUTPUT ACCEPT", ":POSTROUTING ACCEPT"}));
 }
 
 TEST_F(IptablesReconciler, ChainGivenBothWaysIsRefused) {

@@ -21,11 +21,13 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "knode/dataplane/iptables/rule.h"
@@ -52,12 +54,25 @@ struct EncodedChain {
   }
 };
 
+// Chains produced on demand, for tables too large to hold encoded beside the table image.
+// `each` calls `emit` for every such chain (name, encoded rules as EncodedChain holds them,
+// rule count), in any order, and must emit the same chains with the same bytes each time
+// it is called: a full reconcile calls it twice, first to compare each chain with the
+// table and learn the sizes of those that differ, then to write those straight into the
+// new table. Returning an error stops the reconcile; nothing is written.
+using ChainEmitter = std::function<void(std::string_view name, std::string_view bytes, uint32_t rules)>;
+using StreamedChains = std::function<Status(const ChainEmitter& emit)>;
+
 struct DesiredTable {
   std::string table;  // "nat", "filter", "mangle", "raw"
   std::vector<std::string> owned_prefixes;  // e.g. {"LB-"}
   std::set<std::string> owned_chains;       // exact names, in addition to the prefixes
   std::map<std::string, std::vector<Rule>> chains;
   std::map<std::string, EncodedChain> encoded;  // more chains, as bytes (not also in `chains`)
+  // More chains, produced on demand (full reconciles only; none also in `chains` or
+  // `encoded`). The one table image stays the only copy: at 10,000 services the encoded
+  // chains held at once were ~80 MB beside the ~110 MB image.
+  StreamedChains streamed;
   std::vector<JumpRule> jumps;
 
   bool owns(const std::string& chain) const;
@@ -94,6 +109,7 @@ struct ReconcileStats {
   size_t jumps_removed = 0;
   size_t table_rules = 0;       // entries in the table after the sync
   bool committed = false;       // false when nothing differed (or dry_run)
+  bool read_kernel = false;     // the kernel's table was read (with trust_cache: the copy was stale)
   double read_ms = 0;           // reading (or validating the cached copy of) the kernel table
   double diff_ms = 0;           // encoding and comparing
   double write_ms = 0;          // building the blob and the kernel's replace
@@ -125,6 +141,10 @@ class Reconciler {
 
   // Drops the cached copy: the next reconcile reads the kernel.
   void invalidate();
+
+  // True when this Reconciler holds a copy of `table` and the kernel's table still has
+  // its shape (entry count and size: what trust_cache checks). Cheap: nothing is copied.
+  bool kernel_matches(const std::string& table) const;
 
  private:
   struct Cache;
