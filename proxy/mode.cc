@@ -142,6 +142,7 @@ class CleansOtherModes final : public ProxyBackend {
     }
     return synced;
   }
+  bool kernel_as_left() override { return inner_->kernel_as_left(); }
   Status cleanup() override { return inner_->cleanup(); }
 
  private:

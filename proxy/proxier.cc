@@ -198,7 +198,7 @@ void Proxier::schedule() {
   auto now = clock_.steady_now();
   auto d = scheduler_.decide(now);
   if (d.run) {
-    start_sync(d.full);
+    start_sync(d.full, d.periodic);
     return;
   }
   if (d.wake_at == SyncScheduler::TimePoint::max()) return;
@@ -209,7 +209,7 @@ void Proxier::schedule() {
   });
 }
 
-void Proxier::start_sync(bool full) {
+void Proxier::start_sync(bool full, bool periodic) {
   auto now = clock_.steady_now();
   scheduler_.started(now, full);
   // Snapshot the model: the worker owns this copy while the loop moves on.
@@ -221,8 +221,12 @@ void Proxier::start_sync(bool full) {
   first_pending_.reset();
   service_ports_.set(static_cast<double>(state->services.size()));
   if (on_state_) on_state_(*state);
-  boost::asio::post(sync_executor_, [this, state, changed = std::move(changed), full, now, first_change]() mutable {
+  boost::asio::post(sync_executor_, [this, state, changed = std::move(changed), full, periodic, now,
+                                     first_change]() mutable {
     SyncStats stats;
+    // A periodic resync of a mode that can see the kernel is as it left it syncs only
+    // what changed (kube-proxy: a full sync hourly, not every sync period).
+    if (periodic && mode_->kernel_as_left()) full = false;
     Status s = mode_->sync(*state, changed, full, &stats);
     state.reset();
     // A full sync frees as much as it allocated (the whole ruleset, described once), in

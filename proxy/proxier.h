@@ -66,7 +66,7 @@ class Proxier {
   void recompute(const std::string& service_key);
   void schedule();
   void schedule_after_burst();
-  void start_sync(bool full);
+  void start_sync(bool full, bool periodic = false);
   void finish_sync(Status status, SyncStats stats, bool full, std::set<std::string> changed,
                    Clock::SteadyTime started, Clock::SteadyTime first_change);
 

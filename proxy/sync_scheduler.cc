@@ -14,14 +14,15 @@ SyncScheduler::Decision SyncScheduler::decide(TimePoint now) const {
     d.wake_at = retry_at_;
     return d;
   }
-  if (first_) return Decision{true, true, {}};
+  if (first_) return Decision{true, true, false, {}};
   TimePoint earliest = last_start_ + min_;
   TimePoint full_due = last_full_ + full_;
   bool want_full = force_full_ || now >= full_due;
-  if ((dirty_ || want_full) && now >= earliest) return Decision{true, want_full, {}};
+  bool periodic = want_full && !force_full_;
+  if ((dirty_ || want_full) && now >= earliest) return Decision{true, want_full, periodic, {}};
   // Now, whatever the min interval says: it carries what changed meanwhile too, which
   // keeps the rate at most two syncs per min interval.
-  if (housekeeping_) return Decision{true, want_full, {}};
+  if (housekeeping_) return Decision{true, want_full, periodic, {}};
   d.wake_at = (dirty_ || force_full_) ? earliest : std::max(earliest, full_due);
   return d;
 }

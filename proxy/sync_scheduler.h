@@ -5,7 +5,8 @@
 // a tight loop), and makes the next one full. A housekeeping sync a mode asks for
 // (nftables: deleting the chains a sync flushed, once packets no longer use them) runs as
 // soon as nothing is in flight; neither it nor a periodic full resync that carries no
-// change counts toward the min interval, so neither delays the next real change.
+// change counts toward the min interval, so neither delays the next real change. A
+// full sync due only to the full interval is marked periodic (Decision::periodic).
 // Pure logic over injected time, so tests need no sleeping.
 #pragma once
 
@@ -28,6 +29,9 @@ class SyncScheduler {
   struct Decision {
     bool run = false;
     bool full = false;
+    // A full sync only because the full interval ran out (not the first, not a retry):
+    // a mode that can tell cheaply that the kernel is as it left it may sync less.
+    bool periodic = false;
     TimePoint wake_at{};  // when not running now: ask again then
   };
   Decision decide(TimePoint now) const;

@@ -39,16 +39,35 @@ class IptablesProxier final : public ProxyBackend {
       rules_.large_cluster = large;
       full = true;
     }
-    bool partial = !full && synced_once_;
+    bool partial = !full && synced_once_ && !need_full_;
     auto gen_start = std::chrono::steady_clock::now();
-    Tables t = generate(state, rules_, partial ? &changed : nullptr);
+    // A full sync streams the per-service chains into the table image (generated once to
+    // compare and size them, once more for the bytes of those that differ), so the
+    // table is never held twice: at 10,000 services the encoded chains were ~80 MB
+    // beside the ~110 MB image.
+    Tables t = generate(state, rules_, partial ? &changed : nullptr, shared_, /*service_chains=*/partial);
+    if (!t.error.ok()) return fail(t.error.Wrap("generate iptables rules"));
+    std::map<std::string, std::vector<std::string>> streamed_owners;
+    if (!partial) {
+      auto first = std::make_shared<bool>(true);
+      t.nat.streamed = [this, &state, &streamed_owners, first](const iptables::ChainEmitter& emit) {
+        auto* owned = *first ? &streamed_owners : nullptr;
+        *first = false;
+        return emit_service_chains(state, rules_, emit, owned);
+      };
+    }
     double gen_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - gen_start).count();
     iptables::ReconcileOptions nat_opts;
     // Partial syncs trust the table this process last wrote; full ones (periodic, after a
     // failure) read the kernel, which repairs whatever someone changed by hand.
     nat_opts.trust_cache = partial;
     if (partial) {
-      std::set<std::string> only = shared_nat_chains();
+      // The shared chains only when a service port's part of them changed (the tables
+      // then want them), and the two small static ones (KUBE-MARK-MASQ, KUBE-POSTROUTING).
+      std::set<std::string> only;
+      for (const auto& name : shared_nat_chains()) {
+        if (t.nat.wants(name)) only.insert(name);
+      }
       for (const auto& name : changed) {
         if (auto it = service_chains_.find(name); it != service_chains_.end()) {
           only.insert(it->second.begin(), it->second.end());
@@ -61,15 +80,27 @@ class IptablesProxier final : public ProxyBackend {
     }
     iptables::ReconcileStats nat_stats, filter_stats;
     if (auto s = nat_.reconcile(std::move(t.nat), nat_opts, &nat_stats); !s.ok()) {
-      nat_.invalidate();
-      return s.Wrap("sync iptables nat table");
+      return fail(s.Wrap("sync iptables nat table"));
     }
-    // The filter table is small (rules only for services lacking endpoints): always whole.
+    // The filter table holds only shared chains: a partial sync touches the ones whose
+    // parts changed, if any.
     iptables::ReconcileOptions filter_opts;
     filter_opts.trust_cache = partial;
-    if (auto s = filter_.reconcile(t.filter, filter_opts, &filter_stats); !s.ok()) {
-      filter_.invalidate();
-      return s.Wrap("sync iptables filter table");
+    bool filter_sync = !partial;
+    if (partial) {
+      std::set<std::string> only;
+      for (const auto& name : shared_filter_chains()) {
+        if (t.filter.encoded.count(name)) only.insert(name);
+      }
+      filter_sync = !only.empty();
+      filter_opts.only_chains = std::move(only);
+    }
+    if (filter_sync) {
+      if (auto s = filter_.reconcile(std::move(t.filter), filter_opts, &filter_stats); !s.ok()) {
+        return fail(s.Wrap("sync iptables filter table"));
+      }
+      filter_rules_ = filter_stats.table_rules;
+      filter_synced_ = true;
     }
     if (partial) {
       for (const auto& name : changed) {
@@ -81,16 +112,24 @@ class IptablesProxier final : public ProxyBackend {
         }
       }
     } else {
-      service_chains_ = std::move(t.service_chains);
+      service_chains_ = std::move(streamed_owners);
     }
     // UDP has no connection to end: entries to endpoints that left would keep steering a
     // client's datagrams to them.
     udp_.after_sync(state, partial ? &changed : nullptr);
     synced_once_ = true;
+    // A partial sync that found a table not as this process left it (someone else
+    // changed it) repaired only the chains it synced: the next sync is full.
+    need_full_ = partial && (nat_stats.read_kernel || filter_stats.read_kernel);
+    if (!partial) last_full_ = std::chrono::steady_clock::now();
+    if (stats && need_full_) {
+      KLOG(WARNING, "iptables tables changed by someone else; a full sync follows to repair them");
+      stats->resync_after = std::chrono::seconds(1);  // soon, not at the next sync period
+    }
     if (stats) {
-      stats->rules_written = nat_stats.table_rules + filter_stats.table_rules;
+      stats->rules_written = nat_stats.table_rules + filter_rules_;
       stats->rules_by_table["nat"] = nat_stats.table_rules;
-      stats->rules_by_table["filter"] = filter_stats.table_rules;
+      stats->rules_by_table["filter"] = filter_rules_;
       stats->changes = nat_stats.chains_created + nat_stats.chains_rewritten + nat_stats.chains_deleted +
                        filter_stats.chains_created + filter_stats.chains_rewritten +
                        filter_stats.chains_deleted + nat_stats.jumps_added + filter_stats.jumps_added;
@@ -103,8 +142,19 @@ class IptablesProxier final : public ProxyBackend {
         .kv("generateMs", gen_ms)
         .kv("readMs", nat_stats.read_ms)
         .kv("diffMs", nat_stats.diff_ms)
-        .kv("writeMs", nat_stats.write_ms);
+        .kv("writeMs", nat_stats.write_ms)
+        .kv("kernelMs", nat_stats.kernel_ms);
     return Status::Ok();
+  }
+
+  // Between hourly full syncs (kube-proxy's FullSyncPeriod), a periodic resync looks at
+  // the shape of both tables: any rule someone added or removed changes it, and makes the
+  // resync full (read the kernel, rewrite what differs). An edit that keeps both the
+  // entry count and the size waits for the hourly one.
+  bool kernel_as_left() override {
+    if (!synced_once_ || need_full_) return false;
+    if (std::chrono::steady_clock::now() - last_full_ >= kFullResyncPeriod) return false;
+    return nat_.kernel_matches("nat") && (!filter_synced_ || filter_.kernel_matches("filter"));
   }
 
   Status cleanup() override {
@@ -112,6 +162,7 @@ class IptablesProxier final : public ProxyBackend {
     Status nat = iptables::cleanup(t.nat);
     Status filter = iptables::cleanup(t.filter);
     service_chains_.clear();
+    shared_.parts.clear();
     synced_once_ = false;
     if (!nat.ok()) return nat.Wrap("clean up iptables nat table");
     if (!filter.ok()) return filter.Wrap("clean up iptables filter table");
@@ -119,6 +170,16 @@ class IptablesProxier final : public ProxyBackend {
   }
 
  private:
+  // After a failure neither the kernel's tables nor what the shared-chain cache says
+  // they hold can be trusted: the next sync reads the kernel and generates everything.
+  Status fail(Status s) {
+    nat_.invalidate();
+    filter_.invalidate();
+    shared_.parts.clear();
+    need_full_ = true;
+    return s;
+  }
+
   // What the mode needs from the (network namespace's) kernel settings, set once.
   Status prepare_host() {
     std::vector<proxy::SysctlNeed> needs = {
@@ -138,7 +199,13 @@ class IptablesProxier final : public ProxyBackend {
   iptables::Reconciler filter_;
   std::map<std::string, std::vector<std::string>> service_chains_;
   proxy::StaleUdpFlows udp_;
+  SharedChainCache shared_;
   bool synced_once_ = false;
+  bool need_full_ = false;
+  size_t filter_rules_ = 0;  // in the filter table after its last sync
+  bool filter_synced_ = false;
+  std::chrono::steady_clock::time_point last_full_{};
+  static constexpr std::chrono::hours kFullResyncPeriod{1};
 };
 
 }  // namespace

@@ -73,14 +73,45 @@ std::vector<std::string> sep_names(const proxy::ServicePort& sp, const std::vect
   return out;
 }
 
+// Which table and chain each shared part is.
+struct SharedChainName {
+  bool nat;
+  const char* chain;
+};
+constexpr std::array<SharedChainName, kSharedParts> kSharedChainNames = {{
+    {true, kServices},
+    {true, kNodePorts},
+    {false, kServices},
+    {false, kExternalServices},
+    {false, kProxyFirewall},
+    {false, kNodePorts},
+}};
+
 class Generator {
  public:
   Generator(const RulesConfig& config, Tables& t) : c_(config), t_(t) {}
 
+  // Generates `sp`'s shared rules into `out` (encoded) instead of the tables' chains.
+  void service_into(const proxy::ServicePort& sp, bool chains, SharedRules& out) {
+    for (auto& p : parts_) p.clear();
+    encoding_ = true;
+    service(sp, chains);
+    encoding_ = false;
+    out.bytes.clear();
+    size_t total = 0;
+    for (const auto& p : parts_) total += p.size();
+    out.bytes.reserve(total);
+    for (size_t i = 0; i < kSharedParts; ++i) {
+      out.bytes += parts_[i];
+      out.end[i] = static_cast<uint32_t>(out.bytes.size());
+      out.rules[i] = part_rules_[i];
+      part_rules_[i] = 0;
+    }
+  }
+
   void service(const proxy::ServicePort& sp, bool chains) {
     Names n = names_of(sp);
     auto& nat = t_.nat.chains;
-    auto& filter = t_.filter.chains;
     const bool has_cluster = !sp.cluster_endpoints.empty();
     const bool has_external = !sp.external_endpoints().empty();
     const std::string cip = sp.name + " cluster IP";
@@ -94,10 +125,10 @@ class Generator {
         sp.name + (sp.has_any_endpoint ? " has no local endpoints" : " has no endpoints");
 
     if (has_cluster) {
-      nat[kServices].push_back(
+      add(kNatServicesPart,
           R().dst_host(sp.cluster_ip).proto(sp.protocol).comment(cip).dport(sp.port).jump(n.svc));
     } else {
-      filter[kServices].push_back(R().dst_host(sp.cluster_ip).proto(sp.protocol).comment(no_eps)
+      add(kFilterServicesPart, R().dst_host(sp.cluster_ip).proto(sp.protocol).comment(no_eps)
                                       .dport(sp.port).to(filter_target(false)));
     }
 
@@ -106,38 +137,38 @@ class Generator {
     bool uses_fw = uses_ext && !sp.load_balancer_source_ranges.empty();
     for (const auto& ip : sp.external_ips) {
       if (uses_ext) {
-        nat[kServices].push_back(R().dst_host(ip).proto(sp.protocol).comment(sp.name + " external IP")
+        add(kNatServicesPart, R().dst_host(ip).proto(sp.protocol).comment(sp.name + " external IP")
                                      .dport(sp.port).jump(n.ext));
       } else {
-        filter[kExternalServices].push_back(R().dst_host(ip).proto(sp.protocol).comment(no_eps)
+        add(kFilterExternalPart, R().dst_host(ip).proto(sp.protocol).comment(no_eps)
                                                 .dport(sp.port).to(filter_target(false)));
       }
     }
     for (const auto& ip : sp.load_balancer_ips) {
       if (uses_ext) {
-        nat[kServices].push_back(R().dst_host(ip).proto(sp.protocol).comment(sp.name + " loadbalancer IP")
+        add(kNatServicesPart, R().dst_host(ip).proto(sp.protocol).comment(sp.name + " loadbalancer IP")
                                      .dport(sp.port).jump(uses_fw ? n.fw : n.ext));
         if (uses_fw) {
-          filter[kProxyFirewall].push_back(
+          add(kFilterFirewallPart,
               R().dst_host(ip).proto(sp.protocol)
                   .comment(sp.name + " traffic not accepted by " + n.fw).dport(sp.port)
                   .to(ipt::Verdict::kDrop));
         }
       } else {
-        filter[kExternalServices].push_back(R().dst_host(ip).proto(sp.protocol).comment(no_eps)
+        add(kFilterExternalPart, R().dst_host(ip).proto(sp.protocol).comment(no_eps)
                                                 .dport(sp.port).to(filter_target(false)));
       }
     }
     if (sp.node_port != 0) {
       if (uses_ext) {
-        nat[kNodePorts].push_back(R().proto(sp.protocol).comment(sp.name).dport(sp.node_port).jump(n.ext));
+        add(kNatNodePortsPart, R().proto(sp.protocol).comment(sp.name).dport(sp.node_port).jump(n.ext));
       } else {
-        filter[kExternalServices].push_back(R().proto(sp.protocol).comment(no_eps).dst_type(ipt::kAddrLocal)
+        add(kFilterExternalPart, R().proto(sp.protocol).comment(no_eps).dst_type(ipt::kAddrLocal)
                                                 .dport(sp.node_port).to(filter_target(false)));
       }
     }
     if (sp.health_check_node_port != 0) {
-      filter[kNodePorts].push_back(R().proto(ipt::Proto::kTCP)
+      add(kFilterNodePortsPart, R().proto(ipt::Proto::kTCP)
                                        .comment(sp.name + " health check node port")
                                        .dport(sp.health_check_node_port).to(ipt::Verdict::kAccept));
     }
@@ -217,6 +248,22 @@ class Generator {
     if (c_.encode_service_chains) encode(owned);
   }
 
+  // A rule of a shared chain: into the tables' Rule chain, or encoded into this service
+  // port's part.
+  void add(SharedPart p, Rule r) {
+    if (!encoding_) {
+      const SharedChainName& where = kSharedChainNames[p];
+      (where.nat ? t_.nat.chains : t_.filter.chains)[where.chain].push_back(std::move(r));
+      return;
+    }
+    if (Status s = r.validate(); !s) {
+      if (t_.error.ok()) t_.error = s.Wrap(std::string("chain ") + kSharedChainNames[p].chain);
+      return;
+    }
+    r.encode_to(parts_[p]);
+    ++part_rules_[p];
+  }
+
   // Turns this service's chains into bytes at once, so a table of 10,000 services never
   // holds all its rules as Rule values. A chain with an invalid rule stays a Rule chain:
   // the reconciler reports it.
@@ -259,6 +306,9 @@ class Generator {
   const RulesConfig& c_;
   Tables& t_;
   std::string scratch_;
+  bool encoding_ = false;
+  std::array<std::string, kSharedParts> parts_;
+  std::array<uint32_t, kSharedParts> part_rules_{};
 };
 
 void static_chains(Tables& t, const RulesConfig& c) {
@@ -324,6 +374,110 @@ Tables generate(const proxy::ProxyState& state, const RulesConfig& config, const
     g.service(sp, only == nullptr || only->count(sp.name) > 0);
   }
   g.finish();
+  return t;
+}
+
+Status emit_service_chains(const proxy::ProxyState& state, const RulesConfig& config,
+                           const iptables::ChainEmitter& emit,
+                           std::map<std::string, std::vector<std::string>>* owned) {
+  RulesConfig c = config;
+  c.encode_service_chains = true;
+  Tables scratch;
+  Generator g(c, scratch);
+  SharedRules ignored;  // generate() has the shared rules
+  for (const auto& sp : state.services) {
+    g.service_into(sp, true, ignored);
+    if (!scratch.nat.chains.empty()) {
+      // A chain that kept Rule values has a rule that does not validate: say which.
+      for (const auto& [name, rules] : scratch.nat.chains) {
+        for (const Rule& r : rules) {
+          if (Status s = r.validate(); !s) return s.Wrap("chain " + name);
+        }
+      }
+    }
+    for (const auto& [name, chain] : scratch.nat.encoded) emit(name, chain.bytes, chain.rules);
+    if (owned) {
+      auto it = scratch.service_chains.find(sp.name);
+      if (it != scratch.service_chains.end()) (*owned)[sp.name] = std::move(it->second);
+    }
+    scratch.nat.chains.clear();
+    scratch.nat.encoded.clear();
+    scratch.service_chains.clear();
+  }
+  return Status::Ok();
+}
+
+Tables generate(const proxy::ProxyState& state, const RulesConfig& config, const std::set<std::string>* only,
+                SharedChainCache& cache, bool service_chains) {
+  Tables t = skeleton();
+  static_chains(t, config);
+  Generator g(config, t);
+  std::array<bool, kSharedParts> dirty{};
+  if (only == nullptr) {
+    cache.parts.clear();
+    cache.parts.reserve(state.services.size());
+    dirty.fill(true);
+  }
+  // Partial: which named service ports still exist (the others left the model).
+  std::set<std::string_view> present;
+  SharedRules fresh;
+  for (const auto& sp : state.services) {
+    const bool named = only == nullptr || only->count(sp.name) > 0;
+    auto it = cache.parts.find(sp.name);
+    if (!named && it != cache.parts.end()) continue;  // unchanged: its kept part stands
+    if (named && only) present.insert(sp.name);
+    // Named, or missing from the cache (not expected: generated as if named).
+    g.service_into(sp, named && service_chains, fresh);
+    if (it == cache.parts.end()) {
+      for (size_t p = 0; p < kSharedParts; ++p) dirty[p] = dirty[p] || fresh.rules[p] > 0;
+      cache.parts.emplace(sp.name, std::move(fresh));
+      fresh = SharedRules{};
+    } else {
+      for (size_t p = 0; p < kSharedParts; ++p) {
+        auto sp_ = static_cast<SharedPart>(p);
+        dirty[p] = dirty[p] || it->second.part(sp_) != fresh.part(sp_);
+      }
+      std::swap(it->second, fresh);
+    }
+  }
+  if (only) {
+    for (const auto& name : *only) {
+      if (present.count(name)) continue;
+      auto it = cache.parts.find(name);
+      if (it == cache.parts.end()) continue;
+      for (size_t p = 0; p < kSharedParts; ++p) dirty[p] = dirty[p] || it->second.rules[p] > 0;
+      cache.parts.erase(it);
+    }
+  }
+  // KUBE-SERVICES' last rules (node ports) come after every service's: generated as
+  // Rule values, then taken out to end the encoded chain.
+  g.finish();
+  std::vector<Rule> tail = std::move(t.nat.chains[kServices]);
+  for (size_t p = 0; p < kSharedParts; ++p) {
+    const SharedChainName& where = kSharedChainNames[p];
+    ipt::DesiredTable& table = where.nat ? t.nat : t.filter;
+    table.chains.erase(where.chain);
+    if (!dirty[p]) continue;
+    const auto part = static_cast<SharedPart>(p);
+    ipt::EncodedChain& out = table.encoded[where.chain];
+    size_t bytes = 0;
+    for (const auto& sp : state.services) bytes += cache.parts.at(sp.name).part(part).size();
+    out.bytes.reserve(bytes + (where.nat && part == kNatServicesPart ? 512 * tail.size() : 0));
+    for (const auto& sp : state.services) {
+      const SharedRules& r = cache.parts.at(sp.name);
+      out.bytes.append(r.part(part));
+      out.rules += r.rules[p];
+    }
+    if (part == kNatServicesPart) {
+      for (const Rule& r : tail) {
+        if (Status s = r.validate(); !s) {
+          if (t.error.ok()) t.error = s.Wrap(std::string("chain ") + kServices);
+          continue;
+        }
+        out.append(r);
+      }
+    }
+  }
   return t;
 }
 

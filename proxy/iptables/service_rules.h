@@ -11,9 +11,12 @@
 //         traffic, KUBE-NODEPORTS accepts health-check node ports.
 #pragma once
 
+#include <array>
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "knode/dataplane/iptables/reconciler.h"
@@ -44,15 +47,70 @@ struct Tables {
   iptables::DesiredTable filter;
   // Per service port name: the nat chains it owns (for partial syncs and deletions).
   std::map<std::string, std::vector<std::string>> service_chains;
+  // With a SharedChainCache: the first rule that failed validation (the sync must fail
+  // as the reconciler fails a Rule chain with an invalid rule).
+  Status error = Status::Ok();
+};
+
+// The chains every service port adds rules to, one slot each.
+enum SharedPart : uint8_t {
+  kNatServicesPart,     // nat KUBE-SERVICES
+  kNatNodePortsPart,    // nat KUBE-NODEPORTS
+  kFilterServicesPart,  // filter KUBE-SERVICES
+  kFilterExternalPart,  // filter KUBE-EXTERNAL-SERVICES
+  kFilterFirewallPart,  // filter KUBE-PROXY-FIREWALL
+  kFilterNodePortsPart, // filter KUBE-NODEPORTS
+  kSharedParts
+};
+
+// One service port's rules in the shared chains, encoded, back to back.
+struct SharedRules {
+  std::string bytes;
+  std::array<uint32_t, kSharedParts> end{};    // where each part's bytes end
+  std::array<uint32_t, kSharedParts> rules{};  // rules per part
+  std::string_view part(SharedPart p) const {
+    uint32_t from = p == 0 ? 0 : end[p - 1];
+    return std::string_view(bytes).substr(from, end[p] - from);
+  }
+  bool operator==(const SharedRules&) const = default;
+};
+
+// Each service port's shared rules as the last sync generated them, kept by the caller
+// between syncs. A partial generation then encodes only the changed service ports' shared
+// rules, and emits a shared chain (concatenated from the kept parts, in model order) only
+// when one of its parts changed: an endpoint change leaves KUBE-SERVICES alone, where it
+// used to be regenerated, encoded and compared whole (10,000 rules at 10,000 services).
+// Clear it whenever the kernel may not hold what the last generation described (a failed
+// sync); a full generation rebuilds it.
+struct SharedChainCache {
+  std::unordered_map<std::string, SharedRules> parts;  // by service port name
 };
 
 // Empty tables with the ownership (KUBE-* chains) and the jump rules set.
 Tables skeleton();
 
 // The full tables for `state`. With `only`, per-service chains are generated only for
-// the named service ports; shared chains are always complete.
+// the named service ports; shared chains are always complete (as Rule chains).
 Tables generate(const proxy::ProxyState& state, const RulesConfig& config,
                 const std::set<std::string>* only = nullptr);
+
+// The same with the shared chains (shared_nat_chains' KUBE-SERVICES and KUBE-NODEPORTS,
+// and every filter chain service ports add to) encoded and backed by `cache`. Without
+// `only` every chain is generated and the cache rebuilt. With `only`, only the named
+// service ports' rules are generated, and a shared chain is in the tables (in `encoded`)
+// only when it changed: a caller syncs exactly the shared chains the tables want.
+// `service_chains` false (full generations only): no per-service chain at all (a caller
+// streams them with emit_service_chains).
+Tables generate(const proxy::ProxyState& state, const RulesConfig& config, const std::set<std::string>* only,
+                SharedChainCache& cache, bool service_chains = true);
+
+// Every per-service nat chain of `state` (KUBE-SVC-/SVL-/EXT-/FW-/SEP-), encoded, emitted
+// one service port at a time and forgotten, and (when `owned` is given) each service
+// port's chain names: a full sync streams them into the table image instead of holding
+// them all (iptables::StreamedChains). The same state and config emit the same bytes.
+Status emit_service_chains(const proxy::ProxyState& state, const RulesConfig& config,
+                           const iptables::ChainEmitter& emit,
+                           std::map<std::string, std::vector<std::string>>* owned);
 
 // Nat chain names shared by all services (always compared in partial syncs).
 const std::set<std::string>& shared_nat_chains();

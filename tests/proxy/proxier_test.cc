@@ -34,6 +34,11 @@ class FakeBackend : public ProxyBackend {
     return Status::Ok();
   }
   Status cleanup() override { return Status::Ok(); }
+  bool kernel_as_left() override {
+    std::lock_guard lock(mu);
+    ++asked;
+    return as_left;
+  }
   size_t count() {
     std::lock_guard lock(mu);
     return calls.size();
@@ -45,6 +50,8 @@ class FakeBackend : public ProxyBackend {
   std::mutex mu;
   std::vector<Call> calls;
   bool fail_next = false;
+  bool as_left = false;
+  int asked = 0;
 };
 
 api::ObjectPtr object(const std::string& yaml) {
@@ -62,12 +69,13 @@ std::string slice(int n) {
 
 class ProxierTest : public ::testing::Test {
  protected:
-  ProxierTest() : health(clock, std::chrono::seconds(60)) {
+  explicit ProxierTest(std::chrono::milliseconds sync_period = std::chrono::hours(1))
+      : health(clock, std::chrono::seconds(60)) {
     auto b = std::make_unique<FakeBackend>();
     backend = b.get();
     proxy::ProxierOptions opts;
     opts.min_sync_period = std::chrono::milliseconds(0);
-    opts.sync_period = std::chrono::hours(1);
+    opts.sync_period = sync_period;
     opts.sync_executor = io.get_executor();
     store.expect_source("test");
     proxier = std::make_unique<proxy::Proxier>(io, store, std::move(b), opts, registry, health, clock);
@@ -95,7 +103,39 @@ class ProxierTest : public ::testing::Test {
   std::unique_ptr<proxy::Proxier> proxier;
 };
 
+// The same with a 1 s sync period, for the periodic resync.
+class PeriodicProxierTest : public ProxierTest {
+ protected:
+  PeriodicProxierTest() : ProxierTest(std::chrono::seconds(1)) {}
+  // Moves the clock past the period and lets the loop's timer fire.
+  void next_period() {
+    clock.advance(std::chrono::seconds(1));
+    io.restart();
+    io.run_for(std::chrono::milliseconds(1500));
+    settle();
+  }
+};
+
 }  // namespace
+
+TEST_F(PeriodicProxierTest, APeriodicResyncIsPartialWhenTheModeSeesTheKernelAsItLeftIt) {
+  store.on_event(Event{EventType::kAdded, object(kSvc), nullptr});
+  store.on_event(Event{EventType::kAdded, object(slice(2)), nullptr});
+  store.on_synced("test");
+  ASSERT_TRUE(run_until_calls(1));
+  EXPECT_EQ(backend->asked, 0);  // the first sync is full without asking
+  backend->as_left = true;
+  next_period();
+  ASSERT_EQ(backend->count(), 2u);
+  EXPECT_FALSE(backend->call(1).full);
+  EXPECT_TRUE(backend->call(1).changed.empty());
+  EXPECT_EQ(backend->asked, 1);
+  backend->as_left = false;  // someone changed the kernel: the next one is full
+  next_period();
+  ASSERT_EQ(backend->count(), 3u);
+  EXPECT_TRUE(backend->call(2).full);
+  EXPECT_EQ(backend->asked, 2);
+}
 
 TEST_F(ProxierTest, FirstSyncWaitsForSourcesThenIsFull) {
   store.on_event(Event{EventType::kAdded, object(kSvc), nullptr});

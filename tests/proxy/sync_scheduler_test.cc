@@ -57,6 +57,26 @@ TEST(SyncScheduler, PeriodicFullResync) {
   d = s.decide(t0 + 30s);
   EXPECT_TRUE(d.run);
   EXPECT_TRUE(d.full);
+  EXPECT_TRUE(d.periodic);
+}
+
+TEST(SyncScheduler, OnlyTheIntervalsResyncIsPeriodic) {
+  SyncScheduler s(1s, 30s, t0);
+  s.ready();
+  auto d = s.decide(t0);
+  EXPECT_TRUE(d.full);
+  EXPECT_FALSE(d.periodic);  // the first sync
+  s.started(t0, true);
+  s.finished(t0, true);
+  s.changed();
+  d = s.decide(t0 + 2s);
+  EXPECT_FALSE(d.full);
+  EXPECT_FALSE(d.periodic);
+  s.started(t0 + 2s, false);
+  s.finished(t0 + 2s, false);  // failed: the retry is full, and not periodic
+  d = s.decide(t0 + 3s);
+  EXPECT_TRUE(d.full);
+  EXPECT_FALSE(d.periodic);
 }
 
 TEST(SyncScheduler, APeriodicResyncWithNothingNewDoesNotDelayTheNextChange) {

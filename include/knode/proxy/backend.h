@@ -33,6 +33,11 @@ class ProxyBackend {
   // touch only those, and must do a full reconcile when `full` is true.
   virtual Status sync(const proxy::ProxyState& state, const std::set<std::string>& changed,
                       bool full, SyncStats* stats) = 0;
+  // Asked on the sync thread before a periodic resync (the sync period ran out, nothing
+  // forces a full sync): true when the mode can tell cheaply that the kernel still holds
+  // what its last sync wrote and no full resync of its own is due. The resync is then a
+  // partial one (of what changed, often nothing). Modes that cannot tell say false.
+  virtual bool kernel_as_left() { return false; }
   // Removes everything this backend ever created, in any table; idempotent.
   virtual Status cleanup() = 0;
 };

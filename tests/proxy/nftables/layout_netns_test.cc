@@ -14,6 +14,7 @@
 #include "nftables/chain_names.h"
 #include "nftables/proxier.h"
 #include "nftables/service_rules.h"
+#include "support/netns_host.h"
 #include "support/netns_util.h"
 
 using namespace knode;
@@ -44,15 +45,7 @@ std::vector<std::string> blocks(const std::string& text) {
 net::IPAddress ip(const char* s) { return *net::IPAddress::Parse(s); }
 net::Cidr cidr(const char* s) { return *net::Cidr::Parse(s); }
 
-class NetnsHost final : public proxy::Host {
- public:
-  std::vector<net::IPAddress> local_ipv4_addresses(const std::string&) override { return {ip("192.168.0.2")}; }
-  std::set<net::IPAddress> default_route_ipv4_addresses() override { return {ip("192.168.0.2")}; }
-  bool has_sysctl(const std::string&) override { return true; }
-  Status ensure_sysctl(const std::string& n, const std::string& v) override {
-    return proxy::system_host().ensure_sysctl(n, v);
-  }
-};
+using knode::testing::NetnsHost;
 
 proxy::Endpoint ep(const char* addr, uint16_t port, bool local = true) {
   proxy::Endpoint e;
