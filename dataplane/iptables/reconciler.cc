@@ -59,6 +59,19 @@ std::string_view jump_label(const ipt_entry* e) {
   return name;
 }
 
+// Whether `name` may be a chain of `d`: an owned user chain with a valid name.
+Status check_chain_name(const DesiredTable& d, const std::string& name) {
+  if (name.empty() || name.size() > 28) {
+    return Status::Error("iptables reconcile " + d.table + ": bad chain name \"" + name + "\"", EINVAL);
+  }
+  if (is_builtin_name(name) || !d.owns(name)) {
+    return Status::Error("iptables reconcile " + d.table + ": chain " + name +
+                             " is not owned (owned: prefixes and owned_chains)",
+                         EINVAL);
+  }
+  return Status::Ok();
+}
+
 Status check_desired(const DesiredTable& d) {
   if (d.table.empty()) return Status::Error("iptables reconcile: no table name", EINVAL);
   std::vector<const std::string*> names;
@@ -70,16 +83,7 @@ Status check_desired(const DesiredTable& d) {
     names.push_back(&name);
   }
   for (const std::string* np : names) {
-    const std::string& name = *np;
-    if (name.empty() || name.size() > 28) {
-      return Status::Error("iptables reconcile " + d.table + ": bad chain name \"" + name + "\"",
-                           EINVAL);
-    }
-    if (is_builtin_name(name) || !d.owns(name)) {
-      return Status::Error("iptables reconcile " + d.table + ": chain " + name +
-                               " is not owned (owned: prefixes and owned_chains)",
-                           EINVAL);
-    }
+    if (Status s = check_chain_name(d, *np); !s) return s;
   }
   for (const JumpRule& j : d.jumps) {
     if (!is_builtin_name(j.chain)) {
@@ -131,11 +135,16 @@ class Planner {
 
   // Creates or rewrites chain `name` with `bytes` unless it holds them already; moves
   // them from `owner` (which holds `bytes`) when given.
-  void put_chain(const std::string& name, std::string_view bytes, std::string* owner, uint32_t num_rules) {
-    auto take = [&] { return owner ? std::move(*owner) : std::string(bytes); };
+  // `deferred` (a streamed chain): the edit keeps only the size; fill_chain writes the
+  // bytes once the layout is done.
+  void put_chain(std::string_view name, std::string_view bytes, std::string* owner, uint32_t num_rules,
+                 bool deferred = false) {
+    auto take = [&] { return deferred ? std::string() : owner ? std::move(*owner) : std::string(bytes); };
+    const auto size = static_cast<uint32_t>(bytes.size());
     const int idx = img_.find(name);
     if (idx < 0) {
-      edits_.create.push_back({name, take(), num_rules});
+      edits_.create.push_back({std::string(name), take(), num_rules, deferred, size});
+      deferred_ += deferred;
       ++st_.chains_created;
       st_.rules_written += num_rules;
       rules_ += num_rules;
@@ -149,44 +158,23 @@ class Planner {
     }
     rules_ += num_rules;
     rules_ -= img_.chains()[idx].num_rules;
-    edits_.replace.push_back({static_cast<uint32_t>(idx), take(), num_rules, {}});
+    edits_.replace.push_back({static_cast<uint32_t>(idx), take(), num_rules, {}, deferred, size});
+    deferred_ += deferred;
     ++st_.chains_rewritten;
     st_.rules_written += num_rules;
     changed_ = true;
   }
 
-  // The same for a streamed chain: its bytes are not kept; a chain that differs is
-  // edited with its size only (filled in the second pass).
-  // False when `name` was streamed before.
+  // The same for a streamed chain (its bytes are not kept). False when `name` was
+  // streamed before.
   bool put_streamed(std::string_view name, std::string_view bytes, uint32_t num_rules) {
-    const int idx = img_.find(name);
-    const auto size = static_cast<uint32_t>(bytes.size());
-    if (idx >= 0) {
+    if (const int idx = img_.find(name); idx >= 0) {
       if (streamed_.empty()) streamed_.assign(img_.chains().size(), false);
       if (streamed_[idx]) return false;
       streamed_[idx] = true;
     }
     // (A new chain streamed twice is two creates of one name: apply_edits refuses them.)
-    if (idx < 0) {
-      ImageEdits::Create c{std::string(name), {}, num_rules};
-      c.deferred = true;
-      c.size = size;
-      edits_.create.push_back(std::move(c));
-      ++st_.chains_created;
-    } else {
-      img_.normalized_body(idx, &compare_);
-      if (compare_ == bytes) return true;
-      rules_ -= img_.chains()[idx].num_rules;
-      ImageEdits::Replace r{static_cast<uint32_t>(idx), {}, num_rules, {}};
-      r.deferred = true;
-      r.size = size;
-      edits_.replace.push_back(std::move(r));
-      ++st_.chains_rewritten;
-    }
-    ++deferred_;
-    st_.rules_written += num_rules;
-    rules_ += num_rules;
-    changed_ = true;
+    put_chain(name, bytes, nullptr, num_rules, true);
     return true;
   }
   size_t deferred() const { return deferred_; }
@@ -479,14 +467,10 @@ Status Reconciler::reconcile_impl(const DesiredTable& desired, DesiredTable* mov
       s = desired.streamed([&](std::string_view name, std::string_view bytes, uint32_t rules) {
         if (!bad) return;
         const std::string n(name);
-        if (n.empty() || n.size() > 28 || is_builtin_name(n) || !desired.owns(n) || desired.wants(n)) {
-          bad = Status::Error("iptables reconcile " + desired.table + ": streamed chain \"" + n +
-                                  "\" is no owned user chain of its own",
-                              EINVAL);
-          return;
-        }
-        if (!plan.put_streamed(name, bytes, rules)) {
-          bad = Status::Error("iptables reconcile " + desired.table + ": chain " + n + " streamed twice", EINVAL);
+        bad = check_chain_name(desired, n);
+        if (!bad) return;
+        if (desired.wants(n) || !plan.put_streamed(name, bytes, rules)) {
+          bad = Status::Error("iptables reconcile " + desired.table + ": chain " + n + " given twice", EINVAL);
         }
       });
       if (s) s = bad;

@@ -48,18 +48,19 @@ class IptablesProxier final : public ProxyBackend {
     Tables t = generate(state, rules_, partial ? &changed : nullptr, shared_, /*service_chains=*/partial);
     if (!t.error.ok()) return fail(t.error.Wrap("generate iptables rules"));
     std::map<std::string, std::vector<std::string>> streamed_owners;
+    bool first_pass = true;
     if (!partial) {
-      auto first = std::make_shared<bool>(true);
-      t.nat.streamed = [this, &state, &streamed_owners, first](const iptables::ChainEmitter& emit) {
-        auto* owned = *first ? &streamed_owners : nullptr;
-        *first = false;
+      t.nat.streamed = [this, &state, &streamed_owners, &first_pass](const iptables::ChainEmitter& emit) {
+        auto* owned = first_pass ? &streamed_owners : nullptr;
+        first_pass = false;
         return emit_service_chains(state, rules_, emit, owned);
       };
     }
     double gen_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - gen_start).count();
     iptables::ReconcileOptions nat_opts;
-    // Partial syncs trust the table this process last wrote; full ones (periodic, after a
-    // failure) read the kernel, which repairs whatever someone changed by hand.
+    // Partial syncs trust the table this process last wrote (when it still has the shape
+    // it left); full ones (the first, hourly, after a failure or a foreign change) read the
+    // kernel, which repairs whatever someone changed by hand.
     nat_opts.trust_cache = partial;
     if (partial) {
       // The shared chains only when a service port's part of them changed (the tables
@@ -100,7 +101,6 @@ class IptablesProxier final : public ProxyBackend {
         return fail(s.Wrap("sync iptables filter table"));
       }
       filter_rules_ = filter_stats.table_rules;
-      filter_synced_ = true;
     }
     if (partial) {
       for (const auto& name : changed) {
@@ -154,7 +154,8 @@ class IptablesProxier final : public ProxyBackend {
   bool kernel_as_left() override {
     if (!synced_once_ || need_full_) return false;
     if (std::chrono::steady_clock::now() - last_full_ >= kFullResyncPeriod) return false;
-    return nat_.kernel_matches("nat") && (!filter_synced_ || filter_.kernel_matches("filter"));
+    // (The first sync is full: both tables have been synced.)
+    return nat_.kernel_matches("nat") && filter_.kernel_matches("filter");
   }
 
   Status cleanup() override {
@@ -203,7 +204,6 @@ class IptablesProxier final : public ProxyBackend {
   bool synced_once_ = false;
   bool need_full_ = false;
   size_t filter_rules_ = 0;  // in the filter table after its last sync
-  bool filter_synced_ = false;
   std::chrono::steady_clock::time_point last_full_{};
   static constexpr std::chrono::hours kFullResyncPeriod{1};
 };
