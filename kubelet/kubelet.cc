@@ -133,7 +133,7 @@ void Kubelet::set_probes(const std::string& pod_uid, ProbeView view) {
 // ---- pods from the sources ----
 
 void Kubelet::on_pod(const Event& e) {
-  const auto& pod = std::get<api::Pod>(*e.object);
+  const auto& pod = api::get<api::Pod>(*e.object);
   // A mirror carries its static pod's annotations too: it is told apart first.
   if (options_.api && is_mirror_pod(pod)) return on_mirror_pod(e);
   if (is_static_pod(pod)) return;  // our own publication of a pod's status
@@ -144,7 +144,7 @@ void Kubelet::on_pod(const Event& e) {
 // A pod the scheduler bound here: run it; once the API server marks it deleted, stop it
 // within its grace period and delete it for good.
 void Kubelet::on_api_pod(const Event& e) {
-  const auto& pod = std::get<api::Pod>(*e.object);
+  const auto& pod = api::get<api::Pod>(*e.object);
   if (pod.spec.node_name != options_.node.node_name) return;
   const std::string& uid = pod.metadata.uid;
   const bool known = pods_.count(uid) > 0;
@@ -198,7 +198,7 @@ void Kubelet::on_api_pod(const Event& e) {
 
 // A mirror pod deleted (or outdated) while its static pod runs is made again.
 void Kubelet::on_mirror_pod(const Event& e) {
-  const auto& mirror = std::get<api::Pod>(*e.object);
+  const auto& mirror = api::get<api::Pod>(*e.object);
   if (e.type != EventType::kDeleted && !mirror.metadata.deletion_timestamp.is_set()) return;
   for (const auto& [uid, entry] : pods_) {
     const auto& m = entry.pod->metadata;
@@ -210,7 +210,7 @@ void Kubelet::on_mirror_pod(const Event& e) {
 }
 
 void Kubelet::on_manifest_pod(const Event& e) {
-  const auto& pod = std::get<api::Pod>(*e.object);
+  const auto& pod = api::get<api::Pod>(*e.object);
   if (!pod.spec.node_name.empty() && pod.spec.node_name != options_.node.node_name) return;
   const std::string key = manifest_key(pod);
   auto had = from_manifest_.find(key);

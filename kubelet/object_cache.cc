@@ -42,7 +42,7 @@ class Snapshot final : public EnvLookup {
     std::vector<const api::Service*> out;
     for (const auto& [key, obj] : objects_) {
       if (key.kind != api::Kind::kService) continue;
-      const auto& svc = std::get<api::Service>(*obj);
+      const auto& svc = api::get<api::Service>(*obj);
       if (svc.metadata.namespace_ == ns) out.push_back(&svc);
     }
     return out;
@@ -54,7 +54,7 @@ class Snapshot final : public EnvLookup {
   template <typename T>
   const T* get(api::Kind kind, const std::string& ns, const std::string& name) const {
     auto it = objects_.find(api::ObjectKey{kind, (ns.empty() ? "default" : ns) + "/" + name});
-    return it == objects_.end() ? nullptr : std::get_if<T>(it->second.get());
+    return it == objects_.end() ? nullptr : api::get_if<T>(it->second.get());
   }
 
   std::map<api::ObjectKey, api::ObjectPtr> objects_;

@@ -264,7 +264,7 @@ class Server final : public KubeletServer {
   // The ConfigMaps and Secrets this node's pods name, watched one by one (what the Node
   // authorizer lets a node read), while some pod names them.
   void follow_references(const Event& e) {
-    const auto& pod = std::get<api::Pod>(*e.object);
+    const auto& pod = api::get<api::Pod>(*e.object);
     if (pod.spec.node_name != node_name_ || is_mirror_pod(pod) || is_static_pod(pod) ||
         pod.metadata.annotations.count(kManifestFileAnnotation)) {
       return;
@@ -296,7 +296,7 @@ class Server final : public KubeletServer {
 
   // The Node as the API server has it: a new spec.podCIDR configures the pod network.
   void on_node(const Event& e) {
-    const auto& n = std::get<api::Node>(*e.object);
+    const auto& n = api::get<api::Node>(*e.object);
     if (host_gw_) {
       host_gw_->on_node(n, e.type == EventType::kDeleted);
       reconcile_routes();

@@ -96,12 +96,12 @@ void Proxier::stop() {
 
 size_t Proxier::service_port_count() const {
   size_t n = 0;
-  for (const auto& [k, v] : ports_) n += v.size();
+  for (const auto& [k, v] : ports_) n += v.ports.size();
   return n;
 }
 
 void Proxier::on_service(const Event& e) {
-  const auto& svc = std::get<api::Service>(*e.object);
+  const auto& svc = api::get<api::Service>(*e.object);
   std::string key = service_key(svc.metadata);
   if (e.type == EventType::kDeleted) {
     services_.erase(key);
@@ -112,11 +112,11 @@ void Proxier::on_service(const Event& e) {
 }
 
 void Proxier::on_slice(const Event& e) {
-  const auto& es = std::get<api::EndpointSlice>(*e.object);
+  const auto& es = api::get<api::EndpointSlice>(*e.object);
   std::string name = es.metadata.name;
   // A relabelled slice leaves its old service.
   if (e.old) {
-    const auto& before = std::get<api::EndpointSlice>(*e.old);
+    const auto& before = api::get<api::EndpointSlice>(*e.old);
     auto old_svc = slice_service(before);
     if (old_svc && old_svc != slice_service(es)) {
       slices_[*old_svc].erase(name);
@@ -135,7 +135,7 @@ void Proxier::on_slice(const Event& e) {
 }
 
 void Proxier::on_endpoints(const Event& e) {
-  const auto& ep = std::get<api::Endpoints>(*e.object);
+  const auto& ep = api::get<api::Endpoints>(*e.object);
   std::string key = service_key(ep.metadata);
   if (e.type == EventType::kDeleted) {
     mirrored_.erase(key);
@@ -158,18 +158,23 @@ void Proxier::recompute(const std::string& key) {
     }
     now = build_service_ports(*it->second, slices, options_.node);
   }
-  auto& before = ports_[key];
-  if (before == now) {
+  Ports& entry = ports_[key];
+  // What the service had: its own vector, or its place in the model lent to the sync.
+  const proxy::ServicePort* before = entry.ports.data();
+  const size_t before_n = entry.ports.size();
+  if (entry.lent_at >= 0) before = lent_->services.data() + entry.lent_at;
+  if (std::equal(before, before + before_n, now.begin(), now.end())) {
     if (now.empty()) ports_.erase(key);
     return;
   }
   std::set<std::string> names;
-  for (const auto& sp : before) names.insert(sp.name);
+  for (size_t i = 0; i < before_n; ++i) names.insert(before[i].name);
   for (const auto& sp : now) names.insert(sp.name);
   if (now.empty()) {
     ports_.erase(key);
   } else {
-    before = std::move(now);
+    entry.ports = std::move(now);
+    entry.lent_at = -1;
   }
   pending_.insert(names.begin(), names.end());
   if (!first_pending_) first_pending_ = clock_.steady_now();
@@ -212,9 +217,16 @@ void Proxier::schedule() {
 void Proxier::start_sync(bool full, bool periodic) {
   auto now = clock_.steady_now();
   scheduler_.started(now, full);
-  // Snapshot the model: the worker owns this copy while the loop moves on.
+  // The model goes to the worker for the sync and comes back after it (take_back): a
+  // sync holds one model, not a copy (10,000 service ports with 10 endpoints each are
+  // ~10 MB). The worker only reads it; so does recompute() while it is lent.
   auto state = std::make_shared<proxy::ProxyState>();
-  for (const auto& [k, v] : ports_) state->services.insert(state->services.end(), v.begin(), v.end());
+  state->services.reserve(service_port_count());
+  for (auto& [k, v] : ports_) {
+    v.lent_at = static_cast<int64_t>(state->services.size());
+    for (auto& sp : v.ports) state->services.push_back(std::move(sp));
+  }
+  lent_ = state;
   std::set<std::string> changed = std::move(pending_);
   pending_.clear();
   Clock::SteadyTime first_change = first_pending_.value_or(now);
@@ -228,15 +240,26 @@ void Proxier::start_sync(bool full, bool periodic) {
     // what changed (kube-proxy: a full sync hourly, not every sync period).
     if (periodic && mode_->kernel_as_left()) full = false;
     Status s = mode_->sync(*state, changed, full, &stats);
-    state.reset();
     // A full sync frees as much as it allocated (the whole ruleset, described once), in
     // pieces too small for free() to hand back: give the pages back now, not at the peak
     // of the next one.
     if (full) ::malloc_trim(0);
-    boost::asio::post(io_, [this, s, stats, full, changed = std::move(changed), now, first_change]() mutable {
+    boost::asio::post(io_, [this, state = std::move(state), s, stats, full, changed = std::move(changed), now,
+                            first_change]() mutable {
+      take_back(std::move(state));
       finish_sync(std::move(s), std::move(stats), full, std::move(changed), now, first_change);
     });
   });
+}
+
+void Proxier::take_back(std::shared_ptr<proxy::ProxyState> state) {
+  for (auto& [k, v] : ports_) {
+    if (v.lent_at < 0) continue;
+    auto from = state->services.begin() + v.lent_at;
+    std::move(from, from + static_cast<std::ptrdiff_t>(v.ports.size()), v.ports.begin());
+    v.lent_at = -1;
+  }
+  lent_.reset();
 }
 
 void Proxier::finish_sync(Status status, SyncStats stats, bool full, std::set<std::string> changed,

@@ -67,6 +67,7 @@ class Proxier {
   void schedule();
   void schedule_after_burst();
   void start_sync(bool full, bool periodic = false);
+  void take_back(std::shared_ptr<proxy::ProxyState> state);
   void finish_sync(Status status, SyncStats stats, bool full, std::set<std::string> changed,
                    Clock::SteadyTime started, Clock::SteadyTime first_change);
 
@@ -88,7 +89,16 @@ class Proxier {
   std::map<std::string, std::shared_ptr<const api::Service>> services_;
   std::map<std::string, std::map<std::string, std::shared_ptr<const api::EndpointSlice>>> slices_;
   std::map<std::string, std::vector<api::EndpointSlice>> mirrored_;  // from legacy Endpoints
-  std::map<std::string, std::vector<proxy::ServicePort>> ports_;
+  // The model, by service. During a sync its ports are lent to the worker, not copied:
+  // `lent_at` is where they sit in `lent_` (the vector here holds moved-from values), until
+  // the sync finishes and they come back. A service that changes meanwhile gets its own
+  // vector again and is no longer lent.
+  struct Ports {
+    std::vector<proxy::ServicePort> ports;
+    int64_t lent_at = -1;
+  };
+  std::map<std::string, Ports> ports_;
+  std::shared_ptr<proxy::ProxyState> lent_;
   std::set<std::string> pending_;  // service port names changed since the last good sync
   std::optional<Clock::SteadyTime> first_pending_;
 

@@ -500,7 +500,7 @@ Result<ManifestContents> decode_manifest(std::string_view data, const std::strin
 }
 
 json to_json(const Object& o) {
-  return std::visit(
+  return api::visit(
       [](const auto& x) {
         using T = std::decay_t<decltype(x)>;
         json j = json::object();

@@ -123,7 +123,7 @@ void defaults(T&) {}
 }  // namespace
 
 void apply_defaults(Object& o) {
-  std::visit(
+  api::visit(
       [](auto& x) {
         using T = std::decay_t<decltype(x)>;
         if (T::kNamespaced && x.metadata.namespace_.empty()) x.metadata.namespace_ = "default";

@@ -9,11 +9,11 @@ const char* kind_name(Kind k) {
 }
 
 const ObjectMeta& meta_of(const Object& o) {
-  return std::visit([](const auto& x) -> const ObjectMeta& { return x.metadata; }, o);
+  return api::visit([](const auto& x) -> const ObjectMeta& { return x.metadata; }, o);
 }
 
 ObjectMeta& meta_of(Object& o) {
-  return std::visit([](auto& x) -> ObjectMeta& { return x.metadata; }, o);
+  return api::visit([](auto& x) -> ObjectMeta& { return x.metadata; }, o);
 }
 
 std::string namespaced_name(const ObjectMeta& m) {

@@ -380,7 +380,7 @@ bool is_iana_svc_name(const std::string& s) {
 
 Status validate(const Object& o) {
   V v;
-  std::visit([&](const auto& x) { validate(v, x); }, o);
+  api::visit([&](const auto& x) { validate(v, x); }, o);
   if (v.failed()) return Status::Error(v.error());
   return Status::Ok();
 }

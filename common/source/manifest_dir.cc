@@ -345,7 +345,7 @@ void ManifestDirSource::read_file_now(const std::string& f, const FileStamp& st)
     }
     std::map<api::ObjectKey, api::ObjectPtr> now;
     for (auto& obj : decoded->objects) {
-      if (const auto* pod = std::get_if<api::Pod>(obj.get())) {
+      if (const auto* pod = api::get_if<api::Pod>(obj.get())) {
         // Static pods are identified by their file too (kubelet/pod/static_pod.h).
         api::Pod copy = *pod;
         copy.metadata.annotations[kManifestFileAnnotation] = dir + "/" + f;

@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <deque>
 #include <unordered_map>
 #include <vector>
 
@@ -63,6 +64,8 @@ class TableImage {
   // The chain's rules in the normalized form of entry.h (counters zeroed, names cleaned,
   // a standard target naming its destination), comparable with Rule::encode().
   void normalized_body(size_t chain, std::string* out) const;
+  // The user chains the rules of `chain` jump or go to, in rule order (a name once).
+  std::vector<std::string> jump_targets(size_t chain) const;
   // The entries, in the kernel's format (jumps as offsets).
   const char* entries() const { return buf_.get() + kEntriesAt; }
 
@@ -126,7 +129,7 @@ struct ImageEdits {
     uint32_t size = 0;
   };
   std::vector<Replace> replace;  // at most one per chain
-  std::vector<Create> create;    // names not in the image
+  std::deque<Create> create;     // names not in the image (a deque: no doubling, no copy as it grows)
   std::vector<uint32_t> remove;  // chain indexes
 };
 

@@ -381,6 +381,13 @@ bool Reconciler::kernel_matches(const std::string& table) const {
   return n == it->second.num_entries() && size == it->second.size();
 }
 
+std::vector<std::string> Reconciler::jump_targets(const std::string& table, std::string_view chain) const {
+  auto it = cache_->tables.find(table);
+  if (it == cache_->tables.end()) return {};
+  const int c = it->second.find(chain);
+  return c < 0 ? std::vector<std::string>{} : it->second.jump_targets(static_cast<size_t>(c));
+}
+
 // Reads the kernel's table, or reuses the copy we left there when the kernel still
 // holds a table of the same shape.
 static Result<TableImage*> load(std::map<std::string, TableImage>& cache,

@@ -138,7 +138,7 @@ Status PodWriter::create_mirror(const Op& op) {
   if (!decoded.ok()) return decoded.status().Wrap(what);
   const std::string uid = node_uid();
   if (uid.empty()) return Status::Error(what + ": the Node's UID is not known yet", EAGAIN);
-  api::Pod mirror = make_mirror_pod(std::get<api::Pod>(*decoded), node_name_, uid);
+  api::Pod mirror = make_mirror_pod(api::get<api::Pod>(*decoded), node_name_, uid);
   const std::string hash = mirror.metadata.annotations[kConfigMirrorAnnotation];
   // An existing mirror of another version of the static pod goes first.
   auto cur = client_.request("GET", kube::object_path(api::Kind::kPod, op.ns, op.name), "", "application/json", &cancel_);

@@ -64,7 +64,7 @@ void EndpointSliceController::on_service(const Event& e) {
 }
 
 void EndpointSliceController::on_pod(const Event& e) {
-  const auto& pod = std::get<api::Pod>(*e.object);
+  const auto& pod = api::get<api::Pod>(*e.object);
   const std::string& ns = pod.metadata.namespace_;
   if (e.type == EventType::kDeleted) {
     pods_[ns].erase(pod.metadata.name);
@@ -79,7 +79,7 @@ void EndpointSliceController::on_pod(const Event& e) {
   }
   if (auto it = services_.find(ns); it != services_.end()) {
     for (const auto& [name, obj] : it->second) {
-      const auto& svc = std::get<api::Service>(*obj);
+      const auto& svc = api::get<api::Service>(*obj);
       if (selector_matches(svc.spec.selector, pod.metadata.labels))
         affected.insert(key_of(ns, name));
     }
@@ -88,7 +88,7 @@ void EndpointSliceController::on_pod(const Event& e) {
 }
 
 void EndpointSliceController::on_node(const Event& e) {
-  const auto& node = std::get<api::Node>(*e.object);
+  const auto& node = api::get<api::Node>(*e.object);
   std::optional<std::string> zone;
   if (auto it = node.metadata.labels.find(kZoneLabel);
       e.type != EventType::kDeleted && it != node.metadata.labels.end() && !it->second.empty()) {
@@ -142,7 +142,7 @@ void EndpointSliceController::reconcile(const std::string& service_key) {
   const api::Service* svc = nullptr;
   if (auto by_ns = services_.find(ns); by_ns != services_.end()) {
     if (auto it = by_ns->second.find(name); it != by_ns->second.end()) {
-      svc = &std::get<api::Service>(*it->second);
+      svc = &api::get<api::Service>(*it->second);
     }
   }
   if (svc == nullptr || !manages_endpoint_slices(*svc)) {
@@ -154,12 +154,12 @@ void EndpointSliceController::reconcile(const std::string& service_key) {
   }
   std::vector<const api::Pod*> pods;
   if (auto it = pods_.find(ns); it != pods_.end()) {
-    for (const auto& [n, obj] : it->second) pods.push_back(&std::get<api::Pod>(*obj));
+    for (const auto& [n, obj] : it->second) pods.push_back(&api::get<api::Pod>(*obj));
   }
   SliceState state;
   if (auto it = owned_.find(service_key); it != owned_.end()) {
     for (const auto& [n, obj] : it->second)
-      state.current.push_back(std::get<api::EndpointSlice>(*obj));
+      state.current.push_back(api::get<api::EndpointSlice>(*obj));
   }
   state.name_taken = [&, ns = ns](const std::string& slice_name) {
     std::string k = key_of(ns, slice_name);

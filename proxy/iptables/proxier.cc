@@ -47,13 +47,9 @@ class IptablesProxier final : public ProxyBackend {
     // beside the ~110 MB image.
     Tables t = generate(state, rules_, partial ? &changed : nullptr, shared_, /*service_chains=*/partial);
     if (!t.error.ok()) return fail(t.error.Wrap("generate iptables rules"));
-    std::map<std::string, std::vector<std::string>> streamed_owners;
-    bool first_pass = true;
     if (!partial) {
-      t.nat.streamed = [this, &state, &streamed_owners, &first_pass](const iptables::ChainEmitter& emit) {
-        auto* owned = first_pass ? &streamed_owners : nullptr;
-        first_pass = false;
-        return emit_service_chains(state, rules_, emit, owned);
+      t.nat.streamed = [this, &state](const iptables::ChainEmitter& emit) {
+        return emit_service_chains(state, rules_, emit);
       };
     }
     double gen_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - gen_start).count();
@@ -69,10 +65,12 @@ class IptablesProxier final : public ProxyBackend {
       for (const auto& name : shared_nat_chains()) {
         if (t.nat.wants(name)) only.insert(name);
       }
+      // A changed service port's chains: those it had (named after it, and the endpoint
+      // chains they jump to in the table as last written: nothing kept per service
+      // port) and those it has now.
+      auto targets = [this](const std::string& chain) { return nat_.jump_targets("nat", chain); };
       for (const auto& name : changed) {
-        if (auto it = service_chains_.find(name); it != service_chains_.end()) {
-          only.insert(it->second.begin(), it->second.end());
-        }
+        for (auto& c : chains_of(name, targets)) only.insert(std::move(c));
         if (auto it = t.service_chains.find(name); it != t.service_chains.end()) {
           only.insert(it->second.begin(), it->second.end());
         }
@@ -101,18 +99,6 @@ class IptablesProxier final : public ProxyBackend {
         return fail(s.Wrap("sync iptables filter table"));
       }
       filter_rules_ = filter_stats.table_rules;
-    }
-    if (partial) {
-      for (const auto& name : changed) {
-        auto it = t.service_chains.find(name);
-        if (it == t.service_chains.end()) {
-          service_chains_.erase(name);
-        } else {
-          service_chains_[name] = std::move(it->second);
-        }
-      }
-    } else {
-      service_chains_ = std::move(streamed_owners);
     }
     // UDP has no connection to end: entries to endpoints that left would keep steering a
     // client's datagrams to them.
@@ -162,7 +148,6 @@ class IptablesProxier final : public ProxyBackend {
     Tables t = skeleton();
     Status nat = iptables::cleanup(t.nat);
     Status filter = iptables::cleanup(t.filter);
-    service_chains_.clear();
     shared_.parts.clear();
     synced_once_ = false;
     if (!nat.ok()) return nat.Wrap("clean up iptables nat table");
@@ -198,7 +183,6 @@ class IptablesProxier final : public ProxyBackend {
   RulesConfig rules_;
   iptables::Reconciler nat_;
   iptables::Reconciler filter_;
-  std::map<std::string, std::vector<std::string>> service_chains_;
   proxy::StaleUdpFlows udp_;
   SharedChainCache shared_;
   bool synced_once_ = false;

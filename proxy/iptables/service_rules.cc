@@ -378,8 +378,7 @@ Tables generate(const proxy::ProxyState& state, const RulesConfig& config, const
 }
 
 Status emit_service_chains(const proxy::ProxyState& state, const RulesConfig& config,
-                           const iptables::ChainEmitter& emit,
-                           std::map<std::string, std::vector<std::string>>* owned) {
+                           const iptables::ChainEmitter& emit) {
   RulesConfig c = config;
   c.encode_service_chains = true;
   Tables scratch;
@@ -396,15 +395,29 @@ Status emit_service_chains(const proxy::ProxyState& state, const RulesConfig& co
       }
     }
     for (const auto& [name, chain] : scratch.nat.encoded) emit(name, chain.bytes, chain.rules);
-    if (owned) {
-      auto it = scratch.service_chains.find(sp.name);
-      if (it != scratch.service_chains.end()) (*owned)[sp.name] = std::move(it->second);
-    }
     scratch.nat.chains.clear();
     scratch.nat.encoded.clear();
     scratch.service_chains.clear();
   }
   return Status::Ok();
+}
+
+std::set<std::string> chains_of(const std::string& name,
+                                const std::function<std::vector<std::string>(const std::string&)>& targets) {
+  std::set<std::string> out;
+  for (net::Protocol p : {net::Protocol::kTCP, net::Protocol::kUDP, net::Protocol::kSCTP}) {
+    const char* proto = net::to_lower_string(p);
+    for (const char* prefix : {"KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-"}) {
+      std::string chain = service_chain(prefix, name, proto);
+      if (prefix[5] == 'S') {  // SVC, SVL: where the endpoint chains hang
+        for (auto& to : targets(chain)) {
+          if (to.starts_with("KUBE-SEP-")) out.insert(std::move(to));
+        }
+      }
+      out.insert(std::move(chain));
+    }
+  }
+  return out;
 }
 
 Tables generate(const proxy::ProxyState& state, const RulesConfig& config, const std::set<std::string>* only,

@@ -28,7 +28,7 @@ inline void check_decoded_object(const api::Object& obj) {
   api::apply_defaults(copy);
   (void)api::validate(copy);
 
-  if (const auto* ep = std::get_if<api::Endpoints>(&obj)) {
+  if (const auto* ep = api::get_if<api::Endpoints>(&obj)) {
     for (auto& slice : api::endpoints_to_slices(*ep)) {
       api::Object s(std::move(slice));
       (void)api::validate(s);

@@ -26,6 +26,11 @@ class FakeBackend : public ProxyBackend {
               SyncStats* stats) override {
     std::lock_guard lock(mu);
     calls.push_back(Call{state, changed, full});
+    if (during_sync) {
+      auto fn = std::move(during_sync);
+      during_sync = nullptr;
+      fn();  // on the loop's thread here: as if the loop handled events meanwhile
+    }
     stats->rules_by_table["nat"] = state.services.size();
     if (fail_next) {
       fail_next = false;
@@ -49,6 +54,7 @@ class FakeBackend : public ProxyBackend {
   }
   std::mutex mu;
   std::vector<Call> calls;
+  std::function<void()> during_sync;  // runs once, inside the next sync
   bool fail_next = false;
   bool as_left = false;
   int asked = 0;
@@ -64,6 +70,13 @@ const char* kSvc = "apiVersion: v1\nkind: Service\nmetadata: {name: kubia}\nspec
 std::string slice(int n) {
   std::string s = "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: kubia-1, labels: {kubernetes.io/service-name: kubia}}\naddressType: IPv4\nports: [{name: http, port: 8080}]\nendpoints:\n";
   for (int i = 0; i < n; ++i) s += "- {addresses: [10.244.0." + std::to_string(11 + i) + "]}\n";
+  return s;
+}
+
+const char* kOtherSvc = "apiVersion: v1\nkind: Service\nmetadata: {name: other}\nspec: {clusterIP: 10.96.0.11, ports: [{port: 53, protocol: UDP}]}\n";
+std::string other_slice(int n) {
+  std::string s = "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: other-1, labels: {kubernetes.io/service-name: other}}\naddressType: IPv4\nports: [{port: 5353, protocol: UDP}]\nendpoints:\n";
+  for (int i = 0; i < n; ++i) s += "- {addresses: [10.244.1." + std::to_string(11 + i) + "]}\n";
   return s;
 }
 
@@ -197,6 +210,49 @@ TEST_F(ProxierTest, FailedSyncRetriesAsFullWithTheSameChanges) {
   EXPECT_EQ(retry.changed, std::set<std::string>{"default/kubia:http"});
   EXPECT_EQ(proxier->syncs_failed(), 1u);
   EXPECT_NE(registry.render().find("kubeproxy_sync_proxy_rules_failures_total 1"), std::string::npos);
+}
+
+// The model is lent to the sync, not copied: changes that arrive while a sync runs are
+// compared with what the sync holds, and everything not changed comes back whole.
+TEST_F(ProxierTest, ChangesDuringASyncAreSeenAndTheLentModelComesBackWhole) {
+  store.on_event(Event{EventType::kAdded, object(kSvc), nullptr});
+  store.on_event(Event{EventType::kAdded, object(slice(3)), nullptr});
+  store.on_event(Event{EventType::kAdded, object(kOtherSvc), nullptr});
+  store.on_event(Event{EventType::kAdded, object(other_slice(2)), nullptr});
+  store.on_synced("test");
+  ASSERT_TRUE(run_until_calls(1));
+  ASSERT_EQ(backend->call(0).state.services.size(), 2u);
+  // While the next sync (for other) runs: kubia loses an endpoint, and an update to
+  // other that is what the sync already holds arrives.
+  backend->during_sync = [&] {
+    store.on_event(Event{EventType::kModified, object(slice(1)), object(slice(3))});
+    store.on_event(Event{EventType::kModified, object(other_slice(1)), object(other_slice(1))});
+  };
+  store.on_event(Event{EventType::kModified, object(other_slice(1)), object(other_slice(2))});
+  ASSERT_TRUE(run_until_calls(3));
+  EXPECT_EQ(backend->call(1).changed, std::set<std::string>{"default/other"});
+  auto c = backend->call(2);
+  EXPECT_FALSE(c.full);
+  EXPECT_EQ(c.changed, std::set<std::string>{"default/kubia:http"});  // other: no change
+  ASSERT_EQ(c.state.services.size(), 2u);
+  EXPECT_EQ(c.state.services[0].name, "default/kubia:http");
+  EXPECT_EQ(c.state.services[0].cluster_endpoints.size(), 1u);
+  EXPECT_EQ(c.state.services[1].name, "default/other");  // came back from the lent model
+  ASSERT_EQ(c.state.services[1].cluster_endpoints.size(), 1u);
+  EXPECT_EQ(c.state.services[1].cluster_endpoints[0].port, 5353);
+  // A service deleted while lent is gone from the next sync, and named in it.
+  backend->during_sync = [&] { store.on_event(Event{EventType::kDeleted, object(kOtherSvc), nullptr}); };
+  store.on_event(Event{EventType::kModified, object(slice(2)), object(slice(1))});
+  ASSERT_TRUE(run_until_calls(5));
+  auto d = backend->call(4);
+  EXPECT_EQ(d.changed, std::set<std::string>{"default/other"});
+  ASSERT_EQ(d.state.services.size(), 1u);
+  EXPECT_EQ(d.state.services[0].cluster_endpoints.size(), 2u);
+  // Identical updates after the sync compare with the model that came back: no sync.
+  store.on_event(Event{EventType::kModified, object(slice(2)), object(slice(2))});
+  settle();
+  EXPECT_EQ(backend->count(), 5u);
+  EXPECT_EQ(proxier->service_port_count(), 1u);
 }
 
 TEST_F(ProxierTest, DeletedServiceIsRemovedFromTheModel) {

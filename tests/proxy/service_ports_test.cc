@@ -11,14 +11,14 @@ api::Service service(const std::string& yaml) {
   auto r = api::decode_manifest(yaml, "t.yaml");
   EXPECT_TRUE(r.ok()) << r.error();
   EXPECT_EQ(r->objects.size(), 1u) << (r->rejected.empty() ? "" : r->rejected[0].error);
-  return std::get<api::Service>(*r->objects[0]);
+  return api::get<api::Service>(*r->objects[0]);
 }
 
 api::EndpointSlice slice(const std::string& yaml) {
   auto r = api::decode_manifest(yaml, "t.yaml");
   EXPECT_TRUE(r.ok()) << r.error();
   EXPECT_EQ(r->objects.size(), 1u) << (r->rejected.empty() ? "" : r->rejected[0].error);
-  return std::get<api::EndpointSlice>(*r->objects[0]);
+  return api::get<api::EndpointSlice>(*r->objects[0]);
 }
 
 const char* kSvc = R"(apiVersion: v1

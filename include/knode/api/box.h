@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 namespace knode::api {
@@ -53,6 +54,12 @@ class Box {
   bool operator==(const Box& o) const {
     if (!p_ || !o.p_) return !p_ && !o.p_;
     return *p_ == *o.p_;
+  }
+  // Set, and equal to `v` (as an optional compares with a value).
+  template <typename U>
+    requires(!std::is_same_v<std::decay_t<U>, Box> && requires(const T& t, const U& u) { t == u; })
+  bool operator==(const U& v) const {
+    return p_ && *p_ == v;
   }
 
  private:

@@ -115,8 +115,10 @@ struct EndpointHints {
 struct Endpoint {
   std::vector<std::string> addresses;
   EndpointConditions conditions;
-  std::optional<std::string> hostname, node_name, zone;
-  Box<ObjectReference> target_ref;  // boxed: a proxy keeps 100,000s of endpoints
+  // Boxed: a proxy keeps 100,000s of endpoints, and an unset optional string cost 40
+  // bytes where a Box costs 8 (set, about the same as the optional).
+  Box<std::string> hostname, node_name, zone;
+  Box<ObjectReference> target_ref;
   Box<EndpointHints> hints;
   KNODE_FIELDS(v("addresses", addresses); v("conditions", conditions); v("hostname", hostname);
                v("targetRef", target_ref); v("nodeName", node_name); v("zone", zone);

@@ -49,7 +49,7 @@ spec:
 TEST(Codec, DecodesServiceWithDefaults) {
   auto m = decode_ok(kKubiaService);
   ASSERT_EQ(m.objects.size(), 1u);
-  const auto& svc = std::get<Service>(*m.objects[0]);
+  const auto& svc = knode::api::get<Service>(*m.objects[0]);
   EXPECT_EQ(svc.metadata.namespace_, "default");
   EXPECT_EQ(svc.spec.ports.size(), 2u);
   EXPECT_EQ(svc.spec.ports[0].protocol, "TCP");
@@ -113,8 +113,8 @@ TEST(Codec, SyntaxErrorFailsWholeFileWithLine) {
 TEST(Codec, UnknownFieldsIgnored) {
   auto m = decode_ok("apiVersion: v1\nkind: Namespace\nmetadata: {name: prod, bogus: 1}\nextra: {x: y}\n");
   ASSERT_EQ(m.objects.size(), 1u);
-  EXPECT_EQ(std::get<Namespace>(*m.objects[0]).metadata.name, "prod");
-  EXPECT_TRUE(std::get<Namespace>(*m.objects[0]).metadata.namespace_.empty());
+  EXPECT_EQ(knode::api::get<Namespace>(*m.objects[0]).metadata.name, "prod");
+  EXPECT_TRUE(knode::api::get<Namespace>(*m.objects[0]).metadata.namespace_.empty());
 }
 
 TEST(Codec, UnsupportedKindAndApiVersion) {
@@ -130,8 +130,8 @@ TEST(Codec, JsonAndListAndQuotedScalars) {
     {"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"stringData":{"p":"hi"}}]})",
                      "list.json");
   ASSERT_EQ(m.objects.size(), 2u);
-  EXPECT_EQ(std::get<ConfigMap>(*m.objects[0]).data.at("k"), "true");
-  const auto& sec = std::get<Secret>(*m.objects[1]);
+  EXPECT_EQ(knode::api::get<ConfigMap>(*m.objects[0]).data.at("k"), "true");
+  const auto& sec = knode::api::get<Secret>(*m.objects[1]);
   EXPECT_EQ(sec.data.at("p"), "aGk=");
   EXPECT_EQ(sec.type, "Opaque");
   // In YAML a plain `true` is a boolean, so a string field rejects it, like the API server.
@@ -148,7 +148,7 @@ TEST(Codec, LeadingZeroIntegersAreOctalAsKubectlReadsThem) {
                      "  volumes: [{name: v, secret: {secretName: s, defaultMode: 0400}},"
                      " {name: w, configMap: {name: c, defaultMode: 420}}]\n",
                      "modes.yaml");
-  const auto& pod = std::get<Pod>(*m.objects.at(0));
+  const auto& pod = knode::api::get<Pod>(*m.objects.at(0));
   EXPECT_EQ(*pod.spec.volumes.at(0).secret->default_mode, 0400);
   EXPECT_EQ(*pod.spec.volumes.at(1).config_map->default_mode, 420);
 }
@@ -221,7 +221,7 @@ spec:
 TEST(Codec, PodRoundTripsThroughJson) {
   auto m = decode_ok(kPod);
   ASSERT_EQ(m.objects.size(), 1u);
-  const auto& pod = std::get<Pod>(*m.objects[0]);
+  const auto& pod = knode::api::get<Pod>(*m.objects[0]);
   const auto& c = pod.spec.containers[0];
   EXPECT_EQ(c.image_pull_policy, "IfNotPresent");
   EXPECT_EQ(c.liveness_probe->timeout_seconds, 1);
@@ -312,7 +312,7 @@ subsets:
   ports: [{name: http, port: 8080}]
 )");
   ASSERT_EQ(m.objects.size(), 1u);
-  auto slices = endpoints_to_slices(std::get<Endpoints>(*m.objects[0]));
+  auto slices = endpoints_to_slices(knode::api::get<Endpoints>(*m.objects[0]));
   ASSERT_EQ(slices.size(), 1u);
   const auto& s = slices[0];
   EXPECT_EQ(s.metadata.labels.at("kubernetes.io/service-name"), "ext");
@@ -354,10 +354,10 @@ ports: [{name: http, port: 8080, protocol: TCP}]
     ASSERT_EQ(again->objects.size(), 1u);
     EXPECT_TRUE(*again->objects[0] == *o) << encode_json(*o);
   }
-  const auto& es = std::get<EndpointSlice>(*m.objects[1]);
+  const auto& es = knode::api::get<EndpointSlice>(*m.objects[1]);
   EXPECT_FALSE(*es.endpoints[0].conditions.ready);
   EXPECT_TRUE(*es.endpoints[0].conditions.terminating);
-  EXPECT_EQ(std::get<Node>(*m.objects[0]).status.daemon_endpoints.kubelet_endpoint.port, 10250);
+  EXPECT_EQ(knode::api::get<Node>(*m.objects[0]).status.daemon_endpoints.kubelet_endpoint.port, 10250);
 }
 
 // Found by fuzz_api_manifest_yaml: a YAML string that is not UTF-8 made encode_json throw
@@ -368,7 +368,7 @@ TEST(Codec, BytesThatAreNotUtf8ReadAsReplacementCharacters) {
                            "data:\n  k: v\xc4x \xe2\x82\xac \xed\xa0\x80 \xf0\x9f\x98\x80\n";
   auto m = decode_ok(text);
   ASSERT_EQ(m.objects.size(), 1u) << (m.rejected.empty() ? "" : m.rejected.front().error);
-  const auto& cm = std::get<ConfigMap>(*m.objects.front());
+  const auto& cm = knode::api::get<ConfigMap>(*m.objects.front());
   ASSERT_EQ(cm.data.size(), 1u);
   // A lone lead byte, and a surrogate's three bytes, are replaced; a euro sign and an
   // emoji are kept.

@@ -115,8 +115,8 @@ TEST_F(InformerTest, ListsInPagesThenWatchesFromTheListsVersion) {
   {
     std::lock_guard lock(got.mu);
     ASSERT_TRUE(got.events[7].old);
-    EXPECT_EQ(std::get<api::Service>(*got.events[7].old).spec.cluster_ip, "10.96.0.10");
-    EXPECT_EQ(std::get<api::Service>(*got.events[7].object).spec.cluster_ip, "10.96.0.99");
+    EXPECT_EQ(api::get<api::Service>(*got.events[7].old).spec.cluster_ip, "10.96.0.10");
+    EXPECT_EQ(api::get<api::Service>(*got.events[7].object).spec.cluster_ip, "10.96.0.99");
   }
   EXPECT_EQ(inf->resource_version(), "23");
 }

@@ -36,7 +36,7 @@ class Recorder : public EventSink {
 std::string value_of(const ObjectStore& s, const std::string& name) {
   auto o = s.get(api::ObjectKey{api::Kind::kConfigMap, "default/" + name});
   if (!o) return "<none>";
-  return std::get<api::ConfigMap>(*o).data.at("v");
+  return api::get<api::ConfigMap>(*o).data.at("v");
 }
 
 class ManifestDirTest : public ::testing::Test {

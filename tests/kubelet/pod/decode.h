@@ -20,7 +20,7 @@ T decode(const std::string& yaml) {
     ADD_FAILURE() << (r->rejected.empty() ? "no object" : r->rejected.front().error);
     return T{};
   }
-  return std::get<T>(*r->objects.front());
+  return api::get<T>(*r->objects.front());
 }
 
 }  // namespace knode::kubelet::testing

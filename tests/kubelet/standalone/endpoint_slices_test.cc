@@ -36,7 +36,7 @@ class EndpointSliceControllerTest : public ::testing::Test {
   EndpointSliceControllerTest() {
     store.expect_source(kManifests);
     store.subscribe(api::Kind::kEndpointSlice, [this](const Event& e) {
-      const auto& es = std::get<api::EndpointSlice>(*e.object);
+      const auto& es = api::get<api::EndpointSlice>(*e.object);
       auto it = es.metadata.labels.find(kManagedByLabel);
       if (it != es.metadata.labels.end() && it->second == kEndpointSliceControllerName) {
         computed_events.push_back(e);
@@ -77,7 +77,7 @@ class EndpointSliceControllerTest : public ::testing::Test {
   std::map<std::string, api::EndpointSlice> slices_of(const std::string& svc) const {
     std::map<std::string, api::EndpointSlice> out;
     for (const auto& o : store.list(api::Kind::kEndpointSlice)) {
-      const auto& es = std::get<api::EndpointSlice>(*o);
+      const auto& es = api::get<api::EndpointSlice>(*o);
       auto it = es.metadata.labels.find(api::EndpointSlice::kServiceNameLabel);
       if (es.metadata.namespace_ == "default" && it != es.metadata.labels.end() &&
           it->second == svc) {
@@ -107,7 +107,7 @@ class EndpointSliceControllerTest : public ::testing::Test {
     for (const auto& [n, es] : held) slices.push_back(&es);
     proxy::NodeContext node{"node-1"};
     std::map<std::string, std::vector<std::string>> out;
-    for (const auto& sp : proxy::build_service_ports(std::get<api::Service>(*svc), slices, node)) {
+    for (const auto& sp : proxy::build_service_ports(api::get<api::Service>(*svc), slices, node)) {
       auto& eps = out[sp.name];
       for (const auto& ep : sp.cluster_endpoints) {
         eps.push_back(ep.str() + (ep.terminating ? " (terminating)" : ""));
@@ -204,8 +204,8 @@ TEST_F(EndpointSliceControllerTest, ModifiedOnlyOnARealChange) {
   ASSERT_EQ(computed_event_types(), std::vector<std::string>{"MODIFIED"});
   const auto& e = computed_events[0];
   ASSERT_TRUE(e.old);
-  EXPECT_EQ(std::get<api::EndpointSlice>(*e.old).endpoints.at(0).conditions.ready, true);
-  EXPECT_EQ(std::get<api::EndpointSlice>(*e.object).endpoints.at(0).conditions.ready, false);
+  EXPECT_EQ(api::get<api::EndpointSlice>(*e.old).endpoints.at(0).conditions.ready, true);
+  EXPECT_EQ(api::get<api::EndpointSlice>(*e.object).endpoints.at(0).conditions.ready, false);
   EXPECT_EQ(api::meta_of(*e.object).name, name) << "the name is stable";
 }
 
@@ -261,7 +261,7 @@ TEST_F(EndpointSliceControllerTest, OnlyServicesOfThePodsNamespace) {
   auto prod = store.get(
       api::ObjectKey{api::Kind::kEndpointSlice, "prod/" + generated_slice_name(other, 0)});
   ASSERT_TRUE(prod);
-  EXPECT_EQ(std::get<api::EndpointSlice>(*prod).endpoints.size(), 1u);
+  EXPECT_EQ(api::get<api::EndpointSlice>(*prod).endpoints.size(), 1u);
 }
 
 TEST_F(EndpointSliceControllerTest, ZoneFollowsTheNodeLabel) {
@@ -411,7 +411,7 @@ TEST_F(EndpointSliceControllerTest, StaticPodsWithoutNodeNameAreLocal) {
   auto held = slices_of("kubia");
   std::vector<const api::EndpointSlice*> slices;
   for (const auto& [n, es] : held) slices.push_back(&es);
-  auto ports = proxy::build_service_ports(std::get<api::Service>(*svc), slices,
+  auto ports = proxy::build_service_ports(api::get<api::Service>(*svc), slices,
                                           proxy::NodeContext{"node-1"});
   ASSERT_EQ(ports.size(), 1u);
   ASSERT_EQ(ports[0].local_endpoints.size(), 1u);

@@ -92,6 +92,22 @@ TEST_F(IptablesModeNetns, PartialSyncsLeaveTheTablesAsAFullSyncWritesThem) {
   ASSERT_TRUE(sync(*proxier_, {"ns/svc-0:http"}, false).ok());
   put(service(2, 1));
   ASSERT_TRUE(sync(*proxier_, {"ns/svc-2:http"}, false).ok());
+  // The same name with another protocol (the TCP chains go); a node port with the Local
+  // policy (a KUBE-SVL- chain over its endpoint chains), then with an endpoint less and
+  // client affinity: the chains a service port had are found from the table, not kept.
+  auto udp = service(3, 2);
+  udp.protocol = net::Protocol::kUDP;
+  put(udp);
+  ASSERT_TRUE(sync(*proxier_, {"ns/svc-3:http"}, false).ok());
+  auto local = service(5, 3, 30005);
+  local.external_policy_local = true;
+  put(local);
+  ASSERT_TRUE(sync(*proxier_, {"ns/svc-5:http"}, false).ok());
+  local = service(5, 2, 30005);
+  local.external_policy_local = true;
+  local.affinity_timeout_seconds = 60;
+  put(local);
+  ASSERT_TRUE(sync(*proxier_, {"ns/svc-5:http"}, false).ok());
   EXPECT_TRUE(proxier_->kernel_as_left());
   auto tables = as_a_full_sync_writes_them();
   // The changes are in: svc-7's cluster IP, svc-0's node port, no svc-4.
@@ -104,6 +120,10 @@ TEST_F(IptablesModeNetns, PartialSyncsLeaveTheTablesAsAFullSyncWritesThem) {
   EXPECT_TRUE(has(tables.first, "-d 10.96.0.17/32"));
   EXPECT_TRUE(has(tables.first, "--dport 30100"));
   EXPECT_FALSE(has(tables.first, "-d 10.96.0.14/32"));
+  EXPECT_TRUE(has(tables.first, "-d 10.96.0.13/32 -p udp"));
+  EXPECT_FALSE(has(tables.first, "-d 10.96.0.13/32 -p tcp"));
+  EXPECT_TRUE(has(tables.first, "-A KUBE-SVL-"));
+  EXPECT_FALSE(has(tables.first, "10.244.5.12"));  // svc-5's third endpoint
 }
 
 TEST_F(IptablesModeNetns, ThePeriodicCheckSeesForeignRulesAndTheFullSyncRepairs) {

@@ -146,6 +146,12 @@ class Reconciler {
   // its shape (entry count and size: what trust_cache checks). Cheap: nothing is copied.
   bool kernel_matches(const std::string& table) const;
 
+  // The user chains `chain` jumps or goes to in this Reconciler's copy of `table` (what
+  // it last read or wrote, not the kernel now); empty when it holds no copy or no such
+  // chain. What a caller that derives the rest of its chains' names needs to find the
+  // others, instead of keeping them.
+  std::vector<std::string> jump_targets(const std::string& table, std::string_view chain) const;
+
  private:
   struct Cache;
   Status reconcile_impl(const DesiredTable& desired, DesiredTable* movable, const ReconcileOptions& options,
