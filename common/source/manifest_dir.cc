@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <iterator>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
@@ -51,11 +53,11 @@ struct ManifestDirSource::Impl {
   bool stopped = false;
   bool dir_refused = false;  // the directory is world-writable: nothing in it is read
 
-  // What each file holds now, and which files define each object.
-  std::map<std::string, std::map<api::ObjectKey, api::ObjectPtr>> files;
+  // Which objects each file holds now (keys, sorted), and which files define each object
+  // (the first file by name is in force). The objects are kept once, in `defs`.
+  std::map<std::string, std::vector<api::ObjectKey>> files;
   std::map<std::string, FileStamp> stamps;
   std::map<api::ObjectKey, std::map<std::string, api::ObjectPtr>> defs;
-  std::map<api::ObjectKey, api::ObjectPtr> effective;
   std::set<std::string> links;  // manifest names that are symbolic links
 };
 
@@ -87,40 +89,38 @@ std::string octal_mode(mode_t mode) {
 // Applies a file's new contents: recomputes the effective object of every key the file
 // defined before or defines now, and emits what changed.
 static void apply_file(auto& impl, const std::string& file, std::map<api::ObjectKey, api::ObjectPtr> now) {
-  auto& before = impl.files[file];
-  std::set<api::ObjectKey> keys;
-  for (const auto& [k, o] : before) keys.insert(k);
-  for (const auto& [k, o] : now) keys.insert(k);
+  std::vector<api::ObjectKey> before;
+  if (auto f = impl.files.find(file); f != impl.files.end()) before = std::move(f->second);
+  std::vector<api::ObjectKey> now_keys;
+  now_keys.reserve(now.size());
+  for (const auto& [k, o] : now) now_keys.push_back(k);
+  std::vector<api::ObjectKey> keys;
+  std::set_union(before.begin(), before.end(), now_keys.begin(), now_keys.end(), std::back_inserter(keys));
   for (const auto& key : keys) {
-    auto& d = impl.defs[key];
+    auto d = impl.defs.find(key);
+    api::ObjectPtr had = d == impl.defs.end() ? nullptr : d->second.begin()->second;  // in force until now
     auto it = now.find(key);
-    if (it == now.end()) {
-      d.erase(file);
-    } else {
-      d[file] = it->second;
+    if (it != now.end()) {
+      if (d == impl.defs.end()) d = impl.defs.emplace(key, std::map<std::string, api::ObjectPtr>{}).first;
+      d->second[file] = it->second;
+    } else if (d != impl.defs.end()) {
+      d->second.erase(file);
     }
-    api::ObjectPtr want = d.empty() ? nullptr : d.begin()->second;  // first file by name wins
-    if (d.empty()) impl.defs.erase(key);
-    auto eff = impl.effective.find(key);
-    api::ObjectPtr had = eff == impl.effective.end() ? nullptr : eff->second;
+    api::ObjectPtr want = d == impl.defs.end() || d->second.empty() ? nullptr : d->second.begin()->second;
+    if (d != impl.defs.end() && d->second.empty()) impl.defs.erase(d);
     if (!want && !had) continue;
     if (!want) {
-      impl.effective.erase(eff);
       impl.sink->on_event(Event{EventType::kDeleted, had, nullptr});
     } else if (!had) {
-      impl.effective[key] = want;
       impl.sink->on_event(Event{EventType::kAdded, want, nullptr});
     } else if (!(*had == *want)) {
-      eff->second = want;
       impl.sink->on_event(Event{EventType::kModified, want, had});
-    } else {
-      eff->second = want;
     }
   }
-  if (now.empty()) {
+  if (now_keys.empty()) {
     impl.files.erase(file);
   } else {
-    before = std::move(now);
+    impl.files[file] = std::move(now_keys);
   }
 }
 
@@ -356,14 +356,15 @@ void ManifestDirSource::read_file_now(const std::string& f, const FileStamp& st)
       now[key] = obj;
     }
     std::string errors;
-    const auto& before = impl.files[f];
     for (const auto& r : decoded->rejected) {
       KLOG(ERROR, "rejected object").kv("err", r.error);
       errors += (errors.empty() ? "" : "; ") + r.error;
-      // A bad version of an object keeps its last good version, as the API server would.
-      if (r.key) {
-        auto old = before.find(*r.key);
-        if (old != before.end() && !now.count(*r.key)) now[*r.key] = old->second;
+      // A bad version of an object keeps its last good version (this file's), as the API
+      // server would.
+      if (r.key && !now.count(*r.key)) {
+        if (auto d = impl.defs.find(*r.key); d != impl.defs.end()) {
+          if (auto old = d->second.find(f); old != d->second.end()) now[*r.key] = old->second;
+        }
       }
     }
     if (errors.empty()) {

@@ -123,7 +123,7 @@ struct ImageEdits {
   };
   struct Create {
     std::string name;
-    std::string bytes;
+    std::unique_ptr<std::string> bytes;  // none when deferred (a first sync has 100,000s)
     uint32_t num_rules = 0;
     bool deferred = false;  // as for Replace
     uint32_t size = 0;

@@ -143,7 +143,8 @@ class Planner {
     const auto size = static_cast<uint32_t>(bytes.size());
     const int idx = img_.find(name);
     if (idx < 0) {
-      edits_.create.push_back({std::string(name), take(), num_rules, deferred, size});
+      edits_.create.push_back({std::string(name), deferred ? nullptr : std::make_unique<std::string>(take()),
+                               num_rules, deferred, size});
       deferred_ += deferred;
       ++st_.chains_created;
       st_.rules_written += num_rules;

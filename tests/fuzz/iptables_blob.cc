@@ -91,7 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (img->find(cre.name) < 0) {
     Rule ret;
     ret.target = Verdict::kReturn;
-    cre.bytes = encoded(ret);
+    cre.bytes = std::make_unique<std::string>(encoded(ret));
     cre.num_rules = 1;
     edits.create.push_back(std::move(cre));
   }
