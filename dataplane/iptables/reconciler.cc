@@ -498,10 +498,10 @@ Status Reconciler::reconcile_impl(const DesiredTable& desired, DesiredTable* mov
   if (plan.changed() && !options.dry_run) {
     auto t2 = Clock::now();
     const uint32_t kernel_entries = img->num_entries();
-    std::vector<int32_t> new_to_old;
+    detail::EntryMap moved;
     size_t deferred = plan.deferred();
     std::vector<bool> unfilled;
-    s = detail::apply_edits(*img, plan.take_edits(), &new_to_old, &unfilled);
+    s = detail::apply_edits(*img, plan.take_edits(), &moved, &unfilled);
     if (!s) return fail(s.Wrap("iptables reconcile " + desired.table));
     if (deferred > 0) {
       // Second pass: the streamed chains that differ, written into their places.
@@ -522,7 +522,7 @@ Status Reconciler::reconcile_impl(const DesiredTable& desired, DesiredTable* mov
       }
       if (!s) return fail(s.Wrap("iptables reconcile " + desired.table));
     }
-    s = detail::write_table(*img, kernel_entries, new_to_old, &st.kernel_ms);
+    s = detail::write_table(*img, kernel_entries, moved, &st.kernel_ms);
     st.write_ms = ms_since(t2);
     if (!s) return fail(s);
     st.committed = true;

@@ -100,10 +100,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     edits.remove.push_back(victim);
   }
   TableImage edited = std::move(*img);
-  std::vector<int32_t> new_to_old;
-  if (knode::iptables::detail::apply_edits(edited, std::move(edits), &new_to_old).ok()) {
-    if (new_to_old.size() != edited.num_entries()) {
-      knode::fuzz::fail("new_to_old does not cover the edited table's entries");
+  knode::iptables::detail::EntryMap moved;
+  if (knode::iptables::detail::apply_edits(edited, std::move(edits), &moved).ok()) {
+    if (moved.entries != edited.num_entries()) {
+      knode::fuzz::fail("the entry map does not cover the edited table's entries");
+    }
+    uint32_t end = 0;
+    for (const auto& r : moved.runs) {
+      if (r.count == 0 || r.to < end || r.to + r.count > moved.entries) {
+        knode::fuzz::fail("the entry map's runs are not ascending within the edited table");
+      }
+      end = r.to + r.count;
     }
     inspect(edited);
   }

@@ -180,5 +180,24 @@ TEST(IptablesBlob, BuiltinPolicyThatIsNoVerdictIsRefused) {
   EXPECT_FALSE(b.decode().ok());
 }
 
+// Kept entries as runs: a run that continues the last one in both tables merges into it,
+// one that jumps in either starts another; entries in no run are new.
+TEST(IptablesBlob, EntryMapMergesRunsAndAnswersPerEntry) {
+  EntryMap m;
+  m.entries = 20;
+  m.add(0, 0, 3);
+  m.add(3, 3, 2);   // continues both: merged
+  m.add(5, 9, 2);   // old entries 5..8 were removed
+  m.add(7, 11, 0);  // nothing
+  m.add(10, 11, 1); // new entries 7..9 before it
+  m.add(11, 12, 1); // continues: merged
+  ASSERT_EQ(m.runs.size(), 3u);
+  EXPECT_EQ(m.runs[0].count, 5u);
+  EXPECT_EQ(m.runs[2].count, 2u);
+  const int64_t want[] = {0, 1, 2, 3, 4, 9, 10, -1, -1, -1, 11, 12, -1};
+  for (uint32_t to = 0; to < std::size(want); ++to) EXPECT_EQ(m.from_of(to), want[to]) << "entry " << to;
+  EXPECT_EQ(m.from_of(19), -1);
+}
+
 }  // namespace
 }  // namespace knode::iptables::detail

@@ -464,6 +464,88 @@ TEST_F(IptablesReconciler, CountersOfKeptRulesSurvive) {
   EXPECT_NE(out.find("[5:700] -A PREROUTING -i eth7 -j RETURN"), std::string::npos) << out;
 }
 
+// Every kept entry's counters (rules, jumps, the built-in chains' policies) follow it
+// through an edit that moves chains both ways (some removed before them, some created
+// among them); new entries, and those of a chain the edit rewrote, start at zero.
+TEST_F(IptablesReconciler, CountersFollowEveryKeptEntryThroughAnEdit) {
+  auto services = [](const std::set<int>& ids, int short_one) {
+    std::map<std::string, Lines> c;
+    c["KUBE-MARK-MASQ"] = {"-j MARK --set-xmark 0x4000/0x4000"};
+    c["KUBE-POSTROUTING"] = {"-m mark ! --mark 0x4000/0x4000 -j RETURN"};
+    for (int i : ids) {
+      const std::string n = std::to_string(i);
+      c["KUBE-SERVICES"].push_back("-d 10.96.0." + n + "/32 -p tcp -m tcp --dport 80 -j KUBE-SVC-S" + n);
+      for (int e = 1; e <= 2; ++e) {
+        const std::string sep = "KUBE-SEP-S" + n + "-" + std::to_string(e);
+        if (i != short_one || e == 1) c["KUBE-SVC-S" + n].push_back("-j " + sep);
+        c[sep] = {"-s 10.244." + n + "." + std::to_string(e) + "/32 -j KUBE-MARK-MASQ",
+                  "-p tcp -m tcp -j DNAT --to-destination 10.244." + n + "." + std::to_string(e) + ":8080"};
+      }
+    }
+    return c;
+  };
+  std::set<int> ids;
+  for (int i = 10; i < 40; ++i) ids.insert(i);
+  Status first = reconcile(nat(services(ids, -1)));
+  ASSERT_TRUE(first.ok()) << first.message();
+  // Distinct counters on every entry, loaded with the table as it is.
+  std::string text = run("iptables-legacy-save -c -t nat");
+  std::string counted;
+  int next = 1;
+  for (size_t at = 0, nl; at < text.size(); at = nl + 1) {
+    nl = text.find('\n', at);
+    if (nl == std::string::npos) nl = text.size();
+    std::string line = text.substr(at, nl - at);
+    if (auto b = line.find("[0:0]"); b != std::string::npos) {
+      line.replace(b, 5, "[" + std::to_string(next) + ":" + std::to_string(next * 100) + "]");
+      ++next;
+    }
+    counted += line + "\n";
+  }
+  ASSERT_GT(next, 150);
+  run("printf '%s' '" + counted + "' | iptables-legacy-restore -c");
+  auto by_rule = [](const std::string& save) {
+    std::map<std::string, std::string> out;  // the entry (rule, or a built-in chain's policy) -> [p:b]
+    for (size_t at = 0, nl; at < save.size(); at = nl + 1) {
+      nl = save.find('\n', at);
+      if (nl == std::string::npos) nl = save.size();
+      const std::string line = save.substr(at, nl - at);
+      const auto open = line.find('['), close = line.find(']');
+      if (open == std::string::npos || close == std::string::npos || line.starts_with("#")) continue;
+      std::string entry = line.substr(0, open) + line.substr(close + 1);
+      if (entry.starts_with(" ")) entry.erase(0, 1);  // "[p:b] -A ...": the rule
+      EXPECT_TRUE(out.emplace(entry, line.substr(open, close - open + 1)).second) << entry;
+    }
+    return out;
+  };
+  const auto before = by_rule(run("iptables-legacy-save -c -t nat"));
+  // S12 goes (the chains after it move left), S31 loses an endpoint (a rewritten chain),
+  // S250 and S5 come (their chains sort among the others: those after them move right).
+  ids.erase(12);
+  ids.insert(5);
+  ids.insert(250);
+  ReconcileStats st;
+  ASSERT_TRUE(reconcile(nat(services(ids, 31)), {}, &st).ok());
+  ASSERT_TRUE(st.committed);
+  const auto after = by_rule(run("iptables-legacy-save -c -t nat"));
+  size_t kept = 0, fresh = 0;
+  for (const auto& [entry, counters] : after) {
+    auto was = before.find(entry);
+    // A rewritten chain's rules are new ones (as kube-proxy's iptables-restore writes a
+    // chain it declares: flushed, its counters gone).
+    const bool rewritten = entry.starts_with("-A KUBE-SERVICES ") || entry.starts_with("-A KUBE-SVC-S31 ");
+    if (was == before.end() || rewritten) {
+      EXPECT_EQ(counters, "[0:0]") << entry;
+      ++fresh;
+    } else {
+      EXPECT_EQ(counters, was->second) << entry;
+      ++kept;
+    }
+  }
+  EXPECT_GT(kept, 150u);
+  EXPECT_GT(fresh, 5u);
+}
+
 TEST_F(IptablesReconciler, MissingJumpTargetFailsAndChangesNothing) {
   ASSERT_TRUE(reconcile(nat(two_services())).ok());
   auto bad = two_services();
