@@ -91,7 +91,7 @@ int TableImage::chain_at_body(uint32_t offset) const {
 }
 
 std::vector<std::string> TableImage::jump_targets(size_t chain) const {
-  std::vector<std::string> out;
+  std::vector<int> to;
   const ChainRef& c = chains_[chain];
   const char* base = entries();
   for (uint32_t off = c.body; off < c.footer;) {
@@ -99,12 +99,15 @@ std::vector<std::string> TableImage::jump_targets(size_t chain) const {
     if (e->next_offset < sizeof(ipt_entry)) break;  // not reached: reads check every entry
     const xt_entry_target* t = target_of(e);
     if (is_standard(t) && verdict_of(t) >= 0 && static_cast<uint32_t>(verdict_of(t)) != off + e->next_offset) {
-      if (int j = chain_at_body(static_cast<uint32_t>(verdict_of(t))); j >= 0 && chains_[j].hook < 0) {
-        if (std::find(out.begin(), out.end(), chains_[j].name) == out.end()) out.push_back(chains_[j].name);
-      }
+      if (int j = chain_at_body(static_cast<uint32_t>(verdict_of(t))); j >= 0 && chains_[j].hook < 0) to.push_back(j);
     }
     off += e->next_offset;
   }
+  std::sort(to.begin(), to.end());
+  to.erase(std::unique(to.begin(), to.end()), to.end());
+  std::vector<std::string> out;
+  out.reserve(to.size());
+  for (int j : to) out.push_back(chains_[j].name);
   return out;
 }
 
@@ -635,7 +638,9 @@ Status apply_edits(TableImage& img, ImageEdits&& ed, EntryMap* entry_map,
     const ChainRef& n = chains[i];
     if (s.old < 0) continue;
     if (s.rep < 0) {
-      entry_map->add(n.first_index, old[s.old].first_index, n.num_rules + 1);  // its rules and its footer
+      // Its head (a user chain's), rules and footer: consecutive kept chains make one run.
+      const uint32_t head = n.hook < 0 ? 1 : 0;
+      entry_map->add(n.first_index - head, old[s.old].first_index - head, n.num_rules + 1 + head);
     } else if (const auto& oi = ed.replace[s.rep].old_index; oi.size() == n.num_rules + 1) {
       for (uint32_t k = 0; k <= n.num_rules; ++k) {
         if (oi[k] >= 0) entry_map->add(n.first_index + k, static_cast<uint32_t>(oi[k]), 1);

@@ -65,7 +65,7 @@ class TableImage {
   // The chain's rules in the normalized form of entry.h (counters zeroed, names cleaned,
   // a standard target naming its destination), comparable with Rule::encode().
   void normalized_body(size_t chain, std::string* out) const;
-  // The user chains the rules of `chain` jump or go to, in rule order (a name once).
+  // The user chains the rules of `chain` jump or go to, each once, in table order.
   std::vector<std::string> jump_targets(size_t chain) const;
   // The entries, in the kernel's format (jumps as offsets).
   const char* entries() const { return buf_.get() + kEntriesAt; }

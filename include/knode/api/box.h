@@ -55,9 +55,11 @@ class Box {
     if (!p_ || !o.p_) return !p_ && !o.p_;
     return *p_ == *o.p_;
   }
-  // Set, and equal to `v` (as an optional compares with a value).
+  // Set, and equal to `v` (as an optional compares with a value). Not for another Box or
+  // an optional, which compare as optionals do (both unset is equal).
   template <typename U>
-    requires(!std::is_same_v<std::decay_t<U>, Box> && requires(const T& t, const U& u) { t == u; })
+    requires(!std::is_same_v<std::decay_t<U>, Box> && !std::is_same_v<std::decay_t<U>, std::optional<T>> &&
+             requires(const T& t, const U& u) { t == u; })
   bool operator==(const U& v) const {
     return p_ && *p_ == v;
   }
