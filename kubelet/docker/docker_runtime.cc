@@ -1,6 +1,7 @@
 #include "docker/docker_runtime.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -185,6 +186,11 @@ DockerRuntime::DockerRuntime(DockerOptions options, std::string socket,
       oom_floor_(oom_floor) {}
 
 DockerRuntime::~DockerRuntime() {
+  // Sessions first: they call into this object.
+  {
+    std::lock_guard lock(stream_mu_);
+    stream_server_.reset();
+  }
   std::map<std::string, std::unique_ptr<LogCopier>> copies;
   {
     std::lock_guard lock(copies_mu_);
@@ -716,21 +722,6 @@ Result<rt::ContainerStatus> DockerRuntime::container_status(const std::string& i
   return st;
 }
 
-Result<std::string> DockerRuntime::exec(const rt::ExecRequest& request) {
-  return Status::Error("docker Exec " + request.container_id + ": streaming is not supported by the docker backend",
-                       ENOTSUP);
-}
-
-Result<std::string> DockerRuntime::attach(const rt::AttachRequest& request) {
-  return Status::Error("docker Attach " + request.container_id + ": streaming is not supported by the docker backend",
-                       ENOTSUP);
-}
-
-Result<std::string> DockerRuntime::port_forward(const std::string& pod_sandbox_id, const std::vector<int32_t>&) {
-  return Status::Error("docker PortForward " + pod_sandbox_id + ": streaming is not supported by the docker backend",
-                       ENOTSUP);
-}
-
 Result<rt::ExecResult> DockerRuntime::exec_sync(const std::string& id,
                                                 const std::vector<std::string>& cmd,
                                                 int64_t timeout_seconds) {
@@ -784,10 +775,18 @@ Result<rt::ExecResult> DockerRuntime::exec_sync(const std::string& id,
   if (!r.ok()) return r.status().Wrap(prefix("ExecSync", id));
   if (r->status != 101 && r->status != 200) return http_error(*r, "ExecSync", id);
   if (!demuxed.ok()) return demuxed.Wrap(prefix("ExecSync", id));
+  auto code = exec_exit_code(exec_id, id, "ExecSync");
+  if (!code.ok()) return code.status();
+  out.exit_code = *code;
+  return out;
+}
+
+Result<int32_t> DockerRuntime::exec_exit_code(const std::string& exec_id, const std::string& id,
+                                              std::string_view call) {
   // The output ends when the process closes it; its exit code is recorded a moment later.
   const auto limit = std::chrono::steady_clock::now() + options_.request_timeout;
   for (auto wait = milliseconds(5);; wait = std::min(wait * 2, milliseconds(200))) {
-    auto ex = get_json("/exec/" + exec_id + "/json", "ExecSync", id);
+    auto ex = get_json("/exec/" + exec_id + "/json", call, id);
     if (!ex.ok()) return ex.status();
     const json& code = member(*ex, "ExitCode");
     const json& still = member(*ex, "Running");
@@ -798,13 +797,12 @@ Result<rt::ExecResult> DockerRuntime::exec_sync(const std::string& id,
       const int64_t c = jget::integer<int64_t>(*ex, "ExitCode", kNotInt32);
       if (c < std::numeric_limits<int32_t>::min() || c > std::numeric_limits<int32_t>::max()) {
         return Status::Error(
-            prefix("ExecSync", id) + ": the exit code " + jget::dump(code) + " is not an int32", EIO);
+            prefix(call, id) + ": the exit code " + jget::dump(code) + " is not an int32", EIO);
       }
-      out.exit_code = static_cast<int32_t>(c);
-      return out;
+      return static_cast<int32_t>(c);
     }
     if (std::chrono::steady_clock::now() + wait > limit) {
-      return Status::Error(prefix("ExecSync", id) + ": the command's exit code did not come",
+      return Status::Error(prefix(call, id) + ": the command's exit code did not come",
                            ETIMEDOUT);
     }
     std::this_thread::sleep_for(wait);
@@ -1027,6 +1025,236 @@ Result<std::vector<rt::FilesystemUsage>> DockerRuntime::image_fs_info() {
   fs.mountpoint = str(*info, "DockerRootDir");
   fs.used_bytes = jget::integer<uint64_t>(*df, "LayersSize");
   return std::vector<rt::FilesystemUsage>{fs};
+}
+
+// ---- streaming: exec, attach and port-forward through knode's own streaming server ----
+
+namespace {
+
+// A socket that the pipe's callbacks (called from the session's reader thread) share
+// with the backend: it is closed when the last of them lets go, never under a callback.
+struct SharedSocket {
+  explicit SharedSocket(int f) : fd(f) {}
+  ~SharedSocket() { ::close(fd); }
+  SharedSocket(const SharedSocket&) = delete;
+  SharedSocket& operator=(const SharedSocket&) = delete;
+
+  void send(std::string_view data) {
+    std::lock_guard lock(mu);  // pieces in order, whole
+    while (!data.empty()) {
+      ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+
+  const int fd;
+  std::mutex mu;
+};
+
+// Copies what the socket carries to the client until it ends (or the client goes, which
+// shuts the socket), stdin the other way: a TTY's output as it is, else dockerd's
+// multiplexed frames to stdout and stderr.
+Status pump(const std::shared_ptr<SharedSocket>& sock, std::string ahead, bool tty, bool with_stdin,
+            streaming::Pipe& pipe) {
+  pipe.on_gone([sock] { ::shutdown(sock->fd, SHUT_RDWR); });
+  if (with_stdin) {
+    pipe.on_input([sock](std::string_view data) { sock->send(data); },
+                  [sock] { ::shutdown(sock->fd, SHUT_WR); });
+  }
+  StreamDemuxer demux;
+  Status demuxed;
+  bool client_there = true;
+  auto deliver = [&](std::string_view data) {
+    if (tty) {
+      client_there = pipe.write(1, data) && client_there;
+      return;
+    }
+    demuxed = demux.feed(data, [&](StreamType st, std::string_view payload) {
+      if (st == StreamType::kStdout || st == StreamType::kStderr)
+        client_there = pipe.write(st == StreamType::kStderr ? 2 : 1, payload) && client_there;
+      return true;
+    });
+  };
+  deliver(ahead);
+  char buf[32 * 1024];
+  while (demuxed.ok()) {
+    ssize_t n = ::recv(sock->fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    deliver(std::string_view(buf, static_cast<size_t>(n)));
+  }
+  // The callbacks may still hold the socket: they find it shut.
+  ::shutdown(sock->fd, SHUT_RDWR);
+  return demuxed;
+}
+
+}  // namespace
+
+Result<streaming::Server*> DockerRuntime::stream_server(const std::string& id, const char* type,
+                                                        std::string_view call) {
+  auto inspect = inspect_owned(id, type, call);
+  if (!inspect.ok()) return inspect.status();
+  if (!running(*inspect)) return Status::Error(prefix(call, id) + ": not running", EINVAL);
+  std::lock_guard lock(stream_mu_);
+  if (!stream_server_) {
+    auto server = streaming::Server::start(*this);
+    if (!server.ok()) return server.status().Wrap("docker: start the streaming server");
+    stream_server_ = std::move(*server);
+  }
+  return stream_server_.get();
+}
+
+Result<std::string> DockerRuntime::exec(const rt::ExecRequest& request) {
+  auto server = stream_server(request.container_id, kTypeContainer, "Exec");
+  if (!server.ok()) return server.status();
+  return (*server)->exec_url(request);
+}
+
+Result<std::string> DockerRuntime::attach(const rt::AttachRequest& request) {
+  auto server = stream_server(request.container_id, kTypeContainer, "Attach");
+  if (!server.ok()) return server.status();
+  return (*server)->attach_url(request);
+}
+
+Result<std::string> DockerRuntime::port_forward(const std::string& pod_sandbox_id, const std::vector<int32_t>&) {
+  auto server = stream_server(pod_sandbox_id, kTypeSandbox, "PortForward");
+  if (!server.ok()) return server.status();
+  return (*server)->port_forward_url(pod_sandbox_id);
+}
+
+Result<int> DockerRuntime::exec(const rt::ExecRequest& request, streaming::Pipe& pipe) {
+  const std::string& id = request.container_id;
+  auto inspect = inspect_owned(id, kTypeContainer, "Exec");
+  if (!inspect.ok()) return inspect.status();
+  json create = {{"AttachStdin", request.stdin_},
+                 {"AttachStdout", request.stdout_},
+                 {"AttachStderr", request.stderr_ || request.tty},
+                 {"Tty", request.tty},
+                 {"Cmd", request.cmd}};
+  auto made = send("POST", "/containers/" + query_escape(id) + "/exec", jget::dump(create), "Exec", id,
+                   options_.request_timeout);
+  if (!made.ok()) return made.status();
+  if (made->status != 201) return http_error(*made, "Exec", id);
+  const std::string exec_id = str(json::parse(made->body, nullptr, false), "Id");
+  if (exec_id.empty()) return Status::Error(prefix("Exec", id) + ": the answer has no exec Id", EIO);
+  auto api = api_prefix();
+  if (!api.ok()) return api.status();
+  auto hijacked = client_.hijack_connection(
+      {"POST", *api + "/exec/" + exec_id + "/start", jget::dump(json{{"Detach", false}, {"Tty", request.tty}}), {}},
+      after(options_.request_timeout));
+  if (!hijacked.ok()) return hijacked.status().Wrap(prefix("Exec", id));
+  if (hijacked->fd < 0) return http_error(hijacked->head, "Exec", id);
+  auto sock = std::make_shared<SharedSocket>(hijacked->fd);
+  if (request.tty) {
+    pipe.on_resize([this, exec_id, id](streaming::TerminalSize size) {
+      // The first size can come before dockerd started the process (its 101 comes first):
+      // asked again a few times, as the docker CLI does.
+      Result<HttpResponse> r = Status::Error("not sent", EIO);
+      for (int attempt = 1; attempt <= 5; ++attempt) {
+        r = send("POST",
+                 "/exec/" + exec_id + "/resize?h=" + std::to_string(size.height) + "&w=" + std::to_string(size.width),
+                 "", "Exec", id, options_.request_timeout);
+        if (r.ok() && r->status < 300) return;
+        if (r.ok() && error_message(*r).find("stopped") != std::string::npos) break;  // it ended
+        std::this_thread::sleep_for(milliseconds(10 * attempt));
+      }
+      if (!r.ok() || r->status >= 300) {
+        KLOGV(2, "docker: resize an exec's terminal failed")
+            .kv("container", id)
+            .kv("error", r.ok() ? http_error(*r, "resize", id).message() : r.status().message());
+      }
+    });
+  }
+  Status pumped = pump(sock, std::move(hijacked->ahead), request.tty, request.stdin_, pipe);
+  if (!pumped.ok()) return pumped.Wrap(prefix("Exec", id));
+  return exec_exit_code(exec_id, id, "Exec");
+}
+
+Status DockerRuntime::attach(const rt::AttachRequest& request, streaming::Pipe& pipe) {
+  const std::string& id = request.container_id;
+  auto inspect = inspect_owned(id, kTypeContainer, "Attach");
+  if (!inspect.ok()) return inspect.status();
+  // The stream's framing is the container's: raw with its TTY, multiplexed without.
+  const json& config = member(*inspect, "Config");
+  const bool tty = member(config, "Tty").is_boolean() && member(config, "Tty").get<bool>();
+  auto api = api_prefix();
+  if (!api.ok()) return api.status();
+  const std::string target = *api + "/containers/" + query_escape(id) + "/attach?stream=1&stdin=" +
+                             (request.stdin_ ? "1" : "0") + "&stdout=" + (request.stdout_ ? "1" : "0") +
+                             "&stderr=" + (request.stderr_ ? "1" : "0");
+  auto hijacked = client_.hijack_connection({"POST", target, "", {}}, after(options_.request_timeout));
+  if (!hijacked.ok()) return hijacked.status().Wrap(prefix("Attach", id));
+  if (hijacked->fd < 0) return http_error(hijacked->head, "Attach", id);
+  auto sock = std::make_shared<SharedSocket>(hijacked->fd);
+  if (tty) {
+    pipe.on_resize([this, id](streaming::TerminalSize size) {
+      auto r = send("POST",
+                    "/containers/" + query_escape(id) + "/resize?h=" + std::to_string(size.height) +
+                        "&w=" + std::to_string(size.width),
+                    "", "Attach", id, options_.request_timeout);
+      if (!r.ok() || r->status >= 300) {
+        KLOGV(2, "docker: resize a container's terminal failed")
+            .kv("container", id)
+            .kv("error", r.ok() ? http_error(*r, "resize", id).message() : r.status().message());
+      }
+    });
+  }
+  Status pumped = pump(sock, std::move(hijacked->ahead), tty, request.stdin_, pipe);
+  return pumped.ok() ? Status::Ok() : pumped.Wrap(prefix("Attach", id));
+}
+
+Status DockerRuntime::port_forward(const std::string& sandbox_id, int32_t port, streaming::Pipe& pipe) {
+  auto inspect = inspect_owned(sandbox_id, kTypeSandbox, "PortForward");
+  if (!inspect.ok()) return inspect.status();
+  if (!running(*inspect) || pid_of(*inspect) <= 0)
+    return Status::Error(prefix("PortForward", sandbox_id) + ": sandbox is not running", EINVAL);
+  // The pod's "localhost", as the kubelet's port-forward means it: the loopback of the
+  // sandbox's network namespace. The socket is made there and stays there.
+  const std::string netns = "/proc/" + std::to_string(pid_of(*inspect)) + "/ns/net";
+  auto connected = netns::with_netns(netns, [&]() -> Result<int> {
+    int err = ECONNREFUSED;
+    for (int family : {AF_INET, AF_INET6}) {
+      int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) {
+        err = errno;
+        continue;
+      }
+      sockaddr_storage ss{};
+      socklen_t len;
+      if (family == AF_INET) {
+        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+        a->sin_family = AF_INET;
+        a->sin_port = htons(static_cast<uint16_t>(port));
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof(sockaddr_in);
+      } else {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(static_cast<uint16_t>(port));
+        a->sin6_addr = in6addr_loopback;
+        len = sizeof(sockaddr_in6);
+      }
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return fd;
+      err = errno;
+      ::close(fd);
+    }
+    return Status::FromErrno("connect to localhost:" + std::to_string(port) + " in the pod's network namespace", err);
+  });
+  if (!connected.ok()) return connected.status();
+  auto sock = std::make_shared<SharedSocket>(*connected);
+  pipe.on_gone([sock] { ::shutdown(sock->fd, SHUT_RDWR); });
+  pipe.on_input([sock](std::string_view data) { sock->send(data); }, [sock] { ::shutdown(sock->fd, SHUT_WR); });
+  char buf[32 * 1024];
+  for (;;) {
+    ssize_t n = ::recv(sock->fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (!pipe.write(1, std::string_view(buf, static_cast<size_t>(n)))) break;
+  }
+  ::shutdown(sock->fd, SHUT_RDWR);
+  return Status::Ok();
 }
 
 }  // namespace knode::docker

@@ -35,6 +35,7 @@
 #include "docker/http_client.h"
 #include "knode/runtime.h"
 #include "knode/status.h"
+#include "streaming/server.h"
 
 namespace knode::docker {
 
@@ -59,7 +60,7 @@ struct DockerOptions {
   std::chrono::milliseconds log_retry = std::chrono::seconds(1);
 };
 
-class DockerRuntime final : public runtime::ContainerRuntime {
+class DockerRuntime final : public runtime::ContainerRuntime, private streaming::Backend {
  public:
   // Checks the options; dockerd is first asked at the first call (the API version is
   // negotiated then), so a daemon that is down makes calls fail with ECONNREFUSED until
@@ -98,8 +99,10 @@ class DockerRuntime final : public runtime::ContainerRuntime {
   // call fails with ETIMEDOUT, as CRI's ExecSync does.
   Result<runtime::ExecResult> exec_sync(const std::string& id, const std::vector<std::string>& cmd,
                                         int64_t timeout_seconds) override;
-  // No streaming server here (dockershim had its own): ENOTSUP, so kubectl exec, attach
-  // and port-forward through the kubelet API answer that the runtime cannot.
+  // A streaming server of knode's own (streaming/server.h, started at the first call, on
+  // 127.0.0.1), as dockershim had: exec and attach through dockerd's exec and attach
+  // endpoints on hijacked connections, port-forward by a connection made inside the
+  // sandbox's network namespace to its loopback.
   Result<std::string> exec(const runtime::ExecRequest& request) override;
   Result<std::string> attach(const runtime::AttachRequest& request) override;
   Result<std::string> port_forward(const std::string& pod_sandbox_id, const std::vector<int32_t>& ports) override;
@@ -132,6 +135,16 @@ class DockerRuntime final : public runtime::ContainerRuntime {
                             std::vector<std::pair<std::string, std::string>> headers = {});
   Result<nlohmann::json> get_json(const std::string& path, std::string_view call,
                                   std::string_view object);
+  // Waits for a finished exec's exit code (recorded a moment after its output ends).
+  Result<int32_t> exec_exit_code(const std::string& exec_id, const std::string& id, std::string_view call);
+
+  // streaming::Backend: one session of the streaming server each.
+  // The streaming server (started at the first call) for a session on one of knode's
+  // running containers or sandboxes.
+  Result<streaming::Server*> stream_server(const std::string& id, const char* type, std::string_view call);
+  Result<int> exec(const runtime::ExecRequest& request, streaming::Pipe& pipe) override;
+  Status attach(const runtime::AttachRequest& request, streaming::Pipe& pipe) override;
+  Status port_forward(const std::string& sandbox_id, int32_t port, streaming::Pipe& pipe) override;
   // GET /containers/{id}/json of one of knode's containers of `type` (a sandbox or a
   // container): ENOENT for anything else.
   Result<nlohmann::json> inspect_owned(const std::string& id, const char* type,
@@ -169,6 +182,9 @@ class DockerRuntime final : public runtime::ContainerRuntime {
   mutable std::mutex copies_mu_;
   std::map<std::string, std::unique_ptr<LogCopier>> copies_;  // guarded by copies_mu_
   std::set<std::string> seen_;  // guarded by copies_mu_: containers whose copy was decided
+
+  std::mutex stream_mu_;
+  std::unique_ptr<streaming::Server> stream_server_;  // guarded by stream_mu_; made at first use
 };
 
 }  // namespace knode::docker

@@ -5,6 +5,9 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -180,6 +183,18 @@ class Connection {
 
   beast::flat_buffer& buffer() { return buf_; }
 
+  // The connection's socket as a blocking descriptor of the caller's (a duplicate: this
+  // object still closes its own), with the bytes the parser read ahead.
+  Result<std::pair<int, std::string>> take_raw() {
+    int fd = ::fcntl(sock_.native_handle(), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return Status::FromErrno("docker: dup the hijacked connection", errno);
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    auto data = buf_.data();
+    std::string ahead(static_cast<const char*>(data.data()), data.size());
+    buf_.consume(buf_.size());
+    return std::make_pair(fd, std::move(ahead));
+  }
+
  private:
   // One asynchronous operation on the private io_context, bounded by the deadline and
   // the canceller; on either the socket is closed.
@@ -249,6 +264,28 @@ Result<HttpResponse> UnixHttpClient::hijack(const HttpRequest& req, Deadline dea
   HttpResponse head = Connection::head_of(p.get(), "");
   if (Status s = c.read_raw(req, on_data); !s.ok()) return s;
   return head;
+}
+
+Result<Hijacked> UnixHttpClient::hijack_connection(const HttpRequest& req, Deadline deadline) const {
+  Connection c(path_, deadline, nullptr);
+  if (Status s = c.connect(); !s.ok()) return s;
+  if (Status s = c.send(req, true); !s.ok()) return s;
+  bhttp::response_parser<bhttp::empty_body> p;
+  if (Status s = c.read_header(p, req); !s.ok()) return s;
+  const int status = static_cast<int>(p.get().result_int());
+  Hijacked out;
+  if (status != 101 && status != 200) {
+    auto r = rest_as_error(c, p, req);
+    if (!r.ok()) return r.status();
+    out.head = std::move(*r);
+    return out;
+  }
+  out.head = Connection::head_of(p.get(), "");
+  auto raw = c.take_raw();
+  if (!raw.ok()) return raw.status();
+  out.fd = raw->first;
+  out.ahead = std::move(raw->second);
+  return out;
 }
 
 // ---- escaping ----

@@ -49,6 +49,15 @@ struct HttpResponse {
   std::string body;          // request(): the whole body; stream()/hijack(): empty
 };
 
+// A hijacked connection handed to the caller: after a 101 (or 200) `fd` is a blocking
+// socket both ways (the caller closes it) and `ahead` what came after the head; for any
+// other answer fd is -1 and head holds the whole answer.
+struct Hijacked {
+  HttpResponse head;
+  int fd = -1;
+  std::string ahead;
+};
+
 // Ends a stream() or hijack() in progress from another thread (a log copier whose
 // container went away). Once cancelled it stays so.
 using Cancel = knode::Cancel;
@@ -78,6 +87,10 @@ class UnixHttpClient {
   // until dockerd closes it. Other answers are returned whole, as stream() does.
   Result<HttpResponse> hijack(const HttpRequest& req, Deadline deadline, const OnData& on_data,
                               Cancel* cancel = nullptr) const;
+
+  // As hijack(), but the connection is the caller's once upgraded (interactive exec and
+  // attach: stdin written while output is read). The deadline bounds the request only.
+  Result<Hijacked> hijack_connection(const HttpRequest& req, Deadline deadline) const;
 
  private:
   std::string path_;

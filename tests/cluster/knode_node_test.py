@@ -47,6 +47,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "support"))
 import control_plane as cp  # noqa: E402
 import knode_netns as kn  # noqa: E402
 import knode_runtime as rt  # noqa: E402
+import dockerd as dk  # noqa: E402  (tests/runtime/dockerd.py)
 
 SKIP = 77
 NODE = "n1"
@@ -126,8 +127,14 @@ def main_for(test_class: str, default_timeout: float, needs_knode: bool = True) 
     that fails the run (and still tears down), unittest in order, failing fast."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--timeout", type=float, default=default_timeout)
+    ap.add_argument("--runtime", choices=("containerd", "docker"), default="containerd",
+                    help="the node's runtime (docker: dockerd through knode's Docker backend)")
     ap.add_argument("tests", nargs="*")
     args = ap.parse_args()
+    NodeFixture.RUNTIME = args.runtime
+    if args.runtime == "docker" and dk.missing_tools():
+        print(f"SKIP: missing {dk.missing_tools()}", file=sys.stderr)
+        return SKIP
     if os.geteuid() != 0:
         print("SKIP: needs root", file=sys.stderr)
         return SKIP
@@ -197,6 +204,9 @@ class NodeFixture:
     c: cp.ControlPlane
     knode: Knode
     EXTRA_ARGS: list[str] = []
+    # The node's runtime: containerd (v2), or dockerd through knode's Docker backend
+    # (main_for's --runtime).
+    RUNTIME = "containerd"
     LOG_NAME = "knode_node"
 
     @classmethod
@@ -226,15 +236,26 @@ class NodeFixture:
         cls.net_d = os.path.join(cls.work, "net.d")
         os.makedirs(cls.net_d)
         cls.reg = rt.Registry(cls.ns, cls.rtdir).start()
-        cls.cd = rt.Containerd(cls.rtdir, cls.ns, flavor="v2", cni_bin_dirs=(cni_bin_dir(),),
-                               cni_conf_dir=cls.net_d).start(network_ready=False)
+        if cls.RUNTIME == "docker":
+            # dockerd with knode's Docker backend, which runs knode-cni itself on the pause
+            # containers' namespaces (the conflist knode writes from the node's podCIDR).
+            cls.cd = None
+            cgroup_parent = f"/{rt.PREFIX}{os.getpid()}-{os.path.basename(cls.rtdir)}"
+            rt._update_state(cls.rtdir, cgroup_parent=cgroup_parent)
+            cls.dockerd = dk.Dockerd(cls.rtdir, cls.ns).start()
+            runtime_args = ["--container-runtime=docker", f"--docker-endpoint={cls.dockerd.endpoint}",
+                            "--pod-infra-container-image", rt.image_ref("pause"), "--cni-bin-dir", cni_bin_dir(),
+                            "--cgroup-root", cgroup_parent]
+        else:
+            cls.cd = rt.Containerd(cls.rtdir, cls.ns, flavor="v2", cni_bin_dirs=(cni_bin_dir(),),
+                                   cni_conf_dir=cls.net_d).start(network_ready=False)
+            runtime_args = ["--container-runtime-endpoint", cls.cd.endpoint, "--cgroup-root", cls.cd.cgroup_parent]
         cls.image = rt.image_ref("kubia")
         cls.manifests = os.path.join(cls.work, "manifests")
         os.makedirs(cls.manifests)
         cls.knode = Knode(cls.ns, [
             "--kubeconfig", cls.kubeconfig, "--manifest-dir", cls.manifests, "--hostname-override", NODE,
-            "--node-ip", NODE_ADDR, "--container-runtime-endpoint", cls.cd.endpoint,
-            "--cgroup-root", cls.cd.cgroup_parent, "--root-dir", os.path.join(cls.work, "kubelet"),
+            "--node-ip", NODE_ADDR, *runtime_args, "--root-dir", os.path.join(cls.work, "kubelet"),
             "--log-root", os.path.join(cls.work, "logs"), "--cni-conf-dir", cls.net_d,
             "--cni-data-dir", os.path.join(cls.work, "cni-networks"),
             "--proxy-mode", "iptables", "--cluster-cidr", CLUSTER_CIDR, "--file-check-frequency", "1s", "-v=2",
@@ -255,7 +276,7 @@ class NodeFixture:
             d = os.path.join(log_dir, cls.LOG_NAME)
             os.makedirs(d, exist_ok=True)
             shutil.copy(cls.knode.log, d)
-        problems += rt.teardown(cls.rtdir, remove=True)
+        problems += (dk.teardown if cls.RUNTIME == "docker" else rt.teardown)(cls.rtdir, remove=True)
         problems += [f"mounted: {m}" for m in rt.unmount_all(cls.work)]
         problems += cls.c.stop()
         shutil.rmtree(cls.work, ignore_errors=True)
