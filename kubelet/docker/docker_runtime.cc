@@ -1056,9 +1056,14 @@ struct SharedSocket {
 // Copies what the socket carries to the client until it ends (or the client goes, which
 // shuts the socket), stdin the other way: a TTY's output as it is, else dockerd's
 // multiplexed frames to stdout and stderr.
+// ECONNABORTED when the client went away first.
 Status pump(const std::shared_ptr<SharedSocket>& sock, std::string ahead, bool tty, bool with_stdin,
             streaming::Pipe& pipe) {
-  pipe.on_gone([sock] { ::shutdown(sock->fd, SHUT_RDWR); });
+  auto gone = std::make_shared<std::atomic<bool>>(false);
+  pipe.on_gone([sock, gone] {
+    gone->store(true);
+    ::shutdown(sock->fd, SHUT_RDWR);
+  });
   if (with_stdin) {
     pipe.on_input([sock](std::string_view data) { sock->send(data); },
                   [sock] { ::shutdown(sock->fd, SHUT_WR); });
@@ -1079,7 +1084,7 @@ Status pump(const std::shared_ptr<SharedSocket>& sock, std::string ahead, bool t
   };
   deliver(ahead);
   char buf[32 * 1024];
-  while (demuxed.ok()) {
+  while (demuxed.ok() && client_there) {
     ssize_t n = ::recv(sock->fd, buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
@@ -1087,6 +1092,7 @@ Status pump(const std::shared_ptr<SharedSocket>& sock, std::string ahead, bool t
   }
   // The callbacks may still hold the socket: they find it shut.
   ::shutdown(sock->fd, SHUT_RDWR);
+  if (gone->load() || !client_there) return Status::Error("the client went away", ECONNABORTED);
   return demuxed;
 }
 

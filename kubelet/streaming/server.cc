@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <list>
 #include <map>
 #include <mutex>
@@ -32,6 +33,8 @@ using Clock = std::chrono::steady_clock;
 using spdy::ServerConnection;
 
 constexpr std::string_view kStreamType = "streamType";
+// Connections served at once (each has a thread).
+constexpr size_t kMaxSessions = 128;
 // remotecommand's protocols, the newest first (what the server prefers does not matter:
 // the client's order decides, as upstream's negotiation does).
 constexpr std::string_view kV4 = "v4.channel.k8s.io";
@@ -103,12 +106,17 @@ void set_timeouts(int fd, std::chrono::milliseconds t) {
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-// The request's head; what was read past it stays in `rest`.
+// The request's head, within 10 s in all; what was read past it stays in `rest`.
 Result<Head> read_head(int fd, std::string& rest) {
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
   std::string buf;
   size_t end;
   while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
     if (buf.size() > 64 * 1024) return Status::Error("request head over 64 KiB", EMSGSIZE);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    pollfd p{fd, POLLIN, 0};
+    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) == 0)
+      return Status::Error("the request's head did not come within 10 s", ETIMEDOUT);
     char tmp[4096];
     ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
     if (n < 0 && errno == EINTR) continue;
@@ -156,9 +164,14 @@ std::string random_token() {
 
 // ---- one session's client, as the backend sees it ----
 
+// Input bytes held for a backend that does not take them yet; beyond this the reader
+// waits (and stops reading the client), watching for the client to hang up meanwhile.
+constexpr size_t kMaxQueuedInput = 4u << 20;
+
 class PipeImpl final : public Pipe {
  public:
   PipeImpl(ServerConnection& conn, uint32_t out1, uint32_t out2) : conn_(conn), out1_(out1), out2_(out2) {}
+  ~PipeImpl() override { detach(); }
 
   // Before the backend runs (exec and attach learn their streams after the pipe exists).
   void set_outputs(uint32_t out1, uint32_t out2) {
@@ -173,31 +186,22 @@ class PipeImpl final : public Pipe {
     return conn_.write(id, data);
   }
 
+  // Input and sizes reach the backend on threads of the pipe's own, never on the
+  // connection's reader: a backend blocked on its runtime does not stop the reader from
+  // seeing the client leave.
   void on_input(std::function<void(std::string_view)> on_data, std::function<void()> on_end) override {
-    std::lock_guard deliver(deliver_mu_);
-    std::string pending;
-    bool ended;
-    {
-      std::lock_guard lock(mu_);
-      if (detached_) return;
-      on_data_ = std::move(on_data);
-      on_end_ = std::move(on_end);
-      pending.swap(pending_);
-      ended = ended_;
-    }
-    if (!pending.empty()) on_data_(pending);
-    if (ended) on_end_();
+    std::lock_guard lock(mu_);
+    if (detached_ || input_thread_.joinable()) return;
+    on_data_ = std::move(on_data);
+    on_end_ = std::move(on_end);
+    input_thread_ = start_thread([this] { deliver_input(); });
   }
 
   void on_resize(std::function<void(TerminalSize)> on_size) override {
-    std::optional<TerminalSize> last;
-    {
-      std::lock_guard lock(mu_);
-      if (detached_) return;
-      on_size_ = std::move(on_size);
-      last.swap(last_size_);
-    }
-    if (last) on_size_(*last);
+    std::lock_guard lock(mu_);
+    if (detached_ || resize_thread_.joinable()) return;
+    on_size_ = std::move(on_size);
+    resize_thread_ = start_thread([this] { deliver_sizes(); });
   }
 
   void on_gone(std::function<void()> gone) override {
@@ -215,47 +219,53 @@ class PipeImpl final : public Pipe {
   // Once the backend's call returned: its callbacks are dropped (after any that is
   // running ends), since what they refer to may be gone.
   void detach() {
-    std::lock_guard deliver(deliver_mu_);
+    std::thread input, resize;
+    {
+      std::lock_guard lock(mu_);
+      detached_ = true;
+      queue_.clear();
+      queued_ = 0;
+      input.swap(input_thread_);
+      resize.swap(resize_thread_);
+      cv_.notify_all();
+    }
+    if (input.joinable()) input.join();
+    if (resize.joinable()) resize.join();
     std::lock_guard call(call_mu_);
     std::lock_guard lock(mu_);
-    detached_ = true;
     on_data_ = nullptr;
     on_end_ = nullptr;
     on_gone_ = nullptr;
     on_size_ = nullptr;
-    pending_.clear();
   }
 
-  // From the connection's reader.
-  void input(std::string_view data) {
+  // From the connection's reader. `peer_gone` says whether the client hung up (asked
+  // while the queue is full).
+  void input(std::string_view data, const std::function<bool()>& peer_gone) {
     if (data.empty()) return;
-    std::lock_guard deliver(deliver_mu_);
-    std::function<void(std::string_view)> f;
-    {
-      std::lock_guard lock(mu_);
-      if (ended_) return;
-      if (!on_data_) {
-        if (!detached_) pending_.append(data);
+    std::unique_lock lock(mu_);
+    while (queued_ >= kMaxQueuedInput && !detached_ && !gone_ && !ended_) {
+      if (cv_.wait_for(lock, std::chrono::milliseconds(100)) == std::cv_status::timeout && peer_gone()) {
+        // The client went: what it sent still sits in the socket, and none of it matters.
+        lock.unlock();
+        set_gone();
         return;
       }
-      f = on_data_;
     }
-    f(data);
+    if (detached_ || ended_ || gone_) return;
+    queue_.emplace_back(data);
+    queued_ += data.size();
+    cv_.notify_all();
   }
 
   void input_end() {
-    std::lock_guard deliver(deliver_mu_);
-    std::function<void()> f;
-    {
-      std::lock_guard lock(mu_);
-      if (ended_) return;
-      ended_ = true;
-      f = on_end_;
-    }
-    if (f) f();
+    std::lock_guard lock(mu_);
+    ended_ = true;
+    cv_.notify_all();
   }
 
-  // Terminal sizes as JSON objects one after another ({"Width":80,"Height":24}).
+  // Terminal sizes as JSON objects one after another ({"Width":80,"Height":24}); only
+  // the latest waits for the backend.
   void resize_bytes(std::string_view data) {
     resize_buf_.append(data);
     size_t close;
@@ -264,20 +274,13 @@ class PipeImpl final : public Pipe {
       resize_buf_.erase(0, close + 1);
       auto j = nlohmann::json::parse(one, nullptr, false);
       if (!j.is_object()) continue;
-      TerminalSize size;
-      size.width = static_cast<uint16_t>(j.value("Width", 0));
-      size.height = static_cast<uint16_t>(j.value("Height", 0));
-      std::lock_guard call(call_mu_);
-      std::function<void(TerminalSize)> f;
-      {
-        std::lock_guard lock(mu_);
-        if (!on_size_) {
-          if (!detached_) last_size_ = size;
-          continue;
-        }
-        f = on_size_;
-      }
-      f(size);
+      // Both sizes as unsigned numbers, else the message is ignored.
+      auto w = j.find("Width"), h = j.find("Height");
+      if (w == j.end() || h == j.end() || !w->is_number_unsigned() || !h->is_number_unsigned()) continue;
+      std::lock_guard lock(mu_);
+      size_ = TerminalSize{static_cast<uint16_t>(std::min<uint64_t>(w->get<uint64_t>(), 0xffff)),
+                           static_cast<uint16_t>(std::min<uint64_t>(h->get<uint64_t>(), 0xffff))};
+      cv_.notify_all();
     }
     if (resize_buf_.size() > 4096) resize_buf_.clear();
   }
@@ -290,24 +293,72 @@ class PipeImpl final : public Pipe {
       if (gone_) return;
       gone_ = true;
       f = std::move(on_gone_);
+      cv_.notify_all();
     }
     if (f) f();
   }
 
  private:
+  template <typename F>
+  static std::thread start_thread(F f) {
+    try {
+      return std::thread(std::move(f));
+    } catch (const std::system_error& e) {
+      KLOG(WARNING, "streaming server: no thread for a session's input").kv("error", e.what());
+      return {};
+    }
+  }
+
+  void deliver_input() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return detached_ || !queue_.empty() || ended_; });
+      if (detached_) return;
+      if (!queue_.empty()) {
+        std::string piece = std::move(queue_.front());
+        queue_.pop_front();
+        queued_ -= piece.size();
+        cv_.notify_all();  // room for the reader
+        auto f = on_data_;
+        lock.unlock();
+        f(piece);
+        lock.lock();
+        continue;
+      }
+      auto f = on_end_;
+      lock.unlock();
+      f();
+      return;
+    }
+  }
+
+  void deliver_sizes() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return detached_ || size_.has_value(); });
+      if (detached_) return;
+      const TerminalSize size = *size_;
+      size_.reset();
+      auto f = on_size_;
+      lock.unlock();
+      f(size);
+      lock.lock();
+    }
+  }
+
   ServerConnection& conn_;
   std::atomic<uint32_t> out1_, out2_;
-  // Locks in this order. deliver_mu_: one delivery of input at a time, in order;
-  // call_mu_: a resize or gone callback running; mu_: the fields.
-  std::mutex deliver_mu_;
-  std::mutex call_mu_;
+  std::mutex call_mu_;  // a gone callback running (taken before mu_)
   std::mutex mu_;
+  std::condition_variable cv_;
   std::function<void(std::string_view)> on_data_;
   std::function<void()> on_end_, on_gone_;
   std::function<void(TerminalSize)> on_size_;
-  std::string pending_;
-  std::optional<TerminalSize> last_size_;
+  std::deque<std::string> queue_;
+  size_t queued_ = 0;
+  std::optional<TerminalSize> size_;
   bool ended_ = false, gone_ = false, detached_ = false;
+  std::thread input_thread_, resize_thread_;
   std::string resize_buf_;  // the reader's
 };
 
@@ -450,7 +501,13 @@ class Server::Impl {
       }
       if (p[1].revents != 0) return;
       int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
+      if (fd < 0) {
+        // Out of descriptors (or memory): the pending connection stays, so poll would
+        // answer at once again; a pause instead of a spin.
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
       int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       std::lock_guard lock(mu_);
@@ -463,24 +520,31 @@ class Server::Impl {
           ++it;
         }
       }
-      if (stopping_) {
+      if (stopping_ || sessions_.size() >= kMaxSessions) {
+        if (!stopping_) KLOG(WARNING, "streaming server: too many sessions").kv("max", kMaxSessions);
         ::close(fd);
         continue;
       }
       auto done = std::make_shared<std::atomic<bool>>(false);
       sessions_.push_back(Session{{}, fd, done});
-      sessions_.back().thread = std::thread([this, fd, done] {
-        serve(fd);
-        {
-          // Off the list before it is closed, so that stop() never shuts a number reused
-          // since.
-          std::lock_guard lock(mu_);
-          for (auto& s : sessions_)
-            if (s.done == done) s.fd = -1;
-          ::close(fd);
-        }
-        done->store(true);
-      });
+      try {
+        sessions_.back().thread = std::thread([this, fd, done] {
+          serve(fd);
+          {
+            // Off the list before it is closed, so that stop() never shuts a number
+            // reused since.
+            std::lock_guard lock(mu_);
+            for (auto& s : sessions_)
+              if (s.done == done) s.fd = -1;
+            ::close(fd);
+          }
+          done->store(true);
+        });
+      } catch (const std::system_error& e) {
+        KLOG(WARNING, "streaming server: no thread for a session").kv("error", e.what());
+        sessions_.pop_back();
+        ::close(fd);
+      }
     }
   }
 
@@ -597,7 +661,8 @@ class Server::Impl {
     // Input that comes before the backend listens waits in the pipe.
     PipeImpl pipe(conn, 0, 0);
     if (!want_in) pipe.input_end();
-    std::thread reader([&] {
+    std::thread reader;
+    auto read = [&] {
       const Status s = conn.serve({
           [&](uint32_t id, const spdy::Headers& h) {
             const std::string type = spdy::header_value(h, kStreamType);
@@ -617,7 +682,7 @@ class Server::Impl {
               if (auto it = ids.find("resize"); it != ids.end()) rs = it->second;
             }
             if (id == in && in != 0) {
-              pipe.input(data);
+              pipe.input(data, [&] { return conn.peer_closed(); });
               if (fin) pipe.input_end();
             } else if (id == rs && rs != 0) {
               pipe.resize_bytes(data);
@@ -639,7 +704,13 @@ class Server::Impl {
         cv.notify_all();
       }
       pipe.set_gone();
-    });
+    };
+    try {
+      reader = std::thread(read);
+    } catch (const std::system_error& e) {
+      KLOG(WARNING, "streaming server: no thread for a session's reader").kv("error", e.what());
+      return;
+    }
     uint32_t error_id = 0, out_id = 0, err_id = 0;
     {
       std::unique_lock lock(mu);
@@ -684,83 +755,94 @@ class Server::Impl {
     finish_connection(conn, reader);
   }
 
-  // port-forward: a pair of streams (data, error) per request ID.
+  // port-forward: a pair of streams (data, error) per request ID, each forwarded on a
+  // thread of its own once both are there.
   void serve_port_forward(ServerConnection& conn, const std::string& sandbox_id) {
+    constexpr size_t kMaxPairs = 256;
     struct Pair {
       uint32_t data = 0, error = 0;
       int32_t port = 0;
-      std::unique_ptr<PipeImpl> pipe;
+      std::unique_ptr<PipeImpl> pipe;  // from the data stream on: its input waits there
       std::thread thread;
       std::shared_ptr<std::atomic<bool>> done = std::make_shared<std::atomic<bool>>(false);
     };
     std::map<std::string, Pair> pairs;
-    std::map<uint32_t, std::string> request_of;
-    std::list<Pair> finished;
+    std::map<uint32_t, std::string> request_of;  // stream -> its pair, until the pair is reaped
+    auto peer_gone = [&] { return conn.peer_closed(); };
     auto reap = [&] {
-      for (auto it = finished.begin(); it != finished.end();) {
-        if (it->done->load()) {
-          it->thread.join();
-          it = finished.erase(it);
+      for (auto it = pairs.begin(); it != pairs.end();) {
+        if (it->second.thread.joinable() && it->second.done->load()) {
+          it->second.thread.join();
+          request_of.erase(it->second.data);
+          request_of.erase(it->second.error);
+          it = pairs.erase(it);
         } else {
           ++it;
         }
       }
     };
     auto start = [&](Pair& p) {
-      p.pipe = std::make_unique<PipeImpl>(conn, p.data, 0);
       PipeImpl* pipe = p.pipe.get();
       const uint32_t data = p.data, error = p.error;
       const int32_t port = p.port;
       auto done = p.done;
-      p.thread = std::thread([this, &conn, pipe, data, error, port, done, sandbox_id] {
-        Status s = port < 1 || port > 65535
-                       ? Status::Error("invalid port " + std::to_string(port), EINVAL)
-                       : backend_.port_forward(sandbox_id, port, *pipe);
-        pipe->detach();
-        if (!s.ok()) {
-          conn.write(error, "error forwarding port " + std::to_string(port) + " to pod " + sandbox_id +
-                                ", uid : " + s.message());
-        }
-        conn.finish(data);
-        conn.finish(error);
-        done->store(true);
-      });
+      try {
+        p.thread = std::thread([this, &conn, pipe, data, error, port, done, sandbox_id] {
+          Status s = port < 1 || port > 65535 ? Status::Error("invalid port " + std::to_string(port), EINVAL)
+                                              : backend_.port_forward(sandbox_id, port, *pipe);
+          pipe->detach();
+          if (!s.ok()) {
+            conn.write(error, "error forwarding port " + std::to_string(port) + " to pod " + sandbox_id +
+                                  ", uid : " + s.message());
+          }
+          conn.finish(data);
+          conn.finish(error);
+          done->store(true);
+        });
+      } catch (const std::system_error& e) {
+        conn.write(error, "error forwarding port " + std::to_string(port) + ": " + e.what());
+        conn.reset(data, spdy::kCancel);
+        conn.reset(error, spdy::kCancel);
+      }
     };
     const Status s = conn.serve({
         [&](uint32_t id, const spdy::Headers& h) {
           reap();
           const std::string type = spdy::header_value(h, kStreamType);
-          std::string rid = spdy::header_value(h, "requestID");
-          if (rid.empty()) rid = std::to_string(type == "data" ? id - 2 : id);
-          Pair& p = pairs[rid];
-          if (type == "error") {
-            p.error = id;
-          } else if (type == "data") {
-            p.data = id;
-            const std::string port = spdy::header_value(h, "port");
-            p.port = static_cast<int32_t>(std::strtol(port.c_str(), nullptr, 10));
-          } else {
+          if (type != "error" && type != "data") {
             KLOGV(2, "streaming server: a port-forward stream of an unknown type").kv("type", type);
             conn.reset(id, spdy::kProtocolError);
             return;
           }
+          std::string rid = spdy::header_value(h, "requestID");
+          if (rid.empty()) rid = std::to_string(type == "data" ? id - 2 : id);
+          if (!pairs.contains(rid) && pairs.size() >= kMaxPairs) {
+            KLOG(WARNING, "streaming server: too many port-forward streams on one connection").kv("max", kMaxPairs);
+            conn.reset(id, spdy::kCancel);
+            return;
+          }
+          Pair& p = pairs[rid];
+          if ((type == "error" ? p.error : p.data) != 0) {  // the same request twice
+            conn.reset(id, spdy::kProtocolError);
+            return;
+          }
+          if (type == "error") {
+            p.error = id;
+          } else {
+            p.data = id;
+            p.port = static_cast<int32_t>(std::strtol(spdy::header_value(h, "port").c_str(), nullptr, 10));
+            p.pipe = std::make_unique<PipeImpl>(conn, id, 0);
+          }
           request_of[id] = rid;
-          if (p.data != 0 && p.error != 0 && !p.pipe) start(p);
+          if (p.data != 0 && p.error != 0) start(p);
         },
         [&](uint32_t id, std::string_view data, bool fin) {
           auto r = request_of.find(id);
           if (r == request_of.end()) return;
           auto it = pairs.find(r->second);
-          if (it == pairs.end() || it->second.data != id || !it->second.pipe) return;
-          it->second.pipe->input(data);
-          if (fin) {
-            it->second.pipe->input_end();
-            // The pair is done on the client's side: its thread ends by itself.
-            request_of.erase(it->second.data);
-            request_of.erase(it->second.error);
-            finished.push_back(std::move(it->second));
-            pairs.erase(it);
-          }
+          if (it == pairs.end() || it->second.data != id) return;  // the error stream's: nothing
+          it->second.pipe->input(data, peer_gone);
+          if (fin) it->second.pipe->input_end();
         },
         [&](uint32_t id) {
           auto r = request_of.find(id);
@@ -770,14 +852,10 @@ class Server::Impl {
         },
     });
     if (!s.ok()) KLOGV(2, "streaming server: the port-forward connection ended").kv("error", s.message());
-    for (auto& [rid, p] : pairs) {
+    for (auto& [rid, p] : pairs)
       if (p.pipe) p.pipe->set_gone();
+    for (auto& [rid, p] : pairs)
       if (p.thread.joinable()) p.thread.join();
-    }
-    for (auto& p : finished) {
-      p.pipe->set_gone();
-      if (p.thread.joinable()) p.thread.join();
-    }
     conn.shutdown_write();
   }
 

@@ -46,6 +46,9 @@ class Pipe {
   // Called once when the client goes away (at once if it already has), so that a
   // backend blocked on its runtime can end.
   virtual void on_gone(std::function<void()> gone) = 0;
+  // The callbacks run on other threads, and one may still be running when the backend's
+  // call returns (the pipe then waits for it and drops them all): they must hold what
+  // they use (shared), not refer to the call's locals.
 };
 
 // What a runtime does for the sessions.

@@ -1,5 +1,6 @@
 #include "streaming/spdy.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -137,7 +138,7 @@ Result<Headers> HeaderDecompressor::decompress(std::string_view block) {
   z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(block.data()));
   z_.avail_in = static_cast<uInt>(block.size());
   char buf[4096];
-  while (z_.avail_in > 0) {
+  for (;;) {
     z_.next_out = reinterpret_cast<Bytef*>(buf);
     z_.avail_out = sizeof buf;
     int rc = inflate(&z_, Z_SYNC_FLUSH);
@@ -147,7 +148,7 @@ Result<Headers> HeaderDecompressor::decompress(std::string_view block) {
                                 static_cast<uInt>(d.size()));
       if (rc == Z_OK) continue;
     }
-    if (rc != Z_OK && rc != Z_BUF_ERROR) {
+    if (rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END) {
       ok_ = false;
       return Status::Error("spdy: a header block does not decompress (zlib " + std::to_string(rc) + ")",
                            EPROTO);
@@ -157,7 +158,8 @@ Result<Headers> HeaderDecompressor::decompress(std::string_view block) {
       ok_ = false;
       return Status::Error("spdy: a header block over 1 MiB", EPROTO);
     }
-    if (rc == Z_BUF_ERROR && z_.avail_out != 0) break;
+    // Done when the input is used up and inflate had room to spare (nothing held back).
+    if (z_.avail_out != 0 && (z_.avail_in == 0 || rc == Z_BUF_ERROR)) break;
   }
   const auto bad = [] { return Status::Error("spdy: a malformed name/value block", EPROTO); };
   if (raw.size() < 4) return bad();
@@ -298,12 +300,17 @@ bool ServerConnection::reset(uint32_t stream_id, uint32_t status) {
 void ServerConnection::shutdown_write() {
   std::lock_guard lock(write_mu_);
   if (write_closed_) return;
-  (void)send(goaway_frame(last_stream_, 0));
+  (void)send(goaway_frame(last_stream_.load(), 0));
   write_closed_ = true;
   ::shutdown(fd_, SHUT_WR);
 }
 
 void ServerConnection::close() { ::shutdown(fd_, SHUT_RDWR); }
+
+bool ServerConnection::peer_closed() const {
+  pollfd p{fd_, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
 
 Status ServerConnection::serve(const Handlers& h) {
   for (;;) {
@@ -321,7 +328,7 @@ Status ServerConnection::serve(const Handlers& h) {
           if (f.payload.size() < 10) return Status::Error("spdy: a short SYN_STREAM", EPROTO);
           auto headers = decompressor_.decompress(std::string_view(f.payload).substr(10));
           if (!headers.ok()) return headers.status();
-          last_stream_ = std::max(last_stream_, f.stream_id);
+          last_stream_ = std::max(last_stream_.load(), f.stream_id);
           {
             std::lock_guard lock(write_mu_);
             auto block = compressor_.compress({});

@@ -12,6 +12,7 @@
 
 #include <zlib.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -138,6 +139,8 @@ class ServerConnection {
   void shutdown_write();
   // Ends serve() from another thread.
   void close();
+  // Whether the client hung up (closed or reset its side), without reading.
+  bool peer_closed() const;
 
  private:
   bool send(const std::string& bytes);
@@ -148,7 +151,7 @@ class ServerConnection {
   bool write_closed_ = false;  // guarded by write_mu_
   HeaderCompressor compressor_;  // guarded by write_mu_
   HeaderDecompressor decompressor_;  // serve()'s
-  uint32_t last_stream_ = 0;  // serve()'s
+  std::atomic<uint32_t> last_stream_{0};  // written by serve()
 };
 
 }  // namespace knode::streaming::spdy
