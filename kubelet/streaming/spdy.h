@@ -45,7 +45,6 @@ enum class Type : uint16_t {
 
 // RST_STREAM status codes.
 inline constexpr uint32_t kProtocolError = 1;
-inline constexpr uint32_t kInvalidStream = 2;
 inline constexpr uint32_t kCancel = 5;
 
 // Header names are lower case on the wire; values of one name are joined by NUL.
