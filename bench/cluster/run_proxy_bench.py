@@ -623,6 +623,16 @@ class Knode(Proxy):
                 "--healthz-bind-address", f"127.0.0.1:{HEALTHZ_PORT}"] + self.bench.args.knode_arg
 
 
+class KnodeJson(Knode):
+    """knode reading Services and EndpointSlices as JSON instead of protobuf (its default):
+    the two encodings side by side."""
+    key = "knode-json"
+    title = "knode (JSON)"
+
+    def command(self) -> list[str]:
+        return super().command() + ["--kube-api-content-type=application/json"]
+
+
 class KubeProxy(Proxy):
     key = "kube-proxy"
     title = "kube-proxy"
@@ -695,6 +705,19 @@ class Bench:
         n = self.args.services
         log(f"wrote {n} Services + {n} EndpointSlices in {self.results['load']['seconds']:.1f} s "
             f"({2 * n / self.results['load']['seconds']:.0f} objects/s)")
+
+    def compare_codecs(self):
+        """knode's client reads the Services and EndpointSlices as JSON and as protobuf
+        (tests/cluster/codec_compare.cc): bytes, decode time (median of 3), equality."""
+        log("reading the objects as JSON and as protobuf (knode_codec_compare)")
+        r = kn.run(["ip", "netns", "exec", self.c.cp_netns, self.args.codec_compare, "--kubeconfig", self.kubeconfig,
+                    "--kind", "services", "--kind", "endpointslices", "--repeat", "3"], timeout=600)
+        rep = json.loads(r.stdout)
+        self.results["codec"] = rep
+        for kind, k in rep.items():
+            for cmp in ("listJsonVsProtobuf", "watchJsonVsProtobuf", "protobufListVsWatch"):
+                if k[cmp]["differences"]:
+                    raise BenchError(f"{kind}: {cmp}: {k[cmp]['differences'][:3]}")
 
     def add_node(self, name: str) -> str:
         self.node_no += 1
@@ -872,6 +895,8 @@ class Bench:
             "knode_commit": self.args.knode_commit,
         })
         self.setup()
+        if self.args.codec_compare:
+            self.compare_codecs()
         for mode in self.args.modes.split(","):
             self.results["modes"][mode] = self.run_mode(mode.strip())
         self.results["load_end"] = loadavg()
@@ -923,7 +948,7 @@ def refine(c: dict) -> float:
 
 def table(res: dict, mode: str) -> str:
     m = res["modes"][mode]
-    keys = [k for k in ("knode", "kube-proxy") if k in m["proxies"]]
+    keys = [k for k in ("knode", "knode-json", "kube-proxy") if k in m["proxies"]]
     ps = [m["proxies"][k] for k in keys]
     n = len(ps[0]["changes"])
 
@@ -942,7 +967,7 @@ def table(res: dict, mode: str) -> str:
         v = lat(k, refined)
         return fn(v) if v else None
 
-    head = "| | " + " | ".join(keys) + (" | kube-proxy ÷ knode |" if len(keys) == 2 else " |")
+    head = "| | " + " | ".join(keys) + (f" | {keys[1]} ÷ {keys[0]} |" if len(keys) == 2 else " |")
     sep = "|---|" + "---:|" * len(keys) + ("---:|" if len(keys) == 2 else "")
     helpers_sync = [p["helpers_sync"] for p in ps]
     helpers_all = [p["helpers"] for p in ps]
@@ -985,6 +1010,19 @@ def table(res: dict, mode: str) -> str:
     return "\n".join(lines)
 
 
+def codec_table(rep: dict) -> str:
+    """The lists as JSON and as protobuf through knode's client (one page each)."""
+    lines = ["| whole list through knode's client | bytes JSON | bytes protobuf | decode JSON | decode protobuf "
+             "| objects equal (list / watch) |", "|---|---:|---:|---:|---:|---:|"]
+    for kind, k in rep.items():
+        lj, lp = k["list"]["json"], k["list"]["protobuf"]
+        d = k.get("decodeMsMedian", {})
+        lines.append(f"| {kind} ({lj['objects']}) | {lj['bytes'] / 1e6:.1f} MB | {lp['bytes'] / 1e6:.1f} MB "
+                     f"| {d.get('json', 0):.0f} ms | {d.get('protobuf', 0):.0f} ms "
+                     f"| {k['listJsonVsProtobuf']['equal']} / {k['watchJsonVsProtobuf']['equal']} |")
+    return "\n".join(lines)
+
+
 def verdict(res: dict, mode: str) -> list[str]:
     m = res["modes"][mode]
     k = m["proxies"].get("knode")
@@ -1018,7 +1056,8 @@ def main() -> int:
                     help="knode binary (copied to the work directory at the start)")
     ap.add_argument("--kube-proxy", default=os.path.join(cp.bin_dir(), "kube-proxy"),
                     help="upstream kube-proxy (scripts/cluster/build-control-plane.sh builds it)")
-    ap.add_argument("--proxies", default="knode,kube-proxy", help="which, in this order")
+    ap.add_argument("--proxies", default="knode,kube-proxy",
+                    help="which, in this order: knode, knode-json (knode reading JSON, not protobuf), kube-proxy")
     ap.add_argument("--modes", default="iptables,nftables")
     ap.add_argument("--services", type=int, default=10000)
     ap.add_argument("--endpoints", type=int, default=10)
@@ -1041,6 +1080,10 @@ def main() -> int:
                          "the bench reads the legacy tables, so only legacy measures kube-proxy)")
     ap.add_argument("--knode-arg", action="append", default=[], help="one more flag for knode (repeatable)")
     ap.add_argument("--kube-proxy-arg", action="append", default=[], help="one more flag for kube-proxy (repeatable)")
+    ap.add_argument("--codec-compare", nargs="?", const=os.path.join(REPO, "build", "tests", "cluster",
+                                                                      "knode_codec_compare"),
+                    help="after writing the objects, read them through knode's client as JSON and as protobuf "
+                         "and print bytes and decode times (the knode_codec_compare binary; default: the build's)")
     ap.add_argument("--json", help="write every sample here")
     ap.add_argument("--keep-logs", help="copy the proxies', helpers' and control plane's logs here")
     args = ap.parse_args()
@@ -1088,6 +1131,8 @@ def main() -> int:
     for key in [p.strip() for p in args.proxies.split(",") if p.strip()]:
         if key == "knode":
             bench.proxies.append(Knode(bench, knode_copy))
+        elif key == "knode-json":
+            bench.proxies.append(KnodeJson(bench, knode_copy))
         elif key == "kube-proxy":
             bench.proxies.append(KubeProxy(bench, os.path.realpath(args.kube_proxy)))
         else:
@@ -1130,6 +1175,9 @@ def main() -> int:
               + ("Both proxies ran during the changes, both namespaces polled at once."
                  if res["together"] else "Each proxy ran alone: started, synced, changed, stopped, then the other.")
               + "\n")
+        if "codec" in res:
+            print(codec_table(res["codec"]))
+            print()
         for mode in done:
             print(f"**{mode}**\n")
             print(table(res, mode))

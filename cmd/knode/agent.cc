@@ -118,7 +118,9 @@ class Agent {
     if (c_.runs_proxy()) specs.push_back({api::Kind::kEndpointSlice, "", kProxyLabelSelector, ""});
     // The kubelet's pods: those the scheduler bound to this node.
     if (c_.runs_kubelet()) specs.push_back({api::Kind::kPod, "", "", "spec.nodeName=" + name_});
-    api_source_ = std::make_unique<kube::ApiServerSource>(io_, *api_, std::move(specs));
+    kube::InformerOptions io;
+    io.protobuf = c_.kube_api_content_type == "application/vnd.kubernetes.protobuf";
+    api_source_ = std::make_unique<kube::ApiServerSource>(io_, *api_, std::move(specs), "apiserver", io);
     store_.expect_source(api_source_->name());
     return Status::Ok();
   }

@@ -115,44 +115,6 @@ json resolve_plain(const std::string& s) {
   return s;
 }
 
-// s with every byte that is not part of a valid UTF-8 sequence replaced by U+FFFD, as
-// Go's encoding/json reads strings (the API server's, and sigs.k8s.io/yaml's, reading of
-// a manifest): JSON text holds only valid UTF-8, so what knode writes back is what it read.
-std::string valid_utf8(std::string s) {
-  auto cont = [&](size_t i) { return i < s.size() && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80; };
-  size_t i = 0;
-  for (; i < s.size(); ++i) {
-    if (static_cast<unsigned char>(s[i]) >= 0x80) break;
-  }
-  if (i == s.size()) return s;  // ASCII: the common case
-  std::string out = s.substr(0, i);
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t n = 0;
-    if (c < 0x80) {
-      n = 1;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      n = cont(i + 1) ? 2 : 0;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      const auto c1 = i + 1 < s.size() ? static_cast<unsigned char>(s[i + 1]) : 0;
-      const bool ok1 = c == 0xE0 ? (c1 >= 0xA0 && c1 <= 0xBF) : c == 0xED ? (c1 >= 0x80 && c1 <= 0x9F) : cont(i + 1);
-      n = ok1 && cont(i + 2) ? 3 : 0;  // no overlong forms, no surrogates
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      const auto c1 = i + 1 < s.size() ? static_cast<unsigned char>(s[i + 1]) : 0;
-      const bool ok1 = c == 0xF0 ? (c1 >= 0x90 && c1 <= 0xBF) : c == 0xF4 ? (c1 >= 0x80 && c1 <= 0x8F) : cont(i + 1);
-      n = ok1 && cont(i + 2) && cont(i + 3) ? 4 : 0;  // up to U+10FFFF
-    }
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    } else {
-      out.append(s, i, n);
-      i += n;
-    }
-  }
-  return out;
-}
-
 // YAML text to JSON values through libyaml's event parser (the C library Go's YAML package
 // was ported from, so what it refuses Go refuses too), one event at a time: nesting is
 // bounded, aliases are expanded with a bound on the values they add, and nothing in the
@@ -514,5 +476,43 @@ json to_json(const Object& o) {
 }
 
 std::string encode_json(const Object& o, int indent) { return jget::dump(to_json(o), indent); }
+
+// s with every byte that is not part of a valid UTF-8 sequence replaced by U+FFFD, as
+// Go's encoding/json reads strings (the API server's, and sigs.k8s.io/yaml's, reading of
+// a manifest): JSON text holds only valid UTF-8, so what knode writes back is what it read.
+std::string valid_utf8(std::string s) {
+  auto cont = [&](size_t i) { return i < s.size() && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80; };
+  size_t i = 0;
+  for (; i < s.size(); ++i) {
+    if (static_cast<unsigned char>(s[i]) >= 0x80) break;
+  }
+  if (i == s.size()) return s;  // ASCII: the common case
+  std::string out = s.substr(0, i);
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 0;
+    if (c < 0x80) {
+      n = 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      n = cont(i + 1) ? 2 : 0;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      const auto c1 = i + 1 < s.size() ? static_cast<unsigned char>(s[i + 1]) : 0;
+      const bool ok1 = c == 0xE0 ? (c1 >= 0xA0 && c1 <= 0xBF) : c == 0xED ? (c1 >= 0x80 && c1 <= 0x9F) : cont(i + 1);
+      n = ok1 && cont(i + 2) ? 3 : 0;  // no overlong forms, no surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      const auto c1 = i + 1 < s.size() ? static_cast<unsigned char>(s[i + 1]) : 0;
+      const bool ok1 = c == 0xF0 ? (c1 >= 0x90 && c1 <= 0xBF) : c == 0xF4 ? (c1 >= 0x80 && c1 <= 0x8F) : cont(i + 1);
+      n = ok1 && cont(i + 2) && cont(i + 3) ? 4 : 0;  // up to U+10FFFF
+    }
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(s, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
 
 }  // namespace knode::api

@@ -110,6 +110,16 @@ const Flag kFlags[] = {
      }},
     {"kube-api-burst", nullptr, kA | kK | kP, "N", "requests to the API server at once before --kube-api-qps applies (default 100)",
      [](AgentConfig* c, const std::string& v) { return set_int(&c->kube_api_burst, v, 1, 100000); }},
+    {"kube-api-content-type", nullptr, kA | kK | kP, "TYPE",
+     "how Pods, Services and EndpointSlices come from the API server: application/vnd.kubernetes.protobuf "
+     "(default) or application/json",
+     [](AgentConfig* c, const std::string& v) {
+       if (v != "application/vnd.kubernetes.protobuf" && v != "application/json") {
+         return Status::Error("application/vnd.kubernetes.protobuf or application/json, not " + v);
+       }
+       c->kube_api_content_type = v;
+       return Status::Ok();
+     }},
     {"hostname-override", nullptr, kA | kK | kP, "NAME", "node name to use instead of the hostname",
      [](AgentConfig* c, const std::string& v) { c->hostname_override = v; return Status::Ok(); }},
     {"v", nullptr, kA | kK | kP, "N", "log verbosity (0-10)",

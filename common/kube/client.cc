@@ -1,4 +1,5 @@
 #include "knode/kube/client.h"
+#include "knode/kube/protobuf.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -400,6 +401,13 @@ Result<Response> RestClient::request(std::string_view method, const std::string&
 Result<Response> RestClient::stream_lines(const std::string& target,
                                           const std::function<bool(std::string_view)>& on_line,
                                           std::chrono::milliseconds idle, Cancel* cancel) {
+  return stream(
+      target, "application/json", [&](std::string_view frame, bool) { return on_line(frame); }, idle, cancel);
+}
+
+Result<Response> RestClient::stream(const std::string& target, std::string_view accept,
+                                    const std::function<bool(std::string_view, bool)>& on_frame,
+                                    std::chrono::milliseconds idle, Cancel* cancel) {
   const std::string what = "GET " + target;
   if (!limiter_.acquire()) return Status::Error(what + ": client stopped", ECANCELED);
   // Always a fresh connection: a watch holds it for minutes.
@@ -407,7 +415,7 @@ Result<Response> RestClient::stream_lines(const std::string& target,
   if (!c.ok()) return c.status().Wrap(what);
   auto& conn = **c;
   conn.begin(std::chrono::steady_clock::now() + options_.timeout, cancel);
-  auto req = make_request("GET", target, config_, options_.user_agent, bearer(), "", "", "application/json");
+  auto req = make_request("GET", target, config_, options_.user_agent, bearer(), "", "", accept);
   Status s = conn.send(req);
   bhttp::response_parser<bhttp::buffer_body> p;
   if (s.ok()) s = conn.read_header(p);
@@ -425,18 +433,55 @@ Result<Response> RestClient::stream_lines(const std::string& target,
     head.body = std::move(rest.get().body());
     return head;
   }
+  if (protobuf::is_protobuf(head.content_type)) {
+    FrameSplitter frames;
+    FrameSplitter::Fed fed = FrameSplitter::Fed::kMore;
+    auto deliver = [&](std::string_view f) { return on_frame(f, true); };
+    s = conn.read_pieces(p, idle, [&](std::string_view data) {
+      fed = frames.feed(data, deliver);
+      return fed == FrameSplitter::Fed::kMore;
+    });
+    conn.end();
+    if (fed == FrameSplitter::Fed::kStopped) return head;
+    if (fed == FrameSplitter::Fed::kTooLong) return Status::Error(what + ": a frame of the stream is over 16 MiB", EMSGSIZE);
+    if (!s.ok()) return s.Wrap(what);
+    if (frames.pending() != 0) return Status::Error(what + ": the stream ended inside a frame", EIO);
+    return head;
+  }
   LineSplitter lines;
   LineSplitter::Fed fed = LineSplitter::Fed::kMore;
+  auto deliver = [&](std::string_view l) { return on_frame(l, false); };
   s = conn.read_pieces(p, idle, [&](std::string_view data) {
-    fed = lines.feed(data, on_line);
+    fed = lines.feed(data, deliver);
     return fed == LineSplitter::Fed::kMore;
   });
   conn.end();
   if (fed == LineSplitter::Fed::kStopped) return head;
   if (fed == LineSplitter::Fed::kTooLong) return Status::Error(what + ": a line of the stream is over 16 MiB", EMSGSIZE);
   if (!s.ok()) return s.Wrap(what);
-  lines.finish(on_line);
+  lines.finish(deliver);
   return head;
+}
+
+FrameSplitter::Fed FrameSplitter::feed(std::string_view data, const std::function<bool(std::string_view)>& on_frame) {
+  pending_.append(data);
+  size_t start = 0;
+  while (pending_.size() - start >= 4) {
+    const auto* b = reinterpret_cast<const unsigned char*>(pending_.data() + start);
+    const size_t n = (size_t{b[0]} << 24) | (size_t{b[1]} << 16) | (size_t{b[2]} << 8) | size_t{b[3]};
+    if (n > max_frame_) {
+      pending_.clear();
+      return Fed::kTooLong;
+    }
+    if (pending_.size() - start - 4 < n) break;
+    if (!on_frame(std::string_view(pending_).substr(start + 4, n))) {
+      pending_.clear();
+      return Fed::kStopped;
+    }
+    start += 4 + n;
+  }
+  pending_.erase(0, start);
+  return Fed::kMore;
 }
 
 LineSplitter::Fed LineSplitter::feed(std::string_view data, const std::function<bool(std::string_view)>& on_line) {
@@ -479,7 +524,16 @@ std::string query_escape(std::string_view s) {
 }
 
 std::string status_message(const Response& r) {
-  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  nlohmann::json j;
+  if (protobuf::is_protobuf(r.content_type)) {
+    // A meta.v1.Status in the envelope; its bytes are no text to show otherwise.
+    if (auto env = protobuf::unwrap(r.body); env.ok() && env->kind == "Status") {
+      if (auto st = protobuf::status_json(env->raw); st.ok()) j = std::move(*st);
+    }
+    if (!j.is_object() || !j.contains("message") || !j["message"].is_string()) return "HTTP " + std::to_string(r.status);
+  } else {
+    j = nlohmann::json::parse(r.body, nullptr, false);
+  }
   if (j.is_object() && j.contains("message") && j["message"].is_string()) {
     return j["message"].get<std::string>();
   }

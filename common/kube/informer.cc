@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "knode/api/codec.h"
+#include "knode/kube/protobuf.h"
 #include "knode/log.h"
 
 namespace knode::kube {
@@ -134,17 +135,11 @@ std::string resource_version_of(const json& obj) {
 
 }  // namespace
 
-WatchLine parse_watch_line(std::string_view line, api::Kind kind) {
+namespace {
+
+// A watch event whose object has been read into JSON, whichever the encoding.
+WatchLine watch_event(const std::string& type, json& obj, api::Kind kind) {
   WatchLine w;
-  json j = json::parse(line, nullptr, false);
-  auto t = j.is_object() ? j.find("type") : j.end();
-  auto o = j.is_object() ? j.find("object") : j.end();
-  if (!j.is_object() || t == j.end() || !t->is_string() || o == j.end()) {
-    w.message = "a watch event that is not JSON";
-    return w;
-  }
-  const std::string& type = t->get_ref<const std::string&>();
-  json& obj = *o;
   if (type == "ERROR") {
     // A metav1.Status.
     w.type = WatchLine::Type::kError;
@@ -180,6 +175,45 @@ WatchLine parse_watch_line(std::string_view line, api::Kind kind) {
   return w;
 }
 
+}  // namespace
+
+WatchLine parse_watch_line(std::string_view line, api::Kind kind) {
+  json j = json::parse(line, nullptr, false);
+  auto t = j.is_object() ? j.find("type") : j.end();
+  auto o = j.is_object() ? j.find("object") : j.end();
+  if (!j.is_object() || t == j.end() || !t->is_string() || o == j.end()) {
+    WatchLine w;
+    w.message = "a watch event that is not JSON";
+    return w;
+  }
+  return watch_event(t->get_ref<const std::string&>(), *o, kind);
+}
+
+WatchLine parse_watch_frame(std::string_view frame, api::Kind kind) {
+  auto ev = protobuf::read_watch_event(frame);
+  if (!ev.ok()) {
+    WatchLine w;
+    w.message = ev.status().message();
+    return w;
+  }
+  const bool error = ev->type == "ERROR";
+  if (!error && !ev->kind.empty() && ev->kind != kind_info(kind).kind) {
+    WatchLine w;
+    w.type = WatchLine::Type::kBadObject;
+    w.message = "expected a " + std::string(kind_info(kind).kind) + ", got a " + ev->kind;
+    return w;
+  }
+  Result<json> obj = error ? protobuf::status_json(ev->object) : protobuf::object_json(ev->object, kind);
+  if (!obj.ok()) {
+    WatchLine w;
+    w.type = error ? WatchLine::Type::kError : WatchLine::Type::kBadObject;
+    w.message = obj.status().message();
+    if (!error) w.resource_version = protobuf::resource_version(ev->object);
+    return w;
+  }
+  return watch_event(ev->type, *obj, kind);
+}
+
 Result<ListPage> parse_list_page(std::string_view body, api::Kind kind) {
   json j = json::parse(body, nullptr, false);
   if (!j.is_object()) return Status::Error("the answer is not JSON", EIO);
@@ -201,6 +235,29 @@ Result<ListPage> parse_list_page(std::string_view body, api::Kind kind) {
   return page;
 }
 
+Result<ListPage> parse_list_page_protobuf(std::string_view body, api::Kind kind) {
+  auto list = protobuf::read_list(body, kind);
+  if (!list.ok()) return list.status();
+  ListPage page;
+  page.resource_version = std::move(list->resource_version);
+  page.continue_token = std::move(list->continue_token);
+  page.items.reserve(list->items.size());
+  for (std::string_view item : list->items) {
+    auto j = protobuf::object_json(item, kind);
+    if (!j.ok()) {
+      page.bad.push_back(j.status().message());
+      continue;
+    }
+    std::string err;
+    if (auto o = decode(*j, kind, "apiserver", &err)) {
+      page.items.push_back(std::move(o));
+    } else {
+      page.bad.push_back(std::move(err));
+    }
+  }
+  return page;
+}
+
 Informer::Informer(RestClient& client, WatchSpec spec, Deliver deliver, InformerOptions options)
     : client_(client), spec_(std::move(spec)), deliver_(std::move(deliver)), options_(options) {}
 
@@ -217,6 +274,12 @@ void Informer::stop() {
 std::string Informer::resource_version() const {
   std::lock_guard lock(mu_);
   return rv_;
+}
+
+std::string_view Informer::accept() const {
+  // client-go's order: protobuf first, JSON for what the server cannot encode so.
+  if (options_.protobuf && protobuf::supports(spec_.kind)) return "application/vnd.kubernetes.protobuf, application/json";
+  return "application/json";
 }
 
 std::string Informer::query(bool watch) const {
@@ -245,7 +308,7 @@ Status Informer::list() {
     std::string target = base + (base.find('?') == std::string::npos ? "?" : "&") +
                          "limit=" + std::to_string(options_.page_size);
     if (!cont.empty()) target += "&continue=" + query_escape(cont);
-    auto r = client_.get(target, &cancel_);
+    auto r = client_.get(target, &cancel_, accept());
     if (!r.ok()) return r.status().Wrap(what);
     if (r->status == 410 && !cont.empty()) {
       // The continue token expired mid-list: start over.
@@ -256,7 +319,8 @@ Status Informer::list() {
     if (!r->ok()) {
       return Status::Error(what + ": HTTP " + std::to_string(r->status) + ": " + status_message(*r), r->status);
     }
-    auto page = parse_list_page(r->body, spec_.kind);
+    auto page = protobuf::is_protobuf(r->content_type) ? parse_list_page_protobuf(r->body, spec_.kind)
+                                                       : parse_list_page(r->body, spec_.kind);
     r->body.clear();
     if (!page.ok()) return page.status().Wrap(what);
     rv = std::move(page->resource_version);
@@ -290,10 +354,10 @@ Informer::WatchEnd Informer::watch() {
   ++stats_.watches;
   WatchEnd end = WatchEnd::kExpired;
   std::string error;
-  auto r = client_.stream_lines(
-      target,
-      [&](std::string_view line) {
-        WatchLine w = parse_watch_line(line, spec_.kind);
+  auto r = client_.stream(
+      target, accept(),
+      [&](std::string_view frame, bool proto) {
+        WatchLine w = proto ? parse_watch_frame(frame, spec_.kind) : parse_watch_line(frame, spec_.kind);
         switch (w.type) {
           case WatchLine::Type::kMalformed:
             error = w.message;

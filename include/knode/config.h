@@ -169,6 +169,9 @@ struct AgentConfig {
   double rotation_fraction = 0;     // --rotate-certificates-at: 0 = between 70% and 90% of its life
   double kube_api_qps = 50;   // --kube-api-qps (kubeAPIQPS)
   int32_t kube_api_burst = 100;  // --kube-api-burst (kubeAPIBurst)
+  // --kube-api-content-type (contentType): what knode asks the API server for when it
+  // lists and watches Pods, Services and EndpointSlices; upstream's default.
+  std::string kube_api_content_type = "application/vnd.kubernetes.protobuf";
   std::string hostname_override;
   int verbosity = 0;
   bool cleanup = false;  // knode proxy --cleanup

@@ -43,4 +43,8 @@ Result<std::vector<nlohmann::json>> yaml_documents(std::string_view text, const 
 // The first document of the text (null if it has none); for the config and kubeconfig loaders.
 Result<nlohmann::json> yaml_to_json(std::string_view text, const std::string& filename);
 
+// s with every byte that is not part of a valid UTF-8 sequence replaced by U+FFFD, as
+// Go's encoding/json writes and reads strings.
+std::string valid_utf8(std::string s);
+
 }  // namespace knode::api

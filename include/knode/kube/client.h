@@ -82,6 +82,21 @@ class LineSplitter {
   size_t max_line_;
 };
 
+// The framing of a protobuf watch response (";stream=watch"): each frame is a 4-byte
+// big-endian length, then that many bytes. A frame over max_frame ends the stream.
+class FrameSplitter {
+ public:
+  enum class Fed { kMore, kStopped, kTooLong };
+  explicit FrameSplitter(size_t max_frame = 16u << 20) : max_frame_(max_frame) {}
+  Fed feed(std::string_view data, const std::function<bool(std::string_view)>& on_frame);
+  // Bytes of a frame not yet complete (the stream ended inside one if non-zero).
+  size_t pending() const { return pending_.size(); }
+
+ private:
+  std::string pending_;
+  size_t max_frame_;
+};
+
 class RestClient {
  public:
   // Checks the credentials (PEM parses, key matches certificate); connects lazily.
@@ -95,8 +110,9 @@ class RestClient {
                            const std::string& body = "",
                            std::string_view content_type = "application/json",
                            Cancel* cancel = nullptr, std::string_view accept = "application/json");
-  Result<Response> get(const std::string& target, Cancel* cancel = nullptr) {
-    return request("GET", target, "", "application/json", cancel);
+  Result<Response> get(const std::string& target, Cancel* cancel = nullptr,
+                       std::string_view accept = "application/json") {
+    return request("GET", target, "", "application/json", cancel, accept);
   }
 
   // A streaming GET (a watch): on a 2xx, each newline-terminated line of the body goes to
@@ -106,6 +122,12 @@ class RestClient {
   Result<Response> stream_lines(const std::string& target,
                                 const std::function<bool(std::string_view)>& on_line,
                                 std::chrono::milliseconds idle, Cancel* cancel = nullptr);
+  // The same with `accept`, the body cut by the content type the server answered with:
+  // protobuf (application/vnd.kubernetes.protobuf;stream=watch) into length-prefixed
+  // frames, anything else into lines. on_frame learns which.
+  Result<Response> stream(const std::string& target, std::string_view accept,
+                          const std::function<bool(std::string_view frame, bool protobuf)>& on_frame,
+                          std::chrono::milliseconds idle, Cancel* cancel = nullptr);
 
   const KubeConfig& config() const { return config_; }
   // A new client certificate (rotation): calls from now on present it; connections open
@@ -136,7 +158,8 @@ class RestClient {
 // Percent-encodes a query value (RFC 3986 unreserved characters stay).
 std::string query_escape(std::string_view s);
 
-// The message of an API Status body ("pods \"x\" not found"), or the body itself.
+// The message of an API Status body ("pods \"x\" not found"; JSON or protobuf), or the
+// body itself.
 std::string status_message(const Response& r);
 
 }  // namespace knode::kube

@@ -89,6 +89,8 @@ struct WatchLine {
   std::string message;
 };
 WatchLine parse_watch_line(std::string_view line, api::Kind kind);
+// The same for one frame of a protobuf watch (a meta.v1.WatchEvent).
+WatchLine parse_watch_frame(std::string_view frame, api::Kind kind);
 
 // One page of a list: the objects that decode as `kind`, why the others did not, the
 // list's resourceVersion and continue token. An error only when the page is not a JSON
@@ -100,12 +102,18 @@ struct ListPage {
   std::vector<std::string> bad;
 };
 Result<ListPage> parse_list_page(std::string_view body, api::Kind kind);
+// The same for a protobuf body (the "k8s\0" envelope around a PodList, ServiceList or
+// EndpointSliceList); an error when it is not one.
+Result<ListPage> parse_list_page_protobuf(std::string_view body, api::Kind kind);
 
 struct InformerOptions {
   std::chrono::seconds min_watch_timeout{300};  // each watch asks for [min, 2*min)
   std::chrono::milliseconds backoff_initial{800};
   std::chrono::milliseconds backoff_max{std::chrono::seconds(30)};
   int page_size = 500;
+  // Ask for application/vnd.kubernetes.protobuf where knode has the schema (Pods,
+  // Services, EndpointSlices), as client-go does (--kube-api-content-type); JSON otherwise.
+  bool protobuf = true;
 };
 
 struct InformerStats {
@@ -133,6 +141,7 @@ class Informer {
   Status list();
   WatchEnd watch();
   std::string query(bool watch) const;
+  std::string_view accept() const;
 
   RestClient& client_;
   const WatchSpec spec_;

@@ -88,7 +88,7 @@ class FakeApiServer {
   }
 
   struct Request {
-    std::string method, target, authorization, user_agent, content_type, body;
+    std::string method, target, authorization, user_agent, content_type, accept, body;
   };
   std::vector<Request> requests() const {
     std::lock_guard lock(mu_);
@@ -98,6 +98,15 @@ class FakeApiServer {
     int n = 0;
     for (const auto& r : requests()) n += r.target.find(needle) != std::string::npos;
     return n;
+  }
+  void clear_requests() {
+    std::lock_guard lock(mu_);
+    requests_.clear();
+  }
+  // Blocks until a request whose target holds `needle` came (up to 5 s).
+  bool wait_request(const std::string& needle) const {
+    for (int i = 0; i < 500 && count(needle) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return count(needle) > 0;
   }
   int open_watches() const { return watches_open_; }
   // Blocks until a watch is open (up to 5 s).
@@ -172,6 +181,7 @@ class FakeApiServer {
       };
       r.authorization = header("Authorization");
       r.user_agent = header("User-Agent");
+      r.accept = header("Accept");
       r.content_type = header("Content-Type");
       // The body (writes send one with a Content-Length): read whole, kept for the test.
       if (const std::string cl = header("Content-Length"); !cl.empty()) {

@@ -121,6 +121,33 @@ TEST_F(InformerTest, ListsInPagesThenWatchesFromTheListsVersion) {
   EXPECT_EQ(inf->resource_version(), "23");
 }
 
+TEST_F(InformerTest, AsksForProtobufWhereKnodeHasTheSchemaAndReadsJsonAnswers) {
+  // The fake answers JSON whatever it is asked: the informer reads what the answer's
+  // Content-Type says (protobuf answers: protobuf_test.cc and the cluster tier).
+  server.set_objects({list_item(service("s0", 10))}, 20);
+  auto inf = start();
+  ASSERT_TRUE(got.wait_for(1));
+  ASSERT_TRUE(server.wait_watching());
+  inf->stop();
+  for (const auto& r : server.requests()) {
+    EXPECT_EQ(r.accept, "application/vnd.kubernetes.protobuf, application/json") << r.target;
+  }
+  // Nodes: no schema, JSON only; and --kube-api-content-type=application/json.
+  server.clear_requests();
+  auto nodes = start({api::Kind::kNode});
+  ASSERT_TRUE(server.wait_request("watch=true"));
+  nodes->stop();
+  ASSERT_FALSE(server.requests().empty());
+  for (const auto& r : server.requests()) EXPECT_EQ(r.accept, "application/json") << r.target;
+  server.clear_requests();
+  options.protobuf = false;
+  auto json_only = start();
+  ASSERT_TRUE(server.wait_request("watch=true"));
+  json_only->stop();
+  ASSERT_FALSE(server.requests().empty());
+  for (const auto& r : server.requests()) EXPECT_EQ(r.accept, "application/json") << r.target;
+}
+
 TEST_F(InformerTest, ADroppedWatchResumesFromTheLastVersionWithoutListing) {
   server.set_objects({list_item(service("a", 5))}, 5);
   auto inf = start();
