@@ -4,6 +4,8 @@
 // Blocking sockets, a thread per connection; everything it saw is recorded.
 #pragma once
 
+#include <functional>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -80,6 +82,19 @@ class FakeApiServer {
     std::lock_guard lock(mu_);
     expired_below_ = rv;
   }
+  // Answers requests that accept application/vnd.kubernetes.protobuf in protobuf: `list`
+  // encodes a whole list body ({"kind":"ServiceList",...} in, the "k8s\0" envelope out),
+  // `event` one watch event ({"type":...,"object":...} in, a WatchEvent's bytes out; the
+  // server frames it). The test brings the encoders (generated classes).
+  void answer_protobuf(std::function<std::string(const json&)> list, std::function<std::string(const json&)> event) {
+    std::lock_guard lock(mu_);
+    protobuf_list_ = std::move(list);
+    protobuf_event_ = std::move(event);
+  }
+  int protobuf_answers() const {
+    std::lock_guard lock(mu_);
+    return protobuf_answers_;
+  }
   // The next n requests are answered 500 (only those whose target contains `needle`).
   void fail_next(int n, std::string needle = "") {
     std::lock_guard lock(mu_);
@@ -137,10 +152,10 @@ class FakeApiServer {
     return true;
   }
 
-  static bool write_chunk(int fd, const std::string& line) {
+  static bool write_chunk(int fd, const std::string& line, bool newline = true) {
     char head[32];
-    snprintf(head, sizeof head, "%zx\r\n", line.size() + 1);
-    return write_all(fd, head + line + "\n\r\n");
+    snprintf(head, sizeof head, "%zx\r\n", line.size() + (newline ? 1 : 0));
+    return write_all(fd, head + line + (newline ? "\n" : "") + "\r\n");
   }
 
   void accept_loop() {
@@ -211,15 +226,17 @@ class FakeApiServer {
         }
         continue;
       }
+      const bool proto = r.accept.find("application/vnd.kubernetes.protobuf") != std::string::npos;
       if (param(r.target, "watch") == "true") {
-        watch(fd, std::stoi(param(r.target, "resourceVersion").empty() ? "0" : param(r.target, "resourceVersion")));
+        watch(fd, std::stoi(param(r.target, "resourceVersion").empty() ? "0" : param(r.target, "resourceVersion")),
+              proto);
         return close_conn(fd);
       }
-      if (!write_all(fd, list_answer(r.target))) return close_conn(fd);
+      if (!write_all(fd, list_answer(r.target, proto))) return close_conn(fd);
     }
   }
 
-  std::string list_answer(const std::string& target) {
+  std::string list_answer(const std::string& target, bool proto) {
     std::lock_guard lock(mu_);
     size_t limit = param(target, "limit").empty() ? objects_.size() : std::stoul(param(target, "limit"));
     size_t from = param(target, "continue").empty() ? 0 : std::stoul(param(target, "continue"));
@@ -227,17 +244,44 @@ class FakeApiServer {
     for (size_t i = from; i < objects_.size() && i < from + limit; ++i) items.push_back(objects_[i]);
     json meta = {{"resourceVersion", std::to_string(list_rv_)}};
     if (from + limit < objects_.size()) meta["continue"] = std::to_string(from + limit);
-    std::string body = json{{"kind", "ServiceList"}, {"apiVersion", "v1"}, {"metadata", meta}, {"items", items}}.dump();
-    return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+    json list = json{{"kind", "ServiceList"}, {"apiVersion", "v1"}, {"metadata", meta}, {"items", items}};
+    std::string type = "application/json";
+    std::string body;
+    if (proto && protobuf_list_) {
+      type = "application/vnd.kubernetes.protobuf";
+      body = protobuf_list_(list);
+      ++protobuf_answers_;
+    } else {
+      body = list.dump();
+    }
+    return "HTTP/1.1 200 OK\r\nContent-Type: " + type + "\r\nContent-Length: " + std::to_string(body.size()) +
            "\r\n\r\n" + body;
   }
 
-  void watch(int fd, int from_rv) {
-    if (!write_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")) return;
+  void watch(int fd, int from_rv, bool proto) {
+    std::function<std::string(const json&)> encode;
+    {
+      std::lock_guard lock(mu_);
+      if (proto && protobuf_event_) {
+        encode = protobuf_event_;
+        ++protobuf_answers_;
+      }
+    }
+    // A line of JSON, or a length-prefixed protobuf frame.
+    auto event_bytes = [&](const std::string& line) {
+      if (!encode) return line;
+      const std::string m = encode(json::parse(line));
+      const auto n = static_cast<uint32_t>(m.size());
+      std::string f;
+      for (int shift : {24, 16, 8, 0}) f += static_cast<char>(n >> shift);
+      return f + m;
+    };
+    const std::string type = encode ? "application/vnd.kubernetes.protobuf;stream=watch" : "application/json";
+    if (!write_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: " + type + "\r\nTransfer-Encoding: chunked\r\n\r\n")) return;
     std::unique_lock lock(mu_);
     if (from_rv < expired_below_) {
       lock.unlock();
-      write_chunk(fd, R"({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too old resource version","reason":"Expired","code":410}})");
+      write_chunk(fd, event_bytes(R"({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too old resource version","reason":"Expired","code":410}})"), !encode);
       write_all(fd, "0\r\n\r\n");
       return;
     }
@@ -249,7 +293,7 @@ class FakeApiServer {
         auto [rv, line] = log_[next++];
         if (rv <= from_rv) continue;
         lock.unlock();
-        bool ok = write_chunk(fd, line);
+        bool ok = write_chunk(fd, event_bytes(line), !encode);
         lock.lock();
         if (!ok) {
           --watches_open_;
@@ -285,6 +329,8 @@ class FakeApiServer {
   std::string fail_needle_;
   std::atomic<int> watches_open_{0};
   std::vector<Request> requests_;
+  std::function<std::string(const json&)> protobuf_list_, protobuf_event_;
+  int protobuf_answers_ = 0;
 };
 
 }  // namespace knode::testing

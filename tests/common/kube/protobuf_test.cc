@@ -11,6 +11,14 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include <google/protobuf/util/json_util.h>
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "common/kube/fake_apiserver.h"
 #include "common/kube/proto/core.pb.h"
 #include "common/kube/proto/discovery.pb.h"
 #include "common/kube/proto/meta.pb.h"
@@ -546,6 +554,110 @@ TEST(ProtobufStatus, ErrorBodiesGiveTheirMessage) {
   // Bytes that are no Status: the HTTP status, not binary in a log line.
   Response garbage{500, "application/vnd.kubernetes.protobuf", std::string("k8s\0\x01\x02", 6)};
   EXPECT_EQ(status_message(garbage), "HTTP 500");
+}
+
+// ---- an informer against a server that answers protobuf ----
+
+// JSON objects to protobuf through protobuf's own JSON reader (the test's Services use
+// only fields whose JSON is protobuf's JSON mapping too).
+template <typename M>
+M from_json(const json& j) {
+  M m;
+  google::protobuf::util::JsonParseOptions o;
+  o.ignore_unknown_fields = true;  // kind, apiVersion
+  auto st = google::protobuf::util::JsonStringToMessage(j.dump(), &m, o);
+  EXPECT_TRUE(st.ok()) << st.ToString() << " " << j.dump();
+  return m;
+}
+
+std::string encode_list(const json& list) {
+  core::ServiceList l;
+  l.mutable_metadata()->set_resourceversion(list["metadata"].value("resourceVersion", ""));
+  l.mutable_metadata()->set_continue_(list["metadata"].value("continue", ""));
+  for (const auto& item : list["items"]) *l.add_items() = from_json<core::Service>(item);
+  return envelope("v1", "ServiceList", l.SerializeAsString());
+}
+
+std::string encode_event(const json& ev) {
+  const json& o = ev["object"];
+  std::string object = o.value("kind", "") == "Status"
+                           ? envelope("v1", "Status", from_json<meta::Status>(o).SerializeAsString())
+                           : envelope("v1", "Service", from_json<core::Service>(o).SerializeAsString());
+  return watch_frame(ev["type"], object);
+}
+
+json service_json(const std::string& name, int rv, const std::string& ip = "10.96.0.10") {
+  return json{{"kind", "Service"},
+              {"apiVersion", "v1"},
+              {"metadata", {{"name", name}, {"namespace", "default"}, {"resourceVersion", std::to_string(rv)}}},
+              {"spec", {{"clusterIP", ip}, {"ports", json::array({{{"port", 80}, {"protocol", "TCP"}}})}}}};
+}
+
+TEST(ProtobufInformer, ListsAndWatchesInProtobufAndRelistsAfter410) {
+  testing::FakeApiServer server;
+  server.answer_protobuf(encode_list, encode_event);
+  std::vector<json> objs;
+  for (int i = 0; i < 5; ++i) objs.push_back(service_json("s" + std::to_string(i), 10 + i));
+  server.set_objects(objs, 20);
+  KubeConfig c;
+  c.server = server.url();
+  c.source = "test";
+  auto client = RestClient::create(c, ClientOptions{.qps = 0});
+  ASSERT_TRUE(client.ok()) << client.status().message();
+
+  std::mutex mu;
+  std::vector<Event> got;
+  InformerOptions options;
+  options.page_size = 2;
+  options.backoff_initial = std::chrono::milliseconds(20);
+  Informer inf(**client, {api::Kind::kService}, [&](std::vector<Event> b, bool) {
+    std::lock_guard lock(mu);
+    for (auto& e : b) got.push_back(std::move(e));
+  }, options);
+  auto count = [&] {
+    std::lock_guard lock(mu);
+    return got.size();
+  };
+  auto wait_for = [&](size_t n) {
+    for (int i = 0; i < 500 && count() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return count() >= n;
+  };
+  inf.start();
+  ASSERT_TRUE(wait_for(5));
+  ASSERT_TRUE(server.wait_watching());
+  EXPECT_EQ(server.count("limit=2"), 3);  // 5 in pages of 2: the continue token came through
+
+  server.push({{"type", "MODIFIED"}, {"object", service_json("s1", 21, "10.96.0.99")}}, 21);
+  server.push({{"type", "DELETED"}, {"object", service_json("s2", 22)}}, 22);
+  ASSERT_TRUE(wait_for(7));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(got[5].type, EventType::kModified);
+    EXPECT_EQ(api::get<api::Service>(*got[5].object).spec.cluster_ip, "10.96.0.99");
+    EXPECT_EQ(got[6].type, EventType::kDeleted);
+    EXPECT_EQ(api::meta_of(*got[6].object).name, "s2");
+  }
+  EXPECT_EQ(inf.resource_version(), "22");
+
+  // The watch dropped and its version expired: a protobuf ERROR 410, then a relist that
+  // changes only what changed (s3's new address).
+  objs = {service_json("s0", 10), service_json("s1", 21, "10.96.0.99"), service_json("s3", 30, "10.96.0.33"),
+          service_json("s4", 14)};
+  server.set_objects(objs, 30);
+  server.expire_below(30);
+  server.drop_watches();
+  ASSERT_TRUE(wait_for(8));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // nothing more should come
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(got.size(), 8u);
+    EXPECT_EQ(got[7].type, EventType::kModified);
+    EXPECT_EQ(api::meta_of(*got[7].object).name, "s3");
+  }
+  EXPECT_EQ(inf.stats().gone, 1u);
+  EXPECT_EQ(inf.stats().bad_objects, 0u);
+  inf.stop();
+  EXPECT_GE(server.protobuf_answers(), 6);  // 3 + 2 pages, 2 watches at least
 }
 
 }  // namespace
