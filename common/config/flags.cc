@@ -111,7 +111,7 @@ const Flag kFlags[] = {
     {"kube-api-burst", nullptr, kA | kK | kP, "N", "requests to the API server at once before --kube-api-qps applies (default 100)",
      [](AgentConfig* c, const std::string& v) { return set_int(&c->kube_api_burst, v, 1, 100000); }},
     {"kube-api-content-type", nullptr, kA | kK | kP, "TYPE",
-     "how Pods, Services and EndpointSlices come from the API server: application/vnd.kubernetes.protobuf "
+     "how knode lists and watches objects of the API server: application/vnd.kubernetes.protobuf "
      "(default) or application/json",
      [](AgentConfig* c, const std::string& v) {
        if (v != "application/vnd.kubernetes.protobuf" && v != "application/json") {

@@ -361,6 +361,12 @@ const Descriptor* item_descriptor(api::Kind kind) {
       return k8s::io::api::core::v1::Service::descriptor();
     case api::Kind::kEndpointSlice:
       return k8s::io::api::discovery::v1::EndpointSlice::descriptor();
+    case api::Kind::kNode:
+      return k8s::io::api::core::v1::Node::descriptor();
+    case api::Kind::kConfigMap:
+      return k8s::io::api::core::v1::ConfigMap::descriptor();
+    case api::Kind::kSecret:
+      return k8s::io::api::core::v1::Secret::descriptor();
     default:
       return nullptr;
   }
@@ -380,6 +386,12 @@ KindNames names_of(api::Kind kind) {
       return {"v1", "Service", "ServiceList"};
     case api::Kind::kEndpointSlice:
       return {"discovery.k8s.io/v1", "EndpointSlice", "EndpointSliceList"};
+    case api::Kind::kNode:
+      return {"v1", "Node", "NodeList"};
+    case api::Kind::kConfigMap:
+      return {"v1", "ConfigMap", "ConfigMapList"};
+    case api::Kind::kSecret:
+      return {"v1", "Secret", "SecretList"};
     default:
       return {"", "", ""};
   }

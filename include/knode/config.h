@@ -170,7 +170,7 @@ struct AgentConfig {
   double kube_api_qps = 50;   // --kube-api-qps (kubeAPIQPS)
   int32_t kube_api_burst = 100;  // --kube-api-burst (kubeAPIBurst)
   // --kube-api-content-type (contentType): what knode asks the API server for when it
-  // lists and watches Pods, Services and EndpointSlices; upstream's default.
+  // lists and watches; upstream's default.
   std::string kube_api_content_type = "application/vnd.kubernetes.protobuf";
   std::string hostname_override;
   int verbosity = 0;

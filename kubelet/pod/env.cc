@@ -7,6 +7,7 @@
 
 #include "knode/api/base64.h"
 #include "knode/net.h"
+#include "knode/ascii.h"
 #include "pod/resources.h"
 
 namespace knode::kubelet {
@@ -45,11 +46,6 @@ std::string env_name_of(std::string_view s) {
   return out;
 }
 
-std::string lower(std::string s) {
-  for (char& ch : s) ch = static_cast<char>(std::tolower(ch));
-  return s;
-}
-
 std::string join_host_port(const std::string& host, int32_t port) {
   bool v6 = host.find(':') != std::string::npos;
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
@@ -66,12 +62,12 @@ void append_link_variables(const api::Service& s, const std::string& prefix,
   for (size_t i = 0; i < s.spec.ports.size(); ++i) {
     const auto& sp = s.spec.ports[i];
     std::string proto = sp.protocol.empty() ? "TCP" : sp.protocol;
-    std::string url = lower(proto) + "://" + join_host_port(ip, sp.port);
+    std::string url = ascii_lower(proto) + "://" + join_host_port(ip, sp.port);
     if (i == 0) out.push_back({prefix + "_PORT", url});
     std::string port_prefix =
         prefix + "_PORT_" + std::to_string(sp.port) + "_" + env_name_of(proto);
     out.push_back({port_prefix, url});
-    out.push_back({port_prefix + "_PROTO", lower(proto)});
+    out.push_back({port_prefix + "_PROTO", ascii_lower(proto)});
     out.push_back({port_prefix + "_PORT", std::to_string(sp.port)});
     out.push_back({port_prefix + "_ADDR", ip});
   }

@@ -4,6 +4,7 @@
 
 #include "knode/api/codec.h"
 #include "knode/api/object.h"
+#include "knode/ascii.h"
 
 namespace knode::kubelet {
 namespace {
@@ -31,11 +32,6 @@ class Fnv128a {
   static constexpr uint128 kPrime = (uint128(1) << 88) + 0x13b;
   uint128 h_ = (uint128(0x6c62272e07bb0142ULL) << 64) | 0x62b821756295c58dULL;
 };
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 bool same_toleration_target(const api::Toleration& a, const api::Toleration& b) {
   return a.key == b.key && a.effect == b.effect && a.operator_ == b.operator_ && a.value == b.value;
@@ -85,7 +81,7 @@ api::Pod make_static_pod(api::Pod pod, const std::string& node_name,
                          const std::string& manifest_path, const api::Time& first_seen) {
   auto& m = pod.metadata;
   if (m.uid.empty()) m.uid = static_pod_uid(pod, node_name, manifest_path);
-  m.name += "-" + lower(node_name);
+  m.name += "-" + ascii_lower(node_name);
   if (m.namespace_.empty()) m.namespace_ = "default";
   pod.spec.node_name = node_name;
   m.annotations[kConfigHashAnnotation] = m.uid;

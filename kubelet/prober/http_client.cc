@@ -15,6 +15,7 @@
 
 #include "prober/io.h"
 #include "prober/text.h"
+#include "knode/ascii.h"
 
 namespace knode::kubelet::prober {
 
@@ -26,12 +27,6 @@ namespace {
 
 constexpr int kMaxRedirects = 10;  // Go's default CheckRedirect stops after 10
 constexpr std::uint32_t kMaxHeaderBytes = 1 << 20;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 int default_port(std::string_view scheme) {
   if (scheme == "http") return 80;
@@ -275,7 +270,7 @@ std::optional<Url> parse_url(std::string_view text) {
   const size_t sep = text.find("://");
   if (sep == std::string_view::npos || !has_scheme(text)) return std::nullopt;
   Url u;
-  u.scheme = lower(text.substr(0, sep));
+  u.scheme = ascii_lower(text.substr(0, sep));
   std::string_view rest = text.substr(sep + 3);
   const size_t auth_end = std::min(rest.find_first_of("/?"), rest.size());
   std::string_view authority = rest.substr(0, auth_end);
@@ -364,7 +359,7 @@ std::string canonical_header_key(std::string_view name) {
 HttpRequest http_get_request(const api::HTTPGetAction& action, const std::string& pod_ip, int port,
                              std::string_view user_agent) {
   HttpRequest r;
-  r.url.scheme = action.scheme.empty() ? "http" : lower(action.scheme);
+  r.url.scheme = action.scheme.empty() ? "http" : ascii_lower(action.scheme);
   r.url.host = action.host.empty() ? pod_ip : action.host;
   r.url.port = port;
   r.url.target = path_target(action.path);

@@ -14,18 +14,13 @@
 #include <cstring>
 
 #include "knode/log.h"
+#include "knode/ascii.h"
 
 namespace knode::kubelet {
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 bool has_token(std::string_view header, std::string_view token) {
-  const std::string h = lower(header);
+  const std::string h = ascii_lower(header);
   std::size_t pos = 0;
   while (pos <= h.size()) {
     auto comma = h.find(',', pos);
@@ -150,13 +145,13 @@ Status receive(int fd, std::string& buf, std::size_t max, Done done) {
 }
 
 std::string header_of(std::string_view head, std::string_view name) {
-  const std::string want = lower(name) + ":";
+  const std::string want = ascii_lower(name) + ":";
   std::size_t pos = head.find("\r\n");
   while (pos != std::string_view::npos && pos + 2 < head.size()) {
     std::size_t next = head.find("\r\n", pos + 2);
     std::string_view line = head.substr(
         pos + 2, next == std::string_view::npos ? std::string_view::npos : next - pos - 2);
-    if (lower(line.substr(0, want.size())) == want) {
+    if (ascii_lower(line.substr(0, want.size())) == want) {
       std::string_view v = line.substr(want.size());
       while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
       return std::string(v);
@@ -171,7 +166,7 @@ std::string header_of(std::string_view head, std::string_view name) {
 bool is_upgrade_request(const http::Request& r) {
   bool connection_upgrade = false;
   for (const auto& [k, v] : r.headers) {
-    if (lower(k) == "connection" && has_token(v, "upgrade")) connection_upgrade = true;
+    if (ascii_lower(k) == "connection" && has_token(v, "upgrade")) connection_upgrade = true;
   }
   return connection_upgrade && r.header("Upgrade").has_value();
 }
@@ -186,7 +181,7 @@ Status proxy_upgrade(const http::Request& request, const std::string& url, http:
   head += "Host: " + (u->host.find(':') != std::string::npos ? "[" + u->host + "]" : u->host) +
           ":" + u->port + "\r\n";
   for (const auto& [k, v] : request.headers) {
-    const std::string name = lower(k);
+    const std::string name = ascii_lower(k);
     if (name == "host" || name == "authorization") continue;
     head += k + ": " + v + "\r\n";
   }

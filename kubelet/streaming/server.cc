@@ -24,6 +24,7 @@
 #include <variant>
 
 #include "knode/log.h"
+#include "knode/ascii.h"
 #include "streaming/spdy.h"
 
 namespace knode::streaming {
@@ -42,12 +43,6 @@ constexpr std::string_view kV3 = "v3.channel.k8s.io";
 constexpr std::string_view kV2 = "v2.channel.k8s.io";
 constexpr std::string_view kV1 = "channel.k8s.io";
 constexpr std::string_view kPortForward = "portforward.k8s.io";
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -141,7 +136,7 @@ Result<Head> read_head(int fd, std::string& rest) {
     line_end = next;
     const size_t colon = line.find(':');
     if (colon == std::string::npos) continue;
-    h.headers.emplace_back(lower(trim(line.substr(0, colon))), trim(std::string_view(line).substr(colon + 1)));
+    h.headers.emplace_back(ascii_lower(trim(line.substr(0, colon))), trim(std::string_view(line).substr(colon + 1)));
   }
   return h;
 }
@@ -596,8 +591,8 @@ class Server::Impl {
       return;
     }
     bool connection_upgrade = false;
-    for (const auto& v : head->values("connection")) connection_upgrade |= lower(v) == "upgrade";
-    const std::string upgrade = lower(head->value("upgrade"));
+    for (const auto& v : head->values("connection")) connection_upgrade |= ascii_lower(v) == "upgrade";
+    const std::string upgrade = ascii_lower(head->value("upgrade"));
     if (!connection_upgrade || upgrade.empty()) {
       respond(fd, 400, "Bad Request", "Upgrade request required\n");
       return;

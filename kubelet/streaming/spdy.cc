@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "knode/log.h"
+#include "knode/ascii.h"
 
 namespace knode::streaming::spdy {
 namespace {
@@ -69,12 +70,6 @@ std::string build_dictionary() {
   return d;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 }  // namespace
 
 std::string_view dictionary() {
@@ -83,9 +78,9 @@ std::string_view dictionary() {
 }
 
 std::string header_value(const Headers& headers, std::string_view name) {
-  const std::string want = lower(name);
+  const std::string want = ascii_lower(name);
   for (const auto& [k, v] : headers) {
-    if (lower(k) == want) return v.substr(0, v.find('\0'));
+    if (ascii_lower(k) == want) return v.substr(0, v.find('\0'));
   }
   return "";
 }
@@ -107,7 +102,7 @@ Result<std::string> HeaderCompressor::compress(const Headers& headers) {
   put32(block, static_cast<uint32_t>(headers.size()));
   for (const auto& [k, v] : headers) {
     put32(block, static_cast<uint32_t>(k.size()));
-    block += lower(k);
+    block += ascii_lower(k);
     put32(block, static_cast<uint32_t>(v.size()));
     block += v;
   }

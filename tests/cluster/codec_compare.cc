@@ -1,5 +1,6 @@
-// knode_codec_compare --kubeconfig FILE [--kind pods|services|endpointslices]... [--repeat N]
-//                     [--dump DIR]
+// knode_codec_compare --kubeconfig FILE [--kind pods|services|endpointslices|nodes|configmaps|secrets]...
+//                     [--repeat N]
+//                     [--dump DIR]   (default: every kind)
 //
 // Reads the same objects from a real API server twice, as JSON and as protobuf, through
 // knode's own client and readers, and compares the typed objects knode gets from each:
@@ -154,12 +155,13 @@ int main(int argc, char** argv) {
     } else if (a == "--repeat" && i + 1 < argc) {
       repeat = std::stoi(argv[++i]);
     } else {
-      std::cerr << "usage: knode_codec_compare --kubeconfig FILE [--kind pods|services|endpointslices]... "
+      std::cerr << "usage: knode_codec_compare --kubeconfig FILE [--kind pods|services|endpointslices|nodes|"
+                   "configmaps|secrets]... "
                    "[--repeat N] [--dump DIR]\n";
       return 2;
     }
   }
-  if (kinds.empty()) kinds = {"pods", "services", "endpointslices"};
+  if (kinds.empty()) kinds = {"pods", "services", "endpointslices", "nodes", "configmaps", "secrets"};
   auto kc = kube::load_kubeconfig(kubeconfig);
   if (!kc.ok()) {
     std::cerr << kc.status().message() << "\n";
@@ -181,6 +183,12 @@ int main(int argc, char** argv) {
       kind = api::Kind::kService;
     } else if (name == "endpointslices") {
       kind = api::Kind::kEndpointSlice;
+    } else if (name == "nodes") {
+      kind = api::Kind::kNode;
+    } else if (name == "configmaps") {
+      kind = api::Kind::kConfigMap;
+    } else if (name == "secrets") {
+      kind = api::Kind::kSecret;
     } else {
       std::cerr << "unknown kind " << name << "\n";
       return 2;

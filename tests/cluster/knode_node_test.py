@@ -201,6 +201,19 @@ spec:
 # bound to a node that does not exist, so nothing runs it.
 CODEC_OBJECTS = """
 apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg, namespace: codec}
+data: {k: "v", other: "line 1\\nline 2"}
+binaryData: {blob: AP9oaQ==}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: sec, namespace: codec}
+type: Opaque
+data: {s: AP9oaQ==}
+stringData: {plain: "text"}
+---
+apiVersion: v1
 kind: Pod
 metadata:
   name: every-field
@@ -569,9 +582,9 @@ class KnodeNodeTest(NodeFixture, unittest.TestCase):
 
     def test_2b_protobuf_and_json_give_knode_the_same_objects(self):
         # knode asks the API server for protobuf (upstream's default contentType) for Pods,
-        # Services and EndpointSlices. The same objects, read through knode's client as
-        # JSON and as protobuf, lists and watches, must decode to equal typed objects:
-        # a field the protobuf schema lacks, or reads wrong, shows here.
+        # Services, EndpointSlices, Nodes, ConfigMaps and Secrets. The same objects, read
+        # through knode's client as JSON and as protobuf, lists and watches, must decode to
+        # equal typed objects: a field the protobuf schema lacks, or reads wrong, shows here.
         tool = os.environ.get("KNODE_CODEC_COMPARE") or os.path.join(REPO, "build", "tests", "cluster",
                                                                       "knode_codec_compare")
         self.kubectl("create", "namespace", "codec")
@@ -583,8 +596,9 @@ class KnodeNodeTest(NodeFixture, unittest.TestCase):
         self.addCleanup(lambda: self.kubectl("delete", "namespace", "codec", "--wait=false", check=False))
         self.addCleanup(lambda: self.kubectl("delete", "pod", "-n", "codec", "every-field", "--grace-period=0",
                                              "--force", check=False))
-        # kubia's 3 pods and every-field; kubernetes, kubia and every-field (and their slices)
-        mins = {"pods": 4, "services": 3, "endpointslices": 3}
+        # kubia's 3 pods and every-field; kubernetes, kubia and every-field (and their slices);
+        # n1; kube-root-ca.crt in each namespace and cfg; sec
+        mins = {"pods": 4, "services": 3, "endpointslices": 3, "nodes": 1, "configmaps": 5, "secrets": 1}
         for attempt in range(3):
             # KNODE_CODEC_DUMP=DIR keeps the protobuf bytes the server sent (the seeds of
             # tests/fuzz/corpus/kube_protobuf).

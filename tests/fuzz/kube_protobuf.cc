@@ -6,8 +6,8 @@
 // and the same bytes read as a list page by kube::parse_list_page_protobuf, then
 // ReflectorCache::replace. Nothing here may throw or overrun: the bytes are the server's.
 //
-// Input: one byte for the kind (Pod, Service or EndpointSlice), one for the size of the
-// pieces the body arrives in (1-256), then the body.
+// Input: one byte for the kind (Pod, Service, EndpointSlice, Node, ConfigMap, Secret), one
+// for the size of the pieces the body arrives in (1-256), then the body.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -24,8 +24,9 @@ namespace kube = knode::kube;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   knode::fuzz::Reader in(data, size);
-  static constexpr api::Kind kKinds[] = {api::Kind::kPod, api::Kind::kService, api::Kind::kEndpointSlice};
-  const api::Kind kind = kKinds[in.u8() % 3];
+  static constexpr api::Kind kKinds[] = {api::Kind::kPod,  api::Kind::kService,   api::Kind::kEndpointSlice,
+                                         api::Kind::kNode, api::Kind::kConfigMap, api::Kind::kSecret};
+  const api::Kind kind = kKinds[in.u8() % 6];
   const size_t piece = static_cast<size_t>(in.u8()) + 1;
   const std::string_view body = in.rest();
 

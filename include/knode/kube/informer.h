@@ -102,8 +102,8 @@ struct ListPage {
   std::vector<std::string> bad;
 };
 Result<ListPage> parse_list_page(std::string_view body, api::Kind kind);
-// The same for a protobuf body (the "k8s\0" envelope around a PodList, ServiceList or
-// EndpointSliceList); an error when it is not one.
+// The same for a protobuf body (the "k8s\0" envelope around a PodList, ServiceList, ...);
+// an error when it is not the kind's list.
 Result<ListPage> parse_list_page_protobuf(std::string_view body, api::Kind kind);
 
 struct InformerOptions {
@@ -111,8 +111,8 @@ struct InformerOptions {
   std::chrono::milliseconds backoff_initial{800};
   std::chrono::milliseconds backoff_max{std::chrono::seconds(30)};
   int page_size = 500;
-  // Ask for application/vnd.kubernetes.protobuf where knode has the schema (Pods,
-  // Services, EndpointSlices), as client-go does (--kube-api-content-type); JSON otherwise.
+  // Ask for application/vnd.kubernetes.protobuf where knode has the schema (every kind it
+  // watches), as client-go does (--kube-api-content-type); JSON otherwise.
   bool protobuf = true;
 };
 

@@ -1,5 +1,5 @@
 // The API server's protobuf encoding (application/vnd.kubernetes.protobuf), read for the
-// kinds a node watches in bulk: Pods, Services and EndpointSlices.
+// kinds a node watches: Pods, Services, EndpointSlices, Nodes, ConfigMaps and Secrets.
 //
 // The wire schema is a subset of Kubernetes' own (common/kube/proto/*.proto: upstream's
 // message names and field numbers, only the fields knode's structs list). Messages are
@@ -30,7 +30,8 @@ inline constexpr std::string_view kContentType = "application/vnd.kubernetes.pro
 // (";stream=watch").
 bool is_protobuf(std::string_view content_type);
 
-// Whether the schema covers this kind (Pod, Service, EndpointSlice).
+// Whether the schema covers this kind (all but Endpoints and Namespace, which knode does
+// not watch).
 bool supports(api::Kind kind);
 
 // What a protobuf body carries: the "k8s\0" magic, then a runtime.Unknown with the type

@@ -132,9 +132,9 @@ TEST_F(InformerTest, AsksForProtobufWhereKnodeHasTheSchemaAndReadsJsonAnswers) {
   for (const auto& r : server.requests()) {
     EXPECT_EQ(r.accept, "application/vnd.kubernetes.protobuf, application/json") << r.target;
   }
-  // Nodes: no schema, JSON only; and --kube-api-content-type=application/json.
+  // Namespaces: no schema, JSON only; and --kube-api-content-type=application/json.
   server.clear_requests();
-  auto nodes = start({api::Kind::kNode});
+  auto nodes = start({api::Kind::kNamespace});
   ASSERT_TRUE(server.wait_request("watch=true"));
   nodes->stop();
   ASSERT_FALSE(server.requests().empty());

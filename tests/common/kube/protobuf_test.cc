@@ -101,7 +101,8 @@ struct Coverage {
       if (msg.empty()) return problem("a struct in knode, a scalar in the schema");
       structure<M>(f->message_type(), path);
     } else if constexpr (std::is_same_v<M, std::string>) {
-      if (f->type() != FD::TYPE_STRING) problem("a string in knode");
+      // bytes are base64 strings in JSON, and in knode
+      if (f->type() != FD::TYPE_STRING && f->type() != FD::TYPE_BYTES) problem("a string in knode");
     } else if constexpr (std::is_same_v<M, bool>) {
       if (f->type() != FD::TYPE_BOOL) problem("a bool in knode");
     } else if constexpr (std::is_same_v<M, int32_t> || std::is_same_v<M, int64_t>) {
@@ -159,12 +160,15 @@ struct Coverage {
   };
 };
 
-TEST(ProtobufSchema, CoversEveryFieldKnodeReadsOfPodsServicesAndEndpointSlices) {
+TEST(ProtobufSchema, CoversEveryFieldKnodeReadsOfEveryKindItWatches) {
   std::vector<std::string> problems;
   Coverage c{&problems};
   c.structure<api::Pod>(core::Pod::descriptor(), "Pod");
   c.structure<api::Service>(core::Service::descriptor(), "Service");
   c.structure<api::EndpointSlice>(discovery::EndpointSlice::descriptor(), "EndpointSlice");
+  c.structure<api::Node>(core::Node::descriptor(), "Node");
+  c.structure<api::ConfigMap>(core::ConfigMap::descriptor(), "ConfigMap");
+  c.structure<api::Secret>(core::Secret::descriptor(), "Secret");
   // Keys knode's structs share between two Go types where upstream has the field in only
   // one of them: JSON never carries these either.
   const std::set<std::string> upstream_lacks = {
@@ -183,8 +187,11 @@ TEST(ProtobufSchema, KnowsWhichKinds) {
   EXPECT_TRUE(protobuf::supports(api::Kind::kPod));
   EXPECT_TRUE(protobuf::supports(api::Kind::kService));
   EXPECT_TRUE(protobuf::supports(api::Kind::kEndpointSlice));
-  EXPECT_FALSE(protobuf::supports(api::Kind::kNode));
-  EXPECT_FALSE(protobuf::supports(api::Kind::kSecret));
+  EXPECT_TRUE(protobuf::supports(api::Kind::kNode));
+  EXPECT_TRUE(protobuf::supports(api::Kind::kConfigMap));
+  EXPECT_TRUE(protobuf::supports(api::Kind::kSecret));
+  EXPECT_FALSE(protobuf::supports(api::Kind::kEndpoints));
+  EXPECT_FALSE(protobuf::supports(api::Kind::kNamespace));
 }
 
 // ---- messages as the API server's JSON ----
@@ -342,6 +349,24 @@ TEST(ProtobufJson, BytesThatAreNotUtf8ReadAsGoWritesThemInJson) {
   ASSERT_TRUE(j.ok()) << j.status().message();
   EXPECT_EQ((*j)["metadata"]["annotations"]["note"], "a\xEF\xBF\xBD" "b\xEF\xBF\xBD");
   EXPECT_NO_THROW((void)j->dump());
+}
+
+TEST(ProtobufJson, SecretBytesAreBase64AsInJson) {
+  core::Secret sec;
+  sec.mutable_metadata()->set_name("s");
+  sec.mutable_metadata()->set_namespace_("default");
+  (*sec.mutable_data())["key"] = std::string("\x00\xffhi", 4);
+  sec.set_type("Opaque");
+  auto j = protobuf::object_json(sec.SerializeAsString(), api::Kind::kSecret);
+  ASSERT_TRUE(j.ok()) << j.status().message();
+  EXPECT_EQ((*j)["data"]["key"], "AP9oaQ==");
+  auto o = api::decode_object(*j, "test");
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  auto from_json = api::decode_object(json{{"apiVersion", "v1"}, {"kind", "Secret"},
+                                           {"metadata", {{"name", "s"}, {"namespace", "default"}}},
+                                           {"type", "Opaque"}, {"data", {{"key", "AP9oaQ=="}}}}, "test");
+  ASSERT_TRUE(from_json.ok()) << from_json.status().message();
+  EXPECT_EQ(*o, *from_json);
 }
 
 TEST(ProtobufJson, AMessageFieldSeenTwiceMerges) {
