@@ -150,9 +150,15 @@ void validate(V& v, const Pod& p) {
     v.require(is_dns1123_label(vol.name), f + ".name", "\"" + vol.name + "\" is not a valid volume name");
     v.require(volumes.insert(vol.name).second, f + ".name", "duplicate volume \"" + vol.name + "\"");
     int sources = !!vol.host_path + !!vol.empty_dir + !!vol.config_map + !!vol.secret +
-                  !!vol.persistent_volume_claim + !!vol.downward_api + !!vol.projected + !!vol.image;
+                  !!vol.persistent_volume_claim + !!vol.downward_api + !!vol.projected + !!vol.image +
+                  !!vol.nfs;
     v.require(sources == 1, f, sources == 0 ? "must specify a volume type" : "may not specify more than 1 volume type");
     if (vol.host_path) v.require(!vol.host_path->path.empty(), f + ".hostPath.path", "required");
+    if (vol.nfs) {
+      v.require(!vol.nfs->server.empty(), f + ".nfs.server", "required");
+      v.require(!vol.nfs->path.empty(), f + ".nfs.path", "required");
+      if (!vol.nfs->path.empty()) v.require(vol.nfs->path[0] == '/', f + ".nfs.path", "must be an absolute path");
+    }
     if (vol.image) {
       v.require(!vol.image->reference.empty(), f + ".image.reference", "required");
       v.one_of(vol.image->pull_policy, {"Always", "IfNotPresent", "Never"}, f + ".image.pullPolicy");

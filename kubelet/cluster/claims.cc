@@ -36,12 +36,24 @@ Result<ClaimedVolume> resolve_claim(kube::RestClient& client, const std::string&
   } else if (const json& local = jget::member(spec, "local"); local.is_object()) {
     out.kind = "local";
     out.path = jget::str(local, "path");
+  } else if (const json& nfs = jget::member(spec, "nfs"); nfs.is_object()) {
+    out.kind = "nfs";
+    out.server = jget::str(nfs, "server");
+    out.path = jget::str(nfs, "path");
+    out.read_only = jget::boolean(nfs, "readOnly");
+    if (out.server.empty()) return Status::Error(pv_what + ": nfs.server is empty", EINVAL);
   } else {
     std::string kind = "an unknown source";
     for (const auto& [k, val] : spec.items()) {
       if (val.is_object() && k != "claimRef" && k != "capacity" && k != "nodeAffinity") kind = k;
     }
-    return Status::Error(pv_what + ": " + kind + " volumes are not supported by knode (hostPath and local are)", ENOTSUP);
+    return Status::Error(pv_what + ": " + kind + " volumes are not supported by knode (hostPath, local and nfs are)",
+                         ENOTSUP);
+  }
+  if (const json& opts = jget::member(spec, "mountOptions"); opts.is_array()) {
+    for (const auto& o : opts) {
+      if (o.is_string()) out.mount_options.push_back(o.get<std::string>());
+    }
   }
   if (out.path.empty()) return Status::Error(pv_what + ": no path", EINVAL);
   return out;

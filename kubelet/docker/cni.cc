@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "docker/process.h"
+#include "knode/process.h"
 #include "knode/json_get.h"
 #include "knode/log.h"
 

@@ -23,9 +23,12 @@ namespace knode::kubelet {
 // The storage a PersistentVolumeClaim is bound to, as the node mounts it.
 struct ClaimedVolume {
   std::string pv_name;
-  std::string kind;  // "hostPath" or "local": a directory of this node
+  std::string kind;  // "hostPath" or "local" (a directory of this node), or "nfs"
   std::string path;
   std::string host_path_type;  // hostPath's type ("", "DirectoryOrCreate", ...)
+  std::string server;          // nfs: the server (path is its export)
+  bool read_only = false;      // nfs: the PV's readOnly
+  std::vector<std::string> mount_options;  // the PV's spec.mountOptions
 };
 
 struct PodCredential {

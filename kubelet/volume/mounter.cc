@@ -4,8 +4,12 @@
 #include <linux/stat.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+
+#include "knode/process.h"
 
 namespace knode::kubelet::volume {
 
@@ -18,6 +22,35 @@ Status LinuxMounter::mount_tmpfs(const std::string& target, int64_t size_bytes) 
     return Status::FromErrno("mount tmpfs on " + target + " (" + with_noswap + ")", errno);
   if (::mount("tmpfs", target.c_str(), "tmpfs", 0, options.c_str()) == 0) return Status::Ok();
   return Status::FromErrno("mount tmpfs on " + target + " (" + options + ")", errno);
+}
+
+Status LinuxMounter::mount_nfs(const std::string& source, const std::string& target,
+                               const std::vector<std::string>& options) {
+  std::string mount;
+  for (const char* p : {"/usr/bin/mount", "/bin/mount", "/usr/sbin/mount", "/sbin/mount"}) {
+    if (::access(p, X_OK) == 0) {
+      mount = p;
+      break;
+    }
+  }
+  if (mount.empty()) return Status::Error("mount " + source + " on " + target + ": no mount(8) on this node", ENOENT);
+  std::vector<std::string> argv = {mount, "-t", "nfs"};
+  if (!options.empty()) {
+    std::string joined;
+    for (const auto& o : options) joined += (joined.empty() ? "" : ",") + o;
+    argv.insert(argv.end(), {"-o", joined});
+  }
+  argv.insert(argv.end(), {source, target});
+  auto r = run_process(argv, {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, "", std::chrono::seconds(150));
+  std::string cmd;
+  for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+  if (!r.ok()) return r.status().Wrap(cmd);
+  if (r->exit_code != 0) {
+    std::string out = r->err.empty() ? r->out : r->err;
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    return Status::Error(cmd + ": exit status " + std::to_string(r->exit_code) + (out.empty() ? "" : ": " + out), EIO);
+  }
+  return Status::Ok();
 }
 
 Status LinuxMounter::bind_mount(const std::string& source, const std::string& target) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "knode/status.h"
 
@@ -17,6 +18,10 @@ class Mounter {
   // tmpfs on `target` (a directory), `size_bytes` big; 0 leaves the kernel's default (half
   // the node's memory).
   virtual Status mount_tmpfs(const std::string& target, int64_t size_bytes) = 0;
+  // An NFS export ("server:/export") on `target`, with mount options ("ro", "vers=4.1",
+  // a PersistentVolume's mountOptions).
+  virtual Status mount_nfs(const std::string& source, const std::string& target,
+                           const std::vector<std::string>& options) = 0;
   // A bind mount of `source` on `target`. The volume manager passes /proc/self/fd/<n> of a
   // file it opened safely, so what is mounted is that file, whatever the path says by now.
   virtual Status bind_mount(const std::string& source, const std::string& target) = 0;
@@ -26,10 +31,15 @@ class Mounter {
 };
 
 // The real one. mount_tmpfs adds `noswap` where the kernel has it (6.4 and later), as the
-// upstream kubelet does, so memory-backed volumes (secrets) never reach swap.
+// upstream kubelet does, so memory-backed volumes (secrets) never reach swap. mount_nfs
+// runs `mount -t nfs [-o OPTIONS] SOURCE TARGET`, as the upstream kubelet does: the node
+// needs the NFS client (nfs-common's mount.nfs, the kernel's nfs modules); it may take as
+// long as mount.nfs retries (2 minutes by default) and is killed after 150 s.
 class LinuxMounter final : public Mounter {
  public:
   Status mount_tmpfs(const std::string& target, int64_t size_bytes) override;
+  Status mount_nfs(const std::string& source, const std::string& target,
+                   const std::vector<std::string>& options) override;
   Status bind_mount(const std::string& source, const std::string& target) override;
   Status unmount(const std::string& target) override;
   Result<bool> is_mountpoint(const std::string& path) override;

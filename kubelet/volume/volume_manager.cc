@@ -28,6 +28,7 @@ constexpr char kSecret[] = "kubernetes.io/secret";
 constexpr char kDownwardAPI[] = "kubernetes.io/downward-api";
 constexpr char kProjected[] = "kubernetes.io/projected";
 constexpr char kImage[] = "kubernetes.io/image";
+constexpr char kNfs[] = "kubernetes.io/nfs";
 constexpr char kVolumesDir[] = "volumes";
 constexpr char kSubpathsDir[] = "volume-subpaths";
 // emptyDir's directory mode (upstream's `perm`); the wrapped emptyDir of configMap,
@@ -249,6 +250,38 @@ Status VolumeManager::write_contents(const api::Pod& pod, const api::Volume& v,
   return wrote.status();
 }
 
+Result<PodVolume> VolumeManager::setup_nfs(const api::Pod& pod, const std::string& name, const std::string& field,
+                                           const std::string& server, const std::string& path, bool read_only,
+                                           std::vector<std::string> options) {
+  if (server.empty()) return Status::Error(field + ".server: required", EINVAL);
+  if (path.empty() || path[0] != '/') return Status::Error(field + ".path: must be an absolute path", EINVAL);
+  PodVolume pv;
+  pv.name = name;
+  pv.plugin = kNfs;
+  pv.host_path = pod_dir(pod.metadata.uid) + "/" + kVolumesDir + "/" + escape(kNfs) + "/" + name;
+  pv.read_only = read_only;
+  bool created = false;
+  if (Status s = ensure_dir(pod, pv, 0, &created); !s.ok()) return s;
+  auto mounted = mounter_.is_mountpoint(pv.host_path);
+  if (!mounted.ok()) return mounted.status();
+  if (*mounted) return pv;  // an earlier call's (or a previous knode's) mount
+  if (read_only) options.emplace_back("ro");
+  // An IPv6 address in brackets, as mount.nfs wants it.
+  const bool v6 = server.find(':') != std::string::npos && server.front() != '[';
+  const std::string source = (v6 ? "[" + server + "]" : server) + ":" + path;
+  KLOGV(2, "mounting an NFS volume").kv("pod", pod_ref(pod)).kv("volume", name).kv("source", source);
+  if (Status s = mounter_.mount_nfs(source, pv.host_path, options); !s.ok()) {
+    // The empty directory goes, so that the next attempt starts clean (never a mount).
+    auto still = mounter_.is_mountpoint(pv.host_path);
+    if (still.ok() && !*still) {
+      (void)volume::remove_beneath(pod_dir(pod.metadata.uid),
+                                   std::string(kVolumesDir) + "/" + escape(kNfs) + "/" + name);
+    }
+    return Status::Error(field + ": " + s.message(), s.error_number());
+  }
+  return pv;
+}
+
 Result<PodVolume> VolumeManager::setup_volume(const api::Pod& pod, const api::Volume& v,
                                               const std::string& field) {
   PodVolume pv;
@@ -308,6 +341,9 @@ Result<PodVolume> VolumeManager::setup_volume(const api::Pod& pod, const api::Vo
     pv.image_pull_policy = v.image->pull_policy;
     return pv;
   }
+  if (v.nfs) {
+    return setup_nfs(pod, v.name, field + ".nfs", v.nfs->server, v.nfs->path, v.nfs->read_only, {});
+  }
   if (v.persistent_volume_claim) {
     // A claim bound to a PersistentVolume that is a directory of this node (hostPath,
     // local): mounted like a hostPath volume, read-only when the claim says so.
@@ -315,6 +351,12 @@ Result<PodVolume> VolumeManager::setup_volume(const api::Pod& pod, const api::Vo
     auto bound = lookup_.claimed_volume(pod.metadata.namespace_, c.claim_name);
     if (!bound.ok()) {
       return Status::Error(field + ".persistentVolumeClaim: " + bound.status().message(), bound.status().error_number());
+    }
+    if (bound->kind == "nfs") {
+      // An NFS PersistentVolume: mounted under the pod as an inline nfs volume would be,
+      // read-only when the volume or the claim says so, with the PV's mountOptions.
+      return setup_nfs(pod, v.name, field + ".persistentVolumeClaim: PersistentVolume " + bound->pv_name + ": nfs",
+                       bound->server, bound->path, bound->read_only || c.read_only, bound->mount_options);
     }
     api::HostPathVolumeSource src{bound->path, bound->kind == "hostPath" ? bound->host_path_type : "Directory"};
     if (Status s = volume::check_host_path(src); !s.ok()) {
@@ -329,7 +371,7 @@ Result<PodVolume> VolumeManager::setup_volume(const api::Pod& pod, const api::Vo
   return Status::Error(
       field +
           ": no volume source knode supports (emptyDir, hostPath, configMap, secret, "
-          "downwardAPI, projected, persistentVolumeClaim, image)",
+          "downwardAPI, projected, persistentVolumeClaim, image, nfs)",
       ENOTSUP);
 }
 

@@ -5,6 +5,7 @@
 //                                kubernetes.io~secret/<volume>      secret (tmpfs)
 //                                kubernetes.io~downward-api/<volume> downwardAPI (tmpfs)
 //                                kubernetes.io~projected/<volume>   projected (tmpfs)
+//                                kubernetes.io~nfs/<volume>         nfs (inline, or a claim's NFS PV)
 //   <pods dir>/<pod uid>/volume-subpaths/<volume>/<container>/<mount index>   subPath binds
 //
 // Image volumes have no directory here: the runtime mounts the image itself (CRI's
@@ -104,6 +105,9 @@ class VolumeManager {
                                  const std::string& field);
   Status write_contents(const api::Pod& pod, const api::Volume& v, const std::string& field,
                         const PodVolume& pv);
+  Result<PodVolume> setup_nfs(const api::Pod& pod, const std::string& name, const std::string& field,
+                              const std::string& server, const std::string& path, bool read_only,
+                              std::vector<std::string> options);
   Status ensure_dir(const api::Pod& pod, const PodVolume& pv, int64_t tmpfs_size, bool* created);
   Result<std::string> prepare_subpath(const api::Pod& pod, const api::Container& c, size_t index,
                                       const api::VolumeMount& m, const PodVolume& pv,

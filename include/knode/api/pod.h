@@ -331,6 +331,13 @@ struct ImageVolumeSource {
   bool operator==(const ImageVolumeSource&) const = default;
 };
 
+struct NFSVolumeSource {
+  std::string server, path;
+  bool read_only = false;
+  KNODE_FIELDS(v("server", server); v("path", path); v("readOnly", read_only))
+  bool operator==(const NFSVolumeSource&) const = default;
+};
+
 struct Volume {
   std::string name;
   std::optional<HostPathVolumeSource> host_path;
@@ -341,10 +348,12 @@ struct Volume {
   std::optional<DownwardAPIVolumeSource> downward_api;
   std::optional<ProjectedVolumeSource> projected;
   std::optional<ImageVolumeSource> image;
+  std::optional<NFSVolumeSource> nfs;
   KNODE_FIELDS(v("name", name); v("hostPath", host_path); v("emptyDir", empty_dir);
                v("configMap", config_map); v("secret", secret);
                v("persistentVolumeClaim", persistent_volume_claim);
-               v("downwardAPI", downward_api); v("projected", projected); v("image", image))
+               v("downwardAPI", downward_api); v("projected", projected); v("image", image);
+               v("nfs", nfs))
   bool operator==(const Volume&) const = default;
 };
 

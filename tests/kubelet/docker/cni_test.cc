@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "docker/process.h"
+#include "knode/process.h"
 
 namespace knode::docker {
 namespace {

@@ -539,6 +539,59 @@ TEST_F(VolumeManagerTest, ClaimBoundToAHostPathVolumeMountsItsDirectoryReadOnlyW
   EXPECT_NE(bad.error().find("PersistentVolume pv-gone"), std::string::npos) << bad.error();
 }
 
+// ---- nfs ----
+
+TEST_F(VolumeManagerTest, NfsVolumeIsMountedOnceUnderThePodAndUnmountedAtTeardown) {
+  auto pod = pod_with("  - {name: share, nfs: {server: 10.0.0.5, path: /exports/web}}\n"
+                      "  - {name: logs, nfs: {server: 'fd00::5', path: /exports/logs, readOnly: true}}\n");
+  auto r = manager_.setup(pod);
+  ASSERT_TRUE(r.ok()) << r.error();
+  const std::string share = vol("nfs", "share"), logs = vol("nfs", "logs");
+  EXPECT_EQ(r->by_name.at("share").host_path, share);
+  EXPECT_FALSE(r->by_name.at("share").read_only);
+  EXPECT_TRUE(r->by_name.at("logs").read_only);
+  EXPECT_EQ(mounter_.nfs.at(share), "10.0.0.5:/exports/web ");
+  EXPECT_EQ(mounter_.nfs.at(logs), "[fd00::5]:/exports/logs ro");
+  // Again (a resync, a restarted knode): the mounts are there, nothing is mounted twice.
+  auto again = manager_.setup(pod);
+  ASSERT_TRUE(again.ok()) << again.error();
+  EXPECT_EQ(mounter_.count("nfs "), 2u);
+  // The container binds the mounted directory.
+  pod.spec.containers[0].volume_mounts = {api::VolumeMount{.name = "share", .mount_path = "/srv"}};
+  auto mounts = manager_.mounts_for(pod, pod.spec.containers[0], *r, {});
+  ASSERT_TRUE(mounts.ok()) << mounts.error();
+  ASSERT_EQ(mounts->size(), 1u);
+  EXPECT_EQ((*mounts)[0].host_path, share);
+  ASSERT_TRUE(manager_.teardown(kUid).ok());
+  EXPECT_TRUE(mounter_.nfs.empty());
+  EXPECT_EQ(mounter_.count("unmount "), 2u);
+  EXPECT_FALSE(exists(root() + "/" + kUid));
+}
+
+TEST_F(VolumeManagerTest, ClaimBoundToAnNfsVolumeMountsItWithThePvsOptions) {
+  lookup_.claims["shop/media"] =
+      ClaimedVolume{"pv-media", "nfs", "/exports/media", "", "nfs.example", false, {"vers=4.1", "hard"}};
+  auto r = manager_.setup(pod_with("  - {name: media, persistentVolumeClaim: {claimName: media, readOnly: true}}\n"));
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r->by_name.at("media").host_path, vol("nfs", "media"));
+  EXPECT_TRUE(r->by_name.at("media").read_only);
+  EXPECT_EQ(mounter_.nfs.at(vol("nfs", "media")), "nfs.example:/exports/media vers=4.1,hard,ro");
+}
+
+TEST_F(VolumeManagerTest, AFailedNfsMountIsAnErrorAndLeavesNoDirectory) {
+  struct FailingNfs : testing::FakeMounter {
+    Status mount_nfs(const std::string& source, const std::string&, const std::vector<std::string>&) override {
+      return Status::Error("mount -t nfs " + source + ": exit status 32: access denied by server", EIO);
+    }
+  } failing;
+  VolumeManager manager(root(), lookup_, failing);
+  auto r = manager.setup(pod_with("  - {name: share, nfs: {server: 10.0.0.5, path: /exports/web}}\n"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), "pod shop/web volume \"share\": spec.volumes[0].nfs: mount -t nfs 10.0.0.5:/exports/web: "
+                       "exit status 32: access denied by server");
+  EXPECT_FALSE(exists(vol("nfs", "share")));
+}
+
 TEST_F(VolumeManagerTest, VolumeWithoutASourceIsAClearError) {
   auto pod = pod_with("  - {name: a, emptyDir: {}}\n");
   pod.spec.volumes[0].empty_dir.reset();
@@ -547,7 +600,7 @@ TEST_F(VolumeManagerTest, VolumeWithoutASourceIsAClearError) {
   EXPECT_EQ(
       r.error(),
       "pod shop/web volume \"a\": spec.volumes[0]: no volume source knode supports (emptyDir, "
-      "hostPath, configMap, secret, downwardAPI, projected, persistentVolumeClaim, image)");
+      "hostPath, configMap, secret, downwardAPI, projected, persistentVolumeClaim, image, nfs)");
 }
 
 TEST_F(VolumeManagerTest, PodWithoutAUsableUidIsRejected) {

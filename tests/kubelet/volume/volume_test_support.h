@@ -32,6 +32,7 @@ class FakeMounter : public volume::Mounter {
   std::map<std::string, std::string> binds;  // target -> the path the source resolved to
   std::vector<std::string> calls;  // "tmpfs <target> <size>", "bind <target>", "unmount <target>"
   std::string fail_tmpfs;          // a message: mount_tmpfs fails with it
+  std::map<std::string, std::string> nfs;  // target -> "source options"
 
   Status mount_tmpfs(const std::string& target, int64_t size_bytes) override {
     calls.push_back("tmpfs " + target + " " + std::to_string(size_bytes));
@@ -39,6 +40,16 @@ class FakeMounter : public volume::Mounter {
     if (tmpfs.count(target) || binds.count(target))
       return Status::Error("already mounted: " + target, EBUSY);
     tmpfs[target] = size_bytes;
+    return Status::Ok();
+  }
+  Status mount_nfs(const std::string& source, const std::string& target,
+                   const std::vector<std::string>& options) override {
+    std::string opts;
+    for (const auto& o : options) opts += (opts.empty() ? "" : ",") + o;
+    calls.push_back("nfs " + target + " " + source + " " + opts);
+    if (tmpfs.count(target) || binds.count(target) || nfs.count(target))
+      return Status::Error("already mounted: " + target, EBUSY);
+    nfs[target] = source + " " + opts;
     return Status::Ok();
   }
   Status bind_mount(const std::string& source, const std::string& target) override {
@@ -50,14 +61,14 @@ class FakeMounter : public volume::Mounter {
   }
   Status unmount(const std::string& target) override {
     calls.push_back("unmount " + target);
-    if (tmpfs.erase(target) + binds.erase(target) == 0)
+    if (tmpfs.erase(target) + binds.erase(target) + nfs.erase(target) == 0)
       return Status::Error("not mounted: " + target, EINVAL);
     return Status::Ok();
   }
   Result<bool> is_mountpoint(const std::string& path) override {
     struct stat st {};
     if (::lstat(path.c_str(), &st) != 0) return Status::FromErrno("stat " + path, errno);
-    return tmpfs.count(path) > 0 || binds.count(path) > 0;
+    return tmpfs.count(path) > 0 || binds.count(path) > 0 || nfs.count(path) > 0;
   }
 
   size_t count(const std::string& prefix) const {

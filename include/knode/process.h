@@ -1,5 +1,6 @@
 // Runs a program to completion with a deadline: stdin given, stdout and stderr captured.
-// For CNI plugins, which the Docker backend runs itself (containerd runs them for CRI).
+// For CNI plugins, which the Docker backend runs itself (containerd runs them for CRI),
+// and mount(8) for NFS volumes.
 #pragma once
 
 #include <chrono>
@@ -8,7 +9,7 @@
 
 #include "knode/status.h"
 
-namespace knode::docker {
+namespace knode {
 
 struct ProcessResult {
   int exit_code = 0;  // 128 + signal when a signal ended it
@@ -22,4 +23,4 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
                                   const std::vector<std::string>& env, const std::string& input,
                                   std::chrono::milliseconds timeout);
 
-}  // namespace knode::docker
+}  // namespace knode

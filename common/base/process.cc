@@ -1,4 +1,4 @@
-#include "docker/process.h"
+#include "knode/process.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -11,7 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace knode::docker {
+namespace knode {
 
 namespace {
 
@@ -165,4 +165,4 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
   return result;
 }
 
-}  // namespace knode::docker
+}  // namespace knode
