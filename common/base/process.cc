@@ -98,7 +98,10 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
   sigemptyset(&none);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  // A process group of its own, so a timeout kills what it started too (mount(8) runs
+  // mount.nfs, which would otherwise go on and mount after the call failed).
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
   auto args = c_strings(argv);
   auto envp = c_strings(env);
   pid_t pid = -1;
@@ -149,7 +152,7 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
     }
   }
   in.close_end(1);
-  if (timed_out) ::kill(pid, SIGKILL);
+  if (timed_out) ::kill(-pid, SIGKILL);
   int wstatus = 0;
   while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
   }

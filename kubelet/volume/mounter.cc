@@ -44,10 +44,18 @@ Status LinuxMounter::mount_nfs(const std::string& source, const std::string& tar
   auto r = run_process(argv, {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, "", std::chrono::seconds(150));
   std::string cmd;
   for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
-  if (!r.ok()) return r.status().Wrap(cmd);
+  if (!r.ok()) {
+    if (r.status().error_number() == ETIMEDOUT) {
+      return Status::Error(cmd + ": no answer in 150 s (is the server reachable?)", ETIMEDOUT);
+    }
+    return r.status().Wrap(cmd);
+  }
   if (r->exit_code != 0) {
     std::string out = r->err.empty() ? r->out : r->err;
     while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    for (auto& c : out) {
+      if (c == '\n') c = ' ';  // one line in the pod's status
+    }
     return Status::Error(cmd + ": exit status " + std::to_string(r->exit_code) + (out.empty() ? "" : ": " + out), EIO);
   }
   return Status::Ok();
@@ -65,8 +73,10 @@ Status LinuxMounter::unmount(const std::string& target) {
 
 Result<bool> LinuxMounter::is_mountpoint(const std::string& path) {
   struct statx stx {};
-  if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_BASIC_STATS,
-              &stx) != 0) {
+  // Nothing asked of the filesystem (mask 0, AT_STATX_DONT_SYNC): the mount-root flag comes
+  // from the mount table, so an NFS mount whose server is gone answers without a GETATTR
+  // that would hang on a hard mount.
+  if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC, 0, &stx) != 0) {
     return Status::FromErrno("statx " + path, errno);
   }
   // Bind mounts from the same filesystem keep st_dev, so comparing devices with the parent

@@ -254,30 +254,46 @@ Result<PodVolume> VolumeManager::setup_nfs(const api::Pod& pod, const std::strin
                                            const std::string& server, const std::string& path, bool read_only,
                                            std::vector<std::string> options) {
   if (server.empty()) return Status::Error(field + ".server: required", EINVAL);
+  // mount(8) would read a leading '-' as an option.
+  if (server[0] == '-') return Status::Error(field + ".server: \"" + server + "\" is not a server", EINVAL);
   if (path.empty() || path[0] != '/') return Status::Error(field + ".path: must be an absolute path", EINVAL);
   PodVolume pv;
   pv.name = name;
   pv.plugin = kNfs;
   pv.host_path = pod_dir(pod.metadata.uid) + "/" + kVolumesDir + "/" + escape(kNfs) + "/" + name;
   pv.read_only = read_only;
+  // Mounted already (an earlier sync, a previous knode)? Asked first, and of the mount
+  // table only: a stat of the mounted directory would wait on a server that is gone.
+  if (auto mounted = mounter_.is_mountpoint(pv.host_path); mounted.ok() && *mounted) return pv;
   bool created = false;
   if (Status s = ensure_dir(pod, pv, 0, &created); !s.ok()) return s;
-  auto mounted = mounter_.is_mountpoint(pv.host_path);
-  if (!mounted.ok()) return mounted.status();
-  if (*mounted) return pv;  // an earlier call's (or a previous knode's) mount
-  if (read_only) options.emplace_back("ro");
+  // The PV's options without empty or repeated ones, in their order; "ro" last, so that a
+  // read-only claim wins over an "rw" among them.
+  std::vector<std::string> opts;
+  for (auto& o : options) {
+    if (!o.empty() && o != "ro" && std::find(opts.begin(), opts.end(), o) == opts.end()) opts.push_back(std::move(o));
+  }
+  if (read_only) opts.emplace_back("ro");
   // An IPv6 address in brackets, as mount.nfs wants it.
   const bool v6 = server.find(':') != std::string::npos && server.front() != '[';
   const std::string source = (v6 ? "[" + server + "]" : server) + ":" + path;
-  KLOGV(2, "mounting an NFS volume").kv("pod", pod_ref(pod)).kv("volume", name).kv("source", source);
-  if (Status s = mounter_.mount_nfs(source, pv.host_path, options); !s.ok()) {
-    // The empty directory goes, so that the next attempt starts clean (never a mount).
-    auto still = mounter_.is_mountpoint(pv.host_path);
-    if (still.ok() && !*still) {
-      (void)volume::remove_beneath(pod_dir(pod.metadata.uid),
-                                   std::string(kVolumesDir) + "/" + escape(kNfs) + "/" + name);
-    }
+  const std::string dir = pv.host_path;
+  auto give_up = [&](const Status& s) -> Status {
+    // The directory goes, so that the next attempt starts clean: rmdir only, so a
+    // directory that is a mount or holds anything stays (nothing is deleted).
+    auto still = mounter_.is_mountpoint(dir);
+    if (still.ok() && !*still) ::rmdir(dir.c_str());
     return Status::Error(field + ": " + s.message(), s.error_number());
+  };
+  KLOGV(2, "mounting an NFS volume").kv("pod", pod_ref(pod)).kv("volume", name).kv("source", source);
+  if (Status s = mounter_.mount_nfs(source, dir, opts); !s.ok()) return give_up(s);
+  // mount(8) may exit 0 without a mount (the "bg" option mounts later, in the background):
+  // the container would write to the node's disk instead. Refused.
+  auto mounted = mounter_.is_mountpoint(dir);
+  if (!mounted.ok() || !*mounted) {
+    return give_up(Status::Error("mount -t nfs " + source + " returned, but " + dir +
+                                     " is not a mount (\"bg\" in the mount options?)",
+                                 EIO));
   }
   return pv;
 }
@@ -570,8 +586,15 @@ Status VolumeManager::teardown(const std::string& pod_uid) {
   auto unmount_all = [&](const std::string& path) -> Status {
     for (int i = 0; i < 16; ++i) {
       auto mounted = mounter_.is_mountpoint(path);
-      if (!mounted.ok())
-        return mounted.status().error_number() == ENOENT ? Status::Ok() : mounted.status();
+      if (!mounted.ok()) {
+        const int e = mounted.status().error_number();
+        if (e == ENOENT) return Status::Ok();
+        // A mount whose filesystem went away (an NFS server gone, a stale handle) is still
+        // a mount: unmounted, not left behind.
+        if (e != ESTALE && e != EIO && e != ENOTCONN) return mounted.status();
+        if (Status s = mounter_.unmount(path); !s.ok()) return s;
+        continue;
+      }
       if (!*mounted) return Status::Ok();
       if (Status s = mounter_.unmount(path); !s.ok()) return s;
     }

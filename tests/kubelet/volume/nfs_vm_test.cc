@@ -84,6 +84,16 @@ TEST_F(NfsVmTest, AnNfsVolumeIsMountedWrittenThroughAndUnmountedWithItsFilesKept
   for (size_t at = 0; (at = table.find(vol("share") + " ", at)) != std::string::npos; ++at) ++n;
   EXPECT_EQ(n, 1u) << table;
 
+  // A volume still in use (a file open in it) does not unmount: teardown fails and
+  // removes nothing, on the node or on the server.
+  int busy = ::open((vol("share") + "/hello.txt").c_str(), O_RDONLY);
+  ASSERT_GE(busy, 0);
+  auto refused = manager.teardown(kUid);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_EQ(read_file(vol("share") + "/hello.txt"), "from the pod");
+  EXPECT_EQ(read_file(export_dir_ + "/hello.txt"), "from the pod");
+  ::close(busy);
+
   // Teardown unmounts, removes the pod's directories, and leaves the server's files alone.
   ASSERT_TRUE(manager.teardown(kUid).ok());
   EXPECT_FALSE(exists(root() + "/" + kUid));

@@ -569,13 +569,40 @@ TEST_F(VolumeManagerTest, NfsVolumeIsMountedOnceUnderThePodAndUnmountedAtTeardow
 }
 
 TEST_F(VolumeManagerTest, ClaimBoundToAnNfsVolumeMountsItWithThePvsOptions) {
-  lookup_.claims["shop/media"] =
-      ClaimedVolume{"pv-media", "nfs", "/exports/media", "", "nfs.example", false, {"vers=4.1", "hard"}};
+  // Empty and repeated options dropped, an "rw" among them overridden by "ro" last.
+  lookup_.claims["shop/media"] = ClaimedVolume{
+      "pv-media", "nfs", "/exports/media", "", "nfs.example", false, {"vers=4.1", "", "hard", "vers=4.1", "ro"}};
   auto r = manager_.setup(pod_with("  - {name: media, persistentVolumeClaim: {claimName: media, readOnly: true}}\n"));
   ASSERT_TRUE(r.ok()) << r.error();
   EXPECT_EQ(r->by_name.at("media").host_path, vol("nfs", "media"));
   EXPECT_TRUE(r->by_name.at("media").read_only);
   EXPECT_EQ(mounter_.nfs.at(vol("nfs", "media")), "nfs.example:/exports/media vers=4.1,hard,ro");
+  lookup_.claims["shop/rw"] = ClaimedVolume{"pv-rw", "nfs", "/exports/rw", "", "nfs.example", false, {"rw"}};
+  auto rw = manager_.setup(pod_with("  - {name: rw, persistentVolumeClaim: {claimName: rw, readOnly: true}}\n"));
+  ASSERT_TRUE(rw.ok()) << rw.error();
+  EXPECT_EQ(mounter_.nfs.at(vol("nfs", "rw")), "nfs.example:/exports/rw rw,ro");
+}
+
+TEST_F(VolumeManagerTest, AMountThatReturnsWithoutMountingIsRefused) {
+  // "bg": mount(8) exits 0 and mounts later; the pod must not write to the node's disk.
+  struct Background : testing::FakeMounter {
+    Status mount_nfs(const std::string& source, const std::string& target, const std::vector<std::string>&) override {
+      calls.push_back("nfs " + target + " " + source);
+      return Status::Ok();
+    }
+  } bg;
+  VolumeManager manager(root(), lookup_, bg);
+  auto r = manager.setup(pod_with("  - {name: share, nfs: {server: 10.0.0.5, path: /exports/web}}\n"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("is not a mount (\"bg\" in the mount options?)"), std::string::npos) << r.error();
+  EXPECT_FALSE(exists(vol("nfs", "share")));
+}
+
+TEST_F(VolumeManagerTest, AServerThatLooksLikeAnOptionIsRefused) {
+  auto r = manager_.setup(pod_with("  - {name: share, nfs: {server: '-oremount', path: /x}}\n"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("nfs.server: \"-oremount\" is not a server"), std::string::npos) << r.error();
+  EXPECT_EQ(mounter_.count("nfs "), 0u);
 }
 
 TEST_F(VolumeManagerTest, AFailedNfsMountIsAnErrorAndLeavesNoDirectory) {
