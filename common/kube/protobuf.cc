@@ -14,6 +14,7 @@
 #include "knode/api/base64.h"
 #include "knode/api/codec.h"
 #include "knode/api/values.h"
+#include "knode/kube/informer.h"
 
 namespace knode::kube::protobuf {
 
@@ -372,31 +373,6 @@ const Descriptor* item_descriptor(api::Kind kind) {
   }
 }
 
-struct KindNames {
-  const char* api_version;
-  const char* kind;
-  const char* list;
-};
-
-KindNames names_of(api::Kind kind) {
-  switch (kind) {
-    case api::Kind::kPod:
-      return {"v1", "Pod", "PodList"};
-    case api::Kind::kService:
-      return {"v1", "Service", "ServiceList"};
-    case api::Kind::kEndpointSlice:
-      return {"discovery.k8s.io/v1", "EndpointSlice", "EndpointSliceList"};
-    case api::Kind::kNode:
-      return {"v1", "Node", "NodeList"};
-    case api::Kind::kConfigMap:
-      return {"v1", "ConfigMap", "ConfigMapList"};
-    case api::Kind::kSecret:
-      return {"v1", "Secret", "SecretList"};
-    default:
-      return {"", "", ""};
-  }
-}
-
 template <typename F>
 auto guarded(const char* what, F&& f) -> decltype(f()) {
   try {
@@ -455,14 +431,14 @@ Result<Envelope> unwrap(std::string_view body) {
 Result<ListBytes> read_list(std::string_view body, api::Kind kind) {
   auto env = unwrap(body);
   if (!env.ok()) return env.status();
-  const KindNames names = names_of(kind);
   if (!supports(kind)) return Status::Error(std::string("no protobuf schema for ") + api::kind_name(kind), EINVAL);
-  if (env->kind != names.list) {
-    return Status::Error("expected a " + std::string(names.list) + ", got a " +
+  const std::string list = std::string(kind_info(kind).kind) + "List";
+  if (env->kind != list) {
+    return Status::Error("expected a " + list + ", got a " +
                              (env->kind.empty() ? std::string("message of no kind") : env->kind),
                          EBADMSG);
   }
-  return guarded(names.list, [&]() -> Result<ListBytes> {
+  return guarded(list.c_str(), [&]() -> Result<ListBytes> {
     ListBytes out;
     Reader r(env->raw);
     while (!r.done()) {
@@ -558,7 +534,7 @@ Result<json> message_json(std::string_view bytes, const std::string& full_name) 
 Result<json> object_json(std::string_view bytes, api::Kind kind) {
   const Descriptor* d = item_descriptor(kind);
   if (!d) return Status::Error(std::string("no protobuf schema for ") + api::kind_name(kind), EINVAL);
-  const KindNames names = names_of(kind);
+  const KindInfo& names = kind_info(kind);  // where the kind lives: its kind and apiVersion
   return guarded(names.kind, [&]() -> Result<json> {
     json obj = json::object();
     obj["apiVersion"] = names.api_version;
