@@ -101,46 +101,48 @@ size_t Proxier::service_port_count() const {
 }
 
 void Proxier::on_service(const Event& e) {
-  const auto& svc = api::get<api::Service>(*e.object);
-  std::string key = service_key(svc.metadata);
+  std::string key = service_key(api::meta_of(*e.object));
   if (e.type == EventType::kDeleted) {
     services_.erase(key);
   } else {
-    services_[key] = std::shared_ptr<const api::Service>(e.object, &svc);
+    services_[key] = service_info(api::get<api::Service>(*e.object));
   }
   recompute(key);
 }
 
+// A deletion may carry only the slice's namespace and name (an informer that keeps no
+// objects): where the slice was is slice_service_'s to say.
 void Proxier::on_slice(const Event& e) {
-  const auto& es = api::get<api::EndpointSlice>(*e.object);
-  std::string name = es.metadata.name;
-  // A relabelled slice leaves its old service.
-  if (e.old) {
-    const auto& before = api::get<api::EndpointSlice>(*e.old);
-    auto old_svc = slice_service(before);
-    if (old_svc && old_svc != slice_service(es)) {
-      slices_[*old_svc].erase(name);
-      recompute(*old_svc);
+  const auto& meta = api::meta_of(*e.object);
+  const std::string slice_key = meta.namespace_ + "/" + meta.name;
+  std::optional<std::string> svc;
+  if (e.type != EventType::kDeleted) svc = slice_service(api::get<api::EndpointSlice>(*e.object));
+  // A deleted or relabelled slice leaves the service it was with.
+  if (auto was = slice_service_.find(slice_key); was != slice_service_.end() && was->second != svc) {
+    std::string old_svc = std::move(was->second);
+    slice_service_.erase(was);
+    if (auto s = slices_.find(old_svc); s != slices_.end()) {
+      s->second.erase(meta.name);
+      if (s->second.empty()) slices_.erase(s);
     }
+    recompute(old_svc);
   }
-  auto svc = slice_service(es);
   if (!svc) return;
-  if (e.type == EventType::kDeleted) {
-    slices_[*svc].erase(name);
-    if (slices_[*svc].empty()) slices_.erase(*svc);
-  } else {
-    slices_[*svc][name] = std::shared_ptr<const api::EndpointSlice>(e.object, &es);
-  }
+  slices_[*svc].insert_or_assign(meta.name, slice_info(api::get<api::EndpointSlice>(*e.object), options_.node));
+  slice_service_[slice_key] = *svc;
   recompute(*svc);
 }
 
 void Proxier::on_endpoints(const Event& e) {
-  const auto& ep = api::get<api::Endpoints>(*e.object);
-  std::string key = service_key(ep.metadata);
+  std::string key = service_key(api::meta_of(*e.object));
   if (e.type == EventType::kDeleted) {
     mirrored_.erase(key);
   } else {
-    mirrored_[key] = api::endpoints_to_slices(ep);
+    std::vector<SliceInfo> infos;
+    for (const auto& es : api::endpoints_to_slices(api::get<api::Endpoints>(*e.object))) {
+      infos.push_back(slice_info(es, options_.node));
+    }
+    mirrored_[key] = std::move(infos);
   }
   recompute(key);
 }
@@ -148,15 +150,15 @@ void Proxier::on_endpoints(const Event& e) {
 void Proxier::recompute(const std::string& key) {
   std::vector<proxy::ServicePort> now;
   if (auto it = services_.find(key); it != services_.end()) {
-    std::vector<const api::EndpointSlice*> slices;
+    std::vector<const SliceInfo*> slices;
     // EndpointSlices win; legacy Endpoints are used only for services that have none
     // (in a cluster the mirroring controller makes slices from them anyway).
     if (auto s = slices_.find(key); s != slices_.end() && !s->second.empty()) {
-      for (const auto& [n, es] : s->second) slices.push_back(es.get());
+      for (const auto& [n, es] : s->second) slices.push_back(&es);
     } else if (auto m = mirrored_.find(key); m != mirrored_.end()) {
       for (const auto& es : m->second) slices.push_back(&es);
     }
-    now = build_service_ports(*it->second, slices, options_.node);
+    now = build_service_ports(it->second, slices);
   }
   Ports& entry = ports_[key];
   // What the service had: its own vector, or its place in the model lent to the sync.

@@ -85,10 +85,12 @@ class Proxier {
   bool stopped_ = false;
   bool burst_pending_ = false;  // a zero-delay schedule() is armed
 
-  // Indexes by service "ns/name".
-  std::map<std::string, std::shared_ptr<const api::Service>> services_;
-  std::map<std::string, std::map<std::string, std::shared_ptr<const api::EndpointSlice>>> slices_;
-  std::map<std::string, std::vector<api::EndpointSlice>> mirrored_;  // from legacy Endpoints
+  // Indexes by service "ns/name". What the proxy needs of each object, not the object
+  // (the store passes Services and slices through when no kubelet runs beside the proxy).
+  std::map<std::string, ServiceInfo> services_;
+  std::map<std::string, std::map<std::string, SliceInfo>> slices_;  // then by slice name
+  std::map<std::string, std::string> slice_service_;  // slice "ns/name" -> its service's
+  std::map<std::string, std::vector<SliceInfo>> mirrored_;  // from legacy Endpoints
   // The model, by service. During a sync its ports are lent to the worker, not copied:
   // `lent_at` is where they sit in `lent_` (the vector here holds moved-from values), until
   // the sync finishes and they come back. A service that changes meanwhile gets its own

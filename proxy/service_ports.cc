@@ -27,35 +27,26 @@ net::Protocol protocol_of(const std::string& p) {
 }
 
 // Endpoints of one service port from all slices, de-duplicated by address:port.
-std::vector<proxy::Endpoint> collect_endpoints(const api::ServicePortSpec& port,
-                                          const std::vector<const api::EndpointSlice*>& slices,
-                                          const NodeContext& node) {
+std::vector<proxy::Endpoint> collect_endpoints(const ServiceInfo::Port& port, const std::vector<const SliceInfo*>& slices) {
   std::vector<proxy::Endpoint> out;
   std::set<std::pair<net::IPAddress, uint16_t>> seen;
   for (const auto* es : slices) {
-    if (es->address_type != "IPv4") continue;
     // The slice port that serves this service port: same name and protocol.
     std::optional<int32_t> target;
     for (const auto& p : es->ports) {
-      if (p.name.value_or("") == port.name && p.protocol.value_or("TCP") == port.protocol) {
-        target = p.port;
-      }
+      if (p.name == port.name && p.protocol == port.protocol) target = p.port;
     }
     if (!target || *target <= 0) continue;
     for (const auto& ep : es->endpoints) {
-      if (ep.addresses.empty()) continue;
-      auto ip = net::IPAddress::Parse(ep.addresses.front());
-      if (!ip || !ip->is_v4()) continue;
-      auto key = std::make_pair(*ip, static_cast<uint16_t>(*target));
+      auto key = std::make_pair(ep.ip, static_cast<uint16_t>(*target));
       if (!seen.insert(key).second) continue;
       proxy::Endpoint b;
-      b.ip = *ip;
+      b.ip = ep.ip;
       b.port = static_cast<uint16_t>(*target);
-      // Unset conditions mean ready (and serving = ready), as EndpointSlice consumers read them.
-      b.ready = ep.conditions.ready.value_or(true);
-      b.serving = ep.conditions.serving.value_or(b.ready);
-      b.terminating = ep.conditions.terminating.value_or(false);
-      b.local = ep.node_name && !node.node_name.empty() && *ep.node_name == node.node_name;
+      b.ready = ep.ready;
+      b.serving = ep.serving;
+      b.terminating = ep.terminating;
+      b.local = ep.local;
       out.push_back(b);
     }
   }
@@ -84,10 +75,8 @@ std::vector<proxy::Endpoint> usable(const std::vector<proxy::Endpoint>& all, Pre
 
 }  // namespace
 
-std::vector<proxy::ServicePort> build_service_ports(const api::Service& svc,
-                                                 const std::vector<const api::EndpointSlice*>& slices,
-                                                 const NodeContext& node) {
-  std::vector<proxy::ServicePort> out;
+ServiceInfo service_info(const api::Service& svc) {
+  ServiceInfo out;
   if (should_skip_service(svc)) return out;
   const auto& s = svc.spec;
   auto cluster_ip = net::IPAddress::Parse(s.cluster_ip);
@@ -129,7 +118,40 @@ std::vector<proxy::ServicePort> build_service_ports(const api::Service& svc,
             static_cast<uint32_t>(*s.session_affinity_config->client_ip->timeout_seconds);
       }
     }
-    auto all = collect_endpoints(port, slices, node);
+    out.ports.push_back(ServiceInfo::Port{std::move(sp), port.name, port.protocol});
+  }
+  out.ports.shrink_to_fit();
+  return out;
+}
+
+SliceInfo slice_info(const api::EndpointSlice& es, const NodeContext& node) {
+  SliceInfo out;
+  for (const auto& p : es.ports) out.ports.push_back(SliceInfo::Port{p.name.value_or(""), p.protocol.value_or("TCP"), p.port});
+  out.ports.shrink_to_fit();
+  if (es.address_type != "IPv4") return out;
+  for (const auto& ep : es.endpoints) {
+    if (ep.addresses.empty()) continue;
+    auto ip = net::IPAddress::Parse(ep.addresses.front());
+    if (!ip || !ip->is_v4()) continue;
+    SliceInfo::Endpoint e;
+    e.ip = *ip;
+    // Unset conditions mean ready (and serving = ready), as EndpointSlice consumers read them.
+    e.ready = ep.conditions.ready.value_or(true);
+    e.serving = ep.conditions.serving.value_or(e.ready);
+    e.terminating = ep.conditions.terminating.value_or(false);
+    e.local = ep.node_name && !node.node_name.empty() && *ep.node_name == node.node_name;
+    out.endpoints.push_back(e);
+  }
+  out.endpoints.shrink_to_fit();
+  return out;
+}
+
+std::vector<proxy::ServicePort> build_service_ports(const ServiceInfo& svc, const std::vector<const SliceInfo*>& slices) {
+  std::vector<proxy::ServicePort> out;
+  out.reserve(svc.ports.size());
+  for (const auto& port : svc.ports) {
+    proxy::ServicePort sp = port.model;
+    auto all = collect_endpoints(port, slices);
     bool internal_local = sp.internal_policy_local;
     sp.cluster_endpoints = usable(all, [&](const proxy::Endpoint& b) { return !internal_local || b.local; });
     sp.local_endpoints = usable(all, [](const proxy::Endpoint& b) { return b.local; });
@@ -142,6 +164,17 @@ std::vector<proxy::ServicePort> build_service_ports(const api::Service& svc,
     return std::tie(a.name, a.protocol) < std::tie(b.name, b.protocol);
   });
   return out;
+}
+
+std::vector<proxy::ServicePort> build_service_ports(const api::Service& svc,
+                                                    const std::vector<const api::EndpointSlice*>& slices,
+                                                    const NodeContext& node) {
+  std::vector<SliceInfo> infos;
+  infos.reserve(slices.size());
+  for (const auto* es : slices) infos.push_back(slice_info(*es, node));
+  std::vector<const SliceInfo*> ptrs;
+  for (const auto& i : infos) ptrs.push_back(&i);
+  return build_service_ports(service_info(svc), ptrs);
 }
 
 }  // namespace knode::proxy

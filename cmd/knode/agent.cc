@@ -100,10 +100,18 @@ class Agent {
     return Status::Ok();
   }
 
+  // Without the kubelet, the proxy is the only consumer of Services and EndpointSlices and
+  // keeps what it needs of them: the sources and the store keep none of these objects.
+  std::set<api::Kind> pass_through_kinds() const {
+    if (c_.runs_kubelet()) return {};
+    return {api::Kind::kService, api::Kind::kEndpointSlice, api::Kind::kEndpoints};
+  }
+
   Status setup_sources() {
+    for (auto k : pass_through_kinds()) store_.pass_through(k);
     if (!c_.manifest_dir.empty()) {
       manifest_ = std::make_unique<ManifestDirSource>(
-          io_, ManifestDirSource::Options{c_.manifest_dir, std::chrono::milliseconds(c_.kubelet.file_check_frequency.millis()), true});
+          io_, ManifestDirSource::Options{c_.manifest_dir, std::chrono::milliseconds(c_.kubelet.file_check_frequency.millis()), true, pass_through_kinds()});
       store_.expect_source(manifest_->name());
     }
     if (c_.kubeconfig.empty()) return Status::Ok();
@@ -114,8 +122,9 @@ class Agent {
     specs.push_back({api::Kind::kNode, "", "", all_nodes ? "" : "metadata.name=" + name_});
     // The Services (also the kubelet's for the pods' environment: a headless Service has
     // no variables) and, for the proxy, their EndpointSlices.
-    specs.push_back({api::Kind::kService, "", kProxyLabelSelector, ""});
-    if (c_.runs_proxy()) specs.push_back({api::Kind::kEndpointSlice, "", kProxyLabelSelector, ""});
+    const bool keep = !pass_through_kinds().contains(api::Kind::kService);
+    specs.push_back({api::Kind::kService, "", kProxyLabelSelector, "", keep});
+    if (c_.runs_proxy()) specs.push_back({api::Kind::kEndpointSlice, "", kProxyLabelSelector, "", keep});
     // The kubelet's pods: those the scheduler bound to this node.
     if (c_.runs_kubelet()) specs.push_back({api::Kind::kPod, "", "", "spec.nodeName=" + name_});
     kube::InformerOptions io;

@@ -1,5 +1,7 @@
 #include "knode/api/object.h"
 
+#include <utility>
+
 namespace knode::api {
 
 const char* kind_name(Kind k) {
@@ -22,5 +24,29 @@ std::string namespaced_name(const ObjectMeta& m) {
 }
 
 ObjectKey key_of(const Object& o) { return ObjectKey{kind_of(o), namespaced_name(meta_of(o))}; }
+
+namespace {
+
+template <size_t... I>
+Object empty_of(size_t index, std::index_sequence<I...>) {
+  Object out;
+  ((index == I ? (out.emplace<I>(), 0) : 0), ...);
+  return out;
+}
+
+}  // namespace
+
+Object stub_object(const ObjectKey& key, const std::string& resource_version) {
+  Object o = empty_of(static_cast<size_t>(key.kind), std::make_index_sequence<std::variant_size_v<Object>>{});
+  ObjectMeta& m = meta_of(o);
+  if (auto slash = key.name.find('/'); slash != std::string::npos) {
+    m.namespace_ = key.name.substr(0, slash);
+    m.name = key.name.substr(slash + 1);
+  } else {
+    m.name = key.name;
+  }
+  m.resource_version = resource_version;
+  return o;
+}
 
 }  // namespace knode::api

@@ -59,30 +59,63 @@ const std::string& rv_of(const api::ObjectPtr& o) { return api::meta_of(*o).reso
 
 }  // namespace
 
+ReflectorCache::Entry ReflectorCache::entry(const api::ObjectPtr& o) const {
+  return Entry{rv_of(o), keep_objects_ ? o : nullptr};
+}
+
+api::ObjectPtr ReflectorCache::gone(api::Kind kind, const std::string& key, Entry& e) const {
+  if (e.object) return std::move(e.object);
+  return std::make_shared<const api::Object>(api::stub_object(api::ObjectKey{kind, key}, e.resource_version));
+}
+
 std::vector<Event> ReflectorCache::replace(std::vector<api::ObjectPtr> items) {
+  begin_list();
+  std::vector<Event> out = list_page(std::move(items));
+  for (auto& e : end_list()) out.push_back(std::move(e));
+  return out;
+}
+
+std::vector<Event> ReflectorCache::list_page(std::vector<api::ObjectPtr> items) {
   std::vector<Event> out;
-  std::map<std::string, api::ObjectPtr> next;
   for (auto& o : items) {
+    kind_ = api::kind_of(*o);
     std::string key = cache_key(o);
     auto it = objects_.find(key);
     if (it == objects_.end()) {
-      out.push_back(Event{EventType::kAdded, o, nullptr});
-    } else if (rv_of(it->second) != rv_of(o)) {
-      out.push_back(Event{EventType::kModified, o, it->second});
+      Entry e = entry(o);
+      e.list = list_;
+      objects_.emplace(std::move(key), std::move(e));
+      out.push_back(Event{EventType::kAdded, std::move(o), nullptr});
+    } else if (it->second.resource_version != rv_of(o)) {
+      api::ObjectPtr old = std::move(it->second.object);
+      it->second = entry(o);
+      it->second.list = list_;
+      out.push_back(Event{EventType::kModified, std::move(o), std::move(old)});
     } else {
-      o = it->second;  // unchanged: keep the instance the sink already has
+      it->second.list = list_;  // unchanged: the sink has it
     }
-    next.emplace(std::move(key), std::move(o));
   }
-  for (auto& [key, o] : objects_) {
-    if (!next.count(key)) out.push_back(Event{EventType::kDeleted, o, nullptr});
+  return out;
+}
+
+std::vector<Event> ReflectorCache::end_list() {
+  std::vector<Event> out;
+  for (auto it = objects_.begin(); it != objects_.end();) {
+    if (it->second.list == list_) {
+      ++it;
+      continue;
+    }
+    // (an entry is there because an object of the kind was seen: kind_ is set)
+    Entry& e = it->second;
+    out.push_back(Event{EventType::kDeleted, gone(e.object ? api::kind_of(*e.object) : *kind_, it->first, e), nullptr});
+    it = objects_.erase(it);
   }
-  objects_ = std::move(next);
   return out;
 }
 
 std::optional<Event> ReflectorCache::apply(EventType type, api::ObjectPtr object) {
   std::string key = cache_key(object);
+  kind_ = api::kind_of(*object);
   auto it = objects_.find(key);
   if (type == EventType::kDeleted) {
     if (it == objects_.end()) return std::nullopt;
@@ -90,12 +123,15 @@ std::optional<Event> ReflectorCache::apply(EventType type, api::ObjectPtr object
     return Event{EventType::kDeleted, std::move(object), nullptr};
   }
   if (it == objects_.end()) {
-    objects_.emplace(std::move(key), object);
+    Entry e = entry(object);
+    e.list = list_;
+    objects_.emplace(std::move(key), std::move(e));
     return Event{EventType::kAdded, std::move(object), nullptr};
   }
-  if (rv_of(it->second) == rv_of(object)) return std::nullopt;
-  api::ObjectPtr old = std::move(it->second);
-  it->second = object;
+  if (it->second.resource_version == rv_of(object)) return std::nullopt;
+  api::ObjectPtr old = std::move(it->second.object);
+  it->second = entry(object);
+  it->second.list = list_;
   return Event{EventType::kModified, std::move(object), std::move(old)};
 }
 
@@ -259,7 +295,7 @@ Result<ListPage> parse_list_page_protobuf(std::string_view body, api::Kind kind)
 }
 
 Informer::Informer(RestClient& client, WatchSpec spec, Deliver deliver, InformerOptions options)
-    : client_(client), spec_(std::move(spec)), deliver_(std::move(deliver)), options_(options) {}
+    : client_(client), spec_(std::move(spec)), deliver_(std::move(deliver)), options_(options), cache_(spec_.keep_objects) {}
 
 Informer::~Informer() { stop(); }
 
@@ -299,11 +335,16 @@ std::string Informer::query(bool watch) const {
   return q;
 }
 
+// Each page's additions and modifications go to the sink as the page arrives, so the
+// objects of a page can be freed before the next is read (the informer holds no more
+// than a page of a 10,000-object list); the deletions, and the first list's synced, come
+// with the last page.
 Status Informer::list() {
   const std::string base = collection_path(spec_.kind, spec_.namespace_) + query(false);
   const std::string what = "list " + spec_.describe();
-  std::vector<api::ObjectPtr> items;
   std::string cont, rv;
+  uint64_t events = 0;
+  cache_.begin_list();
   for (;;) {
     std::string target = base + (base.find('?') == std::string::npos ? "?" : "&") +
                          "limit=" + std::to_string(options_.page_size);
@@ -311,8 +352,8 @@ Status Informer::list() {
     auto r = client_.get(target, &cancel_, accept());
     if (!r.ok()) return r.status().Wrap(what);
     if (r->status == 410 && !cont.empty()) {
-      // The continue token expired mid-list: start over.
-      items.clear();
+      // The continue token expired mid-list: start over (what the pages so far brought
+      // stays delivered; the new pages bring what changed since).
       cont.clear();
       continue;
     }
@@ -329,20 +370,24 @@ Status Informer::list() {
       ++stats_.bad_objects;
       KLOG(WARNING, "ignoring an object the API server sent").kv("watch", spec_.describe()).kv("err", err);
     }
-    for (auto& o : page->items) items.push_back(std::move(o));
-    if (cont.empty()) break;
+    auto page_events = cache_.list_page(std::move(page->items));
+    if (cont.empty()) {
+      for (auto& e : cache_.end_list()) page_events.push_back(std::move(e));
+      {
+        std::lock_guard lock(mu_);
+        rv_ = rv;
+      }
+      ++stats_.lists;
+      events += page_events.size();
+      stats_.events += events;
+      const bool first = !synced_;
+      synced_ = true;
+      deliver_(std::move(page_events), first);
+      return Status::Ok();
+    }
+    events += page_events.size();
+    if (!page_events.empty()) deliver_(std::move(page_events), false);
   }
-  auto events = cache_.replace(std::move(items));
-  {
-    std::lock_guard lock(mu_);
-    rv_ = rv;
-  }
-  ++stats_.lists;
-  stats_.events += events.size();
-  const bool first = !synced_;
-  synced_ = true;
-  deliver_(std::move(events), first);
-  return Status::Ok();
 }
 
 Informer::WatchEnd Informer::watch() {

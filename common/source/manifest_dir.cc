@@ -57,12 +57,15 @@ struct ManifestDirSource::Impl {
   // (the first file by name is in force). The objects are kept once, in `defs`.
   std::map<std::string, std::vector<api::ObjectKey>> files;
   std::map<std::string, FileStamp> stamps;
-  std::map<api::ObjectKey, std::map<std::string, api::ObjectPtr>> defs;
+  std::map<api::ObjectKey, std::map<std::string, api::ObjectPtr>> defs;  // null: not kept
+  std::set<api::Kind> pass_through;
   std::set<std::string> links;  // manifest names that are symbolic links
 };
 
 ManifestDirSource::ManifestDirSource(boost::asio::io_context& io, Options options)
-    : options_(std::move(options)), impl_(std::make_unique<Impl>(io)) {}
+    : options_(std::move(options)), impl_(std::make_unique<Impl>(io)) {
+  impl_->pass_through = options_.pass_through;
+}
 
 ManifestDirSource::~ManifestDirSource() { stop(); }
 
@@ -86,9 +89,40 @@ std::string octal_mode(mode_t mode) {
 
 }  // namespace
 
+namespace {
+std::string read_file(const std::string& path, bool* ok) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *ok = false;
+    return {};
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  *ok = true;
+  return ss.str();
+}
+}  // namespace
+
+// The object `key` as file `file` defines it now (read again: for a kind the source does
+// not keep, when the definition in force moves to another file); null if it no longer does.
+static api::ObjectPtr reread(const std::string& dir, const std::string& file, const api::ObjectKey& key) {
+  bool ok;
+  std::string data = read_file(dir + "/" + file, &ok);
+  if (!ok) return nullptr;
+  auto decoded = api::decode_manifest(data, file);
+  if (!decoded.ok()) return nullptr;
+  for (auto& obj : decoded->objects) {
+    if (api::key_of(*obj) == key) return obj;
+  }
+  return nullptr;
+}
+
 // Applies a file's new contents: recomputes the effective object of every key the file
-// defined before or defines now, and emits what changed.
-static void apply_file(auto& impl, const std::string& file, std::map<api::ObjectKey, api::ObjectPtr> now) {
+// defined before or defines now, and emits what changed. In `now`, a null object keeps
+// the file's previous definition of its key (its new one was rejected), for a kind the
+// source does not keep.
+static void apply_file(auto& impl, const std::string& dir, const std::string& file,
+                       std::map<api::ObjectKey, api::ObjectPtr> now) {
   std::vector<api::ObjectKey> before;
   if (auto f = impl.files.find(file); f != impl.files.end()) before = std::move(f->second);
   std::vector<api::ObjectKey> now_keys;
@@ -97,18 +131,46 @@ static void apply_file(auto& impl, const std::string& file, std::map<api::Object
   std::vector<api::ObjectKey> keys;
   std::set_union(before.begin(), before.end(), now_keys.begin(), now_keys.end(), std::back_inserter(keys));
   for (const auto& key : keys) {
+    const bool keep = !impl.pass_through.contains(key.kind);
     auto d = impl.defs.find(key);
-    api::ObjectPtr had = d == impl.defs.end() ? nullptr : d->second.begin()->second;  // in force until now
+    // The definition in force until now (the first file by name), and its file.
+    std::optional<std::string> had_file;
+    api::ObjectPtr had;
+    if (d != impl.defs.end()) {
+      had_file = d->second.begin()->first;
+      had = d->second.begin()->second;
+    }
     auto it = now.find(key);
     if (it != now.end()) {
       if (d == impl.defs.end()) d = impl.defs.emplace(key, std::map<std::string, api::ObjectPtr>{}).first;
-      d->second[file] = it->second;
+      if (keep || it->second) d->second[file] = keep ? it->second : nullptr;
+      else d->second.try_emplace(file, nullptr);  // rejected anew: the earlier definition stays
     } else if (d != impl.defs.end()) {
       d->second.erase(file);
     }
-    api::ObjectPtr want = d == impl.defs.end() || d->second.empty() ? nullptr : d->second.begin()->second;
+    std::optional<std::string> want_file;
+    if (d != impl.defs.end() && !d->second.empty()) want_file = d->second.begin()->first;
+    api::ObjectPtr want = want_file ? d->second.begin()->second : nullptr;
     if (d != impl.defs.end() && d->second.empty()) impl.defs.erase(d);
-    if (!want && !had) continue;
+    if (!want_file && !had_file) continue;
+    if (!keep) {
+      // Nothing kept to compare with: a definition in force from this file is reported
+      // again; one from another file only when it became the one in force.
+      if (!want_file) {
+        impl.sink->on_event(Event{EventType::kDeleted, std::make_shared<const api::Object>(api::stub_object(key, "")), nullptr});
+        continue;
+      }
+      if (*want_file == file) {
+        want = it != now.end() ? it->second : nullptr;
+        if (!want) continue;  // its new version was rejected: the one in force stays
+      } else {
+        if (had_file == want_file) continue;
+        want = reread(dir, *want_file, key);
+        if (!want) continue;
+      }
+      impl.sink->on_event(Event{had_file ? EventType::kModified : EventType::kAdded, want, nullptr});
+      continue;
+    }
     if (!want) {
       impl.sink->on_event(Event{EventType::kDeleted, had, nullptr});
     } else if (!had) {
@@ -199,20 +261,6 @@ void ManifestDirSource::stop() {
   if (impl_->inotify.is_open()) impl_->inotify.close(ec);
 }
 
-namespace {
-std::string read_file(const std::string& path, bool* ok) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *ok = false;
-    return {};
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  *ok = true;
-  return ss.str();
-}
-}  // namespace
-
 void ManifestDirSource::rescan() {
   auto& impl = *impl_;
   if (impl.stopped) return;
@@ -256,7 +304,7 @@ void ManifestDirSource::rescan() {
   for (const auto& f : gone) {
     impl.stamps.erase(f);
     file_errors_.erase(f);
-    apply_file(impl, f, {});
+    apply_file(impl, options_.dir, f, {});
   }
   for (const auto& f : present) {
     FileStamp st;
@@ -315,7 +363,7 @@ void ManifestDirSource::refresh(const std::set<std::string>& names) {
     if (lstat_errno == ENOENT && impl.stamps.erase(f)) {
       // Gone (deleted or renamed away): what it defined goes.
       file_errors_.erase(f);
-      apply_file(impl, f, {});
+      apply_file(impl, options_.dir, f, {});
     }
   }
 }
@@ -372,7 +420,7 @@ void ManifestDirSource::read_file_now(const std::string& f, const FileStamp& st)
     } else {
       file_errors_[f] = errors;
     }
-    apply_file(impl, f, std::move(now));
+    apply_file(impl, options_.dir, f, std::move(now));
   }
 }
 

@@ -48,7 +48,9 @@ std::vector<api::ObjectPtr> ObjectStore::list(api::Kind kind) const {
 
 void ObjectStore::on_event(const Event& event) {
   auto key = api::key_of(*event.object);
-  if (event.type == EventType::kDeleted) {
+  if (pass_through_.contains(key.kind)) {
+    // (not kept)
+  } else if (event.type == EventType::kDeleted) {
     objects_.erase(key);
   } else {
     objects_[key] = event.object;

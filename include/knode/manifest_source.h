@@ -27,6 +27,11 @@ class ManifestDirSource : public Source {
     std::string dir;
     std::chrono::milliseconds rescan_period{std::chrono::seconds(20)};
     bool use_inotify = true;
+    // Kinds whose objects the source does not keep once its sink has them (the proxy's,
+    // when it is their only consumer): a deletion then carries a stub of the object
+    // (api::stub_object), a modification no old object, and a file that is read again
+    // reports its objects of these kinds again, changed or not.
+    std::set<api::Kind> pass_through;
   };
 
   ManifestDirSource(boost::asio::io_context& io, Options options);

@@ -20,6 +20,10 @@ class ObjectStore : public EventSink {
   // Sources whose on_synced the store waits for before calling synced handlers.
   void expect_source(const std::string& name) { pending_sources_.insert(name); }
   void subscribe(api::Kind kind, Handler handler);
+  // Objects of `kind` go to their handlers without being kept: get and list know none of
+  // them. For kinds whose only consumers keep what they need of them (the proxy, without
+  // the kubelet: Services and EndpointSlices), so the whole objects are freed once handled.
+  void pass_through(api::Kind kind) { pass_through_.insert(kind); }
   // Runs once all expected sources have synced (at once if they already have).
   void on_all_synced(std::function<void()> fn);
   // Runs once every source in `sources` has synced (at once if none of them is pending).
@@ -40,6 +44,7 @@ class ObjectStore : public EventSink {
   std::map<api::ObjectKey, api::ObjectPtr> objects_;
   std::map<api::Kind, std::vector<Handler>> handlers_;
   std::set<std::string> pending_sources_;
+  std::set<api::Kind> pass_through_;
   std::vector<std::function<void()>> synced_handlers_;
   std::vector<std::pair<std::set<std::string>, std::function<void()>>> source_waiters_;
 };

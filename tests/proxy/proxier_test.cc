@@ -181,6 +181,55 @@ TEST_F(ProxierTest, EndpointChangeIsPartialAndNamesTheServicePort) {
   EXPECT_EQ(backend->count(), 2u);
 }
 
+// With the store passing Services and slices through (no kubelet beside the proxy), the
+// proxier keeps what it needs of them and not the objects; a slice's deletion that names
+// only the slice (an informer that keeps no objects) and a slice moving to another
+// service are still followed.
+TEST_F(ProxierTest, KeepsNoObjectAndFollowsSlicesByName) {
+  store.pass_through(api::Kind::kService);
+  store.pass_through(api::Kind::kEndpointSlice);
+  std::weak_ptr<const api::Object> svc_seen, slice_seen;
+  {
+    auto svc = object(kSvc);
+    auto es = object(slice(3));
+    svc_seen = svc;
+    slice_seen = es;
+    store.on_event(Event{EventType::kAdded, svc, nullptr});
+    store.on_event(Event{EventType::kAdded, es, nullptr});
+    store.on_event(Event{EventType::kAdded, object(kOtherSvc), nullptr});
+  }
+  EXPECT_TRUE(svc_seen.expired());
+  EXPECT_TRUE(slice_seen.expired());
+  store.on_synced("test");
+  ASSERT_TRUE(run_until_calls(1));
+  ASSERT_EQ(backend->call(0).state.services.size(), 2u);
+  EXPECT_EQ(backend->call(0).state.services[0].cluster_endpoints.size(), 3u);
+
+  // Relabelled to "other" (which has no UDP 53 port in this slice: no endpoints there).
+  std::string moved = slice(2);
+  moved.replace(moved.find("service-name: kubia"), 19, "service-name: other");
+  store.on_event(Event{EventType::kModified, object(moved), nullptr});
+  ASSERT_TRUE(run_until_calls(2));
+  auto c = backend->call(1);
+  EXPECT_EQ(c.changed, std::set<std::string>{"default/kubia:http"});
+  EXPECT_TRUE(c.state.services[0].cluster_endpoints.empty());
+
+  store.on_event(Event{EventType::kModified, object(slice(2)), nullptr});  // back to kubia
+  ASSERT_TRUE(run_until_calls(3));
+  EXPECT_EQ(backend->call(2).state.services[0].cluster_endpoints.size(), 2u);
+
+  // Deleted, as a relist finds it: a stub with the slice's namespace and name only.
+  store.on_event(Event{EventType::kDeleted,
+                       std::make_shared<const api::Object>(api::stub_object(
+                           api::ObjectKey{api::Kind::kEndpointSlice, "default/kubia-1"}, "7")),
+                       nullptr});
+  ASSERT_TRUE(run_until_calls(4));
+  c = backend->call(3);
+  EXPECT_EQ(c.changed, std::set<std::string>{"default/kubia:http"});
+  EXPECT_TRUE(c.state.services[0].cluster_endpoints.empty());
+  EXPECT_FALSE(c.state.services[0].has_any_endpoint);
+}
+
 TEST_F(ProxierTest, ABurstOfEventsIsOneSyncThatSeesAllOfIt) {
   store.on_synced("test");
   ASSERT_TRUE(run_until_calls(1));

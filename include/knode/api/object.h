@@ -89,4 +89,8 @@ struct ObjectKey {
 };
 ObjectKey key_of(const Object& o);
 
+// An object of `kind` with nothing set but its metadata's namespace and name: what a
+// cache that keeps no objects hands out for one that went (kube::ReflectorCache).
+Object stub_object(const ObjectKey& key, const std::string& resource_version);
+
 }  // namespace knode::api

@@ -53,6 +53,9 @@ struct WatchSpec {
   std::string namespace_;       // empty: every namespace
   std::string label_selector;   // "!service.kubernetes.io/headless"
   std::string field_selector;   // "spec.nodeName=node-1"
+  // False for a consumer that keeps its own projection of the objects (the proxy): the
+  // informer then keeps each object's resourceVersion only, not the object (ReflectorCache).
+  bool keep_objects = true;
   std::string describe() const;
 };
 
@@ -60,15 +63,37 @@ struct WatchSpec {
 // the store's events.
 class ReflectorCache {
  public:
+  // keep_objects false: the cache holds each object's resourceVersion only, so the objects
+  // live only as long as the sink keeps them. Its modifications then carry no old object,
+  // and a deletion found by a relist carries a stub (api::stub_object: kind, namespace,
+  // name and last resourceVersion).
+  explicit ReflectorCache(bool keep_objects = true) : keep_objects_(keep_objects) {}
   // The events that take the cache to `items` (a full list).
   std::vector<Event> replace(std::vector<api::ObjectPtr> items);
+  // The same for a list read in pages, so that no more than a page of objects is held at
+  // once: begin_list, then list_page for each page (its additions and modifications), then
+  // end_list (the deletions: what no page of this list had).
+  void begin_list() { ++list_; }
+  std::vector<Event> list_page(std::vector<api::ObjectPtr> items);
+  std::vector<Event> end_list();
   // One watch event; nullopt when it changes nothing (a modification to a resourceVersion
   // already seen, a deletion of an unknown object).
   std::optional<Event> apply(EventType type, api::ObjectPtr object);
   size_t size() const { return objects_.size(); }
 
  private:
-  std::map<std::string, api::ObjectPtr> objects_;  // by namespace/name
+  struct Entry {
+    std::string resource_version;
+    api::ObjectPtr object;  // null unless keep_objects_
+    uint64_t list = 0;      // the last list that had it
+  };
+  Entry entry(const api::ObjectPtr& o) const;
+  api::ObjectPtr gone(api::Kind kind, const std::string& key, Entry& e) const;
+
+  bool keep_objects_;
+  std::optional<api::Kind> kind_;  // of the objects seen
+  uint64_t list_ = 0;
+  std::map<std::string, Entry> objects_;  // by namespace/name
 };
 
 // What the informer reads in one line of a watch response, without I/O. Whatever the

@@ -34,9 +34,11 @@ json list_item(json s) {
 struct Collector {
   std::mutex mu;
   std::vector<Event> events;
+  std::vector<std::pair<size_t, bool>> batches;  // (events, synced) of each delivery
   int synced = 0;
   void deliver(std::vector<Event> batch, bool s) {
     std::lock_guard lock(mu);
+    batches.emplace_back(batch.size(), s);
     for (auto& e : batch) events.push_back(std::move(e));
     synced += s;
   }
@@ -81,6 +83,13 @@ class InformerTest : public ::testing::Test {
     return inf;
   }
 
+  // s0..s6 at versions 10..16, as list items: three pages of 3.
+  static std::vector<json> seven_services() {
+    std::vector<json> objs;
+    for (int i = 0; i < 7; ++i) objs.push_back(list_item(service("s" + std::to_string(i), 10 + i)));
+    return objs;
+  }
+
   FakeApiServer server;
   std::unique_ptr<RestClient> client;
   InformerOptions options;
@@ -88,8 +97,7 @@ class InformerTest : public ::testing::Test {
 };
 
 TEST_F(InformerTest, ListsInPagesThenWatchesFromTheListsVersion) {
-  std::vector<json> objs;
-  for (int i = 0; i < 7; ++i) objs.push_back(list_item(service("s" + std::to_string(i), 10 + i)));
+  std::vector<json> objs = seven_services();
   server.set_objects(objs, 20);
   auto inf = start();
   ASSERT_TRUE(got.wait_for(7));
@@ -195,6 +203,37 @@ TEST_F(InformerTest, After410ItListsAgainAndEmitsOnlyRealDifferences) {
   EXPECT_EQ(inf->resource_version(), "31");
 }
 
+// A list reaches the sink page by page (the informer holds no more than a page of
+// objects), synced with the last page; a relist's deletions come with its last page.
+TEST_F(InformerTest, EachListPageIsDeliveredAsItArrivesAndDeletionsWithTheLast) {
+  std::vector<json> objs = seven_services();
+  server.set_objects(objs, 20);
+  auto inf = start();
+  ASSERT_TRUE(got.wait_for(7));
+  ASSERT_TRUE(server.wait_watching());
+  {
+    std::lock_guard lock(got.mu);
+    EXPECT_EQ(got.batches, (std::vector<std::pair<size_t, bool>>{{3, false}, {3, false}, {1, true}}));
+    got.batches.clear();
+  }
+  // Relisted after a 410: s0 went, s6 changed; the rest (two pages' worth) unchanged.
+  objs.erase(objs.begin());
+  objs.back() = list_item(service("s6", 40, "10.96.0.66"));
+  server.set_objects(objs, 40);
+  server.expire_below(40);
+  server.drop_watches();
+  ASSERT_TRUE(got.wait_for(9));
+  for (int i = 0; i < 500 && !server.wait_watching(); ++i) {}
+  std::lock_guard lock(got.mu);
+  // pages [s1 s2 s3] [s4 s5 s6]: nothing, then s6 modified with s0's deletion
+  EXPECT_EQ(got.batches, (std::vector<std::pair<size_t, bool>>{{2, false}}));
+  ASSERT_EQ(got.events.size(), 9u);
+  EXPECT_EQ(got.events[7].type, EventType::kModified);
+  EXPECT_EQ(api::meta_of(*got.events[7].object).name, "s6");
+  EXPECT_EQ(got.events[8].type, EventType::kDeleted);
+  EXPECT_EQ(api::meta_of(*got.events[8].object).name, "s0");
+}
+
 TEST_F(InformerTest, ListFailuresAreRetriedWithBackOff) {
   server.set_objects({list_item(service("a", 3))}, 3);
   server.fail_next(3);
@@ -243,6 +282,50 @@ TEST(ReflectorCacheTest, ReplaceKeepsUnchangedObjectsQuiet) {
   ASSERT_TRUE(add);
   EXPECT_EQ(add->type, EventType::kAdded);
   EXPECT_EQ(c.size(), 3u);
+}
+
+// A cache for a consumer that keeps its own projection (the proxy) holds no object: what
+// the sink drops is freed, modifications carry no old object, and a deletion found by a
+// relist still names the object (a stub of its kind with namespace, name and version).
+TEST(ReflectorCacheTest, WithoutObjectsKeepsOnlyVersionsAndStubsRelistDeletions) {
+  auto mk = [](const std::string& n, const std::string& rv) {
+    api::EndpointSlice s;
+    s.metadata.name = n;
+    s.metadata.namespace_ = "default";
+    s.metadata.resource_version = rv;
+    s.metadata.labels[api::EndpointSlice::kServiceNameLabel] = "svc";
+    s.endpoints.resize(3);
+    return std::make_shared<const api::Object>(s);
+  };
+  ReflectorCache c(false);
+  std::weak_ptr<const api::Object> a1;
+  {
+    auto a = mk("a", "1");
+    a1 = a;
+    auto ev = c.replace({a, mk("b", "1")});
+    ASSERT_EQ(ev.size(), 2u);
+  }
+  EXPECT_TRUE(a1.expired()) << "the cache kept the object";
+  EXPECT_TRUE(c.replace({mk("a", "1"), mk("b", "1")}).empty());  // versions still known
+  auto mod = c.apply(EventType::kModified, mk("a", "2"));
+  ASSERT_TRUE(mod);
+  EXPECT_EQ(mod->type, EventType::kModified);
+  EXPECT_EQ(mod->old, nullptr);
+  EXPECT_FALSE(c.apply(EventType::kModified, mk("a", "2")));
+  auto ev = c.replace({mk("a", "2")});  // b went while no watch ran
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].type, EventType::kDeleted);
+  ASSERT_TRUE(api::holds<api::EndpointSlice>(*ev[0].object));
+  const auto& stub = api::get<api::EndpointSlice>(*ev[0].object);
+  EXPECT_EQ(stub.metadata.namespace_, "default");
+  EXPECT_EQ(stub.metadata.name, "b");
+  EXPECT_EQ(stub.metadata.resource_version, "1");
+  EXPECT_TRUE(stub.endpoints.empty());
+  ev = c.replace({});  // emptied: still knows the kind
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(api::holds<api::EndpointSlice>(*ev[0].object));
+  EXPECT_EQ(api::meta_of(*ev[0].object).name, "a");
+  EXPECT_EQ(c.size(), 0u);
 }
 
 TEST(RateLimiterTest, BurstThenQps) {

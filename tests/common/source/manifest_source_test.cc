@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <filesystem>
@@ -175,6 +176,51 @@ TEST_F(ManifestDirTest, DeletingOneFileKeepsObjectsOtherFilesDefine) {
   ASSERT_TRUE(run_until([&] { return value_of(rec.store, "shared") == "from-b"; }));
   fs::remove(dir / "b.yaml");
   ASSERT_TRUE(run_until([&] { return rec.store.size() == 0; }));
+}
+
+// A kind the source passes through (the proxy's, with no kubelet) is not kept: what the
+// sink drops is freed. The source still says what is in force: a rejected new version
+// keeps the old one (no event), and when the file in force goes, another file's
+// definition is read again and reported; a deletion names the object by a stub.
+TEST_F(ManifestDirTest, PassThroughKindsAreNotKeptAndStillFollowed) {
+  struct Latest : EventSink {
+    std::map<std::string, std::string> values;  // name -> data.v
+    std::vector<std::weak_ptr<const api::Object>> seen;
+    void on_event(const Event& e) override {
+      auto name = api::key_of(*e.object).name;
+      seen.push_back(e.object);
+      EXPECT_EQ(e.old, nullptr);
+      if (e.type == EventType::kDeleted) {
+        values.erase(name);
+      } else {
+        values[name] = api::get<api::ConfigMap>(*e.object).data.at("v");
+      }
+    }
+    void on_synced(const std::string&) override {}
+    bool none_alive() const {
+      return std::all_of(seen.begin(), seen.end(), [](const auto& w) { return w.expired(); });
+    }
+  } sink;
+  write("a.yaml", cm("shared", "from-a"));
+  write("b.yaml", cm("shared", "from-b") + "---\n" + cm("only-b", "x"));
+  ManifestDirSource::Options o{dir.string(), std::chrono::seconds(20), true};
+  o.pass_through = {api::Kind::kConfigMap};
+  source = std::make_unique<ManifestDirSource>(io, o);
+  ASSERT_TRUE(source->start(sink).ok());
+  using Values = std::map<std::string, std::string>;
+  EXPECT_EQ(sink.values, (Values{{"default/shared", "from-a"}, {"default/only-b", "x"}}));
+  EXPECT_TRUE(sink.none_alive());
+
+  write("a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared}\ndata: {\"bad key\": x}\n");
+  ASSERT_TRUE(run_until([&] { return source->file_errors().count("a.yaml") > 0; }));
+  EXPECT_EQ(sink.values.at("default/shared"), "from-a");
+  write("a.yaml", cm("shared", "a2"));
+  ASSERT_TRUE(run_until([&] { return sink.values.at("default/shared") == "a2"; }));
+  fs::remove(dir / "a.yaml");
+  ASSERT_TRUE(run_until([&] { return sink.values.at("default/shared") == "from-b"; }));
+  fs::remove(dir / "b.yaml");
+  ASSERT_TRUE(run_until([&] { return sink.values.empty(); }));
+  EXPECT_TRUE(sink.none_alive());
 }
 
 TEST_F(ManifestDirTest, PeriodicRescanWithoutInotify) {

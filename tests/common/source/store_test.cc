@@ -56,5 +56,35 @@ TEST(ObjectStoreSynced, ADerivedSourceSyncingFromItsWaiterSyncsTheStoreOnce) {
   EXPECT_TRUE(store.synced());
 }
 
+
+// A pass-through kind reaches its handlers and is not kept: the store frees what the
+// handlers did not keep, and get/list know none of it; other kinds are kept as before.
+TEST(ObjectStorePassThrough, HandlersSeeTheObjectsTheStoreDoesNotKeep) {
+  ObjectStore store;
+  store.pass_through(api::Kind::kEndpointSlice);
+  int seen = 0;
+  store.subscribe(api::Kind::kEndpointSlice, [&](const Event& e) {
+    ++seen;
+    EXPECT_EQ(api::meta_of(*e.object).name, "s");
+  });
+  std::weak_ptr<const api::Object> weak;
+  {
+    api::EndpointSlice es;
+    es.metadata.namespace_ = "default";
+    es.metadata.name = "s";
+    auto o = std::make_shared<const api::Object>(es);
+    weak = o;
+    store.on_event(Event{EventType::kAdded, o, nullptr});
+  }
+  EXPECT_EQ(seen, 1);
+  EXPECT_TRUE(weak.expired());
+  EXPECT_EQ(store.get(api::ObjectKey{api::Kind::kEndpointSlice, "default/s"}), nullptr);
+  EXPECT_TRUE(store.list(api::Kind::kEndpointSlice).empty());
+  api::Service svc;
+  svc.metadata.namespace_ = "default";
+  svc.metadata.name = "s";
+  store.on_event(Event{EventType::kAdded, std::make_shared<const api::Object>(svc), nullptr});
+  EXPECT_NE(store.get(api::ObjectKey{api::Kind::kService, "default/s"}), nullptr);
+}
 }  // namespace
 }  // namespace knode
