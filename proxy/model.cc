@@ -1,6 +1,7 @@
 #include "knode/proxy/model.h"
 
 #include <sstream>
+#include <type_traits>
 
 namespace knode::proxy {
 
@@ -13,6 +14,61 @@ std::string ServicePort::str() const {
   std::ostringstream os;
   os << name << ' ' << cluster_ip.str() << ':' << port << '/' << to_string(protocol);
   return os.str();
+}
+
+namespace {
+
+template <typename T>
+void put(std::string& out, T v) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+void put(std::string& out, const net::IPAddress& ip) {
+  put(out, static_cast<uint8_t>(ip.family()));
+  out.append(reinterpret_cast<const char*>(ip.bytes().data()), ip.is_v6() ? 16 : ip.is_v4() ? 4 : 0);
+}
+void put(std::string& out, const Endpoint& e) {
+  put(out, e.ip);
+  put(out, e.port);
+  put(out, e.weight);
+  put(out, static_cast<uint8_t>(e.ready | e.serving << 1 | e.terminating << 2 | e.local << 3));
+}
+void put(std::string& out, const net::Cidr& c) {
+  put(out, c.address());
+  put(out, static_cast<uint8_t>(c.prefix()));
+}
+template <typename T>
+void put(std::string& out, const std::vector<T>& v) {
+  put(out, static_cast<uint32_t>(v.size()));
+  for (const auto& x : v) put(out, x);
+}
+
+}  // namespace
+
+// Every field of ServicePort and Endpoint is written: one added to either must be added
+// here too (these catch the sizes changing; the unit test, each field).
+static_assert(sizeof(Endpoint) == 28, "a field added to proxy::Endpoint: encode it");
+static_assert(sizeof(ServicePort) == 192, "a field added to proxy::ServicePort: encode it");
+
+std::string encode(const ServicePort& s) {
+  std::string out;
+  out.reserve(64 + s.name.size() + 28 * (s.cluster_endpoints.size() + s.local_endpoints.size()));
+  put(out, static_cast<uint32_t>(s.name.size()));
+  out += s.name;
+  put(out, static_cast<uint8_t>(s.protocol));
+  put(out, s.cluster_ip);
+  put(out, s.port);
+  put(out, s.node_port);
+  put(out, s.external_ips);
+  put(out, s.load_balancer_ips);
+  put(out, s.load_balancer_source_ranges);
+  put(out, static_cast<uint8_t>(s.external_policy_local | s.internal_policy_local << 1 | s.has_any_endpoint << 2));
+  put(out, s.health_check_node_port);
+  put(out, s.affinity_timeout_seconds);
+  put(out, s.cluster_endpoints);
+  put(out, s.local_endpoints);
+  out.shrink_to_fit();
+  return out;
 }
 
 std::ostream& operator<<(std::ostream& os, const Endpoint& e) {

@@ -186,10 +186,12 @@ void Proxier::recompute(const std::string& key) {
   schedule_after_burst();
 }
 
-// Changes come in bursts delivered in one go (a manifest file, a relist, a watch batch):
-// the decision to sync waits until the loop has delivered the whole burst, so a sync never
-// sees half of a file (a Service without the EndpointSlice next to it would be a REJECT
-// rule in the kernel until the next sync).
+// Changes come in bursts delivered in one go (a manifest file, a page of a list, a watch
+// batch): the decision to sync waits until the loop has delivered the whole burst, so a
+// sync never sees half of a file (a Service without the EndpointSlice next to it would be
+// a REJECT rule in the kernel until the next sync). A relist's pages come one by one, so a
+// sync may see some of them: every state in between is newer objects and the deletions
+// still to come, as a watch would have brought them.
 void Proxier::schedule_after_burst() {
   if (burst_pending_ || stopped_) return;
   burst_pending_ = true;

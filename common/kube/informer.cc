@@ -352,9 +352,11 @@ Status Informer::list() {
     auto r = client_.get(target, &cancel_, accept());
     if (!r.ok()) return r.status().Wrap(what);
     if (r->status == 410 && !cont.empty()) {
-      // The continue token expired mid-list: start over (what the pages so far brought
-      // stays delivered; the new pages bring what changed since).
+      // The continue token expired mid-list: start over, as a new list (what the pages so
+      // far brought stays delivered; the new pages bring what changed since, and only what
+      // the new list has counts as present).
       cont.clear();
+      cache_.begin_list();
       continue;
     }
     if (!r->ok()) {

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -103,26 +104,12 @@ std::string read_file(const std::string& path, bool* ok) {
 }
 }  // namespace
 
-// The object `key` as file `file` defines it now (read again: for a kind the source does
-// not keep, when the definition in force moves to another file); null if it no longer does.
-static api::ObjectPtr reread(const std::string& dir, const std::string& file, const api::ObjectKey& key) {
-  bool ok;
-  std::string data = read_file(dir + "/" + file, &ok);
-  if (!ok) return nullptr;
-  auto decoded = api::decode_manifest(data, file);
-  if (!decoded.ok()) return nullptr;
-  for (auto& obj : decoded->objects) {
-    if (api::key_of(*obj) == key) return obj;
-  }
-  return nullptr;
-}
-
 // Applies a file's new contents: recomputes the effective object of every key the file
 // defined before or defines now, and emits what changed. In `now`, a null object keeps
 // the file's previous definition of its key (its new one was rejected), for a kind the
 // source does not keep.
-static void apply_file(auto& impl, const std::string& dir, const std::string& file,
-                       std::map<api::ObjectKey, api::ObjectPtr> now) {
+static void apply_file(auto& impl, const std::string& file, std::map<api::ObjectKey, api::ObjectPtr> now,
+                       const std::function<api::ObjectPtr(const std::string&, const api::ObjectKey&)>& reread) {
   std::vector<api::ObjectKey> before;
   if (auto f = impl.files.find(file); f != impl.files.end()) before = std::move(f->second);
   std::vector<api::ObjectKey> now_keys;
@@ -165,8 +152,16 @@ static void apply_file(auto& impl, const std::string& dir, const std::string& fi
         if (!want) continue;  // its new version was rejected: the one in force stays
       } else {
         if (had_file == want_file) continue;
-        want = reread(dir, *want_file, key);
-        if (!want) continue;
+        want = reread(*want_file, key);
+        if (!want) {
+          // That file's definition is not at hand as it was last read (nothing of these
+          // kinds is kept): none is in force until the file is read again.
+          KLOG(ERROR, "object in force from a file changed, refused or invalid since it was read; removed until it is read again")
+              .kv("object", key.str())
+              .kv("file", *want_file);
+          impl.sink->on_event(Event{EventType::kDeleted, std::make_shared<const api::Object>(api::stub_object(key, "")), nullptr});
+          continue;
+        }
       }
       impl.sink->on_event(Event{had_file ? EventType::kModified : EventType::kAdded, want, nullptr});
       continue;
@@ -304,7 +299,7 @@ void ManifestDirSource::rescan() {
   for (const auto& f : gone) {
     impl.stamps.erase(f);
     file_errors_.erase(f);
-    apply_file(impl, options_.dir, f, {});
+    apply(f, {});
   }
   for (const auto& f : present) {
     FileStamp st;
@@ -363,9 +358,36 @@ void ManifestDirSource::refresh(const std::set<std::string>& names) {
     if (lstat_errno == ENOENT && impl.stamps.erase(f)) {
       // Gone (deleted or renamed away): what it defined goes.
       file_errors_.erase(f);
-      apply_file(impl, options_.dir, f, {});
+      apply(f, {});
     }
   }
+}
+
+void ManifestDirSource::apply(const std::string& f, std::map<api::ObjectKey, api::ObjectPtr> now) {
+  apply_file(*impl_, f, std::move(now),
+             [this](const std::string& file, const api::ObjectKey& key) { return reread(file, key); });
+}
+
+// Only a file read without error whose stamp has not moved since: its objects on disk
+// are those in force (the last definition of a key in the file, as read_file_now takes).
+api::ObjectPtr ManifestDirSource::reread(const std::string& f, const api::ObjectKey& key) {
+  auto& impl = *impl_;
+  FileStamp now;
+  auto last = impl.stamps.find(f);
+  if (file_errors_.count(f) || last == impl.stamps.end() || !stamp_of(options_.dir + "/" + f, &now) ||
+      !(now == last->second) || (now.mode & S_IWOTH)) {
+    return nullptr;
+  }
+  bool ok;
+  std::string data = read_file(options_.dir + "/" + f, &ok);
+  if (!ok) return nullptr;
+  auto decoded = api::decode_manifest(data, f);
+  if (!decoded.ok()) return nullptr;
+  api::ObjectPtr out;
+  for (auto& obj : decoded->objects) {
+    if (api::key_of(*obj) == key) out = obj;
+  }
+  return out;
 }
 
 void ManifestDirSource::read_file_now(const std::string& f, const FileStamp& st) {
@@ -420,7 +442,7 @@ void ManifestDirSource::read_file_now(const std::string& f, const FileStamp& st)
     } else {
       file_errors_[f] = errors;
     }
-    apply_file(impl, options_.dir, f, std::move(now));
+    apply(f, std::move(now));
   }
 }
 

@@ -57,6 +57,12 @@ class ManifestDirSource : public Source {
   void refresh(const std::set<std::string>& names);
   // Reads file `f` (stamped `st`) and applies what it defines.
   void read_file_now(const std::string& f, const FileStamp& st);
+  // Object `key` as file `f` defines it, read again: for a kind the source does not keep,
+  // when the definition in force moves to that file. Null unless the file is as it was
+  // last read, without error.
+  api::ObjectPtr reread(const std::string& f, const api::ObjectKey& key);
+  // apply_file (manifest_dir.cc) for file `f`'s new objects.
+  void apply(const std::string& f, std::map<api::ObjectKey, api::ObjectPtr> now);
   struct Impl;
   Options options_;
   std::unique_ptr<Impl> impl_;

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "knode/api/codec.h"
 #include "service_ports.h"
 
@@ -151,4 +153,56 @@ endpoints: [{addresses: [10.244.0.31]}]
   EXPECT_EQ(ports[0].name, "default/db");
   ASSERT_EQ(ports[0].cluster_endpoints.size(), 1u);  // de-duplicated, metrics port ignored
   EXPECT_EQ(ports[0].cluster_endpoints[0].str(), "10.244.0.30:5432");
+}
+
+// proxy::encode tells service ports apart exactly as operator== does: a change to any one
+// field (of the port or of one endpoint) changes the encoding, and equal ports encode
+// equally.
+TEST(ServicePortEncode, EveryFieldChangesTheEncoding) {
+  proxy::ServicePort base;
+  base.name = "default/kubia:http";
+  base.cluster_ip = *net::IPAddress::Parse("10.96.0.10");
+  base.port = 80;
+  proxy::Endpoint ep;
+  ep.ip = *net::IPAddress::Parse("10.244.0.5");
+  ep.port = 8080;
+  base.cluster_endpoints = {ep, ep};
+  base.cluster_endpoints[1].ip = *net::IPAddress::Parse("10.244.0.6");
+  base.local_endpoints = {ep};
+  base.has_any_endpoint = true;
+  std::vector<std::pair<std::string, std::function<void(proxy::ServicePort&)>>> changes = {
+      {"name", [](auto& s) { s.name = "default/kubia:https"; }},
+      {"protocol", [](auto& s) { s.protocol = net::Protocol::kUDP; }},
+      {"cluster_ip", [](auto& s) { s.cluster_ip = *net::IPAddress::Parse("10.96.0.11"); }},
+      {"cluster_ip v6", [](auto& s) { s.cluster_ip = *net::IPAddress::Parse("fd00::10"); }},
+      {"port", [](auto& s) { s.port = 81; }},
+      {"node_port", [](auto& s) { s.node_port = 30080; }},
+      {"external_ips", [](auto& s) { s.external_ips.push_back(*net::IPAddress::Parse("192.0.2.1")); }},
+      {"load_balancer_ips", [](auto& s) { s.load_balancer_ips.push_back(*net::IPAddress::Parse("192.0.2.1")); }},
+      {"lb source ranges", [](auto& s) { s.load_balancer_source_ranges.push_back(*net::Cidr::Parse("192.0.2.0/24")); }},
+      {"external_policy_local", [](auto& s) { s.external_policy_local = true; }},
+      {"internal_policy_local", [](auto& s) { s.internal_policy_local = true; }},
+      {"health_check_node_port", [](auto& s) { s.health_check_node_port = 32000; }},
+      {"affinity", [](auto& s) { s.affinity_timeout_seconds = 10800; }},
+      {"has_any_endpoint", [](auto& s) { s.has_any_endpoint = false; }},
+      {"endpoint ip", [](auto& s) { s.cluster_endpoints[0].ip = *net::IPAddress::Parse("10.244.0.7"); }},
+      {"endpoint port", [](auto& s) { s.cluster_endpoints[0].port = 8081; }},
+      {"endpoint weight", [](auto& s) { s.cluster_endpoints[0].weight = 2; }},
+      {"endpoint ready", [](auto& s) { s.cluster_endpoints[0].ready = false; }},
+      {"endpoint serving", [](auto& s) { s.cluster_endpoints[0].serving = false; }},
+      {"endpoint terminating", [](auto& s) { s.cluster_endpoints[0].terminating = true; }},
+      {"endpoint local", [](auto& s) { s.cluster_endpoints[0].local = true; }},
+      {"an endpoint fewer", [](auto& s) { s.cluster_endpoints.pop_back(); }},
+      {"endpoint moved between lists", [](auto& s) { s.local_endpoints.push_back(s.cluster_endpoints.back()); s.cluster_endpoints.pop_back(); }},
+      {"local endpoints", [](auto& s) { s.local_endpoints.clear(); }},
+  };
+  const std::string want = proxy::encode(base);
+  proxy::ServicePort copy = base;
+  EXPECT_EQ(proxy::encode(copy), want);
+  for (const auto& [what, change] : changes) {
+    proxy::ServicePort s = base;
+    change(s);
+    ASSERT_FALSE(s == base) << what;
+    EXPECT_NE(proxy::encode(s), want) << what;
+  }
 }

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -76,6 +77,12 @@ class FakeApiServer {
     std::lock_guard lock(mu_);
     ++drop_epoch_;
     cv_.notify_all();
+  }
+  // The next list request that carries a continue token is answered 410 (the token
+  // expired), and the objects become `objects` at `rv` (what changed meanwhile).
+  void expire_next_continue(std::vector<json> objects, int rv) {
+    std::lock_guard lock(mu_);
+    continue_expiry_ = std::make_pair(std::move(objects), rv);
   }
   // Watches asking for a resourceVersion below `rv` are answered with a 410 ERROR event.
   void expire_below(int rv) {
@@ -226,6 +233,24 @@ class FakeApiServer {
         }
         continue;
       }
+      bool expired_continue = false;
+      if (!param(r.target, "continue").empty()) {
+        std::lock_guard lock(mu_);
+        if (continue_expiry_) {
+          objects_ = std::move(continue_expiry_->first);
+          list_rv_ = continue_expiry_->second;
+          continue_expiry_.reset();
+          expired_continue = true;
+        }
+      }
+      if (expired_continue) {
+        std::string body = R"({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Expired","code":410,"message":"the continue token is too old"})";
+        if (!write_all(fd, "HTTP/1.1 410 Gone\r\nContent-Type: application/json\r\nContent-Length: " +
+                               std::to_string(body.size()) + "\r\n\r\n" + body)) {
+          return close_conn(fd);
+        }
+        continue;
+      }
       const bool proto = r.accept.find("application/vnd.kubernetes.protobuf") != std::string::npos;
       if (param(r.target, "watch") == "true") {
         watch(fd, std::stoi(param(r.target, "resourceVersion").empty() ? "0" : param(r.target, "resourceVersion")),
@@ -325,6 +350,7 @@ class FakeApiServer {
   std::vector<std::pair<int, std::string>> log_;
   int drop_epoch_ = 0;
   int expired_below_ = 0;
+  std::optional<std::pair<std::vector<json>, int>> continue_expiry_;
   int fail_next_ = 0;
   std::string fail_needle_;
   std::atomic<int> watches_open_{0};

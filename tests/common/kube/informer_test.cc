@@ -234,6 +234,23 @@ TEST_F(InformerTest, EachListPageIsDeliveredAsItArrivesAndDeletionsWithTheLast) 
   EXPECT_EQ(api::meta_of(*got.events[8].object).name, "s0");
 }
 
+// A continue token that expires mid-list starts the list over, as a new list: an object
+// an earlier page delivered and that went meanwhile is deleted when the list ends.
+TEST_F(InformerTest, AContinueTokenExpiredMidListStartsANewList) {
+  std::vector<json> objs = seven_services();
+  server.set_objects(objs, 20);
+  std::vector<json> without_s0(objs.begin() + 1, objs.end());
+  server.expire_next_continue(without_s0, 30);
+  auto inf = start();
+  ASSERT_TRUE(got.wait_for(8));
+  ASSERT_TRUE(server.wait_watching());
+  EXPECT_EQ(got.synced, 1);
+  auto s = got.summary();
+  ASSERT_EQ(s.size(), 8u);
+  EXPECT_EQ(s.back(), std::make_pair(EventType::kDeleted, std::string("s0")));
+  EXPECT_EQ(inf->resource_version(), "30");
+}
+
 TEST_F(InformerTest, ListFailuresAreRetriedWithBackOff) {
   server.set_objects({list_item(service("a", 3))}, 3);
   server.fail_next(3);

@@ -223,6 +223,39 @@ TEST_F(ManifestDirTest, PassThroughKindsAreNotKeptAndStillFollowed) {
   EXPECT_TRUE(sink.none_alive());
 }
 
+// When the definition in force moves to a file the source refused since (world-writable
+// here), what that file now says is not taken (the source kept nothing of it): the object
+// is removed until the file is fixed and read again.
+TEST_F(ManifestDirTest, PassThroughNeverTakesARefusedFilesContent) {
+  struct Latest : EventSink {
+    std::map<std::string, std::string> values;
+    void on_event(const Event& e) override {
+      auto name = api::key_of(*e.object).name;
+      if (e.type == EventType::kDeleted) {
+        values.erase(name);
+      } else {
+        values[name] = api::get<api::ConfigMap>(*e.object).data.at("v");
+      }
+    }
+    void on_synced(const std::string&) override {}
+  } sink;
+  write("a.yaml", cm("shared", "from-a"));
+  write("b.yaml", cm("shared", "from-b"));
+  ManifestDirSource::Options o{dir.string(), std::chrono::seconds(20), true};
+  o.pass_through = {api::Kind::kConfigMap};
+  source = std::make_unique<ManifestDirSource>(io, o);
+  ASSERT_TRUE(source->start(sink).ok());
+  ASSERT_EQ(sink.values.at("default/shared"), "from-a");
+  fs::permissions(dir / "b.yaml", fs::perms::others_write, fs::perm_options::add);
+  write("b.yaml", cm("shared", "tampered"));
+  ASSERT_TRUE(run_until([&] { return source->file_errors().count("b.yaml") > 0; }));
+  fs::remove(dir / "a.yaml");
+  ASSERT_TRUE(run_until([&] { return sink.values.count("default/shared") == 0; }));
+  fs::permissions(dir / "b.yaml", fs::perms::others_write, fs::perm_options::remove);
+  ASSERT_TRUE(run_until([&] { return sink.values.count("default/shared") == 1; }));
+  EXPECT_EQ(sink.values.at("default/shared"), "tampered");  // trusted again, and read again
+}
+
 TEST_F(ManifestDirTest, PeriodicRescanWithoutInotify) {
   start(/*inotify=*/false, std::chrono::milliseconds(50));
   write("a.yaml", cm("a", "1"));
