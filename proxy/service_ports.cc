@@ -38,10 +38,11 @@ std::vector<proxy::Endpoint> collect_endpoints(const ServiceInfo::Port& port, co
     }
     if (!target || *target <= 0) continue;
     for (const auto& ep : es->endpoints) {
-      auto key = std::make_pair(ep.ip, static_cast<uint16_t>(*target));
+      const net::IPAddress ip = ep.ip();
+      auto key = std::make_pair(ip, static_cast<uint16_t>(*target));
       if (!seen.insert(key).second) continue;
       proxy::Endpoint b;
-      b.ip = ep.ip;
+      b.ip = ip;
       b.port = static_cast<uint16_t>(*target);
       b.ready = ep.ready;
       b.serving = ep.serving;
@@ -134,7 +135,7 @@ SliceInfo slice_info(const api::EndpointSlice& es, const NodeContext& node) {
     auto ip = net::IPAddress::Parse(ep.addresses.front());
     if (!ip || !ip->is_v4()) continue;
     SliceInfo::Endpoint e;
-    e.ip = *ip;
+    e.ipv4 = ip->v4_host();
     // Unset conditions mean ready (and serving = ready), as EndpointSlice consumers read them.
     e.ready = ep.conditions.ready.value_or(true);
     e.serving = ep.conditions.serving.value_or(e.ready);

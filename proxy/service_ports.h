@@ -41,9 +41,10 @@ struct SliceInfo {
     std::string name, protocol;  // unset: "" and TCP
     std::optional<int32_t> port;
   };
-  struct Endpoint {
-    net::IPAddress ip;
+  struct Endpoint {  // 8 bytes: the proxy keeps 100,000s
+    uint32_t ipv4 = 0;  // host order
     bool ready = true, serving = true, terminating = false, local = false;
+    net::IPAddress ip() const { return net::IPAddress::V4(ipv4); }
   };
   std::vector<Port> ports;
   std::vector<Endpoint> endpoints;  // empty unless the slice's addressType is IPv4
