@@ -100,11 +100,15 @@ class Agent {
     return Status::Ok();
   }
 
-  // Without the kubelet, the proxy is the only consumer of Services and EndpointSlices and
-  // keeps what it needs of them: the sources and the store keep none of these objects.
+  // The kinds whose only consumer is the proxy, which keeps what it needs of them: the
+  // sources and the store keep none of these objects. Without the kubelet, Services,
+  // EndpointSlices and Endpoints; with it in a cluster, EndpointSlices (the kubelet reads
+  // Services for the pods' environment); standalone, none (the kubelet's EndpointSlice
+  // controller reads the slices it wrote).
   std::set<api::Kind> pass_through_kinds() const {
-    if (c_.runs_kubelet()) return {};
-    return {api::Kind::kService, api::Kind::kEndpointSlice, api::Kind::kEndpoints};
+    if (!c_.runs_kubelet()) return {api::Kind::kService, api::Kind::kEndpointSlice, api::Kind::kEndpoints};
+    if (!c_.kubeconfig.empty()) return {api::Kind::kEndpointSlice};
+    return {};
   }
 
   Status setup_sources() {
@@ -122,9 +126,11 @@ class Agent {
     specs.push_back({api::Kind::kNode, "", "", all_nodes ? "" : "metadata.name=" + name_});
     // The Services (also the kubelet's for the pods' environment: a headless Service has
     // no variables) and, for the proxy, their EndpointSlices.
-    const bool keep = !pass_through_kinds().contains(api::Kind::kService);
-    specs.push_back({api::Kind::kService, "", kProxyLabelSelector, "", keep});
-    if (c_.runs_proxy()) specs.push_back({api::Kind::kEndpointSlice, "", kProxyLabelSelector, "", keep});
+    const auto pass = pass_through_kinds();
+    specs.push_back({api::Kind::kService, "", kProxyLabelSelector, "", !pass.contains(api::Kind::kService)});
+    if (c_.runs_proxy()) {
+      specs.push_back({api::Kind::kEndpointSlice, "", kProxyLabelSelector, "", !pass.contains(api::Kind::kEndpointSlice)});
+    }
     // The kubelet's pods: those the scheduler bound to this node.
     if (c_.runs_kubelet()) specs.push_back({api::Kind::kPod, "", "", "spec.nodeName=" + name_});
     kube::InformerOptions io;
