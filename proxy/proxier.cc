@@ -10,8 +10,6 @@
 namespace knode::proxy {
 namespace {
 
-std::string service_key(const api::ObjectMeta& m) { return m.namespace_ + "/" + m.name; }
-
 // The service an EndpointSlice belongs to, from its kubernetes.io/service-name label.
 std::optional<std::string> slice_service(const api::EndpointSlice& es) {
   auto it = es.metadata.labels.find(api::EndpointSlice::kServiceNameLabel);
@@ -101,7 +99,7 @@ size_t Proxier::service_port_count() const {
 }
 
 void Proxier::on_service(const Event& e) {
-  std::string key = service_key(api::meta_of(*e.object));
+  std::string key = api::namespaced_name(api::meta_of(*e.object));
   if (e.type == EventType::kDeleted) {
     services_.erase(key);
   } else {
@@ -114,7 +112,7 @@ void Proxier::on_service(const Event& e) {
 // objects): where the slice was is slice_service_'s to say.
 void Proxier::on_slice(const Event& e) {
   const auto& meta = api::meta_of(*e.object);
-  const std::string slice_key = meta.namespace_ + "/" + meta.name;
+  const std::string slice_key = api::namespaced_name(meta);
   std::optional<std::string> svc;
   if (e.type != EventType::kDeleted) svc = slice_service(api::get<api::EndpointSlice>(*e.object));
   // A deleted or relabelled slice leaves the service it was with.
@@ -134,7 +132,7 @@ void Proxier::on_slice(const Event& e) {
 }
 
 void Proxier::on_endpoints(const Event& e) {
-  std::string key = service_key(api::meta_of(*e.object));
+  std::string key = api::namespaced_name(api::meta_of(*e.object));
   if (e.type == EventType::kDeleted) {
     mirrored_.erase(key);
   } else {

@@ -63,9 +63,10 @@ ReflectorCache::Entry ReflectorCache::entry(const api::ObjectPtr& o) const {
   return Entry{rv_of(o), keep_objects_ ? o : nullptr};
 }
 
-api::ObjectPtr ReflectorCache::gone(api::Kind kind, const std::string& key, Entry& e) const {
+// (an entry is there because an object of the kind was seen: kind_ is set)
+api::ObjectPtr ReflectorCache::gone(const std::string& key, Entry& e) const {
   if (e.object) return std::move(e.object);
-  return std::make_shared<const api::Object>(api::stub_object(api::ObjectKey{kind, key}, e.resource_version));
+  return std::make_shared<const api::Object>(api::stub_object(api::ObjectKey{*kind_, key}, e.resource_version));
 }
 
 std::vector<Event> ReflectorCache::replace(std::vector<api::ObjectPtr> items) {
@@ -105,9 +106,7 @@ std::vector<Event> ReflectorCache::end_list() {
       ++it;
       continue;
     }
-    // (an entry is there because an object of the kind was seen: kind_ is set)
-    Entry& e = it->second;
-    out.push_back(Event{EventType::kDeleted, gone(e.object ? api::kind_of(*e.object) : *kind_, it->first, e), nullptr});
+    out.push_back(Event{EventType::kDeleted, gone(it->first, it->second), nullptr});
     it = objects_.erase(it);
   }
   return out;
@@ -343,7 +342,6 @@ Status Informer::list() {
   const std::string base = collection_path(spec_.kind, spec_.namespace_) + query(false);
   const std::string what = "list " + spec_.describe();
   std::string cont, rv;
-  uint64_t events = 0;
   cache_.begin_list();
   for (;;) {
     std::string target = base + (base.find('?') == std::string::npos ? "?" : "&") +
@@ -373,22 +371,22 @@ Status Informer::list() {
       KLOG(WARNING, "ignoring an object the API server sent").kv("watch", spec_.describe()).kv("err", err);
     }
     auto page_events = cache_.list_page(std::move(page->items));
-    if (cont.empty()) {
+    const bool last = cont.empty();
+    if (last) {
       for (auto& e : cache_.end_list()) page_events.push_back(std::move(e));
-      {
-        std::lock_guard lock(mu_);
-        rv_ = rv;
-      }
-      ++stats_.lists;
-      events += page_events.size();
-      stats_.events += events;
-      const bool first = !synced_;
-      synced_ = true;
-      deliver_(std::move(page_events), first);
-      return Status::Ok();
+      std::lock_guard lock(mu_);
+      rv_ = rv;
     }
-    events += page_events.size();
-    if (!page_events.empty()) deliver_(std::move(page_events), false);
+    stats_.events += page_events.size();
+    if (!last) {
+      if (!page_events.empty()) deliver_(std::move(page_events), false);
+      continue;
+    }
+    ++stats_.lists;
+    const bool first = !synced_;
+    synced_ = true;
+    deliver_(std::move(page_events), first);
+    return Status::Ok();
   }
 }
 

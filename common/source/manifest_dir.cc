@@ -59,14 +59,11 @@ struct ManifestDirSource::Impl {
   std::map<std::string, std::vector<api::ObjectKey>> files;
   std::map<std::string, FileStamp> stamps;
   std::map<api::ObjectKey, std::map<std::string, api::ObjectPtr>> defs;  // null: not kept
-  std::set<api::Kind> pass_through;
   std::set<std::string> links;  // manifest names that are symbolic links
 };
 
 ManifestDirSource::ManifestDirSource(boost::asio::io_context& io, Options options)
-    : options_(std::move(options)), impl_(std::make_unique<Impl>(io)) {
-  impl_->pass_through = options_.pass_through;
-}
+    : options_(std::move(options)), impl_(std::make_unique<Impl>(io)) {}
 
 ManifestDirSource::~ManifestDirSource() { stop(); }
 
@@ -88,9 +85,6 @@ std::string octal_mode(mode_t mode) {
   return buf;
 }
 
-}  // namespace
-
-namespace {
 std::string read_file(const std::string& path, bool* ok) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -108,8 +102,8 @@ std::string read_file(const std::string& path, bool* ok) {
 // defined before or defines now, and emits what changed. In `now`, a null object keeps
 // the file's previous definition of its key (its new one was rejected), for a kind the
 // source does not keep.
-static void apply_file(auto& impl, const std::string& file, std::map<api::ObjectKey, api::ObjectPtr> now,
-                       const std::function<api::ObjectPtr(const std::string&, const api::ObjectKey&)>& reread) {
+static void apply_file(auto& impl, const std::set<api::Kind>& pass_through, const std::string& file,
+                       std::map<api::ObjectKey, api::ObjectPtr> now, const std::function<api::ObjectPtr(const std::string&, const api::ObjectKey&)>& reread) {
   std::vector<api::ObjectKey> before;
   if (auto f = impl.files.find(file); f != impl.files.end()) before = std::move(f->second);
   std::vector<api::ObjectKey> now_keys;
@@ -118,7 +112,7 @@ static void apply_file(auto& impl, const std::string& file, std::map<api::Object
   std::vector<api::ObjectKey> keys;
   std::set_union(before.begin(), before.end(), now_keys.begin(), now_keys.end(), std::back_inserter(keys));
   for (const auto& key : keys) {
-    const bool keep = !impl.pass_through.contains(key.kind);
+    const bool keep = !pass_through.contains(key.kind);
     auto d = impl.defs.find(key);
     // The definition in force until now (the first file by name), and its file.
     std::optional<std::string> had_file;
@@ -364,7 +358,7 @@ void ManifestDirSource::refresh(const std::set<std::string>& names) {
 }
 
 void ManifestDirSource::apply(const std::string& f, std::map<api::ObjectKey, api::ObjectPtr> now) {
-  apply_file(*impl_, f, std::move(now),
+  apply_file(*impl_, options_.pass_through, f, std::move(now),
              [this](const std::string& file, const api::ObjectKey& key) { return reread(file, key); });
 }
 

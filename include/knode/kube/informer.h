@@ -88,7 +88,8 @@ class ReflectorCache {
     uint64_t list = 0;      // the last list that had it
   };
   Entry entry(const api::ObjectPtr& o) const;
-  api::ObjectPtr gone(api::Kind kind, const std::string& key, Entry& e) const;
+  // What a deletion carries: the kept object, or a stub.
+  api::ObjectPtr gone(const std::string& key, Entry& e) const;
 
   bool keep_objects_;
   std::optional<api::Kind> kind_;  // of the objects seen
