@@ -90,7 +90,9 @@ nftables_proxy::NftablesConfig backend_config() {
 nftables_proxy::RulesConfig rules_config(const proxy::ProxyState& state, bool kube_proxy_shape = false) {
   nftables_proxy::RulesConfig r;
   r.cluster_cidrs = backend_config().cluster_cidrs;
-  if (!kube_proxy_shape && nftables_proxy::endpoint_maps(state) > large_cluster_maps) {
+  if (kube_proxy_shape) {
+    r.endpoint_pick = nftables_proxy::RulesConfig::EndpointPick::kMap;
+  } else if (nftables_proxy::endpoint_maps(state) > large_cluster_maps) {
     r.endpoint_pick = nftables_proxy::RulesConfig::EndpointPick::kCascade;
   }
   return r;

@@ -45,8 +45,9 @@ How the rules are read (in the proxy's netns only):
     reads confirm it (it falls between the last read without the rule and the first with).
   - nftables: a netlink dump of the Service's chain (`service-<hash>-<ns>/<svc>/tcp/<port>`,
     named the same way by both) and of the anonymous sets and maps its rules look up,
-    searched for the address: knode's chain jumps to endpoint chains named after it
-    (`endpoint-<hash>-...__ADDR/8080`), kube-proxy v1.37's maps it directly
+    searched for the address: knode's chain looks its endpoints up in a named map
+    (`dnat ip to numgen random mod 720720 map @endpoints-<chain>`, whose elements are
+    dumped too), kube-proxy v1.37's maps it in the rule
     (`dnat ip to numgen random mod 10 map { 0 : ADDR . 8080, ...}`). Under 1 ms a read at
     any size (`nft list chain` reads the whole table first: 0.4-6 s at 10,000 Services).
     Each proxy writes a sync in one transaction, so what one chain shows, all show.
@@ -338,8 +339,8 @@ class IptablesReader:
 
 class NftReader:
     """One chain of table ip kube-proxy in one netns, straight from nf_tables over netlink
-    (a dump of that chain's rules, and of the elements of the anonymous sets and maps its
-    rules look up), so a read costs the same whatever the size of the rest of the ruleset.
+    (a dump of that chain's rules, and of the elements of the anonymous sets and knode's
+    endpoint maps its rules look up), so a read costs the same whatever the size of the rest of the ruleset.
     (`nft list chain` builds its cache from the whole table first: at 10,000 Services it
     took 0.4 s on knode's ruleset and 6 s on kube-proxy's, whose rules carry 10,000
     anonymous maps.)"""
@@ -400,7 +401,7 @@ class NftReader:
         if not rules:
             return None
         blobs = [rules]
-        for name in sorted(set(re.findall(rb"(__(?:map|set)\d+)\0", rules))):
+        for name in sorted(set(re.findall(rb"(__(?:map|set)\d+|endpoints-[^\0]+)\0", rules))):
             elems = self._dump(self.NFT_MSG_GETSETELEM, self._attr(1, t) + self._attr(2, name + b"\0"))
             if elems:
                 blobs.append(elems)

@@ -137,11 +137,18 @@ struct ExprWriter {
     u64(nlh, NFTA_COUNTER_BYTES, e.bytes);
     u64(nlh, NFTA_COUNTER_PACKETS, e.packets);
   }
+  void operator()(const Byteorder& e) {
+    u32(nlh, NFTA_BYTEORDER_SREG, e.sreg);
+    u32(nlh, NFTA_BYTEORDER_DREG, e.dreg);
+    u32(nlh, NFTA_BYTEORDER_OP, e.op);
+    u32(nlh, NFTA_BYTEORDER_LEN, e.len);
+    u32(nlh, NFTA_BYTEORDER_SIZE, e.size);
+  }
 };
 
 const char* expr_name(const Expr& e) {
   static constexpr const char* kNames[] = {"payload", "meta", "cmp",    "bitwise", "ct",   "fib",    "numgen",
-                                           "immediate", "lookup", "dynset", "nat",    "masq", "reject", "counter"};
+                                           "immediate", "lookup", "dynset", "nat",    "masq", "reject", "counter", "byteorder"};
   static_assert(std::size(kNames) == std::variant_size_v<Expr>);
   return kNames[e.index()];
 }
@@ -226,6 +233,7 @@ struct Canon {
   void operator()(const Masq& e) { tag(12), n(e.flags); }
   void operator()(const Reject& e) { tag(13), n(e.type), n(e.code); }
   void operator()(const Counter&) { tag(14); }
+  void operator()(const Byteorder& e) { tag(15), n(e.sreg), n(e.dreg), n(e.op), n(e.len), n(e.size); }
 };
 
 }  // namespace

@@ -127,6 +127,11 @@ constexpr Check kMasqChecks[] = {{NFTA_MASQ_FLAGS, MNL_TYPE_U32},
                                  {NFTA_MASQ_REG_PROTO_MAX, MNL_TYPE_U32}};
 constexpr Check kRejectChecks[] = {{NFTA_REJECT_TYPE, MNL_TYPE_U32}, {NFTA_REJECT_ICMP_CODE, MNL_TYPE_U8}};
 constexpr Check kCounterChecks[] = {{NFTA_COUNTER_BYTES, MNL_TYPE_U64}, {NFTA_COUNTER_PACKETS, MNL_TYPE_U64}};
+constexpr Check kByteorderChecks[] = {{NFTA_BYTEORDER_SREG, MNL_TYPE_U32},
+                                      {NFTA_BYTEORDER_DREG, MNL_TYPE_U32},
+                                      {NFTA_BYTEORDER_OP, MNL_TYPE_U32},
+                                      {NFTA_BYTEORDER_LEN, MNL_TYPE_U32},
+                                      {NFTA_BYTEORDER_SIZE, MNL_TYPE_U32}};
 
 // The data checks of an expression knode maps (expr() below), or false for any other.
 bool expr_checks(std::string_view name, Checks* out) {
@@ -137,7 +142,7 @@ bool expr_checks(std::string_view name, Checks* out) {
                 {"bitwise", kBitwiseChecks}, {"ct", kCtChecks},               {"fib", kFibChecks},
                 {"numgen", kNumgenChecks},   {"immediate", kImmediateChecks}, {"lookup", kLookupChecks},
                 {"dynset", kDynsetChecks},   {"nat", kNatChecks},             {"masq", kMasqChecks},
-                {"reject", kRejectChecks},   {"counter", kCounterChecks}};
+                {"reject", kRejectChecks},   {"counter", kCounterChecks},         {"byteorder", kByteorderChecks}};
   for (const auto& e : kExprs) {
     if (e.name == name) {
       *out = e.checks;
@@ -416,6 +421,10 @@ bool expr(const nftnl_expr* e, Expr* out) {
     if (nftnl_expr_is_set(e, NFTNL_EXPR_CTR_PACKETS)) c.packets = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
     if (nftnl_expr_is_set(e, NFTNL_EXPR_CTR_BYTES)) c.bytes = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
     *out = c;
+  } else if (name == "byteorder") {
+    *out = Byteorder{u32(e, NFTNL_EXPR_BYTEORDER_SREG), u32(e, NFTNL_EXPR_BYTEORDER_DREG),
+                     u32(e, NFTNL_EXPR_BYTEORDER_OP), u32(e, NFTNL_EXPR_BYTEORDER_LEN),
+                     u32(e, NFTNL_EXPR_BYTEORDER_SIZE)};
   } else {
     return false;  // an expression knode does not write
   }

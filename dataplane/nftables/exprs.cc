@@ -27,13 +27,31 @@ Bytes typeof_note(uint32_t expr_type, const Bytes& data) {
   udata::put(out, 1, data);
   return out;
 }
-constexpr uint32_t kExprVerdict = 1, kExprPayload = 7, kExprConcat = 13;
-// `ip saddr` as a payload template: protocol description 12 (ip), field 11 (saddr).
-Bytes ip_saddr_typeof() {
+constexpr uint32_t kExprVerdict = 1, kExprPayload = 7, kExprConcat = 13, kExprNumgen = 23;
+// A payload field as nft notes it: protocol description and field number.
+Bytes payload_typeof(uint32_t desc, uint32_t field) {
   Bytes data;
-  udata::put_u32(data, 0, 12);
-  udata::put_u32(data, 1, 11);
+  udata::put_u32(data, 0, desc);
+  udata::put_u32(data, 1, field);
   return typeof_note(kExprPayload, data);
+}
+// Descriptions 12 (ip), 11 (th); fields ip saddr 11, ip daddr 12, th dport 2.
+constexpr uint32_t kDescIp = 12, kDescTh = 11, kIpSaddr = 11, kIpDaddr = 12, kThDport = 2;
+Bytes ip_saddr_typeof() { return payload_typeof(kDescIp, kIpSaddr); }
+// `numgen random mod M`: mode (1 random), modulus, offset.
+Bytes numgen_random_typeof(uint32_t modulus) {
+  Bytes data;
+  udata::put_u32(data, 0, NFT_NG_RANDOM);
+  udata::put_u32(data, 1, modulus);
+  udata::put_u32(data, 2, 0);
+  return typeof_note(kExprNumgen, data);
+}
+// `ip daddr . th dport`: a concatenation, its parts numbered from 0.
+Bytes daddr_dport_typeof() {
+  Bytes parts;
+  udata::put(parts, 0, payload_typeof(kDescIp, kIpDaddr));
+  udata::put(parts, 1, payload_typeof(kDescTh, kThDport));
+  return typeof_note(kExprConcat, parts);
 }
 constexpr uint32_t kByteorderHost = 1, kByteorderBig = 2;
 
@@ -341,6 +359,20 @@ RuleBuilder& RuleBuilder::dnat_numgen_random_map(const std::vector<std::pair<net
   return *this;
 }
 
+RuleBuilder& RuleBuilder::dnat_numgen_random_slot_map(const std::string& map, uint32_t modulus) {
+  rule_.exprs.push_back(Numgen{reg::k1, modulus, NFT_NG_RANDOM, 0});
+  // The map's keys are big endian (an interval set compares keys as bytes): so is the slot.
+  rule_.exprs.push_back(Byteorder{reg::k1, reg::k1, NFT_BYTEORDER_HTON, 4, 4});
+  Lookup l;
+  l.sreg = reg::k1;
+  l.dreg = reg::k1;
+  l.set = map;
+  rule_.exprs.push_back(std::move(l));
+  rule_.exprs.push_back(Nat{NFT_NAT_DNAT, NFPROTO_IPV4, reg::k1, reg::k1, reg::k32(1), reg::k32(1),
+                            NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED});
+  return *this;
+}
+
 RuleBuilder& RuleBuilder::masquerade(bool fully_random) {
   rule_.exprs.push_back(Masq{fully_random ? uint32_t{NF_NAT_RANGE_PROTO_RANDOM_FULLY} : 0u});
   return *this;
@@ -376,6 +408,39 @@ SetSpec ipv4_addr_set(const std::string& name, const std::string& comment) {
   s.userdata.key_byteorder = kByteorderBig;
   s.userdata.comment = udata::clamp_comment(comment);  // as it reads back
   return s;
+}
+
+SetSpec numgen_slot_map(const std::string& name, uint32_t modulus) {
+  SetSpec s;
+  s.name = name;
+  s.flags = NFT_SET_INTERVAL | NFT_SET_MAP;
+  s.key_type = static_cast<uint32_t>(Datatype::kInteger);
+  s.key_len = 4;
+  s.data_type = (static_cast<uint32_t>(Datatype::kIPv4Addr) << 6) | static_cast<uint32_t>(Datatype::kInetService);
+  s.data_len = 8;
+  s.userdata.key_byteorder = kByteorderHost;
+  s.userdata.data_byteorder = 0;
+  s.userdata.key_typeof = numgen_random_typeof(modulus);
+  s.userdata.data_typeof = daddr_dport_typeof();
+  s.userdata.data_interval = 0;
+  return s;
+}
+
+std::vector<Element> numgen_slot_elements(const std::vector<std::pair<net::IPAddress, uint16_t>>& targets,
+                                          uint32_t modulus) {
+  std::vector<Element> out;
+  const uint64_t n = targets.size();
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint32_t first = static_cast<uint32_t>(i * modulus / n), end = static_cast<uint32_t>((i + 1) * modulus / n);
+    if (first == end) continue;
+    Element start = key_element(u32_raw(htonl(first)));
+    start.data = ipv4_key(targets[i].first) + port_key(targets[i].second);
+    out.push_back(std::move(start));
+    Element stop = key_element(u32_raw(htonl(end)));
+    stop.flags = NFT_SET_ELEM_INTERVAL_END;
+    out.push_back(std::move(stop));
+  }
+  return out;
 }
 
 SetSpec dynamic_ipv4_addr_set(const std::string& name, uint32_t timeout_seconds) {

@@ -13,9 +13,11 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "knode/dataplane/nftables/exprs.h"
+#include "nftables/udata.h"
 
 namespace knode::nftables {
 namespace {
@@ -134,6 +136,92 @@ std::vector<std::string> intervals(const std::vector<Element>& elements) {
     }
   }
   return out;
+}
+
+// nft's typeof note as text, for the notes knode writes ("numgen random mod M" keys,
+// "ip daddr . th dport" data); nullopt for any other, which prints as `type`.
+std::optional<std::string> typeof_expr(std::string_view note) {
+  uint32_t expr = 0;
+  std::string_view data;
+  bool has_data = false;
+  if (!udata::each(note, [&](uint8_t t, std::string_view v) {
+        if (t == 0) expr = udata::u32_of(v);
+        if (t == 1) data = v, has_data = true;
+      }) ||
+      !has_data) {
+    return std::nullopt;
+  }
+  std::map<uint8_t, std::string_view> f;
+  if (!udata::each(data, [&](uint8_t t, std::string_view v) { f[t] = v; })) return std::nullopt;
+  auto u32 = [&](uint8_t t) { return f.count(t) ? udata::u32_of(f[t]) : 0u; };
+  switch (expr) {
+    case 7: {  // payload: description, field
+      const uint32_t desc = u32(0), field = u32(1);
+      if (desc == 12 && field == 11) return "ip saddr";
+      if (desc == 12 && field == 12) return "ip daddr";
+      if (desc == 11 && field == 2) return "th dport";
+      return std::nullopt;
+    }
+    case 23: {  // numgen: mode, modulus, offset
+      if (u32(0) != NFT_NG_RANDOM) return std::nullopt;
+      std::string out = "numgen random mod " + std::to_string(u32(1));
+      if (u32(2)) out += " offset " + std::to_string(u32(2));
+      return out;
+    }
+    case 13: {  // concatenation: its parts, numbered
+      std::vector<std::string> parts;
+      for (const auto& [t, v] : f) {
+        auto part = typeof_expr(v);
+        if (!part) return std::nullopt;
+        parts.push_back(*part);
+      }
+      if (parts.empty()) return std::nullopt;
+      std::string out;
+      for (size_t i = 0; i < parts.size(); ++i) out += (i ? " . " : "") + parts[i];
+      return out;
+    }
+    default: return std::nullopt;
+  }
+}
+
+// "typeof K : D" when both notes read (maps) or the key's does (sets).
+std::optional<std::string> typeof_text(const SetSpec& s) {
+  if (!s.userdata.key_typeof) return std::nullopt;
+  auto key = typeof_expr(*s.userdata.key_typeof);
+  if (!key) return std::nullopt;
+  if (!s.is_map()) return *key;
+  if (!s.userdata.data_typeof) return std::nullopt;
+  auto data = typeof_expr(*s.userdata.data_typeof);
+  if (!data) return std::nullopt;
+  return *key + " : " + *data;
+}
+
+// Elements of an interval map keyed by integers ("0-360359 : 10.0.0.1 . 80"): each start
+// element with the end element after it.
+std::vector<std::string> integer_intervals(const std::vector<Element>& elements, const SetSpec& set) {
+  std::vector<const Element*> sorted;
+  for (const auto& e : elements) sorted.push_back(&e);
+  std::sort(sorted.begin(), sorted.end(), [](const Element* a, const Element* b) {
+    const uint32_t ka = ntohl(host_u32(a->key)), kb = ntohl(host_u32(b->key));
+    return ka != kb ? ka < kb : (a->flags & NFT_SET_ELEM_INTERVAL_END) > (b->flags & NFT_SET_ELEM_INTERVAL_END);
+  });
+  std::vector<std::string> out;
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    const Element* s = sorted[i];
+    if (s->flags & NFT_SET_ELEM_INTERVAL_END) continue;
+    const uint64_t start = ntohl(host_u32(s->key));
+    uint64_t end = uint64_t{1} << 32;
+    if (i + 1 < sorted.size() && (sorted[i + 1]->flags & NFT_SET_ELEM_INTERVAL_END)) end = ntohl(host_u32(sorted[i + 1]->key));
+    std::string text = std::to_string(start);
+    if (end - start > 1) text += "-" + std::to_string(end - 1);
+    if (set.is_map() && !s->data.empty()) text += " : " + print_key(s->data, set.data_type, set.data_len);
+    out.push_back(std::move(text));
+  }
+  return out;
+}
+
+bool integer_intervals_set(const SetSpec& s) {
+  return (s.flags & NFT_SET_INTERVAL) && s.key_type == static_cast<uint32_t>(Datatype::kInteger);
 }
 
 std::vector<std::string> anonymous_elements(const AnonymousSet& set) {
@@ -421,6 +509,12 @@ class RulePrinter {
     stmts_.push_back("counter packets " + std::to_string(c.packets) + " bytes " + std::to_string(c.bytes));
     return true;
   }
+  bool operator()(const Byteorder& b) {
+    // nft's conversion of a host-order value for an interval lookup (numgen keys are kept
+    // big endian there): in place, and not printed.
+    if (b.sreg != b.dreg || !regs_.count(b.sreg)) return false;
+    return pending_[regs_[b.sreg]].kind == Load::kNumgen;
+  }
 
  private:
   bool push(uint32_t dreg, Load l) {
@@ -446,7 +540,7 @@ std::string RulePrinter::raw(const Rule& r) {
   std::ostringstream os;
   for (const auto& e : r.exprs) {
     static constexpr const char* kNames[] = {"payload", "meta",   "cmp", "bitwise", "ct",     "fib",     "numgen",
-                                             "immediate", "lookup", "dynset", "nat", "masq", "reject", "counter"};
+                                             "immediate", "lookup", "dynset", "nat", "masq", "reject", "counter", "byteorder"};
     os << "[ " << kNames[e.index()] << " ] ";
   }
   if (!r.comment.empty()) os << "comment " << quote(r.comment);
@@ -512,7 +606,7 @@ std::string flags_text(uint32_t flags) {
 // nft breaks long element lists: address sets two to a line, integer-like types five,
 // anything else (concatenations, maps) one.
 size_t per_line(const SetSpec& s) {
-  if (s.is_map()) return 1;
+  if (s.is_map() && s.key_type != static_cast<uint32_t>(Datatype::kInteger)) return 1;
   switch (static_cast<Datatype>(s.key_type)) {
     case Datatype::kIPv4Addr: return 2;
     case Datatype::kInteger:
@@ -523,6 +617,7 @@ size_t per_line(const SetSpec& s) {
 }
 
 std::vector<std::string> sorted_elements(const SetContent& s) {
+  if (integer_intervals_set(s.spec)) return integer_intervals(s.elements, s.spec);
   std::vector<std::pair<std::string, std::string>> items;
   for (const auto& e : s.elements) items.emplace_back(sort_key(e.key, s.spec), print_element(e, s.spec));
   std::sort(items.begin(), items.end());
@@ -533,7 +628,11 @@ std::vector<std::string> sorted_elements(const SetContent& s) {
 
 void print_set(std::ostringstream& os, const SetContent& s) {
   os << "\t" << (s.spec.is_map() ? "map " : "set ") << s.spec.name << " {\n";
-  os << "\t\ttype " << print_set_type(s.spec) << "\n";
+  if (auto t = typeof_text(s.spec)) {
+    os << "\t\ttypeof " << *t << "\n";
+  } else {
+    os << "\t\ttype " << print_set_type(s.spec) << "\n";
+  }
   if (s.spec.size) os << "\t\tsize " << s.spec.size << "\n";
   if (s.spec.flags & (NFT_SET_CONSTANT | NFT_SET_EVAL | NFT_SET_INTERVAL | NFT_SET_TIMEOUT)) {
     os << "\t\tflags " << flags_text(s.spec.flags) << "\n";
@@ -637,8 +736,12 @@ std::string nft_script(const TableContent& t) {
   if (!t.table.comment.empty()) os << " { comment " << quote(t.table.comment) << " ; }";
   os << "\n";
   for (const auto& s : t.sets) {
-    os << "add " << (s.spec.is_map() ? "map " : "set ") << where << " " << s.spec.name << " { type "
-       << print_set_type(s.spec) << " ;";
+    os << "add " << (s.spec.is_map() ? "map " : "set ") << where << " " << s.spec.name << " { ";
+    if (auto t = typeof_text(s.spec)) {
+      os << "typeof " << *t << " ;";
+    } else {
+      os << "type " << print_set_type(s.spec) << " ;";
+    }
     if (s.spec.flags & (NFT_SET_CONSTANT | NFT_SET_EVAL | NFT_SET_INTERVAL | NFT_SET_TIMEOUT)) {
       os << " flags " << flags_text(s.spec.flags) << " ;";
     }
@@ -664,6 +767,14 @@ std::string nft_script(const TableContent& t) {
   }
   for (const auto& s : t.sets) {
     if (s.spec.flags & NFT_SET_EVAL) continue;
+    if (integer_intervals_set(s.spec)) {
+      // Ranges, not their start and end elements one by one.
+      if (!s.elements.empty()) {
+        os << "add element " << where << " " << s.spec.name << " { " << join(integer_intervals(s.elements, s.spec), ", ")
+           << " }\n";
+      }
+      continue;
+    }
     for (const auto& e : s.elements) {
       os << "add element " << where << " " << s.spec.name << " { " << print_element(e, s.spec) << " }\n";
     }

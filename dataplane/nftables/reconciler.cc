@@ -1,5 +1,7 @@
 #include "knode/dataplane/nftables/reconciler.h"
 
+#include <linux/netfilter/nf_tables.h>
+
 #include <cerrno>
 
 #include "nftables/codec.h"
@@ -28,6 +30,22 @@ uint64_t value_digest(const Element& e) {
   codec::canonical_value(b, e);
   return codec::digest(b);
 }
+
+// All of a set's elements as one digest, in any order: the sum of each element's.
+uint64_t contents_digest(std::span<const Element> elements) {
+  uint64_t sum = elements.size();
+  Bytes b;
+  for (const auto& e : elements) {
+    b.clear();
+    b += e.key;
+    b.append(reinterpret_cast<const char*>(&e.flags), sizeof e.flags);
+    codec::canonical_value(b, e);
+    sum += codec::digest(b) * 0x9E3779B97F4A7C15ull;
+  }
+  return sum;
+}
+
+bool described_whole(const SetSpec& s) { return (s.flags & NFT_SET_INTERVAL) && !s.is_anonymous(); }
 
 uint32_t next_generation(uint32_t g) { return g + 1 == 0 ? 1 : g + 1; }
 
@@ -147,8 +165,11 @@ Status Reconciler::read_kernel(uint32_t generation, ReconcileStats* stats) {
   RecordVisitor v(
       [&](const SetSpec& s, std::vector<Element>&& elements) {
         SetState& st = sets_[s.name];
-        st.spec = s;
         st.digest = spec_digest(s);
+        if (described_whole(s)) {
+          st.contents = contents_digest(elements);
+          return;
+        }
         for (const auto& e : elements) st.elements[e.key] = ElementState{value_digest(e), 0};
       },
       [&](const Chain& c, const std::vector<Rule>& rules) {
@@ -211,16 +232,39 @@ void Reconciler::table(const Table& table) {
 }
 
 void Reconciler::set(const SetSpec& spec, bool manage_elements, std::string_view owner) {
+  put_set(spec, manage_elements, owner);
+}
+
+void Reconciler::set_with_elements(const SetSpec& spec, std::span<const Element> elements, std::string_view owner) {
+  const bool created = put_set(spec, /*manage_elements=*/false, owner);
+  SetState& st = sets_.find(spec.name)->second;
+  const uint64_t c = contents_digest(elements);
+  if (created || st.contents != c) {
+    if (!created) {
+      tx_->phase(kFlush);
+      tx_->flush_set(spec.name);
+      ++stats_.sets_flushed;
+    }
+    tx_->phase(kFill);
+    tx_->add_elements(spec.name, elements);
+    stats_.elements_added += elements.size();
+  }
+  st.contents = c;
+}
+
+bool Reconciler::put_set(const SetSpec& spec, bool manage_elements, std::string_view owner) {
   const uint32_t oid = owner_id(owner);
   if (!full_) scope_.insert(oid);
   const uint64_t d = spec_digest(spec);
   auto [it, inserted] = sets_.try_emplace(spec.name);
   SetState& st = it->second;
+  bool created = inserted;
   if (inserted) {
     tx_->phase(kCreate);
     tx_->add_set(spec);
     ++stats_.sets_added;
   } else if (st.digest != d) {
+    created = true;
     // Replaced: the chains using it are flushed first (their digests include this one).
     tx_->phase(kReplace);
     tx_->delete_set(spec.name);
@@ -231,11 +275,11 @@ void Reconciler::set(const SetSpec& spec, bool manage_elements, std::string_view
     ++stats_.sets_deleted;
   }
   if (inserted || st.owner != oid) owned_[oid].sets.push_back(spec.name);
-  st.spec = spec;
   st.digest = d;
   st.manage = manage_elements;
   st.epoch = epoch_;
   st.owner = oid;
+  return created;
 }
 
 void Reconciler::chain(const Chain& chain, const std::vector<Rule>& rules, std::string_view owner) {

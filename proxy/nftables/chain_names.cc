@@ -2,6 +2,8 @@
 
 #include <openssl/sha.h>
 
+#include <algorithm>
+
 namespace knode::nftables_proxy {
 namespace {
 
@@ -16,24 +18,27 @@ std::string hash_and_truncate(const std::string& name) {
 
 }  // namespace
 
-std::string hash8(std::string_view text) {
+std::string hash_base32(std::string_view text, size_t chars) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  // RFC 4648 base32; 8 characters are the first 5 bytes exactly.
+  // RFC 4648 base32 of the digest's first bits.
   static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  chars = std::min<size_t>(chars, SHA256_DIGEST_LENGTH * 8 / 5);
   std::string out;
   uint64_t buffer = 0;
   int bits = 0;
-  for (int i = 0; i < 5; ++i) {
+  for (size_t i = 0; out.size() < chars; ++i) {
     buffer = (buffer << 8) | digest[i];
     bits += 8;
-    while (bits >= 5) {
+    while (bits >= 5 && out.size() < chars) {
       out += kAlphabet[(buffer >> (bits - 5)) & 31];
       bits -= 5;
     }
   }
   return out;
 }
+
+std::string hash8(std::string_view text) { return hash_base32(text, 8); }
 
 std::string service_port_base_name(const proxy::ServicePort& sp) {
   // sp.name is "namespace/name" or "namespace/name:port".

@@ -18,7 +18,9 @@ std::string service_port_base_name(const proxy::ServicePort& sp);
 std::string service_chain_base(const proxy::ServicePort& sp);
 // "5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80".
 std::string endpoint_chain_base(const proxy::ServicePort& sp, const proxy::Endpoint& ep);
-// base32(sha256(text)), the first 8 characters.
+// base32(sha256(text)), the first `chars` characters (at most 51).
+std::string hash_base32(std::string_view text, size_t chars);
+// The first 8 (40 bits), as kube-proxy's chain names use them.
 std::string hash8(std::string_view text);
 
 }  // namespace knode::nftables_proxy

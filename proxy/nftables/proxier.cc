@@ -45,7 +45,7 @@ class NftablesProxier final : public ProxyBackend {
     const size_t maps = endpoint_maps(state);
     const bool large = rules_.endpoint_pick == RulesConfig::EndpointPick::kCascade;
     const size_t line = large ? config_.large_cluster_maps / 10 * 9 : config_.large_cluster_maps;
-    const auto pick = maps > line ? RulesConfig::EndpointPick::kCascade : RulesConfig::EndpointPick::kMap;
+    const auto pick = maps > line ? RulesConfig::EndpointPick::kCascade : RulesConfig::EndpointPick::kSlots;
     if (pick != rules_.endpoint_pick) {
       // Every service chain changes shape: only a sync of everything can switch (and if it
       // fails, the record goes, so that the next sync is whole too, not a partial one

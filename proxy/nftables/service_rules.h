@@ -12,17 +12,22 @@
 //                  <node address> meta l4proto . th dport vmap @service-nodeports
 //                nat-postrouting (nat, 100): jump masquerading (masquerade marked packets,
 //                  and a pod reaching itself: @hairpin-connections)
-//   per service port: service-/local- (the endpoints: `dnat to` one, or
-//                `dnat ip addr . port to numgen random mod N map { ... }`; with ClientIP
-//                affinity, a jump per endpoint through its affinity- set and a numgen vmap
-//                over the endpoint- chains), external- (node ports, external and LB IPs),
-//                firewall- (LB source ranges); endpoint- chains (affinity only: update the
-//                set, DNAT).
+//   per service port: service-/local- (the endpoints:
+//                `dnat ip addr . port to numgen random mod 720720 map @endpoints-<hash>`,
+//                a named interval map per policy chain giving each endpoint an equal
+//                range of the 720720 slots; with ClientIP affinity, a jump per endpoint
+//                through its affinity- set and a numgen vmap over the endpoint- chains),
+//                external- (node ports, external and LB IPs), firewall- (LB source
+//                ranges); endpoint- chains (affinity only: update the set, DNAT).
 //
-// This is kube-proxy's layout as of v1.37: no chain per endpoint unless affinity needs
-// one. Every rule change makes the kernel validate the whole chain graph from the base
-// chains at commit, so the number of chains sets the cost of a one-endpoint change: at
-// 10,000 services x 10 endpoints, 10,000 chains instead of 110,000.
+// This is kube-proxy's layout as of v1.37 (no chain per endpoint unless affinity needs
+// one) but for where the endpoints are kept: kube-proxy writes them into the rule
+// (`numgen random mod N map { 0 : ip . port, ... }`), so every endpoint change replaces
+// the rule, and a rule added or replaced makes the kernel validate every rule reachable
+// from the base chains at commit (11 ms at 10,000 services, 55-80 ms with a rule per
+// endpoint). knode's rule names a map whose elements alone change with the endpoints:
+// elements of a map without verdicts are not validated, so a one-endpoint change at
+// 10,000 services costs 3-6 ms.
 #pragma once
 
 #include <set>
@@ -48,22 +53,29 @@ struct RulesConfig {
   // The node's own IPs: a load balancer whose source ranges include one also lets the
   // node reach it through its own LB IPs.
   std::set<net::IPAddress> node_ips;
-  // How a policy chain picks among several endpoints. kMap is kube-proxy's
-  // `dnat ip addr . port to numgen random mod N map { 0 : ip . port, ... }`: one rule, and
-  // one anonymous map per service port. Creating a set costs the kernel walks of every set
-  // in the table (by name) and of the whole transaction (to bind it), so a sync that
-  // creates them all is quadratic: 1.0 s at 3,000 service ports, 2.8 s at 5,000, 15-43 s
-  // at 10,000 (x 10 endpoints). kCascade is one rule per endpoint,
+  // How a policy chain picks its endpoint (without ClientIP affinity).
+  // kSlots (knode's): `dnat ip addr . port to numgen random mod 720720 map @endpoints-<chain>`,
+  // a named interval map per policy chain whose elements give each endpoint an equal
+  // share of the slots. The rule never changes with the endpoints, so an endpoint change
+  // is a change of map elements: no rule is added, and the kernel validates no chain (a
+  // rule added or replaced makes it walk every rule reachable from the base chains, 10-80
+  // ms at 10,000 services). Named sets bound by name cost no walk of the transaction.
+  // kMap is kube-proxy v1.37's: `dnat ip addr . port to numgen random mod N map { 0 :
+  // ip . port, ... }` (one endpoint: `dnat to ip:port`), an anonymous map in the rule, so
+  // every endpoint change replaces the rule; and creating many anonymous sets in one batch
+  // is quadratic in the kernel (15-43 s for 10,000). kCascade is one rule per endpoint,
   // `numgen random mod (N-i) 0 meta l4proto tcp dnat to ip:port` (the last without the
-  // numgen): the same uniform choice, no sets, 2.5 s at 10,000; but each commit then
-  // validates ten times the rules, so a change costs about 3x more (83 ms against 26 ms
-  // at 10,000). The proxier turns to it above NftablesConfig::large_cluster_maps (5,000).
-  enum class EndpointPick { kMap, kCascade } endpoint_pick = EndpointPick::kMap;
+  // numgen): no sets, ten times the rules. knode uses kSlots; the others are kept for the
+  // benchmarks that compare with kube-proxy's ruleset.
+  enum class EndpointPick { kSlots, kMap, kCascade } endpoint_pick = EndpointPick::kSlots;
 };
 
-// Service ports with several endpoints: what large-cluster mode is decided on (an
-// approximation of the maps kMap would create: affinity's vmaps count too).
+// The endpoint maps kSlots makes (a policy chain with endpoints, without ClientIP
+// affinity, has one): what large-cluster mode is decided on.
 size_t endpoint_maps(const proxy::ProxyState& state);
+
+// The slot map a policy chain picks its endpoints from: "endpoints-" + the chain's name.
+std::string endpoint_map_name(const std::string& chain);
 
 // The table, its shared sets, maps and chains (owner ""), then each service port (owner:
 // its name). With `only`, just the named service ports, no shared objects (a partial sync).

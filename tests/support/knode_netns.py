@@ -619,10 +619,30 @@ class NftablesView:
                 out[current].append(line.strip())
         return out
 
+    def map_elements(self) -> dict[str, list[str]]:
+        """Each named map's elements as listed ("0-360359 : 10.0.0.1 . 80"), over as many
+        lines as nft breaks them into."""
+        out, current, text = {}, None, ""
+        for line in self.dump().splitlines():
+            m = re.match(r"^\tmap (\S+) \{$", line)
+            if m:
+                current, text = m.group(1), ""
+                continue
+            if current is None:
+                continue
+            if line == "\t}":
+                m = re.search(r"elements = \{ (.*) \}", text)
+                out[current] = [e.strip() for e in m.group(1).split(",")] if m else []
+                current = None
+            else:
+                text += " " + line.strip()
+        return out
+
     def dnat_targets(self, service_port: str) -> set[str]:
         """The ip:port endpoints a service port DNATs to: from its service-/local- chains
-        (`dnat to ip:port`, or `dnat ip to numgen random mod N map { 0 : ip . port, ... }`)
-        and, with ClientIP affinity, its endpoint- chains."""
+        (`dnat to ip:port`; `dnat ip to numgen random mod N map @endpoints-<chain>` and that
+        map's elements; kube-proxy's `... map { 0 : ip . port, ... }`) and, with ClientIP
+        affinity, its endpoint- chains."""
         name_re = self._name_re(service_port)
         out = set()
         for chain, rules in self.chains().items():
@@ -633,10 +653,13 @@ class NftablesView:
                 if m:
                     out.add(m.group(1))
                 m = re.search(r"dnat ip to numgen random mod \d+ map \{ (.*) \}", r)
+                parts = m.group(1).split(",") if m else []
+                m = re.search(r"dnat ip to numgen random mod \d+ map @(\S+)", r)
                 if m:
-                    for part in m.group(1).split(","):
-                        addr, port = part.split(":", 1)[1].split(" . ")
-                        out.add(f"{addr.strip()}:{port.strip()}")
+                    parts = self.map_elements().get(m.group(1), [])
+                for part in parts:
+                    addr, port = part.split(":", 1)[1].split(" . ")
+                    out.add(f"{addr.strip()}:{port.strip()}")
         return out
 
     def chain_kind(self, chain: str) -> str:

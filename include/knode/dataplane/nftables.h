@@ -167,13 +167,17 @@ struct Reject {
   uint8_t code = 0;
   bool operator==(const Reject&) const = default;
 };
+struct Byteorder {  // dreg = hton/ntoh(sreg): `len` bytes as words of `size` bytes
+  uint32_t sreg = 0, dreg = 0, op = 0, len = 0, size = 0;  // op: NFT_BYTEORDER_NTOH/HTON
+  bool operator==(const Byteorder&) const = default;
+};
 struct Counter {  // its numbers are the kernel's; two counters always compare equal
   uint64_t packets = 0, bytes = 0;
   bool operator==(const Counter&) const { return true; }
 };
 
 using Expr = std::variant<Payload, Meta, Cmp, Bitwise, Ct, Fib, Numgen, Immediate, Lookup, Dynset, Nat, Masq,
-                          Reject, Counter>;
+                          Reject, Counter, Byteorder>;
 
 struct Rule {
   std::vector<Expr> exprs;

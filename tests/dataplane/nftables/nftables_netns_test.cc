@@ -32,6 +32,13 @@ Bytes app_key(const char* addr, uint8_t proto, uint16_t port) {
   return ipv4_key(ip(addr)) + proto_key(proto) + port_key(port);
 }
 
+// n endpoints 10.244.1.1:8080, 10.244.1.2:8080, ...
+std::vector<std::pair<net::IPAddress, uint16_t>> slot_targets(int n) {
+  std::vector<std::pair<net::IPAddress, uint16_t>> out;
+  for (int i = 1; i <= n; ++i) out.emplace_back(net::IPAddress::V4(0x0af40100u + static_cast<uint32_t>(i)), 8080);
+  return out;
+}
+
 // A table using every statement and set shape the client knows.
 TableContent sample() {
   TableContent t;
@@ -46,6 +53,7 @@ TableContent sample() {
   t.sets.push_back({concat_verdict_map("ports", {Datatype::kInetProto, Datatype::kInetService}),
                     {verdict_element(proto_key(6) + port_key(30080), Verdict::Goto("pool-a"))}});
   t.sets.push_back({dynamic_ipv4_addr_set("sticky", 600), {}});
+  t.sets.push_back({numgen_slot_map("slots", kSlots), numgen_slot_elements(slot_targets(3), kSlots)});
   auto chain = [](std::string name) {
     Chain c;
     c.name = std::move(name);
@@ -64,6 +72,8 @@ TableContent sample() {
                        RuleBuilder().update_set_with_saddr("sticky").build(),
                        RuleBuilder().meta_l4proto(6).dnat_to(ip("10.244.0.5"), 8080).build()}});
   t.chains.push_back({chain("backend-2"), {RuleBuilder().meta_l4proto(17).dnat_to(ip("10.244.0.6"), 53).build()}});
+  t.chains.push_back({chain("backend-slots"),
+                      {RuleBuilder().meta_l4proto(6).dnat_numgen_random_slot_map("slots", kSlots).build()}});
   t.chains.push_back({chain("pool-b"),
                       {RuleBuilder().numgen_random_equals(2, 0).goto_("backend-1").build(),
                        RuleBuilder().goto_("backend-2").build()}});
@@ -72,7 +82,8 @@ TableContent sample() {
                       {RuleBuilder().ip_daddr(ip("10.96.0.1")).ip_saddr_in({cidr("10.244.0.0/16")}, true)
                            .jump("marker").build(),
                        RuleBuilder().ip_saddr_in_set("sticky").goto_("backend-1").build(),
-                       RuleBuilder().numgen_random_vmap({Verdict::Goto("backend-1"), Verdict::Goto("backend-2")})
+                       RuleBuilder().numgen_random_vmap({Verdict::Goto("backend-1"), Verdict::Goto("backend-2"),
+                                                         Verdict::Goto("backend-slots")})
                            .build()}});
   t.chains.push_back({helper,
                       {RuleBuilder().ip_saddr_in({cidr("203.0.113.0/25"), cidr("10.1.0.0/16"), cidr("10.0.0.7/32"),
@@ -256,11 +267,18 @@ TEST_F(NftablesNetns, ListingAMissingTableSaysSo) {
 
 void describe(TableSink& sink, const TableContent& t, const std::string& owner_of_pool = "pool") {
   sink.table(t.table);
-  for (const auto& s : t.sets) sink.set(s.spec, !(s.spec.flags & NFT_SET_EVAL), "");
+  for (const auto& s : t.sets) {
+    if (s.spec.flags & NFT_SET_INTERVAL) {
+      sink.set_with_elements(s.spec, s.elements, "");
+    } else {
+      sink.set(s.spec, !(s.spec.flags & NFT_SET_EVAL), "");
+    }
+  }
   for (const auto& c : t.chains) {
     sink.chain(c.chain, c.rules, c.chain.name.rfind("backend", 0) == 0 ? owner_of_pool : "");
   }
   for (const auto& s : t.sets) {
+    if (s.spec.flags & NFT_SET_INTERVAL) continue;
     for (const auto& e : s.elements) sink.element(s.spec.name, e, "");
   }
 }
@@ -355,6 +373,49 @@ TEST_F(NftablesNetns, ReconcilerChangesOnlyWhatDiffers) {
   }
   EXPECT_EQ(st.chains_deleted, 1u);
   EXPECT_EQ(nft_list("lb").find("backend-2"), std::string::npos);
+}
+
+// A slot map changes by its elements alone, whatever the number of endpoints before and
+// after: the kernel refuses a start element right after another, so the reconciler
+// flushes the map and refills it in the same batch; the rule that reads it and every
+// chain keep their handles, and nothing else is written.
+TEST_F(NftablesNetns, SlotMapChangesByItsElementsAloneWithoutTouchingARule) {
+  ReconcilerOptions o;
+  o.table = "lb";
+  Reconciler r(*nft_, o);
+  TableContent t = sample();
+  auto sync = [&](ReconcileStats* st) {
+    EXPECT_TRUE(r.begin_full().ok());
+    describe(r, t);
+    Status c = r.commit(st);
+    EXPECT_TRUE(c.ok()) << c.message();
+  };
+  ReconcileStats st;
+  sync(&st);
+  const auto before = handles(*nft_);
+  SetContent* slots = nullptr;
+  for (auto& s : t.sets) {
+    if (s.spec.name == "slots") slots = &s;
+  }
+  ASSERT_NE(slots, nullptr);
+  for (int n : {2, 7, 16, 1, 10, 3}) {
+    slots->elements = numgen_slot_elements(slot_targets(n), kSlots);
+    sync(&st);
+    EXPECT_EQ(st.sets_flushed, 1u) << n;
+    EXPECT_EQ(st.elements_added, 2u * n) << n;
+    EXPECT_EQ(st.chains_rewritten + st.chains_added, 0u) << n;
+    EXPECT_EQ(st.operations, 2u) << n << ": a flush and one add of the elements";
+    EXPECT_EQ(handles(*nft_), before) << n << " endpoints: a rule was rewritten";
+    expect_same_lines(nft_list("lb"), print_table(t));
+  }
+  // The same endpoints again: nothing is sent.
+  sync(&st);
+  EXPECT_EQ(st.operations, 0u);
+  // Each range as nft lists it: 720720 slots over 7 endpoints, 102960 each.
+  slots->elements = numgen_slot_elements(slot_targets(7), kSlots);
+  sync(&st);
+  EXPECT_NE(nft_list("lb").find("0-102959 : 10.244.1.1 . 8080, 102960-205919 : 10.244.1.2 . 8080"), std::string::npos)
+      << nft_list("lb");
 }
 
 TEST_F(NftablesNetns, RestartedReconcilerAdoptsTheTable) {

@@ -245,20 +245,37 @@ TEST_F(NftablesModeNetns, PartialSyncLeavesOtherServicesUntouched) {
   auto st = rich_state();
   ASSERT_TRUE(sync(*proxier_, st, {}, true).ok());
   auto before = handles();
-  // svc1 gains an endpoint and loses one.
+  // svc1 gains an endpoint and loses one: its endpoint map's elements change, no rule
+  // does (not even svc1's own).
   st.services[0].cluster_endpoints = {ep("10.180.0.1", 80), ep("10.180.0.9", 80)};
   st.services[0].local_endpoints = st.services[0].cluster_endpoints;
   ASSERT_TRUE(sync(*proxier_, st, {"ns1/svc1:p80"}, false).ok());
+  EXPECT_EQ(handles(), before) << "an endpoint change rewrote a rule";
+  EXPECT_GT(before.size(), 20u);
+  EXPECT_EQ(blocks(nft_list()), blocks(nft::print_table(generate(st, rules_config(config_)))));
+  EXPECT_NE(nft_list().find("10.180.0.9 . 80"), std::string::npos);
+  // A third endpoint, then one alone: still no rule rewritten.
+  for (auto eps : {std::vector<proxy::Endpoint>{ep("10.180.0.1", 80), ep("10.180.0.9", 80), ep("10.180.0.4", 80)},
+                   std::vector<proxy::Endpoint>{ep("10.180.0.4", 80)}}) {
+    st.services[0].cluster_endpoints = eps;
+    st.services[0].local_endpoints = eps;
+    ASSERT_TRUE(sync(*proxier_, st, {"ns1/svc1:p80"}, false).ok());
+    EXPECT_EQ(handles(), before) << eps.size() << " endpoints";
+    EXPECT_EQ(blocks(nft_list()), blocks(nft::print_table(generate(st, rules_config(config_)))));
+  }
+  // Another service's chain changes shape (ClientIP affinity): only its own chains are
+  // rewritten.
+  st.services[0].affinity_timeout_seconds = 60;
+  ASSERT_TRUE(sync(*proxier_, st, {"ns1/svc1:p80"}, false).ok());
   auto after = handles();
-  size_t untouched = 0;
   for (const auto& [chain, hs] : before) {
     if (chain.find("ns1/svc1/") != std::string::npos) continue;
     EXPECT_EQ(after[chain], hs) << chain << " was rewritten by a partial sync of ns1/svc1";
-    ++untouched;
   }
-  EXPECT_GT(untouched, 20u);
   EXPECT_NE(after["service-ULMVA6XW-ns1/svc1/tcp/p80"], before["service-ULMVA6XW-ns1/svc1/tcp/p80"]);
   EXPECT_EQ(blocks(nft_list()), blocks(nft::print_table(generate(st, rules_config(config_)))));
+  EXPECT_EQ(nft_list().find("endpoints-service-ULMVA6XW-ns1/svc1"), std::string::npos)
+      << "the map went with the rule that read it";
 }
 
 TEST_F(NftablesModeNetns, RefusedBatchLeavesTheOldRulesetAndTheNextSyncRepairs) {

@@ -116,22 +116,28 @@ TEST_F(NftablesProxierTest, PartialSyncTouchesOnlyTheChangedService) {
   ASSERT_TRUE(sync({"ns1/b:http"}, false).ok());
   EXPECT_EQ(blocks(listed()), blocks(expected()));
   ASSERT_FALSE(fake_->last_ops.empty());
+  const std::string b_map = endpoint_map_name("service-" + service_chain_base(state_.services[1]));
   for (const auto& op : fake_->last_ops) {
-    EXPECT_TRUE(op.find(b_base) != std::string::npos || op == "add element hairpin-connections 10.180.1.3 . 10.180.1.3 . tcp . 80")
+    EXPECT_TRUE(op.find(b_map) != std::string::npos ||
+                op == "add element hairpin-connections 10.180.1.3 . 10.180.1.3 . tcp . 80")
         << "a partial sync of b touched: " << op;
     EXPECT_EQ(op.find(a_base), std::string::npos) << op;
   }
-  // b's service chain rewritten (flush + rules: the map of endpoints is the rule's own),
-  // the new endpoint's hairpin element added; no chain added (no chain per endpoint), no
-  // service-ips element changed: b's cluster IP still goes to the same chain.
-  auto count = [&](const char* prefix) {
+  // b's endpoint map refilled (flushed, its three ranges added: a start and an end
+  // element each), the new endpoint's hairpin element added; no rule written (the rule
+  // names the map, not the endpoints), no chain added, no service-ips element changed.
+  auto count = [&](const std::string& prefix) {
     return std::count_if(fake_->last_ops.begin(), fake_->last_ops.end(),
                          [&](const std::string& op) { return op.rfind(prefix, 0) == 0; });
   };
   EXPECT_EQ(count("add chain "), 0);
-  EXPECT_EQ(count("flush chain "), 1);
-  EXPECT_EQ(count("add element "), 1);
+  EXPECT_EQ(count("flush chain "), 0);
+  EXPECT_EQ(count("add rule "), 0);
+  EXPECT_EQ(count("flush set " + b_map), 1);
+  EXPECT_EQ(count("add element " + b_map + " "), 6);
+  EXPECT_EQ(count("add element hairpin-connections "), 1);
   EXPECT_EQ(count("delete element "), 0);
+  (void)b_base;
 }
 
 TEST_F(NftablesProxierTest, AnEndpointOfTwoServicePortsStaysInTheHairpinSetWhileOneUsesIt) {
@@ -177,8 +183,9 @@ TEST_F(NftablesProxierTest, FullResyncOfAnUntouchedRulesetWritesOnlyWhatTheModel
   ASSERT_TRUE(sync({}, true).ok());
   EXPECT_EQ(fake_->lists, 1);
   ASSERT_FALSE(fake_->last_ops.empty());
+  const std::string b_map = endpoint_map_name("service-" + service_chain_base(state_.services[1]));
   for (const auto& op : fake_->last_ops) {
-    EXPECT_TRUE(op.find("ns1/b/tcp/http") != std::string::npos ||
+    EXPECT_TRUE(op.find(b_map) != std::string::npos ||
                 op == "delete element hairpin-connections 10.180.1.2 . 10.180.1.2 . tcp . 80")
         << op;
   }
@@ -294,7 +301,7 @@ TEST_F(NftablesProxierTest, RestartAdoptsTheTable) {
   EXPECT_EQ(second->lists, fake_->lists + 1);
 }
 
-TEST_F(NftablesProxierTest, AboveTheThresholdEndpointsArePickedByACascadeAndWellBelowByAMap) {
+TEST_F(NftablesProxierTest, AboveTheThresholdEndpointsArePickedByACascadeAndWellBelowBySlotMaps) {
   config_.large_cluster_maps = 100;
   auto fake = std::make_unique<FakeNftables>();
   fake_ = fake.get();
@@ -325,19 +332,29 @@ TEST_F(NftablesProxierTest, AboveTheThresholdEndpointsArePickedByACascadeAndWell
   ASSERT_EQ(rules.size(), 3u);  // masquerade, then one rule per endpoint
   EXPECT_EQ(rules[1], "numgen random mod 2 0 meta l4proto tcp dnat to 10.100.0.1:80");
   EXPECT_EQ(rules[2], "meta l4proto tcp dnat to 10.100.0.2:80");
-  // Down to 91 service ports with a map: still large-cluster mode (it is left below 90%).
+  // Down to 91 endpoint maps (service ports without endpoints need none): still
+  // large-cluster mode (it is left below 90%).
   std::set<std::string> changed;
-  for (size_t i = 0; i < 10; ++i) changed.insert(drop_endpoint(i));
+  auto drop_all = [&](size_t i) {
+    state_.services[i].cluster_endpoints.clear();
+    state_.services[i].local_endpoints.clear();
+    state_.services[i].has_any_endpoint = false;
+    return state_.services[i].name;
+  };
+  for (size_t i = 0; i < 10; ++i) changed.insert(drop_all(i));
+  changed.insert(drop_endpoint(10));  // one endpoint less: still a map's worth
   ASSERT_TRUE(sync(changed, false).ok());
   EXPECT_EQ(rules_of(state_.services[50]).size(), 3u);
+  EXPECT_EQ(rules_of(state_.services[10]).size(), 2u);  // masquerade, one dnat
   // 90: every service port is rewritten with its map, in one sync.
-  ASSERT_TRUE(sync({drop_endpoint(10)}, false).ok());
+  ASSERT_TRUE(sync({drop_all(11)}, false).ok());
   rules = rules_of(state_.services[50]);
   ASSERT_EQ(rules.size(), 2u);
-  EXPECT_EQ(rules[1],
-            "meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.100.50.1 . 80, 1 : 10.100.50.2 . 80 }");
-  EXPECT_EQ(rules_of(state_.services[0]), (std::vector<std::string>{
-      "ip daddr 172.30.0.1 ip saddr != 10.0.0.0/8 jump mark-for-masquerade", "meta l4proto tcp dnat to 10.100.0.1:80"}));
+  EXPECT_EQ(rules[1], "meta l4proto tcp dnat ip to numgen random mod 720720 map @" +
+                          endpoint_map_name("service-" + service_chain_base(state_.services[50])));
+  // (The chains of the service ports without endpoints go a sync after the delay.)
+  now_ += std::chrono::seconds(5);
+  ASSERT_TRUE(sync({}, true).ok());
   RulesConfig rc;
   rc.cluster_cidrs = config_.cluster_cidrs;
   rc.node_ips = {ip("192.168.0.2")};

@@ -2,6 +2,11 @@
 // prints it (tests/proxy/nftables/layout_netns_test.cc checks that nft really prints it so).
 #include <gtest/gtest.h>
 
+#include <linux/netfilter/nf_tables.h>
+
+#include <arpa/inet.h>
+
+#include <cstring>
 #include <sstream>
 
 #include "knode/dataplane/nftables/exprs.h"
@@ -137,6 +142,12 @@ TEST(NftablesServiceRules, WholeTableAsNftListPrintsIt) {
 			     10.180.0.2 . 10.180.0.2 . tcp . 80 }
 	}
 
+	map endpoints-THBD2CEL3DAL {
+		typeof numgen random mod 720720 : ip daddr . th dport
+		flags interval
+		elements = { 0-360359 : 10.180.0.1 . 80, 360360-720719 : 10.180.0.2 . 80 }
+	}
+
 	chain filter-prerouting-pre-dnat {
 		type filter hook prerouting priority dstnat - 10; policy accept;
 		ct state new jump firewall-check
@@ -217,10 +228,11 @@ TEST(NftablesServiceRules, WholeTableAsNftListPrintsIt) {
 
 	chain service-ULMVA6XW-ns1/svc1/tcp/p80 {
 		ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
-		meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.180.0.1 . 80, 1 : 10.180.0.2 . 80 }
+		meta l4proto tcp dnat ip to numgen random mod 720720 map @endpoints-THBD2CEL3DAL
 	}
 }
 )");
+  EXPECT_EQ(endpoint_map_name("service-ULMVA6XW-ns1/svc1/tcp/p80"), "endpoints-THBD2CEL3DAL");
 }
 
 TEST(NftablesServiceRules, NoEndpointsRejectsEveryDestination) {
@@ -270,8 +282,16 @@ TEST(NftablesServiceRules, ExternalPolicyLocalKeepsSourceAndShortCircuitsPodsAnd
       "fib saddr type local goto service-" + base + " comment \"short-circuit local traffic\"",
       "goto local-" + base,
   }));
-  EXPECT_EQ(chain(t, "local-" + base), (std::vector<std::string>{"meta l4proto tcp dnat to 10.180.0.2:80"}));
+  EXPECT_EQ(chain(t, "local-" + base), (std::vector<std::string>{
+      "meta l4proto tcp dnat ip to numgen random mod 720720 map @" + endpoint_map_name("local-" + base)}));
   EXPECT_EQ(chain(t, "service-" + base).size(), 2u);  // masquerade + both endpoints
+  // Each policy chain picks from its own map: the local endpoint, or both.
+  auto slots = [&](const std::string& chain_name) {
+    const auto* set = t.find_set(endpoint_map_name(chain_name));
+    return set ? set->elements.size() / 2 : 0;
+  };
+  EXPECT_EQ(slots("local-" + base), 1u);
+  EXPECT_EQ(slots("service-" + base), 2u);
   EXPECT_EQ(elements(t, "service-ips"), (std::vector<std::string>{
       "172.30.0.42 . tcp . 80 : goto service-" + base,
       "192.168.99.22 . tcp . 80 : goto external-" + base,
@@ -367,18 +387,57 @@ TEST(NftablesServiceRules, MasqueradeAllAndSeveralClusterCidrs) {
             "ip daddr 172.30.0.41 ip saddr != 10.244.0.0/16 ip saddr != 10.250.0.0/16 jump mark-for-masquerade");
 }
 
-TEST(NftablesServiceRules, EndpointsAreOneDnatThroughANumgenMapWithoutEndpointChains) {
+TEST(NftablesServiceRules, EndpointsShareTheSlotsOfANamedMapWithoutEndpointChains) {
   auto sp = svc1();
   sp.cluster_endpoints.push_back(ep("10.180.0.3", 8080, /*local=*/false));
   proxy::ProxyState st;
   st.services = {sp};
   auto t = generate(st, config());
+  const std::string map = endpoint_map_name("service-ULMVA6XW-ns1/svc1/tcp/p80");
+  const std::vector<std::string> rules = {
+      "ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade",
+      "meta l4proto tcp dnat ip to numgen random mod 720720 map @" + map,
+  };
+  EXPECT_EQ(chain(t, "service-ULMVA6XW-ns1/svc1/tcp/p80"), rules);
+  for (const auto& c : t.chains) EXPECT_FALSE(c.chain.name.starts_with("endpoint-")) << c.chain.name;
+  const auto* set = t.find_set(map);
+  ASSERT_NE(set, nullptr);
+  EXPECT_EQ(nftables::print_set_type(set->spec), "integer : ipv4_addr . inet_service");
+  EXPECT_EQ(set->spec.flags, static_cast<uint32_t>(NFT_SET_INTERVAL | NFT_SET_MAP));
+  const std::string text = nftables::print_table(t);
+  EXPECT_NE(text.find("\tmap " + map + " {\n\t\ttypeof numgen random mod 720720 : ip daddr . th dport\n"
+                      "\t\tflags interval\n\t\telements = { 0-240239 : 10.180.0.1 . 80, 240240-480479 : 10.180.0.2 . 80, "
+                      "480480-720719 : 10.180.0.3 . 8080 }\n\t}\n"),
+            std::string::npos)
+      << text;
+
+  // One endpoint more or less, or one endpoint alone: the same rules, other elements.
+  for (size_t n : {4u, 2u, 1u}) {
+    auto changed = sp;
+    changed.cluster_endpoints.resize(std::min(n, changed.cluster_endpoints.size()));
+    while (changed.cluster_endpoints.size() < n) changed.cluster_endpoints.push_back(ep("10.180.0.9", 80));
+    proxy::ProxyState st2;
+    st2.services = {changed};
+    auto t2 = generate(st2, config());
+    EXPECT_EQ(chain(t2, "service-ULMVA6XW-ns1/svc1/tcp/p80"), rules) << n;
+    ASSERT_NE(t2.find_set(map), nullptr);
+    EXPECT_EQ(t2.find_set(map)->elements.size(), 2 * n);
+  }
+}
+
+TEST(NftablesServiceRules, KubeProxysShapeKeepsTheMapInTheRule) {
+  auto c = config();
+  c.endpoint_pick = RulesConfig::EndpointPick::kMap;
+  auto sp = svc1();
+  sp.cluster_endpoints.push_back(ep("10.180.0.3", 8080, /*local=*/false));
+  proxy::ProxyState st;
+  st.services = {sp};
+  auto t = generate(st, c);
   EXPECT_EQ(chain(t, "service-ULMVA6XW-ns1/svc1/tcp/p80"), (std::vector<std::string>{
       "ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade",
       "meta l4proto tcp dnat ip to numgen random mod 3 map { 0 : 10.180.0.1 . 80, 1 : 10.180.0.2 . 80, "
       "2 : 10.180.0.3 . 8080 }",
   }));
-  for (const auto& c : t.chains) EXPECT_FALSE(c.chain.name.starts_with("endpoint-")) << c.chain.name;
   // The map is the rule's own (anonymous): key integer, data address . port.
   const auto& rule = t.find_chain("service-ULMVA6XW-ns1/svc1/tcp/p80")->rules[1];
   const nftables::Lookup* map = nullptr;
@@ -389,6 +448,38 @@ TEST(NftablesServiceRules, EndpointsAreOneDnatThroughANumgenMapWithoutEndpointCh
   ASSERT_TRUE(map->anonymous);
   EXPECT_EQ(nftables::print_set_type(map->anonymous->spec), "integer : ipv4_addr . inet_service");
   EXPECT_EQ(map->anonymous->elements.size(), 3u);
+  for (const auto& s : t.sets) EXPECT_FALSE(s.spec.name.starts_with("endpoints-")) << s.spec.name;
+}
+
+TEST(NftablesSlotMap, EachEndpointGetsAnEqualContiguousShareOfTheSlots) {
+  for (int n : {1, 2, 3, 7, 10, 16, 100, 1000, 12345}) {
+    std::vector<std::pair<net::IPAddress, uint16_t>> targets;
+    for (int i = 0; i < n; ++i) targets.emplace_back(net::IPAddress::V4(0x0a000000u + static_cast<uint32_t>(i)), 80);
+    auto els = nftables::numgen_slot_elements(targets, nftables::kSlots);
+    ASSERT_EQ(els.size(), 2u * n);
+    uint32_t next = 0, smallest = ~0u, largest = 0;
+    for (int i = 0; i < n; ++i) {
+      const auto& start = els[2 * i];
+      const auto& end = els[2 * i + 1];
+      uint32_t a = 0, b = 0;
+      std::memcpy(&a, start.key.data(), 4);
+      std::memcpy(&b, end.key.data(), 4);
+      a = ntohl(a), b = ntohl(b);  // big endian, as an interval set compares its keys
+      EXPECT_EQ(start.flags, 0u);
+      EXPECT_EQ(end.flags, static_cast<uint32_t>(NFT_SET_ELEM_INTERVAL_END));
+      EXPECT_EQ(a, next) << n << " endpoints, range " << i << ": a gap or an overlap";
+      EXPECT_EQ(start.data, nftables::ipv4_key(targets[i].first) + nftables::port_key(80));
+      EXPECT_TRUE(end.data.empty());
+      smallest = std::min(smallest, b - a);
+      largest = std::max(largest, b - a);
+      next = b;
+    }
+    EXPECT_EQ(next, nftables::kSlots) << n;
+    EXPECT_LE(largest - smallest, 1u) << n;
+    if (nftables::kSlots % n == 0) {
+      EXPECT_EQ(largest, smallest) << n << " divides the slots: exactly even";
+    }
+  }
 }
 
 TEST(NftablesServiceRules, LargeClustersPickEndpointsByACascadeOfDnatRules) {
@@ -461,7 +552,9 @@ TEST(NftablesServiceRules, PartialDescriptionHasOnlyTheNamedServices) {
   std::set<std::string> only = {"ns1/other:p80"};
   nftables::ContentSink sink;
   describe(sink, st, config(), &only);
-  EXPECT_TRUE(sink.content.sets.empty());  // shared objects are not described
+  // Shared objects are not described: just the service's own endpoint map.
+  ASSERT_EQ(sink.content.sets.size(), 1u);
+  EXPECT_EQ(sink.content.sets[0].spec.name, endpoint_map_name("service-" + service_chain_base(b)));
   for (const auto& c : sink.content.chains) EXPECT_NE(c.chain.name.find("ns1/other/"), std::string::npos);
   EXPECT_EQ(sink.content.chains.size(), 1u);  // the service chain (no endpoint chains)
 }

@@ -20,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -38,6 +39,7 @@ struct ReconcileStats {
   size_t rules = 0;          // rules in the described chains
   size_t chains_added = 0, chains_rewritten = 0, chains_flushed = 0, chains_deleted = 0;
   size_t elements_added = 0, elements_deleted = 0, sets_added = 0, sets_deleted = 0;
+  size_t sets_flushed = 0;  // sets described whole, refilled
   size_t operations = 0;  // in the batch; 0: nothing was sent
   double read_ms = 0, commit_ms = 0;
 };
@@ -60,6 +62,12 @@ class TableSink {
   virtual void set(const SetSpec& spec, bool manage_elements, std::string_view owner) = 0;
   virtual void chain(const Chain& chain, const std::vector<Rule>& rules, std::string_view owner) = 0;
   virtual void element(std::string_view set, const Element& element, std::string_view owner) = 0;
+  // A set described whole: its spec and every element at once. When any element differs
+  // from what the table holds, the set is flushed and refilled in the same batch; element()
+  // is not used with it. For named interval sets, which the kernel keeps as ordered start
+  // and end elements and refuses to change in most orders of single additions and
+  // deletions (a start right after a start is an overlap).
+  virtual void set_with_elements(const SetSpec& spec, std::span<const Element> elements, std::string_view owner) = 0;
 };
 
 // Collects a description as a TableContent, in the order the kernel would list it.
@@ -69,6 +77,9 @@ class ContentSink final : public TableSink {
   void set(const SetSpec& spec, bool, std::string_view) override { content.sets.push_back(SetContent{spec, {}}); }
   void chain(const Chain& chain, const std::vector<Rule>& rules, std::string_view) override {
     content.chains.push_back(ChainContent{chain, rules});
+  }
+  void set_with_elements(const SetSpec& spec, std::span<const Element> elements, std::string_view) override {
+    content.sets.push_back(SetContent{spec, {elements.begin(), elements.end()}});
   }
   void element(std::string_view set, const Element& element, std::string_view) override {
     for (auto& s : content.sets) {
@@ -96,6 +107,7 @@ class Reconciler final : public TableSink {
   void set(const SetSpec& spec, bool manage_elements, std::string_view owner) override;
   void chain(const Chain& chain, const std::vector<Rule>& rules, std::string_view owner) override;
   void element(std::string_view set, const Element& element, std::string_view owner) override;
+  void set_with_elements(const SetSpec& spec, std::span<const Element> elements, std::string_view owner) override;
 
   // Sends the differences as one batch. On failure the record is dropped, so the next
   // sync must be full (and reads the kernel). ERESTART: someone changed the ruleset since
@@ -133,8 +145,8 @@ class Reconciler final : public TableSink {
     uint32_t owner = kNoOwner;
   };
   struct SetState {
-    SetSpec spec;
     uint64_t digest = 0;
+    uint64_t contents = 0;  // sets described whole: a digest of all their elements
     bool manage = true;
     uint32_t epoch = 0;
     uint32_t owner = kNoOwner;
@@ -146,6 +158,8 @@ class Reconciler final : public TableSink {
   Status read_kernel(uint32_t generation, ReconcileStats* stats);
   void start(bool full);
   uint64_t chain_digest(const Chain& chain, const std::vector<Rule>& rules);
+  // set(): true when the set is created (or recreated) by this batch.
+  bool put_set(const SetSpec& spec, bool manage_elements, std::string_view owner);
   void mark_stale(const std::string& name, ChainState& st);
   void remove_element(const std::string& set, const Bytes& key);
 
