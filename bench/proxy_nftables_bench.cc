@@ -283,6 +283,19 @@ int main(int argc, char** argv) {
   state.services.push_back(make_service(services, endpoints));  // a new service
   std::sort(state.services.begin(), state.services.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   const double service_ms = sync({"bench/svc-" + std::to_string(services) + ":http"}, false);
+  // KNODE_BENCH_SERVICE_LOOPS=n: n more services removed and added again (for profiling).
+  for (int i = 0, n = std::getenv("KNODE_BENCH_SERVICE_LOOPS") ? std::atoi(std::getenv("KNODE_BENCH_SERVICE_LOOPS")) : 0;
+       i < n; ++i) {
+    const std::string svc = "bench/svc-" + std::to_string(services) + ":http";
+    auto it = std::find_if(state.services.begin(), state.services.end(), [&](const auto& x) { return x.name == svc; });
+    auto saved = *it;
+    state.services.erase(it);
+    sync({svc}, false);
+    state.services.insert(std::lower_bound(state.services.begin(), state.services.end(), saved,
+                                           [](const auto& a, const auto& b) { return a.name < b.name; }),
+                          saved);
+    sync({svc}, false);
+  }
   const double noop_ms = sync({}, true);
   for (int i = 0, n = std::getenv("KNODE_BENCH_NOOPS") ? std::atoi(std::getenv("KNODE_BENCH_NOOPS")) : 0; i < n; ++i) {
     sync({}, true);

@@ -512,7 +512,9 @@ class RulePrinter {
   bool operator()(const Byteorder& b) {
     // nft's conversion of a host-order value for an interval lookup (numgen keys are kept
     // big endian there): in place, and not printed.
-    if (b.sreg != b.dreg || !regs_.count(b.sreg)) return false;
+    if (b.sreg != b.dreg || b.op != NFT_BYTEORDER_HTON || b.len != 4 || b.size != 4 || !regs_.count(b.sreg)) {
+      return false;
+    }
     return pending_[regs_[b.sreg]].kind == Load::kNumgen;
   }
 

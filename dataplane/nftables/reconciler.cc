@@ -33,7 +33,7 @@ uint64_t value_digest(const Element& e) {
 
 // All of a set's elements as one digest, in any order: the sum of each element's.
 uint64_t contents_digest(std::span<const Element> elements) {
-  uint64_t sum = elements.size();
+  uint64_t sum = 0x5EEDull + elements.size();  // (not 0, the record's "nothing known")
   Bytes b;
   for (const auto& e : elements) {
     b.clear();
@@ -76,9 +76,12 @@ void Reconciler::rebuild_owned() {
 }
 
 void Reconciler::compact_owners() {
+  // (Chains and sets alone are a lower bound of the objects: most syncs stop there,
+  // without counting every element.)
   size_t objects = chains_.size() + sets_.size();
-  for (const auto& [name, st] : sets_) objects += st.elements.size();
   if (owner_ids_.size() < 4096 || owner_ids_.size() < 2 * objects) return;
+  for (const auto& [name, st] : sets_) objects += st.elements.size();
+  if (owner_ids_.size() < 2 * objects) return;
   std::vector<const std::string*> names(owner_ids_.size(), nullptr);
   for (const auto& [name, id] : owner_ids_) names[id] = &name;
   std::unordered_map<uint32_t, uint32_t> remap;
@@ -265,6 +268,7 @@ bool Reconciler::put_set(const SetSpec& spec, bool manage_elements, std::string_
     ++stats_.sets_added;
   } else if (st.digest != d) {
     created = true;
+    st.contents = 0;
     // Replaced: the chains using it are flushed first (their digests include this one).
     tx_->phase(kReplace);
     tx_->delete_set(spec.name);

@@ -53,7 +53,7 @@ class NftablesProxier final : public ProxyBackend {
       KLOG(INFO, pick == RulesConfig::EndpointPick::kCascade
                      ? "entering large-cluster mode: endpoints are picked by one numgen rule each, not a map per service"
                      : "leaving large-cluster mode")
-          .kv("servicePortsWithSeveralEndpoints", maps);
+          .kv("endpointMaps", maps);
       rules_.endpoint_pick = pick;
       switched = true;
       whole = true;

@@ -54,7 +54,7 @@ struct RulesConfig {
   // node reach it through its own LB IPs.
   std::set<net::IPAddress> node_ips;
   // How a policy chain picks its endpoint (without ClientIP affinity).
-  // kSlots (knode's): `dnat ip addr . port to numgen random mod 720720 map @endpoints-<chain>`,
+  // kSlots (knode's): `dnat ip addr . port to numgen random mod 720720 map @endpoints-<hash>`,
   // a named interval map per policy chain whose elements give each endpoint an equal
   // share of the slots. The rule never changes with the endpoints, so an endpoint change
   // is a change of map elements: no rule is added, and the kernel validates no chain (a
@@ -74,7 +74,8 @@ struct RulesConfig {
 // affinity, has one): what large-cluster mode is decided on.
 size_t endpoint_maps(const proxy::ProxyState& state);
 
-// The slot map a policy chain picks its endpoints from: "endpoints-" + the chain's name.
+// The slot map a policy chain picks its endpoints from: "endpoints-" + 12 base32
+// characters of the SHA-256 of the chain's name.
 std::string endpoint_map_name(const std::string& chain);
 
 // The table, its shared sets, maps and chains (owner ""), then each service port (owner:

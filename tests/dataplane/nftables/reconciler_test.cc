@@ -151,3 +151,61 @@ TEST_F(ReconcilerTest, OwnersThatComeAndGoDoNotPileUp) {
 }
 
 }  // namespace
+
+namespace {
+
+// A set described whole: unchanged elements send nothing, any change flushes and refills
+// it, a new spec recreates and refills it, and the same elements after a recreation are
+// not mistaken for what the table still holds.
+TEST(ReconcilerWholeSet, RefilledWhenItsElementsOrItsSpecChange) {
+  FakeNftables fake;
+  ReconcilerOptions o;
+  o.table = "t";
+  Reconciler r(fake, o);
+  auto targets = [](int n) {
+    std::vector<std::pair<net::IPAddress, uint16_t>> out;
+    for (int i = 0; i < n; ++i) out.emplace_back(net::IPAddress::V4(0x0a000001u + static_cast<uint32_t>(i)), 80);
+    return numgen_slot_elements(out, kSlots);
+  };
+  auto sync = [&](const SetSpec& spec, const std::vector<Element>& elements, bool whole = true) {
+    ReconcileStats st;
+    EXPECT_TRUE(r.begin_full().ok());
+    Table t;
+    t.name = "t";
+    r.table(t);
+    if (whole) {
+      r.set_with_elements(spec, elements, "svc");
+    } else {
+      r.set(spec, true, "svc");
+    }
+    EXPECT_TRUE(r.commit(&st).ok());
+    return st;
+  };
+  auto held = [&] { return fake.table(Family::kIPv4, "t")->find_set("m")->elements.size(); };
+  const SetSpec spec = numgen_slot_map("m", kSlots);
+  auto st = sync(spec, targets(3));
+  EXPECT_EQ(st.sets_added, 1u);
+  EXPECT_EQ(st.sets_flushed, 0u);
+  EXPECT_EQ(held(), 6u);
+  st = sync(spec, targets(3));
+  EXPECT_EQ(st.operations, 0u);
+  st = sync(spec, targets(4));
+  EXPECT_EQ(st.sets_flushed, 1u);
+  EXPECT_EQ(held(), 8u);
+  EXPECT_EQ(fake.last_ops.front(), "flush set m");
+  // Another spec: the set is recreated and filled, not flushed.
+  SetSpec other = spec;
+  other.userdata.comment = "another";
+  st = sync(other, targets(4));
+  EXPECT_EQ(st.sets_added, 1u);
+  EXPECT_EQ(st.sets_flushed, 0u);
+  EXPECT_EQ(held(), 8u);
+  // Recreated empty by a description without elements, then described whole again with
+  // the same elements as before: they are added, the record having forgotten them.
+  sync(spec, {}, /*whole=*/false);
+  EXPECT_EQ(held(), 0u);
+  sync(spec, targets(4));
+  EXPECT_EQ(held(), 8u);
+}
+
+}  // namespace

@@ -274,7 +274,7 @@ TEST_F(NftablesModeNetns, PartialSyncLeavesOtherServicesUntouched) {
   }
   EXPECT_NE(after["service-ULMVA6XW-ns1/svc1/tcp/p80"], before["service-ULMVA6XW-ns1/svc1/tcp/p80"]);
   EXPECT_EQ(blocks(nft_list()), blocks(nft::print_table(generate(st, rules_config(config_)))));
-  EXPECT_EQ(nft_list().find("endpoints-service-ULMVA6XW-ns1/svc1"), std::string::npos)
+  EXPECT_EQ(nft_list().find(endpoint_map_name("service-ULMVA6XW-ns1/svc1/tcp/p80")), std::string::npos)
       << "the map went with the rule that read it";
 }
 

@@ -115,7 +115,8 @@ SetSpec concat_verdict_map(const std::string& name, const std::vector<Datatype>&
 SetSpec numgen_slot_map(const std::string& name, uint32_t modulus);
 // Its elements for `targets`, as nft sends a named interval map's: for each range a start
 // element carrying the target and an end element (flags NFT_SET_ELEM_INTERVAL_END) at the
-// first slot after it. Target i gets the slots [i*M/N, (i+1)*M/N); empty when N > M.
+// first slot after it. Target i gets the slots [i*M/N, (i+1)*M/N); with more targets
+// than slots, those whose range is empty are left out (never the case below 720720).
 std::vector<Element> numgen_slot_elements(const std::vector<std::pair<net::IPAddress, uint16_t>>& targets,
                                           uint32_t modulus);
 // The slot count knode uses: 720720, the least common multiple of 1..16, so up to 16

@@ -66,7 +66,8 @@ class TableSink {
   // from what the table holds, the set is flushed and refilled in the same batch; element()
   // is not used with it. For named interval sets, which the kernel keeps as ordered start
   // and end elements and refuses to change in most orders of single additions and
-  // deletions (a start right after a start is an overlap).
+  // deletions (a start right after a start is an overlap). A named interval set must be
+  // described this way: a reconciler reading the table back records such sets whole.
   virtual void set_with_elements(const SetSpec& spec, std::span<const Element> elements, std::string_view owner) = 0;
 };
 
