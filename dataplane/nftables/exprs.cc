@@ -27,7 +27,8 @@ Bytes typeof_note(uint32_t expr_type, const Bytes& data) {
   udata::put(out, 1, data);
   return out;
 }
-constexpr uint32_t kExprVerdict = 1, kExprPayload = 7, kExprConcat = 13, kExprNumgen = 23;
+using udata::kDescIp, udata::kDescTh, udata::kExprConcat, udata::kExprNumgen, udata::kExprPayload,
+    udata::kExprVerdict, udata::kIpDaddr, udata::kIpSaddr, udata::kThDport;
 // A payload field as nft notes it: protocol description and field number.
 Bytes payload_typeof(uint32_t desc, uint32_t field) {
   Bytes data;
@@ -35,8 +36,6 @@ Bytes payload_typeof(uint32_t desc, uint32_t field) {
   udata::put_u32(data, 1, field);
   return typeof_note(kExprPayload, data);
 }
-// Descriptions 12 (ip), 11 (th); fields ip saddr 11, ip daddr 12, th dport 2.
-constexpr uint32_t kDescIp = 12, kDescTh = 11, kIpSaddr = 11, kIpDaddr = 12, kThDport = 2;
 Bytes ip_saddr_typeof() { return payload_typeof(kDescIp, kIpSaddr); }
 // `numgen random mod M`: mode (1 random), modulus, offset.
 Bytes numgen_random_typeof(uint32_t modulus) {

@@ -107,23 +107,35 @@ std::string sort_key(std::string_view key, const SetSpec& set) {
   return out;
 }
 
-// Interval set elements (start, end-marker pairs) back to the prefixes nft prints.
-std::vector<std::string> intervals(const std::vector<Element>& elements) {
+// An interval set's ranges [start, end): each start element with the end element after
+// it (keys big endian; at one key, an end sorts before a start). A start without an end,
+// or noted as open, runs to the end of the key space.
+struct Range {
+  uint64_t start = 0, end = 0;
+  const Element* first = nullptr;
+};
+std::vector<Range> ranges_of(const std::vector<Element>& elements) {
   std::vector<const Element*> sorted;
   for (const auto& e : elements) sorted.push_back(&e);
-  std::sort(sorted.begin(), sorted.end(), [](const Element* a, const Element* b) {
-    return a->key != b->key ? a->key < b->key : a->flags < b->flags;
+  auto number = [](const Element* e) { return ntohl(host_u32(e->key)); };
+  auto is_end = [](const Element* e) { return (e->flags & NFT_SET_ELEM_INTERVAL_END) != 0; };
+  std::sort(sorted.begin(), sorted.end(), [&](const Element* a, const Element* b) {
+    return number(a) != number(b) ? number(a) < number(b) : is_end(a) > is_end(b);
   });
-  std::vector<std::string> out;
+  std::vector<Range> out;
   for (size_t i = 0; i < sorted.size(); ++i) {
-    const Element* s = sorted[i];
-    if (s->flags & NFT_SET_ELEM_INTERVAL_END) continue;
-    uint64_t start = ntohl(host_u32(s->key));
-    uint64_t end = uint64_t{1} << 32;
-    if (!(s->udata_flags & 1) && i + 1 < sorted.size() && (sorted[i + 1]->flags & NFT_SET_ELEM_INTERVAL_END)) {
-      end = ntohl(host_u32(sorted[i + 1]->key));
-      ++i;
-    }
+    if (is_end(sorted[i])) continue;
+    Range r{number(sorted[i]), uint64_t{1} << 32, sorted[i]};
+    if (!(sorted[i]->udata_flags & 1) && i + 1 < sorted.size() && is_end(sorted[i + 1])) r.end = number(sorted[++i]);
+    out.push_back(r);
+  }
+  return out;
+}
+
+// Address ranges as the prefixes nft prints.
+std::vector<std::string> intervals(const std::vector<Element>& elements) {
+  std::vector<std::string> out;
+  for (const auto& [start, end, s] : ranges_of(elements)) {
     uint64_t size = end - start;
     std::string first = ipv4(s->key);
     if (size == 1) {
@@ -155,20 +167,20 @@ std::optional<std::string> typeof_expr(std::string_view note) {
   if (!udata::each(data, [&](uint8_t t, std::string_view v) { f[t] = v; })) return std::nullopt;
   auto u32 = [&](uint8_t t) { return f.count(t) ? udata::u32_of(f[t]) : 0u; };
   switch (expr) {
-    case 7: {  // payload: description, field
+    case udata::kExprPayload: {
       const uint32_t desc = u32(0), field = u32(1);
-      if (desc == 12 && field == 11) return "ip saddr";
-      if (desc == 12 && field == 12) return "ip daddr";
-      if (desc == 11 && field == 2) return "th dport";
+      if (desc == udata::kDescIp && field == udata::kIpSaddr) return "ip saddr";
+      if (desc == udata::kDescIp && field == udata::kIpDaddr) return "ip daddr";
+      if (desc == udata::kDescTh && field == udata::kThDport) return "th dport";
       return std::nullopt;
     }
-    case 23: {  // numgen: mode, modulus, offset
+    case udata::kExprNumgen: {
       if (u32(0) != NFT_NG_RANDOM) return std::nullopt;
       std::string out = "numgen random mod " + std::to_string(u32(1));
       if (u32(2)) out += " offset " + std::to_string(u32(2));
       return out;
     }
-    case 13: {  // concatenation: its parts, numbered
+    case udata::kExprConcat: {
       std::vector<std::string> parts;
       for (const auto& [t, v] : f) {
         auto part = typeof_expr(v);
@@ -196,22 +208,10 @@ std::optional<std::string> typeof_text(const SetSpec& s) {
   return *key + " : " + *data;
 }
 
-// Elements of an interval map keyed by integers ("0-360359 : 10.0.0.1 . 80"): each start
-// element with the end element after it.
+// Elements of an interval map keyed by integers ("0-360359 : 10.0.0.1 . 80").
 std::vector<std::string> integer_intervals(const std::vector<Element>& elements, const SetSpec& set) {
-  std::vector<const Element*> sorted;
-  for (const auto& e : elements) sorted.push_back(&e);
-  std::sort(sorted.begin(), sorted.end(), [](const Element* a, const Element* b) {
-    const uint32_t ka = ntohl(host_u32(a->key)), kb = ntohl(host_u32(b->key));
-    return ka != kb ? ka < kb : (a->flags & NFT_SET_ELEM_INTERVAL_END) > (b->flags & NFT_SET_ELEM_INTERVAL_END);
-  });
   std::vector<std::string> out;
-  for (size_t i = 0; i < sorted.size(); ++i) {
-    const Element* s = sorted[i];
-    if (s->flags & NFT_SET_ELEM_INTERVAL_END) continue;
-    const uint64_t start = ntohl(host_u32(s->key));
-    uint64_t end = uint64_t{1} << 32;
-    if (i + 1 < sorted.size() && (sorted[i + 1]->flags & NFT_SET_ELEM_INTERVAL_END)) end = ntohl(host_u32(sorted[i + 1]->key));
+  for (const auto& [start, end, s] : ranges_of(elements)) {
     std::string text = std::to_string(start);
     if (end - start > 1) text += "-" + std::to_string(end - 1);
     if (set.is_map() && !s->data.empty()) text += " : " + print_key(s->data, set.data_type, set.data_len);

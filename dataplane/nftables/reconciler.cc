@@ -235,12 +235,13 @@ void Reconciler::table(const Table& table) {
 }
 
 void Reconciler::set(const SetSpec& spec, bool manage_elements, std::string_view owner) {
-  put_set(spec, manage_elements, owner);
+  bool created = false;
+  put_set(spec, manage_elements, owner, &created);
 }
 
 void Reconciler::set_with_elements(const SetSpec& spec, std::span<const Element> elements, std::string_view owner) {
-  const bool created = put_set(spec, /*manage_elements=*/false, owner);
-  SetState& st = sets_.find(spec.name)->second;
+  bool created = false;
+  SetState& st = put_set(spec, /*manage_elements=*/false, owner, &created);
   const uint64_t c = contents_digest(elements);
   if (created || st.contents != c) {
     if (!created) {
@@ -255,13 +256,15 @@ void Reconciler::set_with_elements(const SetSpec& spec, std::span<const Element>
   st.contents = c;
 }
 
-bool Reconciler::put_set(const SetSpec& spec, bool manage_elements, std::string_view owner) {
+Reconciler::SetState& Reconciler::put_set(const SetSpec& spec, bool manage_elements, std::string_view owner,
+                                          bool* created_out) {
   const uint32_t oid = owner_id(owner);
   if (!full_) scope_.insert(oid);
   const uint64_t d = spec_digest(spec);
   auto [it, inserted] = sets_.try_emplace(spec.name);
   SetState& st = it->second;
-  bool created = inserted;
+  bool& created = *created_out;
+  created = inserted;
   if (inserted) {
     tx_->phase(kCreate);
     tx_->add_set(spec);
@@ -283,7 +286,7 @@ bool Reconciler::put_set(const SetSpec& spec, bool manage_elements, std::string_
   st.manage = manage_elements;
   st.epoch = epoch_;
   st.owner = oid;
-  return created;
+  return st;
 }
 
 void Reconciler::chain(const Chain& chain, const std::vector<Rule>& rules, std::string_view owner) {

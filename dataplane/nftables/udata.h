@@ -42,6 +42,13 @@ uint32_t u32_of(std::string_view value);
 Bytes comment_note(const std::string& comment);
 std::string comment_of(std::string_view note);
 
+// nft's typeof notes (a set's key_typeof, data_typeof): [0: expression type][1: its data,
+// nested notes]. The expression types and payload fields knode writes and prints.
+inline constexpr uint32_t kExprVerdict = 1, kExprPayload = 7, kExprConcat = 13, kExprNumgen = 23;
+// Payload data: [0: protocol description][1: field]; ip is description 12, th 11.
+inline constexpr uint32_t kDescIp = 12, kDescTh = 11, kIpSaddr = 11, kIpDaddr = 12, kThDport = 2;
+// Numgen data: [0: mode][1: modulus][2: offset]. Concatenation data: its parts, numbered.
+
 Bytes set_note(const SetUserdata& u);
 SetUserdata parse_set_note(std::string_view note);
 

@@ -263,20 +263,18 @@ void describe_service(nft::TableSink& sink, const proxy::ServicePort& sp, const 
       }
       return;
     }
+    std::vector<std::pair<net::IPAddress, uint16_t>> targets;
+    for (const auto& ep : eps) targets.emplace_back(ep.ip, ep.port);
     if (c.endpoint_pick == RulesConfig::EndpointPick::kMap) {
       if (eps.size() == 1) {
         rules.push_back(RuleBuilder().meta_l4proto(proto).dnat_to(eps[0].ip, eps[0].port).build());
-        return;
+      } else {
+        rules.push_back(RuleBuilder().meta_l4proto(proto).dnat_numgen_random_map(targets).build());
       }
-      std::vector<std::pair<net::IPAddress, uint16_t>> targets;
-      for (const auto& ep : eps) targets.emplace_back(ep.ip, ep.port);
-      rules.push_back(RuleBuilder().meta_l4proto(proto).dnat_numgen_random_map(targets).build());
       return;
     }
     // The endpoints share the slots of a map of the chain's own: the rule stays the same
     // whatever they are, so an endpoint coming or going changes the map's elements only.
-    std::vector<std::pair<net::IPAddress, uint16_t>> targets;
-    for (const auto& ep : eps) targets.emplace_back(ep.ip, ep.port);
     const std::string map = endpoint_map_name(chain);
     sink.set_with_elements(nft::numgen_slot_map(map, nft::kSlots), nft::numgen_slot_elements(targets, nft::kSlots),
                            owner);

@@ -159,8 +159,8 @@ class Reconciler final : public TableSink {
   Status read_kernel(uint32_t generation, ReconcileStats* stats);
   void start(bool full);
   uint64_t chain_digest(const Chain& chain, const std::vector<Rule>& rules);
-  // set(): true when the set is created (or recreated) by this batch.
-  bool put_set(const SetSpec& spec, bool manage_elements, std::string_view owner);
+  // set(): its record; *created: the set is created (or recreated) by this batch.
+  SetState& put_set(const SetSpec& spec, bool manage_elements, std::string_view owner, bool* created);
   void mark_stale(const std::string& name, ChainState& st);
   void remove_element(const std::string& set, const Bytes& key);
 
