@@ -148,10 +148,14 @@ class Agent {
       proxy_ = std::move(*p);
     }
     if (c_.runs_kubelet()) {
+#ifdef KNODE_PROXY_ONLY
+      return Status::Error("knode-proxy has no kubelet: run `knode kubelet` or `knode agent`");
+#else
       health_.set_unhealthy("kubelet", "waiting for the initial sync of the pod sources");
       auto k = kubelet::make_kubelet_server(io_, store_, c_.kubelet, name_, health_, api_.get(), api_source_.get());
       if (!k.ok()) return k.status().Wrap("set up the kubelet");
       kubelet_ = std::move(*k);
+#endif
     }
     return Status::Ok();
   }

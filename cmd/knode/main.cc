@@ -18,6 +18,16 @@
 
 namespace {
 
+#ifdef KNODE_PROXY_ONLY
+// knode-proxy: the same proxy as `knode proxy`, built without the kubelet, so the process
+// maps none of the kubelet's gRPC stack (grpc++, grpc, abseil, re2, c-ares: ~4 MB of RSS).
+const char* kUsage =
+    "knode-proxy: knode's service proxy alone (a kube-proxy replacement, without the kubelet)\n\n"
+    "Usage:\n"
+    "  knode-proxy proxy [flags]   the service proxy (the same flags as `knode proxy`)\n"
+    "  knode-proxy version         print the version\n\n"
+    "Run `knode-proxy proxy --help` for the flags.\n";
+#else
 const char* kUsage =
     "knode: the kubelet and kube-proxy of a node in one daemon\n\n"
     "Usage:\n"
@@ -26,6 +36,7 @@ const char* kUsage =
     "  knode proxy   [flags]   the service proxy only (a kube-proxy replacement)\n"
     "  knode version           print the version\n\n"
     "Run `knode <command> --help` for the flags of a command.\n";
+#endif
 
 int run(knode::config::Component component, const std::string& cmd, const std::vector<std::string>& args) {
   using knode::config::ParseOutcome;
@@ -92,10 +103,19 @@ int main(int argc, char** argv) {
   std::string cmd = args[0];
   args.erase(args.begin());
   if (cmd == "version" || cmd == "--version") {
+#ifdef KNODE_PROXY_ONLY
+    std::printf("knode-proxy %s\n", KNODE_VERSION);
+#else
     std::printf("knode %s\n", KNODE_VERSION);
+#endif
     return 0;
   }
   using knode::config::Component;
+#ifdef KNODE_PROXY_ONLY
+  if (cmd == "proxy") return run(Component::kProxy, cmd, args);
+  std::fprintf(stderr, "knode-proxy: unknown command \"%s\"\n%s", cmd.c_str(), kUsage);
+  return 2;
+#endif
   if (cmd == "agent") return run(Component::kAgent, cmd, args);
   if (cmd == "kubelet") return run(Component::kKubelet, cmd, args);
   if (cmd == "proxy") return run(Component::kProxy, cmd, args);

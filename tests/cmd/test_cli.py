@@ -87,5 +87,40 @@ class Kubelet(unittest.TestCase):
             subprocess.run(["rm", "-rf", d, manifests])
 
 
+class ProxyOnlyBinary(unittest.TestCase):
+    """knode-proxy: the proxy without the kubelet, and without the kubelet's gRPC stack."""
+
+    def setUp(self):
+        self.binary = os.environ.get("KNODE_PROXY", "")
+        if not self.binary:
+            self.skipTest("KNODE_PROXY is not set")
+
+    def mapped_at_start(self, binary):
+        # What the dynamic loader maps when the binary starts (ldd runs the loader itself).
+        r = subprocess.run(["ldd", binary], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return [line.split()[0] for line in r.stdout.splitlines() if line.strip()]
+
+    def test_maps_no_grpc_library_where_knode_does(self):
+        grpc = ("libgrpc", "libgpr", "libabsl", "libre2", "libcares", "libupb", "libaddress_sorting")
+        full = [lib for lib in self.mapped_at_start(KNODE) if lib.startswith(grpc)]
+        self.assertTrue(full, "knode itself maps no gRPC library: the check below would prove nothing")
+        proxy_only = self.mapped_at_start(self.binary)
+        self.assertEqual([lib for lib in proxy_only if lib.startswith(grpc)], [])
+        self.assertLess(len(proxy_only), len(self.mapped_at_start(KNODE)))
+
+    def test_runs_the_proxy_only(self):
+        r = subprocess.run([self.binary, "version"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^knode-proxy \d+\.\d+\.\d+\n$")
+        r = subprocess.run([self.binary, "proxy", "--help"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("--proxy-mode", r.stdout)
+        for cmd in ("kubelet", "agent"):
+            r = subprocess.run([self.binary, cmd, "--manifest-dir=/tmp"], capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 2, cmd)
+            self.assertIn(f'unknown command "{cmd}"', r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(argv=[sys.argv[0]] + sys.argv[1:])
