@@ -80,6 +80,8 @@ size_t large_cluster_maps = nftables_proxy::NftablesConfig{}.large_cluster_maps;
 nftables_proxy::NftablesConfig backend_config() {
   nftables_proxy::NftablesConfig c;
   c.large_cluster_maps = large_cluster_maps;
+  // KNODE_BENCH_FIRST_SYNC_BATCH_OPS=n: the first sync's batches ahead (0: one batch).
+  if (const char* v = std::getenv("KNODE_BENCH_FIRST_SYNC_BATCH_OPS")) c.first_sync_batch_ops = std::strtoul(v, nullptr, 10);
   c.cluster_cidrs = {*net::Cidr::Parse("10.244.0.0/16")};
   return c;
 }

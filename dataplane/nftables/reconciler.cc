@@ -1,5 +1,6 @@
 #include "knode/dataplane/nftables/reconciler.h"
 
+#include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 
 #include <cerrno>
@@ -198,6 +199,52 @@ void Reconciler::start(bool full) {
   ++epoch_;
   adds_.clear();
   deletes_.clear();
+  ahead_ = false;
+  ahead_tx_.reset();
+  ahead_owner_ = kNoOwner;
+  ahead_elements_ = 0;
+  held_base_.clear();
+  ahead_error_ = Status::Ok();
+}
+
+Transaction& Reconciler::out(uint32_t owner) {
+  if (!ahead_) return *tx_;
+  if (ahead_tx_ && owner != ahead_owner_ &&
+      ahead_tx_->size() + ahead_elements_ / 16 >= options_.first_sync_batch_ops) {
+    send_ahead();
+  }
+  if (!ahead_tx_) ahead_tx_ = nft_.begin(options_.family, options_.table, batch_generation_);
+  ahead_owner_ = owner;
+  return *ahead_tx_;
+}
+
+void Reconciler::send_ahead() {
+  if (!ahead_tx_) return;
+  // After a refusal nothing more is sent (commit() reports it): the rest is dropped.
+  size_t elements = 0;
+  if (ahead_error_.ok()) {
+    ahead_tx_->phase(kFill);
+    for (auto& [set, e] : adds_) {
+      ahead_tx_->add_elements(set, e);
+      elements += e.size();
+    }
+  }
+  adds_.clear();
+  ahead_elements_ = 0;
+  if (ahead_error_.ok() && ahead_tx_->size() > 0) {
+    stats_.operations += ahead_tx_->size();
+    auto t0 = std::chrono::steady_clock::now();
+    Status s = ahead_tx_->commit();
+    stats_.commit_ms += ms_since(t0);
+    ++stats_.batches;
+    if (!s.ok()) {
+      ahead_error_ = s;
+    } else {
+      stats_.elements_added += elements;
+      if (batch_generation_) batch_generation_ = next_generation(*batch_generation_);  // the next batch expects it
+    }
+  }
+  ahead_tx_.reset();
 }
 
 Status Reconciler::begin_full() {
@@ -214,6 +261,7 @@ Status Reconciler::begin_full() {
   batch_generation_ = *gen;
   scope_.clear();
   start(true);
+  ahead_ = !table_exists_ && options_.first_sync_batch_ops > 0;
   return Status::Ok();
 }
 
@@ -229,8 +277,9 @@ bool Reconciler::begin_partial(const std::set<std::string>& owners) {
 
 void Reconciler::table(const Table& table) {
   if (table_exists_) return;
-  tx_->phase(kCreate);
-  tx_->add_table(table);
+  Transaction& tx = out(kNoOwner);
+  tx.phase(kCreate);
+  tx.add_table(table);
   table_exists_ = true;
 }
 
@@ -244,13 +293,14 @@ void Reconciler::set_with_elements(const SetSpec& spec, std::span<const Element>
   SetState& st = put_set(spec, /*manage_elements=*/false, owner, &created);
   const uint64_t c = contents_digest(elements);
   if (created || st.contents != c) {
+    Transaction& tx = out(st.owner);
     if (!created) {
-      tx_->phase(kFlush);
-      tx_->flush_set(spec.name);
+      tx.phase(kFlush);
+      tx.flush_set(spec.name);
       ++stats_.sets_flushed;
     }
-    tx_->phase(kFill);
-    tx_->add_elements(spec.name, elements);
+    tx.phase(kFill);
+    tx.add_elements(spec.name, elements);
     stats_.elements_added += elements.size();
   }
   st.contents = c;
@@ -265,18 +315,19 @@ Reconciler::SetState& Reconciler::put_set(const SetSpec& spec, bool manage_eleme
   SetState& st = it->second;
   bool& created = *created_out;
   created = inserted;
+  Transaction& tx = out(oid);
   if (inserted) {
-    tx_->phase(kCreate);
-    tx_->add_set(spec);
+    tx.phase(kCreate);
+    tx.add_set(spec);
     ++stats_.sets_added;
   } else if (st.digest != d) {
     created = true;
     st.contents = 0;
     // Replaced: the chains using it are flushed first (their digests include this one).
-    tx_->phase(kReplace);
-    tx_->delete_set(spec.name);
-    tx_->phase(kCreate);
-    tx_->add_set(spec);
+    tx.phase(kReplace);
+    tx.delete_set(spec.name);
+    tx.phase(kCreate);
+    tx.add_set(spec);
     st.elements.clear();
     ++stats_.sets_added;
     ++stats_.sets_deleted;
@@ -301,30 +352,40 @@ void Reconciler::chain(const Chain& chain, const std::vector<Rule>& rules, std::
   const bool was_stale = stale_.erase(chain.name) > 0;
   auto [it, inserted] = chains_.try_emplace(chain.name);
   ChainState& st = it->second;
+  // A first sync creates the base chains empty and holds their rules back for its last
+  // batch (the class comment); one whose policy is not accept would drop traffic while
+  // empty, so it is held back whole.
+  const bool held = ahead_ && chain.base.has_value();
+  const bool held_whole = held && chain.base->policy != NF_ACCEPT;
+  if (held) held_base_.push_back({chain, rules, held_whole});
+  Transaction& tx = out(oid);
   auto fill = [&] {
-    tx_->phase(kFill);
-    for (const auto& r : rules) tx_->add_rule(chain.name, r);
+    if (held) return;
+    tx.phase(kFill);
+    for (const auto& r : rules) tx.add_rule(chain.name, r);
   };
   if (inserted) {
-    tx_->phase(kCreate);
-    tx_->add_chain(chain);
+    if (!held_whole) {
+      tx.phase(kCreate);
+      tx.add_chain(chain);
+    }
     fill();
     ++stats_.chains_added;
   } else if (st.digest != d) {
     if (st.def != def && (chain.base || st.base)) {
       // A base chain's hook or priority cannot be changed in place.
-      tx_->phase(kReplace);
-      tx_->delete_chain(chain.name);
-      tx_->phase(kCreate);
-      tx_->add_chain(chain);
+      tx.phase(kReplace);
+      tx.delete_chain(chain.name);
+      tx.phase(kCreate);
+      tx.add_chain(chain);
     } else {
       if (st.rules > 0) {
-        tx_->phase(kFlush);
-        tx_->flush_chain(chain.name);
+        tx.phase(kFlush);
+        tx.flush_chain(chain.name);
       }
       if (st.def != def) {
-        tx_->phase(kCreate);
-        tx_->add_chain(chain);
+        tx.phase(kCreate);
+        tx.add_chain(chain);
       }
     }
     fill();
@@ -346,16 +407,19 @@ void Reconciler::element(std::string_view set, const Element& element, std::stri
   if (sit == sets_.end()) return;  // not described: a caller's mistake the kernel would refuse too
   const uint64_t d = value_digest(element);
   auto [it, inserted] = sit->second.elements.try_emplace(element.key);
+  Transaction& tx = out(oid);  // (a first sync: where the owner boundary is seen)
   if (inserted) {
     adds_[sit->first].push_back(element);
+    if (ahead_) ++ahead_elements_;
   } else if (it->second.digest != d) {
     // A new value for the key: out with the old first, in the same batch.
     Element old;
     old.key = element.key;
     old.flags = element.flags;
-    tx_->phase(kFill);
-    tx_->delete_elements(sit->first, std::span<const Element>(&old, 1));
+    tx.phase(kFill);
+    tx.delete_elements(sit->first, std::span<const Element>(&old, 1));
     adds_[sit->first].push_back(element);
+    if (ahead_) ++ahead_elements_;
   }
   if (inserted || it->second.owner != oid) owned_[oid].elements.emplace_back(sit->first, element.key);
   it->second = ElementState{d, epoch_, oid};
@@ -386,6 +450,39 @@ void Reconciler::remove_element(const std::string& set, const Bytes& key) {
 
 Status Reconciler::commit(ReconcileStats* stats) {
   const std::string where = std::string(family_name(options_.family)) + " " + options_.table;
+  if (ahead_) {
+    // A first sync: the rest of what goes ahead, then a last batch (expecting the
+    // generation the batches ahead left) with the base chains. When nothing went ahead
+    // yet (a small table), all of it is the one batch.
+    if (stats_.batches == 0) {
+      if (ahead_tx_) tx_ = std::move(ahead_tx_);
+      ahead_elements_ = 0;
+    } else {
+      send_ahead();
+    }
+    if (!ahead_error_.ok()) {
+      Status s = ahead_error_;
+      tx_.reset();
+      adds_.clear();
+      deletes_.clear();
+      held_base_.clear();
+      ahead_ = false;
+      if (stats) *stats = stats_;
+      invalidate();
+      return s.Wrap("sync nftables table " + where);
+    }
+    if (stats_.batches > 0) tx_ = nft_.begin(options_.family, options_.table, batch_generation_);
+    for (const auto& h : held_base_) {
+      if (h.create) {
+        tx_->phase(kCreate);
+        tx_->add_chain(h.chain);
+      }
+      tx_->phase(kFill);
+      for (const auto& r : h.rules) tx_->add_rule(h.chain.name, r);
+    }
+    held_base_.clear();
+    ahead_ = false;
+  }
   // What was not described goes (in a partial sync: what the described owners held
   // before): base chains at once, other chains flushed now and deleted later, sets
   // deleted, elements deleted.
@@ -500,12 +597,15 @@ Status Reconciler::commit(ReconcileStats* stats) {
     ++stats_.sets_deleted;
   }
 
-  stats_.operations = tx_->size();
+  const size_t last_ops = tx_->size();
+  const bool sent_ahead = stats_.batches > 0;  // (batches ahead advanced batch_generation_)
+  stats_.operations += last_ops;
   Status s;
-  if (stats_.operations > 0) {
+  if (last_ops > 0) {
     auto t0 = std::chrono::steady_clock::now();
     s = tx_->commit();
-    stats_.commit_ms = ms_since(t0);
+    stats_.commit_ms += ms_since(t0);
+    ++stats_.batches;
   }
   tx_.reset();
   adds_.clear();
@@ -515,7 +615,13 @@ Status Reconciler::commit(ReconcileStats* stats) {
     invalidate();
     return s.Wrap("sync nftables table " + where);
   }
-  if (stats_.operations > 0 && batch_generation_) generation_ = next_generation(*batch_generation_);
+  if (batch_generation_) {
+    if (last_ops > 0) {
+      generation_ = next_generation(*batch_generation_);
+    } else if (sent_ahead) {
+      generation_ = batch_generation_;
+    }
+  }
   if (full_) rebuild_owned();
   compact_owners();
   return Status::Ok();

@@ -16,6 +16,7 @@ nftables::ReconcilerOptions reconciler_options(const NftablesConfig& c) {
   o.family = nftables::Family::kIPv4;
   o.table = kTable;
   o.stale_chain_delay = c.stale_chain_delay;
+  o.first_sync_batch_ops = c.first_sync_batch_ops;
   o.now = c.now;
   return o;
 }

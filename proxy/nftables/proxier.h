@@ -9,6 +9,7 @@
 
 #include "host.h"
 #include "knode/dataplane/nftables.h"
+#include "knode/dataplane/nftables/reconciler.h"
 #include "knode/net.h"
 #include "knode/proxy/backend.h"
 
@@ -26,6 +27,9 @@ struct NftablesConfig {
   // quadratic: 1.5 s for 5,000 in one sync, 7.6-7.9 s for 10,000 (measured), so about 11 s at
   // 12,000 (extrapolated).
   size_t large_cluster_maps = 12000;
+  // The first sync into a missing table: operations per batch sent ahead of the base
+  // chains (ReconcilerOptions; 0: one batch).
+  size_t first_sync_batch_ops = nftables::ReconcilerOptions{}.first_sync_batch_ops;
   // Chains no longer used are flushed at once and deleted this much later.
   std::chrono::milliseconds stale_chain_delay{1000};
   std::function<std::chrono::steady_clock::time_point()> now = [] { return std::chrono::steady_clock::now(); };

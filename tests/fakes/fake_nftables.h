@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cerrno>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -27,6 +28,11 @@ class FakeNftables : public Nftables {
 
   // The next commit fails with this status, changing nothing.
   void fail_next_commit(Status s) { fail_next_ = std::move(s); }
+  // The commit made when `successes` commits in all (since the fake was made) have
+  // succeeded fails so.
+  void fail_commit_after(int successes, Status s) { fail_after_ = {successes, std::move(s)}; }
+  // Called after each successful commit.
+  std::function<void()> after_commit;
   // Something else changed the ruleset (the generation moves).
   void bump_generation() { ++generation_; }
 
@@ -199,6 +205,12 @@ class FakeNftables : public Nftables {
       ++failed_commits;
       return s;
     }
+    if (fail_after_ && fail_after_->first == commits) {
+      Status s = fail_after_->second;
+      fail_after_.reset();
+      ++failed_commits;
+      return s;
+    }
     if (tx.gen_ && *tx.gen_ != generation_) {
       ++failed_commits;
       return err("commit: the ruleset changed since it was read", ERESTART);
@@ -222,6 +234,7 @@ class FakeNftables : public Nftables {
     last_ops = std::move(ops);
     ++commits;
     if (tx.size() > 0) ++generation_;
+    if (after_commit) after_commit();
     return Status::Ok();
   }
 
@@ -380,6 +393,7 @@ class FakeNftables : public Nftables {
   uint32_t generation_ = 1;
   uint64_t handle_ = 0;
   std::optional<Status> fail_next_;
+  std::optional<std::pair<int, Status>> fail_after_;
 };
 
 }  // namespace knode::nftables

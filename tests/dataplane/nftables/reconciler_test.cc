@@ -3,6 +3,7 @@
 // record), objects that change owner are tracked under the new one, and owner names that
 // come and go (one per endpoint) do not pile up.
 #include <gtest/gtest.h>
+#include <linux/netfilter.h>
 
 #include <algorithm>
 #include <chrono>
@@ -209,3 +210,104 @@ TEST(ReconcilerWholeSet, RefilledWhenItsElementsOrItsSpecChange) {
 }
 
 }  // namespace
+
+static Rule jump_rule(const std::string& chain) { return RuleBuilder().jump(chain).build(); }
+static Rule accept_rule() { return RuleBuilder().accept().build(); }
+
+// A big first sync into a missing table: the batches ahead hold no base chain rule, and a
+// base chain whose policy would drop traffic while it is empty is not created before the
+// last batch; the record then matches the kernel's generation (a second full sync reads
+// nothing and sends nothing).
+// Batches ahead of 4 operations, into table "t".
+class ReconcilerFirstSync : public ::testing::Test {
+ protected:
+  ReconcilerFirstSync() : r(fake, options()) {}
+  static ReconcilerOptions options() {
+    ReconcilerOptions o;
+    o.table = "t";
+    o.first_sync_batch_ops = 4;
+    return o;
+  }
+  void table() {
+    Table t;
+    t.name = "t";
+    r.table(t);
+  }
+  FakeNftables fake;
+  Reconciler r;
+};
+
+TEST_F(ReconcilerFirstSync, BaseChainsLinkEverythingInTheLastBatchAndADropPolicyWaitsWhole) {
+  auto describe = [&] {
+    table();
+    Chain in{"in", BaseChain{"filter", NF_INET_LOCAL_IN, 0, NF_DROP}};
+    Chain out{"out", BaseChain{"filter", NF_INET_LOCAL_OUT, 0, NF_ACCEPT}};
+    r.chain(in, {jump_rule("c0")}, "");
+    r.chain(out, {jump_rule("c0")}, "");
+    for (int i = 0; i < 12; ++i) {
+      const std::string owner = "o" + std::to_string(i);
+      r.chain(Chain{"c" + std::to_string(i)}, {accept_rule(), accept_rule()}, i == 0 ? "" : owner);
+    }
+  };
+  struct Seen {
+    bool in = false, out = false;
+    size_t base_rules = 0, chains = 0;
+  };
+  std::vector<Seen> seen;
+  fake.after_commit = [&] {
+    Seen s;
+    for (const auto& c : fake.table(Family::kIPv4, "t")->chains) {
+      s.in |= c.chain.name == "in";
+      s.out |= c.chain.name == "out";
+      if (c.chain.base) s.base_rules += c.rules.size();
+      ++s.chains;
+    }
+    seen.push_back(s);
+  };
+  ASSERT_TRUE(r.begin_full().ok());
+  describe();
+  ReconcileStats st;
+  ASSERT_TRUE(r.commit(&st).ok());
+  ASSERT_GE(seen.size(), 3u);
+  EXPECT_EQ(st.batches, seen.size());
+  for (size_t i = 0; i + 1 < seen.size(); ++i) {
+    EXPECT_FALSE(seen[i].in) << "batch " << i + 1 << " created the drop-policy chain";
+    EXPECT_TRUE(seen[i].out) << "batch " << i + 1;
+    EXPECT_EQ(seen[i].base_rules, 0u) << "batch " << i + 1;
+  }
+  EXPECT_TRUE(seen.back().in);
+  EXPECT_EQ(seen.back().base_rules, 2u);
+  EXPECT_EQ(seen.back().chains, 14u);
+  const int lists = fake.lists, commits = fake.commits;
+  ASSERT_TRUE(r.begin_full().ok());
+  describe();
+  ASSERT_TRUE(r.commit(&st).ok());
+  EXPECT_EQ(fake.lists, lists) << "the record did not match the generation the batches left";
+  EXPECT_EQ(fake.commits, commits);
+  EXPECT_EQ(st.operations, 0u);
+}
+
+// A batch ahead refused: nothing more is sent, the error is the sync's, and the next full
+// sync reads the table back and completes it in one batch.
+TEST_F(ReconcilerFirstSync, ARefusedBatchAheadStopsTheSyncAndTheNextCompletesIt) {
+  auto describe = [&] {
+    table();
+    r.chain(Chain{"in", BaseChain{"filter", NF_INET_LOCAL_IN, 0, NF_ACCEPT}}, {jump_rule("c0")}, "");
+    for (int i = 0; i < 12; ++i) r.chain(Chain{"c" + std::to_string(i)}, {accept_rule()}, "o" + std::to_string(i));
+  };
+  fake.fail_commit_after(1, Status::Error("add chain: Invalid argument", EINVAL));
+  ASSERT_TRUE(r.begin_full().ok());
+  describe();
+  Status s = r.commit();
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("Invalid argument"), std::string::npos) << s.message();
+  EXPECT_EQ(fake.commits, 1);
+  EXPECT_EQ(fake.failed_commits, 1);
+  for (const auto& c : fake.table(Family::kIPv4, "t")->chains) EXPECT_TRUE(c.rules.empty() || !c.chain.base);
+  ASSERT_TRUE(r.begin_full().ok());
+  describe();
+  ReconcileStats st;
+  ASSERT_TRUE(r.commit(&st).ok());
+  EXPECT_EQ(st.batches, 1u);
+  EXPECT_EQ(fake.table(Family::kIPv4, "t")->chains.size(), 13u);
+}

@@ -214,6 +214,29 @@ TEST_F(NftablesModeNetns, NftListShowsTheLayoutLineByLine) {
   expect_same_lines(nft_list(), nft::print_table(generate(st, rules_config(config_))));
 }
 
+// A first sync bigger than first_sync_batch_ops: the kernel takes the batches ahead (the
+// base chains empty) and then the base chains' rules; the table lists as if written in
+// one batch, and a restarted proxier finds nothing to write.
+TEST_F(NftablesModeNetns, BigFirstSyncGoesAheadInBatchesAndListsTheSameLayout) {
+  config_.first_sync_batch_ops = 6;
+  auto p = make(config_);
+  auto st = rich_state();
+  auto client = nft::open_netlink_nftables();
+  ASSERT_TRUE(client.ok()) << client.error();
+  auto g0 = (*client)->generation();
+  ASSERT_TRUE(g0.ok());
+  ASSERT_TRUE(sync(*p, st, {}, true).ok());
+  auto g1 = (*client)->generation();
+  ASSERT_TRUE(g1.ok());
+  EXPECT_GE(*g1 - *g0, 3u) << "one commit per batch: at least two ahead and the last";
+  expect_same_lines(nft_list(), nft::print_table(generate(st, rules_config(config_))));
+  auto again = make(config_);
+  ASSERT_TRUE(sync(*again, st, {}, true).ok());
+  auto g2 = (*client)->generation();
+  ASSERT_TRUE(g2.ok());
+  EXPECT_EQ(*g2, *g1) << "the restarted proxier wrote to a table it should have adopted as is";
+}
+
 TEST_F(NftablesModeNetns, LargeClusterCascadeAsNftListsIt) {
   auto client = nft::open_netlink_nftables();
   ASSERT_TRUE(client.ok()) << client.error();

@@ -108,6 +108,79 @@ TEST_F(NftablesProxierTest, FirstSyncWritesTheLayoutInOneBatch) {
   EXPECT_EQ(listed(), expected());  // line by line: a sync into an empty table
 }
 
+// A first sync bigger than first_sync_batch_ops: batches ahead, with the base chains
+// empty (so nothing is reachable), then the base chains' rules alone.
+class NftablesFirstSyncTest : public NftablesProxierTest {
+ protected:
+  NftablesFirstSyncTest() {
+    config_.first_sync_batch_ops = 8;
+    auto fake = std::make_unique<FakeNftables>();
+    fake_ = fake.get();
+    proxier_ = make_nftables_proxier(std::move(fake), config_, host_);
+    for (int i = 1; i <= 6; ++i) {
+      const std::string n = std::to_string(i);
+      state_.services.push_back(service("ns2/s" + n + ":http", ("172.30.1." + n).c_str(), {ep(("10.180.2." + n).c_str(), 80)}));
+    }
+  }
+  std::set<std::string> base_chains() {
+    std::set<std::string> out;
+    if (const auto* t = fake_->table(Family::kIPv4, "kube-proxy")) {
+      for (const auto& c : t->chains) {
+        if (c.chain.base) out.insert(c.chain.name);
+      }
+    }
+    return out;
+  }
+  size_t base_chain_rules() {
+    size_t n = 0;
+    if (const auto* t = fake_->table(Family::kIPv4, "kube-proxy")) {
+      for (const auto& c : t->chains) {
+        if (c.chain.base) n += c.rules.size();
+      }
+    }
+    return n;
+  }
+};
+
+TEST_F(NftablesFirstSyncTest, GoesAheadInBatchesAndTheBaseChainsRulesComeLastAlone) {
+  std::vector<std::pair<size_t, size_t>> seen;  // after each commit: chains, rules in base chains
+  fake_->after_commit = [&] {
+    const auto* t = fake_->table(Family::kIPv4, "kube-proxy");
+    seen.emplace_back(t ? t->chains.size() : 0, base_chain_rules());
+  };
+  ASSERT_TRUE(sync({}, true).ok());
+  ASSERT_GE(seen.size(), 3u);
+  for (size_t i = 0; i + 1 < seen.size(); ++i) EXPECT_EQ(seen[i].second, 0u) << "batch " << i + 1;
+  EXPECT_LT(seen.front().first, seen[seen.size() - 2].first);  // the chains arrive batch by batch
+  const auto base = base_chains();
+  EXPECT_GT(base.size(), 0u);
+  ASSERT_FALSE(fake_->last_ops.empty());
+  for (const auto& op : fake_->last_ops) {
+    EXPECT_TRUE(std::any_of(base.begin(), base.end(),
+                            [&](const std::string& c) { return op.starts_with("add rule " + c + ":"); }))
+        << "the last batch holds more than the base chains' rules: " << op;
+  }
+  EXPECT_EQ(listed(), expected());  // line by line: the chains in the order of one batch
+  const int commits = fake_->commits, lists = fake_->lists;
+  ASSERT_TRUE(sync({}, true).ok());
+  EXPECT_EQ(fake_->commits, commits);  // nothing left to do
+  EXPECT_EQ(fake_->lists, lists);      // and the record matched the generation the batches left
+}
+
+TEST_F(NftablesFirstSyncTest, CutShortItLeavesNothingReachableAndTheNextSyncCompletesIt) {
+  fake_->fail_commit_after(1, Status::Error("add rule: Invalid argument", EINVAL));
+  Status s = sync({}, true);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("Invalid argument"), std::string::npos) << s.message();
+  EXPECT_EQ(fake_->commits, 1);
+  EXPECT_EQ(fake_->failed_commits, 1);  // nothing sent after the refusal
+  ASSERT_NE(fake_->table(Family::kIPv4, "kube-proxy"), nullptr);  // the first batch ahead stays
+  EXPECT_EQ(base_chain_rules(), 0u);
+  ASSERT_TRUE(sync({}, true).ok());  // reads the table back and completes it
+  EXPECT_EQ(blocks(listed()), blocks(expected()));
+  EXPECT_GT(base_chain_rules(), 0u);
+}
+
 TEST_F(NftablesProxierTest, PartialSyncTouchesOnlyTheChangedService) {
   ASSERT_TRUE(sync({}, true).ok());
   const std::string a_base = "ns1/a/tcp/http", b_base = "ns1/b/tcp/http";

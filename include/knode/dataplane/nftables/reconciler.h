@@ -1,5 +1,5 @@
 // Keeps one nf_tables table equal to a described state, changing only what differs, in
-// one transaction per sync.
+// one transaction per sync (but for a big first sync, below).
 //
 // A sync describes the desired objects as a stream (sets, chains with their rules,
 // elements of the sets it manages), each tagged with an owner: a name grouping objects
@@ -9,6 +9,17 @@
 // against its record of the table (a 64-bit digest per chain and per element), which it
 // rebuilds by reading the kernel whenever the ruleset generation says someone else
 // changed something, so a full sync also repairs hand edits.
+//
+// The first sync into a table that does not exist yet is the exception to one batch per
+// sync, to bound its memory (at 10,000 services its one batch was ~25 MB): when it holds
+// more than `first_sync_batch_ops` operations, everything but the base chains' rules goes
+// ahead in batches of about that many (an element counting 1/16), each cut only where the
+// owner changes, unreachable because the base chains are empty (one whose policy is not
+// accept is held back whole); their rules, which make all of it reachable at once, come
+// last, in a batch of their own. Traffic sees no rules, then all of them. A failure or a
+// crash in between leaves only unreachable objects, which the next full sync reads back
+// and completes (in one batch: the table exists by then). So in such a sync a rule or an
+// element may name only objects of its own owner or of owners described before it.
 //
 // Chains that are no longer wanted are flushed at once and deleted by a sync at least
 // `stale_chain_delay` later (kernels before 6.2 release a map element's reference to a
@@ -40,7 +51,8 @@ struct ReconcileStats {
   size_t chains_added = 0, chains_rewritten = 0, chains_flushed = 0, chains_deleted = 0;
   size_t elements_added = 0, elements_deleted = 0, sets_added = 0, sets_deleted = 0;
   size_t sets_flushed = 0;  // sets described whole, refilled
-  size_t operations = 0;  // in the batch; 0: nothing was sent
+  size_t operations = 0;  // in the batch(es); 0: nothing was sent
+  size_t batches = 0;     // batches sent: 1, or more for a first sync (above)
   double read_ms = 0, commit_ms = 0;
 };
 
@@ -48,6 +60,9 @@ struct ReconcilerOptions {
   Family family = Family::kIPv4;
   std::string table;
   std::chrono::milliseconds stale_chain_delay{1000};
+  // The first sync into a missing table: operations per batch ahead of the base chains
+  // (0: one batch). About 2 MB of netlink messages with the proxy's tables.
+  size_t first_sync_batch_ops = 8192;
   std::function<std::chrono::steady_clock::time_point()> now = [] { return std::chrono::steady_clock::now(); };
 };
 
@@ -110,7 +125,7 @@ class Reconciler final : public TableSink {
   void element(std::string_view set, const Element& element, std::string_view owner) override;
   void set_with_elements(const SetSpec& spec, std::span<const Element> elements, std::string_view owner) override;
 
-  // Sends the differences as one batch. On failure the record is dropped, so the next
+  // Sends the differences as one batch (a big first sync: the last of its batches). On failure the record is dropped, so the next
   // sync must be full (and reads the kernel). ERESTART: someone changed the ruleset since
   // it was read; a full sync repairs that.
   Status commit(ReconcileStats* stats = nullptr);
@@ -187,6 +202,23 @@ class Reconciler final : public TableSink {
 
   // The sync in progress.
   std::unique_ptr<Transaction> tx_;
+  // A first sync into a missing table (above): the batch ahead, its owner, the base
+  // chains whose rules wait for the last batch, and the first refusal of a batch ahead.
+  bool ahead_ = false;
+  std::unique_ptr<Transaction> ahead_tx_;
+  uint32_t ahead_owner_ = kNoOwner;
+  size_t ahead_elements_ = 0;  // element additions waiting for the batch ahead
+  struct HeldBase {
+    Chain chain;
+    std::vector<Rule> rules;
+    bool create = false;  // created in the last batch too (a policy other than accept)
+  };
+  std::vector<HeldBase> held_base_;
+  Status ahead_error_;
+  // Where an owner's operations go: tx_, or in a first sync the batch ahead (sent first
+  // when it is full and the owner changes).
+  Transaction& out(uint32_t owner);
+  void send_ahead();
   bool full_ = false;
   uint32_t epoch_ = 0;
   std::optional<uint32_t> batch_generation_;
