@@ -2,7 +2,7 @@
 // nftables mode uses (the `nft` binary reading a script of the same ruleset).
 //
 //   knode_nftables_bench [--services 10000] [--endpoints 10] [--agent path/to/knode]
-//                        [--large-cluster-maps N]  (the proxier's threshold; default 5000)
+//                        [--endpoint-rules]  (a rule per endpoint instead of the slot maps)
 //
 // In process, through the backend the daemon uses (model -> layout -> one netlink batch):
 // the full sync into an empty table, one endpoint removed and added back, one service
@@ -75,26 +75,29 @@ proxy::ProxyState make_state(int services, int endpoints) {
   return st;
 }
 
-size_t large_cluster_maps = nftables_proxy::NftablesConfig{}.large_cluster_maps;  // --large-cluster-maps
+bool endpoint_rules = false;  // --endpoint-rules
 
 nftables_proxy::NftablesConfig backend_config() {
   nftables_proxy::NftablesConfig c;
-  c.large_cluster_maps = large_cluster_maps;
+  c.endpoint_rules = endpoint_rules;
+  // KNODE_BENCH_ENDPOINT_SHARDS=n: the slot maps' shard count.
+  if (const char* v = std::getenv("KNODE_BENCH_ENDPOINT_SHARDS")) c.endpoint_shards = std::strtoul(v, nullptr, 10);
   // KNODE_BENCH_FIRST_SYNC_BATCH_OPS=n: the first sync's batches ahead (0: one batch).
   if (const char* v = std::getenv("KNODE_BENCH_FIRST_SYNC_BATCH_OPS")) c.first_sync_batch_ops = std::strtoul(v, nullptr, 10);
   c.cluster_cidrs = {*net::Cidr::Parse("10.244.0.0/16")};
   return c;
 }
 
-// The layout the backend programs for `state`: kube-proxy's own (v1.37), a map of
-// endpoints per service port, or above --large-cluster-maps one rule per endpoint. With
-// `kube_proxy_shape`, kube-proxy's whatever the size.
-nftables_proxy::RulesConfig rules_config(const proxy::ProxyState& state, bool kube_proxy_shape = false) {
+// The layout the backend programs: slots in shared maps, or with --endpoint-rules one
+// rule per endpoint. With `kube_proxy_shape`, kube-proxy's own (v1.37: a map of endpoints
+// in each service port's rule).
+nftables_proxy::RulesConfig rules_config(bool kube_proxy_shape = false) {
   nftables_proxy::RulesConfig r;
   r.cluster_cidrs = backend_config().cluster_cidrs;
+  r.endpoint_shards = backend_config().endpoint_shards;
   if (kube_proxy_shape) {
     r.endpoint_pick = nftables_proxy::RulesConfig::EndpointPick::kMap;
-  } else if (nftables_proxy::endpoint_maps(state) > large_cluster_maps) {
+  } else if (endpoint_rules) {
     r.endpoint_pick = nftables_proxy::RulesConfig::EndpointPick::kCascade;
   }
   return r;
@@ -133,7 +136,7 @@ double timed(const std::string& cmd) {
 // service chain rewritten (its map of endpoints is the rule's own).
 std::string partial_script(const proxy::ServicePort& sp) {
   nftables::ContentSink sink;
-  nftables_proxy::describe_service(sink, sp, rules_config({}, /*kube_proxy_shape=*/true));
+  nftables_proxy::describe_service(sink, sp, rules_config(/*kube_proxy_shape=*/true));
   std::ostringstream os;
   const std::string svc = "service-" + nftables_proxy::service_chain_base(sp);
   os << "flush chain ip kube-proxy " << svc << "\n";
@@ -222,10 +225,10 @@ int main(int argc, char** argv) {
       endpoints = std::atoi(argv[++i]);
     } else if (a == "--agent" && i + 1 < argc) {
       agent = argv[++i];
-    } else if (a == "--large-cluster-maps" && i + 1 < argc) {
-      large_cluster_maps = static_cast<size_t>(std::atol(argv[++i]));
+    } else if (a == "--endpoint-rules") {
+      endpoint_rules = true;
     } else {
-      std::fprintf(stderr, "usage: %s [--services N] [--endpoints M] [--agent KNODE] [--large-cluster-maps N]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--services N] [--endpoints M] [--agent KNODE] [--endpoint-rules]\n", argv[0]);
       return 2;
     }
   }
@@ -329,24 +332,20 @@ int main(int argc, char** argv) {
 
   // The same ruleset through nft, into an empty ruleset.
   const std::string path = "/tmp/knode-nft-bench-" + std::to_string(getpid()) + ".nft";
-  const bool large = rules_config(state).endpoint_pick == nftables_proxy::RulesConfig::EndpointPick::kCascade;
   {
     std::ofstream f(path);
-    f << nftables::nft_script(nftables_proxy::generate(state, rules_config(state)));
+    f << nftables::nft_script(nftables_proxy::generate(state, rules_config()));
   }
   sh("nft flush ruleset");
   const double nft_full = timed("timeout 1200 nft -f " + path);
-  // In large-cluster mode knode's ruleset is not kube-proxy's (a rule per endpoint, not a
-  // map per service): kube-proxy's own, which stays loaded for its one-endpoint sync.
-  double nft_kube_proxy_full = nft_full;
-  if (large) {
-    {
-      std::ofstream f(path);
-      f << nftables::nft_script(nftables_proxy::generate(state, rules_config(state, /*kube_proxy_shape=*/true)));
-    }
-    sh("nft flush ruleset");
-    nft_kube_proxy_full = timed("timeout 1200 nft -f " + path);
+  // kube-proxy's own ruleset (the endpoints in a map in each service chain's rule), which
+  // stays loaded for its one-endpoint sync.
+  {
+    std::ofstream f(path);
+    f << nftables::nft_script(nftables_proxy::generate(state, rules_config(/*kube_proxy_shape=*/true)));
   }
+  sh("nft flush ruleset");
+  const double nft_kube_proxy_full = timed("timeout 1200 nft -f " + path);
   // kube-proxy's one-endpoint sync: its transaction, and the chain listing it runs first.
   {
     std::ofstream f(path);
@@ -358,12 +357,10 @@ int main(int argc, char** argv) {
 
   std::printf("knode nftables proxy mode, %d services x %d endpoints (%zu rules)\n", services, endpoints, rules);
   std::printf("| what | knode | nft (kube-proxy's mechanism) | ratio |\n|---|---|---|---|\n");
-  std::printf("| full sync (empty ruleset)%s | %.0f ms | `nft -f`: %.0f ms | %.1fx faster |\n",
-              large ? " (large-cluster mode: a rule per endpoint)" : "", full_ms, nft_full, nft_full / full_ms);
-  if (large) {
-    std::printf("| (kube-proxy's shape: a map of endpoints per service) | | `nft -f`: %.0f ms | %.1fx |\n",
-                nft_kube_proxy_full, nft_kube_proxy_full / full_ms);
-  }
+  std::printf("| full sync (empty ruleset)%s | %.0f ms | `nft -f` of the same rules: %.0f ms | %.1fx faster |\n",
+              endpoint_rules ? " (--endpoint-rules: a rule per endpoint)" : "", full_ms, nft_full, nft_full / full_ms);
+  std::printf("| | | `nft -f` of kube-proxy's rules (a map of endpoints in each service's rule): %.0f ms | %.1fx faster |\n",
+              nft_kube_proxy_full, nft_kube_proxy_full / full_ms);
   const double upstream_one = nft_partial + nft_list_chains;
   std::printf("| one endpoint removed | %.1f ms | `nft -j list chains` %.0f ms + `nft -f` %.0f ms = %.0f ms | %.0fx faster |\n",
               remove_ms, nft_list_chains, nft_partial, upstream_one, upstream_one / remove_ms);

@@ -45,9 +45,10 @@ How the rules are read (in the proxy's netns only):
     reads confirm it (it falls between the last read without the rule and the first with).
   - nftables: a netlink dump of the Service's chain (`service-<hash>-<ns>/<svc>/tcp/<port>`,
     named the same way by both) and of the anonymous sets and maps its rules look up,
-    searched for the address: knode's chain looks its endpoints up in a named map
-    (`dnat ip to numgen random mod 720720 map @endpoints-<hash>`, whose elements are
-    dumped too), kube-proxy v1.37's maps it in the rule
+    searched for the address: knode's chain looks its endpoints up in a named map shared
+    with other Services (`dnat ip to numgen random mod 720720 offset O map
+    @endpoints-<shard>`, whose elements are dumped too; every endpoint address of the
+    bench is its Service's alone), kube-proxy v1.37's maps it in the rule
     (`dnat ip to numgen random mod 10 map { 0 : ADDR . 8080, ...}`). Under 1 ms a read at
     any size (`nft list chain` reads the whole table first: 0.4-6 s at 10,000 Services).
     Each proxy writes a sync in one transaction, so what one chain shows, all show.

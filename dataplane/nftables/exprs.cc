@@ -358,8 +358,8 @@ RuleBuilder& RuleBuilder::dnat_numgen_random_map(const std::vector<std::pair<net
   return *this;
 }
 
-RuleBuilder& RuleBuilder::dnat_numgen_random_slot_map(const std::string& map, uint32_t modulus) {
-  rule_.exprs.push_back(Numgen{reg::k1, modulus, NFT_NG_RANDOM, 0});
+RuleBuilder& RuleBuilder::dnat_numgen_random_slot_map(const std::string& map, uint32_t modulus, uint32_t offset) {
+  rule_.exprs.push_back(Numgen{reg::k1, modulus, NFT_NG_RANDOM, offset});
   // The map's keys are big endian (an interval set compares keys as bytes): so is the slot.
   rule_.exprs.push_back(Byteorder{reg::k1, reg::k1, NFT_BYTEORDER_HTON, 4, 4});
   Lookup l;
@@ -425,20 +425,25 @@ SetSpec numgen_slot_map(const std::string& name, uint32_t modulus) {
   return s;
 }
 
-std::vector<Element> numgen_slot_elements(const std::vector<std::pair<net::IPAddress, uint16_t>>& targets,
-                                          uint32_t modulus) {
-  std::vector<Element> out;
+void append_numgen_slot_elements(const std::vector<std::pair<net::IPAddress, uint16_t>>& targets, uint32_t modulus,
+                                 uint32_t offset, std::vector<Element>* out) {
   const uint64_t n = targets.size();
   for (uint64_t i = 0; i < n; ++i) {
-    const uint32_t first = static_cast<uint32_t>(i * modulus / n), end = static_cast<uint32_t>((i + 1) * modulus / n);
+    const uint64_t first = offset + i * modulus / n, end = offset + (i + 1) * modulus / n;
     if (first == end) continue;
-    Element start = key_element(u32_raw(htonl(first)));
+    Element start = key_element(u32_raw(htonl(static_cast<uint32_t>(first))));
     start.data = ipv4_key(targets[i].first) + port_key(targets[i].second);
-    out.push_back(std::move(start));
-    Element stop = key_element(u32_raw(htonl(end)));
+    out->push_back(std::move(start));
+    Element stop = key_element(u32_raw(htonl(static_cast<uint32_t>(end))));
     stop.flags = NFT_SET_ELEM_INTERVAL_END;
-    out.push_back(std::move(stop));
+    out->push_back(std::move(stop));
   }
+}
+
+std::vector<Element> numgen_slot_elements(const std::vector<std::pair<net::IPAddress, uint16_t>>& targets,
+                                          uint32_t modulus, uint32_t offset) {
+  std::vector<Element> out;
+  append_numgen_slot_elements(targets, modulus, offset, &out);
   return out;
 }
 

@@ -29,6 +29,8 @@ class NftablesProxier final : public ProxyBackend {
     rules_.masquerade_all = c.masquerade_all;
     rules_.masquerade_mark = 1u << c.masquerade_bit;
     rules_.node_ports_on_all_addresses = c.node_port_addresses.empty();
+    if (c.endpoint_rules) rules_.endpoint_pick = RulesConfig::EndpointPick::kCascade;
+    rules_.endpoint_shards = c.endpoint_shards;
   }
 
   std::string mode() const override { return "nftables"; }
@@ -40,25 +42,6 @@ class NftablesProxier final : public ProxyBackend {
       prepared_ = true;
     }
     bool whole = !reconciler_.has_record();  // describe everything and compare with the kernel
-    // Large-cluster mode above the threshold, left again below 90% of it (a cluster near
-    // the line does not switch back and forth).
-    bool switched = false;
-    const size_t maps = endpoint_maps(state);
-    const bool large = rules_.endpoint_pick == RulesConfig::EndpointPick::kCascade;
-    const size_t line = large ? config_.large_cluster_maps / 10 * 9 : config_.large_cluster_maps;
-    const auto pick = maps > line ? RulesConfig::EndpointPick::kCascade : RulesConfig::EndpointPick::kSlots;
-    if (pick != rules_.endpoint_pick) {
-      // Every service chain changes shape: only a sync of everything can switch (and if it
-      // fails, the record goes, so that the next sync is whole too, not a partial one
-      // mixing the layouts).
-      KLOG(INFO, pick == RulesConfig::EndpointPick::kCascade
-                     ? "entering large-cluster mode: endpoints are picked by one numgen rule each, not a map per service"
-                     : "leaving large-cluster mode")
-          .kv("endpointMaps", maps);
-      rules_.endpoint_pick = pick;
-      switched = true;
-      whole = true;
-    }
     std::set<std::string> scope = changed;
     if (full && !whole) {
       // A full resync repairs what others changed. When the ruleset generation has not
@@ -68,7 +51,11 @@ class NftablesProxier final : public ProxyBackend {
       if (!whole) changed_models(state, &scope);
     }
     if (whole) refresh_node_addresses();
-    if (!whole) add_hairpin_owners(state, &scope);
+    if (!whole) {
+      // The shards of the service ports in scope are described whole, with every member.
+      add_endpoint_shard_owners(state, rules_, &scope);
+      add_hairpin_owners(state, &scope);
+    }
     nftables::ReconcileStats rs;
     bool partial = !whole && reconciler_.begin_partial(scope);
     Status s = partial ? run(state, &scope, &rs) : run_full(state, &rs);
@@ -79,10 +66,7 @@ class NftablesProxier final : public ProxyBackend {
       partial = false;
       s = run_full(state, &rs);
     }
-    if (!s.ok()) {
-      if (switched) reconciler_.invalidate();
-      return s;
-    }
+    if (!s.ok()) return s;
     remember(state, partial ? &scope : nullptr);
     udp_.after_sync(state, partial ? &scope : nullptr);
     if (stats) {

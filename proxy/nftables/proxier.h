@@ -21,12 +21,11 @@ struct NftablesConfig {
   int masquerade_bit = 14;
   std::vector<net::Cidr> node_port_addresses;  // empty: every local address but loopback
   net::IPAddress node_ip;                      // --bind-address; else the default route's
-  // Above this many endpoint maps, large-cluster mode (one rule per endpoint instead of a
-  // map; RulesConfig::EndpointPick); left below 90% of it. The kernel finds a set by
-  // walking all of the table's sets, four times per set created, so creating the maps is
-  // quadratic: 1.5 s for 5,000 in one sync, 7.6-7.9 s for 10,000 (measured), so about 11 s at
-  // 12,000 (extrapolated).
-  size_t large_cluster_maps = 12000;
+  // Endpoints picked by one rule each instead of slots in the shard maps
+  // (RulesConfig::EndpointPick::kCascade): for benchmarks comparing layouts.
+  bool endpoint_rules = false;
+  // The shard maps the slots are kept in (RulesConfig::endpoint_shards).
+  uint32_t endpoint_shards = 1024;
   // The first sync into a missing table: operations per batch sent ahead of the base
   // chains (ReconcilerOptions; 0: one batch).
   size_t first_sync_batch_ops = nftables::ReconcilerOptions{}.first_sync_batch_ops;

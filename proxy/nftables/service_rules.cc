@@ -3,6 +3,8 @@
 #include <linux/netfilter.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include "knode/dataplane/nftables/exprs.h"
@@ -183,13 +185,103 @@ nft::Bytes hairpin_key(const proxy::ServicePort& sp, const proxy::Endpoint& ep) 
          nft::port_key(ep.port);
 }
 
-}  // namespace
 
-// Short, because the kernel finds a set by walking the table's sets and comparing names
-// (strlen included): creating 10,000 maps took 13.5 s named after their chains, 7.7 s
-// with names of 12 characters. 60 bits of the chain name's SHA-256 (base32): two of
-// 10,000 chains share one with a probability of 4e-11.
-std::string endpoint_map_name(const std::string& chain) { return "endpoints-" + hash_base32(chain, 12); }
+constexpr std::string_view kShardOwnerPrefix = "endpoints ";
+
+// FNV-1a: the shard and the preferred slot index of a service port.
+uint64_t name_hash(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char ch : s) {
+    h ^= ch;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+// Which of a service port's policy chains read slots (as describe_service has them).
+std::pair<bool, bool> slot_chains(const proxy::ServicePort& sp, const RulesConfig& c) {
+  if (c.endpoint_pick != RulesConfig::EndpointPick::kSlots || sp.affinity_timeout_seconds > 0) return {false, false};
+  const Policy p = policy_of(sp);
+  return {p.uses_cluster_chain, p.uses_local_chain};
+}
+
+// The slot layout of some shards: each member chain's offset, by service port, and each
+// shard's members in the order of their slots.
+struct SlotMember {
+  uint32_t index = 0;    // its slots: [index * M, (index + 1) * M)
+  uint32_t service = 0;  // in state.services
+  bool local = false;    // local- (else service-)
+};
+struct SlotPlan {
+  std::vector<PolicySlots> slots;                       // by service port; empty unless kSlots
+  std::map<uint32_t, std::vector<SlotMember>> shards;   // the shards planned that have members
+};
+
+SlotPlan plan_slots(const proxy::ProxyState& state, const RulesConfig& c, const std::set<uint32_t>* only) {
+  SlotPlan plan;
+  if (c.endpoint_pick != RulesConfig::EndpointPick::kSlots) return plan;
+  plan.slots.resize(state.services.size());
+  const uint32_t shards = std::max<uint32_t>(c.endpoint_shards, 1);
+  struct Want {
+    uint32_t pref, service;
+    bool local;
+  };
+  std::map<uint32_t, std::vector<Want>> wants;
+  for (uint32_t i = 0; i < state.services.size(); ++i) {
+    const auto& sp = state.services[i];
+    const auto [cluster, local] = slot_chains(sp, c);
+    if (!cluster && !local) continue;
+    const uint64_t h = name_hash(sp.name);
+    const uint32_t shard = static_cast<uint32_t>(h % shards);
+    if (only && !only->count(shard)) continue;
+    const uint32_t pref = static_cast<uint32_t>((h / shards) % kSlotIndexes);
+    auto& w = wants[shard];
+    if (cluster) w.push_back({pref, i, false});
+    if (local) w.push_back({pref, i, true});
+  }
+  for (auto& [shard, w] : wants) {
+    // In the order of the preferred indexes (then names), each takes the first free one
+    // from its own: the same members give the same layout, whatever their order in state.
+    std::sort(w.begin(), w.end(), [&](const Want& a, const Want& b) {
+      if (a.pref != b.pref) return a.pref < b.pref;
+      const int n = state.services[a.service].name.compare(state.services[b.service].name);
+      return n != 0 ? n < 0 : a.local < b.local;
+    });
+    std::set<uint32_t> used;
+    auto& members = plan.shards[shard];
+    for (const Want& want : w) {
+      if (used.size() == kSlotIndexes) break;  // full: the rest pick by rules (describe_service)
+      uint32_t index = want.pref;
+      while (used.count(index)) index = index + 1 == kSlotIndexes ? 0 : index + 1;
+      used.insert(index);
+      members.push_back({index, want.service, want.local});
+      PolicySlots& ps = plan.slots[want.service];
+      (want.local ? ps.local : ps.cluster) = index * nft::kSlots;
+    }
+    std::sort(members.begin(), members.end(), [](const SlotMember& a, const SlotMember& b) { return a.index < b.index; });
+  }
+  return plan;
+}
+
+// The planned shard maps, each whole: every member's endpoints in its slots.
+void describe_shards(nft::TableSink& sink, const proxy::ProxyState& state, const SlotPlan& plan) {
+  std::vector<nft::Element> elements;
+  std::vector<std::pair<net::IPAddress, uint16_t>> targets;
+  for (const auto& [shard, members] : plan.shards) {
+    elements.clear();
+    for (const SlotMember& m : members) {
+      const auto& sp = state.services[m.service];
+      const std::vector<proxy::Endpoint>& eps = m.local ? *policy_of(sp).local_eps : sp.cluster_endpoints;
+      targets.clear();
+      for (const auto& ep : eps) targets.emplace_back(ep.ip, ep.port);
+      nft::append_numgen_slot_elements(targets, nft::kSlots, m.index * nft::kSlots, &elements);
+    }
+    sink.set_with_elements(nft::numgen_slot_map(endpoint_shard_map(shard), nft::kSlots), elements,
+                           endpoint_shard_owner(shard));
+  }
+}
+
+}  // namespace
 
 std::string hairpin_owner(const proxy::ServicePort& sp, const proxy::Endpoint& ep) {
   return std::string(kHairpinOwnerPrefix) + net::to_lower_string(sp.protocol) + " " + ep.str();
@@ -201,7 +293,8 @@ void hairpin_owners(const proxy::ServicePort& sp, std::set<std::string>* out) {
   }
 }
 
-void describe_service(nft::TableSink& sink, const proxy::ServicePort& sp, const RulesConfig& c) {
+void describe_service(nft::TableSink& sink, const proxy::ServicePort& sp, const RulesConfig& c,
+                      const PolicySlots& slots) {
   const std::string owner = sp.name;
   const std::string base_name = service_chain_base(sp);
   const std::string cluster_chain = "service-" + base_name, local_chain = "local-" + base_name,
@@ -255,7 +348,11 @@ void describe_service(nft::TableSink& sink, const proxy::ServicePort& sp, const 
       rules.push_back(RuleBuilder().numgen_random_vmap(targets).build());
       return;
     }
-    if (c.endpoint_pick == RulesConfig::EndpointPick::kCascade) {
+    const uint32_t offset = chain == cluster_chain ? slots.cluster : slots.local;
+    const bool slotted = c.endpoint_pick == RulesConfig::EndpointPick::kSlots && offset != PolicySlots::kNone;
+    if (c.endpoint_pick == RulesConfig::EndpointPick::kCascade ||
+        (c.endpoint_pick == RulesConfig::EndpointPick::kSlots && !slotted)) {
+      // (kSlots: only when a shard has no slot index left, past 5,959 chains in one map.)
       for (size_t i = 0; i < eps.size(); ++i) {
         RuleBuilder r;
         if (i + 1 < eps.size()) r.numgen_random_equals(static_cast<uint32_t>(eps.size() - i), 0);
@@ -273,12 +370,13 @@ void describe_service(nft::TableSink& sink, const proxy::ServicePort& sp, const 
       }
       return;
     }
-    // The endpoints share the slots of a map of the chain's own: the rule stays the same
-    // whatever they are, so an endpoint coming or going changes the map's elements only.
-    const std::string map = endpoint_map_name(chain);
-    sink.set_with_elements(nft::numgen_slot_map(map, nft::kSlots), nft::numgen_slot_elements(targets, nft::kSlots),
-                           owner);
-    rules.push_back(RuleBuilder().meta_l4proto(proto).dnat_numgen_random_slot_map(map, nft::kSlots).build());
+    // The endpoints share the chain's slots in its shard's map (described with the shard):
+    // the rule stays the same whatever they are, so an endpoint coming or going changes
+    // the map's elements only.
+    rules.push_back(RuleBuilder()
+                        .meta_l4proto(proto)
+                        .dnat_numgen_random_slot_map(endpoint_shard_map(endpoint_shard(sp.name, c)), nft::kSlots, offset)
+                        .build());
   };
   auto masquerade_rule = [&](std::vector<nft::Rule>& rules) {
     if (c.masquerade_all) {
@@ -372,9 +470,24 @@ void describe_service(nft::TableSink& sink, const proxy::ServicePort& sp, const 
 void describe(nft::TableSink& sink, const proxy::ProxyState& state, const RulesConfig& config,
               const std::set<std::string>* only) {
   if (!only) describe_skeleton(sink, config);
-  for (const auto& sp : state.services) {
+  // The shards described: every one, or those named in `only` and those of the service
+  // ports in it.
+  std::set<uint32_t> shards;
+  if (only && config.endpoint_pick == RulesConfig::EndpointPick::kSlots) {
+    for (const auto& owner : *only) {
+      if (owner.starts_with(kShardOwnerPrefix)) {
+        shards.insert(static_cast<uint32_t>(std::strtoul(owner.c_str() + kShardOwnerPrefix.size(), nullptr, 10)));
+      } else if (!owner.starts_with(kHairpinOwnerPrefix)) {
+        shards.insert(endpoint_shard(owner, config));
+      }
+    }
+  }
+  const SlotPlan plan = plan_slots(state, config, only ? &shards : nullptr);
+  describe_shards(sink, state, plan);
+  for (size_t i = 0; i < state.services.size(); ++i) {
+    const auto& sp = state.services[i];
     if (only && !only->count(sp.name)) continue;
-    describe_service(sink, sp, config);
+    describe_service(sink, sp, config, plan.slots.empty() ? PolicySlots{} : plan.slots[i]);
   }
   // Hairpin elements, each once, whichever service port wants it. (A partial sync that
   // names no hairpin owner has none to describe.)
@@ -398,14 +511,32 @@ void describe(nft::TableSink& sink, const proxy::ProxyState& state, const RulesC
   }
 }
 
-size_t endpoint_maps(const proxy::ProxyState& state) {
-  size_t n = 0;
-  for (const auto& sp : state.services) {
-    if (sp.affinity_timeout_seconds > 0) continue;
-    const Policy p = policy_of(sp);
-    n += (p.uses_cluster_chain ? 1 : 0) + (p.uses_local_chain ? 1 : 0);
+uint32_t endpoint_shard(std::string_view service_port, const RulesConfig& config) {
+  return static_cast<uint32_t>(name_hash(service_port) % std::max<uint32_t>(config.endpoint_shards, 1));
+}
+
+std::string endpoint_shard_map(uint32_t shard) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "endpoints-%03x", shard);
+  return buf;
+}
+
+std::string endpoint_shard_owner(uint32_t shard) { return std::string(kShardOwnerPrefix) + std::to_string(shard); }
+
+void add_endpoint_shard_owners(const proxy::ProxyState& state, const RulesConfig& config,
+                               std::set<std::string>* scope) {
+  if (config.endpoint_pick != RulesConfig::EndpointPick::kSlots) return;
+  std::set<uint32_t> shards;
+  for (const auto& owner : *scope) {
+    if (!owner.starts_with(kShardOwnerPrefix) && !owner.starts_with(kHairpinOwnerPrefix)) {
+      shards.insert(endpoint_shard(owner, config));
+    }
   }
-  return n;
+  if (shards.empty()) return;
+  for (const auto& sp : state.services) {
+    if (shards.count(endpoint_shard(sp.name, config))) scope->insert(sp.name);
+  }
+  for (uint32_t shard : shards) scope->insert(endpoint_shard_owner(shard));
 }
 
 nft::TableContent generate(const proxy::ProxyState& state, const RulesConfig& config) {

@@ -12,11 +12,13 @@
 //                  <node address> meta l4proto . th dport vmap @service-nodeports
 //                nat-postrouting (nat, 100): jump masquerading (masquerade marked packets,
 //                  and a pod reaching itself: @hairpin-connections)
-//   per service port: service-/local- (the endpoints:
-//                `dnat ip addr . port to numgen random mod 720720 map @endpoints-<hash>`,
-//                a named interval map per policy chain giving each endpoint an equal
-//                range of the 720720 slots; with ClientIP affinity, a jump per endpoint
-//                through its affinity- set and a numgen vmap over the endpoint- chains),
+//   endpoint shards: endpoints-000 ... endpoints-3ff, named interval maps of slots, each
+//                shared by the policy chains of the service ports hashed to it (below)
+//   per service port: service-/local- (the endpoints: `dnat ip addr . port to numgen
+//                random mod 720720 offset O map @endpoints-<shard>`, each endpoint owning
+//                an equal range of the chain's 720720 slots [O, O+720720) in its shard's
+//                map; with ClientIP affinity, a jump per endpoint through its affinity-
+//                set and a numgen vmap over the endpoint- chains),
 //                external- (node ports, external and LB IPs), firewall- (LB source
 //                ranges); endpoint- chains (affinity only: update the set, DNAT).
 //
@@ -32,8 +34,10 @@
 
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "knode/dataplane/nftables/exprs.h"
 #include "knode/dataplane/nftables/reconciler.h"
 #include "knode/net.h"
 #include "knode/proxy/model.h"
@@ -54,36 +58,61 @@ struct RulesConfig {
   // node reach it through its own LB IPs.
   std::set<net::IPAddress> node_ips;
   // How a policy chain picks its endpoint (without ClientIP affinity).
-  // kSlots (knode's): `dnat ip addr . port to numgen random mod 720720 map @endpoints-<hash>`,
-  // a named interval map per policy chain whose elements give each endpoint an equal
-  // share of the slots. The rule never changes with the endpoints, so an endpoint change
-  // is a change of map elements: no rule is added, and the kernel validates no chain (a
-  // rule added or replaced makes it walk every rule reachable from the base chains, 10-80
-  // ms at 10,000 services). Named sets bound by name cost no walk of the transaction.
+  // kSlots (knode's): `dnat ip addr . port to numgen random mod 720720 offset O map
+  // @endpoints-<shard>`: the chain's endpoints share the slots [O, O+720720) of a named
+  // interval map, in equal ranges. The rule never changes with the endpoints, so an
+  // endpoint change is a change of map elements: no rule is added, and the kernel
+  // validates no chain (a rule added or replaced makes it walk every rule reachable from
+  // the base chains, 10-80 ms at 10,000 services).
+  // The maps are shared: a service port's chains keep their slots in one of
+  // `endpoint_shards` maps, picked by a hash of its name. The kernel finds a set by
+  // walking the table's sets and comparing names, several times per set created and once
+  // per rule or element message naming one, so a map per chain made a first sync
+  // quadratic (7.6 s for 10,000 maps); and it inserts an interval more slowly the more the
+  // map holds, so one map for all would be quadratic too. Hundreds of maps of tens of
+  // chains each cost neither.
   // kMap is kube-proxy v1.37's: `dnat ip addr . port to numgen random mod N map { 0 :
   // ip . port, ... }` (one endpoint: `dnat to ip:port`), an anonymous map in the rule, so
   // every endpoint change replaces the rule; and creating many anonymous sets in one batch
   // is quadratic in the kernel (15-43 s for 10,000). kCascade is one rule per endpoint,
   // `numgen random mod (N-i) 0 meta l4proto tcp dnat to ip:port` (the last without the
   // numgen): no sets, ten times the rules. knode uses kSlots; the others are kept for the
-  // benchmarks that compare with kube-proxy's ruleset.
+  // benchmarks that compare with kube-proxy's ruleset and other layouts.
   enum class EndpointPick { kSlots, kMap, kCascade } endpoint_pick = EndpointPick::kSlots;
+  uint32_t endpoint_shards = 1024;
 };
 
-// The endpoint maps kSlots makes (a policy chain with endpoints, without ClientIP
-// affinity, has one): what large-cluster mode is decided on.
-size_t endpoint_maps(const proxy::ProxyState& state);
+// kSlots: the shard map of a service port (by the hash of its name), its name
+// ("endpoints-" + 3 hex digits) and the owner that describes it whole (with every
+// member's elements).
+uint32_t endpoint_shard(std::string_view service_port, const RulesConfig& config);
+std::string endpoint_shard_map(uint32_t shard);
+std::string endpoint_shard_owner(uint32_t shard);
+// Where a policy chain's slots are in its shard's map: within a shard each chain takes
+// an index from a hash of its service port's name, the first free one from there in the
+// order of those hashes, so the layout is a function of the shard's members alone
+// (a restarted proxier finds the same). A partial sync that changes a member may move
+// another's slots: it describes the whole shard, every member with it. This adds the
+// shards of the service ports in `scope` (their owners) and all their service ports.
+void add_endpoint_shard_owners(const proxy::ProxyState& state, const RulesConfig& config,
+                               std::set<std::string>* scope);
+// Slot indexes per shard map: offset = index * 720720, the last slot below 2^32.
+inline constexpr uint32_t kSlotIndexes = static_cast<uint32_t>((uint64_t{1} << 32) / nftables::kSlots);
 
-// The slot map a policy chain picks its endpoints from: "endpoints-" + 12 base32
-// characters of the SHA-256 of the chain's name.
-std::string endpoint_map_name(const std::string& chain);
-
-// The table, its shared sets, maps and chains (owner ""), then each service port (owner:
-// its name). With `only`, just the named service ports, no shared objects (a partial sync).
+// The table, its shared sets, maps and chains (owner ""), the endpoint shard maps (owner:
+// endpoint_shard_owner), then each service port (owner: its name). With `only`, just the
+// named owners, no shared objects (a partial sync; see add_endpoint_shard_owners).
 void describe(nftables::TableSink& sink, const proxy::ProxyState& state, const RulesConfig& config,
               const std::set<std::string>* only = nullptr);
-// One service port's sets, chains and map elements (not its hairpin elements).
-void describe_service(nftables::TableSink& sink, const proxy::ServicePort& sp, const RulesConfig& config);
+// Where a service port's policy chains read their slots (kSlots): the offsets in its
+// shard's map (kNone: none, the chain is not used or has no slot index left).
+struct PolicySlots {
+  static constexpr uint32_t kNone = ~uint32_t{0};
+  uint32_t cluster = kNone, local = kNone;
+};
+// One service port's sets, chains and map elements (not its hairpin or slot elements).
+void describe_service(nftables::TableSink& sink, const proxy::ServicePort& sp, const RulesConfig& config,
+                      const PolicySlots& slots = {});
 
 // @hairpin-connections holds (ip, ip, protocol, port) of each local endpoint, once however
 // many service ports use it: each element is its own owner, named by this. A partial sync

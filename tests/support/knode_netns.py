@@ -640,9 +640,9 @@ class NftablesView:
 
     def dnat_targets(self, service_port: str) -> set[str]:
         """The ip:port endpoints a service port DNATs to: from its service-/local- chains
-        (`dnat to ip:port`; `dnat ip to numgen random mod N map @endpoints-<chain>` and that
-        map's elements; kube-proxy's `... map { 0 : ip . port, ... }`) and, with ClientIP
-        affinity, its endpoint- chains."""
+        (`dnat to ip:port`; `dnat ip to numgen random mod N offset O map @endpoints-<shard>`
+        and that map's elements in the slots [O, O+N); kube-proxy's `... map { 0 : ip .
+        port, ... }`) and, with ClientIP affinity, its endpoint- chains."""
         name_re = self._name_re(service_port)
         out = set()
         for chain, rules in self.chains().items():
@@ -654,9 +654,12 @@ class NftablesView:
                     out.add(m.group(1))
                 m = re.search(r"dnat ip to numgen random mod \d+ map \{ (.*) \}", r)
                 parts = m.group(1).split(",") if m else []
-                m = re.search(r"dnat ip to numgen random mod \d+ map @(\S+)", r)
+                m = re.search(r"dnat ip to numgen random mod (\d+)(?: offset (\d+))? map @(\S+)", r)
                 if m:
-                    parts = self.map_elements().get(m.group(1), [])
+                    first = int(m.group(2) or 0)
+                    last = first + int(m.group(1))
+                    parts = [e for e in self.map_elements().get(m.group(3), [])
+                             if first <= int(e.split("-", 1)[0].split(" ", 1)[0]) < last]
                 for part in parts:
                     addr, port = part.split(":", 1)[1].split(" . ")
                     out.add(f"{addr.strip()}:{port.strip()}")

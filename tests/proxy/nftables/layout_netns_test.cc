@@ -111,6 +111,7 @@ RulesConfig rules_config(const NftablesConfig& c) {
   r.node_ports_on_all_addresses = c.node_port_addresses.empty();
   r.node_port_ips = {ip("192.168.0.2")};
   r.node_ips = {ip("192.168.0.2")};
+  r.endpoint_shards = c.endpoint_shards;
   return r;
 }
 
@@ -237,7 +238,7 @@ TEST_F(NftablesModeNetns, BigFirstSyncGoesAheadInBatchesAndListsTheSameLayout) {
   EXPECT_EQ(*g2, *g1) << "the restarted proxier wrote to a table it should have adopted as is";
 }
 
-TEST_F(NftablesModeNetns, LargeClusterCascadeAsNftListsIt) {
+TEST_F(NftablesModeNetns, EndpointRulesCascadeAsNftListsIt) {
   auto client = nft::open_netlink_nftables();
   ASSERT_TRUE(client.ok()) << client.error();
   nft::ReconcilerOptions o;
@@ -297,7 +298,14 @@ TEST_F(NftablesModeNetns, PartialSyncLeavesOtherServicesUntouched) {
   }
   EXPECT_NE(after["service-ULMVA6XW-ns1/svc1/tcp/p80"], before["service-ULMVA6XW-ns1/svc1/tcp/p80"]);
   EXPECT_EQ(blocks(nft_list()), blocks(nft::print_table(generate(st, rules_config(config_)))));
-  EXPECT_EQ(nft_list().find(endpoint_map_name("service-ULMVA6XW-ns1/svc1/tcp/p80")), std::string::npos)
+  // svc1's slots were alone in their shard map: it went with the rule that read it.
+  const auto rc = rules_config(config_);
+  for (const auto& sp : st.services) {
+    if (sp.name != "ns1/svc1:p80") {
+      ASSERT_NE(endpoint_shard(sp.name, rc), endpoint_shard("ns1/svc1:p80", rc)) << sp.name;
+    }
+  }
+  EXPECT_EQ(nft_list().find("map " + endpoint_shard_map(endpoint_shard("ns1/svc1:p80", rc)) + " {"), std::string::npos)
       << "the map went with the rule that read it";
 }
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <sstream>
 
 #include "fakes/fake_nftables.h"
@@ -88,6 +89,7 @@ class NftablesProxierTest : public ::testing::Test {
   // What the table should be for the current state.
   std::string expected() {
     RulesConfig rc;
+    rc.endpoint_shards = config_.endpoint_shards;
     rc.cluster_cidrs = config_.cluster_cidrs;
     rc.node_ips = {ip("192.168.0.2")};
     return nftables::print_table(generate(state_, rc));
@@ -189,14 +191,16 @@ TEST_F(NftablesProxierTest, PartialSyncTouchesOnlyTheChangedService) {
   ASSERT_TRUE(sync({"ns1/b:http"}, false).ok());
   EXPECT_EQ(blocks(listed()), blocks(expected()));
   ASSERT_FALSE(fake_->last_ops.empty());
-  const std::string b_map = endpoint_map_name("service-" + service_chain_base(state_.services[1]));
+  // (a's and b's slots are in different shard maps.)
+  ASSERT_NE(endpoint_shard("ns1/a:http", RulesConfig{}), endpoint_shard("ns1/b:http", RulesConfig{}));
+  const std::string b_map = endpoint_shard_map(endpoint_shard("ns1/b:http", RulesConfig{}));
   for (const auto& op : fake_->last_ops) {
     EXPECT_TRUE(op.find(b_map) != std::string::npos ||
                 op == "add element hairpin-connections 10.180.1.3 . 10.180.1.3 . tcp . 80")
         << "a partial sync of b touched: " << op;
     EXPECT_EQ(op.find(a_base), std::string::npos) << op;
   }
-  // b's endpoint map refilled (flushed, its three ranges added: a start and an end
+  // b's shard map refilled (flushed, its three ranges added: a start and an end
   // element each), the new endpoint's hairpin element added; no rule written (the rule
   // names the map, not the endpoints), no chain added, no service-ips element changed.
   auto count = [&](const std::string& prefix) {
@@ -256,7 +260,7 @@ TEST_F(NftablesProxierTest, FullResyncOfAnUntouchedRulesetWritesOnlyWhatTheModel
   ASSERT_TRUE(sync({}, true).ok());
   EXPECT_EQ(fake_->lists, 1);
   ASSERT_FALSE(fake_->last_ops.empty());
-  const std::string b_map = endpoint_map_name("service-" + service_chain_base(state_.services[1]));
+  const std::string b_map = endpoint_shard_map(endpoint_shard("ns1/b:http", RulesConfig{}));
   for (const auto& op : fake_->last_ops) {
     EXPECT_TRUE(op.find(b_map) != std::string::npos ||
                 op == "delete element hairpin-connections 10.180.1.2 . 10.180.1.2 . tcp . 80")
@@ -374,64 +378,91 @@ TEST_F(NftablesProxierTest, RestartAdoptsTheTable) {
   EXPECT_EQ(second->lists, fake_->lists + 1);
 }
 
-TEST_F(NftablesProxierTest, AboveTheThresholdEndpointsArePickedByACascadeAndWellBelowBySlotMaps) {
-  config_.large_cluster_maps = 100;
+TEST_F(NftablesProxierTest, ServicePortsShareShardMapsAndAChangeRewritesOnlyItsShard) {
+  config_.endpoint_shards = 4;
   auto fake = std::make_unique<FakeNftables>();
   fake_ = fake.get();
   proxier_ = make_nftables_proxier(std::move(fake), config_, host_);
-  auto rules_of = [&](const proxy::ServicePort& sp) {
-    const auto* c = fake_->table(Family::kIPv4, "kube-proxy")->find_chain("service-" + service_chain_base(sp));
-    std::vector<std::string> out;
-    for (const auto& r : c->rules) out.push_back(nftables::print_rule(r));
-    return out;
+  RulesConfig rc;
+  rc.endpoint_shards = 4;
+  auto name = [](size_t i) {
+    char n[32];
+    std::snprintf(n, sizeof n, "ns/s%02zu:http", i);
+    return std::string(n);
   };
-  auto drop_endpoint = [&](size_t i) {
-    state_.services[i].cluster_endpoints.pop_back();
-    state_.services[i].local_endpoints = state_.services[i].cluster_endpoints;
-    return state_.services[i].name;
-  };
-  // One service port more than the threshold, each with two endpoints.
+  // 40 service ports with two endpoints each, in 4 maps.
   state_.services.clear();
-  for (size_t i = 0; i <= config_.large_cluster_maps; ++i) {
-    char vip[32], a[32], b[32], name[32];
+  for (size_t i = 0; i < 40; ++i) {
+    char vip[32], a[32], b[32];
     std::snprintf(vip, sizeof vip, "172.30.0.%zu", i + 1);
     std::snprintf(a, sizeof a, "10.100.%zu.1", i);
     std::snprintf(b, sizeof b, "10.100.%zu.2", i);
-    std::snprintf(name, sizeof name, "ns/s%03zu:http", i);
-    state_.services.push_back(service(name, vip, {ep(a, 80), ep(b, 80)}));
+    state_.services.push_back(service(name(i), vip, {ep(a, 80), ep(b, 80)}));
   }
   ASSERT_TRUE(sync({}, true).ok());
-  auto rules = rules_of(state_.services[0]);
-  ASSERT_EQ(rules.size(), 3u);  // masquerade, then one rule per endpoint
-  EXPECT_EQ(rules[1], "numgen random mod 2 0 meta l4proto tcp dnat to 10.100.0.1:80");
-  EXPECT_EQ(rules[2], "meta l4proto tcp dnat to 10.100.0.2:80");
-  // Down to 91 endpoint maps (service ports without endpoints need none): still
-  // large-cluster mode (it is left below 90%).
-  std::set<std::string> changed;
-  auto drop_all = [&](size_t i) {
-    state_.services[i].cluster_endpoints.clear();
-    state_.services[i].local_endpoints.clear();
-    state_.services[i].has_any_endpoint = false;
-    return state_.services[i].name;
+  EXPECT_EQ(listed(), expected());
+  std::map<uint32_t, std::vector<size_t>> members;
+  for (size_t i = 0; i < 40; ++i) members[endpoint_shard(name(i), rc)].push_back(i);
+  ASSERT_EQ(members.size(), 4u);
+  for (const auto& [shard, ms] : members) {
+    ASSERT_NE(fake_->table(Family::kIPv4, "kube-proxy")->find_set(endpoint_shard_map(shard)), nullptr);
+  }
+  auto count = [&](const std::string& prefix) {
+    return std::count_if(fake_->last_ops.begin(), fake_->last_ops.end(),
+                         [&](const std::string& op) { return op.rfind(prefix, 0) == 0; });
   };
-  for (size_t i = 0; i < 10; ++i) changed.insert(drop_all(i));
-  changed.insert(drop_endpoint(10));  // one endpoint less: still a map's worth
+
+  // One endpoint less in s07: its shard map is refilled (every member's ranges), no rule
+  // is written and no other map is touched.
+  const size_t seven = 7;
+  const std::string map = endpoint_shard_map(endpoint_shard(name(seven), rc));
+  state_.services[seven].cluster_endpoints.pop_back();
+  state_.services[seven].local_endpoints = state_.services[seven].cluster_endpoints;
+  ASSERT_TRUE(sync({name(seven)}, false).ok());
+  EXPECT_EQ(blocks(listed()), blocks(expected()));
+  const size_t in_shard = members[endpoint_shard(name(seven), rc)].size();
+  EXPECT_EQ(count("flush set " + map), 1);
+  EXPECT_EQ(count("add element " + map + " "), static_cast<long>(4 * in_shard - 2));  // 2 ranges each, s07 1
+  EXPECT_EQ(count("add rule "), 0);
+  EXPECT_EQ(count("flush chain "), 0);
+  for (const auto& op : fake_->last_ops) {
+    EXPECT_TRUE(op.find(map) != std::string::npos || op.rfind("delete element hairpin-connections ", 0) == 0) << op;
+  }
+
+  // Every service port of one shard gone: their chains are flushed and the map deleted
+  // in the same sync; the chains go a sync after the delay.
+  const uint32_t gone_shard = members.begin()->first;
+  std::set<std::string> changed;
+  std::vector<proxy::ServicePort> kept;
+  for (auto& sp : state_.services) {
+    if (endpoint_shard(sp.name, rc) == gone_shard) {
+      changed.insert(sp.name);
+    } else {
+      kept.push_back(sp);
+    }
+  }
+  state_.services = kept;
   ASSERT_TRUE(sync(changed, false).ok());
-  EXPECT_EQ(rules_of(state_.services[50]).size(), 3u);
-  EXPECT_EQ(rules_of(state_.services[10]).size(), 2u);  // masquerade, one dnat
-  // 90: every service port is rewritten with its map, in one sync.
-  ASSERT_TRUE(sync({drop_all(11)}, false).ok());
-  rules = rules_of(state_.services[50]);
-  ASSERT_EQ(rules.size(), 2u);
-  EXPECT_EQ(rules[1], "meta l4proto tcp dnat ip to numgen random mod 720720 map @" +
-                          endpoint_map_name("service-" + service_chain_base(state_.services[50])));
-  // (The chains of the service ports without endpoints go a sync after the delay.)
+  EXPECT_EQ(fake_->table(Family::kIPv4, "kube-proxy")->find_set(endpoint_shard_map(gone_shard)), nullptr);
+  EXPECT_EQ(count("delete set " + endpoint_shard_map(gone_shard)), 1);
   now_ += std::chrono::seconds(5);
   ASSERT_TRUE(sync({}, true).ok());
-  RulesConfig rc;
-  rc.cluster_cidrs = config_.cluster_cidrs;
-  rc.node_ips = {ip("192.168.0.2")};
-  EXPECT_EQ(blocks(listed()), blocks(nftables::print_table(generate(state_, rc))));
+  EXPECT_EQ(blocks(listed()), blocks(expected()));
+
+  // A new service port in an empty shard creates it again; a restarted proxier finds the
+  // same layout and writes nothing.
+  state_.services.push_back(service(name(*members.begin()->second.begin()), "172.30.1.1", {ep("10.101.0.1", 80)}));
+  ASSERT_TRUE(sync({state_.services.back().name}, false).ok());
+  EXPECT_NE(fake_->table(Family::kIPv4, "kube-proxy")->find_set(endpoint_shard_map(gone_shard)), nullptr);
+  EXPECT_EQ(blocks(listed()), blocks(expected()));
+  std::sort(state_.services.begin(), state_.services.end(), [](const auto& a, const auto& b) { return a.name > b.name; });
+  auto copy = std::make_unique<FakeNftables>(*fake_);
+  FakeNftables* second = copy.get();
+  second->commits = 0;
+  auto again = make_nftables_proxier(std::move(copy), config_, host_);
+  SyncStats stats;
+  ASSERT_TRUE(again->sync(state_, {}, true, &stats).ok());
+  EXPECT_EQ(second->commits, 0) << "a restarted proxier wrote: " << (second->last_ops.empty() ? "" : second->last_ops[0]);
 }
 
 TEST_F(NftablesProxierTest, CleanupRemovesTheTableAndIsSafeTwice) {

@@ -6,7 +6,9 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
+#include <set>
 #include <sstream>
 
 #include "knode/dataplane/nftables/exprs.h"
@@ -49,6 +51,43 @@ RulesConfig config() {
 
 std::string print(const proxy::ProxyState& st, const RulesConfig& c = config()) {
   return nftables::print_table(generate(st, c));
+}
+
+// The shard map a service port's slots are in (config()'s shard count).
+std::string shard_map(const std::string& service_port, const RulesConfig& c = config()) {
+  return endpoint_shard_map(endpoint_shard(service_port, c));
+}
+
+uint32_t key_u32(const nftables::Bytes& key) {
+  uint32_t v = 0;
+  std::memcpy(&v, key.data(), 4);
+  return ntohl(v);  // big endian, as an interval set compares its keys
+}
+
+// A policy chain's slots: the shard map and offset its rule reads, and the ranges (start
+// elements) the map holds there.
+struct ChainSlots {
+  std::string map;
+  uint32_t offset = 0;
+  size_t ranges = 0;
+};
+ChainSlots chain_slots(const nftables::TableContent& t, const std::string& chain_name) {
+  ChainSlots out;
+  const auto* c = t.find_chain(chain_name);
+  if (!c) return out;
+  for (const auto& rule : c->rules) {
+    for (const auto& e : rule.exprs) {
+      if (const auto* n = std::get_if<nftables::Numgen>(&e)) out.offset = n->offset;
+      if (const auto* l = std::get_if<nftables::Lookup>(&e)) out.map = l->set;
+    }
+  }
+  const auto* set = t.find_set(out.map);
+  if (!set) return out;
+  for (const auto& el : set->elements) {
+    const uint32_t k = key_u32(el.key);
+    if (el.flags == 0 && k >= out.offset && k - out.offset < nftables::kSlots) ++out.ranges;
+  }
+  return out;
 }
 
 std::vector<std::string> split(const std::string& text) {
@@ -142,10 +181,10 @@ TEST(NftablesServiceRules, WholeTableAsNftListPrintsIt) {
 			     10.180.0.2 . 10.180.0.2 . tcp . 80 }
 	}
 
-	map endpoints-THBD2CEL3DAL {
+	map endpoints-2e1 {
 		typeof numgen random mod 720720 : ip daddr . th dport
 		flags interval
-		elements = { 0-360359 : 10.180.0.1 . 80, 360360-720719 : 10.180.0.2 . 80 }
+		elements = { 1436394960-1436755319 : 10.180.0.1 . 80, 1436755320-1437115679 : 10.180.0.2 . 80 }
 	}
 
 	chain filter-prerouting-pre-dnat {
@@ -228,11 +267,13 @@ TEST(NftablesServiceRules, WholeTableAsNftListPrintsIt) {
 
 	chain service-ULMVA6XW-ns1/svc1/tcp/p80 {
 		ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
-		meta l4proto tcp dnat ip to numgen random mod 720720 map @endpoints-THBD2CEL3DAL
+		meta l4proto tcp dnat ip to numgen random mod 720720 offset 1436394960 map @endpoints-2e1
 	}
 }
 )");
-  EXPECT_EQ(endpoint_map_name("service-ULMVA6XW-ns1/svc1/tcp/p80"), "endpoints-THBD2CEL3DAL");
+  EXPECT_EQ(shard_map("ns1/svc1:p80"), "endpoints-2e1");
+  EXPECT_EQ(endpoint_shard_map(0x1a), "endpoints-01a");
+  EXPECT_EQ(endpoint_shard_owner(0x1a), "endpoints 26");
 }
 
 TEST(NftablesServiceRules, NoEndpointsRejectsEveryDestination) {
@@ -282,16 +323,18 @@ TEST(NftablesServiceRules, ExternalPolicyLocalKeepsSourceAndShortCircuitsPodsAnd
       "fib saddr type local goto service-" + base + " comment \"short-circuit local traffic\"",
       "goto local-" + base,
   }));
+  const ChainSlots local = chain_slots(t, "local-" + base), cluster = chain_slots(t, "service-" + base);
   EXPECT_EQ(chain(t, "local-" + base), (std::vector<std::string>{
-      "meta l4proto tcp dnat ip to numgen random mod 720720 map @" + endpoint_map_name("local-" + base)}));
+      "meta l4proto tcp dnat ip to numgen random mod 720720" +
+      (local.offset ? " offset " + std::to_string(local.offset) : std::string()) + " map @" + shard_map(sp.name)}));
   EXPECT_EQ(chain(t, "service-" + base).size(), 2u);  // masquerade + both endpoints
-  // Each policy chain picks from its own map: the local endpoint, or both.
-  auto slots = [&](const std::string& chain_name) {
-    const auto* set = t.find_set(endpoint_map_name(chain_name));
-    return set ? set->elements.size() / 2 : 0;
-  };
-  EXPECT_EQ(slots("local-" + base), 1u);
-  EXPECT_EQ(slots("service-" + base), 2u);
+  // Each policy chain picks from its own slots of the service port's shard map: the local
+  // endpoint, or both.
+  EXPECT_EQ(local.map, shard_map(sp.name));
+  EXPECT_EQ(cluster.map, shard_map(sp.name));
+  EXPECT_NE(local.offset, cluster.offset);
+  EXPECT_EQ(local.ranges, 1u);
+  EXPECT_EQ(cluster.ranges, 2u);
   EXPECT_EQ(elements(t, "service-ips"), (std::vector<std::string>{
       "172.30.0.42 . tcp . 80 : goto service-" + base,
       "192.168.99.22 . tcp . 80 : goto external-" + base,
@@ -392,11 +435,18 @@ TEST(NftablesServiceRules, EndpointsShareTheSlotsOfANamedMapWithoutEndpointChain
   sp.cluster_endpoints.push_back(ep("10.180.0.3", 8080, /*local=*/false));
   proxy::ProxyState st;
   st.services = {sp};
-  auto t = generate(st, config());
-  const std::string map = endpoint_map_name("service-ULMVA6XW-ns1/svc1/tcp/p80");
+  auto c1 = config();
+  c1.endpoint_shards = 1;  // endpoints-000, svc1's chain at the slots of its hash
+  auto t = generate(st, c1);
+  const std::string map = "endpoints-000";
+  const ChainSlots slots = chain_slots(t, "service-ULMVA6XW-ns1/svc1/tcp/p80");
+  ASSERT_EQ(slots.map, map);
+  ASSERT_GT(slots.offset, 0u);
+  ASSERT_EQ(slots.offset % nftables::kSlots, 0u);
+  const std::string o = std::to_string(slots.offset);
   const std::vector<std::string> rules = {
       "ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade",
-      "meta l4proto tcp dnat ip to numgen random mod 720720 map @" + map,
+      "meta l4proto tcp dnat ip to numgen random mod 720720 offset " + o + " map @" + map,
   };
   EXPECT_EQ(chain(t, "service-ULMVA6XW-ns1/svc1/tcp/p80"), rules);
   for (const auto& c : t.chains) EXPECT_FALSE(c.chain.name.starts_with("endpoint-")) << c.chain.name;
@@ -405,9 +455,11 @@ TEST(NftablesServiceRules, EndpointsShareTheSlotsOfANamedMapWithoutEndpointChain
   EXPECT_EQ(nftables::print_set_type(set->spec), "integer : ipv4_addr . inet_service");
   EXPECT_EQ(set->spec.flags, static_cast<uint32_t>(NFT_SET_INTERVAL | NFT_SET_MAP));
   const std::string text = nftables::print_table(t);
+  auto at = [&](uint32_t slot) { return std::to_string(slots.offset + slot); };
   EXPECT_NE(text.find("\tmap " + map + " {\n\t\ttypeof numgen random mod 720720 : ip daddr . th dport\n"
-                      "\t\tflags interval\n\t\telements = { 0-240239 : 10.180.0.1 . 80, 240240-480479 : 10.180.0.2 . 80, "
-                      "480480-720719 : 10.180.0.3 . 8080 }\n\t}\n"),
+                      "\t\tflags interval\n\t\telements = { " + at(0) + "-" + at(240239) + " : 10.180.0.1 . 80, " +
+                      at(240240) + "-" + at(480479) + " : 10.180.0.2 . 80, " + at(480480) + "-" + at(720719) +
+                      " : 10.180.0.3 . 8080 }\n\t}\n"),
             std::string::npos)
       << text;
 
@@ -418,10 +470,11 @@ TEST(NftablesServiceRules, EndpointsShareTheSlotsOfANamedMapWithoutEndpointChain
     while (changed.cluster_endpoints.size() < n) changed.cluster_endpoints.push_back(ep("10.180.0.9", 80));
     proxy::ProxyState st2;
     st2.services = {changed};
-    auto t2 = generate(st2, config());
+    auto t2 = generate(st2, c1);
     EXPECT_EQ(chain(t2, "service-ULMVA6XW-ns1/svc1/tcp/p80"), rules) << n;
     ASSERT_NE(t2.find_set(map), nullptr);
     EXPECT_EQ(t2.find_set(map)->elements.size(), 2 * n);
+    EXPECT_EQ(chain_slots(t2, "service-ULMVA6XW-ns1/svc1/tcp/p80").ranges, n);
   }
 }
 
@@ -482,7 +535,7 @@ TEST(NftablesSlotMap, EachEndpointGetsAnEqualContiguousShareOfTheSlots) {
   }
 }
 
-TEST(NftablesServiceRules, LargeClustersPickEndpointsByACascadeOfDnatRules) {
+TEST(NftablesServiceRules, EndpointRulesPickEndpointsByACascadeOfDnatRules) {
   auto c = config();
   c.endpoint_pick = RulesConfig::EndpointPick::kCascade;
   auto sp = svc1();
@@ -552,9 +605,120 @@ TEST(NftablesServiceRules, PartialDescriptionHasOnlyTheNamedServices) {
   std::set<std::string> only = {"ns1/other:p80"};
   nftables::ContentSink sink;
   describe(sink, st, config(), &only);
-  // Shared objects are not described: just the service's own endpoint map.
+  // Shared objects are not described: just the service's shard map (described whole).
   ASSERT_EQ(sink.content.sets.size(), 1u);
-  EXPECT_EQ(sink.content.sets[0].spec.name, endpoint_map_name("service-" + service_chain_base(b)));
+  EXPECT_EQ(sink.content.sets[0].spec.name, shard_map(b.name));
   for (const auto& c : sink.content.chains) EXPECT_NE(c.chain.name.find("ns1/other/"), std::string::npos);
   EXPECT_EQ(sink.content.chains.size(), 1u);  // the service chain (no endpoint chains)
+}
+
+namespace {
+
+// 300 service ports in one shard map: plain ones, some with external traffic policy
+// Local (two policy chains), some with ClientIP affinity (no slots), some without
+// endpoints (no chain).
+proxy::ProxyState many_in_one_shard() {
+  proxy::ProxyState st;
+  for (uint32_t i = 0; i < 300; ++i) {
+    proxy::ServicePort sp;
+    sp.name = "ns/s" + std::to_string(i) + ":p";
+    sp.cluster_ip = net::IPAddress::V4(0xac1e0000u + i + 1);
+    sp.port = 80;
+    for (uint32_t e = 0; e < 1 + i % 4; ++e) {
+      proxy::Endpoint b;
+      b.ip = net::IPAddress::V4(0x0ab40000u + i * 8 + e + 1);
+      b.port = 8080;
+      b.local = e % 2 == 0;
+      sp.cluster_endpoints.push_back(b);
+      if (b.local) sp.local_endpoints.push_back(b);
+    }
+    if (i % 7 == 3) {
+      sp.external_policy_local = true;
+      sp.node_port = static_cast<uint16_t>(30000 + i);
+    }
+    if (i % 11 == 5) sp.affinity_timeout_seconds = 60;
+    if (i % 13 == 6) sp.cluster_endpoints.clear(), sp.local_endpoints.clear();
+    sp.has_any_endpoint = !sp.cluster_endpoints.empty();
+    st.services.push_back(sp);
+  }
+  return st;
+}
+
+}  // namespace
+
+TEST(NftablesServiceRules, ShardMapSlotsNeverOverlapAndTheLayoutDoesNotDependOnTheOrder) {
+  auto c = config();
+  c.endpoint_shards = 1;
+  const auto st = many_in_one_shard();
+  const auto t = generate(st, c);
+  const auto* map = t.find_set("endpoints-000");
+  ASSERT_NE(map, nullptr);
+  std::set<uint32_t> offsets;
+  size_t chains = 0, ranges = 0;
+  for (const auto& ch : t.chains) {
+    const bool policy = (ch.chain.name.starts_with("service-") || ch.chain.name.starts_with("local-")) &&
+                        ch.chain.name.find('/') != std::string::npos;
+    if (!policy) continue;
+    const ChainSlots s = chain_slots(t, ch.chain.name);
+    if (s.map.empty()) continue;  // (affinity: a vmap over endpoint chains)
+    ++chains;
+    EXPECT_EQ(s.map, "endpoints-000");
+    EXPECT_EQ(s.offset % nftables::kSlots, 0u) << ch.chain.name;
+    EXPECT_LT(s.offset / nftables::kSlots, kSlotIndexes) << ch.chain.name;
+    EXPECT_TRUE(offsets.insert(s.offset).second) << ch.chain.name << " shares its slots";
+    // As many ranges as the chain has endpoints (the rule's last statement names them).
+    const auto rules = chain(t, ch.chain.name);
+    ASSERT_FALSE(rules.empty());
+    EXPECT_GE(s.ranges, 1u) << ch.chain.name;
+    ranges += s.ranges;
+  }
+  EXPECT_GT(chains, 250u);
+  // Every range of the map belongs to one chain's slots.
+  size_t starts = 0;
+  for (const auto& el : map->elements) starts += el.flags == 0 ? 1 : 0;
+  EXPECT_EQ(starts, ranges);
+
+  // The same service ports in another order: the same slots, chain by chain.
+  auto reversed = st;
+  std::reverse(reversed.services.begin(), reversed.services.end());
+  const auto t2 = generate(reversed, c);
+  for (const auto& ch : t.chains) EXPECT_EQ(chain(t2, ch.chain.name), chain(t, ch.chain.name)) << ch.chain.name;
+  auto sorted_elements = [](const nftables::TableContent& tc) {
+    std::vector<std::pair<uint32_t, std::string>> out;
+    for (const auto& el : tc.find_set("endpoints-000")->elements) {
+      out.emplace_back(key_u32(el.key), std::string(el.data.begin(), el.data.end()) + std::to_string(el.flags));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(sorted_elements(t2), sorted_elements(t));
+}
+
+TEST(NftablesServiceRules, APartialSyncDescribesTheWholeShardOfWhatChanged) {
+  auto c = config();
+  c.endpoint_shards = 8;
+  const auto st = many_in_one_shard();
+  std::set<std::string> scope = {"ns/s10:p", "hairpin tcp 10.180.0.1:80"};
+  add_endpoint_shard_owners(st, c, &scope);
+  const uint32_t shard = endpoint_shard("ns/s10:p", c);
+  EXPECT_TRUE(scope.count(endpoint_shard_owner(shard)));
+  size_t members = 0;
+  for (const auto& sp : st.services) {
+    const bool same = endpoint_shard(sp.name, c) == shard;
+    members += same;
+    EXPECT_EQ(scope.count(sp.name) == 1, same) << sp.name;
+  }
+  EXPECT_GT(members, 10u);
+  // What describe() makes of that scope: the shard map whole, as a full description has it.
+  nftables::ContentSink sink;
+  describe(sink, st, c, &scope);
+  const auto full = generate(st, c);
+  std::vector<const nftables::SetContent*> maps;
+  for (const auto& set : sink.content.sets) {
+    if (set.spec.name.starts_with("endpoints-")) maps.push_back(&set);
+  }
+  ASSERT_EQ(maps.size(), 1u);
+  EXPECT_EQ(maps[0]->spec.name, endpoint_shard_map(shard));
+  EXPECT_EQ(maps[0]->elements, full.find_set(endpoint_shard_map(shard))->elements);
+  for (const auto& ch : sink.content.chains) EXPECT_EQ(chain(sink.content, ch.chain.name), chain(full, ch.chain.name));
 }

@@ -71,9 +71,10 @@ class RuleBuilder {
   // dnat ip addr . port to numgen random mod N map { 0 : 10.0.0.1 . 80, 1 : ... }
   // (`nft list` prints it as "dnat ip to numgen random mod N map { ... }")
   RuleBuilder& dnat_numgen_random_map(const std::vector<std::pair<net::IPAddress, uint16_t>>& targets);
-  // dnat ip addr . port to numgen random mod M map @map  (a named slot map, below)
-  // (`nft list`: "dnat ip to numgen random mod M map @map")
-  RuleBuilder& dnat_numgen_random_slot_map(const std::string& map, uint32_t modulus);
+  // dnat ip addr . port to numgen random mod M offset O map @map  (a named slot map,
+  // below; the slots [O, O+M) of it) (`nft list`: "dnat ip to numgen random mod M offset
+  // O map @map", without "offset 0")
+  RuleBuilder& dnat_numgen_random_slot_map(const std::string& map, uint32_t modulus, uint32_t offset = 0);
   RuleBuilder& masquerade(bool fully_random);                    // masquerade fully-random
   RuleBuilder& reject();                                         // reject (ICMP port unreachable)
   RuleBuilder& counter();
@@ -107,18 +108,23 @@ SetSpec concat_verdict_map(const std::string& name, const std::vector<Datatype>&
                            const std::string& comment = "");
 
 // A slot map: `typeof numgen random mod M : ip daddr . th dport ; flags interval`. The
-// targets share the slots [0, M) in contiguous ranges, so the rule that reads it (above)
-// names no count: targets come and go as element changes alone. (A rule added or
+// targets share the slots [O, O+M) in contiguous ranges, so the rule that reads it (above)
+// names no count: targets come and go as element changes alone. Rules with different
+// offsets share one map, each reading its own slots. (A rule added or
 // replaced makes the kernel validate every chain reachable from the table's base chains
 // at commit, milliseconds per thousand rules; elements of a map without verdicts are
 // not validated.)
 SetSpec numgen_slot_map(const std::string& name, uint32_t modulus);
-// Its elements for `targets`, as nft sends a named interval map's: for each range a start
-// element carrying the target and an end element (flags NFT_SET_ELEM_INTERVAL_END) at the
-// first slot after it. Target i gets the slots [i*M/N, (i+1)*M/N); with more targets
-// than slots, those whose range is empty are left out (never the case below 720720).
+// Its elements for `targets` in the slots [O, O+M), as nft sends a named interval map's:
+// for each range a start element carrying the target and an end element (flags
+// NFT_SET_ELEM_INTERVAL_END) at the first slot after it. Target i gets the slots
+// O + [i*M/N, (i+1)*M/N); with more targets than slots, those whose range is empty are
+// left out (never the case below 720720). O + M must not exceed 2^32.
 std::vector<Element> numgen_slot_elements(const std::vector<std::pair<net::IPAddress, uint16_t>>& targets,
-                                          uint32_t modulus);
+                                          uint32_t modulus, uint32_t offset = 0);
+// Appends them to `out`.
+void append_numgen_slot_elements(const std::vector<std::pair<net::IPAddress, uint16_t>>& targets, uint32_t modulus,
+                                 uint32_t offset, std::vector<Element>* out);
 // The slot count knode uses: 720720, the least common multiple of 1..16, so up to 16
 // targets (and any divisor) share the slots exactly evenly, and N targets otherwise within
 // one slot in M/N (under 0.15% at 1,000 targets).
