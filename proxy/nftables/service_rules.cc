@@ -229,11 +229,11 @@ SlotPlan plan_slots(const proxy::ProxyState& state, const RulesConfig& c, const 
   std::map<uint32_t, std::vector<Want>> wants;
   for (uint32_t i = 0; i < state.services.size(); ++i) {
     const auto& sp = state.services[i];
-    const auto [cluster, local] = slot_chains(sp, c);
-    if (!cluster && !local) continue;
     const uint64_t h = name_hash(sp.name);
     const uint32_t shard = static_cast<uint32_t>(h % shards);
     if (only && !only->count(shard)) continue;
+    const auto [cluster, local] = slot_chains(sp, c);
+    if (!cluster && !local) continue;
     const uint32_t pref = static_cast<uint32_t>((h / shards) % kSlotIndexes);
     auto& w = wants[shard];
     if (cluster) w.push_back({pref, i, false});

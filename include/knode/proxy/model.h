@@ -70,7 +70,9 @@ struct ServicePort {
 
 // Everything a proxy mode needs for one sync.
 struct ProxyState {
-  std::vector<ServicePort> services;  // sorted by (name, protocol)
+  // By service (namespace/name), each service's ports by (name, protocol): not sorted by
+  // ServicePort::name across services ("ns/a-b:x" comes after "ns/a:x").
+  std::vector<ServicePort> services;
   bool operator==(const ProxyState&) const = default;
 };
 

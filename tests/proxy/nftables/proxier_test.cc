@@ -451,11 +451,12 @@ TEST_F(NftablesProxierTest, ServicePortsShareShardMapsAndAChangeRewritesOnlyItsS
 
   // A new service port in an empty shard creates it again; a restarted proxier finds the
   // same layout and writes nothing.
-  state_.services.push_back(service(name(*members.begin()->second.begin()), "172.30.1.1", {ep("10.101.0.1", 80)}));
-  ASSERT_TRUE(sync({state_.services.back().name}, false).ok());
+  const std::string back = name(*members.begin()->second.begin());
+  state_.services.push_back(service(back, "172.30.1.1", {ep("10.101.0.1", 80)}));
+  std::sort(state_.services.begin(), state_.services.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  ASSERT_TRUE(sync({back}, false).ok());
   EXPECT_NE(fake_->table(Family::kIPv4, "kube-proxy")->find_set(endpoint_shard_map(gone_shard)), nullptr);
   EXPECT_EQ(blocks(listed()), blocks(expected()));
-  std::sort(state_.services.begin(), state_.services.end(), [](const auto& a, const auto& b) { return a.name > b.name; });
   auto copy = std::make_unique<FakeNftables>(*fake_);
   FakeNftables* second = copy.get();
   second->commits = 0;

@@ -601,7 +601,7 @@ TEST(NftablesServiceRules, PartialDescriptionHasOnlyTheNamedServices) {
   b.name = "ns1/other:p80";
   b.cluster_ip = ip("172.30.0.50");
   proxy::ProxyState st;
-  st.services = {a, b};
+  st.services = {b, a};  // sorted by name, as a ProxyState is
   std::set<std::string> only = {"ns1/other:p80"};
   nftables::ContentSink sink;
   describe(sink, st, config(), &only);
@@ -641,6 +641,7 @@ proxy::ProxyState many_in_one_shard() {
     sp.has_any_endpoint = !sp.cluster_endpoints.empty();
     st.services.push_back(sp);
   }
+  std::sort(st.services.begin(), st.services.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   return st;
 }
 
