@@ -1,5 +1,7 @@
 // FNV-1a (64 bit): short, stable names for the plugin's chains and interfaces, derived
-// from the network, container and interface they belong to.
+// from the network, container and interface they belong to. Not knode::fnv1a64: the offset
+// basis here is 1469598103934665603, one digit short of the standard 14695981039346656037,
+// and the names already on nodes were made with it, so it stays.
 #pragma once
 
 #include <cstdint>

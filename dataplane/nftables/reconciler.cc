@@ -302,6 +302,7 @@ void Reconciler::set_with_elements(const SetSpec& spec, std::span<const Element>
     tx.phase(kFill);
     tx.add_elements(spec.name, elements);
     stats_.elements_added += elements.size();
+    if (ahead_) ahead_elements_ += elements.size();  // (they count toward the batch's size)
   }
   st.contents = c;
 }

@@ -6,6 +6,7 @@
 #include <set>
 #include <tuple>
 
+#include "knode/fnv.h"
 #include "knode/net.h"
 
 namespace knode::kubelet {
@@ -170,15 +171,6 @@ api::EndpointSlice new_slice(const api::Service& svc, const EndpointGroup& group
   return es;
 }
 
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 }  // namespace
 
 bool manages_endpoint_slices(const api::Service& svc) {
@@ -283,7 +275,7 @@ std::string generated_slice_name(const api::Service& svc, int attempt) {
   static constexpr char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
   constexpr uint64_t kBase = sizeof(kAlphabet) - 1;
   uint64_t h =
-      fnv1a(svc.metadata.namespace_ + "/" + svc.metadata.name + "#" + std::to_string(attempt));
+      fnv1a64(svc.metadata.namespace_ + "/" + svc.metadata.name + "#" + std::to_string(attempt));
   std::string suffix;
   for (int i = 0; i < 5; ++i) {
     suffix += kAlphabet[h % kBase];

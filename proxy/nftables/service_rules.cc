@@ -8,6 +8,7 @@
 #include <map>
 
 #include "knode/dataplane/nftables/exprs.h"
+#include "knode/fnv.h"
 #include "nftables/chain_names.h"
 
 namespace knode::nftables_proxy {
@@ -188,15 +189,8 @@ nft::Bytes hairpin_key(const proxy::ServicePort& sp, const proxy::Endpoint& ep) 
 
 constexpr std::string_view kShardOwnerPrefix = "endpoints ";
 
-// FNV-1a: the shard and the preferred slot index of a service port.
-uint64_t name_hash(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char ch : s) {
-    h ^= ch;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
+// The shard and the preferred slot index of a service port.
+uint64_t name_hash(std::string_view s) { return fnv1a64(s); }
 
 // Which of a service port's policy chains read slots (as describe_service has them).
 std::pair<bool, bool> slot_chains(const proxy::ServicePort& sp, const RulesConfig& c) {
@@ -484,10 +478,13 @@ void describe(nft::TableSink& sink, const proxy::ProxyState& state, const RulesC
   }
   const SlotPlan plan = plan_slots(state, config, only ? &shards : nullptr);
   describe_shards(sink, state, plan);
+  // With `only`, also every member of a shard described: its slots may have moved.
   for (size_t i = 0; i < state.services.size(); ++i) {
     const auto& sp = state.services[i];
-    if (only && !only->count(sp.name)) continue;
-    describe_service(sink, sp, config, plan.slots.empty() ? PolicySlots{} : plan.slots[i]);
+    const PolicySlots slots = plan.slots.empty() ? PolicySlots{} : plan.slots[i];
+    const bool member = slots.cluster != PolicySlots::kNone || slots.local != PolicySlots::kNone;
+    if (only && !member && !only->count(sp.name)) continue;
+    describe_service(sink, sp, config, slots);
   }
   // Hairpin elements, each once, whichever service port wants it. (A partial sync that
   // names no hairpin owner has none to describe.)

@@ -101,7 +101,9 @@ inline constexpr uint32_t kSlotIndexes = static_cast<uint32_t>((uint64_t{1} << 3
 
 // The table, its shared sets, maps and chains (owner ""), the endpoint shard maps (owner:
 // endpoint_shard_owner), then each service port (owner: its name). With `only`, just the
-// named owners, no shared objects (a partial sync; see add_endpoint_shard_owners).
+// named owners, no shared objects (a partial sync), and with them the shards of the named
+// service ports and every member of a shard described (see add_endpoint_shard_owners:
+// `only` must name what may have gone).
 void describe(nftables::TableSink& sink, const proxy::ProxyState& state, const RulesConfig& config,
               const std::set<std::string>* only = nullptr);
 // Where a service port's policy chains read their slots (kSlots): the offsets in its

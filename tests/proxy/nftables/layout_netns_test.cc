@@ -265,6 +265,48 @@ TEST_F(NftablesModeNetns, NodePortAddressesFillTheNodePortIpsSet) {
   EXPECT_NE(nft_list().find("elements = { 192.168.0.2 }"), std::string::npos);
 }
 
+// Every service port's slots in one shard map (endpoint_shards = 1): the kernel takes the
+// members' adjacent ranges, refills the map when one changes, and the partial syncs leave
+// what a full description says.
+TEST_F(NftablesModeNetns, OneSharedShardMapThroughPartialSyncs) {
+  config_.endpoint_shards = 1;
+  auto p = make(config_);
+  auto st = rich_state();
+  const auto rc = rules_config(config_);
+  ASSERT_TRUE(sync(*p, st, {}, true).ok());
+  expect_same_lines(nft_list(), nft::print_table(generate(st, rc)));
+  ASSERT_NE(nft_list().find("map endpoints-000 {"), std::string::npos);
+  auto check = [&](const char* what) {
+    EXPECT_EQ(blocks(nft_list()), blocks(nft::print_table(generate(st, rc)))) << what;
+  };
+  st.services[0].cluster_endpoints = {ep("10.180.0.1", 80), ep("10.180.0.7", 80), ep("10.180.0.8", 80)};
+  st.services[0].local_endpoints = st.services[0].cluster_endpoints;
+  ASSERT_TRUE(sync(*p, st, {"ns1/svc1:p80"}, false).ok());
+  check("an endpoint more");
+  st.services[2].cluster_endpoints.clear();
+  st.services[2].local_endpoints.clear();
+  st.services[2].has_any_endpoint = false;
+  ASSERT_TRUE(sync(*p, st, {st.services[2].name}, false).ok());
+  check("a member without endpoints");
+  const std::string gone = st.services[1].name;
+  st.services.erase(st.services.begin() + 1);
+  ASSERT_TRUE(sync(*p, st, {gone}, false).ok());
+  check("a member gone");
+  st.services[0].affinity_timeout_seconds = 60;
+  ASSERT_TRUE(sync(*p, st, {"ns1/svc1:p80"}, false).ok());
+  check("a member leaving for ClientIP affinity");
+  // A restarted proxier finds the same layout and writes nothing.
+  auto client = nft::open_netlink_nftables();
+  ASSERT_TRUE(client.ok()) << client.error();
+  auto g1 = (*client)->generation();
+  ASSERT_TRUE(g1.ok());
+  auto again = make(config_);
+  ASSERT_TRUE(sync(*again, st, {}, true).ok());
+  auto g2 = (*client)->generation();
+  ASSERT_TRUE(g2.ok());
+  EXPECT_EQ(*g2, *g1) << "the restarted proxier wrote to a table it should have adopted as is";
+}
+
 TEST_F(NftablesModeNetns, PartialSyncLeavesOtherServicesUntouched) {
   auto st = rich_state();
   ASSERT_TRUE(sync(*proxier_, st, {}, true).ok());

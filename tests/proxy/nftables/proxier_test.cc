@@ -11,6 +11,7 @@
 
 #include "fakes/fake_nftables.h"
 #include "knode/dataplane/nftables/print.h"
+#include "knode/fnv.h"
 #include "nftables/chain_names.h"
 #include "nftables/proxier.h"
 #include "nftables/service_rules.h"
@@ -464,6 +465,47 @@ TEST_F(NftablesProxierTest, ServicePortsShareShardMapsAndAChangeRewritesOnlyItsS
   SyncStats stats;
   ASSERT_TRUE(again->sync(state_, {}, true, &stats).ok());
   EXPECT_EQ(second->commits, 0) << "a restarted proxier wrote: " << (second->last_ops.empty() ? "" : second->last_ops[0]);
+}
+
+TEST_F(NftablesProxierTest, AMemberWhoseSlotsMoveIsRewrittenWithItsShard) {
+  config_.endpoint_shards = 1;
+  auto fake = std::make_unique<FakeNftables>();
+  fake_ = fake.get();
+  proxier_ = make_nftables_proxier(std::move(fake), config_, host_);
+  // Two names whose slots prefer the same index: the first by name takes it, the other
+  // the next one; with the first gone, the other's slots move to the preferred index.
+  std::map<uint32_t, std::string> seen;
+  std::string first, second;
+  uint32_t pref = 0;
+  for (int i = 0; first.empty(); ++i) {
+    const std::string n = "ns/c" + std::to_string(i) + ":http";
+    pref = static_cast<uint32_t>(fnv1a64(n) % kSlotIndexes);  // as the layout hashes a name
+    auto [it, fresh] = seen.emplace(pref, n);
+    if (!fresh) std::tie(first, second) = std::minmax(it->second, n);
+  }
+  ASSERT_LT(pref + 1, kSlotIndexes);
+  state_.services = {service(first, "172.30.0.1", {ep("10.180.0.1", 80)}),
+                     service(second, "172.30.0.2", {ep("10.180.0.2", 80)})};
+  ASSERT_TRUE(sync({}, true).ok());
+  const std::string second_chain = "service-" + service_chain_base(state_.services[1]);
+  auto rule_of = [&]() {
+    const auto* c = fake_->table(Family::kIPv4, "kube-proxy")->find_chain(second_chain);
+    return c && c->rules.size() > 1 ? nftables::print_rule(c->rules[1]) : std::string();
+  };
+  auto offset = [](uint64_t index) { return " offset " + std::to_string(index * nftables::kSlots) + " "; };
+  EXPECT_NE(rule_of().find(offset(pref + 1)), std::string::npos) << rule_of();
+  // The first goes: only it changed, yet the second's rule follows its slots.
+  state_.services.erase(state_.services.begin());
+  ASSERT_TRUE(sync({first}, false).ok());
+  EXPECT_NE(rule_of().find(offset(pref)), std::string::npos) << rule_of();
+  now_ += std::chrono::seconds(5);  // (the first's flushed chain goes a sync later)
+  ASSERT_TRUE(sync({}, true).ok());
+  EXPECT_EQ(blocks(listed()), blocks(expected()));
+  // And back.
+  state_.services.insert(state_.services.begin(), service(first, "172.30.0.1", {ep("10.180.0.1", 80)}));
+  ASSERT_TRUE(sync({first}, false).ok());
+  EXPECT_NE(rule_of().find(offset(pref + 1)), std::string::npos) << rule_of();
+  EXPECT_EQ(blocks(listed()), blocks(expected()));
 }
 
 TEST_F(NftablesProxierTest, CleanupRemovesTheTableAndIsSafeTwice) {

@@ -723,3 +723,55 @@ TEST(NftablesServiceRules, APartialSyncDescribesTheWholeShardOfWhatChanged) {
   EXPECT_EQ(maps[0]->elements, full.find_set(endpoint_shard_map(shard))->elements);
   for (const auto& ch : sink.content.chains) EXPECT_EQ(chain(sink.content, ch.chain.name), chain(full, ch.chain.name));
 }
+
+TEST(NftablesServiceRules, AFullShardLeavesTheRestToPickByRules) {
+  auto c = config();
+  c.endpoint_shards = 1;
+  proxy::ProxyState st;
+  for (uint32_t i = 0; i <= kSlotIndexes; ++i) {  // one chain more than the map has slots for
+    proxy::ServicePort sp;
+    sp.name = "ns/f" + std::to_string(i) + ":p";
+    sp.cluster_ip = net::IPAddress::V4(0xac100000u + i + 1);
+    sp.port = 80;
+    proxy::Endpoint b;
+    b.ip = net::IPAddress::V4(0x0a000000u + i + 1);
+    b.port = 80;
+    sp.cluster_endpoints = {b};
+    sp.local_endpoints = sp.cluster_endpoints;
+    sp.has_any_endpoint = true;
+    st.services.push_back(sp);
+  }
+  const auto t = generate(st, c);
+  size_t slotted = 0, by_rule = 0;
+  std::set<uint32_t> offsets;
+  for (const auto& ch : t.chains) {
+    if (!ch.chain.name.starts_with("service-") || ch.chain.name.find('/') == std::string::npos) continue;
+    const ChainSlots s = chain_slots(t, ch.chain.name);
+    if (s.map.empty()) {
+      ++by_rule;
+      EXPECT_EQ(chain(t, ch.chain.name).back().rfind("meta l4proto tcp dnat to 10.", 0), 0u) << ch.chain.name;
+    } else {
+      ++slotted;
+      EXPECT_EQ(s.ranges, 1u);
+      offsets.insert(s.offset);
+    }
+  }
+  EXPECT_EQ(slotted, size_t{kSlotIndexes});
+  EXPECT_EQ(offsets.size(), size_t{kSlotIndexes});
+  EXPECT_EQ(by_rule, 1u);
+  // The last index's slots end at the top of the key space, below 2^32.
+  EXPECT_EQ(*offsets.rbegin(), (kSlotIndexes - 1) * nftables::kSlots);
+}
+
+TEST(NftablesSlotMap, TheLastOffsetEndsBelowTwoToThe32) {
+  std::vector<std::pair<net::IPAddress, uint16_t>> targets = {{ip("10.0.0.1"), 80}, {ip("10.0.0.2"), 80}};
+  const uint32_t offset = (kSlotIndexes - 1) * nftables::kSlots;
+  auto els = nftables::numgen_slot_elements(targets, nftables::kSlots, offset);
+  ASSERT_EQ(els.size(), 4u);
+  EXPECT_EQ(key_u32(els[0].key), offset);
+  EXPECT_EQ(key_u32(els[1].key), offset + nftables::kSlots / 2);
+  EXPECT_EQ(key_u32(els[2].key), offset + nftables::kSlots / 2);
+  EXPECT_EQ(key_u32(els[3].key), uint64_t{kSlotIndexes} * nftables::kSlots);
+  EXPECT_EQ(uint64_t{kSlotIndexes} * nftables::kSlots, 4294770480u);
+  EXPECT_GT(key_u32(els[3].key), key_u32(els[2].key));
+}
