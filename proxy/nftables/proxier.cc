@@ -52,8 +52,9 @@ class NftablesProxier final : public ProxyBackend {
     }
     if (whole) refresh_node_addresses();
     if (!whole) {
-      // The shards of the service ports in scope are described whole, with every member.
-      add_endpoint_shard_owners(state, rules_, &scope);
+      // The shards of the service ports in scope are described whole, with every member
+      // (describe()); naming their owners lets an emptied one go.
+      add_endpoint_shard_owners(rules_, &scope);
       add_hairpin_owners(state, &scope);
     }
     nftables::ReconcileStats rs;

@@ -189,9 +189,6 @@ nft::Bytes hairpin_key(const proxy::ServicePort& sp, const proxy::Endpoint& ep) 
 
 constexpr std::string_view kShardOwnerPrefix = "endpoints ";
 
-// The shard and the preferred slot index of a service port.
-uint64_t name_hash(std::string_view s) { return fnv1a64(s); }
-
 // Which of a service port's policy chains read slots (as describe_service has them).
 std::pair<bool, bool> slot_chains(const proxy::ServicePort& sp, const RulesConfig& c) {
   if (c.endpoint_pick != RulesConfig::EndpointPick::kSlots || sp.affinity_timeout_seconds > 0) return {false, false};
@@ -223,7 +220,7 @@ SlotPlan plan_slots(const proxy::ProxyState& state, const RulesConfig& c, const 
   std::map<uint32_t, std::vector<Want>> wants;
   for (uint32_t i = 0; i < state.services.size(); ++i) {
     const auto& sp = state.services[i];
-    const uint64_t h = name_hash(sp.name);
+    const uint64_t h = fnv1a64(sp.name);  // the shard, and the preferred slot index
     const uint32_t shard = static_cast<uint32_t>(h % shards);
     if (only && !only->count(shard)) continue;
     const auto [cluster, local] = slot_chains(sp, c);
@@ -273,6 +270,21 @@ void describe_shards(nft::TableSink& sink, const proxy::ProxyState& state, const
     sink.set_with_elements(nft::numgen_slot_map(endpoint_shard_map(shard), nft::kSlots), elements,
                            endpoint_shard_owner(shard));
   }
+}
+
+// The shards a set of owners names: a shard owner's own, a service port's (none unless
+// kSlots).
+std::set<uint32_t> shards_named(const std::set<std::string>& owners, const RulesConfig& config) {
+  std::set<uint32_t> out;
+  if (config.endpoint_pick != RulesConfig::EndpointPick::kSlots) return out;
+  for (const auto& owner : owners) {
+    if (owner.starts_with(kShardOwnerPrefix)) {
+      out.insert(static_cast<uint32_t>(std::strtoul(owner.c_str() + kShardOwnerPrefix.size(), nullptr, 10)));
+    } else if (!owner.starts_with(kHairpinOwnerPrefix)) {
+      out.insert(endpoint_shard(owner, config));
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -343,10 +355,9 @@ void describe_service(nft::TableSink& sink, const proxy::ServicePort& sp, const 
       return;
     }
     const uint32_t offset = chain == cluster_chain ? slots.cluster : slots.local;
-    const bool slotted = c.endpoint_pick == RulesConfig::EndpointPick::kSlots && offset != PolicySlots::kNone;
+    // (kSlots without an offset: a shard with no slot index left, past 5,959 chains.)
     if (c.endpoint_pick == RulesConfig::EndpointPick::kCascade ||
-        (c.endpoint_pick == RulesConfig::EndpointPick::kSlots && !slotted)) {
-      // (kSlots: only when a shard has no slot index left, past 5,959 chains in one map.)
+        (c.endpoint_pick == RulesConfig::EndpointPick::kSlots && offset == PolicySlots::kNone)) {
       for (size_t i = 0; i < eps.size(); ++i) {
         RuleBuilder r;
         if (i + 1 < eps.size()) r.numgen_random_equals(static_cast<uint32_t>(eps.size() - i), 0);
@@ -464,18 +475,8 @@ void describe_service(nft::TableSink& sink, const proxy::ServicePort& sp, const 
 void describe(nft::TableSink& sink, const proxy::ProxyState& state, const RulesConfig& config,
               const std::set<std::string>* only) {
   if (!only) describe_skeleton(sink, config);
-  // The shards described: every one, or those named in `only` and those of the service
-  // ports in it.
-  std::set<uint32_t> shards;
-  if (only && config.endpoint_pick == RulesConfig::EndpointPick::kSlots) {
-    for (const auto& owner : *only) {
-      if (owner.starts_with(kShardOwnerPrefix)) {
-        shards.insert(static_cast<uint32_t>(std::strtoul(owner.c_str() + kShardOwnerPrefix.size(), nullptr, 10)));
-      } else if (!owner.starts_with(kHairpinOwnerPrefix)) {
-        shards.insert(endpoint_shard(owner, config));
-      }
-    }
-  }
+  // The shards described: every one, or those `only` names.
+  const std::set<uint32_t> shards = only ? shards_named(*only, config) : std::set<uint32_t>{};
   const SlotPlan plan = plan_slots(state, config, only ? &shards : nullptr);
   describe_shards(sink, state, plan);
   // With `only`, also every member of a shard described: its slots may have moved.
@@ -509,7 +510,7 @@ void describe(nft::TableSink& sink, const proxy::ProxyState& state, const RulesC
 }
 
 uint32_t endpoint_shard(std::string_view service_port, const RulesConfig& config) {
-  return static_cast<uint32_t>(name_hash(service_port) % std::max<uint32_t>(config.endpoint_shards, 1));
+  return static_cast<uint32_t>(fnv1a64(service_port) % std::max<uint32_t>(config.endpoint_shards, 1));
 }
 
 std::string endpoint_shard_map(uint32_t shard) {
@@ -520,20 +521,8 @@ std::string endpoint_shard_map(uint32_t shard) {
 
 std::string endpoint_shard_owner(uint32_t shard) { return std::string(kShardOwnerPrefix) + std::to_string(shard); }
 
-void add_endpoint_shard_owners(const proxy::ProxyState& state, const RulesConfig& config,
-                               std::set<std::string>* scope) {
-  if (config.endpoint_pick != RulesConfig::EndpointPick::kSlots) return;
-  std::set<uint32_t> shards;
-  for (const auto& owner : *scope) {
-    if (!owner.starts_with(kShardOwnerPrefix) && !owner.starts_with(kHairpinOwnerPrefix)) {
-      shards.insert(endpoint_shard(owner, config));
-    }
-  }
-  if (shards.empty()) return;
-  for (const auto& sp : state.services) {
-    if (shards.count(endpoint_shard(sp.name, config))) scope->insert(sp.name);
-  }
-  for (uint32_t shard : shards) scope->insert(endpoint_shard_owner(shard));
+void add_endpoint_shard_owners(const RulesConfig& config, std::set<std::string>* scope) {
+  for (uint32_t shard : shards_named(*scope, config)) scope->insert(endpoint_shard_owner(shard));
 }
 
 nft::TableContent generate(const proxy::ProxyState& state, const RulesConfig& config) {

@@ -92,18 +92,18 @@ std::string endpoint_shard_owner(uint32_t shard);
 // an index from a hash of its service port's name, the first free one from there in the
 // order of those hashes, so the layout is a function of the shard's members alone
 // (a restarted proxier finds the same). A partial sync that changes a member may move
-// another's slots: it describes the whole shard, every member with it. This adds the
-// shards of the service ports in `scope` (their owners) and all their service ports.
-void add_endpoint_shard_owners(const proxy::ProxyState& state, const RulesConfig& config,
-                               std::set<std::string>* scope);
+// another's slots: describe() describes the whole shard, every member with it. This adds
+// to `scope` the owners of the shards of its service ports, so that a shard left empty
+// goes.
+void add_endpoint_shard_owners(const RulesConfig& config, std::set<std::string>* scope);
 // Slot indexes per shard map: offset = index * 720720, the last slot below 2^32.
 inline constexpr uint32_t kSlotIndexes = static_cast<uint32_t>((uint64_t{1} << 32) / nftables::kSlots);
 
 // The table, its shared sets, maps and chains (owner ""), the endpoint shard maps (owner:
 // endpoint_shard_owner), then each service port (owner: its name). With `only`, just the
 // named owners, no shared objects (a partial sync), and with them the shards of the named
-// service ports and every member of a shard described (see add_endpoint_shard_owners:
-// `only` must name what may have gone).
+// service ports and every member of a shard described (`only` must name what may have
+// gone: see add_endpoint_shard_owners).
 void describe(nftables::TableSink& sink, const proxy::ProxyState& state, const RulesConfig& config,
               const std::set<std::string>* only = nullptr);
 // Where a service port's policy chains read their slots (kSlots): the offsets in its
