@@ -19,6 +19,7 @@
 #include "knode/http/server.h"
 #include "knode/log.h"
 #include "housekeeping.h"
+#include "instrumented_runtime.h"
 #include "kubelet.h"
 #include "node_environment.h"
 #include "object_cache.h"
@@ -116,7 +117,9 @@ Result<std::unique_ptr<runtime::ContainerRuntime>> make_runtime(const config::Ku
 class Server final : public KubeletServer {
  public:
   Server(boost::asio::io_context& io, ObjectStore& store, const std::string& node_name, health::HealthRegistry& health)
-      : io_(io), store_(store), node_name_(node_name), health_(health), pool_(kPoolThreads) {}
+      : io_(io), store_(store), node_name_(node_name), health_(health), pool_(kPoolThreads) {
+    metrics::register_process_metrics(metrics_);
+  }
   ~Server() override { stop(); }
 
   Status init(const config::KubeletConfig& c, kube::RestClient* api, kube::ApiServerSource* api_source) {
@@ -126,7 +129,9 @@ class Server final : public KubeletServer {
     if (Status s = write_cni_config(c.pod_cidr); !s.ok()) return s;
     auto rt = make_runtime(c);
     if (!rt.ok()) return rt.status();
-    runtime_ = std::move(*rt);
+    // Every runtime call counted and timed (kubelet_runtime_operations_*), on the
+    // kubelet API's /metrics.
+    runtime_ = std::make_unique<InstrumentedRuntime>(std::move(*rt), metrics_);
     if (Status s = check_cgroup_driver(*runtime_, driver_of(c.cgroup_driver)); !s.ok()) {
       if (s.error_number() == EINVAL) return s;
       KLOG(WARNING, "the container runtime does not answer yet; the kubelet waits for it")
@@ -359,6 +364,10 @@ class Server final : public KubeletServer {
       read_only_ = std::make_unique<http::HttpServer>(io_);
       read_only_->handle("/pods", [this](const http::Request&) { return pod_list(); });
       read_only_->handle("/healthz", http::kubelet_healthz_handler(health_));
+      // As upstream's read-only port: the kubelet's metrics without authentication.
+      read_only_->handle("/metrics", [this](const http::Request&) {
+        return http::Response{200, std::string(metrics::kContentType), metrics_.render(), {}};
+      });
       Status s = read_only_->listen(c.read_only_address, static_cast<uint16_t>(c.read_only_port));
       if (!s.ok()) return s.Wrap("serve the kubelet read-only port");
     }
@@ -417,8 +426,10 @@ class Server final : public KubeletServer {
     const char* authz_mode = access != nullptr ? "Webhook" : "AlwaysAllow";
     auth_ = std::make_unique<KubeletAuth>(node_name_, tokens, access, clock, ao);
     stats_ = std::make_unique<StatsProvider>(node_name_, *runtime_, clock);
+    KubeletApiOptions api_options;
+    api_options.metrics = &metrics_;
     kubelet_api_ = std::make_unique<KubeletApi>(io_, *auth_, *runtime_, [this] { return kubelet_->pods(); }, health_,
-                                                *stats_);
+                                                *stats_, api_options);
     http::ServerOptions so;
     so.tls = std::move(tls);
     so.max_connections = 512;  // exec sessions and log streams hold theirs
@@ -476,6 +487,7 @@ class Server final : public KubeletServer {
   std::string node_name_;
   health::HealthRegistry& health_;
   boost::asio::thread_pool pool_;
+  metrics::Registry metrics_;  // the kubelet API's /metrics; outlives runtime_
   std::unique_ptr<runtime::ContainerRuntime> runtime_;
   ObjectCache cache_;
   std::unique_ptr<LogManager> logs_;

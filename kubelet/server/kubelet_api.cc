@@ -180,6 +180,8 @@ KubeletApi::KubeletApi(boost::asio::io_context& io, KubeletAuth& auth,
       health_(health),
       stats_(stats),
       options_(options),
+      own_metrics_(options.metrics ? nullptr : std::make_unique<metrics::Registry>()),
+      metrics_(options.metrics ? *options.metrics : *own_metrics_),
       running_pods_(
           metrics_.gauge("kubelet_running_pods", "Number of pods that have a running pod sandbox")),
       requests_(
@@ -187,7 +189,7 @@ KubeletApi::KubeletApi(boost::asio::io_context& io, KubeletAuth& auth,
                                   "Number of the http requests received since the server started",
                                   {"method", "path", "server_type"})),
       pool_(options.pool_threads) {
-  metrics::register_process_metrics(metrics_);
+  if (own_metrics_) metrics::register_process_metrics(metrics_);  // a given registry has them
 }
 
 KubeletApi::~KubeletApi() { stop(); }

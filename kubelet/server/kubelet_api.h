@@ -46,6 +46,9 @@ struct KubeletApiOptions {
   std::size_t max_log_follows = 64;  // concurrent `kubectl logs -f` streams; beyond: 429
   std::chrono::milliseconds streaming_timeout{std::chrono::seconds(30)};  // the runtime's handshake
   std::chrono::milliseconds follow_check{std::chrono::seconds(1)};
+  // The registry /metrics serves (it must outlive the KubeletApi, and carries the process_*
+  // metrics); none: one of its own, with them.
+  metrics::Registry* metrics = nullptr;
 };
 
 class KubeletApi {
@@ -90,7 +93,8 @@ class KubeletApi {
   const health::HealthRegistry& health_;
   StatsProvider& stats_;
   const KubeletApiOptions options_;
-  metrics::Registry metrics_;
+  std::unique_ptr<metrics::Registry> own_metrics_;  // when options_.metrics is none
+  metrics::Registry& metrics_;
   metrics::Gauge& running_pods_;
   metrics::CounterFamily& requests_;
   boost::asio::thread_pool pool_;

@@ -568,6 +568,18 @@ class Node:
         assert doc.get("kind") == "PodList", doc
         return doc
 
+    def metrics(self) -> dict[str, float]:
+        """The kubelet's /metrics on the read-only port: series ("name{labels}") -> value."""
+        r = rt.http_get(self.netns.name, "127.0.0.1", READ_ONLY_PORT, "/metrics", timeout=3)
+        if r.status != 200:
+            raise AssertionError(f"GET /metrics on the read-only port: {r.status} {r.body[:200]}")
+        out = {}
+        for line in r.body.splitlines():
+            if line and not line.startswith("#"):
+                series, _, value = line.rpartition(" ")
+                out[series] = float(value)
+        return out
+
     def pods(self) -> dict[str, dict]:
         """name -> Pod (with status) as knode serves them on its read-only port."""
         return {p["metadata"]["name"]: p for p in self.pod_list().get("items", [])}

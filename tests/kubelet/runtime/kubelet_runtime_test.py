@@ -196,6 +196,17 @@ class KubeletRuntimeTest(unittest.TestCase):
         with self.subTest("hostIP"):
             self.assertEqual(st.get("hostIP"), kf.NODE_IP, "hostIP: the node's address (its default route's interface)")
             self.assertEqual(st.get("hostIPs"), [{"ip": kf.NODE_IP}])
+        with self.subTest("the runtime calls on /metrics"):
+            # One sandbox and two containers so far, each call counted under upstream's
+            # operation type (the count comes from the calls, the runtime saw the same).
+            m = node.metrics()
+            ops = {op: m.get(f'kubelet_runtime_operations_total{{operation_type="{op}"}}', 0)
+                   for op in ("run_podsandbox", "create_container", "start_container", "list_podsandbox")}
+            self.assertEqual(ops["run_podsandbox"], 1, ops)
+            self.assertEqual((ops["create_container"], ops["start_container"]), (2, 2), ops)
+            self.assertGreater(ops["list_podsandbox"], 0, "the relist asks the runtime")
+            self.assertEqual(m.get('kubelet_runtime_operations_errors_total{operation_type="run_podsandbox"}', 0), 0)
+            self.assertIn("process_resident_memory_bytes", m)
         # metav1.Time is RFC 3339 in whole seconds on the wire ("2026-01-31T12:00:00Z").
         times = {"startTime": st.get("startTime"), "running.startedAt": cs["state"]["running"].get("startedAt")}
         times.update({f"conditions[{c['type']}].lastTransitionTime": c.get("lastTransitionTime")
