@@ -405,7 +405,9 @@ void Kubelet::relisted(Result<Relist> r) {
   } else {
     for (const auto& uid : changed_pods(*last_relist_, *r)) {
       auto it = pods_.find(uid);
-      if (it != pods_.end()) it->second.worker->sync();
+      if (it == pods_.end()) continue;
+      auto listed = r->find(uid);
+      it->second.worker->sync_unless_seen(listed != r->end() ? listed->second : PodSnapshot{});
     }
   }
   if (inputs_synced_) adopt_orphans(*r);

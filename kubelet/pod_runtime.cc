@@ -29,7 +29,8 @@ std::vector<const ContainerRecord*> PodRuntimeState::live() const {
   return out;
 }
 
-Result<PodRuntimeState> read_pod_state(runtime::ContainerRuntime& rt, const std::string& pod_uid) {
+Result<PodRuntimeState> read_pod_state(runtime::ContainerRuntime& rt, const std::string& pod_uid,
+                                       StatusCache* cache) {
   runtime::Labels selector = {{kPodUidLabel, pod_uid}};
   PodRuntimeState st;
   auto sandboxes = rt.list_pod_sandboxes({.label_selector = selector});
@@ -39,22 +40,51 @@ Result<PodRuntimeState> read_pod_state(runtime::ContainerRuntime& rt, const std:
     return a.metadata.attempt != b.metadata.attempt ? a.metadata.attempt > b.metadata.attempt
                                                     : a.created_at > b.created_at;
   });
+  if (cache) {
+    std::erase_if(cache->sandboxes, [&](const auto& e) {
+      return st.sandboxes.empty() || e.first != st.sandboxes.front().id;  // only the newest one is read
+    });
+  }
   if (!st.sandboxes.empty()) {
-    auto status = rt.pod_sandbox_status(st.sandboxes.front().id);
-    if (status.ok()) {
-      st.sandbox = std::move(*status);
-    } else if (status.status().error_number() != ENOENT) {
-      return status.status();
+    const auto& newest = st.sandboxes.front();
+    const runtime::PodSandboxStatus* cached = nullptr;
+    if (cache) {
+      auto hit = cache->sandboxes.find(newest.id);
+      if (hit != cache->sandboxes.end() && hit->second.state == newest.state) cached = &hit->second;
+    }
+    if (cached) {
+      st.sandbox = *cached;
+    } else {
+      auto status = rt.pod_sandbox_status(newest.id);
+      if (status.ok()) {
+        st.sandbox = std::move(*status);
+        if (cache) cache->sandboxes[newest.id] = *st.sandbox;
+      } else if (status.status().error_number() != ENOENT) {
+        return status.status();
+      }
     }
   }
   auto containers = rt.list_containers({.label_selector = selector});
   if (!containers.ok()) return containers.status();
+  if (cache) {
+    std::erase_if(cache->containers, [&](const auto& e) {
+      return std::none_of(containers->begin(), containers->end(), [&](const auto& c) { return c.id == e.first; });
+    });
+  }
   for (auto& c : *containers) {
+    if (cache) {
+      if (auto hit = cache->containers.find(c.id); hit != cache->containers.end() && hit->second.state == c.state) {
+        runtime::ContainerStatus status = hit->second;
+        st.containers.push_back({std::move(c), std::move(status)});
+        continue;
+      }
+    }
     auto status = rt.container_status(c.id);
     if (!status.ok()) {
       if (status.status().error_number() == ENOENT) continue;  // removed meanwhile
       return status.status();
     }
+    if (cache) cache->containers[c.id] = *status;
     st.containers.push_back({std::move(c), std::move(*status)});
   }
   // Newest first: by attempt (a container's restart count), then by creation time.
@@ -65,6 +95,13 @@ Result<PodRuntimeState> read_pod_state(runtime::ContainerRuntime& rt, const std:
     return a.container.created_at > b.container.created_at;
   });
   return st;
+}
+
+PodSnapshot snapshot_of(const PodRuntimeState& st) {
+  PodSnapshot out;
+  for (const auto& s : st.sandboxes) out.sandboxes[s.id] = s.state;
+  for (const auto& c : st.containers) out.containers[c.container.id] = c.container.state;
+  return out;
 }
 
 Result<Relist> relist(runtime::ContainerRuntime& rt) {

@@ -31,8 +31,22 @@ struct PodRuntimeState {
   std::vector<const ContainerRecord*> live() const;
 };
 
-// Every sandbox and container the kubelet created for the pod, with statuses.
-Result<PodRuntimeState> read_pod_state(runtime::ContainerRuntime& rt, const std::string& pod_uid);
+// The statuses a pod's worker has read, each kept while its sandbox or container stays in
+// the state it was read in: what a status says does not change without the state changing
+// (a sandbox's IP and namespaces, a container's start, image and log path; an exit's code
+// and reason are final), and the lists show the state. So a pod whose runtime objects did
+// not move costs two list calls, not a status call per object (upstream's PLEG likewise
+// inspects only what changed).
+struct StatusCache {
+  std::map<std::string, runtime::PodSandboxStatus> sandboxes;  // by ID
+  std::map<std::string, runtime::ContainerStatus> containers;  // by ID
+};
+
+// Every sandbox and container the kubelet created for the pod, with statuses. With a
+// cache, a status is asked only for what is new or changed state; entries of objects gone
+// from the lists are dropped.
+Result<PodRuntimeState> read_pod_state(runtime::ContainerRuntime& rt, const std::string& pod_uid,
+                                       StatusCache* cache = nullptr);
 
 // One pod in a relist: its sandboxes' and containers' states.
 struct PodSnapshot {
@@ -42,6 +56,14 @@ struct PodSnapshot {
   bool operator==(const PodSnapshot&) const = default;
 };
 using Relist = std::map<std::string, PodSnapshot>;  // by pod UID
+
+// The states a read of one pod found, as a relist would list them (name and namespace
+// left empty): what the pod's worker last acted on.
+PodSnapshot snapshot_of(const PodRuntimeState& st);
+// The same sandboxes and containers in the same states (names aside).
+inline bool same_objects(const PodSnapshot& a, const PodSnapshot& b) {
+  return a.sandboxes == b.sandboxes && a.containers == b.containers;
+}
 
 // Two list calls: every sandbox and container the kubelet created.
 Result<Relist> relist(runtime::ContainerRuntime& rt);

@@ -65,6 +65,23 @@ void PodWorker::sync() {
   boost::asio::post(strand_, [self = shared_from_this()] { self->sync_now(); });
 }
 
+void PodWorker::sync_unless_seen(PodSnapshot listed) {
+  boost::asio::post(strand_, [self = shared_from_this(), listed = std::move(listed)] {
+    if (self->seen_ && same_objects(*self->seen_, listed)) return;
+    self->sync_now();
+  });
+}
+
+Result<PodRuntimeState> PodWorker::read_state() {
+  auto st = read_pod_state(d_.runtime, uid_, &statuses_);
+  if (st.ok()) {
+    seen_ = snapshot_of(*st);
+  } else {
+    seen_.reset();
+  }
+  return st;
+}
+
 void PodWorker::set_probes(ProbeView view) {
   boost::asio::post(strand_, [self = shared_from_this(), view = std::move(view)]() mutable {
     const bool restart = view.failed != self->probes_.failed;
@@ -154,7 +171,7 @@ std::optional<std::chrono::seconds> PodWorker::backoff_for(const api::Container&
 
 void PodWorker::sync_now() {
   if (!pod_ || terminating_) return;
-  auto st = read_pod_state(d_.runtime, uid_);
+  auto st = read_state();
   if (!st.ok()) {
     KLOG(WARNING, "cannot read the pod from the runtime; retrying").kv("pod", pod_ref(*pod_)).kv("err", st.error());
     schedule_retry(std::chrono::seconds(2));
@@ -215,7 +232,7 @@ Result<PodRuntimeState> PodWorker::execute(const SyncPlan& plan, const PodRuntim
   const api::Pod& pod = *pod_;
   const int64_t grace = termination_grace_seconds(pod);
   if (plan.kill_pod) kill_pod(st);
-  if (plan.pod_finished && !plan.create_sandbox) return read_pod_state(d_.runtime, uid_);
+  if (plan.pod_finished && !plan.create_sandbox) return read_state();
 
   auto lookup = d_.env.lookup();
   // Volumes before any container: set up, or brought up to date (configMap and secret
@@ -240,7 +257,10 @@ Result<PodRuntimeState> PodWorker::execute(const SyncPlan& plan, const PodRuntim
     auto id = d_.runtime.run_pod_sandbox(*config);
     if (!id.ok()) return id.status().Wrap("create the sandbox of " + pod_ref(pod));
     sandbox_id = *id;
-    if (auto status = d_.runtime.pod_sandbox_status(sandbox_id); status.ok()) pod_ip = status->ip;
+    if (auto status = d_.runtime.pod_sandbox_status(sandbox_id); status.ok()) {
+      pod_ip = status->ip;
+      statuses_.sandboxes[sandbox_id] = std::move(*status);  // the read below needs it too
+    }
     KLOG(INFO, "pod sandbox created").kv("pod", pod_ref(pod)).kv("sandbox", sandbox_id.substr(0, 12))
         .kv("ip", pod_ip).kv("attempt", attempt);
   } else {
@@ -271,7 +291,7 @@ Result<PodRuntimeState> PodWorker::execute(const SyncPlan& plan, const PodRuntim
       if (s.init) break;  // the next init container waits for this one
     }
   }
-  return read_pod_state(d_.runtime, uid_);
+  return read_state();
 }
 
 std::optional<api::ResourceRequirements> PodWorker::applied_resources(const ContainerRecord& r) const {
@@ -423,13 +443,13 @@ void PodWorker::kill_pod(const PodRuntimeState& st) {
 }
 
 Status PodWorker::terminate_now() {
-  auto st = read_pod_state(d_.runtime, uid_);
+  auto st = read_state();
   if (!st.ok()) return st.status();
   kill_pod(*st);
   // The pod's last status, terminal: what its containers exited with (a deleted pod ends
   // Failed, or Succeeded when every container succeeded), for the API before the final
   // delete (a Job's finalizer waits for a terminal phase).
-  if (auto stopped = read_pod_state(d_.runtime, uid_); stopped.ok()) {
+  if (auto stopped = read_state(); stopped.ok()) {
     finished_ = true;
     final_status_ = status_of(*stopped);
   }

@@ -106,6 +106,10 @@ class PodWorker : public std::enable_shared_from_this<PodWorker> {
   // From the loop. A new spec, or the same: syncs.
   void update(std::shared_ptr<const api::Pod> pod);
   void sync();
+  // From the relist: the pod's objects as the runtime lists them now. Syncs unless the
+  // worker's own last read found exactly these (its own start of a container, seen again
+  // by the relist a moment later, needs no second sync).
+  void sync_unless_seen(PodSnapshot listed);
   void set_probes(ProbeView view);
   // Kills and removes everything of the pod; `done` runs on the loop once nothing is left.
   // `final_pod`, when given, is the pod as deleted (its deletionGracePeriodSeconds).
@@ -153,6 +157,10 @@ class PodWorker : public std::enable_shared_from_this<PodWorker> {
   bool terminating_ = false;
   ProbeView probes_;
   Backoff restarts_;
+  StatusCache statuses_;  // what the runtime said of the pod's objects, per state
+  std::optional<PodSnapshot> seen_;  // what the last read found
+  // Reads the pod from the runtime (through statuses_) and remembers what it found.
+  Result<PodRuntimeState> read_state();
   std::map<std::string, StartFailure> start_failures_;  // by container name, until it starts
   // Runtime ID -> the resources an in-place resize gave it (else its creation annotation).
   std::map<std::string, api::ResourceRequirements> resized_;

@@ -43,7 +43,8 @@ namespace knode::testing {
 class FakeRuntime final : public runtime::ContainerRuntime {
  public:
   // A call the code under test made: the CRI method and its subject (an ID, an image,
-  // "namespace/name" for a new sandbox, "<sandbox>/<name>" for a new container).
+  // "namespace/name" for a new sandbox, "<sandbox>/<name>" for a new container, a list
+  // call's label selector "k=v,...").
   struct Call {
     std::string method, object;
     bool operator==(const Call&) const = default;
@@ -321,7 +322,7 @@ class FakeRuntime final : public runtime::ContainerRuntime {
   Result<std::vector<runtime::PodSandbox>> list_pod_sandboxes(
       const runtime::SandboxFilter& filter = {}) override {
     std::lock_guard lock(mu_);
-    if (auto e = begin("ListPodSandbox", "")) return *e;
+    if (auto e = begin("ListPodSandbox", selector_text(filter.label_selector))) return *e;
     std::vector<runtime::PodSandbox> out;
     for (const auto& [id, sb] : sandboxes_) {
       const auto& s = sb.status;
@@ -433,7 +434,7 @@ class FakeRuntime final : public runtime::ContainerRuntime {
   Result<std::vector<runtime::Container>> list_containers(
       const runtime::ContainerFilter& filter = {}) override {
     std::lock_guard lock(mu_);
-    if (auto e = begin("ListContainers", "")) return *e;
+    if (auto e = begin("ListContainers", selector_text(filter.label_selector))) return *e;
     std::vector<runtime::Container> out;
     for (const auto& [id, c] : containers_) {
       const auto& s = c.status;
@@ -599,6 +600,12 @@ class FakeRuntime final : public runtime::ContainerRuntime {
   }
 
  private:
+  // A list call's subject: its label selector ("k=v,k2=v2"), empty for a list of everything.
+  static std::string selector_text(const runtime::Labels& selector) {
+    std::string out;
+    for (const auto& [k, v] : selector) out += (out.empty() ? "" : ",") + k + "=" + v;
+    return out;
+  }
   struct Sandbox {
     runtime::PodSandboxConfig config;
     runtime::PodSandboxStatus status;

@@ -14,6 +14,7 @@
 #include "fake_environment.h"
 #include "fakes/fake_clock.h"
 #include "fakes/fake_runtime.h"
+#include "labels.h"
 
 namespace knode::kubelet {
 namespace {
@@ -116,6 +117,34 @@ TEST_F(KubeletTest, RunsABoundPodAndWritesItsStatus) {
   for (const auto& c : api_.statuses.back().conditions) ready |= c.type == "Ready" && c.status == "True";
   EXPECT_TRUE(ready);
   EXPECT_TRUE(api_.restated.empty());
+}
+
+// The relist (PLEG) sees the sandbox and container a worker just started; that worker
+// acted on exactly those states already, so it does not read the pod again. What it has
+// not seen (its container exiting) it reads and acts on.
+TEST_F(KubeletTest, ARelistThatSeesOnlyTheWorkersOwnStartDoesNotSyncItAgain) {
+  const std::string mine = std::string(knode::kubelet::kPodUidLabel) + "=uid-1";
+  auto reads = [&] {
+    int n = 0;
+    for (const auto& c : rt_.calls()) n += c.method == "ListContainers" && c.object == mine;
+    return n;
+  };
+  relist();  // the first relist syncs every pod (the runtime "came"); this one finds none
+  from_api(EventType::kAdded, bound_pod());
+  ASSERT_EQ(rt_.count("StartContainer"), 1);
+  const int after_start = reads();
+  EXPECT_EQ(after_start, 2) << "the worker reads the pod before and after starting it";
+  relist();
+  relist();
+  EXPECT_EQ(reads(), after_start) << "the relists found what the worker had seen";
+
+  auto running = rt_.list_containers({});
+  ASSERT_TRUE(running.ok());
+  ASSERT_EQ(running->size(), 1u);
+  rt_.exit_container(running->front().id, 1, "Error");
+  relist();
+  EXPECT_GT(reads(), after_start) << "an exit the worker had not seen makes it read the pod";
+  EXPECT_EQ(rt_.count("StartContainer"), 2) << "and restart the container (restartPolicy Always)";
 }
 
 TEST_F(KubeletTest, TheEchoOfItsOwnWriteIsNotWrittenAgain) {
