@@ -114,14 +114,17 @@ class BenchHost final : public proxy::Host {
 
 int sh(const std::string& cmd) { return std::system(cmd.c_str()); }
 
-long vm_hwm_kb(pid_t pid) {
+// A "Key:   N kB" line of /proc/<pid>/status (pid 0: this process); -1 when absent.
+long status_kb(pid_t pid, const std::string& key) {
   std::ifstream f("/proc/" + (pid ? std::to_string(pid) : std::string("self")) + "/status");
   std::string line;
   while (std::getline(f, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+    if (line.rfind(key + ":", 0) == 0) return std::stol(line.substr(key.size() + 1));
   }
   return -1;
 }
+
+long vm_hwm_kb(pid_t pid) { return status_kb(pid, "VmHWM"); }
 
 // Times a shell command; -1 when it fails.
 double timed(const std::string& cmd) {
@@ -173,6 +176,7 @@ void write_slice(const std::string& dir, int s, int endpoints) {
 struct AgentResult {
   double ready_ms = -1, change_ms = -1;
   long hwm_kb = -1;
+  long anon_kb = -1, file_kb = -1;  // RssAnon and RssFile after the change
 };
 
 AgentResult run_agent(const std::string& knode, int services, int endpoints) {
@@ -206,6 +210,8 @@ AgentResult run_agent(const std::string& knode, int services, int endpoints) {
   write_slice(dir, services / 2, endpoints - 1);  // one endpoint removed
   if (wait_for(log, "changedServicePorts=1", mark, 30000)) r.change_ms = ms_since(t);
   r.hwm_kb = vm_hwm_kb(pid);
+  r.anon_kb = status_kb(pid, "RssAnon");
+  r.file_kb = status_kb(pid, "RssFile");
   kill(pid, SIGTERM);
   waitpid(pid, nullptr, 0);
   std::filesystem::remove_all(dir);
@@ -240,6 +246,12 @@ int main(int argc, char** argv) {
   }
   sh("ip link set lo up");
 
+  if (std::getenv("KNODE_BENCH_AGENT_ONLY") && !agent.empty()) {  // the daemon's rows only
+    auto r = run_agent(agent, services, endpoints);
+    std::printf("daemon: ready %.0f ms, change %.0f ms, peak RSS %.1f MB, RSS after: anon %.1f MB, file %.1f MB\n",
+                r.ready_ms, r.change_ms, r.hwm_kb / 1024.0, r.anon_kb / 1024.0, r.file_kb / 1024.0);
+    return 0;
+  }
   auto state = make_state(services, endpoints);
   auto client = nftables::open_netlink_nftables();
   if (!client.ok()) {
@@ -382,6 +394,8 @@ int main(int argc, char** argv) {
     std::printf("| daemon: manifests -> programmed (start to ready) | %.0f ms | | |\n", r.ready_ms);
     std::printf("| daemon: one EndpointSlice edited -> programmed | %.0f ms | | |\n", r.change_ms);
     std::printf("| daemon peak RSS (VmHWM) | %.1f MB | | |\n", r.hwm_kb / 1024.0);
+    std::printf("| daemon RSS after the change: anonymous / file-backed (the binary and its libraries) "
+                "| %.1f / %.1f MB | | |\n", r.anon_kb / 1024.0, r.file_kb / 1024.0);
   }
   return 0;
 }

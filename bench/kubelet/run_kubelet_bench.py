@@ -70,6 +70,7 @@ KUBE_VERSION = "v1.37.2"
 NODE_NAME = "kbnode"
 POD_CIDR = "10.88.0.0/22"  # 1022 addresses: pods of several trials may overlap while one ends
 HEALTHZ_PORT = 10248
+READ_ONLY_PORT = 10255  # knode's: its /metrics counts the runtime calls (asked only between runs)
 # The node netns' uplink: a veth pair with both ends inside it, so the agents find a
 # default route and a node IP without any link to the root namespace.
 UPLINK = ("kbup0", "192.168.222.1/30", "kbup1", "192.168.222.2/30", "192.168.222.2")
@@ -166,6 +167,52 @@ def cpu_delta(before: dict, after: dict) -> float:
     return sum(v - before.get(k, 0.0) for k, v in after.items())
 
 
+def cpu_by_process() -> dict[tuple[int, int], tuple[str, float, float]]:
+    """Every process's and kernel thread's (comm, own CPU seconds, its waited-for
+    children's), keyed by (pid, start time): where a start's CPU went (--cpu-by-comm)."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                st = f.read()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        comm = st[st.index("(") + 1:st.rindex(")")]
+        fields = st.rsplit(")", 1)[1].split()
+        own = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        kids = (int(fields[13]) + int(fields[14])) / CLK_TCK
+        out[(int(name), int(fields[19]))] = (comm, own, kids)
+    return out
+
+
+def cpu_by_comm(before: dict, after: dict) -> dict[str, float]:
+    """CPU seconds spent between two cpu_by_process() snapshots, by comm; what reaped
+    children spent is "<parent>'s children" (a process that exited and was not reaped by
+    one alive at the end is missing: a lower bound)."""
+    out: dict[str, float] = {}
+    for k, (comm, own, kids) in after.items():
+        _, own0, kids0 = before.get(k, (comm, 0.0, 0.0))
+        for key, v in ((comm, own - own0), (f"{comm}'s children", kids - kids0)):
+            if v > 0:
+                out[key] = out.get(key, 0.0) + v
+    return out
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """The machine's (idle, total) jiffies over all CPUs, from /proc/stat (idle + iowait
+    count as idle)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return fields[3] + fields[4], sum(fields[:8])
+
+
+def idle_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else 0.0
+
+
 def loadavg() -> str:
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
@@ -214,6 +261,10 @@ class Agent:
 
     def command(self) -> list[str]:
         raise NotImplementedError
+
+    def runtime_calls(self) -> dict[str, float]:
+        """The agent's runtime calls so far, by operation type; empty when it does not say."""
+        return {}
 
     def prepare(self):
         for d in (self.manifests, self.staging):
@@ -288,6 +339,19 @@ class Knode(Agent):
         p = rt.kn.run([self.binary, "--version"], check=False)
         self.version = (p.stdout or p.stderr).strip().splitlines()[0] if (p.stdout or p.stderr).strip() else "?"
 
+    def runtime_calls(self) -> dict[str, float]:
+        """kubelet_runtime_operations_total by operation type, from knode's read-only port."""
+        r = rt.http_get(self.bench.node.name, "127.0.0.1", READ_ONLY_PORT, "/metrics", timeout=3)
+        if r.status != 200:
+            return {}
+        out = {}
+        prefix = 'kubelet_runtime_operations_total{operation_type="'
+        for line in r.body.splitlines():
+            if line.startswith(prefix):
+                series, _, value = line.rpartition(" ")
+                out[series[len(prefix):-2]] = float(value)
+        return out
+
     def command(self) -> list[str]:
         cd = self.bench.containerd
         # No --pod-cidr: the conflist containerd reads is written once for both agents
@@ -302,7 +366,7 @@ class Knode(Agent):
             "--log-root", os.path.join(self.dir, "logs"),
             "--hostname-override", NODE_NAME,
             "--healthz-port", str(HEALTHZ_PORT),
-            "--read-only-port", "0",
+            "--read-only-port", str(READ_ONLY_PORT),
         ] + self.bench.args.knode_arg
 
 
@@ -328,7 +392,7 @@ class KnodeDocker(Knode):
             "--log-root", os.path.join(self.dir, "logs"),
             "--hostname-override", NODE_NAME,
             "--healthz-port", str(HEALTHZ_PORT),
-            "--read-only-port", "0",
+            "--read-only-port", str(READ_ONLY_PORT),
         ] + b.args.knode_arg
 
 
@@ -413,6 +477,7 @@ class Bench:
         self.unanswered: list[str] = []  # crictl calls that failed or timed out (retried)
         self.results: dict = {"agents": {}}
         self.current: Optional[Agent] = None  # the agent whose runtime the polls ask
+        self.observer: Optional[subprocess.Popen] = None  # knode_cri_count on containerd
 
     # ---- runtime
 
@@ -436,6 +501,10 @@ class Bench:
                    "--data-dir", os.path.join(self.workdir, "ipam"), "--out", os.path.join(conf, "10-knode.conflist")])
         self.registry = rt.Registry(n, self.workdir).start()
         self.containerd = rt.Containerd(self.workdir, n, "v2", cni_bin_dirs=(cni_bin,), cni_conf_dir=conf).start()
+        # The observer: one process with one connection to containerd for the whole run
+        # (its CPU is counted with the observer's, as the crictl children it replaces).
+        self.observer = subprocess.Popen([self.args.cri_count, "--endpoint", self.containerd.endpoint],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         ver = self.containerd.crictl("version").stdout
         self.results["containerd"] = next((l.split(":", 1)[1].strip() for l in ver.splitlines()
                                            if l.startswith("RuntimeVersion")), "?")
@@ -480,22 +549,36 @@ class Bench:
         own deadline."""
         if self.current is not None and self.current.runtime == "docker":
             return self.docker_count(namespace, "container")
-        try:
-            doc = self.crictl_json("ps", "--state", "running", "--label", f"io.kubernetes.pod.namespace={namespace}")
-        except (subprocess.TimeoutExpired, RuntimeError) as e:
-            self.unanswered.append(str(e).splitlines()[0][-200:])
+        return self.cri_count("running", namespace)
+
+    def observer_cpu(self) -> float:
+        """CPU seconds of the observer: knode_cri_count and any finished `crictl`."""
+        own = 0.0
+        if self.observer is not None and self.observer.poll() is None:
+            own = proc_cpu_seconds(self.observer.pid)
+        return children_cpu() + own
+
+    def cri_count(self, what: str, namespace: str) -> int:
+        """Asks the observer (knode_cri_count, one CRI connection kept open) how many
+        containers run ("running") or sandboxes are ready ("ready") in namespace; -1 when
+        the runtime did not answer."""
+        if self.observer is None or self.observer.poll() is not None:
+            raise BenchError(f"the CRI observer {self.args.cri_count} is not running")
+        self.observer.stdin.write(f"{what} {namespace}\n")
+        self.observer.stdin.flush()
+        answer = self.observer.stdout.readline().strip()
+        if not answer:
+            raise BenchError(f"the CRI observer {self.args.cri_count} exited")
+        n, _, err = answer.partition(" ")
+        if int(n) < 0:
+            self.unanswered.append(err[-200:])
             return -1
-        return sum(1 for c in doc.get("containers", []) if c.get("state") == "CONTAINER_RUNNING")
+        return int(n)
 
     def ready_sandboxes(self, namespace: str) -> int:
         if self.current is not None and self.current.runtime == "docker":
             return self.docker_count(namespace, "podsandbox")
-        try:
-            doc = self.crictl_json("pods", "--state", "ready", "--namespace", namespace)
-        except (subprocess.TimeoutExpired, RuntimeError) as e:
-            self.unanswered.append(str(e).splitlines()[0][-200:])
-            return -1
-        return len(doc.get("items", []))
+        return self.cri_count("ready", namespace)
 
     def clean_runtime(self) -> list[str]:
         """Stops and removes every pod through the CRI; returns what the runtime still lists."""
@@ -595,10 +678,17 @@ class Bench:
         d = self.dockerd
         markers = (d.socket, d.data_root, d.exec_root) if d is not None else ()
         docker = agent.runtime == "docker"
-        rt0, a0, o0 = runtime_cpu(self.workdir, markers, docker), proc_cpu_seconds(agent.proc.pid), children_cpu()
+        rt0, a0, o0 = runtime_cpu(self.workdir, markers, docker), proc_cpu_seconds(agent.proc.pid), self.observer_cpu()
+        calls0 = agent.runtime_calls()
+        by0 = cpu_by_process() if self.args.cpu_by_comm else {}
+        j0 = cpu_jiffies()
         t0, names = self.write_pods(agent, count, ns)
         start = self.wait_running(agent, ns, count, t0)
-        rt1, a1, o1 = runtime_cpu(self.workdir, markers, docker), proc_cpu_seconds(agent.proc.pid), children_cpu()
+        j1 = cpu_jiffies()
+        by_comm = cpu_by_comm(by0, cpu_by_process()) if self.args.cpu_by_comm else {}
+        calls1 = agent.runtime_calls()
+        calls = {op: n - calls0.get(op, 0) for op, n in calls1.items() if n - calls0.get(op, 0) > 0}
+        rt1, a1, o1 = runtime_cpu(self.workdir, markers, docker), proc_cpu_seconds(agent.proc.pid), self.observer_cpu()
         # kubia runs as PID 1: a SIGTERM that arrives before it installs its handler (the
         # first milliseconds) is ignored and the pod takes its 30 s grace period to go.
         time.sleep(0.3)
@@ -606,7 +696,10 @@ class Bench:
         time.sleep(self.args.pause)
         return {"namespace": ns, "pods": count, "start_seconds": start, "remove_seconds": stop,
                 "agent_cpu_seconds": a1 - a0, "runtime_cpu_seconds": cpu_delta(rt0, rt1),
-                "observer_cpu_seconds": o1 - o0}
+                "observer_cpu_seconds": o1 - o0, "machine_idle_share": idle_share(j0, j1),
+                "machine_cpu_seconds": (j1[1] - j0[1] - (j1[0] - j0[0])) / CLK_TCK,
+                **({"cpu_by_comm": by_comm} if by_comm else {}),
+                **({"runtime_calls": calls} if calls else {})}
 
     # ---- one agent
 
@@ -690,6 +783,13 @@ class Bench:
         self.results["load_end"] = loadavg()
 
     def teardown(self) -> list[str]:
+        if self.observer is not None:
+            self.observer.stdin.close()
+            try:
+                self.observer.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.observer.kill()
+                self.observer.wait()
         for agent in self.agents:
             try:
                 agent.stop()
@@ -749,6 +849,9 @@ def table(res: dict) -> str:
                  "per start, median",
                  lambda a: statistics.median(t["observer_cpu_seconds"] for t in a[f"pods_{n}"]), "{:.2f}",
                  ratio=False),
+             row(f"{n} pods: the machine's idle share while they started (all CPUs, /proc/stat), median",
+                 lambda a: statistics.median(t.get("machine_idle_share", 0.0) for t in a[f"pods_{n}"]) * 100,
+                 "{:.0f} %", ratio=False),
              row(f"RSS with {n} pods running, median over {res['steady_seconds']:.0f} s",
                  lambda a: statistics.median(a["steady_rss_kb"]) * 1024 / 1e6, "{:.1f} MB"),
              row("peak RSS of the whole run (VmHWM)", lambda a: a["vm_hwm_kb"] * 1024 / 1e6, "{:.1f} MB"),
@@ -762,6 +865,16 @@ def table(res: dict) -> str:
 
 def verdict(res: dict) -> list[str]:
     out = []
+    n = res["pods"]
+    for a in res["agents"].values():
+        trials = [t for t in a[f"pods_{n}"] if t.get("runtime_calls")]
+        if not trials:
+            continue
+        ops = sorted({op for t in trials for op in t["runtime_calls"]})
+        med = {op: statistics.median(t["runtime_calls"].get(op, 0) for t in trials) for op in ops}
+        out.append(f"- {a['title']}: runtime calls per {n}-pod start (its kubelet_runtime_operations_total, "
+                   f"median of {len(trials)}): {sum(med.values()):.0f} in all, "
+                   + ", ".join(f"{op} {v:.0f}" for op, v in sorted(med.items(), key=lambda kv: -kv[1])))
     for a in res["agents"].values():
         if a["steady_running_at_end"] != res["pods"]:
             out.append(f"- {a['title']}: only {a['steady_running_at_end']} of {res['pods']} containers were "
@@ -798,6 +911,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--knode", default=os.path.join(REPO, "build", "cmd", "knode", "knode"))
     ap.add_argument("--knode-cni", default=os.path.join(REPO, "build", "cni", "knode-cni"))
+    ap.add_argument("--cri-count", default=os.path.join(REPO, "build", "bench", "knode_cri_count"),
+                    help="the observer: counts what containerd lists over one kept connection")
     ap.add_argument("--kubelet", default=os.path.join(rt.cache_dir(), f"kubernetes-{KUBE_VERSION}", "bin", "kubelet"),
                     help="the upstream kubelet (scripts/build-upstream-kubelet.sh builds it there)")
     ap.add_argument("--agents", default="knode,kubelet",
@@ -809,6 +924,8 @@ def main() -> int:
     ap.add_argument("--steady-seconds", type=float, default=60)
     ap.add_argument("--settle", type=float, default=10, help="seconds after /healthz before the first run")
     ap.add_argument("--pause", type=float, default=1, help="seconds between runs")
+    ap.add_argument("--cpu-by-comm", action="store_true",
+                    help="record each start's CPU seconds by process name, kernel threads included (--json)")
     ap.add_argument("--poll-interval", type=float, default=0.05, help="sleep between two `crictl ps`")
     ap.add_argument("--trial-timeout", type=float, default=180)
     ap.add_argument("--kubelet-arg", action="append", default=[],
@@ -823,7 +940,8 @@ def main() -> int:
         return 1
     missing = rt.missing_tools("v2")
     wanted = [a.strip() for a in args.agents.split(",") if a.strip()]
-    needed = [(args.knode_cni, "knode-cni (ninja -C build knode-cni)")]
+    needed = [(args.knode_cni, "knode-cni (ninja -C build knode-cni)"),
+              (args.cri_count, "the observer (ninja -C build knode_cri_count)")]
     if "knode" in wanted or "knode-docker" in wanted:
         needed.append((args.knode, "knode (ninja -C build knode)"))
     if "knode-docker" in wanted:
