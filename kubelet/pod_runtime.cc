@@ -58,7 +58,7 @@ Result<PodRuntimeState> read_pod_state(runtime::ContainerRuntime& rt, const std:
       auto status = rt.pod_sandbox_status(newest.id);
       if (status.ok()) {
         st.sandbox = std::move(*status);
-        if (cache) cache->sandboxes[newest.id] = *st.sandbox;
+        if (cache) cache->remember(*st.sandbox);
       } else if (status.status().error_number() != ENOENT) {
         return status.status();
       }
@@ -102,6 +102,34 @@ PodSnapshot snapshot_of(const PodRuntimeState& st) {
   for (const auto& s : st.sandboxes) out.sandboxes[s.id] = s.state;
   for (const auto& c : st.containers) out.containers[c.container.id] = c.container.state;
   return out;
+}
+
+void StatusCache::remember(const runtime::PodSandboxStatus& status) {
+  // A ready sandbox on the pod network without an address (a runtime that could not tell
+  // yet: the Docker backend after a restart) is asked again next time.
+  if (status.state == runtime::SandboxState::kReady && status.ip.empty() &&
+      status.namespaces.network != runtime::NamespaceMode::kNode) {
+    sandboxes.erase(status.id);
+    return;
+  }
+  sandboxes[status.id] = status;
+}
+
+bool only_what_was_started(const PodRuntimeState& before, const PodRuntimeState& after) {
+  const PodSnapshot b = snapshot_of(before);
+  for (const auto& sb : after.sandboxes) {
+    auto it = b.sandboxes.find(sb.id);
+    if (it != b.sandboxes.end() ? it->second != sb.state : sb.state != runtime::SandboxState::kReady) return false;
+  }
+  for (const auto& c : after.containers) {
+    const auto s = c.container.state;
+    auto it = b.containers.find(c.container.id);
+    if (it != b.containers.end() ? it->second != s
+                                 : s != runtime::ContainerState::kRunning && s != runtime::ContainerState::kCreated) {
+      return false;
+    }
+  }
+  return true;
 }
 
 Result<Relist> relist(runtime::ContainerRuntime& rt) {

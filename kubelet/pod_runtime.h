@@ -40,6 +40,8 @@ struct PodRuntimeState {
 struct StatusCache {
   std::map<std::string, runtime::PodSandboxStatus> sandboxes;  // by ID
   std::map<std::string, runtime::ContainerStatus> containers;  // by ID
+  // Keeps a sandbox's status, unless it is ready on the pod network without an address.
+  void remember(const runtime::PodSandboxStatus& status);
 };
 
 // Every sandbox and container the kubelet created for the pod, with statuses. With a
@@ -64,6 +66,11 @@ PodSnapshot snapshot_of(const PodRuntimeState& st);
 inline bool same_objects(const PodSnapshot& a, const PodSnapshot& b) {
   return a.sandboxes == b.sandboxes && a.containers == b.containers;
 }
+
+// Whether `after` differs from `before` only by what a sync starts: sandboxes and
+// containers of `before` in the same states, new sandboxes ready, new containers created
+// or running.
+bool only_what_was_started(const PodRuntimeState& before, const PodRuntimeState& after);
 
 // Two list calls: every sandbox and container the kubelet created.
 Result<Relist> relist(runtime::ContainerRuntime& rt);

@@ -82,6 +82,16 @@ Result<PodRuntimeState> PodWorker::read_state() {
   return st;
 }
 
+Result<PodRuntimeState> PodWorker::read_after(const PodRuntimeState& before) {
+  auto after = read_pod_state(d_.runtime, uid_, &statuses_);
+  if (after.ok() && only_what_was_started(before, *after)) {
+    seen_ = snapshot_of(*after);
+  } else {
+    seen_.reset();
+  }
+  return after;
+}
+
 void PodWorker::set_probes(ProbeView view) {
   boost::asio::post(strand_, [self = shared_from_this(), view = std::move(view)]() mutable {
     const bool restart = view.failed != self->probes_.failed;
@@ -232,7 +242,7 @@ Result<PodRuntimeState> PodWorker::execute(const SyncPlan& plan, const PodRuntim
   const api::Pod& pod = *pod_;
   const int64_t grace = termination_grace_seconds(pod);
   if (plan.kill_pod) kill_pod(st);
-  if (plan.pod_finished && !plan.create_sandbox) return read_state();
+  if (plan.pod_finished && !plan.create_sandbox) return read_after(st);
 
   auto lookup = d_.env.lookup();
   // Volumes before any container: set up, or brought up to date (configMap and secret
@@ -259,7 +269,7 @@ Result<PodRuntimeState> PodWorker::execute(const SyncPlan& plan, const PodRuntim
     sandbox_id = *id;
     if (auto status = d_.runtime.pod_sandbox_status(sandbox_id); status.ok()) {
       pod_ip = status->ip;
-      statuses_.sandboxes[sandbox_id] = std::move(*status);  // the read below needs it too
+      statuses_.remember(*status);  // the read below needs it too
     }
     KLOG(INFO, "pod sandbox created").kv("pod", pod_ref(pod)).kv("sandbox", sandbox_id.substr(0, 12))
         .kv("ip", pod_ip).kv("attempt", attempt);
@@ -291,7 +301,7 @@ Result<PodRuntimeState> PodWorker::execute(const SyncPlan& plan, const PodRuntim
       if (s.init) break;  // the next init container waits for this one
     }
   }
-  return read_state();
+  return read_after(st);
 }
 
 std::optional<api::ResourceRequirements> PodWorker::applied_resources(const ContainerRecord& r) const {
@@ -443,7 +453,7 @@ void PodWorker::kill_pod(const PodRuntimeState& st) {
 }
 
 Status PodWorker::terminate_now() {
-  auto st = read_state();
+  auto st = read_state();  // a terminating worker does not sync: what it saw no longer matters
   if (!st.ok()) return st.status();
   kill_pod(*st);
   // The pod's last status, terminal: what its containers exited with (a deleted pod ends

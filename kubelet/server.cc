@@ -120,7 +120,13 @@ class Server final : public KubeletServer {
       : io_(io), store_(store), node_name_(node_name), health_(health), pool_(kPoolThreads) {
     metrics::register_process_metrics(metrics_);
   }
-  ~Server() override { stop(); }
+  ~Server() override {
+    stop();
+    // Work still running on the pool (a pod sync) uses the runtime and the metrics: it
+    // ends before they go.
+    pool_.stop();
+    pool_.join();
+  }
 
   Status init(const config::KubeletConfig& c, kube::RestClient* api, kube::ApiServerSource* api_source) {
     api_source_ = api_source;

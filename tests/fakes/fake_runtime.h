@@ -146,6 +146,12 @@ class FakeRuntime final : public runtime::ContainerRuntime {
     const std::string why = reason.empty() ? (exit_code == 0 ? "Completed" : "Error") : reason;
     finish(it->second, exit_code, why, message);
   }
+  // The next container named `name` to start exits at once with `exit_code`, before
+  // anyone can read it back running (a quick init container, a crash at start).
+  void exit_on_start(const std::string& name, int32_t exit_code) {
+    std::lock_guard lock(mu_);
+    exit_on_start_[name] = exit_code;
+  }
   // The streaming server's base URL: exec, attach and port_forward answer
   // "<base>/exec/<n>" (and /attach/, /portforward/) for running containers and ready
   // sandboxes. Unset, they answer ENOTSUP, as a runtime without a streaming server.
@@ -390,6 +396,10 @@ class FakeRuntime final : public runtime::ContainerRuntime {
     }
     s.state = runtime::ContainerState::kRunning;
     s.started_at = now();
+    if (auto quick = exit_on_start_.find(s.metadata.name); quick != exit_on_start_.end()) {
+      finish(it->second, quick->second, quick->second == 0 ? "Completed" : "Error", "");
+      exit_on_start_.erase(quick);
+    }
     return Status::Ok();
   }
 
@@ -712,6 +722,7 @@ class FakeRuntime final : public runtime::ContainerRuntime {
   mutable std::condition_variable cv_;  // a call was made, or a held pull released
   std::vector<Call> calls_;
   std::map<std::string, std::deque<Status>> fail_next_;
+  std::map<std::string, int32_t> exit_on_start_;  // by container name
   std::map<std::pair<std::string, std::vector<std::string>>, Result<runtime::ExecResult>>
       exec_scripts_;
   std::map<std::string, Status> pull_errors_;

@@ -147,6 +147,35 @@ TEST_F(KubeletTest, ARelistThatSeesOnlyTheWorkersOwnStartDoesNotSyncItAgain) {
   EXPECT_EQ(rt_.count("StartContainer"), 2) << "and restart the container (restartPolicy Always)";
 }
 
+// An init container done before the worker reads the pod back: the worker's own read
+// found it exited, which its plan did not cover, so the relist that lists it syncs the pod
+// and the app container starts at once (not at the next periodic resync).
+TEST_F(KubeletTest, AQuickInitContainerIsFollowedAtTheNextRelist) {
+  relist();
+  api::Pod p = bound_pod();
+  api::Container init;
+  init.name = "setup";
+  init.image = "127.0.0.1:5000/kubia:1";
+  p.spec.init_containers = {init};
+  rt_.exit_on_start("setup", 0);
+  from_api(EventType::kAdded, p);
+  ASSERT_EQ(rt_.count("StartContainer"), 1) << "only the init container so far";
+  relist();
+  relist();
+  EXPECT_EQ(rt_.count("StartContainer"), 2) << "the app container started after the relist saw the init exit";
+}
+
+// A container that crashes at once is restarted at the relist that lists it exited.
+TEST_F(KubeletTest, AContainerThatExitsAtStartIsRestartedAtTheNextRelist) {
+  relist();
+  rt_.exit_on_start("app", 1);
+  from_api(EventType::kAdded, bound_pod());
+  ASSERT_EQ(rt_.count("StartContainer"), 1);
+  relist();
+  relist();
+  EXPECT_EQ(rt_.count("StartContainer"), 2) << "restartPolicy Always: the first restart has no back-off";
+}
+
 TEST_F(KubeletTest, TheEchoOfItsOwnWriteIsNotWrittenAgain) {
   from_api(EventType::kAdded, bound_pod());
   relist();

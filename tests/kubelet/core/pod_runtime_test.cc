@@ -12,6 +12,9 @@
 #include "labels.h"
 
 namespace rt = knode::runtime;
+using knode::kubelet::ContainerRecord;
+using knode::kubelet::only_what_was_started;
+using knode::kubelet::PodRuntimeState;
 using knode::kubelet::read_pod_state;
 using knode::kubelet::StatusCache;
 using knode::testing::FakeRuntime;
@@ -123,6 +126,68 @@ TEST_F(PodRuntimeTest, WhatIsGoneLeavesTheCache) {
   EXPECT_FALSE(st->sandbox);
   EXPECT_TRUE(cache.containers.empty());
   EXPECT_TRUE(cache.sandboxes.empty());
+}
+
+rt::PodSandbox listed_sandbox(const std::string& id, rt::SandboxState state) {
+  rt::PodSandbox s;
+  s.id = id;
+  s.state = state;
+  return s;
+}
+
+ContainerRecord listed_container(const std::string& id, rt::ContainerState state) {
+  ContainerRecord r;
+  r.container.id = id;
+  r.container.state = state;
+  r.status.id = id;
+  r.status.state = state;
+  return r;
+}
+
+TEST(OnlyWhatWasStarted, ANewReadySandboxAndRunningContainersAreWhatASyncMeant) {
+  PodRuntimeState before, after;
+  after.sandboxes = {listed_sandbox("sb", rt::SandboxState::kReady)};
+  after.containers = {listed_container("a", rt::ContainerState::kRunning),
+                      listed_container("b", rt::ContainerState::kCreated)};
+  EXPECT_TRUE(only_what_was_started(before, after));
+  // Unchanged objects are fine too.
+  EXPECT_TRUE(only_what_was_started(after, after));
+}
+
+TEST(OnlyWhatWasStarted, AnExitOrAStoppedSandboxWasNotPlannedFor) {
+  PodRuntimeState before, after;
+  after.sandboxes = {listed_sandbox("sb", rt::SandboxState::kReady)};
+  after.containers = {listed_container("init", rt::ContainerState::kExited)};
+  EXPECT_FALSE(only_what_was_started(before, after)) << "a new container already exited";
+
+  before.sandboxes = after.sandboxes;
+  before.containers = {listed_container("app", rt::ContainerState::kRunning)};
+  after.containers = {listed_container("app", rt::ContainerState::kExited)};
+  EXPECT_FALSE(only_what_was_started(before, after)) << "a running container exited meanwhile";
+
+  after.containers = before.containers;
+  after.sandboxes = {listed_sandbox("sb", rt::SandboxState::kNotReady)};
+  EXPECT_FALSE(only_what_was_started(before, after)) << "the sandbox stopped";
+  before.sandboxes.clear();
+  EXPECT_FALSE(only_what_was_started(before, after)) << "a new sandbox that is not ready";
+}
+
+TEST(StatusCacheRemember, AReadySandboxWithoutAnAddressIsAskedAgain) {
+  StatusCache cache;
+  rt::PodSandboxStatus s;
+  s.id = "sb";
+  s.state = rt::SandboxState::kReady;
+  cache.remember(s);
+  EXPECT_EQ(cache.sandboxes.count("sb"), 0u) << "on the pod network, no IP yet: not kept";
+  s.ip = "10.88.0.5";
+  cache.remember(s);
+  EXPECT_EQ(cache.sandboxes.count("sb"), 1u);
+  s.ip.clear();
+  cache.remember(s);
+  EXPECT_EQ(cache.sandboxes.count("sb"), 0u) << "a later answer without an address drops the kept one";
+  s.namespaces.network = rt::NamespaceMode::kNode;
+  cache.remember(s);
+  EXPECT_EQ(cache.sandboxes.count("sb"), 1u) << "host network: no address of its own to wait for";
 }
 
 }  // namespace
