@@ -4,11 +4,13 @@
 //   knode_ipvs_bench --phase table|restore|mode --services N --endpoints M   (in the VM)
 //
 // table:   the IPVS table of N services x M endpoints programmed by knode's IPVS backend
-//          (full sync), one endpoint added and one removed at that scale, a full resync
-//          with nothing to change.
+//          (full sync), one endpoint added and removed again at that scale (20 times, on
+//          services spread over the table: median and slowest), a full resync with nothing
+//          to change.
 // restore: the same table loaded by `ipvsadm -R` (what a restore-based proxy does).
 // mode:    the whole IPVS mode as the daemon runs it (virtual servers, kube-ipvs0
-//          addresses, ipsets, iptables companions) from empty, one endpoint through it.
+//          addresses, ipsets, iptables companions) from empty, one endpoint added through
+//          it (20 times: median and slowest).
 // TCG is slow: the ratios are the figure.
 #include <sys/resource.h>
 
@@ -37,6 +39,14 @@ using knode::net::IPAddress;
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+constexpr int kChanges = 20;  // one-endpoint changes per measurement: median and slowest
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+double max_of(const std::vector<double>& v) { return v.empty() ? 0 : *std::max_element(v.begin(), v.end()); }
 
 int sh(const std::string& cmd) {
   int rc = std::system(cmd.c_str());
@@ -96,23 +106,30 @@ void phase_table(ProxyState state, int services, int endpoints, knode::ipvs::Ipv
   auto t0 = Clock::now();
   if (auto s = table.sync(state, {}, true, &stats); !s.ok()) die(s.message());
   double full = seconds_since(t0);
-  ServicePort& mid = state.services[state.services.size() / 2];
-  mid.cluster_endpoints.push_back(backend_at(uint32_t(services * endpoints + 1)));
-  t0 = Clock::now();
-  if (auto s = table.sync(state, {mid.name}, false, &stats); !s.ok()) die(s.message());
-  double add_one = seconds_since(t0);
-  size_t add_changes = stats.changes;
-  mid.cluster_endpoints.erase(mid.cluster_endpoints.begin());
-  t0 = Clock::now();
-  if (auto s = table.sync(state, {mid.name}, false, &stats); !s.ok()) die(s.message());
-  double remove_one = seconds_since(t0);
-  size_t remove_changes = stats.changes;
+  // One endpoint added to a service, synced, then removed again, synced: kChanges times,
+  // each on another service spread over the table (one sample swings with the VM).
+  std::vector<double> adds, removes;
+  size_t add_changes = 0, remove_changes = 0;
+  for (int i = 0; i < kChanges; ++i) {
+    ServicePort& sp = state.services[(state.services.size() * size_t(2 * i + 1)) / (2 * kChanges)];
+    sp.cluster_endpoints.push_back(backend_at(uint32_t(services * endpoints + 1 + i)));
+    t0 = Clock::now();
+    if (auto s = table.sync(state, {sp.name}, false, &stats); !s.ok()) die(s.message());
+    adds.push_back(seconds_since(t0));
+    add_changes = stats.changes;
+    sp.cluster_endpoints.pop_back();
+    t0 = Clock::now();
+    if (auto s = table.sync(state, {sp.name}, false, &stats); !s.ok()) die(s.message());
+    removes.push_back(seconds_since(t0));
+    remove_changes = stats.changes;
+  }
   t0 = Clock::now();
   if (auto s = table.sync(state, {}, true, &stats); !s.ok()) die(s.message());
   double resync = seconds_since(t0);
-  std::printf("KNODE-MEASURE table %d %d full_s=%.3f add_ms=%.1f add_changes=%zu remove_ms=%.1f "
-              "remove_changes=%zu resync_s=%.3f\n",
-              services, endpoints, full, add_one * 1e3, add_changes, remove_one * 1e3, remove_changes, resync);
+  std::printf("KNODE-MEASURE table %d %d full_s=%.3f add_ms=%.1f add_max_ms=%.1f add_changes=%zu remove_ms=%.1f "
+              "remove_max_ms=%.1f remove_changes=%zu resync_s=%.3f\n",
+              services, endpoints, full, median(adds) * 1e3, max_of(adds) * 1e3, add_changes, median(removes) * 1e3,
+              max_of(removes) * 1e3, remove_changes, resync);
 }
 
 void phase_restore(const std::string& restore, int services, int endpoints, knode::ipvs::Ipvs& ipvs) {
@@ -142,11 +159,15 @@ void phase_mode(ProxyState state, int services, int endpoints) {
   auto t0 = Clock::now();
   if (auto s = mode->sync(state, {}, true, &stats); !s.ok()) die(s.message());
   double mode_full = seconds_since(t0);
-  ServicePort& mid = state.services[state.services.size() / 2];
-  mid.cluster_endpoints.push_back(backend_at(uint32_t(services * endpoints + 2)));
-  t0 = Clock::now();
-  if (auto s = mode->sync(state, {mid.name}, false, &stats); !s.ok()) die(s.message());
-  double mode_one = seconds_since(t0);
+  // One endpoint added through the whole mode, kChanges times on services spread over it.
+  std::vector<double> ones;
+  for (int i = 0; i < kChanges; ++i) {
+    ServicePort& sp = state.services[(state.services.size() * size_t(2 * i + 1)) / (2 * kChanges)];
+    sp.cluster_endpoints.push_back(backend_at(uint32_t(services * endpoints + 1 + i)));
+    t0 = Clock::now();
+    if (auto s = mode->sync(state, {sp.name}, false, &stats); !s.ok()) die(s.message());
+    ones.push_back(seconds_since(t0));
+  }
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   if (auto s = mode->cleanup(); !s.ok()) die(s.message());
@@ -166,8 +187,10 @@ void phase_mode(ProxyState state, int services, int endpoints) {
   if (auto s = companion.sync(state, {}, true); !s.ok()) die(s.message());
   double sets_s = seconds_since(t0);
   if (auto s = companion.cleanup(); !s.ok()) die(s.message());
-  std::printf("KNODE-MEASURE mode %d %d full_s=%.3f one_ms=%.1f vips_s=%.3f sets_s=%.3f rss_mb=%.1f\n", services,
-              endpoints, mode_full, mode_one * 1e3, vip_s, sets_s, ru.ru_maxrss / 1024.0);
+  std::printf("KNODE-MEASURE mode %d %d full_s=%.3f one_ms=%.1f one_max_ms=%.1f vips_s=%.3f sets_s=%.3f "
+              "rss_mb=%.1f\n",
+              services, endpoints, mode_full, median(ones) * 1e3, max_of(ones) * 1e3, vip_s, sets_s,
+              ru.ru_maxrss / 1024.0);
 }
 
 }  // namespace

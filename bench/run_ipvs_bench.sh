@@ -36,13 +36,13 @@ awk '
   $1 == "restore" { r[$2] = $0 }
   $1 == "mode"    { m[$2] = $0 }
   END {
-    print "| services x endpoints | knode full sync | ipvsadm -R | ratio | one endpoint added / removed | full resync, no change | whole mode: full sync | alone: VIPs on kube-ipvs0, ipsets + rules | whole mode: one endpoint |"
+    print "| services x endpoints | knode full sync | ipvsadm -R | ratio | one endpoint added / removed, median (slowest) of 20 | full resync, no change | whole mode: full sync | alone: VIPs on kube-ipvs0, ipsets + rules | whole mode: one endpoint added, median (slowest) of 20 |"
     print "|---|---|---|---|---|---|---|---|---|"
     for (i = 1; i <= k; i++) { n = order[i]
       ratio = v(t[n], "full_s") > 0 ? sprintf("%.1fx faster", v(r[n], "full_s") / v(t[n], "full_s")) : "n/a"
-      printf "| %s x %s | %s s | %s s | %s | %s ms / %s ms (%s + %s kernel changes) | %s s | %s s | %s s, %s s | %s ms |\n", n, ep,
-        v(t[n], "full_s"), v(r[n], "full_s"), ratio, v(t[n], "add_ms"), v(t[n], "remove_ms"),
-        v(t[n], "add_changes"), v(t[n], "remove_changes"), v(t[n], "resync_s"), v(m[n], "full_s"), v(m[n], "vips_s"),
-        v(m[n], "sets_s"), v(m[n], "one_ms")
+      printf "| %s x %s | %s s | %s s | %s | %s (%s) ms / %s (%s) ms (%s + %s kernel changes) | %s s | %s s | %s s, %s s | %s (%s) ms |\n", n, ep,
+        v(t[n], "full_s"), v(r[n], "full_s"), ratio, v(t[n], "add_ms"), v(t[n], "add_max_ms"), v(t[n], "remove_ms"),
+        v(t[n], "remove_max_ms"), v(t[n], "add_changes"), v(t[n], "remove_changes"), v(t[n], "resync_s"),
+        v(m[n], "full_s"), v(m[n], "vips_s"), v(m[n], "sets_s"), v(m[n], "one_ms"), v(m[n], "one_max_ms")
     }
   }' "$results"
