@@ -17,7 +17,8 @@ One run:
      empty manifest directory, wait for its /healthz and a settle time, then
        - for 1 pod and for N pods: write the manifests at once (renamed into the directory
          one after the other), and measure the time until the runtime lists every
-         container RUNNING (`crictl ps`, polled every --poll-interval, the same for both agents);
+         container RUNNING (ListContainers through knode_cri_count, one CRI connection kept
+         open, polled every --poll-interval, the same for both agents);
          remove the manifests and wait until the runtime has no running container and no
          ready sandbox of them; repeat;
        - write N pods, wait until they run, then sample the agent's RSS (VmRSS) every second
@@ -32,7 +33,7 @@ column: a dockerd of the run's own in the same namespace (tests/runtime/dockerd.
 bridge, no iptables, private roots and socket), pause and kubia pulled into it first,
 knode with --container-runtime=docker running knode-cni itself on the same conflist; its
 pods are observed through dockerd's Engine API (`GET /containers/json`, running containers
-labelled with the run's namespace) instead of `crictl ps`.
+labelled with the run's namespace) instead of ListContainers.
 
 The upstream kubelet runs in a mount namespace of its own (slave propagation: it still
 sees what containerd mounts): a tmpfs on /var/log there takes its /var/log/containers
@@ -200,15 +201,18 @@ def cpu_by_comm(before: dict, after: dict) -> dict[str, float]:
     return out
 
 
-def cpu_jiffies() -> tuple[int, int]:
-    """The machine's (idle, total) jiffies over all CPUs, from /proc/stat (idle + iowait
-    count as idle)."""
+STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def cpu_jiffies() -> tuple[int, int, list[int]]:
+    """The machine's (idle, total, per-field) jiffies over all CPUs, from /proc/stat's
+    first line (idle + iowait count as idle; steal is time the hypervisor gave elsewhere)."""
     with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    return fields[3] + fields[4], sum(fields[:8])
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    return fields[3] + fields[4], sum(fields), fields
 
 
-def idle_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+def idle_share(before: tuple, after: tuple) -> float:
     total = after[1] - before[1]
     return (after[0] - before[0]) / total if total > 0 else 0.0
 
@@ -473,7 +477,7 @@ class Bench:
         self.dockerd: Optional[dk.Dockerd] = None
         self.agents: list[Agent] = []
         self.trial_no = 0
-        self.poll_seconds: list[float] = []  # how long one `crictl ps` takes: the resolution
+        self.poll_seconds: list[float] = []  # how long one poll takes: the resolution
         self.unanswered: list[str] = []  # crictl calls that failed or timed out (retried)
         self.results: dict = {"agents": {}}
         self.current: Optional[Agent] = None  # the agent whose runtime the polls ask
@@ -698,6 +702,7 @@ class Bench:
                 "agent_cpu_seconds": a1 - a0, "runtime_cpu_seconds": cpu_delta(rt0, rt1),
                 "observer_cpu_seconds": o1 - o0, "machine_idle_share": idle_share(j0, j1),
                 "machine_cpu_seconds": (j1[1] - j0[1] - (j1[0] - j0[0])) / CLK_TCK,
+                "machine_seconds_by_kind": {k: (b - a) / CLK_TCK for k, a, b in zip(STAT_FIELDS, j0[2], j1[2])},
                 **({"cpu_by_comm": by_comm} if by_comm else {}),
                 **({"runtime_calls": calls} if calls else {})}
 
@@ -845,7 +850,7 @@ def table(res: dict) -> str:
              row(f"{n} pods: the runtime's CPU seconds per start (containerd or dockerd, shims, runc; "
                  "containerd's CNI runs included, the Docker backend's are knode's), median",
                  lambda a: statistics.median(t["runtime_cpu_seconds"] for t in a[f"pods_{n}"]), "{:.2f}"),
-             row(f"{n} pods: the observer's (`crictl` polls; 0 for dockerd, asked in-process) CPU seconds "
+             row(f"{n} pods: the observer's (knode_cri_count; 0 for dockerd, asked in-process) CPU seconds "
                  "per start, median",
                  lambda a: statistics.median(t["observer_cpu_seconds"] for t in a[f"pods_{n}"]), "{:.2f}",
                  ratio=False),
@@ -926,7 +931,7 @@ def main() -> int:
     ap.add_argument("--pause", type=float, default=1, help="seconds between runs")
     ap.add_argument("--cpu-by-comm", action="store_true",
                     help="record each start's CPU seconds by process name, kernel threads included (--json)")
-    ap.add_argument("--poll-interval", type=float, default=0.05, help="sleep between two `crictl ps`")
+    ap.add_argument("--poll-interval", type=float, default=0.05, help="sleep between two polls of the runtime")
     ap.add_argument("--trial-timeout", type=float, default=180)
     ap.add_argument("--kubelet-arg", action="append", default=[],
                     help="one more flag for the upstream kubelet (repeatable; diagnostics, e.g. --kubelet-arg=-v=4)")
@@ -999,7 +1004,7 @@ def main() -> int:
               f"{res['cpus']} CPUs, load {res['load_start']} → {res['load_end']}\n")
         print("Agents: " + "; ".join(f"{x['title']} = `{x['version']}`" for x in a.values()) +
               f". Image kubia pre-pulled (pull {res['pull_seconds']['kubia']:.2f} s, not counted). "
-              f"Start = manifests renamed into the directory → the runtime lists every container RUNNING (`crictl ps`; dockerd: `GET /containers/json`) "
+              f"Start = manifests renamed into the directory → the runtime lists every container RUNNING (ListContainers over one kept CRI connection, `knode_cri_count`; dockerd: `GET /containers/json`) "
               f"(polled every {res['poll_interval'] * 1000:.0f} ms); p99 is the nearest rank (with n ≤ 100, the slowest run).\n")
         print(table(res))
         print()
