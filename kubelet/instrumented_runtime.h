@@ -29,8 +29,6 @@ class InstrumentedRuntime final : public runtime::ContainerRuntime {
   // `registry` outlives this object.
   InstrumentedRuntime(std::unique_ptr<runtime::ContainerRuntime> inner, metrics::Registry& registry);
 
-  runtime::ContainerRuntime& inner() { return *inner_; }
-
   std::string id_scheme() const override { return inner_->id_scheme(); }
   Result<runtime::VersionInfo> version() override;
   Result<runtime::RuntimeStatus> status() override;

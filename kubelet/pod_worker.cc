@@ -72,24 +72,14 @@ void PodWorker::sync_unless_seen(PodSnapshot listed) {
   });
 }
 
-Result<PodRuntimeState> PodWorker::read_state() {
+Result<PodRuntimeState> PodWorker::read_state(const PodRuntimeState* before) {
   auto st = read_pod_state(d_.runtime, uid_, &statuses_);
-  if (st.ok()) {
+  if (st.ok() && (before == nullptr || only_what_was_started(*before, *st))) {
     seen_ = snapshot_of(*st);
   } else {
     seen_.reset();
   }
   return st;
-}
-
-Result<PodRuntimeState> PodWorker::read_after(const PodRuntimeState& before) {
-  auto after = read_pod_state(d_.runtime, uid_, &statuses_);
-  if (after.ok() && only_what_was_started(before, *after)) {
-    seen_ = snapshot_of(*after);
-  } else {
-    seen_.reset();
-  }
-  return after;
 }
 
 void PodWorker::set_probes(ProbeView view) {
@@ -242,7 +232,7 @@ Result<PodRuntimeState> PodWorker::execute(const SyncPlan& plan, const PodRuntim
   const api::Pod& pod = *pod_;
   const int64_t grace = termination_grace_seconds(pod);
   if (plan.kill_pod) kill_pod(st);
-  if (plan.pod_finished && !plan.create_sandbox) return read_after(st);
+  if (plan.pod_finished && !plan.create_sandbox) return read_state(&st);
 
   auto lookup = d_.env.lookup();
   // Volumes before any container: set up, or brought up to date (configMap and secret
@@ -301,7 +291,7 @@ Result<PodRuntimeState> PodWorker::execute(const SyncPlan& plan, const PodRuntim
       if (s.init) break;  // the next init container waits for this one
     }
   }
-  return read_after(st);
+  return read_state(&st);
 }
 
 std::optional<api::ResourceRequirements> PodWorker::applied_resources(const ContainerRecord& r) const {

@@ -159,16 +159,15 @@ class PodWorker : public std::enable_shared_from_this<PodWorker> {
   Backoff restarts_;
   StatusCache statuses_;  // what the runtime said of the pod's objects, per state
   // What the worker last planned from, or found after its own actions when they did only
-  // what it meant (see read_after); none when it must look again at the next relist.
+  // what it meant (see read_state); none when it must look again at the next relist.
   std::optional<PodSnapshot> seen_;
-  // Reads the pod from the runtime (through statuses_); what it found is what the next
-  // plan is made from, so it is seen.
-  Result<PodRuntimeState> read_state();
-  // Reads the pod after a sync acted on `before`. Seen only when nothing moved but what the
-  // sync started (a new sandbox ready, new containers created or running): a container
-  // that already exited (a quick init container, a crash, a failed postStart hook) has not
-  // been planned for, and the relist that lists it must sync the pod.
-  Result<PodRuntimeState> read_after(const PodRuntimeState& before);
+  // Reads the pod from the runtime (through statuses_). Without `before`, what it found is
+  // what the next plan is made from, so it is seen. After a sync acted on `before`, it is
+  // seen only when nothing moved but what the sync started (a new sandbox ready, new
+  // containers created or running): a container that already exited (a quick init
+  // container, a crash, a failed postStart hook) has not been planned for, and the relist
+  // that lists it must sync the pod.
+  Result<PodRuntimeState> read_state(const PodRuntimeState* before = nullptr);
   std::map<std::string, StartFailure> start_failures_;  // by container name, until it starts
   // Runtime ID -> the resources an in-place resize gave it (else its creation annotation).
   std::map<std::string, api::ResourceRequirements> resized_;

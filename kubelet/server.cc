@@ -371,9 +371,7 @@ class Server final : public KubeletServer {
       read_only_->handle("/pods", [this](const http::Request&) { return pod_list(); });
       read_only_->handle("/healthz", http::kubelet_healthz_handler(health_));
       // As upstream's read-only port: the kubelet's metrics without authentication.
-      read_only_->handle("/metrics", [this](const http::Request&) {
-        return http::Response{200, std::string(metrics::kContentType), metrics_.render(), {}};
-      });
+      read_only_->handle("/metrics", http::metrics_handler(metrics_));
       Status s = read_only_->listen(c.read_only_address, static_cast<uint16_t>(c.read_only_port));
       if (!s.ok()) return s.Wrap("serve the kubelet read-only port");
     }

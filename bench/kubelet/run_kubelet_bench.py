@@ -204,17 +204,22 @@ def cpu_by_comm(before: dict, after: dict) -> dict[str, float]:
 STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 
 
-def cpu_jiffies() -> tuple[int, int, list[int]]:
-    """The machine's (idle, total, per-field) jiffies over all CPUs, from /proc/stat's
-    first line (idle + iowait count as idle; steal is time the hypervisor gave elsewhere)."""
+def cpu_jiffies() -> list[int]:
+    """The machine's jiffies over all CPUs by STAT_FIELDS, from /proc/stat's first line
+    (steal is time the hypervisor gave elsewhere)."""
     with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:9]]
-    return fields[3] + fields[4], sum(fields), fields
+        return [int(x) for x in f.readline().split()[1:9]]
 
 
-def idle_share(before: tuple, after: tuple) -> float:
-    total = after[1] - before[1]
-    return (after[0] - before[0]) / total if total > 0 else 0.0
+def machine_cpu(before: list[int], after: list[int]) -> dict[str, float]:
+    """Seconds by kind between two cpu_jiffies(), with "busy" (all but idle and iowait)
+    and "idle_share"."""
+    out = {k: (b - a) / CLK_TCK for k, a, b in zip(STAT_FIELDS, before, after)}
+    total = sum(out.values())
+    idle = out["idle"] + out["iowait"]
+    out["busy"] = total - idle
+    out["idle_share"] = idle / total if total > 0 else 0.0
+    return out
 
 
 def loadavg() -> str:
@@ -682,17 +687,18 @@ class Bench:
         d = self.dockerd
         markers = (d.socket, d.data_root, d.exec_root) if d is not None else ()
         docker = agent.runtime == "docker"
+        calls0 = agent.runtime_calls()  # asked outside the agent's CPU window
         rt0, a0, o0 = runtime_cpu(self.workdir, markers, docker), proc_cpu_seconds(agent.proc.pid), self.observer_cpu()
-        calls0 = agent.runtime_calls()
         by0 = cpu_by_process() if self.args.cpu_by_comm else {}
         j0 = cpu_jiffies()
         t0, names = self.write_pods(agent, count, ns)
         start = self.wait_running(agent, ns, count, t0)
         j1 = cpu_jiffies()
         by_comm = cpu_by_comm(by0, cpu_by_process()) if self.args.cpu_by_comm else {}
+        rt1, a1, o1 = runtime_cpu(self.workdir, markers, docker), proc_cpu_seconds(agent.proc.pid), self.observer_cpu()
         calls1 = agent.runtime_calls()
         calls = {op: n - calls0.get(op, 0) for op, n in calls1.items() if n - calls0.get(op, 0) > 0}
-        rt1, a1, o1 = runtime_cpu(self.workdir, markers, docker), proc_cpu_seconds(agent.proc.pid), self.observer_cpu()
+        machine = machine_cpu(j0, j1)
         # kubia runs as PID 1: a SIGTERM that arrives before it installs its handler (the
         # first milliseconds) is ignored and the pod takes its 30 s grace period to go.
         time.sleep(0.3)
@@ -700,9 +706,9 @@ class Bench:
         time.sleep(self.args.pause)
         return {"namespace": ns, "pods": count, "start_seconds": start, "remove_seconds": stop,
                 "agent_cpu_seconds": a1 - a0, "runtime_cpu_seconds": cpu_delta(rt0, rt1),
-                "observer_cpu_seconds": o1 - o0, "machine_idle_share": idle_share(j0, j1),
-                "machine_cpu_seconds": (j1[1] - j0[1] - (j1[0] - j0[0])) / CLK_TCK,
-                "machine_seconds_by_kind": {k: (b - a) / CLK_TCK for k, a, b in zip(STAT_FIELDS, j0[2], j1[2])},
+                "observer_cpu_seconds": o1 - o0, "machine_idle_share": machine["idle_share"],
+                "machine_cpu_seconds": machine["busy"],
+                "machine_seconds_by_kind": {k: machine[k] for k in STAT_FIELDS},
                 **({"cpu_by_comm": by_comm} if by_comm else {}),
                 **({"runtime_calls": calls} if calls else {})}
 
