@@ -84,7 +84,7 @@ Result<PodRuntimeState> read_pod_state(runtime::ContainerRuntime& rt, const std:
       if (status.status().error_number() == ENOENT) continue;  // removed meanwhile
       return status.status();
     }
-    if (cache) cache->containers[c.id] = *status;
+    if (cache) cache->remember(*status);
     st.containers.push_back({std::move(c), std::move(*status)});
   }
   // Newest first: by attempt (a container's restart count), then by creation time.
@@ -113,6 +113,16 @@ void StatusCache::remember(const runtime::PodSandboxStatus& status) {
     return;
   }
   sandboxes[status.id] = status;
+}
+
+void StatusCache::remember(const runtime::ContainerStatus& status) {
+  // A SIGKILL exit not (yet) called OOMKilled is asked again: a runtime learns of an OOM
+  // kill from an event of its own, which can come after the exit (dockerd does so).
+  if (status.state == runtime::ContainerState::kExited && status.exit_code == 137 && status.reason != "OOMKilled") {
+    containers.erase(status.id);
+    return;
+  }
+  containers[status.id] = status;
 }
 
 bool only_what_was_started(const PodRuntimeState& before, const PodRuntimeState& after) {

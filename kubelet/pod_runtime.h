@@ -34,7 +34,9 @@ struct PodRuntimeState {
 // The statuses a pod's worker has read, each kept while its sandbox or container stays in
 // the state it was read in: what a status says does not change without the state changing
 // (a sandbox's IP and namespaces, a container's start, image and log path; an exit's code
-// and reason are final), and the lists show the state. So a pod whose runtime objects did
+// and reason are final, but for a SIGKILL exit that may yet be called OOMKilled, and a ready
+// sandbox still without an IP: those are asked again), and the lists show the state. So a
+// pod whose runtime objects did
 // not move costs two list calls, not a status call per object (upstream's PLEG likewise
 // inspects only what changed).
 struct StatusCache {
@@ -42,6 +44,9 @@ struct StatusCache {
   std::map<std::string, runtime::ContainerStatus> containers;  // by ID
   // Keeps a sandbox's status, unless it is ready on the pod network without an address.
   void remember(const runtime::PodSandboxStatus& status);
+  // Keeps a container's status, unless it exited by SIGKILL without the OOMKilled reason
+  // (which may still come).
+  void remember(const runtime::ContainerStatus& status);
 };
 
 // Every sandbox and container the kubelet created for the pod, with statuses. With a

@@ -191,4 +191,22 @@ TEST(StatusCacheRemember, AReadySandboxWithoutAnAddressIsAskedAgain) {
   EXPECT_EQ(cache.sandboxes.count("sb"), 1u) << "host network: no address of its own to wait for";
 }
 
+TEST(StatusCacheRemember, ASigkillExitIsAskedAgainUntilItIsCalledOomKilled) {
+  StatusCache cache;
+  rt::ContainerStatus s;
+  s.id = "c";
+  s.state = rt::ContainerState::kExited;
+  s.exit_code = 137;
+  s.reason = "Error";
+  cache.remember(s);
+  EXPECT_EQ(cache.containers.count("c"), 0u) << "the runtime's OOM event may still turn it into OOMKilled";
+  s.reason = "OOMKilled";
+  cache.remember(s);
+  EXPECT_EQ(cache.containers.count("c"), 1u);
+  s.exit_code = 1;
+  s.reason = "Error";
+  cache.remember(s);
+  EXPECT_EQ(cache.containers.count("c"), 1u) << "any other exit is final";
+}
+
 }  // namespace
