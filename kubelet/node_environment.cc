@@ -177,8 +177,10 @@ Status NodeEnvironment::prepare_logs(const api::Pod& pod, const api::Container& 
       .status();
 }
 
-void NodeEnvironment::container_started(const std::string& container_id) {
-  if (Status s = logs_.link_container_log(container_id); !s.ok()) {
+void NodeEnvironment::container_started(const api::Pod& pod, const api::Container& c,
+                                        const std::string& container_id, const std::string& log_path) {
+  if (Status s = logs_.link_container_log(pod.metadata.namespace_, pod.metadata.name, c.name, container_id, log_path);
+      !s.ok()) {
     KLOG(WARNING, "cannot link the container's log").kv("id", container_id.substr(0, 12)).kv("err", s.message());
   }
 }

@@ -36,7 +36,8 @@ class NodeEnvironment final : public PodEnvironment {
                                                         uint32_t attempt) override;
   std::string termination_message(const api::Container& c, const runtime::ContainerStatus& status) override;
   Status prepare_logs(const api::Pod& pod, const api::Container& c) override;
-  void container_started(const std::string& container_id) override;
+  void container_started(const api::Pod& pod, const api::Container& c, const std::string& container_id,
+                         const std::string& log_path) override;
   Status run_hook(const api::LifecycleHandler& h, const api::Pod& pod, const api::Container& c,
                   const std::string& container_id, const std::string& pod_ip, std::chrono::seconds budget) override;
 

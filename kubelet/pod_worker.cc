@@ -382,7 +382,10 @@ Status PodWorker::start_container(const ContainerStart& s, const std::string& sa
   event(c.name, kEventNormal, "Created", "Created container: " + c.name);
   if (Status st = d_.runtime.start_container(*id); !st.ok()) return fail("RunContainerError", st);
   event(c.name, kEventNormal, "Started", "Started container " + c.name);
-  d_.env.container_started(*id);
+  d_.env.container_started(pod, c, *id,
+                           sandbox.log_directory.empty() || config.log_path.empty()
+                               ? std::string()
+                               : sandbox.log_directory + "/" + config.log_path);
   start_failures_.erase(c.name);
   KLOG(INFO, "container started").kv("pod", pod_ref(pod)).kv("container", c.name).kv("id", id->substr(0, 12))
       .kv("restartCount", s.attempt);

@@ -72,8 +72,11 @@ class PodEnvironment {
   }
   // The container's log directory, made before the runtime creates the container.
   [[nodiscard]] virtual Status prepare_logs(const api::Pod& pod, const api::Container& c) = 0;
-  // The container runs: its /var/log/containers link can be made.
-  virtual void container_started(const std::string& container_id) = 0;
+  // The container runs, writing its log at `log_path` (the sandbox's log directory joined
+  // with the container's log path; empty when either is): its /var/log/containers link can
+  // be made.
+  virtual void container_started(const api::Pod& pod, const api::Container& c, const std::string& container_id,
+                                 const std::string& log_path) = 0;
   // Runs a postStart or preStop handler within `budget`.
   [[nodiscard]] virtual Status run_hook(const api::LifecycleHandler& h, const api::Pod& pod,
                                         const api::Container& c, const std::string& container_id,

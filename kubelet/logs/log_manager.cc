@@ -182,17 +182,14 @@ Status LogManager::ensure_symlink(const std::string& link, const std::string& ta
   return Status::Ok();
 }
 
-Status LogManager::link_container_log(const std::string& container_id) {
+Status LogManager::link_container_log(const std::string& ns, const std::string& pod,
+                                      const std::string& container, const std::string& container_id,
+                                      const std::string& log_path) {
   std::lock_guard lock(mu_);
-  auto st = runtime_.container_status(container_id);
-  if (!st.ok()) return st.status().Wrap("link container log");
   std::error_code ec;
-  // Without a log file the link would dangle from the start (a runtime logging
-  // elsewhere), so there is none, as upstream.
-  if (st->log_path.empty() || !fs::exists(st->log_path, ec)) return Status::Ok();
-  const std::string link = symlink_for(st->labels, st->metadata.name, container_id);
-  if (link.empty()) return Status::Ok();
-  return ensure_symlink(link, st->log_path);
+  if (log_path.empty() || !fs::exists(log_path, ec)) return Status::Ok();
+  if (ns.empty() || pod.empty() || container.empty() || container_id.empty()) return Status::Ok();
+  return ensure_symlink(under_root(container_log_symlink(pod, ns, container, container_id)), log_path);
 }
 
 Status LogManager::rotate_if_full(const std::string& id, const std::string& log) {

@@ -60,9 +60,12 @@ class LogManager {
                                                      const std::string& uid,
                                                      const std::string& container) const;
 
-  // Links the container's /var/log/containers symlink to its log, once the runtime has
-  // created the file: call after StartContainer (run_once() catches up otherwise).
-  Status link_container_log(const std::string& container_id);
+  // Links the container's /var/log/containers symlink to its log at `log_path` (the
+  // sandbox's log directory joined with the container's log path, as upstream computes it
+  // rather than asking the runtime), once the runtime has created the file: call after
+  // StartContainer (run_once() catches up otherwise).
+  Status link_container_log(const std::string& ns, const std::string& pod, const std::string& container,
+                            const std::string& container_id, const std::string& log_path);
 
   // One round: reopen missing logs and rotate full ones of the running containers, make
   // their symlinks, remove dangling symlinks of containers that are gone or exited.

@@ -49,7 +49,11 @@ class FakeEnvironment final : public PodEnvironment {
     return Status::Ok();
   }
   Status prepare_logs(const api::Pod&, const api::Container&) override { return Status::Ok(); }
-  void container_started(const std::string&) override {}
+  void container_started(const api::Pod&, const api::Container&, const std::string& id,
+                         const std::string& log_path) override {
+    started_logs.emplace_back(id, log_path);
+  }
+  std::vector<std::pair<std::string, std::string>> started_logs;  // (container id, log path)
   Status run_hook(const api::LifecycleHandler&, const api::Pod&, const api::Container&, const std::string&,
                   const std::string&, std::chrono::seconds) override {
     ++hooks;

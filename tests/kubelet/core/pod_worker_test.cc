@@ -78,6 +78,17 @@ TEST_F(PodWorkerTest, StartsTheSandboxAndContainerAndReportsRunning) {
   EXPECT_EQ(c.labels.at(kContainerNameLabel), "app");
 }
 
+TEST_F(PodWorkerTest, TheStartedContainersLogPathIsTheOneTheRuntimeWrites) {
+  start(make_pod());
+  const auto running = containers(runtime::ContainerState::kRunning);
+  ASSERT_EQ(running.size(), 1u);
+  ASSERT_EQ(env_.started_logs.size(), 1u);
+  EXPECT_EQ(env_.started_logs[0].first, running[0].id);
+  // Computed as upstream (sandbox log directory + container log path), not asked back.
+  EXPECT_EQ(env_.started_logs[0].second, rt_.container_status(running[0].id)->log_path);
+  EXPECT_EQ(env_.started_logs[0].second, "/var/log/pods/default_web-node1_uid-1/app/0.log");
+}
+
 TEST_F(PodWorkerTest, AnotherSyncOfARunningPodChangesNothing) {
   start(make_pod());
   rt_.clear_calls();

@@ -248,10 +248,10 @@ TEST_F(ContainerGcTest, LogFilesAndSymlinkGoWithTheContainer) {
   write(dir + "/0.log", "old\n");
   write(dir + "/0.log.20240102-030405.gz", "gz");
   std::string c0 = container(sb, "app", 0);
-  ASSERT_TRUE(logs_.link_container_log(c0).ok());
+  ASSERT_TRUE(logs_.link_container_log("shop", "web", "app", c0, dir + "/0.log").ok());
   write(dir + "/1.log", "new\n");
   std::string c1 = container(sb, "app", 1);
-  ASSERT_TRUE(logs_.link_container_log(c1).ok());
+  ASSERT_TRUE(logs_.link_container_log("shop", "web", "app", c1, dir + "/1.log").ok());
   const std::string link0 = tmp_.path() + container_log_symlink("web", "shop", "app", c0);
   const std::string link1 = tmp_.path() + container_log_symlink("web", "shop", "app", c1);
   ASSERT_TRUE(fs::is_symlink(link0));

@@ -231,16 +231,21 @@ TEST_F(LogManagerTest, RunningContainersGetTheirSymlink) {
 
 TEST_F(LogManagerTest, LinkingWaitsForTheLogFile) {
   std::string id = start("app", 0, "", true, /*run=*/false);
-  ASSERT_TRUE(logs_.link_container_log(id).ok());
+  const std::string log = log_of(id);
+  const int asked = rt_.count("ContainerStatus");
+  ASSERT_TRUE(logs_.link_container_log("shop", "web", "app", id, log).ok());
   EXPECT_FALSE(fs::exists(fs::symlink_status(link_of("app", id))));
-  append(log_of(id), "up\n");
-  ASSERT_TRUE(logs_.link_container_log(id).ok());
-  EXPECT_TRUE(fs::is_symlink(link_of("app", id)));
+  append(log, "up\n");
+  ASSERT_TRUE(logs_.link_container_log("shop", "web", "app", id, log).ok());
+  ASSERT_TRUE(fs::is_symlink(link_of("app", id)));
+  EXPECT_EQ(fs::read_symlink(link_of("app", id)), fs::path(log));
+  // From what the kubelet knows: the runtime is not asked.
+  EXPECT_EQ(rt_.count("ContainerStatus"), asked);
 }
 
 TEST_F(LogManagerTest, DanglingSymlinksOfContainersThatAreGoneOrExitedAreRemoved) {
   std::string exited = start("app", 0, "bye\n");
-  ASSERT_TRUE(logs_.link_container_log(exited).ok());
+  ASSERT_TRUE(logs_.link_container_log("shop", "web", "app", exited, log_of(exited)).ok());
   rt_.exit_container(exited, 0);
   fs::remove(log_of(exited));
   // Created, not started yet: its link may dangle until the runtime writes.

@@ -192,6 +192,12 @@ class KubeletRuntimeTest(unittest.TestCase):
 
         text = kf.wait_for(logged, 10, f"kubia's request line in {log_file}")
         self.assertRegex(text, r"(?m)^\d{4}-\d\d-\d\dT\S+ stdout [FP] Received request from \S+: GET / HTTP/1\.1$")
+        with self.subTest("the /var/log/containers link"):
+            # <pod>_<namespace>_<container>-<container id>.log, to the log above.
+            cid = cs["containerID"].split("://", 1)[1]
+            link = os.path.join(node.log_root, "var/log/containers", f"kubia-node1_default_kubia-{cid}.log")
+            self.assertTrue(os.path.islink(link), link)
+            self.assertEqual(os.path.realpath(link), os.path.realpath(log_file))
         # Each of these fails on its own (subTest), so one does not hide the others.
         with self.subTest("hostIP"):
             self.assertEqual(st.get("hostIP"), kf.NODE_IP, "hostIP: the node's address (its default route's interface)")
