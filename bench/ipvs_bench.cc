@@ -1,7 +1,8 @@
 // IPVS mode at scale, inside the VM (the host kernel has no IPVS), one phase per boot:
 //
 //   bench/run_ipvs_bench.sh [--services 1000,10000] [--endpoints 10]
-//   knode_ipvs_bench --phase table|restore|mode --services N --endpoints M   (in the VM)
+//   knode_ipvs_bench --phase table|restore|mode|daemon --services N --endpoints M
+//                    [--agent /knode/knode]   (in the VM)
 //
 // table:   the IPVS table of N services x M endpoints programmed by knode's IPVS backend
 //          (full sync), one endpoint added and removed again at that scale (20 times, on
@@ -11,15 +12,30 @@
 // mode:    the whole IPVS mode as the daemon runs it (virtual servers, kube-ipvs0
 //          addresses, ipsets, iptables companions) from empty, one endpoint added through
 //          it (20 times: median and slowest).
+// daemon:  the daemon itself, `knode proxy --proxy-mode=ipvs` from a manifest directory of
+//          the same N services: process start to the whole mode in the kernel (virtual
+//          servers, real servers, the VIPs on kube-ipvs0: the mode's last step), then one
+//          EndpointSlice file rewritten with an endpoint more (20 times, on services spread
+//          over the table: median and slowest from the file's rename to the real server in
+//          the kernel, polled over netlink every millisecond), and the daemon's peak RSS.
 // TCG is slow: the ratios are the figure.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ipvs/companion_sync.h"
@@ -193,11 +209,125 @@ void phase_mode(ProxyState state, int services, int endpoints) {
               ru.ru_maxrss / 1024.0);
 }
 
+// A Service per virtual server of make_state (same addresses), an EndpointSlice file each.
+void write_slice(const std::string& dir, int s, const std::vector<Endpoint>& eps) {
+  const std::string name = dir + "/svc-" + std::to_string(s) + "-slice.yaml";
+  {
+    std::ofstream f(name + ".tmp");
+    f << "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: svc-" << s
+      << "-abc, namespace: ns, labels: {kubernetes.io/service-name: svc-" << s
+      << "}}\naddressType: IPv4\nports: [{name: http, port: 8080}]\nendpoints:\n";
+    for (const auto& e : eps) f << "- {addresses: [\"" << e.ip.str() << "\"]}\n";
+  }
+  std::filesystem::rename(name + ".tmp", name);  // whole, as an operator's editor or kubectl writes
+}
+
+long status_kb(pid_t pid, const char* key) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  const std::string k = std::string(key) + ":";
+  while (std::getline(f, line)) {
+    if (line.rfind(k, 0) == 0) return std::stol(line.substr(k.size()));
+  }
+  return -1;
+}
+
+bool has_destination(knode::ipvs::Ipvs& ipvs, const knode::ipvs::VirtualServer& vs, const Endpoint& e) {
+  auto dests = ipvs.list_destinations(vs);
+  if (!dests.ok()) return false;
+  return std::any_of(dests->begin(), dests->end(),
+                     [&](const knode::ipvs::RealServer& r) { return r.address == e.ip && r.port == e.port; });
+}
+
+void phase_daemon(const std::string& agent, int services, int endpoints, knode::ipvs::Ipvs& ipvs) {
+  const std::string dir = "/tmp/knode-ipvs-bench-manifests";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::vector<std::vector<Endpoint>> eps(static_cast<size_t>(services));
+  {
+    std::ofstream f(dir + "/services.yaml");
+    for (int i = 0; i < services; ++i) {
+      f << "---\napiVersion: v1\nkind: Service\nmetadata: {name: svc-" << i
+        << ", namespace: ns}\nspec: {clusterIP: " << IPAddress::V4(0x0a600000u + uint32_t(i)).str()
+        << ", ports: [{name: http, port: 80, targetPort: 8080}]}\n";
+      for (int e = 0; e < endpoints; ++e) eps[size_t(i)].push_back(backend_at(uint32_t(i * endpoints + e)));
+    }
+  }
+  for (int i = 0; i < services; ++i) write_slice(dir, i, eps[size_t(i)]);
+  auto vs_of = [](int i) {
+    knode::ipvs::VirtualServer vs;
+    vs.address = IPAddress::V4(0x0a600000u + uint32_t(i));
+    vs.port = 80;
+    return vs;
+  };
+  auto t0 = Clock::now();
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    int fd = ::open("/tmp/knode.log", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    execl(agent.c_str(), agent.c_str(), "proxy", "--proxy-mode=ipvs", ("--manifest-dir=" + dir).c_str(),
+          "--cluster-cidr=10.1.0.0/16", "--healthz-bind-address=127.0.0.1:0", "--metrics-bind-address=127.0.0.1:0",
+          "--ipvs-min-sync-period=0s", "-v=2", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Programmed: every virtual server there with the first and last services' real servers,
+  // and every VIP on kube-ipvs0 (the mode's last step), seen as a bind() to it succeeding.
+  // Polled every 100 ms: a listing of 10,000 services costs the VM's one CPU.
+  bool ready = false;
+  int vips_seen = 0;  // VIPs 0..vips_seen-1 are local (none goes away meanwhile)
+  auto is_local = [](const IPAddress& a) {
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = a.v4_be();
+    bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) == 0;
+    if (fd >= 0) ::close(fd);
+    return ok;
+  };
+  while (!ready && seconds_since(t0) < 1200) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (waitpid(pid, nullptr, WNOHANG) == pid) die("the daemon exited; its log: /tmp/knode.log");
+    while (vips_seen < services && is_local(vs_of(vips_seen).address)) ++vips_seen;
+    if (vips_seen < services) continue;
+    auto listed = ipvs.list_services();
+    ready = listed.ok() && listed->size() == size_t(services) &&
+            has_destination(ipvs, vs_of(0), eps[0].back()) &&
+            has_destination(ipvs, vs_of(services - 1), eps[size_t(services) - 1].back());
+  }
+  if (!ready) die("the daemon did not program the table in 20 minutes");
+  const double ready_s = seconds_since(t0);
+  std::vector<double> ones;
+  for (int i = 0; i < kChanges; ++i) {
+    const int s = int((size_t(services) * size_t(2 * i + 1)) / (2 * kChanges));
+    const Endpoint added = backend_at(uint32_t(services * endpoints + 1 + i));
+    eps[size_t(s)].push_back(added);
+    t0 = Clock::now();
+    write_slice(dir, s, eps[size_t(s)]);
+    while (!has_destination(ipvs, vs_of(s), added)) {
+      if (seconds_since(t0) > 30) die("an added endpoint did not reach the kernel in 30 s");
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ones.push_back(seconds_since(t0));
+  }
+  const long hwm = status_kb(pid, "VmHWM");
+  kill(pid, SIGTERM);
+  waitpid(pid, nullptr, 0);
+  std::string each;
+  for (double o : ones) each += (each.empty() ? "" : ",") + std::to_string(int(o * 1e3 + 0.5));
+  std::printf("KNODE-MEASURE daemon %d %d ready_s=%.2f one_ms=%.1f one_max_ms=%.1f rss_mb=%.1f each_ms=%s\n",
+              services, endpoints, ready_s, median(ones) * 1e3, max_of(ones) * 1e3, hwm / 1024.0, each.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int services = 1000, endpoints = 10;
   std::string phase = "table";
+  std::string agent = "/knode/knode";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--services")) {
       services = std::atoi(argv[i + 1]);
@@ -205,6 +335,8 @@ int main(int argc, char** argv) {
       endpoints = std::atoi(argv[i + 1]);
     } else if (!std::strcmp(argv[i], "--phase")) {
       phase = argv[i + 1];
+    } else if (!std::strcmp(argv[i], "--agent")) {
+      agent = argv[i + 1];
     } else {
       die(std::string("unknown flag ") + argv[i]);
     }
@@ -219,8 +351,10 @@ int main(int argc, char** argv) {
     phase_restore(restore, services, endpoints, **client);
   } else if (phase == "mode") {
     phase_mode(std::move(state), services, endpoints);
+  } else if (phase == "daemon") {
+    phase_daemon(agent, services, endpoints, **client);
   } else {
-    die("--phase must be table, restore or mode");
+    die("--phase must be table, restore, mode or daemon");
   }
   return 0;
 }

@@ -1,6 +1,9 @@
 #include "knode/proxy/model.h"
 
+#include <algorithm>
+#include <map>
 #include <sstream>
+#include <string_view>
 #include <type_traits>
 
 namespace knode::proxy {
@@ -14,6 +17,54 @@ std::string ServicePort::str() const {
   std::ostringstream os;
   os << name << ' ' << cluster_ip.str() << ':' << port << '/' << to_string(protocol);
   return os.str();
+}
+
+namespace {
+
+// "ns/name" of "ns/name:port" (a port without a name has no colon).
+std::string_view service_of(std::string_view port_name) { return port_name.substr(0, port_name.find(':')); }
+
+}  // namespace
+
+std::vector<const ServicePort*> find_ports(const ProxyState& state, const std::set<std::string>& names) {
+  const auto& v = state.services;
+  std::vector<const ServicePort*> found(names.size(), nullptr);
+  size_t missing = 0, i = 0;
+  for (const auto& name : names) {
+    const std::string_view svc = service_of(name);
+    // The first position whose service is not before `svc` (in an ordered state).
+    size_t lo = 0, hi = v.size();
+    while (lo < hi) {
+      const size_t mid = lo + (hi - lo) / 2;
+      if (service_of(v[mid].name) < svc) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    for (size_t j = lo; j < v.size() && service_of(v[j].name) == svc; ++j) {
+      if (v[j].name == name) {
+        found[i] = &v[j];
+        break;
+      }
+    }
+    if (found[i] == nullptr) ++missing;
+    ++i;
+  }
+  if (missing > 0) {
+    std::map<std::string_view, size_t> wanted;  // name -> its place in `found`
+    i = 0;
+    for (const auto& name : names) {
+      if (found[i] == nullptr) wanted.emplace(name, i);
+      ++i;
+    }
+    for (const auto& sp : v) {
+      if (auto it = wanted.find(sp.name); it != wanted.end() && found[it->second] == nullptr) found[it->second] = &sp;
+    }
+  }
+  std::erase(found, nullptr);
+  std::sort(found.begin(), found.end());  // the state's order (they all point into one vector)
+  return found;
 }
 
 namespace {

@@ -56,9 +56,7 @@ Status CompanionSync::full_sync_sets(const proxy::ProxyState& state, CompanionSt
 Status CompanionSync::partial_sync_sets(const proxy::ProxyState& state, const std::set<std::string>& changed,
                                         CompanionStats* stats) {
   std::map<std::string, Contribution> now;
-  for (const auto& sp : state.services) {
-    if (changed.count(sp.name)) now[sp.name] = contribution_of(sp, config_);
-  }
+  for (const auto* sp : proxy::find_ports(state, changed)) now[sp->name] = contribution_of(*sp, config_);
   // Entries whose count goes 0 -> 1 are added, 1 -> 0 deleted; others stay untouched.
   std::map<std::string, std::set<ipset::Entry>> add, del;
   for (const auto& name : changed) {

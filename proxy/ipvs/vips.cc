@@ -30,13 +30,17 @@ bool VipRefs::update(const proxy::ProxyState& state, const std::set<std::string>
   bool vips_changed = full;
   if (full) clear();
   std::set<std::string> seen;
-  for (const auto& sp : state.services) {
-    if (!full && !changed.count(sp.name)) continue;
+  auto count = [&](const proxy::ServicePort& sp) {
     seen.insert(sp.name);
     std::set<net::IPAddress> mine(sp.external_ips.begin(), sp.external_ips.end());
     mine.insert(sp.load_balancer_ips.begin(), sp.load_balancer_ips.end());
     if (sp.cluster_ip.valid()) mine.insert(sp.cluster_ip);
     vips_changed |= set_owner(sp.name, mine);
+  };
+  if (full) {
+    for (const auto& sp : state.services) count(sp);
+  } else {
+    for (const auto* sp : proxy::find_ports(state, changed)) count(*sp);
   }
   if (!full) {
     for (const auto& name : changed) {

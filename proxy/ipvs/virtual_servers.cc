@@ -61,9 +61,7 @@ SyncPlan VirtualServers::plan(const proxy::ProxyState& state, const std::set<std
   p.changed = changed;
   if (!p.full) {
     // Only the changed services: a change costs O(change), not O(services).
-    for (const auto& sp : state.services) {
-      if (changed.count(sp.name)) add_desired(sp, config_.desired, &p.desired, &contested_);
-    }
+    for (const auto* sp : proxy::find_ports(state, changed)) add_desired(*sp, config_.desired, &p.desired, &contested_);
     p.full = claims_held_key(p);
   }
   if (p.full) {

@@ -206,3 +206,54 @@ TEST(ServicePortEncode, EveryFieldChangesTheEncoding) {
     EXPECT_NE(proxy::encode(s), want) << what;
   }
 }
+
+// find_ports: the changed ports of a state, by bisection in the proxier's order and by a
+// scan otherwise; the result is the same either way, in the state's order.
+namespace {
+
+proxy::ProxyState state_of(const std::vector<std::string>& names) {
+  proxy::ProxyState st;
+  for (const auto& n : names) {
+    proxy::ServicePort sp;
+    sp.name = n;
+    st.services.push_back(sp);
+  }
+  return st;
+}
+
+std::vector<std::string> names_of(const std::vector<const proxy::ServicePort*>& ports) {
+  std::vector<std::string> out;
+  for (const auto* p : ports) out.push_back(p->name);
+  return out;
+}
+
+}  // namespace
+
+TEST(FindPorts, FindsEveryNamedPortOfAnOrderedStateInItsOrder) {
+  // As the proxier lends it: by service "ns/name" (std::map order: "ns/a" < "ns/a-b"),
+  // each service's ports together; a port without a name has no colon.
+  const std::vector<std::string> all = {"ns/a:dns", "ns/a:http", "ns/a-b:x", "ns/b", "ns/b-1:p", "ns/b10:p",
+                                        "other/a:http"};
+  auto st = state_of(all);
+  for (const auto& n : all) {
+    EXPECT_EQ(names_of(proxy::find_ports(st, {n})), std::vector<std::string>{n}) << n;
+  }
+  EXPECT_EQ(names_of(proxy::find_ports(st, {"other/a:http", "ns/a:dns", "ns/b"})),
+            (std::vector<std::string>{"ns/a:dns", "ns/b", "other/a:http"}));
+  EXPECT_EQ(names_of(proxy::find_ports(st, {std::set<std::string>(all.begin(), all.end())})), all);
+}
+
+TEST(FindPorts, NamesTheStateLacksHaveNoPort) {
+  auto st = state_of({"ns/a:http", "ns/b:http"});
+  EXPECT_TRUE(proxy::find_ports(st, {"ns/a:dns", "ns/c:http", "zz/z"}).empty());
+  EXPECT_EQ(names_of(proxy::find_ports(st, {"ns/a:dns", "ns/b:http"})), std::vector<std::string>{"ns/b:http"});
+  EXPECT_TRUE(proxy::find_ports(proxy::ProxyState{}, {"ns/a:http"}).empty());
+}
+
+TEST(FindPorts, AStateInAnotherOrderGivesTheSameResult) {
+  // Sorted by the whole name ("ns/svc-10:http" before "ns/svc-1:http"), or not at all:
+  // bisection may miss, the scan does not.
+  auto st = state_of({"ns/svc-10:http", "ns/svc-1:http", "ns/svc-2:http", "a/z", "ns/svc-0:http"});
+  EXPECT_EQ(names_of(proxy::find_ports(st, {"ns/svc-1:http", "a/z", "ns/svc-0:http", "ns/svc-10:http"})),
+            (std::vector<std::string>{"ns/svc-10:http", "ns/svc-1:http", "a/z", "ns/svc-0:http"}));
+}

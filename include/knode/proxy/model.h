@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <ostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,14 @@ struct ProxyState {
   std::vector<ServicePort> services;
   bool operator==(const ProxyState&) const = default;
 };
+
+// The service ports of `state` named in `names`, in the state's order; a name the state
+// does not have (a port that went away) has none. The proxier's states are ordered by
+// service ("ns/name", as a std::map orders strings) with each service's ports together:
+// there a name is found by bisection on its service, O(log n). Names not found so (absent,
+// or a state in another order) are looked for in one scan, so the result does not depend
+// on the order, only its cost does.
+std::vector<const ServicePort*> find_ports(const ProxyState& state, const std::set<std::string>& names);
 
 // The service port as a compact byte string: two are equal exactly when the ServicePorts
 // are (every field, the name included). For a mode that remembers what it programmed
