@@ -209,9 +209,17 @@ void phase_mode(ProxyState state, int services, int endpoints) {
               ru.ru_maxrss / 1024.0);
 }
 
-// A Service per virtual server of make_state (same addresses), an EndpointSlice file each.
-void write_slice(const std::string& dir, int s, const std::vector<Endpoint>& eps) {
-  const std::string name = dir + "/svc-" + std::to_string(s) + "-slice.yaml";
+// A Service per virtual server of make_state (same addresses), an EndpointSlice file each,
+// written beside the directory's files as "<name>.tmp"; rename_slice() puts it in place.
+std::string slice_file(const std::string& dir, int s) { return dir + "/svc-" + std::to_string(s) + "-slice.yaml"; }
+
+void rename_slice(const std::string& dir, int s) {
+  // whole, as an operator's editor or kubectl writes
+  std::filesystem::rename(slice_file(dir, s) + ".tmp", slice_file(dir, s));
+}
+
+void write_slice(const std::string& dir, int s, const std::vector<Endpoint>& eps, bool rename = true) {
+  const std::string name = slice_file(dir, s);
   {
     std::ofstream f(name + ".tmp");
     f << "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: svc-" << s
@@ -219,7 +227,7 @@ void write_slice(const std::string& dir, int s, const std::vector<Endpoint>& eps
       << "}}\naddressType: IPv4\nports: [{name: http, port: 8080}]\nendpoints:\n";
     for (const auto& e : eps) f << "- {addresses: [\"" << e.ip.str() << "\"]}\n";
   }
-  std::filesystem::rename(name + ".tmp", name);  // whole, as an operator's editor or kubectl writes
+  if (rename) rename_slice(dir, s);
 }
 
 long status_kb(pid_t pid, const char* key) {
@@ -288,8 +296,11 @@ void phase_daemon(const std::string& agent, int services, int endpoints, knode::
     if (fd >= 0) ::close(fd);
     return ok;
   };
+  double ready_s = 0;
   while (!ready && seconds_since(t0) < 1200) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // The poll that finds it all there counts from its start, not after its listings.
+    ready_s = seconds_since(t0);
     if (waitpid(pid, nullptr, WNOHANG) == pid) die("the daemon exited; its log: /tmp/knode.log");
     while (vips_seen < services && is_local(vs_of(vips_seen).address)) ++vips_seen;
     if (vips_seen < services) continue;
@@ -299,14 +310,14 @@ void phase_daemon(const std::string& agent, int services, int endpoints, knode::
             has_destination(ipvs, vs_of(services - 1), eps[size_t(services) - 1].back());
   }
   if (!ready) die("the daemon did not program the table in 20 minutes");
-  const double ready_s = seconds_since(t0);
   std::vector<double> ones;
   for (int i = 0; i < kChanges; ++i) {
     const int s = int((size_t(services) * size_t(2 * i + 1)) / (2 * kChanges));
     const Endpoint added = backend_at(uint32_t(services * endpoints + 1 + i));
     eps[size_t(s)].push_back(added);
+    write_slice(dir, s, eps[size_t(s)], /*rename=*/false);
     t0 = Clock::now();
-    write_slice(dir, s, eps[size_t(s)]);
+    rename_slice(dir, s);
     while (!has_destination(ipvs, vs_of(s), added)) {
       if (seconds_since(t0) > 30) die("an added endpoint did not reach the kernel in 30 s");
       std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -27,7 +27,7 @@ for n in ${sizes//,/ }; do
     log="$results.$n.$phase.log"
     extra=()
     [ "$phase" = daemon ] && extra=(--file "$knode")
-    "$root/scripts/vm/run.sh" --quiet --memory 3072 --timeout 3000 --log "$log" --file "$bin" "${extra[@]}" \
+    "$root/scripts/vm/run.sh" --quiet --memory 3072 --timeout 3000 --log "$log" --file "$bin" ${extra[@]+"${extra[@]}"} \
       --run "/knode/knode_ipvs_bench --phase $phase --services $n --endpoints $endpoints" \
       || { echo "VM run failed ($phase, $n services); console log: $log" >&2; exit 1; }
     line="$(grep -a 'KNODE-MEASURE' "$log" | tr -d '\r' | sed 's/^.*KNODE-MEASURE //' || true)"
@@ -47,7 +47,7 @@ awk '
     print "| services x endpoints | knode full sync | ipvsadm -R | ratio | one endpoint added / removed, median (slowest) of 20 | full resync, no change | whole mode: full sync | alone: VIPs on kube-ipvs0, ipsets + rules | whole mode: one endpoint added, median (slowest) of 20 | daemon: start to programmed | daemon: EndpointSlice file renamed to real server in the kernel, median (slowest) of 20 | daemon peak RSS |"
     print "|---|---|---|---|---|---|---|---|---|---|---|---|"
     for (i = 1; i <= k; i++) { n = order[i]
-      ratio = v(t[n], "full_s") > 0 ? sprintf("%.1fx faster", v(r[n], "full_s") / v(t[n], "full_s")) : "n/a"
+      ratio = (v(t[n], "full_s") > 0 && v(r[n], "full_s") != "") ? sprintf("%.1fx faster", v(r[n], "full_s") / v(t[n], "full_s")) : "n/a"
       printf "| %s x %s | %s s | %s s | %s | %s (%s) ms / %s (%s) ms (%s + %s kernel changes) | %s s | %s s | %s s, %s s | %s (%s) ms | %s s | %s (%s) ms | %s MB |\n", n, ep,
         v(t[n], "full_s"), v(r[n], "full_s"), ratio, v(t[n], "add_ms"), v(t[n], "add_max_ms"), v(t[n], "remove_ms"),
         v(t[n], "remove_max_ms"), v(t[n], "add_changes"), v(t[n], "remove_changes"), v(t[n], "resync_s"),
