@@ -28,25 +28,23 @@ bool VipRefs::set_owner(const std::string& name, const std::set<net::IPAddress>&
 
 bool VipRefs::update(const proxy::ProxyState& state, const std::set<std::string>& changed, bool full) {
   bool vips_changed = full;
-  if (full) clear();
-  std::set<std::string> seen;
   auto count = [&](const proxy::ServicePort& sp) {
-    seen.insert(sp.name);
     std::set<net::IPAddress> mine(sp.external_ips.begin(), sp.external_ips.end());
     mine.insert(sp.load_balancer_ips.begin(), sp.load_balancer_ips.end());
     if (sp.cluster_ip.valid()) mine.insert(sp.cluster_ip);
     vips_changed |= set_owner(sp.name, mine);
   };
   if (full) {
+    clear();
     for (const auto& sp : state.services) count(sp);
-  } else {
-    for (const auto* sp : proxy::find_ports(state, changed)) count(*sp);
+    return vips_changed;
   }
-  if (!full) {
-    for (const auto& name : changed) {
-      if (!seen.count(name)) vips_changed |= set_owner(name, {});
-    }
+  std::set<std::string> gone = changed;  // the changed names the state no longer has
+  for (const auto* sp : proxy::find_ports(state, changed)) {
+    count(*sp);
+    gone.erase(sp->name);
   }
+  for (const auto& name : gone) vips_changed |= set_owner(name, {});
   return vips_changed;
 }
 
