@@ -34,6 +34,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -240,6 +242,25 @@ long status_kb(pid_t pid, const char* key) {
   return -1;
 }
 
+// The process's minor page faults and CPU time (user, system; ms), from /proc/PID/stat.
+struct ProcTimes {
+  long faults = -1;
+  double user_ms = -1, sys_ms = -1;
+};
+ProcTimes faults_and_cpu_ms(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto close = all.rfind(')');
+  if (close == std::string::npos) return {};
+  std::vector<std::string> fields;  // from field 3 (state) on
+  std::istringstream in(all.substr(close + 2));
+  for (std::string x; in >> x;) fields.push_back(x);
+  if (fields.size() < 13) return {};
+  const double tick_ms = 1000.0 / double(sysconf(_SC_CLK_TCK));
+  // minflt is field 10, utime 14, stime 15 (1-based, man 5 proc).
+  return {std::stol(fields[10 - 3]), std::stod(fields[14 - 3]) * tick_ms, std::stod(fields[15 - 3]) * tick_ms};
+}
+
 bool has_destination(knode::ipvs::Ipvs& ipvs, const knode::ipvs::VirtualServer& vs, const Endpoint& e) {
   auto dests = ipvs.list_destinations(vs);
   if (!dests.ok()) return false;
@@ -311,7 +332,9 @@ void phase_daemon(const std::string& agent, int services, int endpoints, knode::
   }
   if (!ready) die("the daemon did not program the table in 20 minutes");
   std::vector<double> ones;
+  std::string each_faults, each_user, each_sys;  // the daemon's, per change (CPU in 10 ms ticks)
   for (int i = 0; i < kChanges; ++i) {
+    const auto before = faults_and_cpu_ms(pid);
     const int s = int((size_t(services) * size_t(2 * i + 1)) / (2 * kChanges));
     const Endpoint added = backend_at(uint32_t(services * endpoints + 1 + i));
     eps[size_t(s)].push_back(added);
@@ -323,14 +346,32 @@ void phase_daemon(const std::string& agent, int services, int endpoints, knode::
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     ones.push_back(seconds_since(t0));
+    const auto after = faults_and_cpu_ms(pid);
+    const char* sep = each_faults.empty() ? "" : ",";
+    each_faults += sep + std::to_string(after.faults - before.faults);
+    each_user += sep + std::to_string(int(after.user_ms - before.user_ms + 0.5));
+    each_sys += sep + std::to_string(int(after.sys_ms - before.sys_ms + 0.5));
   }
   const long hwm = status_kb(pid, "VmHWM");
   kill(pid, SIGTERM);
   waitpid(pid, nullptr, 0);
   std::string each;
   for (double o : ones) each += (each.empty() ? "" : ",") + std::to_string(int(o * 1e3 + 0.5));
-  std::printf("KNODE-MEASURE daemon %d %d ready_s=%.2f one_ms=%.1f one_max_ms=%.1f rss_mb=%.1f each_ms=%s\n",
-              services, endpoints, ready_s, median(ones) * 1e3, max_of(ones) * 1e3, hwm / 1024.0, each.c_str());
+  // The daemon's own split of the changes (the proxier's stages, the mode's), to the
+  // console beside the measurement: the last syncs' lines of its -v=2 log.
+  {
+    std::ifstream log("/tmp/knode.log");
+    std::vector<std::string> synced;
+    for (std::string line; std::getline(log, line);) {
+      if (line.find("synced") != std::string::npos) synced.push_back(line);
+    }
+    const size_t keep = std::min<size_t>(synced.size(), 2 * kChanges + 2);
+    for (size_t i = synced.size() - keep; i < synced.size(); ++i) std::printf("KNODE-LOG %s\n", synced[i].c_str());
+  }
+  std::printf("KNODE-MEASURE daemon %d %d ready_s=%.2f one_ms=%.1f one_max_ms=%.1f rss_mb=%.1f each_ms=%s "
+              "daemon_faults=%s daemon_user_ms=%s daemon_sys_ms=%s\n",
+              services, endpoints, ready_s, median(ones) * 1e3, max_of(ones) * 1e3, hwm / 1024.0, each.c_str(),
+              each_faults.c_str(), each_user.c_str(), each_sys.c_str());
 }
 
 }  // namespace

@@ -2,6 +2,9 @@
 
 #include <malloc.h>
 
+#include <algorithm>
+#include <iterator>
+
 #include <boost/asio/post.hpp>
 
 #include "knode/api/convert.h"
@@ -18,6 +21,12 @@ std::optional<std::string> slice_service(const api::EndpointSlice& es) {
 }
 
 double seconds(Clock::SteadyTime::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Wall time of the proxier's own stages, for the sync log (not the injected clock, which
+// tests stop).
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
 
 }  // namespace
 
@@ -94,8 +103,14 @@ void Proxier::stop() {
 
 size_t Proxier::service_port_count() const {
   size_t n = 0;
-  for (const auto& [k, v] : ports_) n += v.ports.size();
+  for (const auto& [k, v] : ports_) n += v.fresh ? v.ports.size() : v.n;
   return n;
+}
+
+std::pair<const proxy::ServicePort*, size_t> Proxier::current(const Ports& p) const {
+  if (p.fresh) return {p.ports.data(), p.ports.size()};
+  if (p.at >= 0) return {model_->services.data() + p.at, p.n};
+  return {nullptr, 0};
 }
 
 void Proxier::on_service(const Event& e) {
@@ -159,10 +174,7 @@ void Proxier::recompute(const std::string& key) {
     now = build_service_ports(it->second, slices);
   }
   Ports& entry = ports_[key];
-  // What the service had: its own vector, or its place in the model lent to the sync.
-  const proxy::ServicePort* before = entry.ports.data();
-  const size_t before_n = entry.ports.size();
-  if (entry.lent_at >= 0) before = lent_->services.data() + entry.lent_at;
+  const auto [before, before_n] = current(entry);
   if (std::equal(before, before + before_n, now.begin(), now.end())) {
     if (now.empty()) ports_.erase(key);
     return;
@@ -170,11 +182,13 @@ void Proxier::recompute(const std::string& key) {
   std::set<std::string> names;
   for (size_t i = 0; i < before_n; ++i) names.insert(before[i].name);
   for (const auto& sp : now) names.insert(sp.name);
-  if (now.empty()) {
-    ports_.erase(key);
+  if (now.size() != (entry.at >= 0 ? entry.n : 0)) reshape_ = true;
+  if (now.empty() && entry.at < 0) {
+    ports_.erase(key);  // never in the model
   } else {
     entry.ports = std::move(now);
-    entry.lent_at = -1;
+    entry.fresh = true;
+    fresh_.insert(key);
   }
   pending_.insert(names.begin(), names.end());
   if (!first_pending_) first_pending_ = clock_.steady_now();
@@ -219,49 +233,82 @@ void Proxier::schedule() {
 void Proxier::start_sync(bool full, bool periodic) {
   auto now = clock_.steady_now();
   scheduler_.started(now, full);
-  // The model goes to the worker for the sync and comes back after it (take_back): a
-  // sync holds one model, not a copy (10,000 service ports with 10 endpoints each are
-  // ~10 MB). The worker only reads it; so does recompute() while it is lent.
-  auto state = std::make_shared<proxy::ProxyState>();
-  state->services.reserve(service_port_count());
-  for (auto& [k, v] : ports_) {
-    v.lent_at = static_cast<int64_t>(state->services.size());
-    for (auto& sp : v.ports) state->services.push_back(std::move(sp));
-  }
-  lent_ = state;
+  const auto prepare_start = std::chrono::steady_clock::now();
+  merge_changes();
+  // The worker reads the model in place; the loop leaves it alone until the sync is over.
+  std::shared_ptr<const proxy::ProxyState> state = model_;
   std::set<std::string> changed = std::move(pending_);
   pending_.clear();
   Clock::SteadyTime first_change = first_pending_.value_or(now);
   first_pending_.reset();
   service_ports_.set(static_cast<double>(state->services.size()));
   if (on_state_) on_state_(*state);
+  const double prepare_ms = ms_since(prepare_start);
   boost::asio::post(sync_executor_, [this, state, changed = std::move(changed), full, periodic, now,
-                                     first_change]() mutable {
+                                     first_change, prepare_ms]() mutable {
     SyncStats stats;
+    stats.prepare_ms = prepare_ms;
+    const auto mode_start = std::chrono::steady_clock::now();
     // A periodic resync of a mode that can see the kernel is as it left it syncs only
     // what changed (kube-proxy: a full sync hourly, not every sync period).
     if (periodic && mode_->kernel_as_left()) full = false;
     Status s = mode_->sync(*state, changed, full, &stats);
+    stats.mode_ms = ms_since(mode_start);
     // A full sync frees as much as it allocated (the whole ruleset, described once), in
     // pieces too small for free() to hand back: give the pages back now, not at the peak
     // of the next one.
     if (full) ::malloc_trim(0);
     boost::asio::post(io_, [this, state = std::move(state), s, stats, full, changed = std::move(changed), now,
                             first_change]() mutable {
-      take_back(std::move(state));
+      state.reset();
       finish_sync(std::move(s), std::move(stats), full, std::move(changed), now, first_change);
     });
   });
 }
 
-void Proxier::take_back(std::shared_ptr<proxy::ProxyState> state) {
-  for (auto& [k, v] : ports_) {
-    if (v.lent_at < 0) continue;
-    auto from = state->services.begin() + v.lent_at;
-    std::move(from, from + static_cast<std::ptrdiff_t>(v.ports.size()), v.ports.begin());
-    v.lent_at = -1;
+void Proxier::merge_changes() {
+  if (model_ && !reshape_) {
+    // Every changed service has as many ports as the model holds for it: in place.
+    for (const auto& key : fresh_) {
+      auto it = ports_.find(key);
+      if (it == ports_.end() || !it->second.fresh) continue;
+      Ports& v = it->second;
+      std::move(v.ports.begin(), v.ports.end(), model_->services.begin() + v.at);
+      v.ports = {};
+      v.fresh = false;
+    }
+    fresh_.clear();
+    return;
   }
-  lent_.reset();
+  // Services or ports came or went: the model again, in order, from what it held and the
+  // changed services' own vectors (moved, not copied).
+  auto next = std::make_shared<proxy::ProxyState>();
+  next->services.reserve(service_port_count());
+  for (auto it = ports_.begin(); it != ports_.end();) {
+    Ports& v = it->second;
+    const auto at = static_cast<int64_t>(next->services.size());
+    size_t n = 0;
+    if (v.fresh) {
+      n = v.ports.size();
+      std::move(v.ports.begin(), v.ports.end(), std::back_inserter(next->services));
+    } else if (v.at >= 0) {
+      n = v.n;
+      auto from = model_->services.begin() + v.at;
+      std::move(from, from + static_cast<std::ptrdiff_t>(n), std::back_inserter(next->services));
+    }
+    v.ports = {};
+    v.fresh = false;
+    v.at = at;
+    v.n = n;
+    if (n == 0) {
+      it = ports_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  model_ = std::move(next);
+  fresh_.clear();
+  reshape_ = false;
 }
 
 void Proxier::finish_sync(Status status, SyncStats stats, bool full, std::set<std::string> changed,
@@ -301,7 +348,10 @@ void Proxier::finish_sync(Status status, SyncStats stats, bool full, std::set<st
         .kv("changedServicePorts", changed.size())
         .kv("rules", stats.rules_written)
         .kv("changes", stats.changes)
-        .kv("tookMs", took * 1000);
+        .kv("tookMs", took * 1000)
+        .kv("queuedMs", seconds(started - first_change) * 1000)
+        .kv("prepareMs", stats.prepare_ms)
+        .kv("modeMs", stats.mode_ms);
   }
   schedule();
 }

@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <mutex>
+#include <random>
 
 #include "fakes/fake_clock.h"
 #include "knode/api/codec.h"
@@ -261,9 +262,10 @@ TEST_F(ProxierTest, FailedSyncRetriesAsFullWithTheSameChanges) {
   EXPECT_NE(registry.render().find("kubeproxy_sync_proxy_rules_failures_total 1"), std::string::npos);
 }
 
-// The model is lent to the sync, not copied: changes that arrive while a sync runs are
-// compared with what the sync holds, and everything not changed comes back whole.
-TEST_F(ProxierTest, ChangesDuringASyncAreSeenAndTheLentModelComesBackWhole) {
+// The sync reads the model in place, not a copy: changes that arrive while a sync runs
+// are compared with what the sync holds, wait beside it, and reach the next sync; what
+// did not change stays whole.
+TEST_F(ProxierTest, ChangesDuringASyncAreSeenAndTheModelStaysWhole) {
   store.on_event(Event{EventType::kAdded, object(kSvc), nullptr});
   store.on_event(Event{EventType::kAdded, object(slice(3)), nullptr});
   store.on_event(Event{EventType::kAdded, object(kOtherSvc), nullptr});
@@ -286,10 +288,10 @@ TEST_F(ProxierTest, ChangesDuringASyncAreSeenAndTheLentModelComesBackWhole) {
   ASSERT_EQ(c.state.services.size(), 2u);
   EXPECT_EQ(c.state.services[0].name, "default/kubia:http");
   EXPECT_EQ(c.state.services[0].cluster_endpoints.size(), 1u);
-  EXPECT_EQ(c.state.services[1].name, "default/other");  // came back from the lent model
+  EXPECT_EQ(c.state.services[1].name, "default/other");  // as the model held it
   ASSERT_EQ(c.state.services[1].cluster_endpoints.size(), 1u);
   EXPECT_EQ(c.state.services[1].cluster_endpoints[0].port, 5353);
-  // A service deleted while lent is gone from the next sync, and named in it.
+  // A service deleted during a sync is gone from the next one, and named in it.
   backend->during_sync = [&] { store.on_event(Event{EventType::kDeleted, object(kOtherSvc), nullptr}); };
   store.on_event(Event{EventType::kModified, object(slice(2)), object(slice(1))});
   ASSERT_TRUE(run_until_calls(5));
@@ -297,7 +299,7 @@ TEST_F(ProxierTest, ChangesDuringASyncAreSeenAndTheLentModelComesBackWhole) {
   EXPECT_EQ(d.changed, std::set<std::string>{"default/other"});
   ASSERT_EQ(d.state.services.size(), 1u);
   EXPECT_EQ(d.state.services[0].cluster_endpoints.size(), 2u);
-  // Identical updates after the sync compare with the model that came back: no sync.
+  // Identical updates after the sync compare with the model: no sync.
   store.on_event(Event{EventType::kModified, object(slice(2)), object(slice(2))});
   settle();
   EXPECT_EQ(backend->count(), 5u);
@@ -326,4 +328,125 @@ TEST_F(ProxierTest, LegacyEndpointsUsedWhenNoSlices) {
   auto c = backend->call(0);
   ASSERT_EQ(c.state.services[0].cluster_endpoints.size(), 1u);
   EXPECT_EQ(c.state.services[0].cluster_endpoints[0].str(), "10.244.0.50:8080");
+}
+
+namespace {
+
+// Services with 1-3 ports and a slice of 0-4 endpoints each, as YAML.
+std::string rand_service(int i, int ports) {
+  std::string s = "apiVersion: v1\nkind: Service\nmetadata: {name: svc-" + std::to_string(i) +
+                  "}\nspec: {clusterIP: 10.96.1." + std::to_string(10 + i) + ", ports: [";
+  for (int p = 0; p < ports; ++p) {
+    s += std::string(p ? ", " : "") + "{name: p" + std::to_string(p) + ", port: " + std::to_string(80 + p) +
+         ", targetPort: " + std::to_string(8080 + p) + "}";
+  }
+  return s + "]}\n";
+}
+std::string rand_slice(int i, int endpoints) {
+  std::string s = "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: svc-" + std::to_string(i) +
+                  "-1, labels: {kubernetes.io/service-name: svc-" + std::to_string(i) +
+                  "}}\naddressType: IPv4\nports: [{name: p0, port: 8080}, {name: p1, port: 8081}, {name: p2, port: 8082}]\nendpoints:\n";
+  for (int e = 0; e < endpoints; ++e) s += "- {addresses: [10.244." + std::to_string(i) + "." + std::to_string(11 + e) + "]}\n";
+  return s;
+}
+
+// The state a proxier that starts on these objects hands its mode first (a full sync,
+// the model built from nothing).
+proxy::ProxyState fresh_state(const std::map<std::string, std::string>& objects) {
+  knode::testing::FakeClock clock;
+  boost::asio::io_context io;
+  ObjectStore store;
+  metrics::Registry registry;
+  proxy::ProxyHealth health(clock, std::chrono::seconds(60));
+  auto b = std::make_unique<FakeBackend>();
+  FakeBackend* backend = b.get();
+  proxy::ProxierOptions opts;
+  opts.min_sync_period = std::chrono::milliseconds(0);
+  opts.sync_executor = io.get_executor();
+  store.expect_source("test");
+  proxy::Proxier p(io, store, std::move(b), opts, registry, health, clock);
+  p.start();
+  for (const auto& [k, yaml] : objects) store.on_event(Event{EventType::kAdded, object(yaml), nullptr});
+  store.on_synced("test");
+  io.restart();
+  while (io.poll() > 0) io.restart();
+  p.stop();
+  EXPECT_EQ(backend->count(), 1u);
+  return backend->count() ? backend->call(0).state : proxy::ProxyState{};
+}
+
+}  // namespace
+
+// The model is kept across syncs and brought up to date in place when no service gains
+// or loses ports, rebuilt in order when one does. Whatever the mix (endpoint changes,
+// ports added and removed, services and slices coming and going, some of it while a
+// sync runs), each sync's state is what a proxier starting on the same objects would
+// build, and it names every service port that differs from the state before.
+TEST_F(ProxierTest, TheKeptModelIsAlwaysWhatAFreshStartWouldBuild) {
+  std::map<std::string, std::string> objects;  // "kind/name" -> YAML in the store
+  auto put = [&](const std::string& key, const std::string& yaml) {
+    auto it = objects.find(key);
+    store.on_event(Event{it == objects.end() ? EventType::kAdded : EventType::kModified, object(yaml),
+                         it == objects.end() ? nullptr : object(it->second)});
+    objects[key] = yaml;
+  };
+  auto drop = [&](const std::string& key) {
+    auto it = objects.find(key);
+    if (it == objects.end()) return;
+    store.on_event(Event{EventType::kDeleted, object(it->second), nullptr});
+    objects.erase(it);
+  };
+  std::mt19937 rng(7);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  auto random_event = [&] {
+    const int i = pick(6);
+    const std::string svc = "svc/" + std::to_string(i), es = "slice/" + std::to_string(i);
+    switch (pick(10)) {
+      case 0: drop(svc); break;
+      case 1: drop(es); break;
+      case 2: case 3: put(svc, rand_service(i, 1 + pick(3))); break;
+      default: put(es, rand_slice(i, pick(5))); break;  // mostly endpoint changes
+    }
+  };
+  for (int i = 0; i < 6; ++i) {
+    put("svc/" + std::to_string(i), rand_service(i, 1 + i % 3));
+    put("slice/" + std::to_string(i), rand_slice(i, 1 + i % 4));
+  }
+  store.on_synced("test");
+  ASSERT_TRUE(run_until_calls(1));
+  size_t syncs = 1;
+  for (int round = 0; round < 300; ++round) {
+    const int events = 1 + pick(3);
+    for (int e = 0; e < events; ++e) random_event();
+    if (pick(3) == 0) {
+      const int during = 1 + pick(3);
+      backend->during_sync = [&, during] {
+        for (int e = 0; e < during; ++e) random_event();
+      };
+    }
+    settle();
+    backend->during_sync = nullptr;  // (when nothing changed, no sync ran it)
+    // Settled with nothing pending: the last sync saw what is in the store now.
+    ASSERT_EQ(backend->call(backend->count() - 1).state, fresh_state(objects)) << "round " << round;
+    // Every service port that differs between one sync's state and the next is named.
+    for (; syncs < backend->count(); ++syncs) {
+      const auto before = backend->call(syncs - 1), after = backend->call(syncs);
+      EXPECT_FALSE(after.full);
+      std::map<std::string, const proxy::ServicePort*> was, now;
+      for (const auto& sp : before.state.services) was[sp.name] = &sp;
+      for (const auto& sp : after.state.services) now[sp.name] = &sp;
+      for (const auto& [name, sp] : now) {
+        auto w = was.find(name);
+        if (w == was.end() || !(*w->second == *sp)) {
+          EXPECT_TRUE(after.changed.count(name)) << name << " round " << round;
+        }
+      }
+      for (const auto& [name, sp] : was) {
+        if (!now.count(name)) {
+          EXPECT_TRUE(after.changed.count(name)) << name << " round " << round;
+        }
+      }
+    }
+  }
+  EXPECT_GT(syncs, 200u);  // most rounds changed something
 }

@@ -21,6 +21,9 @@ struct SyncStats {
   // The mode has deferred work (nftables: chains to delete once nothing can point at
   // them) and wants another sync, even with nothing changed, this soon; 0: no.
   std::chrono::milliseconds resync_after{0};
+  // Filled by the proxier, for its sync log: bringing the model up to date for the sync,
+  // and the mode's sync (milliseconds).
+  double prepare_ms = 0, mode_ms = 0;
 };
 
 class ProxyBackend {
