@@ -322,7 +322,8 @@ void Proxier::finish_sync(Status status, SyncStats stats, bool full, std::set<st
     if (nftables_sync_failures_) nftables_sync_failures_->inc();
     // Keep the changes pending so the retry (a full sync) covers them.
     pending_.insert(changed.begin(), changed.end());
-    if (!first_pending_) first_pending_ = first_change;
+    // (the oldest change still waiting counts, for the programming latency)
+    if (!first_pending_ || first_change < *first_pending_) first_pending_ = first_change;
     health_.queued_update(ProxyHealth::kIPv4);
     KLOG(ERROR, "proxy sync failed; will retry").kv("mode", mode_->mode()).kv("err", status.message());
   } else {

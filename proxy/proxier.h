@@ -91,12 +91,13 @@ class Proxier {
   std::map<std::string, std::string> slice_service_;  // slice "ns/name" -> its service's
   std::map<std::string, std::vector<SliceInfo>> mirrored_;  // from legacy Endpoints
   // The model: every service's ports, in service order ("ns/name", as ports_ orders
-  // them), in one ProxyState that each sync reads in place (10,000 service ports with 10
-  // endpoints each are ~10 MB: a sync neither copies nor moves them). While a sync runs
-  // the worker reads it, and so may the loop; nobody writes it. A service that changes
-  // keeps its new ports in its own vector until the next sync starts, which puts them in
-  // their place in the model: O(change) when every changed service keeps its number of
-  // ports, a rebuild of the model in order when services or ports came or went.
+  // them), in one ProxyState that each sync reads in place (megabytes at 10,000 service
+  // ports: a sync neither copies nor moves them). While a sync runs the worker reads it,
+  // and so may the loop; nobody writes it. A service that changes keeps its new ports in
+  // its own vector until the next sync starts, which puts them in their place in the
+  // model: O(change) when every changed service has as many ports as the model holds for
+  // it (whatever else changed, a port's name included), a rebuild of the model in order
+  // when one has another number (a service or port added or removed).
   struct Ports {
     std::vector<proxy::ServicePort> ports;  // its current ports when `fresh`
     int64_t at = -1;  // where its ports sit in model_->services; -1: not there

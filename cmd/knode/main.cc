@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -79,24 +80,29 @@ namespace {
 // glibc gives every thread that allocates an arena of its own, up to 8 per core: knode's
 // threads (the loop, the runtime and sync workers, informers) then each keep freed memory
 // apart. Two arenas (set before any thread starts) took the kubelet's RSS with 30 pods
-// from 31.5 to 29.7 MB in bench/kubelet (2026-12-03, start times unchanged); the proxy's
-// big syncs run on one thread anyway.
+// from 31.5 to 29.7 MB in bench/kubelet (2026-12-03, start times unchanged). The proxy
+// alone (`proxy`) has two threads that allocate, the loop and the sync worker, and one
+// arena for both: the first sync's memory, freed on the worker, is then what the loop's
+// next allocations reuse, where with two it stayed apart (peak RSS at 10,000 × 10 in
+// nftables mode from manifests, 2026-12-05: `knode proxy` 62.1–62.4 MB with two arenas,
+// 59.5–59.9 with one; `knode-proxy` 58.0 and 55.7; ready time and change latency the same).
 // Blocks of 256 KB and more are mapped and unmapped on their own, always: glibc's default
 // raises that threshold to the size of each big block freed, after which the proxy's
 // per-sync arrays (megabytes at 10,000 services) came from the heap and stayed there (the
 // daemon's RSS after 10 changes at 10,000 services: 217 MB, with this 197 MB; change
 // latency unchanged). MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_ or GLIBC_TUNABLES in the
 // environment still decide.
-void tune_malloc() {
+void tune_malloc(const char* command) {
   if (std::getenv("GLIBC_TUNABLES") != nullptr) return;
-  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) (void)mallopt(M_ARENA_MAX, 2);
+  const bool proxy_alone = command != nullptr && std::strcmp(command, "proxy") == 0;
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) (void)mallopt(M_ARENA_MAX, proxy_alone ? 1 : 2);
   if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) (void)mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  tune_malloc();
+  tune_malloc(argc > 1 ? argv[1] : nullptr);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);

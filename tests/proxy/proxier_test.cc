@@ -31,6 +31,8 @@ class FakeBackend : public ProxyBackend {
       auto fn = std::move(during_sync);
       during_sync = nullptr;
       fn();  // on the loop's thread here: as if the loop handled events meanwhile
+      // Whatever arrived meanwhile, the state the sync reads has not changed under it.
+      EXPECT_EQ(state, calls.back().state);
     }
     stats->rules_by_table["nat"] = state.services.size();
     if (fail_next) {

@@ -230,7 +230,7 @@ std::vector<std::string> names_of(const std::vector<const proxy::ServicePort*>& 
 }  // namespace
 
 TEST(FindPorts, FindsEveryNamedPortOfAnOrderedStateInItsOrder) {
-  // As the proxier lends it: by service "ns/name" (std::map order: "ns/a" < "ns/a-b"),
+  // As the proxier keeps it: by service "ns/name" (std::map order: "ns/a" < "ns/a-b"),
   // each service's ports together; a port without a name has no colon.
   const std::vector<std::string> all = {"ns/a:dns", "ns/a:http", "ns/a-b:x", "ns/b", "ns/b-1:p", "ns/b10:p",
                                         "other/a:http"};
