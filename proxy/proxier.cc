@@ -247,21 +247,21 @@ void Proxier::start_sync(bool full, bool periodic) {
   boost::asio::post(sync_executor_, [this, state, changed = std::move(changed), full, periodic, now,
                                      first_change, prepare_ms]() mutable {
     SyncStats stats;
-    stats.prepare_ms = prepare_ms;
+    SyncTiming timing{prepare_ms, 0};
     const auto mode_start = std::chrono::steady_clock::now();
     // A periodic resync of a mode that can see the kernel is as it left it syncs only
     // what changed (kube-proxy: a full sync hourly, not every sync period).
     if (periodic && mode_->kernel_as_left()) full = false;
     Status s = mode_->sync(*state, changed, full, &stats);
-    stats.mode_ms = ms_since(mode_start);
+    timing.mode_ms = ms_since(mode_start);
     // A full sync frees as much as it allocated (the whole ruleset, described once), in
     // pieces too small for free() to hand back: give the pages back now, not at the peak
     // of the next one.
     if (full) ::malloc_trim(0);
-    boost::asio::post(io_, [this, state = std::move(state), s, stats, full, changed = std::move(changed), now,
+    boost::asio::post(io_, [this, state = std::move(state), s, stats, timing, full, changed = std::move(changed), now,
                             first_change]() mutable {
       state.reset();
-      finish_sync(std::move(s), std::move(stats), full, std::move(changed), now, first_change);
+      finish_sync(std::move(s), std::move(stats), timing, full, std::move(changed), now, first_change);
     });
   });
 }
@@ -311,7 +311,7 @@ void Proxier::merge_changes() {
   reshape_ = false;
 }
 
-void Proxier::finish_sync(Status status, SyncStats stats, bool full, std::set<std::string> changed,
+void Proxier::finish_sync(Status status, SyncStats stats, SyncTiming timing, bool full, std::set<std::string> changed,
                           Clock::SteadyTime started, Clock::SteadyTime first_change) {
   auto now = clock_.steady_now();
   scheduler_.finished(now, status.ok());
@@ -351,8 +351,8 @@ void Proxier::finish_sync(Status status, SyncStats stats, bool full, std::set<st
         .kv("changes", stats.changes)
         .kv("tookMs", took * 1000)
         .kv("queuedMs", seconds(started - first_change) * 1000)
-        .kv("prepareMs", stats.prepare_ms)
-        .kv("modeMs", stats.mode_ms);
+        .kv("prepareMs", timing.prepare_ms)
+        .kv("modeMs", timing.mode_ms);
   }
   schedule();
 }

@@ -21,10 +21,6 @@ struct SyncStats {
   // The mode has deferred work (nftables: chains to delete once nothing can point at
   // them) and wants another sync, even with nothing changed, this soon; 0: no.
   std::chrono::milliseconds resync_after{0};
-  // Filled by the proxier, for its sync log (milliseconds, wall time): bringing the model
-  // up to date for the sync and the scan of it that follows (health check node ports),
-  // and the mode's sync (without the malloc_trim after a full one).
-  double prepare_ms = 0, mode_ms = 0;
 };
 
 class ProxyBackend {
