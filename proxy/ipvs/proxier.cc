@@ -148,12 +148,36 @@ class IpvsProxier final : public ProxyBackend {
     }
     if (full) refresh_node_addresses();
     SyncPlan plan = virtual_servers_.plan(state, changed, full);
-    auto t0 = std::chrono::steady_clock::now();
     CompanionStats cs;
-    Status sets = sync_sets_and_rules(state, plan, &cs);
-    auto t1 = std::chrono::steady_clock::now();
     size_t changes = 0;
-    Status servers = virtual_servers_.apply(plan, &changes);
+    double sets_ms = 0, ipvs_ms = 0;
+    auto sync_sets = [&] {
+      auto t = std::chrono::steady_clock::now();
+      Status st = sync_sets_and_rules(state, plan, &cs);
+      sets_ms = ms_between(t, std::chrono::steady_clock::now());
+      return st;
+    };
+    auto sync_servers = [&] {
+      auto t = std::chrono::steady_clock::now();
+      Status st = virtual_servers_.apply(plan, &changes);
+      ipvs_ms = ms_between(t, std::chrono::steady_clock::now());
+      return st;
+    };
+    // Set entries and rules come before the real servers that need them (a new endpoint's
+    // hairpin entry before its first connection), except in the first sync, which takes
+    // over from whatever ran before: its nat rules replace another mode's (iptables mode's
+    // DNAT rules go at once), so there its virtual servers come first. A virtual server
+    // that mode left draining at weight 0, its VIP still bound, would otherwise refuse the
+    // new connections in between (the VM's mode switch test saw one refused).
+    Status sets, servers;
+    if (synced_once_) {
+      sets = sync_sets();
+      servers = sync_servers();
+    } else {
+      servers = sync_servers();
+      sets = sync_sets();
+    }
+    synced_once_ = true;
     auto t2 = std::chrono::steady_clock::now();
     Status vips = sync_vips(state, plan);
     if (stats) {
@@ -167,8 +191,8 @@ class IpvsProxier final : public ProxyBackend {
         .kv("ipsetAdded", cs.entries_added)
         .kv("ipsetDeleted", cs.entries_deleted)
         .kv("iptablesWritten", cs.rules_written)
-        .kv("setsMs", ms_between(t0, t1))
-        .kv("ipvsMs", ms_between(t1, t2))
+        .kv("setsMs", sets_ms)
+        .kv("ipvsMs", ipvs_ms)
         .kv("vipsMs", ms_between(t2, std::chrono::steady_clock::now()));
     return first_failure({servers, sets, vips});
   }
@@ -281,6 +305,7 @@ class IpvsProxier final : public ProxyBackend {
   IpvsConfig config_;
   proxy::Host& host_;
   bool prepared_ = false;
+  bool synced_once_ = false;  // a sync has run (whatever its outcome)
   VirtualServers virtual_servers_;
   std::unique_ptr<CompanionSync> companion_;
   VipRefs vip_refs_;
