@@ -719,6 +719,16 @@ Result<rt::ContainerStatus> DockerRuntime::container_status(const std::string& i
     image = std::move(*img);
   auto st = container_status_from_inspect(*inspect, image);
   if (st.ok()) adopt(str(*inspect, "Id"), labels_of(*inspect), st->state);
+  if (st.ok() && st->state == rt::ContainerState::kExited) {
+    // An exited container's status comes with its whole log, as containerd drains a
+    // container's output before it reports the exit: the kubelet reads the log's end
+    // for FallbackToLogsOnError at once. dockerd ends the logs answer at the exit; the
+    // copy writes what is left within milliseconds, so the wait is bounded, not long.
+    std::lock_guard lock(copies_mu_);
+    if (auto it = copies_.find(str(*inspect, "Id")); it != copies_.end()) {
+      (void)it->second->wait_done(std::chrono::seconds(2));
+    }
+  }
   return st;
 }
 

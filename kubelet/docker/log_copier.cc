@@ -104,6 +104,11 @@ bool LogCopier::done() const {
   return done_;
 }
 
+bool LogCopier::wait_done(std::chrono::milliseconds max) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, max, [this] { return done_; });
+}
+
 Status LogCopier::reopen() {
   auto fd = open_log(options_.path);
   if (!fd.ok()) return fd.status();
@@ -181,8 +186,11 @@ void LogCopier::run() {
     }
     if (!wait_retry()) break;
   }
-  std::lock_guard lock(mu_);
-  done_ = true;
+  {
+    std::lock_guard lock(mu_);
+    done_ = true;
+  }
+  cv_.notify_all();
 }
 
 }  // namespace knode::docker

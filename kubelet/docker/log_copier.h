@@ -6,6 +6,7 @@
 // to a new file at the same path.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -46,6 +47,8 @@ class LogCopier {
   Status reopen();
   // The answer ended and the container no longer runs: everything is written.
   bool done() const;
+  // done(), waiting for it at most `max`.
+  bool wait_done(std::chrono::milliseconds max);
   // Ends the copy at once (the container is being removed) and joins the thread.
   void stop();
 

@@ -317,6 +317,27 @@ TEST_F(DockerRuntimeTest, AContainerRunsInItsSandboxAndLogsInCriFormat) {
   EXPECT_EQ(runtime_->container_status(id).status().error_number(), ENOENT);
 }
 
+// The status that first says a container exited comes with its whole log: the kubelet
+// reads the log's end at once for FallbackToLogsOnError (the runtime tier's
+// termination-message test once found the log without its last lines there).
+TEST_F(DockerRuntimeTest, AnExitedContainersStatusComesWithItsWholeLog) {
+  auto [sb, id] = running_pod();
+  const std::string log = dir_ + "/logs/app/0.log";
+  docker_.log(id, 1, "2026-12-01T10:00:02Z", "first\n");
+  EXPECT_TRUE(eventually([&] { return !slurp(log).empty(); }));
+  // A burst at the end, then the exit: the copy is still writing when the status is asked.
+  std::string want = "2026-12-01T10:00:02Z stdout F first\n";
+  for (int i = 0; i < 3000; ++i) {
+    docker_.log(id, 1, "2026-12-01T10:00:03Z", "line " + std::to_string(i) + "\n");
+    want += "2026-12-01T10:00:03Z stdout F line " + std::to_string(i) + "\n";
+  }
+  docker_.exit_container(id, 3);
+  auto st = runtime_->container_status(id);
+  ASSERT_TRUE(st.ok()) << st.error();
+  ASSERT_EQ(st->state, rt::ContainerState::kExited);
+  EXPECT_EQ(slurp(log), want);
+}
+
 TEST_F(DockerRuntimeTest, ExitReasonsOomKilledAndCompleted) {
   auto [sb, id] = running_pod();
   docker_.exit_container(id, 137, true);
